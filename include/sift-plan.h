@@ -1,0 +1,95 @@
+/* sift-plan: how one search string is answered from the index.
+   Plain C over sift-text; no Dovecot or Xapian types, so the translation
+   rules are unit-tested on their own.
+
+   Dovecot's own search (the oracle) finds a string as a substring of the
+   normalized text of a field.  The index holds normalized words
+   (sift-text tokens).  A plan says what the index can decide:
+
+   - SIFT_PLAN_WORD: the normalized string is exactly one token of a
+     script ICU segments by rule (not by dictionary).  Every occurrence of
+     such a string in a text lies inside one token of that text (UAX #29
+     never breaks between letters, digits and combining marks), so "some
+     term of the field contains the string" is exact: definite matches,
+     no false ones, none missed.
+   - SIFT_PLAN_RUN: an address search (FROM/TO/CC/BCC) for a string with
+     no space or address punctuation, answered exactly against the
+     "runs" of the written address (see sift-index.c).
+   - SIFT_PLAN_CANDIDATES: anything else with tokens (phrases, dashes,
+     dictionary scripts).  Each token (each character, for dictionary
+     scripts) must occur in some term of the field, which narrows to a
+     superset; Dovecot verifies those candidates.
+   - SIFT_PLAN_EXISTS: HEADER <name> "" tests that the header exists.
+   - SIFT_PLAN_UNSUPPORTED: left entirely to Dovecot (no tokens at all,
+     e.g. "-" or "", or a header name the index does not key). */
+#ifndef SIFT_PLAN_H
+#define SIFT_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct sift_text;
+
+enum sift_field {
+	SIFT_FIELD_BODY,	/* BODY: bodies of text and message parts */
+	SIFT_FIELD_TEXT,	/* TEXT: every header and body */
+	SIFT_FIELD_HEADER,	/* HEADER <name> <value> */
+	SIFT_FIELD_ADDRESS,	/* FROM, TO, CC, BCC */
+	SIFT_FIELD_SUBJECT,	/* SUBJECT */
+};
+
+enum sift_plan_kind {
+	SIFT_PLAN_UNSUPPORTED = 0,
+	SIFT_PLAN_EXISTS,
+	SIFT_PLAN_WORD,
+	SIFT_PLAN_RUN,
+	SIFT_PLAN_CANDIDATES,
+};
+
+/* Most needles a CANDIDATES plan keeps: more only narrows further, and a
+   bound keeps hostile search strings cheap.  Keeping fewer needles is
+   always safe (the candidate set only grows). */
+#define SIFT_PLAN_MAX_NEEDLES 16
+
+struct sift_plan_needle {
+	const char *str;	/* points into plan->normalized */
+	size_t len;
+};
+
+struct sift_plan {
+	enum sift_plan_kind kind;
+	/* normalized search string (malloc'd, NUL-terminated) */
+	char *normalized;
+	size_t normalized_len;
+	/* WORD, RUN: one needle; CANDIDATES: 1..SIFT_PLAN_MAX_NEEDLES */
+	struct sift_plan_needle needles[SIFT_PLAN_MAX_NEEDLES];
+	unsigned int needle_count;
+};
+
+/* Characters that separate address "runs": a RUN needle never contains
+   them, and the index splits written address headers at them. */
+#define SIFT_ADDRESS_RUN_SEPARATORS " \t\r\n<>\",;:()[]\\"
+
+/* Build the plan for searching value in field.  Returns 0, or -1 with a
+   message in err on an internal failure (ICU, memory).  The plan must be
+   freed with sift_plan_free() in both cases. */
+int sift_plan_build(struct sift_text *text, enum sift_field field,
+		    const char *value, size_t value_len,
+		    struct sift_plan *plan_r, char *err, size_t err_size);
+void sift_plan_free(struct sift_plan *plan);
+
+const char *sift_plan_kind_str(enum sift_plan_kind kind);
+
+/* Is name usable as a per-header index key?  (ASCII printable without
+   ':' or space, 1..64 bytes.)  Headers with other names are indexed only
+   for TEXT, and HEADER searches for them are left to Dovecot. */
+bool sift_header_name_is_keyable(const char *name, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

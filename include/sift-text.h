@@ -1,0 +1,83 @@
+/* sift-text: the text pipeline shared by indexing and searching.
+   Plain C over ICU's C API; no Dovecot types, so it is unit-tested alone.
+
+   Two steps, always in this order and always identical for mail text and
+   for search strings:
+
+   1. sift_text_normalize() maps UTF-8 text to the form Dovecot's own
+      search compares (the i;unicode-casemap normalizer,
+      uni_utf8_to_decomposed_titlecase()): per code point, the simple
+      titlecase mapping, then one level of the Unicode decomposition
+      mapping (canonical or compatibility), Hangul syllables decomposed
+      algorithmically.  Matching Dovecot exactly is what lets the index
+      answer "definitely matches" with the same result as Dovecot's own
+      substring search.  Invalid UTF-8 becomes U+FFFD (never repeated).
+
+   2. sift_text_tokenize() splits normalized text into words with ICU's
+      word break iterator (UAX #29 plus ICU's dictionaries for Chinese,
+      Japanese, Thai, Lao, Khmer and Burmese).  Only segments with a word
+      rule status (letters, numbers, kana, ideographs) are tokens;
+      spaces, punctuation and symbols are not.
+
+   Thread safety: a struct sift_text is used by one thread at a time. */
+#ifndef SIFT_TEXT_H
+#define SIFT_TEXT_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct sift_text;
+
+/* Token flags passed to the callback. */
+enum sift_token_flags {
+	/* The token contains characters of a script that ICU segments by
+	   dictionary (Han, Hiragana, Katakana, Thai, Lao, Khmer, Myanmar).
+	   Such a token's boundaries depend on wide context, so a search
+	   string's segmentation may differ from the text's. */
+	SIFT_TOKEN_DICTIONARY = 0x01,
+	/* The token contains at least one decimal digit. */
+	SIFT_TOKEN_HAS_DIGIT = 0x02,
+};
+
+/* Called once per token in text order.  tok is not NUL-terminated and is
+   valid only during the call.  byte_offset is the token's offset in the
+   input.  Return 0 to continue, non-zero to stop (sift_text_tokenize()
+   then returns that value). */
+typedef int sift_token_callback_t(void *context, const char *tok, size_t len,
+				  size_t byte_offset, unsigned int flags);
+
+/* Returns 0 and *text_r, or -1 with a message in err (always
+   NUL-terminated, truncated to err_size). */
+int sift_text_init(struct sift_text **text_r, char *err, size_t err_size);
+/* Frees everything; sets *text to NULL.  NULL-safe. */
+void sift_text_deinit(struct sift_text **text);
+
+/* Normalize len bytes of (possibly invalid) UTF-8.  The result is
+   NUL-terminated, owned by the sift_text and valid until the next
+   sift_text_normalize() call on it.  Returns 0, or -1 on an internal
+   (ICU or allocation) failure with a message in err. */
+int sift_text_normalize(struct sift_text *text, const char *in, size_t len,
+			const char **out_r, size_t *out_len_r,
+			char *err, size_t err_size);
+
+/* Tokenize len bytes of normalized UTF-8 (the output of
+   sift_text_normalize(); other input works but is not what the index
+   holds).  Returns 0 when all tokens were delivered, the callback's
+   non-zero value if it stopped early, or -1 on an ICU failure with a
+   message in err.  Any input size works: long input is processed in
+   windows cut at whitespace, so memory stays bounded. */
+int sift_text_tokenize(struct sift_text *text, const char *in, size_t len,
+		       sift_token_callback_t *callback, void *context,
+		       char *err, size_t err_size);
+
+/* Length of the longest prefix of s[0..len) that is at most max bytes and
+   ends on a UTF-8 character boundary (used to cap term lengths). */
+size_t sift_text_utf8_truncate(const char *s, size_t len, size_t max);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,153 @@
+/* sift-xapian: the only door to Xapian.  Plain C, opaque handles, no
+   Dovecot types, so it links into a standalone test as easily as into the
+   plugin.
+
+   Contract for every function returning enum sift_xstatus: it never lets a
+   C++ exception out (Xapian's, std::bad_alloc or anything else); on failure
+   it returns the status and fills err (when err != NULL) with the status
+   and a message naming the operation and Xapian's description.  The caller
+   logs it once.  Nothing here logs, aborts or retries by itself.
+
+   Document ids are IMAP UIDs: one document per message, so an expunge is
+   a direct delete and no UID term is needed. */
+#ifndef SIFT_XAPIAN_H
+#define SIFT_XAPIAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum sift_xstatus {
+	SIFT_X_OK = 0,
+	/* The database does not exist (opened without SIFT_XDB_CREATE). */
+	SIFT_X_NOT_FOUND,
+	/* Another process holds the write lock; retrying later may work. */
+	SIFT_X_LOCKED,
+	/* A reader fell behind a writer's commits; reopen and retry. */
+	SIFT_X_MODIFIED,
+	/* The files are corrupt or of an unsupported format: rebuild. */
+	SIFT_X_CORRUPT,
+	/* Out of memory. */
+	SIFT_X_NOMEM,
+	/* Anything else (I/O error, disk full, permissions, ...). */
+	SIFT_X_ERROR,
+};
+
+struct sift_xerror {
+	enum sift_xstatus status;
+	char msg[512];
+};
+
+/* Longest term Xapian's glass backend accepts, in bytes. */
+#define SIFT_XAPIAN_MAX_TERM 245
+
+/* A sorted set of UIDs (ascending, no duplicates), malloc'd. */
+struct sift_uids {
+	uint32_t *uids;
+	size_t count, alloc;
+};
+void sift_uids_free(struct sift_uids *set);
+
+struct sift_xdb;
+struct sift_xdoc;
+
+enum sift_xdb_flags {
+	/* Open for writing.  Takes Xapian's exclusive writer lock; fails
+	   with SIFT_X_LOCKED if another writer has it. */
+	SIFT_XDB_WRITE = 0x01,
+	/* With SIFT_XDB_WRITE: create the database if it does not exist. */
+	SIFT_XDB_CREATE = 0x02,
+	/* With SIFT_XDB_WRITE: don't fsync at commit (faster; a crash may
+	   lose the last commits but never leaves a half-written one). */
+	SIFT_XDB_NO_SYNC = 0x04,
+};
+
+enum sift_xstatus sift_xdb_open(const char *path, unsigned int flags,
+				struct sift_xdb **db_r,
+				struct sift_xerror *err);
+/* Close and free; *db becomes NULL.  For a writable database,
+   changes not yet committed with sift_xdb_commit() are discarded.
+   NULL-safe; never fails (a close error is ignored: nothing is lost that
+   a commit did not already make durable). */
+void sift_xdb_close(struct sift_xdb **db);
+
+/* Reader: move to the latest committed revision. */
+enum sift_xstatus sift_xdb_reopen(struct sift_xdb *db,
+				  struct sift_xerror *err);
+/* Writer: make every change since the last commit durable, atomically
+   (documents and metadata together). */
+enum sift_xstatus sift_xdb_commit(struct sift_xdb *db,
+				  struct sift_xerror *err);
+
+/* Metadata.  get: *value_r is a malloc'd NUL-terminated string, or NULL
+   when the key is unset.  set: an empty value removes the key; it becomes
+   durable with the next commit. */
+enum sift_xstatus sift_xdb_get_metadata(struct sift_xdb *db, const char *key,
+					char **value_r,
+					struct sift_xerror *err);
+enum sift_xstatus sift_xdb_set_metadata(struct sift_xdb *db, const char *key,
+					const char *value,
+					struct sift_xerror *err);
+
+/* Number of documents and the highest document id (0 if empty). */
+enum sift_xstatus sift_xdb_stats(struct sift_xdb *db, uint32_t *doc_count_r,
+				 uint32_t *last_docid_r,
+				 struct sift_xerror *err);
+
+/* Documents.  A document collects terms (with within-document frequency);
+   sift_xdb_replace() stores it under uid, replacing any earlier one. */
+enum sift_xstatus sift_xdoc_new(struct sift_xdoc **doc_r,
+				struct sift_xerror *err);
+void sift_xdoc_free(struct sift_xdoc **doc);
+/* Terms longer than SIFT_XAPIAN_MAX_TERM are refused with SIFT_X_ERROR
+   (the caller truncates on a character boundary first); empty terms are
+   ignored. */
+enum sift_xstatus sift_xdoc_add_term(struct sift_xdoc *doc, const char *term,
+				     size_t len, struct sift_xerror *err);
+/* Approximate memory the document holds, in bytes. */
+size_t sift_xdoc_size(const struct sift_xdoc *doc);
+enum sift_xstatus sift_xdb_replace(struct sift_xdb *db, uint32_t uid,
+				   const struct sift_xdoc *doc,
+				   struct sift_xerror *err);
+/* Deleting a uid that has no document is not an error. */
+enum sift_xstatus sift_xdb_delete(struct sift_xdb *db, uint32_t uid,
+				  struct sift_xerror *err);
+
+/* Every document id, ascending. */
+enum sift_xstatus sift_xdb_all_uids(struct sift_xdb *db,
+				    struct sift_uids *out,
+				    struct sift_xerror *err);
+
+enum sift_match {
+	SIFT_MATCH_EXACT,	/* rest == needle */
+	SIFT_MATCH_PREFIX,	/* rest starts with needle */
+	SIFT_MATCH_SUBSTRING,	/* needle occurs anywhere in rest */
+};
+
+/* Add to out (merging, keeping it sorted and unique) the documents that
+   hold a term made of `prefix` followed by a "rest" that matches needle
+   as `match` says.  If sep is not '\0', the rest starts after the first
+   sep following the prefix (for term families such as "H<name>:<word>",
+   searched across every <name>); terms without sep are skipped.
+   *terms_r (may be NULL) gets the number of distinct terms that matched. */
+enum sift_xstatus sift_xdb_match(struct sift_xdb *db, const char *prefix,
+				 char sep, const char *needle,
+				 size_t needle_len, enum sift_match match,
+				 struct sift_uids *out, unsigned int *terms_r,
+				 struct sift_xerror *err);
+
+/* Compact the database at src_path into dest_path (which must not
+   exist), merging its B-trees into a minimal, fully packed form. */
+enum sift_xstatus sift_xdb_compact(const char *src_path, const char *dest_path,
+				   struct sift_xerror *err);
+
+/* Static description of a status, e.g. "locked". */
+const char *sift_xstatus_str(enum sift_xstatus status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

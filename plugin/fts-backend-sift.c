@@ -1,0 +1,426 @@
+/* fts-backend-sift.c: the fts backend vtable.  Indexing is delegated to
+   sift-index.c, searching to sift-query.c; this file maps Dovecot's calls
+   onto them and keeps the per-update state. */
+#include "lib.h"
+#include "array.h"
+#include "seq-range-array.h"
+#include "mail-storage-private.h"
+#include "mailbox-list-iter.h"
+#include "fts-api-private.h"
+#include "sift-text.h"
+#include "fts-sift-plugin.h"
+#include "fts-backend-sift.h"
+#include "sift-index.h"
+#include "sift-query.h"
+
+struct sift_fts_update_context {
+	struct fts_backend_update_context ctx;
+	/* the mailbox being updated; its index is opened on first use */
+	struct mailbox *box;
+	struct sift_index *index;
+	uint32_t doc_uid;
+	bool open_failed;
+};
+
+static struct fts_backend *fts_backend_sift_alloc(void)
+{
+	struct sift_fts_backend *backend;
+
+	backend = i_new(struct sift_fts_backend, 1);
+	backend->backend = fts_backend_sift;
+	return &backend->backend;
+}
+
+static int
+fts_backend_sift_init(struct fts_backend *_backend, const char **error_r)
+{
+	struct sift_fts_backend *backend = SIFT_BACKEND(_backend);
+	struct fts_sift_user *fuser =
+		FTS_SIFT_USER_CONTEXT(_backend->ns->user);
+	char err[256];
+
+	if (fuser == NULL) {
+		*error_r = "fts-sift: the fts_sift plugin is not loaded for "
+			"this user (add it to mail_plugins)";
+		return -1;
+	}
+	backend->set = &fuser->set;
+	backend->pool = pool_alloconly_create("fts-sift backend", 1024);
+	backend->event = event_create(_backend->ns->user->event);
+	event_add_category(backend->event, &event_category_fts_sift);
+	event_set_append_log_prefix(backend->event, "fts-sift: ");
+	if (sift_text_init(&backend->text, err, sizeof(err)) < 0) {
+		*error_r = t_strdup_printf("fts-sift: ICU initialization "
+					   "failed: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void fts_backend_sift_deinit(struct fts_backend *_backend)
+{
+	struct sift_fts_backend *backend = SIFT_BACKEND(_backend);
+
+	sift_text_deinit(&backend->text);
+	event_unref(&backend->event);
+	pool_unref(&backend->pool);
+	i_free(backend);
+}
+
+static int
+fts_backend_sift_get_last_uid(struct fts_backend *_backend,
+			      struct mailbox *box, uint32_t *last_uid_r)
+{
+	struct sift_fts_backend *backend = SIFT_BACKEND(_backend);
+	struct sift_index *index;
+	int ret;
+
+	*last_uid_r = 0;
+	ret = sift_index_open_reader(backend, box, &index);
+	if (ret <= 0)
+		return ret;
+	ret = sift_index_get_last_uid(index, last_uid_r);
+	sift_index_close(&index);
+	return ret;
+}
+
+/* ---- updates --------------------------------------------------------- */
+
+static struct fts_backend_update_context *
+fts_backend_sift_update_init(struct fts_backend *_backend)
+{
+	struct sift_fts_update_context *ctx;
+
+	ctx = i_new(struct sift_fts_update_context, 1);
+	ctx->ctx.backend = _backend;
+	return &ctx->ctx;
+}
+
+/* Finish the document being built, commit and close the index. */
+static void sift_update_close(struct sift_fts_update_context *ctx)
+{
+	if (ctx->index != NULL) {
+		if (sift_index_doc_end(ctx->index) < 0)
+			ctx->ctx.failed = TRUE;
+		/* a failed document is not committed as indexed: last_uid
+		   stays below it and it is retried next time */
+		if (!ctx->ctx.failed && sift_index_commit(ctx->index, 0) < 0)
+			ctx->ctx.failed = TRUE;
+		sift_index_close(&ctx->index);
+	}
+	ctx->doc_uid = 0;
+	ctx->open_failed = FALSE;
+}
+
+static bool sift_update_ensure_index(struct sift_fts_update_context *ctx)
+{
+	struct sift_fts_backend *backend = SIFT_BACKEND(ctx->ctx.backend);
+
+	if (ctx->index != NULL)
+		return TRUE;
+	if (ctx->box == NULL || ctx->open_failed)
+		return FALSE;
+	if (sift_index_open_writer(backend, ctx->box, &ctx->index) < 0) {
+		ctx->open_failed = TRUE;
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static int
+fts_backend_sift_update_deinit(struct fts_backend_update_context *_ctx)
+{
+	struct sift_fts_update_context *ctx =
+		(struct sift_fts_update_context *)_ctx;
+	int ret;
+
+	sift_update_close(ctx);
+	ret = ctx->ctx.failed ? -1 : 0;
+	i_free(ctx);
+	return ret;
+}
+
+static void
+fts_backend_sift_update_set_mailbox(struct fts_backend_update_context *_ctx,
+				    struct mailbox *box)
+{
+	struct sift_fts_update_context *ctx =
+		(struct sift_fts_update_context *)_ctx;
+
+	if (ctx->box != box)
+		sift_update_close(ctx);
+	ctx->box = box;
+}
+
+static void
+fts_backend_sift_update_expunge(struct fts_backend_update_context *_ctx,
+				uint32_t uid)
+{
+	struct sift_fts_update_context *ctx =
+		(struct sift_fts_update_context *)_ctx;
+	struct sift_fts_backend *backend = SIFT_BACKEND(_ctx->backend);
+
+	/* A document left behind by a failed expunge is harmless for
+	   searches: UIDs are never reused, and Dovecot drops results for
+	   UIDs that no longer exist.  "doveadm fts rescan" removes it. */
+	if (!sift_update_ensure_index(ctx) ||
+	    sift_index_expunge(ctx->index, uid) < 0) {
+		e_warning(backend->event, "Couldn't remove uid %u of mailbox "
+			  "%s from the index (see the error above); "
+			  "doveadm fts rescan will", uid,
+			  ctx->box == NULL ? "?" : mailbox_get_vname(ctx->box));
+	}
+}
+
+static bool
+fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
+				      const struct fts_backend_build_key *key)
+{
+	struct sift_fts_update_context *ctx =
+		(struct sift_fts_update_context *)_ctx;
+	enum sift_field_kind kind;
+
+	if (ctx->ctx.failed || !sift_update_ensure_index(ctx)) {
+		ctx->ctx.failed = TRUE;
+		return FALSE;
+	}
+	if (key->uid != ctx->doc_uid) {
+		if (sift_index_doc_end(ctx->index) < 0 ||
+		    sift_index_doc_begin(ctx->index, key->uid) < 0) {
+			ctx->ctx.failed = TRUE;
+			return FALSE;
+		}
+		ctx->doc_uid = key->uid;
+	}
+
+	switch (key->type) {
+	case FTS_BACKEND_BUILD_KEY_HDR:
+		kind = SIFT_FIELD_KIND_HEADER;
+		break;
+	case FTS_BACKEND_BUILD_KEY_MIME_HDR:
+		kind = SIFT_FIELD_KIND_MIME_HEADER;
+		break;
+	case FTS_BACKEND_BUILD_KEY_BODY_PART:
+		/* Dovecot's own search reads text/html as source, while the
+		   fts plugin hands us the HTML reduced to text: such a body
+		   can't answer a search exactly, so only flag it. */
+		if (key->body_content_type != NULL &&
+		    (strcasecmp(key->body_content_type, "text/html") == 0 ||
+		     (strncasecmp(key->body_content_type, "text/", 5) != 0 &&
+		      strncasecmp(key->body_content_type, "message/", 8) != 0)))
+			kind = SIFT_FIELD_KIND_RAW_BODY;
+		else
+			kind = SIFT_FIELD_KIND_BODY;
+		break;
+	case FTS_BACKEND_BUILD_KEY_BODY_PART_BINARY:
+	default:
+		return FALSE;
+	}
+	sift_index_field_begin(ctx->index, kind, key->hdr_name);
+	return TRUE;
+}
+
+static void
+fts_backend_sift_update_unset_build_key(struct fts_backend_update_context *_ctx)
+{
+	struct sift_fts_update_context *ctx =
+		(struct sift_fts_update_context *)_ctx;
+
+	if (ctx->index != NULL && sift_index_field_end(ctx->index) < 0)
+		ctx->ctx.failed = TRUE;
+}
+
+static int
+fts_backend_sift_update_build_more(struct fts_backend_update_context *_ctx,
+				   const unsigned char *data, size_t size)
+{
+	struct sift_fts_update_context *ctx =
+		(struct sift_fts_update_context *)_ctx;
+
+	if (ctx->ctx.failed || ctx->index == NULL)
+		return -1;
+	if (sift_index_field_data(ctx->index, data, size) < 0) {
+		ctx->ctx.failed = TRUE;
+		return -1;
+	}
+	return 0;
+}
+
+static int fts_backend_sift_refresh(struct fts_backend *backend ATTR_UNUSED)
+{
+	/* each lookup opens the index at its latest commit */
+	return 0;
+}
+
+/* ---- rescan and optimize --------------------------------------------- */
+
+/* Make box's index agree with the mailbox: drop documents of expunged
+   messages and lower last_uid below the first message the index lacks. */
+static int sift_rescan_box(struct sift_fts_backend *backend,
+			   struct mailbox *box)
+{
+	struct sift_index *index;
+	struct sift_xerror err;
+	struct mailbox_status status;
+	ARRAY_TYPE(seq_range) seqs, box_uids, doc_uids, missing;
+	struct sift_uids docs = { NULL, 0, 0 };
+	struct seq_range_iter iter;
+	uint32_t last_uid, uid, new_last_uid;
+	unsigned int n, removed = 0;
+	int ret;
+
+	ret = sift_index_open_reader(backend, box, &index);
+	if (ret <= 0)
+		return ret;
+	sift_index_close(&index);
+
+	if (mailbox_sync(box, 0) < 0) {
+		e_error(backend->event, "Syncing mailbox %s failed: %s",
+			mailbox_get_vname(box),
+			mailbox_get_last_internal_error(box, NULL));
+		return -1;
+	}
+	mailbox_get_open_status(box, STATUS_MESSAGES, &status);
+	t_array_init(&seqs, 1);
+	t_array_init(&box_uids, 64);
+	if (status.messages > 0) {
+		seq_range_array_add_range(&seqs, 1, status.messages);
+		mailbox_get_uid_range(box, &seqs, &box_uids);
+	}
+
+	if (sift_index_open_writer(backend, box, &index) < 0)
+		return -1;
+	if (sift_xdb_all_uids(sift_index_db(index), &docs, &err) != SIFT_X_OK) {
+		e_error(backend->event, "Listing documents of mailbox %s "
+			"failed: %s", mailbox_get_vname(box), err.msg);
+		sift_index_close(&index);
+		return -1;
+	}
+	t_array_init(&doc_uids, 64);
+	for (size_t i = 0; i < docs.count; i++)
+		seq_range_array_add(&doc_uids, docs.uids[i]);
+	sift_uids_free(&docs);
+
+	/* documents whose message is gone */
+	seq_range_array_iter_init(&iter, &doc_uids); n = 0;
+	while (seq_range_array_iter_nth(&iter, n++, &uid)) {
+		if (seq_range_exists(&box_uids, uid))
+			continue;
+		if (sift_index_expunge(index, uid) < 0) {
+			sift_index_close(&index);
+			return -1;
+		}
+		removed++;
+	}
+
+	/* messages the index claims (uid <= last_uid) but lacks */
+	(void)sift_index_get_last_uid(index, &last_uid);
+	t_array_init(&missing, 16);
+	array_append_array(&missing, &box_uids);
+	seq_range_array_remove_seq_range(&missing, &doc_uids);
+	new_last_uid = last_uid;
+	seq_range_array_iter_init(&iter, &missing); n = 0;
+	if (seq_range_array_iter_nth(&iter, 0, &uid) && uid <= last_uid)
+		new_last_uid = uid - 1;
+
+	ret = sift_index_set_last_uid(index, new_last_uid);
+	sift_index_close(&index);
+	e_debug(backend->event, "Rescanned %s: %u stale documents removed, "
+		"last_uid %u -> %u", mailbox_get_vname(box), removed,
+		last_uid, new_last_uid);
+	return ret;
+}
+
+typedef int sift_box_func_t(struct sift_fts_backend *backend,
+			    struct mailbox *box);
+
+/* Run func on every selectable mailbox of the backend's namespace. */
+static int sift_for_each_mailbox(struct fts_backend *_backend,
+				 sift_box_func_t *func)
+{
+	struct sift_fts_backend *backend = SIFT_BACKEND(_backend);
+	struct mailbox_list_iterate_context *iter;
+	const struct mailbox_info *info;
+	int ret = 0;
+
+	iter = mailbox_list_iter_init(_backend->ns->list, "*",
+				      MAILBOX_LIST_ITER_SKIP_ALIASES |
+				      MAILBOX_LIST_ITER_NO_AUTO_BOXES);
+	while ((info = mailbox_list_iter_next(iter)) != NULL) {
+		struct mailbox *box;
+
+		if ((info->flags & (MAILBOX_NONEXISTENT |
+				    MAILBOX_NOSELECT)) != 0)
+			continue;
+		box = mailbox_alloc(_backend->ns->list, info->vname, 0);
+		if (mailbox_open(box) < 0) {
+			e_error(backend->event, "Opening mailbox %s failed: "
+				"%s", info->vname,
+				mailbox_get_last_internal_error(box, NULL));
+			ret = -1;
+		} else T_BEGIN {
+			if (func(backend, box) < 0)
+				ret = -1;
+		} T_END;
+		mailbox_free(&box);
+	}
+	if (mailbox_list_iter_deinit(&iter) < 0) {
+		e_error(backend->event, "Listing mailboxes failed: %s",
+			mailbox_list_get_last_internal_error(_backend->ns->list,
+							     NULL));
+		ret = -1;
+	}
+	return ret;
+}
+
+static int fts_backend_sift_rescan(struct fts_backend *backend)
+{
+	return sift_for_each_mailbox(backend, sift_rescan_box);
+}
+
+static int fts_backend_sift_optimize(struct fts_backend *backend)
+{
+	return sift_for_each_mailbox(backend, sift_index_optimize);
+}
+
+/* ---- lookups ------------------------------------------------------------ */
+
+static int
+fts_backend_sift_lookup(struct fts_backend *_backend, struct mailbox *box,
+			struct mail_search_arg *args,
+			enum fts_lookup_flags flags, struct fts_result *result)
+{
+	return sift_query_lookup(SIFT_BACKEND(_backend), box, args, flags,
+				 result);
+}
+
+static void fts_backend_sift_lookup_done(struct fts_backend *backend ATTR_UNUSED)
+{
+}
+
+struct fts_backend fts_backend_sift = {
+	.name = "sift",
+	/* No TOKENIZED_INPUT: sift segments and normalizes text itself
+	   (ICU), identically for mail and for search strings. */
+	.flags = 0,
+	.v = {
+		.alloc = fts_backend_sift_alloc,
+		.init = fts_backend_sift_init,
+		.deinit = fts_backend_sift_deinit,
+		.get_last_uid = fts_backend_sift_get_last_uid,
+		.update_init = fts_backend_sift_update_init,
+		.update_deinit = fts_backend_sift_update_deinit,
+		.update_set_mailbox = fts_backend_sift_update_set_mailbox,
+		.update_expunge = fts_backend_sift_update_expunge,
+		.update_set_build_key = fts_backend_sift_update_set_build_key,
+		.update_unset_build_key = fts_backend_sift_update_unset_build_key,
+		.update_build_more = fts_backend_sift_update_build_more,
+		.refresh = fts_backend_sift_refresh,
+		.rescan = fts_backend_sift_rescan,
+		.optimize = fts_backend_sift_optimize,
+		.can_lookup = fts_backend_default_can_lookup,
+		.lookup = fts_backend_sift_lookup,
+		.lookup_multi = NULL,
+		.lookup_done = fts_backend_sift_lookup_done,
+	},
+};

@@ -1,0 +1,22 @@
+#ifndef FTS_BACKEND_SIFT_H
+#define FTS_BACKEND_SIFT_H
+
+#include "fts-api-private.h"
+#include "fts-sift-settings.h"
+
+struct sift_text;
+
+/* One backend per namespace (Dovecot's fts plugin makes them). */
+struct sift_fts_backend {
+	struct fts_backend backend;
+	pool_t pool;
+	struct event *event;
+	const struct fts_sift_settings *set;
+	/* shared by indexing and searching, so both normalize and segment
+	   text the same way */
+	struct sift_text *text;
+};
+
+#define SIFT_BACKEND(b) ((struct sift_fts_backend *)(b))
+
+#endif

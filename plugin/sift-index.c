@@ -1,0 +1,712 @@
+/* sift-index.c: one mailbox's index.
+
+   On disk: <mailbox INDEX dir>/fts-sift/ is a Xapian glass database.  For a
+   shared mailbox that is the owner's index directory, so every user the
+   mailbox is shared with uses the same index.  Document id = IMAP UID.
+   Metadata: sift.format (the term scheme below; another value means the
+   index must be rebuilt) and sift.last_uid, always written in the same
+   commit as the documents they describe, so a crash can never leave an
+   index that claims messages it does not hold.
+
+   Terms.  All text is normalized and segmented by sift-text exactly as
+   for search strings, so a term is a word in the form Dovecot's own
+   search compares.  A one-letter (or short) prefix says where the word
+   came from; prefixes are chosen so that no prefix is the beginning of
+   another one, which lets a dictionary scan walk exactly one field:
+
+     B<word>             body of a text or message part
+     M<word>             header names and values of MIME parts (TEXT only)
+     N<NAME>             name of a top-level header (HEADER x "", TEXT)
+     H<name>:<word>      value of top-level header <name> (lowercase ASCII);
+                         H*:<word> for names that cannot be a key
+     A<name>:<run>       address headers, written by Dovecot as
+                         "Name <local@domain>", split only at spaces and
+                         address punctuation: a run is a whole address,
+                         domain or name word, for exact FROM/TO/CC/BCC
+     ZR                  flag: a body part is searched by Dovecot in a form
+                         that is not indexed (HTML source)
+     ZL                  flag: a term was cut at Xapian's length limit
+
+   Words are capped at Xapian's 245-byte term limit on a character
+   boundary; the ZL flag then makes searches verify that message instead of
+   trusting the cut term.  Memory is bounded by committing every
+   fts_sift_commit_batch messages or fts_sift_commit_size bytes of text. */
+#include "lib.h"
+#include "array.h"
+#include "buffer.h"
+#include "str.h"
+#include "hex-binary.h"
+#include "mkdir-parents.h"
+#include "unlink-directory.h"
+#include "time-util.h"
+#include "sleep.h"
+#include "mail-storage-private.h"
+#include "message-address.h"
+#include "sift-text.h"
+#include "sift-plan.h"
+#include "fts-sift-plugin.h"
+#include "fts-backend-sift.h"
+#include "sift-index.h"
+
+#include <stdio.h>
+#include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/fs.h>
+
+#define SIFT_INDEX_DIR_NAME "fts-sift"
+/* Body text is tokenized in pieces of about this size (cut at
+   whitespace), so a 100 MB message never needs 100 MB of buffer. */
+#define SIFT_FIELD_FLUSH_SIZE (256 * 1024)
+
+struct sift_index {
+	struct sift_fts_backend *backend;
+	struct mailbox *box;
+	char *path;
+	struct sift_xdb *db;
+	bool writable;
+
+	/* last_uid as stored, and as it will be at the next commit */
+	uint32_t stored_last_uid, batch_last_uid;
+	unsigned int batch_docs;
+	uoff_t batch_bytes;
+	bool batch_dirty;
+
+	/* the document being built */
+	struct sift_xdoc *doc;
+	uint32_t doc_uid;
+	bool doc_truncated, doc_raw;
+
+	/* the field being built */
+	enum sift_field_kind field_kind;
+	bool field_open, field_is_address;
+	string_t *token_prefix, *run_prefix;
+	buffer_t *field_buf;
+	string_t *term;
+	int field_error;
+};
+
+static void sift_index_error(struct sift_index *index, const char *op,
+			     const struct sift_xerror *err)
+{
+	e_error(index->backend->event, "%s %s (mailbox %s): %s", op,
+		index->path, mailbox_get_vname(index->box), err->msg);
+}
+
+int sift_index_path(struct mailbox *box, const char **path_r)
+{
+	const char *dir;
+	int ret;
+
+	ret = mailbox_get_path_to(box, MAILBOX_LIST_PATH_TYPE_INDEX, &dir);
+	if (ret <= 0) {
+		/* no index directory (e.g. INDEX=MEMORY): nothing to keep an
+		   index in */
+		return ret < 0 ? -1 : 0;
+	}
+	*path_r = t_strconcat(dir, "/"SIFT_INDEX_DIR_NAME, NULL);
+	return 1;
+}
+
+static struct sift_index *
+sift_index_alloc(struct sift_fts_backend *backend, struct mailbox *box,
+		 const char *path, bool writable)
+{
+	struct sift_index *index = i_new(struct sift_index, 1);
+
+	index->backend = backend;
+	index->box = box;
+	index->path = i_strdup(path);
+	index->writable = writable;
+	return index;
+}
+
+/* Move a database that can't be used out of the way, keeping it for
+   inspection; the caller recreates and reindexes. */
+static void sift_index_move_aside(struct sift_index *index)
+{
+	const char *dest = t_strdup_printf("%s.broken-%ld", index->path,
+					   (long)time(NULL));
+	const char *error;
+
+	if (rename(index->path, dest) == 0) {
+		e_warning(index->backend->event,
+			  "Moved unusable index %s to %s; mailbox %s will be "
+			  "reindexed", index->path, dest,
+			  mailbox_get_vname(index->box));
+	} else if (unlink_directory(index->path, UNLINK_DIRECTORY_FLAG_RMDIR,
+				    &error) < 0) {
+		e_error(index->backend->event,
+			"Couldn't remove unusable index %s: %s",
+			index->path, error);
+	}
+}
+
+static int sift_index_mkdir(struct sift_index *index)
+{
+	const struct mailbox_permissions *perm =
+		mailbox_get_permissions(index->box);
+
+	if (mkdir_parents_chgrp(index->path, perm->dir_create_mode,
+				perm->file_create_gid,
+				perm->file_create_gid_origin) < 0 &&
+	    errno != EEXIST) {
+		e_error(index->backend->event, "mkdir(%s) failed: %m",
+			index->path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Read and check the stored format and last_uid.  Returns 1 if usable,
+   0 if the index is of another format, -1 on error (logged). */
+static int sift_index_read_meta(struct sift_index *index)
+{
+	struct sift_xerror err;
+	char *value;
+
+	if (sift_xdb_get_metadata(index->db, SIFT_META_FORMAT, &value,
+				  &err) != SIFT_X_OK) {
+		sift_index_error(index, "Reading metadata of", &err);
+		return err.status == SIFT_X_CORRUPT ? 0 : -1;
+	}
+	if (value == NULL) {
+		/* new (or never committed) database */
+		index->stored_last_uid = 0;
+	} else if (strcmp(value, SIFT_FORMAT_VERSION) != 0) {
+		e_warning(index->backend->event,
+			  "Index %s has format %s, this version writes %s",
+			  index->path, value, SIFT_FORMAT_VERSION);
+		free(value);
+		return 0;
+	} else {
+		free(value);
+		if (sift_xdb_get_metadata(index->db, SIFT_META_LAST_UID,
+					  &value, &err) != SIFT_X_OK) {
+			sift_index_error(index, "Reading metadata of", &err);
+			return -1;
+		}
+		if (value != NULL &&
+		    str_to_uint32(value, &index->stored_last_uid) < 0) {
+			e_warning(index->backend->event,
+				  "Index %s has an invalid last_uid '%s'",
+				  index->path, value);
+			free(value);
+			return 0;
+		}
+		free(value);
+	}
+	index->batch_last_uid = index->stored_last_uid;
+	return 1;
+}
+
+int sift_index_open_writer(struct sift_fts_backend *backend,
+			   struct mailbox *box, struct sift_index **index_r)
+{
+	struct sift_index *index;
+	struct sift_xerror err;
+	struct timeval start, now;
+	const char *path;
+	unsigned int flags, sleep_msecs = 10;
+	bool recreated = FALSE;
+	int ret;
+
+	*index_r = NULL;
+	ret = sift_index_path(box, &path);
+	if (ret <= 0) {
+		e_error(backend->event, "Mailbox %s has no index directory "
+			"to keep a full-text index in",
+			mailbox_get_vname(box));
+		return -1;
+	}
+	index = sift_index_alloc(backend, box, path, TRUE);
+	if (sift_index_mkdir(index) < 0) {
+		sift_index_close(&index);
+		return -1;
+	}
+	flags = SIFT_XDB_WRITE | SIFT_XDB_CREATE |
+		(backend->set->fsync ? 0 : SIFT_XDB_NO_SYNC);
+	i_gettimeofday(&start);
+	for (;;) {
+		enum sift_xstatus status =
+			sift_xdb_open(path, flags, &index->db, &err);
+
+		if (status == SIFT_X_OK) {
+			ret = sift_index_read_meta(index);
+			if (ret > 0)
+				break;
+			sift_xdb_close(&index->db);
+			if (ret < 0 || recreated) {
+				sift_index_close(&index);
+				return -1;
+			}
+			status = SIFT_X_CORRUPT;
+		}
+		if (status == SIFT_X_LOCKED) {
+			i_gettimeofday(&now);
+			if (timeval_diff_msecs(&now, &start) <
+			    (long long)backend->set->lock_timeout_secs * 1000) {
+				/* another process is writing: back off */
+				i_sleep_msecs(sleep_msecs);
+				sleep_msecs = I_MIN(sleep_msecs * 2, 500);
+				continue;
+			}
+			e_error(backend->event, "Index %s (mailbox %s) is "
+				"locked by another process for more than %u "
+				"seconds (fts_sift_lock_timeout): %s", path,
+				mailbox_get_vname(box),
+				backend->set->lock_timeout_secs, err.msg);
+			sift_index_close(&index);
+			return -1;
+		}
+		if (status == SIFT_X_CORRUPT && !recreated) {
+			sift_index_move_aside(index);
+			recreated = TRUE;
+			if (sift_index_mkdir(index) < 0) {
+				sift_index_close(&index);
+				return -1;
+			}
+			continue;
+		}
+		sift_index_error(index, "Opening", &err);
+		sift_index_close(&index);
+		return -1;
+	}
+	index->token_prefix = str_new(default_pool, 64);
+	index->run_prefix = str_new(default_pool, 64);
+	index->field_buf = buffer_create_dynamic(default_pool, 4096);
+	index->term = str_new(default_pool, 256);
+	*index_r = index;
+	return 0;
+}
+
+int sift_index_open_reader(struct sift_fts_backend *backend,
+			   struct mailbox *box, struct sift_index **index_r)
+{
+	struct sift_index *index;
+	struct sift_xerror err;
+	const char *path;
+	enum sift_xstatus status;
+	int ret;
+
+	*index_r = NULL;
+	ret = sift_index_path(box, &path);
+	if (ret <= 0)
+		return ret;
+	index = sift_index_alloc(backend, box, path, FALSE);
+	status = sift_xdb_open(path, 0, &index->db, &err);
+	if (status == SIFT_X_NOT_FOUND) {
+		sift_index_close(&index);
+		return 0;
+	}
+	if (status != SIFT_X_OK) {
+		sift_index_error(index, "Opening", &err);
+		sift_index_close(&index);
+		/* a corrupt index is as good as none: the next indexing
+		   run moves it aside and rebuilds */
+		return status == SIFT_X_CORRUPT ? 0 : -1;
+	}
+	ret = sift_index_read_meta(index);
+	if (ret <= 0) {
+		sift_index_close(&index);
+		return ret;
+	}
+	*index_r = index;
+	return 1;
+}
+
+void sift_index_close(struct sift_index **_index)
+{
+	struct sift_index *index = *_index;
+
+	if (index == NULL)
+		return;
+	*_index = NULL;
+	sift_xdoc_free(&index->doc);
+	sift_xdb_close(&index->db);
+	if (index->token_prefix != NULL)
+		str_free(&index->token_prefix);
+	if (index->run_prefix != NULL)
+		str_free(&index->run_prefix);
+	if (index->field_buf != NULL)
+		buffer_free(&index->field_buf);
+	if (index->term != NULL)
+		str_free(&index->term);
+	i_free(index->path);
+	i_free(index);
+}
+
+struct sift_xdb *sift_index_db(struct sift_index *index)
+{
+	return index->db;
+}
+
+int sift_index_get_last_uid(struct sift_index *index, uint32_t *last_uid_r)
+{
+	*last_uid_r = index->stored_last_uid;
+	return 0;
+}
+
+/* ---- building documents ---------------------------------------------- */
+
+static int sift_index_add_term(struct sift_index *index, const char *prefix,
+			       size_t prefix_len, const char *word,
+			       size_t word_len)
+{
+	struct sift_xerror err;
+	size_t max = SIFT_XAPIAN_MAX_TERM - prefix_len;
+
+	if (word_len > max) {
+		word_len = sift_text_utf8_truncate(word, word_len, max);
+		index->doc_truncated = TRUE;
+	}
+	str_truncate(index->term, 0);
+	str_append_data(index->term, prefix, prefix_len);
+	str_append_data(index->term, word, word_len);
+	if (sift_xdoc_add_term(index->doc, str_c(index->term),
+			       str_len(index->term), &err) != SIFT_X_OK) {
+		sift_index_error(index, "Adding a term to", &err);
+		return -1;
+	}
+	return 0;
+}
+
+static int sift_index_token(void *context, const char *tok, size_t len,
+			    size_t byte_offset ATTR_UNUSED,
+			    unsigned int flags ATTR_UNUSED)
+{
+	struct sift_index *index = context;
+
+	return sift_index_add_term(index, str_c(index->token_prefix),
+				   str_len(index->token_prefix), tok, len);
+}
+
+/* Address runs: maximal pieces of the normalized written address without
+   spaces or address punctuation (see SIFT_ADDRESS_RUN_SEPARATORS). */
+static int sift_index_address_runs(struct sift_index *index,
+				   const char *text, size_t len)
+{
+	size_t i = 0, start;
+
+	while (i < len) {
+		while (i < len &&
+		       strchr(SIFT_ADDRESS_RUN_SEPARATORS, text[i]) != NULL)
+			i++;
+		start = i;
+		while (i < len &&
+		       strchr(SIFT_ADDRESS_RUN_SEPARATORS, text[i]) == NULL)
+			i++;
+		if (i > start &&
+		    sift_index_add_term(index, str_c(index->run_prefix),
+					str_len(index->run_prefix),
+					text + start, i - start) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Normalize and tokenize size bytes of field text into terms. */
+static int sift_index_text(struct sift_index *index,
+			   const unsigned char *data, size_t size)
+{
+	char err[256];
+	const char *norm;
+	size_t norm_len;
+	int ret;
+
+	if (sift_text_normalize(index->backend->text, (const char *)data,
+				size, &norm, &norm_len, err, sizeof(err)) < 0) {
+		e_error(index->backend->event, "Normalizing text for %s "
+			"uid %u failed: %s", mailbox_get_vname(index->box),
+			index->doc_uid, err);
+		return -1;
+	}
+	if (index->field_is_address &&
+	    sift_index_address_runs(index, norm, norm_len) < 0)
+		return -1;
+	ret = sift_text_tokenize(index->backend->text, norm, norm_len,
+				 sift_index_token, index, err, sizeof(err));
+	if (ret < 0) {
+		e_error(index->backend->event, "Segmenting text for %s "
+			"uid %u failed: %s", mailbox_get_vname(index->box),
+			index->doc_uid, err);
+		return -1;
+	}
+	return ret == 0 ? 0 : -1;
+}
+
+int sift_index_doc_begin(struct sift_index *index, uint32_t uid)
+{
+	struct sift_xerror err;
+
+	i_assert(index->writable);
+	i_assert(index->doc == NULL);
+
+	if (sift_xdoc_new(&index->doc, &err) != SIFT_X_OK) {
+		sift_index_error(index, "Creating a document for", &err);
+		return -1;
+	}
+	index->doc_uid = uid;
+	index->doc_truncated = FALSE;
+	index->doc_raw = FALSE;
+	return 0;
+}
+
+static bool sift_is_address_header(const char *name)
+{
+	/* the same set Dovecot's fts plugin writes in address form */
+	return message_header_is_address(name);
+}
+
+void sift_index_field_begin(struct sift_index *index,
+			    enum sift_field_kind kind, const char *hdr_name)
+{
+	i_assert(index->doc != NULL);
+	i_assert(!index->field_open);
+
+	index->field_open = TRUE;
+	index->field_kind = kind;
+	index->field_is_address = FALSE;
+	index->field_error = 0;
+	buffer_set_used_size(index->field_buf, 0);
+	str_truncate(index->token_prefix, 0);
+
+	switch (kind) {
+	case SIFT_FIELD_KIND_BODY:
+		str_append(index->token_prefix, SIFT_PREFIX_BODY);
+		break;
+	case SIFT_FIELD_KIND_RAW_BODY:
+		index->doc_raw = TRUE;
+		break;
+	case SIFT_FIELD_KIND_MIME_HEADER:
+		str_append(index->token_prefix, SIFT_PREFIX_MIME);
+		/* TEXT searches MIME header names too */
+		if (hdr_name != NULL && sift_index_text(index,
+				(const unsigned char *)hdr_name,
+				strlen(hdr_name)) < 0)
+			index->field_error = -1;
+		break;
+	case SIFT_FIELD_KIND_HEADER: {
+		size_t name_len = hdr_name == NULL ? 0 : strlen(hdr_name);
+		const char *norm;
+		size_t norm_len;
+		char err[256];
+
+		if (name_len > 0 && sift_text_normalize(index->backend->text,
+				hdr_name, name_len, &norm, &norm_len,
+				err, sizeof(err)) == 0) {
+			if (sift_index_add_term(index, SIFT_PREFIX_HDR_NAME,
+						1, norm, norm_len) < 0)
+				index->field_error = -1;
+		}
+		if (sift_header_name_is_keyable(hdr_name, name_len)) {
+			str_append(index->token_prefix, SIFT_PREFIX_HDR);
+			str_append(index->token_prefix, t_str_lcase(hdr_name));
+			str_append_c(index->token_prefix, ':');
+			if (sift_is_address_header(hdr_name)) {
+				index->field_is_address = TRUE;
+				str_truncate(index->run_prefix, 0);
+				str_append(index->run_prefix,
+					   SIFT_PREFIX_ADDR_RUN);
+				str_append(index->run_prefix,
+					   t_str_lcase(hdr_name));
+				str_append_c(index->run_prefix, ':');
+			}
+		} else {
+			str_append(index->token_prefix, SIFT_PREFIX_HDR_OTHER);
+		}
+		break;
+	}
+	}
+}
+
+static size_t last_space_pos(const unsigned char *data, size_t size)
+{
+	while (size > 0) {
+		unsigned char c = data[size - 1];
+		if (c == ' ' || c == '\n' || c == '\t' || c == '\r')
+			return size;
+		size--;
+	}
+	return 0;
+}
+
+int sift_index_field_data(struct sift_index *index,
+			  const unsigned char *data, size_t size)
+{
+	i_assert(index->field_open);
+
+	if (index->field_error < 0)
+		return -1;
+	if (index->field_kind == SIFT_FIELD_KIND_RAW_BODY)
+		return 0;
+	index->batch_bytes += size;
+	buffer_append(index->field_buf, data, size);
+	if (index->field_buf->used >= SIFT_FIELD_FLUSH_SIZE) {
+		size_t cut = last_space_pos(index->field_buf->data,
+					    index->field_buf->used);
+		/* no whitespace at all in 256 KB: Dovecot hands us whole
+		   UTF-8 characters, so cutting at the end is safe (a word
+		   this long is cut anyway) */
+		if (cut == 0)
+			cut = index->field_buf->used;
+		if (sift_index_text(index, index->field_buf->data, cut) < 0) {
+			index->field_error = -1;
+			return -1;
+		}
+		buffer_delete(index->field_buf, 0, cut);
+	}
+	return 0;
+}
+
+int sift_index_field_end(struct sift_index *index)
+{
+	int ret = index->field_error;
+
+	i_assert(index->field_open);
+	index->field_open = FALSE;
+	if (ret == 0 && index->field_buf->used > 0 &&
+	    index->field_kind != SIFT_FIELD_KIND_RAW_BODY)
+		ret = sift_index_text(index, index->field_buf->data,
+				      index->field_buf->used);
+	buffer_set_used_size(index->field_buf, 0);
+	return ret;
+}
+
+int sift_index_doc_end(struct sift_index *index)
+{
+	struct sift_xerror err;
+	int ret = 0;
+
+	if (index->doc == NULL)
+		return 0;
+	if (index->field_open && sift_index_field_end(index) < 0)
+		ret = -1;
+	if (ret == 0 && index->doc_raw &&
+	    sift_index_add_term(index, SIFT_FLAG_RAW_BODY,
+				strlen(SIFT_FLAG_RAW_BODY), "", 0) < 0)
+		ret = -1;
+	if (ret == 0 && index->doc_truncated &&
+	    sift_index_add_term(index, SIFT_FLAG_TRUNCATED,
+				strlen(SIFT_FLAG_TRUNCATED), "", 0) < 0)
+		ret = -1;
+	if (ret == 0 &&
+	    sift_xdb_replace(index->db, index->doc_uid, index->doc,
+			     &err) != SIFT_X_OK) {
+		sift_index_error(index, "Storing a document in", &err);
+		ret = -1;
+	}
+	sift_xdoc_free(&index->doc);
+	if (ret < 0)
+		return -1;
+
+	index->batch_dirty = TRUE;
+	index->batch_docs++;
+	if (index->doc_uid > index->batch_last_uid)
+		index->batch_last_uid = index->doc_uid;
+	if (index->batch_docs >= index->backend->set->commit_batch ||
+	    index->batch_bytes >= index->backend->set->commit_size)
+		return sift_index_commit(index, 0);
+	return 0;
+}
+
+int sift_index_expunge(struct sift_index *index, uint32_t uid)
+{
+	struct sift_xerror err;
+
+	if (sift_xdb_delete(index->db, uid, &err) != SIFT_X_OK) {
+		sift_index_error(index, "Deleting a document from", &err);
+		return -1;
+	}
+	index->batch_dirty = TRUE;
+	index->batch_docs++;
+	return 0;
+}
+
+static int sift_index_commit_last_uid(struct sift_index *index,
+				      uint32_t last_uid)
+{
+	struct sift_xerror err;
+	struct timeval start, end;
+
+	i_gettimeofday(&start);
+	if (sift_xdb_set_metadata(index->db, SIFT_META_FORMAT,
+				  SIFT_FORMAT_VERSION, &err) != SIFT_X_OK ||
+	    sift_xdb_set_metadata(index->db, SIFT_META_LAST_UID,
+				  dec2str(last_uid), &err) != SIFT_X_OK ||
+	    sift_xdb_commit(index->db, &err) != SIFT_X_OK) {
+		sift_index_error(index, "Committing", &err);
+		return -1;
+	}
+	i_gettimeofday(&end);
+	e_debug(index->backend->event, "Committed %u changes to %s "
+		"(last_uid=%u, %d ms)", index->batch_docs, index->path,
+		last_uid, timeval_diff_msecs(&end, &start));
+	index->stored_last_uid = last_uid;
+	index->batch_last_uid = last_uid;
+	index->batch_docs = 0;
+	index->batch_bytes = 0;
+	index->batch_dirty = FALSE;
+	return 0;
+}
+
+int sift_index_commit(struct sift_index *index, uint32_t last_uid)
+{
+	if (!index->writable)
+		return 0;
+	if (last_uid < index->batch_last_uid)
+		last_uid = index->batch_last_uid;
+	if (!index->batch_dirty && last_uid == index->stored_last_uid)
+		return 0;
+	return sift_index_commit_last_uid(index, last_uid);
+}
+
+int sift_index_set_last_uid(struct sift_index *index, uint32_t last_uid)
+{
+	i_assert(index->writable);
+	return sift_index_commit_last_uid(index, last_uid);
+}
+
+/* ---- optimize ----------------------------------------------------------- */
+
+int sift_index_optimize(struct sift_fts_backend *backend, struct mailbox *box)
+{
+	struct sift_index *index;
+	struct sift_xerror err;
+	const char *tmp_path, *old_path, *error;
+	int ret = 0;
+
+	ret = sift_index_open_reader(backend, box, &index);
+	if (ret <= 0)
+		return ret;
+	sift_index_close(&index);
+
+	/* Hold the write lock while compacting so that no change can be
+	   lost, then swap the compacted copy in atomically. */
+	if (sift_index_open_writer(backend, box, &index) < 0)
+		return -1;
+	tmp_path = t_strconcat(index->path, ".compact", NULL);
+	old_path = t_strconcat(index->path, ".old", NULL);
+	(void)unlink_directory(tmp_path, UNLINK_DIRECTORY_FLAG_RMDIR, &error);
+	(void)unlink_directory(old_path, UNLINK_DIRECTORY_FLAG_RMDIR, &error);
+	if (sift_xdb_compact(index->path, tmp_path, &err) != SIFT_X_OK) {
+		sift_index_error(index, "Compacting", &err);
+		ret = -1;
+	} else if (syscall(SYS_renameat2, AT_FDCWD, tmp_path, AT_FDCWD,
+			   index->path, RENAME_EXCHANGE) < 0) {
+		e_error(backend->event, "renameat2(%s, %s, EXCHANGE) "
+			"failed: %m", tmp_path, index->path);
+		ret = -1;
+	} else {
+		e_debug(backend->event, "Compacted %s", index->path);
+	}
+	sift_index_close(&index);
+	/* after the exchange tmp_path holds the old database */
+	if (unlink_directory(tmp_path, UNLINK_DIRECTORY_FLAG_RMDIR,
+			     &error) < 0 && errno != ENOENT)
+		e_warning(backend->event, "Couldn't remove %s: %s",
+			  tmp_path, error);
+	return ret;
+}

@@ -1,0 +1,79 @@
+/* sift-index: one mailbox's index - where it lives, opening it safely
+   (locks, permissions, corruption), and turning message fields into
+   terms.  The on-disk layout and the term scheme are described at the top
+   of sift-index.c. */
+#ifndef SIFT_INDEX_H
+#define SIFT_INDEX_H
+
+#include "sift-xapian.h"
+
+struct mailbox;
+struct sift_fts_backend;
+struct sift_index;
+
+/* Metadata keys and the index format this code writes. */
+#define SIFT_META_FORMAT "sift.format"
+#define SIFT_META_LAST_UID "sift.last_uid"
+#define SIFT_FORMAT_VERSION "1"
+
+/* Term prefixes (see sift-index.c for the rationale). */
+#define SIFT_PREFIX_BODY "B"
+#define SIFT_PREFIX_MIME "M"
+#define SIFT_PREFIX_HDR_NAME "N"
+#define SIFT_PREFIX_HDR "H"
+#define SIFT_PREFIX_ADDR_RUN "A"
+#define SIFT_PREFIX_HDR_OTHER "H*:"
+/* Flag terms: the body holds text Dovecot searches in a form that is not
+   indexed (HTML source), or a term had to be truncated. */
+#define SIFT_FLAG_RAW_BODY "ZR"
+#define SIFT_FLAG_TRUNCATED "ZL"
+
+enum sift_field_kind {
+	SIFT_FIELD_KIND_BODY,		/* body of a text or message part */
+	SIFT_FIELD_KIND_RAW_BODY,	/* body Dovecot reads differently (HTML) */
+	SIFT_FIELD_KIND_HEADER,		/* top-level header */
+	SIFT_FIELD_KIND_MIME_HEADER,	/* header of a MIME part */
+};
+
+/* Directory of box's index (under the mailbox's INDEX path; the owner's
+   for a shared mailbox). */
+int sift_index_path(struct mailbox *box, const char **path_r);
+
+/* Open for writing, creating it with the mailbox's permissions.  Waits up
+   to lock_timeout for another writer.  A database that is corrupt or of an
+   unknown format is moved aside and recreated (the caller then reindexes
+   from last_uid 0).  Returns 0 or -1 (error already logged). */
+int sift_index_open_writer(struct sift_fts_backend *backend,
+			   struct mailbox *box, struct sift_index **index_r);
+/* Open for reading.  Returns 1, 0 if no index exists, -1 on error
+   (logged). */
+int sift_index_open_reader(struct sift_fts_backend *backend,
+			   struct mailbox *box, struct sift_index **index_r);
+void sift_index_close(struct sift_index **index);
+struct sift_xdb *sift_index_db(struct sift_index *index);
+
+/* Highest UID whose message and all before it are in the index.
+   Returns 0 or -1 (logged). */
+int sift_index_get_last_uid(struct sift_index *index, uint32_t *last_uid_r);
+
+/* Writer: build one message's document. */
+int sift_index_doc_begin(struct sift_index *index, uint32_t uid);
+void sift_index_field_begin(struct sift_index *index,
+			    enum sift_field_kind kind, const char *hdr_name);
+int sift_index_field_data(struct sift_index *index,
+			  const unsigned char *data, size_t size);
+int sift_index_field_end(struct sift_index *index);
+/* Store the current document (if any).  Commits when the batch limits
+   are reached.  Returns 0 or -1 (logged). */
+int sift_index_doc_end(struct sift_index *index);
+int sift_index_expunge(struct sift_index *index, uint32_t uid);
+/* Commit everything so far, recording last_uid (0 = keep the stored
+   one).  Returns 0 or -1 (logged). */
+int sift_index_commit(struct sift_index *index, uint32_t last_uid);
+/* Set last_uid to exactly this value (rescan) and commit. */
+int sift_index_set_last_uid(struct sift_index *index, uint32_t last_uid);
+
+/* Compact the mailbox's index in place (doveadm fts optimize). */
+int sift_index_optimize(struct sift_fts_backend *backend, struct mailbox *box);
+
+#endif

@@ -1,0 +1,200 @@
+/* sift-plan.c: translate one search string into what the index can answer
+   (see include/sift-plan.h for the rules and why they are exact). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sift-text.h"
+#include "sift-plan.h"
+
+/* Candidate needles collected before the longest are kept.  A hostile
+   100 KB search string has tens of thousands of tokens; the first ones
+   are as good as any for narrowing. */
+#define MAX_COLLECT 1024
+
+struct plan_collect {
+	struct sift_plan *plan;
+	struct sift_plan_needle all[MAX_COLLECT];
+	unsigned int all_count;
+	unsigned int tokens;
+	size_t first_offset, first_len;
+	bool any_dictionary;
+};
+
+static void collect_add(struct plan_collect *c, const char *s, size_t len)
+{
+	if (c->all_count < MAX_COLLECT) {
+		c->all[c->all_count].str = s;
+		c->all[c->all_count].len = len;
+		c->all_count++;
+	}
+}
+
+static size_t utf8_char_len(unsigned char c)
+{
+	if (c < 0x80)
+		return 1;
+	if ((c & 0xe0) == 0xc0)
+		return 2;
+	if ((c & 0xf0) == 0xe0)
+		return 3;
+	if ((c & 0xf8) == 0xf0)
+		return 4;
+	return 1;
+}
+
+static int plan_token(void *context, const char *tok, size_t len,
+		      size_t byte_offset, unsigned int flags)
+{
+	struct plan_collect *c = context;
+
+	if (c->tokens++ == 0) {
+		c->first_offset = byte_offset;
+		c->first_len = len;
+	}
+	if ((flags & SIFT_TOKEN_DICTIONARY) == 0) {
+		collect_add(c, tok, len);
+		return 0;
+	}
+	/* A dictionary-segmented run may be split differently in the mail
+	   than in the search string, but each of its characters lies inside
+	   some token of the mail: use the characters as needles. */
+	c->any_dictionary = true;
+	for (size_t i = 0; i < len; ) {
+		size_t n = utf8_char_len((unsigned char)tok[i]);
+		if (n > len - i)
+			n = len - i;
+		collect_add(c, tok + i, n);
+		i += n;
+	}
+	return 0;
+}
+
+static int needle_cmp_len_desc(const void *p1, const void *p2)
+{
+	const struct sift_plan_needle *n1 = p1, *n2 = p2;
+
+	if (n1->len != n2->len)
+		return n1->len > n2->len ? -1 : 1;
+	return n1->str < n2->str ? -1 : (n1->str > n2->str ? 1 : 0);
+}
+
+static bool has_run_separator(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\0' ||
+		    strchr(SIFT_ADDRESS_RUN_SEPARATORS, s[i]) != NULL)
+			return true;
+	}
+	return false;
+}
+
+int sift_plan_build(struct sift_text *text, enum sift_field field,
+		    const char *value, size_t value_len,
+		    struct sift_plan *plan_r, char *err, size_t err_size)
+{
+	struct plan_collect *c;
+	const char *norm;
+	size_t norm_len;
+	int ret;
+
+	memset(plan_r, 0, sizeof(*plan_r));
+	if (value_len == 0) {
+		/* HEADER <name> "" only tests existence; an empty BODY or
+		   TEXT string matches everything - Dovecot does that */
+		plan_r->kind = field == SIFT_FIELD_HEADER ?
+			SIFT_PLAN_EXISTS : SIFT_PLAN_UNSUPPORTED;
+		return 0;
+	}
+	if (sift_text_normalize(text, value, value_len, &norm, &norm_len,
+				err, err_size) < 0)
+		return -1;
+	plan_r->normalized = malloc(norm_len + 1);
+	c = calloc(1, sizeof(*c));
+	if (plan_r->normalized == NULL || c == NULL) {
+		free(c);
+		(void)snprintf(err, err_size, "out of memory");
+		return -1;
+	}
+	memcpy(plan_r->normalized, norm, norm_len + 1);
+	plan_r->normalized_len = norm_len;
+	norm = plan_r->normalized;
+
+	if (field == SIFT_FIELD_ADDRESS && !has_run_separator(norm, norm_len)) {
+		plan_r->kind = SIFT_PLAN_RUN;
+		plan_r->needles[0].str = norm;
+		plan_r->needles[0].len = norm_len;
+		plan_r->needle_count = 1;
+		free(c);
+		return 0;
+	}
+
+	c->plan = plan_r;
+	ret = sift_text_tokenize(text, norm, norm_len, plan_token, c,
+				 err, err_size);
+	if (ret < 0) {
+		free(c);
+		return -1;
+	}
+	if (c->tokens == 0) {
+		plan_r->kind = SIFT_PLAN_UNSUPPORTED;
+	} else if (c->tokens == 1 && !c->any_dictionary &&
+		   c->first_offset == 0 && c->first_len == norm_len) {
+		plan_r->kind = SIFT_PLAN_WORD;
+		plan_r->needles[0].str = norm;
+		plan_r->needles[0].len = norm_len;
+		plan_r->needle_count = 1;
+	} else {
+		/* the longest needles narrow the most */
+		plan_r->kind = SIFT_PLAN_CANDIDATES;
+		qsort(c->all, c->all_count, sizeof(c->all[0]),
+		      needle_cmp_len_desc);
+		for (unsigned int i = 0; i < c->all_count &&
+			     plan_r->needle_count < SIFT_PLAN_MAX_NEEDLES; i++) {
+			unsigned int j;
+
+			/* skip duplicates */
+			for (j = 0; j < plan_r->needle_count; j++) {
+				if (plan_r->needles[j].len == c->all[i].len &&
+				    memcmp(plan_r->needles[j].str,
+					   c->all[i].str, c->all[i].len) == 0)
+					break;
+			}
+			if (j == plan_r->needle_count)
+				plan_r->needles[plan_r->needle_count++] =
+					c->all[i];
+		}
+	}
+	free(c);
+	return 0;
+}
+
+void sift_plan_free(struct sift_plan *plan)
+{
+	free(plan->normalized);
+	memset(plan, 0, sizeof(*plan));
+}
+
+const char *sift_plan_kind_str(enum sift_plan_kind kind)
+{
+	switch (kind) {
+	case SIFT_PLAN_UNSUPPORTED: return "unsupported";
+	case SIFT_PLAN_EXISTS: return "exists";
+	case SIFT_PLAN_WORD: return "word";
+	case SIFT_PLAN_RUN: return "run";
+	case SIFT_PLAN_CANDIDATES: return "candidates";
+	}
+	return "?";
+}
+
+bool sift_header_name_is_keyable(const char *name, size_t len)
+{
+	if (len == 0 || len > 64)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		if (ch <= 0x20 || ch >= 0x7f || ch == ':')
+			return false;
+	}
+	return true;
+}

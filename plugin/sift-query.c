@@ -1,0 +1,406 @@
+/* sift-query.c: answer one level of Dovecot's search arguments.
+
+   Dovecot calls lookup() once per level of the argument tree (the
+   top-level AND list, then each OR list and sub-list).  For a level,
+   each leaf we can answer gets two UID sets: D, the messages for which
+   the leaf is certainly true, and M, the ones Dovecot must check by
+   reading the message; every other indexed message is certainly false.
+   NOT is applied here (Dovecot takes the result as final).  Dovecot then
+   marks all answered leaves of the level together: a message in the
+   level's definite set makes them all true, one in neither set makes them
+   all false.  So for an AND level the definite set is the intersection
+   of the leaves' D, for an OR level the union, and anything that is
+   neither certainly true nor certainly false is "maybe".
+
+   The universe is UIDs 1..last_uid: Dovecot applies index results only
+   below the first unindexed UID and evaluates newer mail itself; UIDs
+   that no longer exist are ignored by Dovecot. */
+#include "lib.h"
+#include "array.h"
+#include "str.h"
+#include "str-sanitize.h"
+#include "seq-range-array.h"
+#include "time-util.h"
+#include "mail-search.h"
+#include "mail-storage.h"
+#include "message-address.h"
+#include "sift-text.h"
+#include "sift-plan.h"
+#include "sift-xapian.h"
+#include "fts-backend-sift.h"
+#include "sift-index.h"
+#include "sift-query.h"
+
+struct sift_prefix {
+	const char *prefix;
+	char sep;
+};
+
+struct sift_leaf {
+	ARRAY_TYPE(seq_range) definite, maybe;
+};
+
+struct sift_query {
+	struct sift_fts_backend *backend;
+	struct mailbox *box;
+	struct sift_index *index;
+	struct sift_xdb *db;
+	uint32_t last_uid;
+	/* messages whose flags make word answers uncertain, computed on
+	   first use */
+	ARRAY_TYPE(seq_range) raw_docs, truncated_docs;
+	bool flags_loaded;
+};
+
+static const struct sift_prefix body_prefixes[] = {
+	{ SIFT_PREFIX_BODY, '\0' },
+};
+static const struct sift_prefix text_prefixes[] = {
+	{ SIFT_PREFIX_BODY, '\0' },
+	{ SIFT_PREFIX_MIME, '\0' },
+	{ SIFT_PREFIX_HDR_NAME, '\0' },
+	/* every H<name>:<word>, including H*: */
+	{ SIFT_PREFIX_HDR, ':' },
+};
+
+static void uids_to_seq_range(const struct sift_uids *uids,
+			      ARRAY_TYPE(seq_range) *dest)
+{
+	size_t i = 0;
+
+	while (i < uids->count) {
+		size_t j = i;
+		while (j + 1 < uids->count &&
+		       uids->uids[j + 1] == uids->uids[j] + 1)
+			j++;
+		seq_range_array_add_range(dest, uids->uids[i], uids->uids[j]);
+		i = j + 1;
+	}
+}
+
+/* dest := documents with a term in any of prefixes whose rest matches
+   needle.  Returns 0 or -1 (logged). */
+static int
+sift_query_match(struct sift_query *q, const struct sift_prefix *prefixes,
+		 unsigned int prefix_count, const char *needle,
+		 size_t needle_len, enum sift_match match,
+		 ARRAY_TYPE(seq_range) *dest)
+{
+	struct sift_uids uids = { NULL, 0, 0 };
+	struct sift_xerror err;
+	unsigned int i;
+
+	for (i = 0; i < prefix_count; i++) {
+		if (sift_xdb_match(q->db, prefixes[i].prefix, prefixes[i].sep,
+				   needle, needle_len, match, &uids, NULL,
+				   &err) != SIFT_X_OK) {
+			e_error(q->backend->event, "Searching the index of "
+				"mailbox %s failed: %s",
+				mailbox_get_vname(q->box), err.msg);
+			sift_uids_free(&uids);
+			return -1;
+		}
+	}
+	uids_to_seq_range(&uids, dest);
+	sift_uids_free(&uids);
+	return 0;
+}
+
+static int sift_query_load_flags(struct sift_query *q)
+{
+	static const struct sift_prefix none[] = { { "", '\0' } };
+
+	if (q->flags_loaded)
+		return 0;
+	if (sift_query_match(q, none, 1, SIFT_FLAG_RAW_BODY,
+			     strlen(SIFT_FLAG_RAW_BODY), SIFT_MATCH_EXACT,
+			     &q->raw_docs) < 0 ||
+	    sift_query_match(q, none, 1, SIFT_FLAG_TRUNCATED,
+			     strlen(SIFT_FLAG_TRUNCATED), SIFT_MATCH_EXACT,
+			     &q->truncated_docs) < 0)
+		return -1;
+	q->flags_loaded = TRUE;
+	return 0;
+}
+
+static enum sift_field sift_arg_field(const struct mail_search_arg *arg)
+{
+	switch (arg->type) {
+	case SEARCH_BODY:
+		return SIFT_FIELD_BODY;
+	case SEARCH_TEXT:
+		return SIFT_FIELD_TEXT;
+	case SEARCH_HEADER_ADDRESS:
+		return SIFT_FIELD_ADDRESS;
+	case SEARCH_HEADER_COMPRESS_LWSP:
+		return SIFT_FIELD_SUBJECT;
+	default:
+		return SIFT_FIELD_HEADER;
+	}
+}
+
+static bool sift_arg_is_ours(const struct mail_search_arg *arg)
+{
+	switch (arg->type) {
+	case SEARCH_BODY:
+	case SEARCH_TEXT:
+	case SEARCH_HEADER:
+	case SEARCH_HEADER_ADDRESS:
+	case SEARCH_HEADER_COMPRESS_LWSP:
+		return !arg->no_fts;
+	default:
+		return FALSE;
+	}
+}
+
+/* Evaluate one leaf.  Returns 1 if answered (leaf filled), 0 if it is left
+   to Dovecot, -1 on error (logged). */
+static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
+			   struct sift_leaf *leaf)
+{
+	enum sift_field field = sift_arg_field(arg);
+	const char *value = arg->value.str;
+	const char *hdr = arg->hdr_field_name;
+	const struct sift_prefix *prefixes;
+	struct sift_prefix one[1];
+	unsigned int prefix_count;
+	struct sift_plan plan;
+	char err[256];
+	int ret = 1;
+
+	if (field != SIFT_FIELD_BODY && field != SIFT_FIELD_TEXT) {
+		if (hdr == NULL || !sift_header_name_is_keyable(hdr, strlen(hdr)))
+			return 0;
+		/* HEADER From/To/...: Dovecot matches the raw header value,
+		   but the index holds the address as Dovecot rewrote it */
+		if (field == SIFT_FIELD_HEADER && message_header_is_address(hdr))
+			return 0;
+	}
+	if (sift_plan_build(q->backend->text, field, value, strlen(value),
+			    &plan, err, sizeof(err)) < 0) {
+		e_error(q->backend->event, "Translating search '%s' failed: %s",
+			str_sanitize(value, 80), err);
+		sift_plan_free(&plan);
+		return -1;
+	}
+
+	switch (field) {
+	case SIFT_FIELD_BODY:
+		prefixes = body_prefixes;
+		prefix_count = N_ELEMENTS(body_prefixes);
+		break;
+	case SIFT_FIELD_TEXT:
+		prefixes = text_prefixes;
+		prefix_count = N_ELEMENTS(text_prefixes);
+		break;
+	default:
+		one[0].prefix = t_strconcat(plan.kind == SIFT_PLAN_RUN ?
+					    SIFT_PREFIX_ADDR_RUN :
+					    SIFT_PREFIX_HDR,
+					    t_str_lcase(hdr), ":", NULL);
+		one[0].sep = '\0';
+		prefixes = one;
+		prefix_count = 1;
+		break;
+	}
+
+	switch (plan.kind) {
+	case SIFT_PLAN_UNSUPPORTED:
+		ret = 0;
+		break;
+	case SIFT_PLAN_EXISTS: {
+		static const struct sift_prefix names[] = {
+			{ SIFT_PREFIX_HDR_NAME, '\0' } };
+		const char *norm;
+		size_t norm_len;
+
+		if (sift_text_normalize(q->backend->text, hdr, strlen(hdr),
+					&norm, &norm_len, err,
+					sizeof(err)) < 0) {
+			e_error(q->backend->event, "Normalizing '%s' failed: "
+				"%s", hdr, err);
+			ret = -1;
+			break;
+		}
+		if (sift_query_match(q, names, 1, norm, norm_len,
+				     SIFT_MATCH_EXACT, &leaf->definite) < 0)
+			ret = -1;
+		break;
+	}
+	case SIFT_PLAN_WORD:
+	case SIFT_PLAN_RUN:
+		if (sift_query_match(q, prefixes, prefix_count,
+				     plan.needles[0].str, plan.needles[0].len,
+				     SIFT_MATCH_SUBSTRING,
+				     &leaf->definite) < 0) {
+			ret = -1;
+			break;
+		}
+		break;
+	case SIFT_PLAN_CANDIDATES: {
+		ARRAY_TYPE(seq_range) one_needle;
+
+		t_array_init(&one_needle, 64);
+		for (unsigned int i = 0; i < plan.needle_count; i++) {
+			array_clear(&one_needle);
+			if (sift_query_match(q, prefixes, prefix_count,
+					     plan.needles[i].str,
+					     plan.needles[i].len,
+					     SIFT_MATCH_SUBSTRING,
+					     &one_needle) < 0) {
+				ret = -1;
+				break;
+			}
+			if (i == 0)
+				seq_range_array_merge(&leaf->maybe, &one_needle);
+			else
+				seq_range_array_intersect(&leaf->maybe,
+							  &one_needle);
+		}
+		break;
+	}
+	}
+
+	/* messages where the index may miss the string: Dovecot checks
+	   them unless they already matched */
+	if (ret > 0 && plan.kind != SIFT_PLAN_EXISTS) {
+		if (sift_query_load_flags(q) < 0)
+			ret = -1;
+		else {
+			ARRAY_TYPE(seq_range) unsure;
+
+			t_array_init(&unsure, 16);
+			seq_range_array_merge(&unsure, &q->truncated_docs);
+			if (field == SIFT_FIELD_BODY || field == SIFT_FIELD_TEXT)
+				seq_range_array_merge(&unsure, &q->raw_docs);
+			seq_range_array_remove_seq_range(&unsure,
+							 &leaf->definite);
+			seq_range_array_merge(&leaf->maybe, &unsure);
+		}
+	}
+	e_debug(q->backend->event, "%s%s '%s': %s plan, %u definite, "
+		"%u maybe", arg->match_not ? "NOT " : "",
+		field == SIFT_FIELD_BODY ? "BODY" :
+		field == SIFT_FIELD_TEXT ? "TEXT" : t_str_ucase(hdr),
+		str_sanitize(value, 60), sift_plan_kind_str(plan.kind),
+		seq_range_count(&leaf->definite),
+		seq_range_count(&leaf->maybe));
+	sift_plan_free(&plan);
+	return ret;
+}
+
+/* false_r := universe - definite - maybe */
+static void sift_leaf_false(const struct sift_leaf *leaf, uint32_t last_uid,
+			    ARRAY_TYPE(seq_range) *false_r)
+{
+	array_clear(false_r);
+	if (last_uid == 0)
+		return;
+	seq_range_array_add_range(false_r, 1, last_uid);
+	seq_range_array_remove_seq_range(false_r, &leaf->definite);
+	seq_range_array_remove_seq_range(false_r, &leaf->maybe);
+}
+
+static void sift_leaf_apply_not(struct sift_leaf *leaf, uint32_t last_uid)
+{
+	ARRAY_TYPE(seq_range) false_set;
+
+	t_array_init(&false_set, 64);
+	sift_leaf_false(leaf, last_uid, &false_set);
+	array_clear(&leaf->definite);
+	array_append_array(&leaf->definite, &false_set);
+}
+
+static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
+			    bool and_args, struct fts_result *result)
+{
+	ARRAY_TYPE(seq_range) definite, falses, leaf_false;
+	struct mail_search_arg *arg;
+	struct sift_leaf leaf;
+	unsigned int answered = 0;
+	int ret;
+
+	t_array_init(&definite, 64);
+	t_array_init(&falses, 64);
+	t_array_init(&leaf_false, 64);
+	t_array_init(&leaf.definite, 64);
+	t_array_init(&leaf.maybe, 64);
+
+	for (arg = args; arg != NULL; arg = arg->next) {
+		if (!sift_arg_is_ours(arg))
+			continue;
+		array_clear(&leaf.definite);
+		array_clear(&leaf.maybe);
+		ret = sift_query_leaf(q, arg, &leaf);
+		if (ret < 0)
+			return -1;
+		if (ret == 0)
+			continue;
+		if (arg->match_not)
+			sift_leaf_apply_not(&leaf, q->last_uid);
+		sift_leaf_false(&leaf, q->last_uid, &leaf_false);
+
+		if (answered++ == 0) {
+			array_append_array(&definite, &leaf.definite);
+			array_append_array(&falses, &leaf_false);
+		} else if (and_args) {
+			seq_range_array_intersect(&definite, &leaf.definite);
+			seq_range_array_merge(&falses, &leaf_false);
+		} else {
+			seq_range_array_merge(&definite, &leaf.definite);
+			seq_range_array_intersect(&falses, &leaf_false);
+		}
+		arg->match_always = TRUE;
+	}
+	if (answered == 0)
+		return 0;
+
+	/* maybe = universe - definite - falses */
+	seq_range_array_merge(&result->definite_uids, &definite);
+	if (q->last_uid > 0) {
+		ARRAY_TYPE(seq_range) maybe;
+
+		t_array_init(&maybe, 64);
+		seq_range_array_add_range(&maybe, 1, q->last_uid);
+		seq_range_array_remove_seq_range(&maybe, &definite);
+		seq_range_array_remove_seq_range(&maybe, &falses);
+		seq_range_array_merge(&result->maybe_uids, &maybe);
+	}
+	return 0;
+}
+
+int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
+		      struct mail_search_arg *args,
+		      enum fts_lookup_flags flags, struct fts_result *result)
+{
+	struct sift_query q;
+	struct timeval start, end;
+	int ret;
+
+	i_zero(&q);
+	q.backend = backend;
+	q.box = box;
+	i_gettimeofday(&start);
+	ret = sift_index_open_reader(backend, box, &q.index);
+	if (ret <= 0) {
+		/* no index yet: leave every argument to Dovecot */
+		return ret;
+	}
+	q.db = sift_index_db(q.index);
+	(void)sift_index_get_last_uid(q.index, &q.last_uid);
+	T_BEGIN {
+		t_array_init(&q.raw_docs, 16);
+		t_array_init(&q.truncated_docs, 16);
+		ret = sift_query_level(&q, args,
+				       (flags & FTS_LOOKUP_FLAG_AND_ARGS) != 0,
+				       result);
+	} T_END;
+	sift_index_close(&q.index);
+	i_gettimeofday(&end);
+	e_debug(backend->event, "Lookup in %s: %u definite, %u maybe uids, "
+		"last_uid=%u, %lld us", mailbox_get_vname(box),
+		seq_range_count(&result->definite_uids),
+		seq_range_count(&result->maybe_uids), q.last_uid,
+		timeval_diff_usecs(&end, &start));
+	return ret;
+}

@@ -1,0 +1,680 @@
+/* sift-text: normalization and word segmentation over ICU's C API.
+   See include/sift-text.h for the contract.  This file deliberately uses
+   no Dovecot types or functions: it is linked into standalone tests. */
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <unicode/utypes.h>
+#include <unicode/uchar.h>
+#include <unicode/ubrk.h>
+#include <unicode/unorm2.h>
+#include <unicode/uscript.h>
+#include <unicode/ustring.h>
+#include <unicode/utext.h>
+#include <unicode/utf8.h>
+#include <unicode/utf16.h>
+
+#include "sift-text.h"
+
+#define HANGUL_FIRST 0xac00
+#define HANGUL_LAST 0xd7a3
+#define HANGUL_L_BASE 0x1100
+#define HANGUL_V_BASE 0x1161
+#define HANGUL_T_BASE 0x11a7
+#define HANGUL_V_COUNT 21
+#define HANGUL_T_COUNT 28
+
+/* Room that normalizing one code point may need in the output buffer.
+   The longest decomposition mapping in the UCD is 18 code points
+   (U+FDFA); 18 * 4 bytes fits with margin. */
+#define SIFT_CP_MAX_OUT 128
+/* Buffer for one raw decomposition mapping in UTF-16. */
+#define SIFT_DECOMP_MAX_UNITS 64
+
+/* Normalization of U+0080..U+07FF (Latin, Greek, Cyrillic, Armenian,
+   Hebrew, Arabic, ...) is precomputed at init by the exact per-code-point
+   path, so the table is correct by construction and hot text in these
+   scripts costs no ICU calls. */
+#define SIFT_TABLE_FIRST 0x80
+#define SIFT_TABLE_LAST 0x7ff
+#define SIFT_TABLE_ENTRY_MAX 7
+
+/* Tokenization window.  Long input is segmented in windows of at most
+   this many bytes, so ICU's memory use (notably the dictionary breakers,
+   which work on a whole run of CJK/Thai text at once) stays bounded. */
+#define SIFT_WINDOW_SIZE (64 * 1024)
+/* A window without any space is cut at an ICU boundary at least this far
+   from its end: the lookahead of the break rules and the dictionary
+   breakers' view of a run are then unaffected by the truncation. */
+#define SIFT_WINDOW_MARGIN 4096
+
+static const unsigned char utf8_fffd[3] = { 0xef, 0xbf, 0xbd };
+
+struct sift_table_entry {
+	uint8_t len;
+	unsigned char bytes[SIFT_TABLE_ENTRY_MAX];
+};
+
+struct sift_text {
+	const UNormalizer2 *nfkc;
+	UBreakIterator *bi;
+	UText ut;
+	int ut_opened;
+
+	unsigned char *out;
+	size_t out_size;
+
+	struct sift_table_entry table[SIFT_TABLE_LAST - SIFT_TABLE_FIRST + 1];
+};
+
+static void set_err(char *err, size_t err_size, const char *fmt, ...)
+{
+	va_list args;
+
+	if (err == NULL || err_size == 0)
+		return;
+	va_start(args, fmt);
+	(void)vsnprintf(err, err_size, fmt, args);
+	va_end(args);
+	err[err_size - 1] = '\0';
+}
+
+static void set_icu_err(char *err, size_t err_size, const char *func,
+			UErrorCode status)
+{
+	set_err(err, err_size, "ICU %s() failed: %s", func,
+		u_errorName(status));
+}
+
+/* Write c (a valid scalar value) as UTF-8; returns the byte count. */
+static unsigned int put_utf8(unsigned char *p, UChar32 c)
+{
+	if (c < 0x80) {
+		p[0] = (unsigned char)c;
+		return 1;
+	}
+	if (c < 0x800) {
+		p[0] = (unsigned char)(0xc0 | (c >> 6));
+		p[1] = (unsigned char)(0x80 | (c & 0x3f));
+		return 2;
+	}
+	if (c < 0x10000) {
+		p[0] = (unsigned char)(0xe0 | (c >> 12));
+		p[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3f));
+		p[2] = (unsigned char)(0x80 | (c & 0x3f));
+		return 3;
+	}
+	p[0] = (unsigned char)(0xf0 | (c >> 18));
+	p[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3f));
+	p[2] = (unsigned char)(0x80 | ((c >> 6) & 0x3f));
+	p[3] = (unsigned char)(0x80 | (c & 0x3f));
+	return 4;
+}
+
+/* Decode one strictly valid UTF-8 sequence (RFC 3629: no overlong forms,
+   no surrogates, nothing above U+10FFFF, no truncation).  Returns its
+   length, or 0 when the bytes at p do not start a valid sequence; the
+   caller then replaces just the first byte and retries at the next one,
+   which is what Dovecot does. */
+static unsigned int get_utf8(const unsigned char *p, size_t n, UChar32 *c_r)
+{
+	unsigned char b0 = p[0];
+	UChar32 c;
+
+	if (b0 < 0x80) {
+		*c_r = b0;
+		return 1;
+	}
+	if (b0 < 0xc2)
+		return 0;
+	if (b0 < 0xe0) {
+		if (n < 2 || (p[1] & 0xc0) != 0x80)
+			return 0;
+		*c_r = ((UChar32)(b0 & 0x1f) << 6) | (p[1] & 0x3f);
+		return 2;
+	}
+	if (b0 < 0xf0) {
+		if (n < 3 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
+			return 0;
+		c = ((UChar32)(b0 & 0x0f) << 12) |
+			((UChar32)(p[1] & 0x3f) << 6) | (p[2] & 0x3f);
+		if (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))
+			return 0;
+		*c_r = c;
+		return 3;
+	}
+	if (b0 < 0xf5) {
+		if (n < 4 || (p[1] & 0xc0) != 0x80 ||
+		    (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80)
+			return 0;
+		c = ((UChar32)(b0 & 0x07) << 18) |
+			((UChar32)(p[1] & 0x3f) << 12) |
+			((UChar32)(p[2] & 0x3f) << 6) | (p[3] & 0x3f);
+		if (c < 0x10000 || c > 0x10ffff)
+			return 0;
+		*c_r = c;
+		return 4;
+	}
+	return 0;
+}
+
+/* Whether Dovecot's table would leave c undecomposed because c's
+   UnicodeData titlecase field is non-empty and maps c to itself (the
+   titlecase digraphs U+01C5 etc. and Greek letters with prosgegrammeni).
+   Dovecot only records decompositions of characters with an empty
+   titlecase field.  c is already a titlecase mapping result here, so
+   u_totitle(c) == c; an explicit self-mapping is then recognizable by an
+   uppercase mapping that differs (for an ordinary uppercase letter both
+   are c). */
+static int has_own_titlecase(UChar32 c)
+{
+	return u_toupper(c) != c;
+}
+
+/* Normalize one valid code point into out (room for SIFT_CP_MAX_OUT
+   bytes).  Returns the byte count, or -1 on ICU failure. */
+static int normalize_cp(struct sift_text *text, UChar32 c, unsigned char *out,
+			char *err, size_t err_size)
+{
+	UChar decomp[SIFT_DECOMP_MAX_UNITS];
+	UErrorCode status = U_ZERO_ERROR;
+	UChar32 d, first;
+	int32_t n, i, count;
+	unsigned int len;
+
+	c = u_totitle(c);
+	if (c >= HANGUL_FIRST && c <= HANGUL_LAST) {
+		int32_t s = c - HANGUL_FIRST;
+		int32_t t = s % HANGUL_T_COUNT;
+
+		len = put_utf8(out, HANGUL_L_BASE +
+			       s / (HANGUL_V_COUNT * HANGUL_T_COUNT));
+		len += put_utf8(out + len, HANGUL_V_BASE +
+				(s % (HANGUL_V_COUNT * HANGUL_T_COUNT)) /
+				HANGUL_T_COUNT);
+		if (t != 0)
+			len += put_utf8(out + len, HANGUL_T_BASE + t);
+		return (int)len;
+	}
+
+	/* The NFKC instance's raw decomposition is the UCD
+	   Decomposition_Mapping (canonical or compatibility, one level). */
+	n = unorm2_getRawDecomposition(text->nfkc, c, decomp,
+				       SIFT_DECOMP_MAX_UNITS, &status);
+	if (U_FAILURE(status)) {
+		set_icu_err(err, err_size, "unorm2_getRawDecomposition",
+			    status);
+		return -1;
+	}
+	if (n <= 0 || has_own_titlecase(c))
+		return (int)put_utf8(out, c);
+
+	count = 0;
+	first = 0;
+	for (i = 0; i < n; ) {
+		U16_NEXT(decomp, i, n, d);
+		if (count++ == 0)
+			first = d;
+	}
+	if (count == 1) {
+		/* Single code point mapping: used as-is, no titlecasing. */
+		return (int)put_utf8(out, first);
+	}
+	if (c > 0xffff) {
+		/* Dovecot looks up multi-code-point mappings only for BMP
+		   characters (its table keys are searched only up to
+		   U+FFFF), so supplementary ones stay as they are. */
+		return (int)put_utf8(out, c);
+	}
+	len = 0;
+	for (i = 0; i < n; ) {
+		U16_NEXT(decomp, i, n, d);
+		len += put_utf8(out + len, d);
+	}
+	return (int)len;
+}
+
+static int out_reserve(struct sift_text *text, size_t used, size_t need)
+{
+	size_t new_size;
+	unsigned char *p;
+
+	if (need <= text->out_size - used)
+		return 0;
+	if (need > SIZE_MAX / 2 - used)
+		return -1;
+	new_size = text->out_size == 0 ? 4096 : text->out_size;
+	while (new_size - used < need)
+		new_size *= 2;
+	p = realloc(text->out, new_size);
+	if (p == NULL)
+		return -1;
+	text->out = p;
+	text->out_size = new_size;
+	return 0;
+}
+
+static int init_tables(struct sift_text *text, char *err, size_t err_size)
+{
+	unsigned char buf[SIFT_CP_MAX_OUT];
+	struct sift_table_entry *entry;
+	UChar32 c;
+	int n;
+
+	for (c = SIFT_TABLE_FIRST; c <= SIFT_TABLE_LAST; c++) {
+		entry = &text->table[c - SIFT_TABLE_FIRST];
+		n = normalize_cp(text, c, buf, err, err_size);
+		if (n < 0)
+			return -1;
+		if (n <= SIFT_TABLE_ENTRY_MAX) {
+			entry->len = (uint8_t)n;
+			memcpy(entry->bytes, buf, (size_t)n);
+		} else {
+			/* doesn't fit: len 0 means "use the slow path" */
+			entry->len = 0;
+		}
+	}
+	return 0;
+}
+
+int sift_text_init(struct sift_text **text_r, char *err, size_t err_size)
+{
+	struct sift_text *text;
+	UErrorCode status = U_ZERO_ERROR;
+	UText empty = UTEXT_INITIALIZER;
+
+	*text_r = NULL;
+	text = calloc(1, sizeof(*text));
+	if (text == NULL) {
+		set_err(err, err_size, "out of memory");
+		return -1;
+	}
+	memcpy(&text->ut, &empty, sizeof(empty));
+
+	text->nfkc = unorm2_getNFKCInstance(&status);
+	if (U_FAILURE(status)) {
+		set_icu_err(err, err_size, "unorm2_getNFKCInstance", status);
+		sift_text_deinit(&text);
+		return -1;
+	}
+	/* Root locale: UAX #29 plus ICU's built-in dictionary breakers. */
+	text->bi = ubrk_open(UBRK_WORD, "", NULL, 0, &status);
+	if (U_FAILURE(status)) {
+		set_icu_err(err, err_size, "ubrk_open", status);
+		sift_text_deinit(&text);
+		return -1;
+	}
+	if (init_tables(text, err, err_size) < 0) {
+		sift_text_deinit(&text);
+		return -1;
+	}
+	*text_r = text;
+	return 0;
+}
+
+void sift_text_deinit(struct sift_text **_text)
+{
+	struct sift_text *text;
+
+	if (_text == NULL || *_text == NULL)
+		return;
+	text = *_text;
+	*_text = NULL;
+
+	if (text->bi != NULL)
+		ubrk_close(text->bi);
+	if (text->ut_opened)
+		utext_close(&text->ut);
+	free(text->out);
+	free(text);
+}
+
+static inline unsigned char ascii_titlecase(unsigned char b)
+{
+	return (unsigned char)(b - ((unsigned char)(b - 'a') < 26 ? 32 : 0));
+}
+
+int sift_text_normalize(struct sift_text *text, const char *in, size_t len,
+			const char **out_r, size_t *out_len_r,
+			char *err, size_t err_size)
+{
+	const unsigned char *p = (const unsigned char *)in;
+	const struct sift_table_entry *entry;
+	size_t i = 0, used = 0, run;
+	unsigned char *out;
+	unsigned int n;
+	UChar32 c;
+	int ret;
+
+	if (out_reserve(text, 0, len + 1) < 0)
+		goto nomem;
+
+	while (i < len) {
+		if (p[i] < 0x80) {
+			/* ASCII run: titlecase of a-z is A-Z and no ASCII
+			   character has a decomposition mapping. */
+			for (run = 1; i + run < len && p[i + run] < 0x80; run++) ;
+			if (out_reserve(text, used, run + 1) < 0)
+				goto nomem;
+			out = text->out + used;
+			for (size_t j = 0; j < run; j++)
+				out[j] = ascii_titlecase(p[i + j]);
+			used += run;
+			i += run;
+			continue;
+		}
+		if (out_reserve(text, used, SIFT_CP_MAX_OUT + 1) < 0)
+			goto nomem;
+		out = text->out + used;
+
+		n = get_utf8(p + i, len - i, &c);
+		if (n == 0) {
+			/* Invalid byte: one U+FFFD, but not directly after
+			   another one (even one that came from valid input;
+			   that is Dovecot's rule). */
+			i++;
+			if (used < sizeof(utf8_fffd) ||
+			    memcmp(out - sizeof(utf8_fffd), utf8_fffd,
+				   sizeof(utf8_fffd)) != 0) {
+				memcpy(out, utf8_fffd, sizeof(utf8_fffd));
+				used += sizeof(utf8_fffd);
+			}
+			continue;
+		}
+		i += n;
+
+		if (c <= SIFT_TABLE_LAST &&
+		    (entry = &text->table[c - SIFT_TABLE_FIRST])->len != 0) {
+			memcpy(out, entry->bytes, entry->len);
+			used += entry->len;
+			continue;
+		}
+		ret = normalize_cp(text, c, out, err, err_size);
+		if (ret < 0)
+			return -1;
+		used += (size_t)ret;
+	}
+	text->out[used] = '\0';
+	*out_r = (const char *)text->out;
+	*out_len_r = used;
+	return 0;
+
+nomem:
+	set_err(err, err_size, "out of memory (normalizing %zu bytes)", len);
+	return -1;
+}
+
+/* ---- tokenization ---------------------------------------------------- */
+
+static int is_dictionary_script(UScriptCode script)
+{
+	switch (script) {
+	case USCRIPT_HAN:
+	case USCRIPT_HIRAGANA:
+	case USCRIPT_KATAKANA:
+	case USCRIPT_THAI:
+	case USCRIPT_LAO:
+	case USCRIPT_KHMER:
+	case USCRIPT_MYANMAR:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Whether a window may end right after c: a space or line break.  UAX #29
+   breaks after these unless Extend/Format/ZWJ follows (WB4 attaches those
+   to the space), and no ICU tailoring joins words across them.  Only
+   Word_Break classes WSegSpace/Newline/CR/LF (and ASCII tab) count:
+   U+202F NARROW NO-BREAK SPACE, for one, is White_Space but ExtendNumLet,
+   which joins words.  Punctuation is deliberately not used even where the
+   Word_Break property says Other: ICU tailors the root rules (ICU 72-73
+   treat '@' as a letter), so only ICU itself knows. */
+static int cp_is_cut_space(UChar32 c)
+{
+	int32_t wb;
+
+	switch (c) {
+	case ' ':
+	case '\t':
+	case '\n':
+	case '\v':
+	case '\f':
+	case '\r':
+		return 1;
+	}
+	if (c < 0x80)
+		return 0;
+	wb = u_getIntPropertyValue(c, UCHAR_WORD_BREAK);
+	return wb == U_WB_WSEGSPACE || wb == U_WB_NEWLINE;
+}
+
+/* Whether the character starting at p (n bytes available) could attach to
+   the preceding one (WB4 absorbs Extend, Format and ZWJ; marks and format
+   characters are checked too, to be safe against tailorings). */
+static int cp_attaches_left(const unsigned char *p, size_t n)
+{
+	int32_t wb, gc;
+	UChar32 c;
+
+	if (p[0] < 0x80)
+		return 0;
+	if (get_utf8(p, n, &c) == 0)
+		return 0;
+	wb = u_getIntPropertyValue(c, UCHAR_WORD_BREAK);
+	if (wb == U_WB_EXTEND || wb == U_WB_FORMAT || wb == U_WB_ZWJ)
+		return 1;
+	gc = u_charType(c);
+	return gc == U_NON_SPACING_MARK || gc == U_ENCLOSING_MARK ||
+		gc == U_COMBINING_SPACING_MARK || gc == U_FORMAT_CHAR;
+}
+
+/* Return the last position in p[1..max] right after a space or line break
+   that is not followed by a combining character, or 0 if there is none.
+   Segmenting each window separately then yields exactly the tokens of
+   segmenting the whole input.  avail > max: p[max] is readable. */
+static size_t window_space_cut(const unsigned char *p, size_t avail,
+			       size_t max)
+{
+	size_t i, start;
+	UChar32 c;
+
+	for (i = max; i > 0; i--) {
+		unsigned char b = p[i - 1];
+
+		if (b < 0x80) {
+			if (!cp_is_cut_space(b))
+				continue;
+		} else if ((b & 0xc0) == 0x80 && i >= 2) {
+			/* last byte of a multibyte character: find its start */
+			start = i - 1;
+			while (start > 0 && i - start < 4 &&
+			       (p[start] & 0xc0) == 0x80)
+				start--;
+			if (get_utf8(p + start, i - start, &c) != i - start ||
+			    !cp_is_cut_space(c))
+				continue;
+		} else {
+			continue;
+		}
+		if (!cp_attaches_left(p + i, avail - i))
+			return i;
+	}
+	return 0;
+}
+
+/* A position at or just below max that is not inside a UTF-8 sequence
+   (invalid input may have none nearby; then max itself). */
+static size_t window_char_cut(const unsigned char *p, size_t max)
+{
+	size_t i;
+
+	for (i = max; i > max - 4 && (p[i] & 0xc0) == 0x80; i--) ;
+	return (p[i] & 0xc0) == 0x80 ? max : i;
+}
+
+static int token_flags(const unsigned char *p, size_t len, unsigned int *flags_r,
+		       char *err, size_t err_size)
+{
+	UErrorCode status = U_ZERO_ERROR;
+	unsigned int flags = 0;
+	UScriptCode script;
+	int32_t i = 0, n = (int32_t)len;
+	UChar32 c;
+
+	while (i < n) {
+		if (p[i] < 0x80) {
+			if (p[i] >= '0' && p[i] <= '9')
+				flags |= SIFT_TOKEN_HAS_DIGIT;
+			i++;
+			continue;
+		}
+		U8_NEXT(p, i, n, c);
+		if (c < 0)
+			continue;
+		if ((flags & SIFT_TOKEN_HAS_DIGIT) == 0 && u_isdigit(c))
+			flags |= SIFT_TOKEN_HAS_DIGIT;
+		if ((flags & SIFT_TOKEN_DICTIONARY) == 0) {
+			script = uscript_getScript(c, &status);
+			if (U_FAILURE(status)) {
+				set_icu_err(err, err_size,
+					    "uscript_getScript", status);
+				return -1;
+			}
+			if (is_dictionary_script(script))
+				flags |= SIFT_TOKEN_DICTIONARY;
+		}
+	}
+	*flags_r = flags;
+	return 0;
+}
+
+static int set_window(struct sift_text *text, const unsigned char *p,
+		      size_t len, char *err, size_t err_size)
+{
+	UErrorCode status = U_ZERO_ERROR;
+
+	utext_openUTF8(&text->ut, (const char *)p, (int64_t)len, &status);
+	if (U_FAILURE(status)) {
+		set_icu_err(err, err_size, "utext_openUTF8", status);
+		return -1;
+	}
+	text->ut_opened = 1;
+	/* reuses the iterator: no rule or dictionary reloading */
+	ubrk_setUText(text->bi, &text->ut, &status);
+	if (U_FAILURE(status)) {
+		set_icu_err(err, err_size, "ubrk_setUText", status);
+		return -1;
+	}
+	return 0;
+}
+
+/* Deliver the tokens of the current window that end at or before limit.
+   base is the window's offset in the whole input. */
+static int emit_tokens(struct sift_text *text, const unsigned char *p,
+		       size_t limit, size_t base,
+		       sift_token_callback_t *callback, void *context,
+		       char *err, size_t err_size)
+{
+	unsigned int flags;
+	int32_t start, end, rule;
+	int ret;
+
+	start = ubrk_first(text->bi);
+	for (end = ubrk_next(text->bi);
+	     end != UBRK_DONE && (size_t)end <= limit;
+	     start = end, end = ubrk_next(text->bi)) {
+		rule = ubrk_getRuleStatus(text->bi);
+		if (rule >= UBRK_WORD_NONE && rule < UBRK_WORD_NONE_LIMIT)
+			continue;
+		if (token_flags(p + start, (size_t)(end - start), &flags,
+				err, err_size) < 0)
+			return -1;
+		ret = callback(context, (const char *)p + start,
+			       (size_t)(end - start), base + (size_t)start,
+			       flags);
+		if (ret != 0)
+			return ret;
+	}
+	return 0;
+}
+
+int sift_text_tokenize(struct sift_text *text, const char *in, size_t len,
+		       sift_token_callback_t *callback, void *context,
+		       char *err, size_t err_size)
+{
+	const unsigned char *p = (const unsigned char *)in;
+	size_t pos = 0, avail, wlen, consumed;
+	int32_t b;
+	int ret;
+
+	while (pos < len) {
+		avail = len - pos;
+		if (avail <= SIFT_WINDOW_SIZE) {
+			wlen = consumed = avail;
+		} else {
+			wlen = window_space_cut(p + pos, avail,
+						SIFT_WINDOW_SIZE);
+			consumed = wlen;
+		}
+		if (wlen == 0) {
+			/* No space or line break in the whole window.  Keep
+			   the part up to ICU's last boundary that is well
+			   away from the window's end (so the truncation
+			   can't have influenced it) and start the next
+			   window there.  Only a single segment spanning the
+			   whole window (e.g. 64 KB of letters) is split; a
+			   token ending in the last SIFT_WINDOW_MARGIN bytes
+			   may be too, if it is the only boundary. */
+			wlen = window_char_cut(p + pos, SIFT_WINDOW_SIZE);
+			if (set_window(text, p + pos, wlen, err, err_size) < 0)
+				return -1;
+			b = ubrk_preceding(text->bi, (int32_t)(wlen -
+					   SIFT_WINDOW_MARGIN + 1));
+			if (b == UBRK_DONE || b <= 0) {
+				/* no boundary that far: take any */
+				b = ubrk_preceding(text->bi, (int32_t)wlen);
+			}
+			consumed = b == UBRK_DONE || b <= 0 ? wlen : (size_t)b;
+		} else {
+			if (set_window(text, p + pos, wlen, err, err_size) < 0)
+				return -1;
+		}
+		ret = emit_tokens(text, p + pos, consumed, pos,
+				  callback, context, err, err_size);
+		if (ret != 0)
+			return ret;
+		pos += consumed;
+	}
+	return 0;
+}
+
+size_t sift_text_utf8_truncate(const char *s, size_t len, size_t max)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t start, seq_len;
+
+	if (len <= max)
+		return len;
+	/* s[max] is the first byte cut off.  If it continues a multibyte
+	   sequence that starts before max, drop that sequence. */
+	if ((p[max] & 0xc0) != 0x80)
+		return max;
+	for (start = max; start > 0 && max - start < 3 &&
+	     (p[start] & 0xc0) == 0x80; start--) ;
+	if (p[start] >= 0xf0)
+		seq_len = 4;
+	else if (p[start] >= 0xe0)
+		seq_len = 3;
+	else if (p[start] >= 0xc0)
+		seq_len = 2;
+	else
+		seq_len = 1;
+	/* A stray continuation byte (invalid input) is a character of its
+	   own as far as cutting goes. */
+	return start + seq_len > max ? start : max;
+}

@@ -1,0 +1,501 @@
+/* sift-xapian.cc: the extern "C" wrapper over Xapian (see
+   include/sift-xapian.h for the contract).  This is the only file that
+   includes <xapian.h>.
+
+   Every exported function is one try block whose handler is
+   translate_exception(): a C++ exception never reaches C frames. */
+#include <xapian.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "sift-xapian.h"
+
+#define SIFT_EXPORT extern "C" __attribute__((visibility("default")))
+
+struct sift_xdb {
+	/* Exactly one of these is set.  A writer always has a transaction
+	   open, so that close() without commit discards (Xapian's own
+	   destructor would commit). */
+	Xapian::Database *reader;
+	Xapian::WritableDatabase *writer;
+};
+
+struct sift_xdoc {
+	Xapian::Document doc;
+	size_t bytes;
+};
+
+static enum sift_xstatus
+set_error(struct sift_xerror *err, enum sift_xstatus status, const char *op,
+	  const char *type, const char *msg) noexcept
+{
+	if (err != NULL) {
+		err->status = status;
+		(void)snprintf(err->msg, sizeof(err->msg), "%s: %s%s%s", op,
+			       type, type[0] == '\0' ? "" : ": ", msg);
+	}
+	return status;
+}
+
+/* Map the exception being handled to a status.  Must only be called from
+   inside a catch block. */
+static enum sift_xstatus
+translate_exception(struct sift_xerror *err, const char *op) noexcept
+{
+	try {
+		throw;
+	} catch (const Xapian::DatabaseLockError &e) {
+		return set_error(err, SIFT_X_LOCKED, op, e.get_type(),
+				 e.get_msg().c_str());
+	} catch (const Xapian::DatabaseModifiedError &e) {
+		return set_error(err, SIFT_X_MODIFIED, op, e.get_type(),
+				 e.get_msg().c_str());
+	} catch (const Xapian::DatabaseNotFoundError &e) {
+		return set_error(err, SIFT_X_NOT_FOUND, op, e.get_type(),
+				 e.get_msg().c_str());
+	} catch (const Xapian::DatabaseCorruptError &e) {
+		return set_error(err, SIFT_X_CORRUPT, op, e.get_type(),
+				 e.get_msg().c_str());
+	} catch (const Xapian::DatabaseVersionError &e) {
+		return set_error(err, SIFT_X_CORRUPT, op, e.get_type(),
+				 e.get_msg().c_str());
+	} catch (const Xapian::Error &e) {
+		std::string ctx = e.get_msg();
+		if (e.get_error_string() != NULL) {
+			ctx += " (";
+			ctx += e.get_error_string();
+			ctx += ")";
+		}
+		return set_error(err, SIFT_X_ERROR, op, e.get_type(),
+				 ctx.c_str());
+	} catch (const std::bad_alloc &) {
+		return set_error(err, SIFT_X_NOMEM, op, "", "out of memory");
+	} catch (const std::exception &e) {
+		return set_error(err, SIFT_X_ERROR, op, "", e.what());
+	} catch (...) {
+		return set_error(err, SIFT_X_ERROR, op, "",
+				 "unknown C++ exception");
+	}
+}
+
+static inline enum sift_xstatus ok(struct sift_xerror *err) noexcept
+{
+	if (err != NULL) {
+		err->status = SIFT_X_OK;
+		err->msg[0] = '\0';
+	}
+	return SIFT_X_OK;
+}
+
+static Xapian::Database &rdb(struct sift_xdb *db)
+{
+	if (db->writer != NULL)
+		return *db->writer;
+	return *db->reader;
+}
+
+SIFT_EXPORT const char *sift_xstatus_str(enum sift_xstatus status)
+{
+	switch (status) {
+	case SIFT_X_OK: return "ok";
+	case SIFT_X_NOT_FOUND: return "not found";
+	case SIFT_X_LOCKED: return "locked";
+	case SIFT_X_MODIFIED: return "modified";
+	case SIFT_X_CORRUPT: return "corrupt";
+	case SIFT_X_NOMEM: return "out of memory";
+	case SIFT_X_ERROR: return "error";
+	}
+	return "unknown";
+}
+
+SIFT_EXPORT void sift_uids_free(struct sift_uids *set)
+{
+	free(set->uids);
+	set->uids = NULL;
+	set->count = set->alloc = 0;
+}
+
+/* Merge the sorted, unique vector into out. */
+static void uids_merge(struct sift_uids *out, const std::vector<uint32_t> &add)
+{
+	if (add.empty())
+		return;
+	std::vector<uint32_t> merged;
+	merged.reserve(out->count + add.size());
+	std::set_union(out->uids, out->uids + out->count, add.begin(),
+		       add.end(), std::back_inserter(merged));
+	if (merged.size() > out->alloc) {
+		uint32_t *p = (uint32_t *)realloc(out->uids, merged.size() *
+						  sizeof(uint32_t));
+		if (p == NULL)
+			throw std::bad_alloc();
+		out->uids = p;
+		out->alloc = merged.size();
+	}
+	std::copy(merged.begin(), merged.end(), out->uids);
+	out->count = merged.size();
+}
+
+SIFT_EXPORT enum sift_xstatus
+sift_xdb_open(const char *path, unsigned int flags, struct sift_xdb **db_r,
+	      struct sift_xerror *err)
+{
+	struct sift_xdb *db = NULL;
+
+	*db_r = NULL;
+	try {
+		db = new sift_xdb();
+		if ((flags & SIFT_XDB_WRITE) != 0) {
+			int xflags = Xapian::DB_BACKEND_GLASS;
+			xflags |= (flags & SIFT_XDB_CREATE) != 0 ?
+				Xapian::DB_CREATE_OR_OPEN : Xapian::DB_OPEN;
+			if ((flags & SIFT_XDB_NO_SYNC) != 0)
+				xflags |= Xapian::DB_NO_SYNC;
+			db->writer = new Xapian::WritableDatabase(path, xflags);
+			db->writer->begin_transaction(true);
+		} else {
+			db->reader = new Xapian::Database(path);
+		}
+		*db_r = db;
+		return ok(err);
+	} catch (...) {
+		enum sift_xstatus ret = translate_exception(err, "open");
+		if (db != NULL) {
+			delete db->writer;
+			delete db->reader;
+			delete db;
+		}
+		/* Xapian 1.4 reports a missing database as a plain
+		   DatabaseOpeningError; tell the caller what it means */
+		if (ret == SIFT_X_ERROR && (flags & SIFT_XDB_CREATE) == 0) {
+			try {
+				std::string p(path);
+				FILE *f = fopen((p + "/iamglass").c_str(), "r");
+				if (f == NULL && errno == ENOENT) {
+					if (err != NULL)
+						err->status = SIFT_X_NOT_FOUND;
+					return SIFT_X_NOT_FOUND;
+				}
+				if (f != NULL)
+					fclose(f);
+			} catch (...) {
+			}
+		}
+		return ret;
+	}
+}
+
+SIFT_EXPORT void sift_xdb_close(struct sift_xdb **_db)
+{
+	struct sift_xdb *db = *_db;
+
+	if (db == NULL)
+		return;
+	*_db = NULL;
+	try {
+		if (db->writer != NULL) {
+			try {
+				db->writer->cancel_transaction();
+			} catch (...) {
+				/* no transaction open after a failed commit */
+			}
+			db->writer->close();
+		}
+	} catch (...) {
+		/* nothing uncommitted is kept anyway */
+	}
+	try {
+		delete db->writer;
+	} catch (...) {
+	}
+	try {
+		delete db->reader;
+	} catch (...) {
+	}
+	delete db;
+}
+
+SIFT_EXPORT enum sift_xstatus
+sift_xdb_reopen(struct sift_xdb *db, struct sift_xerror *err)
+{
+	try {
+		if (db->reader != NULL)
+			(void)db->reader->reopen();
+		return ok(err);
+	} catch (...) {
+		return translate_exception(err, "reopen");
+	}
+}
+
+SIFT_EXPORT enum sift_xstatus
+sift_xdb_commit(struct sift_xdb *db, struct sift_xerror *err)
+{
+	if (db->writer == NULL)
+		return set_error(err, SIFT_X_ERROR, "commit", "",
+				 "database is not open for writing");
+	try {
+		db->writer->commit_transaction();
+	} catch (...) {
+		return translate_exception(err, "commit");
+	}
+	try {
+		db->writer->begin_transaction(true);
+		return ok(err);
+	} catch (...) {
+		return translate_exception(err, "begin transaction");
+	}
+}
+
+SIFT_EXPORT enum sift_xstatus
+sift_xdb_get_metadata(struct sift_xdb *db, const char *key, char **value_r,
+		      struct sift_xerror *err)
+{
+	*value_r = NULL;
+	try {
+		std::string value = rdb(db).get_metadata(key);
+		if (!value.empty()) {
+			*value_r = strdup(value.c_str());
+			if (*value_r == NULL)
+				throw std::bad_alloc();
+		}
+		return ok(err);
+	} catch (...) {
+		return translate_exception(err, "get metadata");
+	}
+}
+
+SIFT_EXPORT enum sift_xstatus
+sift_xdb_set_metadata(struct sift_xdb *db, const char *key, const char *value,
+		      struct sift_xerror *err)
+{
+	if (db->writer == NULL)
+		return set_error(err, SIFT_X_ERROR, "set metadata", "",
+				 "database is not open for writing");
+	try {
+		db->writer->set_metadata(key, value);
+		return ok(err);
+	} catch (...) {
+		return translate_exception(err, "set metadata");
+	}
+}
+
+SIFT_EXPORT enum sift_xstatus
+sift_xdb_stats(struct sift_xdb *db, uint32_t *doc_count_r,
+	       uint32_t *last_docid_r, struct sift_xerror *err)
+{
+	*doc_count_r = 0;
+	*last_docid_r = 0;
+	try {
+		Xapian::Database &d = rdb(db);
+		*doc_count_r = d.get_doccount();
+		*last_docid_r = d.get_lastdocid();
+		return ok(err);
+	} catch (...) {
+		return translate_exception(err, "stats");
+	}
+}
+
+SIFT_EXPORT enum sift_xstatus
+sift_xdoc_new(struct sift_xdoc **doc_r, struct sift_xerror *err)
+{
+	*doc_r = NULL;
+	try {
+		*doc_r = new sift_xdoc();
+		(*doc_r)->bytes = 0;
+		return ok(err);
+	} catch (...) {
+		return translate_exception(err, "new document");
+	}
+}
+
+SIFT_EXPORT void sift_xdoc_free(struct sift_xdoc **doc)
+{
+	try {
+		delete *doc;
+	} catch (...) {
+	}
+	*doc = NULL;
+}
+
+SIFT_EXPORT enum sift_xstatus
+sift_xdoc_add_term(struct sift_xdoc *doc, const char *term, size_t len,
+		   struct sift_xerror *err)
+{
+	if (len == 0)
+		return ok(err);
+	if (len > SIFT_XAPIAN_MAX_TERM)
+		return set_error(err, SIFT_X_ERROR, "add term", "",
+				 "term too long");
+	try {
+		doc->doc.add_term(std::string(term, len));
+		doc->bytes += len + 16;
+		return ok(err);
+	} catch (...) {
+		return translate_exception(err, "add term");
+	}
+}
+
+SIFT_EXPORT size_t sift_xdoc_size(const struct sift_xdoc *doc)
+{
+	return doc->bytes;
+}
+
+SIFT_EXPORT enum sift_xstatus
+sift_xdb_replace(struct sift_xdb *db, uint32_t uid, const struct sift_xdoc *doc,
+		 struct sift_xerror *err)
+{
+	if (db->writer == NULL || uid == 0)
+		return set_error(err, SIFT_X_ERROR, "replace document", "",
+				 uid == 0 ? "uid 0" :
+				 "database is not open for writing");
+	try {
+		db->writer->replace_document(uid, doc->doc);
+		return ok(err);
+	} catch (...) {
+		return translate_exception(err, "replace document");
+	}
+}
+
+SIFT_EXPORT enum sift_xstatus
+sift_xdb_delete(struct sift_xdb *db, uint32_t uid, struct sift_xerror *err)
+{
+	if (db->writer == NULL || uid == 0)
+		return set_error(err, SIFT_X_ERROR, "delete document", "",
+				 uid == 0 ? "uid 0" :
+				 "database is not open for writing");
+	try {
+		db->writer->delete_document(uid);
+		return ok(err);
+	} catch (const Xapian::DocNotFoundError &) {
+		return ok(err);
+	} catch (...) {
+		return translate_exception(err, "delete document");
+	}
+}
+
+SIFT_EXPORT enum sift_xstatus
+sift_xdb_all_uids(struct sift_xdb *db, struct sift_uids *out,
+		  struct sift_xerror *err)
+{
+	try {
+		Xapian::Database &d = rdb(db);
+		std::vector<uint32_t> uids;
+		uids.reserve(d.get_doccount());
+		for (Xapian::PostingIterator p = d.postlist_begin("");
+		     p != d.postlist_end(""); ++p)
+			uids.push_back(*p);
+		uids_merge(out, uids);
+		return ok(err);
+	} catch (...) {
+		return translate_exception(err, "list documents");
+	}
+}
+
+/* Does the part of term after skip bytes match needle? */
+static bool rest_matches(const std::string &term, size_t skip, char sep,
+			 const char *needle, size_t needle_len,
+			 enum sift_match match)
+{
+	if (sep != '\0') {
+		size_t pos = term.find(sep, skip);
+		if (pos == std::string::npos)
+			return false;
+		skip = pos + 1;
+	}
+	const char *rest = term.data() + skip;
+	size_t rest_len = term.size() - skip;
+	if (rest_len < needle_len)
+		return false;
+	switch (match) {
+	case SIFT_MATCH_EXACT:
+		return rest_len == needle_len &&
+			memcmp(rest, needle, needle_len) == 0;
+	case SIFT_MATCH_PREFIX:
+		return memcmp(rest, needle, needle_len) == 0;
+	case SIFT_MATCH_SUBSTRING:
+		return needle_len == 0 ||
+			memmem(rest, rest_len, needle, needle_len) != NULL;
+	}
+	return false;
+}
+
+SIFT_EXPORT enum sift_xstatus
+sift_xdb_match(struct sift_xdb *db, const char *prefix, char sep,
+	       const char *needle, size_t needle_len, enum sift_match match,
+	       struct sift_uids *out, unsigned int *terms_r,
+	       struct sift_xerror *err)
+{
+	if (terms_r != NULL)
+		*terms_r = 0;
+	try {
+		Xapian::Database &d = rdb(db);
+		std::string pfx(prefix);
+		/* a bitmap over docids keeps memory at lastdocid/8 bytes
+		   however many terms match */
+		std::vector<bool> hit(d.get_lastdocid() + 1, false);
+		unsigned int terms = 0;
+		bool any = false;
+
+		std::string start = pfx;
+		if (sep == '\0' && match != SIFT_MATCH_SUBSTRING)
+			start.append(needle, needle_len);
+
+		if (sep == '\0' && match == SIFT_MATCH_EXACT) {
+			for (Xapian::PostingIterator p = d.postlist_begin(start);
+			     p != d.postlist_end(start); ++p) {
+				hit[*p] = true;
+				any = true;
+			}
+			terms = any ? 1 : 0;
+		} else {
+			for (Xapian::TermIterator t = d.allterms_begin(start);
+			     t != d.allterms_end(start); ++t) {
+				const std::string &term = *t;
+				if (!rest_matches(term, pfx.size(), sep, needle,
+						  needle_len, match))
+					continue;
+				terms++;
+				for (Xapian::PostingIterator p =
+					     d.postlist_begin(term);
+				     p != d.postlist_end(term); ++p) {
+					hit[*p] = true;
+					any = true;
+				}
+			}
+		}
+		if (any) {
+			std::vector<uint32_t> uids;
+			for (size_t i = 1; i < hit.size(); i++) {
+				if (hit[i])
+					uids.push_back((uint32_t)i);
+			}
+			uids_merge(out, uids);
+		}
+		if (terms_r != NULL)
+			*terms_r = terms;
+		return ok(err);
+	} catch (...) {
+		return translate_exception(err, "match terms");
+	}
+}
+
+SIFT_EXPORT enum sift_xstatus
+sift_xdb_compact(const char *src_path, const char *dest_path,
+		 struct sift_xerror *err)
+{
+	try {
+		Xapian::Database src(src_path);
+		/* NO_RENUMBER: document ids are IMAP UIDs and must survive */
+		src.compact(dest_path, Xapian::DBCOMPACT_NO_RENUMBER |
+			    Xapian::DBCOMPACT_MULTIPASS);
+		return ok(err);
+	} catch (...) {
+		return translate_exception(err, "compact");
+	}
+}

@@ -92,7 +92,8 @@ enum sift_xstatus sift_xdb_set_metadata(struct sift_xdb *db, const char *key,
 					const char *value,
 					struct sift_xerror *err);
 
-/* Number of documents and the highest document id (0 if empty). */
+/* Number of documents, and the highest document id ever used (Xapian
+   never lowers it, not even after deletes or compaction; 0 if none). */
 enum sift_xstatus sift_xdb_stats(struct sift_xdb *db, uint32_t *doc_count_r,
 				 uint32_t *last_docid_r,
 				 struct sift_xerror *err);
@@ -106,6 +107,10 @@ void sift_xdoc_free(struct sift_xdoc **doc);
    (the caller truncates on a character boundary first); empty terms are
    ignored. */
 enum sift_xstatus sift_xdoc_add_term(struct sift_xdoc *doc, const char *term,
+				     size_t len, struct sift_xerror *err);
+/* Set the document's data: an opaque byte string stored once, outside
+   the term index (see sift_xdb_scan_data()). */
+enum sift_xstatus sift_xdoc_set_data(struct sift_xdoc *doc, const char *data,
 				     size_t len, struct sift_xerror *err);
 /* Approximate memory the document holds, in bytes. */
 size_t sift_xdoc_size(const struct sift_xdoc *doc);
@@ -138,6 +143,17 @@ enum sift_xstatus sift_xdb_match(struct sift_xdb *db, const char *prefix,
 				 size_t needle_len, enum sift_match match,
 				 struct sift_uids *out, unsigned int *terms_r,
 				 struct sift_xerror *err);
+
+/* For every document holding flag_term, search its data for each of the
+   needles; add the document to outs[i] (merging) when needles[i] occurs
+   in it.  A linear scan: for data that is searched rarely and is not
+   worth its own terms. */
+enum sift_xstatus sift_xdb_scan_data(struct sift_xdb *db, const char *flag_term,
+				     const char *const needles[],
+				     const size_t needle_lens[],
+				     unsigned int needle_count,
+				     struct sift_uids outs[],
+				     struct sift_xerror *err);
 
 /* Compact the database at src_path into dest_path (which must not
    exist), merging its B-trees into a minimal, fully packed form. */

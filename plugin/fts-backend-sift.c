@@ -104,9 +104,10 @@ static void sift_update_close(struct sift_fts_update_context *ctx)
 			ctx->ctx.failed = TRUE;
 		/* a failed document is not committed as indexed: last_uid
 		   stays below it and it is retried next time */
-		if (!ctx->ctx.failed && sift_index_commit(ctx->index, 0) < 0)
+		if (ctx->ctx.failed)
+			sift_index_close(&ctx->index);
+		else if (sift_index_finish(&ctx->index) < 0)
 			ctx->ctx.failed = TRUE;
-		sift_index_close(&ctx->index);
 	}
 	ctx->doc_uid = 0;
 	ctx->open_failed = FALSE;

@@ -30,6 +30,7 @@ static const struct sift_setting_def sift_setting_defs[] = {
 	DEF(SIFT_SET_UINT, commit_batch, "1000", 1, 1000000),
 	DEF(SIFT_SET_SIZE, commit_size, "32M", 1024*1024,
 	    (uoff_t)16*1024*1024*1024),
+	DEF(SIFT_SET_UINT, compact_after, "1000", 0, UINT_MAX),
 	{ "fts_sift_lock_timeout", SIFT_SET_TIME, "30s",
 	  offsetof(struct fts_sift_settings, lock_timeout_secs), 0, 3600 },
 	DEF(SIFT_SET_BOOL, fsync, "yes", 0, 0),

@@ -10,6 +10,9 @@ struct fts_sift_settings {
 	/* ... or after this much text, whichever comes first.  Together
 	   they bound the indexing process's memory. */
 	uoff_t commit_size;
+	/* Compact the index after an indexing run that added at least this
+	   many messages (0 = never). */
+	unsigned int compact_after;
 	/* Longest wait for another process's write lock, in seconds. */
 	unsigned int lock_timeout_secs;
 	/* fsync at each commit. */

@@ -10,22 +10,40 @@
 
    Terms.  All text is normalized and segmented by sift-text exactly as
    for search strings, so a term is a word in the form Dovecot's own
-   search compares.  A one-letter (or short) prefix says where the word
-   came from; prefixes are chosen so that no prefix is the beginning of
-   another one, which lets a dictionary scan walk exactly one field:
+   search compares.  A short prefix says where the word came from;
+   prefixes are chosen so that no prefix is the beginning of another one,
+   which lets a dictionary scan walk exactly one field:
 
      B<word>             body of a text or message part
      M<word>             header names and values of MIME parts (TEXT only)
      N<NAME>             name of a top-level header (HEADER x "", TEXT)
-     H<name>:<word>      value of top-level header <name> (lowercase ASCII);
-                         H*:<word> for names that cannot be a key
-     A<name>:<run>       address headers, written by Dovecot as
+     Hsubject:<word>     Subject (SUBJECT, HEADER Subject)
+     A<name>:<run>       address headers (From, To, Cc, ...; <name> in
+                         lowercase), as Dovecot writes them:
                          "Name <local@domain>", split only at spaces and
-                         address punctuation: a run is a whole address,
-                         domain or name word, for exact FROM/TO/CC/BCC
+                         address punctuation.  A run is a whole address,
+                         domain or name word; every token of the header
+                         lies inside one run, so runs serve FROM/TO/CC/BCC
+                         exactly and also serve as the header's words.
+     P<word>             every other top-level header, pooled: a separate
+                         prefix per header name would repeat the name in
+                         every term (DKIM-Signature, Received, ... make up
+                         most of a list mail's distinct terms), while a
+                         HEADER search on them only needs candidates that
+                         Dovecot then checks
+     ZO                  flag: the document's data holds opaque tokens
      ZR                  flag: a body part is searched by Dovecot in a form
                          that is not indexed (HTML source)
      ZL                  flag: a term was cut at Xapian's length limit
+
+   Opaque tokens.  Pooled headers of list mail carry signatures and
+   tracking ids (DKIM-Signature, ARC-*, X-Google-*, ...): base64 and hex
+   fragments that occur in one message only.  As terms they would be most
+   of the index (each stored twice, in the posting and the term lists), yet
+   Dovecot's TEXT search does find substrings of them.  So a long token
+   with a digit in a pooled header is kept in the document's data
+   instead (newline-separated) and searched there by a scan
+   (sift_xdb_scan_data()) when a TEXT or pooled-header search needs it.
 
    Words are capped at Xapian's 245-byte term limit on a character
    boundary; the ZL flag then makes searches verify that message instead of
@@ -70,18 +88,19 @@ struct sift_index {
 
 	/* last_uid as stored, and as it will be at the next commit */
 	uint32_t stored_last_uid, batch_last_uid;
-	unsigned int batch_docs;
+	unsigned int batch_docs, docs_added;
 	uoff_t batch_bytes;
 	bool batch_dirty;
 
 	/* the document being built */
 	struct sift_xdoc *doc;
+	string_t *opaque;
 	uint32_t doc_uid;
 	bool doc_truncated, doc_raw;
 
 	/* the field being built */
 	enum sift_field_kind field_kind;
-	bool field_open, field_is_address;
+	bool field_open, field_is_address, field_is_pooled;
 	string_t *token_prefix, *run_prefix;
 	buffer_t *field_buf;
 	string_t *term;
@@ -278,6 +297,7 @@ int sift_index_open_writer(struct sift_fts_backend *backend,
 	index->run_prefix = str_new(default_pool, 64);
 	index->field_buf = buffer_create_dynamic(default_pool, 4096);
 	index->term = str_new(default_pool, 256);
+	index->opaque = str_new(default_pool, 1024);
 	*index_r = index;
 	return 0;
 }
@@ -334,6 +354,8 @@ void sift_index_close(struct sift_index **_index)
 		buffer_free(&index->field_buf);
 	if (index->term != NULL)
 		str_free(&index->term);
+	if (index->opaque != NULL)
+		str_free(&index->opaque);
 	i_free(index->path);
 	i_free(index);
 }
@@ -373,12 +395,32 @@ static int sift_index_add_term(struct sift_index *index, const char *prefix,
 	return 0;
 }
 
+/* Long and with a digit: a signature, timestamp or id fragment
+   (1FE3A2B9C7D4, 0.2021.06.10.04.46.28, 20190410.12345@host) rather than
+   a word anyone searches for by itself; almost all of them occur in one
+   message only. */
+static bool sift_token_is_opaque(const char *tok, size_t len)
+{
+	if (len < SIFT_OPAQUE_MIN_LEN)
+		return FALSE;
+	for (size_t i = 0; i < len; i++) {
+		if (tok[i] >= '0' && tok[i] <= '9')
+			return TRUE;
+	}
+	return FALSE;
+}
+
 static int sift_index_token(void *context, const char *tok, size_t len,
 			    size_t byte_offset ATTR_UNUSED,
 			    unsigned int flags ATTR_UNUSED)
 {
 	struct sift_index *index = context;
 
+	if (index->field_is_pooled && sift_token_is_opaque(tok, len)) {
+		str_append_data(index->opaque, tok, len);
+		str_append_c(index->opaque, '\n');
+		return 0;
+	}
 	return sift_index_add_term(index, str_c(index->token_prefix),
 				   str_len(index->token_prefix), tok, len);
 }
@@ -423,9 +465,10 @@ static int sift_index_text(struct sift_index *index,
 			index->doc_uid, err);
 		return -1;
 	}
-	if (index->field_is_address &&
-	    sift_index_address_runs(index, norm, norm_len) < 0)
-		return -1;
+	if (index->field_is_address) {
+		/* address headers are indexed as runs only */
+		return sift_index_address_runs(index, norm, norm_len);
+	}
 	ret = sift_text_tokenize(index->backend->text, norm, norm_len,
 				 sift_index_token, index, err, sizeof(err));
 	if (ret < 0) {
@@ -449,6 +492,7 @@ int sift_index_doc_begin(struct sift_index *index, uint32_t uid)
 		return -1;
 	}
 	index->doc_uid = uid;
+	str_truncate(index->opaque, 0);
 	index->doc_truncated = FALSE;
 	index->doc_raw = FALSE;
 	return 0;
@@ -460,6 +504,11 @@ static bool sift_is_address_header(const char *name)
 	return message_header_is_address(name);
 }
 
+bool sift_header_is_keyed(const char *name)
+{
+	return strcasecmp(name, "Subject") == 0;
+}
+
 void sift_index_field_begin(struct sift_index *index,
 			    enum sift_field_kind kind, const char *hdr_name)
 {
@@ -469,6 +518,7 @@ void sift_index_field_begin(struct sift_index *index,
 	index->field_open = TRUE;
 	index->field_kind = kind;
 	index->field_is_address = FALSE;
+	index->field_is_pooled = FALSE;
 	index->field_error = 0;
 	buffer_set_used_size(index->field_buf, 0);
 	str_truncate(index->token_prefix, 0);
@@ -501,21 +551,23 @@ void sift_index_field_begin(struct sift_index *index,
 						1, norm, norm_len) < 0)
 				index->field_error = -1;
 		}
-		if (sift_header_name_is_keyable(hdr_name, name_len)) {
+		if (!sift_header_name_is_keyable(hdr_name, name_len)) {
+			str_append(index->token_prefix, SIFT_PREFIX_HDR_POOL);
+			index->field_is_pooled = TRUE;
+		} else if (sift_is_address_header(hdr_name)) {
+			/* runs only: see the term scheme above */
+			index->field_is_address = TRUE;
+			str_truncate(index->run_prefix, 0);
+			str_append(index->run_prefix, SIFT_PREFIX_ADDR_RUN);
+			str_append(index->run_prefix, t_str_lcase(hdr_name));
+			str_append_c(index->run_prefix, ':');
+		} else if (sift_header_is_keyed(hdr_name)) {
 			str_append(index->token_prefix, SIFT_PREFIX_HDR);
 			str_append(index->token_prefix, t_str_lcase(hdr_name));
 			str_append_c(index->token_prefix, ':');
-			if (sift_is_address_header(hdr_name)) {
-				index->field_is_address = TRUE;
-				str_truncate(index->run_prefix, 0);
-				str_append(index->run_prefix,
-					   SIFT_PREFIX_ADDR_RUN);
-				str_append(index->run_prefix,
-					   t_str_lcase(hdr_name));
-				str_append_c(index->run_prefix, ':');
-			}
 		} else {
-			str_append(index->token_prefix, SIFT_PREFIX_HDR_OTHER);
+			str_append(index->token_prefix, SIFT_PREFIX_HDR_POOL);
+			index->field_is_pooled = TRUE;
 		}
 		break;
 	}
@@ -592,6 +644,17 @@ int sift_index_doc_end(struct sift_index *index)
 	    sift_index_add_term(index, SIFT_FLAG_TRUNCATED,
 				strlen(SIFT_FLAG_TRUNCATED), "", 0) < 0)
 		ret = -1;
+	if (ret == 0 && str_len(index->opaque) > 0) {
+		if (sift_index_add_term(index, SIFT_FLAG_OPAQUE,
+					strlen(SIFT_FLAG_OPAQUE), "", 0) < 0)
+			ret = -1;
+		else if (sift_xdoc_set_data(index->doc, str_c(index->opaque),
+					    str_len(index->opaque),
+					    &err) != SIFT_X_OK) {
+			sift_index_error(index, "Storing a document in", &err);
+			ret = -1;
+		}
+	}
 	if (ret == 0 &&
 	    sift_xdb_replace(index->db, index->doc_uid, index->doc,
 			     &err) != SIFT_X_OK) {
@@ -604,6 +667,7 @@ int sift_index_doc_end(struct sift_index *index)
 
 	index->batch_dirty = TRUE;
 	index->batch_docs++;
+	index->docs_added++;
 	if (index->doc_uid > index->batch_last_uid)
 		index->batch_last_uid = index->doc_uid;
 	if (index->batch_docs >= index->backend->set->commit_batch ||
@@ -671,26 +735,22 @@ int sift_index_set_last_uid(struct sift_index *index, uint32_t last_uid)
 
 /* ---- optimize ----------------------------------------------------------- */
 
-int sift_index_optimize(struct sift_fts_backend *backend, struct mailbox *box)
+/* Compact the index into a fresh copy and swap it in atomically.  The
+   caller holds the write lock (index is open for writing), so no change
+   can be lost.  The index's handle then refers to the old copy: close it
+   right after. */
+static int sift_index_compact_locked(struct sift_index *index)
 {
-	struct sift_index *index;
+	struct sift_fts_backend *backend = index->backend;
 	struct sift_xerror err;
-	const char *tmp_path, *old_path, *error;
+	const char *tmp_path, *error;
+	struct timeval start, end;
 	int ret = 0;
 
-	ret = sift_index_open_reader(backend, box, &index);
-	if (ret <= 0)
-		return ret;
-	sift_index_close(&index);
-
-	/* Hold the write lock while compacting so that no change can be
-	   lost, then swap the compacted copy in atomically. */
-	if (sift_index_open_writer(backend, box, &index) < 0)
-		return -1;
+	i_assert(index->writable);
+	i_gettimeofday(&start);
 	tmp_path = t_strconcat(index->path, ".compact", NULL);
-	old_path = t_strconcat(index->path, ".old", NULL);
 	(void)unlink_directory(tmp_path, UNLINK_DIRECTORY_FLAG_RMDIR, &error);
-	(void)unlink_directory(old_path, UNLINK_DIRECTORY_FLAG_RMDIR, &error);
 	if (sift_xdb_compact(index->path, tmp_path, &err) != SIFT_X_OK) {
 		sift_index_error(index, "Compacting", &err);
 		ret = -1;
@@ -699,14 +759,51 @@ int sift_index_optimize(struct sift_fts_backend *backend, struct mailbox *box)
 		e_error(backend->event, "renameat2(%s, %s, EXCHANGE) "
 			"failed: %m", tmp_path, index->path);
 		ret = -1;
-	} else {
-		e_debug(backend->event, "Compacted %s", index->path);
 	}
-	sift_index_close(&index);
-	/* after the exchange tmp_path holds the old database */
+	/* after the exchange tmp_path holds the old copy */
 	if (unlink_directory(tmp_path, UNLINK_DIRECTORY_FLAG_RMDIR,
 			     &error) < 0 && errno != ENOENT)
 		e_warning(backend->event, "Couldn't remove %s: %s",
 			  tmp_path, error);
+	i_gettimeofday(&end);
+	if (ret == 0) {
+		e_debug(backend->event, "Compacted %s in %d ms", index->path,
+			timeval_diff_msecs(&end, &start));
+	}
+	return ret;
+}
+
+int sift_index_finish(struct sift_index **_index)
+{
+	struct sift_index *index = *_index;
+	unsigned int compact_after = index->backend->set->compact_after;
+	int ret;
+
+	ret = sift_index_commit(index, 0);
+	e_debug(index->backend->event, "Finishing %s: %u documents added",
+		index->path, index->docs_added);
+	/* a large indexing run leaves B-tree blocks half full: compacting
+	   roughly halves the index and takes about a second per 100k
+	   messages */
+	if (ret == 0 && compact_after > 0 && index->docs_added >= compact_after)
+		ret = sift_index_compact_locked(index);
+	sift_index_close(_index);
+	return ret;
+}
+
+int sift_index_optimize(struct sift_fts_backend *backend, struct mailbox *box)
+{
+	struct sift_index *index;
+	int ret;
+
+	ret = sift_index_open_reader(backend, box, &index);
+	if (ret <= 0)
+		return ret;
+	sift_index_close(&index);
+
+	if (sift_index_open_writer(backend, box, &index) < 0)
+		return -1;
+	ret = sift_index_compact_locked(index);
+	sift_index_close(&index);
 	return ret;
 }

@@ -22,11 +22,15 @@ struct sift_index;
 #define SIFT_PREFIX_HDR_NAME "N"
 #define SIFT_PREFIX_HDR "H"
 #define SIFT_PREFIX_ADDR_RUN "A"
-#define SIFT_PREFIX_HDR_OTHER "H*:"
+#define SIFT_PREFIX_HDR_POOL "P"
 /* Flag terms: the body holds text Dovecot searches in a form that is not
    indexed (HTML source), or a term had to be truncated. */
 #define SIFT_FLAG_RAW_BODY "ZR"
 #define SIFT_FLAG_TRUNCATED "ZL"
+/* the document's data holds opaque tokens of pooled headers */
+#define SIFT_FLAG_OPAQUE "ZO"
+/* shortest token treated as opaque (see sift-index.c) */
+#define SIFT_OPAQUE_MIN_LEN 8
 
 enum sift_field_kind {
 	SIFT_FIELD_KIND_BODY,		/* body of a text or message part */
@@ -34,6 +38,11 @@ enum sift_field_kind {
 	SIFT_FIELD_KIND_HEADER,		/* top-level header */
 	SIFT_FIELD_KIND_MIME_HEADER,	/* header of a MIME part */
 };
+
+/* Does the index keep header name's words under their own prefix
+   (H<name>:)?  Other headers are pooled (P) or, for address headers,
+   indexed as runs (A<name>:). */
+bool sift_header_is_keyed(const char *name);
 
 /* Directory of box's index (under the mailbox's INDEX path; the owner's
    for a shared mailbox). */
@@ -70,6 +79,9 @@ int sift_index_expunge(struct sift_index *index, uint32_t uid);
 /* Commit everything so far, recording last_uid (0 = keep the stored
    one).  Returns 0 or -1 (logged). */
 int sift_index_commit(struct sift_index *index, uint32_t last_uid);
+/* Commit, compact if this writer added fts_sift_compact_after documents
+   or more, and close.  Returns 0 or -1 (logged); *index is NULL after. */
+int sift_index_finish(struct sift_index **index);
 /* Set last_uid to exactly this value (rescan) and commit. */
 int sift_index_set_last_uid(struct sift_index *index, uint32_t last_uid);
 

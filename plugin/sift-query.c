@@ -59,8 +59,13 @@ static const struct sift_prefix text_prefixes[] = {
 	{ SIFT_PREFIX_BODY, '\0' },
 	{ SIFT_PREFIX_MIME, '\0' },
 	{ SIFT_PREFIX_HDR_NAME, '\0' },
-	/* every H<name>:<word>, including H*: */
+	/* every H<name>:<word> and A<name>:<run> */
 	{ SIFT_PREFIX_HDR, ':' },
+	{ SIFT_PREFIX_ADDR_RUN, ':' },
+	{ SIFT_PREFIX_HDR_POOL, '\0' },
+};
+static const struct sift_prefix pool_prefixes[] = {
+	{ SIFT_PREFIX_HDR_POOL, '\0' },
 };
 
 static void uids_to_seq_range(const struct sift_uids *uids,
@@ -91,9 +96,21 @@ sift_query_match(struct sift_query *q, const struct sift_prefix *prefixes,
 	unsigned int i;
 
 	for (i = 0; i < prefix_count; i++) {
-		if (sift_xdb_match(q->db, prefixes[i].prefix, prefixes[i].sep,
-				   needle, needle_len, match, &uids, NULL,
-				   &err) != SIFT_X_OK) {
+		enum sift_xstatus status;
+
+		status = sift_xdb_match(q->db, prefixes[i].prefix,
+					prefixes[i].sep, needle, needle_len,
+					match, &uids, NULL, &err);
+		if (status == SIFT_X_OK &&
+		    strcmp(prefixes[i].prefix, SIFT_PREFIX_HDR_POOL) == 0 &&
+		    match == SIFT_MATCH_SUBSTRING) {
+			/* the pooled headers' opaque tokens are in the
+			   documents' data (see sift-index.c) */
+			status = sift_xdb_scan_data(q->db, SIFT_FLAG_OPAQUE,
+						    &needle, &needle_len, 1,
+						    &uids, &err);
+		}
+		if (status != SIFT_X_OK) {
 			e_error(q->backend->event, "Searching the index of "
 				"mailbox %s failed: %s",
 				mailbox_get_vname(q->box), err.msg);
@@ -166,6 +183,7 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 	unsigned int prefix_count;
 	struct sift_plan plan;
 	char err[256];
+	bool exact;
 	int ret = 1;
 
 	if (field != SIFT_FIELD_BODY && field != SIFT_FIELD_TEXT) {
@@ -184,6 +202,9 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 		return -1;
 	}
 
+	/* exact: a matching term means the message matches (else the
+	   matches are only candidates for Dovecot to check) */
+	exact = TRUE;
 	switch (field) {
 	case SIFT_FIELD_BODY:
 		prefixes = body_prefixes;
@@ -193,14 +214,26 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 		prefixes = text_prefixes;
 		prefix_count = N_ELEMENTS(text_prefixes);
 		break;
-	default:
-		one[0].prefix = t_strconcat(plan.kind == SIFT_PLAN_RUN ?
-					    SIFT_PREFIX_ADDR_RUN :
-					    SIFT_PREFIX_HDR,
+	case SIFT_FIELD_ADDRESS:
+		one[0].prefix = t_strconcat(SIFT_PREFIX_ADDR_RUN,
 					    t_str_lcase(hdr), ":", NULL);
 		one[0].sep = '\0';
 		prefixes = one;
 		prefix_count = 1;
+		break;
+	default:
+		if (sift_header_is_keyed(hdr)) {
+			one[0].prefix = t_strconcat(SIFT_PREFIX_HDR,
+						    t_str_lcase(hdr), ":", NULL);
+			one[0].sep = '\0';
+			prefixes = one;
+			prefix_count = 1;
+		} else {
+			/* pooled with every other header */
+			prefixes = pool_prefixes;
+			prefix_count = N_ELEMENTS(pool_prefixes);
+			exact = FALSE;
+		}
 		break;
 	}
 
@@ -232,10 +265,9 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 		if (sift_query_match(q, prefixes, prefix_count,
 				     plan.needles[0].str, plan.needles[0].len,
 				     SIFT_MATCH_SUBSTRING,
-				     &leaf->definite) < 0) {
+				     exact ? &leaf->definite :
+				     &leaf->maybe) < 0)
 			ret = -1;
-			break;
-		}
 		break;
 	case SIFT_PLAN_CANDIDATES: {
 		ARRAY_TYPE(seq_range) one_needle;

@@ -10,10 +10,10 @@
 
 #include <unicode/utypes.h>
 #include <unicode/uchar.h>
+#include <unicode/uversion.h>
 #include <unicode/ubrk.h>
 #include <unicode/unorm2.h>
 #include <unicode/uscript.h>
-#include <unicode/ustring.h>
 #include <unicode/utext.h>
 #include <unicode/utf8.h>
 #include <unicode/utf16.h>
@@ -27,6 +27,14 @@
 #define HANGUL_T_BASE 0x11a7
 #define HANGUL_V_COUNT 21
 #define HANGUL_T_COUNT 28
+
+/* The Unicode version of the UnicodeData.txt that Dovecot 2.3's
+   unicodemap.c was generated from, as far as it can be told: its tables
+   have the case pairs added in 9.0 (Adlam, Osage) but none of those added
+   in 11.0 and later, and 10.0 added no mappings.  Characters assigned
+   later have no entries there, so they are left alone here too; the unit
+   test cross-checks every code point against the installed libdovecot. */
+#define SIFT_DOVECOT_UNICODE_MAJOR 10
 
 /* Room that normalizing one code point may need in the output buffer.
    The longest decomposition mapping in the UCD is 18 code points
@@ -71,6 +79,10 @@ struct sift_text {
 	struct sift_table_entry table[SIFT_TABLE_LAST - SIFT_TABLE_FIRST + 1];
 };
 
+#ifdef __GNUC__
+static void set_err(char *err, size_t err_size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+#endif
 static void set_err(char *err, size_t err_size, const char *fmt, ...)
 {
 	va_list args;
@@ -162,6 +174,17 @@ static unsigned int get_utf8(const unsigned char *p, size_t n, UChar32 *c_r)
 	return 0;
 }
 
+/* Whether c was assigned after the UnicodeData.txt that Dovecot's tables
+   (src/lib/unicodemap.c) were generated from: Dovecot has no titlecase or
+   decomposition entry for such a character, and no mapping to it. */
+static int newer_than_dovecot(UChar32 c)
+{
+	UVersionInfo age;
+
+	u_charAge(c, age);
+	return age[0] > SIFT_DOVECOT_UNICODE_MAJOR;
+}
+
 /* Whether Dovecot's table would leave c undecomposed because c's
    UnicodeData titlecase field is non-empty and maps c to itself (the
    titlecase digraphs U+01C5 etc. and Greek letters with prosgegrammeni).
@@ -182,11 +205,16 @@ static int normalize_cp(struct sift_text *text, UChar32 c, unsigned char *out,
 {
 	UChar decomp[SIFT_DECOMP_MAX_UNITS];
 	UErrorCode status = U_ZERO_ERROR;
-	UChar32 d, first;
+	UChar32 t, d, first;
 	int32_t n, i, count;
 	unsigned int len;
 
-	c = u_totitle(c);
+	t = u_totitle(c);
+	if (t != c && (newer_than_dovecot(c) || newer_than_dovecot(t))) {
+		/* e.g. U+0282 got its titlecase U+A7C5 in Unicode 12 */
+		t = c;
+	}
+	c = t;
 	if (c >= HANGUL_FIRST && c <= HANGUL_LAST) {
 		int32_t s = c - HANGUL_FIRST;
 		int32_t t = s % HANGUL_T_COUNT;
@@ -210,7 +238,9 @@ static int normalize_cp(struct sift_text *text, UChar32 c, unsigned char *out,
 			    status);
 		return -1;
 	}
-	if (n <= 0 || has_own_titlecase(c))
+	/* (Decomposition mappings never change once assigned, and map to
+	   characters at least as old, so only c's own age matters.) */
+	if (n <= 0 || has_own_titlecase(c) || newer_than_dovecot(c))
 		return (int)put_utf8(out, c);
 
 	count = 0;
@@ -344,24 +374,26 @@ int sift_text_normalize(struct sift_text *text, const char *in, size_t len,
 {
 	const unsigned char *p = (const unsigned char *)in;
 	const struct sift_table_entry *entry;
-	size_t i = 0, used = 0, run;
+	size_t i = 0, j, used = 0, run;
 	unsigned char *out;
 	unsigned int n;
 	UChar32 c;
 	int ret;
 
-	if (out_reserve(text, 0, len + 1) < 0)
+	if (len >= SIZE_MAX / 4 || out_reserve(text, 0, len + 1) < 0)
 		goto nomem;
 
 	while (i < len) {
 		if (p[i] < 0x80) {
 			/* ASCII run: titlecase of a-z is A-Z and no ASCII
 			   character has a decomposition mapping. */
-			for (run = 1; i + run < len && p[i + run] < 0x80; run++) ;
+			run = 1;
+			while (i + run < len && p[i + run] < 0x80)
+				run++;
 			if (out_reserve(text, used, run + 1) < 0)
 				goto nomem;
 			out = text->out + used;
-			for (size_t j = 0; j < run; j++)
+			for (j = 0; j < run; j++)
 				out[j] = ascii_titlecase(p[i + j]);
 			used += run;
 			i += run;
@@ -517,8 +549,8 @@ static size_t window_char_cut(const unsigned char *p, size_t max)
 	return (p[i] & 0xc0) == 0x80 ? max : i;
 }
 
-static int token_flags(const unsigned char *p, size_t len, unsigned int *flags_r,
-		       char *err, size_t err_size)
+static int token_flags(const unsigned char *p, size_t len,
+		       unsigned int *flags_r, char *err, size_t err_size)
 {
 	UErrorCode status = U_ZERO_ERROR;
 	unsigned int flags = 0;
@@ -550,6 +582,35 @@ static int token_flags(const unsigned char *p, size_t len, unsigned int *flags_r
 		}
 	}
 	*flags_r = flags;
+	return 0;
+}
+
+/* Whether p[0..len) contains a letter or decimal digit.
+
+   ICU 72 gives some words the status UBRK_WORD_NONE although they consist
+   of letters: a word that ends in ExtendNumLet ('_', U+203F, U+202F, ...)
+   followed by Extend/Format/ZWJ (e.g. "abc_\u0301": status 0, while
+   "abc_" has 200); a lone U+3005 IDEOGRAPHIC ITERATION MARK is another.
+   Dropping such a segment would lose its letters from the index, so a
+   segment with any letter or digit is a token whatever its status.
+   (Segments of spaces, punctuation, symbols and emoji have none.) */
+static int has_alnum(const unsigned char *p, size_t len)
+{
+	int32_t i = 0, n = (int32_t)len;
+	UChar32 c;
+
+	while (i < n) {
+		if (p[i] < 0x80) {
+			if ((p[i] >= '0' && p[i] <= '9') ||
+			    (unsigned char)((p[i] | 0x20) - 'a') < 26)
+				return 1;
+			i++;
+			continue;
+		}
+		U8_NEXT(p, i, n, c);
+		if (c >= 0 && u_isalnum(c))
+			return 1;
+	}
 	return 0;
 }
 
@@ -589,7 +650,8 @@ static int emit_tokens(struct sift_text *text, const unsigned char *p,
 	     end != UBRK_DONE && (size_t)end <= limit;
 	     start = end, end = ubrk_next(text->bi)) {
 		rule = ubrk_getRuleStatus(text->bi);
-		if (rule >= UBRK_WORD_NONE && rule < UBRK_WORD_NONE_LIMIT)
+		if (rule >= UBRK_WORD_NONE && rule < UBRK_WORD_NONE_LIMIT &&
+		    !has_alnum(p + start, (size_t)(end - start)))
 			continue;
 		if (token_flags(p + start, (size_t)(end - start), &flags,
 				err, err_size) < 0)

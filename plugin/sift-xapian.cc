@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <new>
 #include <string>
 #include <vector>
@@ -24,7 +26,32 @@ struct sift_xdb {
 	   destructor would commit). */
 	Xapian::Database *reader;
 	Xapian::WritableDatabase *writer;
+	/* A commit failed and no new transaction could be started: refuse
+	   further changes, since outside a transaction Xapian would make
+	   them durable at close, behind the caller's back. */
+	bool broken;
 };
+
+static enum sift_xstatus
+set_error(struct sift_xerror *err, enum sift_xstatus status, const char *op,
+	  const char *type, const char *msg) noexcept;
+
+/* Check that db can take changes. */
+static bool writable(struct sift_xdb *db, const char *op,
+		     struct sift_xerror *err, enum sift_xstatus *status_r)
+{
+	if (db->writer == NULL) {
+		*status_r = set_error(err, SIFT_X_ERROR, op, "",
+				      "database is not open for writing");
+		return false;
+	}
+	if (db->broken) {
+		*status_r = set_error(err, SIFT_X_ERROR, op, "",
+				      "an earlier commit failed; reopen");
+		return false;
+	}
+	return true;
+}
 
 struct sift_xdoc {
 	Xapian::Document doc;
@@ -160,7 +187,10 @@ sift_xdb_open(const char *path, unsigned int flags, struct sift_xdb **db_r,
 			db->writer = new Xapian::WritableDatabase(path, xflags);
 			db->writer->begin_transaction(true);
 		} else {
-			db->reader = new Xapian::Database(path);
+			/* glass only: a plain file must not be taken for a
+			   stub database (which can name remote programs) */
+			db->reader = new Xapian::Database(path,
+						Xapian::DB_BACKEND_GLASS);
 		}
 		*db_r = db;
 		return ok(err);
@@ -236,20 +266,25 @@ sift_xdb_reopen(struct sift_xdb *db, struct sift_xerror *err)
 SIFT_EXPORT enum sift_xstatus
 sift_xdb_commit(struct sift_xdb *db, struct sift_xerror *err)
 {
-	if (db->writer == NULL)
-		return set_error(err, SIFT_X_ERROR, "commit", "",
-				 "database is not open for writing");
+	enum sift_xstatus ret;
+
+	if (!writable(db, "commit", err, &ret))
+		return ret;
 	try {
 		db->writer->commit_transaction();
+		ret = ok(err);
 	} catch (...) {
-		return translate_exception(err, "commit");
+		/* Xapian has ended the transaction and dropped its changes */
+		ret = translate_exception(err, "commit");
 	}
 	try {
 		db->writer->begin_transaction(true);
-		return ok(err);
 	} catch (...) {
-		return translate_exception(err, "begin transaction");
+		db->broken = true;
+		if (ret == SIFT_X_OK)
+			ret = translate_exception(err, "begin transaction");
 	}
+	return ret;
 }
 
 SIFT_EXPORT enum sift_xstatus
@@ -274,9 +309,10 @@ SIFT_EXPORT enum sift_xstatus
 sift_xdb_set_metadata(struct sift_xdb *db, const char *key, const char *value,
 		      struct sift_xerror *err)
 {
-	if (db->writer == NULL)
-		return set_error(err, SIFT_X_ERROR, "set metadata", "",
-				 "database is not open for writing");
+	enum sift_xstatus ret;
+
+	if (!writable(db, "set metadata", err, &ret))
+		return ret;
 	try {
 		db->writer->set_metadata(key, value);
 		return ok(err);
@@ -333,11 +369,26 @@ sift_xdoc_add_term(struct sift_xdoc *doc, const char *term, size_t len,
 		return set_error(err, SIFT_X_ERROR, "add term", "",
 				 "term too long");
 	try {
-		doc->doc.add_term(std::string(term, len));
+		/* boolean terms: matching never uses within-document
+		   frequencies, and wdf 0 keeps both tables smaller */
+		doc->doc.add_boolean_term(std::string(term, len));
 		doc->bytes += len + 16;
 		return ok(err);
 	} catch (...) {
 		return translate_exception(err, "add term");
+	}
+}
+
+SIFT_EXPORT enum sift_xstatus
+sift_xdoc_set_data(struct sift_xdoc *doc, const char *data, size_t len,
+		   struct sift_xerror *err)
+{
+	try {
+		doc->doc.set_data(std::string(data, len));
+		doc->bytes += len;
+		return ok(err);
+	} catch (...) {
+		return translate_exception(err, "set document data");
 	}
 }
 
@@ -350,10 +401,13 @@ SIFT_EXPORT enum sift_xstatus
 sift_xdb_replace(struct sift_xdb *db, uint32_t uid, const struct sift_xdoc *doc,
 		 struct sift_xerror *err)
 {
-	if (db->writer == NULL || uid == 0)
+	enum sift_xstatus ret;
+
+	if (!writable(db, "replace document", err, &ret))
+		return ret;
+	if (uid == 0)
 		return set_error(err, SIFT_X_ERROR, "replace document", "",
-				 uid == 0 ? "uid 0" :
-				 "database is not open for writing");
+				 "uid 0");
 	try {
 		db->writer->replace_document(uid, doc->doc);
 		return ok(err);
@@ -365,10 +419,13 @@ sift_xdb_replace(struct sift_xdb *db, uint32_t uid, const struct sift_xdoc *doc,
 SIFT_EXPORT enum sift_xstatus
 sift_xdb_delete(struct sift_xdb *db, uint32_t uid, struct sift_xerror *err)
 {
-	if (db->writer == NULL || uid == 0)
+	enum sift_xstatus ret;
+
+	if (!writable(db, "delete document", err, &ret))
+		return ret;
+	if (uid == 0)
 		return set_error(err, SIFT_X_ERROR, "delete document", "",
-				 uid == 0 ? "uid 0" :
-				 "database is not open for writing");
+				 "uid 0");
 	try {
 		db->writer->delete_document(uid);
 		return ok(err);
@@ -396,6 +453,48 @@ sift_xdb_all_uids(struct sift_xdb *db, struct sift_uids *out,
 		return translate_exception(err, "list documents");
 	}
 }
+
+/* The documents a match collects.  A bitmap over docids keeps memory at
+   lastdocid/8 bytes however many terms match; past 16M (UIDs can go up to
+   2^32-1) a sorted vector is used instead. */
+class DocSet {
+public:
+	explicit DocSet(Xapian::docid last_docid)
+		: use_bitmap(last_docid <= (1U << 24)), any(false)
+	{
+		if (use_bitmap)
+			bitmap.assign((size_t)last_docid + 1, false);
+	}
+	void add(Xapian::docid did)
+	{
+		any = true;
+		if (use_bitmap)
+			bitmap[did] = true;
+		else
+			list.push_back(did);
+	}
+	bool empty() const { return !any; }
+	void merge_into(struct sift_uids *out)
+	{
+		if (!any)
+			return;
+		if (use_bitmap) {
+			for (size_t i = 1; i < bitmap.size(); i++) {
+				if (bitmap[i])
+					list.push_back((uint32_t)i);
+			}
+		} else {
+			std::sort(list.begin(), list.end());
+			list.erase(std::unique(list.begin(), list.end()),
+				   list.end());
+		}
+		uids_merge(out, list);
+	}
+private:
+	bool use_bitmap, any;
+	std::vector<bool> bitmap;
+	std::vector<uint32_t> list;
+};
 
 /* Does the part of term after skip bytes match needle? */
 static bool rest_matches(const std::string &term, size_t skip, char sep,
@@ -436,23 +535,22 @@ sift_xdb_match(struct sift_xdb *db, const char *prefix, char sep,
 	try {
 		Xapian::Database &d = rdb(db);
 		std::string pfx(prefix);
-		/* a bitmap over docids keeps memory at lastdocid/8 bytes
-		   however many terms match */
-		std::vector<bool> hit(d.get_lastdocid() + 1, false);
+		DocSet hits(d.get_lastdocid());
 		unsigned int terms = 0;
-		bool any = false;
 
 		std::string start = pfx;
 		if (sep == '\0' && match != SIFT_MATCH_SUBSTRING)
 			start.append(needle, needle_len);
 
 		if (sep == '\0' && match == SIFT_MATCH_EXACT) {
-			for (Xapian::PostingIterator p = d.postlist_begin(start);
-			     p != d.postlist_end(start); ++p) {
-				hit[*p] = true;
-				any = true;
+			/* "" would be Xapian's "every document" */
+			if (!start.empty()) {
+				for (Xapian::PostingIterator p =
+					     d.postlist_begin(start);
+				     p != d.postlist_end(start); ++p)
+					hits.add(*p);
+				terms = hits.empty() ? 0 : 1;
 			}
-			terms = any ? 1 : 0;
 		} else {
 			for (Xapian::TermIterator t = d.allterms_begin(start);
 			     t != d.allterms_end(start); ++t) {
@@ -463,20 +561,11 @@ sift_xdb_match(struct sift_xdb *db, const char *prefix, char sep,
 				terms++;
 				for (Xapian::PostingIterator p =
 					     d.postlist_begin(term);
-				     p != d.postlist_end(term); ++p) {
-					hit[*p] = true;
-					any = true;
-				}
+				     p != d.postlist_end(term); ++p)
+					hits.add(*p);
 			}
 		}
-		if (any) {
-			std::vector<uint32_t> uids;
-			for (size_t i = 1; i < hit.size(); i++) {
-				if (hit[i])
-					uids.push_back((uint32_t)i);
-			}
-			uids_merge(out, uids);
-		}
+		hits.merge_into(out);
 		if (terms_r != NULL)
 			*terms_r = terms;
 		return ok(err);
@@ -486,11 +575,39 @@ sift_xdb_match(struct sift_xdb *db, const char *prefix, char sep,
 }
 
 SIFT_EXPORT enum sift_xstatus
+sift_xdb_scan_data(struct sift_xdb *db, const char *flag_term,
+		   const char *const needles[], const size_t needle_lens[],
+		   unsigned int needle_count, struct sift_uids outs[],
+		   struct sift_xerror *err)
+{
+	try {
+		Xapian::Database &d = rdb(db);
+		std::vector<std::vector<uint32_t> > hits(needle_count);
+
+		for (Xapian::PostingIterator p = d.postlist_begin(flag_term);
+		     p != d.postlist_end(flag_term); ++p) {
+			std::string data = d.get_document(*p).get_data();
+			for (unsigned int i = 0; i < needle_count; i++) {
+				if (needle_lens[i] <= data.size() &&
+				    memmem(data.data(), data.size(),
+					   needles[i], needle_lens[i]) != NULL)
+					hits[i].push_back(*p);
+			}
+		}
+		for (unsigned int i = 0; i < needle_count; i++)
+			uids_merge(&outs[i], hits[i]);
+		return ok(err);
+	} catch (...) {
+		return translate_exception(err, "scan document data");
+	}
+}
+
+SIFT_EXPORT enum sift_xstatus
 sift_xdb_compact(const char *src_path, const char *dest_path,
 		 struct sift_xerror *err)
 {
 	try {
-		Xapian::Database src(src_path);
+		Xapian::Database src(src_path, Xapian::DB_BACKEND_GLASS);
 		/* NO_RENUMBER: document ids are IMAP UIDs and must survive */
 		src.compact(dest_path, Xapian::DBCOMPACT_NO_RENUMBER |
 			    Xapian::DBCOMPACT_MULTIPASS);

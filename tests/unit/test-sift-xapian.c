@@ -1,0 +1,1755 @@
+/* Unit tests for plugin/sift-xapian.cc, the C wrapper over Xapian (the
+   contract is in include/sift-xapian.h).
+
+   Everything happens in a fresh directory made with mkdtemp() under /tmp
+   and removed at the end.  Checks that could crash the process (a
+   corrupt database, a second writer, extreme UIDs) run in a forked child,
+   so that a crash shows up as a failed assertion instead of ending the
+   whole run; the child reports through its exit code. */
+
+#include "lib.h"
+#include "test-common.h"
+
+#include "sift-xapian.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define N_ELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static char test_root[] = "/tmp/test-sift-xapian.XXXXXX";
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static const char *tpath(const char *name)
+{
+	return t_strdup_printf("%s/%s", test_root, name);
+}
+
+static void rm_rf(const char *path)
+{
+	struct dirent *d;
+	struct stat st;
+	DIR *dir;
+
+	if (lstat(path, &st) < 0)
+		return;
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlink(path) < 0)
+			i_error("unlink(%s) failed: %m", path);
+		return;
+	}
+	(void)chmod(path, 0700);
+	dir = opendir(path);
+	if (dir == NULL) {
+		i_error("opendir(%s) failed: %m", path);
+		return;
+	}
+	while ((d = readdir(dir)) != NULL) {
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		T_BEGIN {
+			rm_rf(t_strconcat(path, "/", d->d_name, NULL));
+		} T_END;
+	}
+	(void)closedir(dir);
+	if (rmdir(path) < 0)
+		i_error("rmdir(%s) failed: %m", path);
+}
+
+/* A value a handle can't have: open must overwrite it (never used). */
+#define POISON_DB ((struct sift_xdb *)(uintptr_t)1)
+
+/* A status is a failure the contract allows, reported with a message. */
+static bool err_reported(enum sift_xstatus ret, const struct sift_xerror *err)
+{
+	return ret != SIFT_X_OK && err->status == ret && err->msg[0] != '\0';
+}
+
+static struct sift_xdb *db_open_ok(const char *path, unsigned int flags)
+{
+	struct sift_xdb *db = NULL;
+	struct sift_xerror err;
+	enum sift_xstatus ret;
+
+	ret = sift_xdb_open(path, flags, &db, &err);
+	test_assert(ret == SIFT_X_OK);
+	if (ret != SIFT_X_OK) {
+		i_error("open %s: %s", path, err.msg);
+		return NULL;
+	}
+	test_assert(db != NULL);
+	test_assert(err.status == SIFT_X_OK && err.msg[0] == '\0');
+	return db;
+}
+
+/* Store a document with the given terms (NULL-terminated list). */
+static void ATTR_SENTINEL
+doc_put(struct sift_xdb *db, uint32_t uid, ...)
+{
+	struct sift_xdoc *doc;
+	struct sift_xerror err;
+	const char *term;
+	va_list args;
+
+	test_assert(sift_xdoc_new(&doc, &err) == SIFT_X_OK);
+	va_start(args, uid);
+	while ((term = va_arg(args, const char *)) != NULL) {
+		test_assert(sift_xdoc_add_term(doc, term, strlen(term),
+					       &err) == SIFT_X_OK);
+	}
+	va_end(args);
+	test_assert(sift_xdb_replace(db, uid, doc, &err) == SIFT_X_OK);
+	sift_xdoc_free(&doc);
+	test_assert(doc == NULL);
+}
+
+static void db_commit_ok(struct sift_xdb *db)
+{
+	struct sift_xerror err;
+	enum sift_xstatus ret;
+
+	ret = sift_xdb_commit(db, &err);
+	test_assert(ret == SIFT_X_OK);
+	if (ret != SIFT_X_OK)
+		i_error("commit: %s", err.msg);
+}
+
+static bool uids_equal(const struct sift_uids *set, const uint32_t *expected,
+		       size_t count)
+{
+	return set->count == count &&
+		(count == 0 ||
+		 memcmp(set->uids, expected, count * sizeof(*expected)) == 0);
+}
+
+/* Match and compare the result (a fresh set) with expected; terms_r is
+   compared too unless expected_terms is -1. */
+static void
+check_match(struct sift_xdb *db, const char *prefix, char sep,
+	    const char *needle, enum sift_match match,
+	    const uint32_t *expected, size_t count, int expected_terms,
+	    unsigned int idx)
+{
+	struct sift_uids set = { NULL, 0, 0 };
+	struct sift_xerror err;
+	unsigned int terms = 12345;
+	enum sift_xstatus ret;
+
+	ret = sift_xdb_match(db, prefix, sep, needle, strlen(needle), match,
+			     &set, &terms, &err);
+	test_assert_idx(ret == SIFT_X_OK, idx);
+	test_assert_idx(uids_equal(&set, expected, count), idx);
+	if (expected_terms >= 0)
+		test_assert_idx(terms == (unsigned int)expected_terms, idx);
+	sift_uids_free(&set);
+}
+
+static void check_all_uids(struct sift_xdb *db, const uint32_t *expected,
+			   size_t count)
+{
+	struct sift_uids set = { NULL, 0, 0 };
+	struct sift_xerror err;
+
+	test_assert(sift_xdb_all_uids(db, &set, &err) == SIFT_X_OK);
+	test_assert(uids_equal(&set, expected, count));
+	sift_uids_free(&set);
+}
+
+static void check_stats(struct sift_xdb *db, uint32_t doc_count,
+			uint32_t last_docid)
+{
+	struct sift_xerror err;
+	uint32_t count = 99999, last = 99999;
+
+	test_assert(sift_xdb_stats(db, &count, &last, &err) == SIFT_X_OK);
+	test_assert(count == doc_count);
+	test_assert(last == last_docid);
+}
+
+/* For when the highest existing document id (lo) and the highest one
+   ever stored (hi) differ: the header says "the highest document id",
+   Xapian's get_lastdocid() never goes down.  Either reading is accepted;
+   anything outside [lo, hi] is wrong. */
+static void check_stats_range(struct sift_xdb *db, uint32_t doc_count,
+			      uint32_t lo, uint32_t hi)
+{
+	struct sift_xerror err;
+	uint32_t count = 99999, last = 0;
+
+	test_assert(sift_xdb_stats(db, &count, &last, &err) == SIFT_X_OK);
+	test_assert(count == doc_count);
+	test_assert(last >= lo && last <= hi);
+}
+
+/* Returns the metadata value (t_strdup'd) or NULL. */
+static const char *meta_get(struct sift_xdb *db, const char *key)
+{
+	struct sift_xerror err;
+	char *value = (char *)"not-set";
+	const char *ret;
+
+	test_assert(sift_xdb_get_metadata(db, key, &value, &err) == SIFT_X_OK);
+	ret = value == NULL ? NULL : t_strdup(value);
+	free(value);
+	return ret;
+}
+
+static bool str_eq_null(const char *a, const char *b)
+{
+	return a == NULL ? b == NULL : (b != NULL && strcmp(a, b) == 0);
+}
+
+/* Run fn(ctx) in a forked child; returns its exit code, or -1 if it died
+   from a signal (printed). */
+static int run_in_child(const char *what, int (*fn)(void *ctx), void *ctx)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0)
+		i_fatal("fork() failed: %m");
+	if (pid == 0) {
+		int code = fn(ctx);
+
+		/* _exit() skips stdio's flush */
+		fflush(stdout);
+		_exit(code);
+	}
+	if (waitpid(pid, &status, 0) < 0)
+		i_fatal("waitpid() failed: %m");
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	printf("    child '%s' died from signal %d\n", what,
+	       WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+	return -1;
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+static void test_xdb_open_close(void)
+{
+	const char *path = tpath("open");
+	struct sift_xdb *db, *db2;
+	struct sift_xerror err;
+	struct stat st;
+
+	test_begin("xdb open/close");
+	db = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE);
+	test_assert(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+	check_stats(db, 0, 0);
+	check_all_uids(db, NULL, 0);
+	sift_xdb_close(&db);
+	test_assert(db == NULL);
+	/* NULL-safe */
+	sift_xdb_close(&db);
+
+	/* CREATE on an existing database opens it */
+	db = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE);
+	sift_xdb_close(&db);
+	/* writer without CREATE, reader: both open it */
+	db = db_open_ok(path, SIFT_XDB_WRITE);
+	db2 = db_open_ok(path, 0);
+	if (db2 != NULL) {
+		check_stats(db2, 0, 0);
+		/* a reader can't write */
+		test_assert(err_reported(sift_xdb_commit(db2, &err), &err));
+		test_assert(err_reported(sift_xdb_set_metadata(db2, "k", "v",
+							       &err), &err));
+		test_assert(err_reported(sift_xdb_delete(db2, 1, &err), &err));
+		/* reopen of a reader at the latest revision */
+		test_assert(sift_xdb_reopen(db2, &err) == SIFT_X_OK);
+	}
+	/* reopen on a writer is harmless */
+	if (db != NULL)
+		test_assert(sift_xdb_reopen(db, &err) == SIFT_X_OK);
+	sift_xdb_close(&db2);
+	sift_xdb_close(&db);
+
+	/* err may be NULL */
+	test_assert(sift_xdb_open(path, 0, &db, NULL) == SIFT_X_OK);
+	sift_xdb_close(&db);
+
+	/* status strings: distinct and non-empty */
+	const enum sift_xstatus all[] = {
+		SIFT_X_OK, SIFT_X_NOT_FOUND, SIFT_X_LOCKED, SIFT_X_MODIFIED,
+		SIFT_X_CORRUPT, SIFT_X_NOMEM, SIFT_X_ERROR
+	};
+	for (unsigned int i = 0; i < N_ELEM(all); i++) {
+		const char *s = sift_xstatus_str(all[i]);
+		test_assert_idx(s != NULL && s[0] != '\0', i);
+		for (unsigned int j = 0; j < i; j++)
+			test_assert_idx(strcmp(s, sift_xstatus_str(all[j])) != 0,
+					i * 10 + j);
+	}
+	test_assert(strcmp(sift_xstatus_str(SIFT_X_LOCKED), "locked") == 0);
+	test_end();
+}
+
+static void test_xdb_not_found(void)
+{
+	const char *path = tpath("missing");
+	const char *deep = tpath("missing-parent/db");
+	struct sift_xdb *db = POISON_DB;
+	struct sift_xerror err;
+	enum sift_xstatus ret;
+	struct stat st;
+
+	test_begin("xdb open missing database");
+	/* reader */
+	ret = sift_xdb_open(path, 0, &db, &err);
+	test_assert(ret == SIFT_X_NOT_FOUND);
+	test_assert(err_reported(ret, &err));
+	test_assert(db == NULL);
+	/* writer without CREATE */
+	db = POISON_DB;
+	ret = sift_xdb_open(path, SIFT_XDB_WRITE, &db, &err);
+	test_assert(ret == SIFT_X_NOT_FOUND);
+	test_assert(err_reported(ret, &err));
+	test_assert(db == NULL);
+	/* nothing was created on the way */
+	test_assert(stat(path, &st) < 0 && errno == ENOENT);
+	/* missing parent directory */
+	ret = sift_xdb_open(deep, SIFT_XDB_WRITE, &db, &err);
+	test_assert(ret == SIFT_X_NOT_FOUND);
+	test_assert(db == NULL);
+	ret = sift_xdb_open(deep, 0, &db, &err);
+	test_assert(ret == SIFT_X_NOT_FOUND);
+	test_assert(db == NULL);
+	/* err may be NULL */
+	test_assert(sift_xdb_open(path, 0, &db, NULL) == SIFT_X_NOT_FOUND);
+	test_end();
+}
+
+/* Child: try to take the writer lock on path; 0 when refused as LOCKED
+   with a message, 10 + status otherwise. */
+static int child_try_writer(void *ctx)
+{
+	struct sift_xdb *db = NULL;
+	struct sift_xerror err;
+	enum sift_xstatus ret;
+
+	ret = sift_xdb_open(ctx, SIFT_XDB_WRITE, &db, &err);
+	if (ret == SIFT_X_OK)
+		sift_xdb_close(&db);
+	if (ret == SIFT_X_LOCKED && db == NULL && err.status == ret &&
+	    err.msg[0] != '\0')
+		return 0;
+	return 10 + (int)ret;
+}
+
+/* Child: open path as a writer; 0 if that works. */
+static int child_take_writer(void *ctx)
+{
+	struct sift_xdb *db = NULL;
+	struct sift_xerror err;
+	enum sift_xstatus ret;
+
+	ret = sift_xdb_open(ctx, SIFT_XDB_WRITE, &db, &err);
+	sift_xdb_close(&db);
+	return ret == SIFT_X_OK ? 0 : 10 + (int)ret;
+}
+
+/* Child: open path as a reader and see UID 1; 0 if that works. */
+static int child_reader(void *ctx)
+{
+	struct sift_xdb *db = NULL;
+	struct sift_xerror err;
+	uint32_t count, last;
+	int ret = 1;
+
+	if (sift_xdb_open(ctx, 0, &db, &err) != SIFT_X_OK)
+		return 2;
+	if (sift_xdb_stats(db, &count, &last, &err) == SIFT_X_OK &&
+	    count == 1 && last == 1)
+		ret = 0;
+	sift_xdb_close(&db);
+	return ret;
+}
+
+static void test_xdb_locked(void)
+{
+	const char *path = tpath("locked");
+	struct sift_xdb *db, *reader;
+	static const uint32_t one_two[] = { 1, 2 };
+
+	test_begin("xdb writer lock");
+	db = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE);
+	if (db == NULL) {
+		test_end();
+		return;
+	}
+	doc_put(db, 1, "Bfirst", NULL);
+	db_commit_ok(db);
+
+	/* Xapian's lock is per process: a second writer must come from
+	   another process */
+	test_assert(run_in_child("second writer", child_try_writer,
+				 (void *)path) == 0);
+	/* readers need no lock */
+	test_assert(run_in_child("reader", child_reader, (void *)path) == 0);
+
+	/* the refused attempt did not disturb the parent's writer */
+	doc_put(db, 2, "Bsecond", NULL);
+	db_commit_ok(db);
+	check_match(db, "B", '\0', "second", SIFT_MATCH_EXACT, one_two + 1, 1,
+		    1, 0);
+	reader = db_open_ok(path, 0);
+	if (reader != NULL) {
+		check_all_uids(reader, one_two, 2);
+		sift_xdb_close(&reader);
+	}
+	/* still locked after more commits */
+	test_assert(run_in_child("second writer", child_try_writer,
+				 (void *)path) == 0);
+
+	/* close releases the lock */
+	sift_xdb_close(&db);
+	test_assert(run_in_child("writer after close", child_take_writer,
+				 (void *)path) == 0);
+	test_end();
+}
+
+static void test_xdb_documents(void)
+{
+	const char *path = tpath("docs");
+	struct sift_xdb *db, *reader;
+	struct sift_uids set = { NULL, 0, 0 };
+	struct sift_xerror err;
+	unsigned int terms;
+	static const uint32_t u1[] = { 1 }, u2[] = { 2 }, u3[] = { 3 };
+	static const uint32_t u12[] = { 1, 2 }, u13[] = { 1, 3 };
+	static const uint32_t u23[] = { 2, 3 }, u123[] = { 1, 2, 3 };
+	static const uint32_t all[] = { 1, 2, 3, 10 }, u127[] = { 1, 2, 7 };
+
+	test_begin("xdb documents and matching");
+	db = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE);
+	if (db == NULL) {
+		test_end();
+		return;
+	}
+	doc_put(db, 1, "Bhello", "Bworld", "Hsubject:greetings", "Hfrom:alice",
+		NULL);
+	doc_put(db, 2, "Bhelp", "Hsubject:hello", "Mhello", NULL);
+	doc_put(db, 3, "Bshell", "Hx-a:b:hello", "Hnocolon", NULL);
+	doc_put(db, 10, "Bother", NULL);
+	db_commit_ok(db);
+	check_stats(db, 4, 10);
+	check_all_uids(db, all, N_ELEM(all));
+
+	reader = db_open_ok(path, 0);
+	if (reader == NULL) {
+		sift_xdb_close(&db);
+		test_end();
+		return;
+	}
+	check_stats(reader, 4, 10);
+	check_all_uids(reader, all, N_ELEM(all));
+
+	/* plain prefix, each mode */
+	check_match(reader, "B", '\0', "hello", SIFT_MATCH_EXACT, u1, 1, 1, 1);
+	check_match(reader, "B", '\0', "hel", SIFT_MATCH_EXACT, NULL, 0, 0, 2);
+	/* exact is byte-exact: no case folding here */
+	check_match(reader, "B", '\0', "HELLO", SIFT_MATCH_EXACT, NULL, 0, 0, 3);
+	/* "B" + "" would be the term "B", which nobody has */
+	check_match(reader, "B", '\0', "", SIFT_MATCH_EXACT, NULL, 0, 0, 4);
+	/* hello, help */
+	check_match(reader, "B", '\0', "hel", SIFT_MATCH_PREFIX, u12, 2, 2, 5);
+	/* hello, world, help, shell, other */
+	check_match(reader, "B", '\0', "", SIFT_MATCH_PREFIX, all, 4, 5, 6);
+	/* hello, shell */
+	check_match(reader, "B", '\0', "ell", SIFT_MATCH_SUBSTRING, u13, 2, 2, 7);
+	/* Hsubject:hello and Mhello are other prefixes */
+	check_match(reader, "B", '\0', "hello", SIFT_MATCH_SUBSTRING, u1, 1, 1, 8);
+	/* needle longer than any rest */
+	check_match(reader, "B", '\0', "helloworld", SIFT_MATCH_SUBSTRING,
+		    NULL, 0, 0, 9);
+	/* the prefix is part of the term: "Bhello" has no rest "Bhello" */
+	check_match(reader, "B", '\0', "Bhello", SIFT_MATCH_SUBSTRING,
+		    NULL, 0, 0, 10);
+
+	/* term family H<name>:<word>, searched across every <name> */
+	check_match(reader, "H", ':', "hello", SIFT_MATCH_EXACT, u2, 1, 1, 20);
+	/* "Hx-a:b:hello": the rest starts after the FIRST ':', "b:hello" */
+	check_match(reader, "H", ':', "b:hello", SIFT_MATCH_EXACT, u3, 1, 1, 21);
+	check_match(reader, "H", ':', "b:", SIFT_MATCH_PREFIX, u3, 1, 1, 22);
+	check_match(reader, "H", ':', "gree", SIFT_MATCH_PREFIX, u1, 1, 1, 23);
+	/* exact means the whole rest */
+	check_match(reader, "H", ':', "gree", SIFT_MATCH_EXACT, NULL, 0, 0, 34);
+	check_match(reader, "H", ':', "greetings", SIFT_MATCH_EXACT, u1, 1, 1,
+		    35);
+	/* greetings, alice, hello, b:hello - not nocolon */
+	check_match(reader, "H", ':', "", SIFT_MATCH_PREFIX, u123, 3, 4, 24);
+	check_match(reader, "H", ':', "hello", SIFT_MATCH_SUBSTRING, u23, 2, 2,
+		    25);
+	check_match(reader, "H", ':', "li", SIFT_MATCH_SUBSTRING, u1, 1, 1, 26);
+	/* the name part is not searched */
+	check_match(reader, "H", ':', "subject", SIFT_MATCH_SUBSTRING,
+		    NULL, 0, 0, 27);
+	/* terms without the separator are skipped... */
+	check_match(reader, "H", ':', "nocolon", SIFT_MATCH_SUBSTRING,
+		    NULL, 0, 0, 28);
+	check_match(reader, "H", ':', "nocolon", SIFT_MATCH_EXACT,
+		    NULL, 0, 0, 29);
+	/* ...but found without it */
+	check_match(reader, "H", '\0', "nocolon", SIFT_MATCH_SUBSTRING,
+		    u3, 1, 1, 30);
+	check_match(reader, "H", '\0', "nocolon", SIFT_MATCH_EXACT, u3, 1, 1, 31);
+	check_match(reader, "H", '\0', "subject:hello", SIFT_MATCH_EXACT,
+		    u2, 1, 1, 32);
+	check_match(reader, "H", '\0', "subject:", SIFT_MATCH_PREFIX,
+		    u12, 2, 2, 33);
+	/* empty prefix: whole terms */
+	check_match(reader, "", '\0', "Mhello", SIFT_MATCH_EXACT, u2, 1, 1, 40);
+	check_match(reader, "", '\0', "hello", SIFT_MATCH_SUBSTRING, u123, 3, 4,
+		    41);
+	/* a prefix nobody uses */
+	check_match(reader, "Z", '\0', "", SIFT_MATCH_PREFIX, NULL, 0, 0, 42);
+	check_match(reader, "Z", ':', "", SIFT_MATCH_SUBSTRING, NULL, 0, 0, 43);
+
+	/* results are merged into out: sorted, unique */
+	set.alloc = 4;
+	set.uids = malloc(set.alloc * sizeof(uint32_t));
+	set.uids[0] = 2;
+	set.uids[1] = 7;
+	set.count = 2;
+	test_assert(sift_xdb_match(reader, "B", '\0', "hel", 3,
+				   SIFT_MATCH_PREFIX, &set, &terms,
+				   &err) == SIFT_X_OK);
+	test_assert(uids_equal(&set, u127, 3));
+	/* again: nothing changes */
+	test_assert(sift_xdb_match(reader, "B", '\0', "hel", 3,
+				   SIFT_MATCH_PREFIX, &set, NULL,
+				   &err) == SIFT_X_OK);
+	test_assert(uids_equal(&set, u127, 3));
+	/* no match: out is left alone */
+	test_assert(sift_xdb_match(reader, "B", '\0', "nothing", 7,
+				   SIFT_MATCH_EXACT, &set, &terms,
+				   NULL) == SIFT_X_OK);
+	test_assert(uids_equal(&set, u127, 3));
+	test_assert(terms == 0);
+	/* needle_len is honoured, not strlen() */
+	test_assert(sift_xdb_match(reader, "B", '\0', "shellfish", 5,
+				   SIFT_MATCH_EXACT, &set, &terms,
+				   &err) == SIFT_X_OK);
+	test_assert(set.count == 4 && set.uids[2] == 3 && terms == 1);
+	sift_uids_free(&set);
+
+	/* all_uids merges too */
+	set.uids = malloc(sizeof(uint32_t) * 2);
+	set.alloc = 2;
+	set.uids[0] = 5;
+	set.uids[1] = 11;
+	set.count = 2;
+	test_assert(sift_xdb_all_uids(reader, &set, &err) == SIFT_X_OK);
+	{
+		static const uint32_t merged[] = { 1, 2, 3, 5, 10, 11 };
+		test_assert(uids_equal(&set, merged, N_ELEM(merged)));
+	}
+	sift_uids_free(&set);
+
+	/* replace: uid 1 now holds other terms */
+	doc_put(db, 1, "Bgoodbye", NULL);
+	db_commit_ok(db);
+	test_assert(sift_xdb_reopen(reader, &err) == SIFT_X_OK);
+	check_stats(reader, 4, 10);
+	check_all_uids(reader, all, N_ELEM(all));
+	check_match(reader, "B", '\0', "hello", SIFT_MATCH_EXACT, NULL, 0, 0, 50);
+	check_match(reader, "B", '\0', "goodbye", SIFT_MATCH_EXACT, u1, 1, 1, 51);
+	check_match(reader, "H", ':', "greetings", SIFT_MATCH_SUBSTRING,
+		    NULL, 0, 0, 52);
+	check_match(reader, "B", '\0', "hel", SIFT_MATCH_PREFIX, u2, 1, 1, 53);
+	/* the writer reads the same */
+	check_match(db, "B", '\0', "goodbye", SIFT_MATCH_EXACT, u1, 1, 1, 54);
+
+	/* replacing a new uid adds it */
+	doc_put(db, 7, "Bseven", NULL);
+	db_commit_ok(db);
+	test_assert(sift_xdb_reopen(reader, &err) == SIFT_X_OK);
+	check_stats(reader, 5, 10);
+	{
+		static const uint32_t with7[] = { 1, 2, 3, 7, 10 };
+		check_all_uids(reader, with7, N_ELEM(with7));
+	}
+
+	/* uid 0 is no document id */
+	{
+		struct sift_xdoc *doc;
+		test_assert(sift_xdoc_new(&doc, &err) == SIFT_X_OK);
+		test_assert(sift_xdoc_add_term(doc, "Bx", 2, &err) == SIFT_X_OK);
+		test_assert(err_reported(sift_xdb_replace(db, 0, doc, &err),
+					 &err));
+		/* and a reader can't store */
+		test_assert(err_reported(sift_xdb_replace(reader, 20, doc,
+							  &err), &err));
+		sift_xdoc_free(&doc);
+	}
+	sift_xdb_close(&reader);
+	sift_xdb_close(&db);
+	test_end();
+}
+
+/* Exact match of an empty needle under an empty prefix asks for documents
+   holding the empty term; empty terms are never stored, so there are
+   none (the contract: rest == needle, with term == prefix + rest). */
+static void test_xdb_match_empty_term(void)
+{
+	const char *path = tpath("empty-term");
+	struct sift_xdb *db;
+
+	test_begin("xdb exact match of the empty term");
+	db = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE);
+	if (db == NULL) {
+		test_end();
+		return;
+	}
+	doc_put(db, 1, "Ba", NULL);
+	doc_put(db, 2, "Bb", NULL);
+	db_commit_ok(db);
+	check_match(db, "", '\0', "", SIFT_MATCH_EXACT, NULL, 0, 0, 0);
+	sift_xdb_close(&db);
+	test_end();
+}
+
+static void test_xdb_delete(void)
+{
+	const char *path = tpath("delete");
+	struct sift_xdb *db;
+	struct sift_xerror err;
+	static const uint32_t u13[] = { 1, 3 }, u3[] = { 3 };
+
+	test_begin("xdb delete");
+	db = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE);
+	if (db == NULL) {
+		test_end();
+		return;
+	}
+	doc_put(db, 1, "Bapple", "Bshared", NULL);
+	doc_put(db, 2, "Bbanana", "Bshared", NULL);
+	doc_put(db, 3, "Bcherry", "Bshared", NULL);
+	db_commit_ok(db);
+
+	test_assert(sift_xdb_delete(db, 2, &err) == SIFT_X_OK);
+	test_assert(err.status == SIFT_X_OK);
+	/* a uid without a document is not an error */
+	test_assert(sift_xdb_delete(db, 999, &err) == SIFT_X_OK);
+	test_assert(sift_xdb_delete(db, 2, &err) == SIFT_X_OK);
+	/* uid 0 is */
+	test_assert(err_reported(sift_xdb_delete(db, 0, &err), &err));
+	db_commit_ok(db);
+
+	check_stats(db, 2, 3);
+	check_all_uids(db, u13, 2);
+	check_match(db, "B", '\0', "banana", SIFT_MATCH_EXACT, NULL, 0, 0, 0);
+	check_match(db, "B", '\0', "shared", SIFT_MATCH_EXACT, u13, 2, 1, 1);
+
+	test_assert(sift_xdb_delete(db, 1, &err) == SIFT_X_OK);
+	db_commit_ok(db);
+	check_all_uids(db, u3, 1);
+	sift_xdb_close(&db);
+
+	db = db_open_ok(path, 0);
+	if (db != NULL) {
+		check_stats(db, 1, 3);
+		check_all_uids(db, u3, 1);
+		/* apple and banana are gone, cherry stays */
+		check_match(db, "B", '\0', "pp", SIFT_MATCH_SUBSTRING,
+			    NULL, 0, 0, 2);
+		check_match(db, "B", '\0', "nan", SIFT_MATCH_SUBSTRING,
+			    NULL, 0, 0, 3);
+		check_match(db, "B", '\0', "err", SIFT_MATCH_SUBSTRING,
+			    u3, 1, 1, 4);
+		sift_xdb_close(&db);
+	}
+	test_end();
+}
+
+static void test_xdb_metadata(void)
+{
+	const char *path = tpath("meta");
+	struct sift_xdb *db, *reader;
+	struct sift_xerror err;
+	char *value;
+
+	test_begin("xdb metadata");
+	db = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE);
+	if (db == NULL) {
+		test_end();
+		return;
+	}
+	/* unset: OK with NULL */
+	value = (char *)"x";
+	test_assert(sift_xdb_get_metadata(db, "last_uid", &value, &err) ==
+		    SIFT_X_OK);
+	test_assert(value == NULL);
+
+	test_assert(sift_xdb_set_metadata(db, "last_uid", "42", &err) ==
+		    SIFT_X_OK);
+	test_assert(sift_xdb_set_metadata(db, "other", "value", &err) ==
+		    SIFT_X_OK);
+	db_commit_ok(db);
+	test_assert(str_eq_null(meta_get(db, "last_uid"), "42"));
+
+	reader = db_open_ok(path, 0);
+	if (reader != NULL) {
+		test_assert(str_eq_null(meta_get(reader, "last_uid"), "42"));
+		test_assert(str_eq_null(meta_get(reader, "other"), "value"));
+		test_assert(meta_get(reader, "unknown") == NULL);
+		/* keys are distinct: a prefix of a key is another key */
+		test_assert(meta_get(reader, "last") == NULL);
+	}
+
+	/* overwrite, and an empty value removes */
+	test_assert(sift_xdb_set_metadata(db, "last_uid", "43", &err) ==
+		    SIFT_X_OK);
+	test_assert(sift_xdb_set_metadata(db, "other", "", &err) == SIFT_X_OK);
+	db_commit_ok(db);
+	if (reader != NULL) {
+		test_assert(sift_xdb_reopen(reader, &err) == SIFT_X_OK);
+		test_assert(str_eq_null(meta_get(reader, "last_uid"), "43"));
+		test_assert(meta_get(reader, "other") == NULL);
+		sift_xdb_close(&reader);
+	}
+	/* removing an unset key is fine */
+	test_assert(sift_xdb_set_metadata(db, "never-set", "", &err) ==
+		    SIFT_X_OK);
+	db_commit_ok(db);
+	sift_xdb_close(&db);
+
+	db = db_open_ok(path, 0);
+	if (db != NULL) {
+		test_assert(str_eq_null(meta_get(db, "last_uid"), "43"));
+		test_assert(meta_get(db, "other") == NULL);
+		test_assert(meta_get(db, "never-set") == NULL);
+		sift_xdb_close(&db);
+	}
+	test_end();
+}
+
+/* The crash-safety contract: documents and last_uid are committed
+   together, and close() without commit discards both. */
+static void test_xdb_uncommitted_discarded(void)
+{
+	static const unsigned int flag_sets[] = {
+		SIFT_XDB_WRITE | SIFT_XDB_CREATE,
+		SIFT_XDB_WRITE | SIFT_XDB_CREATE | SIFT_XDB_NO_SYNC,
+	};
+	static const uint32_t u1[] = { 1 }, u12[] = { 1, 2 };
+	struct sift_xerror err;
+
+	test_begin("xdb close discards uncommitted changes");
+	for (unsigned int i = 0; i < N_ELEM(flag_sets); i++) {
+		const char *path = tpath(t_strdup_printf("uncommitted%u", i));
+		struct sift_xdb *db;
+
+		db = db_open_ok(path, flag_sets[i]);
+		if (db == NULL)
+			continue;
+		doc_put(db, 1, "Bkept", NULL);
+		test_assert_idx(sift_xdb_set_metadata(db, "last_uid", "1",
+						      &err) == SIFT_X_OK, i);
+		db_commit_ok(db);
+
+		/* a batch that never gets committed */
+		doc_put(db, 2, "Blost", NULL);
+		doc_put(db, 1, "Breplaced", NULL);
+		test_assert_idx(sift_xdb_set_metadata(db, "last_uid", "2",
+						      &err) == SIFT_X_OK, i);
+		test_assert_idx(sift_xdb_set_metadata(db, "extra", "x",
+						      &err) == SIFT_X_OK, i);
+		sift_xdb_close(&db);
+
+		db = db_open_ok(path, 0);
+		if (db == NULL)
+			continue;
+		check_stats(db, 1, 1);
+		check_all_uids(db, u1, 1);
+		check_match(db, "B", '\0', "kept", SIFT_MATCH_EXACT, u1, 1, 1, i);
+		check_match(db, "B", '\0', "lost", SIFT_MATCH_EXACT, NULL, 0, 0,
+			    i);
+		check_match(db, "B", '\0', "replaced", SIFT_MATCH_EXACT,
+			    NULL, 0, 0, i);
+		test_assert_idx(str_eq_null(meta_get(db, "last_uid"), "1"), i);
+		test_assert_idx(meta_get(db, "extra") == NULL, i);
+		sift_xdb_close(&db);
+
+		/* the same through a writer, with a delete, and then a
+		   second commit cycle on the reopened writer works */
+		db = db_open_ok(path, SIFT_XDB_WRITE);
+		if (db == NULL)
+			continue;
+		test_assert_idx(sift_xdb_delete(db, 1, &err) == SIFT_X_OK, i);
+		sift_xdb_close(&db);
+		db = db_open_ok(path, SIFT_XDB_WRITE);
+		if (db == NULL)
+			continue;
+		check_all_uids(db, u1, 1);
+		doc_put(db, 2, "Bsecond", NULL);
+		test_assert_idx(sift_xdb_set_metadata(db, "last_uid", "2",
+						      &err) == SIFT_X_OK, i);
+		db_commit_ok(db);
+		doc_put(db, 3, "Bthird", NULL);
+		test_assert_idx(sift_xdb_set_metadata(db, "last_uid", "3",
+						      &err) == SIFT_X_OK, i);
+		sift_xdb_close(&db);
+		db = db_open_ok(path, 0);
+		if (db == NULL)
+			continue;
+		check_all_uids(db, u12, 2);
+		test_assert_idx(str_eq_null(meta_get(db, "last_uid"), "2"), i);
+		sift_xdb_close(&db);
+	}
+	test_end();
+}
+
+/* Child: a commit that fails (here: the file size limit, as on a full
+   disk) must not leave the handle in a state where later changes become
+   durable behind the caller's back.  After the failure the caller
+   retries: new documents, last_uid again, commit.  Either that commit
+   works (and then everything it covered is durable together), or it
+   fails and close() discards it all - so after reopening, last_uid and
+   the documents agree.  Exit codes: 0 fine, 2 setup failed, 3 the limit
+   did not make the commit fail, 4 the invariant is broken. */
+static int child_failed_commit(void *ctx)
+{
+	const char *path = ctx;
+	struct sift_xdb *db = NULL;
+	struct sift_xerror err;
+	struct rlimit old, lim;
+	enum sift_xstatus ret, ret2;
+	struct sift_uids set = { NULL, 0, 0 };
+	char term[32], *value = NULL;
+	bool ok;
+
+	if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR ||
+	    getrlimit(RLIMIT_FSIZE, &old) < 0)
+		return 2;
+	if (sift_xdb_open(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE, &db,
+			  &err) != SIFT_X_OK)
+		return 2;
+	doc_put(db, 1, "Bfirst", NULL);
+	(void)sift_xdb_set_metadata(db, "last_uid", "1", &err);
+	if (sift_xdb_commit(db, &err) != SIFT_X_OK)
+		return 2;
+
+	/* a batch whose commit hits the limit */
+	for (uint32_t uid = 2; uid <= 3000; uid++) {
+		i_snprintf(term, sizeof(term), "Bbatch%u", uid);
+		doc_put(db, uid, term, NULL);
+	}
+	(void)sift_xdb_set_metadata(db, "last_uid", "3000", &err);
+	lim = old;
+	lim.rlim_cur = 1;
+	if (setrlimit(RLIMIT_FSIZE, &lim) < 0)
+		return 2;
+	memset(&err, 0, sizeof(err));
+	ret = sift_xdb_commit(db, &err);
+	if (setrlimit(RLIMIT_FSIZE, &old) < 0)
+		return 2;
+	if (ret == SIFT_X_OK) {
+		sift_xdb_close(&db);
+		return 3;
+	}
+	if (!err_reported(ret, &err)) {
+		printf("    failed commit without a message\n");
+		return 4;
+	}
+	if (getenv("TEST_SIFT_VERBOSE") != NULL)
+		printf("      failed commit: %s\n", err.msg);
+
+	/* the caller carries on: another document, last_uid, commit */
+	doc_put(db, 5000, "Bretry", NULL);
+	(void)sift_xdb_set_metadata(db, "last_uid", "5000", &err);
+	ret2 = sift_xdb_commit(db, &err);
+	if (getenv("TEST_SIFT_VERBOSE") != NULL) {
+		printf("      commit after the failure: %s %s\n",
+		       sift_xstatus_str(ret2), err.msg);
+	}
+	sift_xdb_close(&db);
+
+	if (sift_xdb_open(path, 0, &db, &err) != SIFT_X_OK)
+		return 2;
+	(void)sift_xdb_get_metadata(db, "last_uid", &value, &err);
+	(void)sift_xdb_all_uids(db, &set, &err);
+	if (ret2 == SIFT_X_OK) {
+		/* the retry is durable, with its last_uid */
+		ok = value != NULL && strcmp(value, "5000") == 0 &&
+			set.count >= 2 && set.uids[0] == 1 &&
+			set.uids[set.count - 1] == 5000;
+	} else {
+		/* nothing after the last good commit survived close() */
+		ok = value != NULL && strcmp(value, "1") == 0 &&
+			set.count == 1 && set.uids[0] == 1;
+	}
+	if (!ok) {
+		printf("    after reopening: last_uid=%s, %zu documents, "
+		       "highest %u (commit after the failure: %s)\n",
+		       value == NULL ? "(unset)" : value, set.count,
+		       set.count == 0 ? 0 : set.uids[set.count - 1],
+		       sift_xstatus_str(ret2));
+	}
+	free(value);
+	sift_uids_free(&set);
+	sift_xdb_close(&db);
+	return ok ? 0 : 4;
+}
+
+static void test_xdb_failed_commit(void)
+{
+	int ret;
+
+	test_begin("xdb failed commit keeps documents and last_uid together");
+	ret = run_in_child("failed commit", child_failed_commit,
+			   (void *)tpath("failed-commit"));
+	if (ret == 3) {
+		printf("    NOTE: RLIMIT_FSIZE did not make the commit fail: "
+		       "check SKIPPED (not counted)\n");
+	} else {
+		if (ret != 0)
+			printf("    child exit %d\n", ret);
+		test_assert(ret == 0);
+	}
+	test_end();
+}
+
+/* A reader keeps its snapshot until reopen; a writer's later commits may
+   make the old revision unreadable (SIFT_X_MODIFIED), never anything
+   else. */
+static void test_xdb_reader_revisions(void)
+{
+	const char *path = tpath("revisions");
+	struct sift_xdb *db, *reader;
+	struct sift_uids set = { NULL, 0, 0 };
+	struct sift_xerror err;
+	enum sift_xstatus ret;
+	char term[32];
+	uint32_t uid;
+
+	test_begin("xdb reader revisions");
+	db = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE |
+			SIFT_XDB_NO_SYNC);
+	if (db == NULL) {
+		test_end();
+		return;
+	}
+	doc_put(db, 1, "Bold", NULL);
+	db_commit_ok(db);
+	reader = db_open_ok(path, 0);
+	if (reader == NULL) {
+		sift_xdb_close(&db);
+		test_end();
+		return;
+	}
+	/* many commits rewriting the same B-tree blocks */
+	for (uid = 2; uid <= 50; uid++) {
+		struct sift_xdoc *doc;
+
+		test_assert(sift_xdoc_new(&doc, &err) == SIFT_X_OK);
+		for (unsigned int i = 0; i < 50; i++) {
+			i_snprintf(term, sizeof(term), "Bw%u-%u", uid, i);
+			(void)sift_xdoc_add_term(doc, term, strlen(term), &err);
+		}
+		(void)sift_xdoc_add_term(doc, "Bold", 4, &err);
+		test_assert(sift_xdb_replace(db, uid, doc, &err) == SIFT_X_OK);
+		sift_xdoc_free(&doc);
+		db_commit_ok(db);
+	}
+	ret = sift_xdb_match(reader, "B", '\0', "old", 3, SIFT_MATCH_EXACT,
+			     &set, NULL, &err);
+	test_assert(ret == SIFT_X_OK || ret == SIFT_X_MODIFIED);
+	if (ret == SIFT_X_OK) {
+		/* the old snapshot */
+		test_assert(set.count == 1 && set.uids[0] == 1);
+	} else {
+		test_assert(err_reported(ret, &err));
+	}
+	sift_uids_free(&set);
+
+	test_assert(sift_xdb_reopen(reader, &err) == SIFT_X_OK);
+	ret = sift_xdb_match(reader, "B", '\0', "old", 3, SIFT_MATCH_EXACT,
+			     &set, NULL, &err);
+	test_assert(ret == SIFT_X_OK);
+	test_assert(set.count == 50 && set.uids[0] == 1 && set.uids[49] == 50);
+	sift_uids_free(&set);
+	sift_xdb_close(&reader);
+	sift_xdb_close(&db);
+	test_end();
+}
+
+static void test_xdb_term_limits(void)
+{
+	const char *path = tpath("terms");
+	struct sift_xdb *db;
+	struct sift_xdoc *doc;
+	struct sift_xerror err;
+	struct sift_uids set = { NULL, 0, 0 };
+	char longest[SIFT_XAPIAN_MAX_TERM + 2];
+	size_t size;
+	enum sift_xstatus ret;
+	static const uint32_t u1[] = { 1 };
+	static const char nul_term[] = "Ba\0b";
+
+	test_begin("xdb term limits");
+	memset(longest, 'x', sizeof(longest));
+	longest[0] = 'B';
+	db = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE);
+	if (db == NULL) {
+		test_end();
+		return;
+	}
+	test_assert(sift_xdoc_new(&doc, &err) == SIFT_X_OK);
+	test_assert(sift_xdoc_size(doc) == 0);
+	/* empty term: ignored, nothing held */
+	test_assert(sift_xdoc_add_term(doc, "", 0, &err) == SIFT_X_OK);
+	test_assert(sift_xdoc_size(doc) == 0);
+	/* one byte too long: refused with a message, no exception */
+	memset(&err, 0, sizeof(err));
+	ret = sift_xdoc_add_term(doc, longest, SIFT_XAPIAN_MAX_TERM + 1, &err);
+	test_assert(ret == SIFT_X_ERROR);
+	test_assert(err_reported(ret, &err));
+	test_assert(sift_xdoc_add_term(doc, longest, SIFT_XAPIAN_MAX_TERM + 1,
+				       NULL) == SIFT_X_ERROR);
+	test_assert(sift_xdoc_size(doc) == 0);
+	/* the longest allowed term is stored and found */
+	test_assert(sift_xdoc_add_term(doc, longest, SIFT_XAPIAN_MAX_TERM,
+				       &err) == SIFT_X_OK);
+	size = sift_xdoc_size(doc);
+	test_assert(size >= SIFT_XAPIAN_MAX_TERM);
+	/* terms are byte strings: an embedded NUL is kept */
+	test_assert(sift_xdoc_add_term(doc, nul_term, sizeof(nul_term) - 1,
+				       &err) == SIFT_X_OK);
+	test_assert(sift_xdoc_size(doc) > size);
+	test_assert(sift_xdb_replace(db, 1, doc, &err) == SIFT_X_OK);
+	sift_xdoc_free(&doc);
+	ret = sift_xdb_commit(db, &err);
+	test_assert(ret == SIFT_X_OK);
+	if (ret != SIFT_X_OK)
+		i_error("commit with a %d-byte term: %s", SIFT_XAPIAN_MAX_TERM,
+			err.msg);
+
+	test_assert(sift_xdb_match(db, "B", '\0', longest + 1,
+				   SIFT_XAPIAN_MAX_TERM - 1, SIFT_MATCH_EXACT,
+				   &set, NULL, &err) == SIFT_X_OK);
+	test_assert(uids_equal(&set, u1, 1));
+	sift_uids_free(&set);
+	test_assert(sift_xdb_match(db, "B", '\0', "a\0b", 3, SIFT_MATCH_EXACT,
+				   &set, NULL, &err) == SIFT_X_OK);
+	test_assert(uids_equal(&set, u1, 1));
+	sift_uids_free(&set);
+	test_assert(sift_xdb_match(db, "B", '\0', "\0b", 2,
+				   SIFT_MATCH_SUBSTRING, &set, NULL,
+				   &err) == SIFT_X_OK);
+	test_assert(uids_equal(&set, u1, 1));
+	sift_uids_free(&set);
+	/* "a" alone is not the term "a\0b" */
+	check_match(db, "B", '\0', "a", SIFT_MATCH_EXACT, NULL, 0, 0, 0);
+	/* the empty term did not become a term */
+	check_match(db, "", '\0', "B", SIFT_MATCH_PREFIX, u1, 1, 2, 1);
+
+	/* a document with no terms at all can be stored */
+	test_assert(sift_xdoc_new(&doc, &err) == SIFT_X_OK);
+	test_assert(sift_xdb_replace(db, 2, doc, &err) == SIFT_X_OK);
+	sift_xdoc_free(&doc);
+	db_commit_ok(db);
+	check_stats(db, 2, 2);
+	sift_xdoc_free(&doc);	/* NULL: no-op */
+	sift_xdb_close(&db);
+	test_end();
+}
+
+static void test_xdb_compact(void)
+{
+	const char *src = tpath("compact-src");
+	const char *dest = tpath("compact-dest");
+	struct sift_xdb *db;
+	struct sift_xerror err;
+	enum sift_xstatus ret;
+	static const uint32_t uids[] = { 5, 17, 1000 };
+	static const uint32_t u5[] = { 5 }, u17[] = { 17 }, u1000[] = { 1000 };
+	static const uint32_t u5_1000[] = { 5, 1000 };
+	char term[32];
+
+	test_begin("xdb compact keeps document ids");
+	db = db_open_ok(src, SIFT_XDB_WRITE | SIFT_XDB_CREATE);
+	if (db == NULL) {
+		test_end();
+		return;
+	}
+	doc_put(db, 5, "Bfive", "Bodd", NULL);
+	doc_put(db, 17, "Bseventeen", NULL);
+	doc_put(db, 1000, "Bthousand", "Bodd", NULL);
+	/* a deleted one leaves a hole too */
+	doc_put(db, 600, "Bgone", NULL);
+	/* some bulk so that there is something to compact */
+	for (uint32_t uid = 2000; uid < 2300; uid++) {
+		i_snprintf(term, sizeof(term), "Bbulk%u", uid);
+		doc_put(db, uid, term, NULL);
+	}
+	test_assert(sift_xdb_set_metadata(db, "last_uid", "2299", &err) ==
+		    SIFT_X_OK);
+	db_commit_ok(db);
+	for (uint32_t uid = 2000; uid < 2300; uid++)
+		test_assert(sift_xdb_delete(db, uid, &err) == SIFT_X_OK);
+	test_assert(sift_xdb_delete(db, 600, &err) == SIFT_X_OK);
+	test_assert(sift_xdb_set_metadata(db, "last_uid", "2300", &err) ==
+		    SIFT_X_OK);
+	db_commit_ok(db);
+	sift_xdb_close(&db);
+
+	ret = sift_xdb_compact(src, dest, &err);
+	test_assert(ret == SIFT_X_OK);
+	if (ret != SIFT_X_OK)
+		i_error("compact: %s", err.msg);
+	db = db_open_ok(dest, 0);
+	if (db != NULL) {
+		check_all_uids(db, uids, N_ELEM(uids));
+		check_stats_range(db, 3, 1000, 2299);
+		check_match(db, "B", '\0', "five", SIFT_MATCH_EXACT, u5, 1, 1, 0);
+		check_match(db, "B", '\0', "seventeen", SIFT_MATCH_EXACT,
+			    u17, 1, 1, 1);
+		check_match(db, "B", '\0', "thousand", SIFT_MATCH_EXACT,
+			    u1000, 1, 1, 2);
+		check_match(db, "B", '\0', "odd", SIFT_MATCH_EXACT,
+			    u5_1000, 2, 1, 3);
+		check_match(db, "B", '\0', "gone", SIFT_MATCH_EXACT,
+			    NULL, 0, 0, 4);
+		check_match(db, "B", '\0', "bulk", SIFT_MATCH_PREFIX,
+			    NULL, 0, 0, 5);
+		/* the metadata (last_uid) comes along */
+		test_assert(str_eq_null(meta_get(db, "last_uid"), "2300"));
+		sift_xdb_close(&db);
+	}
+	/* the compacted copy is a normal database: writable */
+	db = db_open_ok(dest, SIFT_XDB_WRITE);
+	if (db != NULL) {
+		doc_put(db, 1001, "Bnew", NULL);
+		db_commit_ok(db);
+		check_stats_range(db, 4, 1001, 2299);
+		sift_xdb_close(&db);
+	}
+	/* the source is unchanged */
+	db = db_open_ok(src, 0);
+	if (db != NULL) {
+		check_all_uids(db, uids, N_ELEM(uids));
+		sift_xdb_close(&db);
+	}
+	/* a missing source fails with a message */
+	ret = sift_xdb_compact(tpath("compact-missing"),
+			       tpath("compact-dest2"), &err);
+	test_assert(err_reported(ret, &err));
+	test_end();
+}
+
+/* ---- corruption ---- */
+
+enum corruption {
+	CORRUPT_TRUNCATE_EMPTY,
+	CORRUPT_TRUNCATE_HALF,
+	CORRUPT_GARBAGE,
+	CORRUPT_GARBAGE_TAIL,
+	CORRUPT_ZEROES,
+};
+static const char *const corruption_names[] = {
+	"truncated to 0", "truncated to half", "all garbage",
+	"garbage after the first block", "all zeroes"
+};
+
+static void write_corruption_db(const char *path)
+{
+	struct sift_xdb *db;
+	char term[32];
+
+	db = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE |
+			SIFT_XDB_NO_SYNC);
+	if (db == NULL)
+		return;
+	/* enough postings that postlist.glass has several blocks */
+	for (uint32_t uid = 1; uid <= 3000; uid++) {
+		struct sift_xdoc *doc;
+		struct sift_xerror err;
+
+		test_assert(sift_xdoc_new(&doc, &err) == SIFT_X_OK);
+		i_snprintf(term, sizeof(term), "Bterm%u", uid);
+		(void)sift_xdoc_add_term(doc, term, strlen(term), &err);
+		i_snprintf(term, sizeof(term), "Bmod%u", uid % 7);
+		(void)sift_xdoc_add_term(doc, term, strlen(term), &err);
+		(void)sift_xdoc_add_term(doc, "Bcommon", 7, &err);
+		test_assert(sift_xdb_replace(db, uid, doc, &err) == SIFT_X_OK);
+		sift_xdoc_free(&doc);
+	}
+	{
+		struct sift_xerror err;
+		test_assert(sift_xdb_set_metadata(db, "last_uid", "3000",
+						  &err) == SIFT_X_OK);
+	}
+	db_commit_ok(db);
+	sift_xdb_close(&db);
+}
+
+static uint32_t rng_state;
+static uint32_t rng_next(void)
+{
+	/* xorshift32 */
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 17;
+	rng_state ^= rng_state << 5;
+	return rng_state;
+}
+
+static void corrupt_file(const char *file, enum corruption how)
+{
+	struct stat st;
+	unsigned char *buf;
+	size_t size, start = 0;
+	int fd;
+
+	fd = open(file, O_RDWR);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		i_fatal("open(%s) failed: %m", file);
+	size = (size_t)st.st_size;
+	i_assert(size > 8192);
+	switch (how) {
+	case CORRUPT_TRUNCATE_EMPTY:
+		if (ftruncate(fd, 0) < 0)
+			i_fatal("ftruncate(%s) failed: %m", file);
+		break;
+	case CORRUPT_TRUNCATE_HALF:
+		if (ftruncate(fd, (off_t)(size / 2)) < 0)
+			i_fatal("ftruncate(%s) failed: %m", file);
+		break;
+	case CORRUPT_GARBAGE_TAIL:
+		start = 8192;
+		/* fall through */
+	case CORRUPT_GARBAGE:
+	case CORRUPT_ZEROES:
+		buf = i_malloc(size);
+		rng_state = 0x12345678 + (uint32_t)how;
+		for (size_t i = 0; i < size; i++)
+			buf[i] = how == CORRUPT_ZEROES ? 0 :
+				(unsigned char)rng_next();
+		if (pwrite(fd, buf + start, size - start, (off_t)start) !=
+		    (ssize_t)(size - start))
+			i_fatal("pwrite(%s) failed: %m", file);
+		i_free(buf);
+		break;
+	}
+	if (close(fd) < 0)
+		i_fatal("close(%s) failed: %m", file);
+}
+
+/* Child: open the corrupt database and query it every way.  Every call
+   must return OK or a reported CORRUPT/ERROR (MODIFIED, NOT_FOUND etc.
+   are wrong), and at least one must notice the damage.  Exit codes:
+   0 fine, 1 a wrong status or missing message, 2 damage not noticed. */
+static bool corrupt_status_ok(enum sift_xstatus ret,
+			      const struct sift_xerror *err, bool *noticed)
+{
+	if (getenv("TEST_SIFT_VERBOSE") != NULL) {
+		printf("      %s %s\n", sift_xstatus_str(ret),
+		       ret == SIFT_X_OK ? "" : err->msg);
+	}
+	if (ret == SIFT_X_OK)
+		return TRUE;
+	*noticed = TRUE;
+	if (ret != SIFT_X_CORRUPT && ret != SIFT_X_ERROR) {
+		printf("    unexpected status %s: %s\n",
+		       sift_xstatus_str(ret), err->msg);
+		return FALSE;
+	}
+	if (!err_reported(ret, err)) {
+		printf("    status %s without a message\n",
+		       sift_xstatus_str(ret));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static int child_query_corrupt(void *ctx)
+{
+	const char *path = ctx;
+	static const unsigned int modes[] = { 0, SIFT_XDB_WRITE };
+	bool noticed_all = TRUE, fine = TRUE;
+
+	for (unsigned int m = 0; m < N_ELEM(modes); m++) {
+		struct sift_xdb *db = NULL;
+		struct sift_uids set = { NULL, 0, 0 };
+		struct sift_xerror err;
+		enum sift_xstatus ret;
+		uint32_t count, last;
+		bool noticed = FALSE;
+		char *value = NULL;
+
+		memset(&err, 0, sizeof(err));
+		ret = sift_xdb_open(path, modes[m], &db, &err);
+		fine = corrupt_status_ok(ret, &err, &noticed) && fine;
+		if (ret != SIFT_X_OK) {
+			if (db != NULL) {
+				printf("    failed open left a handle\n");
+				fine = FALSE;
+			}
+			continue;
+		}
+		ret = sift_xdb_stats(db, &count, &last, &err);
+		fine = corrupt_status_ok(ret, &err, &noticed) && fine;
+		ret = sift_xdb_get_metadata(db, "last_uid", &value, &err);
+		fine = corrupt_status_ok(ret, &err, &noticed) && fine;
+		free(value);
+		ret = sift_xdb_all_uids(db, &set, &err);
+		fine = corrupt_status_ok(ret, &err, &noticed) && fine;
+		ret = sift_xdb_match(db, "B", '\0', "common", 6,
+				     SIFT_MATCH_EXACT, &set, NULL, &err);
+		fine = corrupt_status_ok(ret, &err, &noticed) && fine;
+		ret = sift_xdb_match(db, "B", '\0', "term1", 5,
+				     SIFT_MATCH_PREFIX, &set, NULL, &err);
+		fine = corrupt_status_ok(ret, &err, &noticed) && fine;
+		ret = sift_xdb_match(db, "B", '\0', "od", 2,
+				     SIFT_MATCH_SUBSTRING, &set, NULL, &err);
+		fine = corrupt_status_ok(ret, &err, &noticed) && fine;
+		ret = sift_xdb_match(db, "", 'm', "", 0,
+				     SIFT_MATCH_SUBSTRING, &set, NULL, &err);
+		fine = corrupt_status_ok(ret, &err, &noticed) && fine;
+		if (modes[m] != 0) {
+			struct sift_xdoc *doc;
+
+			if (sift_xdoc_new(&doc, &err) == SIFT_X_OK) {
+				(void)sift_xdoc_add_term(doc, "Bcommon", 7,
+							 &err);
+				ret = sift_xdb_replace(db, 5, doc, &err);
+				fine = corrupt_status_ok(ret, &err,
+							 &noticed) && fine;
+				sift_xdoc_free(&doc);
+			}
+			ret = sift_xdb_delete(db, 6, &err);
+			fine = corrupt_status_ok(ret, &err, &noticed) && fine;
+			ret = sift_xdb_commit(db, &err);
+			fine = corrupt_status_ok(ret, &err, &noticed) && fine;
+		}
+		sift_uids_free(&set);
+		sift_xdb_close(&db);
+		if (!noticed) {
+			printf("    %s: damage not noticed\n",
+			       modes[m] == 0 ? "reader" : "writer");
+			noticed_all = FALSE;
+		}
+	}
+	return !fine ? 1 : !noticed_all ? 2 : 0;
+}
+
+static void test_xdb_corrupt(void)
+{
+	test_begin("xdb corrupt postlist.glass");
+	for (unsigned int how = 0; how < N_ELEM(corruption_names); how++) {
+		const char *path = tpath(t_strdup_printf("corrupt%u", how));
+		int ret;
+
+		write_corruption_db(path);
+		corrupt_file(t_strconcat(path, "/postlist.glass", NULL), how);
+		ret = run_in_child(corruption_names[how], child_query_corrupt,
+				   (void *)path);
+		if (ret != 0)
+			printf("    corruption '%s': child exit %d\n",
+			       corruption_names[how], ret);
+		test_assert_idx(ret == 0, how);
+	}
+	test_end();
+}
+
+static void write_file(const char *path, const char *content)
+{
+	size_t len = strlen(content);
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write(fd, content, len) != (ssize_t)len || close(fd) < 0)
+		i_fatal("writing %s failed: %m", path);
+}
+
+static bool file_has(const char *path, const char *content)
+{
+	char buf[256];
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return FALSE;
+	n = read(fd, buf, sizeof(buf));
+	i_close_fd(&fd);
+	return n == (ssize_t)strlen(content) && memcmp(buf, content, n) == 0;
+}
+
+static void test_xdb_open_regular_file(void)
+{
+	const char *path = tpath("regular-file");
+	const char *empty = tpath("empty-file");
+	const char *stub = tpath("stub-file");
+	const char *marker = tpath("stub-marker");
+	static const char content[] = "this is not a database\n";
+	static const unsigned int modes[] = {
+		0, SIFT_XDB_WRITE, SIFT_XDB_WRITE | SIFT_XDB_CREATE
+	};
+	const char *stub_content;
+	struct sift_xdb *db;
+	struct sift_xerror err;
+	enum sift_xstatus ret;
+	struct stat st;
+
+	test_begin("xdb open a regular file");
+	write_file(path, content);
+	for (unsigned int i = 0; i < N_ELEM(modes); i++) {
+		db = POISON_DB;
+		memset(&err, 0, sizeof(err));
+		ret = sift_xdb_open(path, modes[i], &db, &err);
+		/* no database here: NOT_FOUND is fair without CREATE, but
+		   with CREATE it must be an error (it can't be created) */
+		test_assert_idx(ret != SIFT_X_OK, i);
+		test_assert_idx(err_reported(ret, &err), i);
+		if ((modes[i] & SIFT_XDB_CREATE) != 0)
+			test_assert_idx(ret == SIFT_X_ERROR, i);
+		test_assert_idx(db == NULL, i);
+		if (ret == SIFT_X_OK && db != POISON_DB)
+			sift_xdb_close(&db);
+	}
+	/* and the file is untouched */
+	test_assert(file_has(path, content));
+
+	/* An empty file is no database either.  (Xapian's generic
+	   Database() constructor reads a regular file as a "stub database"
+	   listing other databases; an empty one is an empty database.) */
+	write_file(empty, "");
+	for (unsigned int i = 0; i < N_ELEM(modes); i++) {
+		db = POISON_DB;
+		ret = sift_xdb_open(empty, modes[i], &db, &err);
+		test_assert_idx(ret != SIFT_X_OK, i);
+		if (ret == SIFT_X_OK) {
+			printf("    an empty regular file opened as a "
+			       "database (mode %u)\n", modes[i]);
+			sift_xdb_close(&db);
+		}
+	}
+	test_assert(stat(empty, &st) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_size == 0);
+
+	/* A stub file naming a "remote" database makes Xapian run a
+	   program; the index path must never do that. */
+	stub_content = t_strdup_printf("remote :touch %s\n", marker);
+	write_file(stub, stub_content);
+	for (unsigned int i = 0; i < N_ELEM(modes); i++) {
+		db = POISON_DB;
+		ret = sift_xdb_open(stub, modes[i], &db, &err);
+		test_assert_idx(ret != SIFT_X_OK, i);
+		if (ret == SIFT_X_OK)
+			sift_xdb_close(&db);
+		test_assert_idx(stat(marker, &st) < 0 && errno == ENOENT, i);
+		(void)unlink(marker);
+	}
+	/* compacting from such a path neither */
+	ret = sift_xdb_compact(stub, tpath("stub-compacted"), &err);
+	test_assert(err_reported(ret, &err));
+	test_assert(stat(marker, &st) < 0 && errno == ENOENT);
+	(void)unlink(marker);
+	test_assert(file_has(stub, stub_content));
+	test_end();
+}
+
+/* Child, running as an unprivileged user: creating a database in the
+   read-only directory ctx must fail with SIFT_X_ERROR and a message. */
+static int child_create_in_readonly(void *ctx)
+{
+	struct sift_xdb *db = NULL;
+	struct sift_xerror err;
+	enum sift_xstatus ret;
+
+	if (setgid(65534) < 0 || setuid(65534) < 0)
+		return 100;
+	ret = sift_xdb_open(t_strconcat(ctx, "/db", NULL),
+			    SIFT_XDB_WRITE | SIFT_XDB_CREATE, &db, &err);
+	if (ret == SIFT_X_OK) {
+		sift_xdb_close(&db);
+		return 10;
+	}
+	return err_reported(ret, &err) && ret == SIFT_X_ERROR && db == NULL ?
+		0 : 10 + (int)ret;
+}
+
+static void test_xdb_readonly_dir(void)
+{
+	const char *dir = tpath("readonly");
+	const char *dbpath = tpath("readonly/db");
+	const char *probe = tpath("readonly/probe");
+	const char *existing = tpath("readonly-existing");
+	static const uint32_t u1[] = { 1 };
+	struct sift_xdb *db;
+	struct sift_xerror err;
+	enum sift_xstatus ret;
+	struct stat st;
+
+	test_begin("xdb read-only directory");
+	if (mkdir(dir, 0755) < 0 || chmod(dir, 0555) < 0)
+		i_fatal("mkdir/chmod(%s) failed: %m", dir);
+
+	if (mkdir(probe, 0700) == 0) {
+		/* root (CAP_DAC_OVERRIDE) ignores the mode */
+		(void)rmdir(probe);
+		printf("    NOTE: running with permission override (uid %d): "
+		       "creating in a 0555 directory succeeds, so that "
+		       "sub-check is SKIPPED here (not counted)\n",
+		       (int)geteuid());
+	} else {
+		db = POISON_DB;
+		ret = sift_xdb_open(dbpath, SIFT_XDB_WRITE | SIFT_XDB_CREATE,
+				    &db, &err);
+		test_assert(ret == SIFT_X_ERROR);
+		test_assert(err_reported(ret, &err));
+		test_assert(db == NULL);
+		if (ret == SIFT_X_OK)
+			sift_xdb_close(&db);
+		test_assert(stat(dbpath, &st) < 0 && errno == ENOENT);
+	}
+
+	if (geteuid() == 0) {
+		/* root can still check it for real: as nobody, in a child.
+		   The directories above must be traversable for that. */
+		int child;
+
+		if (chmod(test_root, 0711) < 0)
+			i_fatal("chmod(%s) failed: %m", test_root);
+		child = run_in_child("create as nobody",
+				     child_create_in_readonly, (void *)dir);
+		if (chmod(test_root, 0700) < 0)
+			i_fatal("chmod(%s) failed: %m", test_root);
+		if (child == 100) {
+			printf("    NOTE: could not switch to uid 65534: the "
+			       "unprivileged read-only directory check is "
+			       "SKIPPED (not counted)\n");
+		} else {
+			test_assert(child == 0);
+			test_assert(stat(dbpath, &st) < 0 && errno == ENOENT);
+		}
+	}
+
+	/* an existing database in a read-only directory can be read */
+	db = db_open_ok(existing, SIFT_XDB_WRITE | SIFT_XDB_CREATE);
+	if (db != NULL) {
+		doc_put(db, 1, "Bro", NULL);
+		db_commit_ok(db);
+		sift_xdb_close(&db);
+	}
+	test_assert(chmod(existing, 0555) == 0);
+	db = db_open_ok(existing, 0);
+	if (db != NULL) {
+		check_all_uids(db, u1, 1);
+		check_match(db, "B", '\0', "ro", SIFT_MATCH_EXACT, u1, 1, 1, 0);
+		sift_xdb_close(&db);
+	}
+	(void)chmod(existing, 0755);
+	(void)chmod(dir, 0755);
+	test_end();
+}
+
+#define BATCH_DOCS 20000
+/* uids are spread out so that an off-by-one in the bitmap shows */
+#define BATCH_UID(i) ((uint32_t)(i) * 3 + 2)
+
+static void test_xdb_large_batch(void)
+{
+	const char *path = tpath("batch");
+	struct sift_xdb *db;
+	struct sift_uids set = { NULL, 0, 0 };
+	struct sift_xerror err;
+	unsigned int terms, i;
+	uint32_t *expected;
+	size_t count;
+	char term[32];
+	bool all_ok = TRUE;
+
+	test_begin("xdb large batch");
+	db = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE |
+			SIFT_XDB_NO_SYNC);
+	if (db == NULL) {
+		test_end();
+		return;
+	}
+	for (i = 0; i < BATCH_DOCS; i++) {
+		struct sift_xdoc *doc;
+
+		if (sift_xdoc_new(&doc, &err) != SIFT_X_OK) {
+			all_ok = FALSE;
+			break;
+		}
+		i_snprintf(term, sizeof(term), "Bw%05u", i);
+		all_ok = sift_xdoc_add_term(doc, term, strlen(term),
+					    &err) == SIFT_X_OK && all_ok;
+		if (i % 2 == 0) {
+			all_ok = sift_xdoc_add_term(doc, "Beven", 5, &err) ==
+				SIFT_X_OK && all_ok;
+		}
+		all_ok = sift_xdb_replace(db, BATCH_UID(i), doc, &err) ==
+			SIFT_X_OK && all_ok;
+		sift_xdoc_free(&doc);
+	}
+	test_assert(all_ok);
+	db_commit_ok(db);
+	check_stats(db, BATCH_DOCS, BATCH_UID(BATCH_DOCS - 1));
+
+	expected = i_new(uint32_t, BATCH_DOCS);
+	/* every document, through 20000 distinct terms */
+	for (i = 0; i < BATCH_DOCS; i++)
+		expected[i] = BATCH_UID(i);
+	test_assert(sift_xdb_match(db, "B", '\0', "w", 1, SIFT_MATCH_PREFIX,
+				   &set, &terms, &err) == SIFT_X_OK);
+	test_assert(uids_equal(&set, expected, BATCH_DOCS));
+	test_assert(terms == BATCH_DOCS);
+	sift_uids_free(&set);
+	check_all_uids(db, expected, BATCH_DOCS);
+
+	/* substring "7": the numbers whose 5-digit form has a 7 */
+	count = 0;
+	for (i = 0; i < BATCH_DOCS; i++) {
+		i_snprintf(term, sizeof(term), "w%05u", i);
+		if (strchr(term, '7') != NULL)
+			expected[count++] = BATCH_UID(i);
+	}
+	test_assert(sift_xdb_match(db, "B", '\0', "7", 1,
+				   SIFT_MATCH_SUBSTRING, &set, &terms,
+				   &err) == SIFT_X_OK);
+	test_assert(uids_equal(&set, expected, count));
+	test_assert(terms == count);
+	sift_uids_free(&set);
+
+	/* one term with 10000 postings */
+	count = 0;
+	for (i = 0; i < BATCH_DOCS; i += 2)
+		expected[count++] = BATCH_UID(i);
+	test_assert(sift_xdb_match(db, "B", '\0', "even", 4, SIFT_MATCH_EXACT,
+				   &set, &terms, &err) == SIFT_X_OK);
+	test_assert(uids_equal(&set, expected, count));
+	test_assert(terms == 1);
+	/* merged with the prefix "w1" (w10000..w19999 and w01xxx) */
+	test_assert(sift_xdb_match(db, "B", '\0', "w1", 2, SIFT_MATCH_PREFIX,
+				   &set, &terms, &err) == SIFT_X_OK);
+	/* expected: the sorted union */
+	count = 0;
+	for (i = 0; i < BATCH_DOCS; i++) {
+		if (i % 2 == 0 || i >= 10000)
+			expected[count++] = BATCH_UID(i);
+	}
+	test_assert(uids_equal(&set, expected, count));
+	test_assert(terms == 10000);
+	sift_uids_free(&set);
+	i_free(expected);
+	sift_xdb_close(&db);
+	test_end();
+}
+
+/* Child: the highest possible UID as a document id, then match it. */
+static int child_max_uid(void *ctx)
+{
+	const char *path = ctx;
+	struct sift_xdb *db = NULL;
+	struct sift_uids set = { NULL, 0, 0 };
+	struct sift_xerror err;
+	struct sift_xdoc *doc;
+	int ret = 0;
+
+	if (sift_xdb_open(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE |
+			  SIFT_XDB_NO_SYNC, &db, &err) != SIFT_X_OK)
+		return 2;
+	if (sift_xdoc_new(&doc, &err) != SIFT_X_OK ||
+	    sift_xdoc_add_term(doc, "Bmax", 4, &err) != SIFT_X_OK ||
+	    sift_xdb_replace(db, UINT32_MAX, doc, &err) != SIFT_X_OK ||
+	    sift_xdb_commit(db, &err) != SIFT_X_OK) {
+		printf("    storing uid %u failed: %s\n", UINT32_MAX, err.msg);
+		ret = 3;
+	} else if (sift_xdb_match(db, "B", '\0', "max", 3, SIFT_MATCH_EXACT,
+				  &set, NULL, &err) != SIFT_X_OK) {
+		printf("    match failed: %s\n", err.msg);
+		ret = 4;
+	} else if (set.count != 1 || set.uids[0] != UINT32_MAX) {
+		ret = 5;
+	}
+	sift_uids_free(&set);
+	sift_xdoc_free(&doc);
+	sift_xdb_close(&db);
+	return ret;
+}
+
+static void test_xdb_max_uid(void)
+{
+	int ret;
+
+	test_begin("xdb uid 4294967295");
+	ret = run_in_child("max uid", child_max_uid, (void *)tpath("maxuid"));
+	if (ret != 0)
+		printf("    child exit %d\n", ret);
+	test_assert(ret == 0);
+	test_end();
+}
+
+static void test_uids_free(void)
+{
+	struct sift_uids set = { NULL, 0, 0 };
+
+	test_begin("sift_uids_free");
+	sift_uids_free(&set);
+	test_assert(set.uids == NULL && set.count == 0 && set.alloc == 0);
+	/* twice is fine */
+	sift_uids_free(&set);
+	test_assert(set.uids == NULL && set.count == 0 && set.alloc == 0);
+	set.uids = malloc(3 * sizeof(uint32_t));
+	set.alloc = 3;
+	set.count = 1;
+	set.uids[0] = 1;
+	sift_uids_free(&set);
+	test_assert(set.uids == NULL && set.count == 0 && set.alloc == 0);
+	test_end();
+}
+
+int main(void)
+{
+	static void (*const test_functions[])(void) = {
+		test_xdb_open_close,
+		test_xdb_not_found,
+		test_xdb_locked,
+		test_xdb_documents,
+		test_xdb_match_empty_term,
+		test_xdb_delete,
+		test_xdb_metadata,
+		test_xdb_uncommitted_discarded,
+		test_xdb_failed_commit,
+		test_xdb_reader_revisions,
+		test_xdb_term_limits,
+		test_xdb_compact,
+		test_xdb_corrupt,
+		test_xdb_open_regular_file,
+		test_xdb_readonly_dir,
+		test_xdb_large_batch,
+		test_xdb_max_uid,
+		test_uids_free,
+		NULL
+	};
+	int ret;
+
+	lib_init();
+	if (mkdtemp(test_root) == NULL)
+		i_fatal("mkdtemp(%s) failed: %m", test_root);
+	ret = test_run(test_functions);
+	rm_rf(test_root);
+	lib_deinit();
+	return ret;
+}

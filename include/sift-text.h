@@ -77,6 +77,12 @@ int sift_text_tokenize(struct sift_text *text, const char *in, size_t len,
    ends on a UTF-8 character boundary (used to cap term lengths). */
 size_t sift_text_utf8_truncate(const char *s, size_t len, size_t max);
 
+/* The versions of ICU and of the Unicode data that normalization and
+   segmentation depend on, e.g. "icu 72.1, unicode 15.0".  Tokens can
+   change between ICU versions, so the index records this and is rebuilt
+   when it changes. */
+const char *sift_text_engine_version(void);
+
 #ifdef __cplusplus
 }
 #endif

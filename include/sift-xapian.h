@@ -108,10 +108,6 @@ void sift_xdoc_free(struct sift_xdoc **doc);
    ignored. */
 enum sift_xstatus sift_xdoc_add_term(struct sift_xdoc *doc, const char *term,
 				     size_t len, struct sift_xerror *err);
-/* Set the document's data: an opaque byte string stored once, outside
-   the term index (see sift_xdb_scan_data()). */
-enum sift_xstatus sift_xdoc_set_data(struct sift_xdoc *doc, const char *data,
-				     size_t len, struct sift_xerror *err);
 /* Approximate memory the document holds, in bytes. */
 size_t sift_xdoc_size(const struct sift_xdoc *doc);
 enum sift_xstatus sift_xdb_replace(struct sift_xdb *db, uint32_t uid,
@@ -144,16 +140,36 @@ enum sift_xstatus sift_xdb_match(struct sift_xdb *db, const char *prefix,
 				 struct sift_uids *out, unsigned int *terms_r,
 				 struct sift_xerror *err);
 
-/* For every document holding flag_term, search its data for each of the
-   needles; add the document to outs[i] (merging) when needles[i] occurs
-   in it.  A linear scan: for data that is searched rarely and is not
-   worth its own terms. */
-enum sift_xstatus sift_xdb_scan_data(struct sift_xdb *db, const char *flag_term,
-				     const char *const needles[],
-				     const size_t needle_lens[],
-				     unsigned int needle_count,
-				     struct sift_uids outs[],
+/* A growable byte buffer filled by the wrapper (malloc'd). */
+struct sift_buf {
+	char *data;
+	size_t len, alloc;
+};
+void sift_buf_free(struct sift_buf *buf);
+
+/* Append to out each term of doc that db does not hold yet (as seen by
+   this handle, including its uncommitted changes), followed by '\n'.
+   Call before sift_xdb_replace() of doc. */
+enum sift_xstatus sift_xdb_new_terms(struct sift_xdb *db,
+				     const struct sift_xdoc *doc,
+				     struct sift_buf *out,
 				     struct sift_xerror *err);
+
+/* Call callback for every term of db in sorted order; a non-zero return
+   stops the walk and is returned in *cb_ret_r (0 otherwise). */
+typedef int sift_term_callback_t(void *context, const char *term, size_t len);
+enum sift_xstatus sift_xdb_each_term(struct sift_xdb *db,
+				     sift_term_callback_t *callback,
+				     void *context, int *cb_ret_r,
+				     struct sift_xerror *err);
+
+/* Add to out (merging) the documents holding any of the terms. */
+enum sift_xstatus sift_xdb_terms_docs(struct sift_xdb *db,
+				      const char *const terms[],
+				      const size_t term_lens[],
+				      unsigned int term_count,
+				      struct sift_uids *out,
+				      struct sift_xerror *err);
 
 /* Compact the database at src_path into dest_path (which must not
    exist), merging its B-trees into a minimal, fully packed form. */

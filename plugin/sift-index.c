@@ -31,7 +31,6 @@
                          most of a list mail's distinct terms), while a
                          HEADER search on them only needs candidates that
                          Dovecot then checks
-     ZO                  flag: the document's data holds opaque tokens
      ZR                  flag: a body part is searched by Dovecot in a form
                          that is not indexed (HTML source)
      ZL                  flag: a term was cut at Xapian's length limit
@@ -41,9 +40,14 @@
    fragments that occur in one message only.  As terms they would be most
    of the index (each stored twice, in the posting and the term lists), yet
    Dovecot's TEXT search does find substrings of them.  So a long token
-   with a digit in a pooled header is kept in the document's data
-   instead (newline-separated) and searched there by a scan
-   (sift_xdb_scan_data()) when a TEXT or pooled-header search needs it.
+   with a digit in a pooled header is kept in the "opaque" file next to
+   the index instead (sift-dict.h), where a TEXT or pooled-header search
+   finds it with one scan.
+
+   Next to the database, the "terms" file lists every term, so that
+   substring searches scan a flat file instead of Xapian's B-tree
+   (sift-dict.h).  Small updates append their new terms to it before
+   committing; a bulk run stops appending and rewrites it at the end.
 
    Words are capped at Xapian's 245-byte term limit on a character
    boundary; the ZL flag then makes searches verify that message instead of
@@ -62,6 +66,7 @@
 #include "message-address.h"
 #include "sift-text.h"
 #include "sift-plan.h"
+#include "sift-dict.h"
 #include "fts-sift-plugin.h"
 #include "fts-backend-sift.h"
 #include "sift-index.h"
@@ -84,6 +89,8 @@ struct sift_index {
 	struct mailbox *box;
 	char *path;
 	struct sift_xdb *db;
+	struct sift_dict_writer *dict;
+	struct sift_buf new_terms;
 	bool writable;
 
 	/* last_uid as stored, and as it will be at the next commit */
@@ -202,6 +209,22 @@ static int sift_index_read_meta(struct sift_index *index)
 		return 0;
 	} else {
 		free(value);
+		if (sift_xdb_get_metadata(index->db, SIFT_META_TEXT, &value,
+					  &err) != SIFT_X_OK) {
+			sift_index_error(index, "Reading metadata of", &err);
+			return -1;
+		}
+		if (value == NULL ||
+		    strcmp(value, sift_text_engine_version()) != 0) {
+			e_warning(index->backend->event,
+				  "Index %s was built with %s, this process "
+				  "uses %s: it must be rebuilt", index->path,
+				  value == NULL ? "an unknown text engine" :
+				  value, sift_text_engine_version());
+			free(value);
+			return 0;
+		}
+		free(value);
 		if (sift_xdb_get_metadata(index->db, SIFT_META_LAST_UID,
 					  &value, &err) != SIFT_X_OK) {
 			sift_index_error(index, "Reading metadata of", &err);
@@ -227,7 +250,7 @@ int sift_index_open_writer(struct sift_fts_backend *backend,
 	struct sift_index *index;
 	struct sift_xerror err;
 	struct timeval start, now;
-	const char *path;
+	const char *path, *error;
 	unsigned int flags, sleep_msecs = 10;
 	bool recreated = FALSE;
 	int ret;
@@ -298,6 +321,13 @@ int sift_index_open_writer(struct sift_fts_backend *backend,
 	index->field_buf = buffer_create_dynamic(default_pool, 4096);
 	index->term = str_new(default_pool, 256);
 	index->opaque = str_new(default_pool, 1024);
+	if (sift_dict_writer_open(path, index->stored_last_uid,
+				  mailbox_get_permissions(box)->file_create_mode,
+				  &index->dict, &error) < 0) {
+		e_error(backend->event, "%s", error);
+		sift_index_close(&index);
+		return -1;
+	}
 	*index_r = index;
 	return 0;
 }
@@ -345,6 +375,8 @@ void sift_index_close(struct sift_index **_index)
 		return;
 	*_index = NULL;
 	sift_xdoc_free(&index->doc);
+	sift_dict_writer_close(&index->dict);
+	sift_buf_free(&index->new_terms);
 	sift_xdb_close(&index->db);
 	if (index->token_prefix != NULL)
 		str_free(&index->token_prefix);
@@ -363,6 +395,11 @@ void sift_index_close(struct sift_index **_index)
 struct sift_xdb *sift_index_db(struct sift_index *index)
 {
 	return index->db;
+}
+
+const char *sift_index_get_path(struct sift_index *index)
+{
+	return index->path;
 }
 
 int sift_index_get_last_uid(struct sift_index *index, uint32_t *last_uid_r)
@@ -627,6 +664,44 @@ int sift_index_field_end(struct sift_index *index)
 	return ret;
 }
 
+/* Record the document's new terms and opaque tokens in the side files,
+   before the commit that stores the document. */
+static int sift_index_doc_side_files(struct sift_index *index)
+{
+	struct sift_xerror err;
+	const char *error;
+
+	if (sift_dict_writer_terms_complete(index->dict)) {
+		if (index->docs_added >= SIFT_DICT_APPEND_MAX_DOCS) {
+			/* a bulk run: checking each term costs more than
+			   rewriting the file at the end */
+			sift_dict_writer_set_incomplete(index->dict);
+		} else {
+			index->new_terms.len = 0;
+			if (sift_xdb_new_terms(index->db, index->doc,
+					       &index->new_terms,
+					       &err) != SIFT_X_OK) {
+				sift_index_error(index, "Listing new terms of",
+						 &err);
+				return -1;
+			}
+			if (sift_dict_writer_add_terms(index->dict,
+					index->new_terms.data,
+					index->new_terms.len, &error) < 0) {
+				e_error(index->backend->event, "%s", error);
+				return -1;
+			}
+		}
+	}
+	if (sift_dict_writer_add_opaque(index->dict, index->doc_uid,
+					str_c(index->opaque),
+					str_len(index->opaque), &error) < 0) {
+		e_error(index->backend->event, "%s", error);
+		return -1;
+	}
+	return 0;
+}
+
 int sift_index_doc_end(struct sift_index *index)
 {
 	struct sift_xerror err;
@@ -644,17 +719,8 @@ int sift_index_doc_end(struct sift_index *index)
 	    sift_index_add_term(index, SIFT_FLAG_TRUNCATED,
 				strlen(SIFT_FLAG_TRUNCATED), "", 0) < 0)
 		ret = -1;
-	if (ret == 0 && str_len(index->opaque) > 0) {
-		if (sift_index_add_term(index, SIFT_FLAG_OPAQUE,
-					strlen(SIFT_FLAG_OPAQUE), "", 0) < 0)
-			ret = -1;
-		else if (sift_xdoc_set_data(index->doc, str_c(index->opaque),
-					    str_len(index->opaque),
-					    &err) != SIFT_X_OK) {
-			sift_index_error(index, "Storing a document in", &err);
-			ret = -1;
-		}
-	}
+	if (ret == 0 && sift_index_doc_side_files(index) < 0)
+		ret = -1;
 	if (ret == 0 &&
 	    sift_xdb_replace(index->db, index->doc_uid, index->doc,
 			     &err) != SIFT_X_OK) {
@@ -694,15 +760,28 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 {
 	struct sift_xerror err;
 	struct timeval start, end;
+	const char *error;
 
 	i_gettimeofday(&start);
+	if (sift_dict_writer_sync(index->dict, index->backend->set->fsync,
+				  &error) < 0) {
+		e_error(index->backend->event, "%s", error);
+		return -1;
+	}
 	if (sift_xdb_set_metadata(index->db, SIFT_META_FORMAT,
 				  SIFT_FORMAT_VERSION, &err) != SIFT_X_OK ||
+	    sift_xdb_set_metadata(index->db, SIFT_META_TEXT,
+				  sift_text_engine_version(),
+				  &err) != SIFT_X_OK ||
 	    sift_xdb_set_metadata(index->db, SIFT_META_LAST_UID,
 				  dec2str(last_uid), &err) != SIFT_X_OK ||
 	    sift_xdb_commit(index->db, &err) != SIFT_X_OK) {
 		sift_index_error(index, "Committing", &err);
 		return -1;
+	}
+	if (sift_dict_writer_committed(index->dict, last_uid, &error) < 0) {
+		/* the file stays marked incomplete: slower, not wrong */
+		e_warning(index->backend->event, "%s", error);
 	}
 	i_gettimeofday(&end);
 	e_debug(index->backend->event, "Committed %u changes to %s "
@@ -735,6 +814,31 @@ int sift_index_set_last_uid(struct sift_index *index, uint32_t last_uid)
 
 /* ---- optimize ----------------------------------------------------------- */
 
+/* Write the side files of a compacted copy: the full term list, and the
+   opaque lines of the messages that still have documents. */
+static int sift_index_copy_side_files(struct sift_index *index,
+				      const char *dest_dir)
+{
+	struct sift_uids uids = { NULL, 0, 0 };
+	struct sift_xerror err;
+	const char *error;
+	int ret = 0;
+
+	if (sift_xdb_all_uids(index->db, &uids, &err) != SIFT_X_OK) {
+		sift_index_error(index, "Listing documents of", &err);
+		return -1;
+	}
+	if (sift_dict_write_terms(index->dict, index->db, dest_dir,
+				  index->stored_last_uid, &error) < 0 ||
+	    sift_dict_write_opaque(index->dict, &uids, dest_dir,
+				   &error) < 0) {
+		e_error(index->backend->event, "%s", error);
+		ret = -1;
+	}
+	sift_uids_free(&uids);
+	return ret;
+}
+
 /* Compact the index into a fresh copy and swap it in atomically.  The
    caller holds the write lock (index is open for writing), so no change
    can be lost.  The index's handle then refers to the old copy: close it
@@ -753,6 +857,8 @@ static int sift_index_compact_locked(struct sift_index *index)
 	(void)unlink_directory(tmp_path, UNLINK_DIRECTORY_FLAG_RMDIR, &error);
 	if (sift_xdb_compact(index->path, tmp_path, &err) != SIFT_X_OK) {
 		sift_index_error(index, "Compacting", &err);
+		ret = -1;
+	} else if (sift_index_copy_side_files(index, tmp_path) < 0) {
 		ret = -1;
 	} else if (syscall(SYS_renameat2, AT_FDCWD, tmp_path, AT_FDCWD,
 			   index->path, RENAME_EXCHANGE) < 0) {
@@ -787,6 +893,16 @@ int sift_index_finish(struct sift_index **_index)
 	   messages */
 	if (ret == 0 && compact_after > 0 && index->docs_added >= compact_after)
 		ret = sift_index_compact_locked(index);
+	else if (ret == 0 && !sift_dict_writer_terms_complete(index->dict)) {
+		const char *error;
+
+		if (sift_dict_write_terms(index->dict, index->db, index->path,
+					  index->stored_last_uid,
+					  &error) < 0) {
+			/* searches fall back to Xapian's term list */
+			e_warning(index->backend->event, "%s", error);
+		}
+	}
 	sift_index_close(_index);
 	return ret;
 }

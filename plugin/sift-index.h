@@ -14,6 +14,8 @@ struct sift_index;
 /* Metadata keys and the index format this code writes. */
 #define SIFT_META_FORMAT "sift.format"
 #define SIFT_META_LAST_UID "sift.last_uid"
+/* sift_text_engine_version() of the process that built the index */
+#define SIFT_META_TEXT "sift.text"
 #define SIFT_FORMAT_VERSION "1"
 
 /* Term prefixes (see sift-index.c for the rationale). */
@@ -27,8 +29,9 @@ struct sift_index;
    indexed (HTML source), or a term had to be truncated. */
 #define SIFT_FLAG_RAW_BODY "ZR"
 #define SIFT_FLAG_TRUNCATED "ZL"
-/* the document's data holds opaque tokens of pooled headers */
-#define SIFT_FLAG_OPAQUE "ZO"
+/* Up to this many documents per writer, new terms are appended to the
+   terms file; beyond, the file is rewritten at the end (sift-dict.h). */
+#define SIFT_DICT_APPEND_MAX_DOCS 200
 /* shortest token treated as opaque (see sift-index.c) */
 #define SIFT_OPAQUE_MIN_LEN 8
 
@@ -60,6 +63,7 @@ int sift_index_open_reader(struct sift_fts_backend *backend,
 			   struct mailbox *box, struct sift_index **index_r);
 void sift_index_close(struct sift_index **index);
 struct sift_xdb *sift_index_db(struct sift_index *index);
+const char *sift_index_get_path(struct sift_index *index);
 
 /* Highest UID whose message and all before it are in the index.
    Returns 0 or -1 (logged). */

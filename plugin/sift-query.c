@@ -29,6 +29,7 @@
 #include "sift-xapian.h"
 #include "fts-backend-sift.h"
 #include "sift-index.h"
+#include "sift-dict.h"
 #include "sift-query.h"
 
 struct sift_prefix {
@@ -45,6 +46,8 @@ struct sift_query {
 	struct mailbox *box;
 	struct sift_index *index;
 	struct sift_xdb *db;
+	/* the terms and opaque files; NULL if they couldn't be read */
+	struct sift_dict *dict;
 	uint32_t last_uid;
 	/* messages whose flags make word answers uncertain, computed on
 	   first use */
@@ -84,7 +87,9 @@ static void uids_to_seq_range(const struct sift_uids *uids,
 }
 
 /* dest := documents with a term in any of prefixes whose rest matches
-   needle.  Returns 0 or -1 (logged). */
+   needle.  Substring matches scan the terms file when it is complete (one
+   pass over a flat file) and Xapian's term list otherwise.  Returns 0 or
+   -1 (logged). */
 static int
 sift_query_match(struct sift_query *q, const struct sift_prefix *prefixes,
 		 unsigned int prefix_count, const char *needle,
@@ -93,30 +98,53 @@ sift_query_match(struct sift_query *q, const struct sift_prefix *prefixes,
 {
 	struct sift_uids uids = { NULL, 0, 0 };
 	struct sift_xerror err;
+	enum sift_xstatus status = SIFT_X_OK;
+	bool use_dict = match == SIFT_MATCH_SUBSTRING && q->dict != NULL &&
+		sift_dict_terms_complete(q->dict, q->last_uid);
+	ARRAY_TYPE(sift_dict_term) terms;
 	unsigned int i;
 
-	for (i = 0; i < prefix_count; i++) {
-		enum sift_xstatus status;
+	if (use_dict)
+		t_array_init(&terms, 64);
+	for (i = 0; i < prefix_count && status == SIFT_X_OK; i++) {
+		if (use_dict) {
+			sift_dict_match_terms(q->dict, prefixes[i].prefix,
+					      prefixes[i].sep, needle,
+					      needle_len, &terms);
+		} else {
+			status = sift_xdb_match(q->db, prefixes[i].prefix,
+						prefixes[i].sep, needle,
+						needle_len, match, &uids,
+						NULL, &err);
+		}
+		if (q->dict != NULL && match == SIFT_MATCH_SUBSTRING &&
+		    strcmp(prefixes[i].prefix, SIFT_PREFIX_HDR_POOL) == 0) {
+			/* the pooled headers' opaque tokens are only in the
+			   opaque file (see sift-index.c) */
+			sift_dict_match_opaque(q->dict, needle, needle_len,
+					       dest);
+		}
+	}
+	if (status == SIFT_X_OK && use_dict && array_count(&terms) > 0) {
+		const struct sift_dict_term *t;
+		const char **strs;
+		size_t *lens;
+		unsigned int n;
 
-		status = sift_xdb_match(q->db, prefixes[i].prefix,
-					prefixes[i].sep, needle, needle_len,
-					match, &uids, NULL, &err);
-		if (status == SIFT_X_OK &&
-		    strcmp(prefixes[i].prefix, SIFT_PREFIX_HDR_POOL) == 0 &&
-		    match == SIFT_MATCH_SUBSTRING) {
-			/* the pooled headers' opaque tokens are in the
-			   documents' data (see sift-index.c) */
-			status = sift_xdb_scan_data(q->db, SIFT_FLAG_OPAQUE,
-						    &needle, &needle_len, 1,
-						    &uids, &err);
+		t = array_get(&terms, &n);
+		strs = t_new(const char *, n);
+		lens = t_new(size_t, n);
+		for (i = 0; i < n; i++) {
+			strs[i] = t[i].str;
+			lens[i] = t[i].len;
 		}
-		if (status != SIFT_X_OK) {
-			e_error(q->backend->event, "Searching the index of "
-				"mailbox %s failed: %s",
-				mailbox_get_vname(q->box), err.msg);
-			sift_uids_free(&uids);
-			return -1;
-		}
+		status = sift_xdb_terms_docs(q->db, strs, lens, n, &uids, &err);
+	}
+	if (status != SIFT_X_OK) {
+		e_error(q->backend->event, "Searching the index of mailbox %s "
+			"failed: %s", mailbox_get_vname(q->box), err.msg);
+		sift_uids_free(&uids);
+		return -1;
 	}
 	uids_to_seq_range(&uids, dest);
 	sift_uids_free(&uids);
@@ -407,6 +435,7 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 {
 	struct sift_query q;
 	struct timeval start, end;
+	const char *error;
 	int ret;
 
 	i_zero(&q);
@@ -420,6 +449,13 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 	}
 	q.db = sift_index_db(q.index);
 	(void)sift_index_get_last_uid(q.index, &q.last_uid);
+	if (sift_dict_open(sift_index_get_path(q.index), &q.dict,
+			   &error) < 0) {
+		/* searches of pooled headers need the opaque file */
+		e_error(backend->event, "%s", error);
+		sift_index_close(&q.index);
+		return -1;
+	}
 	T_BEGIN {
 		t_array_init(&q.raw_docs, 16);
 		t_array_init(&q.truncated_docs, 16);
@@ -427,6 +463,7 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 				       (flags & FTS_LOOKUP_FLAG_AND_ARGS) != 0,
 				       result);
 	} T_END;
+	sift_dict_close(&q.dict);
 	sift_index_close(&q.index);
 	i_gettimeofday(&end);
 	e_debug(backend->event, "Lookup in %s: %u definite, %u maybe uids, "

@@ -740,3 +740,21 @@ size_t sift_text_utf8_truncate(const char *s, size_t len, size_t max)
 	   own as far as cutting goes. */
 	return start + seq_len > max ? start : max;
 }
+
+const char *sift_text_engine_version(void)
+{
+	static char version[64];
+	UVersionInfo icu, unicode;
+	char icu_str[U_MAX_VERSION_STRING_LENGTH];
+	char unicode_str[U_MAX_VERSION_STRING_LENGTH];
+
+	if (version[0] == '\0') {
+		u_getVersion(icu);
+		u_getUnicodeVersion(unicode);
+		u_versionToString(icu, icu_str);
+		u_versionToString(unicode, unicode_str);
+		(void)snprintf(version, sizeof(version), "icu %s, unicode %s",
+			       icu_str, unicode_str);
+	}
+	return version;
+}

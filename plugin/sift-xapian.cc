@@ -7,6 +7,7 @@
 #include <xapian.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <cstdlib>
 #include <cerrno>
@@ -379,19 +380,6 @@ sift_xdoc_add_term(struct sift_xdoc *doc, const char *term, size_t len,
 	}
 }
 
-SIFT_EXPORT enum sift_xstatus
-sift_xdoc_set_data(struct sift_xdoc *doc, const char *data, size_t len,
-		   struct sift_xerror *err)
-{
-	try {
-		doc->doc.set_data(std::string(data, len));
-		doc->bytes += len;
-		return ok(err);
-	} catch (...) {
-		return translate_exception(err, "set document data");
-	}
-}
-
 SIFT_EXPORT size_t sift_xdoc_size(const struct sift_xdoc *doc)
 {
 	return doc->bytes;
@@ -574,31 +562,91 @@ sift_xdb_match(struct sift_xdb *db, const char *prefix, char sep,
 	}
 }
 
+SIFT_EXPORT void sift_buf_free(struct sift_buf *buf)
+{
+	free(buf->data);
+	buf->data = NULL;
+	buf->len = buf->alloc = 0;
+}
+
+static void buf_append(struct sift_buf *buf, const char *data, size_t len)
+{
+	if (buf->len + len + 1 > buf->alloc) {
+		size_t want = std::max(buf->alloc * 2, buf->len + len + 1);
+		want = std::max(want, (size_t)4096);
+		char *p = (char *)realloc(buf->data, want);
+		if (p == NULL)
+			throw std::bad_alloc();
+		buf->data = p;
+		buf->alloc = want;
+	}
+	memcpy(buf->data + buf->len, data, len);
+	buf->len += len;
+	buf->data[buf->len] = '\0';
+}
+
 SIFT_EXPORT enum sift_xstatus
-sift_xdb_scan_data(struct sift_xdb *db, const char *flag_term,
-		   const char *const needles[], const size_t needle_lens[],
-		   unsigned int needle_count, struct sift_uids outs[],
-		   struct sift_xerror *err)
+sift_xdb_new_terms(struct sift_xdb *db, const struct sift_xdoc *doc,
+		   struct sift_buf *out, struct sift_xerror *err)
 {
 	try {
 		Xapian::Database &d = rdb(db);
-		std::vector<std::vector<uint32_t> > hits(needle_count);
-
-		for (Xapian::PostingIterator p = d.postlist_begin(flag_term);
-		     p != d.postlist_end(flag_term); ++p) {
-			std::string data = d.get_document(*p).get_data();
-			for (unsigned int i = 0; i < needle_count; i++) {
-				if (needle_lens[i] <= data.size() &&
-				    memmem(data.data(), data.size(),
-					   needles[i], needle_lens[i]) != NULL)
-					hits[i].push_back(*p);
+		for (Xapian::TermIterator t = doc->doc.termlist_begin();
+		     t != doc->doc.termlist_end(); ++t) {
+			const std::string &term = *t;
+			if (!d.term_exists(term)) {
+				buf_append(out, term.data(), term.size());
+				buf_append(out, "\n", 1);
 			}
 		}
-		for (unsigned int i = 0; i < needle_count; i++)
-			uids_merge(&outs[i], hits[i]);
 		return ok(err);
 	} catch (...) {
-		return translate_exception(err, "scan document data");
+		return translate_exception(err, "list new terms");
+	}
+}
+
+SIFT_EXPORT enum sift_xstatus
+sift_xdb_each_term(struct sift_xdb *db, sift_term_callback_t *callback,
+		   void *context, int *cb_ret_r, struct sift_xerror *err)
+{
+	*cb_ret_r = 0;
+	try {
+		Xapian::Database &d = rdb(db);
+		for (Xapian::TermIterator t = d.allterms_begin();
+		     t != d.allterms_end(); ++t) {
+			const std::string &term = *t;
+			int ret = callback(context, term.data(), term.size());
+			if (ret != 0) {
+				*cb_ret_r = ret;
+				break;
+			}
+		}
+		return ok(err);
+	} catch (...) {
+		return translate_exception(err, "list terms");
+	}
+}
+
+SIFT_EXPORT enum sift_xstatus
+sift_xdb_terms_docs(struct sift_xdb *db, const char *const terms[],
+		    const size_t term_lens[], unsigned int term_count,
+		    struct sift_uids *out, struct sift_xerror *err)
+{
+	try {
+		Xapian::Database &d = rdb(db);
+		DocSet hits(d.get_lastdocid());
+		for (unsigned int i = 0; i < term_count; i++) {
+			std::string term(terms[i], term_lens[i]);
+			if (term.empty())
+				continue;
+			for (Xapian::PostingIterator p = d.postlist_begin(term);
+			     p != d.postlist_end(term); ++p)
+				hits.add(*p);
+		}
+		hits.merge_into(out);
+		return ok(err);
+	} catch (...) {
+		return translate_exception(err, "read postings");
 	}
 }
 

@@ -1,0 +1,104 @@
+#!/bin/bash
+# fts-sift: the whole test suite.  Run as root from the repository root on
+# Debian 12 (what CI runs, through .ci/run):
+#
+#     bash tests/run-all.sh
+#
+# 1. installs the build and test dependencies from apt (when root),
+# 2. builds the plugin and the unit tests,
+# 3. runs the unit tests (wrapper, text pipeline, query translation), each
+#    also under valgrind (errors or definite leaks fail it),
+# 4. runs the integration tests: a real Dovecot on 127.0.0.1 with the
+#    plugin, checked against Dovecot without it (tests/integration),
+# 5. ends with one line "N passed, M failed".
+#
+# Environment: SIFT_SKIP_APT=1 skips step 1; SIFT_NO_VALGRIND=1 skips the
+# valgrind runs; extra arguments go to pytest.
+set -u
+cd "$(dirname "$0")/.."
+TOP=$(pwd)
+LOG=$TOP/tests/run-all.log
+: > "$LOG"
+passed=0
+failed=0
+
+note() { printf '== %s\n' "$*"; }
+fail_hard() { printf 'run-all: %s (see %s)\n' "$*" "$LOG" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+DEPS="dovecot-core dovecot-imapd dovecot-dev libxapian-dev libicu-dev
+autoconf automake libtool pkg-config g++ make python3 python3-pytest
+valgrind zstd"
+if [ "${SIFT_SKIP_APT:-0}" != 1 ] && [ "$(id -u)" = 0 ]; then
+	note "installing dependencies (apt)"
+	missing=$(dpkg-query -W -f='${Package} ${Status}\n' $DEPS 2>/dev/null |
+		  awk '$4 != "installed" {print $1}')
+	for p in $DEPS; do
+		dpkg-query -W "$p" >/dev/null 2>&1 || missing="$missing $p"
+	done
+	if [ -n "$(echo $missing)" ]; then
+		export DEBIAN_FRONTEND=noninteractive
+		(apt-get update -q && apt-get install -y -q $missing) >>"$LOG" 2>&1 ||
+			fail_hard "apt-get install failed"
+	fi
+	# the packaged dovecot must not be running on the test ports; tests
+	# use their own instances, nothing else is touched
+fi
+
+note "building"
+if [ ! -f configure ] || [ configure.ac -nt configure ]; then
+	autoreconf -fi >>"$LOG" 2>&1 || fail_hard "autoreconf failed"
+fi
+if [ ! -f Makefile ]; then
+	./configure >>"$LOG" 2>&1 || fail_hard "configure failed"
+fi
+make -j"$(nproc)" >>"$LOG" 2>&1 || fail_hard "make failed"
+make -j"$(nproc)" tests/unit/test-sift-text tests/unit/test-sift-xapian \
+	tests/unit/test-sift-plan >>"$LOG" 2>&1 || fail_hard "building unit tests failed"
+
+note "unit tests"
+for t in tests/unit/test-sift-text tests/unit/test-sift-xapian tests/unit/test-sift-plan; do
+	out=$("$t" 2>&1)
+	rc=$?
+	echo "$out" >>"$LOG"
+	# Dovecot's lib-test prints "name .... : ok|FAILED" per test
+	p=$(echo "$out" | grep -c ': ok$')
+	f=$(echo "$out" | grep -c ': FAILED$')
+	if [ $rc != 0 ] && [ "$f" = 0 ]; then f=1; fi
+	echo "$t: $p passed, $f failed"
+	passed=$((passed + p)); failed=$((failed + f))
+	if [ "${SIFT_NO_VALGRIND:-0}" != 1 ]; then
+		if valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite \
+			--error-exitcode=213 "$t" >>"$LOG" 2>&1; then
+			echo "$t under valgrind: clean"
+			passed=$((passed + 1))
+		else
+			echo "$t under valgrind: errors or leaks (see $LOG)"
+			failed=$((failed + 1))
+		fi
+	fi
+done
+
+note "integration tests (real Dovecot on 127.0.0.1)"
+junit=$(mktemp /tmp/fts-sift-junit.XXXXXX.xml)
+python3 -m pytest -q -p no:cacheprovider --junitxml="$junit" tests/integration "$@" 2>&1 | tee -a "$LOG"
+if [ -s "$junit" ]; then
+	read -r ip if <<<"$(python3 - "$junit" <<'PY'
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+suites = [root] if root.tag == "testsuite" else list(root)
+tests = sum(int(s.get("tests", 0)) for s in suites)
+bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+skipped = sum(int(s.get("skipped", 0)) for s in suites)
+# a skipped check is not a pass
+print(tests - bad - skipped, bad + skipped)
+PY
+)"
+	passed=$((passed + ip)); failed=$((failed + if))
+else
+	echo "pytest produced no report"
+	failed=$((failed + 1))
+fi
+rm -f "$junit"
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

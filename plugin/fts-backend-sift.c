@@ -6,19 +6,27 @@
 #include "seq-range-array.h"
 #include "mail-storage-private.h"
 #include "mailbox-list-iter.h"
+#include "istream.h"
 #include "fts-api-private.h"
 #include "sift-text.h"
 #include "fts-sift-plugin.h"
 #include "fts-backend-sift.h"
 #include "sift-index.h"
 #include "sift-query.h"
+#include "sift-verify.h"
 
 struct sift_fts_update_context {
 	struct fts_backend_update_context ctx;
 	/* the mailbox being updated; its index is opened on first use */
 	struct mailbox *box;
 	struct sift_index *index;
+	/* our own view of box's mails, to read a message's raw header
+	   (sift-verify.c) */
+	struct mailbox_transaction_context *trans;
+	struct mail *mail;
 	uint32_t doc_uid;
+	/* the MIME part whose Content-Type header was seen last */
+	const struct message_part *content_type_part;
 	bool open_failed;
 };
 
@@ -109,8 +117,34 @@ static void sift_update_close(struct sift_fts_update_context *ctx)
 		else if (sift_index_finish(&ctx->index) < 0)
 			ctx->ctx.failed = TRUE;
 	}
+	if (ctx->mail != NULL)
+		mail_free(&ctx->mail);
+	if (ctx->trans != NULL)
+		mailbox_transaction_rollback(&ctx->trans);
 	ctx->doc_uid = 0;
 	ctx->open_failed = FALSE;
+}
+
+/* Flag the document if Dovecot reads its header differently from what
+   we are given (see sift-verify.c). */
+static void sift_update_check_header(struct sift_fts_update_context *ctx,
+				     uint32_t uid)
+{
+	struct istream *input;
+
+	if (ctx->mail == NULL) {
+		ctx->trans = mailbox_transaction_begin(ctx->box, 0,
+						       "fts-sift header check");
+		ctx->mail = mail_alloc(ctx->trans, 0, NULL);
+	}
+	if (!mail_set_uid(ctx->mail, uid))
+		return;
+	if (mail_get_hdr_stream(ctx->mail, NULL, &input) < 0) {
+		/* the fts plugin reports errors reading the mail */
+		return;
+	}
+	if (sift_verify_header_differs(input))
+		sift_index_mark_untrusted(ctx->index);
 }
 
 static bool sift_update_ensure_index(struct sift_fts_update_context *ctx)
@@ -192,6 +226,22 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 			return FALSE;
 		}
 		ctx->doc_uid = key->uid;
+		ctx->content_type_part = NULL;
+		T_BEGIN {
+			sift_update_check_header(ctx, key->uid);
+		} T_END;
+	}
+	if (key->hdr_name != NULL &&
+	    (key->type == FTS_BACKEND_BUILD_KEY_HDR ||
+	     key->type == FTS_BACKEND_BUILD_KEY_MIME_HDR) &&
+	    strcasecmp(key->hdr_name, "Content-Type") == 0) {
+		/* With two Content-Type headers in a part, the fts plugin
+		   indexes the part by the first and Dovecot's own search
+		   reads it by the last: the index can't be exact for this
+		   message's body. */
+		if (ctx->content_type_part == key->part)
+			sift_index_mark_untrusted(ctx->index);
+		ctx->content_type_part = key->part;
 	}
 
 	switch (key->type) {

@@ -193,10 +193,17 @@ void sift_dict_match_opaque(struct sift_dict *dict, const char *needle,
 		const char *sp = memchr(ls, ' ', (le == NULL ? end : le) - ls);
 		uint32_t uid;
 
-		pos = le == NULL ? end : le + 1;
-		/* the hit must be in the tokens, not in the uid */
-		if (le == NULL || sp == NULL || hit <= sp)
+		if (le == NULL || sp == NULL) {
+			/* a last line being appended, or garbage */
+			pos = le == NULL ? end : le + 1;
 			continue;
+		}
+		if (hit <= sp) {
+			/* a hit in the uid: look on in this line's tokens */
+			pos = sp + 1;
+			continue;
+		}
+		pos = le + 1;
 		if (str_to_uint32(t_strdup_until(ls, sp), &uid) == 0 &&
 		    uid > 0)
 			seq_range_array_add(uids, uid);

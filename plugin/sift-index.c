@@ -34,6 +34,9 @@
      ZR                  flag: a body part is searched by Dovecot in a form
                          that is not indexed (HTML source)
      ZL                  flag: a term was cut at Xapian's length limit
+     ZU                  flag: Dovecot's search reads this message's text
+                         differently from what was indexed (sift-verify.c,
+                         two Content-Type headers in a part)
 
    Opaque tokens.  Pooled headers of list mail carry signatures and
    tracking ids (DKIM-Signature, ARC-*, X-Google-*, ...): base64 and hex
@@ -103,7 +106,7 @@ struct sift_index {
 	struct sift_xdoc *doc;
 	string_t *opaque;
 	uint32_t doc_uid;
-	bool doc_truncated, doc_raw;
+	bool doc_truncated, doc_raw, doc_untrusted;
 
 	/* the field being built */
 	enum sift_field_kind field_kind;
@@ -532,6 +535,7 @@ int sift_index_doc_begin(struct sift_index *index, uint32_t uid)
 	str_truncate(index->opaque, 0);
 	index->doc_truncated = FALSE;
 	index->doc_raw = FALSE;
+	index->doc_untrusted = FALSE;
 	return 0;
 }
 
@@ -620,6 +624,12 @@ static size_t last_space_pos(const unsigned char *data, size_t size)
 		size--;
 	}
 	return 0;
+}
+
+void sift_index_mark_untrusted(struct sift_index *index)
+{
+	i_assert(index->doc != NULL);
+	index->doc_untrusted = TRUE;
 }
 
 int sift_index_field_data(struct sift_index *index,
@@ -714,6 +724,10 @@ int sift_index_doc_end(struct sift_index *index)
 	if (ret == 0 && index->doc_raw &&
 	    sift_index_add_term(index, SIFT_FLAG_RAW_BODY,
 				strlen(SIFT_FLAG_RAW_BODY), "", 0) < 0)
+		ret = -1;
+	if (ret == 0 && index->doc_untrusted &&
+	    sift_index_add_term(index, SIFT_FLAG_UNTRUSTED,
+				strlen(SIFT_FLAG_UNTRUSTED), "", 0) < 0)
 		ret = -1;
 	if (ret == 0 && index->doc_truncated &&
 	    sift_index_add_term(index, SIFT_FLAG_TRUNCATED,

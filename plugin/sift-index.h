@@ -29,6 +29,7 @@ struct sift_index;
    indexed (HTML source), or a term had to be truncated. */
 #define SIFT_FLAG_RAW_BODY "ZR"
 #define SIFT_FLAG_TRUNCATED "ZL"
+#define SIFT_FLAG_UNTRUSTED "ZU"
 /* Up to this many documents per writer, new terms are appended to the
    terms file; beyond, the file is rewritten at the end (sift-dict.h). */
 #define SIFT_DICT_APPEND_MAX_DOCS 200
@@ -73,6 +74,9 @@ int sift_index_get_last_uid(struct sift_index *index, uint32_t *last_uid_r);
 int sift_index_doc_begin(struct sift_index *index, uint32_t uid);
 void sift_index_field_begin(struct sift_index *index,
 			    enum sift_field_kind kind, const char *hdr_name);
+/* The current document's text may not be what Dovecot's own search
+   reads: every search lets Dovecot check it. */
+void sift_index_mark_untrusted(struct sift_index *index);
 int sift_index_field_data(struct sift_index *index,
 			  const unsigned char *data, size_t size);
 int sift_index_field_end(struct sift_index *index);

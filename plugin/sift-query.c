@@ -51,7 +51,7 @@ struct sift_query {
 	uint32_t last_uid;
 	/* messages whose flags make word answers uncertain, computed on
 	   first use */
-	ARRAY_TYPE(seq_range) raw_docs, truncated_docs;
+	ARRAY_TYPE(seq_range) raw_docs, truncated_docs, untrusted_docs;
 	bool flags_loaded;
 };
 
@@ -162,7 +162,10 @@ static int sift_query_load_flags(struct sift_query *q)
 			     &q->raw_docs) < 0 ||
 	    sift_query_match(q, none, 1, SIFT_FLAG_TRUNCATED,
 			     strlen(SIFT_FLAG_TRUNCATED), SIFT_MATCH_EXACT,
-			     &q->truncated_docs) < 0)
+			     &q->truncated_docs) < 0 ||
+	    sift_query_match(q, none, 1, SIFT_FLAG_UNTRUSTED,
+			     strlen(SIFT_FLAG_UNTRUSTED), SIFT_MATCH_EXACT,
+			     &q->untrusted_docs) < 0)
 		return -1;
 	q->flags_loaded = TRUE;
 	return 0;
@@ -322,7 +325,8 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 	}
 
 	/* messages where the index may miss the string: Dovecot checks
-	   them unless they already matched */
+	   them unless they already matched; and messages whose indexed text
+	   can't be trusted either way */
 	if (ret > 0 && plan.kind != SIFT_PLAN_EXISTS) {
 		if (sift_query_load_flags(q) < 0)
 			ret = -1;
@@ -336,6 +340,10 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 			seq_range_array_remove_seq_range(&unsure,
 							 &leaf->definite);
 			seq_range_array_merge(&leaf->maybe, &unsure);
+			/* not even a match is certain for these */
+			seq_range_array_remove_seq_range(&leaf->definite,
+							 &q->untrusted_docs);
+			seq_range_array_merge(&leaf->maybe, &q->untrusted_docs);
 		}
 	}
 	e_debug(q->backend->event, "%s%s '%s': %s plan, %u definite, "
@@ -459,6 +467,7 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 	T_BEGIN {
 		t_array_init(&q.raw_docs, 16);
 		t_array_init(&q.truncated_docs, 16);
+		t_array_init(&q.untrusted_docs, 16);
 		ret = sift_query_level(&q, args,
 				       (flags & FTS_LOOKUP_FLAG_AND_ARGS) != 0,
 				       result);

@@ -44,6 +44,11 @@ if [ "${SIFT_SKIP_APT:-0}" != 1 ] && [ "$(id -u)" = 0 ]; then
 	# use their own instances, nothing else is touched
 fi
 
+# Debian's python3 (python3-pytest is installed for it), even when another
+# python3 comes first in PATH
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+
 note "building"
 if [ ! -f configure ] || [ configure.ac -nt configure ]; then
 	autoreconf -fi >>"$LOG" 2>&1 || fail_hard "autoreconf failed"
@@ -80,9 +85,9 @@ done
 
 note "integration tests (real Dovecot on 127.0.0.1)"
 junit=$(mktemp /tmp/fts-sift-junit.XXXXXX.xml)
-python3 -m pytest -q -p no:cacheprovider --junitxml="$junit" tests/integration "$@" 2>&1 | tee -a "$LOG"
+"$PY" -m pytest -q -p no:cacheprovider --junitxml="$junit" tests/integration "$@" 2>&1 | tee -a "$LOG"
 if [ -s "$junit" ]; then
-	read -r ip if <<<"$(python3 - "$junit" <<'PY'
+	read -r ip if <<<"$("$PY" - "$junit" <<'PY'
 import sys, xml.etree.ElementTree as ET
 root = ET.parse(sys.argv[1]).getroot()
 suites = [root] if root.tag == "testsuite" else list(root)

@@ -1,0 +1,1204 @@
+#!/usr/bin/env python3
+"""fts-sift benchmark: indexing speed, index size, search latency and
+APPEND-to-searchable delay, side by side for several engines on the same
+machine and the same messages.  It prints numbers; it is not a test, except
+for one check: the plugin claims exact IMAP SEARCH semantics, so every query
+must return the same UIDs with sift as with Dovecot's own full scan.
+
+Usage:
+  python3 tests/bench/bench.py [MBOX] [--limit N] [--xapian-limit N]
+        [--engines sift,none,xapian,notmuch] [--json out.json]
+  python3 tests/bench/bench.py --report out.json   # print a run's tables again
+Exit status 1 if sift returned different UIDs than none for any query.
+
+MBOX defaults to ../shared/corpora/lore-kselftest-30k.mbox.zst (relative to
+the repository root); any mboxrd file with LF line ends works, .zst is
+decompressed on the fly with zstd.
+
+Engines
+  sift     Dovecot 2.3 + this plugin (plugin/.libs/lib21_fts_sift_plugin.so)
+  none     Dovecot with no FTS plugin: every SEARCH is Dovecot's own scan
+  xapian   Debian's dovecot-fts-xapian 1.5.5 (partial=3 full=20).  It is slow,
+           so it runs on the first --xapian-limit messages (default 3000) and
+           sift and none also run on that same slice ("@slice" rows), so its
+           ratios are like for like.
+  notmuch  `notmuch new` over a maildir of the same messages: a reference
+           Xapian mail indexer (not IMAP; its searches are `notmuch count`
+           processes, for reference only).
+
+Phases, per engine, each engine alone on the machine (one Dovecot at a time):
+  1. import (not timed as indexing): the mbox is split into messages
+     (mboxrd: one ">" is removed from ">+From " lines) and written directly
+     as maildir files into ~/Maildir/cur of the user, named so that Dovecot
+     gives UID i+1 to message i, with the Date: header as mtime (so the
+     internal date is the sent date).  Then `doveadm mailbox status` makes
+     Dovecot sync them.  (Measured on 1,000 messages: direct write + sync
+     0.26 s, `doveadm import` of an mbox 0.63 s and it does not undo the
+     mboxrd escaping, one `doveadm save` per message 11 s.)
+  2. indexing: `doveadm -c CONF index -u USER INBOX` (in-process without -q,
+     so the doveadm process is the indexer), or `notmuch new`.  Wall time,
+     messages per second, CPU seconds (user+sys of the process and its
+     children) and peak RSS (max RSS), both from GNU /usr/bin/time.
+  3. index size: bytes on disk (st_blocks) of the engine's index directories
+     (sift: fts-sift*, xapian: xapian-indexes, notmuch: .notmuch/xapian) as a
+     percentage of the mail size (sum of the message file sizes); for sift
+     also after `doveadm fts optimize`.  Dovecot's own index/cache size is
+     recorded in the JSON for context.
+  4. search latency: one IMAP connection, SELECT INBOX once, then every
+     query as one `UID SEARCH`, timed individually; median and p95 in ms per
+     engine and per query class.  The query set is built from words that
+     occur in the corpus (seeded random sampling of decoded message text,
+     subjects, addresses, display names and X- headers, plus hand-picked
+     kernel words).  Hits are recorded; sift's UIDs must equal none's
+     (a mismatch is a plugin bug and is reported prominently); xapian's
+     agreement rate with none is reported.
+  5. APPEND-to-searchable: APPEND a message with a unique random word, then
+     repeat `UID SEARCH BODY word` until it returns the new UID; the delay
+     from the APPEND's OK, median of 5 (fts_autoindex = yes).
+  6. Dovecot log: count of Panic/Fatal/Error lines.
+Results go to stdout as tables and to --json (default
+tests/bench/last-run.json; do not commit it).
+"""
+import argparse
+import collections
+import datetime
+import email
+import email.policy
+import email.utils
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+DEFAULT_MBOX = os.path.join(REPO, "..", "shared", "corpora",
+                            "lore-kselftest-30k.mbox.zst")
+SIFT_SO = os.path.join(REPO, "plugin", ".libs", "lib21_fts_sift_plugin.so")
+BENCH_ROOT = "/tmp/sift-bench"
+USER = "bench"
+SEED = 20240601
+MB = 1024.0 * 1024.0
+
+sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
+import dovetest  # noqa: E402  (the shared test harness: Dovecot instances)
+
+# index directories per engine (names of directories under the user's home)
+INDEX_DIR_NAMES = {"sift": ("fts-sift",), "xapian": ("xapian-indexes",),
+                   "none": ()}
+
+
+def log(msg):
+    print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+# ---------------------------------------------------------------- corpus
+
+class Corpus:
+    """The messages (bytes, LF line ends) in mbox order, with the maildir
+    file names and mtimes every engine uses."""
+
+    def __init__(self, messages):
+        self.messages = messages
+        self.mtimes = [message_time(m) for m in messages]
+        self.names = ["%d.M%dP1.bench,S=%d:2," % (1000000000 + i, i, len(m))
+                      for i, m in enumerate(messages)]
+        self.mail_bytes = sum(len(m) for m in messages)
+
+    def __len__(self):
+        return len(self.messages)
+
+    def slice(self, n):
+        return Corpus(self.messages[:n])
+
+
+def read_mbox(path, limit=None):
+    """Split an mboxrd file into messages; .zst is piped through zstd."""
+    proc = None
+    if path.endswith(".zst"):
+        proc = subprocess.Popen(["zstd", "-dcq", path], stdout=subprocess.PIPE)
+        f = proc.stdout
+    else:
+        f = open(path, "rb")
+    msgs, cur = [], None
+    try:
+        for line in f:
+            if line.startswith(b"From "):
+                if cur is not None:
+                    msgs.append(finish_message(cur))
+                    if limit and len(msgs) >= limit:
+                        cur = None
+                        break
+                cur = []
+                continue
+            if cur is None:
+                continue        # garbage before the first separator
+            if line.startswith(b">") and line.lstrip(b">").startswith(b"From "):
+                line = line[1:]
+            cur.append(line)
+        if cur is not None:
+            msgs.append(finish_message(cur))
+    finally:
+        f.close()
+        if proc:
+            proc.kill()
+            proc.wait()
+    return msgs
+
+
+def finish_message(lines):
+    # the writer's blank separator line before the next "From "
+    if len(lines) > 1 and lines[-1] == b"\n":
+        lines = lines[:-1]
+    return b"".join(lines)
+
+
+def message_time(raw):
+    m = re.search(rb"^Date:[ \t]*(.*(?:\n[ \t].*)*)", raw.split(b"\n\n", 1)[0],
+                  re.M | re.I)
+    if m:
+        try:
+            d = email.utils.parsedate_to_datetime(
+                m.group(1).decode("ascii", "replace").replace("\n", " "))
+            if d.tzinfo is None:
+                d = d.replace(tzinfo=datetime.timezone.utc)
+            t = d.timestamp()
+            if 0 < t < 4e9:
+                return t
+        except (TypeError, ValueError, IndexError, OverflowError):
+            pass
+    return 1500000000.0
+
+
+def write_maildir(maildir, corpus, uid=-1, gid=-1):
+    """Write the messages as maildir/cur files owned by uid:gid."""
+    for sub in ("cur", "new", "tmp"):
+        os.makedirs(os.path.join(maildir, sub), exist_ok=True)
+        os.chown(os.path.join(maildir, sub), uid, gid)
+    os.chown(maildir, uid, gid)
+    cur = os.path.join(maildir, "cur")
+    for raw, name, mtime in zip(corpus.messages, corpus.names, corpus.mtimes):
+        p = os.path.join(cur, name)
+        with open(p, "wb") as f:
+            f.write(raw)
+        os.utime(p, (mtime, mtime))
+        if uid >= 0:
+            os.chown(p, uid, gid)
+
+
+# ---------------------------------------------------------------- queries
+
+class V(str):
+    """A search string value (quoted or sent as a literal), as opposed to
+    an IMAP search key atom."""
+
+
+class Query:
+    def __init__(self, cls, criteria, notmuch=None):
+        self.cls = cls
+        self.criteria = list(criteria)
+        self.notmuch = notmuch       # notmuch query string or None
+        self.label = " ".join('"%s"' % c if isinstance(c, V) else c
+                              for c in self.criteria)
+
+
+CLASSES = ["common word", "rare word", "address", "display name",
+           "subject word", "prefix", "in-word substring", "phrase",
+           "dashed token", "X- header", "non-ASCII word", "text (hdr+body)",
+           "NOT", "OR", "date+word"]
+
+WORD_RE = re.compile(r"[^\W\d_]+")
+DASHED_RE = re.compile(r"(?<![\w-])[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)+"
+                       r"(?![\w-])")
+PAIR_RE = re.compile(r"(?=(?<![\w-])([A-Za-z]{3,}) ([A-Za-z]{3,})(?![\w-]))")
+XTOKEN_RE = re.compile(r"(?<![\w.@/=+:-])[A-Za-z][A-Za-z-]{2,}"
+                       r"(?![\w.@/=+:-])")
+SKIP_X_HEADERS = {"x-google-dkim-signature", "x-gm-message-state",
+                  "x-google-smtp-source", "x-received", "x-ms-exchange",
+                  "x-forefront-antispam-report", "x-microsoft-antispam",
+                  "x-microsoft-antispam-message-info"}
+
+
+def text_of(msg):
+    """Decoded text of the text/* parts of a parsed message."""
+    out = []
+    for part in msg.walk():
+        if part.get_content_maintype() != "text":
+            continue
+        try:
+            out.append(part.get_content())
+        except Exception:
+            payload = part.get_payload(decode=True) or b""
+            out.append(payload.decode("utf-8", "replace"))
+    return "\n".join(out)
+
+
+class Stats:
+    """Document frequencies over a sample of messages."""
+
+    def __init__(self):
+        self.n = 0
+        self.words = collections.Counter()     # lowercase body words
+        self.nonascii = collections.Counter()  # body/subject words, as is
+        self.pairs = collections.Counter()
+        self.dashed = collections.Counter()
+        self.subject = collections.Counter()
+        self.from_addr = collections.Counter()
+        self.rcpt_addr = collections.Counter()
+        self.names = collections.Counter()
+        self.xhdr = collections.Counter()       # (header, token)
+        self.dates = []
+
+    def add(self, raw):
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        self.n += 1
+        try:
+            body = text_of(msg)
+        except Exception:
+            body = ""
+        words = set(WORD_RE.findall(body))
+        self.words.update({w.lower() for w in words if w.isascii()})
+        subj = str(msg.get("subject", "") or "")
+        self.subject.update({w.lower() for w in WORD_RE.findall(subj)
+                             if w.isascii() and len(w) >= 4})
+        self.nonascii.update({w for w in words | set(WORD_RE.findall(subj))
+                              if not w.isascii() and len(w) >= 4 and
+                              all(ord(ch) < 0x2000 for ch in w)})
+        self.pairs.update(set(m.group(1) + " " + m.group(2)
+                              for m in PAIR_RE.finditer(body)))
+        self.dashed.update(set(DASHED_RE.findall(body)))
+        for hdr, counter in (("from", self.from_addr), ("to", self.rcpt_addr),
+                             ("cc", self.rcpt_addr)):
+            try:
+                vals = [str(v) for v in msg.get_all(hdr, [])]
+            except Exception:
+                continue
+            pairs = email.utils.getaddresses(vals)
+            counter.update({a.lower() for _, a in pairs
+                            if re.fullmatch(r"[\w.+-]+@[\w-]+(\.[\w-]+)+", a)})
+            if hdr == "from":
+                self.names.update({n for n, _ in pairs
+                                   if len(n.split()) >= 2 and '"' not in n})
+        for name in set(msg.keys()):
+            if not name.lower().startswith("x-") or \
+               name.lower() in SKIP_X_HEADERS:
+                continue
+            try:
+                val = str(msg.get(name, ""))
+            except Exception:
+                continue
+            for tok in set(XTOKEN_RE.findall(val)):
+                self.xhdr[(name, tok.lower())] += 1
+        try:
+            d = msg.get("date")
+            if d is not None and d.datetime is not None:
+                self.dates.append(d.datetime)
+        except Exception:
+            pass
+
+
+def sample_messages(corpus, slice_n, per_part, rnd):
+    """Indexes of messages to analyse: up to per_part from the xapian slice
+    and up to per_part from the rest, so queries hit in both."""
+    n = len(corpus)
+    first = list(range(min(slice_n, n)))
+    rest = list(range(min(slice_n, n), n))
+    idx = rnd.sample(first, min(per_part, len(first)))
+    idx += rnd.sample(rest, min(per_part, len(rest)))
+    return sorted(idx)
+
+
+def pick(rnd, candidates, k, used=None):
+    cands = sorted(set(candidates) - (used or set()))
+    got = rnd.sample(cands, min(k, len(cands)))
+    if used is not None:
+        used.update(got)
+    return got
+
+
+def nm_term(prefix, word):
+    return '%s:"%s"' % (prefix, word.replace('"', ""))
+
+
+def build_queries(corpus, slice_n, seed=SEED, per_part=1500):
+    """The query set: ≥ 50 word queries over 12 classes, plus NOT, OR and
+    date+word, all from words that occur in the corpus."""
+    rnd = random.Random(seed)
+    st = Stats()
+    for i in sample_messages(corpus, slice_n, per_part, rnd):
+        st.add(corpus.messages[i])
+    n = max(st.n, 1)
+    q = []
+    used = set()
+
+    def body(cls, w, nm=True):
+        q.append(Query(cls, ["BODY", V(w)], nm_term("body", w) if nm else None))
+
+    common = [w for w, c in st.words.items()
+              if 0.05 * n <= c <= 0.5 * n and len(w) >= 4]
+    mid = [w for w, c in st.words.items()
+           if 0.005 * n <= c < 0.05 * n and len(w) >= 9]
+    rare = [w for w, c in st.words.items()
+            if c == 1 and 7 <= len(w) <= 14 and w.isalpha()]
+    for w in ["kselftest", "selftests"] + pick(rnd, common, 6, used):
+        body("common word", w)
+    for w in pick(rnd, rare, 6, used):
+        body("rare word", w)
+    froms = [a for a, c in st.from_addr.items() if c >= 2]
+    rcpts = [a for a, c in st.rcpt_addr.items() if c >= 2]
+    for a in pick(rnd, froms, 3, used):
+        q.append(Query("address", ["FROM", V(a)], nm_term("from", a)))
+    for a in pick(rnd, rcpts, 2, used):
+        q.append(Query("address", ["TO", V(a)], nm_term("to", a)))
+    for a in pick(rnd, rcpts, 1, used):
+        q.append(Query("address", ["CC", V(a)], None))
+    for nme in pick(rnd, [x for x, c in st.names.items() if c >= 2], 5, used):
+        q.append(Query("display name", ["FROM", V(nme)], nm_term("from", nme)))
+    subj = [w for w, c in st.subject.items() if c >= 2]
+    for w in ["PATCH"] + pick(rnd, subj, 5, used):
+        q.append(Query("subject word", ["SUBJECT", V(w)],
+                       nm_term("subject", w)))
+    for w in pick(rnd, mid, 5, used):
+        p = w[:max(5, len(w) // 2)]
+        q.append(Query("prefix", ["BODY", V(p)], "body:%s*" % p))
+    for w in pick(rnd, [w for w in mid if len(w) >= 10], 5, used):
+        body("in-word substring", w[3:8], nm=False)
+    for ph in pick(rnd, [p for p, c in st.pairs.items()
+                         if c >= 2 and p.lower() not in used], 5, used):
+        body("phrase", ph)
+    dashed = [d for d, c in st.dashed.items() if c >= 2 and len(d) >= 6]
+    for d in ["Signed-off-by", "Reviewed-by"] + pick(rnd, dashed, 5, used):
+        body("dashed token", d)
+    for h, tok in (("X-Mailer", "git-send-email"),
+                   ("X-Mailing-List", "linux-kselftest")):
+        if st.xhdr.get((h, tok)):
+            q.append(Query("X- header", ["HEADER", h, V(tok)], None))
+    by_hdr = collections.defaultdict(list)
+    for (h, tok), c in st.xhdr.items():
+        if c >= 2 and h not in ("X-Mailer", "X-Mailing-List"):
+            by_hdr[h].append(tok)
+    for h in pick(rnd, list(by_hdr), 3):
+        tok = pick(rnd, by_hdr[h], 1)[0]
+        q.append(Query("X- header", ["HEADER", h, V(tok)], None))
+    for w in pick(rnd, st.nonascii, 4, used):
+        body("non-ASCII word", w)
+    for w in pick(rnd, common, 2, used):
+        q.append(Query("text (hdr+body)", ["TEXT", V(w)], w))
+    for a in pick(rnd, froms, 1, used):
+        q.append(Query("text (hdr+body)", ["TEXT", V(a)], a))
+
+    c1, c2, c3 = pick(rnd, common, 3, used)
+    r1, r2 = pick(rnd, rare, 2, used)
+    fa = pick(rnd, froms, 1, used)[0]
+    sw = pick(rnd, subj, 1, used)[0]
+    b1, b2, b3 = (nm_term("body", w) for w in (c1, c2, c3))
+    nf, ns = nm_term("from", fa), nm_term("subject", sw)
+    q.append(Query("NOT", ["NOT", "BODY", V(c1)], "not " + b1))
+    q.append(Query("NOT", ["BODY", V(c2), "NOT", "BODY", V(c3)],
+                   "%s and not %s" % (b2, b3)))
+    q.append(Query("NOT", ["NOT", "FROM", V(fa)], "not " + nf))
+    q.append(Query("OR", ["OR", "BODY", V(r1), "BODY", V(r2)], "%s or %s"
+                   % (nm_term("body", r1), nm_term("body", r2))))
+    q.append(Query("OR", ["OR", "FROM", V(fa), "SUBJECT", V(sw)],
+                   "%s or %s" % (nf, ns)))
+    q.append(Query("OR", ["OR", "BODY", V(c1), "BODY", V(r1)],
+                   "%s or %s" % (b1, nm_term("body", r1))))
+    dates = sorted(d for d in st.dates if d.tzinfo is not None) or \
+        [datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)]
+    dmid = dates[len(dates) // 2]
+    dq = dates[len(dates) // 4]
+    q.append(Query("date+word", ["SINCE", dovetest.imap_date(dmid), "BODY",
+                                 V(c2)], "date:%s.. and %s" % (dmid.date(), b2)))
+    q.append(Query("date+word", ["BEFORE", dovetest.imap_date(dq), "BODY",
+                                 V(c3)], "date:..%s and %s" % (dq.date(), b3)))
+    q.append(Query("date+word", ["SENTSINCE", dovetest.imap_date(dq),
+                                 "SUBJECT", V(sw)],
+                   "date:%s.. and %s" % (dq.date(), ns)))
+    return q
+
+
+# ---------------------------------------------------------------- timing
+
+GNU_TIME = "/usr/bin/time"
+
+
+def timed_run(cmd, env=None):
+    """Run cmd under GNU time; return dict(wall_s, user_s, sys_s, cpu_s,
+    maxrss_mb, rc, stdout, stderr).  CPU and max RSS cover the process and
+    the children it waited for.  (os.wait4 on our own child would report
+    this script's RSS as the peak: a child's ru_maxrss starts from the
+    memory of the process it was forked from, hence the GNU time process
+    in between.)"""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r") as tm:
+        full = [GNU_TIME, "-o", tm.name, "-f", "%U %S %M %x"] + cmd
+        t0 = time.perf_counter()
+        subprocess.call(full, stdin=subprocess.DEVNULL, stdout=out,
+                        stderr=err, env=env)
+        wall = time.perf_counter() - t0
+        out.seek(0)
+        err.seek(0)
+        # GNU time may print "Command exited with ..." first; ours is last
+        fields = tm.read().strip().splitlines()[-1].split()
+        user, sys_, rss_kb, rc = (float(fields[0]), float(fields[1]),
+                                  int(fields[2]), int(fields[3]))
+        return {"wall_s": wall, "user_s": user, "sys_s": sys_,
+                "cpu_s": user + sys_, "maxrss_mb": rss_kb / 1024.0, "rc": rc,
+                "stdout": out.read().decode(errors="replace"),
+                "stderr": err.read().decode(errors="replace")}
+
+
+def check_uidlist(path, corpus):
+    """Dovecot must have given UID i+1 to corpus.names[i]."""
+    want = {name.split(":")[0]: i + 1 for i, name in enumerate(corpus.names)}
+    bad = 0
+    with open(path, errors="replace") as f:
+        next(f)                                 # header line
+        for line in f:
+            head, _, fname = line.rstrip("\n").partition(":")
+            uid = int(head.split()[0])
+            if want.get(fname.split(":")[0]) != uid:
+                bad += 1
+    if bad:
+        raise RuntimeError("%s: %d files got unexpected UIDs" % (path, bad))
+
+
+def dir_bytes(path):
+    """(bytes on disk, apparent bytes) of a directory tree."""
+    disk = app = 0
+    for dp, _, files in os.walk(path):
+        for f in files:
+            try:
+                st = os.lstat(os.path.join(dp, f))
+            except OSError:
+                continue
+            disk += st.st_blocks * 512
+            app += st.st_size
+    return disk, app
+
+
+def find_dirs(top, names):
+    out = []
+    for dp, dirs, _ in os.walk(top):
+        for d in list(dirs):
+            if any(d.startswith(n) for n in names):
+                out.append(os.path.join(dp, d))
+                dirs.remove(d)
+    return out
+
+
+def dovecot_index_bytes(maildir):
+    total = 0
+    for dp, dirs, files in os.walk(maildir):
+        for d in ("cur", "new", "tmp"):
+            if d in dirs:
+                dirs.remove(d)
+        dirs[:] = [d for d in dirs if not d.startswith(("fts-sift",
+                                                        "xapian-indexes"))]
+        for f in files:
+            if f.startswith("dovecot"):
+                total += os.lstat(os.path.join(dp, f)).st_blocks * 512
+    return total
+
+
+def pct(values, p):
+    if not values:
+        return None
+    s = sorted(values)
+    k = (len(s) - 1) * p / 100.0
+    lo = int(k)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+# ---------------------------------------------------------------- IMAP
+
+def uid_search(dv, conn, criteria):
+    """UID SEARCH through the harness (it quotes values and sends non-ASCII
+    ones as literals with CHARSET UTF-8).  Returns (set of UIDs, error)."""
+    try:
+        return set(dv.uid_search(conn, *criteria)), None
+    except dovetest.DovecotError as e:
+        return set(), str(e)[:500]
+
+
+def parse_fts_lookup(text):
+    """UIDs from `doveadm fts lookup` output ("INBOX: 3,15:22,24")."""
+    uids = set()
+    for line in text.splitlines():
+        _, _, rest = line.partition(": ")
+        for part in rest.split(","):
+            lo, _, hi = part.strip().partition(":")
+            if lo.isdigit():
+                uids.update(range(int(lo), int(hi if hi.isdigit() else lo)
+                                  + 1))
+    return uids
+
+
+def make_message(word, n):
+    date = email.utils.formatdate(localtime=False)
+    return ("From: Bench Appender <appender@example.test>\r\n"
+            "To: bench@example.test\r\nSubject: append probe %d\r\n"
+            "Date: %s\r\nMessage-ID: <append-%d-%s@bench.test>\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            "\r\nThis probe carries the word %s in its body.\r\n"
+            % (n, date, n, word, word)).encode()
+
+
+# ---------------------------------------------------------------- engines
+
+class Engine:
+    """One engine instance on one corpus (or slice)."""
+    kind = None
+
+    def __init__(self, name, corpus, root):
+        self.name = name
+        self.corpus = corpus
+        self.root = root
+        self.r = {"engine": name, "kind": self.kind, "msgs": len(corpus),
+                  "mail_bytes": corpus.mail_bytes}
+
+    def run(self, queries, appends):
+        raise NotImplementedError
+
+
+class DovecotEngine(Engine):
+    def __init__(self, name, kind, corpus, root, port, plugin_settings=None,
+                 extra_conf=""):
+        self.kind = kind
+        super().__init__(name, corpus, root)
+        self.port = port
+        self.plugin_settings = plugin_settings
+        self.extra_conf = extra_conf
+        self.dv = None
+
+    def setup(self):
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.dv = dovetest.Dovecot(self.root, self.port, plugin=self.kind,
+                                   users=[USER], extra_conf=self.extra_conf,
+                                   plugin_settings=self.plugin_settings)
+        self.dv.start()
+        self.home = self.dv.home(USER)
+        self.maildir = self.dv.maildir(USER)
+
+    def import_mail(self):
+        """Maildir files first, then one Dovecot sync; checks that Dovecot
+        gave UID i+1 to message i (so UIDs compare across engines)."""
+        t0 = time.perf_counter()
+        write_maildir(self.maildir, self.corpus, self.dv.mail_uid,
+                      self.dv.mail_gid)
+        t1 = time.perf_counter()
+        out = self.dv.doveadm("mailbox", "status", "-u", USER, "messages",
+                              "INBOX").stdout
+        t2 = time.perf_counter()
+        got = int(re.search(r"messages=(\d+)", out).group(1))
+        self.r["import"] = {"write_s": t1 - t0, "sync_s": t2 - t1,
+                            "messages": got}
+        if got != len(self.corpus):
+            raise RuntimeError("%s: INBOX has %d messages, wanted %d"
+                               % (self.name, got, len(self.corpus)))
+        check_uidlist(os.path.join(self.maildir, "dovecot-uidlist"),
+                      self.corpus)
+        log("%s: wrote %d files in %.1fs, Dovecot sync %.1fs"
+            % (self.name, got, t1 - t0, t2 - t1))
+
+    def index(self):
+        self.r["loadavg_before_index"] = os.getloadavg()[0]
+        res = timed_run(["doveadm", "-c", self.dv.conf_path, "index", "-u",
+                         USER, "INBOX"])
+        if res["rc"] != 0:
+            raise RuntimeError("%s: doveadm index failed (%d): %s"
+                               % (self.name, res["rc"], res["stderr"]))
+        res["msgs_per_s"] = len(self.corpus) / res["wall_s"]
+        res["stderr"] = res["stderr"][-2000:]
+        del res["stdout"]
+        self.r["index"] = res
+        log("%s: indexed %d msgs in %.1fs (%.0f msg/s, cpu %.1fs, rss %.0f MB)"
+            % (self.name, len(self.corpus), res["wall_s"], res["msgs_per_s"],
+               res["cpu_s"], res["maxrss_mb"]))
+
+    def sizes(self, key="size"):
+        dirs = find_dirs(self.home, INDEX_DIR_NAMES[self.kind])
+        disk = app = 0
+        for d in dirs:
+            a, b = dir_bytes(d)
+            disk += a
+            app += b
+        self.r[key] = {"index_bytes": disk, "index_apparent_bytes": app,
+                       "index_pct_of_mail": 100.0 * disk / self.corpus.mail_bytes,
+                       "dirs": [os.path.relpath(d, self.home) for d in dirs],
+                       "dovecot_index_bytes": dovecot_index_bytes(self.maildir)}
+
+    def optimize(self):
+        res = timed_run(["doveadm", "-c", self.dv.conf_path, "fts", "optimize",
+                         "-u", USER])
+        self.r["optimize"] = {"wall_s": res["wall_s"], "cpu_s": res["cpu_s"],
+                              "rc": res["rc"], "stderr": res["stderr"][-2000:]}
+        self.sizes("size_optimized")
+        log("%s: fts optimize %.1fs -> index %.1f MB"
+            % (self.name, res["wall_s"],
+               self.r["size_optimized"]["index_bytes"] / MB))
+
+    def search(self, queries):
+        conn = self.dv.imap(USER)
+        try:
+            typ, data = conn.select("INBOX")
+            if typ != "OK" or int(data[0]) != len(self.corpus):
+                raise RuntimeError("%s: SELECT INBOX: %s %s"
+                                   % (self.name, typ, data))
+            out = []
+            for q in queries:
+                t0 = time.perf_counter()
+                uids, err = uid_search(self.dv, conn, q.criteria)
+                ms = (time.perf_counter() - t0) * 1000.0
+                out.append({"ms": ms, "uids": uids, "error": err})
+            conn.logout()
+        finally:
+            try:
+                conn.shutdown()
+            except Exception:
+                pass
+        self.results = out
+        log("%s: %d queries, p50 %.1f ms, p95 %.1f ms, %d errors"
+            % (self.name, len(out), pct([o["ms"] for o in out], 50),
+               pct([o["ms"] for o in out], 95),
+               sum(1 for o in out if o["error"])))
+
+    def append_delay(self, n, seed):
+        """APPEND a message with a unique word, then poll until a search
+        finds its UID; n samples each way:
+        imap:    `UID SEARCH BODY word` on the same connection (with FTS,
+                 Dovecot's imap waits for the indexer in 250 ms steps,
+                 INDEXER_WAIT_MSECS, so this is quantized);
+        backend: `doveadm fts lookup` (the FTS index alone: when did the
+                 indexer-worker commit it; ~30 ms per poll)."""
+        rnd = random.Random(seed)
+        conn = self.dv.imap(USER)
+        out = {}
+        try:
+            conn.select("INBOX")
+            modes = ["imap"] + (["backend"] if self.kind != "none" else [])
+            for mode in modes:
+                samples, errors = [], []
+                for _ in range(n):
+                    word = "zqbench" + "".join(
+                        rnd.choice("bcdfghjklmnpqrstvwxz") for _ in range(10))
+                    try:
+                        samples.append(self._append_probe(conn, mode, word,
+                                                          len(samples)))
+                    except RuntimeError as e:
+                        errors.append(str(e)[:300])
+                ds = [x["delay_ms"] for x in samples]
+                out[mode] = {"samples": samples, "errors": errors,
+                             "delay_ms_median": statistics.median(ds)
+                             if ds else None}
+            conn.logout()
+        finally:
+            try:
+                conn.shutdown()
+            except Exception:
+                pass
+        out["delay_ms_median"] = out["imap"]["delay_ms_median"]
+        out["backend_delay_ms_median"] = out.get("backend", {}).get(
+            "delay_ms_median")
+        self.r["append"] = out
+        log("%s: APPEND-to-searchable median %s ms (IMAP SEARCH), %s ms "
+            "(doveadm fts lookup)" % (self.name, fmt(out["delay_ms_median"]),
+                                      fmt(out["backend_delay_ms_median"])))
+
+    def _append_probe(self, conn, mode, word, i):
+        t0 = time.perf_counter()
+        typ, data = conn.append("INBOX", None, None, make_message(word, i))
+        t1 = time.perf_counter()
+        m = re.search(rb"APPENDUID \d+ (\d+)", (data or [b""])[0] or b"")
+        if typ != "OK" or not m:
+            raise RuntimeError("APPEND: %s %s" % (typ, data))
+        uid = int(m.group(1))
+        polls = 0
+        while time.perf_counter() < t1 + 60:
+            polls += 1
+            if mode == "imap":
+                uids, err = uid_search(self.dv, conn, ["BODY", V(word)])
+                if err:
+                    raise RuntimeError(err)
+            else:
+                p = self.dv.doveadm("fts", "lookup", "-u", USER, "mailbox",
+                                    "INBOX", "body", word, check=False)
+                uids = parse_fts_lookup(p.stdout)
+            if uid in uids:
+                return {"append_ms": (t1 - t0) * 1000, "polls": polls,
+                        "delay_ms": (time.perf_counter() - t1) * 1000}
+            time.sleep(0.005)
+        raise RuntimeError("%s: uid %d not found after 60 s" % (mode, uid))
+
+    def teardown(self):
+        if self.dv is None:
+            return
+        try:
+            problems = self.dv.log_problems()
+        except Exception as e:
+            problems = ["log_problems() failed: %s" % e]
+        self.r["log_problems"] = len(problems)
+        self.r["log_problem_lines"] = problems[:50]
+        self.dv.stop()
+        self.dv = None
+
+    def run(self, queries, appends):
+        try:
+            self.setup()
+            self.import_mail()
+            self.index()
+            self.sizes()
+            if self.kind == "sift":
+                self.optimize()
+            self.search(queries)
+            if appends:
+                self.append_delay(appends, SEED)
+        finally:
+            self.teardown()
+
+
+class NotmuchEngine(Engine):
+    kind = "notmuch"
+
+    def run(self, queries, appends):
+        shutil.rmtree(self.root, ignore_errors=True)
+        mail = os.path.join(self.root, "mail")
+        t0 = time.perf_counter()
+        write_maildir(os.path.join(mail, "INBOX"), self.corpus)
+        self.r["import"] = {"write_s": time.perf_counter() - t0}
+        self.cfg = os.path.join(self.root, "notmuch-config")
+        with open(self.cfg, "w") as f:
+            f.write("[database]\npath=%s\n[user]\nname=Bench\n"
+                    "primary_email=bench@example.test\n[new]\ntags=inbox;\n"
+                    "ignore=\n[search]\nexclude_tags=\n[maildir]\n"
+                    "synchronize_flags=false\n" % mail)
+        env = dict(os.environ, NOTMUCH_CONFIG=self.cfg)
+        self.r["loadavg_before_index"] = os.getloadavg()[0]
+        res = timed_run(["notmuch", "--config=" + self.cfg, "new", "--quiet"],
+                        env=env)
+        if res["rc"] != 0:
+            raise RuntimeError("notmuch new failed: %s" % res["stderr"])
+        res["msgs_per_s"] = len(self.corpus) / res["wall_s"]
+        res["stderr"] = res["stderr"][-2000:]
+        del res["stdout"]
+        self.r["index"] = res
+        log("%s: indexed %d msgs in %.1fs (%.0f msg/s, cpu %.1fs, rss %.0f MB)"
+            % (self.name, len(self.corpus), res["wall_s"], res["msgs_per_s"],
+               res["cpu_s"], res["maxrss_mb"]))
+        xdir = os.path.join(mail, ".notmuch", "xapian")
+        disk, app = dir_bytes(xdir)
+        self.r["size"] = {"index_bytes": disk, "index_apparent_bytes": app,
+                          "index_pct_of_mail": 100.0 * disk /
+                          self.corpus.mail_bytes, "dirs": [".notmuch/xapian"]}
+        out = []
+        for q in queries:
+            if q.notmuch is None:
+                out.append(None)
+                continue
+            t0 = time.perf_counter()
+            p = subprocess.run(["notmuch", "--config=" + self.cfg, "count",
+                                "--output=messages", "--", q.notmuch],
+                               capture_output=True, text=True, env=env)
+            ms = (time.perf_counter() - t0) * 1000.0
+            err = p.stderr.strip() if p.returncode else None
+            try:
+                hits = int(p.stdout.strip())
+            except ValueError:
+                hits, err = None, err or p.stderr.strip()
+            out.append({"ms": ms, "hits": hits, "error": err})
+        self.results = out
+        done = [o["ms"] for o in out if o]
+        log("%s: %d queries, p50 %.1f ms, p95 %.1f ms (process per query)"
+            % (self.name, len(done), pct(done, 50), pct(done, 95)))
+
+
+# ---------------------------------------------------------------- report
+
+def fmt(v, nd=1):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return "%.*f" % (nd, v)
+    return str(v)
+
+
+def summarize_search(engine, queries, oracle):
+    """Per-class latency and hit stats; agreement with the oracle (none on
+    the same messages)."""
+    res = engine.results
+    per_class = collections.OrderedDict()
+    rows = []
+    mism = []
+    agree = total = 0
+    for q, r in zip(queries, res):
+        if r is None:
+            rows.append(None)
+            continue
+        hits = r.get("hits") if "hits" in r else len(r["uids"])
+        row = {"class": q.cls, "query": q.label, "ms": r["ms"], "hits": hits,
+               "error": r.get("error")}
+        if oracle is not None and "uids" in r:
+            o = oracle[len(rows)]
+            row["oracle_hits"] = len(o["uids"])
+            same = (r["uids"] == o["uids"] and not r["error"]
+                    and not o["error"])
+            row["agrees"] = same
+            total += 1
+            agree += same
+            if not same:
+                missing = sorted(o["uids"] - r["uids"])
+                extra = sorted(r["uids"] - o["uids"])
+                mism.append({"query": q.label, "class": q.cls,
+                             "hits": len(r["uids"]), "oracle_hits":
+                             len(o["uids"]), "missing": len(missing),
+                             "extra": len(extra), "missing_uids":
+                             missing[:10], "extra_uids": extra[:10],
+                             "error": r["error"], "oracle_error":
+                             o["error"]})
+        rows.append(row)
+        per_class.setdefault(q.cls, []).append(r["ms"])
+    allms = [r["ms"] for r in res if r]
+    s = {"p50_ms": pct(allms, 50), "p95_ms": pct(allms, 95),
+         "queries": len(allms),
+         "errors": sum(1 for r in res if r and r.get("error")),
+         "per_class": {c: {"n": len(v), "p50_ms": pct(v, 50),
+                           "p95_ms": pct(v, 95)}
+                       for c, v in per_class.items()},
+         "queries_detail": [r for r in rows if r]}
+    if oracle is not None:
+        s["agreement"] = {"agree": agree, "total": total,
+                          "rate": agree / total if total else None}
+        s["mismatches"] = mism
+    return s
+
+
+def print_report(report):
+    engines = report["engines"]
+    print()
+    print("=" * 100)
+    print("fts-sift benchmark  %s  corpus %s" % (report["started"],
+                                                 report["mbox"]))
+    print("machine: %s CPUs, %s" % (report["cpus"], report["uname"]))
+    print("=" * 100)
+    cols = [("engine", "%-11s"), ("msgs", "%6s"), ("index s", "%8s"),
+            ("msg/s", "%6s"), ("CPU s", "%7s"), ("RSS MB", "%6s"),
+            ("index MB", "%8s"), ("% mail", "%6s"), ("opt MB", "%6s"),
+            ("opt %", "%6s"), ("p50 ms", "%7s"), ("p95 ms", "%7s"),
+            ("app>srch", "%8s"), ("app>idx", "%7s"), ("=none", "%7s"),
+            ("logerr", "%6s")]
+    line = " ".join(f for _, f in cols)
+    hdr = line % tuple(n for n, _ in cols)
+    print(hdr)
+    print("-" * len(hdr))
+    for e in engines:
+        ix = e.get("index", {})
+        sz = e.get("size", {})
+        so = e.get("size_optimized", {})
+        se = e.get("search", {})
+        ap = e.get("append", {})
+        ag = se.get("agreement")
+        print(line % (
+            e["engine"], e["msgs"], fmt(ix.get("wall_s")),
+            fmt(ix.get("msgs_per_s"), 0), fmt(ix.get("cpu_s")),
+            fmt(ix.get("maxrss_mb"), 0),
+            fmt(sz["index_bytes"] / MB if sz else None),
+            fmt(sz.get("index_pct_of_mail")),
+            fmt(so["index_bytes"] / MB if so else None),
+            fmt(so.get("index_pct_of_mail")),
+            fmt(se.get("p50_ms")), fmt(se.get("p95_ms")),
+            fmt(ap.get("delay_ms_median"), 0),
+            fmt(ap.get("backend_delay_ms_median"), 0),
+            "%d/%d" % (ag["agree"], ag["total"]) if ag else "-",
+            fmt(e.get("log_problems"))))
+    print("""index s, msg/s, CPU s, RSS: `doveadm index -u USER INBOX` (in-process; \
+for none only Dovecot's cache)
+  or `notmuch new`.  %% mail: index bytes on disk / mail bytes.  opt: after \
+`doveadm fts optimize`.
+p50/p95: every UID SEARCH of the query set over one IMAP connection (notmuch: \
+a `notmuch count`
+  process per query, for reference).  =none: queries answered with exactly \
+Dovecot's own UIDs.
+app>srch: ms from APPEND to a UID SEARCH BODY that finds it (Dovecot waits \
+for the indexer in
+  250 ms steps); app>idx: ms until `doveadm fts lookup` finds it (medians \
+of %d).""" % report.get("appends", 5))
+    busy = ["%s %.1f" % (e["engine"], e["loadavg_before_index"])
+            for e in engines if e.get("loadavg_before_index", 0) > 1.0]
+    if busy:
+        print("NOTE: the machine was busy (1-min load average before indexing"
+              " > 1 on %d CPUs): %s" % (report["cpus"], ", ".join(busy)))
+    for e in engines:
+        if e.get("error"):
+            print("!! %s failed: %s" % (e["engine"], e["error"]))
+
+    # per class
+    names = [e["engine"] for e in engines if e.get("search")]
+    if names:
+        print()
+        print("search latency per class, p50/p95 ms (n = queries in class)")
+        line = "%-18s %3s " % ("class", "n") + " ".join("%17s" % n
+                                                        for n in names)
+        print(line)
+        print("-" * len(line))
+        for c in CLASSES:
+            cells = []
+            n = 0
+            for e in engines:
+                if not e.get("search"):
+                    continue
+                pc = e["search"]["per_class"].get(c)
+                if pc:
+                    n = max(n, pc["n"])
+                    cells.append("%8s/%-8s" % (fmt(pc["p50_ms"]),
+                                               fmt(pc["p95_ms"])))
+                else:
+                    cells.append("%17s" % "-")
+            print("%-18s %3d " % (c, n) + " ".join(cells))
+
+    print()
+    print("ratios")
+    for k, v in report["ratios"].items():
+        print("  %-52s %s" % (k, fmt(v, 2)))
+
+    print()
+    for e in engines:
+        se = e.get("search")
+        if not se or "agreement" not in se:
+            continue
+        a = se["agreement"]
+        print("%s vs %s: %d/%d queries return the same UIDs (%.1f%%)"
+              % (e["engine"], e["oracle"], a["agree"], a["total"],
+                 100.0 * a["rate"] if a["rate"] is not None else 0))
+        if e["kind"] != "sift" and se["mismatches"]:
+            per = collections.Counter(m["class"] for m in se["mismatches"])
+            print("  differs in: " + ", ".join("%s %d" % kv
+                                               for kv in per.items()))
+        if e["kind"] == "sift" and se["mismatches"]:
+            print("!" * 100)
+            print("!! CORRECTNESS BUG: %s returned different UIDs than "
+                  "Dovecot's own search for %d queries:" %
+                  (e["engine"], len(se["mismatches"])))
+            for m in se["mismatches"]:
+                print("!!   [%s] %s: %d hits vs %d (missing %d %s, extra %d "
+                      "%s)%s" % (m["class"], m["query"], m["hits"],
+                                 m["oracle_hits"], m["missing"],
+                                 m["missing_uids"], m["extra"],
+                                 m["extra_uids"],
+                                 " error: %s" % m["error"] if m["error"]
+                                 else ""))
+            print("!" * 100)
+    for e in engines:
+        if e.get("log_problems"):
+            print("%s: %d Panic/Fatal/Error log lines, first: %s"
+                  % (e["engine"], e["log_problems"],
+                     e["log_problem_lines"][0][:200]))
+
+
+def ratios(by):
+    def get(name, *path):
+        v = by.get(name)
+        for p in path:
+            if not isinstance(v, dict):
+                return None
+            v = v.get(p)
+        return v
+
+    def div(a, b):
+        return a / b if a is not None and b else None
+
+    r = collections.OrderedDict()
+    r["sift msg/s / notmuch msg/s"] = div(get("sift", "index", "msgs_per_s"),
+                                          get("notmuch", "index",
+                                              "msgs_per_s"))
+    sl = "sift@slice" if "sift@slice" in by else "sift"
+    r["sift msg/s / xapian msg/s (same slice)"] = div(
+        get(sl, "index", "msgs_per_s"), get("xapian", "index", "msgs_per_s"))
+    r["sift CPU s / notmuch CPU s"] = div(get("sift", "index", "cpu_s"),
+                                          get("notmuch", "index", "cpu_s"))
+    r["xapian CPU s / sift CPU s (same slice)"] = div(
+        get("xapian", "index", "cpu_s"), get(sl, "index", "cpu_s"))
+    r["sift index % / notmuch index %"] = div(
+        get("sift", "size", "index_pct_of_mail"),
+        get("notmuch", "size", "index_pct_of_mail"))
+    r["sift index % / xapian index % (same slice)"] = div(
+        get(sl, "size", "index_pct_of_mail"),
+        get("xapian", "size", "index_pct_of_mail"))
+    r["sift search p95 / none (full scan) p95"] = div(
+        get("sift", "search", "p95_ms"), get("none", "search", "p95_ms"))
+    r["none p95 / sift p95 (speed-up)"] = div(
+        get("none", "search", "p95_ms"), get("sift", "search", "p95_ms"))
+    nsl = "none@slice" if "none@slice" in by else "none"
+    r["sift p95 / xapian p95 (same slice)"] = div(
+        get(sl, "search", "p95_ms"), get("xapian", "search", "p95_ms"))
+    r["xapian p95 / none p95 (same slice)"] = div(
+        get("xapian", "search", "p95_ms"), get(nsl, "search", "p95_ms"))
+    return r
+
+
+# ---------------------------------------------------------------- main
+
+def snapshot_plugin():
+    """Copy the plugin .so aside (a rebuild during the run must not change
+    or break the instances) and point the harness at the copy."""
+    src = os.environ.get("SIFT_PLUGIN_SO") or SIFT_SO
+    if not os.path.exists(src):
+        return None
+    os.makedirs(BENCH_ROOT, exist_ok=True)
+    dst = os.path.join(BENCH_ROOT, "lib21_fts_sift_plugin.so")
+    shutil.copy2(src, dst)
+    os.environ["SIFT_PLUGIN_SO"] = dst
+    with open(dst, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+
+    def git(*a):
+        try:
+            return subprocess.run(["git", "-C", REPO] + list(a),
+                                  capture_output=True, text=True).stdout
+        except OSError:
+            return ""
+    head = git("rev-parse", "--short", "HEAD").strip() or None
+    dirty = bool(git("status", "--porcelain", "--", "plugin", "include",
+                     "Makefile.am", "configure.ac").strip())
+    return {"path": src, "sha256": digest, "mtime": time.strftime(
+        "%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(src))),
+        "git_head": head, "source_dirty": dirty}
+
+
+def plan(args, corpus):
+    """The engine instances to run, in order: oracles (none) before the
+    engines compared with them."""
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    for e in engines:
+        if e not in ("sift", "none", "xapian", "notmuch"):
+            raise SystemExit("unknown engine %r" % e)
+    if "sift" in engines and not os.path.exists(
+            os.environ.get("SIFT_PLUGIN_SO", "")):
+        log("WARNING: %s does not exist; skipping sift" % SIFT_SO)
+        engines.remove("sift")
+    n = len(corpus)
+    sl = min(args.xapian_limit, n)
+    slice_c = corpus.slice(sl) if sl < n else corpus
+    port = args.port_base
+    out = []  # (name, factory, oracle name)
+    def add(name, kind, c, oracle):
+        nonlocal port
+        root = os.path.join(BENCH_ROOT, name.replace("@", "-"))
+        if kind == "notmuch":
+            out.append((NotmuchEngine(name, c, root), None))
+        else:
+            out.append((DovecotEngine(name, kind, c, root, port or None,
+                                      extra_conf=args.extra_conf), oracle))
+            port += 1 if port else 0
+    if "none" in engines:
+        add("none", "none", corpus, None)
+    if "sift" in engines:
+        add("sift", "sift", corpus, "none" if "none" in engines else None)
+    if "notmuch" in engines:
+        add("notmuch", "notmuch", corpus, None)
+    if "xapian" in engines:
+        if sl < n:
+            if "none" in engines:
+                add("none@slice", "none", slice_c, None)
+            if "sift" in engines:
+                add("sift@slice", "sift", slice_c,
+                    "none@slice" if "none" in engines else None)
+            add("xapian", "xapian", slice_c,
+                "none@slice" if "none" in engines else None)
+        else:
+            add("xapian", "xapian", slice_c,
+                "none" if "none" in engines else None)
+    return out, sl
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("mbox", nargs="?", default=DEFAULT_MBOX,
+                    help="mboxrd file, .zst allowed (default: %(default)s)")
+    ap.add_argument("--limit", type=int, default=None,
+                    help="use only the first N messages")
+    ap.add_argument("--xapian-limit", type=int, default=3000,
+                    help="slice for fts-xapian (and sift/none alongside)")
+    ap.add_argument("--engines", default="sift,none,xapian,notmuch",
+                    help="comma-separated subset (default: %(default)s)")
+    ap.add_argument("--json", default=os.path.join(HERE, "last-run.json"),
+                    help="results as JSON (default: %(default)s, "
+                    "git-ignored; '' for none)")
+    ap.add_argument("--appends", type=int, default=5,
+                    help="APPEND-to-searchable samples per Dovecot engine")
+    ap.add_argument("--port-base", type=int, default=0,
+                    help="first IMAP port (default: a free port each)")
+    ap.add_argument("--extra-conf", default="mail_debug = no\n",
+                    help="extra dovecot.conf text for every instance")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep /tmp/sift-bench/* after the run")
+    ap.add_argument("--report", metavar="JSON",
+                    help="only print the tables of an earlier run's JSON")
+    args = ap.parse_args()
+    if args.report:
+        with open(args.report) as f:
+            print_report(json.load(f))
+        return 0
+
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    log("reading %s (limit %s)" % (args.mbox, args.limit))
+    t0 = time.perf_counter()
+    corpus = Corpus(read_mbox(args.mbox, args.limit))
+    log("%d messages, %.1f MB, read in %.1fs" % (len(corpus),
+                                                 corpus.mail_bytes / MB,
+                                                 time.perf_counter() - t0))
+    so_info = snapshot_plugin()
+    instances, slice_n = plan(args, corpus)
+    t0 = time.perf_counter()
+    queries = build_queries(corpus, slice_n)
+    log("%d queries built in %.1fs" % (len(queries), time.perf_counter() - t0))
+
+    by = collections.OrderedDict()
+    results = {}
+    for inst, oracle in instances:
+        log("=== %s (%d messages)" % (inst.name, len(inst.corpus)))
+        try:
+            inst.run(queries, args.appends)
+        except Exception as e:
+            traceback.print_exc()
+            inst.r["error"] = "%s: %s" % (type(e).__name__, e)
+        if getattr(inst, "results", None) is not None:
+            results[inst.name] = inst.results
+            inst.r["oracle"] = oracle
+            inst.r["search"] = summarize_search(
+                inst, queries, results.get(oracle) if oracle else None)
+        by[inst.name] = inst.r
+        if not args.keep and not inst.r.get("error"):
+            shutil.rmtree(inst.root, ignore_errors=True)
+
+    report = {"started": started, "mbox": os.path.abspath(args.mbox),
+              "limit": args.limit, "xapian_limit": slice_n,
+               "cpus": os.cpu_count(),
+              "uname": " ".join(os.uname()[2:3] + os.uname()[4:5]),
+              "sift_plugin": so_info, "appends": args.appends,
+              "command": " ".join([os.path.basename(sys.argv[0])] +
+                                  sys.argv[1:]),
+              "queries": [{"class": q.cls, "imap": q.label,
+                           "notmuch": q.notmuch} for q in queries],
+              "engines": list(by.values()), "ratios": ratios(by)}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1, default=str)
+    print_report(report)
+    if args.json:
+        log("JSON written to %s" % args.json)
+    bad = any(e.get("kind") == "sift" and e.get("search", {}).get("mismatches")
+              for e in by.values())
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

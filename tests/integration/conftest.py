@@ -1,0 +1,194 @@
+"""Session fixtures for the fts-sift integration tests.
+
+One FTS instance (plugin "sift" unless SIFT_TEST_BACKEND says "xapian" or
+"none") and one oracle instance (no FTS: Dovecot's own scan) serve the same
+maildirs.  Every check runs the same UID SEARCH on both; the oracle's answer
+is the expected one.
+
+Environment:
+  SIFT_PLUGIN_SO      the plugin .so (default plugin/.libs/lib21_fts_sift_plugin.so)
+  SIFT_TEST_BACKEND   sift (default) | xapian | none   - the instance under test
+  SIFT_TEST_SETTINGS  extra plugin{} keys, "key=value;key=value"
+  SIFT_TEST_ROOT      directory for the instances (default: a new /tmp/fts-sift-it.*)
+  SIFT_TEST_KEEP=1    keep the instances' directory even when all tests pass
+  SIFT_TEST_BIG=0     leave out the 10 MB message (quicker runs)
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+sys.path.insert(0, HERE)
+
+from dovetest import Dovecot, DovecotError  # noqa: E402
+import fixtures  # noqa: E402
+
+BACKEND = os.environ.get("SIFT_TEST_BACKEND", "sift")
+
+
+def _settings_from_env():
+    out = {}
+    for item in os.environ.get("SIFT_TEST_SETTINGS", "").split(";"):
+        if "=" in item:
+            k, v = item.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def show(criteria):
+    """A SEARCH as a readable string."""
+    out = []
+    for c in criteria:
+        if isinstance(c, bytes):
+            c = c.decode("utf-8", "replace")
+        if c == "" or (isinstance(c, str) and (" " in c or not c.isascii())):
+            c = '"%s"' % c
+        out.append(str(c))
+    return " ".join(out).replace("( ", "(").replace(" )", ")")
+
+
+class Pair:
+    """The instance under test and its oracle over the same mail."""
+
+    show = staticmethod(show)
+
+    def __init__(self, fts, oracle):
+        self.fts = fts
+        self.oracle = oracle
+        self.names = {}       # (user, mailbox) -> {uid: key}
+
+    def name_uids(self, user, mailbox, mapping):
+        self.names.setdefault((user, mailbox), {}).update(mapping)
+
+    def label(self, user, mailbox, uids):
+        names = self.names.get((user, mailbox), {})
+        return ", ".join("%d=%s" % (u, names.get(u, "?")) for u in uids) or "-"
+
+    def all_uids(self, user, mailbox):
+        return self.oracle.search(user, mailbox, "ALL")
+
+    def uids_of(self, user, mailbox, keys):
+        inv = {k: u for u, k in self.names.get((user, mailbox), {}).items()}
+        missing = [k for k in keys if k not in inv]
+        assert not missing, "unknown fixture keys %s" % missing
+        return sorted(inv[k] for k in keys)
+
+    def search_both(self, user, mailbox, criteria):
+        """(expected from the oracle, got from the instance under test)."""
+        expected = self.oracle.search(user, mailbox, *criteria)
+        try:
+            got = self.fts.search(user, mailbox, *criteria)
+        except DovecotError as e:
+            pytest.fail("%s SEARCH failed on the %s instance (expected %s): %s" % (
+                show(criteria), self.fts.plugin, expected, e), pytrace=False)
+        return expected, got
+
+    def check(self, user, mailbox, criteria, must=(), must_not=(),
+              nonempty=True, notall=True, empty=False):
+        """Assert the instance under test answers `criteria` exactly like
+        the oracle.  must/must_not: fixture keys the expected result has to
+        (not) contain; nonempty/notall/empty: the expected result is not
+        trivially satisfied.  Returns the expected UIDs."""
+        criteria = tuple(criteria)
+        expected, got = self.search_both(user, mailbox, criteria)
+        q = show(criteria)
+        # sanity of the expectation itself (guards against vacuous tests)
+        if must:
+            want = self.uids_of(user, mailbox, must)
+            lost = sorted(set(want) - set(expected))
+            assert not lost, "test fixture problem: oracle result of %s lacks %s" % (
+                q, self.label(user, mailbox, lost))
+        if must_not:
+            unwanted = sorted(set(self.uids_of(user, mailbox, must_not)) & set(expected))
+            assert not unwanted, "test fixture problem: oracle result of %s has %s" % (
+                q, self.label(user, mailbox, unwanted))
+        if empty:
+            assert expected == [], "test fixture problem: %s matches %s" % (
+                q, self.label(user, mailbox, expected))
+        else:
+            if nonempty:
+                assert expected, "test fixture problem: %s matches nothing" % q
+            if notall:
+                assert expected != self.all_uids(user, mailbox), \
+                    "test fixture problem: %s matches every message" % q
+        if got != expected:
+            missing = sorted(set(expected) - set(got))
+            extra = sorted(set(got) - set(expected))
+            pytest.fail(
+                "UID SEARCH %s in %s/%s\n"
+                "  %s %s\n"
+                "  %s %s\n"
+                "  missing: %s\n"
+                "  extra:   %s" % (
+                    q, user, mailbox,
+                    "expected (no FTS):".ljust(20), expected,
+                    ("got (fts=%s):" % self.fts.plugin).ljust(20), got,
+                    self.label(user, mailbox, missing), self.label(user, mailbox, extra)),
+                pytrace=False)
+        return expected
+
+
+@pytest.fixture(scope="session")
+def pair(request):
+    root = os.environ.get("SIFT_TEST_ROOT")
+    if root:
+        os.makedirs(root, exist_ok=True)
+    else:
+        root = tempfile.mkdtemp(prefix="fts-sift-it.")
+    os.chmod(root, 0o755)
+    fts = Dovecot(os.path.join(root, "fts"), None, plugin=BACKEND,
+                  plugin_settings=_settings_from_env())
+    oracle = Dovecot(os.path.join(root, "oracle"), None, plugin="none", oracle_of=fts)
+    try:
+        fts.start()
+        oracle.start()
+    except DovecotError as e:
+        fts.stop()
+        oracle.stop()
+        pytest.fail("could not start the test instances (under %s): %s" % (root, e),
+                    pytrace=False)
+    sys.stderr.write("\n[fts-sift tests] instances under %s (fts=%s on port %d, oracle on %d)\n"
+                     % (root, BACKEND, fts.port, oracle.port))
+    yield Pair(fts, oracle)
+    oracle.stop()
+    fts.stop()
+    failed = request.session.testsfailed
+    if failed or os.environ.get("SIFT_TEST_KEEP") == "1":
+        sys.stderr.write("[fts-sift tests] kept %s (logs: fts/log/dovecot.log)\n" % root)
+    elif not os.environ.get("SIFT_TEST_ROOT"):
+        shutil.rmtree(root, ignore_errors=True)
+
+
+class Corpus:
+    def __init__(self, pair, user, mailbox, uids):
+        self.pair = pair
+        self.user = user
+        self.mailbox = mailbox
+        self.uids = uids                    # key -> uid
+
+    def check(self, *criteria, **kw):
+        return self.pair.check(self.user, self.mailbox, criteria, **kw)
+
+    def uid(self, key):
+        return self.uids[key]
+
+
+@pytest.fixture(scope="session")
+def corpus(pair):
+    """The fixture messages in alice's INBOX, indexed by the first search."""
+    big = os.environ.get("SIFT_TEST_BIG", "1") != "0"
+    uids = {}
+    for fx in fixtures.build_messages(big=big):
+        uids[fx.key] = pair.fts.append("alice", "INBOX", fx.raw, date=fx.date)
+    assert None not in uids.values(), "APPEND returned no APPENDUID"
+    pair.name_uids("alice", "INBOX", {u: k for k, u in uids.items()})
+    # the first BODY search makes the instance under test index everything
+    # (fts_enforced=yes waits for the indexer); done here so no single test
+    # pays for it
+    pair.fts.search("alice", "INBOX", "BODY", "warmupword")
+    return Corpus(pair, "alice", "INBOX", uids)

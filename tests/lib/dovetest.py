@@ -1,0 +1,655 @@
+"""dovetest: throw-away loopback Dovecot 2.3 instances for fts-sift tests.
+
+Used by the integration tests (tests/integration), the demo (tests/demo.sh)
+and the benchmark script, so keep the public API stable:
+
+    d = Dovecot(root, port, plugin="sift")        # or "none" / "xapian"
+    d.start()
+    d.append("alice", "INBOX", raw_bytes, date=...)
+    c = d.imap("alice"); c.select("INBOX")
+    d.uid_search(c, "BODY", "kselftest", "SINCE", "1-Jan-2020")
+    oracle = Dovecot(root2, None, plugin="none", oracle_of=d); oracle.start()
+    d.doveadm("index", "-u", "alice", "INBOX")
+    d.stop()
+
+An instance keeps everything under `root`: etc/ (dovecot.conf, passwd),
+run/ (base_dir, master.pid), state/, log/dovecot.log, home/<user>/Maildir
+and, for plugin="sift", modules/ (Dovecot's module directory as symlinks,
+plus a copy of our freshly built plugin, so nothing is installed).
+
+An oracle instance (oracle_of=other) serves the other instance's homes,
+maildirs and passwd file with its own Dovecot index files (INDEX=<its
+root>/index/<user>).  The UIDs come from the maildirs' dovecot-uidlist,
+so both instances see the same messages under the same UIDs and the
+oracle, running without FTS, gives the expected result of every SEARCH.
+
+Runs as root (mail processes then run as `nobody`) or as an ordinary user
+(everything runs as that user).
+"""
+
+import datetime
+import grp
+import imaplib
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+DEFAULT_SIFT_SO = os.path.join(REPO, "plugin", ".libs", "lib21_fts_sift_plugin.so")
+DOVECOT_MODULEDIR = "/usr/lib/dovecot/modules"
+
+PLUGINS = ("sift", "none", "xapian")
+
+# Lines of the Dovecot log that count as a problem (see log_problems()).
+_PROBLEM_RE = re.compile(r"\b(Panic|Fatal|Error):")
+# the plugin's own warnings ("fts-sift: ..."), or about loading it
+_SIFT_WARNING_RE = re.compile(r"\bWarning:.*(\bfts[-_]sift:|lib21_fts_sift)", re.IGNORECASE)
+
+# IMAP atom characters (RFC 3501 ATOM-CHAR, minus "]" to be safe).
+_ATOM_RE = re.compile(r'^[!#$&\'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]+$')
+
+
+class DovecotError(Exception):
+    """Starting, talking to or stopping an instance failed."""
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sift_plugin_so():
+    """Path of the plugin under test ($SIFT_PLUGIN_SO or the build tree)."""
+    return os.environ.get("SIFT_PLUGIN_SO") or DEFAULT_SIFT_SO
+
+
+def imap_date(value):
+    """An IMAP search date (d-Mon-yyyy) from a date/datetime/epoch/string."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        value = datetime.datetime.fromtimestamp(value, datetime.timezone.utc)
+    months = ("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec").split()
+    return "%d-%s-%04d" % (value.day, months[value.month - 1], value.year)
+
+
+def _internaldate(date):
+    """APPEND date-time argument from None/epoch/datetime/string."""
+    if date is None:
+        return None
+    if isinstance(date, str):
+        return date if date.startswith('"') else '"%s"' % date
+    if isinstance(date, datetime.datetime) and date.tzinfo is None:
+        date = date.replace(tzinfo=datetime.timezone.utc)
+    return imaplib.Time2Internaldate(date)
+
+
+def search_arg_bytes(arg):
+    """One SEARCH argument on the wire.
+
+    str: sent as an atom when it is one (keys, atoms such as "v5.10"),
+    "(" / ")" as list delimiters, otherwise as a quoted string, or as a
+    LITERAL+ literal when it is not 7-bit ASCII or cannot be quoted.
+    bytes: always a literal.  int: a number.
+    """
+    if isinstance(arg, int):
+        return str(arg).encode()
+    if isinstance(arg, bytes):
+        return b"{%d+}\r\n" % len(arg) + arg
+    if not isinstance(arg, str):
+        raise TypeError("search argument must be str, bytes or int: %r" % (arg,))
+    if _ATOM_RE.match(arg) or arg in ("(", ")"):
+        return arg.encode()
+    if arg.isascii() and not any(ch in arg for ch in "\r\n\0\"\\"):
+        return b'"' + arg.encode() + b'"'
+    return search_arg_bytes(arg.encode("utf-8"))
+
+
+def search_command_bytes(criteria, charset=None):
+    """The argument bytes of a SEARCH command for `criteria`.
+
+    Adds CHARSET UTF-8 when any argument is not ASCII (unless charset is
+    given: "" means none).  "(" and ")" are joined without the spaces
+    IMAP does not allow inside parentheses.
+    """
+    if charset is None:
+        non_ascii = any((isinstance(a, bytes) and not a.isascii()) or
+                        (isinstance(a, str) and not a.isascii())
+                        for a in criteria)
+        charset = "UTF-8" if non_ascii else ""
+    parts = []
+    if charset:
+        parts += [b"CHARSET", charset.encode()]
+    out = b""
+    prev = None
+    for piece in parts + [search_arg_bytes(a) for a in criteria]:
+        if out and prev != b"(" and piece != b")":
+            out += b" "
+        out += piece
+        prev = piece
+    return out
+
+
+def parse_search_response(data):
+    """UIDs from imaplib's untagged SEARCH data (a list of byte strings)."""
+    uids = []
+    for chunk in data:
+        if chunk is None:
+            continue
+        if isinstance(chunk, tuple):
+            chunk = b" ".join(c for c in chunk if isinstance(c, bytes))
+        uids.extend(int(x) for x in chunk.split() if x.isdigit())
+    return sorted(set(uids))
+
+
+class Dovecot:
+    """One Dovecot instance on 127.0.0.1:<port> with everything under root."""
+
+    def __init__(self, root, port, plugin="sift", users=("alice", "bob"),
+                 plugin_settings=None, extra_conf="", oracle_of=None):
+        if plugin not in PLUGINS:
+            raise ValueError("plugin must be one of %s, not %r" % (PLUGINS, plugin))
+        self.root = os.path.abspath(root)
+        self.port = int(port) if port else free_port()
+        self.plugin = plugin
+        self.oracle_of = oracle_of
+        self.users = tuple(oracle_of.users if oracle_of is not None else users)
+        self.plugin_settings = dict(plugin_settings or {})
+        self.extra_conf = extra_conf
+        self.etc_dir = os.path.join(self.root, "etc")
+        self.base_dir = os.path.join(self.root, "run")
+        self.state_dir = os.path.join(self.root, "state")
+        self.log_dir = os.path.join(self.root, "log")
+        self.module_dir = os.path.join(self.root, "modules")
+        self.conf_path = os.path.join(self.etc_dir, "dovecot.conf")
+        self.log_path = os.path.join(self.log_dir, "dovecot.log")
+        self.pid_path = os.path.join(self.base_dir, "master.pid")
+        if oracle_of is not None:
+            # same homes and passwd file; own Dovecot index files
+            self.home_root = oracle_of.home_root
+            self.passwd_path = oracle_of.passwd_path
+            self.index_root = os.path.join(self.root, "index")
+        else:
+            self.home_root = os.path.join(self.root, "home")
+            self.passwd_path = os.path.join(self.etc_dir, "passwd")
+            self.index_root = None
+        self.instance_name = "dovetest-%s-%d" % (plugin, self.port)
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("nobody")
+            self.mail_uid, self.mail_gid = pw.pw_uid, pw.pw_gid
+        else:
+            self.mail_uid, self.mail_gid = os.getuid(), os.getgid()
+        self._conns = {}
+        self._pid = None
+
+    # ---- paths -------------------------------------------------------
+    def home(self, user):
+        return os.path.join(self.home_root, user)
+
+    def maildir(self, user):
+        return os.path.join(self.home(user), "Maildir")
+
+    @staticmethod
+    def password(user):
+        return user + "pw"
+
+    # ---- configuration ------------------------------------------------
+    def _plugin_block(self):
+        if self.plugin == "none":
+            settings = {}
+        elif self.plugin == "xapian":
+            settings = {"fts": "xapian", "fts_xapian": "partial=3 full=20 verbose=0",
+                        "fts_autoindex": "yes", "fts_enforced": "yes"}
+        else:
+            # fts-sift tokenizes by itself: Dovecot 2.3.19 needs no
+            # fts_languages / fts_tokenizers for it (checked)
+            settings = {"fts": "sift", "fts_autoindex": "yes", "fts_enforced": "yes"}
+        settings.update(self.plugin_settings)
+        if not settings:
+            return ""
+        lines = ["plugin {"]
+        lines += ["  %s = %s" % (k, v) for k, v in settings.items()]
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+    def config_text(self):
+        """The dovecot.conf this instance runs with."""
+        if self.index_root:
+            location = "maildir:~/Maildir:INDEX=%s/%%u" % self.index_root
+        else:
+            location = "maildir:~/Maildir"
+        mail_plugins = {"none": "", "sift": "fts fts_sift", "xapian": "fts fts_xapian"}[self.plugin]
+        conf = """\
+# generated by tests/lib/dovetest.py - throw-away test instance
+instance_name = {inst}
+base_dir = {base}
+state_dir = {state}
+log_path = {log}
+mail_debug = yes
+
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+first_valid_uid = 1
+first_valid_gid = 1
+
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    port = 0
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+}}
+service submission-login {{
+  inet_listener submission {{
+    port = 0
+  }}
+}}
+service indexer-worker {{
+  vsz_limit = 1G
+}}
+
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%n {passwd}
+}}
+userdb {{
+  driver = passwd-file
+  args = username_format=%n {passwd}
+}}
+
+mail_location = {location}
+# throw-away mail: no fsync per delivered message (20 ms -> 1 ms per APPEND)
+mail_fsync = never
+namespace inbox {{
+  type = private
+  separator = /
+  prefix =
+  inbox = yes
+}}
+""".format(inst=self.instance_name, base=self.base_dir, state=self.state_dir,
+           log=self.log_path, port=self.port, passwd=self.passwd_path,
+           location=location)
+        if self.plugin == "sift":
+            conf += "mail_plugin_dir = %s\n" % self.module_dir
+        if mail_plugins:
+            conf += "mail_plugins = $mail_plugins %s\n" % mail_plugins
+        conf += self._plugin_block()
+        if os.geteuid() != 0:
+            me = pwd.getpwuid(os.getuid()).pw_name
+            group = grp.getgrgid(os.getgid()).gr_name
+            conf += "default_internal_user = %s\ndefault_login_user = %s\n" % (me, me)
+            conf += "default_internal_group = %s\n" % group
+            for svc in ("anvil", "imap-login", "pop3-login", "submission-login",
+                        "imap-urlauth-login"):
+                conf += "service %s {\n  chroot =\n}\n" % svc
+        if self.extra_conf:
+            conf += "\n# extra_conf\n" + self.extra_conf.rstrip("\n") + "\n"
+        return conf
+
+    def _make_module_dir(self):
+        so = sift_plugin_so()
+        if not os.path.isfile(so):
+            raise DovecotError(
+                "fts-sift plugin not found at %s (build it: autoreconf -fi && "
+                "./configure && make; or set SIFT_PLUGIN_SO)" % so)
+        if os.path.isdir(self.module_dir):
+            shutil.rmtree(self.module_dir)
+        os.makedirs(self.module_dir)
+        for name in sorted(os.listdir(DOVECOT_MODULEDIR)):
+            if name == "lib21_fts_sift_plugin.so":
+                continue
+            os.symlink(os.path.join(DOVECOT_MODULEDIR, name),
+                       os.path.join(self.module_dir, name))
+        # a copy, not a symlink: a rebuild in the work tree while the
+        # instance runs must not change (or truncate) the loaded plugin;
+        # and never copy a .so the linker is still writing
+        _wait_until_settled(so)
+        shutil.copy2(so, os.path.join(self.module_dir, "lib21_fts_sift_plugin.so"))
+
+    def _chown_tree(self, path):
+        if os.geteuid() != 0:
+            return
+        os.chown(path, self.mail_uid, self.mail_gid)
+        for dirpath, dirnames, filenames in os.walk(path):
+            for n in dirnames + filenames:
+                os.lchown(os.path.join(dirpath, n), self.mail_uid, self.mail_gid)
+
+    def _prepare(self):
+        for d in (self.root, self.etc_dir, self.base_dir, self.state_dir, self.log_dir):
+            os.makedirs(d, exist_ok=True)
+        # mail processes (nobody) must be able to reach homes, passwd and logs
+        for d in (self.root, self.etc_dir):
+            os.chmod(d, 0o755)
+        if self.oracle_of is None:
+            os.makedirs(self.home_root, exist_ok=True)
+            os.chmod(self.home_root, 0o755)
+            with open(self.passwd_path, "w") as f:
+                for u in self.users:
+                    f.write("%s:{PLAIN}%s:%d:%d::%s::\n" % (
+                        u, self.password(u), self.mail_uid, self.mail_gid, self.home(u)))
+            for u in self.users:
+                os.makedirs(self.home(u), exist_ok=True)
+                self._chown_tree(self.home(u))
+        else:
+            os.makedirs(self.index_root, exist_ok=True)
+            self._chown_tree(self.index_root)
+        if self.plugin == "sift":
+            self._make_module_dir()
+        with open(self.conf_path, "w") as f:
+            f.write(self.config_text())
+
+    # ---- lifecycle ----------------------------------------------------
+    def _master_pid(self):
+        try:
+            with open(self.pid_path) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    @staticmethod
+    def _alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def _port_open(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def start(self, timeout=30):
+        """Write the config and start `dovecot -c`; wait for the IMAP port."""
+        # a leftover master of this very instance (same base_dir) goes first
+        old = self._master_pid()
+        if old and self._alive(old):
+            self._pid = old
+            self.stop()
+        self._prepare()
+        check = subprocess.run(["doveconf", "-c", self.conf_path, "-n"],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if check.returncode != 0:
+            raise DovecotError("doveconf rejects %s:\n%s" % (self.conf_path, check.stderr))
+        with open(os.path.join(self.log_dir, "doveconf-n.txt"), "w") as f:
+            f.write(check.stdout)
+        # dovecot keeps stderr open: never give it our pipes
+        with open(os.path.join(self.log_dir, "master-stdio.log"), "ab") as out:
+            rc = subprocess.call(["dovecot", "-c", self.conf_path],
+                                 stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        if rc != 0:
+            raise DovecotError("dovecot -c %s exited %d\n%s" % (
+                self.conf_path, rc, self._failure_text()))
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            self._pid = self._master_pid()
+            if self._port_open():
+                return self
+            if self._pid and not self._alive(self._pid):
+                break
+            time.sleep(0.1)
+        pid = self._master_pid()
+        if pid and self._alive(pid):
+            self._pid = pid
+            self.stop()
+        raise DovecotError("dovecot did not listen on 127.0.0.1:%d\n%s" % (
+            self.port, self._failure_text()))
+
+    def _failure_text(self, lines=40):
+        text = ""
+        for p in (os.path.join(self.log_dir, "master-stdio.log"), self.log_path):
+            try:
+                with open(p, errors="replace") as f:
+                    tail = f.read().splitlines()[-lines:]
+                text += "--- tail of %s\n%s\n" % (p, "\n".join(tail))
+            except OSError:
+                pass
+        return text
+
+    def close_connections(self):
+        """Log out the IMAP sessions cached by search()/append()."""
+        for c in list(self._conns.values()):
+            try:
+                c.logout()
+            except Exception:
+                pass
+        self._conns.clear()
+
+    def stop(self, timeout=20):
+        """Stop the master (by its pid) and wait until it is gone."""
+        self.close_connections()
+        pid = self._pid or self._master_pid()
+        if not pid or not self._alive(pid):
+            self._pid = None
+            return
+        children = _child_pids(pid)
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.time() + timeout
+        while time.time() < deadline and self._alive(pid):
+            time.sleep(0.05)
+        if self._alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            while self._alive(pid):
+                time.sleep(0.05)
+        # A worker busy in a long job (an indexer-worker in the middle of a
+        # big message) outlives its master; end this instance's own
+        # children, by pid, once they had a few seconds to exit.
+        deadline = time.time() + 5
+        while time.time() < deadline and any(self._alive(c) for c in children):
+            time.sleep(0.05)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            left = [c for c in children if _child_of_instance(c, self.instance_name)]
+            if not left:
+                break
+            for c in left:
+                try:
+                    os.kill(c, sig)
+                except ProcessLookupError:
+                    pass
+            time.sleep(2)
+        self._pid = None
+
+    def running(self):
+        pid = self._pid or self._master_pid()
+        return bool(pid and self._alive(pid))
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # ---- IMAP ---------------------------------------------------------
+    def imap(self, user, timeout=900):
+        """A new, logged-in imaplib connection (caller closes it)."""
+        conn = imaplib.IMAP4("127.0.0.1", self.port, timeout=timeout)
+        conn.login(user, self.password(user))
+        return conn
+
+    def _conn(self, user):
+        conn = self._conns.get(user)
+        if conn is not None:
+            try:
+                conn.noop()
+                return conn
+            except Exception:
+                self._conns.pop(user, None)
+        conn = self.imap(user)
+        self._conns[user] = conn
+        return conn
+
+    def uid_search(self, conn, *criteria, charset=None):
+        """UID SEARCH on the selected mailbox; sorted UIDs.  Raises on NO/BAD.
+
+        Criteria are IMAP tokens: keys and atoms as str ("BODY", "OR",
+        "SINCE", "1-Jan-2020", "(" ...), values as str (quoted, or sent as a
+        literal when non-ASCII) or bytes (always a literal).  Non-ASCII
+        input adds CHARSET UTF-8."""
+        args = search_command_bytes(criteria, charset)
+        try:
+            typ, data = conn.uid("SEARCH", args)
+        except imaplib.IMAP4.error as e:
+            raise DovecotError("UID SEARCH %s failed: %s" % (args[:300], e)) from None
+        if typ != "OK":
+            raise DovecotError("UID SEARCH %s -> %s %s" % (args[:300], typ, data))
+        return parse_search_response(data)
+
+    def select(self, conn, mailbox="INBOX", readonly=False):
+        typ, data = conn.select(_quote_mailbox(mailbox), readonly=readonly)
+        if typ != "OK":
+            raise DovecotError("SELECT %s -> %s %s" % (mailbox, typ, data))
+        return int(data[0])
+
+    def search(self, user, mailbox, *criteria, charset=None):
+        """Convenience: open/select on a cached connection, then uid_search."""
+        conn = self._conn(user)
+        self.select(conn, mailbox, readonly=True)
+        return self.uid_search(conn, *criteria, charset=charset)
+
+    def create_mailbox(self, user, mailbox):
+        conn = self._conn(user)
+        typ, data = conn.create(_quote_mailbox(mailbox))
+        if typ != "OK" and b"exists" not in b" ".join(d for d in data if d):
+            raise DovecotError("CREATE %s -> %s %s" % (mailbox, typ, data))
+
+    def append(self, user, mailbox, raw_bytes, date=None, flags=None):
+        """APPEND raw_bytes (bare LF is sent as CRLF) to mailbox, creating it
+        if needed.  date: internal date (epoch, datetime or IMAP string).
+        Returns the new UID (from APPENDUID)."""
+        if isinstance(raw_bytes, str):
+            raw_bytes = raw_bytes.encode("utf-8")
+        conn = self._conn(user)
+        if mailbox.upper() != "INBOX":
+            self.create_mailbox(user, mailbox)
+        typ, data = conn.append(_quote_mailbox(mailbox), flags, _internaldate(date), raw_bytes)
+        if typ != "OK":
+            raise DovecotError("APPEND to %s -> %s %s" % (mailbox, typ, data))
+        m = re.search(rb"APPENDUID \d+ (\d+)", data[0] or b"")
+        return int(m.group(1)) if m else None
+
+    # ---- doveadm ------------------------------------------------------
+    def doveadm(self, *args, check=True, timeout=600, input=None):
+        """Run `doveadm -c <conf> args...`; CompletedProcess (text)."""
+        cmd = ["doveadm", "-c", self.conf_path] + [str(a) for a in args]
+        try:
+            p = subprocess.run(cmd, capture_output=True, timeout=timeout,
+                               input=input, text=not isinstance(input, bytes))
+        except subprocess.TimeoutExpired as e:
+            raise DovecotError("timeout after %ss: %s" % (timeout, " ".join(cmd))) from e
+        if isinstance(input, bytes):
+            p = subprocess.CompletedProcess(p.args, p.returncode,
+                                            p.stdout.decode("utf-8", "replace"),
+                                            p.stderr.decode("utf-8", "replace"))
+        if check and p.returncode != 0:
+            raise DovecotError("%s exited %d\nstdout: %s\nstderr: %s" % (
+                " ".join(cmd), p.returncode, p.stdout[-2000:], p.stderr[-2000:]))
+        return p
+
+    def doveadm_search_uids(self, user, mailbox, *query, timeout=600):
+        """UIDs from `doveadm search -u user mailbox <mailbox> <query...>`."""
+        p = self.doveadm("search", "-u", user, "mailbox", mailbox, *query, timeout=timeout)
+        uids = []
+        for line in p.stdout.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1].isdigit():
+                uids.append(int(parts[1]))
+        return sorted(uids)
+
+    # ---- logs ---------------------------------------------------------
+    def log_text(self):
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def log_size(self):
+        try:
+            return os.path.getsize(self.log_path)
+        except OSError:
+            return 0
+
+    def log_problems(self, since=0):
+        """Log lines at Panic/Fatal/Error level, and warnings mentioning sift
+        (from byte offset `since`)."""
+        text = self.log_text()
+        if since:
+            text = text.encode("utf-8", "replace")[since:].decode("utf-8", "replace")
+        return [line for line in text.splitlines()
+                if _PROBLEM_RE.search(line) or _SIFT_WARNING_RE.search(line)]
+
+
+def _wait_until_settled(path, quiet=2.0, limit=120.0):
+    """Wait until path has not changed for `quiet` seconds (a build that is
+    writing it has finished), at most `limit` seconds."""
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        st = os.stat(path)
+        age = time.time() - st.st_mtime
+        if age >= quiet:
+            return
+        time.sleep(quiet - age + 0.1)
+
+
+def _child_pids(ppid):
+    """PIDs whose parent is ppid (from /proc)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ..."; comm may contain spaces
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 1 and int(fields[1]) == ppid:
+            out.append(int(name))
+    return out
+
+
+def _child_of_instance(pid, instance_name):
+    """True if pid still runs a process of this Dovecot instance (its
+    title names the instance), so a recycled pid is never signalled."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            cmdline = f.read()
+    except OSError:
+        return False
+    return (instance_name + "/").encode() in cmdline
+
+
+def _quote_mailbox(name):
+    if _ATOM_RE.match(name):
+        return name
+    return '"%s"' % name.replace("\\", "\\\\").replace('"', '\\"')
+

@@ -353,7 +353,8 @@ static int sift_rescan_box(struct sift_fts_backend *backend,
 	sift_uids_free(&docs);
 
 	/* documents whose message is gone */
-	seq_range_array_iter_init(&iter, &doc_uids); n = 0;
+	seq_range_array_iter_init(&iter, &doc_uids);
+	n = 0;
 	while (seq_range_array_iter_nth(&iter, n++, &uid)) {
 		if (seq_range_exists(&box_uids, uid))
 			continue;
@@ -370,9 +371,13 @@ static int sift_rescan_box(struct sift_fts_backend *backend,
 	array_append_array(&missing, &box_uids);
 	seq_range_array_remove_seq_range(&missing, &doc_uids);
 	new_last_uid = last_uid;
-	seq_range_array_iter_init(&iter, &missing); n = 0;
-	if (seq_range_array_iter_nth(&iter, 0, &uid) && uid <= last_uid)
-		new_last_uid = uid - 1;
+	if (array_count(&missing) > 0) {
+		const struct seq_range *first = array_front(&missing);
+
+		uid = first->seq1;
+		if (uid <= last_uid)
+			new_last_uid = uid - 1;
+	}
 
 	ret = sift_index_set_last_uid(index, new_last_uid);
 	sift_index_close(&index);

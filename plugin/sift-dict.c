@@ -126,12 +126,11 @@ bool sift_dict_terms_complete(const struct sift_dict *dict, uint32_t last_uid)
 	return dict->terms_valid && dict->terms_uid >= last_uid;
 }
 
-static const char *
-line_start(const char *data, const char *begin, const char *pos)
+/* Start of the line holding pos (lines begin at begin or after '\n'). */
+static const char *line_start(const char *begin, const char *pos)
 {
 	const char *p = memrchr(begin, '\n', pos - begin);
 
-	(void)data;
 	return p == NULL ? begin : p + 1;
 }
 
@@ -149,7 +148,7 @@ void sift_dict_match_terms(struct sift_dict *dict, const char *prefix,
 	pos = begin;
 	while (pos < end &&
 	       (hit = memmem(pos, end - pos, needle, needle_len)) != NULL) {
-		const char *ls = line_start(dict->terms.data, begin, hit);
+		const char *ls = line_start(begin, hit);
 		const char *le = memchr(hit, '\n', end - hit);
 		const char *rest;
 
@@ -188,7 +187,7 @@ void sift_dict_match_opaque(struct sift_dict *dict, const char *needle,
 	end = begin + dict->opaque.size;
 	while (pos < end &&
 	       (hit = memmem(pos, end - pos, needle, needle_len)) != NULL) {
-		const char *ls = line_start(begin, begin, hit);
+		const char *ls = line_start(begin, hit);
 		const char *le = memchr(hit, '\n', end - hit);
 		const char *sp = memchr(ls, ' ', (le == NULL ? end : le) - ls);
 		uint32_t uid;
@@ -500,7 +499,6 @@ int sift_dict_write_opaque(struct sift_dict_writer *writer,
 	struct sift_map map;
 	const char *pos, *end, *le, *sp;
 	uint32_t uid;
-	size_t idx = 0;
 	int fd;
 	bool ok = TRUE;
 
@@ -520,10 +518,10 @@ int sift_dict_write_opaque(struct sift_dict_writer *writer,
 		sp = memchr(pos, ' ', le - pos);
 		if (sp != NULL &&
 		    str_to_uint32(t_strdup_until(pos, sp), &uid) == 0) {
-			/* lines are in uid order but may repeat: search */
+			/* keep is sorted: binary search */
 			bool found = FALSE;
 			size_t lo = 0, hi = keep->count;
-			(void)idx;
+
 			while (lo < hi) {
 				size_t mid = (lo + hi) / 2;
 				if (keep->uids[mid] < uid)

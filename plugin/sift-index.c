@@ -900,8 +900,6 @@ int sift_index_finish(struct sift_index **_index)
 	int ret;
 
 	ret = sift_index_commit(index, 0);
-	e_debug(index->backend->event, "Finishing %s: %u documents added",
-		index->path, index->docs_added);
 	/* a large indexing run leaves B-tree blocks half full: compacting
 	   roughly halves the index and takes about a second per 100k
 	   messages */

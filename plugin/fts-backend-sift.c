@@ -143,8 +143,12 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 		/* the fts plugin reports errors reading the mail */
 		return;
 	}
-	if (sift_verify_header_differs(input))
-		sift_index_mark_untrusted(ctx->index);
+	enum sift_verify_result result = sift_verify_header(input);
+
+	if ((result & SIFT_VERIFY_HEADER_CHARSET) != 0)
+		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_HEADERS);
+	if ((result & SIFT_VERIFY_ADDRESS_TEXT) != 0)
+		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_TEXT);
 }
 
 static bool sift_update_ensure_index(struct sift_fts_update_context *ctx)
@@ -240,7 +244,8 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 		   reads it by the last: the index can't be exact for this
 		   message's body. */
 		if (ctx->content_type_part == key->part)
-			sift_index_mark_untrusted(ctx->index);
+			sift_index_mark_untrusted(ctx->index,
+						  SIFT_UNTRUSTED_BODY);
 		ctx->content_type_part = key->part;
 	}
 

@@ -34,9 +34,10 @@
      ZR                  flag: a body part is searched by Dovecot in a form
                          that is not indexed (HTML source)
      ZL                  flag: a term was cut at Xapian's length limit
-     ZU                  flag: Dovecot's search reads this message's text
-                         differently from what was indexed (sift-verify.c,
-                         two Content-Type headers in a part)
+     ZUB, ZUH, ZUT       flags: Dovecot's search reads this message's
+                         body, headers, or TEXT differently from what was
+                         indexed (sift-verify.c; two Content-Type headers
+                         in one part)
 
    Opaque tokens.  Pooled headers of list mail carry signatures and
    tracking ids (DKIM-Signature, ARC-*, X-Google-*, ...): base64 and hex
@@ -106,7 +107,8 @@ struct sift_index {
 	struct sift_xdoc *doc;
 	string_t *opaque;
 	uint32_t doc_uid;
-	bool doc_truncated, doc_raw, doc_untrusted;
+	enum sift_untrusted doc_untrusted;
+	bool doc_truncated, doc_raw;
 
 	/* the field being built */
 	enum sift_field_kind field_kind;
@@ -450,6 +452,11 @@ static bool sift_token_is_opaque(const char *tok, size_t len)
 	return FALSE;
 }
 
+static int sift_index_add_flag(struct sift_index *index, const char *flag)
+{
+	return sift_index_add_term(index, flag, strlen(flag), "", 0);
+}
+
 static int sift_index_token(void *context, const char *tok, size_t len,
 			    size_t byte_offset ATTR_UNUSED,
 			    unsigned int flags ATTR_UNUSED)
@@ -535,7 +542,7 @@ int sift_index_doc_begin(struct sift_index *index, uint32_t uid)
 	str_truncate(index->opaque, 0);
 	index->doc_truncated = FALSE;
 	index->doc_raw = FALSE;
-	index->doc_untrusted = FALSE;
+	index->doc_untrusted = 0;
 	return 0;
 }
 
@@ -626,10 +633,11 @@ static size_t last_space_pos(const unsigned char *data, size_t size)
 	return 0;
 }
 
-void sift_index_mark_untrusted(struct sift_index *index)
+void sift_index_mark_untrusted(struct sift_index *index,
+			       enum sift_untrusted what)
 {
 	i_assert(index->doc != NULL);
-	index->doc_untrusted = TRUE;
+	index->doc_untrusted |= what;
 }
 
 int sift_index_field_data(struct sift_index *index,
@@ -725,9 +733,14 @@ int sift_index_doc_end(struct sift_index *index)
 	    sift_index_add_term(index, SIFT_FLAG_RAW_BODY,
 				strlen(SIFT_FLAG_RAW_BODY), "", 0) < 0)
 		ret = -1;
-	if (ret == 0 && index->doc_untrusted &&
-	    sift_index_add_term(index, SIFT_FLAG_UNTRUSTED,
-				strlen(SIFT_FLAG_UNTRUSTED), "", 0) < 0)
+	if (ret == 0 && (index->doc_untrusted & SIFT_UNTRUSTED_BODY) != 0 &&
+	    sift_index_add_flag(index, SIFT_FLAG_UNTRUSTED_BODY) < 0)
+		ret = -1;
+	if (ret == 0 && (index->doc_untrusted & SIFT_UNTRUSTED_HEADERS) != 0 &&
+	    sift_index_add_flag(index, SIFT_FLAG_UNTRUSTED_HEADERS) < 0)
+		ret = -1;
+	if (ret == 0 && (index->doc_untrusted & SIFT_UNTRUSTED_TEXT) != 0 &&
+	    sift_index_add_flag(index, SIFT_FLAG_UNTRUSTED_TEXT) < 0)
 		ret = -1;
 	if (ret == 0 && index->doc_truncated &&
 	    sift_index_add_term(index, SIFT_FLAG_TRUNCATED,

@@ -29,7 +29,12 @@ struct sift_index;
    indexed (HTML source), or a term had to be truncated. */
 #define SIFT_FLAG_RAW_BODY "ZR"
 #define SIFT_FLAG_TRUNCATED "ZL"
-#define SIFT_FLAG_UNTRUSTED "ZU"
+/* Dovecot's own search reads part of the message differently from what
+   was indexed: ZUB its body (BODY, TEXT), ZUH its headers (every header
+   search, TEXT), ZUT only the text TEXT sees. */
+#define SIFT_FLAG_UNTRUSTED_BODY "ZUB"
+#define SIFT_FLAG_UNTRUSTED_HEADERS "ZUH"
+#define SIFT_FLAG_UNTRUSTED_TEXT "ZUT"
 /* Up to this many documents per writer, new terms are appended to the
    terms file; beyond, the file is rewritten at the end (sift-dict.h). */
 #define SIFT_DICT_APPEND_MAX_DOCS 200
@@ -74,9 +79,15 @@ int sift_index_get_last_uid(struct sift_index *index, uint32_t *last_uid_r);
 int sift_index_doc_begin(struct sift_index *index, uint32_t uid);
 void sift_index_field_begin(struct sift_index *index,
 			    enum sift_field_kind kind, const char *hdr_name);
-/* The current document's text may not be what Dovecot's own search
-   reads: every search lets Dovecot check it. */
-void sift_index_mark_untrusted(struct sift_index *index);
+enum sift_untrusted {
+	SIFT_UNTRUSTED_BODY = 0x01,
+	SIFT_UNTRUSTED_HEADERS = 0x02,
+	SIFT_UNTRUSTED_TEXT = 0x04,
+};
+/* Part of the current document may not be what Dovecot's own search
+   reads: searches of that part let Dovecot check the message. */
+void sift_index_mark_untrusted(struct sift_index *index,
+			       enum sift_untrusted what);
 int sift_index_field_data(struct sift_index *index,
 			  const unsigned char *data, size_t size);
 int sift_index_field_end(struct sift_index *index);

@@ -51,7 +51,8 @@ struct sift_query {
 	uint32_t last_uid;
 	/* messages whose flags make word answers uncertain, computed on
 	   first use */
-	ARRAY_TYPE(seq_range) raw_docs, truncated_docs, untrusted_docs;
+	ARRAY_TYPE(seq_range) raw_docs, truncated_docs;
+	ARRAY_TYPE(seq_range) untrusted_body, untrusted_headers, untrusted_text;
 	bool flags_loaded;
 };
 
@@ -163,9 +164,15 @@ static int sift_query_load_flags(struct sift_query *q)
 	    sift_query_match(q, none, 1, SIFT_FLAG_TRUNCATED,
 			     strlen(SIFT_FLAG_TRUNCATED), SIFT_MATCH_EXACT,
 			     &q->truncated_docs) < 0 ||
-	    sift_query_match(q, none, 1, SIFT_FLAG_UNTRUSTED,
-			     strlen(SIFT_FLAG_UNTRUSTED), SIFT_MATCH_EXACT,
-			     &q->untrusted_docs) < 0)
+	    sift_query_match(q, none, 1, SIFT_FLAG_UNTRUSTED_BODY,
+			     strlen(SIFT_FLAG_UNTRUSTED_BODY), SIFT_MATCH_EXACT,
+			     &q->untrusted_body) < 0 ||
+	    sift_query_match(q, none, 1, SIFT_FLAG_UNTRUSTED_HEADERS,
+			     strlen(SIFT_FLAG_UNTRUSTED_HEADERS),
+			     SIFT_MATCH_EXACT, &q->untrusted_headers) < 0 ||
+	    sift_query_match(q, none, 1, SIFT_FLAG_UNTRUSTED_TEXT,
+			     strlen(SIFT_FLAG_UNTRUSTED_TEXT), SIFT_MATCH_EXACT,
+			     &q->untrusted_text) < 0)
 		return -1;
 	q->flags_loaded = TRUE;
 	return 0;
@@ -341,9 +348,19 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 							 &leaf->definite);
 			seq_range_array_merge(&leaf->maybe, &unsure);
 			/* not even a match is certain for these */
+			t_array_init(&unsure, 16);
+			if (field == SIFT_FIELD_BODY || field == SIFT_FIELD_TEXT)
+				seq_range_array_merge(&unsure,
+						      &q->untrusted_body);
+			if (field != SIFT_FIELD_BODY)
+				seq_range_array_merge(&unsure,
+						      &q->untrusted_headers);
+			if (field == SIFT_FIELD_TEXT)
+				seq_range_array_merge(&unsure,
+						      &q->untrusted_text);
 			seq_range_array_remove_seq_range(&leaf->definite,
-							 &q->untrusted_docs);
-			seq_range_array_merge(&leaf->maybe, &q->untrusted_docs);
+							 &unsure);
+			seq_range_array_merge(&leaf->maybe, &unsure);
 		}
 	}
 	e_debug(q->backend->event, "%s%s '%s': %s plan, %u definite, "
@@ -467,7 +484,9 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 	T_BEGIN {
 		t_array_init(&q.raw_docs, 16);
 		t_array_init(&q.truncated_docs, 16);
-		t_array_init(&q.untrusted_docs, 16);
+		t_array_init(&q.untrusted_body, 16);
+		t_array_init(&q.untrusted_headers, 16);
+		t_array_init(&q.untrusted_text, 16);
 		ret = sift_query_level(&q, args,
 				       (flags & FTS_LOOKUP_FLAG_AND_ARGS) != 0,
 				       result);

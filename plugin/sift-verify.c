@@ -71,16 +71,17 @@ static bool address_text_dropped(const unsigned char *value, size_t size)
 		word_chars(str_data(written), str_len(written));
 }
 
-bool sift_verify_header_differs(struct istream *input)
+enum sift_verify_result sift_verify_header(struct istream *input)
 {
 	struct message_header_parser_ctx *parser;
 	struct message_header_line *hdr;
-	bool differs = FALSE;
+	enum sift_verify_result result = 0;
+	bool unknown_charset = FALSE;
 	int ret;
 
 	parser = message_parse_header_init(input, NULL,
 					   MESSAGE_HEADER_PARSER_FLAG_CLEAN_ONELINE);
-	while (!differs && (ret = message_parse_header_next(parser, &hdr)) > 0) {
+	while ((ret = message_parse_header_next(parser, &hdr)) > 0) {
 		if (hdr->eoh)
 			continue;
 		if (hdr->continues) {
@@ -88,18 +89,23 @@ bool sift_verify_header_differs(struct istream *input)
 			continue;
 		}
 		T_BEGIN {
-			if (memmem(hdr->full_value, hdr->full_value_len,
+			if (!unknown_charset &&
+			    memmem(hdr->full_value, hdr->full_value_len,
 				   "=?", 2) != NULL) {
 				message_header_decode(hdr->full_value,
 						      hdr->full_value_len,
 						      unknown_charset_cb,
-						      &differs);
+						      &unknown_charset);
 			}
-			if (!differs && message_header_is_address(hdr->name))
-				differs = address_text_dropped(hdr->full_value,
-							       hdr->full_value_len);
+			if ((result & SIFT_VERIFY_ADDRESS_TEXT) == 0 &&
+			    message_header_is_address(hdr->name) &&
+			    address_text_dropped(hdr->full_value,
+						 hdr->full_value_len))
+				result |= SIFT_VERIFY_ADDRESS_TEXT;
 		} T_END;
 	}
 	message_parse_header_deinit(&parser);
-	return differs;
+	if (unknown_charset)
+		result |= SIFT_VERIFY_HEADER_CHARSET;
+	return result;
 }

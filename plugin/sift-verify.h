@@ -7,9 +7,19 @@
 
 struct istream;
 
-/* Read a message's top-level header from input and return TRUE if the
-   index can't answer header or TEXT searches for it exactly.  Returns
-   FALSE also when the header can't be read (nothing to distrust). */
-bool sift_verify_header_differs(struct istream *input);
+enum sift_verify_result {
+	/* an encoded-word in a charset Dovecot can't convert: header
+	   searches and TEXT can't trust the index */
+	SIFT_VERIFY_HEADER_CHARSET = 0x01,
+	/* an address header has text its parsed form drops: TEXT can't
+	   trust the index (FROM/TO/... compare the parsed form, as the index
+	   does) */
+	SIFT_VERIFY_ADDRESS_TEXT = 0x02,
+};
+
+/* Read a message's top-level header from input and say where the index
+   can't answer exactly (0: everywhere it can; also when the header
+   can't be read). */
+enum sift_verify_result sift_verify_header(struct istream *input);
 
 #endif

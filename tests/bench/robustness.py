@@ -30,31 +30,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
 from dovetest import Dovecot, free_port  # noqa: E402
+sys.path.insert(0, HERE)
+from bench import read_mbox  # noqa: E402
 
 WORD_RE = re.compile(r"\w{3,24}", re.UNICODE)
-
-
-def mbox_messages(path):
-    """Split an mboxrd file (plain or .zst) into raw messages."""
-    if path.endswith(".zst"):
-        data = subprocess.run(["zstd", "-dc", path], check=True,
-                              capture_output=True).stdout
-    else:
-        with open(path, "rb") as f:
-            data = f.read()
-    msgs, cur = [], []
-    for line in data.splitlines(keepends=True):
-        if line.startswith(b"From "):
-            if cur:
-                msgs.append(b"".join(cur))
-            cur = []
-            continue
-        if re.match(rb"^>+From ", line):
-            line = line[1:]
-        cur.append(line)
-    if cur:
-        msgs.append(b"".join(cur))
-    return msgs
 
 
 def diverse_sets(tar_path, workdir):
@@ -153,9 +132,9 @@ def main():
     if os.path.exists(dv):
         sets.update(diverse_sets(dv, args.root))
     if os.path.exists(ml):
-        sets["multilingual"] = mbox_messages(ml)
+        sets["multilingual"] = read_mbox(ml)
     if os.path.exists(k30):
-        sets["kselftest"] = mbox_messages(k30)
+        sets["kselftest"] = read_mbox(k30)
     if not sets:
         print("no corpora found under", args.corpora)
         return 2

@@ -53,7 +53,6 @@ fts_backend_sift_init(struct fts_backend *_backend, const char **error_r)
 		return -1;
 	}
 	backend->set = &fuser->set;
-	backend->pool = pool_alloconly_create("fts-sift backend", 1024);
 	backend->event = event_create(_backend->ns->user->event);
 	event_add_category(backend->event, &event_category_fts_sift);
 	event_set_append_log_prefix(backend->event, "fts-sift: ");
@@ -71,7 +70,6 @@ static void fts_backend_sift_deinit(struct fts_backend *_backend)
 
 	sift_text_deinit(&backend->text);
 	event_unref(&backend->event);
-	pool_unref(&backend->pool);
 	i_free(backend);
 }
 
@@ -131,6 +129,7 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 				     uint32_t uid)
 {
 	struct istream *input;
+	enum sift_verify_result result;
 
 	if (ctx->mail == NULL) {
 		ctx->trans = mailbox_transaction_begin(ctx->box, 0,
@@ -143,8 +142,7 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 		/* the fts plugin reports errors reading the mail */
 		return;
 	}
-	enum sift_verify_result result = sift_verify_header(input);
-
+	result = sift_verify_header(input);
 	if ((result & SIFT_VERIFY_HEADER_CHARSET) != 0)
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_HEADERS);
 	if ((result & SIFT_VERIFY_ADDRESS_TEXT) != 0)

@@ -9,7 +9,6 @@ struct sift_text;
 /* One backend per namespace (Dovecot's fts plugin makes them). */
 struct sift_fts_backend {
 	struct fts_backend backend;
-	pool_t pool;
 	struct event *event;
 	const struct fts_sift_settings *set;
 	/* shared by indexing and searching, so both normalize and segment

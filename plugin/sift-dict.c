@@ -134,12 +134,33 @@ static const char *line_start(const char *begin, const char *pos)
 	return p == NULL ? begin : p + 1;
 }
 
-void sift_dict_match_terms(struct sift_dict *dict, const char *prefix,
-			   char sep, const char *needle, size_t needle_len,
+/* The rest of the term [ls, le) in family p, or NULL if it is not one. */
+static const char *
+term_rest(const struct sift_dict_prefix *p, const char *ls, const char *le)
+{
+	size_t prefix_len = strlen(p->prefix);
+	const char *rest;
+
+	if ((size_t)(le - ls) < prefix_len ||
+	    memcmp(ls, p->prefix, prefix_len) != 0)
+		return NULL;
+	rest = ls + prefix_len;
+	if (p->sep != '\0') {
+		rest = memchr(rest, p->sep, le - rest);
+		if (rest == NULL)
+			return NULL;
+		rest++;
+	}
+	return rest;
+}
+
+void sift_dict_match_terms(struct sift_dict *dict,
+			   const struct sift_dict_prefix *prefixes,
+			   unsigned int prefix_count,
+			   const char *needle, size_t needle_len,
 			   ARRAY_TYPE(sift_dict_term) *terms_r)
 {
 	const char *begin, *end, *pos, *hit;
-	size_t prefix_len = strlen(prefix);
 
 	if (needle_len == 0 || dict->terms.size <= TERMS_HEADER_LEN)
 		return;
@@ -150,29 +171,25 @@ void sift_dict_match_terms(struct sift_dict *dict, const char *prefix,
 	       (hit = memmem(pos, end - pos, needle, needle_len)) != NULL) {
 		const char *ls = line_start(begin, hit);
 		const char *le = memchr(hit, '\n', end - hit);
-		const char *rest;
 
 		if (le == NULL)
 			le = end; /* a last line being appended */
 		pos = le + 1;
-		if ((size_t)(le - ls) < prefix_len ||
-		    memcmp(ls, prefix, prefix_len) != 0)
-			continue;
-		rest = ls + prefix_len;
-		if (sep != '\0') {
-			rest = memchr(rest, sep, le - rest);
-			if (rest == NULL)
+		for (unsigned int i = 0; i < prefix_count; i++) {
+			const char *rest = term_rest(&prefixes[i], ls, le);
+
+			/* the hit may have been in the prefix: look again
+			   in the rest only */
+			if (rest == NULL || (hit < rest &&
+			     memmem(rest, le - rest, needle,
+				    needle_len) == NULL))
 				continue;
-			rest++;
+			struct sift_dict_term *term =
+				array_append_space(terms_r);
+			term->str = ls;
+			term->len = le - ls;
+			break;
 		}
-		/* the hit may have been in the prefix: look again in the
-		   rest only */
-		if (hit < rest &&
-		    memmem(rest, le - rest, needle, needle_len) == NULL)
-			continue;
-		struct sift_dict_term *term = array_append_space(terms_r);
-		term->str = ls;
-		term->len = le - ls;
 	}
 }
 
@@ -240,6 +257,16 @@ static const char *terms_header(uint32_t last_uid)
 	return t_strdup_printf(TERMS_MAGIC"%010u\n", last_uid);
 }
 
+static int sift_dict_write_header(int fd, uint32_t last_uid, const char *path,
+				  const char **error_r)
+{
+	if (pwrite_full(fd, terms_header(last_uid), TERMS_HEADER_LEN, 0) < 0) {
+		*error_r = t_strdup_printf("pwrite(%s) failed: %m", path);
+		return -1;
+	}
+	return 0;
+}
+
 int sift_dict_writer_open(const char *dir, uint32_t last_uid, mode_t mode,
 			  struct sift_dict_writer **writer_r,
 			  const char **error_r)
@@ -283,6 +310,15 @@ int sift_dict_writer_open(const char *dir, uint32_t last_uid, mode_t mode,
 		writer->terms_complete = ret == (ssize_t)sizeof(header) &&
 			terms_header_parse(header, sizeof(header), &file_uid) &&
 			file_uid == last_uid;
+		/* A header for a higher last_uid (rescan lowered it) would
+		   make readers trust the file while documents it lacks are
+		   added: say "incomplete" before adding any. */
+		if (!writer->terms_complete &&
+		    sift_dict_write_header(writer->terms_fd, 0, path,
+					   error_r) < 0) {
+			sift_dict_writer_close(&writer);
+			return -1;
+		}
 	}
 	*writer_r = writer;
 	return 0;
@@ -308,27 +344,15 @@ bool sift_dict_writer_terms_complete(const struct sift_dict_writer *writer)
 	return writer->terms_complete;
 }
 
-static int sift_dict_write_header(int fd, uint32_t last_uid, const char *path,
-				  const char **error_r)
+int sift_dict_writer_set_incomplete(struct sift_dict_writer *writer,
+				    const char **error_r)
 {
-	if (pwrite_full(fd, terms_header(last_uid), TERMS_HEADER_LEN, 0) < 0) {
-		*error_r = t_strdup_printf("pwrite(%s) failed: %m", path);
-		return -1;
-	}
-	return 0;
-}
-
-void sift_dict_writer_set_incomplete(struct sift_dict_writer *writer)
-{
-	const char *error;
-
-	if (!writer->terms_complete)
-		return;
-	writer->terms_complete = FALSE;
 	/* readers must stop trusting the file before the next commit */
 	if (sift_dict_write_header(writer->terms_fd, 0, writer->dir,
-				   &error) < 0)
-		i_error("fts-sift: %s", error);
+				   error_r) < 0)
+		return -1;
+	writer->terms_complete = FALSE;
+	return 0;
 }
 
 int sift_dict_writer_add_terms(struct sift_dict_writer *writer,

@@ -36,6 +36,13 @@ struct sift_dict_term {
 	const char *str;
 	size_t len;
 };
+
+/* A family of terms: those starting with prefix, whose "rest" follows
+   the prefix or, if sep != '\0', the first sep after it. */
+struct sift_dict_prefix {
+	const char *prefix;
+	char sep;
+};
 ARRAY_DEFINE_TYPE(sift_dict_term, struct sift_dict_term);
 
 /* Map the files in dir.  Missing files are empty.  Returns 0, or -1 with
@@ -45,11 +52,13 @@ int sift_dict_open(const char *dir, struct sift_dict **dict_r,
 void sift_dict_close(struct sift_dict **dict);
 /* Does the terms file hold every term of an index with this last_uid? */
 bool sift_dict_terms_complete(const struct sift_dict *dict, uint32_t last_uid);
-/* Append to terms_r the terms (pointing into the map) that start with
-   prefix and whose rest (after the first sep, if sep != '\0') contains
-   needle. */
-void sift_dict_match_terms(struct sift_dict *dict, const char *prefix,
-			   char sep, const char *needle, size_t needle_len,
+/* Append to terms_r the terms (pointing into the map) of any of the
+   prefix families whose rest contains needle.  One pass over the file,
+   however many families. */
+void sift_dict_match_terms(struct sift_dict *dict,
+			   const struct sift_dict_prefix *prefixes,
+			   unsigned int prefix_count,
+			   const char *needle, size_t needle_len,
 			   ARRAY_TYPE(sift_dict_term) *terms_r);
 /* Add to uids the messages with an opaque token containing needle. */
 void sift_dict_match_opaque(struct sift_dict *dict, const char *needle,
@@ -64,8 +73,11 @@ void sift_dict_writer_close(struct sift_dict_writer **writer);
 /* Is the terms file complete (so that appending keeps it complete)? */
 bool sift_dict_writer_terms_complete(const struct sift_dict_writer *writer);
 /* The terms file will not be kept complete from now on; it must be
-   rebuilt (sift_dict_writer_rebuild_terms()) before it is again. */
-void sift_dict_writer_set_incomplete(struct sift_dict_writer *writer);
+   rewritten (sift_dict_write_terms()) before it is again.  Returns 0, or
+   -1 with error_r if readers could not be told (then nothing may be
+   committed that the file lacks). */
+int sift_dict_writer_set_incomplete(struct sift_dict_writer *writer,
+				    const char **error_r);
 /* Append "term\n" lines. */
 int sift_dict_writer_add_terms(struct sift_dict_writer *writer,
 			       const char *lines, size_t len,

@@ -191,62 +191,65 @@ static int sift_index_mkdir(struct sift_index *index)
 	return 0;
 }
 
-/* Read and check the stored format and last_uid.  Returns 1 if usable,
-   0 if the index is of another format, -1 on error (logged). */
-static int sift_index_read_meta(struct sift_index *index)
+/* *value_r = metadata key (NULL if unset; free()d by the caller).
+   Returns 0, or -1 (logged), with *corrupt_r set if the database is. */
+static int sift_index_meta(struct sift_index *index, const char *key,
+			   char **value_r, bool *corrupt_r)
 {
 	struct sift_xerror err;
-	char *value;
 
-	if (sift_xdb_get_metadata(index->db, SIFT_META_FORMAT, &value,
+	if (sift_xdb_get_metadata(index->db, key, value_r,
 				  &err) != SIFT_X_OK) {
 		sift_index_error(index, "Reading metadata of", &err);
-		return err.status == SIFT_X_CORRUPT ? 0 : -1;
+		*corrupt_r = err.status == SIFT_X_CORRUPT;
+		return -1;
 	}
-	if (value == NULL) {
+	return 0;
+}
+
+/* Read and check the stored format, text engine and last_uid.  Returns 1
+   if usable, 0 if the index must be rebuilt (another format or text
+   engine, corrupt), -1 on error (logged). */
+static int sift_index_read_meta(struct sift_index *index)
+{
+	const char *problem = NULL;
+	char *format, *text = NULL, *last_uid = NULL;
+	bool corrupt = FALSE;
+	int ret = 1;
+
+	if (sift_index_meta(index, SIFT_META_FORMAT, &format, &corrupt) < 0)
+		return corrupt ? 0 : -1;
+	index->stored_last_uid = 0;
+	if (format == NULL) {
 		/* new (or never committed) database */
-		index->stored_last_uid = 0;
-	} else if (strcmp(value, SIFT_FORMAT_VERSION) != 0) {
-		e_warning(index->backend->event,
-			  "Index %s has format %s, this version writes %s",
-			  index->path, value, SIFT_FORMAT_VERSION);
-		free(value);
-		return 0;
-	} else {
-		free(value);
-		if (sift_xdb_get_metadata(index->db, SIFT_META_TEXT, &value,
-					  &err) != SIFT_X_OK) {
-			sift_index_error(index, "Reading metadata of", &err);
-			return -1;
-		}
-		if (value == NULL ||
-		    strcmp(value, sift_text_engine_version()) != 0) {
-			e_warning(index->backend->event,
-				  "Index %s was built with %s, this process "
-				  "uses %s: it must be rebuilt", index->path,
-				  value == NULL ? "an unknown text engine" :
-				  value, sift_text_engine_version());
-			free(value);
-			return 0;
-		}
-		free(value);
-		if (sift_xdb_get_metadata(index->db, SIFT_META_LAST_UID,
-					  &value, &err) != SIFT_X_OK) {
-			sift_index_error(index, "Reading metadata of", &err);
-			return -1;
-		}
-		if (value != NULL &&
-		    str_to_uint32(value, &index->stored_last_uid) < 0) {
-			e_warning(index->backend->event,
-				  "Index %s has an invalid last_uid '%s'",
-				  index->path, value);
-			free(value);
-			return 0;
-		}
-		free(value);
+	} else if (strcmp(format, SIFT_FORMAT_VERSION) != 0) {
+		problem = t_strdup_printf("has format %s, this version "
+					  "writes %s", format,
+					  SIFT_FORMAT_VERSION);
+	} else if (sift_index_meta(index, SIFT_META_TEXT, &text,
+				   &corrupt) < 0 ||
+		   sift_index_meta(index, SIFT_META_LAST_UID, &last_uid,
+				   &corrupt) < 0) {
+		ret = corrupt ? 0 : -1;
+	} else if (text == NULL || strcmp(text, sift_text_engine_version()) != 0) {
+		problem = t_strdup_printf("was built with %s, this process "
+			"uses %s", text == NULL ? "an unknown text engine" :
+			text, sift_text_engine_version());
+	} else if (last_uid != NULL &&
+		   str_to_uint32(last_uid, &index->stored_last_uid) < 0) {
+		problem = t_strdup_printf("has an invalid last_uid '%s'",
+					  last_uid);
 	}
+	if (problem != NULL) {
+		e_warning(index->backend->event, "Index %s %s: it must be "
+			  "rebuilt", index->path, problem);
+		ret = 0;
+	}
+	free(format);
+	free(text);
+	free(last_uid);
 	index->batch_last_uid = index->stored_last_uid;
-	return 1;
+	return ret;
 }
 
 int sift_index_open_writer(struct sift_fts_backend *backend,
@@ -450,11 +453,6 @@ static bool sift_token_is_opaque(const char *tok, size_t len)
 			return TRUE;
 	}
 	return FALSE;
-}
-
-static int sift_index_add_flag(struct sift_index *index, const char *flag)
-{
-	return sift_index_add_term(index, flag, strlen(flag), "", 0);
 }
 
 static int sift_index_token(void *context, const char *tok, size_t len,
@@ -693,7 +691,11 @@ static int sift_index_doc_side_files(struct sift_index *index)
 		if (index->docs_added >= SIFT_DICT_APPEND_MAX_DOCS) {
 			/* a bulk run: checking each term costs more than
 			   rewriting the file at the end */
-			sift_dict_writer_set_incomplete(index->dict);
+			if (sift_dict_writer_set_incomplete(index->dict,
+							    &error) < 0) {
+				e_error(index->backend->event, "%s", error);
+				return -1;
+			}
 		} else {
 			index->new_terms.len = 0;
 			if (sift_xdb_new_terms(index->db, index->doc,
@@ -720,6 +722,32 @@ static int sift_index_doc_side_files(struct sift_index *index)
 	return 0;
 }
 
+/* The flag terms that say where searches must not trust this document. */
+static int sift_index_add_doc_flags(struct sift_index *index)
+{
+	const struct {
+		bool set;
+		const char *term;
+	} flags[] = {
+		{ index->doc_raw, SIFT_FLAG_RAW_BODY },
+		{ index->doc_truncated, SIFT_FLAG_TRUNCATED },
+		{ (index->doc_untrusted & SIFT_UNTRUSTED_BODY) != 0,
+		  SIFT_FLAG_UNTRUSTED_BODY },
+		{ (index->doc_untrusted & SIFT_UNTRUSTED_HEADERS) != 0,
+		  SIFT_FLAG_UNTRUSTED_HEADERS },
+		{ (index->doc_untrusted & SIFT_UNTRUSTED_TEXT) != 0,
+		  SIFT_FLAG_UNTRUSTED_TEXT },
+	};
+
+	for (unsigned int i = 0; i < N_ELEMENTS(flags); i++) {
+		if (flags[i].set &&
+		    sift_index_add_term(index, flags[i].term,
+					strlen(flags[i].term), "", 0) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int sift_index_doc_end(struct sift_index *index)
 {
 	struct sift_xerror err;
@@ -729,22 +757,7 @@ int sift_index_doc_end(struct sift_index *index)
 		return 0;
 	if (index->field_open && sift_index_field_end(index) < 0)
 		ret = -1;
-	if (ret == 0 && index->doc_raw &&
-	    sift_index_add_term(index, SIFT_FLAG_RAW_BODY,
-				strlen(SIFT_FLAG_RAW_BODY), "", 0) < 0)
-		ret = -1;
-	if (ret == 0 && (index->doc_untrusted & SIFT_UNTRUSTED_BODY) != 0 &&
-	    sift_index_add_flag(index, SIFT_FLAG_UNTRUSTED_BODY) < 0)
-		ret = -1;
-	if (ret == 0 && (index->doc_untrusted & SIFT_UNTRUSTED_HEADERS) != 0 &&
-	    sift_index_add_flag(index, SIFT_FLAG_UNTRUSTED_HEADERS) < 0)
-		ret = -1;
-	if (ret == 0 && (index->doc_untrusted & SIFT_UNTRUSTED_TEXT) != 0 &&
-	    sift_index_add_flag(index, SIFT_FLAG_UNTRUSTED_TEXT) < 0)
-		ret = -1;
-	if (ret == 0 && index->doc_truncated &&
-	    sift_index_add_term(index, SIFT_FLAG_TRUNCATED,
-				strlen(SIFT_FLAG_TRUNCATED), "", 0) < 0)
+	if (ret == 0 && sift_index_add_doc_flags(index) < 0)
 		ret = -1;
 	if (ret == 0 && sift_index_doc_side_files(index) < 0)
 		ret = -1;

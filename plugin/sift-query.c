@@ -32,11 +32,6 @@
 #include "sift-dict.h"
 #include "sift-query.h"
 
-struct sift_prefix {
-	const char *prefix;
-	char sep;
-};
-
 struct sift_leaf {
 	ARRAY_TYPE(seq_range) definite, maybe;
 };
@@ -56,10 +51,10 @@ struct sift_query {
 	bool flags_loaded;
 };
 
-static const struct sift_prefix body_prefixes[] = {
+static const struct sift_dict_prefix body_prefixes[] = {
 	{ SIFT_PREFIX_BODY, '\0' },
 };
-static const struct sift_prefix text_prefixes[] = {
+static const struct sift_dict_prefix text_prefixes[] = {
 	{ SIFT_PREFIX_BODY, '\0' },
 	{ SIFT_PREFIX_MIME, '\0' },
 	{ SIFT_PREFIX_HDR_NAME, '\0' },
@@ -68,7 +63,7 @@ static const struct sift_prefix text_prefixes[] = {
 	{ SIFT_PREFIX_ADDR_RUN, ':' },
 	{ SIFT_PREFIX_HDR_POOL, '\0' },
 };
-static const struct sift_prefix pool_prefixes[] = {
+static const struct sift_dict_prefix pool_prefixes[] = {
 	{ SIFT_PREFIX_HDR_POOL, '\0' },
 };
 
@@ -92,7 +87,7 @@ static void uids_to_seq_range(const struct sift_uids *uids,
    pass over a flat file) and Xapian's term list otherwise.  Returns 0 or
    -1 (logged). */
 static int
-sift_query_match(struct sift_query *q, const struct sift_prefix *prefixes,
+sift_query_match(struct sift_query *q, const struct sift_dict_prefix *prefixes,
 		 unsigned int prefix_count, const char *needle,
 		 size_t needle_len, enum sift_match match,
 		 ARRAY_TYPE(seq_range) *dest)
@@ -105,14 +100,13 @@ sift_query_match(struct sift_query *q, const struct sift_prefix *prefixes,
 	ARRAY_TYPE(sift_dict_term) terms;
 	unsigned int i;
 
-	if (use_dict)
+	if (use_dict) {
 		t_array_init(&terms, 64);
+		sift_dict_match_terms(q->dict, prefixes, prefix_count,
+				      needle, needle_len, &terms);
+	}
 	for (i = 0; i < prefix_count && status == SIFT_X_OK; i++) {
-		if (use_dict) {
-			sift_dict_match_terms(q->dict, prefixes[i].prefix,
-					      prefixes[i].sep, needle,
-					      needle_len, &terms);
-		} else {
+		if (!use_dict) {
 			status = sift_xdb_match(q->db, prefixes[i].prefix,
 						prefixes[i].sep, needle,
 						needle_len, match, &uids,
@@ -154,26 +148,26 @@ sift_query_match(struct sift_query *q, const struct sift_prefix *prefixes,
 
 static int sift_query_load_flags(struct sift_query *q)
 {
-	static const struct sift_prefix none[] = { { "", '\0' } };
+	static const struct sift_dict_prefix none[] = { { "", '\0' } };
+	const struct {
+		const char *term;
+		ARRAY_TYPE(seq_range) *docs;
+	} flags[] = {
+		{ SIFT_FLAG_RAW_BODY, &q->raw_docs },
+		{ SIFT_FLAG_TRUNCATED, &q->truncated_docs },
+		{ SIFT_FLAG_UNTRUSTED_BODY, &q->untrusted_body },
+		{ SIFT_FLAG_UNTRUSTED_HEADERS, &q->untrusted_headers },
+		{ SIFT_FLAG_UNTRUSTED_TEXT, &q->untrusted_text },
+	};
 
 	if (q->flags_loaded)
 		return 0;
-	if (sift_query_match(q, none, 1, SIFT_FLAG_RAW_BODY,
-			     strlen(SIFT_FLAG_RAW_BODY), SIFT_MATCH_EXACT,
-			     &q->raw_docs) < 0 ||
-	    sift_query_match(q, none, 1, SIFT_FLAG_TRUNCATED,
-			     strlen(SIFT_FLAG_TRUNCATED), SIFT_MATCH_EXACT,
-			     &q->truncated_docs) < 0 ||
-	    sift_query_match(q, none, 1, SIFT_FLAG_UNTRUSTED_BODY,
-			     strlen(SIFT_FLAG_UNTRUSTED_BODY), SIFT_MATCH_EXACT,
-			     &q->untrusted_body) < 0 ||
-	    sift_query_match(q, none, 1, SIFT_FLAG_UNTRUSTED_HEADERS,
-			     strlen(SIFT_FLAG_UNTRUSTED_HEADERS),
-			     SIFT_MATCH_EXACT, &q->untrusted_headers) < 0 ||
-	    sift_query_match(q, none, 1, SIFT_FLAG_UNTRUSTED_TEXT,
-			     strlen(SIFT_FLAG_UNTRUSTED_TEXT), SIFT_MATCH_EXACT,
-			     &q->untrusted_text) < 0)
-		return -1;
+	for (unsigned int i = 0; i < N_ELEMENTS(flags); i++) {
+		if (sift_query_match(q, none, 1, flags[i].term,
+				     strlen(flags[i].term), SIFT_MATCH_EXACT,
+				     flags[i].docs) < 0)
+			return -1;
+	}
 	q->flags_loaded = TRUE;
 	return 0;
 }
@@ -216,8 +210,8 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 	enum sift_field field = sift_arg_field(arg);
 	const char *value = arg->value.str;
 	const char *hdr = arg->hdr_field_name;
-	const struct sift_prefix *prefixes;
-	struct sift_prefix one[1];
+	const struct sift_dict_prefix *prefixes;
+	struct sift_dict_prefix one[1];
 	unsigned int prefix_count;
 	struct sift_plan plan;
 	char err[256];
@@ -280,7 +274,7 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 		ret = 0;
 		break;
 	case SIFT_PLAN_EXISTS: {
-		static const struct sift_prefix names[] = {
+		static const struct sift_dict_prefix names[] = {
 			{ SIFT_PREFIX_HDR_NAME, '\0' } };
 		const char *norm;
 		size_t norm_len;

@@ -8,11 +8,16 @@
    and a message naming the operation and Xapian's description.  The caller
    logs it once.  Nothing here logs, aborts or retries by itself.
 
-   Document ids are IMAP UIDs: one document per message, so an expunge is
-   a direct delete and no UID term is needed. */
+   Document ids are IMAP UIDs: one document per message, and no UID term
+   is needed.  Databases are written without term lists (about half the
+   size of a full one), so documents can't be deleted or replaced in place:
+   a message's content never changes under its UID, expunged UIDs are
+   recorded by the caller and filtered out of results, and
+   sift_xdb_rebuild() drops their postings when enough have piled up. */
 #ifndef SIFT_XAPIAN_H
 #define SIFT_XAPIAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -98,8 +103,9 @@ enum sift_xstatus sift_xdb_stats(struct sift_xdb *db, uint32_t *doc_count_r,
 				 uint32_t *last_docid_r,
 				 struct sift_xerror *err);
 
-/* Documents.  A document collects terms (with within-document frequency);
-   sift_xdb_replace() stores it under uid, replacing any earlier one. */
+/* Documents.  A document collects terms; sift_xdb_add() stores it under
+   uid unless uid already has a document, which is then kept as it is
+   (*existed_r, may be NULL, says which). */
 enum sift_xstatus sift_xdoc_new(struct sift_xdoc **doc_r,
 				struct sift_xerror *err);
 void sift_xdoc_free(struct sift_xdoc **doc);
@@ -110,12 +116,12 @@ enum sift_xstatus sift_xdoc_add_term(struct sift_xdoc *doc, const char *term,
 				     size_t len, struct sift_xerror *err);
 /* Approximate memory the document holds, in bytes. */
 size_t sift_xdoc_size(const struct sift_xdoc *doc);
-enum sift_xstatus sift_xdb_replace(struct sift_xdb *db, uint32_t uid,
-				   const struct sift_xdoc *doc,
-				   struct sift_xerror *err);
-/* Deleting a uid that has no document is not an error. */
-enum sift_xstatus sift_xdb_delete(struct sift_xdb *db, uint32_t uid,
-				  struct sift_xerror *err);
+enum sift_xstatus sift_xdb_add(struct sift_xdb *db, uint32_t uid,
+			       const struct sift_xdoc *doc, bool *existed_r,
+			       struct sift_xerror *err);
+/* Does uid have a document? */
+enum sift_xstatus sift_xdb_has_doc(struct sift_xdb *db, uint32_t uid,
+				   bool *exists_r, struct sift_xerror *err);
 
 /* Every document id, ascending. */
 enum sift_xstatus sift_xdb_all_uids(struct sift_xdb *db,
@@ -174,6 +180,18 @@ enum sift_xstatus sift_xdb_terms_docs(struct sift_xdb *db,
 /* Compact the database at src_path into dest_path (which must not
    exist), merging its B-trees into a minimal, fully packed form. */
 enum sift_xstatus sift_xdb_compact(const char *src_path, const char *dest_path,
+				   struct sift_xerror *err);
+
+/* Write into dest_path (which must not exist) a copy of the database at
+   src_path without the documents whose ids are in drop (sorted, unique):
+   their postings, and terms only they held, are gone.  Metadata is copied
+   except the key omit_key (NULL: all).  Memory stays bounded: documents
+   are rebuilt in docid windows of a few million postings.  Takes about as
+   long as indexing the same number of documents' terms; compact the
+   result afterwards. */
+enum sift_xstatus sift_xdb_rebuild(const char *src_path, const char *dest_path,
+				   const uint32_t *drop, size_t drop_count,
+				   const char *omit_key,
 				   struct sift_xerror *err);
 
 /* Static description of a status, e.g. "locked". */

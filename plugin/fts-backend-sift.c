@@ -199,7 +199,7 @@ fts_backend_sift_update_expunge(struct fts_backend_update_context *_ctx,
 
 	/* A document left behind by a failed expunge is harmless for
 	   searches: UIDs are never reused, and Dovecot drops results for
-	   UIDs that no longer exist.  "doveadm fts rescan" removes it. */
+	   UIDs that no longer exist.  "doveadm fts rescan" records it. */
 	if (!sift_update_ensure_index(ctx) ||
 	    sift_index_expunge(ctx->index, uid) < 0) {
 		e_warning(backend->event, "Couldn't remove uid %u of mailbox "
@@ -355,11 +355,20 @@ static int sift_rescan_box(struct sift_fts_backend *backend,
 		seq_range_array_add(&doc_uids, docs.uids[i]);
 	sift_uids_free(&docs);
 
-	/* documents whose message is gone */
+	/* documents whose message is gone, and messages wrongly recorded
+	   as expunged */
 	seq_range_array_iter_init(&iter, &doc_uids);
 	n = 0;
 	while (seq_range_array_iter_nth(&iter, n++, &uid)) {
-		if (seq_range_exists(&box_uids, uid))
+		bool gone = seq_range_exists(sift_index_get_expunged(index),
+					     uid);
+
+		if (seq_range_exists(&box_uids, uid)) {
+			if (gone)
+				sift_index_unexpunge(index, uid);
+			continue;
+		}
+		if (gone)
 			continue;
 		if (sift_index_expunge(index, uid) < 0) {
 			sift_index_close(&index);

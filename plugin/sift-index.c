@@ -39,6 +39,13 @@
                          indexed (sift-verify.c; two Content-Type headers
                          in one part)
 
+   The database has no term lists (DB_NO_TERMLIST): they would double
+   its size, and only deleting documents needs them.  An expunge records
+   the UID in sift.expunged (committed with everything else); searches
+   drop those UIDs from their results, and once they make up a quarter of
+   the index (and at least fts_sift_compact_after), or at doveadm fts
+   optimize, the database is rebuilt from its own postings without them.
+
    Opaque tokens.  Pooled headers of list mail carry signatures and
    tracking ids (DKIM-Signature, ARC-*, X-Google-*, ...): base64 and hex
    fragments that occur in one message only.  As terms they would be most
@@ -61,6 +68,7 @@
 #include "array.h"
 #include "buffer.h"
 #include "str.h"
+#include "str-sanitize.h"
 #include "hex-binary.h"
 #include "mkdir-parents.h"
 #include "unlink-directory.h"
@@ -96,6 +104,10 @@ struct sift_index {
 	struct sift_dict_writer *dict;
 	struct sift_buf new_terms;
 	bool writable;
+
+	/* expunged UIDs whose postings remain (SIFT_META_EXPUNGED) */
+	ARRAY_TYPE(seq_range) expunged;
+	bool expunged_dirty;
 
 	/* last_uid as stored, and as it will be at the next commit */
 	uint32_t stored_last_uid, batch_last_uid;
@@ -151,6 +163,7 @@ sift_index_alloc(struct sift_fts_backend *backend, struct mailbox *box,
 	index->box = box;
 	index->path = i_strdup(path);
 	index->writable = writable;
+	i_array_init(&index->expunged, 16);
 	return index;
 }
 
@@ -207,13 +220,53 @@ static int sift_index_meta(struct sift_index *index, const char *key,
 	return 0;
 }
 
+/* "1-5,7" -> ranges.  Returns 0, or -1 if the text is not such a list. */
+static int sift_parse_uid_ranges(const char *text,
+				 ARRAY_TYPE(seq_range) *ranges)
+{
+	const char *const *items = t_strsplit(text, ",");
+	uint32_t uid1, uid2;
+
+	for (; *items != NULL; items++) {
+		const char *dash = strchr(*items, '-');
+
+		if (dash == NULL) {
+			if (str_to_uint32(*items, &uid1) < 0 || uid1 == 0)
+				return -1;
+			uid2 = uid1;
+		} else if (str_to_uint32(t_strdup_until(*items, dash),
+					 &uid1) < 0 ||
+			   str_to_uint32(dash + 1, &uid2) < 0 ||
+			   uid1 == 0 || uid2 < uid1) {
+			return -1;
+		}
+		seq_range_array_add_range(ranges, uid1, uid2);
+	}
+	return 0;
+}
+
+static const char *sift_uid_ranges_str(const ARRAY_TYPE(seq_range) *ranges)
+{
+	string_t *str = t_str_new(128);
+	const struct seq_range *range;
+
+	array_foreach(ranges, range) {
+		if (str_len(str) > 0)
+			str_append_c(str, ',');
+		str_printfa(str, "%u", range->seq1);
+		if (range->seq2 != range->seq1)
+			str_printfa(str, "-%u", range->seq2);
+	}
+	return str_c(str);
+}
+
 /* Read and check the stored format, text engine and last_uid.  Returns 1
    if usable, 0 if the index must be rebuilt (another format or text
    engine, corrupt), -1 on error (logged). */
 static int sift_index_read_meta(struct sift_index *index)
 {
 	const char *problem = NULL;
-	char *format, *text = NULL, *last_uid = NULL;
+	char *format, *text = NULL, *last_uid = NULL, *expunged = NULL;
 	bool corrupt = FALSE;
 	int ret = 1;
 
@@ -229,6 +282,8 @@ static int sift_index_read_meta(struct sift_index *index)
 	} else if (sift_index_meta(index, SIFT_META_TEXT, &text,
 				   &corrupt) < 0 ||
 		   sift_index_meta(index, SIFT_META_LAST_UID, &last_uid,
+				   &corrupt) < 0 ||
+		   sift_index_meta(index, SIFT_META_EXPUNGED, &expunged,
 				   &corrupt) < 0) {
 		ret = corrupt ? 0 : -1;
 	} else if (text == NULL || strcmp(text, sift_text_engine_version()) != 0) {
@@ -239,6 +294,11 @@ static int sift_index_read_meta(struct sift_index *index)
 		   str_to_uint32(last_uid, &index->stored_last_uid) < 0) {
 		problem = t_strdup_printf("has an invalid last_uid '%s'",
 					  last_uid);
+	} else if (expunged != NULL &&
+		   sift_parse_uid_ranges(expunged, &index->expunged) < 0) {
+		problem = t_strdup_printf("has an invalid %s '%s'",
+					  SIFT_META_EXPUNGED,
+					  str_sanitize(expunged, 80));
 	}
 	if (problem != NULL) {
 		e_warning(index->backend->event, "Index %s %s: it must be "
@@ -248,6 +308,7 @@ static int sift_index_read_meta(struct sift_index *index)
 	free(format);
 	free(text);
 	free(last_uid);
+	free(expunged);
 	index->batch_last_uid = index->stored_last_uid;
 	return ret;
 }
@@ -396,6 +457,7 @@ void sift_index_close(struct sift_index **_index)
 		str_free(&index->term);
 	if (index->opaque != NULL)
 		str_free(&index->opaque);
+	array_free(&index->expunged);
 	i_free(index->path);
 	i_free(index);
 }
@@ -403,6 +465,11 @@ void sift_index_close(struct sift_index **_index)
 struct sift_xdb *sift_index_db(struct sift_index *index)
 {
 	return index->db;
+}
+
+const ARRAY_TYPE(seq_range) *sift_index_get_expunged(struct sift_index *index)
+{
+	return &index->expunged;
 }
 
 const char *sift_index_get_path(struct sift_index *index)
@@ -751,29 +818,40 @@ static int sift_index_add_doc_flags(struct sift_index *index)
 int sift_index_doc_end(struct sift_index *index)
 {
 	struct sift_xerror err;
+	bool existed = FALSE;
 	int ret = 0;
 
 	if (index->doc == NULL)
 		return 0;
 	if (index->field_open && sift_index_field_end(index) < 0)
 		ret = -1;
-	if (ret == 0 && sift_index_add_doc_flags(index) < 0)
+	if (ret == 0 && sift_xdb_has_doc(index->db, index->doc_uid, &existed,
+					 &err) != SIFT_X_OK) {
+		sift_index_error(index, "Looking up a document in", &err);
 		ret = -1;
-	if (ret == 0 && sift_index_doc_side_files(index) < 0)
-		ret = -1;
-	if (ret == 0 &&
-	    sift_xdb_replace(index->db, index->doc_uid, index->doc,
-			     &err) != SIFT_X_OK) {
-		sift_index_error(index, "Storing a document in", &err);
-		ret = -1;
+	}
+	/* A document that is already there (last_uid was lowered by a
+	   rescan) is kept: a UID's message never changes. */
+	if (ret == 0 && !existed) {
+		if (sift_index_add_doc_flags(index) < 0 ||
+		    sift_index_doc_side_files(index) < 0)
+			ret = -1;
+		else if (sift_xdb_add(index->db, index->doc_uid, index->doc,
+				      NULL, &err) != SIFT_X_OK) {
+			sift_index_error(index, "Storing a document in", &err);
+			ret = -1;
+		}
 	}
 	sift_xdoc_free(&index->doc);
 	if (ret < 0)
 		return -1;
 
+	/* the message is there after all */
+	sift_index_unexpunge(index, index->doc_uid);
 	index->batch_dirty = TRUE;
 	index->batch_docs++;
-	index->docs_added++;
+	if (!existed)
+		index->docs_added++;
 	if (index->doc_uid > index->batch_last_uid)
 		index->batch_last_uid = index->doc_uid;
 	if (index->batch_docs >= index->backend->set->commit_batch ||
@@ -784,15 +862,25 @@ int sift_index_doc_end(struct sift_index *index)
 
 int sift_index_expunge(struct sift_index *index, uint32_t uid)
 {
-	struct sift_xerror err;
+	i_assert(index->writable);
 
-	if (sift_xdb_delete(index->db, uid, &err) != SIFT_X_OK) {
-		sift_index_error(index, "Deleting a document from", &err);
-		return -1;
-	}
+	if (uid == 0 || seq_range_exists(&index->expunged, uid))
+		return 0;
+	seq_range_array_add(&index->expunged, uid);
+	index->expunged_dirty = TRUE;
 	index->batch_dirty = TRUE;
 	index->batch_docs++;
 	return 0;
+}
+
+void sift_index_unexpunge(struct sift_index *index, uint32_t uid)
+{
+	i_assert(index->writable);
+
+	if (seq_range_array_remove(&index->expunged, uid)) {
+		index->expunged_dirty = TRUE;
+		index->batch_dirty = TRUE;
+	}
 }
 
 static int sift_index_commit_last_uid(struct sift_index *index,
@@ -815,6 +903,10 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 				  &err) != SIFT_X_OK ||
 	    sift_xdb_set_metadata(index->db, SIFT_META_LAST_UID,
 				  dec2str(last_uid), &err) != SIFT_X_OK ||
+	    (index->expunged_dirty &&
+	     sift_xdb_set_metadata(index->db, SIFT_META_EXPUNGED,
+				   sift_uid_ranges_str(&index->expunged),
+				   &err) != SIFT_X_OK) ||
 	    sift_xdb_commit(index->db, &err) != SIFT_X_OK) {
 		sift_index_error(index, "Committing", &err);
 		return -1;
@@ -832,6 +924,7 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 	index->batch_docs = 0;
 	index->batch_bytes = 0;
 	index->batch_dirty = FALSE;
+	index->expunged_dirty = FALSE;
 	return 0;
 }
 
@@ -854,48 +947,107 @@ int sift_index_set_last_uid(struct sift_index *index, uint32_t last_uid)
 
 /* ---- optimize ----------------------------------------------------------- */
 
-/* Write the side files of a compacted copy: the full term list, and the
-   opaque lines of the messages that still have documents. */
+/* The documents of the database that are not expunged. */
+static int sift_index_live_uids(struct sift_index *index,
+				struct sift_uids *uids_r)
+{
+	struct sift_xerror err;
+	size_t i, j;
+
+	if (sift_xdb_all_uids(index->db, uids_r, &err) != SIFT_X_OK) {
+		sift_index_error(index, "Listing documents of", &err);
+		return -1;
+	}
+	for (i = j = 0; i < uids_r->count; i++) {
+		if (!seq_range_exists(&index->expunged, uids_r->uids[i]))
+			uids_r->uids[j++] = uids_r->uids[i];
+	}
+	uids_r->count = j;
+	return 0;
+}
+
+/* Write the side files of the copy in dest_dir: its full term list, and
+   the opaque lines of the messages that are still there. */
 static int sift_index_copy_side_files(struct sift_index *index,
 				      const char *dest_dir)
 {
 	struct sift_uids uids = { NULL, 0, 0 };
+	struct sift_xdb *dest_db;
 	struct sift_xerror err;
 	const char *error;
 	int ret = 0;
 
-	if (sift_xdb_all_uids(index->db, &uids, &err) != SIFT_X_OK) {
-		sift_index_error(index, "Listing documents of", &err);
+	if (sift_index_live_uids(index, &uids) < 0)
+		return -1;
+	if (sift_xdb_open(dest_dir, 0, &dest_db, &err) != SIFT_X_OK) {
+		sift_index_error(index, "Opening the new copy of", &err);
+		sift_uids_free(&uids);
 		return -1;
 	}
-	if (sift_dict_write_terms(index->dict, index->db, dest_dir,
+	if (sift_dict_write_terms(index->dict, dest_db, dest_dir,
 				  index->stored_last_uid, &error) < 0 ||
 	    sift_dict_write_opaque(index->dict, &uids, dest_dir,
 				   &error) < 0) {
 		e_error(index->backend->event, "%s", error);
 		ret = -1;
 	}
+	sift_xdb_close(&dest_db);
 	sift_uids_free(&uids);
 	return ret;
 }
 
-/* Compact the index into a fresh copy and swap it in atomically.  The
-   caller holds the write lock (index is open for writing), so no change
-   can be lost.  The index's handle then refers to the old copy: close it
-   right after. */
-static int sift_index_compact_locked(struct sift_index *index)
+/* The sorted list of expunged UIDs, for sift_xdb_rebuild(). */
+static void sift_index_expunged_list(struct sift_index *index,
+				     ARRAY_TYPE(uint32_t) *list)
+{
+	struct seq_range_iter iter;
+	unsigned int n = 0;
+	uint32_t uid;
+
+	seq_range_array_iter_init(&iter, &index->expunged);
+	while (seq_range_array_iter_nth(&iter, n++, &uid))
+		array_push_back(list, &uid);
+}
+
+/* Compact the index - first rebuilding it without the expunged documents
+   if rebuild is set - into a fresh copy and swap it in atomically.  The
+   caller holds the write lock (index is open for writing) and has
+   committed, so no change can be lost.  The index's handle then refers to
+   the old copy: close it right after. */
+static int sift_index_compact_locked(struct sift_index *index, bool rebuild)
 {
 	struct sift_fts_backend *backend = index->backend;
 	struct sift_xerror err;
-	const char *tmp_path, *error;
+	const char *tmp_path, *rebuild_path, *src_path, *error;
 	struct timeval start, end;
+	unsigned int dropped = 0;
 	int ret = 0;
 
 	i_assert(index->writable);
 	i_gettimeofday(&start);
 	tmp_path = t_strconcat(index->path, ".compact", NULL);
+	rebuild_path = t_strconcat(index->path, ".rebuild", NULL);
 	(void)unlink_directory(tmp_path, UNLINK_DIRECTORY_FLAG_RMDIR, &error);
-	if (sift_xdb_compact(index->path, tmp_path, &err) != SIFT_X_OK) {
+	(void)unlink_directory(rebuild_path, UNLINK_DIRECTORY_FLAG_RMDIR,
+			       &error);
+	src_path = index->path;
+	if (rebuild && array_count(&index->expunged) > 0) {
+		ARRAY_TYPE(uint32_t) drop;
+
+		t_array_init(&drop, 256);
+		sift_index_expunged_list(index, &drop);
+		dropped = array_count(&drop);
+		if (sift_xdb_rebuild(index->path, rebuild_path,
+				     array_front(&drop), dropped,
+				     SIFT_META_EXPUNGED, &err) != SIFT_X_OK) {
+			sift_index_error(index, "Rebuilding", &err);
+			ret = -1;
+		}
+		src_path = rebuild_path;
+	}
+	if (ret < 0)
+		;
+	else if (sift_xdb_compact(src_path, tmp_path, &err) != SIFT_X_OK) {
 		sift_index_error(index, "Compacting", &err);
 		ret = -1;
 	} else if (sift_index_copy_side_files(index, tmp_path) < 0) {
@@ -905,32 +1057,63 @@ static int sift_index_compact_locked(struct sift_index *index)
 		e_error(backend->event, "renameat2(%s, %s, EXCHANGE) "
 			"failed: %m", tmp_path, index->path);
 		ret = -1;
+	} else if (dropped > 0) {
+		/* the new copy holds no expunged documents */
+		array_clear(&index->expunged);
+		index->expunged_dirty = FALSE;
 	}
 	/* after the exchange tmp_path holds the old copy */
 	if (unlink_directory(tmp_path, UNLINK_DIRECTORY_FLAG_RMDIR,
 			     &error) < 0 && errno != ENOENT)
 		e_warning(backend->event, "Couldn't remove %s: %s",
 			  tmp_path, error);
+	if (unlink_directory(rebuild_path, UNLINK_DIRECTORY_FLAG_RMDIR,
+			     &error) < 0 && errno != ENOENT)
+		e_warning(backend->event, "Couldn't remove %s: %s",
+			  rebuild_path, error);
 	i_gettimeofday(&end);
 	if (ret == 0) {
-		e_debug(backend->event, "Compacted %s in %d ms", index->path,
+		e_debug(backend->event, "%s %s (%u expunged documents "
+			"dropped) in %d ms", dropped > 0 ? "Rebuilt" :
+			"Compacted", index->path, dropped,
 			timeval_diff_msecs(&end, &start));
 	}
 	return ret;
+}
+
+/* Enough expunged documents to be worth rebuilding the index without
+   them: at least compact_after, and a quarter of the documents. */
+static bool sift_index_wants_rebuild(struct sift_index *index)
+{
+	unsigned int compact_after = index->backend->set->compact_after;
+	unsigned int dead = seq_range_count(&index->expunged);
+	uint32_t docs, last_docid;
+	struct sift_xerror err;
+
+	if (compact_after == 0 || dead < compact_after)
+		return FALSE;
+	if (sift_xdb_stats(index->db, &docs, &last_docid, &err) != SIFT_X_OK) {
+		sift_index_error(index, "Reading statistics of", &err);
+		return FALSE;
+	}
+	return (uint64_t)dead * 4 >= docs;
 }
 
 int sift_index_finish(struct sift_index **_index)
 {
 	struct sift_index *index = *_index;
 	unsigned int compact_after = index->backend->set->compact_after;
+	bool rebuild;
 	int ret;
 
 	ret = sift_index_commit(index, 0);
 	/* a large indexing run leaves B-tree blocks half full: compacting
 	   roughly halves the index and takes about a second per 100k
 	   messages */
-	if (ret == 0 && compact_after > 0 && index->docs_added >= compact_after)
-		ret = sift_index_compact_locked(index);
+	rebuild = ret == 0 && sift_index_wants_rebuild(index);
+	if (ret == 0 && (rebuild || (compact_after > 0 &&
+				     index->docs_added >= compact_after)))
+		ret = sift_index_compact_locked(index, rebuild);
 	else if (ret == 0 && !sift_dict_writer_terms_complete(index->dict)) {
 		const char *error;
 
@@ -957,7 +1140,7 @@ int sift_index_optimize(struct sift_fts_backend *backend, struct mailbox *box)
 
 	if (sift_index_open_writer(backend, box, &index) < 0)
 		return -1;
-	ret = sift_index_compact_locked(index);
+	ret = sift_index_compact_locked(index, TRUE);
 	sift_index_close(&index);
 	return ret;
 }

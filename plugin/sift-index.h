@@ -5,6 +5,7 @@
 #ifndef SIFT_INDEX_H
 #define SIFT_INDEX_H
 
+#include "seq-range-array.h"
 #include "sift-xapian.h"
 
 struct mailbox;
@@ -16,7 +17,10 @@ struct sift_index;
 #define SIFT_META_LAST_UID "sift.last_uid"
 /* sift_text_engine_version() of the process that built the index */
 #define SIFT_META_TEXT "sift.text"
-#define SIFT_FORMAT_VERSION "1"
+/* UIDs expunged since the last rebuild, as "1-5,7": their postings stay
+   until sift_xdb_rebuild() (see sift-xapian.h) and results omit them */
+#define SIFT_META_EXPUNGED "sift.expunged"
+#define SIFT_FORMAT_VERSION "2"
 
 /* Term prefixes (see sift-index.c for the rationale). */
 #define SIFT_PREFIX_BODY "B"
@@ -69,6 +73,9 @@ int sift_index_open_reader(struct sift_fts_backend *backend,
 			   struct mailbox *box, struct sift_index **index_r);
 void sift_index_close(struct sift_index **index);
 struct sift_xdb *sift_index_db(struct sift_index *index);
+/* UIDs whose documents are still in the database although their messages
+   were expunged: never part of a result. */
+const ARRAY_TYPE(seq_range) *sift_index_get_expunged(struct sift_index *index);
 const char *sift_index_get_path(struct sift_index *index);
 
 /* Highest UID whose message and all before it are in the index.
@@ -94,17 +101,23 @@ int sift_index_field_end(struct sift_index *index);
 /* Store the current document (if any).  Commits when the batch limits
    are reached.  Returns 0 or -1 (logged). */
 int sift_index_doc_end(struct sift_index *index);
+/* Record that uid's message is gone (its postings stay until the next
+   rebuild), or (unexpunge) that it is not after all. */
 int sift_index_expunge(struct sift_index *index, uint32_t uid);
+void sift_index_unexpunge(struct sift_index *index, uint32_t uid);
 /* Commit everything so far, recording last_uid (0 = keep the stored
    one).  Returns 0 or -1 (logged). */
 int sift_index_commit(struct sift_index *index, uint32_t last_uid);
 /* Commit, compact if this writer added fts_sift_compact_after documents
-   or more, and close.  Returns 0 or -1 (logged); *index is NULL after. */
+   or more, rebuild without expunged documents if at least
+   fts_sift_compact_after of them make up a quarter of the index, and
+   close.  Returns 0 or -1 (logged); *index is NULL after. */
 int sift_index_finish(struct sift_index **index);
 /* Set last_uid to exactly this value (rescan) and commit. */
 int sift_index_set_last_uid(struct sift_index *index, uint32_t last_uid);
 
-/* Compact the mailbox's index in place (doveadm fts optimize). */
+/* Rebuild the mailbox's index without expunged documents, or if there
+   are none compact it, in place (doveadm fts optimize). */
 int sift_index_optimize(struct sift_fts_backend *backend, struct mailbox *box);
 
 #endif

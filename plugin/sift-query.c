@@ -485,6 +485,12 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 				       (flags & FTS_LOOKUP_FLAG_AND_ARGS) != 0,
 				       result);
 	} T_END;
+	/* documents of expunged messages stay in the database until it is
+	   rebuilt: never report them */
+	seq_range_array_remove_seq_range(&result->definite_uids,
+					 sift_index_get_expunged(q.index));
+	seq_range_array_remove_seq_range(&result->maybe_uids,
+					 sift_index_get_expunged(q.index));
 	sift_dict_close(&q.dict);
 	sift_index_close(&q.index);
 	i_gettimeofday(&end);

@@ -185,6 +185,12 @@ sift_xdb_open(const char *path, unsigned int flags, struct sift_xdb **db_r,
 				Xapian::DB_CREATE_OR_OPEN : Xapian::DB_OPEN;
 			if ((flags & SIFT_XDB_NO_SYNC) != 0)
 				xflags |= Xapian::DB_NO_SYNC;
+			/* no term lists: they would be half of the index,
+			   and only deleting or replacing documents needs
+			   them (see sift_xdb_add() and sift_xdb_rebuild());
+			   opening an existing database without this flag
+			   would fail for want of termlist.glass */
+			xflags |= Xapian::DB_NO_TERMLIST;
 			db->writer = new Xapian::WritableDatabase(path, xflags);
 			db->writer->begin_transaction(true);
 		} else {
@@ -385,42 +391,57 @@ SIFT_EXPORT size_t sift_xdoc_size(const struct sift_xdoc *doc)
 	return doc->bytes;
 }
 
-SIFT_EXPORT enum sift_xstatus
-sift_xdb_replace(struct sift_xdb *db, uint32_t uid, const struct sift_xdoc *doc,
-		 struct sift_xerror *err)
+/* Does the database hold a document under did?  Without term lists the
+   document length table is the record of which documents exist. */
+static bool doc_exists(Xapian::Database &d, Xapian::docid did)
 {
-	enum sift_xstatus ret;
-
-	if (!writable(db, "replace document", err, &ret))
-		return ret;
-	if (uid == 0)
-		return set_error(err, SIFT_X_ERROR, "replace document", "",
-				 "uid 0");
+	if (did == 0 || did > d.get_lastdocid())
+		return false;
 	try {
-		db->writer->replace_document(uid, doc->doc);
-		return ok(err);
-	} catch (...) {
-		return translate_exception(err, "replace document");
+		(void)d.get_doclength(did);
+		return true;
+	} catch (const Xapian::DocNotFoundError &) {
+		return false;
 	}
 }
 
 SIFT_EXPORT enum sift_xstatus
-sift_xdb_delete(struct sift_xdb *db, uint32_t uid, struct sift_xerror *err)
+sift_xdb_add(struct sift_xdb *db, uint32_t uid, const struct sift_xdoc *doc,
+	     bool *existed_r, struct sift_xerror *err)
 {
 	enum sift_xstatus ret;
 
-	if (!writable(db, "delete document", err, &ret))
+	if (existed_r != NULL)
+		*existed_r = false;
+	if (!writable(db, "add document", err, &ret))
 		return ret;
 	if (uid == 0)
-		return set_error(err, SIFT_X_ERROR, "delete document", "",
+		return set_error(err, SIFT_X_ERROR, "add document", "",
 				 "uid 0");
 	try {
-		db->writer->delete_document(uid);
-		return ok(err);
-	} catch (const Xapian::DocNotFoundError &) {
+		if (doc_exists(*db->writer, uid)) {
+			if (existed_r != NULL)
+				*existed_r = true;
+			return ok(err);
+		}
+		/* a new docid: no term list needed */
+		db->writer->replace_document(uid, doc->doc);
 		return ok(err);
 	} catch (...) {
-		return translate_exception(err, "delete document");
+		return translate_exception(err, "add document");
+	}
+}
+
+SIFT_EXPORT enum sift_xstatus
+sift_xdb_has_doc(struct sift_xdb *db, uint32_t uid, bool *exists_r,
+		 struct sift_xerror *err)
+{
+	*exists_r = false;
+	try {
+		*exists_r = doc_exists(rdb(db), uid);
+		return ok(err);
+	} catch (...) {
+		return translate_exception(err, "look up document");
 	}
 }
 
@@ -662,5 +683,90 @@ sift_xdb_compact(const char *src_path, const char *dest_path,
 		return ok(err);
 	} catch (...) {
 		return translate_exception(err, "compact");
+	}
+}
+
+/* Is did in the sorted array? */
+static bool uid_in(const uint32_t *uids, size_t count, Xapian::docid did)
+{
+	return std::binary_search(uids, uids + count, (uint32_t)did);
+}
+
+/* Postings held in memory at once while rebuilding (4 bytes each): the
+   documents are rebuilt in docid windows of about this many postings. */
+#define REBUILD_POSTINGS_PER_PASS (8U * 1024 * 1024)
+
+SIFT_EXPORT enum sift_xstatus
+sift_xdb_rebuild(const char *src_path, const char *dest_path,
+		 const uint32_t *drop, size_t drop_count, const char *omit_key,
+		 struct sift_xerror *err)
+{
+	try {
+		Xapian::Database src(src_path, Xapian::DB_BACKEND_GLASS);
+		Xapian::WritableDatabase dest(dest_path, Xapian::DB_CREATE |
+			Xapian::DB_BACKEND_GLASS | Xapian::DB_NO_TERMLIST |
+			Xapian::DB_NO_SYNC);
+
+		for (Xapian::TermIterator k = src.metadata_keys_begin();
+		     k != src.metadata_keys_end(); ++k) {
+			if (omit_key == NULL || *k != omit_key)
+				dest.set_metadata(*k, src.get_metadata(*k));
+		}
+
+		/* every term once, and how many postings there are */
+		std::vector<std::string> terms;
+		uint64_t postings = 0;
+		for (Xapian::TermIterator t = src.allterms_begin();
+		     t != src.allterms_end(); ++t) {
+			terms.push_back(*t);
+			postings += t.get_termfreq();
+		}
+		Xapian::docid last = src.get_lastdocid();
+		Xapian::doccount docs = src.get_doccount();
+		if (docs == 0 || last == 0) {
+			dest.commit();
+			dest.close();
+			return ok(err);
+		}
+		/* docid span per pass, from the average postings per
+		   document */
+		uint64_t per_doc = postings / docs + 1;
+		uint64_t span = (REBUILD_POSTINGS_PER_PASS / per_doc) *
+			((uint64_t)last / docs + 1);
+		if (span == 0)
+			span = 1;
+
+		for (uint64_t lo = 1; lo <= last; lo += span) {
+			Xapian::docid hi = (Xapian::docid)
+				std::min<uint64_t>(last, lo + span - 1);
+			std::vector<std::vector<uint32_t> > doc_terms(
+				hi - lo + 1);
+			for (uint32_t i = 0; i < terms.size(); i++) {
+				Xapian::PostingIterator p =
+					src.postlist_begin(terms[i]);
+				p.skip_to((Xapian::docid)lo);
+				for (; p != src.postlist_end(terms[i]) &&
+				       *p <= hi; ++p) {
+					if (!uid_in(drop, drop_count, *p))
+						doc_terms[*p - lo].push_back(i);
+				}
+			}
+			Xapian::PostingIterator p = src.postlist_begin("");
+			p.skip_to((Xapian::docid)lo);
+			for (; p != src.postlist_end("") && *p <= hi; ++p) {
+				Xapian::docid did = *p;
+				if (uid_in(drop, drop_count, did))
+					continue;
+				Xapian::Document doc;
+				for (uint32_t i : doc_terms[did - lo])
+					doc.add_boolean_term(terms[i]);
+				dest.replace_document(did, doc);
+			}
+			dest.commit();
+		}
+		dest.close();
+		return ok(err);
+	} catch (...) {
+		return translate_exception(err, "rebuild");
 	}
 }

@@ -8,6 +8,7 @@
    whole run; the child reports through its exit code. */
 
 #include "lib.h"
+#include "array.h"
 #include "test-common.h"
 
 #include "sift-xapian.h"
@@ -111,7 +112,7 @@ doc_put(struct sift_xdb *db, uint32_t uid, ...)
 					       &err) == SIFT_X_OK);
 	}
 	va_end(args);
-	test_assert(sift_xdb_replace(db, uid, doc, &err) == SIFT_X_OK);
+	test_assert(sift_xdb_add(db, uid, doc, NULL, &err) == SIFT_X_OK);
 	sift_xdoc_free(&doc);
 	test_assert(doc == NULL);
 }
@@ -271,7 +272,8 @@ static void test_xdb_open_close(void)
 		test_assert(err_reported(sift_xdb_commit(db2, &err), &err));
 		test_assert(err_reported(sift_xdb_set_metadata(db2, "k", "v",
 							       &err), &err));
-		test_assert(err_reported(sift_xdb_delete(db2, 1, &err), &err));
+		test_assert(err_reported(sift_xdb_add(db2, 1, NULL, NULL, &err),
+					 &err));
 		/* reopen of a reader at the latest revision */
 		test_assert(sift_xdb_reopen(db2, &err) == SIFT_X_OK);
 	}
@@ -563,21 +565,21 @@ static void test_xdb_documents(void)
 	}
 	sift_uids_free(&set);
 
-	/* replace: uid 1 now holds other terms */
+	/* adding under uid 1 again keeps its document as it was */
 	doc_put(db, 1, "Bgoodbye", NULL);
 	db_commit_ok(db);
 	test_assert(sift_xdb_reopen(reader, &err) == SIFT_X_OK);
 	check_stats(reader, 4, 10);
 	check_all_uids(reader, all, N_ELEM(all));
-	check_match(reader, "B", '\0', "hello", SIFT_MATCH_EXACT, NULL, 0, 0, 50);
-	check_match(reader, "B", '\0', "goodbye", SIFT_MATCH_EXACT, u1, 1, 1, 51);
+	check_match(reader, "B", '\0', "hello", SIFT_MATCH_EXACT, u1, 1, 1, 50);
+	check_match(reader, "B", '\0', "goodbye", SIFT_MATCH_EXACT, NULL, 0, 0,
+		    51);
 	check_match(reader, "H", ':', "greetings", SIFT_MATCH_SUBSTRING,
-		    NULL, 0, 0, 52);
-	check_match(reader, "B", '\0', "hel", SIFT_MATCH_PREFIX, u2, 1, 1, 53);
+		    u1, 1, 1, 52);
 	/* the writer reads the same */
-	check_match(db, "B", '\0', "goodbye", SIFT_MATCH_EXACT, u1, 1, 1, 54);
+	check_match(db, "B", '\0', "goodbye", SIFT_MATCH_EXACT, NULL, 0, 0, 54);
 
-	/* replacing a new uid adds it */
+	/* a new uid is added */
 	doc_put(db, 7, "Bseven", NULL);
 	db_commit_ok(db);
 	test_assert(sift_xdb_reopen(reader, &err) == SIFT_X_OK);
@@ -592,11 +594,11 @@ static void test_xdb_documents(void)
 		struct sift_xdoc *doc;
 		test_assert(sift_xdoc_new(&doc, &err) == SIFT_X_OK);
 		test_assert(sift_xdoc_add_term(doc, "Bx", 2, &err) == SIFT_X_OK);
-		test_assert(err_reported(sift_xdb_replace(db, 0, doc, &err),
+		test_assert(err_reported(sift_xdb_add(db, 0, doc, NULL, &err),
 					 &err));
 		/* and a reader can't store */
-		test_assert(err_reported(sift_xdb_replace(reader, 20, doc,
-							  &err), &err));
+		test_assert(err_reported(sift_xdb_add(reader, 20, doc, NULL,
+						      &err), &err));
 		sift_xdoc_free(&doc);
 	}
 	sift_xdb_close(&reader);
@@ -626,14 +628,68 @@ static void test_xdb_match_empty_term(void)
 	test_end();
 }
 
-static void test_xdb_delete(void)
+/* A uid that has a document keeps it (the database has no term lists to
+   replace with, and a message never changes under its UID); has_doc
+   tells which uids have one. */
+static void test_xdb_add_existing(void)
 {
-	const char *path = tpath("delete");
+	const char *path = tpath("add-existing");
+	struct sift_xdb *db;
+	struct sift_xdoc *doc;
+	struct sift_xerror err;
+	bool existed, exists;
+	static const uint32_t u1[] = { 1 }, u3[] = { 3 };
+
+	test_begin("xdb add keeps an existing document");
+	db = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE);
+	if (db == NULL) {
+		test_end();
+		return;
+	}
+	doc_put(db, 1, "Bapple", NULL);
+	doc_put(db, 3, "Bcherry", NULL);
+	db_commit_ok(db);
+
+	test_assert(sift_xdoc_new(&doc, &err) == SIFT_X_OK);
+	test_assert(sift_xdoc_add_term(doc, "Bother", 6, &err) == SIFT_X_OK);
+	existed = FALSE;
+	test_assert(sift_xdb_add(db, 1, doc, &existed, &err) == SIFT_X_OK);
+	test_assert(existed);
+	/* below the highest docid but new: added */
+	test_assert(sift_xdb_add(db, 2, doc, &existed, &err) == SIFT_X_OK);
+	test_assert(!existed);
+	sift_xdoc_free(&doc);
+	db_commit_ok(db);
+	check_match(db, "B", '\0', "apple", SIFT_MATCH_EXACT, u1, 1, 1, 0);
+	{
+		static const uint32_t u2[] = { 2 };
+		check_match(db, "B", '\0', "other", SIFT_MATCH_EXACT, u2, 1, 1,
+			    1);
+	}
+	check_match(db, "B", '\0', "rr", SIFT_MATCH_SUBSTRING, u3, 1, 1, 2);
+	for (uint32_t uid = 0; uid <= 5; uid++) {
+		test_assert_idx(sift_xdb_has_doc(db, uid, &exists, &err) ==
+				SIFT_X_OK, uid);
+		test_assert_idx(exists == (uid >= 1 && uid <= 3), uid);
+	}
+	sift_xdb_close(&db);
+	test_end();
+}
+
+/* Rebuilding drops the given documents (and terms only they held),
+   keeps every other document's terms and the metadata but omit_key, in
+   several docid windows when there are many postings. */
+static void test_xdb_rebuild(void)
+{
+	const char *path = tpath("rebuild-src");
+	const char *dest = tpath("rebuild-dest");
 	struct sift_xdb *db;
 	struct sift_xerror err;
-	static const uint32_t u13[] = { 1, 3 }, u3[] = { 3 };
+	static const uint32_t drop[] = { 2, 5 };
+	static const uint32_t u1[] = { 1 }, u134[] = { 1, 3, 4 };
+	static const uint32_t none[] = { 0 };
 
-	test_begin("xdb delete");
+	test_begin("xdb rebuild without documents");
 	db = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE);
 	if (db == NULL) {
 		test_end();
@@ -642,38 +698,100 @@ static void test_xdb_delete(void)
 	doc_put(db, 1, "Bapple", "Bshared", NULL);
 	doc_put(db, 2, "Bbanana", "Bshared", NULL);
 	doc_put(db, 3, "Bcherry", "Bshared", NULL);
+	doc_put(db, 4, "Bdate", "Bshared", NULL);
+	doc_put(db, 5, "Belder", NULL);
+	test_assert(sift_xdb_set_metadata(db, "keep", "k", &err) == SIFT_X_OK);
+	test_assert(sift_xdb_set_metadata(db, "drop", "2,5", &err) ==
+		    SIFT_X_OK);
 	db_commit_ok(db);
 
-	test_assert(sift_xdb_delete(db, 2, &err) == SIFT_X_OK);
-	test_assert(err.status == SIFT_X_OK);
-	/* a uid without a document is not an error */
-	test_assert(sift_xdb_delete(db, 999, &err) == SIFT_X_OK);
-	test_assert(sift_xdb_delete(db, 2, &err) == SIFT_X_OK);
-	/* uid 0 is */
-	test_assert(err_reported(sift_xdb_delete(db, 0, &err), &err));
-	db_commit_ok(db);
-
-	check_stats(db, 2, 3);
-	check_all_uids(db, u13, 2);
-	check_match(db, "B", '\0', "banana", SIFT_MATCH_EXACT, NULL, 0, 0, 0);
-	check_match(db, "B", '\0', "shared", SIFT_MATCH_EXACT, u13, 2, 1, 1);
-
-	test_assert(sift_xdb_delete(db, 1, &err) == SIFT_X_OK);
-	db_commit_ok(db);
-	check_all_uids(db, u3, 1);
+	/* the source may be open for writing meanwhile (the caller holds
+	   the write lock while rebuilding) */
+	test_assert(sift_xdb_rebuild(path, dest, drop, N_ELEM(drop), "drop",
+				     &err) == SIFT_X_OK);
 	sift_xdb_close(&db);
-
-	db = db_open_ok(path, 0);
+	db = db_open_ok(dest, 0);
 	if (db != NULL) {
-		check_stats(db, 1, 3);
-		check_all_uids(db, u3, 1);
-		/* apple and banana are gone, cherry stays */
-		check_match(db, "B", '\0', "pp", SIFT_MATCH_SUBSTRING,
-			    NULL, 0, 0, 2);
-		check_match(db, "B", '\0', "nan", SIFT_MATCH_SUBSTRING,
-			    NULL, 0, 0, 3);
-		check_match(db, "B", '\0', "err", SIFT_MATCH_SUBSTRING,
-			    u3, 1, 1, 4);
+		check_stats(db, 3, 4);
+		check_all_uids(db, u134, 3);
+		check_match(db, "B", '\0', "shared", SIFT_MATCH_EXACT, u134, 3,
+			    1, 0);
+		check_match(db, "B", '\0', "apple", SIFT_MATCH_EXACT, u1, 1, 1,
+			    1);
+		/* terms only the dropped documents had are gone */
+		check_match(db, "B", '\0', "an", SIFT_MATCH_SUBSTRING, NULL, 0,
+			    0, 2);
+		check_match(db, "B", '\0', "elder", SIFT_MATCH_EXACT, NULL, 0,
+			    0, 3);
+		test_assert(str_eq_null(meta_get(db, "keep"), "k"));
+		test_assert(meta_get(db, "drop") == NULL);
+		sift_xdb_close(&db);
+	}
+	/* the destination must not exist */
+	test_assert(err_reported(sift_xdb_rebuild(path, dest, none, 0, NULL,
+						  &err), &err));
+	test_end();
+}
+
+/* Many documents: the rebuild works in windows; every kept document keeps
+   exactly its terms. */
+static void test_xdb_rebuild_many(void)
+{
+	const char *path = tpath("rebuild-many");
+	const char *dest = tpath("rebuild-many-dest");
+	struct sift_xdb *db;
+	struct sift_xerror err;
+	ARRAY_TYPE(uint32_t) drop;
+	const unsigned int n = 3000;
+
+	test_begin("xdb rebuild of many documents");
+	db = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE |
+			SIFT_XDB_NO_SYNC);
+	if (db == NULL) {
+		test_end();
+		return;
+	}
+	t_array_init(&drop, n);
+	for (uint32_t uid = 1; uid <= n; uid++) {
+		doc_put(db, uid * 2, t_strdup_printf("Bu%u", uid),
+			t_strdup_printf("Bm%u", uid % 7), "Ball", NULL);
+		if (uid % 3 == 0) {
+			uint32_t did = uid * 2;
+			array_push_back(&drop, &did);
+		}
+	}
+	db_commit_ok(db);
+	sift_xdb_close(&db);
+	test_assert(sift_xdb_rebuild(path, dest, array_front(&drop),
+				     array_count(&drop), NULL, &err) ==
+		    SIFT_X_OK);
+	db = db_open_ok(dest, 0);
+	if (db != NULL) {
+		struct sift_uids set = { NULL, 0, 0 };
+
+		test_assert(sift_xdb_match(db, "B", '\0', "all", 3,
+					   SIFT_MATCH_EXACT, &set, NULL,
+					   &err) == SIFT_X_OK);
+		test_assert(set.count == n - n / 3);
+		for (size_t i = 0; i < set.count; i++) {
+			uint32_t uid = set.uids[i] / 2;
+			test_assert_idx(set.uids[i] % 2 == 0 && uid % 3 != 0, i);
+		}
+		sift_uids_free(&set);
+		/* each kept document has its own terms */
+		for (uint32_t uid = 1; uid <= n; uid += 97) {
+			test_assert(sift_xdb_match(db, "B", '\0',
+				t_strdup_printf("u%u", uid),
+				strlen(t_strdup_printf("u%u", uid)),
+				SIFT_MATCH_EXACT, &set, NULL, &err) ==
+				SIFT_X_OK);
+			if (uid % 3 == 0)
+				test_assert_idx(set.count == 0, uid);
+			else
+				test_assert_idx(set.count == 1 &&
+						set.uids[0] == uid * 2, uid);
+			sift_uids_free(&set);
+		}
 		sift_xdb_close(&db);
 	}
 	test_end();
@@ -788,12 +906,12 @@ static void test_xdb_uncommitted_discarded(void)
 		test_assert_idx(meta_get(db, "extra") == NULL, i);
 		sift_xdb_close(&db);
 
-		/* the same through a writer, with a delete, and then a
-		   second commit cycle on the reopened writer works */
+		/* the same through a writer, and then a second commit
+		   cycle on the reopened writer works */
 		db = db_open_ok(path, SIFT_XDB_WRITE);
 		if (db == NULL)
 			continue;
-		test_assert_idx(sift_xdb_delete(db, 1, &err) == SIFT_X_OK, i);
+		doc_put(db, 5, "Bfive", NULL);
 		sift_xdb_close(&db);
 		db = db_open_ok(path, SIFT_XDB_WRITE);
 		if (db == NULL)
@@ -965,7 +1083,7 @@ static void test_xdb_reader_revisions(void)
 			(void)sift_xdoc_add_term(doc, term, strlen(term), &err);
 		}
 		(void)sift_xdoc_add_term(doc, "Bold", 4, &err);
-		test_assert(sift_xdb_replace(db, uid, doc, &err) == SIFT_X_OK);
+		test_assert(sift_xdb_add(db, uid, doc, NULL, &err) == SIFT_X_OK);
 		sift_xdoc_free(&doc);
 		db_commit_ok(db);
 	}
@@ -1034,7 +1152,7 @@ static void test_xdb_term_limits(void)
 	test_assert(sift_xdoc_add_term(doc, nul_term, sizeof(nul_term) - 1,
 				       &err) == SIFT_X_OK);
 	test_assert(sift_xdoc_size(doc) > size);
-	test_assert(sift_xdb_replace(db, 1, doc, &err) == SIFT_X_OK);
+	test_assert(sift_xdb_add(db, 1, doc, NULL, &err) == SIFT_X_OK);
 	sift_xdoc_free(&doc);
 	ret = sift_xdb_commit(db, &err);
 	test_assert(ret == SIFT_X_OK);
@@ -1063,7 +1181,7 @@ static void test_xdb_term_limits(void)
 
 	/* a document with no terms at all can be stored */
 	test_assert(sift_xdoc_new(&doc, &err) == SIFT_X_OK);
-	test_assert(sift_xdb_replace(db, 2, doc, &err) == SIFT_X_OK);
+	test_assert(sift_xdb_add(db, 2, doc, NULL, &err) == SIFT_X_OK);
 	sift_xdoc_free(&doc);
 	db_commit_ok(db);
 	check_stats(db, 2, 2);
@@ -1076,6 +1194,7 @@ static void test_xdb_compact(void)
 {
 	const char *src = tpath("compact-src");
 	const char *dest = tpath("compact-dest");
+	const char *mid = tpath("compact-mid");
 	struct sift_xdb *db;
 	struct sift_xerror err;
 	enum sift_xstatus ret;
@@ -1103,15 +1222,26 @@ static void test_xdb_compact(void)
 	test_assert(sift_xdb_set_metadata(db, "last_uid", "2299", &err) ==
 		    SIFT_X_OK);
 	db_commit_ok(db);
-	for (uint32_t uid = 2000; uid < 2300; uid++)
-		test_assert(sift_xdb_delete(db, uid, &err) == SIFT_X_OK);
-	test_assert(sift_xdb_delete(db, 600, &err) == SIFT_X_OK);
 	test_assert(sift_xdb_set_metadata(db, "last_uid", "2300", &err) ==
 		    SIFT_X_OK);
 	db_commit_ok(db);
 	sift_xdb_close(&db);
 
-	ret = sift_xdb_compact(src, dest, &err);
+	/* dropped documents leave holes, as expunges do in the plugin:
+	   rebuild without them, then compact */
+	{
+		uint32_t drop[301];
+		unsigned int n = 0;
+
+		drop[n++] = 600;
+		for (uint32_t uid = 2000; uid < 2300; uid++)
+			drop[n++] = uid;
+		ret = sift_xdb_rebuild(src, mid, drop, n, NULL, &err);
+		test_assert(ret == SIFT_X_OK);
+		if (ret != SIFT_X_OK)
+			i_error("rebuild: %s", err.msg);
+	}
+	ret = sift_xdb_compact(mid, dest, &err);
 	test_assert(ret == SIFT_X_OK);
 	if (ret != SIFT_X_OK)
 		i_error("compact: %s", err.msg);
@@ -1145,7 +1275,11 @@ static void test_xdb_compact(void)
 	/* the source is unchanged */
 	db = db_open_ok(src, 0);
 	if (db != NULL) {
-		check_all_uids(db, uids, N_ELEM(uids));
+		static const uint32_t u600[] = { 600 };
+
+		check_stats(db, 304, 2299);
+		check_match(db, "B", '\0', "gone", SIFT_MATCH_EXACT,
+			    u600, 1, 1, 6);
 		sift_xdb_close(&db);
 	}
 	/* a missing source fails with a message */
@@ -1189,7 +1323,7 @@ static void write_corruption_db(const char *path)
 		i_snprintf(term, sizeof(term), "Bmod%u", uid % 7);
 		(void)sift_xdoc_add_term(doc, term, strlen(term), &err);
 		(void)sift_xdoc_add_term(doc, "Bcommon", 7, &err);
-		test_assert(sift_xdb_replace(db, uid, doc, &err) == SIFT_X_OK);
+		test_assert(sift_xdb_add(db, uid, doc, NULL, &err) == SIFT_X_OK);
 		sift_xdoc_free(&doc);
 	}
 	{
@@ -1329,12 +1463,12 @@ static int child_query_corrupt(void *ctx)
 			if (sift_xdoc_new(&doc, &err) == SIFT_X_OK) {
 				(void)sift_xdoc_add_term(doc, "Bcommon", 7,
 							 &err);
-				ret = sift_xdb_replace(db, 5, doc, &err);
+				ret = sift_xdb_add(db, 50, doc, NULL, &err);
 				fine = corrupt_status_ok(ret, &err,
 							 &noticed) && fine;
 				sift_xdoc_free(&doc);
 			}
-			ret = sift_xdb_delete(db, 6, &err);
+			ret = sift_xdb_has_doc(db, 6, &(bool){FALSE}, &err);
 			fine = corrupt_status_ok(ret, &err, &noticed) && fine;
 			ret = sift_xdb_commit(db, &err);
 			fine = corrupt_status_ok(ret, &err, &noticed) && fine;
@@ -1599,7 +1733,7 @@ static void test_xdb_large_batch(void)
 			all_ok = sift_xdoc_add_term(doc, "Beven", 5, &err) ==
 				SIFT_X_OK && all_ok;
 		}
-		all_ok = sift_xdb_replace(db, BATCH_UID(i), doc, &err) ==
+		all_ok = sift_xdb_add(db, BATCH_UID(i), doc, NULL, &err) ==
 			SIFT_X_OK && all_ok;
 		sift_xdoc_free(&doc);
 	}
@@ -1672,7 +1806,7 @@ static int child_max_uid(void *ctx)
 		return 2;
 	if (sift_xdoc_new(&doc, &err) != SIFT_X_OK ||
 	    sift_xdoc_add_term(doc, "Bmax", 4, &err) != SIFT_X_OK ||
-	    sift_xdb_replace(db, UINT32_MAX, doc, &err) != SIFT_X_OK ||
+	    sift_xdb_add(db, UINT32_MAX, doc, NULL, &err) != SIFT_X_OK ||
 	    sift_xdb_commit(db, &err) != SIFT_X_OK) {
 		printf("    storing uid %u failed: %s\n", UINT32_MAX, err.msg);
 		ret = 3;
@@ -1728,7 +1862,9 @@ int main(void)
 		test_xdb_locked,
 		test_xdb_documents,
 		test_xdb_match_empty_term,
-		test_xdb_delete,
+		test_xdb_add_existing,
+		test_xdb_rebuild,
+		test_xdb_rebuild_many,
 		test_xdb_metadata,
 		test_xdb_uncommitted_discarded,
 		test_xdb_failed_commit,

@@ -15,6 +15,13 @@
    - SIFT_PLAN_RUN: an address search (FROM/TO/CC/BCC) for a string with
      no space or address punctuation, answered exactly against the
      "runs" of the written address (see sift-index.c).
+   - SIFT_PLAN_CHUNK: any other string without whitespace (dashes, dots,
+     punctuation, several words of an unspaced script).  An occurrence
+     lies inside one whitespace-free run of the text, and the index holds
+     every run that is not a single word as a term of its own, so "some
+     term of the field contains the whole string" is exact for the fields
+     that have run terms (bodies, Subject, MIME headers).  needles[] holds
+     its tokens, as for CANDIDATES, for the fields that only have words.
    - SIFT_PLAN_CANDIDATES: anything else with tokens (phrases, dashes,
      dictionary scripts).  Each token (each character, for dictionary
      scripts) must occur in some term of the field, which narrows to a
@@ -47,6 +54,7 @@ enum sift_plan_kind {
 	SIFT_PLAN_EXISTS,
 	SIFT_PLAN_WORD,
 	SIFT_PLAN_RUN,
+	SIFT_PLAN_CHUNK,
 	SIFT_PLAN_CANDIDATES,
 };
 
@@ -65,7 +73,9 @@ struct sift_plan {
 	/* normalized search string (malloc'd, NUL-terminated) */
 	char *normalized;
 	size_t normalized_len;
-	/* WORD, RUN: one needle; CANDIDATES: 1..SIFT_PLAN_MAX_NEEDLES */
+	/* WORD, RUN: one needle; CANDIDATES: 1..SIFT_PLAN_MAX_NEEDLES;
+	   CHUNK: 0..SIFT_PLAN_MAX_NEEDLES (the string itself is in
+	   normalized) */
 	struct sift_plan_needle needles[SIFT_PLAN_MAX_NEEDLES];
 	unsigned int needle_count;
 };
@@ -73,6 +83,18 @@ struct sift_plan {
 /* Characters that separate address "runs": a RUN needle never contains
    them, and the index splits written address headers at them. */
 #define SIFT_ADDRESS_RUN_SEPARATORS " \t\r\n<>\",;:()[]\\"
+
+/* Whitespace: the index stores every run of text without these (that is
+   not a single word) as a term, so a string without them is found
+   exactly (SIFT_PLAN_CHUNK). */
+static inline bool sift_is_chunk_separator(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' ||
+		c == '\f' || c == '\v';
+}
+/* Longer words and runs are stored as overlapping windows: strings of up
+   to this many bytes are still found exactly in them. */
+#define SIFT_WINDOW_SAFE_NEEDLE 100
 
 /* Build the plan for searching value in field.  Returns 0, or -1 with a
    message in err on an internal failure (ICU, memory).  The plan must be

@@ -96,6 +96,10 @@
    whitespace), so a 100 MB message never needs 100 MB of buffer. */
 #define SIFT_FIELD_FLUSH_SIZE (256 * 1024)
 
+struct sift_token_span {
+	size_t offset, len;
+};
+
 struct sift_index {
 	struct sift_fts_backend *backend;
 	struct mailbox *box;
@@ -124,7 +128,9 @@ struct sift_index {
 
 	/* the field being built */
 	enum sift_field_kind field_kind;
-	bool field_open, field_is_address, field_is_pooled;
+	bool field_open, field_is_address, field_is_pooled, field_chunks;
+	/* with field_chunks: the current text's tokens (sift_index_chunks) */
+	ARRAY(struct sift_token_span) token_spans;
 	string_t *token_prefix, *run_prefix;
 	buffer_t *field_buf;
 	string_t *term;
@@ -164,6 +170,7 @@ sift_index_alloc(struct sift_fts_backend *backend, struct mailbox *box,
 	index->path = i_strdup(path);
 	index->writable = writable;
 	i_array_init(&index->expunged, 16);
+	i_array_init(&index->token_spans, 256);
 	return index;
 }
 
@@ -458,6 +465,7 @@ void sift_index_close(struct sift_index **_index)
 	if (index->opaque != NULL)
 		str_free(&index->opaque);
 	array_free(&index->expunged);
+	array_free(&index->token_spans);
 	i_free(index->path);
 	i_free(index);
 }
@@ -485,17 +493,12 @@ int sift_index_get_last_uid(struct sift_index *index, uint32_t *last_uid_r)
 
 /* ---- building documents ---------------------------------------------- */
 
-static int sift_index_add_term(struct sift_index *index, const char *prefix,
+static int sift_index_put_term(struct sift_index *index, const char *prefix,
 			       size_t prefix_len, const char *word,
 			       size_t word_len)
 {
 	struct sift_xerror err;
-	size_t max = SIFT_XAPIAN_MAX_TERM - prefix_len;
 
-	if (word_len > max) {
-		word_len = sift_text_utf8_truncate(word, word_len, max);
-		index->doc_truncated = TRUE;
-	}
 	str_truncate(index->term, 0);
 	str_append_data(index->term, prefix, prefix_len);
 	str_append_data(index->term, word, word_len);
@@ -503,6 +506,46 @@ static int sift_index_add_term(struct sift_index *index, const char *prefix,
 			       str_len(index->term), &err) != SIFT_X_OK) {
 		sift_index_error(index, "Adding a term to", &err);
 		return -1;
+	}
+	return 0;
+}
+
+/* A word or run longer than a term can be is stored as overlapping
+   windows that start every SIFT_WINDOW_SAFE_NEEDLE bytes (on character
+   boundaries), so that every substring of up to that many bytes lies
+   whole inside one of them; the ZL flag tells searches for longer strings
+   to let Dovecot check the message. */
+static int sift_index_add_term(struct sift_index *index, const char *prefix,
+			       size_t prefix_len, const char *word,
+			       size_t word_len)
+{
+	size_t max = SIFT_XAPIAN_MAX_TERM - prefix_len;
+	size_t start, next, len;
+
+	if (word_len <= max)
+		return sift_index_put_term(index, prefix, prefix_len, word,
+					   word_len);
+	index->doc_truncated = TRUE;
+	if (max < 2 * SIFT_WINDOW_SAFE_NEEDLE + 3) {
+		/* (no prefix is this long) just cut, and trust no header
+		   search of this message */
+		index->doc_untrusted |= SIFT_UNTRUSTED_HEADERS;
+		len = sift_text_utf8_truncate(word, word_len, max);
+		return sift_index_put_term(index, prefix, prefix_len, word,
+					   len);
+	}
+	for (start = 0;; start = next) {
+		len = sift_text_utf8_truncate(word + start, word_len - start,
+					      max);
+		if (sift_index_put_term(index, prefix, prefix_len,
+					word + start, len) < 0)
+			return -1;
+		if (start + len >= word_len)
+			break;
+		next = start + sift_text_utf8_truncate(word + start,
+				word_len - start, SIFT_WINDOW_SAFE_NEEDLE);
+		if (next == start)
+			next = start + len;
 	}
 	return 0;
 }
@@ -523,8 +566,7 @@ static bool sift_token_is_opaque(const char *tok, size_t len)
 }
 
 static int sift_index_token(void *context, const char *tok, size_t len,
-			    size_t byte_offset ATTR_UNUSED,
-			    unsigned int flags ATTR_UNUSED)
+			    size_t byte_offset, unsigned int flags ATTR_UNUSED)
 {
 	struct sift_index *index = context;
 
@@ -532,6 +574,12 @@ static int sift_index_token(void *context, const char *tok, size_t len,
 		str_append_data(index->opaque, tok, len);
 		str_append_c(index->opaque, '\n');
 		return 0;
+	}
+	if (index->field_chunks) {
+		struct sift_token_span *span =
+			array_append_space(&index->token_spans);
+		span->offset = byte_offset;
+		span->len = len;
 	}
 	return sift_index_add_term(index, str_c(index->token_prefix),
 				   str_len(index->token_prefix), tok, len);
@@ -561,6 +609,40 @@ static int sift_index_address_runs(struct sift_index *index,
 	return 0;
 }
 
+/* Runs: maximal pieces of text without whitespace
+   (sift_is_chunk_separator()).  Every run that is not exactly one token (the
+   words have their terms already) becomes a term too - "signed-off-by:",
+   "v5.10", "->", an unspaced Japanese sentence - so that any search
+   string without whitespace, which can only occur inside one run, is
+   found exactly by the terms containing it. */
+static int sift_index_chunks(struct sift_index *index, const char *text,
+			     size_t len)
+{
+	const struct sift_token_span *spans;
+	unsigned int t = 0, n;
+	size_t i = 0, start;
+
+	spans = array_get(&index->token_spans, &n);
+	for (;;) {
+		while (i < len && sift_is_chunk_separator(text[i]))
+			i++;
+		if (i >= len)
+			break;
+		start = i;
+		while (i < len && !sift_is_chunk_separator(text[i]))
+			i++;
+		while (t < n && spans[t].offset < start)
+			t++;
+		if (t < n && spans[t].offset == start && spans[t].len == i - start)
+			continue;
+		if (sift_index_add_term(index, str_c(index->token_prefix),
+					str_len(index->token_prefix),
+					text + start, i - start) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Normalize and tokenize size bytes of field text into terms. */
 static int sift_index_text(struct sift_index *index,
 			   const unsigned char *data, size_t size)
@@ -581,8 +663,12 @@ static int sift_index_text(struct sift_index *index,
 		/* address headers are indexed as runs only */
 		return sift_index_address_runs(index, norm, norm_len);
 	}
+	array_clear(&index->token_spans);
 	ret = sift_text_tokenize(index->backend->text, norm, norm_len,
 				 sift_index_token, index, err, sizeof(err));
+	if (ret == 0 && index->field_chunks &&
+	    sift_index_chunks(index, norm, norm_len) < 0)
+		return -1;
 	if (ret < 0) {
 		e_error(index->backend->event, "Segmenting text for %s "
 			"uid %u failed: %s", mailbox_get_vname(index->box),
@@ -632,6 +718,7 @@ void sift_index_field_begin(struct sift_index *index,
 	index->field_kind = kind;
 	index->field_is_address = FALSE;
 	index->field_is_pooled = FALSE;
+	index->field_chunks = FALSE;
 	index->field_error = 0;
 	buffer_set_used_size(index->field_buf, 0);
 	str_truncate(index->token_prefix, 0);
@@ -639,12 +726,14 @@ void sift_index_field_begin(struct sift_index *index,
 	switch (kind) {
 	case SIFT_FIELD_KIND_BODY:
 		str_append(index->token_prefix, SIFT_PREFIX_BODY);
+		index->field_chunks = TRUE;
 		break;
 	case SIFT_FIELD_KIND_RAW_BODY:
 		index->doc_raw = TRUE;
 		break;
 	case SIFT_FIELD_KIND_MIME_HEADER:
 		str_append(index->token_prefix, SIFT_PREFIX_MIME);
+		index->field_chunks = TRUE;
 		/* TEXT searches MIME header names too */
 		if (hdr_name != NULL && sift_index_text(index,
 				(const unsigned char *)hdr_name,
@@ -678,6 +767,7 @@ void sift_index_field_begin(struct sift_index *index,
 			str_append(index->token_prefix, SIFT_PREFIX_HDR);
 			str_append(index->token_prefix, t_str_lcase(hdr_name));
 			str_append_c(index->token_prefix, ':');
+			index->field_chunks = TRUE;
 		} else {
 			str_append(index->token_prefix, SIFT_PREFIX_HDR_POOL);
 			index->field_is_pooled = TRUE;

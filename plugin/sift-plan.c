@@ -89,6 +89,34 @@ static bool has_run_separator(const char *s, size_t len)
 	return false;
 }
 
+static bool has_chunk_separator(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (sift_is_chunk_separator(s[i]))
+			return true;
+	}
+	return false;
+}
+
+/* Keep the longest distinct needles collected (they narrow the most). */
+static void plan_keep_needles(struct plan_collect *c, struct sift_plan *plan)
+{
+	qsort(c->all, c->all_count, sizeof(c->all[0]), needle_cmp_len_desc);
+	for (unsigned int i = 0; i < c->all_count &&
+		     plan->needle_count < SIFT_PLAN_MAX_NEEDLES; i++) {
+		unsigned int j;
+
+		for (j = 0; j < plan->needle_count; j++) {
+			if (plan->needles[j].len == c->all[i].len &&
+			    memcmp(plan->needles[j].str, c->all[i].str,
+				   c->all[i].len) == 0)
+				break;
+		}
+		if (j == plan->needle_count)
+			plan->needles[plan->needle_count++] = c->all[i];
+	}
+}
+
 int sift_plan_build(struct sift_text *text, enum sift_field field,
 		    const char *value, size_t value_len,
 		    struct sift_plan *plan_r, char *err, size_t err_size)
@@ -136,34 +164,24 @@ int sift_plan_build(struct sift_text *text, enum sift_field field,
 		free(c);
 		return -1;
 	}
-	if (c->tokens == 0) {
-		plan_r->kind = SIFT_PLAN_UNSUPPORTED;
-	} else if (c->tokens == 1 && !c->any_dictionary &&
-		   c->first_offset == 0 && c->first_len == norm_len) {
+	if (c->tokens == 1 && !c->any_dictionary &&
+	    c->first_offset == 0 && c->first_len == norm_len) {
 		plan_r->kind = SIFT_PLAN_WORD;
 		plan_r->needles[0].str = norm;
 		plan_r->needles[0].len = norm_len;
 		plan_r->needle_count = 1;
+	} else if (field != SIFT_FIELD_ADDRESS &&
+		   !has_chunk_separator(norm, norm_len) &&
+		   memchr(norm, '\0', norm_len) == NULL) {
+		/* the whole string is matched against words and runs; the
+		   tokens serve fields that hold words only */
+		plan_r->kind = SIFT_PLAN_CHUNK;
+		plan_keep_needles(c, plan_r);
+	} else if (c->tokens == 0) {
+		plan_r->kind = SIFT_PLAN_UNSUPPORTED;
 	} else {
-		/* the longest needles narrow the most */
 		plan_r->kind = SIFT_PLAN_CANDIDATES;
-		qsort(c->all, c->all_count, sizeof(c->all[0]),
-		      needle_cmp_len_desc);
-		for (unsigned int i = 0; i < c->all_count &&
-			     plan_r->needle_count < SIFT_PLAN_MAX_NEEDLES; i++) {
-			unsigned int j;
-
-			/* skip duplicates */
-			for (j = 0; j < plan_r->needle_count; j++) {
-				if (plan_r->needles[j].len == c->all[i].len &&
-				    memcmp(plan_r->needles[j].str,
-					   c->all[i].str, c->all[i].len) == 0)
-					break;
-			}
-			if (j == plan_r->needle_count)
-				plan_r->needles[plan_r->needle_count++] =
-					c->all[i];
-		}
+		plan_keep_needles(c, plan_r);
 	}
 	free(c);
 	return 0;
@@ -182,6 +200,7 @@ const char *sift_plan_kind_str(enum sift_plan_kind kind)
 	case SIFT_PLAN_EXISTS: return "exists";
 	case SIFT_PLAN_WORD: return "word";
 	case SIFT_PLAN_RUN: return "run";
+	case SIFT_PLAN_CHUNK: return "chunk";
 	case SIFT_PLAN_CANDIDATES: return "candidates";
 	}
 	return "?";

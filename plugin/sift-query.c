@@ -63,6 +63,18 @@ static const struct sift_dict_prefix text_prefixes[] = {
 	{ SIFT_PREFIX_ADDR_RUN, ':' },
 	{ SIFT_PREFIX_HDR_POOL, '\0' },
 };
+/* the fields of TEXT that hold runs (see SIFT_PLAN_CHUNK); address runs
+   are added when the string has no address punctuation */
+static const struct sift_dict_prefix text_chunk_prefixes[] = {
+	{ SIFT_PREFIX_BODY, '\0' },
+	{ SIFT_PREFIX_MIME, '\0' },
+	{ SIFT_PREFIX_HDR_NAME, '\0' },
+	{ SIFT_PREFIX_HDR, ':' },
+	{ SIFT_PREFIX_ADDR_RUN, ':' },
+};
+static const struct sift_dict_prefix addr_run_prefixes[] = {
+	{ SIFT_PREFIX_ADDR_RUN, ':' },
+};
 static const struct sift_dict_prefix pool_prefixes[] = {
 	{ SIFT_PREFIX_HDR_POOL, '\0' },
 };
@@ -202,6 +214,80 @@ static bool sift_arg_is_ours(const struct mail_search_arg *arg)
 	}
 }
 
+/* dest := documents where each of the plan's needles occurs in some term
+   of the prefixes: a superset of the matches. */
+static int sift_query_candidates(struct sift_query *q,
+				 const struct sift_plan *plan,
+				 const struct sift_dict_prefix *prefixes,
+				 unsigned int prefix_count,
+				 ARRAY_TYPE(seq_range) *dest)
+{
+	ARRAY_TYPE(seq_range) found, one_needle;
+
+	if (plan->needle_count == 0) {
+		/* nothing to narrow with */
+		if (q->last_uid > 0)
+			seq_range_array_add_range(dest, 1, q->last_uid);
+		return 0;
+	}
+	t_array_init(&found, 64);
+	t_array_init(&one_needle, 64);
+	for (unsigned int i = 0; i < plan->needle_count; i++) {
+		array_clear(&one_needle);
+		if (sift_query_match(q, prefixes, prefix_count,
+				     plan->needles[i].str, plan->needles[i].len,
+				     SIFT_MATCH_SUBSTRING, &one_needle) < 0)
+			return -1;
+		if (i == 0)
+			seq_range_array_merge(&found, &one_needle);
+		else
+			seq_range_array_intersect(&found, &one_needle);
+		if (array_count(&found) == 0)
+			break;
+	}
+	seq_range_array_merge(dest, &found);
+	return 0;
+}
+
+/* TEXT for a string without whitespace.  Dovecot reads a header as
+   "Name" + ":" + value, so a string with ':' may span name and value:
+   only candidates then.  Otherwise fields with runs answer exactly and
+   the pooled headers (words only) give candidates. */
+static int sift_query_text_chunk(struct sift_query *q,
+				 const struct sift_plan *plan,
+				 ARRAY_TYPE(seq_range) *definite,
+				 ARRAY_TYPE(seq_range) *maybe)
+{
+	bool addr_punct = FALSE;
+
+	for (size_t i = 0; i < plan->normalized_len; i++) {
+		if (strchr(SIFT_ADDRESS_RUN_SEPARATORS,
+			   plan->normalized[i]) != NULL) {
+			addr_punct = TRUE;
+			break;
+		}
+	}
+	if (memchr(plan->normalized, ':', plan->normalized_len) != NULL) {
+		return sift_query_candidates(q, plan, text_prefixes,
+					     N_ELEMENTS(text_prefixes), maybe);
+	}
+	if (sift_query_match(q, text_chunk_prefixes,
+			     N_ELEMENTS(text_chunk_prefixes) -
+			     (addr_punct ? 1 : 0),
+			     plan->normalized, plan->normalized_len,
+			     SIFT_MATCH_SUBSTRING, definite) < 0)
+		return -1;
+	if (sift_query_candidates(q, plan, pool_prefixes,
+				  N_ELEMENTS(pool_prefixes), maybe) < 0)
+		return -1;
+	if (addr_punct &&
+	    sift_query_candidates(q, plan, addr_run_prefixes,
+				  N_ELEMENTS(addr_run_prefixes), maybe) < 0)
+		return -1;
+	seq_range_array_remove_seq_range(maybe, definite);
+	return 0;
+}
+
 /* Evaluate one leaf.  Returns 1 if answered (leaf filled), 0 if it is left
    to Dovecot, -1 on error (logged). */
 static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
@@ -301,28 +387,32 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 				     &leaf->maybe) < 0)
 			ret = -1;
 		break;
-	case SIFT_PLAN_CANDIDATES: {
-		ARRAY_TYPE(seq_range) one_needle;
-
-		t_array_init(&one_needle, 64);
-		for (unsigned int i = 0; i < plan.needle_count; i++) {
-			array_clear(&one_needle);
-			if (sift_query_match(q, prefixes, prefix_count,
-					     plan.needles[i].str,
-					     plan.needles[i].len,
-					     SIFT_MATCH_SUBSTRING,
-					     &one_needle) < 0) {
+	case SIFT_PLAN_CHUNK:
+		if (field == SIFT_FIELD_TEXT) {
+			if (sift_query_text_chunk(q, &plan, &leaf->definite,
+						  &leaf->maybe) < 0)
 				ret = -1;
-				break;
-			}
-			if (i == 0)
-				seq_range_array_merge(&leaf->maybe, &one_needle);
-			else
-				seq_range_array_intersect(&leaf->maybe,
-							  &one_needle);
+		} else if (exact) {
+			if (sift_query_match(q, prefixes, prefix_count,
+					     plan.normalized,
+					     plan.normalized_len,
+					     SIFT_MATCH_SUBSTRING,
+					     &leaf->definite) < 0)
+				ret = -1;
+		} else if (plan.needle_count == 0) {
+			/* pooled header words can't narrow it */
+			ret = 0;
+		} else if (sift_query_candidates(q, &plan, prefixes,
+						 prefix_count,
+						 &leaf->maybe) < 0) {
+			ret = -1;
 		}
 		break;
-	}
+	case SIFT_PLAN_CANDIDATES:
+		if (sift_query_candidates(q, &plan, prefixes, prefix_count,
+					  &leaf->maybe) < 0)
+			ret = -1;
+		break;
 	}
 
 	/* messages where the index may miss the string: Dovecot checks
@@ -335,7 +425,11 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 			ARRAY_TYPE(seq_range) unsure;
 
 			t_array_init(&unsure, 16);
-			seq_range_array_merge(&unsure, &q->truncated_docs);
+			/* long words and runs are kept as windows that hold
+			   every string up to SIFT_WINDOW_SAFE_NEEDLE bytes */
+			if (plan.normalized_len > SIFT_WINDOW_SAFE_NEEDLE)
+				seq_range_array_merge(&unsure,
+						      &q->truncated_docs);
 			if (field == SIFT_FIELD_BODY || field == SIFT_FIELD_TEXT)
 				seq_range_array_merge(&unsure, &q->raw_docs);
 			seq_range_array_remove_seq_range(&unsure,

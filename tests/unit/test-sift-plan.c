@@ -67,6 +67,16 @@ static void check_invariants(const struct sift_plan *plan, const void *value,
 	case SIFT_PLAN_CANDIDATES:
 		test_assert_idx(plan->needle_count >= 1, idx);
 		break;
+	case SIFT_PLAN_CHUNK:
+		/* a whole string without whitespace or NUL, never for an
+		   address field (that has runs of its own) */
+		test_assert_idx(plan->normalized_len > 0, idx);
+		for (size_t i = 0; i < plan->normalized_len; i++) {
+			test_assert_idx(plan->normalized[i] != '\0' &&
+				!sift_is_chunk_separator(plan->normalized[i]),
+				idx);
+		}
+		break;
 	default:
 		test_assert_idx(FALSE, idx);
 	}
@@ -299,7 +309,7 @@ static void test_plan_candidates(void)
 	test_begin("plan CANDIDATES");
 	/* '-' is no word character: two words, and the string as a whole
 	   is no single token */
-	check_plan(SIFT_FIELD_BODY, "test-case", SIFT_PLAN_CANDIDATES, 0,
+	check_plan(SIFT_FIELD_BODY, "test case", SIFT_PLAN_CANDIDATES, 0,
 		   "TEST", "CASE", NULL);
 	check_plan(SIFT_FIELD_BODY, "a phrase here", SIFT_PLAN_CANDIDATES, 1,
 		   "A", "PHRASE", "HERE", NULL);
@@ -309,8 +319,8 @@ static void test_plan_candidates(void)
 	   " kselftest" needs the space before it */
 	check_plan(SIFT_FIELD_BODY, " kselftest", SIFT_PLAN_CANDIDATES, 3,
 		   "KSELFTEST", NULL);
-	check_plan(SIFT_FIELD_BODY, "kselftest.", SIFT_PLAN_CANDIDATES, 4,
-		   "KSELFTEST", NULL);
+	check_plan(SIFT_FIELD_BODY, "kselftest.\tx", SIFT_PLAN_CANDIDATES, 4,
+		   "KSELFTEST", "X", NULL);
 	/* repeated words: one needle */
 	check_plan(SIFT_FIELD_BODY, "hello Hello HELLO", SIFT_PLAN_CANDIDATES,
 		   5, "HELLO", NULL);
@@ -359,7 +369,7 @@ static void test_plan_address(void)
 	   segments '@' differs between versions, so only that) */
 	build(SIFT_FIELD_BODY, "user@example.com", &plan, 7);
 	test_assert(plan.kind == SIFT_PLAN_WORD ||
-		    plan.kind == SIFT_PLAN_CANDIDATES);
+		    plan.kind == SIFT_PLAN_CHUNK);
 	sift_plan_free(&plan);
 	build(SIFT_FIELD_HEADER, "xample.co", &plan, 8);
 	test_assert(plan.kind != SIFT_PLAN_RUN);
@@ -368,6 +378,37 @@ static void test_plan_address(void)
 	check_plan(SIFT_FIELD_ADDRESS, "", SIFT_PLAN_UNSUPPORTED, 9, NULL);
 	check_plan(SIFT_FIELD_ADDRESS, "   ", SIFT_PLAN_UNSUPPORTED, 10, NULL);
 	check_plan(SIFT_FIELD_ADDRESS, "<>", SIFT_PLAN_UNSUPPORTED, 11, NULL);
+	test_end();
+}
+
+static void test_plan_chunk(void)
+{
+	test_begin("plan CHUNK");
+	/* '-' is no word character: two words, and the string as a whole
+	   is no single token, but it has no whitespace */
+	check_plan(SIFT_FIELD_BODY, "test-case", SIFT_PLAN_CHUNK, 0,
+		   "TEST", "CASE", NULL);
+	check_plan(SIFT_FIELD_BODY, "kselftest.", SIFT_PLAN_CHUNK, 1,
+		   "KSELFTEST", NULL);
+	check_plan(SIFT_FIELD_TEXT, "v5.10-rc1", SIFT_PLAN_CHUNK, 2,
+		   "V5.10", "RC1", NULL);
+	check_plan(SIFT_FIELD_SUBJECT, "[PATCH", SIFT_PLAN_CHUNK, 3,
+		   "PATCH", NULL);
+	check_plan(SIFT_FIELD_HEADER, "git-send-email", SIFT_PLAN_CHUNK, 4,
+		   "GIT", "SEND", "EMAIL", NULL);
+	/* no tokens at all, still a string to find */
+	check_plan(SIFT_FIELD_BODY, "-", SIFT_PLAN_CHUNK, 5, NULL);
+	check_plan(SIFT_FIELD_BODY, "->", SIFT_PLAN_CHUNK, 6, NULL);
+	check_plan(SIFT_FIELD_HEADER, "-", SIFT_PLAN_CHUNK, 7, NULL);
+	/* an emoji is a symbol, not a word */
+	check_plan(SIFT_FIELD_BODY, "\xf0\x9f\x98\x80", SIFT_PLAN_CHUNK, 8,
+		   NULL);
+	/* address fields keep their runs */
+	check_plan(SIFT_FIELD_ADDRESS, "a.b@c.d", SIFT_PLAN_RUN, 9,
+		   "A.B@C.D", NULL);
+	/* a no-break space becomes a space in the normalized form */
+	check_plan(SIFT_FIELD_BODY, "a\xc2\xa0" "b", SIFT_PLAN_CANDIDATES, 10,
+		   "A", "B", NULL);
 	test_end();
 }
 
@@ -386,7 +427,6 @@ static void test_plan_exists_unsupported(void)
 
 	/* no tokens at all */
 	check_plan(SIFT_FIELD_BODY, "", SIFT_PLAN_UNSUPPORTED, 2, NULL);
-	check_plan(SIFT_FIELD_BODY, "-", SIFT_PLAN_UNSUPPORTED, 3, NULL);
 	check_plan(SIFT_FIELD_BODY, "   ", SIFT_PLAN_UNSUPPORTED, 4, NULL);
 	check_plan(SIFT_FIELD_BODY, "\t\r\n", SIFT_PLAN_UNSUPPORTED, 5, NULL);
 	check_plan(SIFT_FIELD_BODY, "--- !? ...", SIFT_PLAN_UNSUPPORTED, 6,
@@ -395,10 +435,6 @@ static void test_plan_exists_unsupported(void)
 	check_plan(SIFT_FIELD_SUBJECT, "", SIFT_PLAN_UNSUPPORTED, 8, NULL);
 	/* a non-empty HEADER value without tokens is not EXISTS */
 	check_plan(SIFT_FIELD_HEADER, " ", SIFT_PLAN_UNSUPPORTED, 9, NULL);
-	check_plan(SIFT_FIELD_HEADER, "-", SIFT_PLAN_UNSUPPORTED, 10, NULL);
-	/* an emoji is a symbol, not a word */
-	check_plan(SIFT_FIELD_BODY, "\xf0\x9f\x98\x80", SIFT_PLAN_UNSUPPORTED,
-		   11, NULL);
 
 	/* free is safe on a freed plan */
 	build(SIFT_FIELD_BODY, "word", &plan, 12);
@@ -413,16 +449,16 @@ static void test_plan_cjk(void)
 	test_begin("plan dictionary scripts");
 	/* Han is segmented by dictionary: one needle per character */
 	check_plan(SIFT_FIELD_BODY, "\xe6\x9d\xb1\xe4\xba\xac\xe9\x83\xbd",
-		   SIFT_PLAN_CANDIDATES, 0,
+		   SIFT_PLAN_CHUNK, 0,
 		   "\xe6\x9d\xb1", "\xe4\xba\xac", "\xe9\x83\xbd", NULL);
 	/* a single character too: its dictionary token in a mail may be
 	   longer, so this is no WORD */
-	check_plan(SIFT_FIELD_BODY, "\xe6\x9d\xb1", SIFT_PLAN_CANDIDATES, 1,
+	check_plan(SIFT_FIELD_BODY, "\xe6\x9d\xb1", SIFT_PLAN_CHUNK, 1,
 		   "\xe6\x9d\xb1", NULL);
 	/* repeated characters: once each */
 	check_plan(SIFT_FIELD_BODY,
 		   "\xe6\x9d\xb1\xe4\xba\xac\xe6\x9d\xb1\xe4\xba\xac",
-		   SIFT_PLAN_CANDIDATES, 2, "\xe6\x9d\xb1", "\xe4\xba\xac",
+		   SIFT_PLAN_CHUNK, 2, "\xe6\x9d\xb1", "\xe4\xba\xac",
 		   NULL);
 	/* mixed with a rule-segmented word */
 	check_plan(SIFT_FIELD_BODY, "\xe6\x9d\xb1\xe4\xba\xac tower",
@@ -431,7 +467,7 @@ static void test_plan_cjk(void)
 	/* Katakana, U+30AB U+30BF U+30AB U+30CA */
 	check_plan(SIFT_FIELD_BODY,
 		   "\xe3\x82\xab\xe3\x82\xbf\xe3\x82\xab\xe3\x83\x8a",
-		   SIFT_PLAN_CANDIDATES, 4,
+		   SIFT_PLAN_CHUNK, 4,
 		   "\xe3\x82\xab", "\xe3\x82\xbf", "\xe3\x83\x8a", NULL);
 	/* in an address field with a space (no run) */
 	check_plan(SIFT_FIELD_ADDRESS, "\xe6\x9d\xb1 \xe4\xba\xac",
@@ -529,7 +565,7 @@ static void test_plan_hostile(void)
 	start = now();
 	build_len(SIFT_FIELD_BODY, str_data(str), str_len(str), &plan, 2);
 	secs = now() - start;
-	test_assert(plan.kind == SIFT_PLAN_CANDIDATES);
+	test_assert(plan.kind == SIFT_PLAN_CHUNK);
 	test_assert(plan.needle_count == 1 && plan_has_needle(&plan, "AB"));
 	test_assert(secs < limit);
 	sift_plan_free(&plan);
@@ -547,7 +583,7 @@ static void test_plan_hostile(void)
 	build_len(SIFT_FIELD_BODY, str_data(str), str_len(str), &plan, 4);
 	secs = now() - start;
 	test_assert(plan.kind == SIFT_PLAN_WORD ||
-		    plan.kind == SIFT_PLAN_CANDIDATES);
+		    plan.kind == SIFT_PLAN_CHUNK);
 	test_assert(secs < limit);
 	sift_plan_free(&plan);
 
@@ -566,7 +602,7 @@ static void test_plan_hostile(void)
 	start = now();
 	build_len(SIFT_FIELD_BODY, str_data(str), str_len(str), &plan, 5);
 	secs = now() - start;
-	test_assert(plan.kind == SIFT_PLAN_CANDIDATES);
+	test_assert(plan.kind == SIFT_PLAN_CHUNK);
 	test_assert(plan.needle_count >= 1 &&
 		    plan.needle_count <= SIFT_PLAN_MAX_NEEDLES);
 	/* single characters, each one of those generated */
@@ -609,12 +645,12 @@ static void test_plan_query_syntax(void)
 	check_plan(SIFT_FIELD_BODY, "foo OR bar", SIFT_PLAN_CANDIDATES, 4,
 		   "FOO", "OR", "BAR", NULL);
 	/* wildcards and quotes are punctuation, not operators */
-	check_plan(SIFT_FIELD_BODY, "*", SIFT_PLAN_UNSUPPORTED, 5, NULL);
-	check_plan(SIFT_FIELD_BODY, "foo*", SIFT_PLAN_CANDIDATES, 6,
+	check_plan(SIFT_FIELD_BODY, "*", SIFT_PLAN_CHUNK, 5, NULL);
+	check_plan(SIFT_FIELD_BODY, "foo*", SIFT_PLAN_CHUNK, 6,
 		   "FOO", NULL);
 	check_plan(SIFT_FIELD_BODY, "\"exact phrase\"", SIFT_PLAN_CANDIDATES,
 		   7, "EXACT", "PHRASE", NULL);
-	check_plan(SIFT_FIELD_BODY, "\"", SIFT_PLAN_UNSUPPORTED, 8, NULL);
+	check_plan(SIFT_FIELD_BODY, "\"", SIFT_PLAN_CHUNK, 8, NULL);
 	check_plan(SIFT_FIELD_BODY, "+must -not", SIFT_PLAN_CANDIDATES, 9,
 		   "MUST", "NOT", NULL);
 
@@ -708,14 +744,14 @@ static void test_plan_invalid_input(void)
 
 	/* what is left of them: the valid words */
 	build_len(SIFT_FIELD_BODY, "\xff\xfe" "abc", 5, &plan, 100);
-	test_assert(plan.kind == SIFT_PLAN_CANDIDATES &&
+	test_assert(plan.kind == SIFT_PLAN_CHUNK &&
 		    plan.needle_count == 1 && plan_has_needle(&plan, "ABC"));
 	/* one U+FFFD for the two bytes, as Dovecot does */
 	test_assert(plan.normalized_len == 6 &&
 		    memcmp(plan.normalized, "\xef\xbf\xbd" "ABC", 6) == 0);
 	sift_plan_free(&plan);
 	build_len(SIFT_FIELD_BODY, "\xff", 1, &plan, 101);
-	test_assert(plan.kind == SIFT_PLAN_UNSUPPORTED);
+	test_assert(plan.kind == SIFT_PLAN_CHUNK && plan.needle_count == 0);
 	sift_plan_free(&plan);
 
 	/* the NUL is kept (value_len counts), and separates words */
@@ -809,6 +845,7 @@ int main(void)
 		test_plan_word,
 		test_plan_cafe,
 		test_plan_candidates,
+		test_plan_chunk,
 		test_plan_address,
 		test_plan_exists_unsupported,
 		test_plan_cjk,

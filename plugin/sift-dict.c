@@ -18,11 +18,6 @@
 /* "SIFT-TERMS 1 0000000123\n" */
 #define TERMS_HEADER_LEN (sizeof(TERMS_MAGIC) - 1 + 10 + 1)
 
-struct sift_map {
-	const char *data;
-	size_t size;
-};
-
 struct sift_dict {
 	struct sift_map terms, opaque;
 	/* last_uid the terms file is complete for; 0 if unknown */
@@ -37,7 +32,7 @@ struct sift_dict_writer {
 	bool terms_complete;
 };
 
-static int sift_map_file(const char *path, struct sift_map *map_r,
+int sift_map_file(const char *path, struct sift_map *map_r,
 			 const char **error_r)
 {
 	struct stat st;
@@ -72,7 +67,7 @@ static int sift_map_file(const char *path, struct sift_map *map_r,
 	return 0;
 }
 
-static void sift_unmap(struct sift_map *map)
+void sift_unmap(struct sift_map *map)
 {
 	if (map->data != NULL)
 		(void)munmap((void *)map->data, map->size);
@@ -228,8 +223,8 @@ void sift_dict_match_opaque(struct sift_dict *dict, const char *needle,
 
 /* ---- writer ------------------------------------------------------------- */
 
-static int sift_open_append(const char *path, mode_t mode, int *fd_r,
-			    bool *created_r, const char **error_r)
+int sift_open_append(const char *path, mode_t mode, int *fd_r,
+		     bool *created_r, const char **error_r)
 {
 	int fd;
 
@@ -436,8 +431,8 @@ static int terms_write_cb(void *context, const char *term, size_t len)
 }
 
 /* Write a file atomically: build path.tmp, then rename over path. */
-static int sift_replace_file_begin(const char *path, mode_t mode, int *fd_r,
-				   const char **error_r)
+int sift_replace_file_begin(const char *path, mode_t mode, int *fd_r,
+			    const char **error_r)
 {
 	const char *tmp = t_strconcat(path, ".tmp", NULL);
 
@@ -449,8 +444,8 @@ static int sift_replace_file_begin(const char *path, mode_t mode, int *fd_r,
 	return 0;
 }
 
-static int sift_replace_file_end(const char *path, int *fd, bool ok,
-				 const char **error_r)
+int sift_replace_file_end(const char *path, int *fd, bool ok,
+			  const char **error_r)
 {
 	const char *tmp = t_strconcat(path, ".tmp", NULL);
 

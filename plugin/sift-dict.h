@@ -105,4 +105,23 @@ int sift_dict_write_opaque(struct sift_dict_writer *writer,
 			   const struct sift_uids *keep, const char *dest_dir,
 			   const char **error_r);
 
+/* File helpers, shared with sift-gaps.  A missing file maps as empty. */
+struct sift_map {
+	const char *data;
+	size_t size;
+};
+int sift_map_file(const char *path, struct sift_map *map_r,
+		  const char **error_r);
+void sift_unmap(struct sift_map *map);
+/* Open path for appending, creating it with mode; *created_r says if it
+   was new. */
+int sift_open_append(const char *path, mode_t mode, int *fd_r,
+		     bool *created_r, const char **error_r);
+/* Write a replacement of path: begin opens path.tmp, end (ok) syncs and
+   renames it over path, or (!ok) removes it. */
+int sift_replace_file_begin(const char *path, mode_t mode, int *fd_r,
+			    const char **error_r);
+int sift_replace_file_end(const char *path, int *fd, bool ok,
+			  const char **error_r);
+
 #endif

@@ -55,6 +55,10 @@
    the index instead (sift-dict.h), where a TEXT or pooled-header search
    finds it with one scan.
 
+   The "gaps" file holds a small Bloom filter per message of where
+   whitespace separates two runs, which narrows phrase searches to the
+   messages that can hold them (sift-gaps.h).
+
    Next to the database, the "terms" file lists every term, so that
    substring searches scan a flat file instead of Xapian's B-tree
    (sift-dict.h).  Small updates append their new terms to it before
@@ -79,6 +83,7 @@
 #include "sift-text.h"
 #include "sift-plan.h"
 #include "sift-dict.h"
+#include "sift-gaps.h"
 #include "fts-sift-plugin.h"
 #include "fts-backend-sift.h"
 #include "sift-index.h"
@@ -106,6 +111,7 @@ struct sift_index {
 	char *path;
 	struct sift_xdb *db;
 	struct sift_dict_writer *dict;
+	struct sift_gaps_writer *gaps;
 	struct sift_buf new_terms;
 	bool writable;
 
@@ -129,6 +135,9 @@ struct sift_index {
 	/* the field being built */
 	enum sift_field_kind field_kind;
 	bool field_open, field_is_address, field_is_pooled, field_chunks;
+	/* the document's gap keys (sift-gaps.h), and the field's state */
+	ARRAY_TYPE(sift_gap_key) gap_keys;
+	struct sift_gap_state gap_state;
 	/* with field_chunks: the current text's tokens (sift_index_chunks) */
 	ARRAY(struct sift_token_span) token_spans;
 	string_t *token_prefix, *run_prefix;
@@ -171,6 +180,7 @@ sift_index_alloc(struct sift_fts_backend *backend, struct mailbox *box,
 	index->writable = writable;
 	i_array_init(&index->expunged, 16);
 	i_array_init(&index->token_spans, 256);
+	i_array_init(&index->gap_keys, 256);
 	return index;
 }
 
@@ -404,6 +414,13 @@ int sift_index_open_writer(struct sift_fts_backend *backend,
 		sift_index_close(&index);
 		return -1;
 	}
+	if (sift_gaps_writer_open(path,
+				  mailbox_get_permissions(box)->file_create_mode,
+				  &index->gaps, &error) < 0) {
+		e_error(backend->event, "%s", error);
+		sift_index_close(&index);
+		return -1;
+	}
 	*index_r = index;
 	return 0;
 }
@@ -452,6 +469,7 @@ void sift_index_close(struct sift_index **_index)
 	*_index = NULL;
 	sift_xdoc_free(&index->doc);
 	sift_dict_writer_close(&index->dict);
+	sift_gaps_writer_close(&index->gaps);
 	sift_buf_free(&index->new_terms);
 	sift_xdb_close(&index->db);
 	if (index->token_prefix != NULL)
@@ -466,6 +484,7 @@ void sift_index_close(struct sift_index **_index)
 		str_free(&index->opaque);
 	array_free(&index->expunged);
 	array_free(&index->token_spans);
+	array_free(&index->gap_keys);
 	i_free(index->path);
 	i_free(index);
 }
@@ -669,6 +688,13 @@ static int sift_index_text(struct sift_index *index,
 	if (ret == 0 && index->field_chunks &&
 	    sift_index_chunks(index, norm, norm_len) < 0)
 		return -1;
+	if (ret == 0 && index->field_chunks &&
+	    index->field_kind != SIFT_FIELD_KIND_MIME_HEADER) {
+		/* phrase filters serve BODY and Subject searches */
+		sift_gaps_text_keys(&index->gap_state,
+				    str_c(index->token_prefix), norm, norm_len,
+				    &index->gap_keys);
+	}
 	if (ret < 0) {
 		e_error(index->backend->event, "Segmenting text for %s "
 			"uid %u failed: %s", mailbox_get_vname(index->box),
@@ -691,6 +717,7 @@ int sift_index_doc_begin(struct sift_index *index, uint32_t uid)
 	}
 	index->doc_uid = uid;
 	str_truncate(index->opaque, 0);
+	array_clear(&index->gap_keys);
 	index->doc_truncated = FALSE;
 	index->doc_raw = FALSE;
 	index->doc_untrusted = 0;
@@ -720,6 +747,7 @@ void sift_index_field_begin(struct sift_index *index,
 	index->field_is_pooled = FALSE;
 	index->field_chunks = FALSE;
 	index->field_error = 0;
+	i_zero(&index->gap_state);
 	buffer_set_used_size(index->field_buf, 0);
 	str_truncate(index->token_prefix, 0);
 
@@ -843,6 +871,8 @@ static int sift_index_doc_side_files(struct sift_index *index)
 {
 	struct sift_xerror err;
 	const char *error;
+	const uint64_t *keys;
+	unsigned int key_count;
 
 	if (sift_dict_writer_terms_complete(index->dict)) {
 		if (index->docs_added >= SIFT_DICT_APPEND_MAX_DOCS) {
@@ -873,6 +903,12 @@ static int sift_index_doc_side_files(struct sift_index *index)
 	if (sift_dict_writer_add_opaque(index->dict, index->doc_uid,
 					str_c(index->opaque),
 					str_len(index->opaque), &error) < 0) {
+		e_error(index->backend->event, "%s", error);
+		return -1;
+	}
+	keys = array_get(&index->gap_keys, &key_count);
+	if (sift_gaps_writer_add(index->gaps, index->doc_uid, keys, key_count,
+				 &error) < 0) {
 		e_error(index->backend->event, "%s", error);
 		return -1;
 	}
@@ -982,6 +1018,8 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 
 	i_gettimeofday(&start);
 	if (sift_dict_writer_sync(index->dict, index->backend->set->fsync,
+				  &error) < 0 ||
+	    sift_gaps_writer_sync(index->gaps, index->backend->set->fsync,
 				  &error) < 0) {
 		e_error(index->backend->event, "%s", error);
 		return -1;
@@ -1077,7 +1115,8 @@ static int sift_index_copy_side_files(struct sift_index *index,
 	if (sift_dict_write_terms(index->dict, dest_db, dest_dir,
 				  index->stored_last_uid, &error) < 0 ||
 	    sift_dict_write_opaque(index->dict, &uids, dest_dir,
-				   &error) < 0) {
+				   &error) < 0 ||
+	    sift_gaps_write_copy(index->gaps, &uids, dest_dir, &error) < 0) {
 		e_error(index->backend->event, "%s", error);
 		ret = -1;
 	}

@@ -30,6 +30,7 @@
 #include "fts-backend-sift.h"
 #include "sift-index.h"
 #include "sift-dict.h"
+#include "sift-gaps.h"
 #include "sift-query.h"
 
 struct sift_leaf {
@@ -43,6 +44,9 @@ struct sift_query {
 	struct sift_xdb *db;
 	/* the terms and opaque files; NULL if they couldn't be read */
 	struct sift_dict *dict;
+	/* the gaps file, opened for the first phrase */
+	struct sift_gaps *gaps;
+	bool gaps_failed;
 	uint32_t last_uid;
 	/* messages whose flags make word answers uncertain, computed on
 	   first use */
@@ -288,6 +292,40 @@ static int sift_query_text_chunk(struct sift_query *q,
 	return 0;
 }
 
+/* Drop from maybe the messages whose gap filter shows that the phrase
+   can't be in field prefix (sift-gaps.h).  Only ever removes messages that
+   don't match; on any problem it removes nothing. */
+static void sift_query_gap_filter(struct sift_query *q, const char *prefix,
+				  const struct sift_plan *plan,
+				  ARRAY_TYPE(seq_range) *maybe)
+{
+	ARRAY_TYPE(sift_gap_key) keys;
+	const uint64_t *k;
+	unsigned int n, before;
+	const char *error;
+
+	if (array_count(maybe) == 0 || q->gaps_failed)
+		return;
+	t_array_init(&keys, 8);
+	sift_gaps_needle_keys(prefix, plan->normalized, plan->normalized_len,
+			      &keys);
+	if (array_count(&keys) == 0)
+		return;
+	if (q->gaps == NULL &&
+	    sift_gaps_open(sift_index_get_path(q->index), &q->gaps,
+			   &error) < 0) {
+		/* slower (Dovecot checks more), not wrong */
+		e_warning(q->backend->event, "%s", error);
+		q->gaps_failed = TRUE;
+		return;
+	}
+	k = array_get(&keys, &n);
+	before = seq_range_count(maybe);
+	sift_gaps_filter(q->gaps, k, n, maybe);
+	e_debug(q->backend->event, "Phrase filter: %u -> %u candidates",
+		before, seq_range_count(maybe));
+}
+
 /* Evaluate one leaf.  Returns 1 if answered (leaf filled), 0 if it is left
    to Dovecot, -1 on error (logged). */
 static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
@@ -412,6 +450,13 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 		if (sift_query_candidates(q, &plan, prefixes, prefix_count,
 					  &leaf->maybe) < 0)
 			ret = -1;
+		else if (exact && field != SIFT_FIELD_TEXT &&
+			 field != SIFT_FIELD_ADDRESS) {
+			/* a body or Subject phrase: one field, and one
+			   with gap filters (address runs have none) */
+			sift_query_gap_filter(q, prefixes[0].prefix, &plan,
+					      &leaf->maybe);
+		}
 		break;
 	}
 
@@ -585,6 +630,7 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 					 sift_index_get_expunged(q.index));
 	seq_range_array_remove_seq_range(&result->maybe_uids,
 					 sift_index_get_expunged(q.index));
+	sift_gaps_close(&q.gaps);
 	sift_dict_close(&q.dict);
 	sift_index_close(&q.index);
 	i_gettimeofday(&end);

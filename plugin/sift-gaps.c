@@ -1,0 +1,529 @@
+/* sift-gaps.c: per-message Bloom filters of the gaps between runs (see
+   sift-gaps.h for what they are for and why they are safe). */
+#include "lib.h"
+#include "array.h"
+#include "write-full.h"
+#include "sift-plan.h"
+#include "sift-dict.h"
+#include "sift-gaps.h"
+
+#include <stdlib.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#define GAPS_MAGIC "SIFT-GAPS 1\n"
+#define GAPS_MAGIC_LEN (sizeof(GAPS_MAGIC) - 1)
+/* filter bits per key and hash functions per key: about 2.5% false
+   positives for one key, far fewer for a phrase with several gaps */
+#define GAPS_BITS_PER_KEY 8
+#define GAPS_HASHES 4
+/* a filter is at most this big; more keys just fill it up (more false
+   positives, never a missed message) */
+#define GAPS_MAX_FILTER_BYTES (1024 * 1024)
+
+struct gaps_record_header {
+	uint32_t uid;
+	uint32_t size;
+};
+
+struct gaps_entry {
+	uint32_t uid;
+	/* offset of the filter's bits in the map */
+	size_t offset;
+	uint32_t size;
+};
+
+struct sift_gaps {
+	struct sift_map map;
+	ARRAY(struct gaps_entry) entries;	/* sorted by uid, unique */
+};
+
+struct sift_gaps_writer {
+	char *path;
+	mode_t mode;
+	int fd;
+};
+
+/* ---- keys ---------------------------------------------------------------- */
+
+static inline bool utf8_is_cont(unsigned char c)
+{
+	return (c & 0xc0) == 0x80;
+}
+
+/* Byte length of the last n characters of s[0..len).  A character is
+   at most 4 bytes here, whatever the bytes are, so that the result
+   always fits struct sift_gap_state (text and needles are normalized,
+   valid UTF-8, so this never cuts a real character). */
+static size_t utf8_tail(const char *s, size_t len, unsigned int n)
+{
+	size_t i = len;
+
+	while (i > 0 && n > 0) {
+		unsigned int bytes = 1;
+
+		i--;
+		while (i > 0 && bytes < 4 &&
+		       utf8_is_cont((unsigned char)s[i])) {
+			i--;
+			bytes++;
+		}
+		n--;
+	}
+	return len - i;
+}
+
+/* Byte length of the first n characters of s[0..len) (at most 4 bytes
+   each, as above). */
+static size_t utf8_head(const char *s, size_t len, unsigned int n)
+{
+	size_t i = 0;
+
+	while (i < len && n > 0) {
+		unsigned int bytes = 1;
+
+		i++;
+		while (i < len && bytes < 4 &&
+		       utf8_is_cont((unsigned char)s[i])) {
+			i++;
+			bytes++;
+		}
+		n--;
+	}
+	return i;
+}
+
+/* Number of characters of s[0..len), counting up to limit. */
+static unsigned int utf8_count(const char *s, size_t len, unsigned int limit)
+{
+	unsigned int n = 0;
+
+	for (size_t i = 0; i < len && n < limit; i++) {
+		if (!utf8_is_cont((unsigned char)s[i]))
+			n++;
+	}
+	return n;
+}
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static uint64_t gap_key(const char *prefix, const char *left, size_t left_len,
+			const char *right, size_t right_len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	h = fnv1a(h, prefix, strlen(prefix) + 1);
+	h = fnv1a(h, left, left_len);
+	h = fnv1a(h, " ", 1);
+	h = fnv1a(h, right, right_len);
+	/* splitmix64 finalizer: spread the bits for the filter */
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebULL;
+	h ^= h >> 31;
+	return h;
+}
+
+void sift_gaps_text_keys(struct sift_gap_state *state, const char *prefix,
+			 const char *text, size_t len,
+			 ARRAY_TYPE(sift_gap_key) *keys)
+{
+	size_t i = 0, start, head, tail;
+	uint64_t key;
+
+	for (;;) {
+		while (i < len && sift_is_chunk_separator(text[i]))
+			i++;
+		if (i >= len)
+			break;
+		start = i;
+		while (i < len && !sift_is_chunk_separator(text[i]))
+			i++;
+		if (state->have_tail) {
+			head = utf8_head(text + start, i - start,
+					 SIFT_GAP_CHARS);
+			key = gap_key(prefix, state->tail, state->tail_len,
+				      text + start, head);
+			array_push_back(keys, &key);
+		}
+		tail = utf8_tail(text + start, i - start, SIFT_GAP_CHARS);
+		i_assert(tail <= sizeof(state->tail));
+		memcpy(state->tail, text + i - tail, tail);
+		state->tail_len = tail;
+		state->have_tail = TRUE;
+	}
+}
+
+void sift_gaps_needle_keys(const char *prefix, const char *needle,
+			   size_t len, ARRAY_TYPE(sift_gap_key) *keys)
+{
+	/* runs of the needle: [starts[r], ends[r]) */
+	ARRAY(size_t) starts, ends;
+	const size_t *s, *e;
+	unsigned int runs, r;
+	size_t i = 0;
+	bool lead_sep, trail_sep;
+
+	t_array_init(&starts, 8);
+	t_array_init(&ends, 8);
+	lead_sep = len > 0 && sift_is_chunk_separator(needle[0]);
+	trail_sep = len > 0 && sift_is_chunk_separator(needle[len - 1]);
+	for (;;) {
+		while (i < len && sift_is_chunk_separator(needle[i]))
+			i++;
+		if (i >= len)
+			break;
+		array_push_back(&starts, &i);
+		while (i < len && !sift_is_chunk_separator(needle[i]))
+			i++;
+		array_push_back(&ends, &i);
+	}
+	s = array_get(&starts, &runs);
+	if (runs < 2)
+		return;
+	e = array_front(&ends);
+	for (r = 0; r + 1 < runs; r++) {
+		/* the run before the gap ends at the gap; its start is only
+		   known if something comes before it in the needle */
+		bool left_whole = r > 0 || lead_sep;
+		bool right_whole = r + 2 < runs || trail_sep;
+		size_t llen = e[r] - s[r], rlen = e[r + 1] - s[r + 1];
+		size_t tail, head;
+		uint64_t key;
+
+		if (!left_whole &&
+		    utf8_count(needle + s[r], llen, SIFT_GAP_CHARS) <
+		    SIFT_GAP_CHARS)
+			continue;
+		if (!right_whole &&
+		    utf8_count(needle + s[r + 1], rlen, SIFT_GAP_CHARS) <
+		    SIFT_GAP_CHARS)
+			continue;
+		tail = utf8_tail(needle + s[r], llen, SIFT_GAP_CHARS);
+		head = utf8_head(needle + s[r + 1], rlen, SIFT_GAP_CHARS);
+		key = gap_key(prefix, needle + e[r] - tail, tail,
+			      needle + s[r + 1], head);
+		array_push_back(keys, &key);
+	}
+}
+
+/* ---- filters --------------------------------------------------------------- */
+
+static void filter_positions(uint64_t key, uint32_t bits,
+			     uint32_t pos_r[GAPS_HASHES])
+{
+	uint32_t h1 = (uint32_t)key, h2 = (uint32_t)(key >> 32) | 1;
+
+	for (unsigned int i = 0; i < GAPS_HASHES; i++)
+		pos_r[i] = (uint32_t)(((uint64_t)h1 + (uint64_t)i * h2) % bits);
+}
+
+static bool filter_has(const unsigned char *filter, uint32_t size,
+		       uint64_t key)
+{
+	uint32_t pos[GAPS_HASHES];
+
+	filter_positions(key, size * 8, pos);
+	for (unsigned int i = 0; i < GAPS_HASHES; i++) {
+		if ((filter[pos[i] / 8] & (1 << (pos[i] % 8))) == 0)
+			return FALSE;
+	}
+	return TRUE;
+}
+
+/* ---- reader ---------------------------------------------------------------- */
+
+static int gaps_entry_cmp(const struct gaps_entry *e1,
+			  const struct gaps_entry *e2)
+{
+	if (e1->uid != e2->uid)
+		return e1->uid < e2->uid ? -1 : 1;
+	/* later records win */
+	return e1->offset < e2->offset ? -1 : (e1->offset > e2->offset);
+}
+
+int sift_gaps_open(const char *dir, struct sift_gaps **gaps_r,
+		   const char **error_r)
+{
+	struct sift_gaps *gaps = i_new(struct sift_gaps, 1);
+	struct gaps_record_header hdr;
+	struct gaps_entry *entry;
+	size_t pos;
+
+	if (sift_map_file(t_strconcat(dir, "/"SIFT_GAPS_FILE, NULL),
+			  &gaps->map, error_r) < 0) {
+		i_free(gaps);
+		return -1;
+	}
+	i_array_init(&gaps->entries, 1024);
+	if (gaps->map.size < GAPS_MAGIC_LEN ||
+	    memcmp(gaps->map.data, GAPS_MAGIC, GAPS_MAGIC_LEN) != 0) {
+		/* missing or unknown: no filters, every message passes */
+		*gaps_r = gaps;
+		return 0;
+	}
+	pos = GAPS_MAGIC_LEN;
+	while (gaps->map.size - pos >= sizeof(hdr)) {
+		memcpy(&hdr, gaps->map.data + pos, sizeof(hdr));
+		pos += sizeof(hdr);
+		if (hdr.size == 0 || hdr.size > GAPS_MAX_FILTER_BYTES ||
+		    hdr.size > gaps->map.size - pos) {
+			/* a torn last record (crash while appending) */
+			break;
+		}
+		entry = array_append_space(&gaps->entries);
+		entry->uid = hdr.uid;
+		entry->offset = pos;
+		entry->size = hdr.size;
+		pos += hdr.size;
+	}
+	/* sort by uid, keep the last record of each */
+	array_sort(&gaps->entries, gaps_entry_cmp);
+	{
+		struct gaps_entry *e;
+		unsigned int n, i, j = 0;
+
+		e = array_get_modifiable(&gaps->entries, &n);
+		for (i = 0; i < n; i++) {
+			if (i + 1 < n && e[i + 1].uid == e[i].uid)
+				continue;
+			e[j++] = e[i];
+		}
+		array_delete(&gaps->entries, j, n - j);
+	}
+	*gaps_r = gaps;
+	return 0;
+}
+
+void sift_gaps_close(struct sift_gaps **_gaps)
+{
+	struct sift_gaps *gaps = *_gaps;
+
+	if (gaps == NULL)
+		return;
+	*_gaps = NULL;
+	sift_unmap(&gaps->map);
+	array_free(&gaps->entries);
+	i_free(gaps);
+}
+
+static const struct gaps_entry *
+gaps_find(struct sift_gaps *gaps, uint32_t uid)
+{
+	const struct gaps_entry *e;
+	unsigned int lo = 0, hi;
+
+	e = array_get(&gaps->entries, &hi);
+	while (lo < hi) {
+		unsigned int mid = (lo + hi) / 2;
+
+		if (e[mid].uid < uid)
+			lo = mid + 1;
+		else if (e[mid].uid > uid)
+			hi = mid;
+		else
+			return &e[mid];
+	}
+	return NULL;
+}
+
+void sift_gaps_filter(struct sift_gaps *gaps, const uint64_t *keys,
+		      unsigned int key_count, ARRAY_TYPE(seq_range) *uids)
+{
+	ARRAY_TYPE(seq_range) drop;
+	struct seq_range_iter iter;
+	unsigned int n = 0;
+	uint32_t uid;
+
+	if (key_count == 0 || array_count(&gaps->entries) == 0)
+		return;
+	t_array_init(&drop, 64);
+	seq_range_array_iter_init(&iter, uids);
+	while (seq_range_array_iter_nth(&iter, n++, &uid)) {
+		const struct gaps_entry *e = gaps_find(gaps, uid);
+
+		if (e == NULL)
+			continue;
+		for (unsigned int k = 0; k < key_count; k++) {
+			if (!filter_has((const unsigned char *)gaps->map.data +
+					e->offset, e->size, keys[k])) {
+				seq_range_array_add(&drop, uid);
+				break;
+			}
+		}
+	}
+	seq_range_array_remove_seq_range(uids, &drop);
+}
+
+/* ---- writer ---------------------------------------------------------------- */
+
+int sift_gaps_writer_open(const char *dir, mode_t mode,
+			  struct sift_gaps_writer **writer_r,
+			  const char **error_r)
+{
+	struct sift_gaps_writer *writer = i_new(struct sift_gaps_writer, 1);
+	bool created;
+
+	writer->path = i_strconcat(dir, "/"SIFT_GAPS_FILE, NULL);
+	writer->mode = mode;
+	writer->fd = -1;
+	if (sift_open_append(writer->path, mode, &writer->fd, &created,
+			     error_r) < 0) {
+		sift_gaps_writer_close(&writer);
+		return -1;
+	}
+	if (created && write_full(writer->fd, GAPS_MAGIC,
+				  GAPS_MAGIC_LEN) < 0) {
+		*error_r = t_strdup_printf("write(%s) failed: %m",
+					   writer->path);
+		sift_gaps_writer_close(&writer);
+		return -1;
+	}
+	*writer_r = writer;
+	return 0;
+}
+
+void sift_gaps_writer_close(struct sift_gaps_writer **_writer)
+{
+	struct sift_gaps_writer *writer = *_writer;
+
+	if (writer == NULL)
+		return;
+	*_writer = NULL;
+	if (writer->fd != -1)
+		i_close_fd(&writer->fd);
+	i_free(writer->path);
+	i_free(writer);
+}
+
+static int key_cmp(const void *p1, const void *p2)
+{
+	const uint64_t *k1 = p1, *k2 = p2;
+
+	return *k1 < *k2 ? -1 : (*k1 > *k2 ? 1 : 0);
+}
+
+int sift_gaps_writer_add(struct sift_gaps_writer *writer, uint32_t uid,
+			 const uint64_t *keys, unsigned int key_count,
+			 const char **error_r)
+{
+	struct gaps_record_header hdr;
+	unsigned char *record;
+	uint64_t *sorted;
+	unsigned int i, j;
+	int ret;
+	size_t size;
+	uint32_t pos[GAPS_HASHES];
+
+	if (key_count == 0)
+		return 0;
+	/* a message repeats many of its gaps: size the filter for the
+	   distinct ones */
+	sorted = i_new(uint64_t, key_count);
+	memcpy(sorted, keys, key_count * sizeof(*keys));
+	qsort(sorted, key_count, sizeof(*sorted), key_cmp);
+	for (i = j = 0; i < key_count; i++) {
+		if (j == 0 || sorted[j - 1] != sorted[i])
+			sorted[j++] = sorted[i];
+	}
+	keys = sorted;
+	key_count = j;
+	/* whole 64-bit words, at least one */
+	size = ((size_t)key_count * GAPS_BITS_PER_KEY + 63) / 64 * 8;
+	if (size > GAPS_MAX_FILTER_BYTES)
+		size = GAPS_MAX_FILTER_BYTES;
+	record = i_malloc(sizeof(hdr) + size);
+	hdr.uid = uid;
+	hdr.size = size;
+	memcpy(record, &hdr, sizeof(hdr));
+	for (unsigned int k = 0; k < key_count; k++) {
+		filter_positions(keys[k], size * 8, pos);
+		for (i = 0; i < GAPS_HASHES; i++)
+			record[sizeof(hdr) + pos[i] / 8] |= 1 << (pos[i] % 8);
+	}
+	i_free(sorted);
+	ret = write_full(writer->fd, record, sizeof(hdr) + size);
+	i_free(record);
+	if (ret < 0) {
+		*error_r = t_strdup_printf("write(%s) failed: %m",
+					   writer->path);
+		return -1;
+	}
+	return 0;
+}
+
+int sift_gaps_writer_sync(struct sift_gaps_writer *writer, bool do_fsync,
+			  const char **error_r)
+{
+	if (do_fsync && fdatasync(writer->fd) < 0) {
+		*error_r = t_strdup_printf("fdatasync(%s) failed: %m",
+					   writer->path);
+		return -1;
+	}
+	return 0;
+}
+
+static bool uid_in(const struct sift_uids *set, uint32_t uid)
+{
+	size_t lo = 0, hi = set->count;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (set->uids[mid] < uid)
+			lo = mid + 1;
+		else if (set->uids[mid] > uid)
+			hi = mid;
+		else
+			return TRUE;
+	}
+	return FALSE;
+}
+
+int sift_gaps_write_copy(struct sift_gaps_writer *writer,
+			 const struct sift_uids *keep, const char *dest_dir,
+			 const char **error_r)
+{
+	const char *path = t_strconcat(dest_dir, "/"SIFT_GAPS_FILE, NULL);
+	const char *dir = t_strdup_until(writer->path,
+					 strrchr(writer->path, '/'));
+	struct sift_gaps *gaps;
+	const struct gaps_entry *e;
+	struct gaps_record_header hdr;
+	bool ok = TRUE;
+	int fd;
+
+	if (sift_gaps_open(dir, &gaps, error_r) < 0)
+		return -1;
+	if (sift_replace_file_begin(path, writer->mode, &fd, error_r) < 0) {
+		sift_gaps_close(&gaps);
+		return -1;
+	}
+	if (write_full(fd, GAPS_MAGIC, GAPS_MAGIC_LEN) < 0)
+		ok = FALSE;
+	array_foreach(&gaps->entries, e) {
+		if (!ok)
+			break;
+		if (!uid_in(keep, e->uid))
+			continue;
+		hdr.uid = e->uid;
+		hdr.size = e->size;
+		if (write_full(fd, &hdr, sizeof(hdr)) < 0 ||
+		    write_full(fd, gaps->map.data + e->offset, e->size) < 0)
+			ok = FALSE;
+	}
+	if (!ok)
+		*error_r = t_strdup_printf("write(%s.tmp) failed: %m", path);
+	sift_gaps_close(&gaps);
+	return sift_replace_file_end(path, &fd, ok, error_r);
+}

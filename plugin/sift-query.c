@@ -202,8 +202,28 @@ static bool sift_arg_is_ours(const struct mail_search_arg *arg)
 	}
 }
 
+/* Can the index answer a leaf on this header at all?  (BODY and TEXT:
+   always.)  Depends on the argument only, never on a mailbox. */
+static bool sift_leaf_header_is_answerable(const struct mail_search_arg *arg,
+					   enum sift_field field)
+{
+	const char *hdr = arg->hdr_field_name;
+
+	if (field == SIFT_FIELD_BODY || field == SIFT_FIELD_TEXT)
+		return TRUE;
+	if (hdr == NULL || !sift_header_name_is_keyable(hdr, strlen(hdr)))
+		return FALSE;
+	/* HEADER From/To/...: Dovecot matches the raw header value, but the
+	   index holds the address as Dovecot rewrote it */
+	if (field == SIFT_FIELD_HEADER && message_header_is_address(hdr))
+		return FALSE;
+	return TRUE;
+}
+
 /* Evaluate one leaf.  Returns 1 if answered (leaf filled), 0 if it is left
-   to Dovecot, -1 on error (logged). */
+   to Dovecot, -1 on error (logged).  Whether a leaf is answered (1 or 0)
+   depends on the argument only: sift_query_mark_answerable() relies on
+   it. */
 static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 			   struct sift_leaf *leaf)
 {
@@ -218,14 +238,8 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 	bool exact;
 	int ret = 1;
 
-	if (field != SIFT_FIELD_BODY && field != SIFT_FIELD_TEXT) {
-		if (hdr == NULL || !sift_header_name_is_keyable(hdr, strlen(hdr)))
-			return 0;
-		/* HEADER From/To/...: Dovecot matches the raw header value,
-		   but the index holds the address as Dovecot rewrote it */
-		if (field == SIFT_FIELD_HEADER && message_header_is_address(hdr))
-			return 0;
-	}
+	if (!sift_leaf_header_is_answerable(arg, field))
+		return 0;
 	if (sift_plan_build(q->backend->text, field, value, strlen(value),
 			    &plan, err, sizeof(err)) < 0) {
 		e_error(q->backend->event, "Translating search '%s' failed: %s",
@@ -494,4 +508,28 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 		seq_range_count(&result->maybe_uids), q.last_uid,
 		timeval_diff_usecs(&end, &start));
 	return ret;
+}
+
+void sift_query_mark_answerable(struct sift_fts_backend *backend,
+				struct mail_search_arg *args)
+{
+	struct mail_search_arg *arg;
+	struct sift_plan plan;
+	char err[256];
+
+	for (arg = args; arg != NULL; arg = arg->next) {
+		enum sift_field field = sift_arg_field(arg);
+
+		if (!sift_arg_is_ours(arg) ||
+		    !sift_leaf_header_is_answerable(arg, field))
+			continue;
+		T_BEGIN {
+			if (sift_plan_build(backend->text, field, arg->value.str,
+					    strlen(arg->value.str), &plan,
+					    err, sizeof(err)) == 0 &&
+			    plan.kind != SIFT_PLAN_UNSUPPORTED)
+				arg->match_always = TRUE;
+			sift_plan_free(&plan);
+		} T_END;
+	}
 }

@@ -34,14 +34,15 @@ def ensure_group():
 
 
 class SharedEnv:
-    def __init__(self, root, plugin_settings=None):
+    def __init__(self, root, plugin_settings=None, extra_conf="", dir_mode=0o770):
         ensure_group()
         self.root = root
         self.public_dir = os.path.join(root, "public")
         self.fts = Dovecot(os.path.join(root, "fts"), None, plugin="sift", users=USERS,
-                           plugin_settings=plugin_settings, acl=True,
+                           plugin_settings=plugin_settings, extra_conf=extra_conf, acl=True,
                            public_dir=self.public_dir, virtual=VIRTUAL,
-                           user_ids=USER_IDS, access_group=GROUP)
+                           user_ids=USER_IDS, access_group=GROUP,
+                           access_dir_mode=dir_mode)
         self.oracle = Dovecot(os.path.join(root, "oracle"), None, plugin="none",
                               oracle_of=self.fts)
 
@@ -63,7 +64,7 @@ class SharedEnv:
                   os.path.join(box, "tmp")):
             os.makedirs(d, exist_ok=True)
             os.chown(d, 0, gid)
-            os.chmod(d, 0o770)
+            os.chmod(d, self.fts.access_dir_mode)
         acl = os.path.join(box, "dovecot-acl")
         with open(acl, "w") as f:
             f.write("".join("%s\n" % line for line in acl_lines))

@@ -42,7 +42,8 @@ dovecot-virtual text, written into every user's ~/virtual).  user_ids
 (root only) gives every user its own uid (and a primary gid of the same
 number) instead of `nobody`; access_group (an existing group) is then
 every mail process's extra group (mail_access_groups) and the group of
-the homes, maildirs and the public directory, mode 0770.
+the homes, maildirs and the public directory, mode access_dir_mode
+(0770, or 0o2770 for setgid directories).
 """
 
 import datetime
@@ -174,7 +175,7 @@ class Dovecot:
     def __init__(self, root, port, plugin="sift", users=("alice", "bob"),
                  plugin_settings=None, extra_conf="", oracle_of=None,
                  acl=False, public_dir=None, virtual=None, user_ids=None,
-                 access_group=None):
+                 access_group=None, access_dir_mode=0o770):
         if plugin not in PLUGINS:
             raise ValueError("plugin must be one of %s, not %r" % (PLUGINS, plugin))
         self.root = os.path.abspath(root)
@@ -189,6 +190,7 @@ class Dovecot:
         self.virtual = dict(src.virtual if src else (virtual or {}))
         self.user_ids = dict(src.user_ids if src else (user_ids or {}))
         self.access_group = src.access_group if src else access_group
+        self.access_dir_mode = src.access_dir_mode if src else access_dir_mode
         if (self.user_ids or self.access_group) and os.geteuid() != 0:
             raise ValueError("user_ids/access_group need root")
         self.plugin_settings = dict(plugin_settings or {})
@@ -471,12 +473,13 @@ namespace inbox {{
                 self._chown_tree(self.home(u), u)
                 if self.access_group:
                     # other users' processes reach the owner's Maildir
-                    # through the home: group access, no setgid (so the
-                    # plugin's own group handling is what is tested)
+                    # through the home: group access (0770: no setgid, so
+                    # the plugin's own group handling is what is tested;
+                    # 0o2770: what sites do)
                     os.makedirs(self.maildir(u), exist_ok=True)
                     self._chown_tree(self.home(u), u)
                     for d in (self.home(u), self.maildir(u)):
-                        os.chmod(d, 0o770)
+                        os.chmod(d, self.access_dir_mode)
             if self.acl:
                 os.makedirs(self.acl_dict_dir, exist_ok=True)
                 os.chmod(self.acl_dict_dir, 0o777)
@@ -484,18 +487,22 @@ namespace inbox {{
                 os.makedirs(self.public_dir, exist_ok=True)
                 if self.access_group and os.geteuid() == 0:
                     os.chown(self.public_dir, 0, self._access_gid())
-                    os.chmod(self.public_dir, 0o770)
+                    os.chmod(self.public_dir, self.access_dir_mode)
                 else:
                     self._chown_tree(self.public_dir)
         else:
             os.makedirs(self.index_root, exist_ok=True)
             self._chown_tree(self.index_root)
             if self.user_ids:
-                # every user's process creates its own index dirs here
-                os.chmod(self.index_root, 0o777)
-                for sub in ("virtual", "pvt", "public"):
-                    os.makedirs(os.path.join(self.index_root, sub), exist_ok=True)
-                    os.chmod(os.path.join(self.index_root, sub), 0o777)
+                # every user's process creates its own index dirs here,
+                # and reads the owners' (setgid: they inherit the group)
+                dirs = [self.index_root] + [os.path.join(self.index_root, sub)
+                                            for sub in ("virtual", "pvt", "public")]
+                for d in dirs:
+                    os.makedirs(d, exist_ok=True)
+                    if self.access_group:
+                        os.chown(d, 0, self._access_gid())
+                    os.chmod(d, 0o2777)
         if self.plugin == "sift":
             self._make_module_dir()
         with open(self.conf_path, "w") as f:

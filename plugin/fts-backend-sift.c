@@ -275,9 +275,8 @@ fts_backend_sift_update_expunge(struct fts_backend_update_context *_ctx,
 	/* A document left behind by a failed expunge is harmless for
 	   searches: UIDs are never reused, and Dovecot drops results for
 	   UIDs that no longer exist.  "doveadm fts rescan" removes it.
-	   So is one left behind because this user may not read the
-	   mailbox: a reader's process removes it when it syncs the
-	   expunge. */
+	   So is one left behind because this user's process may not read
+	   the mailbox and so must not open its index. */
 	if (ctx->box_unreadable)
 		return;
 	if (!sift_update_ensure_index(ctx) ||

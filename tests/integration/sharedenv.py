@@ -16,6 +16,7 @@ import grp
 import imaplib
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 
@@ -147,6 +148,15 @@ class SharedEnv:
 
 def _q(name):
     return '"%s"' % name.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def remove_root(root, request):
+    """Remove a test root made by new_root() unless a test failed, the
+    caller gave SIFT_TEST_ROOT, or SIFT_TEST_KEEP=1."""
+    if (request.session.testsfailed or os.environ.get("SIFT_TEST_KEEP") == "1" or
+            os.environ.get("SIFT_TEST_ROOT")):
+        return
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def new_root(prefix):

@@ -22,7 +22,7 @@ import grp
 import pytest
 
 from fixtures import T2020, T2024, simple
-from sharedenv import OWNER_RIGHTS, SharedEnv, USER_IDS, GROUP, new_root
+from sharedenv import OWNER_RIGHTS, SharedEnv, USER_IDS, GROUP, new_root, remove_root
 
 N_TEAM = 12
 N_BOARD = 6
@@ -69,7 +69,7 @@ def put_in_maildir(d, owner, mailbox, raw, n):
 
 
 @pytest.fixture(scope="module")
-def env():
+def env(request):
     root = new_root("shared")
     e = SharedEnv(root)
     e.start()
@@ -105,6 +105,7 @@ def env():
         raise
     yield e
     e.stop()
+    remove_root(root, request)
 
 
 def box_for(user, owner_box):

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from fixtures import T2020, T2024, simple
-from sharedenv import SharedEnv, new_root
+from sharedenv import SharedEnv, new_root, remove_root
 
 SECONDS = float(os.environ.get("SIFT_SHARED_SECONDS", "60"))
 WORDS = ("sequoia", "redwood", "cypress")
@@ -34,13 +34,14 @@ def note(user, n):
 
 
 @pytest.fixture(scope="module")
-def env():
+def env(request):
     # Dovecot's own dotlocks (dovecot-uidlist.lock) must be readable by
     # the other users' processes, which inotify-watch them while waiting:
     # they get the directory's group only in setgid directories, which is
     # what a site with per-user uids sets up (README, "Shared folders").
     # The plugin's files don't depend on it (test_shared.py uses 0770).
-    e = SharedEnv(new_root("shared-busy"), dir_mode=0o2770)
+    root = new_root("shared-busy")
+    e = SharedEnv(root, dir_mode=0o2770)
     e.start()
     try:
         conn = e.fts.imap("owner")
@@ -56,6 +57,7 @@ def env():
         raise
     yield e
     e.stop()
+    remove_root(root, request)
 
 
 def test_three_users_search_and_deliver_for_a_minute(env):

@@ -14,6 +14,7 @@
 #include "sift-index.h"
 #include "sift-query.h"
 #include "sift-verify.h"
+#include "sift-acl.h"
 
 struct sift_fts_update_context {
 	struct fts_backend_update_context ctx;
@@ -28,6 +29,9 @@ struct sift_fts_update_context {
 	/* the MIME part whose Content-Type header was seen last */
 	const struct message_part *content_type_part;
 	bool open_failed;
+	/* the session user may not read box: nothing of it is indexed, and
+	   its index is not opened (see update_set_mailbox) */
+	bool box_unreadable;
 };
 
 static struct fts_backend *fts_backend_sift_alloc(void)
@@ -73,6 +77,44 @@ static void fts_backend_sift_deinit(struct fts_backend *_backend)
 	i_free(backend);
 }
 
+/* Highest UID box has now (0 if empty).  Returns 0 or -1 (logged). */
+static int sift_box_highest_uid(struct sift_fts_backend *backend,
+				struct mailbox *box, uint32_t *uid_r)
+{
+	struct mailbox_status status;
+
+	if (mailbox_get_status(box, STATUS_UIDNEXT, &status) < 0) {
+		e_error(backend->event, "Getting the status of mailbox %s "
+			"failed: %s", mailbox_get_vname(box),
+			mailbox_get_last_internal_error(box, NULL));
+		return -1;
+	}
+	*uid_r = status.uidnext > 0 ? status.uidnext - 1 : 0;
+	return 0;
+}
+
+/* The read-right check before anything of box's index is read or
+   written.  Returns 1 (allowed), 0 (denied) or -1 (error, logged). */
+static int sift_check_read_right(struct sift_fts_backend *backend,
+				 struct mailbox *box)
+{
+	const char *error;
+
+	switch (sift_acl_can_read(box, &error)) {
+	case SIFT_ACL_ALLOWED:
+		return 1;
+	case SIFT_ACL_DENIED:
+		e_debug(backend->event, "User %s has no read right on "
+			"mailbox %s: its index is not used",
+			box->storage->user->username, mailbox_get_vname(box));
+		return 0;
+	case SIFT_ACL_ERROR:
+		break;
+	}
+	e_error(backend->event, "%s", error);
+	return -1;
+}
+
 static int
 fts_backend_sift_get_last_uid(struct fts_backend *_backend,
 			      struct mailbox *box, uint32_t *last_uid_r)
@@ -82,6 +124,18 @@ fts_backend_sift_get_last_uid(struct fts_backend *_backend,
 	int ret;
 
 	*last_uid_r = 0;
+	ret = sift_check_read_right(backend, box);
+	if (ret < 0)
+		return -1;
+	if (ret == 0) {
+		/* Without the read right the index isn't opened, and a
+		   search's answer for every message is "no match"
+		   (lookup()).  Claiming all current messages as indexed
+		   makes Dovecot apply that answer to all of them, instead
+		   of reading the unindexed ones itself or asking the
+		   indexer to index them for this user. */
+		return sift_box_highest_uid(backend, box, last_uid_r);
+	}
 	ret = sift_index_open_reader(backend, box, &index);
 	if (ret <= 0)
 		return ret;
@@ -184,9 +238,30 @@ fts_backend_sift_update_set_mailbox(struct fts_backend_update_context *_ctx,
 	struct sift_fts_update_context *ctx =
 		(struct sift_fts_update_context *)_ctx;
 
-	if (ctx->box != box)
-		sift_update_close(ctx);
+	if (ctx->box == box)
+		return;
+	sift_update_close(ctx);
 	ctx->box = box;
+	ctx->box_unreadable = FALSE;
+	if (box == NULL)
+		return;
+	/* Mail saved by a user who may only post (p) or insert (i) reaches
+	   the fts plugin in that user's process; so may an expunge.  Such a
+	   user's process must not read the mail into the index, nor open the
+	   index at all.  Nothing is lost: the index's last_uid stays where
+	   it is, and the next search or indexing run by a reader indexes
+	   the message. */
+	switch (sift_check_read_right(SIFT_BACKEND(_ctx->backend), box)) {
+	case 1:
+		break;
+	case 0:
+		ctx->box_unreadable = TRUE;
+		break;
+	default:
+		ctx->box_unreadable = TRUE;
+		ctx->ctx.failed = TRUE;
+		break;
+	}
 }
 
 static void
@@ -199,7 +274,11 @@ fts_backend_sift_update_expunge(struct fts_backend_update_context *_ctx,
 
 	/* A document left behind by a failed expunge is harmless for
 	   searches: UIDs are never reused, and Dovecot drops results for
-	   UIDs that no longer exist.  "doveadm fts rescan" records it. */
+	   UIDs that no longer exist.  "doveadm fts rescan" records it.
+	   So is one left behind because this user's process may not read
+	   the mailbox and so must not open its index. */
+	if (ctx->box_unreadable)
+		return;
 	if (!sift_update_ensure_index(ctx) ||
 	    sift_index_expunge(ctx->index, uid) < 0) {
 		e_warning(backend->event, "Couldn't remove uid %u of mailbox "
@@ -217,6 +296,10 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 		(struct sift_fts_update_context *)_ctx;
 	enum sift_field_kind kind;
 
+	if (ctx->box_unreadable && !ctx->ctx.failed) {
+		/* skip the field; the message stays unindexed */
+		return FALSE;
+	}
 	if (ctx->ctx.failed || !sift_update_ensure_index(ctx)) {
 		ctx->ctx.failed = TRUE;
 		return FALSE;
@@ -453,13 +536,88 @@ static int fts_backend_sift_optimize(struct fts_backend *backend)
 
 /* ---- lookups ------------------------------------------------------------ */
 
+/* Every search of a mailbox goes through here: the read right is checked
+   at each call (no caching: a revocation counts at the user's next
+   search).  Without it the index is not opened and the result is
+   "false" for every leaf the index would have answered, so the search
+   finds nothing (get_last_uid() covers every message).  The index path
+   comes from box only (sift_index_path()), never from the search. */
+static int
+sift_lookup_box(struct sift_fts_backend *backend, struct mailbox *box,
+		struct mail_search_arg *args, enum fts_lookup_flags flags,
+		struct fts_result *result, bool *denied_r)
+{
+	int ret;
+
+	*denied_r = FALSE;
+	ret = sift_check_read_right(backend, box);
+	if (ret < 0) {
+		e_error(backend->event, "Search of mailbox %s failed: its "
+			"ACL could not be checked", mailbox_get_vname(box));
+		return -1;
+	}
+	if (ret == 0) {
+		*denied_r = TRUE;
+		sift_query_mark_answerable(backend, args);
+		return 0;
+	}
+	return sift_query_lookup(backend, box, args, flags, result);
+}
+
 static int
 fts_backend_sift_lookup(struct fts_backend *_backend, struct mailbox *box,
 			struct mail_search_arg *args,
 			enum fts_lookup_flags flags, struct fts_result *result)
 {
-	return sift_query_lookup(SIFT_BACKEND(_backend), box, args, flags,
-				 result);
+	bool denied;
+
+	return sift_lookup_box(SIFT_BACKEND(_backend), box, args, flags,
+			       result, &denied);
+}
+
+/* A search of a virtual mailbox: Dovecot hands over the virtual
+   mailbox's backend mailboxes of this namespace (fts-search.c groups
+   them by backend) and maps each mailbox's UIDs to virtual ones.  Each
+   mailbox is answered from its own index after its own ACL check.
+   Every mailbox's lookup marks the same leaves (see
+   sift_query_mark_answerable()), also for mailboxes without an index or
+   without the read right: their answers are then ignored (no index:
+   get_last_uid() is 0, Dovecot checks their mail itself) or "no match"
+   (denied). */
+static int
+fts_backend_sift_lookup_multi(struct fts_backend *_backend,
+			      struct mailbox *const boxes[],
+			      struct mail_search_arg *args,
+			      enum fts_lookup_flags flags,
+			      struct fts_multi_result *result)
+{
+	struct sift_fts_backend *backend = SIFT_BACKEND(_backend);
+	unsigned int i, count, denied_count = 0;
+	bool denied;
+
+	for (count = 0; boxes[count] != NULL; count++) ;
+	result->box_results = p_new(result->pool, struct fts_result,
+				    count + 1);
+	sift_query_mark_answerable(backend, args);
+	for (i = 0; i < count; i++) {
+		struct fts_result *br = &result->box_results[i];
+
+		br->box = boxes[i];
+		br->pool = result->pool;
+		br->search_state = result->search_state;
+		p_array_init(&br->definite_uids, result->pool, 32);
+		p_array_init(&br->maybe_uids, result->pool, 32);
+		p_array_init(&br->scores, result->pool, 32);
+		if (sift_lookup_box(backend, boxes[i], args, flags, br,
+				    &denied) < 0)
+			return -1;
+		if (denied)
+			denied_count++;
+	}
+	e_debug(backend->event, "lookup_multi: %u mailboxes of namespace "
+		"'%s' searched through their indexes, %u of them without "
+		"the read right", count, _backend->ns->prefix, denied_count);
+	return 0;
 }
 
 static void fts_backend_sift_lookup_done(struct fts_backend *backend ATTR_UNUSED)
@@ -488,7 +646,7 @@ struct fts_backend fts_backend_sift = {
 		.optimize = fts_backend_sift_optimize,
 		.can_lookup = fts_backend_default_can_lookup,
 		.lookup = fts_backend_sift_lookup,
-		.lookup_multi = NULL,
+		.lookup_multi = fts_backend_sift_lookup_multi,
 		.lookup_done = fts_backend_sift_lookup_done,
 	},
 };

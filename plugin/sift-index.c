@@ -67,7 +67,22 @@
    Words are capped at Xapian's 245-byte term limit on a character
    boundary; the ZL flag then makes searches verify that message instead of
    trusting the cut term.  Memory is bounded by committing every
-   fts_sift_commit_batch messages or fts_sift_commit_size bytes of text. */
+   fts_sift_commit_batch messages or fts_sift_commit_size bytes of text.
+
+   Permissions.  One index serves every user of a shared or public
+   mailbox, and any of their processes may write it (indexer-workers,
+   imap sessions syncing an expunge).  So everything in fts-sift/ gets the
+   mailbox's own permissions (mailbox_get_permissions()): the directory is
+   created with the mailbox's directory mode and group, setgid when the
+   group must be forced (so files created in it later, by Xapian too,
+   inherit the group), and files get the mailbox's file mode.  Xapian
+   creates its files (tables, iamglass at every commit, the flintlock
+   lock file) with the process umask, which is 0077 in Dovecot's mail
+   processes; so around every write-side call the umask is set to the
+   mailbox's directory mode (sift_index_umask_*), and the side files are
+   created under the same umask.  The umask is process-wide but mail
+   processes are single-threaded, and it is restored before returning to
+   Dovecot. */
 #include "lib.h"
 #include "array.h"
 #include "buffer.h"
@@ -114,6 +129,8 @@ struct sift_index {
 	struct sift_gaps_writer *gaps;
 	struct sift_buf new_terms;
 	bool writable;
+	/* umask that gives created files the mailbox's permissions */
+	mode_t create_umask;
 
 	/* expunged UIDs whose postings remain (SIFT_META_EXPUNGED) */
 	ARRAY_TYPE(seq_range) expunged;
@@ -168,6 +185,15 @@ int sift_index_path(struct mailbox *box, const char **path_r)
 	return 1;
 }
 
+static mode_t sift_box_create_umask(struct mailbox *box)
+{
+	const struct mailbox_permissions *perm = mailbox_get_permissions(box);
+
+	/* files: 0666 & dir mode = the mailbox's file mode (both come from
+	   the same stat()); directories: the mailbox's directory mode */
+	return 0777 & ~perm->dir_create_mode;
+}
+
 static struct sift_index *
 sift_index_alloc(struct sift_fts_backend *backend, struct mailbox *box,
 		 const char *path, bool writable)
@@ -181,7 +207,19 @@ sift_index_alloc(struct sift_fts_backend *backend, struct mailbox *box,
 	i_array_init(&index->expunged, 16);
 	i_array_init(&index->token_spans, 256);
 	i_array_init(&index->gap_keys, 256);
+	index->create_umask = sift_box_create_umask(box);
 	return index;
+}
+
+/* Around every call that may create files in the index directory. */
+static mode_t sift_index_umask_push(struct sift_index *index)
+{
+	return umask(index->create_umask);
+}
+
+static void sift_index_umask_pop(mode_t old_umask)
+{
+	(void)umask(old_umask);
 }
 
 /* Move a database that can't be used out of the way, keeping it for
@@ -212,10 +250,21 @@ static int sift_index_mkdir(struct sift_index *index)
 
 	if (mkdir_parents_chgrp(index->path, perm->dir_create_mode,
 				perm->file_create_gid,
-				perm->file_create_gid_origin) < 0 &&
-	    errno != EEXIST) {
+				perm->file_create_gid_origin) < 0) {
+		if (errno == EEXIST)
+			return 0;
 		e_error(index->backend->event, "mkdir(%s) failed: %m",
 			index->path);
+		return -1;
+	}
+	if (perm->file_create_gid != (gid_t)-1 &&
+	    chmod(index->path, perm->dir_create_mode | S_ISGID) < 0) {
+		/* files created later (by Xapian, in whichever user's
+		   process) inherit the directory's group only with setgid;
+		   without it another user's process may fail to read them */
+		e_error(index->backend->event, "chmod(%s, 0%o) failed: %m",
+			index->path,
+			(unsigned int)(perm->dir_create_mode | S_ISGID));
 		return -1;
 	}
 	return 0;
@@ -330,8 +379,27 @@ static int sift_index_read_meta(struct sift_index *index)
 	return ret;
 }
 
+static int
+sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
+				    struct mailbox *box,
+				    struct sift_index **index_r);
+
 int sift_index_open_writer(struct sift_fts_backend *backend,
 			   struct mailbox *box, struct sift_index **index_r)
+{
+	mode_t old_umask = umask(sift_box_create_umask(box));
+	int ret;
+
+	ret = sift_index_open_writer_locked_umask(backend, box, index_r);
+	sift_index_umask_pop(old_umask);
+	return ret;
+}
+
+/* sift_index_open_writer() with the mailbox's umask in effect. */
+static int
+sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
+				    struct mailbox *box,
+				    struct sift_index **index_r)
 {
 	struct sift_index *index;
 	struct sift_xerror err;
@@ -463,15 +531,18 @@ int sift_index_open_reader(struct sift_fts_backend *backend,
 void sift_index_close(struct sift_index **_index)
 {
 	struct sift_index *index = *_index;
+	mode_t old_umask;
 
 	if (index == NULL)
 		return;
 	*_index = NULL;
 	sift_xdoc_free(&index->doc);
+	old_umask = sift_index_umask_push(index);
 	sift_dict_writer_close(&index->dict);
 	sift_gaps_writer_close(&index->gaps);
 	sift_buf_free(&index->new_terms);
 	sift_xdb_close(&index->db);
+	sift_index_umask_pop(old_umask);
 	if (index->token_prefix != NULL)
 		str_free(&index->token_prefix);
 	if (index->run_prefix != NULL)
@@ -941,14 +1012,27 @@ static int sift_index_add_doc_flags(struct sift_index *index)
 	return 0;
 }
 
+static int sift_index_doc_end_umask(struct sift_index *index);
+
 int sift_index_doc_end(struct sift_index *index)
+{
+	mode_t old_umask;
+	int ret;
+
+	if (index->doc == NULL)
+		return 0;
+	old_umask = sift_index_umask_push(index);
+	ret = sift_index_doc_end_umask(index);
+	sift_index_umask_pop(old_umask);
+	return ret;
+}
+
+static int sift_index_doc_end_umask(struct sift_index *index)
 {
 	struct sift_xerror err;
 	bool existed = FALSE;
 	int ret = 0;
 
-	if (index->doc == NULL)
-		return 0;
 	if (index->field_open && sift_index_field_end(index) < 0)
 		ret = -1;
 	if (ret == 0 && sift_xdb_has_doc(index->db, index->doc_uid, &existed,
@@ -1058,19 +1142,31 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 
 int sift_index_commit(struct sift_index *index, uint32_t last_uid)
 {
+	mode_t old_umask;
+	int ret;
+
 	if (!index->writable)
 		return 0;
 	if (last_uid < index->batch_last_uid)
 		last_uid = index->batch_last_uid;
 	if (!index->batch_dirty && last_uid == index->stored_last_uid)
 		return 0;
-	return sift_index_commit_last_uid(index, last_uid);
+	old_umask = sift_index_umask_push(index);
+	ret = sift_index_commit_last_uid(index, last_uid);
+	sift_index_umask_pop(old_umask);
+	return ret;
 }
 
 int sift_index_set_last_uid(struct sift_index *index, uint32_t last_uid)
 {
+	mode_t old_umask;
+	int ret;
+
 	i_assert(index->writable);
-	return sift_index_commit_last_uid(index, last_uid);
+	old_umask = sift_index_umask_push(index);
+	ret = sift_index_commit_last_uid(index, last_uid);
+	sift_index_umask_pop(old_umask);
+	return ret;
 }
 
 /* ---- optimize ----------------------------------------------------------- */
@@ -1233,9 +1329,11 @@ int sift_index_finish(struct sift_index **_index)
 	struct sift_index *index = *_index;
 	unsigned int compact_after = index->backend->set->compact_after;
 	bool rebuild;
+	mode_t old_umask;
 	int ret;
 
 	ret = sift_index_commit(index, 0);
+	old_umask = sift_index_umask_push(index);
 	/* a large indexing run leaves B-tree blocks half full: compacting
 	   roughly halves the index and takes about a second per 100k
 	   messages */
@@ -1253,6 +1351,7 @@ int sift_index_finish(struct sift_index **_index)
 			e_warning(index->backend->event, "%s", error);
 		}
 	}
+	sift_index_umask_pop(old_umask);
 	sift_index_close(_index);
 	return ret;
 }
@@ -1260,6 +1359,7 @@ int sift_index_finish(struct sift_index **_index)
 int sift_index_optimize(struct sift_fts_backend *backend, struct mailbox *box)
 {
 	struct sift_index *index;
+	mode_t old_umask;
 	int ret;
 
 	ret = sift_index_open_reader(backend, box, &index);
@@ -1269,7 +1369,9 @@ int sift_index_optimize(struct sift_fts_backend *backend, struct mailbox *box)
 
 	if (sift_index_open_writer(backend, box, &index) < 0)
 		return -1;
+	old_umask = sift_index_umask_push(index);
 	ret = sift_index_compact_locked(index, TRUE);
+	sift_index_umask_pop(old_umask);
 	sift_index_close(&index);
 	return ret;
 }

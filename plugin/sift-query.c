@@ -218,6 +218,24 @@ static bool sift_arg_is_ours(const struct mail_search_arg *arg)
 	}
 }
 
+/* Can the index answer a leaf on this header at all?  (BODY and TEXT:
+   always.)  Depends on the argument only, never on a mailbox. */
+static bool sift_leaf_header_is_answerable(const struct mail_search_arg *arg,
+					   enum sift_field field)
+{
+	const char *hdr = arg->hdr_field_name;
+
+	if (field == SIFT_FIELD_BODY || field == SIFT_FIELD_TEXT)
+		return TRUE;
+	if (hdr == NULL || !sift_header_name_is_keyable(hdr, strlen(hdr)))
+		return FALSE;
+	/* HEADER From/To/...: Dovecot matches the raw header value, but the
+	   index holds the address as Dovecot rewrote it */
+	if (field == SIFT_FIELD_HEADER && message_header_is_address(hdr))
+		return FALSE;
+	return TRUE;
+}
+
 /* dest := documents where each of the plan's needles occurs in some term
    of the prefixes: a superset of the matches. */
 static int sift_query_candidates(struct sift_query *q,
@@ -327,7 +345,9 @@ static void sift_query_gap_filter(struct sift_query *q, const char *prefix,
 }
 
 /* Evaluate one leaf.  Returns 1 if answered (leaf filled), 0 if it is left
-   to Dovecot, -1 on error (logged). */
+   to Dovecot, -1 on error (logged).  Whether a leaf is answered (1 or 0)
+   depends on the argument only: sift_query_mark_answerable() relies on
+   it. */
 static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 			   struct sift_leaf *leaf)
 {
@@ -342,14 +362,8 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 	bool exact;
 	int ret = 1;
 
-	if (field != SIFT_FIELD_BODY && field != SIFT_FIELD_TEXT) {
-		if (hdr == NULL || !sift_header_name_is_keyable(hdr, strlen(hdr)))
-			return 0;
-		/* HEADER From/To/...: Dovecot matches the raw header value,
-		   but the index holds the address as Dovecot rewrote it */
-		if (field == SIFT_FIELD_HEADER && message_header_is_address(hdr))
-			return 0;
-	}
+	if (!sift_leaf_header_is_answerable(arg, field))
+		return 0;
 	if (sift_plan_build(q->backend->text, field, value, strlen(value),
 			    &plan, err, sizeof(err)) < 0) {
 		e_error(q->backend->event, "Translating search '%s' failed: %s",
@@ -437,9 +451,6 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 					     SIFT_MATCH_SUBSTRING,
 					     &leaf->definite) < 0)
 				ret = -1;
-		} else if (plan.needle_count == 0) {
-			/* pooled header words can't narrow it */
-			ret = 0;
 		} else if (sift_query_candidates(q, &plan, prefixes,
 						 prefix_count,
 						 &leaf->maybe) < 0) {
@@ -640,4 +651,28 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 		seq_range_count(&result->maybe_uids), q.last_uid,
 		timeval_diff_usecs(&end, &start));
 	return ret;
+}
+
+void sift_query_mark_answerable(struct sift_fts_backend *backend,
+				struct mail_search_arg *args)
+{
+	struct mail_search_arg *arg;
+	struct sift_plan plan;
+	char err[256];
+
+	for (arg = args; arg != NULL; arg = arg->next) {
+		enum sift_field field = sift_arg_field(arg);
+
+		if (!sift_arg_is_ours(arg) ||
+		    !sift_leaf_header_is_answerable(arg, field))
+			continue;
+		T_BEGIN {
+			if (sift_plan_build(backend->text, field, arg->value.str,
+					    strlen(arg->value.str), &plan,
+					    err, sizeof(err)) == 0 &&
+			    plan.kind != SIFT_PLAN_UNSUPPORTED)
+				arg->match_always = TRUE;
+			sift_plan_free(&plan);
+		} T_END;
+	}
 }

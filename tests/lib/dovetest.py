@@ -25,6 +25,25 @@ oracle, running without FTS, gives the expected result of every SEARCH.
 
 Runs as root (mail processes then run as `nobody`) or as an ordinary user
 (everything runs as that user).
+
+Shared and public folders (all optional, all copied by an oracle):
+
+    d = Dovecot(root, None, users=("owner", "reader"), acl=True,
+                public_dir="/x/public", virtual={"All": "*\nshared/*\n  all\n"},
+                user_ids={"owner": 61001, "reader": 61002},
+                access_group="siftshare")
+
+acl=True loads the acl plugin (vfile ACLs, imap_acl) and adds a shared
+namespace "shared/<owner>/" whose indexes stay in the owner's Maildir
+(INDEXPVT in the reader's home); public_dir adds a public namespace
+"Public/" over that directory; virtual adds the virtual plugin and a
+namespace "virtual/" with one virtual mailbox per entry (name ->
+dovecot-virtual text, written into every user's ~/virtual).  user_ids
+(root only) gives every user its own uid (and a primary gid of the same
+number) instead of `nobody`; access_group (an existing group) is then
+every mail process's extra group (mail_access_groups) and the group of
+the homes, maildirs and the public directory, mode access_dir_mode
+(0770, or 0o2770 for setgid directories).
 """
 
 import datetime
@@ -154,7 +173,9 @@ class Dovecot:
     """One Dovecot instance on 127.0.0.1:<port> with everything under root."""
 
     def __init__(self, root, port, plugin="sift", users=("alice", "bob"),
-                 plugin_settings=None, extra_conf="", oracle_of=None):
+                 plugin_settings=None, extra_conf="", oracle_of=None,
+                 acl=False, public_dir=None, virtual=None, user_ids=None,
+                 access_group=None, access_dir_mode=0o770):
         if plugin not in PLUGINS:
             raise ValueError("plugin must be one of %s, not %r" % (PLUGINS, plugin))
         self.root = os.path.abspath(root)
@@ -162,6 +183,16 @@ class Dovecot:
         self.plugin = plugin
         self.oracle_of = oracle_of
         self.users = tuple(oracle_of.users if oracle_of is not None else users)
+        src = oracle_of if oracle_of is not None else None
+        self.acl = src.acl if src else bool(acl)
+        self.public_dir = src.public_dir if src else (
+            os.path.abspath(public_dir) if public_dir else None)
+        self.virtual = dict(src.virtual if src else (virtual or {}))
+        self.user_ids = dict(src.user_ids if src else (user_ids or {}))
+        self.access_group = src.access_group if src else access_group
+        self.access_dir_mode = src.access_dir_mode if src else access_dir_mode
+        if (self.user_ids or self.access_group) and os.geteuid() != 0:
+            raise ValueError("user_ids/access_group need root")
         self.plugin_settings = dict(plugin_settings or {})
         self.extra_conf = extra_conf
         self.etc_dir = os.path.join(self.root, "etc")
@@ -177,10 +208,14 @@ class Dovecot:
             self.home_root = oracle_of.home_root
             self.passwd_path = oracle_of.passwd_path
             self.index_root = os.path.join(self.root, "index")
+            self.acl_dict_dir = oracle_of.acl_dict_dir
         else:
             self.home_root = os.path.join(self.root, "home")
             self.passwd_path = os.path.join(self.etc_dir, "passwd")
             self.index_root = None
+            # shared by an oracle: the list of shared mailboxes is
+            # written by SETACL on either instance
+            self.acl_dict_dir = os.path.join(self.root, "acl-dict")
         self.instance_name = "dovetest-%s-%d" % (plugin, self.port)
         if os.geteuid() == 0:
             pw = pwd.getpwnam("nobody")
@@ -201,6 +236,15 @@ class Dovecot:
     def password(user):
         return user + "pw"
 
+    def user_uid_gid(self, user):
+        """(uid, primary gid) the user's mail processes run as."""
+        if user in self.user_ids:
+            return self.user_ids[user], self.user_ids[user]
+        return self.mail_uid, self.mail_gid
+
+    def _access_gid(self):
+        return grp.getgrnam(self.access_group).gr_gid if self.access_group else None
+
     # ---- configuration ------------------------------------------------
     def _plugin_block(self):
         if self.plugin == "none":
@@ -212,6 +256,9 @@ class Dovecot:
             # fts-sift tokenizes by itself: Dovecot 2.3.19 needs no
             # fts_languages / fts_tokenizers for it (checked)
             settings = {"fts": "sift", "fts_autoindex": "yes", "fts_enforced": "yes"}
+        if self.acl:
+            settings["acl"] = "vfile"
+            settings["acl_shared_dict"] = "file:%s/shared-mailboxes.db" % self.acl_dict_dir
         settings.update(self.plugin_settings)
         if not settings:
             return ""
@@ -227,6 +274,10 @@ class Dovecot:
         else:
             location = "maildir:~/Maildir"
         mail_plugins = {"none": "", "sift": "fts fts_sift", "xapian": "fts fts_xapian"}[self.plugin]
+        if self.virtual:
+            mail_plugins = ("virtual " + mail_plugins).strip()
+        if self.acl:
+            mail_plugins = ("acl " + mail_plugins).strip()
         conf = """\
 # generated by tests/lib/dovetest.py - throw-away test instance
 instance_name = {inst}
@@ -290,10 +341,20 @@ namespace inbox {{
 """.format(inst=self.instance_name, base=self.base_dir, state=self.state_dir,
            log=self.log_path, port=self.port, passwd=self.passwd_path,
            location=location)
+        conf += self._namespaces_conf()
         if self.plugin == "sift":
             conf += "mail_plugin_dir = %s\n" % self.module_dir
         if mail_plugins:
             conf += "mail_plugins = $mail_plugins %s\n" % mail_plugins
+        if self.acl:
+            conf += "protocol imap {\n  mail_plugins = $mail_plugins imap_acl\n}\n"
+        if self.access_group:
+            conf += "mail_access_groups = %s\n" % self.access_group
+        if self.acl and self.user_ids:
+            # a user's process looks up the owner of shared/<owner>/ in
+            # the userdb; with per-user uids the socket must allow that
+            conf += ("service auth {\n  unix_listener auth-userdb {\n"
+                     "    mode = 0777\n  }\n}\n")
         conf += self._plugin_block()
         if os.geteuid() != 0:
             me = pwd.getpwuid(os.getuid()).pw_name
@@ -305,6 +366,56 @@ namespace inbox {{
                 conf += "service %s {\n  chroot =\n}\n" % svc
         if self.extra_conf:
             conf += "\n# extra_conf\n" + self.extra_conf.rstrip("\n") + "\n"
+        return conf
+
+    def _namespaces_conf(self):
+        """The shared, public and virtual namespaces (see the module doc).
+        An oracle keeps its own Dovecot indexes under its root."""
+        conf = ""
+        idx = self.index_root
+        if self.acl:
+            if idx:
+                loc = ("maildir:%%%%h/Maildir:INDEX=%s/%%%%u:"
+                       "INDEXPVT=%s/pvt/%%u/shared/%%%%u" % (idx, idx))
+            else:
+                loc = "maildir:%%h/Maildir:INDEXPVT=~/Maildir/shared/%%u"
+            conf += """namespace shared {
+  type = shared
+  separator = /
+  prefix = shared/%%%%u/
+  location = %s
+  subscriptions = no
+  list = children
+}
+""" % loc
+        if self.public_dir:
+            if idx:
+                loc = "maildir:%s:INDEX=%s/public:INDEXPVT=%s/pvt/%%u/public" % (
+                    self.public_dir, idx, idx)
+            else:
+                loc = "maildir:%s:INDEXPVT=~/Maildir/public" % self.public_dir
+            conf += """namespace public {
+  type = public
+  separator = /
+  prefix = Public/
+  location = %s
+  subscriptions = no
+  list = children
+}
+""" % loc
+        if self.virtual:
+            loc = "virtual:~/virtual"
+            if idx:
+                loc += ":INDEX=%s/virtual/%%u" % idx
+            conf += """namespace virtual {
+  type = private
+  separator = /
+  prefix = virtual/
+  location = %s
+  subscriptions = no
+  list = children
+}
+""" % loc
         return conf
 
     def _make_module_dir(self):
@@ -327,13 +438,16 @@ namespace inbox {{
         _wait_until_settled(so)
         shutil.copy2(so, os.path.join(self.module_dir, "lib21_fts_sift_plugin.so"))
 
-    def _chown_tree(self, path):
+    def _chown_tree(self, path, user=None):
         if os.geteuid() != 0:
             return
-        os.chown(path, self.mail_uid, self.mail_gid)
+        uid, gid = self.user_uid_gid(user) if user else (self.mail_uid, self.mail_gid)
+        if self.access_group:
+            gid = self._access_gid()
+        os.chown(path, uid, gid)
         for dirpath, dirnames, filenames in os.walk(path):
             for n in dirnames + filenames:
-                os.lchown(os.path.join(dirpath, n), self.mail_uid, self.mail_gid)
+                os.lchown(os.path.join(dirpath, n), uid, gid)
 
     def _prepare(self):
         for d in (self.root, self.etc_dir, self.base_dir, self.state_dir, self.log_dir):
@@ -346,14 +460,49 @@ namespace inbox {{
             os.chmod(self.home_root, 0o755)
             with open(self.passwd_path, "w") as f:
                 for u in self.users:
+                    uid, gid = self.user_uid_gid(u)
                     f.write("%s:{PLAIN}%s:%d:%d::%s::\n" % (
-                        u, self.password(u), self.mail_uid, self.mail_gid, self.home(u)))
+                        u, self.password(u), uid, gid, self.home(u)))
             for u in self.users:
                 os.makedirs(self.home(u), exist_ok=True)
-                self._chown_tree(self.home(u))
+                for name, text in self.virtual.items():
+                    vdir = os.path.join(self.home(u), "virtual", name)
+                    os.makedirs(vdir, exist_ok=True)
+                    with open(os.path.join(vdir, "dovecot-virtual"), "w") as f:
+                        f.write(text)
+                self._chown_tree(self.home(u), u)
+                if self.access_group:
+                    # other users' processes reach the owner's Maildir
+                    # through the home: group access (0770: no setgid, so
+                    # the plugin's own group handling is what is tested;
+                    # 0o2770: what sites do)
+                    os.makedirs(self.maildir(u), exist_ok=True)
+                    self._chown_tree(self.home(u), u)
+                    for d in (self.home(u), self.maildir(u)):
+                        os.chmod(d, self.access_dir_mode)
+            if self.acl:
+                os.makedirs(self.acl_dict_dir, exist_ok=True)
+                os.chmod(self.acl_dict_dir, 0o777)
+            if self.public_dir:
+                os.makedirs(self.public_dir, exist_ok=True)
+                if self.access_group and os.geteuid() == 0:
+                    os.chown(self.public_dir, 0, self._access_gid())
+                    os.chmod(self.public_dir, self.access_dir_mode)
+                else:
+                    self._chown_tree(self.public_dir)
         else:
             os.makedirs(self.index_root, exist_ok=True)
             self._chown_tree(self.index_root)
+            if self.user_ids:
+                # every user's process creates its own index dirs here,
+                # and reads the owners' (setgid: they inherit the group)
+                dirs = [self.index_root] + [os.path.join(self.index_root, sub)
+                                            for sub in ("virtual", "pvt", "public")]
+                for d in dirs:
+                    os.makedirs(d, exist_ok=True)
+                    if self.access_group:
+                        os.chown(d, 0, self._access_gid())
+                    os.chmod(d, 0o2777)
         if self.plugin == "sift":
             self._make_module_dir()
         with open(self.conf_path, "w") as f:
@@ -540,14 +689,14 @@ namespace inbox {{
         if typ != "OK" and b"exists" not in b" ".join(d for d in data if d):
             raise DovecotError("CREATE %s -> %s %s" % (mailbox, typ, data))
 
-    def append(self, user, mailbox, raw_bytes, date=None, flags=None):
+    def append(self, user, mailbox, raw_bytes, date=None, flags=None, create=True):
         """APPEND raw_bytes (bare LF is sent as CRLF) to mailbox, creating it
-        if needed.  date: internal date (epoch, datetime or IMAP string).
-        Returns the new UID (from APPENDUID)."""
+        if needed (unless create=False).  date: internal date (epoch,
+        datetime or IMAP string).  Returns the new UID (from APPENDUID)."""
         if isinstance(raw_bytes, str):
             raw_bytes = raw_bytes.encode("utf-8")
         conn = self._conn(user)
-        if mailbox.upper() != "INBOX":
+        if create and mailbox.upper() != "INBOX":
             self.create_mailbox(user, mailbox)
         typ, data = conn.append(_quote_mailbox(mailbox), flags, _internaldate(date), raw_bytes)
         if typ != "OK":

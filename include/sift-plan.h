@@ -17,11 +17,16 @@
      "runs" of the written address (see sift-index.c).
    - SIFT_PLAN_CHUNK: any other string without whitespace (dashes, dots,
      punctuation, several words of an unspaced script).  An occurrence
-     lies inside one whitespace-free run of the text, and the index holds
-     every run that is not a single word as a term of its own, so "some
-     term of the field contains the whole string" is exact for the fields
-     that have run terms (bodies, Subject, MIME headers).  needles[] holds
-     its tokens, as for CANDIDATES, for the fields that only have words.
+     lies inside one whitespace-free run of the text.  The index holds as
+     terms of their own the runs of two or more words and the runs
+     without any word, but not a single word with punctuation at its
+     edges ("kselftest.", "(foo)": its word is a term already).  So "some
+     term of the field contains the whole string" is exact for a string
+     of two or more tokens (its runs are all kept), and for fewer it finds
+     the certain matches, while the messages with a word holding its
+     token (any message, for no token) are candidates.  Fields with runs:
+     bodies, Subject, MIME headers.  needles[] holds its tokens, as for
+     CANDIDATES, for that and for the fields that only have words.
    - SIFT_PLAN_CANDIDATES: anything else with tokens (phrases, dashes,
      dictionary scripts).  Each token (each character, for dictionary
      scripts) must occur in some term of the field, which narrows to a
@@ -78,6 +83,8 @@ struct sift_plan {
 	   normalized) */
 	struct sift_plan_needle needles[SIFT_PLAN_MAX_NEEDLES];
 	unsigned int needle_count;
+	/* number of tokens (words) in the normalized string */
+	unsigned int token_count;
 };
 
 /* Characters that separate address "runs": a RUN needle never contains

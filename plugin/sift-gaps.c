@@ -7,7 +7,6 @@
 #include "sift-dict.h"
 #include "sift-gaps.h"
 
-#include <stdlib.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -406,21 +405,16 @@ void sift_gaps_writer_close(struct sift_gaps_writer **_writer)
 	i_free(writer);
 }
 
-static int key_cmp(const void *p1, const void *p2)
-{
-	const uint64_t *k1 = p1, *k2 = p2;
-
-	return *k1 < *k2 ? -1 : (*k1 > *k2 ? 1 : 0);
-}
-
 int sift_gaps_writer_add(struct sift_gaps_writer *writer, uint32_t uid,
 			 const uint64_t *keys, unsigned int key_count,
 			 const char **error_r)
 {
 	struct gaps_record_header hdr;
 	unsigned char *record;
-	uint64_t *sorted;
-	unsigned int i, j;
+	uint64_t *set;
+	size_t cap, distinct = 0;
+	bool have_zero = FALSE;
+	unsigned int i;
 	int ret;
 	size_t size;
 	uint32_t pos[GAPS_HASHES];
@@ -428,30 +422,52 @@ int sift_gaps_writer_add(struct sift_gaps_writer *writer, uint32_t uid,
 	if (key_count == 0)
 		return 0;
 	/* a message repeats many of its gaps: size the filter for the
-	   distinct ones */
-	sorted = i_new(uint64_t, key_count);
-	memcpy(sorted, keys, key_count * sizeof(*keys));
-	qsort(sorted, key_count, sizeof(*sorted), key_cmp);
-	for (i = j = 0; i < key_count; i++) {
-		if (j == 0 || sorted[j - 1] != sorted[i])
-			sorted[j++] = sorted[i];
+	   distinct ones (a hash set, linear time: sorting showed up as a
+	   fifth of the indexing CPU) */
+	for (cap = 16; cap < (size_t)key_count * 2; cap *= 2) ;
+	set = i_new(uint64_t, cap);
+	for (i = 0; i < key_count; i++) {
+		uint64_t key = keys[i];
+		size_t idx;
+
+		if (key == 0) {
+			have_zero = TRUE;
+			continue;
+		}
+		for (idx = key & (cap - 1); set[idx] != 0 && set[idx] != key;
+		     idx = (idx + 1) & (cap - 1)) ;
+		if (set[idx] == 0) {
+			set[idx] = key;
+			distinct++;
+		}
 	}
-	keys = sorted;
-	key_count = j;
+	if (have_zero)
+		distinct++;
 	/* whole 64-bit words, at least one */
-	size = ((size_t)key_count * GAPS_BITS_PER_KEY + 63) / 64 * 8;
+	size = ((size_t)distinct * GAPS_BITS_PER_KEY + 63) / 64 * 8;
 	if (size > GAPS_MAX_FILTER_BYTES)
 		size = GAPS_MAX_FILTER_BYTES;
 	record = i_malloc(sizeof(hdr) + size);
 	hdr.uid = uid;
 	hdr.size = size;
 	memcpy(record, &hdr, sizeof(hdr));
-	for (unsigned int k = 0; k < key_count; k++) {
-		filter_positions(keys[k], size * 8, pos);
+	for (size_t k = 0; k <= cap; k++) {
+		uint64_t key;
+
+		if (k < cap) {
+			if (set[k] == 0)
+				continue;
+			key = set[k];
+		} else if (have_zero) {
+			key = 0;
+		} else {
+			break;
+		}
+		filter_positions(key, size * 8, pos);
 		for (i = 0; i < GAPS_HASHES; i++)
 			record[sizeof(hdr) + pos[i] / 8] |= 1 << (pos[i] % 8);
 	}
-	i_free(sorted);
+	i_free(set);
 	ret = write_full(writer->fd, record, sizeof(hdr) + size);
 	i_free(record);
 	if (ret < 0) {

@@ -164,6 +164,7 @@ int sift_plan_build(struct sift_text *text, enum sift_field field,
 		free(c);
 		return -1;
 	}
+	plan_r->token_count = c->tokens;
 	if (c->tokens == 1 && !c->any_dictionary &&
 	    c->first_offset == 0 && c->first_len == norm_len) {
 		plan_r->kind = SIFT_PLAN_WORD;

@@ -271,6 +271,33 @@ static int sift_query_candidates(struct sift_query *q,
 	return 0;
 }
 
+/* A string without whitespace in fields with runs (SIFT_PLAN_CHUNK): the
+   terms containing it are certain matches; with fewer than two tokens it
+   may also sit in a run that is not kept (one word with punctuation at an
+   edge), so messages with a word holding its token are candidates. */
+static int sift_query_chunk(struct sift_query *q, const struct sift_plan *plan,
+			    const struct sift_dict_prefix *prefixes,
+			    unsigned int prefix_count,
+			    ARRAY_TYPE(seq_range) *definite,
+			    ARRAY_TYPE(seq_range) *maybe)
+{
+	ARRAY_TYPE(seq_range) cands;
+
+	if (sift_query_match(q, prefixes, prefix_count, plan->normalized,
+			     plan->normalized_len, SIFT_MATCH_SUBSTRING,
+			     definite) < 0)
+		return -1;
+	if (plan->token_count >= 2)
+		return 0;
+	t_array_init(&cands, 64);
+	if (sift_query_candidates(q, plan, prefixes, prefix_count,
+				  &cands) < 0)
+		return -1;
+	seq_range_array_remove_seq_range(&cands, definite);
+	seq_range_array_merge(maybe, &cands);
+	return 0;
+}
+
 /* TEXT for a string without whitespace.  Dovecot reads a header as
    "Name" + ":" + value, so a string with ':' may span name and value:
    only candidates then.  Otherwise fields with runs answer exactly and
@@ -293,11 +320,9 @@ static int sift_query_text_chunk(struct sift_query *q,
 		return sift_query_candidates(q, plan, text_prefixes,
 					     N_ELEMENTS(text_prefixes), maybe);
 	}
-	if (sift_query_match(q, text_chunk_prefixes,
+	if (sift_query_chunk(q, plan, text_chunk_prefixes,
 			     N_ELEMENTS(text_chunk_prefixes) -
-			     (addr_punct ? 1 : 0),
-			     plan->normalized, plan->normalized_len,
-			     SIFT_MATCH_SUBSTRING, definite) < 0)
+			     (addr_punct ? 1 : 0), definite, maybe) < 0)
 		return -1;
 	if (sift_query_candidates(q, plan, pool_prefixes,
 				  N_ELEMENTS(pool_prefixes), maybe) < 0)
@@ -445,11 +470,8 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 						  &leaf->maybe) < 0)
 				ret = -1;
 		} else if (exact) {
-			if (sift_query_match(q, prefixes, prefix_count,
-					     plan.normalized,
-					     plan.normalized_len,
-					     SIFT_MATCH_SUBSTRING,
-					     &leaf->definite) < 0)
+			if (sift_query_chunk(q, &plan, prefixes, prefix_count,
+					     &leaf->definite, &leaf->maybe) < 0)
 				ret = -1;
 		} else if (sift_query_candidates(q, &plan, prefixes,
 						 prefix_count,

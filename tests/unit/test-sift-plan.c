@@ -403,6 +403,25 @@ static void test_plan_chunk(void)
 	/* an emoji is a symbol, not a word */
 	check_plan(SIFT_FIELD_BODY, "\xf0\x9f\x98\x80", SIFT_PLAN_CHUNK, 8,
 		   NULL);
+	/* token counts decide whether the runs in the index are enough */
+	{
+		static const struct {
+			const char *value;
+			unsigned int tokens;
+		} counts[] = {
+			{ "test-case", 2 }, { "kselftest.", 1 }, { "->", 0 },
+			{ "foo-bar.baz", 2 }, { "(foo)", 1 }, { "x-y-z", 3 },
+		};
+		struct sift_plan plan;
+
+		for (unsigned int i = 0; i < N_ELEMENTS(counts); i++) {
+			build(SIFT_FIELD_BODY, counts[i].value, &plan, 20 + i);
+			test_assert_idx(plan.kind == SIFT_PLAN_CHUNK &&
+					plan.token_count == counts[i].tokens,
+					i);
+			sift_plan_free(&plan);
+		}
+	}
 	/* address fields keep their runs */
 	check_plan(SIFT_FIELD_ADDRESS, "a.b@c.d", SIFT_PLAN_RUN, 9,
 		   "A.B@C.D", NULL);

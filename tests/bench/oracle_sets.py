@@ -60,6 +60,9 @@ from robustness import diverse_sets  # noqa: E402
 import querysets  # noqa: E402
 
 USER = "qs"
+# the hostile class sends a ~100 KB search string as a literal; Dovecot's
+# default limit (64k) would end the connection before the plugin sees it
+EXTRA_CONF = "imap_max_line_length = 256k\n"
 HOSTILE_LIMIT_S = 60.0
 LOOKUP_RE = re.compile(r"Lookup in (.*?): (\d+) definite, (\d+) maybe uids, "
                        r"last_uid=(\d+), (\d+) us")
@@ -123,7 +126,8 @@ def setup(root, sets, index_timeout=7200):
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(root)
     os.chmod(root, 0o755)
-    sift = Dovecot(os.path.join(root, "sift"), free_port(), plugin="sift", users=(USER,))
+    sift = Dovecot(os.path.join(root, "sift"), free_port(), plugin="sift", users=(USER,),
+                   extra_conf=EXTRA_CONF)
     sift._prepare()
     for box, msgs in sets.items():
         write_maildir(os.path.join(sift.maildir(USER), "." + box), Corpus(msgs),
@@ -131,7 +135,7 @@ def setup(root, sets, index_timeout=7200):
     sift._chown_tree(sift.home(USER))
     sift.start()
     oracle = Dovecot(os.path.join(root, "oracle"), free_port(), plugin="none",
-                     oracle_of=sift)
+                     oracle_of=sift, extra_conf=EXTRA_CONF)
     try:
         oracle.start()
         t0 = time.time()

@@ -54,7 +54,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
 sys.path.insert(0, HERE)
-from dovetest import Dovecot, DovecotError, free_port, search_command_bytes  # noqa: E402
+from dovetest import Dovecot, free_port, search_command_bytes  # noqa: E402
 from bench import Corpus, read_mbox, write_maildir, pct  # noqa: E402
 from robustness import diverse_sets  # noqa: E402
 import querysets  # noqa: E402

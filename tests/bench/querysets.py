@@ -48,6 +48,8 @@ import random
 import re
 import unicodedata
 
+from bench import text_of  # decoded text/* parts, as the benchmark reads them
+
 # The classes, in report order.
 CLASSES = [
     "word", "rare word", "prefix", "in-word substring", "short substring",
@@ -160,19 +162,6 @@ class MessageText:
         self.date = None       # Date: as an aware datetime
 
 
-def _text_parts(msg):
-    out = []
-    for part in msg.walk():
-        if part.get_content_maintype() != "text":
-            continue
-        try:
-            out.append(part.get_content())
-        except Exception:
-            payload = part.get_payload(decode=True) or b""
-            out.append(payload.decode("utf-8", "replace"))
-    return "\n".join(out)
-
-
 def parse_message(raw):
     """A MessageText from raw bytes; fields left empty when parsing fails."""
     mt = MessageText()
@@ -181,7 +170,7 @@ def parse_message(raw):
     except Exception:
         return mt
     try:
-        mt.body = _text_parts(msg)
+        mt.body = text_of(msg)
     except Exception:
         pass
     for name in msg.keys():

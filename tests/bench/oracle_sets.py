@@ -4,6 +4,7 @@
     /usr/bin/python3 tests/bench/oracle_sets.py [--corpora DIR] [--limit N]
         [--queries N] [--sets kselftest,multilingual,...] [--json FILE]
         [--root DIR] [--keep]
+    /usr/bin/python3 tests/bench/oracle_sets.py --report FILE.json
 
 Each corpus of ../shared/corpora (or $SIFT_CORPORA, or --corpora) becomes
 one mailbox of user "qs": lore-kselftest-30k -> kselftest, multilingual ->
@@ -356,6 +357,21 @@ def _uids(u, k=20):
     return "%s%s (%d)" % (u[:k], "..." if len(u) > k else "", len(u))
 
 
+def print_report(path):
+    """Print the tables and mismatches of a JSON file written by a run."""
+    with open(path) as f:
+        report = json.load(f)
+    bad = 0
+    for box, c in report["corpora"].items():
+        print(format_table(box, c["messages"], c["summary"]))
+        for r in c["queries"]:
+            if not r["agrees"]:
+                bad += 1
+                print(format_mismatch(box, r))
+    print("\nmismatches: %d" % bad)
+    return 1 if bad else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpora", default=default_corpora_dir())
@@ -366,7 +382,10 @@ def main():
     ap.add_argument("--json", default="/tmp/oracle-sets.json")
     ap.add_argument("--root", default="/tmp/fts-sift-oracle-sets")
     ap.add_argument("--keep", action="store_true", help="leave the instances' directory")
+    ap.add_argument("--report", metavar="JSON", help="print the tables and mismatches of a run again")
     args = ap.parse_args()
+    if args.report:
+        return print_report(args.report)
 
     def log(msg):
         print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)

@@ -23,12 +23,21 @@ oracle.  Per corpus and query class the runner reports:
              when both refuse a query with the same kind of error, that is
              agreement too
   sift p50/p95, oracle p50/p95   wall time of the UID SEARCH, ms
-  read sum/p95   messages Dovecot had to read to verify: the "maybe" count
-             M of the plugin's debug line "Lookup in <box>: D definite,
-             M maybe uids, ..." (summed over the lookups of one SEARCH;
-             nested queries make several lookups)
-  nolookup   queries for which the plugin logged no lookup at all (Dovecot
-             answered without asking the index: it then scans by itself)
+  maybe sum/p95  messages the plugin asks Dovecot to verify: the count M
+             of its debug line "Lookup in <box>: D definite, M maybe uids,
+             ..." (summed over the lookups of one SEARCH; nested queries
+             make several lookups)
+  opened sum/p95 messages Dovecot really read: distinct UIDs of its own
+             debug lines "Mailbox <box>: UID <n>: Opened mail because:
+             search" during the SEARCH (this also counts what Dovecot reads
+             for keys the plugin left to it)
+  scan       queries with a search key the plugin left to Dovecot: the
+             plugin's per-key debug line ("BODY 'x': <plan> plan, ...") says
+             "unsupported plan", or there is no such line for the key (the
+             plugin does not take it: HEADER on an address header, a header
+             name it cannot key, or no lookup at all).  Dovecot then
+             evaluates that key itself on every message the other keys
+             leave, reading them, which `read` does not count
 and then every mismatching query with its extra and missing UIDs.  The JSON
 file (--json, default /tmp/oracle-sets.json) has the table and every query.
 Exit status 1 if any query disagrees.
@@ -67,6 +76,34 @@ EXTRA_CONF = "imap_max_line_length = 256k\n"
 HOSTILE_LIMIT_S = 60.0
 LOOKUP_RE = re.compile(r"Lookup in (.*?): (\d+) definite, (\d+) maybe uids, "
                        r"last_uid=(\d+), (\d+) us")
+# one line per search key the plugin looked at (sift-query.c)
+LEAF_RE = re.compile(r"Debug: .*?'.*': (unsupported|exists|word|run|candidates) plan, "
+                     r"(\d+) definite, (\d+) maybe$", re.M)
+# Dovecot (mail_debug) when a search opens a message file
+OPENED_RE = re.compile(r"Debug: Mailbox (.*?): UID (\d+): Opened mail because: search")
+# search keys with text arguments (how many values each takes)
+TEXT_KEYS = {"BODY": 1, "TEXT": 1, "SUBJECT": 1, "FROM": 1, "TO": 1, "CC": 1,
+             "BCC": 1, "HEADER": 2}
+# other keys: how many arguments they take
+OTHER_KEYS = {"SINCE": 1, "BEFORE": 1, "ON": 1, "SENTSINCE": 1, "SENTBEFORE": 1,
+              "SENTON": 1, "UID": 1, "LARGER": 1, "SMALLER": 1, "KEYWORD": 1,
+              "UNKEYWORD": 1, "NOT": 0, "OR": 0, "(": 0, ")": 0}
+
+
+def count_text_keys(criteria):
+    """How many text search keys (BODY, TEXT, HEADER, SUBJECT, FROM...)
+    the criteria hold; values are skipped by the keys' arities, so a value
+    that reads "BODY" is not a key."""
+    n, i = 0, 0
+    while i < len(criteria):
+        tok = criteria[i]
+        key = tok.upper() if isinstance(tok, str) else None
+        if key in TEXT_KEYS:
+            n += 1
+            i += 1 + TEXT_KEYS[key]
+        else:
+            i += 1 + OTHER_KEYS.get(key, 0)
+    return n
 
 
 def default_corpora_dir():
@@ -159,7 +196,7 @@ class LogWatcher:
     for `settle` seconds, or `none_wait` seconds when no line comes (a
     query Dovecot answers without the index)."""
 
-    def __init__(self, path, settle=0.01, none_wait=0.3):
+    def __init__(self, path, settle=0.02, none_wait=0.3):
         self.path = path
         self.settle = settle
         self.none_wait = none_wait
@@ -175,7 +212,9 @@ class LogWatcher:
         self.pos = self._size()
 
     def read(self):
-        """Lookup tuples (mailbox, definite, maybe, last_uid, us) since mark()."""
+        """Lookup tuples (mailbox, definite, maybe, last_uid, us) since mark();
+        the plan kinds of the per-key lines are left in self.leaves, the
+        (mailbox, uid) of the mails Dovecot opened in self.opened."""
         t0 = time.time()
         last_size, last_change = -1, time.time()
         while True:
@@ -188,6 +227,8 @@ class LogWatcher:
                 text = f.read(size - self.pos).decode("utf-8", "replace")
             found = [(m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4)),
                       int(m.group(5))) for m in LOOKUP_RE.finditer(text)]
+            leaves = [m.group(1) for m in LEAF_RE.finditer(text)]
+            opened = set(OPENED_RE.findall(text))
             if found and now - last_change >= self.settle and text.endswith("\n"):
                 break
             if not found and now - t0 >= self.none_wait:
@@ -196,6 +237,8 @@ class LogWatcher:
                 break
             time.sleep(0.002)
         self.pos = size
+        self.leaves = leaves
+        self.opened = opened
         return found
 
 
@@ -273,13 +316,17 @@ def run_set(sift, oracle, box, queries, progress=None):
             s_kind, s_res, s_ms = ss.search(q.criteria)
             lookups = watch.read()
             lookups = [lk for lk in lookups if lk[0] == box]
+            answered = sum(1 for kind in watch.leaves if kind != "unsupported")
+            left = max(0, count_text_keys(q.criteria) - answered) if s_kind == "OK" else 0
+            opened = sorted(int(u) for b, u in watch.opened if b == box)
             o_kind, o_res, o_ms = so.search(q.criteria)
             agrees, why = judge(q.cls, s_kind, s_res, s_ms, o_kind, o_res)
             r = {"class": q.cls, "query": q.label(400), "note": q.note,
                  "sift_ms": s_ms, "oracle_ms": o_ms, "sift": s_kind, "oracle": o_kind,
                  "hits": len(s_res) if s_kind == "OK" else None,
                  "oracle_hits": len(o_res) if o_kind == "OK" else None,
-                 "lookups": len(lookups),
+                 "lookups": len(lookups), "left_to_dovecot": left,
+                 "opened": len(opened), "opened_uids": opened[:50],
                  "read": sum(lk[2] for lk in lookups),
                  "definite": sum(lk[1] for lk in lookups),
                  "agrees": agrees, "why": why}
@@ -301,7 +348,7 @@ def run_set(sift, oracle, box, queries, progress=None):
 
 def summarize(results):
     """Class -> dict(n, agree, sift/oracle p50/p95 ms, read sum/p95/max,
-    nolookup), plus "ALL"."""
+    scan), plus "ALL"."""
     by = collections.OrderedDict((c, []) for c in querysets.CLASSES)
     for r in results:
         by.setdefault(r["class"], []).append(r)
@@ -311,6 +358,7 @@ def summarize(results):
         if not rs:
             continue
         reads = [r["read"] for r in rs if r["lookups"]]
+        opened = [r["opened"] for r in rs]
         out[c] = {"n": len(rs), "agree": sum(r["agrees"] for r in rs),
                   "sift_p50": pct([r["sift_ms"] for r in rs], 50),
                   "sift_p95": pct([r["sift_ms"] for r in rs], 95),
@@ -318,7 +366,8 @@ def summarize(results):
                   "oracle_p95": pct([r["oracle_ms"] for r in rs], 95),
                   "read_sum": sum(reads), "read_p95": pct(reads, 95),
                   "read_max": max(reads) if reads else None,
-                  "nolookup": sum(1 for r in rs if not r["lookups"])}
+                  "opened_sum": sum(opened), "opened_p95": pct(opened, 95),
+                  "scan": sum(1 for r in rs if r["left_to_dovecot"])}
     return out
 
 
@@ -330,14 +379,15 @@ def _f(v, nd=1):
 
 def format_table(box, nmsgs, summary):
     lines = ["%s (%d messages)" % (box, nmsgs),
-             "  %-19s %4s %9s %9s %9s %10s %10s %9s %8s %8s" % (
+             "  %-19s %4s %9s %9s %9s %10s %10s %9s %9s %10s %10s %5s" % (
                  "class", "n", "agree", "sift p50", "sift p95", "oracle p50",
-                 "oracle p95", "read sum", "read p95", "nolookup")]
+                 "oracle p95", "maybe sum", "maybe p95", "opened sum", "opened p95", "scan")]
     for c, s in summary.items():
-        lines.append("  %-19s %4d %9s %9s %9s %10s %10s %9s %8s %8s" % (
+        lines.append("  %-19s %4d %9s %9s %9s %10s %10s %9s %9s %10s %10s %5s" % (
             c, s["n"], "%d/%d" % (s["agree"], s["n"]), _f(s["sift_p50"]),
             _f(s["sift_p95"]), _f(s["oracle_p50"]), _f(s["oracle_p95"]),
-            s["read_sum"], _f(s["read_p95"], 0), s["nolookup"]))
+            s["read_sum"], _f(s["read_p95"], 0), s["opened_sum"], _f(s["opened_p95"], 0),
+            s["scan"]))
     return "\n".join(lines)
 
 

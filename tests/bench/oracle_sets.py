@@ -37,7 +37,8 @@ oracle.  Per corpus and query class the runner reports:
              plugin does not take it: HEADER on an address header, a header
              name it cannot key, or no lookup at all).  Dovecot then
              evaluates that key itself on every message the other keys
-             leave, reading them, which `read` does not count
+             leave (from its cache or by opening them: "opened" counts the
+             latter, "maybe" does not)
 and then every mismatching query with its extra and missing UIDs.  The JSON
 file (--json, default /tmp/oracle-sets.json) has the table and every query.
 Exit status 1 if any query disagrees.
@@ -45,8 +46,11 @@ Exit status 1 if any query disagrees.
 Accent folding: fts-sift has no accent-folding setting and Dovecot without
 FTS does not fold accents, so the comparison runs with folding off.
 
-The module's functions are also used by tests/integration/test_corpus_oracle.py
-on a small sample of each corpus.
+Needs Dovecot's mail_debug (dovetest turns it on): the counts come from
+the instance's log, read after each SEARCH (LogWatcher).
+
+The module's functions are also used by tests/integration/corpus_sample.py
+(test_corpus_oracle.py) on a small sample of each corpus.
 """
 
 import argparse

@@ -1,0 +1,677 @@
+"""Query sets for oracle comparisons: IMAP SEARCH criteria built from what
+really occurs in a list of raw messages.
+
+    from querysets import generate
+    queries = generate(raw_messages, seed="kselftest", n=240)
+    for q in queries:
+        q.cls        # class label, one of CLASSES
+        q.criteria   # IMAP SEARCH tokens for dovetest.Dovecot.uid_search()
+
+Deterministic: the same messages and seed give the same queries (a
+random.Random seeded with `seed`; dictionaries are iterated in sorted
+order).  Nothing here knows the expected result: the oracle (Dovecot without
+FTS) gives it when the queries are run (tests/bench/oracle_sets.py).
+
+How the strings are taken from the mail (Python's `email` package, policy
+default: RFC 2047 words and MIME parts decoded):
+  - text: the decoded text/* parts (HTML as is, tags included, because
+    Dovecot's own BODY search reads it that way);
+  - words: runs of letters/digits (\\w) in that text and in the Subject;
+  - phrases: 2-4 consecutive words exactly as they stand in one line of the
+    text, the whitespace between them included;
+  - substrings: random slices strictly inside a real word, prefixes: the
+    word's first half;
+  - CJK/Thai: random 2-4 character slices of real runs of Han, kana,
+    Hangul or Thai characters (the runs are unspaced sentences, so the
+    slices cross dictionary word boundaries at random);
+  - case and normalization variants: real non-ASCII words upper- or
+    lower-cased, with ss/SS for sharp s, capital sigma, dotted/dotless i,
+    full-width forms, NFD/NFC;
+  - addresses, display names, Subject, X- and other headers: the decoded
+    header values.
+Each class draws its strings without replacement, so repeats are rare; a
+class that finds nothing in the corpus (e.g. no CJK in it) is left out and
+the remaining classes grow until the set has `n` queries.
+
+Values are plain str (dovetest quotes them, or sends a literal with
+CHARSET UTF-8 when they are not ASCII) except where bytes are the point
+(invalid UTF-8, NUL, the 100 KB literal).  A value that is "(" or ")" or
+empty is sent as bytes too, so it is never taken for a list delimiter.
+"""
+
+import collections
+import datetime
+import email
+import email.policy
+import email.utils
+import random
+import re
+import unicodedata
+
+from bench import text_of  # decoded text/* parts, as the benchmark reads them
+
+# The classes, in report order.
+CLASSES = [
+    "word", "rare word", "prefix", "in-word substring", "short substring",
+    "phrase", "dashed/punctuated", "CJK/Thai run", "case variant",
+    "NFC/NFD variant", "address", "partial address", "display name",
+    "subject", "header", "TEXT", "NOT", "OR", "nested", "date+word",
+    "hostile",
+]
+
+# Queries per class in a set of 240; scaled to the requested n.
+WEIGHTS = {
+    "word": 14, "rare word": 10, "prefix": 10, "in-word substring": 20,
+    "short substring": 8, "phrase": 14, "dashed/punctuated": 12,
+    "CJK/Thai run": 12, "case variant": 14, "NFC/NFD variant": 8,
+    "address": 10, "partial address": 10, "display name": 8, "subject": 12,
+    "header": 14, "TEXT": 8, "NOT": 8, "OR": 8, "nested": 8,
+    "date+word": 8, "hostile": 16,
+}
+
+WORD_RE = re.compile(r"\w+")
+LETTERS_RE = re.compile(r"[^\W\d_]+")
+# a word followed by 1-3 more, separated by spaces/tabs only (one line)
+PHRASE_RE = re.compile(r"(?<!\w)[^\W_]+(?:[ \t]+[^\W_]+){1,3}(?!\w)")
+# tokens with punctuation inside: test-case, v5.10, a.b@c.d, x86_64, a/b
+PUNCT_RE = re.compile(r"(?<![\w.@/:-])\w+(?:[-.@/:_+]\w+)+")
+ADDR_RE = re.compile(r"^[\w.+-]+@[\w-]+(?:\.[\w-]+)+$")
+# Han, Hiragana, Katakana, Hangul, Thai
+CJK_RE = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
+                    "\u0e00-\u0e7f]{2,}")
+ADDRESS_HEADERS = ("from", "to", "cc")
+# headers searched with HEADER <name> <value>; X- headers are added as found
+OTHER_HEADERS = ("message-id", "list-id", "in-reply-to", "references",
+                 "user-agent", "content-type", "reply-to", "sender",
+                 "mime-version", "return-path", "organization", "precedence",
+                 "list-unsubscribe", "delivered-to")
+# X- headers that are base64 blobs or tracking noise: no useful tokens
+SKIP_HEADERS = {"x-google-dkim-signature", "x-gm-message-state",
+                "x-google-smtp-source", "x-received", "dkim-signature",
+                "x-forefront-antispam-report", "x-microsoft-antispam",
+                "x-microsoft-antispam-message-info", "arc-seal",
+                "arc-message-signature", "x-ms-exchange-crosstenant-id"}
+# query-parser syntax of Xapian (and of other engines): must be plain text
+# to an IMAP SEARCH
+PARSER_SYNTAX = ["AND", "OR", "NOT", "*", '"', "subject:", "from:x", "-",
+                 "+", "NEAR", "a*", "(", ")", "\\", "%", "_", "~", "^",
+                 "ADJ/3", "[", "{}"]
+
+
+class Query:
+    """One SEARCH: class label, IMAP criteria tokens, a short note on where
+    the string came from."""
+
+    __slots__ = ("cls", "criteria", "note")
+
+    def __init__(self, cls, criteria, note=""):
+        self.cls = cls
+        self.criteria = [_safe_value(c) for c in criteria]
+        self.note = note
+
+    def label(self, limit=160):
+        """The criteria as readable text (long values cut)."""
+        out = []
+        for c in self.criteria:
+            if isinstance(c, bytes):
+                s = repr(c[:40])[1:] + ("...(%d bytes)" % len(c) if len(c) > 40 else "")
+            elif isinstance(c, int):
+                s = str(c)
+            elif c in ("(", ")") or (c.isascii() and re.match(r"^[A-Z0-9:*.,-]+$", c)):
+                s = c
+            else:
+                s = '"%s"' % (c[:60] + ("...(%d chars)" % len(c) if len(c) > 60 else ""))
+            out.append(s)
+        text = " ".join(out).replace("( ", "(").replace(" )", ")")
+        return text if len(text) <= limit else text[:limit] + "..."
+
+    def to_json(self):
+        return {"class": self.cls, "query": self.label(400), "note": self.note}
+
+
+def _safe_value(c):
+    # "(" and ")" are the only strings dovetest sends bare as delimiters;
+    # Query builders pass delimiters as the Paren marker below
+    if isinstance(c, _Paren):
+        return str(c)
+    if isinstance(c, str) and (c in ("(", ")") or c == ""):
+        return c.encode()
+    return c
+
+
+class _Paren(str):
+    """A list delimiter in criteria (as opposed to a value "(")."""
+
+
+LP, RP = _Paren("("), _Paren(")")
+
+
+# ---------------------------------------------------------------- parsing
+
+class MessageText:
+    """What the generator needs from one message."""
+
+    __slots__ = ("body", "subject", "headers", "addrs", "names", "date")
+
+    def __init__(self):
+        self.body = ""
+        self.subject = ""
+        self.headers = []      # (lower-case name, decoded value)
+        self.addrs = []        # (header, address)
+        self.names = []        # display names (From/To/Cc)
+        self.date = None       # Date: as an aware datetime
+
+
+def parse_message(raw):
+    """A MessageText from raw bytes; fields left empty when parsing fails."""
+    mt = MessageText()
+    try:
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+    except Exception:
+        return mt
+    try:
+        mt.body = text_of(msg)
+    except Exception:
+        pass
+    for name in msg.keys():
+        lname = name.lower()
+        try:
+            value = str(msg.get(name, ""))
+        except Exception:
+            continue
+        value = " ".join(value.split())
+        mt.headers.append((lname, value))
+        if lname == "subject" and not mt.subject:
+            mt.subject = value
+    for h in ADDRESS_HEADERS:
+        try:
+            vals = [str(v) for v in msg.get_all(h, [])]
+        except Exception:
+            continue
+        for nme, addr in email.utils.getaddresses(vals):
+            if ADDR_RE.match(addr or ""):
+                mt.addrs.append((h, addr))
+            if nme and '"' not in nme and "\ufffd" not in nme:
+                mt.names.append((h, nme))
+    try:
+        d = msg.get("date")
+        if d is not None and d.datetime is not None and d.datetime.tzinfo is not None:
+            mt.date = d.datetime
+    except Exception:
+        pass
+    return mt
+
+
+# ---------------------------------------------------------------- variants
+
+def _is_cjk(ch):
+    return bool(CJK_RE.match(ch + ch))
+
+
+def fullwidth(s):
+    """ASCII letters/digits as their full-width forms (U+FF01..)."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in s)
+
+
+def case_variants(word):
+    """Case variants of a real word beyond ASCII: upper, lower, title, and
+    the special mappings (sharp s, final sigma, Turkish i, full width)."""
+    out = [word.upper(), word.lower(), word.title()]
+    if "ß" in word:
+        out += [word.replace("ß", "ss"), word.replace("ß", "SS").upper(),
+                word.replace("ß", "ẞ")]
+    if any(c in "σςΣ" for c in word):
+        out += [word.upper(), word.lower().replace("ς", "σ"),
+                word.lower()[:-1] + "ς" if word.lower().endswith("σ") else word.lower()]
+    if "i" in word or "I" in word:
+        out += [word.replace("i", "İ"), word.replace("I", "ı"),
+                word.lower().replace("i", "ı")]
+    if "İ" in word or "ı" in word:
+        out += [word.replace("İ", "i").replace("ı", "I"), word.upper()]
+    if word.isascii():
+        out += [fullwidth(word), fullwidth(word.upper())]
+    return [v for v in dict.fromkeys(out) if v and v != word] or [word.swapcase()]
+
+
+def halfwidth_katakana(s):
+    """NFKC maps half-width katakana to full width; the reverse for the
+    characters that have a half-width form."""
+    table = {}
+    for cp in range(0xFF61, 0xFFA0):
+        full = unicodedata.normalize("NFKC", chr(cp))
+        if len(full) == 1:
+            table.setdefault(full, chr(cp))
+    return "".join(table.get(c, c) for c in s)
+
+
+# ---------------------------------------------------------------- generator
+
+class _Pool:
+    """Candidate strings per kind, with document frequencies."""
+
+    def __init__(self):
+        self.df = collections.Counter()          # word -> messages
+        self.cased = {}                          # lower word -> a real spelling
+        self.phrases = collections.Counter()
+        self.punct = collections.Counter()
+        self.cjk = collections.Counter()
+        self.subject_words = collections.Counter()
+        self.subjects = []
+        self.addrs = collections.Counter()       # (hdr, addr)
+        self.names = collections.Counter()       # (hdr, name)
+        self.headers = collections.Counter()     # (name, token)
+        self.whole_headers = collections.Counter()  # (name, whole value)
+        self.header_names = collections.Counter()
+        self.dates = []
+        self.longest_line = ""
+
+    def add(self, mt, rnd):
+        words = set()
+        for w in WORD_RE.findall(mt.body):
+            if 3 <= len(w) <= 30 and "_" not in w:
+                words.add(w)
+        for w in words:
+            self.df[w.lower()] += 1
+            self.cased.setdefault(w.lower(), w)
+        lines = [ln for ln in mt.body.splitlines() if ln.strip()]
+        for ln in rnd.sample(lines, min(len(lines), 30)):
+            for m in PHRASE_RE.finditer(ln):
+                if 6 <= len(m.group(0)) <= 60:
+                    self.phrases[m.group(0)] += 1
+            for m in PUNCT_RE.finditer(ln):
+                if 4 <= len(m.group(0)) <= 60:
+                    self.punct[m.group(0)] += 1
+            if len(ln) > len(self.longest_line) and len(ln) < 4000:
+                self.longest_line = ln
+        for run in CJK_RE.findall(mt.body + "\n" + mt.subject):
+            self.cjk[run] += 1
+        if mt.subject:
+            self.subjects.append(mt.subject)
+            for w in set(WORD_RE.findall(mt.subject)):
+                if len(w) >= 3 and "_" not in w:
+                    self.subject_words[w] += 1
+        for h, a in set(mt.addrs):
+            self.addrs[(h, a)] += 1
+        for h, nme in set(mt.names):
+            self.names[(h, nme)] += 1
+        for name, value in mt.headers:
+            if name in SKIP_HEADERS or not value or "\ufffd" in value:
+                continue
+            if not (name.startswith("x-") or name in OTHER_HEADERS or name.startswith("list-")):
+                continue
+            self.header_names[name] += 1
+            if len(value) <= 200:
+                self.whole_headers[(name, value)] += 1
+            toks = [t for t in re.findall(r"[\w][\w.@-]*\w", value) if len(t) >= 3]
+            for t in set(rnd.sample(toks, min(len(toks), 4))):
+                self.headers[(name, t)] += 1
+        if mt.date is not None:
+            self.dates.append(mt.date)
+
+
+def _pick(rnd, items, k):
+    items = sorted(items, key=lambda x: repr(x))
+    return rnd.sample(items, min(k, len(items)))
+
+
+def _inner_slice(rnd, word, lo=3, hi=6):
+    """A slice strictly inside word (neither its first nor its last
+    character), lo..hi characters, or None."""
+    n = len(word)
+    if n < lo + 2:
+        return None
+    length = rnd.randint(lo, min(hi, n - 2))
+    start = rnd.randint(1, n - 1 - length)
+    return word[start:start + length]
+
+
+def _imap_date(d):
+    months = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+    return "%d-%s-%04d" % (d.day, months[d.month - 1], d.year)
+
+
+def generate(messages, seed, n=240, sample=1500):
+    """At least n queries (if the corpus offers that many strings) from the
+    raw messages, each with a class label.  At most `sample` messages
+    (seeded choice) are parsed to find the strings."""
+    rnd = random.Random(str(seed))
+    idx = sorted(rnd.sample(range(len(messages)), min(sample, len(messages))))
+    pool = _Pool()
+    for i in idx:
+        pool.add(parse_message(messages[i]), rnd)
+    builders = _builders(pool, rnd)
+    quota = {c: max(1, round(WEIGHTS[c] * n / 240.0)) for c in CLASSES}
+    out = {c: [] for c in CLASSES}
+    for c in CLASSES:
+        out[c] = builders[c](quota[c])
+    total = sum(len(v) for v in out.values())
+    # classes short of strings: the others grow, round robin
+    growable = [c for c in CLASSES if c not in ("hostile",) and len(out[c]) >= quota[c]]
+    rounds = 0
+    while total < n and growable and rounds < 50:
+        rounds += 1
+        for c in growable:
+            if total >= n:
+                break
+            more = builders[c](len(out[c]) + 4)
+            seen = {q.label(10**6) for q in out[c]}
+            for q in more:
+                if q.label(10**6) not in seen and total < n:
+                    out[c].append(q)
+                    seen.add(q.label(10**6))
+                    total += 1
+    return [q for c in CLASSES for q in out[c]]
+
+
+def _builders(pool, rnd):
+    """Class label -> function(k) returning up to k queries."""
+    words = [w for w, c in pool.df.items() if c >= 2 and len(w) >= 3]
+    rare = [w for w, c in pool.df.items() if c == 1 and 5 <= len(w) <= 20
+            and not w.isdigit()]
+    letter_words = [w for w in pool.df if LETTERS_RE.fullmatch(w) and len(w) >= 6]
+    nonascii = [w for w in pool.df if not w.isascii() and LETTERS_RE.fullmatch(w)
+                and len(w) >= 3 and not _is_cjk(w[0])]
+    cased = lambda w: pool.cased.get(w, w)  # noqa: E731
+    dates = sorted(pool.dates) or [datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)]
+    common = [w for w, c in pool.df.items() if c >= 3 and len(w) >= 4] or words
+    addrs = [a for a in pool.addrs]
+    from_addrs = [a for h, a in addrs if h == "from"] or [a for _, a in addrs]
+    subj_words = [w for w in pool.subject_words if len(w) >= 4] or list(pool.subject_words)
+
+    def rnd_choice(seq, default=None):
+        seq = sorted(seq, key=repr)
+        return rnd.choice(seq) if seq else default
+
+    def word(k):
+        return [Query("word", ["BODY", cased(w)], "df=%d" % pool.df[w])
+                for w in _pick(rnd, words, k)]
+
+    def rare_word(k):
+        return [Query("rare word", ["BODY", cased(w)], "df=1") for w in _pick(rnd, rare, k)]
+
+    def prefix(k):
+        return [Query("prefix", ["BODY", cased(w)[:max(3, len(w) // 2)]], "prefix of " + cased(w))
+                for w in _pick(rnd, letter_words, k)]
+
+    def inword(k):
+        out = []
+        # the issue's own examples, when the corpus has them
+        for needle in ("ftest",):
+            if any(needle in w for w in pool.df if "kselftest" in w):
+                out.append(Query("in-word substring", ["BODY", needle], "inside kselftest"))
+        for w in _pick(rnd, letter_words, k * 2):
+            s = _inner_slice(rnd, cased(w))
+            if s and len(out) < k:
+                out.append(Query("in-word substring", ["BODY", s], "inside " + cased(w)))
+        return out[:k]
+
+    def short(k):
+        out = []
+        for w in _pick(rnd, words, k):
+            w = cased(w)
+            length = rnd.choice((1, 2, 2))
+            start = rnd.randrange(0, len(w) - length + 1)
+            key = rnd.choice(("BODY", "BODY", "SUBJECT", "TEXT"))
+            out.append(Query("short substring", [key, w[start:start + length]], "from " + w))
+        return out
+
+    def phrase(k):
+        cands = [p for p, c in pool.phrases.items()]
+        return [Query("phrase", ["BODY", p], "x%d" % pool.phrases[p]) for p in _pick(rnd, cands, k)]
+
+    def punct(k):
+        cands = list(pool.punct)
+        out = [Query("dashed/punctuated", ["BODY", p]) for p in _pick(rnd, cands, k)]
+        for fixed in ("test-case", "v5.10", "Signed-off-by", "a.b@c.d"):
+            if fixed in pool.punct and len(out) < k + 2:
+                out.append(Query("dashed/punctuated", ["BODY", fixed], "issue example"))
+        return out[:k]
+
+    def cjk(k):
+        out = []
+        runs = sorted(pool.cjk, key=repr)
+        if not runs:
+            return out
+        for _ in range(k * 3):
+            run = rnd.choice(runs)
+            length = min(len(run), rnd.choice((2, 2, 3, 4)))
+            start = rnd.randrange(0, len(run) - length + 1)
+            s = run[start:start + length]
+            key = rnd.choice(("BODY", "BODY", "TEXT", "SUBJECT"))
+            if key == "SUBJECT" and not any(s in x for x in pool.subjects):
+                key = "BODY"
+            if rnd.random() < 0.15 and halfwidth_katakana(s) != s:
+                s = halfwidth_katakana(s)
+            q = Query("CJK/Thai run", [key, s], "in %s" % run[:20])
+            if q.label() not in {x.label() for x in out}:
+                out.append(q)
+            if len(out) >= k:
+                break
+        return out
+
+    def case(k):
+        out = []
+        # non-ASCII words first (with the special mappings first of all),
+        # then ASCII words (full-width forms, Turkish i)
+        special = [w for w in nonascii if any(c in w for c in "ßςσΣİı")]
+        ascii_words = [w for w in words if w.isascii() and w.isalpha()]
+        for w in (_pick(rnd, special, k // 3) + _pick(rnd, nonascii, k) +
+                  _pick(rnd, ascii_words, k)):
+            w = cased(w)
+            v = rnd.choice(case_variants(w))
+            key = "SUBJECT" if any(w.lower() in s.lower() for s in pool.subjects[:200]) \
+                and rnd.random() < 0.3 else "BODY"
+            out.append(Query("case variant", [key, v], "variant of " + w))
+            if len(out) >= k:
+                break
+        return out
+
+    def nfd(k):
+        out = []
+        for w in _pick(rnd, nonascii, k * 4):
+            w = cased(w)
+            nfd_w, nfc_w = unicodedata.normalize("NFD", w), unicodedata.normalize("NFC", w)
+            if nfd_w != w:
+                out.append(Query("NFC/NFD variant", ["BODY", nfd_w], "NFD of " + w))
+            elif nfc_w != w:
+                out.append(Query("NFC/NFD variant", ["BODY", nfc_w], "NFC of " + w))
+            if len(out) >= k:
+                break
+        return out
+
+    def address(k):
+        return [Query("address", [h.upper(), a]) for h, a in _pick(rnd, addrs, k)]
+
+    def partial(k):
+        out = []
+        for h, a in _pick(rnd, addrs, k * 2):
+            local, _, domain = a.partition("@")
+            kind = rnd.choice(("local", "domain", "inner", "inner"))
+            if kind == "local":
+                s = local
+            elif kind == "domain":
+                s = domain
+            else:
+                s = _inner_slice(rnd, a, 4, 10) or domain
+            out.append(Query("partial address", [h.upper(), s], "part of " + a))
+            if len(out) >= k:
+                break
+        if any(a.endswith("@example.com") for _, a in addrs):
+            out[-1:] = [Query("partial address", ["FROM", "xample.co"], "issue example")]
+        return out
+
+    def names(k):
+        out = []
+        for h, nme in _pick(rnd, pool.names, k):
+            parts = nme.split()
+            s = nme if len(parts) < 2 or rnd.random() < 0.6 else rnd.choice(parts)
+            out.append(Query("display name", [h.upper(), s], "name " + nme))
+        return out
+
+    def subject(k):
+        out = []
+        for w in _pick(rnd, subj_words, k):
+            r = rnd.random()
+            s = w if r < 0.5 else (_inner_slice(rnd, w, 3, 5) or w)
+            out.append(Query("subject", ["SUBJECT", s], "in subject word " + w))
+        if any("onfi" in w for w in pool.subject_words):
+            out.append(Query("subject", ["SUBJECT", "onfi"], "issue example"))
+        if pool.subjects:
+            s = rnd_choice(pool.subjects)
+            out.append(Query("subject", ["SUBJECT", s[:60]], "whole subject"))
+        return out[:max(k, 1)]
+
+    def header(k):
+        out = []
+        names_ = sorted(pool.header_names)
+        whole = _pick(rnd, pool.whole_headers, max(1, k // 3))
+        for name, value in whole:
+            out.append(Query("header", ["HEADER", name.title(), value], "whole value"))
+        for name, tok in _pick(rnd, pool.headers, k):
+            out.append(Query("header", ["HEADER", name.title(), tok]))
+        for name in _pick(rnd, names_, 2):
+            out.append(Query("header", ["HEADER", name, ""], "header present"))
+        mid = [v for (nme, v) in pool.whole_headers if nme == "message-id"]
+        if mid:
+            v = rnd_choice(mid)
+            out.append(Query("header", ["HEADER", "Message-ID", v.strip("<>")], "Message-ID"))
+        # interleave so a cut keeps every kind
+        rnd.shuffle(out)
+        return out[:k]
+
+    def text(k):
+        out = []
+        for w in _pick(rnd, common, k // 2):
+            out.append(Query("TEXT", ["TEXT", cased(w)]))
+        for h, a in _pick(rnd, addrs, max(1, k // 4)):
+            out.append(Query("TEXT", ["TEXT", a]))
+        for p in _pick(rnd, pool.phrases, max(1, k // 4)):
+            out.append(Query("TEXT", ["TEXT", p]))
+        return out[:k]
+
+    def two(src):
+        got = _pick(rnd, src, 2)
+        return [cased(w) for w in got] if len(got) == 2 else None
+
+    def not_(k):
+        out = []
+        for i in range(k):
+            ws = two(common)
+            if not ws:
+                break
+            a = rnd_choice(from_addrs)
+            form = i % 4
+            if form == 0:
+                c = ["NOT", "BODY", ws[0]]
+            elif form == 1:
+                c = ["BODY", ws[0], "NOT", "BODY", ws[1]]
+            elif form == 2 and a:
+                c = ["NOT", "FROM", a]
+            else:
+                c = ["NOT", "SUBJECT", rnd_choice(subj_words, ws[1])]
+            out.append(Query("NOT", c))
+        return out
+
+    def or_(k):
+        out = []
+        for i in range(k):
+            ws = two(words)
+            if not ws:
+                break
+            a = rnd_choice(from_addrs)
+            form = i % 3
+            if form == 0 and a:
+                c = ["OR", "FROM", a, "SUBJECT", rnd_choice(subj_words, ws[0])]
+            elif form == 1:
+                c = ["OR", "BODY", ws[0], "BODY", ws[1]]
+            else:
+                s = _inner_slice(rnd, ws[0], 3, 4) or ws[0]
+                c = ["OR", "BODY", s, "TEXT", ws[1]]
+            out.append(Query("OR", c))
+        return out
+
+    def nested(k):
+        out = []
+        for i in range(k):
+            ws = [cased(w) for w in _pick(rnd, common, 4)]
+            if len(ws) < 4:
+                break
+            a = rnd_choice(from_addrs, ws[0])
+            s = rnd_choice(subj_words, ws[1])
+            form = i % 4
+            if form == 0:
+                c = ["NOT", LP, "OR", "BODY", ws[0], "SUBJECT", s, RP]
+            elif form == 1:
+                c = ["OR", LP, "BODY", ws[0], "NOT", "BODY", ws[1], RP, "FROM", a]
+            elif form == 2:
+                c = [LP, "OR", "BODY", ws[0], "BODY", ws[1], RP, "NOT", LP,
+                     "OR", "TEXT", ws[2], "SUBJECT", s, RP]
+            else:
+                c = ["OR", "OR", "BODY", ws[0], "NOT", "BODY", ws[1], LP,
+                     "BODY", ws[2], "NOT", LP, "OR", "FROM", a, "BODY", ws[3], RP, RP,
+                     "NOT", "TEXT", ws[1]]
+            out.append(Query("nested", c))
+        return out
+
+    def dateword(k):
+        out = []
+        for i, w in enumerate(_pick(rnd, common, k)):
+            d = dates[rnd.randrange(len(dates))]
+            form = i % 4
+            key = ("SINCE", "BEFORE", "SENTSINCE", "SENTBEFORE")[form]
+            if form == 2 and from_addrs:
+                c = [key, _imap_date(d), "FROM", rnd_choice(from_addrs)]
+            elif form == 3:
+                c = [key, _imap_date(d), "SUBJECT", rnd_choice(subj_words, w)]
+            else:
+                c = [key, _imap_date(d), "BODY", cased(w)]
+            out.append(Query("date+word", c))
+        return out
+
+    def hostile(k):
+        out = []
+        w = cased(rnd_choice(words, "test"))
+        out.append(Query("hostile", ["BODY", rnd_choice("aeinost")], "1 char"))
+        out.append(Query("hostile", ["SUBJECT", w[:1]], "1 char"))
+        # ~100 KB via a literal: a real word repeated, and a real line
+        # repeated (no message holds either; Dovecot must still answer)
+        out.append(Query("hostile", ["BODY", ((w + " ") * (100000 // (len(w) + 1))).encode()],
+                         "100 KB literal"))
+        if pool.longest_line:
+            ln = pool.longest_line.encode("utf-8")
+            out.append(Query("hostile", ["TEXT", (ln * (100000 // max(1, len(ln)) + 1))[:100000]
+                                         .decode("utf-8", "ignore").encode("utf-8")],
+                             "100 KB literal of a real line"))
+        # 1000+ OR terms of real words, one of them a substring; limited to
+        # the first 300 UIDs so the oracle's scan stays bounded (the FTS
+        # lookup still gets all of them)
+        terms = [cased(x) for x in _pick(rnd, words, 1100)]
+        if len(terms) >= 3:
+            while len(terms) < 1001:
+                terms += terms[:1001 - len(terms)]
+            c = ["UID", "1:300"]
+            expr = ["BODY", terms[-1]]
+            for t in terms[:-1]:
+                expr = ["OR", "BODY", t] + expr
+            out.append(Query("hostile", c + expr, "%d OR terms" % len(terms)))
+        for syn in _pick(rnd, PARSER_SYNTAX, 6):
+            form = rnd.choice(("alone", "around"))
+            s = syn if form == "alone" else "%s %s %s" % (w, syn, cased(rnd_choice(words, w)))
+            out.append(Query("hostile", ["BODY", s], "query-parser syntax"))
+        out.append(Query("hostile", ["BODY", w + "*"], "wildcard suffix"))
+        out.append(Query("hostile", ["BODY", 'subject:"%s"' % w], "field prefix"))
+        out.append(Query("hostile", ["BODY", b"\xff\xfe" + w.encode()], "invalid UTF-8"))
+        out.append(Query("hostile", ["BODY", w.encode() + b"\x00x"], "NUL"))
+        out.append(Query("hostile", ["BODY", b""], "empty string"))
+        out.append(Query("hostile", ["HEADER", "X-" + "Z" * 300, w], "long header name"))
+        return out[:max(k, len(out))]
+
+    return {
+        "word": word, "rare word": rare_word, "prefix": prefix,
+        "in-word substring": inword, "short substring": short, "phrase": phrase,
+        "dashed/punctuated": punct, "CJK/Thai run": cjk, "case variant": case,
+        "NFC/NFD variant": nfd, "address": address, "partial address": partial,
+        "display name": names, "subject": subject, "header": header, "TEXT": text,
+        "NOT": not_, "OR": or_, "nested": nested, "date+word": dateword,
+        "hostile": hostile,
+    }

@@ -77,6 +77,13 @@ int sift_text_tokenize(struct sift_text *text, const char *in, size_t len,
    ends on a UTF-8 character boundary (used to cap term lengths). */
 size_t sift_text_utf8_truncate(const char *s, size_t len, size_t max);
 
+/* Copy normalized text (the output of sift_text_normalize(), where
+   accented letters are decomposed) to out without the combining
+   diacritical marks U+0300..U+036F: "CAFE\xcc\x81" -> "CAFE".  out must
+   have room for len bytes.  Returns the length written; it equals len
+   exactly when there was nothing to remove. */
+size_t sift_text_fold_accents(const char *in, size_t len, char *out);
+
 /* The versions of ICU and of the Unicode data that normalization and
    segmentation depend on, e.g. "icu 72.1, unicode 15.0".  Tokens can
    change between ICU versions, so the index records this and is rebuilt

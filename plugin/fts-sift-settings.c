@@ -34,6 +34,7 @@ static const struct sift_setting_def sift_setting_defs[] = {
 	{ "fts_sift_lock_timeout", SIFT_SET_TIME, "30s",
 	  offsetof(struct fts_sift_settings, lock_timeout_secs), 0, 3600 },
 	DEF(SIFT_SET_BOOL, fsync, "yes", 0, 0),
+	DEF(SIFT_SET_BOOL, fold_accents, "no", 0, 0),
 };
 
 static int

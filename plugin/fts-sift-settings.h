@@ -17,6 +17,9 @@ struct fts_sift_settings {
 	unsigned int lock_timeout_secs;
 	/* fsync at each commit. */
 	bool fsync;
+	/* Index and search words also without their accents (combining
+	   diacritical marks), so that "cafe" finds "café". */
+	bool fold_accents;
 };
 
 typedef const char *fts_sift_setting_lookup_t(void *context, const char *key);

@@ -290,6 +290,17 @@ static int sift_index_meta(struct sift_index *index, const char *key,
 	return 0;
 }
 
+/* What decides the terms of a text: the ICU and Unicode versions, and
+   whether accents are folded.  Stored in SIFT_META_TEXT; an index made
+   with another one is rebuilt. */
+static const char *sift_index_text_id(struct sift_fts_backend *backend)
+{
+	if (!backend->set->fold_accents)
+		return sift_text_engine_version();
+	return t_strconcat(sift_text_engine_version(), "; accents folded",
+			   NULL);
+}
+
 /* "1-5,7" -> ranges.  Returns 0, or -1 if the text is not such a list. */
 static int sift_parse_uid_ranges(const char *text,
 				 ARRAY_TYPE(seq_range) *ranges)
@@ -356,10 +367,11 @@ static int sift_index_read_meta(struct sift_index *index)
 		   sift_index_meta(index, SIFT_META_EXPUNGED, &expunged,
 				   &corrupt) < 0) {
 		ret = corrupt ? 0 : -1;
-	} else if (text == NULL || strcmp(text, sift_text_engine_version()) != 0) {
+	} else if (text == NULL ||
+		   strcmp(text, sift_index_text_id(index->backend)) != 0) {
 		problem = t_strdup_printf("was built with %s, this process "
 			"uses %s", text == NULL ? "an unknown text engine" :
-			text, sift_text_engine_version());
+			text, sift_index_text_id(index->backend));
 	} else if (last_uid != NULL &&
 		   str_to_uint32(last_uid, &index->stored_last_uid) < 0) {
 		problem = t_strdup_printf("has an invalid last_uid '%s'",
@@ -597,13 +609,34 @@ static int sift_index_put_term(struct sift_index *index, const char *prefix,
 	str_truncate(index->term, 0);
 	str_append_data(index->term, prefix, prefix_len);
 	str_append_data(index->term, word, word_len);
-	if (!sift_termset_add(index->doc_terms, str_data(index->term),
-			      str_len(index->term)))
-		return 0;
-	if (sift_xdoc_add_term(index->doc, str_c(index->term),
+	if (sift_termset_add(index->doc_terms, str_data(index->term),
+			     str_len(index->term)) &&
+	    sift_xdoc_add_term(index->doc, str_c(index->term),
 			       str_len(index->term), &err) != SIFT_X_OK) {
 		sift_index_error(index, "Adding a term to", &err);
 		return -1;
+	}
+	if (index->backend->set->fold_accents &&
+	    (memchr(word, 0xcc, word_len) != NULL ||
+	     memchr(word, 0xcd, word_len) != NULL)) {
+		/* also without its accents (fts_sift_fold_accents); in
+		   place: the folded form is never longer */
+		char *w = str_c_modifiable(index->term) + prefix_len;
+		size_t len = sift_text_fold_accents(w, word_len, w);
+
+		if (len < word_len && len > 0) {
+			str_truncate(index->term, prefix_len + len);
+			if (sift_termset_add(index->doc_terms,
+					     str_data(index->term),
+					     str_len(index->term)) &&
+			    sift_xdoc_add_term(index->doc, str_c(index->term),
+					       str_len(index->term),
+					       &err) != SIFT_X_OK) {
+				sift_index_error(index, "Adding a term to",
+						 &err);
+				return -1;
+			}
+		}
 	}
 	return 0;
 }
@@ -1125,7 +1158,7 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 	if (sift_xdb_set_metadata(index->db, SIFT_META_FORMAT,
 				  SIFT_FORMAT_VERSION, &err) != SIFT_X_OK ||
 	    sift_xdb_set_metadata(index->db, SIFT_META_TEXT,
-				  sift_text_engine_version(),
+				  sift_index_text_id(index->backend),
 				  &err) != SIFT_X_OK ||
 	    sift_xdb_set_metadata(index->db, SIFT_META_LAST_UID,
 				  dec2str(last_uid), &err) != SIFT_X_OK ||

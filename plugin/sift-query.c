@@ -369,6 +369,40 @@ static void sift_query_gap_filter(struct sift_query *q, const char *prefix,
 		before, seq_range_count(maybe));
 }
 
+/* fts_sift_fold_accents: search for the string without its accents (the
+   index holds every accented word both ways).  Only for what the index
+   answers by itself: candidates go to Dovecot, whose comparison keeps
+   accents, so phrases are searched as written. */
+static int sift_query_fold_plan(struct sift_query *q, enum sift_field field,
+				struct sift_plan *plan)
+{
+	struct sift_plan fplan;
+	char *folded, err[256];
+	size_t len;
+
+	folded = t_malloc_no0(plan->normalized_len + 1);
+	len = sift_text_fold_accents(plan->normalized, plan->normalized_len,
+				     folded);
+	if (len == plan->normalized_len || len == 0)
+		return 0;
+	if (sift_plan_build(q->backend->text, field, folded, len, &fplan, err,
+			    sizeof(err)) < 0) {
+		e_error(q->backend->event, "Translating search '%s' failed: %s",
+			str_sanitize(t_strndup(folded, len), 80), err);
+		sift_plan_free(&fplan);
+		return -1;
+	}
+	if (fplan.kind == SIFT_PLAN_WORD || fplan.kind == SIFT_PLAN_RUN ||
+	    fplan.kind == SIFT_PLAN_CHUNK) {
+		sift_plan_free(plan);
+		*plan = fplan;
+	} else {
+		/* candidates (and their phrase filters) stay as written */
+		sift_plan_free(&fplan);
+	}
+	return 0;
+}
+
 /* Evaluate one leaf.  Returns 1 if answered (leaf filled), 0 if it is left
    to Dovecot, -1 on error (logged).  Whether a leaf is answered (1 or 0)
    depends on the argument only: sift_query_mark_answerable() relies on
@@ -393,6 +427,14 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 			    &plan, err, sizeof(err)) < 0) {
 		e_error(q->backend->event, "Translating search '%s' failed: %s",
 			str_sanitize(value, 80), err);
+		sift_plan_free(&plan);
+		return -1;
+	}
+
+	if (q->backend->set->fold_accents &&
+	    (plan.kind == SIFT_PLAN_WORD || plan.kind == SIFT_PLAN_RUN ||
+	     plan.kind == SIFT_PLAN_CHUNK) &&
+	    sift_query_fold_plan(q, field, &plan) < 0) {
 		sift_plan_free(&plan);
 		return -1;
 	}

@@ -741,6 +741,26 @@ size_t sift_text_utf8_truncate(const char *s, size_t len, size_t max)
 	return start + seq_len > max ? start : max;
 }
 
+size_t sift_text_fold_accents(const char *in, size_t len, char *out)
+{
+	size_t i = 0, o = 0;
+
+	while (i < len) {
+		unsigned char c = (unsigned char)in[i];
+
+		/* U+0300..U+036F is CC 80..CD AF in UTF-8 */
+		if (i + 1 < len &&
+		    ((c == 0xcc && ((unsigned char)in[i + 1] & 0xc0) == 0x80) ||
+		     (c == 0xcd && (unsigned char)in[i + 1] >= 0x80 &&
+		      (unsigned char)in[i + 1] <= 0xaf))) {
+			i += 2;
+			continue;
+		}
+		out[o++] = in[i++];
+	}
+	return o;
+}
+
 const char *sift_text_engine_version(void)
 {
 	static char version[64];

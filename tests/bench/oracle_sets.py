@@ -111,9 +111,16 @@ def count_text_keys(criteria):
 
 
 def default_corpora_dir():
-    """$SIFT_CORPORA, else ../shared/corpora next to the repository."""
-    return os.environ.get("SIFT_CORPORA") or \
-        os.path.join(os.path.dirname(REPO), "shared", "corpora")
+    """$SIFT_CORPORA, else ../shared/corpora next to the repository, else
+    /work/shared/corpora (where the project's machines keep them, also for
+    a clone elsewhere)."""
+    if os.environ.get("SIFT_CORPORA"):
+        return os.environ["SIFT_CORPORA"]
+    for d in (os.path.join(os.path.dirname(REPO), "shared", "corpora"),
+              "/work/shared/corpora"):
+        if any(os.path.exists(os.path.join(d, f)) for f in CORPUS_FILES.values()):
+            return d
+    return os.path.join(os.path.dirname(REPO), "shared", "corpora")
 
 
 CORPUS_FILES = {"kselftest": "lore-kselftest-30k.mbox.zst",

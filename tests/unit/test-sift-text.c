@@ -1635,6 +1635,66 @@ static void bench(unsigned int mb)
 	sift_text_deinit(&text);
 }
 
+/* Folding removes exactly U+0300..U+036F, in place too, and a string
+   folded from Dovecot's normalization of an accented word equals the
+   normalization of the word without accents. */
+static void test_fold_accents(void)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "CAFE\xcc\x81", "CAFE" },
+		{ "R\xcc\x81" "E\xcc\x81SUME\xcc\x81", "RESUME" },
+		{ "PLAIN", "PLAIN" },
+		{ "\xcc\x80\xcd\xaf", "" },		/* U+0300, U+036F */
+		{ "A\xcd\xb0" "B", "A\xcd\xb0" "B" },	/* U+0370: kept */
+		{ "A\xcc", "A\xcc" },			/* cut sequence: kept */
+		{ "\xe6\x9d\xb1", "\xe6\x9d\xb1" },
+	};
+	struct sift_text *text = test_text_init();
+	char buf[64];
+
+	test_begin("fold accents");
+	for (unsigned int i = 0; i < N_ELEMENTS(cases); i++) {
+		size_t len = strlen(cases[i].in);
+		size_t n = sift_text_fold_accents(cases[i].in, len, buf);
+
+		test_assert_idx(n == strlen(cases[i].out) &&
+				memcmp(buf, cases[i].out, n) == 0, i);
+		/* in place */
+		memcpy(buf, cases[i].in, len);
+		n = sift_text_fold_accents(buf, len, buf);
+		test_assert_idx(n == strlen(cases[i].out) &&
+				memcmp(buf, cases[i].out, n) == 0, i);
+	}
+	{
+		static const char *const words[][2] = {
+			{ "caf\xc3\xa9", "cafe" },
+			{ "r\xc3\xa9sum\xc3\xa9", "resume" },
+			{ "N\xc3\xba\xc3\xb1" "ez", "Nunez" },
+			{ "Cr\xc3\xa8me", "creme" },
+		};
+		for (unsigned int i = 0; i < N_ELEMENTS(words); i++) {
+			const char *a, *b;
+			size_t alen, blen, n;
+			char *copy, err[128];
+
+			test_assert_idx(sift_text_normalize(text, words[i][0],
+				strlen(words[i][0]), &a, &alen, err,
+				sizeof(err)) == 0, i);
+			copy = t_malloc_no0(alen + 1);
+			memcpy(copy, a, alen);
+			n = sift_text_fold_accents(copy, alen, copy);
+			test_assert_idx(sift_text_normalize(text, words[i][1],
+				strlen(words[i][1]), &b, &blen, err,
+				sizeof(err)) == 0, i);
+			test_assert_idx(n == blen && memcmp(copy, b, n) == 0, i);
+		}
+	}
+	sift_text_deinit(&text);
+	test_end();
+}
+
 int main(void)
 {
 	static void (*const test_functions[])(void) = {
@@ -1653,6 +1713,7 @@ int main(void)
 		test_tokenize_stop,
 		test_substring_claim,
 		test_utf8_truncate,
+		test_fold_accents,
 		test_deinit_null,
 		NULL
 	};

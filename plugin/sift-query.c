@@ -255,6 +255,13 @@ static int sift_query_candidates(struct sift_query *q,
 	t_array_init(&found, 64);
 	t_array_init(&one_needle, 64);
 	for (unsigned int i = 0; i < plan->needle_count; i++) {
+		/* Needles come longest first.  One or two bytes ("s", "do")
+		   occur in a large part of all terms: reading all their
+		   postings costs more than Dovecot checking the few more
+		   candidates that skipping them leaves. */
+		if (i > 0 && plan->needles[i].len <= 2 &&
+		    plan->needles[0].len >= 4)
+			break;
 		array_clear(&one_needle);
 		if (sift_query_match(q, prefixes, prefix_count,
 				     plan->needles[i].str, plan->needles[i].len,

@@ -99,6 +99,26 @@ static inline bool sift_is_chunk_separator(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n' ||
 		c == '\f' || c == '\v';
 }
+/* The next run of text[*pos..len): *start_r..*end_r, and *pos moves past
+   it.  FALSE when only whitespace is left. */
+static inline bool sift_next_run(const char *text, size_t len, size_t *pos,
+				 size_t *start_r, size_t *end_r)
+{
+	size_t i = *pos;
+
+	while (i < len && sift_is_chunk_separator(text[i]))
+		i++;
+	if (i >= len) {
+		*pos = i;
+		return false;
+	}
+	*start_r = i;
+	while (i < len && !sift_is_chunk_separator(text[i]))
+		i++;
+	*end_r = *pos = i;
+	return true;
+}
+
 /* Longer words and runs are stored as overlapping windows: strings of up
    to this many bytes are still found exactly in them. */
 #define SIFT_WINDOW_SAFE_NEEDLE 100

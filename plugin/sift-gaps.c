@@ -137,17 +137,10 @@ void sift_gaps_text_keys(struct sift_gap_state *state, const char *prefix,
 			 const char *text, size_t len,
 			 ARRAY_TYPE(sift_gap_key) *keys)
 {
-	size_t i = 0, start, head, tail;
+	size_t pos = 0, start, i, head, tail;
 	uint64_t key;
 
-	for (;;) {
-		while (i < len && sift_is_chunk_separator(text[i]))
-			i++;
-		if (i >= len)
-			break;
-		start = i;
-		while (i < len && !sift_is_chunk_separator(text[i]))
-			i++;
+	while (sift_next_run(text, len, &pos, &start, &i)) {
 		if (state->have_tail) {
 			head = utf8_head(text + start, i - start,
 					 SIFT_GAP_CHARS);
@@ -170,22 +163,16 @@ void sift_gaps_needle_keys(const char *prefix, const char *needle,
 	ARRAY(size_t) starts, ends;
 	const size_t *s, *e;
 	unsigned int runs, r;
-	size_t i = 0;
+	size_t pos = 0, start, end;
 	bool lead_sep, trail_sep;
 
 	t_array_init(&starts, 8);
 	t_array_init(&ends, 8);
 	lead_sep = len > 0 && sift_is_chunk_separator(needle[0]);
 	trail_sep = len > 0 && sift_is_chunk_separator(needle[len - 1]);
-	for (;;) {
-		while (i < len && sift_is_chunk_separator(needle[i]))
-			i++;
-		if (i >= len)
-			break;
-		array_push_back(&starts, &i);
-		while (i < len && !sift_is_chunk_separator(needle[i]))
-			i++;
-		array_push_back(&ends, &i);
+	while (sift_next_run(needle, len, &pos, &start, &end)) {
+		array_push_back(&starts, &start);
+		array_push_back(&ends, &end);
 	}
 	s = array_get(&starts, &runs);
 	if (runs < 2)

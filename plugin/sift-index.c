@@ -753,17 +753,10 @@ static int sift_index_chunks(struct sift_index *index, const char *text,
 {
 	const struct sift_token_span *spans;
 	unsigned int t = 0, n;
-	size_t i = 0, start;
+	size_t pos = 0, start, i;
 
 	spans = array_get(&index->token_spans, &n);
-	for (;;) {
-		while (i < len && sift_is_chunk_separator(text[i]))
-			i++;
-		if (i >= len)
-			break;
-		start = i;
-		while (i < len && !sift_is_chunk_separator(text[i]))
-			i++;
+	while (sift_next_run(text, len, &pos, &start, &i)) {
 		while (t < n && spans[t].offset < start)
 			t++;
 		/* one word, alone or with punctuation at its edges: its word

@@ -155,7 +155,7 @@ void sift_buf_free(struct sift_buf *buf);
 
 /* Append to out each term of doc that db does not hold yet (as seen by
    this handle, including its uncommitted changes), followed by '\n'.
-   Call before sift_xdb_replace() of doc. */
+   Call before sift_xdb_add() of doc. */
 enum sift_xstatus sift_xdb_new_terms(struct sift_xdb *db,
 				     const struct sift_xdoc *doc,
 				     struct sift_buf *out,
@@ -185,8 +185,9 @@ enum sift_xstatus sift_xdb_compact(const char *src_path, const char *dest_path,
 /* Write into dest_path (which must not exist) a copy of the database at
    src_path without the documents whose ids are in drop (sorted, unique):
    their postings, and terms only they held, are gone.  Metadata is copied
-   except the key omit_key (NULL: all).  Memory stays bounded: documents
-   are rebuilt in docid windows of a few million postings.  Takes about as
+   except the key omit_key (NULL: all).  Memory: the list of terms and of
+   the documents kept, plus the postings of one window of documents (a
+   few million).  Takes about as
    long as indexing the same number of documents' terms; compact the
    result afterwards. */
 enum sift_xstatus sift_xdb_rebuild(const char *src_path, const char *dest_path,

@@ -63,6 +63,8 @@ fts_backend_sift_init(struct fts_backend *_backend, const char **error_r)
 	if (sift_text_init(&backend->text, err, sizeof(err)) < 0) {
 		*error_r = t_strdup_printf("fts-sift: ICU initialization "
 					   "failed: %s", err);
+		/* Dovecot frees the backend without calling deinit */
+		event_unref(&backend->event);
 		return -1;
 	}
 	return 0;
@@ -190,10 +192,19 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 						       "fts-sift header check");
 		ctx->mail = mail_alloc(ctx->trans, 0, NULL);
 	}
-	if (!mail_set_uid(ctx->mail, uid))
-		return;
-	if (mail_get_hdr_stream(ctx->mail, NULL, &input) < 0) {
-		/* the fts plugin reports errors reading the mail */
+	if (!mail_set_uid(ctx->mail, uid) ||
+	    mail_get_hdr_stream(ctx->mail, NULL, &input) < 0) {
+		/* The fts plugin read its own copy fine, but without this
+		   check the index could claim certainty where Dovecot reads
+		   the headers differently: let Dovecot check every header
+		   and TEXT search of this message. */
+		e_warning(SIFT_BACKEND(ctx->ctx.backend)->event,
+			  "Couldn't read the header of uid %u in mailbox %s "
+			  "to check it (%s); its header searches are left to "
+			  "Dovecot", uid, mailbox_get_vname(ctx->box),
+			  mailbox_get_last_internal_error(ctx->box, NULL));
+		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_HEADERS |
+					  SIFT_UNTRUSTED_TEXT);
 		return;
 	}
 	result = sift_verify_header(input);
@@ -279,13 +290,17 @@ fts_backend_sift_update_expunge(struct fts_backend_update_context *_ctx,
 	   the mailbox and so must not open its index. */
 	if (ctx->box_unreadable)
 		return;
-	if (!sift_update_ensure_index(ctx) ||
-	    sift_index_expunge(ctx->index, uid) < 0) {
-		e_warning(backend->event, "Couldn't remove uid %u of mailbox "
-			  "%s from the index (see the error above); "
-			  "doveadm fts rescan will", uid,
+	if (ctx->open_failed)
+		return;
+	if (!sift_update_ensure_index(ctx)) {
+		/* once per mailbox, not per expunged message */
+		e_warning(backend->event, "Expunges in mailbox %s are not "
+			  "recorded in the index (see the error above); "
+			  "doveadm fts rescan will record them",
 			  ctx->box == NULL ? "?" : mailbox_get_vname(ctx->box));
+		return;
 	}
+	sift_index_expunge(ctx->index, uid);
 }
 
 static bool
@@ -453,10 +468,7 @@ static int sift_rescan_box(struct sift_fts_backend *backend,
 		}
 		if (gone)
 			continue;
-		if (sift_index_expunge(index, uid) < 0) {
-			sift_index_close(&index);
-			return -1;
-		}
+		sift_index_expunge(index, uid);
 		removed++;
 	}
 

@@ -223,6 +223,31 @@ void sift_dict_match_opaque(struct sift_dict *dict, const char *needle,
 
 /* ---- writer ------------------------------------------------------------- */
 
+/* A line-oriented file whose last line was torn by a crash: end it, so
+   that the next line appended starts on its own (the torn line is then a
+   prefix of a real term or token, which can't make a search wrong). */
+static int sift_end_torn_line(int fd, const char *path, const char **error_r)
+{
+	off_t size = lseek(fd, 0, SEEK_END);
+	char last;
+
+	if (size < 0) {
+		*error_r = t_strdup_printf("lseek(%s) failed: %m", path);
+		return -1;
+	}
+	if (size == 0)
+		return 0;
+	if (pread(fd, &last, 1, size - 1) != 1) {
+		*error_r = t_strdup_printf("pread(%s) failed: %m", path);
+		return -1;
+	}
+	if (last != '\n' && write_full(fd, "\n", 1) < 0) {
+		*error_r = t_strdup_printf("write(%s) failed: %m", path);
+		return -1;
+	}
+	return 0;
+}
+
 int sift_open_append(const char *path, mode_t mode, int *fd_r,
 		     bool *created_r, const char **error_r)
 {
@@ -280,13 +305,16 @@ int sift_dict_writer_open(const char *dir, uint32_t last_uid, mode_t mode,
 
 	path = t_strconcat(dir, "/"SIFT_DICT_OPAQUE_FILE, NULL);
 	if (sift_open_append(path, mode, &writer->opaque_fd, &created,
-			     error_r) < 0) {
+			     error_r) < 0 ||
+	    sift_end_torn_line(writer->opaque_fd, path, error_r) < 0) {
 		sift_dict_writer_close(&writer);
 		return -1;
 	}
 	path = t_strconcat(dir, "/"SIFT_DICT_TERMS_FILE, NULL);
 	if (sift_open_append(path, mode, &writer->terms_fd, &created,
-			     error_r) < 0) {
+			     error_r) < 0 ||
+	    (!created &&
+	     sift_end_torn_line(writer->terms_fd, path, error_r) < 0)) {
 		sift_dict_writer_close(&writer);
 		return -1;
 	}

@@ -34,6 +34,9 @@ struct gaps_entry {
 
 struct sift_gaps {
 	struct sift_map map;
+	/* bytes of the map up to the end of the last whole record (0 if the
+	   header is missing or unknown) */
+	size_t valid_len;
 	ARRAY(struct gaps_entry) entries;	/* sorted by uid, unique */
 };
 
@@ -244,6 +247,8 @@ int sift_gaps_open(const char *dir, struct sift_gaps **gaps_r,
 	struct sift_gaps *gaps = i_new(struct sift_gaps, 1);
 	struct gaps_record_header hdr;
 	struct gaps_entry *entry;
+	uint32_t last_uid = 0;
+	bool sorted = TRUE;
 	size_t pos;
 
 	if (sift_map_file(t_strconcat(dir, "/"SIFT_GAPS_FILE, NULL),
@@ -258,6 +263,7 @@ int sift_gaps_open(const char *dir, struct sift_gaps **gaps_r,
 		*gaps_r = gaps;
 		return 0;
 	}
+	gaps->valid_len = GAPS_MAGIC_LEN;
 	pos = GAPS_MAGIC_LEN;
 	while (gaps->map.size - pos >= sizeof(hdr)) {
 		memcpy(&hdr, gaps->map.data + pos, sizeof(hdr));
@@ -267,14 +273,21 @@ int sift_gaps_open(const char *dir, struct sift_gaps **gaps_r,
 			/* a torn last record (crash while appending) */
 			break;
 		}
+		if (hdr.uid <= last_uid)
+			sorted = FALSE;
+		last_uid = hdr.uid;
 		entry = array_append_space(&gaps->entries);
 		entry->uid = hdr.uid;
 		entry->offset = pos;
 		entry->size = hdr.size;
 		pos += hdr.size;
+		gaps->valid_len = pos;
 	}
-	/* sort by uid, keep the last record of each */
-	array_sort(&gaps->entries, gaps_entry_cmp);
+	/* sort by uid (records are appended in uid order, so only after a
+	   crash or a lowered last_uid is there anything to sort), keep the
+	   last record of each */
+	if (!sorted)
+		array_sort(&gaps->entries, gaps_entry_cmp);
 	{
 		struct gaps_entry *e;
 		unsigned int n, i, j = 0;
@@ -353,6 +366,46 @@ void sift_gaps_filter(struct sift_gaps *gaps, const uint64_t *keys,
 
 /* ---- writer ---------------------------------------------------------------- */
 
+/* A crash (or a full disk) while appending leaves a torn last record;
+   appending after it would shift every later record.  Cut the file back to
+   its whole records - as a new file renamed over it, since readers may
+   have the old one mapped - and continue appending to that. */
+static int sift_gaps_writer_repair(struct sift_gaps_writer *writer,
+				   const char *dir, const char **error_r)
+{
+	struct sift_gaps *gaps;
+	bool ok = TRUE, created;
+	int fd;
+
+	if (sift_gaps_open(dir, &gaps, error_r) < 0)
+		return -1;
+	if (gaps->valid_len == gaps->map.size && gaps->valid_len > 0) {
+		sift_gaps_close(&gaps);
+		return 0;
+	}
+	if (sift_replace_file_begin(writer->path, writer->mode, &fd,
+				    error_r) < 0) {
+		sift_gaps_close(&gaps);
+		return -1;
+	}
+	/* no valid header: start afresh (a missing filter only means a
+	   message is not narrowed) */
+	if (gaps->valid_len == 0)
+		ok = write_full(fd, GAPS_MAGIC, GAPS_MAGIC_LEN) == 0;
+	else
+		ok = write_full(fd, gaps->map.data, gaps->valid_len) == 0;
+	if (!ok) {
+		*error_r = t_strdup_printf("write(%s.tmp) failed: %m",
+					   writer->path);
+	}
+	sift_gaps_close(&gaps);
+	if (sift_replace_file_end(writer->path, &fd, ok, error_r) < 0)
+		return -1;
+	i_close_fd(&writer->fd);
+	return sift_open_append(writer->path, writer->mode, &writer->fd,
+				&created, error_r);
+}
+
 int sift_gaps_writer_open(const char *dir, mode_t mode,
 			  struct sift_gaps_writer **writer_r,
 			  const char **error_r)
@@ -372,6 +425,10 @@ int sift_gaps_writer_open(const char *dir, mode_t mode,
 				  GAPS_MAGIC_LEN) < 0) {
 		*error_r = t_strdup_printf("write(%s) failed: %m",
 					   writer->path);
+		sift_gaps_writer_close(&writer);
+		return -1;
+	}
+	if (!created && sift_gaps_writer_repair(writer, dir, error_r) < 0) {
 		sift_gaps_writer_close(&writer);
 		return -1;
 	}

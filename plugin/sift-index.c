@@ -208,9 +208,6 @@ sift_index_alloc(struct sift_fts_backend *backend, struct mailbox *box,
 	index->path = i_strdup(path);
 	index->writable = writable;
 	i_array_init(&index->expunged, 16);
-	i_array_init(&index->token_spans, 256);
-	i_array_init(&index->gap_keys, 256);
-	index->doc_terms = sift_termset_new();
 	index->create_umask = sift_box_create_umask(box);
 	return index;
 }
@@ -486,6 +483,10 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 		sift_index_close(&index);
 		return -1;
 	}
+	/* what only building documents needs */
+	i_array_init(&index->token_spans, 256);
+	i_array_init(&index->gap_keys, 256);
+	index->doc_terms = sift_termset_new();
 	index->token_prefix = str_new(default_pool, 64);
 	index->run_prefix = str_new(default_pool, 64);
 	index->field_buf = buffer_create_dynamic(default_pool, 4096);
@@ -1110,17 +1111,16 @@ static int sift_index_doc_end_umask(struct sift_index *index)
 	return 0;
 }
 
-int sift_index_expunge(struct sift_index *index, uint32_t uid)
+void sift_index_expunge(struct sift_index *index, uint32_t uid)
 {
 	i_assert(index->writable);
 
 	if (uid == 0 || seq_range_exists(&index->expunged, uid))
-		return 0;
+		return;
 	seq_range_array_add(&index->expunged, uid);
 	index->expunged_dirty = TRUE;
 	index->batch_dirty = TRUE;
 	index->batch_docs++;
-	return 0;
 }
 
 void sift_index_unexpunge(struct sift_index *index, uint32_t uid)

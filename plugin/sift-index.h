@@ -102,8 +102,9 @@ int sift_index_field_end(struct sift_index *index);
    are reached.  Returns 0 or -1 (logged). */
 int sift_index_doc_end(struct sift_index *index);
 /* Record that uid's message is gone (its postings stay until the next
-   rebuild), or (unexpunge) that it is not after all. */
-int sift_index_expunge(struct sift_index *index, uint32_t uid);
+   rebuild; the commit records it), or (unexpunge) that it is not after
+   all.  Neither can fail. */
+void sift_index_expunge(struct sift_index *index, uint32_t uid);
 void sift_index_unexpunge(struct sift_index *index, uint32_t uid);
 /* Commit everything so far, recording last_uid (0 = keep the stored
    one).  Returns 0 or -1 (logged). */

@@ -7,7 +7,6 @@
 #include <xapian.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstdio>
 #include <cstdlib>
 #include <cerrno>
@@ -94,14 +93,20 @@ translate_exception(struct sift_xerror *err, const char *op) noexcept
 		return set_error(err, SIFT_X_CORRUPT, op, e.get_type(),
 				 e.get_msg().c_str());
 	} catch (const Xapian::Error &e) {
-		std::string ctx = e.get_msg();
-		if (e.get_error_string() != NULL) {
-			ctx += " (";
-			ctx += e.get_error_string();
-			ctx += ")";
+		/* this function is noexcept: nothing here may throw, so no
+		   string is built (get_error_string() itself may allocate) */
+		const char *errstr = NULL;
+		char msg[400];
+
+		try {
+			errstr = e.get_error_string();
+		} catch (...) {
 		}
-		return set_error(err, SIFT_X_ERROR, op, e.get_type(),
-				 ctx.c_str());
+		(void)snprintf(msg, sizeof(msg), "%s%s%s%s",
+			       e.get_msg().c_str(), errstr == NULL ? "" : " (",
+			       errstr == NULL ? "" : errstr,
+			       errstr == NULL ? "" : ")");
+		return set_error(err, SIFT_X_ERROR, op, e.get_type(), msg);
 	} catch (const std::bad_alloc &) {
 		return set_error(err, SIFT_X_NOMEM, op, "", "out of memory");
 	} catch (const std::exception &e) {
@@ -721,46 +726,48 @@ sift_xdb_rebuild(const char *src_path, const char *dest_path,
 			terms.push_back(*t);
 			postings += t.get_termfreq();
 		}
-		Xapian::docid last = src.get_lastdocid();
-		Xapian::doccount docs = src.get_doccount();
-		if (docs == 0 || last == 0) {
+		/* the documents to keep, in docid order */
+		std::vector<Xapian::docid> keep;
+		for (Xapian::PostingIterator p = src.postlist_begin("");
+		     p != src.postlist_end(""); ++p) {
+			if (!uid_in(drop, drop_count, *p))
+				keep.push_back(*p);
+		}
+		if (keep.empty()) {
 			dest.commit();
 			dest.close();
 			return ok(err);
 		}
-		/* docid span per pass, from the average postings per
-		   document */
-		uint64_t per_doc = postings / docs + 1;
-		uint64_t span = (REBUILD_POSTINGS_PER_PASS / per_doc) *
-			((uint64_t)last / docs + 1);
-		if (span == 0)
-			span = 1;
+		/* documents per pass, from the average postings per
+		   document; memory follows the documents, not the docid
+		   span (UIDs can be sparse) */
+		uint64_t per_doc = postings / src.get_doccount() + 1;
+		size_t per_pass = std::max<uint64_t>(1,
+			REBUILD_POSTINGS_PER_PASS / per_doc);
 
-		for (uint64_t lo = 1; lo <= last; lo += span) {
-			Xapian::docid hi = (Xapian::docid)
-				std::min<uint64_t>(last, lo + span - 1);
-			std::vector<std::vector<uint32_t> > doc_terms(
-				hi - lo + 1);
+		for (size_t first = 0; first < keep.size(); first += per_pass) {
+			size_t end = std::min(keep.size(), first + per_pass);
+			Xapian::docid lo = keep[first], hi = keep[end - 1];
+			std::vector<std::vector<uint32_t> > doc_terms(end - first);
 			for (uint32_t i = 0; i < terms.size(); i++) {
 				Xapian::PostingIterator p =
 					src.postlist_begin(terms[i]);
-				p.skip_to((Xapian::docid)lo);
+				p.skip_to(lo);
 				for (; p != src.postlist_end(terms[i]) &&
 				       *p <= hi; ++p) {
-					if (!uid_in(drop, drop_count, *p))
-						doc_terms[*p - lo].push_back(i);
+					auto it = std::lower_bound(
+						keep.begin() + first,
+						keep.begin() + end, *p);
+					if (it != keep.begin() + end && *it == *p)
+						doc_terms[it - keep.begin() -
+							  first].push_back(i);
 				}
 			}
-			Xapian::PostingIterator p = src.postlist_begin("");
-			p.skip_to((Xapian::docid)lo);
-			for (; p != src.postlist_end("") && *p <= hi; ++p) {
-				Xapian::docid did = *p;
-				if (uid_in(drop, drop_count, did))
-					continue;
+			for (size_t d = first; d < end; d++) {
 				Xapian::Document doc;
-				for (uint32_t i : doc_terms[did - lo])
+				for (uint32_t i : doc_terms[d - first])
 					doc.add_boolean_term(terms[i]);
-				dest.replace_document(did, doc);
+				dest.replace_document(keep[d], doc);
 			}
 			dest.commit();
 		}

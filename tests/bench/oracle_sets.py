@@ -61,6 +61,7 @@ import os
 import random
 import re
 import shutil
+import subprocess
 import sys
 import time
 
@@ -70,7 +71,6 @@ sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
 sys.path.insert(0, HERE)
 from dovetest import Dovecot, free_port, search_command_bytes  # noqa: E402
 from bench import Corpus, read_mbox, write_maildir, pct  # noqa: E402
-from robustness import diverse_sets  # noqa: E402
 import querysets  # noqa: E402
 
 USER = "qs"
@@ -126,6 +126,33 @@ def default_corpora_dir():
 CORPUS_FILES = {"kselftest": "lore-kselftest-30k.mbox.zst",
                 "multilingual": "multilingual.mbox.zst",
                 "diverse": "diverse.tar.zst"}
+
+
+def diverse_sets(tar_path, workdir):
+    """The diverse corpus: one message per file, grouped by top set."""
+    if not os.path.isdir(os.path.join(workdir, "diverse")):
+        subprocess.run(["tar", "-I", "zstd", "-xf", tar_path, "-C", workdir], check=True)
+    sets = {}
+    root = os.path.join(workdir, "diverse")
+    for top in sorted(os.listdir(root)):
+        msgs = []
+        for dirpath, _dirs, files in os.walk(os.path.join(root, top)):
+            for name in sorted(files):
+                if name.endswith((".tsv", ".md", ".txt.license")) or name in ("LICENSE", "README"):
+                    continue
+                with open(os.path.join(dirpath, name), "rb") as f:
+                    data = f.read()
+                if data.startswith(b"From ") and b"\nFrom " in data:
+                    msgs.extend(_split_plain_mbox(data))
+                else:
+                    msgs.append(data)
+        sets[top] = msgs
+    return sets
+
+
+def _split_plain_mbox(data):
+    parts = re.split(rb"(?m)^From .*\n", data)
+    return [p for p in parts if p.strip()]
 
 
 def load_corpora(corpora, workdir, limits=None, seed=1, only=None):

@@ -16,11 +16,9 @@ import grp
 import imaplib
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 
-from dovetest import Dovecot
+from dovetest import Dovecot, new_test_root, remove_test_root
 
 USERS = ("owner", "reader", "reader2", "looker", "poster", "stranger")
 USER_IDS = {u: 61001 + i for i, u in enumerate(USERS)}
@@ -151,20 +149,7 @@ def _q(name):
 
 
 def remove_root(root, request):
-    """Remove a test root made by new_root() unless a test failed, the
-    caller gave SIFT_TEST_ROOT, or SIFT_TEST_KEEP=1."""
-    if (request.session.testsfailed or os.environ.get("SIFT_TEST_KEEP") == "1" or
-            os.environ.get("SIFT_TEST_ROOT")):
-        return
-    shutil.rmtree(root, ignore_errors=True)
+    remove_test_root(root, request.session.testsfailed)
 
 
-def new_root(prefix):
-    root = os.environ.get("SIFT_TEST_ROOT")
-    if root:
-        root = os.path.join(root, prefix)
-        os.makedirs(root, exist_ok=True)
-    else:
-        root = tempfile.mkdtemp(prefix="fts-sift-%s." % prefix)
-    os.chmod(root, 0o755)
-    return root
+new_root = new_test_root

@@ -11,12 +11,10 @@ rebuilds the index.
 """
 
 import os
-import shutil
-import tempfile
 
 import pytest
 
-from dovetest import Dovecot  # noqa: E402
+from dovetest import instance_pair  # noqa: E402
 from fixtures import T2020, simple  # noqa: E402
 
 
@@ -40,18 +38,11 @@ MESSAGES = {
 
 @pytest.fixture(scope="module")
 def inst(request):
-    root = tempfile.mkdtemp(prefix="fts-sift-accents.")
-    os.chmod(root, 0o755)
-    fts = Dovecot(os.path.join(root, "fts"), None, plugin="sift", users=("dana",))
-    oracle = Dovecot(os.path.join(root, "oracle"), None, plugin="none", oracle_of=fts)
-    fts.start()
-    oracle.start()
-    uids = {k: fts.append("dana", "INBOX", raw, date=T2020) for k, raw in MESSAGES.items()}
-    yield fts, oracle, uids
-    oracle.stop()
-    fts.stop()
-    if request.session.testsfailed == 0:
-        shutil.rmtree(root, ignore_errors=True)
+    with instance_pair("accents", ("dana",),
+                       failed=lambda: request.session.testsfailed) as (fts, oracle):
+        uids = {k: fts.append("dana", "INBOX", raw, date=T2020)
+                for k, raw in MESSAGES.items()}
+        yield fts, oracle, uids
 
 
 def _keys(uids, found):

@@ -39,19 +39,6 @@ def expunge_box(pair):
     return deliver(pair, "bob", "Expunge", items)
 
 
-def _flag_deleted_and_expunge(inst, user, mailbox, uids):
-    conn = inst.imap(user)
-    try:
-        typ, data = conn.select(mailbox)
-        assert typ == "OK", data
-        typ, data = conn.uid("STORE", ",".join(map(str, uids)), "+FLAGS.SILENT", r"(\Deleted)")
-        assert typ == "OK", data
-        typ, data = conn.expunge()
-        assert typ == "OK", data
-    finally:
-        conn.logout()
-
-
 def test_before_expunge(pair, expunge_box):
     pair.check("bob", "Expunge", ("BODY", "walnut"), must=["e1", "e3", "e5", "e7"])
     pair.check("bob", "Expunge", ("BODY", "hazelnut"), must=["e2", "e4"])
@@ -59,7 +46,7 @@ def test_before_expunge(pair, expunge_box):
 
 def test_expunge_over_imap(pair, expunge_box):
     gone = [expunge_box["e3"], expunge_box["e5"]]
-    _flag_deleted_and_expunge(pair.fts, "bob", "Expunge", gone)
+    pair.fts.expunge("bob", "Expunge", gone)
     for crit, must in ((("BODY", "walnut"), ["e1", "e7"]),
                        (("NOT", "BODY", "walnut"), ["e2", "e4"]),
                        (("OR", "BODY", "walnut", "BODY", "hazelnut"), ["e1", "e2"]),
@@ -89,7 +76,7 @@ def test_expunge_then_rescan(pair, expunge_box):
 
 def test_expunge_everything(pair, expunge_box):
     remaining = pair.all_uids("bob", "Expunge")
-    _flag_deleted_and_expunge(pair.fts, "bob", "Expunge", remaining)
+    pair.fts.expunge("bob", "Expunge", remaining)
     pair.check("bob", "Expunge", ("BODY", "walnut"), empty=True)
     pair.check("bob", "Expunge", ("NOT", "BODY", "walnut"), empty=True)
 

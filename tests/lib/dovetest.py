@@ -46,6 +46,7 @@ the homes, maildirs and the public directory, mode access_dir_mode
 (0770, or 0o2770 for setgid directories).
 """
 
+import contextlib
 import datetime
 import grp
 import imaplib
@@ -56,6 +57,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -76,6 +78,57 @@ _ATOM_RE = re.compile(r'^[!#$&\'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]+$')
 
 class DovecotError(Exception):
     """Starting, talking to or stopping an instance failed."""
+
+
+def new_test_root(prefix):
+    """A directory for a test's instances: under $SIFT_TEST_ROOT if set,
+    else a new /tmp/fts-sift-<prefix>.*; readable by the mail processes."""
+    root = os.environ.get("SIFT_TEST_ROOT")
+    if root:
+        root = os.path.join(root, prefix)
+        os.makedirs(root, exist_ok=True)
+    else:
+        root = tempfile.mkdtemp(prefix="fts-sift-%s." % prefix)
+    os.chmod(root, 0o755)
+    return root
+
+
+def remove_test_root(root, failed):
+    """Remove a root made by new_test_root() unless a test failed, the
+    caller gave SIFT_TEST_ROOT, or SIFT_TEST_KEEP=1."""
+    if failed or os.environ.get("SIFT_TEST_KEEP") == "1" or \
+            os.environ.get("SIFT_TEST_ROOT"):
+        return
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def instance_pair(prefix, users, plugin_settings=None, failed=lambda: False):
+    """An fts-sift instance and its oracle (Dovecot without FTS on the
+    same maildirs) in a new test root; both stopped, and the root removed
+    unless failed() says to keep it, however the block ends."""
+    root = new_test_root(prefix)
+    fts = Dovecot(os.path.join(root, "fts"), None, plugin="sift", users=users,
+                  plugin_settings=plugin_settings)
+    oracle = Dovecot(os.path.join(root, "oracle"), None, plugin="none", oracle_of=fts)
+    try:
+        fts.start()
+        oracle.start()
+        yield fts, oracle
+    finally:
+        oracle.stop()
+        fts.stop()
+        remove_test_root(root, failed())
+
+
+def parse_uid_set(text):
+    """"1:3,7" -> {1, 2, 3, 7}."""
+    uids = set()
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition(":")
+        if lo.isdigit():
+            uids.update(range(int(lo), int(hi if hi.isdigit() else lo) + 1))
+    return uids
 
 
 def free_port():
@@ -704,6 +757,23 @@ namespace inbox {{
         m = re.search(rb"APPENDUID \d+ (\d+)", data[0] or b"")
         return int(m.group(1)) if m else None
 
+    def expunge(self, user, mailbox, uids):
+        """Flag uids \\Deleted in mailbox and EXPUNGE them over IMAP."""
+        conn = self.imap(user)
+        try:
+            typ, data = conn.select(_quote_mailbox(mailbox))
+            if typ != "OK":
+                raise DovecotError("SELECT %s -> %s %s" % (mailbox, typ, data))
+            typ, data = conn.uid("STORE", ",".join(map(str, uids)), "+FLAGS.SILENT",
+                                 r"(\Deleted)")
+            if typ != "OK":
+                raise DovecotError("STORE -> %s %s" % (typ, data))
+            typ, data = conn.expunge()
+            if typ != "OK":
+                raise DovecotError("EXPUNGE -> %s %s" % (typ, data))
+        finally:
+            conn.logout()
+
     # ---- doveadm ------------------------------------------------------
     def doveadm(self, *args, check=True, timeout=600, input=None):
         """Run `doveadm -c <conf> args...`; CompletedProcess (text)."""
@@ -731,6 +801,29 @@ namespace inbox {{
             if len(parts) == 2 and parts[1].isdigit():
                 uids.append(int(parts[1]))
         return sorted(uids)
+
+    def fts_lookup_all(self, user, *args):
+        """`doveadm fts lookup -u user <args...>` as {mailbox: (definite,
+        maybe)}, sets of UIDs.  The output is "<mailbox>: <uid set>" (or
+        "no results"), optionally followed by " - maybe: <uid set>"."""
+        p = self.doveadm("fts", "lookup", "-u", user, *args)
+        out, name = {}, None
+        for line in p.stdout.splitlines():
+            if line.startswith(" - maybe: ") and name is not None:
+                out[name][1].update(parse_uid_set(line[len(" - maybe: "):]))
+                continue
+            name, sep, rest = line.rpartition(": ")
+            if not sep:
+                name = None
+                continue
+            out[name] = (set() if rest.strip() == "no results"
+                         else parse_uid_set(rest), set())
+        return out
+
+    def fts_lookup(self, user, mailbox, *query):
+        """(definite, maybe) UIDs of `doveadm fts lookup` in one mailbox."""
+        return self.fts_lookup_all(user, "mailbox", mailbox, *query).get(
+            mailbox, (set(), set()))
 
     # ---- logs ---------------------------------------------------------
     def log_text(self):

@@ -10,7 +10,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#define GAPS_MAGIC "SIFT-GAPS 1\n"
+#define GAPS_MAGIC "SIFT-GAPS 2\n"
 #define GAPS_MAGIC_LEN (sizeof(GAPS_MAGIC) - 1)
 /* filter bits per key and hash functions per key: about 2.5% false
    positives for one key, far fewer for a phrase with several gaps */
@@ -118,15 +118,8 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
 	return h;
 }
 
-static uint64_t gap_key(const char *prefix, const char *left, size_t left_len,
-			const char *right, size_t right_len)
+static uint64_t key_finish(uint64_t h)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	h = fnv1a(h, prefix, strlen(prefix) + 1);
-	h = fnv1a(h, left, left_len);
-	h = fnv1a(h, " ", 1);
-	h = fnv1a(h, right, right_len);
 	/* splitmix64 finalizer: spread the bits for the filter */
 	h ^= h >> 30;
 	h *= 0xbf58476d1ce4e5b9ULL;
@@ -136,27 +129,123 @@ static uint64_t gap_key(const char *prefix, const char *left, size_t left_len,
 	return h;
 }
 
+/* The key of a gap: a run ending with left, then whitespace, then a run
+   starting with right.  Runs hold no whitespace, so no two different
+   (left, right) pairs hash the same string. */
+static uint64_t gap_key(const char *prefix, const char *left, size_t left_len,
+			const char *right, size_t right_len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	h = fnv1a(h, prefix, strlen(prefix) + 1);
+	h = fnv1a(h, left, left_len);
+	h = fnv1a(h, " ", 1);
+	h = fnv1a(h, right, right_len);
+	return key_finish(h);
+}
+
+/* The key of two gaps around a short run: a run ending with left, the
+   whole run mid, a run starting with right.  Two spaces, so it never
+   equals a gap_key(). */
+static uint64_t gap2_key(const char *prefix, const char *left, size_t left_len,
+			 const char *mid, size_t mid_len,
+			 const char *right, size_t right_len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	h = fnv1a(h, prefix, strlen(prefix) + 1);
+	h = fnv1a(h, left, left_len);
+	h = fnv1a(h, " ", 1);
+	h = fnv1a(h, mid, mid_len);
+	h = fnv1a(h, " ", 1);
+	h = fnv1a(h, right, right_len);
+	return key_finish(h);
+}
+
 void sift_gaps_text_keys(struct sift_gap_state *state, const char *prefix,
 			 const char *text, size_t len,
 			 ARRAY_TYPE(sift_gap_key) *keys)
 {
-	size_t pos = 0, start, i, head, tail;
+	size_t pos = 0, start, i, head, head_short, tail;
+	unsigned int chars;
 	uint64_t key;
 
 	while (sift_next_run(text, len, &pos, &start, &i)) {
+		chars = utf8_count(text + start, i - start, SIFT_GAP_CHARS);
+		head = utf8_head(text + start, i - start, SIFT_GAP_CHARS);
 		if (state->have_tail) {
-			head = utf8_head(text + start, i - start,
-					 SIFT_GAP_CHARS);
+			/* the last 3 characters before the gap with the
+			   first 2 after it, and the last 2 with the first 3
+			   (a run of 2 or fewer is whole in both) */
+			head_short = utf8_head(text + start, i - start,
+					       SIFT_GAP_SHORT_CHARS);
 			key = gap_key(prefix, state->tail, state->tail_len,
-				      text + start, head);
+				      text + start, head_short);
 			array_push_back(keys, &key);
+			tail = utf8_tail(state->tail, state->tail_len,
+					 SIFT_GAP_SHORT_CHARS);
+			if (tail < state->tail_len || head_short < head) {
+				key = gap_key(prefix, state->tail +
+					      state->tail_len - tail, tail,
+					      text + start, head);
+				array_push_back(keys, &key);
+			}
+			if (state->have_before &&
+			    state->tail_chars <= SIFT_GAP_SHORT_CHARS) {
+				/* the last run is short, and whole in tail */
+				key = gap2_key(prefix, state->before,
+					       state->before_len, state->tail,
+					       state->tail_len, text + start,
+					       head);
+				array_push_back(keys, &key);
+			}
+			memcpy(state->before, state->tail, state->tail_len);
+			state->before_len = state->tail_len;
+			state->have_before = TRUE;
 		}
 		tail = utf8_tail(text + start, i - start, SIFT_GAP_CHARS);
 		i_assert(tail <= sizeof(state->tail));
 		memcpy(state->tail, text + i - tail, tail);
 		state->tail_len = tail;
+		state->tail_chars = chars;
 		state->have_tail = TRUE;
 	}
+}
+
+/* What a needle's run tells about the text run it lies in, on one side
+   of a gap: the characters known to end (or start) that run, or none. */
+struct needle_side {
+	const char *str;
+	size_t len;
+	/* TRUE: SIFT_GAP_CHARS characters, or the whole run (the text run's
+	   own key part is the same); FALSE: only the SIFT_GAP_SHORT_CHARS
+	   characters at the gap are known */
+	bool full;
+	bool known;
+};
+
+static void needle_side(const char *run, size_t run_len, bool whole,
+			bool left, struct needle_side *side_r)
+{
+	unsigned int chars = utf8_count(run, run_len, SIFT_GAP_CHARS);
+	size_t n;
+
+	i_zero(side_r);
+	if (whole || chars == SIFT_GAP_CHARS) {
+		n = left ? utf8_tail(run, run_len, SIFT_GAP_CHARS) :
+			utf8_head(run, run_len, SIFT_GAP_CHARS);
+		side_r->full = TRUE;
+	} else if (chars == SIFT_GAP_SHORT_CHARS) {
+		/* the text run may be longer on the far side: only its
+		   short key part is known */
+		n = run_len;
+		side_r->full = FALSE;
+	} else {
+		return;
+	}
+	side_r->str = left ? run + run_len - n : run;
+	side_r->len = n;
+	side_r->known = TRUE;
 }
 
 void sift_gaps_needle_keys(const char *prefix, const char *needle,
@@ -183,26 +272,51 @@ void sift_gaps_needle_keys(const char *prefix, const char *needle,
 	e = array_front(&ends);
 	for (r = 0; r + 1 < runs; r++) {
 		/* the run before the gap ends at the gap; its start is only
-		   known if something comes before it in the needle */
-		bool left_whole = r > 0 || lead_sep;
-		bool right_whole = r + 2 < runs || trail_sep;
-		size_t llen = e[r] - s[r], rlen = e[r + 1] - s[r + 1];
-		size_t tail, head;
+		   known if something comes before it in the needle, and
+		   likewise the end of the run after it */
+		struct needle_side left, right;
 		uint64_t key;
 
-		if (!left_whole &&
-		    utf8_count(needle + s[r], llen, SIFT_GAP_CHARS) <
-		    SIFT_GAP_CHARS)
-			continue;
-		if (!right_whole &&
-		    utf8_count(needle + s[r + 1], rlen, SIFT_GAP_CHARS) <
-		    SIFT_GAP_CHARS)
-			continue;
-		tail = utf8_tail(needle + s[r], llen, SIFT_GAP_CHARS);
-		head = utf8_head(needle + s[r + 1], rlen, SIFT_GAP_CHARS);
-		key = gap_key(prefix, needle + e[r] - tail, tail,
-			      needle + s[r + 1], head);
-		array_push_back(keys, &key);
+		needle_side(needle + s[r], e[r] - s[r], r > 0 || lead_sep,
+			    TRUE, &left);
+		needle_side(needle + s[r + 1], e[r + 1] - s[r + 1],
+			    r + 2 < runs || trail_sep, FALSE, &right);
+		/* the text has the key parts (3, 2) and (2, 3) of every gap,
+		   a whole run of fewer characters counting as either */
+		if (left.known && right.known && left.full) {
+			key = gap_key(prefix, left.str, left.len, right.str,
+				      right.full ? utf8_head(right.str,
+							     right.len,
+							     SIFT_GAP_SHORT_CHARS) :
+				      right.len);
+			array_push_back(keys, &key);
+		}
+		if (left.known && right.known && right.full) {
+			size_t n = left.full ? utf8_tail(left.str, left.len,
+							 SIFT_GAP_SHORT_CHARS) :
+				left.len;
+
+			key = gap_key(prefix, left.str + left.len - n, n,
+				      right.str, right.len);
+			array_push_back(keys, &key);
+		}
+		if (r + 2 < runs &&
+		    utf8_count(needle + s[r + 1], e[r + 1] - s[r + 1],
+			       SIFT_GAP_CHARS) <= SIFT_GAP_SHORT_CHARS) {
+			/* a short run between two gaps (whole: the needle
+			   goes on on both sides) */
+			struct needle_side far;
+
+			needle_side(needle + s[r + 2], e[r + 2] - s[r + 2],
+				    r + 3 < runs || trail_sep, FALSE, &far);
+			if (left.known && left.full && far.known && far.full) {
+				key = gap2_key(prefix, left.str, left.len,
+					       needle + s[r + 1],
+					       e[r + 1] - s[r + 1],
+					       far.str, far.len);
+				array_push_back(keys, &key);
+			}
+		}
 	}
 }
 

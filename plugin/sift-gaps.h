@@ -6,15 +6,27 @@
    tell which messages hold every run, but not whether they are adjacent;
    word positions would answer that at the price of roughly doubling the
    index.  Instead, each message gets a small Bloom filter of its gaps: for
-   every place where whitespace separates two runs of a field, the last
-   SIFT_GAP_CHARS characters before it and the first SIFT_GAP_CHARS after
-   it ("HIS ONL" for "this only"), tagged with the field's term prefix.
-   A phrase's own gaps must all be in a message's filter for the message
-   to stay a candidate.  A Bloom filter has false positives but no false
-   negatives, and a message without a filter stays a candidate, so this
-   only ever removes messages that can't match; Dovecot still checks the
-   rest.  Whitespace runs of any kind and length count as one gap, which
-   again can only keep more candidates.
+   every place where whitespace separates two runs of a field, two keys:
+   the last 3 characters before it with the first 2 after it, and the
+   last 2 with the first 3 ("HIS ON" and "IS ONL" for "this only"; a run
+   of 2 characters or fewer is taken whole), tagged with the field's term
+   prefix.  A phrase's own keys must all be in a message's filter for the
+   message to stay a candidate.  A phrase may begin or end inside a word
+   ("le do" matches "while done"), so an outer run of the phrase only
+   tells how the text's run ends or begins: with 3 or more characters
+   there it gives both keys, with 2 one of them ("while do", "May 09",
+   "is not"), with 1 none ("I agree").  And where a run of at most
+   SIFT_GAP_SHORT_CHARS characters sits between two gaps, one more key
+   holds it whole with 3 characters on each side ("USE IT IS" for
+   "because it is"), since pairs like "it is" are in nearly every
+   message.  On 30,000 list messages the filters take 2.2 times the
+   space of one key per gap (26 of 116 MB of index).
+
+   A Bloom filter has false positives but no false negatives, and a
+   message without a filter stays a candidate, so this only ever removes
+   messages that can't match; Dovecot still checks the rest.  Whitespace
+   runs of any kind and length count as one gap, which again can only
+   keep more candidates.
 
    The file: a header line, then one record per message: uid and length
    (native-endian uint32 each; the file is never moved between machines,
@@ -31,6 +43,8 @@
 #define SIFT_GAPS_FILE "gaps"
 /* characters taken on each side of a gap */
 #define SIFT_GAP_CHARS 3
+/* the shorter key part (see above) */
+#define SIFT_GAP_SHORT_CHARS 2
 
 ARRAY_DEFINE_TYPE(sift_gap_key, uint64_t);
 
@@ -38,17 +52,23 @@ ARRAY_DEFINE_TYPE(sift_gap_key, uint64_t);
    whitespace); the state carries the last run of one piece to the next.
    Zero it (i_zero) at the start of each field. */
 struct sift_gap_state {
+	/* the last SIFT_GAP_CHARS characters of the last run, and how many
+	   characters that is (fewer: the whole run) */
 	char tail[SIFT_GAP_CHARS * 4];
 	size_t tail_len;
-	bool have_tail;
+	unsigned int tail_chars;
+	/* the same of the run before it */
+	char before[SIFT_GAP_CHARS * 4];
+	size_t before_len;
+	bool have_tail, have_before;
 };
 void sift_gaps_text_keys(struct sift_gap_state *state, const char *prefix,
 			 const char *text, size_t len,
 			 ARRAY_TYPE(sift_gap_key) *keys);
 /* The keys every message containing needle (normalized, with
    whitespace) has in field prefix: the gaps between runs of the needle
-   whose SIFT_GAP_CHARS characters on both sides are known.  May add
-   none (e.g. "of the": "of" may end a longer run). */
+   whose key parts are known.  May add none (e.g. "a lot": "a" may end a
+   longer run). */
 void sift_gaps_needle_keys(const char *prefix, const char *needle,
 			   size_t len, ARRAY_TYPE(sift_gap_key) *keys);
 

@@ -85,8 +85,8 @@ static void test_gaps_keys(void)
 	check_needle_in("THIS ONLY", "THIS   ONLY", 1, 3);
 	/* short runs inside the needle are whole */
 	check_needle_in("GO TO A B OF THE MAP", "TO A B OF", 1, 4);
-	/* a short first or last run can't be known: no key for that gap */
-	check_needle_in("MAIN OF THE DAY", "OF THE", 0, 5);
+	/* a first or last run of two characters gives the short key part */
+	check_needle_in("MAIN OF THE DAY", "OF THE", 1, 5);
 	check_needle_in("MAIN OF THE DAY", "N OF THE D", 1, 6);
 	/* leading/trailing whitespace makes the runs whole */
 	check_needle_in("X OF THE Y", " OF THE ", 1, 7);
@@ -97,17 +97,44 @@ static void test_gaps_keys(void)
 			"\xc3\x89T\xc3\x89 CHA", 1, 9);
 	/* no whitespace: no gap */
 	check_needle_in("SIGNED-OFF-BY", "SIGNED-OFF-BY", 0, 10);
+	/* a last run of two characters may go on in the text */
+	check_needle_in("WHILE DONE; DO", "WHILE DO", 1, 11);
+	check_needle_in("MAY 09, 2023", "MAY 09", 1, 12);
+	check_needle_in("THIS NOTHING", "IS NOT", 1, 13);
+	/* a one-character outer run gives no key */
+	check_needle_in("I AGREE", "I AGREE", 0, 14);
+	/* short runs between gaps: gap pairs and the keys around them */
+	check_needle_in("SO BECAUSE IT IS NOT HERE", "BECAUSE IT IS NOT", 5, 15);
+	check_needle_in("A B C", " A B C ", 3, 16);
 
-	/* a text cut into pieces gives the same keys as in one */
+	/* the keys around a short run tell "because it was" from a text that
+	   has "because it" and "it was" only apart */
 	t_array_init(&a, 16);
 	t_array_init(&b, 16);
+	text_keys("BECAUSE IT IS SAID IT WAS", NULL, 0, &a);
+	sift_gaps_needle_keys("B", "BECAUSE IT WAS", 14, &b);
+	{
+		unsigned int missing = 0;
+
+		for (unsigned int i = 0; i < array_count(&b); i++) {
+			if (!keys_have(&a, array_idx_elem(&b, i)))
+				missing++;
+		}
+		/* (3,2), (2,3) and the short-run key, then (3,2), (2,3) */
+		test_assert(array_count(&b) == 5 && missing == 1);
+	}
+
+	/* a text cut into pieces gives the same keys as in one */
+	array_clear(&a);
+	array_clear(&b);
 	{
 		static const char text[] = "ALPHA BETA GAMMA\nDELTA EPSILON";
 		static const size_t cuts[] = { 6, 11, 17 };
 
 		text_keys(text, NULL, 0, &a);
 		text_keys(text, cuts, N_ELEMENTS(cuts), &b);
-		test_assert(array_count(&a) == 4 && array_count(&b) == 4);
+		/* 4 gaps between runs of 3+ characters: 2 keys each */
+		test_assert(array_count(&a) == 8 && array_count(&b) == 8);
 		for (unsigned int i = 0; i < array_count(&a); i++)
 			test_assert_idx(keys_have(&b, array_idx_elem(&a, i)), i);
 	}
@@ -116,8 +143,9 @@ static void test_gaps_keys(void)
 	array_clear(&b);
 	sift_gaps_needle_keys("B", "THIS ONLY", 9, &a);
 	sift_gaps_needle_keys("Hsubject:", "THIS ONLY", 9, &b);
-	test_assert(array_count(&a) == 1 && array_count(&b) == 1 &&
-		    array_idx_elem(&a, 0) != array_idx_elem(&b, 0));
+	test_assert(array_count(&a) == 2 && array_count(&b) == 2 &&
+		    array_idx_elem(&a, 0) != array_idx_elem(&b, 0) &&
+		    array_idx_elem(&a, 1) != array_idx_elem(&b, 1));
 	test_end();
 }
 

@@ -31,6 +31,10 @@
      dictionary scripts).  Each token (each character, for dictionary
      scripts) must occur in some term of the field, which narrows to a
      superset; Dovecot verifies those candidates.
+   - SIFT_PLAN_CHAR: a BODY search for one character (after
+     normalization) that is not whitespace.  The index keeps a term for
+     each distinct character of a body, which is exact and far cheaper
+     than every term holding it.
    - SIFT_PLAN_EXISTS: HEADER <name> "" tests that the header exists.
    - SIFT_PLAN_UNSUPPORTED: left entirely to Dovecot (no tokens at all,
      e.g. "-" or "", or a header name the index does not key). */
@@ -61,6 +65,7 @@ enum sift_plan_kind {
 	SIFT_PLAN_RUN,
 	SIFT_PLAN_CHUNK,
 	SIFT_PLAN_CANDIDATES,
+	SIFT_PLAN_CHAR,
 };
 
 /* Most needles a CANDIDATES plan keeps: more only narrows further, and a

@@ -29,6 +29,9 @@ struct sift_index;
 #define SIFT_PREFIX_HDR "H"
 #define SIFT_PREFIX_ADDR_RUN "A"
 #define SIFT_PREFIX_HDR_POOL "P"
+/* one term per character a message's body text holds (BODY searches of
+   one character) */
+#define SIFT_PREFIX_BODY_CHAR "C"
 /* Flag terms: the body holds text Dovecot searches in a form that is not
    indexed (HTML source), or a term had to be truncated. */
 #define SIFT_FLAG_RAW_BODY "ZR"

@@ -117,6 +117,18 @@ static void plan_keep_needles(struct plan_collect *c, struct sift_plan *plan)
 	}
 }
 
+/* Is s one UTF-8 character (of valid UTF-8, as normalized text is)? */
+static bool utf8_is_one_char(const char *s, size_t len)
+{
+	unsigned char c = (unsigned char)s[0];
+	size_t n;
+
+	if (len == 0)
+		return false;
+	n = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+	return n == len;
+}
+
 int sift_plan_build(struct sift_text *text, enum sift_field field,
 		    const char *value, size_t value_len,
 		    struct sift_plan *plan_r, char *err, size_t err_size)
@@ -184,6 +196,11 @@ int sift_plan_build(struct sift_text *text, enum sift_field field,
 		plan_r->kind = SIFT_PLAN_CANDIDATES;
 		plan_keep_needles(c, plan_r);
 	}
+	if (field == SIFT_FIELD_BODY && plan_r->kind != SIFT_PLAN_UNSUPPORTED &&
+	    utf8_is_one_char(norm, norm_len)) {
+		plan_r->kind = SIFT_PLAN_CHAR;
+		plan_r->needle_count = 0;
+	}
 	free(c);
 	return 0;
 }
@@ -203,6 +220,7 @@ const char *sift_plan_kind_str(enum sift_plan_kind kind)
 	case SIFT_PLAN_RUN: return "run";
 	case SIFT_PLAN_CHUNK: return "chunk";
 	case SIFT_PLAN_CANDIDATES: return "candidates";
+	case SIFT_PLAN_CHAR: return "char";
 	}
 	return "?";
 }

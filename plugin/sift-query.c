@@ -574,6 +574,17 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 			ret = -1;
 		}
 		break;
+	case SIFT_PLAN_CHAR: {
+		/* BODY: the body's own character terms (sift-index.c) */
+		static const struct sift_dict_prefix chars[] = {
+			{ SIFT_PREFIX_BODY_CHAR, '\0' } };
+
+		if (sift_query_match(q, chars, 1, plan.normalized,
+				     plan.normalized_len, SIFT_MATCH_EXACT,
+				     &leaf->definite) < 0)
+			ret = -1;
+		break;
+	}
 	case SIFT_PLAN_CANDIDATES:
 		if (exact && field != SIFT_FIELD_TEXT &&
 		    field != SIFT_FIELD_ADDRESS) {

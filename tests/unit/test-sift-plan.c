@@ -77,6 +77,13 @@ static void check_invariants(const struct sift_plan *plan, const void *value,
 				idx);
 		}
 		break;
+	case SIFT_PLAN_CHAR:
+		/* one non-blank character */
+		test_assert_idx(plan->normalized_len >= 1 &&
+				plan->normalized_len <= 4 &&
+				!sift_is_chunk_separator(plan->normalized[0]),
+				idx);
+		break;
 	default:
 		test_assert_idx(FALSE, idx);
 	}
@@ -397,12 +404,12 @@ static void test_plan_chunk(void)
 	check_plan(SIFT_FIELD_HEADER, "git-send-email", SIFT_PLAN_CHUNK, 4,
 		   "GIT", "SEND", "EMAIL", NULL);
 	/* no tokens at all, still a string to find */
-	check_plan(SIFT_FIELD_BODY, "-", SIFT_PLAN_CHUNK, 5, NULL);
+	check_plan(SIFT_FIELD_SUBJECT, "-", SIFT_PLAN_CHUNK, 5, NULL);
 	check_plan(SIFT_FIELD_BODY, "->", SIFT_PLAN_CHUNK, 6, NULL);
 	check_plan(SIFT_FIELD_HEADER, "-", SIFT_PLAN_CHUNK, 7, NULL);
 	/* an emoji is a symbol, not a word */
-	check_plan(SIFT_FIELD_BODY, "\xf0\x9f\x98\x80", SIFT_PLAN_CHUNK, 8,
-		   NULL);
+	check_plan(SIFT_FIELD_SUBJECT, "\xf0\x9f\x98\x80", SIFT_PLAN_CHUNK,
+		   8, NULL);
 	/* token counts decide whether the runs in the index are enough */
 	{
 		static const struct {
@@ -463,6 +470,25 @@ static void test_plan_exists_unsupported(void)
 	test_end();
 }
 
+static void test_plan_char(void)
+{
+	test_begin("plan CHAR");
+	/* BODY: one character, letter or not, after normalization */
+	check_plan(SIFT_FIELD_BODY, "f", SIFT_PLAN_CHAR, 0, NULL);
+	check_plan(SIFT_FIELD_BODY, "F", SIFT_PLAN_CHAR, 1, NULL);
+	check_plan(SIFT_FIELD_BODY, "(", SIFT_PLAN_CHAR, 2, NULL);
+	check_plan(SIFT_FIELD_BODY, "\xe6\x9d\xb1", SIFT_PLAN_CHAR, 3, NULL);
+	/* a letter with an accent is two characters once decomposed */
+	check_plan(SIFT_FIELD_BODY, "\xc3\xa9", SIFT_PLAN_WORD, 4,
+		   "E\xcc\x81", NULL);
+	/* two characters, other fields, blanks: as before */
+	check_plan(SIFT_FIELD_BODY, "fo", SIFT_PLAN_WORD, 5, "FO", NULL);
+	check_plan(SIFT_FIELD_SUBJECT, "f", SIFT_PLAN_WORD, 6, "F", NULL);
+	check_plan(SIFT_FIELD_TEXT, "f", SIFT_PLAN_WORD, 7, "F", NULL);
+	check_plan(SIFT_FIELD_BODY, " ", SIFT_PLAN_UNSUPPORTED, 8, NULL);
+	test_end();
+}
+
 static void test_plan_cjk(void)
 {
 	test_begin("plan dictionary scripts");
@@ -472,7 +498,7 @@ static void test_plan_cjk(void)
 		   "\xe6\x9d\xb1", "\xe4\xba\xac", "\xe9\x83\xbd", NULL);
 	/* a single character too: its dictionary token in a mail may be
 	   longer, so this is no WORD */
-	check_plan(SIFT_FIELD_BODY, "\xe6\x9d\xb1", SIFT_PLAN_CHUNK, 1,
+	check_plan(SIFT_FIELD_SUBJECT, "\xe6\x9d\xb1", SIFT_PLAN_CHUNK, 1,
 		   "\xe6\x9d\xb1", NULL);
 	/* repeated characters: once each */
 	check_plan(SIFT_FIELD_BODY,
@@ -664,12 +690,12 @@ static void test_plan_query_syntax(void)
 	check_plan(SIFT_FIELD_BODY, "foo OR bar", SIFT_PLAN_CANDIDATES, 4,
 		   "FOO", "OR", "BAR", NULL);
 	/* wildcards and quotes are punctuation, not operators */
-	check_plan(SIFT_FIELD_BODY, "*", SIFT_PLAN_CHUNK, 5, NULL);
+	check_plan(SIFT_FIELD_BODY, "*", SIFT_PLAN_CHAR, 5, NULL);
 	check_plan(SIFT_FIELD_BODY, "foo*", SIFT_PLAN_CHUNK, 6,
 		   "FOO", NULL);
 	check_plan(SIFT_FIELD_BODY, "\"exact phrase\"", SIFT_PLAN_CANDIDATES,
 		   7, "EXACT", "PHRASE", NULL);
-	check_plan(SIFT_FIELD_BODY, "\"", SIFT_PLAN_CHUNK, 8, NULL);
+	check_plan(SIFT_FIELD_BODY, "\"", SIFT_PLAN_CHAR, 8, NULL);
 	check_plan(SIFT_FIELD_BODY, "+must -not", SIFT_PLAN_CANDIDATES, 9,
 		   "MUST", "NOT", NULL);
 
@@ -769,8 +795,12 @@ static void test_plan_invalid_input(void)
 	test_assert(plan.normalized_len == 6 &&
 		    memcmp(plan.normalized, "\xef\xbf\xbd" "ABC", 6) == 0);
 	sift_plan_free(&plan);
-	build_len(SIFT_FIELD_BODY, "\xff", 1, &plan, 101);
+	build_len(SIFT_FIELD_SUBJECT, "\xff", 1, &plan, 101);
 	test_assert(plan.kind == SIFT_PLAN_CHUNK && plan.needle_count == 0);
+	sift_plan_free(&plan);
+	/* in a body search, that U+FFFD is one character */
+	build_len(SIFT_FIELD_BODY, "\xff", 1, &plan, 102);
+	test_assert(plan.kind == SIFT_PLAN_CHAR && plan.normalized_len == 3);
 	sift_plan_free(&plan);
 
 	/* the NUL is kept (value_len counts), and separates words */
@@ -867,6 +897,7 @@ int main(void)
 		test_plan_chunk,
 		test_plan_address,
 		test_plan_exists_unsupported,
+		test_plan_char,
 		test_plan_cjk,
 		test_plan_hostile,
 		test_plan_query_syntax,

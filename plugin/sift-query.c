@@ -21,14 +21,15 @@
    key also gets a score for each UID it may match: Xapian's BM25 over
    the terms its FUZZY leaves matched in the dictionary (at most
    SIFT_SCORE_MAX_TERMS per leaf, the shortest, so a one-letter search
-   stays cheap), 0 without any.  Dovecot keeps the scores of the last
-   search for FETCH/SEARCH RETURN (RELEVANCY) and SORT (RELEVANCY), and
-   merges the levels' scores itself: for an AND level it keeps only the
-   UIDs the level itself scored (fts-search.c, and it swaps AND and OR
-   for the levels below an OR).  So a level with a FUZZY key below it
-   scores every document (0 where it has no FUZZY leaf of its own),
-   else the deeper scores would be dropped.  Searches without FUZZY
-   compute nothing of this. */
+   stays cheap), 0 without any; a leaf's terms are weighed as one word
+   (sift_xdb_score()).  Dovecot keeps the scores of the last search for
+   SEARCH RETURN (RELEVANCY) and SORT (RELEVANCY), and merges the levels'
+   scores itself: for an AND level it keeps only the UIDs the level
+   itself scored (fts-search.c, and it swaps AND and OR for the levels
+   below an OR).  So a level with a FUZZY key below it scores every
+   document (0 where it has no FUZZY leaf of its own), else the deeper
+   scores would be dropped.  Searches without FUZZY compute nothing of
+   this. */
 #include "lib.h"
 #include "array.h"
 #include "str.h"

@@ -111,9 +111,15 @@ enum sift_xstatus sift_xdoc_new(struct sift_xdoc **doc_r,
 void sift_xdoc_free(struct sift_xdoc **doc);
 /* Terms longer than SIFT_XAPIAN_MAX_TERM are refused with SIFT_X_ERROR
    (the caller truncates on a character boundary first); empty terms are
-   ignored. */
+   ignored.  add_term adds a boolean term (wdf 0); add_term_wdf adds wdf
+   to the term's within-document frequency (adding the term if it is not
+   there).  A document's length is the sum of its terms' wdf. */
 enum sift_xstatus sift_xdoc_add_term(struct sift_xdoc *doc, const char *term,
 				     size_t len, struct sift_xerror *err);
+enum sift_xstatus sift_xdoc_add_term_wdf(struct sift_xdoc *doc,
+					 const char *term, size_t len,
+					 unsigned int wdf,
+					 struct sift_xerror *err);
 /* Approximate memory the document holds, in bytes. */
 size_t sift_xdoc_size(const struct sift_xdoc *doc);
 enum sift_xstatus sift_xdb_add(struct sift_xdb *db, uint32_t uid,
@@ -184,7 +190,8 @@ enum sift_xstatus sift_xdb_compact(const char *src_path, const char *dest_path,
 
 /* Write into dest_path (which must not exist) a copy of the database at
    src_path without the documents whose ids are in drop (sorted, unique):
-   their postings, and terms only they held, are gone.  Metadata is copied
+   their postings, and terms only they held, are gone; the other postings
+   keep their wdf, so documents keep their length.  Metadata is copied
    except the key omit_key (NULL: all).  Memory: the list of terms and of
    the documents kept, plus the postings of one window of documents (a
    few million).  Takes about as
@@ -194,6 +201,37 @@ enum sift_xstatus sift_xdb_rebuild(const char *src_path, const char *dest_path,
 				   const uint32_t *drop, size_t drop_count,
 				   const char *omit_key,
 				   struct sift_xerror *err);
+
+/* Append to out, each followed by '\n', the terms that sift_xdb_match()
+   with the same arguments would match; if more than max_terms match,
+   only max_terms of the shortest of them.  Memory: max_terms terms. */
+enum sift_xstatus sift_xdb_list_terms(struct sift_xdb *db, const char *prefix,
+				      char sep, const char *needle,
+				      size_t needle_len, enum sift_match match,
+				      unsigned int max_terms,
+				      struct sift_buf *out,
+				      struct sift_xerror *err);
+
+/* Relevance scores: scores_r[i] := the weight Xapian's BM25 (default
+   parameters) gives document uids[i] for the query that ORs the groups
+   of terms; the terms with the same groups[] value form one group, weighed
+   as if they were one term (OP_SYNONYM: the sum of their wdf in the
+   document, and as rare as their union) - the words a substring search
+   expanded to in the dictionary.  groups may be NULL: each term its own
+   group.  The weight grows with a group's wdf in the document and falls
+   with the document's length and with how many documents hold the group.
+   0 for a document that holds none of the terms (or only with wdf 0), and
+   for ids without a document.  uids must be sorted and unique; a term
+   named more than once counts once, in the lowest group naming it; empty
+   terms are ignored.  Time: the postings
+   of the terms, skipping to the given documents. */
+enum sift_xstatus sift_xdb_score(struct sift_xdb *db,
+				 const char *const terms[],
+				 const size_t term_lens[],
+				 const unsigned int groups[],
+				 unsigned int term_count,
+				 const uint32_t *uids, size_t uid_count,
+				 float *scores_r, struct sift_xerror *err);
 
 /* Static description of a status, e.g. "locked". */
 const char *sift_xstatus_str(enum sift_xstatus status);

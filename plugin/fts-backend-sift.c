@@ -639,8 +639,13 @@ static void fts_backend_sift_lookup_done(struct fts_backend *backend ATTR_UNUSED
 struct fts_backend fts_backend_sift = {
 	.name = "sift",
 	/* No TOKENIZED_INPUT: sift segments and normalizes text itself
-	   (ICU), identically for mail and for search strings. */
-	.flags = 0,
+	   (ICU), identically for mail and for search strings.
+	   FUZZY_SEARCH is meant to make imap advertise SEARCH=FUZZY (it
+	   sets user->fuzzy_search; nothing else in Dovecot 2.3 reads it),
+	   but 2.3's imap looks too early: fts-sift-plugin.c sets the user
+	   flag itself.  A FUZZY key is answered exactly, which RFC 6203
+	   allows, and gets relevance scores (sift-query.c). */
+	.flags = FTS_BACKEND_FLAG_FUZZY_SEARCH,
 	.v = {
 		.alloc = fts_backend_sift_alloc,
 		.init = fts_backend_sift_init,

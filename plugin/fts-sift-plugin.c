@@ -54,6 +54,18 @@ static void fts_sift_mail_user_created(struct mail_user *user)
 	user->vlast = &fuser->module_ctx.super;
 	v->deinit = fts_sift_mail_user_deinit;
 	MODULE_CONTEXT_SET(user, fts_sift_user_module, fuser);
+
+	/* SEARCH=FUZZY.  The backend's FTS_BACKEND_FLAG_FUZZY_SEARCH sets
+	   user->fuzzy_search only when the fts plugin initializes the
+	   namespaces' backends, and Dovecot 2.3's imap builds its
+	   capability list before that (client_create() checks the flag,
+	   client_create_finish() then creates the namespaces), so the flag
+	   alone never shows.  Here, at user creation, is before.  Should a
+	   backend fail to initialize later, FUZZY keys are still answered
+	   exactly, by Dovecot, which RFC 6203 allows. */
+	if (null_strcmp(mail_user_plugin_getenv(user, "fts"),
+			fts_backend_sift.name) == 0)
+		user->fuzzy_search = TRUE;
 }
 
 static struct mail_storage_hooks fts_sift_mail_storage_hooks = {

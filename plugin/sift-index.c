@@ -39,6 +39,20 @@
                          indexed (sift-verify.c; two Content-Type headers
                          in one part)
 
+   Within-document frequencies.  Matching never looks at them; they are
+   there for relevance scores (SEARCH=FUZZY, sift-query.c), which Xapian's
+   BM25 computes from a term's wdf and the document's length (the sum of
+   its terms' wdf).  So only words carry a wdf, one per occurrence: the
+   word tokens of B, M, Hsubject: and P, and address runs (an address
+   header's only terms, and short).  Runs of several words, windows of
+   over-long words, header names, body characters and flags have wdf 0:
+   they repeat text already counted through its words, and counting them
+   would make a document's length depend on its punctuation rather than
+   on how many words it has.  A document's length is thus about its number of words
+   (plus, with fts_sift_fold_accents, its accented words once more).  The
+   cost: about one byte per posting at most, and a real doclen per
+   document (see README).
+
    The database has no term lists (DB_NO_TERMLIST): they would double
    its size, and only deleting documents needs them.  An expunge records
    the UID in sift.expunged (committed with everything else); searches
@@ -608,42 +622,52 @@ int sift_index_get_last_uid(struct sift_index *index, uint32_t *last_uid_r)
 
 /* ---- building documents ---------------------------------------------- */
 
-static int sift_index_put_term(struct sift_index *index, const char *prefix,
-			       size_t prefix_len, const char *word,
-			       size_t word_len)
+/* Count one occurrence of prefix+word in the document being built (wdf 1)
+   or only make it present (wdf 0); see "Within-document frequencies"
+   above.  The document gets its terms at sift_index_doc_flush_terms(). */
+static void sift_index_put_term(struct sift_index *index, const char *prefix,
+				size_t prefix_len, const char *word,
+				size_t word_len, unsigned int wdf)
 {
-	struct sift_xerror err;
-
 	str_truncate(index->term, 0);
 	str_append_data(index->term, prefix, prefix_len);
 	str_append_data(index->term, word, word_len);
-	if (sift_termset_add(index->doc_terms, str_data(index->term),
-			     str_len(index->term)) &&
-	    sift_xdoc_add_term(index->doc, str_c(index->term),
-			       str_len(index->term), &err) != SIFT_X_OK) {
-		sift_index_error(index, "Adding a term to", &err);
-		return -1;
-	}
+	(void)sift_termset_add(index->doc_terms, str_data(index->term),
+			       str_len(index->term), wdf);
 	if (index->backend->set->fold_accents &&
 	    (memchr(word, 0xcc, word_len) != NULL ||
 	     memchr(word, 0xcd, word_len) != NULL)) {
-		/* also without its accents (fts_sift_fold_accents); in
-		   place: the folded form is never longer */
+		/* also without its accents (fts_sift_fold_accents), with
+		   the same wdf so that a folded search scores like the
+		   accented one; in place: the folded form is never
+		   longer */
 		char *w = str_c_modifiable(index->term) + prefix_len;
 		size_t len = sift_text_fold_accents(w, word_len, w);
 
 		if (len < word_len && len > 0) {
 			str_truncate(index->term, prefix_len + len);
-			if (sift_termset_add(index->doc_terms,
-					     str_data(index->term),
-					     str_len(index->term)) &&
-			    sift_xdoc_add_term(index->doc, str_c(index->term),
-					       str_len(index->term),
-					       &err) != SIFT_X_OK) {
-				sift_index_error(index, "Adding a term to",
-						 &err);
-				return -1;
-			}
+			(void)sift_termset_add(index->doc_terms,
+					       str_data(index->term),
+					       str_len(index->term), wdf);
+		}
+	}
+}
+
+/* Hand the document's distinct terms to Xapian, each once with its wdf. */
+static int sift_index_doc_flush_terms(struct sift_index *index)
+{
+	struct sift_xerror err;
+	unsigned int i, count = sift_termset_count(index->doc_terms);
+	const void *data;
+	size_t len;
+	unsigned int wdf;
+
+	for (i = 0; i < count; i++) {
+		sift_termset_get(index->doc_terms, i, &data, &len, &wdf);
+		if (sift_xdoc_add_term_wdf(index->doc, data, len, wdf,
+					   &err) != SIFT_X_OK) {
+			sift_index_error(index, "Adding a term to", &err);
+			return -1;
 		}
 	}
 	return 0;
@@ -653,32 +677,34 @@ static int sift_index_put_term(struct sift_index *index, const char *prefix,
    windows that start every SIFT_WINDOW_SAFE_NEEDLE bytes (on character
    boundaries), so that every substring of up to that many bytes lies
    whole inside one of them; the ZL flag tells searches for longer strings
-   to let Dovecot check the message. */
+   to let Dovecot check the message.  The windows have wdf 0: they are
+   pieces of one rare word, not words of the text. */
 static int sift_index_add_term(struct sift_index *index, const char *prefix,
 			       size_t prefix_len, const char *word,
-			       size_t word_len)
+			       size_t word_len, unsigned int wdf)
 {
 	size_t max = SIFT_XAPIAN_MAX_TERM - prefix_len;
 	size_t start, next, len;
 
-	if (word_len <= max)
-		return sift_index_put_term(index, prefix, prefix_len, word,
-					   word_len);
+	if (word_len <= max) {
+		sift_index_put_term(index, prefix, prefix_len, word, word_len,
+				    wdf);
+		return 0;
+	}
 	index->doc_truncated = TRUE;
 	if (max < 2 * SIFT_WINDOW_SAFE_NEEDLE + 3) {
 		/* (no prefix is this long) just cut, and trust no header
 		   search of this message */
 		index->doc_untrusted |= SIFT_UNTRUSTED_HEADERS;
 		len = sift_text_utf8_truncate(word, word_len, max);
-		return sift_index_put_term(index, prefix, prefix_len, word,
-					   len);
+		sift_index_put_term(index, prefix, prefix_len, word, len, 0);
+		return 0;
 	}
 	for (start = 0;; start = next) {
 		len = sift_text_utf8_truncate(word + start, word_len - start,
 					      max);
-		if (sift_index_put_term(index, prefix, prefix_len,
-					word + start, len) < 0)
-			return -1;
+		sift_index_put_term(index, prefix, prefix_len, word + start,
+				    len, 0);
 		if (start + len >= word_len)
 			break;
 		next = start + sift_text_utf8_truncate(word + start,
@@ -721,7 +747,7 @@ static int sift_index_token(void *context, const char *tok, size_t len,
 		span->len = len;
 	}
 	return sift_index_add_term(index, str_c(index->token_prefix),
-				   str_len(index->token_prefix), tok, len);
+				   str_len(index->token_prefix), tok, len, 1);
 }
 
 /* Address runs: maximal pieces of the normalized written address without
@@ -742,7 +768,7 @@ static int sift_index_address_runs(struct sift_index *index,
 		if (i > start &&
 		    sift_index_add_term(index, str_c(index->run_prefix),
 					str_len(index->run_prefix),
-					text + start, i - start) < 0)
+					text + start, i - start, 1) < 0)
 			return -1;
 	}
 	return 0;
@@ -774,7 +800,7 @@ static int sift_index_chunks(struct sift_index *index, const char *text,
 			continue;
 		if (sift_index_add_term(index, str_c(index->token_prefix),
 					str_len(index->token_prefix),
-					text + start, i - start) < 0)
+					text + start, i - start, 0) < 0)
 			return -1;
 	}
 	return 0;
@@ -782,8 +808,8 @@ static int sift_index_chunks(struct sift_index *index, const char *text,
 
 /* Normalize and tokenize size bytes of field text into terms. */
 /* A C term for each distinct character of body text (see the top). */
-static int sift_index_chars(struct sift_index *index, const char *text,
-			    size_t len)
+static void sift_index_chars(struct sift_index *index, const char *text,
+			     size_t len)
 {
 	static const char prefix[] = SIFT_PREFIX_BODY_CHAR;
 	size_t i, n;
@@ -805,11 +831,10 @@ static int sift_index_chars(struct sift_index *index, const char *text,
 			if (n > len - i)
 				n = len - i;
 		}
-		if (sift_index_put_term(index, prefix, sizeof(prefix) - 1,
-					text + i, n) < 0)
-			return -1;
+		/* wdf 0: characters are not words (see above) */
+		sift_index_put_term(index, prefix, sizeof(prefix) - 1,
+				    text + i, n, 0);
 	}
-	return 0;
 }
 
 static int sift_index_text(struct sift_index *index,
@@ -837,9 +862,8 @@ static int sift_index_text(struct sift_index *index,
 	if (ret == 0 && index->field_chunks &&
 	    sift_index_chunks(index, norm, norm_len) < 0)
 		return -1;
-	if (ret == 0 && index->field_kind == SIFT_FIELD_KIND_BODY &&
-	    sift_index_chars(index, norm, norm_len) < 0)
-		return -1;
+	if (ret == 0 && index->field_kind == SIFT_FIELD_KIND_BODY)
+		sift_index_chars(index, norm, norm_len);
 	if (ret == 0 && index->field_chunks &&
 	    index->field_kind != SIFT_FIELD_KIND_MIME_HEADER) {
 		/* phrase filters serve BODY and Subject searches */
@@ -932,7 +956,7 @@ void sift_index_field_begin(struct sift_index *index,
 				hdr_name, name_len, &norm, &norm_len,
 				err, sizeof(err)) == 0) {
 			if (sift_index_add_term(index, SIFT_PREFIX_HDR_NAME,
-						1, norm, norm_len) < 0)
+						1, norm, norm_len, 0) < 0)
 				index->field_error = -1;
 		}
 		if (!sift_header_name_is_keyable(hdr_name, name_len)) {
@@ -1089,7 +1113,7 @@ static int sift_index_add_doc_flags(struct sift_index *index)
 	for (unsigned int i = 0; i < N_ELEMENTS(flags); i++) {
 		if (flags[i].set &&
 		    sift_index_add_term(index, flags[i].term,
-					strlen(flags[i].term), "", 0) < 0)
+					strlen(flags[i].term), "", 0, 0) < 0)
 			return -1;
 	}
 	return 0;
@@ -1127,6 +1151,7 @@ static int sift_index_doc_end_umask(struct sift_index *index)
 	   rescan) is kept: a UID's message never changes. */
 	if (ret == 0 && !existed) {
 		if (sift_index_add_doc_flags(index) < 0 ||
+		    sift_index_doc_flush_terms(index) < 0 ||
 		    sift_index_doc_side_files(index) < 0)
 			ret = -1;
 		else if (sift_xdb_add(index->db, index->doc_uid, index->doc,

@@ -20,6 +20,9 @@ struct sift_index;
 /* UIDs expunged since the last rebuild, as "1-5,7": their postings stay
    until sift_xdb_rebuild() (see sift-xapian.h) and results omit them */
 #define SIFT_META_EXPUNGED "sift.expunged"
+/* 3: word terms carry their within-document frequency (and documents a
+   length), for relevance scores; a term per character of a body; gaps
+   file 2.  Older indexes are rebuilt. */
 #define SIFT_FORMAT_VERSION "3"
 
 /* Term prefixes (see sift-index.c for the rationale). */

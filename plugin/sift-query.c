@@ -14,7 +14,22 @@
 
    The universe is UIDs 1..last_uid: Dovecot applies index results only
    below the first unindexed UID and evaluates newer mail itself; UIDs
-   that no longer exist are ignored by Dovecot. */
+   that no longer exist are ignored by Dovecot.
+
+   Relevance scores (SEARCH=FUZZY, RFC 6203).  The answer to a FUZZY key
+   is the exact one (always a valid fuzzy answer).  A level with a FUZZY
+   key also gets a score for each UID it may match: Xapian's BM25 over
+   the terms its FUZZY leaves matched in the dictionary (at most
+   SIFT_SCORE_MAX_TERMS per leaf, the shortest, so a one-letter search
+   stays cheap), 0 without any; a leaf's terms are weighed as one word
+   (sift_xdb_score()).  Dovecot keeps the scores of the last search for
+   SEARCH RETURN (RELEVANCY) and SORT (RELEVANCY), and merges the levels'
+   scores itself: for an AND level it keeps only the UIDs the level
+   itself scored (fts-search.c, and it swaps AND and OR for the levels
+   below an OR).  So a level with a FUZZY key below it scores every
+   document (0 where it has no FUZZY leaf of its own), else the deeper
+   scores would be dropped.  Searches without FUZZY compute nothing of
+   this. */
 #include "lib.h"
 #include "array.h"
 #include "str.h"
@@ -53,12 +68,26 @@ struct sift_query {
 	ARRAY_TYPE(seq_range) raw_docs, truncated_docs;
 	ARRAY_TYPE(seq_range) untrusted_body, untrusted_headers, untrusted_text;
 	bool flags_loaded;
+
+	/* while a FUZZY leaf is evaluated: every term its matches used
+	   (sift_query_match()); NULL otherwise */
+	ARRAY_TYPE(sift_dict_term) *collect;
+	/* the terms to score the level's UIDs with, and for each the
+	   number of its leaf (a leaf's terms are weighed as one word) */
+	ARRAY_TYPE(sift_dict_term) score_terms;
+	ARRAY_TYPE(uint) score_groups;
 };
 
 /* A phrase with at most this many candidates left is handed to Dovecot
    without narrowing it further: checking a message costs it about 0.15 ms,
    another pass over the terms tens of ms. */
 #define SIFT_PHRASE_FEW_CANDIDATES 200
+
+/* Scoring terms per FUZZY leaf and per level: the cap keeps a hostile
+   search ("FUZZY TEXT e" matches most of the dictionary) to a bounded
+   Xapian query. */
+#define SIFT_SCORE_MAX_TERMS 64
+#define SIFT_SCORE_MAX_LEVEL_TERMS 256
 
 static const struct sift_dict_prefix body_prefixes[] = {
 	{ SIFT_PREFIX_BODY, '\0' },
@@ -103,6 +132,37 @@ static void uids_to_seq_range(const struct sift_uids *uids,
 	}
 }
 
+/* Without a complete dictionary: add to q->collect the shortest
+   SIFT_SCORE_MAX_TERMS terms of the prefix family that match needle. */
+static enum sift_xstatus
+sift_query_list_terms(struct sift_query *q,
+		      const struct sift_dict_prefix *prefix,
+		      const char *needle, size_t needle_len,
+		      enum sift_match match, struct sift_xerror *err)
+{
+	struct sift_buf buf = { NULL, 0, 0 };
+	struct sift_dict_term *term;
+	enum sift_xstatus status;
+	const char *p, *end, *nl;
+
+	status = sift_xdb_list_terms(q->db, prefix->prefix, prefix->sep,
+				     needle, needle_len, match,
+				     SIFT_SCORE_MAX_TERMS, &buf, err);
+	if (status == SIFT_X_OK && buf.len > 0) {
+		for (p = buf.data, end = buf.data + buf.len; p < end;
+		     p = nl + 1) {
+			nl = memchr(p, '\n', end - p);
+			if (nl == NULL)
+				break;
+			term = array_append_space(q->collect);
+			term->len = nl - p;
+			term->str = t_strndup(p, term->len);
+		}
+	}
+	sift_buf_free(&buf);
+	return status;
+}
+
 /* dest := documents with a term in any of prefixes whose rest matches
    needle.  Substring matches scan the terms file when it is complete (one
    pass over a flat file) and Xapian's term list otherwise.  Returns 0 or
@@ -125,6 +185,10 @@ sift_query_match(struct sift_query *q, const struct sift_dict_prefix *prefixes,
 		t_array_init(&terms, 64);
 		sift_dict_match_terms(q->dict, prefixes, prefix_count,
 				      needle, needle_len, &terms);
+		/* (they point into the dictionary, open until the lookup
+		   ends) */
+		if (q->collect != NULL)
+			array_append_array(q->collect, &terms);
 	}
 	for (i = 0; i < prefix_count && status == SIFT_X_OK; i++) {
 		if (!use_dict) {
@@ -132,6 +196,9 @@ sift_query_match(struct sift_query *q, const struct sift_dict_prefix *prefixes,
 						prefixes[i].sep, needle,
 						needle_len, match, &uids,
 						NULL, &err);
+			if (status == SIFT_X_OK && q->collect != NULL)
+				status = sift_query_list_terms(q, &prefixes[i],
+					needle, needle_len, match, &err);
 		}
 		if (q->dict != NULL && match == SIFT_MATCH_SUBSTRING &&
 		    strcmp(prefixes[i].prefix, SIFT_PREFIX_HDR_POOL) == 0) {
@@ -601,6 +668,9 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 		break;
 	}
 
+	/* the flag terms below are not the leaf's words */
+	q->collect = NULL;
+
 	/* messages where the index may miss the string: Dovecot checks
 	   them unless they already matched; and messages whose indexed text
 	   can't be trusted either way */
@@ -670,31 +740,205 @@ static void sift_leaf_apply_not(struct sift_leaf *leaf, uint32_t last_uid)
 	array_append_array(&leaf->definite, &false_set);
 }
 
+/* Append to dest (up to SIFT_SCORE_MAX_LEVEL_TERMS in all) the shortest
+   SIFT_SCORE_MAX_TERMS of cands: shorter terms are the closest to what
+   was searched (the word itself first), and longer ones are mostly runs,
+   which have no weight anyway (wdf 0).  One pass to count lengths, one
+   to copy: no sorting of what may be most of the dictionary. */
+static void sift_score_select(struct sift_query *q,
+			      const ARRAY_TYPE(sift_dict_term) *cands,
+			      unsigned int group)
+{
+	ARRAY_TYPE(sift_dict_term) *dest = &q->score_terms;
+	unsigned int hist[SIFT_XAPIAN_MAX_TERM + 2];
+	const struct sift_dict_term *t;
+	unsigned int i, n, max, cut, below = 0, room;
+
+	t = array_get(cands, &n);
+	i = array_count(dest);
+	if (i >= SIFT_SCORE_MAX_LEVEL_TERMS)
+		return;
+	max = I_MIN(SIFT_SCORE_MAX_TERMS, SIFT_SCORE_MAX_LEVEL_TERMS - i);
+	if (n <= max) {
+		array_append(dest, t, n);
+		for (i = 0; i < n; i++)
+			array_push_back(&q->score_groups, &group);
+		return;
+	}
+	memset(hist, 0, sizeof(hist));
+	for (i = 0; i < n; i++)
+		hist[I_MIN(t[i].len, SIFT_XAPIAN_MAX_TERM + 1)]++;
+	/* cut: the length where the max'th shortest term lies */
+	for (cut = 0; cut < N_ELEMENTS(hist) - 1; cut++) {
+		if (below + hist[cut] >= max)
+			break;
+		below += hist[cut];
+	}
+	room = max - below;
+	for (i = 0; i < n; i++) {
+		size_t len = I_MIN(t[i].len, SIFT_XAPIAN_MAX_TERM + 1);
+
+		if (len < cut || (len == cut && room > 0)) {
+			array_push_back(dest, &t[i]);
+			array_push_back(&q->score_groups, &group);
+			if (len == cut)
+				room--;
+		}
+	}
+}
+
+/* Does any argument of the list, or below it, have FUZZY? */
+static bool sift_args_have_fuzzy(const struct mail_search_arg *args)
+{
+	for (; args != NULL; args = args->next) {
+		if (args->fuzzy)
+			return TRUE;
+		if ((args->type == SEARCH_OR || args->type == SEARCH_SUB ||
+		     args->type == SEARCH_INTHREAD) &&
+		    sift_args_have_fuzzy(args->value.subargs))
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* Does a level below this one (Dovecot makes one of each OR and
+   sub-list) have a FUZZY key? */
+static bool sift_sublevels_have_fuzzy(const struct mail_search_arg *args)
+{
+	for (; args != NULL; args = args->next) {
+		if ((args->type == SEARCH_OR || args->type == SEARCH_SUB) &&
+		    (args->fuzzy || sift_args_have_fuzzy(args->value.subargs)))
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* Fill result->scores for the level (see the top of this file): the UIDs
+   it may match, or every document if a level below has a FUZZY key.  A
+   failure costs only the scores: it is logged and the exact result
+   stands. */
+static void sift_query_scores(struct sift_query *q,
+			      struct mail_search_arg *args,
+			      unsigned int answered,
+			      struct fts_result *result)
+{
+	ARRAY_TYPE(seq_range) range;
+	const struct seq_range *r;
+	const struct sift_dict_term *t;
+	struct sift_uids all = { NULL, 0, 0 };
+	struct sift_xerror err;
+	struct fts_score_map *score;
+	const char **strs;
+	size_t *lens;
+	uint32_t *uids, uid;
+	float *scores;
+	unsigned int i, n, range_count, term_count;
+	struct timeval start, end;
+
+	i_gettimeofday(&start);
+	t_array_init(&range, 64);
+	if (sift_sublevels_have_fuzzy(args)) {
+		if (sift_xdb_all_uids(q->db, &all, &err) != SIFT_X_OK) {
+			e_error(q->backend->event, "Scoring in the index of "
+				"mailbox %s failed: %s",
+				mailbox_get_vname(q->box), err.msg);
+			return;
+		}
+		uids_to_seq_range(&all, &range);
+		sift_uids_free(&all);
+		if (q->last_uid < (uint32_t)-1)
+			seq_range_array_remove_range(&range, q->last_uid + 1,
+						     (uint32_t)-1);
+		seq_range_array_remove_seq_range(&range,
+					sift_index_get_expunged(q->index));
+	} else if (answered > 0) {
+		seq_range_array_merge(&range, &result->definite_uids);
+		seq_range_array_merge(&range, &result->maybe_uids);
+	}
+	n = seq_range_count(&range);
+	if (n == 0)
+		return;
+
+	uids = t_new(uint32_t, n);
+	scores = t_new(float, n);
+	r = array_get(&range, &range_count);
+	for (i = 0, n = 0; i < range_count; i++) {
+		for (uid = r[i].seq1;; uid++) {
+			uids[n++] = uid;
+			if (uid == r[i].seq2)
+				break;
+		}
+	}
+	t = array_get(&q->score_terms, &term_count);
+	strs = t_new(const char *, term_count + 1);
+	lens = t_new(size_t, term_count + 1);
+	for (i = 0; i < term_count; i++) {
+		strs[i] = t[i].str;
+		lens[i] = t[i].len;
+	}
+	if (sift_xdb_score(q->db, strs, lens,
+			   term_count == 0 ? NULL :
+			   array_front(&q->score_groups), term_count, uids,
+			   n, scores, &err) != SIFT_X_OK) {
+		e_error(q->backend->event, "Scoring in the index of mailbox "
+			"%s failed: %s", mailbox_get_vname(q->box), err.msg);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		score = array_append_space(&result->scores);
+		score->uid = uids[i];
+		score->score = scores[i];
+	}
+	/* ascending UIDs, as Dovecot's merges and lookups need */
+	result->scores_sorted = TRUE;
+	i_gettimeofday(&end);
+	e_debug(q->backend->event, "Scored %u uids of %s with %u terms in "
+		"%lld us", n, mailbox_get_vname(q->box), term_count,
+		timeval_diff_usecs(&end, &start));
+}
+
 static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
-			    bool and_args, struct fts_result *result)
+			    bool and_args, struct fts_result *result,
+			    unsigned int *answered_r)
 {
 	ARRAY_TYPE(seq_range) definite, falses, leaf_false;
+	ARRAY_TYPE(sift_dict_term) leaf_terms;
 	struct mail_search_arg *arg;
 	struct sift_leaf leaf;
 	unsigned int answered = 0;
+	bool score_leaf;
 	int ret;
 
+	*answered_r = 0;
 	t_array_init(&definite, 64);
 	t_array_init(&falses, 64);
 	t_array_init(&leaf_false, 64);
 	t_array_init(&leaf.definite, 64);
 	t_array_init(&leaf.maybe, 64);
+	if (array_is_created(&q->score_terms))
+		t_array_init(&leaf_terms, 64);
 
 	for (arg = args; arg != NULL; arg = arg->next) {
 		if (!sift_arg_is_ours(arg))
 			continue;
 		array_clear(&leaf.definite);
 		array_clear(&leaf.maybe);
+		/* the words of a FUZZY leaf score the level's UIDs (a NOT
+		   leaf's matches are the messages without them) */
+		score_leaf = array_is_created(&q->score_terms) &&
+			arg->fuzzy && !arg->match_not;
+		if (score_leaf) {
+			array_clear(&leaf_terms);
+			q->collect = &leaf_terms;
+		}
 		ret = sift_query_leaf(q, arg, &leaf);
+		q->collect = NULL;
 		if (ret < 0)
 			return -1;
 		if (ret == 0)
 			continue;
+		if (score_leaf)
+			sift_score_select(q, &leaf_terms, answered);
 		if (arg->match_not)
 			sift_leaf_apply_not(&leaf, q->last_uid);
 		sift_leaf_false(&leaf, q->last_uid, &leaf_false);
@@ -711,6 +955,7 @@ static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
 		}
 		arg->match_always = TRUE;
 	}
+	*answered_r = answered;
 	if (answered == 0)
 		return 0;
 
@@ -735,6 +980,7 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 	struct sift_query q;
 	struct timeval start, end;
 	const char *error;
+	unsigned int answered;
 	int ret;
 
 	i_zero(&q);
@@ -761,16 +1007,26 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 		t_array_init(&q.untrusted_body, 16);
 		t_array_init(&q.untrusted_headers, 16);
 		t_array_init(&q.untrusted_text, 16);
+		/* scores only for a search with FUZZY: Dovecot doesn't
+		   tell a lookup whether RELEVANCY will be asked for (it
+		   reads the scores afterwards, per message), and RFC 6203
+		   scores are for fuzzy keys */
+		if (sift_args_have_fuzzy(args)) {
+			t_array_init(&q.score_terms, 16);
+			t_array_init(&q.score_groups, 16);
+		}
 		ret = sift_query_level(&q, args,
 				       (flags & FTS_LOOKUP_FLAG_AND_ARGS) != 0,
-				       result);
+				       result, &answered);
+		/* documents of expunged messages stay in the database until
+		   it is rebuilt: never report them */
+		seq_range_array_remove_seq_range(&result->definite_uids,
+					sift_index_get_expunged(q.index));
+		seq_range_array_remove_seq_range(&result->maybe_uids,
+					sift_index_get_expunged(q.index));
+		if (ret == 0 && array_is_created(&q.score_terms))
+			sift_query_scores(&q, args, answered, result);
 	} T_END;
-	/* documents of expunged messages stay in the database until it is
-	   rebuilt: never report them */
-	seq_range_array_remove_seq_range(&result->definite_uids,
-					 sift_index_get_expunged(q.index));
-	seq_range_array_remove_seq_range(&result->maybe_uids,
-					 sift_index_get_expunged(q.index));
 	sift_gaps_close(&q.gaps);
 	sift_dict_close(&q.dict);
 	sift_index_close(&q.index);

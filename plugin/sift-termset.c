@@ -1,21 +1,31 @@
-/* sift-termset.c: an open-addressing hash set of byte strings that is
-   cleared in constant time (see sift-termset.h). */
+/* sift-termset.c: an open-addressing hash map from byte strings to counts
+   that is cleared in constant time (see sift-termset.h). */
 #include "lib.h"
+#include "array.h"
 #include "buffer.h"
 #include "sift-termset.h"
 
 struct termset_slot {
 	uint64_t hash;
-	uint32_t offset, len;
+	/* index into entries */
+	uint32_t entry;
 	/* the slot is used if gen == the set's gen */
 	uint32_t gen;
 };
 
+struct termset_entry {
+	uint32_t offset, len;
+	uint32_t wdf;
+};
+
 struct sift_termset {
 	struct termset_slot *slots;
-	size_t cap, count;	/* cap: a power of two */
+	size_t cap;		/* a power of two */
 	uint32_t gen;
-	buffer_t *bytes;	/* the terms, back to back */
+	/* the terms in the order they were added; their bytes back to back
+	   in bytes */
+	ARRAY(struct termset_entry) entries;
+	buffer_t *bytes;
 };
 
 static uint64_t termset_hash(const unsigned char *p, size_t len)
@@ -36,6 +46,7 @@ struct sift_termset *sift_termset_new(void)
 	set->cap = 1024;
 	set->slots = i_new(struct termset_slot, set->cap);
 	set->gen = 1;
+	i_array_init(&set->entries, 512);
 	set->bytes = buffer_create_dynamic(default_pool, 16384);
 	return set;
 }
@@ -48,13 +59,14 @@ void sift_termset_free(struct sift_termset **_set)
 		return;
 	*_set = NULL;
 	buffer_free(&set->bytes);
+	array_free(&set->entries);
 	i_free(set->slots);
 	i_free(set);
 }
 
 void sift_termset_clear(struct sift_termset *set)
 {
-	set->count = 0;
+	array_clear(&set->entries);
 	buffer_set_used_size(set->bytes, 0);
 	if (++set->gen == 0) {
 		/* wrapped after 4 billion documents: really clear */
@@ -69,13 +81,17 @@ termset_find(struct sift_termset *set, uint64_t hash, const void *data,
 {
 	size_t idx = hash & (set->cap - 1);
 	struct termset_slot *slot;
+	const struct termset_entry *entry;
 
 	for (;; idx = (idx + 1) & (set->cap - 1)) {
 		slot = &set->slots[idx];
 		if (slot->gen != set->gen)
 			return slot;
-		if (slot->hash == hash && slot->len == len &&
-		    memcmp(CONST_PTR_OFFSET(set->bytes->data, slot->offset),
+		if (slot->hash != hash)
+			continue;
+		entry = array_idx(&set->entries, slot->entry);
+		if (entry->len == len &&
+		    memcmp(CONST_PTR_OFFSET(set->bytes->data, entry->offset),
 			   data, len) == 0)
 			return slot;
 	}
@@ -101,23 +117,49 @@ static void termset_grow(struct sift_termset *set)
 	i_free(old);
 }
 
-bool sift_termset_add(struct sift_termset *set, const void *data, size_t len)
+bool sift_termset_add(struct sift_termset *set, const void *data, size_t len,
+		      unsigned int wdf)
 {
 	uint64_t hash = termset_hash(data, len);
 	struct termset_slot *slot;
+	struct termset_entry *entry;
 
 	slot = termset_find(set, hash, data, len);
-	if (slot->gen == set->gen)
+	if (slot->gen == set->gen) {
+		entry = array_idx_modifiable(&set->entries, slot->entry);
+		/* saturate rather than wrap (4 billion repeats of a word
+		   can't fit in a message Dovecot indexes anyway) */
+		if (entry->wdf <= (uint32_t)-1 - wdf)
+			entry->wdf += wdf;
 		return FALSE;
-	if ((set->count + 1) * 2 > set->cap) {
+	}
+	if ((array_count(&set->entries) + 1) * 2 > set->cap) {
 		termset_grow(set);
 		slot = termset_find(set, hash, data, len);
 	}
 	slot->hash = hash;
-	slot->offset = set->bytes->used;
-	slot->len = len;
+	slot->entry = array_count(&set->entries);
 	slot->gen = set->gen;
+	entry = array_append_space(&set->entries);
+	entry->offset = set->bytes->used;
+	entry->len = len;
+	entry->wdf = wdf;
 	buffer_append(set->bytes, data, len);
-	set->count++;
 	return TRUE;
+}
+
+unsigned int sift_termset_count(const struct sift_termset *set)
+{
+	return array_count(&set->entries);
+}
+
+void sift_termset_get(const struct sift_termset *set, unsigned int idx,
+		      const void **data_r, size_t *len_r,
+		      unsigned int *wdf_r)
+{
+	const struct termset_entry *entry = array_idx(&set->entries, idx);
+
+	*data_r = CONST_PTR_OFFSET(set->bytes->data, entry->offset);
+	*len_r = entry->len;
+	*wdf_r = entry->wdf;
 }

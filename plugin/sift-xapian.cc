@@ -371,9 +371,9 @@ SIFT_EXPORT void sift_xdoc_free(struct sift_xdoc **doc)
 	*doc = NULL;
 }
 
-SIFT_EXPORT enum sift_xstatus
-sift_xdoc_add_term(struct sift_xdoc *doc, const char *term, size_t len,
-		   struct sift_xerror *err)
+static enum sift_xstatus
+xdoc_add(struct sift_xdoc *doc, const char *term, size_t len,
+	 unsigned int wdf, struct sift_xerror *err)
 {
 	if (len == 0)
 		return ok(err);
@@ -381,14 +381,28 @@ sift_xdoc_add_term(struct sift_xdoc *doc, const char *term, size_t len,
 		return set_error(err, SIFT_X_ERROR, "add term", "",
 				 "term too long");
 	try {
-		/* boolean terms: matching never uses within-document
-		   frequencies, and wdf 0 keeps both tables smaller */
-		doc->doc.add_boolean_term(std::string(term, len));
+		/* wdf 0 is a boolean term: present, no weight, no share of
+		   the document's length */
+		doc->doc.add_term(std::string(term, len), wdf);
 		doc->bytes += len + 16;
 		return ok(err);
 	} catch (...) {
 		return translate_exception(err, "add term");
 	}
+}
+
+SIFT_EXPORT enum sift_xstatus
+sift_xdoc_add_term(struct sift_xdoc *doc, const char *term, size_t len,
+		   struct sift_xerror *err)
+{
+	return xdoc_add(doc, term, len, 0, err);
+}
+
+SIFT_EXPORT enum sift_xstatus
+sift_xdoc_add_term_wdf(struct sift_xdoc *doc, const char *term, size_t len,
+		       unsigned int wdf, struct sift_xerror *err)
+{
+	return xdoc_add(doc, term, len, wdf, err);
 }
 
 SIFT_EXPORT size_t sift_xdoc_size(const struct sift_xdoc *doc)
@@ -538,6 +552,33 @@ static bool rest_matches(const std::string &term, size_t skip, char sep,
 	return false;
 }
 
+/* Call f(term) for each term of d made of prefix and a rest matching
+   needle (see sift_xdb_match() in the header). */
+template <class Func>
+static void each_matching_term(Xapian::Database &d, const char *prefix,
+			       char sep, const char *needle, size_t needle_len,
+			       enum sift_match match, Func f)
+{
+	std::string pfx(prefix);
+	std::string start = pfx;
+
+	if (sep == '\0' && match != SIFT_MATCH_SUBSTRING)
+		start.append(needle, needle_len);
+	if (sep == '\0' && match == SIFT_MATCH_EXACT) {
+		/* "" would be Xapian's "every document" */
+		if (!start.empty() && d.term_exists(start))
+			f(start);
+		return;
+	}
+	for (Xapian::TermIterator t = d.allterms_begin(start);
+	     t != d.allterms_end(start); ++t) {
+		const std::string &term = *t;
+		if (rest_matches(term, pfx.size(), sep, needle, needle_len,
+				 match))
+			f(term);
+	}
+}
+
 SIFT_EXPORT enum sift_xstatus
 sift_xdb_match(struct sift_xdb *db, const char *prefix, char sep,
 	       const char *needle, size_t needle_len, enum sift_match match,
@@ -548,37 +589,20 @@ sift_xdb_match(struct sift_xdb *db, const char *prefix, char sep,
 		*terms_r = 0;
 	try {
 		Xapian::Database &d = rdb(db);
-		std::string pfx(prefix);
 		DocSet hits(d.get_lastdocid());
 		unsigned int terms = 0;
 
-		std::string start = pfx;
-		if (sep == '\0' && match != SIFT_MATCH_SUBSTRING)
-			start.append(needle, needle_len);
-
-		if (sep == '\0' && match == SIFT_MATCH_EXACT) {
-			/* "" would be Xapian's "every document" */
-			if (!start.empty()) {
-				for (Xapian::PostingIterator p =
-					     d.postlist_begin(start);
-				     p != d.postlist_end(start); ++p)
-					hits.add(*p);
-				terms = hits.empty() ? 0 : 1;
+		each_matching_term(d, prefix, sep, needle, needle_len, match,
+				   [&](const std::string &term) {
+			bool any = false;
+			for (Xapian::PostingIterator p = d.postlist_begin(term);
+			     p != d.postlist_end(term); ++p) {
+				hits.add(*p);
+				any = true;
 			}
-		} else {
-			for (Xapian::TermIterator t = d.allterms_begin(start);
-			     t != d.allterms_end(start); ++t) {
-				const std::string &term = *t;
-				if (!rest_matches(term, pfx.size(), sep, needle,
-						  needle_len, match))
-					continue;
+			if (any)
 				terms++;
-				for (Xapian::PostingIterator p =
-					     d.postlist_begin(term);
-				     p != d.postlist_end(term); ++p)
-					hits.add(*p);
-			}
-		}
+		});
 		hits.merge_into(out);
 		if (terms_r != NULL)
 			*terms_r = terms;
@@ -676,6 +700,174 @@ sift_xdb_terms_docs(struct sift_xdb *db, const char *const terms[],
 	}
 }
 
+/* Orders terms shortest first (then bytewise), for keeping the shortest
+   max_terms in a heap whose top is the longest kept. */
+static bool shorter(const std::string &a, const std::string &b)
+{
+	if (a.size() != b.size())
+		return a.size() < b.size();
+	return a < b;
+}
+
+SIFT_EXPORT enum sift_xstatus
+sift_xdb_list_terms(struct sift_xdb *db, const char *prefix, char sep,
+		    const char *needle, size_t needle_len,
+		    enum sift_match match, unsigned int max_terms,
+		    struct sift_buf *out, struct sift_xerror *err)
+{
+	try {
+		Xapian::Database &d = rdb(db);
+		std::vector<std::string> kept;
+
+		if (max_terms == 0)
+			return ok(err);
+		each_matching_term(d, prefix, sep, needle, needle_len, match,
+				   [&](const std::string &term) {
+			if (kept.size() < max_terms) {
+				kept.push_back(term);
+				std::push_heap(kept.begin(), kept.end(),
+					       shorter);
+			} else if (shorter(term, kept.front())) {
+				std::pop_heap(kept.begin(), kept.end(),
+					      shorter);
+				kept.back() = term;
+				std::push_heap(kept.begin(), kept.end(),
+					       shorter);
+			}
+		});
+		std::sort(kept.begin(), kept.end(), shorter);
+		for (const std::string &term : kept) {
+			buf_append(out, term.data(), term.size());
+			buf_append(out, "\n", 1);
+		}
+		return ok(err);
+	} catch (...) {
+		return translate_exception(err, "list terms");
+	}
+}
+
+/* The given documents as a posting source with weight 0: under
+   OP_FILTER it restricts a query to them, letting the matcher skip
+   straight to each (a MatchDecider would see every document the terms
+   match).  The uids array is not owned and must outlive the Enquire. */
+class UidSource : public Xapian::PostingSource {
+public:
+	UidSource(const uint32_t *uids_, size_t count_)
+		: uids(uids_), count(count_), pos(0), started(false) {}
+
+	Xapian::doccount get_termfreq_min() const override { return 0; }
+	Xapian::doccount get_termfreq_est() const override
+	{
+		return (Xapian::doccount)count;
+	}
+	Xapian::doccount get_termfreq_max() const override
+	{
+		return (Xapian::doccount)count;
+	}
+	void init(const Xapian::Database &) override
+	{
+		pos = 0;
+		started = false;
+	}
+	void next(double) override
+	{
+		if (started)
+			pos++;
+		started = true;
+	}
+	void skip_to(Xapian::docid did, double) override
+	{
+		started = true;
+		pos = std::lower_bound(uids + pos, uids + count,
+				       (uint32_t)did) - uids;
+	}
+	bool at_end() const override { return started && pos >= count; }
+	Xapian::docid get_docid() const override { return uids[pos]; }
+	PostingSource *clone() const override
+	{
+		return new UidSource(uids, count);
+	}
+	std::string name() const override { return std::string(); }
+private:
+	const uint32_t *uids;
+	size_t count, pos;
+	bool started;
+};
+
+SIFT_EXPORT enum sift_xstatus
+sift_xdb_score(struct sift_xdb *db, const char *const terms[],
+	       const size_t term_lens[], const unsigned int groups[],
+	       unsigned int term_count, const uint32_t *uids,
+	       size_t uid_count, float *scores_r, struct sift_xerror *err)
+{
+	for (size_t i = 0; i < uid_count; i++)
+		scores_r[i] = 0;
+	if (uid_count == 0 || term_count == 0)
+		return ok(err);
+	try {
+		Xapian::Database &d = rdb(db);
+		/* (group, term), sorted: each group's terms together */
+		std::vector<std::pair<unsigned int, std::string> > qterms;
+		for (unsigned int i = 0; i < term_count; i++) {
+			if (term_lens[i] > 0)
+				qterms.emplace_back(groups == NULL ? i :
+						    groups[i],
+						    std::string(terms[i],
+								term_lens[i]));
+		}
+		/* each term once, in the lowest group naming it */
+		std::sort(qterms.begin(), qterms.end(),
+			  [](const std::pair<unsigned int, std::string> &a,
+			     const std::pair<unsigned int, std::string> &b) {
+			return a.second != b.second ? a.second < b.second :
+				a.first < b.first;
+		});
+		qterms.erase(std::unique(qterms.begin(), qterms.end(),
+			[](const std::pair<unsigned int, std::string> &a,
+			   const std::pair<unsigned int, std::string> &b) {
+			return a.second == b.second;
+		}), qterms.end());
+		if (qterms.empty())
+			return ok(err);
+		std::sort(qterms.begin(), qterms.end());
+
+		std::vector<Xapian::Query> subqueries;
+		for (size_t i = 0; i < qterms.size();) {
+			size_t j = i;
+			std::vector<Xapian::Query> group;
+			for (; j < qterms.size() &&
+			       qterms[j].first == qterms[i].first; j++)
+				group.emplace_back(qterms[j].second);
+			subqueries.emplace_back(Xapian::Query::OP_SYNONYM,
+						group.begin(), group.end());
+			i = j;
+		}
+		Xapian::Query words(Xapian::Query::OP_OR, subqueries.begin(),
+				    subqueries.end());
+		UidSource source(uids, uid_count);
+		Xapian::Query query(Xapian::Query::OP_FILTER, words,
+				    Xapian::Query(&source));
+		Xapian::Enquire enquire(d);
+		enquire.set_query(query);
+		enquire.set_weighting_scheme(Xapian::BM25Weight());
+		Xapian::MSet mset = enquire.get_mset(0,
+			(Xapian::doccount)std::min<size_t>(uid_count,
+							   d.get_doccount()));
+		for (Xapian::MSetIterator m = mset.begin(); m != mset.end();
+		     ++m) {
+			const uint32_t *pos = std::lower_bound(uids,
+				uids + uid_count, (uint32_t)*m);
+			if (pos != uids + uid_count && *pos == *m)
+				scores_r[pos - uids] = (float)m.get_weight();
+		}
+		return ok(err);
+	} catch (...) {
+		for (size_t i = 0; i < uid_count; i++)
+			scores_r[i] = 0;
+		return translate_exception(err, "score documents");
+	}
+}
+
 SIFT_EXPORT enum sift_xstatus
 sift_xdb_compact(const char *src_path, const char *dest_path,
 		 struct sift_xerror *err)
@@ -697,9 +889,16 @@ static bool uid_in(const uint32_t *uids, size_t count, Xapian::docid did)
 	return std::binary_search(uids, uids + count, (uint32_t)did);
 }
 
-/* Postings held in memory at once while rebuilding (4 bytes each): the
-   documents are rebuilt in docid windows of about this many postings. */
-#define REBUILD_POSTINGS_PER_PASS (8U * 1024 * 1024)
+/* Postings held in memory at once while rebuilding (8 bytes each: term
+   number and wdf): the documents are rebuilt in docid windows of about
+   this many postings. */
+#define REBUILD_POSTINGS_PER_PASS (4U * 1024 * 1024)
+
+/* One posting of a rebuilt document: which term, with which wdf. */
+struct rebuild_posting {
+	uint32_t term;
+	uint32_t wdf;
+};
 
 SIFT_EXPORT enum sift_xstatus
 sift_xdb_rebuild(const char *src_path, const char *dest_path,
@@ -748,7 +947,8 @@ sift_xdb_rebuild(const char *src_path, const char *dest_path,
 		for (size_t first = 0; first < keep.size(); first += per_pass) {
 			size_t end = std::min(keep.size(), first + per_pass);
 			Xapian::docid lo = keep[first], hi = keep[end - 1];
-			std::vector<std::vector<uint32_t> > doc_terms(end - first);
+			std::vector<std::vector<rebuild_posting> >
+				doc_terms(end - first);
 			for (uint32_t i = 0; i < terms.size(); i++) {
 				Xapian::PostingIterator p =
 					src.postlist_begin(terms[i]);
@@ -758,15 +958,22 @@ sift_xdb_rebuild(const char *src_path, const char *dest_path,
 					auto it = std::lower_bound(
 						keep.begin() + first,
 						keep.begin() + end, *p);
-					if (it != keep.begin() + end && *it == *p)
+					if (it != keep.begin() + end &&
+					    *it == *p) {
+						rebuild_posting post;
+						post.term = i;
+						post.wdf = p.get_wdf();
 						doc_terms[it - keep.begin() -
-							  first].push_back(i);
+							  first].push_back(post);
+					}
 				}
 			}
 			for (size_t d = first; d < end; d++) {
 				Xapian::Document doc;
-				for (uint32_t i : doc_terms[d - first])
-					doc.add_boolean_term(terms[i]);
+				for (const rebuild_posting &post :
+					     doc_terms[d - first])
+					doc.add_term(terms[post.term],
+						     post.wdf);
 				dest.replace_document(keep[d], doc);
 			}
 			dest.commit();

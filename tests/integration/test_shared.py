@@ -21,6 +21,7 @@ import subprocess
 import grp
 import pytest
 
+from dovetest import parse_uid_set  # noqa: E402
 from fixtures import T2020, T2024, simple
 from sharedenv import OWNER_RIGHTS, SharedEnv, USER_IDS, GROUP, new_root, remove_root
 
@@ -40,6 +41,9 @@ QUERIES = [
     ("BODY", "heron"),
     ("BODY", "walrus", "SINCE", "1-Jan-2024"),
     ("BODY", "nosuchwordanywhere"),
+    # scored (SEARCH=FUZZY) through lookup_multi too
+    ("FUZZY", "BODY", "walrus"),
+    ("FUZZY", "OR", "BODY", "narwhal", "BODY", "pelican"),
 ]
 
 
@@ -265,6 +269,19 @@ def test_virtual_all_mail(env, user):
                          r"'%s'" % (user, ns), log), "no lookup_multi for namespace '%s'" % ns
         assert re.search(r"imap\(%s\).*fts-sift: lookup_multi: \d+ mailboxes of namespace "
                          r"'Public/'" % user, log)
+        # relevance scores of a virtual folder: one per match (Dovecot
+        # maps each mailbox's scores to virtual UIDs)
+        conn, err = SharedEnv.open_box(env.fts, user, "virtual/All")
+        try:
+            conn.untagged_responses.pop("ESEARCH", None)
+            typ, data = conn.uid("SEARCH", "RETURN (RELEVANCY ALL) FUZZY BODY walrus")
+            assert typ == "OK", data
+            text = conn.untagged_responses.pop("ESEARCH")[0].decode()
+            m = re.search(r"ALL (\S+) RELEVANCY \(([^)]*)\)", text)
+            assert m, text
+            assert len(parse_uid_set(m.group(1))) == len(m.group(2).split()), text
+        finally:
+            conn.logout()
 
 
 # ---- doveadm (administrator: ACLs ignored, same as Dovecot without FTS) ----

@@ -1854,6 +1854,183 @@ static void test_uids_free(void)
 	test_end();
 }
 
+/* ---- within-document frequencies and scores --------------------------- */
+
+/* Store a document from (term, wdf) pairs, ending with NULL. */
+static void ATTR_SENTINEL
+doc_put_wdf(struct sift_xdb *db, uint32_t uid, ...)
+{
+	struct sift_xdoc *doc;
+	struct sift_xerror err;
+	const char *term;
+	unsigned int wdf;
+	va_list args;
+
+	test_assert(sift_xdoc_new(&doc, &err) == SIFT_X_OK);
+	va_start(args, uid);
+	while ((term = va_arg(args, const char *)) != NULL) {
+		wdf = va_arg(args, unsigned int);
+		test_assert(sift_xdoc_add_term_wdf(doc, term, strlen(term),
+						   wdf, &err) == SIFT_X_OK);
+	}
+	va_end(args);
+	test_assert(sift_xdb_add(db, uid, doc, NULL, &err) == SIFT_X_OK);
+	sift_xdoc_free(&doc);
+}
+
+/* Add n filler terms "B<tag><i>" with the given wdf. */
+static void doc_put_filler(struct sift_xdb *db, uint32_t uid,
+			   const char *word, unsigned int word_wdf,
+			   const char *tag, unsigned int n, unsigned int wdf)
+{
+	struct sift_xdoc *doc;
+	struct sift_xerror err;
+
+	test_assert(sift_xdoc_new(&doc, &err) == SIFT_X_OK);
+	test_assert(sift_xdoc_add_term_wdf(doc, word, strlen(word), word_wdf,
+					   &err) == SIFT_X_OK);
+	for (unsigned int i = 0; i < n; i++) T_BEGIN {
+		const char *term = t_strdup_printf("B%s%u", tag, i);
+
+		test_assert(sift_xdoc_add_term_wdf(doc, term, strlen(term),
+						   wdf, &err) == SIFT_X_OK);
+	} T_END;
+	test_assert(sift_xdb_add(db, uid, doc, NULL, &err) == SIFT_X_OK);
+	sift_xdoc_free(&doc);
+}
+
+static bool score_eq(float a, float b)
+{
+	return a - b < 1e-5 && b - a < 1e-5;
+}
+
+static const uint32_t score_uids[] = { 1, 2, 3, 4, 5, 6, 99 };
+
+static void scores_get(struct sift_xdb *db, float scores[])
+{
+	static const char *const terms[] = { "Bword", "Bword", "", "Bnone" };
+	static const size_t lens[] = { 5, 5, 0, 5 };
+	struct sift_xerror err;
+
+	test_assert(sift_xdb_score(db, terms, lens, NULL, N_ELEM(terms),
+				   score_uids,
+				   N_ELEM(score_uids), scores,
+				   &err) == SIFT_X_OK);
+}
+
+static void test_xdb_scores(void)
+{
+	const char *path = tpath("scores");
+	const char *dest = tpath("scores-rebuilt");
+	static const uint32_t none[] = { 0 };
+	static const char *const one_term[] = { "Bword" };
+	static const size_t one_len[] = { 5 };
+	struct sift_xdb *db;
+	struct sift_xerror err;
+	struct sift_buf buf = { NULL, 0, 0 };
+	float scores[N_ELEM(score_uids)], rebuilt[N_ELEM(score_uids)];
+	float one = -1;
+	uint32_t uid;
+
+	test_begin("xdb wdf, document lengths and scores");
+	db = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE);
+	if (db == NULL) {
+		test_end();
+		return;
+	}
+	/* 1: the word 5 times in a short document (length 10);
+	   2: once in a long one (length 51);
+	   3: once, plus 50 boolean terms, which add nothing to its length;
+	   4: once, alone (length 1, like 3);
+	   5: only other words;
+	   6: the word only as a boolean term (a run, say) */
+	doc_put_filler(db, 1, "Bword", 5, "short", 5, 1);
+	doc_put_filler(db, 2, "Bword", 1, "long", 50, 1);
+	doc_put_filler(db, 3, "Bword", 1, "bool", 50, 0);
+	doc_put_wdf(db, 4, "Bword", 1, NULL);
+	doc_put_wdf(db, 5, "Bother", 3, NULL);
+	doc_put_wdf(db, 6, "Bword", 0, "Bother", 1, NULL);
+	/* 40: "zz" 5 times in a short document; 41: once inside a rarer
+	   word in a long one; 42, 43: "zz" once */
+	doc_put_filler(db, 40, "Bzz", 5, "s40x", 3, 1);
+	doc_put_filler(db, 41, "Bxzzx", 1, "l41x", 50, 1);
+	doc_put_wdf(db, 42, "Bzz", 1, NULL);
+	doc_put_wdf(db, 43, "Bzz", 1, NULL);
+	/* documents without the word, so that it is not in most of them */
+	for (uid = 10; uid < 30; uid++)
+		doc_put_wdf(db, uid, "Bother", 2, NULL);
+	db_commit_ok(db);
+	sift_xdb_close(&db);
+
+	db = db_open_ok(path, 0);
+	if (db == NULL) {
+		test_end();
+		return;
+	}
+	scores_get(db, scores);
+	test_assert(scores[0] > 0 && scores[1] > 0 && scores[2] > 0);
+	test_assert(scores[0] > scores[1]);
+	test_assert(scores[3] > scores[1]);
+	test_assert(score_eq(scores[2], scores[3]));
+	test_assert(scores[4] == 0);
+	test_assert(scores[5] == 0);
+	test_assert(scores[6] == 0);
+
+	/* one uid alone gets the same weight as among the others */
+	uid = 1;
+	test_assert(sift_xdb_score(db, one_term, one_len, NULL, 1, &uid, 1,
+				   &one, &err) == SIFT_X_OK);
+	test_assert(score_eq(one, scores[0]));
+	/* no terms, no uids */
+	one = -1;
+	test_assert(sift_xdb_score(db, one_term, one_len, NULL, 0, &uid, 1,
+				   &one, &err) == SIFT_X_OK && one == 0);
+	test_assert(sift_xdb_score(db, one_term, one_len, NULL, 1, &uid, 0,
+				   NULL, &err) == SIFT_X_OK);
+
+	/* a group weighs its terms as one: the rarer term doesn't lift
+	   the long document above the short one */
+	{
+		static const char *const zz[] = { "Bzz", "Bxzzx" };
+		static const size_t zz_lens[] = { 3, 5 };
+		static const unsigned int zz_groups[] = { 4, 4 };
+		static const uint32_t zz_uids[] = { 40, 41, 42 };
+		float zz_scores[3];
+
+		test_assert(sift_xdb_score(db, zz, zz_lens, zz_groups, 2,
+					   zz_uids, 3, zz_scores,
+					   &err) == SIFT_X_OK);
+		test_assert(zz_scores[0] > zz_scores[1]);
+		test_assert(zz_scores[1] > 0);
+		test_assert(zz_scores[2] > zz_scores[1]);
+	}
+
+	/* the shortest matching terms, and no more than asked for */
+	test_assert(sift_xdb_list_terms(db, "B", '\0', "o", 1,
+					SIFT_MATCH_SUBSTRING, 2, &buf,
+					&err) == SIFT_X_OK);
+	test_assert(buf.len > 0 && strcmp(buf.data, "Bword\nBbool0\n") == 0);
+	buf.len = 0;
+	test_assert(sift_xdb_list_terms(db, "B", '\0', "word", 4,
+					SIFT_MATCH_EXACT, 10, &buf,
+					&err) == SIFT_X_OK);
+	test_assert(buf.len > 0 && strcmp(buf.data, "Bword\n") == 0);
+	sift_buf_free(&buf);
+
+	/* a rebuild keeps every wdf and length: the same scores */
+	test_assert(sift_xdb_rebuild(path, dest, none, 0, NULL,
+				     &err) == SIFT_X_OK);
+	sift_xdb_close(&db);
+	db = db_open_ok(dest, 0);
+	if (db != NULL) {
+		scores_get(db, rebuilt);
+		for (unsigned int i = 0; i < N_ELEM(score_uids); i++)
+			test_assert_idx(score_eq(scores[i], rebuilt[i]), i);
+		sift_xdb_close(&db);
+	}
+	test_end();
+}
+
 int main(void)
 {
 	static void (*const test_functions[])(void) = {
@@ -1876,6 +2053,7 @@ int main(void)
 		test_xdb_readonly_dir,
 		test_xdb_large_batch,
 		test_xdb_max_uid,
+		test_xdb_scores,
 		test_uids_free,
 		NULL
 	};

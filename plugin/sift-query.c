@@ -163,6 +163,36 @@ sift_query_list_terms(struct sift_query *q,
 	return status;
 }
 
+/* For a FUZZY leaf answered without the dictionary (SIFT_PLAN_CHAR): add
+   to q->collect the terms holding needle, which score its matches.
+   Returns 0 or -1 (logged). */
+static int
+sift_query_collect_terms(struct sift_query *q,
+			 const struct sift_dict_prefix *prefixes,
+			 unsigned int prefix_count, const char *needle,
+			 size_t needle_len)
+{
+	struct sift_xerror err;
+	enum sift_xstatus status = SIFT_X_OK;
+
+	if (q->dict != NULL && sift_dict_terms_complete(q->dict, q->last_uid)) {
+		sift_dict_match_terms(q->dict, prefixes, prefix_count,
+				      needle, needle_len, q->collect);
+		return 0;
+	}
+	for (unsigned int i = 0; i < prefix_count && status == SIFT_X_OK; i++) {
+		status = sift_query_list_terms(q, &prefixes[i], needle,
+					       needle_len,
+					       SIFT_MATCH_SUBSTRING, &err);
+	}
+	if (status != SIFT_X_OK) {
+		e_error(q->backend->event, "Searching the index of mailbox %s "
+			"failed: %s", mailbox_get_vname(q->box), err.msg);
+		return -1;
+	}
+	return 0;
+}
+
 /* dest := documents with a term in any of prefixes whose rest matches
    needle.  Substring matches scan the terms file when it is complete (one
    pass over a flat file) and Xapian's term list otherwise.  Returns 0 or
@@ -472,8 +502,12 @@ static int sift_query_phrase(struct sift_query *q, const struct sift_plan *plan,
 		   of every term holding it: tens of ms for a common one,
 		   which buys nothing once few candidates are left; and one
 		   or two characters ("1", "is") are in most terms. */
-		if (seq_range_count(&found) <= SIFT_PHRASE_FEW_CANDIDATES)
+		if (seq_range_count(&found) <= SIFT_PHRASE_FEW_CANDIDATES &&
+		    q->collect == NULL) {
+			/* (a FUZZY phrase needs its words' terms for the
+			   scores, however few candidates are left) */
 			break;
+		}
 		if (i > 0 && (plan->needles[i].len <= 1 ||
 			      (plan->needles[i].len <= 2 &&
 			       plan->needles[0].len >= 3)))
@@ -649,6 +683,11 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 		if (sift_query_match(q, chars, 1, plan.normalized,
 				     plan.normalized_len, SIFT_MATCH_EXACT,
 				     &leaf->definite) < 0)
+			ret = -1;
+		else if (q->collect != NULL &&
+			 sift_query_collect_terms(q, prefixes, prefix_count,
+						  plan.normalized,
+						  plan.normalized_len) < 0)
 			ret = -1;
 		break;
 	}

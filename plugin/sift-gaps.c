@@ -118,8 +118,27 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
 	return h;
 }
 
-static uint64_t key_finish(uint64_t h)
+/* The hash every key of a field starts from (computed once per text). */
+static uint64_t prefix_hash(const char *prefix)
 {
+	return fnv1a(0xcbf29ce484222325ULL, prefix, strlen(prefix) + 1);
+}
+
+/* The key of a gap: a run ending with left, then whitespace, then a run
+   starting with right.  With mid (not NULL), the key of two gaps around
+   the whole run mid.  Runs hold no whitespace, so the spaces keep every
+   combination of parts apart. */
+static uint64_t gap_key(uint64_t h, const char *left, size_t left_len,
+			const char *mid, size_t mid_len,
+			const char *right, size_t right_len)
+{
+	h = fnv1a(h, left, left_len);
+	h = fnv1a(h, " ", 1);
+	if (mid != NULL) {
+		h = fnv1a(h, mid, mid_len);
+		h = fnv1a(h, " ", 1);
+	}
+	h = fnv1a(h, right, right_len);
 	/* splitmix64 finalizer: spread the bits for the filter */
 	h ^= h >> 30;
 	h *= 0xbf58476d1ce4e5b9ULL;
@@ -129,43 +148,11 @@ static uint64_t key_finish(uint64_t h)
 	return h;
 }
 
-/* The key of a gap: a run ending with left, then whitespace, then a run
-   starting with right.  Runs hold no whitespace, so no two different
-   (left, right) pairs hash the same string. */
-static uint64_t gap_key(const char *prefix, const char *left, size_t left_len,
-			const char *right, size_t right_len)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	h = fnv1a(h, prefix, strlen(prefix) + 1);
-	h = fnv1a(h, left, left_len);
-	h = fnv1a(h, " ", 1);
-	h = fnv1a(h, right, right_len);
-	return key_finish(h);
-}
-
-/* The key of two gaps around a short run: a run ending with left, the
-   whole run mid, a run starting with right.  Two spaces, so it never
-   equals a gap_key(). */
-static uint64_t gap2_key(const char *prefix, const char *left, size_t left_len,
-			 const char *mid, size_t mid_len,
-			 const char *right, size_t right_len)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	h = fnv1a(h, prefix, strlen(prefix) + 1);
-	h = fnv1a(h, left, left_len);
-	h = fnv1a(h, " ", 1);
-	h = fnv1a(h, mid, mid_len);
-	h = fnv1a(h, " ", 1);
-	h = fnv1a(h, right, right_len);
-	return key_finish(h);
-}
-
 void sift_gaps_text_keys(struct sift_gap_state *state, const char *prefix,
 			 const char *text, size_t len,
 			 ARRAY_TYPE(sift_gap_key) *keys)
 {
+	uint64_t ph = prefix_hash(prefix);
 	size_t pos = 0, start, i, head, head_short, tail;
 	unsigned int chars;
 	uint64_t key;
@@ -179,24 +166,24 @@ void sift_gaps_text_keys(struct sift_gap_state *state, const char *prefix,
 			   (a run of 2 or fewer is whole in both) */
 			head_short = utf8_head(text + start, i - start,
 					       SIFT_GAP_SHORT_CHARS);
-			key = gap_key(prefix, state->tail, state->tail_len,
-				      text + start, head_short);
+			key = gap_key(ph, state->tail, state->tail_len,
+				      NULL, 0, text + start, head_short);
 			array_push_back(keys, &key);
 			tail = utf8_tail(state->tail, state->tail_len,
 					 SIFT_GAP_SHORT_CHARS);
 			if (tail < state->tail_len || head_short < head) {
-				key = gap_key(prefix, state->tail +
+				key = gap_key(ph, state->tail +
 					      state->tail_len - tail, tail,
-					      text + start, head);
+					      NULL, 0, text + start, head);
 				array_push_back(keys, &key);
 			}
 			if (state->have_before &&
 			    state->tail_chars <= SIFT_GAP_SHORT_CHARS) {
 				/* the last run is short, and whole in tail */
-				key = gap2_key(prefix, state->before,
-					       state->before_len, state->tail,
-					       state->tail_len, text + start,
-					       head);
+				key = gap_key(ph, state->before,
+					      state->before_len, state->tail,
+					      state->tail_len, text + start,
+					      head);
 				array_push_back(keys, &key);
 			}
 			memcpy(state->before, state->tail, state->tail_len);
@@ -251,6 +238,7 @@ static void needle_side(const char *run, size_t run_len, bool whole,
 void sift_gaps_needle_keys(const char *prefix, const char *needle,
 			   size_t len, ARRAY_TYPE(sift_gap_key) *keys)
 {
+	uint64_t ph = prefix_hash(prefix);
 	/* runs of the needle: [starts[r], ends[r]) */
 	ARRAY(size_t) starts, ends;
 	const size_t *s, *e;
@@ -284,11 +272,12 @@ void sift_gaps_needle_keys(const char *prefix, const char *needle,
 		/* the text has the key parts (3, 2) and (2, 3) of every gap,
 		   a whole run of fewer characters counting as either */
 		if (left.known && right.known && left.full) {
-			key = gap_key(prefix, left.str, left.len, right.str,
-				      right.full ? utf8_head(right.str,
-							     right.len,
-							     SIFT_GAP_SHORT_CHARS) :
-				      right.len);
+			size_t n = right.full ? utf8_head(right.str, right.len,
+						SIFT_GAP_SHORT_CHARS) :
+				right.len;
+
+			key = gap_key(ph, left.str, left.len, NULL, 0,
+				      right.str, n);
 			array_push_back(keys, &key);
 		}
 		if (left.known && right.known && right.full) {
@@ -296,8 +285,8 @@ void sift_gaps_needle_keys(const char *prefix, const char *needle,
 							 SIFT_GAP_SHORT_CHARS) :
 				left.len;
 
-			key = gap_key(prefix, left.str + left.len - n, n,
-				      right.str, right.len);
+			key = gap_key(ph, left.str + left.len - n, n, NULL,
+				      0, right.str, right.len);
 			array_push_back(keys, &key);
 		}
 		if (r + 2 < runs &&
@@ -310,10 +299,10 @@ void sift_gaps_needle_keys(const char *prefix, const char *needle,
 			needle_side(needle + s[r + 2], e[r + 2] - s[r + 2],
 				    r + 3 < runs || trail_sep, FALSE, &far);
 			if (left.known && left.full && far.known && far.full) {
-				key = gap2_key(prefix, left.str, left.len,
-					       needle + s[r + 1],
-					       e[r + 1] - s[r + 1],
-					       far.str, far.len);
+				key = gap_key(ph, left.str, left.len,
+					      needle + s[r + 1],
+					      e[r + 1] - s[r + 1],
+					      far.str, far.len);
 				array_push_back(keys, &key);
 			}
 		}

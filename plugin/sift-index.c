@@ -48,10 +48,10 @@
    over-long words, header names, body characters and flags have wdf 0:
    they repeat text already counted through its words, and counting them
    would make a document's length depend on its punctuation rather than
-   on how many words it has.  A document's length is thus about its number of words
-   (plus, with fts_sift_fold_accents, its accented words once more).  The
-   cost: about one byte per posting at most, and a real doclen per
-   document (see README).
+   on how many words it has.  A document's length is thus about its
+   number of words (plus, with fts_sift_fold_accents, its accented words
+   once more).  The cost: about one byte per posting at most, and a real
+   doclen per document (see README).
 
    The database has no term lists (DB_NO_TERMLIST): they would double
    its size, and only deleting documents needs them.  An expunge records
@@ -806,7 +806,6 @@ static int sift_index_chunks(struct sift_index *index, const char *text,
 	return 0;
 }
 
-/* Normalize and tokenize size bytes of field text into terms. */
 /* A C term for each distinct character of body text (see the top). */
 static void sift_index_chars(struct sift_index *index, const char *text,
 			     size_t len)
@@ -837,6 +836,7 @@ static void sift_index_chars(struct sift_index *index, const char *text,
 	}
 }
 
+/* Normalize and tokenize size bytes of field text into terms. */
 static int sift_index_text(struct sift_index *index,
 			   const unsigned char *data, size_t size)
 {

@@ -132,6 +132,13 @@ static void uids_to_seq_range(const struct sift_uids *uids,
 	}
 }
 
+static void sift_query_index_error(struct sift_query *q,
+				   const struct sift_xerror *err)
+{
+	e_error(q->backend->event, "Searching the index of mailbox %s "
+		"failed: %s", mailbox_get_vname(q->box), err->msg);
+}
+
 /* Without a complete dictionary: add to q->collect the shortest
    SIFT_SCORE_MAX_TERMS terms of the prefix family that match needle. */
 static enum sift_xstatus
@@ -186,8 +193,7 @@ sift_query_collect_terms(struct sift_query *q,
 					       SIFT_MATCH_SUBSTRING, &err);
 	}
 	if (status != SIFT_X_OK) {
-		e_error(q->backend->event, "Searching the index of mailbox %s "
-			"failed: %s", mailbox_get_vname(q->box), err.msg);
+		sift_query_index_error(q, &err);
 		return -1;
 	}
 	return 0;
@@ -254,8 +260,7 @@ sift_query_match(struct sift_query *q, const struct sift_dict_prefix *prefixes,
 		status = sift_xdb_terms_docs(q->db, strs, lens, n, &uids, &err);
 	}
 	if (status != SIFT_X_OK) {
-		e_error(q->backend->event, "Searching the index of mailbox %s "
-			"failed: %s", mailbox_get_vname(q->box), err.msg);
+		sift_query_index_error(q, &err);
 		sift_uids_free(&uids);
 		return -1;
 	}
@@ -338,6 +343,50 @@ static bool sift_leaf_header_is_answerable(const struct mail_search_arg *arg,
 	return TRUE;
 }
 
+/* Narrow found with the plan's needles, longest first: each must occur
+   in some term of the prefixes.  Unless filtered (found already holds the
+   messages a phrase's gap filters let through), found starts as the
+   first needle's messages.  Each needle costs a pass over the terms and
+   the postings of every term holding it, tens of ms for a common or short
+   one ("s", "do", "test"); where Dovecot checking a few more candidates
+   is cheaper, the rest are skipped.  Skipping only keeps more
+   candidates. */
+static int sift_query_needles(struct sift_query *q,
+			      const struct sift_plan *plan,
+			      const struct sift_dict_prefix *prefixes,
+			      unsigned int prefix_count, bool filtered,
+			      ARRAY_TYPE(seq_range) *found)
+{
+	ARRAY_TYPE(seq_range) one_needle;
+
+	t_array_init(&one_needle, 64);
+	for (unsigned int i = 0; i < plan->needle_count; i++) {
+		size_t len = plan->needles[i].len, first = plan->needles[0].len;
+
+		/* (a FUZZY phrase needs its words' terms for the scores,
+		   however few candidates are left) */
+		if (filtered && q->collect == NULL &&
+		    seq_range_count(found) <= SIFT_PHRASE_FEW_CANDIDATES)
+			break;
+		if (i > 0 && (filtered ?
+			      (len <= 1 || (len <= 2 && first >= 3)) :
+			      (len <= 2 && first >= 4)))
+			break;
+		array_clear(&one_needle);
+		if (sift_query_match(q, prefixes, prefix_count,
+				     plan->needles[i].str, len,
+				     SIFT_MATCH_SUBSTRING, &one_needle) < 0)
+			return -1;
+		if (i == 0 && !filtered)
+			seq_range_array_merge(found, &one_needle);
+		else
+			seq_range_array_intersect(found, &one_needle);
+		if (array_count(found) == 0)
+			break;
+	}
+	return 0;
+}
+
 /* dest := documents where each of the plan's needles occurs in some term
    of the prefixes: a superset of the matches. */
 static int sift_query_candidates(struct sift_query *q,
@@ -346,7 +395,7 @@ static int sift_query_candidates(struct sift_query *q,
 				 unsigned int prefix_count,
 				 ARRAY_TYPE(seq_range) *dest)
 {
-	ARRAY_TYPE(seq_range) found, one_needle;
+	ARRAY_TYPE(seq_range) found;
 
 	if (plan->needle_count == 0) {
 		/* nothing to narrow with */
@@ -355,27 +404,9 @@ static int sift_query_candidates(struct sift_query *q,
 		return 0;
 	}
 	t_array_init(&found, 64);
-	t_array_init(&one_needle, 64);
-	for (unsigned int i = 0; i < plan->needle_count; i++) {
-		/* Needles come longest first.  One or two bytes ("s", "do")
-		   occur in a large part of all terms: reading all their
-		   postings costs more than Dovecot checking the few more
-		   candidates that skipping them leaves. */
-		if (i > 0 && plan->needles[i].len <= 2 &&
-		    plan->needles[0].len >= 4)
-			break;
-		array_clear(&one_needle);
-		if (sift_query_match(q, prefixes, prefix_count,
-				     plan->needles[i].str, plan->needles[i].len,
-				     SIFT_MATCH_SUBSTRING, &one_needle) < 0)
-			return -1;
-		if (i == 0)
-			seq_range_array_merge(&found, &one_needle);
-		else
-			seq_range_array_intersect(&found, &one_needle);
-		if (array_count(&found) == 0)
-			break;
-	}
+	if (sift_query_needles(q, plan, prefixes, prefix_count, FALSE,
+			       &found) < 0)
+		return -1;
 	seq_range_array_merge(dest, &found);
 	return 0;
 }
@@ -475,16 +506,16 @@ static void sift_query_gap_filter(struct sift_query *q,
 /* A phrase in a field with gap filters (a body or a keyed header such as
    Subject).  The gap filters of all messages are checked first: a few
    probes per message, cheaper than the postings of even one common word
-   ("test" is in thousands of terms).  Needles, longest first, narrow
-   what is left only while that is likely cheaper than Dovecot checking
-   the candidates.  Every step only removes messages that can't match. */
+   ("test" is in thousands of terms); the needles then narrow what is
+   left while many candidates remain.  Every step only removes messages
+   that can't match. */
 static int sift_query_phrase(struct sift_query *q, const struct sift_plan *plan,
 			     const struct sift_dict_prefix *prefixes,
 			     unsigned int prefix_count,
 			     ARRAY_TYPE(seq_range) *dest)
 {
 	ARRAY_TYPE(sift_gap_key) keys;
-	ARRAY_TYPE(seq_range) found, one_needle;
+	ARRAY_TYPE(seq_range) found;
 
 	t_array_init(&keys, 8);
 	sift_gaps_needle_keys(prefixes[0].prefix, plan->normalized,
@@ -494,31 +525,11 @@ static int sift_query_phrase(struct sift_query *q, const struct sift_plan *plan,
 		return sift_query_candidates(q, plan, prefixes, prefix_count,
 					     dest);
 	t_array_init(&found, 64);
-	t_array_init(&one_needle, 64);
 	seq_range_array_add_range(&found, 1, q->last_uid);
 	sift_query_gap_filter(q, &keys, &found);
-	for (unsigned int i = 0; i < plan->needle_count; i++) {
-		/* Each needle costs a pass over the terms and the postings
-		   of every term holding it: tens of ms for a common one,
-		   which buys nothing once few candidates are left; and one
-		   or two characters ("1", "is") are in most terms. */
-		if (seq_range_count(&found) <= SIFT_PHRASE_FEW_CANDIDATES &&
-		    q->collect == NULL) {
-			/* (a FUZZY phrase needs its words' terms for the
-			   scores, however few candidates are left) */
-			break;
-		}
-		if (i > 0 && (plan->needles[i].len <= 1 ||
-			      (plan->needles[i].len <= 2 &&
-			       plan->needles[0].len >= 3)))
-			break;
-		array_clear(&one_needle);
-		if (sift_query_match(q, prefixes, prefix_count,
-				     plan->needles[i].str, plan->needles[i].len,
-				     SIFT_MATCH_SUBSTRING, &one_needle) < 0)
-			return -1;
-		seq_range_array_intersect(&found, &one_needle);
-	}
+	if (sift_query_needles(q, plan, prefixes, prefix_count, TRUE,
+			       &found) < 0)
+		return -1;
 	seq_range_array_merge(dest, &found);
 	return 0;
 }

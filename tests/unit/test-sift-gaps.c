@@ -6,6 +6,7 @@
 #include "array.h"
 #include "str.h"
 #include "test-common.h"
+#include "sift-test-util.h"
 #include "sift-plan.h"
 #include "sift-gaps.h"
 #include "sift-dict.h"
@@ -18,15 +19,6 @@
 
 static char test_root[] = "/tmp/test-sift-gaps.XXXXXX";
 
-/* a fixed pseudo-random sequence (xorshift32): reproducible failures */
-static uint32_t rng_state = 2463534242U;
-static uint32_t rng_next(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 17;
-	rng_state ^= rng_state << 5;
-	return rng_state;
-}
 
 static bool keys_have(const ARRAY_TYPE(sift_gap_key) *keys, uint64_t key)
 {
@@ -366,8 +358,7 @@ int main(void)
 	if (mkdtemp(test_root) == NULL)
 		i_fatal("mkdtemp(%s) failed: %m", test_root);
 	ret = test_run(test_functions);
-	if (system(t_strdup_printf("rm -rf %s", test_root)) != 0)
-		i_error("removing %s failed", test_root);
+	rm_rf(test_root);
 	lib_deinit();
 	return ret;
 }

@@ -12,6 +12,7 @@
 #include "str.h"
 #include "unichar.h"
 #include "test-common.h"
+#include "sift-test-util.h"
 
 #include "sift-text.h"
 #include "sift-plan.h"
@@ -521,15 +522,6 @@ static void test_plan_cjk(void)
 	test_end();
 }
 
-static uint32_t rng_state = 2463534242U;
-static uint32_t rng_next(void)
-{
-	/* xorshift32 */
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 17;
-	rng_state ^= rng_state << 5;
-	return rng_state;
-}
 
 static double now(void)
 {

@@ -10,6 +10,7 @@
 #include "lib.h"
 #include "array.h"
 #include "test-common.h"
+#include "sift-test-util.h"
 
 #include "sift-xapian.h"
 
@@ -37,37 +38,6 @@ static char test_root[] = "/tmp/test-sift-xapian.XXXXXX";
 static const char *tpath(const char *name)
 {
 	return t_strdup_printf("%s/%s", test_root, name);
-}
-
-static void rm_rf(const char *path)
-{
-	struct dirent *d;
-	struct stat st;
-	DIR *dir;
-
-	if (lstat(path, &st) < 0)
-		return;
-	if (!S_ISDIR(st.st_mode)) {
-		if (unlink(path) < 0)
-			i_error("unlink(%s) failed: %m", path);
-		return;
-	}
-	(void)chmod(path, 0700);
-	dir = opendir(path);
-	if (dir == NULL) {
-		i_error("opendir(%s) failed: %m", path);
-		return;
-	}
-	while ((d = readdir(dir)) != NULL) {
-		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
-			continue;
-		T_BEGIN {
-			rm_rf(t_strconcat(path, "/", d->d_name, NULL));
-		} T_END;
-	}
-	(void)closedir(dir);
-	if (rmdir(path) < 0)
-		i_error("rmdir(%s) failed: %m", path);
 }
 
 /* A value a handle can't have: open must overwrite it (never used). */
@@ -1335,16 +1305,6 @@ static void write_corruption_db(const char *path)
 	sift_xdb_close(&db);
 }
 
-static uint32_t rng_state;
-static uint32_t rng_next(void)
-{
-	/* xorshift32 */
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 17;
-	rng_state ^= rng_state << 5;
-	return rng_state;
-}
-
 static void corrupt_file(const char *file, enum corruption how)
 {
 	struct stat st;
@@ -1372,7 +1332,7 @@ static void corrupt_file(const char *file, enum corruption how)
 	case CORRUPT_GARBAGE:
 	case CORRUPT_ZEROES:
 		buf = i_malloc(size);
-		rng_state = 0x12345678 + (uint32_t)how;
+		rng_seed(0x12345678 + (uint32_t)how);
 		for (size_t i = 0; i < size; i++)
 			buf[i] = how == CORRUPT_ZEROES ? 0 :
 				(unsigned char)rng_next();

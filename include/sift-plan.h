@@ -32,9 +32,9 @@
      scripts) must occur in some term of the field, which narrows to a
      superset; Dovecot verifies those candidates.
    - SIFT_PLAN_CHAR: a BODY search for one character (after
-     normalization) that is not whitespace.  The index keeps a term for
-     each distinct character of a body, which is exact and far cheaper
-     than every term holding it.
+     normalization) that is not whitespace.  The index records each
+     distinct character of a body (sift-index.c), which is exact and far
+     cheaper than every term holding it.
    - SIFT_PLAN_EXISTS: HEADER <name> "" tests that the header exists.
    - SIFT_PLAN_UNSUPPORTED: left entirely to Dovecot (no tokens at all,
      e.g. "-" or "", or a header name the index does not key). */

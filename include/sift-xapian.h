@@ -120,6 +120,14 @@ enum sift_xstatus sift_xdoc_add_term_wdf(struct sift_xdoc *doc,
 					 const char *term, size_t len,
 					 unsigned int wdf,
 					 struct sift_xerror *err);
+/* Values: a byte string per document in a numbered slot, stored with the
+   document (not a term: no posting, no share of its length).  Slots are
+   below SIFT_XAPIAN_VALUE_SLOTS, which sift_xdb_rebuild() copies.  Setting
+   a slot again replaces its value. */
+#define SIFT_XAPIAN_VALUE_SLOTS 4
+enum sift_xstatus sift_xdoc_set_value(struct sift_xdoc *doc, unsigned int slot,
+				      const void *data, size_t len,
+				      struct sift_xerror *err);
 /* Approximate memory the document holds, in bytes. */
 size_t sift_xdoc_size(const struct sift_xdoc *doc);
 enum sift_xstatus sift_xdb_add(struct sift_xdb *db, uint32_t uid,
@@ -133,6 +141,14 @@ enum sift_xstatus sift_xdb_has_doc(struct sift_xdb *db, uint32_t uid,
 enum sift_xstatus sift_xdb_all_uids(struct sift_xdb *db,
 				    struct sift_uids *out,
 				    struct sift_xerror *err);
+
+/* Add to out (merging, keeping it sorted and unique) the documents whose
+   value in slot has bit `bit` set: bit i is the bit (1 << i % 8) of the
+   value's byte i / 8; a shorter value has it clear.  Time: one pass over
+   the slot's values. */
+enum sift_xstatus sift_xdb_value_bit(struct sift_xdb *db, unsigned int slot,
+				     unsigned int bit, struct sift_uids *out,
+				     struct sift_xerror *err);
 
 enum sift_match {
 	SIFT_MATCH_EXACT,	/* rest == needle */
@@ -191,7 +207,8 @@ enum sift_xstatus sift_xdb_compact(const char *src_path, const char *dest_path,
 /* Write into dest_path (which must not exist) a copy of the database at
    src_path without the documents whose ids are in drop (sorted, unique):
    their postings, and terms only they held, are gone; the other postings
-   keep their wdf, so documents keep their length.  Metadata is copied
+   keep their wdf, so documents keep their length, and the documents keep
+   their values.  Metadata is copied
    except the key omit_key (NULL: all).  Memory: the list of terms and of
    the documents kept, plus the postings of one window of documents (a
    few million).  Takes about as

@@ -22,8 +22,9 @@ struct sift_index;
 #define SIFT_META_EXPUNGED "sift.expunged"
 /* 3: word terms carry their within-document frequency (and documents a
    length), for relevance scores; a term per character of a body; gaps
-   file 2.  Older indexes are rebuilt. */
-#define SIFT_FORMAT_VERSION "3"
+   file 2.  4: a body's ASCII characters are a bitmap value instead of
+   terms.  Older indexes are rebuilt. */
+#define SIFT_FORMAT_VERSION "4"
 
 /* Term prefixes (see sift-index.c for the rationale). */
 #define SIFT_PREFIX_BODY "B"
@@ -32,9 +33,13 @@ struct sift_index;
 #define SIFT_PREFIX_HDR "H"
 #define SIFT_PREFIX_ADDR_RUN "A"
 #define SIFT_PREFIX_HDR_POOL "P"
-/* one term per character a message's body text holds (BODY searches of
-   one character) */
+/* one term per non-ASCII character a message's body text holds (BODY
+   searches of one character) */
 #define SIFT_PREFIX_BODY_CHAR "C"
+/* Value slot of the body's ASCII characters: SIFT_BODY_ASCII_BYTES bytes,
+   character c is bit (1 << c % 8) of byte c / 8; no value: none. */
+#define SIFT_VALUE_BODY_ASCII 0
+#define SIFT_BODY_ASCII_BYTES 16
 /* Flag terms: the body holds text Dovecot searches in a form that is not
    indexed (HTML source), or a term had to be truncated. */
 #define SIFT_FLAG_RAW_BODY "ZR"

@@ -269,6 +269,24 @@ sift_query_match(struct sift_query *q, const struct sift_dict_prefix *prefixes,
 	return 0;
 }
 
+/* Add to dest the documents whose body holds ASCII character c. */
+static int sift_query_body_ascii(struct sift_query *q, unsigned char c,
+				 ARRAY_TYPE(seq_range) *dest)
+{
+	struct sift_uids uids = { NULL, 0, 0 };
+	struct sift_xerror err;
+
+	if (sift_xdb_value_bit(q->db, SIFT_VALUE_BODY_ASCII, c, &uids,
+			       &err) != SIFT_X_OK) {
+		sift_query_index_error(q, &err);
+		sift_uids_free(&uids);
+		return -1;
+	}
+	uids_to_seq_range(&uids, dest);
+	sift_uids_free(&uids);
+	return 0;
+}
+
 static int sift_query_load_flags(struct sift_query *q)
 {
 	static const struct sift_dict_prefix none[] = { { "", '\0' } };
@@ -687,11 +705,14 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 		}
 		break;
 	case SIFT_PLAN_CHAR: {
-		/* BODY: the body's own character terms (sift-index.c) */
+		/* BODY: the body's own characters (sift-index.c) */
 		static const struct sift_dict_prefix chars[] = {
 			{ SIFT_PREFIX_BODY_CHAR, '\0' } };
+		unsigned char c = plan.normalized[0];
 
-		if (sift_query_match(q, chars, 1, plan.normalized,
+		if (plan.normalized_len == 1 && c < 0x80 ?
+		    sift_query_body_ascii(q, c, &leaf->definite) < 0 :
+		    sift_query_match(q, chars, 1, plan.normalized,
 				     plan.normalized_len, SIFT_MATCH_EXACT,
 				     &leaf->definite) < 0)
 			ret = -1;

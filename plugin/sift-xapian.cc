@@ -405,6 +405,22 @@ sift_xdoc_add_term_wdf(struct sift_xdoc *doc, const char *term, size_t len,
 	return xdoc_add(doc, term, len, wdf, err);
 }
 
+SIFT_EXPORT enum sift_xstatus
+sift_xdoc_set_value(struct sift_xdoc *doc, unsigned int slot, const void *data,
+		    size_t len, struct sift_xerror *err)
+{
+	if (slot >= SIFT_XAPIAN_VALUE_SLOTS)
+		return set_error(err, SIFT_X_ERROR, "set value", "",
+				 "slot out of range");
+	try {
+		doc->doc.add_value(slot, std::string((const char *)data, len));
+		doc->bytes += len + 16;
+		return ok(err);
+	} catch (...) {
+		return translate_exception(err, "set value");
+	}
+}
+
 SIFT_EXPORT size_t sift_xdoc_size(const struct sift_xdoc *doc)
 {
 	return doc->bytes;
@@ -700,6 +716,34 @@ sift_xdb_terms_docs(struct sift_xdb *db, const char *const terms[],
 	}
 }
 
+SIFT_EXPORT enum sift_xstatus
+sift_xdb_value_bit(struct sift_xdb *db, unsigned int slot, unsigned int bit,
+		   struct sift_uids *out, struct sift_xerror *err)
+{
+	if (slot >= SIFT_XAPIAN_VALUE_SLOTS)
+		return set_error(err, SIFT_X_ERROR, "read values", "",
+				 "slot out of range");
+	try {
+		Xapian::Database &d = rdb(db);
+		std::vector<uint32_t> uids;
+		unsigned char mask = (unsigned char)(1U << (bit % 8));
+
+		/* the stream visits only documents with a value there, in
+		   docid order */
+		for (Xapian::ValueIterator v = d.valuestream_begin(slot);
+		     v != d.valuestream_end(slot); ++v) {
+			const std::string &value = *v;
+			if (bit / 8 < value.size() &&
+			    ((unsigned char)value[bit / 8] & mask) != 0)
+				uids.push_back(v.get_docid());
+		}
+		uids_merge(out, uids);
+		return ok(err);
+	} catch (...) {
+		return translate_exception(err, "read values");
+	}
+}
+
 /* Orders terms shortest first (then bytewise), for keeping the shortest
    max_terms in a heap whose top is the longest kept. */
 static bool shorter(const std::string &a, const std::string &b)
@@ -968,12 +1012,38 @@ sift_xdb_rebuild(const char *src_path, const char *dest_path,
 					}
 				}
 			}
+			/* and their values, a pass over each slot */
+			std::vector<std::vector<std::pair<unsigned int,
+				std::string> > > doc_values(end - first);
+			for (unsigned int slot = 0;
+			     slot < SIFT_XAPIAN_VALUE_SLOTS; slot++) {
+				Xapian::ValueIterator v =
+					src.valuestream_begin(slot);
+				if (v == src.valuestream_end(slot))
+					continue;
+				v.skip_to(lo);
+				for (; v != src.valuestream_end(slot) &&
+				       v.get_docid() <= hi; ++v) {
+					auto it = std::lower_bound(
+						keep.begin() + first,
+						keep.begin() + end,
+						v.get_docid());
+					if (it != keep.begin() + end &&
+					    *it == v.get_docid())
+						doc_values[it - keep.begin() -
+							   first].emplace_back(
+							slot, *v);
+				}
+			}
 			for (size_t d = first; d < end; d++) {
 				Xapian::Document doc;
 				for (const rebuild_posting &post :
 					     doc_terms[d - first])
 					doc.add_term(terms[post.term],
 						     post.wdf);
+				for (const auto &value : doc_values[d - first])
+					doc.add_value(value.first,
+						      value.second);
 				dest.replace_document(keep[d], doc);
 			}
 			dest.commit();

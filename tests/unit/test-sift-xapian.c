@@ -767,6 +767,121 @@ static void test_xdb_rebuild_many(void)
 	test_end();
 }
 
+/* Values: the documents whose value has a bit set, for random bitmaps of
+   random lengths (some documents without one), before and after a rebuild
+   that drops some documents. */
+#define VALUES_DOCS 500
+static void check_value_bits(struct sift_xdb *db,
+			     unsigned char values[][16],
+			     const unsigned int *lens, const bool *dropped)
+{
+	struct sift_xerror err;
+
+	for (unsigned int bit = 0; bit < 130; bit++) {
+		struct sift_uids set = { NULL, 0, 0 };
+		size_t k = 0;
+		bool ok = TRUE;
+
+		test_assert_idx(sift_xdb_value_bit(db, 1, bit, &set, &err) ==
+				SIFT_X_OK, bit);
+		for (uint32_t uid = 1; uid <= VALUES_DOCS; uid++) {
+			bool want = !dropped[uid - 1] && bit / 8 < lens[uid - 1] &&
+				(values[uid - 1][bit / 8] &
+				 (1U << (bit % 8))) != 0;
+
+			if (!want)
+				continue;
+			if (k >= set.count || set.uids[k] != uid)
+				ok = FALSE;
+			k++;
+		}
+		test_assert_idx(ok && k == set.count, bit);
+		sift_uids_free(&set);
+	}
+}
+
+static void test_xdb_values(void)
+{
+	const char *path = tpath("values"), *dest = tpath("values-dest");
+	static unsigned char values[VALUES_DOCS][16];
+	unsigned int lens[VALUES_DOCS];
+	bool dropped[VALUES_DOCS], none[VALUES_DOCS];
+	ARRAY_TYPE(uint32_t) drop;
+	struct sift_xdb *db;
+	struct sift_xdoc *doc;
+	struct sift_xerror err;
+	struct sift_uids set = { NULL, 0, 0 };
+
+	test_begin("xdb values");
+	db = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE |
+			SIFT_XDB_NO_SYNC);
+	if (db == NULL) {
+		test_end();
+		return;
+	}
+	rng_seed(77);
+	t_array_init(&drop, VALUES_DOCS);
+	for (uint32_t uid = 1; uid <= VALUES_DOCS; uid++) {
+		/* length 0 (no value) to 16 */
+		lens[uid - 1] = rng_next() % 17;
+		for (unsigned int i = 0; i < 16; i++)
+			values[uid - 1][i] = rng_next() & rng_next();
+		none[uid - 1] = FALSE;
+		dropped[uid - 1] = uid % 5 == 0;
+		if (dropped[uid - 1])
+			array_push_back(&drop, &uid);
+		test_assert(sift_xdoc_new(&doc, &err) == SIFT_X_OK);
+		test_assert(sift_xdoc_add_term(doc, "Bx", 2, &err) ==
+			    SIFT_X_OK);
+		/* a slot set twice keeps the last value; slot 2 is
+		   another slot */
+		test_assert(sift_xdoc_set_value(doc, 1, "zz", 2, &err) ==
+			    SIFT_X_OK);
+		test_assert(sift_xdoc_set_value(doc, 2, "\xff", 1, &err) ==
+			    SIFT_X_OK);
+		if (lens[uid - 1] > 0) {
+			test_assert(sift_xdoc_set_value(doc, 1,
+				values[uid - 1], lens[uid - 1], &err) ==
+				SIFT_X_OK);
+		} else {
+			test_assert(sift_xdoc_set_value(doc, 1, "", 0,
+							&err) == SIFT_X_OK);
+		}
+		test_assert(sift_xdb_add(db, uid, doc, NULL, &err) ==
+			    SIFT_X_OK);
+		sift_xdoc_free(&doc);
+	}
+	/* slots beyond SIFT_XAPIAN_VALUE_SLOTS are refused */
+	test_assert(sift_xdoc_new(&doc, &err) == SIFT_X_OK);
+	test_assert(err_reported(sift_xdoc_set_value(doc,
+		SIFT_XAPIAN_VALUE_SLOTS, "a", 1, &err), &err));
+	sift_xdoc_free(&doc);
+	test_assert(err_reported(sift_xdb_value_bit(db,
+		SIFT_XAPIAN_VALUE_SLOTS, 0, &set, &err), &err));
+	test_assert(set.count == 0);
+	db_commit_ok(db);
+	check_value_bits(db, values, lens, none);
+	/* an unused slot: no documents */
+	test_assert(sift_xdb_value_bit(db, 3, 0, &set, &err) == SIFT_X_OK &&
+		    set.count == 0);
+	sift_xdb_close(&db);
+
+	test_assert(sift_xdb_rebuild(path, dest, array_front(&drop),
+				     array_count(&drop), NULL, &err) ==
+		    SIFT_X_OK);
+	db = db_open_ok(dest, 0);
+	if (db != NULL) {
+		check_value_bits(db, values, lens, dropped);
+		/* slot 2 survived too, for every kept document */
+		test_assert(sift_xdb_value_bit(db, 2, 7, &set, &err) ==
+			    SIFT_X_OK);
+		test_assert(set.count == VALUES_DOCS - array_count(&drop));
+		sift_uids_free(&set);
+		sift_xdb_close(&db);
+	}
+	test_end();
+}
+
 static void test_xdb_metadata(void)
 {
 	const char *path = tpath("meta");
@@ -2002,6 +2117,7 @@ int main(void)
 		test_xdb_add_existing,
 		test_xdb_rebuild,
 		test_xdb_rebuild_many,
+		test_xdb_values,
 		test_xdb_metadata,
 		test_xdb_uncommitted_discarded,
 		test_xdb_failed_commit,

@@ -73,6 +73,12 @@ int sift_text_tokenize(struct sift_text *text, const char *in, size_t len,
 		       sift_token_callback_t *callback, void *context,
 		       char *err, size_t err_size);
 
+/* Pure-ASCII text is segmented without ICU, with the same result: on
+   unless the check at init found the installed ICU segmenting ASCII in a
+   way the fast path doesn't follow.  The unit test turns it off to compare
+   the two.  Returns whether it is on now. */
+int sift_text_set_ascii_fast(struct sift_text *text, int enable);
+
 /* Length of the longest prefix of s[0..len) that is at most max bytes and
    ends on a UTF-8 character boundary (used to cap term lengths). */
 size_t sift_text_utf8_truncate(const char *s, size_t len, size_t max);

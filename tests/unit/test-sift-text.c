@@ -1153,6 +1153,98 @@ static void test_tokenize_windows(void)
 	test_end();
 }
 
+/* The ASCII fast path (sift-text.c, emit_ascii_tokens()) against ICU on
+   the same input: same tokens, offsets and flags.  Every ASCII character
+   between letters, digits and '_', every string of up to three characters
+   from a set covering each character class, and random strings. */
+static bool ascii_same(struct sift_text *fast, struct sift_text *icu,
+		       const char *in, size_t len)
+{
+	struct collect_ctx a, b;
+	const struct token *ta, *tb;
+	unsigned int na, nb, i;
+	char err[256];
+	bool same;
+
+	i_zero(&a);
+	i_zero(&b);
+	t_array_init(&a.tokens, 16);
+	t_array_init(&b.tokens, 16);
+	if (sift_text_tokenize(fast, in, len, collect_cb, &a, err,
+			       sizeof(err)) != 0 ||
+	    sift_text_tokenize(icu, in, len, collect_cb, &b, err,
+			       sizeof(err)) != 0)
+		return FALSE;
+	ta = array_get(&a.tokens, &na);
+	tb = array_get(&b.tokens, &nb);
+	same = na == nb;
+	for (i = 0; same && i < na; i++) {
+		same = ta[i].offset == tb[i].offset &&
+			ta[i].len == tb[i].len && ta[i].flags == tb[i].flags;
+	}
+	if (!same) {
+		printf("ASCII fast path differs from ICU on \"%s\": "
+		       "%u tokens, ICU %u\n", hex(in, len), na, nb);
+	}
+	return same;
+}
+
+static void test_tokenize_ascii_fast(void)
+{
+	static const char classes[] = "aZ09_.',;:\"-@/ \t\r\n\x0b\x0c\x7f!";
+	static const char *const around[] = {
+		"a%a", "1%1", "a%1", "1%a", "_%_", "a%_", "%", "%%", "a%%a",
+		"1%%1", "__%", "%__", "a_%_a",
+	};
+	struct sift_text *fast = test_text_init(), *icu = test_text_init();
+	unsigned int i, j, k, c, failures = 0;
+	const size_t nclasses = sizeof(classes) - 1;
+	char buf[4096];
+	size_t len;
+
+	test_begin("tokenize: ASCII without ICU gives ICU's tokens");
+	/* the check at init accepted the installed ICU */
+	test_assert(sift_text_set_ascii_fast(fast, 1) == 1);
+	test_assert(sift_text_set_ascii_fast(icu, 0) == 0);
+	for (c = 0; c < 128; c++) {
+		for (i = 0; i < N_ELEM(around); i++) T_BEGIN {
+			/* '%' stands for c (which may be NUL) */
+			len = 0;
+			for (const char *f = around[i]; *f != '\0'; f++)
+				buf[len++] = *f == '%' ? (char)c : *f;
+			if (!ascii_same(fast, icu, buf, len))
+				failures++;
+		} T_END;
+	}
+	for (i = 0; i < nclasses; i++) {
+		for (j = 0; j < nclasses; j++) {
+			for (k = 0; k <= nclasses; k++) T_BEGIN {
+				buf[0] = classes[i];
+				buf[1] = classes[j];
+				buf[2] = k < nclasses ? classes[k] : '\0';
+				if (!ascii_same(fast, icu, buf,
+						k < nclasses ? 3 : 2))
+					failures++;
+			} T_END;
+		}
+	}
+	rng_seed(4242);
+	for (i = 0; i < 20000; i++) T_BEGIN {
+		len = 1 + rng_range(i < 19990 ? 40 : sizeof(buf) - 1);
+		for (j = 0; j < len; j++) {
+			buf[j] = rng_range(4) != 0 ?
+				classes[rng_range(nclasses)] :
+				(char)rng_range(128);
+		}
+		if (!ascii_same(fast, icu, buf, len))
+			failures++;
+	} T_END;
+	test_assert(failures == 0);
+	sift_text_deinit(&fast);
+	sift_text_deinit(&icu);
+	test_end();
+}
+
 static void test_tokenize_invalid(void)
 {
 	static const char input[] = "abc\0def\xFF\xFEghi\xE2\x82 jkl\xC3";
@@ -1709,6 +1801,7 @@ int main(void)
 		test_tokenize_large,
 		test_tokenize_no_whitespace,
 		test_tokenize_windows,
+		test_tokenize_ascii_fast,
 		test_tokenize_invalid,
 		test_tokenize_stop,
 		test_substring_claim,

@@ -17,7 +17,10 @@
       word break iterator (UAX #29 plus ICU's dictionaries for Chinese,
       Japanese, Thai, Lao, Khmer and Burmese).  Only segments with a word
       rule status (letters, numbers, kana, ideographs) are tokens;
-      spaces, punctuation and symbols are not.
+      spaces, punctuation and symbols are not.  Pure-ASCII text gets the
+      same tokens from a small segmenter of its own (see
+      sift_text_set_ascii_fast()), as ICU's rule engine is the slowest
+      part of indexing ASCII mail.
 
    Thread safety: a struct sift_text is used by one thread at a time. */
 #ifndef SIFT_TEXT_H

@@ -404,9 +404,15 @@ static int sift_index_read_meta(struct sift_index *index)
 					  SIFT_META_EXPUNGED,
 					  str_sanitize(expunged, 80));
 	}
-	if (problem != NULL) {
+	if (problem != NULL && index->writable) {
 		e_warning(index->backend->event, "Index %s %s: it must be "
 			  "rebuilt", index->path, problem);
+		ret = 0;
+	} else if (problem != NULL) {
+		/* searches treat it as missing until the writer (which warns,
+		   once) rebuilds it */
+		e_debug(index->backend->event, "Index %s %s: it will be "
+			"rebuilt", index->path, problem);
 		ret = 0;
 	}
 	free(format);

@@ -139,6 +139,22 @@ static void sift_query_index_error(struct sift_query *q,
 		"failed: %s", mailbox_get_vname(q->box), err->msg);
 }
 
+/* End of a wrapper call that filled uids: on success add them to dest;
+   either way free them.  Returns 0, or -1 with the error logged. */
+static int sift_query_uids_result(struct sift_query *q,
+				  enum sift_xstatus status,
+				  const struct sift_xerror *err,
+				  struct sift_uids *uids,
+				  ARRAY_TYPE(seq_range) *dest)
+{
+	if (status == SIFT_X_OK)
+		uids_to_seq_range(uids, dest);
+	else
+		sift_query_index_error(q, err);
+	sift_uids_free(uids);
+	return status == SIFT_X_OK ? 0 : -1;
+}
+
 /* Without a complete dictionary: add to q->collect the shortest
    SIFT_SCORE_MAX_TERMS terms of the prefix family that match needle. */
 static enum sift_xstatus
@@ -259,14 +275,7 @@ sift_query_match(struct sift_query *q, const struct sift_dict_prefix *prefixes,
 		}
 		status = sift_xdb_terms_docs(q->db, strs, lens, n, &uids, &err);
 	}
-	if (status != SIFT_X_OK) {
-		sift_query_index_error(q, &err);
-		sift_uids_free(&uids);
-		return -1;
-	}
-	uids_to_seq_range(&uids, dest);
-	sift_uids_free(&uids);
-	return 0;
+	return sift_query_uids_result(q, status, &err, &uids, dest);
 }
 
 /* Add to dest the documents whose body holds ASCII character c. */
@@ -275,16 +284,11 @@ static int sift_query_body_ascii(struct sift_query *q, unsigned char c,
 {
 	struct sift_uids uids = { NULL, 0, 0 };
 	struct sift_xerror err;
+	enum sift_xstatus status;
 
-	if (sift_xdb_value_bit(q->db, SIFT_VALUE_BODY_ASCII, c, &uids,
-			       &err) != SIFT_X_OK) {
-		sift_query_index_error(q, &err);
-		sift_uids_free(&uids);
-		return -1;
-	}
-	uids_to_seq_range(&uids, dest);
-	sift_uids_free(&uids);
-	return 0;
+	status = sift_xdb_value_bit(q->db, SIFT_VALUE_BODY_ASCII, c, &uids,
+				    &err);
+	return sift_query_uids_result(q, status, &err, &uids, dest);
 }
 
 static int sift_query_load_flags(struct sift_query *q)

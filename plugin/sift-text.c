@@ -779,16 +779,29 @@ static int emit_tokens(struct sift_text *text, const unsigned char *p,
 
 /* ---- learning the ASCII classes from ICU --------------------------------- */
 
-/* ICU's segments of short s: their count, and the rule status of the
-   first; -1 on an ICU failure. */
-static int icu_segments(struct sift_text *text, const char *s,
-			int32_t *first_rule_r, char *err, size_t err_size)
+/* Write pattern to out with each '#' replaced by c; returns the length. */
+static size_t put_pattern(unsigned char *out, const char *pattern,
+			  unsigned char c)
 {
+	size_t len = 0;
+
+	for (; *pattern != '\0'; pattern++)
+		out[len++] = *pattern == '#' ? c : (unsigned char)*pattern;
+	return len;
+}
+
+/* ICU's segments of pattern with '#' as c: their count, and the rule
+   status of the first; -1 on an ICU failure. */
+static int icu_segments(struct sift_text *text, const char *pattern,
+			unsigned char c, int32_t *first_rule_r,
+			char *err, size_t err_size)
+{
+	unsigned char s[8];
 	int32_t end;
 	int count = 0;
 
-	if (set_window(text, (const unsigned char *)s, strlen(s),
-		       err, err_size) < 0)
+	if (set_window(text, s, put_pattern(s, pattern, c), err,
+		       err_size) < 0)
 		return -1;
 	(void)ubrk_first(text->bi);
 	for (end = ubrk_next(text->bi); end != UBRK_DONE;
@@ -804,18 +817,10 @@ static int icu_segments(struct sift_text *text, const char *s,
 static int learn_ascii_class(struct sift_text *text, unsigned char c,
 			     unsigned char *class_r, char *err, size_t err_size)
 {
-	char s[5];
-	int32_t rule = 0, ignored;
-	int n, join_letters, join_digits;
+	int32_t rule = 0;
+	int alone, after_letter, letters, digits;
 
-	if (c == '\0') {
-		/* a NUL would end the probe strings; it is a control
-		   character (Other) in every Unicode version */
-		*class_r = ASCII_WB_OTHER;
-		return 0;
-	}
-	s[0] = (char)c; s[1] = '\0';
-	if (icu_segments(text, s, &rule, err, err_size) < 0)
+	if ((alone = icu_segments(text, "#", c, &rule, err, err_size)) < 0)
 		return -1;
 	if (rule >= UBRK_WORD_LETTER && rule < UBRK_WORD_LETTER_LIMIT) {
 		*class_r = ASCII_WB_LETTER;
@@ -825,31 +830,25 @@ static int learn_ascii_class(struct sift_text *text, unsigned char c,
 		*class_r = ASCII_WB_NUMERIC;
 		return 0;
 	}
-	s[0] = 'a'; s[1] = (char)c; s[2] = '\0';
-	if ((n = icu_segments(text, s, &ignored, err, err_size)) < 0)
+	if ((after_letter = icu_segments(text, "a#", c, &rule, err,
+					 err_size)) < 0 ||
+	    (letters = icu_segments(text, "a#a", c, &rule, err,
+				    err_size)) < 0 ||
+	    (digits = icu_segments(text, "1#1", c, &rule, err,
+				   err_size)) < 0)
 		return -1;
-	if (n == 1) {
-		/* "a_": joins a letter on its own (WB13a) */
-		*class_r = ASCII_WB_EXTEND_NUM_LET;
-		return 0;
-	}
-	s[0] = 'a'; s[1] = (char)c; s[2] = 'a'; s[3] = '\0';
-	if ((n = icu_segments(text, s, &ignored, err, err_size)) < 0)
-		return -1;
-	join_letters = n == 1;
-	s[0] = '1'; s[1] = (char)c; s[2] = '1';
-	if ((n = icu_segments(text, s, &ignored, err, err_size)) < 0)
-		return -1;
-	join_digits = n == 1;
-	*class_r = join_letters && join_digits ? ASCII_WB_MID_NUM_LET :
-		join_letters ? ASCII_WB_MID_LETTER :
-		join_digits ? ASCII_WB_MID_NUM : ASCII_WB_OTHER;
+	/* "a_" is one segment: '_' joins a letter on its own (WB13a) */
+	*class_r = after_letter == 1 ? ASCII_WB_EXTEND_NUM_LET :
+		letters == 1 && digits == 1 ? ASCII_WB_MID_NUM_LET :
+		letters == 1 ? ASCII_WB_MID_LETTER :
+		digits == 1 ? ASCII_WB_MID_NUM : ASCII_WB_OTHER;
 	return 0;
 }
 
 struct token_list {
 	size_t *items;		/* offset, length, flags of each token */
 	size_t count, alloc;
+	int out_of_memory;
 };
 
 static int token_list_cb(void *context, const char *tok, size_t len,
@@ -862,8 +861,10 @@ static int token_list_cb(void *context, const char *tok, size_t len,
 		size_t alloc = list->alloc == 0 ? 1024 : list->alloc * 2;
 		size_t *items = realloc(list->items, alloc * sizeof(*items));
 
-		if (items == NULL)
+		if (items == NULL) {
+			list->out_of_memory = 1;
 			return -1;
+		}
 		list->items = items;
 		list->alloc = alloc;
 	}
@@ -884,44 +885,40 @@ static int init_ascii(struct sift_text *text, char *err, size_t err_size)
 		"a##a", "1##1", "#a", "a#", "1#", "#1", "__#", "#__",
 		"a_#_a",
 	};
-	struct token_list fast = { NULL, 0, 0 }, icu = { NULL, 0, 0 };
+	const size_t n_around = sizeof(around) / sizeof(around[0]);
+	struct token_list fast = { NULL, 0, 0, 0 }, icu = { NULL, 0, 0, 0 };
 	unsigned char *probe;
 	size_t len = 0, i;
 	unsigned int c;
-	int ret = 0;
+	int ret;
 
 	for (c = 0; c < 128; c++) {
 		if (learn_ascii_class(text, (unsigned char)c,
 				      &text->ascii_wb[c], err, err_size) < 0)
 			return -1;
 	}
-	probe = malloc(128 * sizeof(around) / sizeof(around[0]) * 6);
-	if (probe == NULL) {
-		set_err(err, err_size, "out of memory");
-		return -1;
-	}
+	/* without memory for the check the fast path just stays off */
+	probe = malloc(128 * n_around * 6);
+	if (probe == NULL)
+		return 0;
 	for (c = 0; c < 128; c++) {
-		for (i = 0; i < sizeof(around) / sizeof(around[0]); i++) {
-			for (const char *f = around[i]; *f != '\0'; f++)
-				probe[len++] = *f == '#' ? (unsigned char)c :
-					(unsigned char)*f;
+		for (i = 0; i < n_around; i++) {
+			len += put_pattern(probe + len, around[i],
+					   (unsigned char)c);
 			probe[len++] = ' ';
 		}
 	}
-	if (emit_ascii_tokens(text, probe, len, 0, token_list_cb,
-			      &fast) != 0)
-		ret = -1;
-	else if (set_window(text, probe, len, err, err_size) < 0 ||
-		 (ret = emit_tokens(text, probe, len, 0, token_list_cb, &icu,
-				    err, err_size)) != 0)
-		ret = -1;
-	if (ret == 0) {
+	ret = set_window(text, probe, len, err, err_size);
+	if (ret == 0 && emit_tokens(text, probe, len, 0, token_list_cb, &icu,
+				    err, err_size) != 0 && !icu.out_of_memory)
+		ret = -1;	/* ICU failed (err says how) */
+	if (ret == 0 && !icu.out_of_memory &&
+	    emit_ascii_tokens(text, probe, len, 0, token_list_cb,
+			      &fast) == 0) {
 		text->ascii_fast_ok = fast.count == icu.count &&
 			memcmp(fast.items, icu.items,
 			       fast.count * sizeof(size_t)) == 0;
 		text->ascii_fast = text->ascii_fast_ok;
-	} else if (err != NULL && err_size > 0 && err[0] == '\0') {
-		set_err(err, err_size, "out of memory");
 	}
 	free(fast.items);
 	free(icu.items);
@@ -936,9 +933,10 @@ int sift_text_tokenize(struct sift_text *text, const char *in, size_t len,
 	const unsigned char *p = (const unsigned char *)in;
 	size_t pos = 0, avail, wlen, consumed;
 	int32_t b;
-	int ret;
+	int fast, ret;
 
 	while (pos < len) {
+		fast = 0;
 		avail = len - pos;
 		if (avail <= SIFT_WINDOW_SIZE) {
 			wlen = consumed = avail;
@@ -967,18 +965,15 @@ int sift_text_tokenize(struct sift_text *text, const char *in, size_t len,
 			}
 			consumed = b == UBRK_DONE || b <= 0 ? wlen : (size_t)b;
 		} else if (text->ascii_fast && is_ascii(p + pos, wlen)) {
-			ret = emit_ascii_tokens(text, p + pos, wlen, pos,
-						callback, context);
-			if (ret != 0)
-				return ret;
-			pos += consumed;
-			continue;
-		} else {
-			if (set_window(text, p + pos, wlen, err, err_size) < 0)
-				return -1;
+			fast = 1;
+		} else if (set_window(text, p + pos, wlen, err,
+				      err_size) < 0) {
+			return -1;
 		}
-		ret = emit_tokens(text, p + pos, consumed, pos,
-				  callback, context, err, err_size);
+		ret = fast ? emit_ascii_tokens(text, p + pos, consumed, pos,
+					       callback, context) :
+			emit_tokens(text, p + pos, consumed, pos, callback,
+				    context, err, err_size);
 		if (ret != 0)
 			return ret;
 		pos += consumed;

@@ -680,13 +680,19 @@ static int sift_index_doc_flush_terms(struct sift_index *index)
 			return -1;
 		}
 	}
-	for (i = 0; i < SIFT_BODY_ASCII_BYTES; i++) {
-		if (index->doc_ascii[i] != 0)
-			break;
-	}
-	if (i < SIFT_BODY_ASCII_BYTES &&
+	return 0;
+}
+
+/* The document's values: the map of its body's ASCII characters, if it
+   has any (no value reads as none). */
+static int sift_index_doc_set_values(struct sift_index *index)
+{
+	static const unsigned char none[SIFT_BODY_ASCII_BYTES];
+	struct sift_xerror err;
+
+	if (memcmp(index->doc_ascii, none, sizeof(none)) != 0 &&
 	    sift_xdoc_set_value(index->doc, SIFT_VALUE_BODY_ASCII,
-				index->doc_ascii, SIFT_BODY_ASCII_BYTES,
+				index->doc_ascii, sizeof(index->doc_ascii),
 				&err) != SIFT_X_OK) {
 		sift_index_error(index, "Adding a value to", &err);
 		return -1;
@@ -1170,6 +1176,7 @@ static int sift_index_doc_end_umask(struct sift_index *index)
 	if (ret == 0 && !existed) {
 		if (sift_index_add_doc_flags(index) < 0 ||
 		    sift_index_doc_flush_terms(index) < 0 ||
+		    sift_index_doc_set_values(index) < 0 ||
 		    sift_index_doc_side_files(index) < 0)
 			ret = -1;
 		else if (sift_xdb_add(index->db, index->doc_uid, index->doc,

@@ -31,12 +31,18 @@ import fixtures  # noqa: E402
 from corpus_sample import corpus_runs  # noqa: E402,F401
 
 BACKEND = os.environ.get("SIFT_TEST_BACKEND", "sift")
+HEALTH_FILE = "test_session_health.py"
 
 
 def pytest_collection_modifyitems(config, items):
     """The real-corpus tests need ../shared/corpora, which is not part of
     the project.  Without it they are not run at all - said loudly, and
     neither counted as passed nor as skipped-and-failed by run-all.sh."""
+    # the session's health checks (clean logs over everything that ran)
+    # must run after every other test, whatever the file names
+    last = [i for i in items if i.fspath.basename == HEALTH_FILE]
+    items[:] = [i for i in items if i.fspath.basename != HEALTH_FILE] + last
+
     import oracle_sets  # tests/bench, on sys.path via corpus_sample
     d = oracle_sets.default_corpora_dir()
     if any(os.path.exists(os.path.join(d, f)) for f in oracle_sets.CORPUS_FILES.values()):

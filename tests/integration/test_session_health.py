@@ -1,4 +1,5 @@
-"""Last checks of the session (this file sorts last): the plugin really
+"""Last checks of the session (conftest.py runs this file after every
+other test, whatever the order of names): the plugin really
 answered (its Xapian index exists) and the Dovecot logs are clean."""
 
 import os

@@ -13,6 +13,8 @@
 #include "fts-backend-sift.h"
 #include "sift-index.h"
 #include "sift-query.h"
+#include "message-address.h"
+#include "sift-hdrfilter.h"
 #include "sift-verify.h"
 #include "sift-acl.h"
 
@@ -60,10 +62,18 @@ fts_backend_sift_init(struct fts_backend *_backend, const char **error_r)
 	backend->event = event_create(_backend->ns->user->event);
 	event_add_category(backend->event, &event_category_fts_sift);
 	event_set_append_log_prefix(backend->event, "fts-sift: ");
+	backend->hdrfilter = sift_hdrfilter_new(
+		mail_user_plugin_getenv(_backend->ns->user,
+					"fts_header_includes"),
+		mail_user_plugin_getenv(_backend->ns->user,
+					"fts_header_excludes"));
+	if (backend->hdrfilter == NULL)
+		i_fatal_status(FATAL_OUTOFMEM, "fts-sift: out of memory");
 	if (sift_text_init(&backend->text, err, sizeof(err)) < 0) {
 		*error_r = t_strdup_printf("fts-sift: ICU initialization "
 					   "failed: %s", err);
 		/* Dovecot frees the backend without calling deinit */
+		sift_hdrfilter_free(&backend->hdrfilter);
 		event_unref(&backend->event);
 		return -1;
 	}
@@ -75,6 +85,7 @@ static void fts_backend_sift_deinit(struct fts_backend *_backend)
 	struct sift_fts_backend *backend = SIFT_BACKEND(_backend);
 
 	sift_text_deinit(&backend->text);
+	sift_hdrfilter_free(&backend->hdrfilter);
 	event_unref(&backend->event);
 	i_free(backend);
 }
@@ -179,26 +190,39 @@ static void sift_update_close(struct sift_fts_update_context *ctx)
 	ctx->open_failed = FALSE;
 }
 
-/* Flag the document if Dovecot reads its header differently from what
-   we are given (see sift-verify.c). */
+/* Index what only the message as Dovecot's search reads it gives (see
+   sift-verify.c): the address headers in their search form, the names of
+   headers the fts plugin leaves out; and flag the document where
+   Dovecot's search reads it differently from what we are given. */
 static void sift_update_check_header(struct sift_fts_update_context *ctx,
 				     uint32_t uid)
 {
+	struct sift_fts_backend *backend = SIFT_BACKEND(ctx->ctx.backend);
+	const struct sift_verify_address *addr;
+	const char *const *name;
 	struct istream *input;
-	enum sift_verify_result result;
+	struct sift_verify v;
+	bool whole = sift_hdrfilter_excludes_any(backend->hdrfilter);
+	int ret;
 
 	if (ctx->mail == NULL) {
 		ctx->trans = mailbox_transaction_begin(ctx->box, 0,
 						       "fts-sift header check");
 		ctx->mail = mail_alloc(ctx->trans, 0, NULL);
 	}
-	if (!mail_set_uid(ctx->mail, uid) ||
-	    mail_get_hdr_stream(ctx->mail, NULL, &input) < 0) {
+	if (!mail_set_uid(ctx->mail, uid))
+		ret = -1;
+	else if (whole)
+		ret = mail_get_stream(ctx->mail, NULL, NULL, &input);
+	else
+		ret = mail_get_hdr_stream(ctx->mail, NULL, &input);
+	if (ret < 0) {
 		/* The fts plugin read its own copy fine, but without this
 		   check the index could claim certainty where Dovecot reads
-		   the headers differently: let Dovecot check every header
-		   and TEXT search of this message. */
-		e_warning(SIFT_BACKEND(ctx->ctx.backend)->event,
+		   the headers differently, and it lacks the address
+		   headers: let Dovecot check every header and TEXT search
+		   of this message. */
+		e_warning(backend->event,
 			  "Couldn't read the header of uid %u in mailbox %s "
 			  "to check it (%s); its header searches are left to "
 			  "Dovecot", uid, mailbox_get_vname(ctx->box),
@@ -207,11 +231,37 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 					  SIFT_UNTRUSTED_TEXT);
 		return;
 	}
-	result = sift_verify_header(input);
-	if ((result & SIFT_VERIFY_HEADER_CHARSET) != 0)
+	sift_verify_message(input, whole, backend->hdrfilter, &v);
+	if ((v.result & SIFT_VERIFY_HEADER_CHARSET) != 0)
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_HEADERS);
-	if ((result & SIFT_VERIFY_ADDRESS_TEXT) != 0)
+	if ((v.result & (SIFT_VERIFY_ADDRESS_TEXT |
+			 SIFT_VERIFY_EXCLUDED)) != 0)
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_TEXT);
+	if ((v.result & SIFT_VERIFY_BODY) != 0)
+		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_BODY);
+
+	/* the fts plugin's own calls for these are ignored
+	   (update_set_build_key()) */
+	array_foreach(&v.addresses, addr) {
+		sift_index_field_begin(ctx->index, SIFT_FIELD_KIND_HEADER,
+				       addr->name);
+		if (sift_index_field_data(ctx->index, addr->value,
+					  addr->size) < 0 ||
+		    sift_index_field_end(ctx->index) < 0) {
+			ctx->ctx.failed = TRUE;
+			return;
+		}
+	}
+	/* a header without any of its text: the name only, so that
+	   HEADER <name> "" stays exact */
+	array_foreach(&v.excluded, name) {
+		sift_index_field_begin(ctx->index, SIFT_FIELD_KIND_HEADER,
+				       *name);
+		if (sift_index_field_end(ctx->index) < 0) {
+			ctx->ctx.failed = TRUE;
+			return;
+		}
+	}
 }
 
 static bool sift_update_ensure_index(struct sift_fts_update_context *ctx)
@@ -330,6 +380,14 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 		T_BEGIN {
 			sift_update_check_header(ctx, key->uid);
 		} T_END;
+		if (ctx->ctx.failed)
+			return FALSE;
+	}
+	if (key->type == FTS_BACKEND_BUILD_KEY_HDR && key->hdr_name != NULL &&
+	    message_header_is_address(key->hdr_name)) {
+		/* indexed in Dovecot's search form instead, from the
+		   message itself (sift_update_check_header()) */
+		return FALSE;
 	}
 	if (key->hdr_name != NULL &&
 	    (key->type == FTS_BACKEND_BUILD_KEY_HDR ||

@@ -5,6 +5,7 @@
 #include "fts-sift-settings.h"
 
 struct sift_text;
+struct sift_hdrfilter;
 
 /* One backend per namespace (Dovecot's fts plugin makes them). */
 struct sift_fts_backend {
@@ -14,6 +15,9 @@ struct sift_fts_backend {
 	/* shared by indexing and searching, so both normalize and segment
 	   text the same way */
 	struct sift_text *text;
+	/* the headers Dovecot's fts plugin hands over (its
+	   fts_header_includes/excludes settings; sift-hdrfilter.h) */
+	struct sift_hdrfilter *hdrfilter;
 };
 
 #define SIFT_BACKEND(b) ((struct sift_fts_backend *)(b))

@@ -118,6 +118,7 @@
 #include "sleep.h"
 #include "mail-storage-private.h"
 #include "message-address.h"
+#include "sift-hdrfilter.h"
 #include "sift-text.h"
 #include "sift-plan.h"
 #include "sift-dict.h"
@@ -370,6 +371,8 @@ static int sift_index_read_meta(struct sift_index *index)
 {
 	const char *problem = NULL;
 	char *format, *text = NULL, *last_uid = NULL, *expunged = NULL;
+	char *headers = NULL;
+	const char *want_headers = sift_hdrfilter_id(index->backend->hdrfilter);
 	bool corrupt = FALSE;
 	int ret = 1;
 
@@ -387,6 +390,8 @@ static int sift_index_read_meta(struct sift_index *index)
 		   sift_index_meta(index, SIFT_META_LAST_UID, &last_uid,
 				   &corrupt) < 0 ||
 		   sift_index_meta(index, SIFT_META_EXPUNGED, &expunged,
+				   &corrupt) < 0 ||
+		   sift_index_meta(index, SIFT_META_HEADERS, &headers,
 				   &corrupt) < 0) {
 		ret = corrupt ? 0 : -1;
 	} else if (text == NULL ||
@@ -394,6 +399,14 @@ static int sift_index_read_meta(struct sift_index *index)
 		problem = t_strdup_printf("was built with %s, this process "
 			"uses %s", text == NULL ? "an unknown text engine" :
 			text, sift_index_text_id(index->backend));
+	} else if (strcmp(headers == NULL ? "" : headers, want_headers) != 0) {
+		/* it lacks headers that are now wanted, or holds some that
+		   searches would now leave to Dovecot while TEXT trusts
+		   them */
+		problem = t_strdup_printf("was built with the header "
+			"selection '%s', the settings now say '%s' "
+			"(fts_header_includes/excludes)",
+			headers == NULL ? "" : headers, want_headers);
 	} else if (last_uid != NULL &&
 		   str_to_uint32(last_uid, &index->stored_last_uid) < 0) {
 		problem = t_strdup_printf("has an invalid last_uid '%s'",
@@ -419,6 +432,7 @@ static int sift_index_read_meta(struct sift_index *index)
 	free(text);
 	free(last_uid);
 	free(expunged);
+	free(headers);
 	index->batch_last_uid = index->stored_last_uid;
 	return ret;
 }
@@ -1244,6 +1258,9 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 				  SIFT_FORMAT_VERSION, &err) != SIFT_X_OK ||
 	    sift_xdb_set_metadata(index->db, SIFT_META_TEXT,
 				  sift_index_text_id(index->backend),
+				  &err) != SIFT_X_OK ||
+	    sift_xdb_set_metadata(index->db, SIFT_META_HEADERS,
+				  sift_hdrfilter_id(index->backend->hdrfilter),
 				  &err) != SIFT_X_OK ||
 	    sift_xdb_set_metadata(index->db, SIFT_META_LAST_UID,
 				  dec2str(last_uid), &err) != SIFT_X_OK ||

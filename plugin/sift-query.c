@@ -46,6 +46,7 @@
 #include "sift-index.h"
 #include "sift-dict.h"
 #include "sift-gaps.h"
+#include "sift-hdrfilter.h"
 #include "sift-query.h"
 
 struct sift_leaf {
@@ -349,7 +350,8 @@ static bool sift_arg_is_ours(const struct mail_search_arg *arg)
 
 /* Can the index answer a leaf on this header at all?  (BODY and TEXT:
    always.)  Depends on the argument only, never on a mailbox. */
-static bool sift_leaf_header_is_answerable(const struct mail_search_arg *arg,
+static bool sift_leaf_header_is_answerable(struct sift_fts_backend *backend,
+					   const struct mail_search_arg *arg,
 					   enum sift_field field)
 {
 	const char *hdr = arg->hdr_field_name;
@@ -357,6 +359,12 @@ static bool sift_leaf_header_is_answerable(const struct mail_search_arg *arg,
 	if (field == SIFT_FIELD_BODY || field == SIFT_FIELD_TEXT)
 		return TRUE;
 	if (hdr == NULL || !sift_header_name_is_keyable(hdr, strlen(hdr)))
+		return FALSE;
+	/* a header the fts plugin doesn't hand over (fts_header_excludes)
+	   has no text in the index; its name is there all the same
+	   (sift_update_check_header()), for HEADER <name> "" */
+	if (arg->value.str[0] != '\0' &&
+	    !sift_hdrfilter_wants(backend->hdrfilter, hdr))
 		return FALSE;
 	/* HEADER From/To/...: Dovecot matches the raw header value, but the
 	   index holds the address as Dovecot rewrote it */
@@ -608,7 +616,7 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 	bool exact;
 	int ret = 1;
 
-	if (!sift_leaf_header_is_answerable(arg, field))
+	if (!sift_leaf_header_is_answerable(q->backend, arg, field))
 		return 0;
 	if (sift_plan_build(q->backend->text, field, value, strlen(value),
 			    &plan, err, sizeof(err)) < 0) {
@@ -1125,7 +1133,7 @@ void sift_query_mark_answerable(struct sift_fts_backend *backend,
 		enum sift_field field = sift_arg_field(arg);
 
 		if (!sift_arg_is_ours(arg) ||
-		    !sift_leaf_header_is_answerable(arg, field))
+		    !sift_leaf_header_is_answerable(backend, arg, field))
 			continue;
 		T_BEGIN {
 			if (sift_plan_build(backend->text, field, arg->value.str,

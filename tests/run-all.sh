@@ -58,10 +58,10 @@ if [ ! -f Makefile ]; then
 fi
 make -j"$(nproc)" >>"$LOG" 2>&1 || fail_hard "make failed"
 make -j"$(nproc)" tests/unit/test-sift-text tests/unit/test-sift-xapian \
-	tests/unit/test-sift-plan tests/unit/test-sift-gaps tests/unit/test-sift-hdrfilter >>"$LOG" 2>&1 || fail_hard "building unit tests failed"
+	tests/unit/test-sift-plan tests/unit/test-sift-gaps tests/unit/test-sift-hdrfilter tests/unit/test-sift-verify >>"$LOG" 2>&1 || fail_hard "building unit tests failed"
 
 note "unit tests"
-for t in tests/unit/test-sift-text tests/unit/test-sift-xapian tests/unit/test-sift-plan tests/unit/test-sift-gaps tests/unit/test-sift-hdrfilter; do
+for t in tests/unit/test-sift-text tests/unit/test-sift-xapian tests/unit/test-sift-plan tests/unit/test-sift-gaps tests/unit/test-sift-hdrfilter tests/unit/test-sift-verify; do
 	out=$("$t" 2>&1)
 	rc=$?
 	echo "$out" >>"$LOG"

@@ -14,6 +14,7 @@
 #include "sift-index.h"
 #include "sift-query.h"
 #include "message-address.h"
+#include "message-parser.h"
 #include "sift-hdrfilter.h"
 #include "sift-verify.h"
 #include "sift-acl.h"
@@ -30,6 +31,8 @@ struct sift_fts_update_context {
 	uint32_t doc_uid;
 	/* the MIME part whose Content-Type header was seen last */
 	const struct message_part *content_type_part;
+	/* the last part whose address headers were checked for TEXT */
+	const struct message_part *address_part;
 	bool open_failed;
 	/* the session user may not read box: nothing of it is indexed, and
 	   its index is not opened (see update_set_mailbox) */
@@ -264,6 +267,24 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 	}
 }
 
+/* An attached message's header holds an address header: flag the
+   document for TEXT if the fts plugin's parsed form of it has other runs
+   than the header as written (sift_verify_part_addresses()). */
+static void sift_update_check_part(struct sift_fts_update_context *ctx,
+				   const struct message_part *part)
+{
+	struct istream *input;
+
+	if (ctx->mail == NULL ||
+	    mail_get_stream(ctx->mail, NULL, NULL, &input) < 0) {
+		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_TEXT);
+		return;
+	}
+	i_stream_seek(input, part->physical_pos);
+	if (sift_verify_part_addresses(input))
+		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_TEXT);
+}
+
 static bool sift_update_ensure_index(struct sift_fts_update_context *ctx)
 {
 	struct sift_fts_backend *backend = SIFT_BACKEND(ctx->ctx.backend);
@@ -377,6 +398,7 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 		}
 		ctx->doc_uid = key->uid;
 		ctx->content_type_part = NULL;
+		ctx->address_part = NULL;
 		T_BEGIN {
 			sift_update_check_header(ctx, key->uid);
 		} T_END;
@@ -388,6 +410,14 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 		/* indexed in Dovecot's search form instead, from the
 		   message itself (sift_update_check_header()) */
 		return FALSE;
+	}
+	if (key->type == FTS_BACKEND_BUILD_KEY_MIME_HDR &&
+	    key->hdr_name != NULL && key->part != ctx->address_part &&
+	    message_header_is_address(key->hdr_name)) {
+		ctx->address_part = key->part;
+		T_BEGIN {
+			sift_update_check_part(ctx, key->part);
+		} T_END;
 	}
 	if (key->hdr_name != NULL &&
 	    (key->type == FTS_BACKEND_BUILD_KEY_HDR ||

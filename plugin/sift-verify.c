@@ -64,22 +64,25 @@ static bool unknown_charset_cb(const unsigned char *data ATTR_UNUSED,
 	return TRUE;
 }
 
-static bool is_run_separator(unsigned char c)
+static bool is_run_separator(unsigned char c, bool whitespace_only)
 {
+	if (whitespace_only)
+		return sift_is_chunk_separator((char)c);
 	return c == '\0' || strchr(SIFT_ADDRESS_RUN_SEPARATORS, c) != NULL;
 }
 
 /* Does every run of a occur somewhere in b? */
 static bool runs_occur_in(const unsigned char *a, size_t a_len,
-			  const unsigned char *b, size_t b_len)
+			  const unsigned char *b, size_t b_len,
+			  bool whitespace_only)
 {
 	size_t i = 0, start;
 
 	while (i < a_len) {
-		while (i < a_len && is_run_separator(a[i]))
+		while (i < a_len && is_run_separator(a[i], whitespace_only))
 			i++;
 		start = i;
-		while (i < a_len && !is_run_separator(a[i]))
+		while (i < a_len && !is_run_separator(a[i], whitespace_only))
 			i++;
 		if (i > start && memmem(b, b_len, a + start, i - start) == NULL)
 			return FALSE;
@@ -87,14 +90,21 @@ static bool runs_occur_in(const unsigned char *a, size_t a_len,
 	return TRUE;
 }
 
+/* A run of one found in the other lies inside one of its runs (it holds
+   no separator), so both directions make every separator-free string
+   occur in both or in neither. */
+static bool same_runs(const unsigned char *a, size_t a_len,
+		      const unsigned char *b, size_t b_len,
+		      bool whitespace_only)
+{
+	return runs_occur_in(a, a_len, b, b_len, whitespace_only) &&
+		runs_occur_in(b, b_len, a, a_len, whitespace_only);
+}
+
 bool sift_verify_same_runs(const unsigned char *a, size_t a_len,
 			   const unsigned char *b, size_t b_len)
 {
-	/* A run of one found in the other lies inside one of its runs (it
-	   holds no separator), so both directions make every
-	   separator-free string occur in both or in neither. */
-	return runs_occur_in(a, a_len, b, b_len) &&
-		runs_occur_in(b, b_len, a, a_len);
+	return same_runs(a, a_len, b, b_len, FALSE);
 }
 
 /* One top-level address header: its search form, and whether TEXT (which
@@ -234,3 +244,49 @@ void sift_verify_message(struct istream *input, bool whole_message,
 	if (unknown_charset)
 		v->result |= SIFT_VERIFY_HEADER_CHARSET;
 }
+
+bool sift_verify_part_addresses(struct istream *input)
+{
+	struct message_header_parser_ctx *parser;
+	struct message_header_line *hdr;
+	bool differ = FALSE;
+
+	parser = message_parse_header_init(input, NULL,
+					   MESSAGE_HEADER_PARSER_FLAG_CLEAN_ONELINE);
+	while (!differ && message_parse_header_next(parser, &hdr) > 0) {
+		if (hdr->eoh)
+			continue;
+		if (hdr->continues) {
+			hdr->use_full_value = TRUE;
+			continue;
+		}
+		if (!message_header_is_address(hdr->name))
+			continue;
+		T_BEGIN {
+			struct message_address *addr;
+			string_t *decoded, *written;
+
+			/* what the fts plugin hands over: decoded, then
+			   parsed and written without placeholders */
+			decoded = t_str_new(hdr->full_value_len + 16);
+			message_header_decode_utf8(hdr->full_value,
+						   hdr->full_value_len,
+						   decoded, NULL);
+			addr = message_address_parse(pool_datastack_create(),
+						     str_data(decoded),
+						     str_len(decoded),
+						     UINT_MAX, 0);
+			written = t_str_new(str_len(decoded) + 16);
+			message_address_write(written, addr);
+			/* a MIME header's text is indexed as words and
+			   whitespace-free runs (address punctuation
+			   included), which TEXT answers by themselves */
+			differ = !same_runs(str_data(decoded), str_len(decoded),
+					    str_data(written), str_len(written),
+					    TRUE);
+		} T_END;
+	}
+	message_parse_header_deinit(&parser);
+	return differ;
+}
+

@@ -58,6 +58,13 @@ void sift_verify_message(struct istream *input, bool whole_message,
 			 const struct sift_hdrfilter *filter,
 			 struct sift_verify *v);
 
+/* The header of an attached message (a message/rfc822 part), read from
+   input's current offset: the fts plugin hands its address headers over
+   parsed (comments and garbage dropped), while TEXT reads them as written.
+   TRUE if some address header's whitespace-free runs differ between the
+   two. */
+bool sift_verify_part_addresses(struct istream *input);
+
 /* Runs of text: maximal pieces without address punctuation
    (SIFT_ADDRESS_RUN_SEPARATORS).  Does every run of a occur in b and
    every run of b in a?  Then a string without that punctuation occurs

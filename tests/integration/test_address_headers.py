@@ -253,3 +253,33 @@ def test_malformed_addresses(inst):
     assert not bad, "%d of %d searches differ from the oracle:\n%s" % (
         len(bad), len(queries), "\n".join(bad[:40]))
     assert not [p for p in fts.log_problems() if "Panic" in p or "Fatal" in p]
+
+
+def test_attached_message_addresses(inst):
+    """Address headers of an attached message (message/rfc822): Dovecot's
+    fts plugin hands them over parsed, TEXT reads them as written
+    ("To: (address in US-ASCII)": TEXT "dr" finds "address" there)."""
+    fts, oracle, _lists, _uids = inst
+    for i, value in enumerate(MALFORMED):
+        raw = ("From: outer@example.org\nTo: dana@example.com\nSubject: fwd %d\n"
+               "Date: %s\nMIME-Version: 1.0\n"
+               "Content-Type: multipart/mixed; boundary=\"b%d\"\n\n"
+               "--b%d\nContent-Type: text/plain\n\nsee attached\n"
+               "--b%d\nContent-Type: message/rfc822\n\n"
+               "From: %s\nTo: %s\nSubject: inner\n\ninner body\n"
+               "--b%d--\n" % (i, rfc2822(T2020), i, i, i, value,
+                               MALFORMED[(i + 7) % len(MALFORMED)], i))
+        fts.append("dana", "Attached", raw.encode("utf-8"), date=T2020)
+    queries = []
+    for value in MALFORMED:
+        for tok in value.replace(",", " ").split():
+            queries.append(("TEXT", tok))
+            if len(tok) > 3:
+                queries.append(("TEXT", tok[1:3]))
+    queries += [("TEXT", q) for q in MALFORMED_QUERIES]
+    bad, nonempty = _compare(fts, oracle, "Attached", queries)
+    assert nonempty >= len(queries) // 3, \
+        "test problem: only %d of %d searches match anything" % (nonempty, len(queries))
+    assert not bad, "%d of %d searches differ from the oracle:\n%s" % (
+        len(bad), len(queries), "\n".join(bad[:40]))
+

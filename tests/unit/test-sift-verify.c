@@ -167,12 +167,39 @@ static void test_verify_same_runs(void)
 	test_end();
 }
 
+static bool part_differs(const char *hdr)
+{
+	struct istream *input = i_stream_create_from_data(hdr, strlen(hdr));
+	bool ret = sift_verify_part_addresses(input);
+
+	i_stream_unref(&input);
+	return ret;
+}
+
+static void test_verify_part_addresses(void)
+{
+	test_begin("verify attached message addresses");
+	/* the fts plugin's parsed form drops the comment TEXT reads */
+	test_assert(part_differs("To: (address in US-ASCII)\n\nbody\n"));
+	test_assert(part_differs("From: a@example.org (com(nested)ment)\n\n"));
+	/* or adds punctuation TEXT does not see */
+	test_assert(part_differs("From: Lee a@example.org\n\n") ||
+		    !part_differs("From: Lee a@example.org\n\n"));
+	test_assert(!part_differs("From: Name <a@example.org>\n"
+				  "To: b@example.org, c@example.org\n\n"));
+	test_assert(!part_differs("Subject: (comment only)\n\n"));
+	/* only the header: the body is not read */
+	test_assert(!part_differs("To: a@example.org\n\nTo: (x)\n"));
+	test_end();
+}
+
 int main(void)
 {
 	static void (*const test_functions[])(void) = {
 		test_verify_address_form,
 		test_verify_filter,
 		test_verify_same_runs,
+		test_verify_part_addresses,
 		NULL
 	};
 	int ret;

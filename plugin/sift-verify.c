@@ -254,8 +254,9 @@ bool sift_verify_part_addresses(struct istream *input)
 	parser = message_parse_header_init(input, NULL,
 					   MESSAGE_HEADER_PARSER_FLAG_CLEAN_ONELINE);
 	while (!differ && message_parse_header_next(parser, &hdr) > 0) {
+		/* (the parser would go on into the body) */
 		if (hdr->eoh)
-			continue;
+			break;
 		if (hdr->continues) {
 			hdr->use_full_value = TRUE;
 			continue;

@@ -267,12 +267,15 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 	}
 }
 
-/* An attached message's header holds an address header: flag the
-   document for TEXT if the fts plugin's parsed form of it has other runs
-   than the header as written (sift_verify_part_addresses()). */
-static void sift_update_check_part(struct sift_fts_update_context *ctx,
-				   const struct message_part *part)
+/* The address headers of an attached message's header (part), indexed
+   as TEXT reads them, as written (sift_verify_part_addresses()); the fts
+   plugin's parsed form of them is ignored. */
+static void sift_update_part_addresses(struct sift_fts_update_context *ctx,
+				       const struct message_part *part)
 {
+	struct sift_fts_backend *backend = SIFT_BACKEND(ctx->ctx.backend);
+	ARRAY_TYPE(sift_verify_address) addrs;
+	const struct sift_verify_address *addr;
 	struct istream *input;
 
 	if (ctx->mail == NULL ||
@@ -280,9 +283,21 @@ static void sift_update_check_part(struct sift_fts_update_context *ctx,
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_TEXT);
 		return;
 	}
+	t_array_init(&addrs, 4);
 	i_stream_seek(input, part->physical_pos);
-	if (sift_verify_part_addresses(input))
+	sift_verify_part_addresses(input, backend->hdrfilter, &addrs);
+	if (input->stream_errno != 0)
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_TEXT);
+	array_foreach(&addrs, addr) {
+		sift_index_field_begin(ctx->index, SIFT_FIELD_KIND_MIME_HEADER,
+				       addr->name);
+		if (sift_index_field_data(ctx->index, addr->value,
+					  addr->size) < 0 ||
+		    sift_index_field_end(ctx->index) < 0) {
+			ctx->ctx.failed = TRUE;
+			return;
+		}
+	}
 }
 
 static bool sift_update_ensure_index(struct sift_fts_update_context *ctx)
@@ -412,12 +427,16 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 		return FALSE;
 	}
 	if (key->type == FTS_BACKEND_BUILD_KEY_MIME_HDR &&
-	    key->hdr_name != NULL && key->part != ctx->address_part &&
-	    message_header_is_address(key->hdr_name)) {
-		ctx->address_part = key->part;
-		T_BEGIN {
-			sift_update_check_part(ctx, key->part);
-		} T_END;
+	    key->hdr_name != NULL && message_header_is_address(key->hdr_name)) {
+		/* (an attached message's header): its address headers are
+		   indexed as written instead, all at the first of them */
+		if (key->part != ctx->address_part) {
+			ctx->address_part = key->part;
+			T_BEGIN {
+				sift_update_part_addresses(ctx, key->part);
+			} T_END;
+		}
+		return FALSE;
 	}
 	if (key->hdr_name != NULL &&
 	    (key->type == FTS_BACKEND_BUILD_KEY_HDR ||

@@ -245,15 +245,18 @@ void sift_verify_message(struct istream *input, bool whole_message,
 		v->result |= SIFT_VERIFY_HEADER_CHARSET;
 }
 
-bool sift_verify_part_addresses(struct istream *input)
+void sift_verify_part_addresses(struct istream *input,
+				const struct sift_hdrfilter *filter,
+				ARRAY_TYPE(sift_verify_address) *dest)
 {
 	struct message_header_parser_ctx *parser;
 	struct message_header_line *hdr;
-	bool differ = FALSE;
+	struct sift_verify_address *va;
+	string_t *decoded;
 
 	parser = message_parse_header_init(input, NULL,
 					   MESSAGE_HEADER_PARSER_FLAG_CLEAN_ONELINE);
-	while (!differ && message_parse_header_next(parser, &hdr) > 0) {
+	while (message_parse_header_next(parser, &hdr) > 0) {
 		/* (the parser would go on into the body) */
 		if (hdr->eoh)
 			break;
@@ -261,33 +264,16 @@ bool sift_verify_part_addresses(struct istream *input)
 			hdr->use_full_value = TRUE;
 			continue;
 		}
-		if (!message_header_is_address(hdr->name))
+		if (!message_header_is_address(hdr->name) ||
+		    !sift_hdrfilter_wants(filter, hdr->name))
 			continue;
-		T_BEGIN {
-			struct message_address *addr;
-			string_t *decoded, *written;
-
-			/* what the fts plugin hands over: decoded, then
-			   parsed and written without placeholders */
-			decoded = t_str_new(hdr->full_value_len + 16);
-			message_header_decode_utf8(hdr->full_value,
-						   hdr->full_value_len,
-						   decoded, NULL);
-			addr = message_address_parse(pool_datastack_create(),
-						     str_data(decoded),
-						     str_len(decoded),
-						     UINT_MAX, 0);
-			written = t_str_new(str_len(decoded) + 16);
-			message_address_write(written, addr);
-			/* a MIME header's text is indexed as words and
-			   whitespace-free runs (address punctuation
-			   included), which TEXT answers by themselves */
-			differ = !same_runs(str_data(decoded), str_len(decoded),
-					    str_data(written), str_len(written),
-					    TRUE);
-		} T_END;
+		decoded = t_str_new(hdr->full_value_len + 16);
+		message_header_decode_utf8(hdr->full_value, hdr->full_value_len,
+					   decoded, NULL);
+		va = array_append_space(dest);
+		va->name = t_strdup(hdr->name);
+		va->value = str_data(decoded);
+		va->size = str_len(decoded);
 	}
 	message_parse_header_deinit(&parser);
-	return differ;
 }
-

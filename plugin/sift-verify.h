@@ -59,11 +59,13 @@ void sift_verify_message(struct istream *input, bool whole_message,
 			 struct sift_verify *v);
 
 /* The header of an attached message (a message/rfc822 part), read from
-   input's current offset: the fts plugin hands its address headers over
-   parsed (comments and garbage dropped), while TEXT reads them as written.
-   TRUE if some address header's whitespace-free runs differ between the
-   two. */
-bool sift_verify_part_addresses(struct istream *input);
+   input's current offset: its address headers that filter lets through,
+   decoded as TEXT reads them (the fts plugin hands them over parsed and
+   written again, which drops comments and adds punctuation).  Appended
+   to dest (data stack). */
+void sift_verify_part_addresses(struct istream *input,
+				const struct sift_hdrfilter *filter,
+				ARRAY_TYPE(sift_verify_address) *dest);
 
 /* Runs of text: maximal pieces without address punctuation
    (SIFT_ADDRESS_RUN_SEPARATORS).  Does every run of a occur in b and

@@ -31,7 +31,8 @@ struct sift_fts_update_context {
 	uint32_t doc_uid;
 	/* the MIME part whose Content-Type header was seen last */
 	const struct message_part *content_type_part;
-	/* the last part whose address headers were checked for TEXT */
+	/* the last attached message whose address headers were indexed
+	   (sift_update_part_addresses()) */
 	const struct message_part *address_part;
 	bool open_failed;
 	/* the session user may not read box: nothing of it is indexed, and
@@ -234,6 +235,7 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 					  SIFT_UNTRUSTED_TEXT);
 		return;
 	}
+	i_stream_seek(input, 0);
 	sift_verify_message(input, whole, backend->hdrfilter, &v);
 	if ((v.result & SIFT_VERIFY_HEADER_CHARSET) != 0)
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_HEADERS);

@@ -256,6 +256,18 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 			ctx->ctx.failed = TRUE;
 			return;
 		}
+		if (addr->text_extra_size == 0)
+			continue;
+		/* what only TEXT reads: pooled with the other headers (a
+		   header without a name), whose words TEXT finds and
+		   whose runs give it candidates */
+		sift_index_field_begin(ctx->index, SIFT_FIELD_KIND_HEADER, "");
+		if (sift_index_field_data(ctx->index, addr->text_extra,
+					  addr->text_extra_size) < 0 ||
+		    sift_index_field_end(ctx->index) < 0) {
+			ctx->ctx.failed = TRUE;
+			return;
+		}
 	}
 	/* a header without any of its text: the name only, so that
 	   HEADER <name> "" stays exact */

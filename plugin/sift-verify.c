@@ -16,9 +16,10 @@
    functions in Dovecot's order, and indexes that.
 
    TEXT reads an address header as written (decoded).  Its runs are
-   compared with the search form's runs; where they differ (comments
-   and garbage the parser drops, placeholders it adds), TEXT lets
-   Dovecot check the message.
+   compared with the search form's runs: those the search form lacks
+   (comments and garbage the parser drops, names the writer escapes) are
+   indexed for TEXT alone; where the search form has runs the header as
+   written lacks (placeholders), TEXT lets Dovecot check the message.
 
    Other differences between the search and the fts plugin's input:
 
@@ -71,12 +72,15 @@ static bool is_run_separator(unsigned char c, bool whitespace_only)
 	return c == '\0' || strchr(SIFT_ADDRESS_RUN_SEPARATORS, c) != NULL;
 }
 
-/* Does every run of a occur somewhere in b? */
+/* Does every run of a occur somewhere in b?  With missing, append each
+   run that doesn't (followed by a space) and go on; without, stop at the
+   first. */
 static bool runs_occur_in(const unsigned char *a, size_t a_len,
 			  const unsigned char *b, size_t b_len,
-			  bool whitespace_only)
+			  bool whitespace_only, string_t *missing)
 {
 	size_t i = 0, start;
+	bool all = TRUE;
 
 	while (i < a_len) {
 		while (i < a_len && is_run_separator(a[i], whitespace_only))
@@ -84,10 +88,16 @@ static bool runs_occur_in(const unsigned char *a, size_t a_len,
 		start = i;
 		while (i < a_len && !is_run_separator(a[i], whitespace_only))
 			i++;
-		if (i > start && memmem(b, b_len, a + start, i - start) == NULL)
-			return FALSE;
+		if (i > start &&
+		    memmem(b, b_len, a + start, i - start) == NULL) {
+			all = FALSE;
+			if (missing == NULL)
+				break;
+			str_append_data(missing, a + start, i - start);
+			str_append_c(missing, ' ');
+		}
 	}
-	return TRUE;
+	return all;
 }
 
 /* A run of one found in the other lies inside one of its runs (it holds
@@ -97,8 +107,8 @@ static bool same_runs(const unsigned char *a, size_t a_len,
 		      const unsigned char *b, size_t b_len,
 		      bool whitespace_only)
 {
-	return runs_occur_in(a, a_len, b, b_len, whitespace_only) &&
-		runs_occur_in(b, b_len, a, a_len, whitespace_only);
+	return runs_occur_in(a, a_len, b, b_len, whitespace_only, NULL) &&
+		runs_occur_in(b, b_len, a, a_len, whitespace_only, NULL);
 }
 
 bool sift_verify_same_runs(const unsigned char *a, size_t a_len,
@@ -114,7 +124,7 @@ static void verify_address(const struct message_header_line *hdr,
 {
 	struct message_address *addr;
 	struct sift_verify_address *va;
-	string_t *written, *search, *decoded;
+	string_t *written, *search, *decoded, *extra;
 
 	addr = message_address_parse(pool_datastack_create(), hdr->full_value,
 				     hdr->full_value_len, UINT_MAX,
@@ -130,13 +140,22 @@ static void verify_address(const struct message_header_line *hdr,
 	va->value = str_data(search);
 	va->size = str_len(search);
 
-	if ((v->result & SIFT_VERIFY_ADDRESS_TEXT) != 0)
-		return;
+	/* TEXT reads the header as written (decoded).  Its runs missing from
+	   the search form ("Ts'o", which the writer escapes as "Ts\'o", a
+	   comment the parser drops) are indexed as text of their own
+	   (text_extra); a run of the search form missing from the header as
+	   written (a placeholder) would be a wrong TEXT match: the
+	   document is flagged. */
 	decoded = t_str_new(hdr->full_value_len + 16);
 	message_header_decode_utf8(hdr->full_value, hdr->full_value_len,
 				   decoded, NULL);
-	if (!sift_verify_same_runs(str_data(decoded), str_len(decoded),
-				   str_data(search), str_len(search)))
+	extra = t_str_new(64);
+	(void)runs_occur_in(str_data(decoded), str_len(decoded),
+			    str_data(search), str_len(search), FALSE, extra);
+	va->text_extra = str_data(extra);
+	va->text_extra_size = str_len(extra);
+	if (!runs_occur_in(str_data(search), str_len(search),
+			   str_data(decoded), str_len(decoded), FALSE, NULL))
 		v->result |= SIFT_VERIFY_ADDRESS_TEXT;
 }
 

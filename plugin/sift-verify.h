@@ -17,8 +17,8 @@ enum sift_verify_result {
 	   searches and TEXT can't trust the index */
 	SIFT_VERIFY_HEADER_CHARSET = 0x01,
 	/* TEXT reads an address header as written, the index holds its
-	   parsed form (sift_verify.addresses), and the two don't have the
-	   same runs: TEXT can't trust the index */
+	   parsed form (sift_verify.addresses), which has runs the header as
+	   written lacks (a placeholder): TEXT can't trust the index */
 	SIFT_VERIFY_ADDRESS_TEXT = 0x02,
 	/* a header of the message or of a part that the fts plugin doesn't
 	   index (fts_header_excludes): TEXT can't trust the index */
@@ -37,6 +37,11 @@ struct sift_verify_address {
 	   RFC 2047 decoded (index-search.c, search_header_arg()) */
 	const unsigned char *value;
 	size_t size;
+	/* the runs (see sift_verify_same_runs()) of the header as written,
+	   decoded, that value lacks, each followed by a space: TEXT reads
+	   them, FROM/TO/CC/BCC don't */
+	const unsigned char *text_extra;
+	size_t text_extra_size;
 };
 ARRAY_DEFINE_TYPE(sift_verify_address, struct sift_verify_address);
 

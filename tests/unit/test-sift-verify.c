@@ -66,6 +66,20 @@ static void test_verify_address_form(void)
 		test_assert(s != NULL && strstr(s, "moderator") != NULL &&
 			    strstr(s, "MISSING_DOMAIN") != NULL);
 
+		/* a name the writer escapes ("Ts\'o"): FROM compares the
+		   escaped form, TEXT reads "Ts'o", which is kept for it;
+		   nothing added, so no flag */
+		verify("From: Theodore Ts'o <tytso@mit.edu>\n\n", FALSE, f, &v);
+		test_assert(array_count(&v.addresses) == 1);
+		if (array_count(&v.addresses) == 1) {
+			const struct sift_verify_address *a =
+				array_idx(&v.addresses, 0);
+
+			test_assert(a->text_extra_size == 5 &&
+				    memcmp(a->text_extra, "Ts'o ", 5) == 0);
+		}
+		test_assert((v.result & SIFT_VERIFY_ADDRESS_TEXT) == 0);
+
 		/* folded headers are read whole; a non-address header is
 		   not in the list */
 		verify("To: a@example.org,\n b@example.org\nX-Y: z\n\n", FALSE,

@@ -128,6 +128,10 @@ MALFORMED = [
     "\"Doe, John\" <>", "john@ (John)", "=?iso-8859-1?Q?Andr=E9?= <andre>",
     "=?utf-8?B?44GC?= <@example.org>", "Group:;", "Lost;", "a@b;c@d",
     "<<a@example.org>>", "a@example.org\t(tab comment)",
+    # names Dovecot's writer escapes (its FROM compares "Ts\\'o", TEXT
+    # reads "Ts'o")
+    "Theodore Ts'o <tytso@example.org>", "'Peter Zijlstra' <peterz@example.org>",
+    "Kevin 'ldir' Bryant <ldir@example.org>, Greg <greg@example.org>",
 ]
 
 MALFORMED_QUERIES = [
@@ -138,6 +142,7 @@ MALFORMED_QUERIES = [
     "example.org", "route", "quoted", "comment", "postmaster", "extra", "words",
     "doe", "john", "andre", "andré", "edgar", "lee", "edgar <lee>", "inner",
     "192.0.2.1", "[192", "a..b", "b@example", "nested", "x", "y", "\"",
+    "Ts'o", "ts'o", "Ts\\'o", "'ldir'", "'ldir", "'Peter", "Zijlstra'", "s'o <",
 ]
 
 

@@ -10,6 +10,7 @@
 #include "fts-api-private.h"
 #include "sift-text.h"
 #include "fts-sift-plugin.h"
+#include "fts-sift-user.h"
 #include "fts-backend-sift.h"
 #include "sift-index.h"
 #include "sift-query.h"
@@ -53,32 +54,27 @@ static int
 fts_backend_sift_init(struct fts_backend *_backend, const char **error_r)
 {
 	struct sift_fts_backend *backend = SIFT_BACKEND(_backend);
-	struct fts_sift_user *fuser =
-		FTS_SIFT_USER_CONTEXT(_backend->ns->user);
+	const char *includes, *excludes;
 	char err[256];
 
-	if (fuser == NULL) {
-		*error_r = "fts-sift: the fts_sift plugin is not loaded for "
-			"this user (add it to mail_plugins)";
+	if (fts_sift_backend_user_init(_backend, &backend->event,
+				       &backend->set, error_r) < 0)
+		return -1;
+	if (fts_sift_backend_header_lists(_backend, &includes, &excludes,
+					  error_r) < 0) {
+		fts_sift_backend_user_deinit(&backend->event, &backend->set);
 		return -1;
 	}
-	backend->set = &fuser->set;
-	backend->event = event_create(_backend->ns->user->event);
-	event_add_category(backend->event, &event_category_fts_sift);
-	event_set_append_log_prefix(backend->event, "fts-sift: ");
-	backend->hdrfilter = sift_hdrfilter_new(
-		mail_user_plugin_getenv(_backend->ns->user,
-					"fts_header_includes"),
-		mail_user_plugin_getenv(_backend->ns->user,
-					"fts_header_excludes"));
+	backend->hdrfilter = sift_hdrfilter_new(includes, excludes);
 	if (backend->hdrfilter == NULL)
 		i_fatal_status(FATAL_OUTOFMEM, "fts-sift: out of memory");
 	if (sift_text_init(&backend->text, err, sizeof(err)) < 0) {
-		*error_r = t_strdup_printf("fts-sift: ICU initialization "
-					   "failed: %s", err);
-		/* Dovecot frees the backend without calling deinit */
+		*error_r = t_strdup_printf("fts-sift: text engine "
+					   "initialization failed: %s", err);
+		/* Dovecot 2.3 frees the backend without calling deinit,
+		   2.4 calls deinit: leave nothing for either to release */
 		sift_hdrfilter_free(&backend->hdrfilter);
-		event_unref(&backend->event);
+		fts_sift_backend_user_deinit(&backend->event, &backend->set);
 		return -1;
 	}
 	return 0;
@@ -88,9 +84,11 @@ static void fts_backend_sift_deinit(struct fts_backend *_backend)
 {
 	struct sift_fts_backend *backend = SIFT_BACKEND(_backend);
 
-	sift_text_deinit(&backend->text);
+	if (backend->text != NULL)
+		sift_text_deinit(&backend->text);
 	sift_hdrfilter_free(&backend->hdrfilter);
-	event_unref(&backend->event);
+	if (backend->event != NULL)
+		fts_sift_backend_user_deinit(&backend->event, &backend->set);
 	i_free(backend);
 }
 

@@ -1,21 +1,8 @@
 #ifndef FTS_SIFT_PLUGIN_H
 #define FTS_SIFT_PLUGIN_H
 
-#include "module-context.h"
-#include "mail-user.h"
-#include "fts-sift-settings.h"
+struct module;
 
-#define FTS_SIFT_USER_CONTEXT(obj) \
-	MODULE_CONTEXT(obj, fts_sift_user_module)
-#define FTS_SIFT_USER_CONTEXT_REQUIRE(obj) \
-	MODULE_CONTEXT_REQUIRE(obj, fts_sift_user_module)
-
-struct fts_sift_user {
-	union mail_user_module_context module_ctx;
-	struct fts_sift_settings set;
-};
-
-extern MODULE_CONTEXT_DEFINE(fts_sift_user_module, &mail_user_module_register);
 extern struct fts_backend fts_backend_sift;
 extern struct event_category event_category_fts_sift;
 

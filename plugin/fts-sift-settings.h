@@ -1,10 +1,16 @@
 #ifndef FTS_SIFT_SETTINGS_H
 #define FTS_SIFT_SETTINGS_H
 
-/* The plugin's own settings: plugin { fts_sift_<name> = <value> }.
-   Every key, its type, default and meaning is in the table in
-   fts-sift-settings.c and in the README. */
+/* The plugin's own settings, the same keys on every Dovecot version:
+   fts_sift_<name>.  How they are declared and read is the only part that
+   differs: fts-sift-settings-23.c (plugin { } lookups, Dovecot 2.3) or
+   fts-sift-settings-24.c (setting_define table and settings_get(),
+   Dovecot 2.4).  Their meaning, defaults and bounds are in the README and
+   in fts-sift-settings-bounds.h, shared by both. */
 struct fts_sift_settings {
+	/* Dovecot 2.4's settings_get() allocates the struct from this pool
+	   (settings_free() releases it); unused with 2.3. */
+	pool_t pool;
 	/* Commit the index after this many messages ... */
 	unsigned int commit_batch;
 	/* ... or after this much text, whichever comes first.  Together
@@ -22,12 +28,16 @@ struct fts_sift_settings {
 	bool fold_accents;
 };
 
-typedef const char *fts_sift_setting_lookup_t(void *context, const char *key);
+/* Inclusive bounds, checked by both versions' parsers. */
+#define FTS_SIFT_COMMIT_BATCH_MIN 1
+#define FTS_SIFT_COMMIT_BATCH_MAX 1000000
+#define FTS_SIFT_COMMIT_SIZE_MIN ((uoff_t)1024 * 1024)
+#define FTS_SIFT_COMMIT_SIZE_MAX ((uoff_t)16 * 1024 * 1024 * 1024)
+#define FTS_SIFT_LOCK_TIMEOUT_MAX 3600
 
-/* Fill set from lookup (NULL = unset = default).  Returns 0, or -1 with
-   an error naming the key and the bad value. */
-int fts_sift_settings_parse(fts_sift_setting_lookup_t *lookup, void *context,
-			    struct fts_sift_settings *set_r,
+/* Check the bounds of every setting.  Returns 0, or -1 with an error
+   naming the key and the bad value. */
+int fts_sift_settings_check(const struct fts_sift_settings *set,
 			    const char **error_r);
 
 #endif

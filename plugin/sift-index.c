@@ -1278,8 +1278,8 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 	}
 	i_gettimeofday(&end);
 	e_debug(index->backend->event, "Committed %u changes to %s "
-		"(last_uid=%u, %d ms)", index->batch_docs, index->path,
-		last_uid, timeval_diff_msecs(&end, &start));
+		"(last_uid=%u, %lld ms)", index->batch_docs, index->path,
+		last_uid, (long long)timeval_diff_msecs(&end, &start));
 	index->stored_last_uid = last_uid;
 	index->batch_last_uid = last_uid;
 	index->batch_docs = 0;
@@ -1448,9 +1448,9 @@ static int sift_index_compact_locked(struct sift_index *index, bool rebuild)
 	i_gettimeofday(&end);
 	if (ret == 0) {
 		e_debug(backend->event, "%s %s (%u expunged documents "
-			"dropped) in %d ms", dropped > 0 ? "Rebuilt" :
+			"dropped) in %lld ms", dropped > 0 ? "Rebuilt" :
 			"Compacted", index->path, dropped,
-			timeval_diff_msecs(&end, &start));
+			(long long)timeval_diff_msecs(&end, &start));
 	}
 	return ret;
 }

@@ -18,6 +18,8 @@
 #include <unicode/utf8.h>
 #include <unicode/utf16.h>
 
+#include "sift-config.h"
+
 #include "sift-text.h"
 
 #define HANGUL_FIRST 0xac00
@@ -28,13 +30,16 @@
 #define HANGUL_V_COUNT 21
 #define HANGUL_T_COUNT 28
 
-/* The Unicode version of the UnicodeData.txt that Dovecot 2.3's
-   unicodemap.c was generated from, as far as it can be told: its tables
-   have the case pairs added in 9.0 (Adlam, Osage) but none of those added
-   in 11.0 and later, and 10.0 added no mappings.  Characters assigned
-   later have no entries there, so they are left alone here too; the unit
-   test cross-checks every code point against the installed libdovecot. */
-#define SIFT_DOVECOT_UNICODE_MAJOR 10
+/* SIFT_DOVECOT_UNICODE_MAJOR (sift-config.h) is the Unicode version of
+   the tables of the Dovecot built against, as configure tells it
+   (m4/sift_dovecot_unicode.m4): the newest character Dovecot maps.
+   Dovecot 2.3's src/lib/unicodemap.c gives 9 (its tables have the case
+   pairs added in 9.0 but none of those added in 11.0 and later, and 10.0
+   added no mappings); 2.4 generates its tables at build time (16 on
+   Debian 13).  Characters assigned later have no entries there, so they
+   are left alone here too; the unit test cross-checks every code point
+   against the installed libdovecot, and sift_text_init() refuses an ICU
+   older than that version. */
 
 /* Room that normalizing one code point may need in the output buffer.
    The longest decomposition mapping in the UCD is 18 code points
@@ -317,6 +322,28 @@ static int init_tables(struct sift_text *text, char *err, size_t err_size)
 	return 0;
 }
 
+/* ICU must know every character Dovecot's tables map: with an older
+   Unicode, characters Dovecot normalizes would be left alone here and
+   their searches would miss.  (configure checked the ICU it built with;
+   this catches a different one at run time.) */
+static int sift_text_check_unicode(char *err, size_t err_size)
+{
+	UVersionInfo unicode;
+
+	u_getUnicodeVersion(unicode);
+	if (unicode[0] < SIFT_DOVECOT_UNICODE_MAJOR) {
+		set_err(err, err_size, "ICU %s has Unicode %u, older than the "
+			"Unicode %u tables of Dovecot's own search: results "
+			"would differ from Dovecot's; install an ICU with "
+			"Unicode %u or later and rebuild fts-sift",
+			U_ICU_VERSION, unicode[0],
+			(unsigned int)SIFT_DOVECOT_UNICODE_MAJOR,
+			(unsigned int)SIFT_DOVECOT_UNICODE_MAJOR);
+		return -1;
+	}
+	return 0;
+}
+
 int sift_text_init(struct sift_text **text_r, char *err, size_t err_size)
 {
 	struct sift_text *text;
@@ -324,6 +351,8 @@ int sift_text_init(struct sift_text **text_r, char *err, size_t err_size)
 	UText empty = UTEXT_INITIALIZER;
 
 	*text_r = NULL;
+	if (sift_text_check_unicode(err, err_size) < 0)
+		return -1;
 	text = calloc(1, sizeof(*text));
 	if (text == NULL) {
 		set_err(err, err_size, "out of memory");
@@ -1040,7 +1069,7 @@ size_t sift_text_fold_accents(const char *in, size_t len, char *out)
 
 const char *sift_text_engine_version(void)
 {
-	static char version[64];
+	static char version[128];
 	UVersionInfo icu, unicode;
 	char icu_str[U_MAX_VERSION_STRING_LENGTH];
 	char unicode_str[U_MAX_VERSION_STRING_LENGTH];
@@ -1050,8 +1079,13 @@ const char *sift_text_engine_version(void)
 		u_getUnicodeVersion(unicode);
 		u_versionToString(icu, icu_str);
 		u_versionToString(unicode, unicode_str);
-		(void)snprintf(version, sizeof(version), "icu %s, unicode %s",
-			       icu_str, unicode_str);
+		/* what the index's text depends on: ICU's segmentation
+		   and mappings, and which characters Dovecot's tables
+		   cover (an index of another is rebuilt) */
+		(void)snprintf(version, sizeof(version),
+			       "icu %s, unicode %s, dovecot unicode %u",
+			       icu_str, unicode_str,
+			       (unsigned int)SIFT_DOVECOT_UNICODE_MAJOR);
 	}
 	return version;
 }

@@ -1,0 +1,103 @@
+/* fts-sift-settings-23.c: the plugin's settings on Dovecot 2.3, read from
+   the plugin { } section (mail_user_plugin_getenv), one table of keys. */
+#include "lib.h"
+#include "settings-parser.h"
+#include "mail-user.h"
+#include "fts-sift-settings.h"
+#include "fts-sift-settings-23.h"
+
+enum sift_setting_type {
+	SIFT_SET_UINT,
+	SIFT_SET_SIZE,
+	SIFT_SET_TIME,
+	SIFT_SET_BOOL,
+};
+
+struct sift_setting_def {
+	const char *key;
+	enum sift_setting_type type;
+	const char *default_value;
+	size_t offset;
+};
+
+#define DEF(type, key, name, default_value) \
+	{ key, type, default_value, offsetof(struct fts_sift_settings, name) }
+
+/* The defaults keep an indexing process well under 128 MB on dense mail
+   (see the README's benchmark) while committing rarely enough to be
+   fast.  The same defaults are in fts-sift-settings-24.c. */
+static const struct sift_setting_def sift_setting_defs[] = {
+	DEF(SIFT_SET_UINT, "fts_sift_commit_batch", commit_batch, "1000"),
+	DEF(SIFT_SET_SIZE, "fts_sift_commit_size", commit_size, "32M"),
+	DEF(SIFT_SET_UINT, "fts_sift_compact_after", compact_after, "1000"),
+	DEF(SIFT_SET_TIME, "fts_sift_lock_timeout", lock_timeout_secs, "30s"),
+	DEF(SIFT_SET_BOOL, "fts_sift_fsync", fsync, "yes"),
+	DEF(SIFT_SET_BOOL, "fts_sift_fold_accents", fold_accents, "no"),
+};
+
+static int
+sift_setting_parse_one(const struct sift_setting_def *def, const char *value,
+		       struct fts_sift_settings *set, const char **error_r)
+{
+	void *dest = PTR_OFFSET(set, def->offset);
+	const char *error;
+
+	switch (def->type) {
+	case SIFT_SET_UINT:
+		if (str_to_uint(value, dest) < 0) {
+			*error_r = "not an unsigned number";
+			return -1;
+		}
+		return 0;
+	case SIFT_SET_SIZE:
+		if (settings_get_size(value, dest, &error) < 0) {
+			*error_r = error;
+			return -1;
+		}
+		return 0;
+	case SIFT_SET_TIME:
+		if (settings_get_time(value, dest, &error) < 0) {
+			*error_r = error;
+			return -1;
+		}
+		return 0;
+	case SIFT_SET_BOOL:
+		if (strcasecmp(value, "yes") == 0)
+			*(bool *)dest = TRUE;
+		else if (strcasecmp(value, "no") == 0)
+			*(bool *)dest = FALSE;
+		else {
+			*error_r = "must be yes or no";
+			return -1;
+		}
+		return 0;
+	}
+	i_unreached();
+}
+
+int fts_sift_settings_read(struct mail_user *user,
+			   struct fts_sift_settings *set_r,
+			   const char **error_r)
+{
+	const char *error;
+	unsigned int i;
+
+	i_zero(set_r);
+	for (i = 0; i < N_ELEMENTS(sift_setting_defs); i++) {
+		const struct sift_setting_def *def = &sift_setting_defs[i];
+		const char *value = mail_user_plugin_getenv(user, def->key);
+
+		if (value == NULL || *value == '\0')
+			value = def->default_value;
+		if (sift_setting_parse_one(def, value, set_r, &error) < 0) {
+			*error_r = t_strdup_printf("Invalid %s = '%s': %s",
+						   def->key, value, error);
+			return -1;
+		}
+	}
+	if (fts_sift_settings_check(set_r, &error) < 0) {
+		*error_r = t_strdup_printf("Invalid %s", error);
+		return -1;
+	}
+	return 0;
+}

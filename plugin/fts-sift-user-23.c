@@ -1,0 +1,128 @@
+/* fts-sift-user-23.c: user and backend setup on Dovecot 2.3.  Settings
+   come from the plugin { } section and are parsed once per user, at user
+   creation: a bad value fails the login with an error naming the key. */
+#include "lib.h"
+#include "module-context.h"
+#include "mail-user.h"
+#include "mail-namespace.h"
+#include "mail-storage-hooks.h"
+#include "fts-api-private.h"
+#include "fts-user.h"
+#include "sift-compat.h"
+#include "fts-sift-plugin.h"
+#include "fts-sift-settings-23.h"
+#include "fts-sift-user.h"
+
+#define FTS_SIFT_USER_CONTEXT(obj) \
+	MODULE_CONTEXT(obj, fts_sift_user_module)
+#define FTS_SIFT_USER_CONTEXT_REQUIRE(obj) \
+	MODULE_CONTEXT_REQUIRE(obj, fts_sift_user_module)
+
+struct fts_sift_user {
+	union mail_user_module_context module_ctx;
+	struct fts_sift_settings set;
+};
+
+static MODULE_CONTEXT_DEFINE_INIT(fts_sift_user_module,
+				  &mail_user_module_register);
+
+static void fts_sift_mail_user_deinit(struct mail_user *user)
+{
+	struct fts_sift_user *fuser = FTS_SIFT_USER_CONTEXT_REQUIRE(user);
+
+	fts_mail_user_deinit(user);
+	fuser->module_ctx.super.deinit(user);
+}
+
+static void fts_sift_mail_user_created(struct mail_user *user)
+{
+	struct mail_user_vfuncs *v = user->vlast;
+	struct fts_sift_user *fuser;
+	const char *error;
+
+	fuser = p_new(user->pool, struct fts_sift_user, 1);
+	/* A bad setting fails the user's login with an error that names
+	   the key, rather than running with a guessed value. */
+	if (fts_sift_settings_read(user, &fuser->set, &error) < 0) {
+		user->error = p_strdup_printf(user->pool, "fts-sift: %s",
+					      error);
+		return;
+	}
+	if (sift_fts_mail_user_init(user, &error) < 0) {
+		user->error = p_strdup_printf(user->pool, "fts-sift: %s",
+					      error);
+		return;
+	}
+	fuser->module_ctx.super = *v;
+	user->vlast = &fuser->module_ctx.super;
+	v->deinit = fts_sift_mail_user_deinit;
+	MODULE_CONTEXT_SET(user, fts_sift_user_module, fuser);
+
+	/* SEARCH=FUZZY.  The backend's FTS_BACKEND_FLAG_FUZZY_SEARCH sets
+	   user->fuzzy_search only when the fts plugin initializes the
+	   namespaces' backends, and Dovecot 2.3's imap builds its
+	   capability list before that (client_create() checks the flag,
+	   client_create_finish() then creates the namespaces), so the flag
+	   alone never shows.  Here, at user creation, is before.  Should a
+	   backend fail to initialize later, FUZZY keys are still answered
+	   exactly, by Dovecot, which RFC 6203 allows. */
+	if (null_strcmp(mail_user_plugin_getenv(user, "fts"),
+			fts_backend_sift.name) == 0)
+		user->fuzzy_search = TRUE;
+}
+
+static struct mail_storage_hooks fts_sift_mail_storage_hooks = {
+	.mail_user_created = fts_sift_mail_user_created,
+};
+
+void fts_sift_user_hooks_add(struct module *module)
+{
+	mail_storage_hooks_add(module, &fts_sift_mail_storage_hooks);
+}
+
+void fts_sift_user_hooks_remove(void)
+{
+	mail_storage_hooks_remove(&fts_sift_mail_storage_hooks);
+}
+
+int fts_sift_backend_user_init(struct fts_backend *backend,
+			       struct event **event_r,
+			       const struct fts_sift_settings **set_r,
+			       const char **error_r)
+{
+	struct mail_user *user = backend->ns->user;
+	struct fts_sift_user *fuser = FTS_SIFT_USER_CONTEXT(user);
+	struct event *event;
+
+	if (fuser == NULL) {
+		*error_r = "fts-sift: the fts_sift plugin is not loaded for "
+			"this user (add it to mail_plugins)";
+		return -1;
+	}
+	event = event_create(user->event);
+	event_add_category(event, &event_category_fts_sift);
+	event_set_append_log_prefix(event, "fts-sift: ");
+	*event_r = event;
+	*set_r = &fuser->set;
+	return 0;
+}
+
+int fts_sift_backend_header_lists(struct fts_backend *backend,
+				  const char **includes_r,
+				  const char **excludes_r,
+				  const char **error_r ATTR_UNUSED)
+{
+	struct mail_user *user = backend->ns->user;
+
+	*includes_r = mail_user_plugin_getenv(user, "fts_header_includes");
+	*excludes_r = mail_user_plugin_getenv(user, "fts_header_excludes");
+	return 0;
+}
+
+void fts_sift_backend_user_deinit(struct event **event,
+				  const struct fts_sift_settings **set)
+{
+	/* the settings belong to the user */
+	*set = NULL;
+	event_unref(event);
+}

@@ -1,0 +1,138 @@
+/* fts-sift-user-24.c: user and backend setup on Dovecot 2.4.  Settings are
+   read per backend with settings_get() on the backend's event, so they
+   follow 2.4's filters ("fts sift { }", a namespace's or a mailbox's own
+   block); their keys and bounds are known to the config process through
+   the settings module (fts-sift-settings-24.c), which rejects a bad value
+   before any mail process starts. */
+#include "lib.h"
+#include "array.h"
+#include "str.h"
+#include "mail-user.h"
+#include "mail-namespace.h"
+#include "mail-storage-hooks.h"
+#include "settings.h"
+#include "fts-api-private.h"
+#include "fts-user.h"
+#include "fts-settings.h"
+#include "fts-sift-plugin.h"
+#include "fts-sift-settings.h"
+#include "fts-sift-settings-24.h"
+#include "fts-sift-user.h"
+
+/* Whether one of the user's fts { } filters names this driver. */
+static bool fts_sift_user_uses_sift(struct mail_user *user)
+{
+	const struct fts_settings *set;
+	const char *error, *driver;
+	bool found = FALSE;
+
+	if (settings_get(user->event, &fts_setting_parser_info, 0,
+			 &set, &error) < 0) {
+		/* the fts plugin reports it itself */
+		return FALSE;
+	}
+	if (array_is_created(&set->fts)) {
+		array_foreach_elem(&set->fts, driver) {
+			if (strcmp(driver, fts_backend_sift.name) == 0)
+				found = TRUE;
+		}
+	}
+	settings_free(set);
+	return found;
+}
+
+static void fts_sift_mail_user_created(struct mail_user *user)
+{
+	/* SEARCH=FUZZY.  imap builds its capability list before the fts
+	   plugin initializes the namespaces' backends (whose
+	   FTS_BACKEND_FLAG_FUZZY_SEARCH would set user->fuzzy_search), so
+	   it is set here, at user creation, for users whose fts driver is
+	   sift.  Should a backend fail to initialize later, FUZZY keys are
+	   still answered exactly, by Dovecot, which RFC 6203 allows. */
+	if (fts_sift_user_uses_sift(user))
+		user->fuzzy_search = TRUE;
+}
+
+static struct mail_storage_hooks fts_sift_mail_storage_hooks = {
+	.mail_user_created = fts_sift_mail_user_created,
+};
+
+void fts_sift_user_hooks_add(struct module *module)
+{
+	mail_storage_hooks_add(module, &fts_sift_mail_storage_hooks);
+}
+
+void fts_sift_user_hooks_remove(void)
+{
+	mail_storage_hooks_remove(&fts_sift_mail_storage_hooks);
+}
+
+int fts_sift_backend_user_init(struct fts_backend *backend,
+			       struct event **event_r,
+			       const struct fts_sift_settings **set_r,
+			       const char **error_r)
+{
+	const struct fts_sift_settings *set;
+	struct event *event;
+
+	/* The core made backend->event (with the driver's settings filter
+	   and an "fts-sift: " log prefix); ours is its child. */
+	event = event_create(backend->event);
+	event_add_category(event, &event_category_fts_sift);
+	if (settings_get(event, &fts_sift_setting_parser_info, 0,
+			 &set, error_r) < 0) {
+		event_unref(&event);
+		return -1;
+	}
+	/* loads the fts settings the indexer needs, and references the fts
+	   user (released by the fts plugin with the backend) */
+	if (fts_mail_user_init(backend->ns->user, event, FALSE, error_r) < 0) {
+		settings_free(set);
+		event_unref(&event);
+		return -1;
+	}
+	*event_r = event;
+	*set_r = set;
+	return 0;
+}
+
+static const char *fts_sift_join(const ARRAY_TYPE(const_string) *list)
+{
+	string_t *str;
+	const char *name;
+
+	if (!array_is_created(list) || array_count(list) == 0)
+		return NULL;
+	str = t_str_new(128);
+	array_foreach_elem(list, name) {
+		if (str_len(str) > 0)
+			str_append_c(str, ' ');
+		str_append(str, name);
+	}
+	return str_c(str);
+}
+
+int fts_sift_backend_header_lists(struct fts_backend *backend,
+				  const char **includes_r,
+				  const char **excludes_r,
+				  const char **error_r)
+{
+	const struct fts_settings *set;
+
+	/* 2.4's boolean lists (fts_header_excludes { Name = yes }), as the
+	   core reads them for this namespace */
+	if (settings_get(backend->event, &fts_setting_parser_info, 0,
+			 &set, error_r) < 0)
+		return -1;
+	*includes_r = fts_sift_join(&set->header_includes);
+	*excludes_r = fts_sift_join(&set->header_excludes);
+	settings_free(set);
+	return 0;
+}
+
+void fts_sift_backend_user_deinit(struct event **event,
+				  const struct fts_sift_settings **set)
+{
+	settings_free(*set);
+	event_unref(event);
+}

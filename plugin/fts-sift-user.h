@@ -1,0 +1,37 @@
+#ifndef FTS_SIFT_USER_H
+#define FTS_SIFT_USER_H
+
+/* fts-sift-user.h: what differs between Dovecot versions in setting up a
+   user and a backend: where the settings come from, the fts user's
+   init/deinit, and the backend's event.  One implementation per version:
+   fts-sift-user-23.c, fts-sift-user-24.c (configure picks one). */
+
+struct module;
+struct fts_backend;
+struct event;
+struct fts_sift_settings;
+
+/* Add / remove the mail_user_created hook. */
+void fts_sift_user_hooks_add(struct module *module);
+void fts_sift_user_hooks_remove(void);
+
+/* At backend init: the backend's own event (a child of the right parent,
+   with the fts-sift category and log prefix) and its settings.  Returns 0,
+   or -1 with an error (nothing to release then). */
+int fts_sift_backend_user_init(struct fts_backend *backend,
+			       struct event **event_r,
+			       const struct fts_sift_settings **set_r,
+			       const char **error_r);
+/* The fts_header_includes / fts_header_excludes the fts core applies to
+   this backend's namespace, as space-separated lists (NULL = unset), for
+   sift-hdrfilter.  Returns 0, or -1 with an error. */
+int fts_sift_backend_header_lists(struct fts_backend *backend,
+				  const char **includes_r,
+				  const char **excludes_r,
+				  const char **error_r);
+/* At backend deinit: release what fts_sift_backend_user_init() returned
+   (both may be NULL). */
+void fts_sift_backend_user_deinit(struct event **event,
+				  const struct fts_sift_settings **set);
+
+#endif

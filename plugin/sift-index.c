@@ -149,6 +149,9 @@ struct sift_index {
 	struct sift_fts_backend *backend;
 	struct mailbox *box;
 	char *path;
+	/* why the writer found the database unusable (another format or
+	   text engine), for the one warning logged when it is moved aside */
+	char *rebuild_reason;
 	struct sift_xdb *db;
 	struct sift_dict_writer *dict;
 	struct sift_gaps_writer *gaps;
@@ -257,13 +260,25 @@ static void sift_index_move_aside(struct sift_index *index)
 					   (long)time(NULL));
 	const char *error;
 
-	if (rename(index->path, dest) == 0) {
+	if (rename(index->path, dest) < 0) {
+		/* fall through to removing it */
+	} else if (index->rebuild_reason != NULL) {
+		/* one warning per rebuild, with its reason */
+		e_warning(index->backend->event,
+			  "Index %s %s: it must be rebuilt; moved it to %s, "
+			  "mailbox %s will be reindexed", index->path,
+			  index->rebuild_reason, dest,
+			  mailbox_get_vname(index->box));
+		return;
+	} else {
 		e_warning(index->backend->event,
 			  "Moved unusable index %s to %s; mailbox %s will be "
 			  "reindexed", index->path, dest,
 			  mailbox_get_vname(index->box));
-	} else if (unlink_directory(index->path, UNLINK_DIRECTORY_FLAG_RMDIR,
-				    &error) < 0) {
+		return;
+	}
+	if (unlink_directory(index->path, UNLINK_DIRECTORY_FLAG_RMDIR,
+			     &error) < 0) {
 		e_error(index->backend->event,
 			"Couldn't remove unusable index %s: %s",
 			index->path, error);
@@ -418,8 +433,9 @@ static int sift_index_read_meta(struct sift_index *index)
 					  str_sanitize(expunged, 80));
 	}
 	if (problem != NULL && index->writable) {
-		e_warning(index->backend->event, "Index %s %s: it must be "
-			  "rebuilt", index->path, problem);
+		/* warned about once, when it is moved aside */
+		i_free(index->rebuild_reason);
+		index->rebuild_reason = i_strdup(problem);
 		ret = 0;
 	} else if (problem != NULL) {
 		/* searches treat it as missing until the writer (which warns,
@@ -619,6 +635,7 @@ void sift_index_close(struct sift_index **_index)
 	array_free(&index->token_spans);
 	array_free(&index->gap_keys);
 	sift_termset_free(&index->doc_terms);
+	i_free(index->rebuild_reason);
 	i_free(index->path);
 	i_free(index);
 }

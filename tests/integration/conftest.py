@@ -35,6 +35,20 @@ HEALTH_FILE = "test_session_health.py"
 
 
 def pytest_collection_modifyitems(config, items):
+    _note_upgrade_test()
+    _deselect_corpus_tests(config, items)
+
+
+def _note_upgrade_test():
+    """test_upgrade.py: on 2.4 it needs a home written under 2.3, which
+    .ci/run hands over (SIFT_UPGRADE_IMPORT); said when it is missing."""
+    from dovecot_conf import syntax
+    if syntax().version >= 24 and not os.environ.get("SIFT_UPGRADE_IMPORT"):
+        sys.stderr.write("\n[fts-sift tests] NOT RUN: the 2.3 -> 2.4 index upgrade test "
+                         "(no SIFT_UPGRADE_IMPORT; .ci/run provides one)\n")
+
+
+def _deselect_corpus_tests(config, items):
     """The real-corpus tests need ../shared/corpora, which is not part of
     the project.  Without it they are not run at all - said loudly, and
     neither counted as passed nor as skipped-and-failed by run-all.sh."""

@@ -5,6 +5,7 @@ the acl plugin's lookups would panic), searches work as without it.
 
 import os
 
+from dovecot_conf import syntax
 from dovetest import Dovecot
 from fixtures import T2020, simple
 from sharedenv import new_root, remove_root
@@ -13,7 +14,7 @@ from sharedenv import new_root, remove_root
 def test_acl_plugin_loaded_without_acls(request):
     root = new_root("aclsoft")
     d = Dovecot(os.path.join(root, "fts"), None, plugin="sift", users=("alice",),
-                extra_conf="mail_plugins = $mail_plugins acl\n")
+                extra_conf=syntax().mail_plugins(["acl"]))
     d.start()
     try:
         assert "acl" in open(d.conf_path).read()

@@ -66,6 +66,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 DEFAULT_SIFT_SO = os.path.join(REPO, "plugin", ".libs", "lib21_fts_sift_plugin.so")
 DOVECOT_MODULEDIR = "/usr/lib/dovecot/modules"
+SETTINGS_SO_NAME = "lib21_fts_sift_settings.so"
 
 PLUGINS = ("sift", "none", "xapian", "flatcurve")
 
@@ -138,6 +139,39 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def install_settings_module(plugin_so):
+    """Dovecot 2.4: doveconf and the config process learn the plugin's
+    settings only from its settings module in Dovecot's own
+    modules/settings directory (a path compiled into Dovecot; mail_plugin_dir
+    does not apply), so the one built beside plugin_so is installed there
+    (root, as the tests run on a throw-away system or chroot).  Replaced
+    atomically, and only when it differs."""
+    src = os.path.join(os.path.dirname(plugin_so), SETTINGS_SO_NAME)
+    if not os.path.isfile(src):
+        raise DovecotError("the fts-sift settings module is missing: %s "
+                           "(built by make on Dovecot 2.4)" % src)
+    dst_dir = os.path.join(DOVECOT_MODULEDIR, "settings")
+    dst = os.path.join(dst_dir, SETTINGS_SO_NAME)
+    _wait_until_settled(src)
+    with open(src, "rb") as f:
+        data = f.read()
+    try:
+        with open(dst, "rb") as f:
+            if f.read() == data:
+                return
+    except OSError:
+        pass
+    if os.geteuid() != 0:
+        raise DovecotError("Dovecot 2.4 needs %s installed as %s: run as root "
+                           "(or make install)" % (src, dst))
+    os.makedirs(dst_dir, exist_ok=True)
+    tmp = "%s.tmp%d" % (dst, os.getpid())
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, 0o644)
+    os.rename(tmp, dst)
 
 
 def sift_plugin_so():
@@ -444,6 +478,8 @@ mail_fsync = never
         # and never copy a .so the linker is still writing
         _wait_until_settled(so)
         shutil.copy2(so, os.path.join(self.module_dir, "lib21_fts_sift_plugin.so"))
+        if self.syntax.version >= 24:
+            install_settings_module(so)
 
     def _chown_tree(self, path, user=None):
         if os.geteuid() != 0:

@@ -26,7 +26,10 @@ def test_acl_plugin_loaded_without_acls(request):
         assert d.search("alice", "INBOX", "BODY", "kestrel") == uids
         assert d.search("alice", "INBOX", "BODY", "osprey") == [uids[0], uids[2]]
         log = d.log_text()
-        assert "lib01_acl_plugin" in log
+        # the acl plugin really is loaded (2.4's imap does not log module
+        # loading at the debug level the tests use; doveadm -D does)
+        loaded = d.doveadm("-D", "mailbox", "status", "-u", "alice", "messages", "INBOX")
+        assert "lib01_acl_plugin" in log or "lib01_acl_plugin" in loaded.stderr + loaded.stdout
         # answered from the index, not by reading the messages
         assert "fts-sift: Lookup in INBOX" in log
         problems = d.log_problems()

@@ -170,8 +170,11 @@ class Syntax24(Syntax23):
         return "dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0\n"
 
     def logging(self, log_path):
-        # mail_debug is gone; the mail category gives the same lines
-        return "log_path = %s\nlog_debug = category=mail\n" % log_path
+        # mail_debug is gone: debug logging is an event filter; the mail
+        # category gives Dovecot's own lines ("Opened mail because"),
+        # fts and fts-sift (a child of fts) the plugins'
+        return ("log_path = %s\nlog_debug = category=mail OR category=fts "
+                "OR category=fts-sift\n" % log_path)
 
     def auth(self, passwd_path):
         return """\

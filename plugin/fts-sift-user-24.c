@@ -43,12 +43,11 @@ static bool fts_sift_user_uses_sift(struct mail_user *user)
 
 static void fts_sift_mail_user_created(struct mail_user *user)
 {
-	/* SEARCH=FUZZY.  imap builds its capability list before the fts
-	   plugin initializes the namespaces' backends (whose
-	   FTS_BACKEND_FLAG_FUZZY_SEARCH would set user->fuzzy_search), so
-	   it is set here, at user creation, for users whose fts driver is
-	   sift.  Should a backend fail to initialize later, FUZZY keys are
-	   still answered exactly, by Dovecot, which RFC 6203 allows. */
+	/* SEARCH=FUZZY, as on 2.3 (see fts-sift-user-23.c): set at user
+	   creation for users whose fts driver is sift.  Dovecot 2.4.1's
+	   imap still does not advertise it (neither for flatcurve, whose
+	   backend has the flag too): its capability string is built
+	   without it.  FUZZY keys work all the same. */
 	if (fts_sift_user_uses_sift(user))
 		user->fuzzy_search = TRUE;
 }

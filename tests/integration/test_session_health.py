@@ -40,8 +40,15 @@ def test_sift_index_on_disk(pair, corpus):
 def test_sift_plugin_was_loaded(pair, corpus):
     log = pair.fts.log_text()
     so = os.path.join(pair.fts.module_dir, "lib21_fts_sift_plugin.so")
+    if "Module loaded: %s" % so not in log:
+        # Dovecot 2.4's mail processes do not log module loading at the
+        # debug level the tests use; doveadm -D does, from the same config
+        p = pair.fts.doveadm("-D", "mailbox", "status", "-u", "alice", "messages", "INBOX")
+        log = p.stdout + p.stderr
     assert "Module loaded: %s" % so in log, \
-        "the Dovecot log never shows %s loaded (mail_debug=yes logs module loading)" % so
+        "neither the Dovecot log nor doveadm -D shows %s loaded" % so
+    # and it served searches
+    assert "fts-sift: Lookup in INBOX" in pair.fts.log_text()
 
 
 def test_no_log_problems_fts(pair, corpus):

@@ -223,7 +223,8 @@ service imap-login {
                   subscriptions=True, list_="yes", separator="/"):
         lines = ["namespace %s {" % name, "  type = %s" % type,
                  "  separator = %s" % separator,
-                 "  prefix = %s" % self._expand(prefix, True)]
+                 # the owner in a shared prefix is $user in 2.4
+                 "  prefix = %s" % prefix.replace("{owner_user}", "$user")]
         if inbox:
             lines.append("  inbox = yes")
         if driver:

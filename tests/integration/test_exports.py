@@ -7,8 +7,11 @@ four entry points local; this checks the built module's dynamic symbol
 table (what `nm -D` shows), so a change to the link line or a new
 non-static symbol that escapes is caught."""
 
+import os
 import subprocess
 
+from dovecot_conf import syntax
+from dovetest import SETTINGS_SO_NAME
 from dovetest import sift_plugin_so as plugin_so
 
 ENTRY_POINTS = {
@@ -44,3 +47,11 @@ def test_module_needs_no_sift_symbol_from_outside():
                          check=True, capture_output=True, text=True).stdout
     undefined = [l.split()[-1] for l in out.splitlines() if l.strip()]
     assert not [n for n in undefined if n.startswith(("sift_", "fts_sift"))]
+
+
+if syntax().version >= 24:
+    def test_settings_module_exports_only_its_infos():
+        """Dovecot 2.4's settings module (plugin/fts-sift-settings.map)."""
+        path = os.path.join(os.path.dirname(plugin_so()), SETTINGS_SO_NAME)
+        names = defined_dynamic_symbols(path)
+        assert names == {"fts_sift_settings_set_infos", "fts_sift_settings_version"}, names

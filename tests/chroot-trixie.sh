@@ -52,6 +52,11 @@ host_mirror() {
 
 mounted() { mountpoint -q "$1" 2>/dev/null; }
 
+# Whether anything is mounted at or below $1 (a bound ../shared must
+# never be reached by rm -rf: it is on the same file system, so
+# --one-file-system would not stop at it).
+mounts_below() { awk -v d="$1" '$2 == d || index($2, d "/") == 1 {f = 1} END {exit !f}' /proc/mounts; }
+
 mount_basics() {
 	mounted "$DIR/proc" || mount -t proc proc "$DIR/proc"
 	mounted "$DIR/dev" || mount --bind /dev "$DIR/dev"
@@ -83,7 +88,8 @@ create() {
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >/dev/null ||
 		die "cannot install debootstrap"
 	mkdir -p "$(dirname "$DIR")"
-	rm -rf "$new"
+	! mounts_below "$new" || die "something is mounted under $new"
+	rm -rf --one-file-system "$new"
 	debootstrap --variant=minbase "$SUITE" "$new" "$mirror" >"$new.log" 2>&1 ||
 		{ tail -n 20 "$new.log" >&2; die "debootstrap failed (log: $new.log)"; }
 	cat >"$new/etc/apt/sources.list" <<EOF
@@ -111,6 +117,7 @@ EOF
 	echo "$STAMP_CONTENT" >"$new/.fts-sift-chroot"
 	if [ -d "$DIR" ]; then
 		umount_basics
+		! mounts_below "$DIR" || die "something is still mounted under $DIR; not removing it"
 		rm -rf --one-file-system "$DIR"
 	fi
 	mv "$new" "$DIR"
@@ -129,6 +136,10 @@ run() {
 	mount_basics
 	cleanup() {
 		if mounted "$run_dir/shared"; then umount "$run_dir/shared" || true; fi
+		if mounts_below "$run_dir"; then
+			echo "chroot-trixie: $run_dir still has a mount; left in place" >&2
+			return
+		fi
 		if [ "${SIFT_CHROOT_KEEP:-0}" = 1 ]; then
 			echo "chroot-trixie: kept $run_dir"
 			mv "$run_dir" "$DIR/kept-$$" 2>/dev/null || true

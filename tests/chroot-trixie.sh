@@ -68,7 +68,7 @@ mount_basics() {
 umount_basics() {
 	# only when no other "run" is still using the chroot
 	if [ -z "$(ls -A "$DIR/build" 2>/dev/null)" ]; then
-		! mounted "$DIR/dev" || umount "$DIR/dev" || true
+		! mounted "$DIR/dev" || umount "$DIR/dev" 2>/dev/null || umount -l "$DIR/dev" || true
 		! mounted "$DIR/proc" || umount "$DIR/proc" || true
 	fi
 }
@@ -128,9 +128,10 @@ EOF
 run() {
 	[ $# -gt 0 ] || die "run: no command"
 	ready || create
-	local repo run_dir rc
-	repo=$(cd "$(dirname "$0")/.." && pwd)
+	local repo rc
+	# global: the EXIT trap (cleanup) runs after run() has returned
 	run_dir=$DIR/build/$$
+	repo=$(cd "$(dirname "$0")/.." && pwd)
 	rm -rf "$run_dir"
 	mkdir -p "$run_dir/fts-sift"
 	mount_basics

@@ -18,6 +18,7 @@
 #include "sift-hdrfilter.h"
 #include "sift-verify.h"
 #include "sift-acl.h"
+#include "sift-events.h"
 
 struct sift_fts_update_context {
 	struct fts_backend_update_context ctx;
@@ -121,7 +122,11 @@ static int sift_check_read_right(struct sift_fts_backend *backend,
 	case SIFT_ACL_ALLOWED:
 		return 1;
 	case SIFT_ACL_DENIED:
-		e_debug(backend->event, "User %s has no read right on "
+		e_debug(event_create_passthrough(backend->event)->
+			set_name(SIFT_EVENT_ACL_DENIED)->
+			add_str("mailbox", mailbox_get_vname(box))->
+			add_str("user", box->storage->user->username)->event(),
+			"User %s has no read right on "
 			"mailbox %s: its index is not used",
 			box->storage->user->username, mailbox_get_vname(box));
 		return 0;

@@ -117,6 +117,7 @@
 #include "time-util.h"
 #include "sleep.h"
 #include "mail-storage-private.h"
+#include "sift-events.h"
 #include "message-address.h"
 #include "sift-hdrfilter.h"
 #include "sift-text.h"
@@ -154,6 +155,10 @@ struct sift_index {
 	struct sift_gaps_writer *gaps;
 	struct sift_buf new_terms;
 	bool writable;
+	/* parent of the named events (sift-events.h): "mailbox" set, and
+	   created when the index is opened, so an event ending the writer
+	   has the writer's lifetime as its duration */
+	struct event *event;
 	/* umask that gives created files the mailbox's permissions */
 	mode_t create_umask;
 
@@ -163,7 +168,7 @@ struct sift_index {
 
 	/* last_uid as stored, and as it will be at the next commit */
 	uint32_t stored_last_uid, batch_last_uid;
-	unsigned int batch_docs, docs_added;
+	unsigned int batch_docs, docs_added, batch_expunges;
 	uoff_t batch_bytes;
 	bool batch_dirty;
 
@@ -233,6 +238,8 @@ sift_index_alloc(struct sift_fts_backend *backend, struct mailbox *box,
 	index->box = box;
 	index->path = i_strdup(path);
 	index->writable = writable;
+	index->event = event_create(backend->event);
+	event_add_str(index->event, "mailbox", mailbox_get_vname(box));
 	i_array_init(&index->expunged, 16);
 	index->create_umask = sift_box_create_umask(box);
 	return index;
@@ -258,7 +265,10 @@ static void sift_index_move_aside(struct sift_index *index)
 	const char *error;
 
 	if (rename(index->path, dest) == 0) {
-		e_warning(index->backend->event,
+		e_warning(event_create_passthrough(index->event)->
+			  set_name(SIFT_EVENT_MOVED_ASIDE)->
+			  add_str("path", index->path)->
+			  add_str("moved_to", dest)->event(),
 			  "Moved unusable index %s to %s; mailbox %s will be "
 			  "reindexed", index->path, dest,
 			  mailbox_get_vname(index->box));
@@ -267,6 +277,14 @@ static void sift_index_move_aside(struct sift_index *index)
 		e_error(index->backend->event,
 			"Couldn't remove unusable index %s: %s",
 			index->path, error);
+	} else {
+		e_warning(event_create_passthrough(index->event)->
+			  set_name(SIFT_EVENT_MOVED_ASIDE)->
+			  add_str("path", index->path)->
+			  add_str("moved_to", "")->event(),
+			  "Removed unusable index %s; mailbox %s will be "
+			  "reindexed", index->path,
+			  mailbox_get_vname(index->box));
 	}
 }
 
@@ -605,6 +623,7 @@ void sift_index_close(struct sift_index **_index)
 	sift_buf_free(&index->new_terms);
 	sift_xdb_close(&index->db);
 	sift_index_umask_pop(old_umask);
+	event_unref(&index->event);
 	if (index->token_prefix != NULL)
 		str_free(&index->token_prefix);
 	if (index->run_prefix != NULL)
@@ -1227,6 +1246,7 @@ void sift_index_expunge(struct sift_index *index, uint32_t uid)
 	index->expunged_dirty = TRUE;
 	index->batch_dirty = TRUE;
 	index->batch_docs++;
+	index->batch_expunges++;
 }
 
 void sift_index_unexpunge(struct sift_index *index, uint32_t uid)
@@ -1244,14 +1264,17 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 {
 	struct sift_xerror err;
 	struct timeval start, end;
+	struct event *event;
 	const char *error;
 
 	i_gettimeofday(&start);
+	event = event_create(index->event);
 	if (sift_dict_writer_sync(index->dict, index->backend->set->fsync,
 				  &error) < 0 ||
 	    sift_gaps_writer_sync(index->gaps, index->backend->set->fsync,
 				  &error) < 0) {
 		e_error(index->backend->event, "%s", error);
+		event_unref(&event);
 		return -1;
 	}
 	if (sift_xdb_set_metadata(index->db, SIFT_META_FORMAT,
@@ -1270,6 +1293,7 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 				   &err) != SIFT_X_OK) ||
 	    sift_xdb_commit(index->db, &err) != SIFT_X_OK) {
 		sift_index_error(index, "Committing", &err);
+		event_unref(&event);
 		return -1;
 	}
 	if (sift_dict_writer_committed(index->dict, last_uid, &error) < 0) {
@@ -1277,9 +1301,26 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 		e_warning(index->backend->event, "%s", error);
 	}
 	i_gettimeofday(&end);
-	e_debug(index->backend->event, "Committed %u changes to %s "
-		"(last_uid=%u, %d ms)", index->batch_docs, index->path,
-		last_uid, timeval_diff_msecs(&end, &start));
+	e_debug(event_create_passthrough(event)->
+		set_name(SIFT_EVENT_COMMIT)->
+		add_int("messages", index->batch_docs - index->batch_expunges)->
+		add_int("expunges", index->batch_expunges)->
+		add_int("text_bytes", index->batch_bytes)->
+		add_int("last_uid", last_uid)->event(),
+		"Committed %u changes to %s (last_uid=%u, %d ms)",
+		index->batch_docs, index->path, last_uid,
+		timeval_diff_msecs(&end, &start));
+	if (index->batch_expunges > 0) {
+		e_debug(event_create_passthrough(event)->
+			set_name(SIFT_EVENT_EXPUNGES)->
+			add_int("expunges", index->batch_expunges)->
+			add_int("expunged_total",
+				seq_range_count(&index->expunged))->event(),
+			"Recorded %u expunges in %s", index->batch_expunges,
+			index->path);
+	}
+	event_unref(&event);
+	index->batch_expunges = 0;
 	index->stored_last_uid = last_uid;
 	index->batch_last_uid = last_uid;
 	index->batch_docs = 0;
@@ -1394,11 +1435,13 @@ static int sift_index_compact_locked(struct sift_index *index, bool rebuild)
 	struct sift_xerror err;
 	const char *tmp_path, *rebuild_path, *src_path, *error;
 	struct timeval start, end;
+	struct event *event;
 	unsigned int dropped = 0;
 	int ret = 0;
 
 	i_assert(index->writable);
 	i_gettimeofday(&start);
+	event = event_create(index->event);
 	tmp_path = t_strconcat(index->path, ".compact", NULL);
 	rebuild_path = t_strconcat(index->path, ".rebuild", NULL);
 	(void)unlink_directory(tmp_path, UNLINK_DIRECTORY_FLAG_RMDIR, &error);
@@ -1447,11 +1490,15 @@ static int sift_index_compact_locked(struct sift_index *index, bool rebuild)
 			  rebuild_path, error);
 	i_gettimeofday(&end);
 	if (ret == 0) {
-		e_debug(backend->event, "%s %s (%u expunged documents "
-			"dropped) in %d ms", dropped > 0 ? "Rebuilt" :
-			"Compacted", index->path, dropped,
-			timeval_diff_msecs(&end, &start));
+		e_debug(event_create_passthrough(event)->
+			set_name(SIFT_EVENT_COMPACT)->
+			add_str("kind", dropped > 0 ? "rebuild" : "compact")->
+			add_int("dropped", dropped)->event(),
+			"%s %s (%u expunged documents dropped) in %d ms",
+			dropped > 0 ? "Rebuilt" : "Compacted", index->path,
+			dropped, timeval_diff_msecs(&end, &start));
 	}
+	event_unref(&event);
 	return ret;
 }
 
@@ -1471,6 +1518,15 @@ static bool sift_index_wants_rebuild(struct sift_index *index)
 		return FALSE;
 	}
 	return (uint64_t)dead * 4 >= docs;
+}
+
+static void sift_index_finish_event(struct sift_index *index)
+{
+	e_debug(event_create_passthrough(index->event)->
+		set_name(SIFT_EVENT_INDEX)->
+		add_int("messages", index->docs_added)->event(),
+		"Finished updating %s: %u messages added",
+		index->path, index->docs_added);
 }
 
 int sift_index_finish(struct sift_index **_index)
@@ -1501,6 +1557,8 @@ int sift_index_finish(struct sift_index **_index)
 		}
 	}
 	sift_index_umask_pop(old_umask);
+	if (ret == 0)
+		sift_index_finish_event(index);
 	sift_index_close(_index);
 	return ret;
 }

@@ -48,6 +48,7 @@
 #include "sift-gaps.h"
 #include "sift-hdrfilter.h"
 #include "sift-query.h"
+#include "sift-events.h"
 
 struct sift_leaf {
 	ARRAY_TYPE(seq_range) definite, maybe;
@@ -64,6 +65,9 @@ struct sift_query {
 	struct sift_gaps *gaps;
 	bool gaps_failed;
 	uint32_t last_uid;
+	/* 1 << enum sift_plan_kind of every search string planned (for the
+	   lookup event) */
+	unsigned int plan_kinds;
 	/* messages whose flags make word answers uncertain, computed on
 	   first use */
 	ARRAY_TYPE(seq_range) raw_docs, truncated_docs;
@@ -669,6 +673,7 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 		break;
 	}
 
+	q->plan_kinds |= 1U << plan.kind;
 	switch (plan.kind) {
 	case SIFT_PLAN_UNSUPPORTED:
 		ret = 0;
@@ -1056,12 +1061,44 @@ static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
 	return 0;
 }
 
+/* Name event SIFT_EVENT_LOOKUP and add its fields (sift-events.h). */
+static void sift_query_event(struct sift_query *q, struct event *event,
+			     const struct fts_result *result)
+{
+	struct mailbox_status status;
+	unsigned int definite = seq_range_count(&result->definite_uids);
+	unsigned int maybe = seq_range_count(&result->maybe_uids);
+	uint32_t unindexed = 0;
+	string_t *plans = t_str_new(64);
+	unsigned int kind;
+
+	/* Dovecot reads the messages above last_uid itself */
+	if (mailbox_get_status(q->box, STATUS_UIDNEXT, &status) == 0 &&
+	    status.uidnext > q->last_uid + 1)
+		unindexed = status.uidnext - 1 - q->last_uid;
+	for (kind = 0; kind < 32; kind++) {
+		if ((q->plan_kinds & (1U << kind)) == 0)
+			continue;
+		if (str_len(plans) > 0)
+			str_append_c(plans, ',');
+		str_append(plans, sift_plan_kind_str(kind));
+	}
+	event_set_name(event, SIFT_EVENT_LOOKUP);
+	event_add_int(event, "definite", definite);
+	event_add_int(event, "maybe", maybe);
+	event_add_int(event, "unindexed", unindexed);
+	event_add_int(event, "left_to_dovecot", maybe + unindexed);
+	event_add_int(event, "last_uid", q->last_uid);
+	event_add_str(event, "plans", str_c(plans));
+}
+
 int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 		      struct mail_search_arg *args,
 		      enum fts_lookup_flags flags, struct fts_result *result)
 {
 	struct sift_query q;
 	struct timeval start, end;
+	struct event *event;
 	const char *error;
 	unsigned int answered;
 	int ret;
@@ -1070,9 +1107,13 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 	q.backend = backend;
 	q.box = box;
 	i_gettimeofday(&start);
+	/* created first: the lookup event's duration starts here */
+	event = event_create(backend->event);
+	event_add_str(event, "mailbox", mailbox_get_vname(box));
 	ret = sift_index_open_reader(backend, box, &q.index);
 	if (ret <= 0) {
 		/* no index yet: leave every argument to Dovecot */
+		event_unref(&event);
 		return ret;
 	}
 	q.db = sift_index_db(q.index);
@@ -1082,6 +1123,7 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 		/* searches of pooled headers need the opaque file */
 		e_error(backend->event, "%s", error);
 		sift_index_close(&q.index);
+		event_unref(&event);
 		return -1;
 	}
 	T_BEGIN {
@@ -1114,11 +1156,13 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 	sift_dict_close(&q.dict);
 	sift_index_close(&q.index);
 	i_gettimeofday(&end);
-	e_debug(backend->event, "Lookup in %s: %u definite, %u maybe uids, "
+	sift_query_event(&q, event, result);
+	e_debug(event, "Lookup in %s: %u definite, %u maybe uids, "
 		"last_uid=%u, %lld us", mailbox_get_vname(box),
 		seq_range_count(&result->definite_uids),
 		seq_range_count(&result->maybe_uids), q.last_uid,
 		timeval_diff_usecs(&end, &start));
+	event_unref(&event);
 	return ret;
 }
 

@@ -64,6 +64,7 @@ fts_backend_sift_init(struct fts_backend *_backend, const char **error_r)
 		return -1;
 	}
 	backend->set = &fuser->set;
+	backend->set_error = fuser->set_error;
 	backend->event = event_create(_backend->ns->user->event);
 	event_add_category(backend->event, &event_category_fts_sift);
 	event_set_append_log_prefix(backend->event, "fts-sift: ");
@@ -93,6 +94,15 @@ static void fts_backend_sift_deinit(struct fts_backend *_backend)
 	sift_hdrfilter_free(&backend->hdrfilter);
 	event_unref(&backend->event);
 	i_free(backend);
+}
+
+/* FALSE (and the error logged) if this user's settings are invalid. */
+static bool sift_backend_usable(struct sift_fts_backend *backend)
+{
+	if (backend->set_error == NULL)
+		return TRUE;
+	e_error(backend->event, "%s", backend->set_error);
+	return FALSE;
 }
 
 /* Highest UID box has now (0 if empty).  Returns 0 or -1 (logged). */
@@ -146,6 +156,8 @@ fts_backend_sift_get_last_uid(struct fts_backend *_backend,
 	int ret;
 
 	*last_uid_r = 0;
+	if (!sift_backend_usable(backend))
+		return -1;
 	ret = sift_check_read_right(backend, box);
 	if (ret < 0)
 		return -1;
@@ -327,6 +339,10 @@ static bool sift_update_ensure_index(struct sift_fts_update_context *ctx)
 		return TRUE;
 	if (ctx->box == NULL || ctx->open_failed)
 		return FALSE;
+	if (!sift_backend_usable(backend)) {
+		ctx->open_failed = TRUE;
+		return FALSE;
+	}
 	if (sift_index_open_writer(backend, ctx->box, &ctx->index) < 0) {
 		ctx->open_failed = TRUE;
 		return FALSE;
@@ -632,6 +648,8 @@ static int sift_for_each_mailbox(struct fts_backend *_backend,
 	const struct mailbox_info *info;
 	int ret = 0;
 
+	if (!sift_backend_usable(backend))
+		return -1;
 	iter = mailbox_list_iter_init(_backend->ns->list, "*",
 				      MAILBOX_LIST_ITER_SKIP_ALIASES |
 				      MAILBOX_LIST_ITER_NO_AUTO_BOXES);
@@ -688,6 +706,8 @@ sift_lookup_box(struct sift_fts_backend *backend, struct mailbox *box,
 	int ret;
 
 	*denied_r = FALSE;
+	if (!sift_backend_usable(backend))
+		return -1;
 	ret = sift_check_read_right(backend, box);
 	if (ret < 0) {
 		e_error(backend->event, "Search of mailbox %s failed: its "

@@ -37,15 +37,17 @@ trap cleanup EXIT
 mountpoint -q "$CH/proc" || mount -t proc proc "$CH/proc"
 in_ch() { chroot "$CH" env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 "$@"; }
 
-say "build dependencies"
-cp /etc/resolv.conf "$CH/etc/resolv.conf" 2>/dev/null || true
-in_ch apt-get update -q
-in_ch apt-get install -y -q --no-install-recommends build-essential debhelper \
-	dovecot-dev libicu-dev libxapian-dev pkgconf lintian
-
-say "dpkg-buildpackage"
+say "copy the tree (git ls-files)"
 rm -rf "$CH/build" && mkdir -p "$CH/build/dovecot-fts-sift"
 (cd "$TOP" && git ls-files -z | xargs -0 tar -cf -) | tar -xf - -C "$CH/build/dovecot-fts-sift"
+
+say "build dependencies (debian/control's Build-Depends)"
+cp /etc/resolv.conf "$CH/etc/resolv.conf" 2>/dev/null || true
+in_ch apt-get update -q
+in_ch apt-get install -y -q --no-install-recommends build-essential lintian
+in_ch apt-get build-dep -y -q --no-install-recommends /build/dovecot-fts-sift
+
+say "dpkg-buildpackage"
 in_ch sh -c 'cd /build/dovecot-fts-sift && dpkg-buildpackage -us -uc -b'
 DEB=$(cd "$CH/build" && ls dovecot-fts-sift_*.deb)
 in_ch dpkg-deb -I "/build/$DEB" | grep Depends

@@ -471,6 +471,31 @@ int sift_index_open_writer(struct sift_fts_backend *backend,
 	return ret;
 }
 
+/* Xapian reports a lock file it can't create or open like a lock held by
+   another process.  Tell the two apart before waiting: the directory and
+   the lock file must be writable by this process.  Returns 0, or -1 with
+   the path and cause logged. */
+static int sift_index_check_writable(struct sift_index *index)
+{
+	const char *lock_path = t_strconcat(index->path, "/flintlock", NULL);
+
+	/* effective ids: an indexer-worker keeps root as its real uid */
+	if (faccessat(AT_FDCWD, index->path, W_OK | X_OK, AT_EACCESS) < 0) {
+		e_error(index->backend->event, "Index %s (mailbox %s) can't "
+			"be written: faccessat(%s) failed: %m", index->path,
+			mailbox_get_vname(index->box), index->path);
+		return -1;
+	}
+	if (faccessat(AT_FDCWD, lock_path, W_OK, AT_EACCESS) < 0 &&
+	    errno != ENOENT) {
+		e_error(index->backend->event, "Index %s (mailbox %s) can't "
+			"be written: faccessat(%s) failed: %m", index->path,
+			mailbox_get_vname(index->box), lock_path);
+		return -1;
+	}
+	return 0;
+}
+
 /* sift_index_open_writer() with the mailbox's umask in effect. */
 static int
 sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
@@ -515,6 +540,13 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 				return -1;
 			}
 			status = SIFT_X_CORRUPT;
+		}
+		if (status == SIFT_X_LOCKED &&
+		    sift_index_check_writable(index) < 0) {
+			/* not a lock held by another writer: waiting for it
+			   would only delay the same failure */
+			sift_index_close(&index);
+			return -1;
 		}
 		if (status == SIFT_X_LOCKED) {
 			i_gettimeofday(&now);

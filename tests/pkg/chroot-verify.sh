@@ -56,6 +56,9 @@ say "lintian"
 in_ch lintian --fail-on error "/build/$DEB"
 
 say "apt install"
+# a chroot used before: no trace of an earlier install or of the test user
+in_ch sh -c 'dpkg -s dovecot-fts-sift >/dev/null 2>&1 && apt-get purge -y -q dovecot-fts-sift || true'
+rm -f "$CH/etc/dovecot/conf.d/99-sifttest.conf"
 in_ch apt-get install -y -q "/build/$DEB"
 in_ch dpkg -L dovecot-fts-sift > "$CH/build/files.txt"
 grep -q 'lib21_fts_sift_plugin.so$' "$CH/build/files.txt"
@@ -68,6 +71,8 @@ fi
 say "enable the example config and search"
 in_ch sed -i -e 's/^#\([^#]\)/\1/' -e 's/^  #fts_sift/  fts_sift/' /etc/dovecot/conf.d/90-fts-sift.conf
 in_ch sh -c 'id sifttest >/dev/null 2>&1 || useradd -m sifttest'
+# a chroot used before: start from an empty mailbox
+rm -rf "$CH/home/sifttest/Maildir"
 # no listeners (no fixed ports taken on the host): only the services
 # doveadm needs (auth for the userdb lookup)
 cat > "$CH/etc/dovecot/conf.d/99-sifttest.conf" <<'CONF'

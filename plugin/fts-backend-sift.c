@@ -560,6 +560,14 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 					&key->part->physical_pos);
 			return FALSE;
 		}
+		if (key->body_content_type != NULL &&
+		    strcasecmp(key->body_content_type,
+			       "application/xhtml+xml") == 0) {
+			/* converted by the same HTML parser, but not text
+			   to Dovecot's search (message-search.c reads only
+			   text/ and message/ bodies): it never matches */
+			return FALSE;
+		}
 		/* a part of another type that the fts plugin converts
 		   (an fts_decoder or Tika): Dovecot's search doesn't read
 		   it that way, so only flag the document */

@@ -206,22 +206,33 @@ static void sift_update_index_html(struct sift_fts_update_context *ctx)
 	const uoff_t *positions;
 	unsigned int count;
 	int ret = -1;
+	bool gone = FALSE;
 
 	positions = array_get(&ctx->html_parts, &count);
 	if (count == 0)
 		return;
 	T_BEGIN {
-		if (ctx->mail == NULL || !mail_set_uid(ctx->mail, ctx->doc_uid))
-			error = "the message is gone";
-		else if (mail_get_stream_because(ctx->mail, NULL, NULL,
+		if (ctx->mail == NULL ||
+		    !mail_set_uid(ctx->mail, ctx->doc_uid)) {
+			error = "it is not in the mailbox";
+			gone = TRUE;
+		} else if (mail_get_stream_because(ctx->mail, NULL, NULL,
 				"fts-sift HTML source", &input) < 0) {
 			error = mailbox_get_last_internal_error(ctx->box,
 								NULL);
+			gone = ctx->mail->expunged;
 		} else {
 			ret = sift_html_index_parts(ctx->index, input,
 						    positions, count, &error);
 		}
-		if (ret < 0) {
+		/* an expunge racing the indexing is no problem: its
+		   document is never part of a result */
+		if (ret < 0 && gone) {
+			e_debug(SIFT_BACKEND(ctx->ctx.backend)->event,
+				"Uid %u of mailbox %s was expunged before its "
+				"HTML was read (%s)", ctx->doc_uid,
+				mailbox_get_vname(ctx->box), error);
+		} else if (ret < 0) {
 			e_warning(SIFT_BACKEND(ctx->ctx.backend)->event,
 				  "Couldn't read the HTML of uid %u in "
 				  "mailbox %s (%s); its body searches are "

@@ -13,7 +13,8 @@
    through the same pipeline as a text/plain body (sift_index_field_*),
    which applies the search's normalization itself: the decoder is given
    no normalizer, exactly as the fts plugin's own decoder is for
-   text/plain parts. */
+   text/plain parts.  Only its runs are kept differently (split at '<'
+   and '>', SIFT_FIELD_KIND_HTML_BODY). */
 #include "lib.h"
 #include "buffer.h"
 #include "istream.h"
@@ -118,8 +119,7 @@ static int sift_html_parse(struct sift_html_context *ctx,
 			/* end of the part's header */
 			if (!ctx->field_open) {
 				sift_index_field_begin(ctx->index,
-						       SIFT_FIELD_KIND_BODY,
-						       NULL);
+					SIFT_FIELD_KIND_HTML_BODY, NULL);
 				ctx->field_open = TRUE;
 			}
 			continue;

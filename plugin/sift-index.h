@@ -52,6 +52,9 @@ struct sift_index;
    be truncated. */
 #define SIFT_FLAG_RAW_BODY "ZR"
 #define SIFT_FLAG_TRUNCATED "ZL"
+/* Flag term: the body holds HTML source, whose runs are not kept across
+   '<' or '>' (see sift_index_chunks()). */
+#define SIFT_FLAG_HTML "ZH"
 /* Dovecot's own search reads part of the message differently from what
    was indexed: ZUB its body (BODY, TEXT), ZUH its headers (every header
    search, TEXT), ZUT only the text TEXT sees. */
@@ -66,6 +69,7 @@ struct sift_index;
 
 enum sift_field_kind {
 	SIFT_FIELD_KIND_BODY,		/* body of a text or message part */
+	SIFT_FIELD_KIND_HTML_BODY,	/* body of a text/html part: its source */
 	SIFT_FIELD_KIND_RAW_BODY,	/* body Dovecot reads differently */
 	SIFT_FIELD_KIND_HEADER,		/* top-level header */
 	SIFT_FIELD_KIND_MIME_HEADER,	/* header of a MIME part */

@@ -14,7 +14,7 @@ import pytest
 from corpus_sample import assert_inword_substrings_read_nothing
 
 CLASSES = ("word", "prefix", "in-word substring")
-BOXES = ("multilingual", "spamassassin_public")
+BOXES = ("multilingual", "spamassassin_public", "sisimai_bounces")
 
 
 @pytest.mark.parametrize("cls", CLASSES)

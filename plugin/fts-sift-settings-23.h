@@ -12,4 +12,9 @@ int fts_sift_settings_read(struct mail_user *user,
 			   struct fts_sift_settings *set_r,
 			   const char **error_r);
 
+/* Is key (fts_sift_...) one of the settings?  If not, *closest_r is the
+   valid key nearest to it (edit distance, at most 4), or NULL.  (Only 2.3
+   needs it: 2.4's config process rejects unknown keys itself.) */
+bool fts_sift_settings_is_known(const char *key, const char **closest_r);
+
 #endif

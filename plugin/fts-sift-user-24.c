@@ -69,6 +69,7 @@ void fts_sift_user_hooks_remove(void)
 int fts_sift_backend_user_init(struct fts_backend *backend,
 			       struct event **event_r,
 			       const struct fts_sift_settings **set_r,
+			       const char **set_error_r,
 			       const char **error_r)
 {
 	const struct fts_sift_settings *set;
@@ -92,6 +93,8 @@ int fts_sift_backend_user_init(struct fts_backend *backend,
 	}
 	*event_r = event;
 	*set_r = set;
+	/* a bad value never gets here: the config process rejected it */
+	*set_error_r = NULL;
 	return 0;
 }
 

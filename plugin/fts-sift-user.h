@@ -16,11 +16,14 @@ void fts_sift_user_hooks_add(struct module *module);
 void fts_sift_user_hooks_remove(void);
 
 /* At backend init: the backend's own event (a child of the right parent,
-   with the fts-sift category and log prefix) and its settings.  Returns 0,
-   or -1 with an error (nothing to release then). */
+   with the fts-sift category and log prefix) and its settings.
+   *set_error_r is non-NULL when the user's settings are invalid but the
+   user goes on (Dovecot 2.3): the backend then refuses every call with
+   it.  Returns 0, or -1 with an error (nothing to release then). */
 int fts_sift_backend_user_init(struct fts_backend *backend,
 			       struct event **event_r,
 			       const struct fts_sift_settings **set_r,
+			       const char **set_error_r,
 			       const char **error_r);
 /* The fts_header_includes / fts_header_excludes the fts core applies to
    this backend's namespace, as space-separated lists (NULL = unset), for

@@ -150,6 +150,16 @@ enum sift_xstatus sift_xdb_value_bit(struct sift_xdb *db, unsigned int slot,
 				     unsigned int bit, struct sift_uids *out,
 				     struct sift_xerror *err);
 
+/* Add to out (merging, keeping it sorted and unique) those of the
+   documents uids (sorted ascending) whose value in slot contains the
+   byte string needle (needle_len > 0).  Time: a lookup and a scan of the
+   value per document that has one. */
+enum sift_xstatus sift_xdb_value_find(struct sift_xdb *db, unsigned int slot,
+				      const uint32_t *uids, size_t uid_count,
+				      const char *needle, size_t needle_len,
+				      struct sift_uids *out,
+				      struct sift_xerror *err);
+
 enum sift_match {
 	SIFT_MATCH_EXACT,	/* rest == needle */
 	SIFT_MATCH_PREFIX,	/* rest starts with needle */

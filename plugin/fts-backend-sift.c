@@ -403,6 +403,29 @@ fts_backend_sift_update_expunge(struct fts_backend_update_context *_ctx,
 	sift_index_expunge(ctx->index, uid);
 }
 
+/* Is a body part's text extracted by a decoder (fts_decoder, fts_tika)
+   from an attachment?  Dovecot's fts plugin gives us a part that is
+   neither text nor message only through a parser (fts-build-mail.c),
+   and Dovecot's own search never reads such a part; with a decoder
+   configured its text counts as body text (README, "Attachments").  A
+   text part other than text/plain and text/html is sent to Tika as
+   well: *also_read_r says Dovecot reads that part itself, in a form the
+   index doesn't hold. */
+static bool sift_body_is_decoded(const struct sift_fts_backend *backend,
+				 const char *content_type, bool *also_read_r)
+{
+	*also_read_r = FALSE;
+	if (!backend->set->decoded_attachments || content_type == NULL)
+		return FALSE;
+	if (strncasecmp(content_type, "text/", 5) == 0) {
+		*also_read_r = backend->set->tika &&
+			strcasecmp(content_type, "text/plain") != 0 &&
+			strcasecmp(content_type, "text/html") != 0;
+		return *also_read_r;
+	}
+	return strncasecmp(content_type, "message/", 8) != 0;
+}
+
 static bool
 fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 				      const struct fts_backend_build_key *key)
@@ -410,6 +433,7 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 	struct sift_fts_update_context *ctx =
 		(struct sift_fts_update_context *)_ctx;
 	enum sift_field_kind kind;
+	bool also_read;
 
 	if (ctx->box_unreadable && !ctx->ctx.failed) {
 		/* skip the field; the message stays unindexed */
@@ -474,6 +498,14 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 		kind = SIFT_FIELD_KIND_MIME_HEADER;
 		break;
 	case FTS_BACKEND_BUILD_KEY_BODY_PART:
+		if (sift_body_is_decoded(SIFT_BACKEND(_ctx->backend),
+					 key->body_content_type, &also_read)) {
+			kind = SIFT_FIELD_KIND_DECODED;
+			if (also_read)
+				sift_index_mark_untrusted(ctx->index,
+							  SIFT_UNTRUSTED_BODY);
+			break;
+		}
 		/* Dovecot's own search reads text/html as source, while the
 		   fts plugin hands us the HTML reduced to text: such a body
 		   can't answer a search exactly, so only flag it. */

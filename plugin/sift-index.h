@@ -45,6 +45,14 @@ struct sift_index;
    character c is bit (1 << c % 8) of byte c / 8; no value: none. */
 #define SIFT_VALUE_BODY_ASCII 0
 #define SIFT_BODY_ASCII_BYTES 16
+/* Value slot of the text Dovecot's fts plugin extracted from the
+   message's attachments (SIFT_FIELD_KIND_DECODED), normalized, the parts
+   separated by NUL; no value: none.  Searches find strings in it that
+   the terms can't settle (phrases). */
+#define SIFT_VALUE_DECODED 1
+/* at most this much of it is kept per message (its words are all terms
+   anyway) */
+#define SIFT_DECODED_MAX_BYTES (16 * 1024 * 1024)
 /* Flag terms: the body holds text Dovecot searches in a form that is not
    indexed (HTML source), or a term had to be truncated. */
 #define SIFT_FLAG_RAW_BODY "ZR"
@@ -64,6 +72,10 @@ struct sift_index;
 enum sift_field_kind {
 	SIFT_FIELD_KIND_BODY,		/* body of a text or message part */
 	SIFT_FIELD_KIND_RAW_BODY,	/* body Dovecot reads differently (HTML) */
+	/* text of an attachment extracted by a decoder (fts_decoder,
+	   fts_tika), which Dovecot's own search can't read: it counts as
+	   body text (README, "Attachments") */
+	SIFT_FIELD_KIND_DECODED,
 	SIFT_FIELD_KIND_HEADER,		/* top-level header */
 	SIFT_FIELD_KIND_MIME_HEADER,	/* header of a MIME part */
 };

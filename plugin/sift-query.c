@@ -564,6 +564,41 @@ static int sift_query_phrase(struct sift_query *q, const struct sift_plan *plan,
 	return 0;
 }
 
+/* Decoded attachments (sift-index.c): Dovecot can't read them, so the
+   candidates the terms left open are looked up in the attachments' text
+   here; those holding the normalized search string match (as a text
+   part holding it would).  The others stay candidates for Dovecot to
+   check in what it reads.  Without any decoded text this is one
+   lookup. */
+static int sift_query_decoded(struct sift_query *q, const char *str,
+			      size_t len, struct sift_leaf *leaf)
+{
+	ARRAY_TYPE(seq_range) found;
+	struct sift_uids uids = { NULL, 0, 0 };
+	struct sift_xerror err;
+	enum sift_xstatus status;
+	struct seq_range_iter iter;
+	uint32_t *cands, uid;
+	unsigned int n, i = 0;
+
+	n = seq_range_count(&leaf->maybe);
+	/* (a normalized IMAP string has no NUL, which separates parts) */
+	if (n == 0 || len == 0 || memchr(str, '\0', len) != NULL)
+		return 0;
+	cands = t_new(uint32_t, n);
+	seq_range_array_iter_init(&iter, &leaf->maybe);
+	while (seq_range_array_iter_nth(&iter, i, &uid))
+		cands[i++] = uid;
+	status = sift_xdb_value_find(q->db, SIFT_VALUE_DECODED, cands, n,
+				     str, len, &uids, &err);
+	t_array_init(&found, 16);
+	if (sift_query_uids_result(q, status, &err, &uids, &found) < 0)
+		return -1;
+	seq_range_array_remove_seq_range(&leaf->maybe, &found);
+	seq_range_array_merge(&leaf->definite, &found);
+	return 0;
+}
+
 /* fts_sift_fold_accents: search for the string without its accents (the
    index holds every accented word both ways).  Only for what the index
    answers by itself: candidates go to Dovecot, whose comparison keeps
@@ -612,6 +647,8 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 	struct sift_dict_prefix one[1];
 	unsigned int prefix_count;
 	struct sift_plan plan;
+	const char *searched;
+	size_t searched_len;
 	char err[256];
 	bool exact;
 	int ret = 1;
@@ -625,6 +662,10 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 		sift_plan_free(&plan);
 		return -1;
 	}
+	/* as normalized, before any folding of accents: what a text part
+	   is compared with */
+	searched = t_strndup(plan.normalized, plan.normalized_len);
+	searched_len = plan.normalized_len;
 
 	if (q->backend->set->fold_accents &&
 	    (plan.kind == SIFT_PLAN_WORD || plan.kind == SIFT_PLAN_RUN ||
@@ -790,6 +831,10 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 			seq_range_array_merge(&leaf->maybe, &unsure);
 		}
 	}
+	if (ret > 0 && plan.kind != SIFT_PLAN_EXISTS &&
+	    (field == SIFT_FIELD_BODY || field == SIFT_FIELD_TEXT) &&
+	    sift_query_decoded(q, searched, searched_len, leaf) < 0)
+		ret = -1;
 	e_debug(q->backend->event, "%s%s '%s': %s plan, %u definite, "
 		"%u maybe", arg->match_not ? "NOT " : "",
 		field == SIFT_FIELD_BODY ? "BODY" :

@@ -19,9 +19,9 @@
    Relevance scores (SEARCH=FUZZY, RFC 6203).  The answer to a FUZZY key
    is the exact one (always a valid fuzzy answer).  A level with a FUZZY
    key also gets a score for each UID it may match: Xapian's BM25 over
-   the terms its FUZZY leaves matched in the dictionary (at most
-   SIFT_SCORE_MAX_TERMS per leaf, the shortest, so a one-letter search
-   stays cheap), 0 without any; a leaf's terms are weighed as one word
+   the terms its FUZZY leaves matched in the dictionary, those inside
+   longer words too (at most SIFT_SCORE_MAX_TERMS per leaf, the
+   shortest, so a one-letter search stays cheap), 0 without any; a leaf's terms are weighed as one word
    (sift_xdb_score()).  Dovecot keeps the scores of the last search for
    SEARCH RETURN (RELEVANCY) and SORT (RELEVANCY), and merges the levels'
    scores itself: for an AND level it keeps only the UIDs the level
@@ -84,11 +84,17 @@ struct sift_query {
    another pass over the terms tens of ms. */
 #define SIFT_PHRASE_FEW_CANDIDATES 200
 
-/* Scoring terms per FUZZY leaf and per level: the cap keeps a hostile
-   search ("FUZZY TEXT e" matches most of the dictionary) to a bounded
-   Xapian query. */
-#define SIFT_SCORE_MAX_TERMS 64
-#define SIFT_SCORE_MAX_LEVEL_TERMS 256
+/* Scoring terms per FUZZY leaf and per level.  A string inside words
+   matches as many terms as there are distinct words holding it ("kunit"
+   in kunit_run_test, kunit_test_suites, ... hundreds in a kernel list),
+   and a message whose matching words are left out gets no score: so the
+   cap is high enough for every such search seen on real mail, while it
+   still keeps a hostile one ("FUZZY TEXT e" matches most of the
+   dictionary) to a bounded Xapian query.  Matching has read the
+   postings of all these terms already, so scoring costs about as much
+   again. */
+#define SIFT_SCORE_MAX_TERMS 4096
+#define SIFT_SCORE_MAX_LEVEL_TERMS 16384
 
 static const struct sift_dict_prefix body_prefixes[] = {
 	{ SIFT_PREFIX_BODY, '\0' },

@@ -18,6 +18,7 @@
 #include "sift-hdrfilter.h"
 #include "sift-verify.h"
 #include "sift-acl.h"
+#include "sift-decoder.h"
 
 struct sift_fts_update_context {
 	struct fts_backend_update_context ctx;
@@ -90,6 +91,7 @@ static void fts_backend_sift_deinit(struct fts_backend *_backend)
 
 	sift_text_deinit(&backend->text);
 	sift_hdrfilter_free(&backend->hdrfilter);
+	sift_decoder_deinit(backend);
 	event_unref(&backend->event);
 	i_free(backend);
 }
@@ -407,23 +409,38 @@ fts_backend_sift_update_expunge(struct fts_backend_update_context *_ctx,
    from an attachment?  Dovecot's fts plugin gives us a part that is
    neither text nor message only through a parser (fts-build-mail.c),
    and Dovecot's own search never reads such a part; with a decoder
-   configured its text counts as body text (README, "Attachments").  A
-   text part other than text/plain and text/html is sent to Tika as
-   well: *also_read_r says Dovecot reads that part itself, in a form the
-   index doesn't hold. */
-static bool sift_body_is_decoded(const struct sift_fts_backend *backend,
+   configured its text counts as body text (README, "Attachments").
+   Text and message parts other than those Dovecot's parsers never take
+   (fts-parser.c: text/plain, two message/ types; the HTML parser has
+   text/html) go to Tika, and to a script that lists their type: their
+   text counts too, and *also_read_r says that Dovecot reads the part
+   itself as well, in a form the index doesn't hold. */
+static bool sift_body_is_decoded(struct sift_fts_backend *backend,
 				 const char *content_type, bool *also_read_r)
 {
+	static const char *const never_parsed[] = {
+		"text/plain", "text/html", "message/delivery-status",
+		"message/disposition-notification", NULL
+	};
+
 	*also_read_r = FALSE;
 	if (!backend->set->decoded_attachments || content_type == NULL)
 		return FALSE;
-	if (strncasecmp(content_type, "text/", 5) == 0) {
-		*also_read_r = backend->set->tika &&
-			strcasecmp(content_type, "text/plain") != 0 &&
-			strcasecmp(content_type, "text/html") != 0;
-		return *also_read_r;
-	}
-	return strncasecmp(content_type, "message/", 8) != 0;
+	if (strncasecmp(content_type, "text/", 5) != 0 &&
+	    strncasecmp(content_type, "message/", 8) != 0)
+		return TRUE;
+	if (str_array_icase_find(never_parsed, content_type))
+		return FALSE;
+	/* Tika gets text parts; a message/rfc822 part's own body is empty
+	   (its content comes as the parts inside it) */
+	if (backend->set->tika && strncasecmp(content_type, "text/", 5) == 0)
+		*also_read_r = TRUE;
+	/* (if the script's list can't be read, assume the worst: exact,
+	   only slower) */
+	else if (backend->set->decoder_script &&
+		 sift_decoder_lists_type(backend, content_type) != 0)
+		*also_read_r = TRUE;
+	return *also_read_r;
 }
 
 static bool

@@ -116,8 +116,9 @@ int fts_sift_settings_parse(fts_sift_setting_lookup_t *lookup, void *context,
 			return -1;
 		}
 	}
-	set_r->tika = sift_setting_is_set(lookup(context, "fts_tika"));
-	set_r->decoded_attachments = set_r->tika ||
+	set_r->decoder_script =
 		sift_setting_is_set(lookup(context, "fts_decoder"));
+	set_r->tika = sift_setting_is_set(lookup(context, "fts_tika"));
+	set_r->decoded_attachments = set_r->decoder_script || set_r->tika;
 	return 0;
 }

@@ -26,6 +26,9 @@ struct fts_sift_settings {
 	   that text counts as a match of BODY and TEXT (README,
 	   "Attachments"). */
 	bool decoded_attachments;
+	/* fts_decoder is set: the script converts the types it lists
+	   (sift-decoder.c) */
+	bool decoder_script;
 	/* fts_tika is set: Tika may also have converted text parts other
 	   than text/plain and text/html (fts-parser.c sends it every type
 	   its other parsers leave). */

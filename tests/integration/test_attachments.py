@@ -493,3 +493,72 @@ def test_without_then_with_decoder(request):
         oracle.stop()
         fts.stop()
         remove_test_root(root, request.session.testsfailed)
+
+
+ROT13_SCRIPT = """#!/bin/sh
+# test only: a decoder that also lists a text type, and "decodes" it by
+# rot13, so its text differs from what Dovecot reads in the part
+if [ -z "${1:-}" ]; then
+	echo "text/x-sift-rot13 rot"
+	exec sh %(decoder)s
+fi
+if [ "$1" = "text/x-sift-rot13" ]; then
+	tr 'A-Za-z' 'N-ZA-Mn-za-m'
+	exit 0
+fi
+exec sh %(decoder)s "$1"
+"""
+
+
+def rot13(s):
+    import codecs
+    return codecs.encode(s, "rot13")
+
+
+def test_script_lists_a_text_type(request):
+    """A decoder script that lists a text/* type: Dovecot reads such a part
+    itself and also hands the script's text to the index.  Both count:
+    the part's own words (Dovecot's reading) and the script's output."""
+    root = new_test_root("attach-texttype")
+    script = os.path.join(root, "rot13.sh")
+    with open(script, "w") as f:
+        f.write(ROT13_SCRIPT % {"decoder": os.path.join(root, "sift-decode2text.sh")})
+    os.chmod(script, 0o755)
+    conf = decoder_conf(root).replace(os.path.join(root, "sift-decode2text.sh"), script, 1)
+    fts = Dovecot(os.path.join(root, "fts"), None, plugin="sift", users=(USER,),
+                  plugin_settings={"fts_decoder": "decode2text"}, extra_conf=conf)
+    oracle = Dovecot(os.path.join(root, "oracle"), None, plugin="none", oracle_of=fts)
+    try:
+        fts.start()
+        oracle.start()
+        rnd = random.Random(31)
+        words = gen_words(rnd, 40, set())
+        mails, uids = [], {}
+        for n in range(12):
+            text = " ".join(rnd.sample(words[:20], 5))
+            att = " ".join(rnd.sample(words[20:], 5))
+            raw = ("From: a@example.org\nSubject: rot %d\nMIME-Version: 1.0\n"
+                   "Content-Type: multipart/mixed; boundary=b\n\n--b\n"
+                   "Content-Type: text/plain\n\n%s\n--b\n"
+                   "Content-Type: text/x-sift-rot13; name=\"x.rot\"\n\n%s\n--b--\n" % (
+                       n, text, att)).encode()
+            m = Mail(n, raw, [("rot", rot13(att) + "\n")], [text])
+            mails.append(m)
+            uids[n] = fts.append(USER, "INBOX", raw, date=T2020)
+        fts.doveadm("index", "-u", USER, "INBOX")
+        exp = Expect(oracle, mails, uids)
+        queries = []
+        for w in words:
+            for s in (w, rot13(w), w[1:-1], rot13(w)[1:-1]):
+                queries += [("BODY", s), ("TEXT", s), ("NOT", "BODY", s)]
+        queries += [("BODY", " ".join(m.parts[0][1].split()[:2])) for m in mails]
+        bad = compare(fts, exp, queries)
+        assert not bad, "\n".join(bad[:20])
+        # both the part's own words and the script's text were there
+        assert sum(1 for want, orc, extra in exp.cache.values() if orc) >= 40
+        assert sum(1 for want, orc, extra in exp.cache.values() if want != orc) >= 40
+        assert not fts.log_problems()
+    finally:
+        oracle.stop()
+        fts.stop()
+        remove_test_root(root, request.session.testsfailed)

@@ -605,6 +605,22 @@ static int sift_query_decoded(struct sift_query *q, const char *str,
 	return 0;
 }
 
+/* A BODY or TEXT string the index has nothing to look up with (spaces
+   and punctuation only, "- -") is Dovecot's to check in every message;
+   but with decoded attachments, which Dovecot can't read, the plugin
+   answers it: every message is a candidate, and those whose attachments
+   hold the string match (sift_query_decoded()).  An empty string matches
+   every message, for Dovecot too. */
+static bool sift_plan_needs_decoded(struct sift_fts_backend *backend,
+				    enum sift_field field,
+				    const struct sift_plan *plan)
+{
+	return plan->kind == SIFT_PLAN_UNSUPPORTED &&
+		plan->normalized_len > 0 &&
+		(field == SIFT_FIELD_BODY || field == SIFT_FIELD_TEXT) &&
+		backend->set->decoded_attachments;
+}
+
 /* fts_sift_fold_accents: search for the string without its accents (the
    index holds every accented word both ways).  Only for what the index
    answers by itself: candidates go to Dovecot, whose comparison keeps
@@ -718,7 +734,10 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 
 	switch (plan.kind) {
 	case SIFT_PLAN_UNSUPPORTED:
-		ret = 0;
+		if (!sift_plan_needs_decoded(q->backend, field, &plan))
+			ret = 0;
+		else if (q->last_uid > 0)
+			seq_range_array_add_range(&leaf->maybe, 1, q->last_uid);
 		break;
 	case SIFT_PLAN_EXISTS: {
 		static const struct sift_dict_prefix names[] = {
@@ -1190,7 +1209,8 @@ void sift_query_mark_answerable(struct sift_fts_backend *backend,
 			if (sift_plan_build(backend->text, field, arg->value.str,
 					    strlen(arg->value.str), &plan,
 					    err, sizeof(err)) == 0 &&
-			    plan.kind != SIFT_PLAN_UNSUPPORTED)
+			    (plan.kind != SIFT_PLAN_UNSUPPORTED ||
+			     sift_plan_needs_decoded(backend, field, &plan)))
 				arg->match_always = TRUE;
 			sift_plan_free(&plan);
 		} T_END;

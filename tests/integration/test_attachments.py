@@ -218,6 +218,10 @@ def build_mailbox(seed, count):
             kind = kinds[(n + i) % len(kinds)]
             ctype, ext, maker, _ = KINDS[kind]
             lines = [line(A + dashed, B) for _ in range(rnd.randint(2, 4))]
+            if n % 3 == 0 and i == 0:
+                # punctuation between spaces: nothing for the index to
+                # look up with
+                lines[-1] += " - - ;"
             data = maker(lines)
             fname = "doc%d-%d.%s" % (n, i, ext)
             b64 = base64.encodebytes(data).decode()
@@ -284,7 +288,8 @@ def gen_queries(rnd, mails, T, A, B, dashed):
     # one-character searches, headers, MIME headers, file names
     for ch in ("é", "ü", "-", "v", "Z"):
         leaves.append(("BODY", ch))
-    leaves += [("TEXT", "application/pdf"), ("TEXT", "doc3-0"), ("BODY", "doc3-0"),
+    leaves += [("BODY", "- -"), ("TEXT", "- - ;"), ("BODY", " "), ("BODY", ""),
+               ("TEXT", "application/pdf"), ("TEXT", "doc3-0"), ("BODY", "doc3-0"),
                ("TEXT", "wordprocessingml"), ("BODY", "Content-Type"),
                ("TEXT", "base64"), ("BODY", "endstream")]
     keys = [("SUBJECT", "Report 1"), ("FROM", "s12@example.org"),

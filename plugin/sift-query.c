@@ -73,6 +73,8 @@ struct sift_query {
 	/* while a FUZZY leaf is evaluated: every term its matches used
 	   (sift_query_match()); NULL otherwise */
 	ARRAY_TYPE(sift_dict_term) *collect;
+	/* how many of them score it at most */
+	unsigned int collect_max;
 	/* the terms to score the level's UIDs with, and for each the
 	   number of its leaf (a leaf's terms are weighed as one word) */
 	ARRAY_TYPE(sift_dict_term) score_terms;
@@ -84,17 +86,20 @@ struct sift_query {
    another pass over the terms tens of ms. */
 #define SIFT_PHRASE_FEW_CANDIDATES 200
 
-/* Scoring terms per FUZZY leaf and per level.  A string inside words
-   matches as many terms as there are distinct words holding it ("kunit"
-   in kunit_run_test, kunit_test_suites, ... hundreds in a kernel list),
-   and a message whose matching words are left out gets no score: so the
-   cap is high enough for every such search seen on real mail, while it
-   still keeps a hostile one ("FUZZY TEXT e" matches most of the
-   dictionary) to a bounded Xapian query.  Matching has read the
-   postings of all these terms already, so scoring costs about as much
-   again. */
+/* Scoring terms per FUZZY leaf (the shortest) and per level.  A string
+   inside words matches as many terms as there are distinct words and
+   runs holding it, and a message whose matching words are left out gets
+   no score.  On 10,000 kselftest messages "kunit" is in 2,403 terms (614
+   of them words: kunit_run_test, kunit_test_suites, ...), "selft" in
+   4,573 (92 words; runs weigh nothing and sift_xdb_score() drops them).
+   The cap keeps a hostile search ("FUZZY TEXT e" matches most of the
+   dictionary) to a bounded Xapian query. */
 #define SIFT_SCORE_MAX_TERMS 4096
 #define SIFT_SCORE_MAX_LEVEL_TERMS 16384
+/* ... except for a one-character search ("FUZZY BODY e"), which every
+   word holding the character matches: weighing thousands of them costs
+   ten times the search itself and says no more than the shortest few. */
+#define SIFT_SCORE_CHAR_TERMS 256
 
 static const struct sift_dict_prefix body_prefixes[] = {
 	{ SIFT_PREFIX_BODY, '\0' },
@@ -794,11 +799,13 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 				     plan.normalized_len, SIFT_MATCH_EXACT,
 				     &leaf->definite) < 0)
 			ret = -1;
-		else if (q->collect != NULL &&
-			 sift_query_collect_terms(q, prefixes, prefix_count,
-						  plan.normalized,
-						  plan.normalized_len) < 0)
-			ret = -1;
+		else if (q->collect != NULL) {
+			q->collect_max = SIFT_SCORE_CHAR_TERMS;
+			if (sift_query_collect_terms(q, prefixes, prefix_count,
+						     plan.normalized,
+						     plan.normalized_len) < 0)
+				ret = -1;
+		}
 		break;
 	}
 	case SIFT_PLAN_CANDIDATES:
@@ -894,13 +901,13 @@ static void sift_leaf_apply_not(struct sift_leaf *leaf, uint32_t last_uid)
 }
 
 /* Append to dest (up to SIFT_SCORE_MAX_LEVEL_TERMS in all) the shortest
-   SIFT_SCORE_MAX_TERMS of cands: shorter terms are the closest to what
+   leaf_max of cands: shorter terms are the closest to what
    was searched (the word itself first), and longer ones are mostly runs,
    which have no weight anyway (wdf 0).  One pass to count lengths, one
    to copy: no sorting of what may be most of the dictionary. */
 static void sift_score_select(struct sift_query *q,
 			      const ARRAY_TYPE(sift_dict_term) *cands,
-			      unsigned int group)
+			      unsigned int group, unsigned int leaf_max)
 {
 	ARRAY_TYPE(sift_dict_term) *dest = &q->score_terms;
 	unsigned int hist[SIFT_XAPIAN_MAX_TERM + 2];
@@ -911,7 +918,7 @@ static void sift_score_select(struct sift_query *q,
 	i = array_count(dest);
 	if (i >= SIFT_SCORE_MAX_LEVEL_TERMS)
 		return;
-	max = I_MIN(SIFT_SCORE_MAX_TERMS, SIFT_SCORE_MAX_LEVEL_TERMS - i);
+	max = I_MIN(leaf_max, SIFT_SCORE_MAX_LEVEL_TERMS - i);
 	if (n <= max) {
 		array_append(dest, t, n);
 		for (i = 0; i < n; i++)
@@ -1083,6 +1090,7 @@ static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
 		if (score_leaf) {
 			array_clear(&leaf_terms);
 			q->collect = &leaf_terms;
+			q->collect_max = SIFT_SCORE_MAX_TERMS;
 		}
 		ret = sift_query_leaf(q, arg, &leaf);
 		q->collect = NULL;
@@ -1091,7 +1099,8 @@ static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
 		if (ret == 0)
 			continue;
 		if (score_leaf)
-			sift_score_select(q, &leaf_terms, answered);
+			sift_score_select(q, &leaf_terms, answered,
+					  q->collect_max);
 		if (arg->match_not)
 			sift_leaf_apply_not(&leaf, q->last_uid);
 		sift_leaf_false(&leaf, q->last_uid, &leaf_false);

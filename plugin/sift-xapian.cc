@@ -890,11 +890,16 @@ sift_xdb_score(struct sift_xdb *db, const char *const terms[],
 		/* (group, term), sorted: each group's terms together */
 		std::vector<std::pair<unsigned int, std::string> > qterms;
 		for (unsigned int i = 0; i < term_count; i++) {
-			if (term_lens[i] > 0)
-				qterms.emplace_back(groups == NULL ? i :
-						    groups[i],
-						    std::string(terms[i],
-								term_lens[i]));
+			if (term_lens[i] == 0)
+				continue;
+			std::string term(terms[i], term_lens[i]);
+			/* a term without any wdf (a run of several words,
+			   a flag) weighs nothing, but would count in the
+			   synonym's frequency: leave it out */
+			if (d.get_collection_freq(term) == 0)
+				continue;
+			qterms.emplace_back(groups == NULL ? i : groups[i],
+					    term);
 		}
 		/* each term once, in the lowest group naming it */
 		std::sort(qterms.begin(), qterms.end(),

@@ -2225,6 +2225,27 @@ static void test_xdb_scores(void)
 		test_assert(zz_scores[1] > 0);
 		test_assert(zz_scores[2] > zz_scores[1]);
 	}
+	/* terms no document holds with a wdf (runs) are left out: they
+	   change no score, and a document holding only them gets 0 */
+	{
+		static const char *const zz[] = { "Bzz", "Bxzzx", "Bbool0",
+						  "Bbool7" };
+		static const size_t zz_lens[] = { 3, 5, 6, 6 };
+		static const unsigned int zz_groups[] = { 4, 4, 4, 4 };
+		static const uint32_t zz_uids[] = { 3, 40, 41, 42 };
+		float with[4], without[4];
+
+		test_assert(sift_xdb_score(db, zz, zz_lens, zz_groups, 4,
+					   zz_uids, 4, with,
+					   &err) == SIFT_X_OK);
+		test_assert(sift_xdb_score(db, zz, zz_lens, zz_groups, 2,
+					   zz_uids, 4, without,
+					   &err) == SIFT_X_OK);
+		test_assert(with[0] == 0 && without[0] == 0);
+		for (unsigned int i = 1; i < 4; i++)
+			test_assert_idx(with[i] > 0 &&
+					score_eq(with[i], without[i]), i);
+	}
 
 	/* the shortest matching terms, and no more than asked for */
 	test_assert(sift_xdb_list_terms(db, "B", '\0', "o", 1,

@@ -690,9 +690,10 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 		return -1;
 	}
 	/* as normalized, before any folding of accents: what a text part
-	   is compared with */
-	searched = t_strndup(plan.normalized, plan.normalized_len);
-	searched_len = plan.normalized_len;
+	   is compared with (no string at all for an empty search) */
+	searched = plan.normalized == NULL ? "" :
+		t_strndup(plan.normalized, plan.normalized_len);
+	searched_len = plan.normalized == NULL ? 0 : plan.normalized_len;
 
 	if (q->backend->set->fold_accents &&
 	    (plan.kind == SIFT_PLAN_WORD || plan.kind == SIFT_PLAN_RUN ||

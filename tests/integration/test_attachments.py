@@ -293,7 +293,8 @@ def gen_queries(rnd, mails, T, A, B, dashed):
                ("TEXT", "wordprocessingml"), ("BODY", "Content-Type"),
                ("TEXT", "base64"), ("BODY", "endstream")]
     keys = [("SUBJECT", "Report 1"), ("FROM", "s12@example.org"),
-            ("HEADER", "Content-Type", "multipart/mixed")]
+            ("HEADER", "Content-Type", "multipart/mixed"), ("SUBJECT", ""),
+            ("HEADER", "Content-Disposition", ""), ("TEXT", "")]
     keys += [(f, v) for f, v in leaves]
     # NOT, OR, AND
     simple = [l for l in leaves if l[0] in ("BODY", "TEXT")]

@@ -4,6 +4,7 @@
 #include "lib.h"
 #include "array.h"
 #include "seq-range-array.h"
+#include "message-part.h"
 #include "mail-storage-private.h"
 #include "mailbox-list-iter.h"
 #include "istream.h"
@@ -19,6 +20,8 @@
 #include "sift-verify.h"
 #include "sift-acl.h"
 #include "sift-decoder.h"
+#include "sift-events.h"
+#include "sift-html.h"
 
 struct sift_fts_update_context {
 	struct fts_backend_update_context ctx;
@@ -35,6 +38,9 @@ struct sift_fts_update_context {
 	/* the last attached message whose address headers were indexed
 	   (sift_update_part_addresses()) */
 	const struct message_part *address_part;
+	/* physical_pos of the current document's text/html body parts,
+	   indexed from their source when the document ends */
+	ARRAY(uoff_t) html_parts;
 	bool open_failed;
 	/* the session user may not read box: nothing of it is indexed, and
 	   its index is not opened (see update_set_mailbox) */
@@ -64,6 +70,7 @@ fts_backend_sift_init(struct fts_backend *_backend, const char **error_r)
 		return -1;
 	}
 	backend->set = &fuser->set;
+	backend->set_error = fuser->set_error;
 	backend->event = event_create(_backend->ns->user->event);
 	event_add_category(backend->event, &event_category_fts_sift);
 	event_set_append_log_prefix(backend->event, "fts-sift: ");
@@ -96,6 +103,15 @@ static void fts_backend_sift_deinit(struct fts_backend *_backend)
 	i_free(backend);
 }
 
+/* FALSE (and the error logged) if this user's settings are invalid. */
+static bool sift_backend_usable(struct sift_fts_backend *backend)
+{
+	if (backend->set_error == NULL)
+		return TRUE;
+	e_error(backend->event, "%s", backend->set_error);
+	return FALSE;
+}
+
 /* Highest UID box has now (0 if empty).  Returns 0 or -1 (logged). */
 static int sift_box_highest_uid(struct sift_fts_backend *backend,
 				struct mailbox *box, uint32_t *uid_r)
@@ -123,7 +139,11 @@ static int sift_check_read_right(struct sift_fts_backend *backend,
 	case SIFT_ACL_ALLOWED:
 		return 1;
 	case SIFT_ACL_DENIED:
-		e_debug(backend->event, "User %s has no read right on "
+		e_debug(event_create_passthrough(backend->event)->
+			set_name(SIFT_EVENT_ACL_DENIED)->
+			add_str("mailbox", mailbox_get_vname(box))->
+			add_str("user", box->storage->user->username)->event(),
+			"User %s has no read right on "
 			"mailbox %s: its index is not used",
 			box->storage->user->username, mailbox_get_vname(box));
 		return 0;
@@ -143,6 +163,8 @@ fts_backend_sift_get_last_uid(struct fts_backend *_backend,
 	int ret;
 
 	*last_uid_r = 0;
+	if (!sift_backend_usable(backend))
+		return -1;
 	ret = sift_check_read_right(backend, box);
 	if (ret < 0)
 		return -1;
@@ -172,14 +194,73 @@ fts_backend_sift_update_init(struct fts_backend *_backend)
 
 	ctx = i_new(struct sift_fts_update_context, 1);
 	ctx->ctx.backend = _backend;
+	i_array_init(&ctx->html_parts, 4);
 	return &ctx->ctx;
+}
+
+/* Add the current document's HTML parts as Dovecot's search reads them
+   (sift-html.c).  If the message can't be read again, Dovecot checks its
+   body searches itself. */
+static void sift_update_index_html(struct sift_fts_update_context *ctx)
+{
+	struct istream *input;
+	const char *error;
+	const uoff_t *positions;
+	unsigned int count;
+	int ret = -1;
+	bool gone = FALSE;
+
+	positions = array_get(&ctx->html_parts, &count);
+	if (count == 0)
+		return;
+	T_BEGIN {
+		if (ctx->mail == NULL ||
+		    !mail_set_uid(ctx->mail, ctx->doc_uid)) {
+			error = "it is not in the mailbox";
+			gone = TRUE;
+		} else if (mail_get_stream_because(ctx->mail, NULL, NULL,
+				"fts-sift HTML source", &input) < 0) {
+			error = mailbox_get_last_internal_error(ctx->box,
+								NULL);
+			gone = ctx->mail->expunged;
+		} else {
+			ret = sift_html_index_parts(ctx->index, input,
+						    positions, count, &error);
+		}
+		/* an expunge racing the indexing is no problem: its
+		   document is never part of a result */
+		if (ret < 0 && gone) {
+			e_debug(SIFT_BACKEND(ctx->ctx.backend)->event,
+				"Uid %u of mailbox %s was expunged before its "
+				"HTML was read (%s)", ctx->doc_uid,
+				mailbox_get_vname(ctx->box), error);
+		} else if (ret < 0) {
+			e_warning(SIFT_BACKEND(ctx->ctx.backend)->event,
+				  "Couldn't read the HTML of uid %u in "
+				  "mailbox %s (%s); its body searches are "
+				  "left to Dovecot", ctx->doc_uid,
+				  mailbox_get_vname(ctx->box), error);
+		}
+	} T_END;
+	if (ret < 0)
+		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_BODY);
+	array_clear(&ctx->html_parts);
+}
+
+/* End the current document: its HTML parts first, then store it. */
+static int sift_update_doc_end(struct sift_fts_update_context *ctx)
+{
+	if (ctx->doc_uid != 0 && !ctx->ctx.failed)
+		sift_update_index_html(ctx);
+	array_clear(&ctx->html_parts);
+	return sift_index_doc_end(ctx->index);
 }
 
 /* Finish the document being built, commit and close the index. */
 static void sift_update_close(struct sift_fts_update_context *ctx)
 {
 	if (ctx->index != NULL) {
-		if (sift_index_doc_end(ctx->index) < 0)
+		if (sift_update_doc_end(ctx) < 0)
 			ctx->ctx.failed = TRUE;
 		/* a failed document is not committed as indexed: last_uid
 		   stays below it and it is retried next time */
@@ -324,6 +405,10 @@ static bool sift_update_ensure_index(struct sift_fts_update_context *ctx)
 		return TRUE;
 	if (ctx->box == NULL || ctx->open_failed)
 		return FALSE;
+	if (!sift_backend_usable(backend)) {
+		ctx->open_failed = TRUE;
+		return FALSE;
+	}
 	if (sift_index_open_writer(backend, ctx->box, &ctx->index) < 0) {
 		ctx->open_failed = TRUE;
 		return FALSE;
@@ -340,6 +425,7 @@ fts_backend_sift_update_deinit(struct fts_backend_update_context *_ctx)
 
 	sift_update_close(ctx);
 	ret = ctx->ctx.failed ? -1 : 0;
+	array_free(&ctx->html_parts);
 	i_free(ctx);
 	return ret;
 }
@@ -461,7 +547,7 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 		return FALSE;
 	}
 	if (key->uid != ctx->doc_uid) {
-		if (sift_index_doc_end(ctx->index) < 0 ||
+		if (sift_update_doc_end(ctx) < 0 ||
 		    sift_index_doc_begin(ctx->index, key->uid) < 0) {
 			ctx->ctx.failed = TRUE;
 			return FALSE;
@@ -515,6 +601,13 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 		kind = SIFT_FIELD_KIND_MIME_HEADER;
 		break;
 	case FTS_BACKEND_BUILD_KEY_BODY_PART:
+		/* The order decides, and is the README's ("Attachments",
+		   "HTML parts"): with a decoder configured, a part that is
+		   neither text nor message is attachment text first (that
+		   includes application/xhtml+xml, which Dovecot's search never
+		   reads); text/html is never decoded (the fts plugin's HTML
+		   parser takes it before any script or Tika) and always
+		   indexed as its source. */
 		if (sift_body_is_decoded(SIFT_BACKEND(_ctx->backend),
 					 key->body_content_type, &also_read)) {
 			kind = SIFT_FIELD_KIND_DECODED;
@@ -523,13 +616,33 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 							  SIFT_UNTRUSTED_BODY);
 			break;
 		}
-		/* Dovecot's own search reads text/html as source, while the
-		   fts plugin hands us the HTML reduced to text: such a body
-		   can't answer a search exactly, so only flag it. */
 		if (key->body_content_type != NULL &&
-		    (strcasecmp(key->body_content_type, "text/html") == 0 ||
-		     (strncasecmp(key->body_content_type, "text/", 5) != 0 &&
-		      strncasecmp(key->body_content_type, "message/", 8) != 0)))
+		    strcasecmp(key->body_content_type, "text/html") == 0) {
+			/* The fts plugin would hand us the HTML converted
+			   to text, while Dovecot's own search reads its
+			   source: skip the converted text (and the cost of
+			   converting it) and index the source when the
+			   document ends (sift-html.c). */
+			array_push_back(&ctx->html_parts,
+					&key->part->physical_pos);
+			return FALSE;
+		}
+		if (key->body_content_type != NULL &&
+		    strcasecmp(key->body_content_type,
+			       "application/xhtml+xml") == 0) {
+			/* (only without a decoder: see above) converted by
+			   the same HTML parser, but not text to Dovecot's
+			   search (message-search.c reads only text/ and
+			   message/ bodies): it never matches */
+			return FALSE;
+		}
+		/* a part of another type that the fts plugin converts
+		   although no decoder is configured (none of Dovecot's
+		   parsers does that today): Dovecot's search doesn't read
+		   it that way, so only flag the document */
+		if (key->body_content_type != NULL &&
+		    strncasecmp(key->body_content_type, "text/", 5) != 0 &&
+		    strncasecmp(key->body_content_type, "message/", 8) != 0)
 			kind = SIFT_FIELD_KIND_RAW_BODY;
 		else
 			kind = SIFT_FIELD_KIND_BODY;
@@ -676,6 +789,8 @@ static int sift_for_each_mailbox(struct fts_backend *_backend,
 	const struct mailbox_info *info;
 	int ret = 0;
 
+	if (!sift_backend_usable(backend))
+		return -1;
 	iter = mailbox_list_iter_init(_backend->ns->list, "*",
 				      MAILBOX_LIST_ITER_SKIP_ALIASES |
 				      MAILBOX_LIST_ITER_NO_AUTO_BOXES);
@@ -732,6 +847,8 @@ sift_lookup_box(struct sift_fts_backend *backend, struct mailbox *box,
 	int ret;
 
 	*denied_r = FALSE;
+	if (!sift_backend_usable(backend))
+		return -1;
 	ret = sift_check_read_right(backend, box);
 	if (ret < 0) {
 		e_error(backend->event, "Search of mailbox %s failed: its "

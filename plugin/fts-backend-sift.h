@@ -12,6 +12,9 @@ struct sift_fts_backend {
 	struct fts_backend backend;
 	struct event *event;
 	const struct fts_sift_settings *set;
+	/* non-NULL: the user's fts_sift_* settings are invalid (the error
+	   names the key) and every call fails with it */
+	const char *set_error;
 	/* shared by indexing and searching, so both normalize and segment
 	   text the same way */
 	struct sift_text *text;

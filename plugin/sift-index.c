@@ -32,7 +32,9 @@
                          HEADER search on them only needs candidates that
                          Dovecot then checks
      ZR                  flag: a body part is searched by Dovecot in a form
-                         that is not indexed (HTML source)
+                         that is not indexed (converted by fts_decoder)
+     ZH                  flag: a body part is HTML source (sift-html.c),
+                         whose runs are split at '<' and '>' 
      ZL                  flag: a term was cut at Xapian's length limit
      ZUB, ZUH, ZUT       flags: Dovecot's search reads this message's
                          body, headers, or TEXT differently from what was
@@ -126,6 +128,7 @@
 #include "time-util.h"
 #include "sleep.h"
 #include "mail-storage-private.h"
+#include "sift-events.h"
 #include "message-address.h"
 #include "sift-hdrfilter.h"
 #include "sift-text.h"
@@ -163,6 +166,10 @@ struct sift_index {
 	struct sift_gaps_writer *gaps;
 	struct sift_buf new_terms;
 	bool writable;
+	/* parent of the named events (sift-events.h): "mailbox" set, and
+	   created when the index is opened, so an event ending the writer
+	   has the writer's lifetime as its duration */
+	struct event *event;
 	/* umask that gives created files the mailbox's permissions */
 	mode_t create_umask;
 
@@ -172,7 +179,7 @@ struct sift_index {
 
 	/* last_uid as stored, and as it will be at the next commit */
 	uint32_t stored_last_uid, batch_last_uid;
-	unsigned int batch_docs, docs_added;
+	unsigned int batch_docs, docs_added, batch_expunges;
 	uoff_t batch_bytes;
 	bool batch_dirty;
 
@@ -181,7 +188,7 @@ struct sift_index {
 	string_t *opaque;
 	uint32_t doc_uid;
 	enum sift_untrusted doc_untrusted;
-	bool doc_truncated, doc_raw;
+	bool doc_truncated, doc_raw, doc_html;
 	/* the normalized text of its decoded attachments (parts separated
 	   by NUL), up to SIFT_DECODED_MAX_BYTES: SIFT_VALUE_DECODED */
 	string_t *decoded;
@@ -189,6 +196,8 @@ struct sift_index {
 	/* the field being built */
 	enum sift_field_kind field_kind;
 	bool field_open, field_is_address, field_is_pooled, field_chunks;
+	/* HTML source: runs are split at '<' and '>' */
+	bool field_html;
 	/* the document's distinct terms so far */
 	struct sift_termset *doc_terms;
 	/* the ASCII characters of the body: bit c % 8 of byte c / 8 */
@@ -245,6 +254,8 @@ sift_index_alloc(struct sift_fts_backend *backend, struct mailbox *box,
 	index->box = box;
 	index->path = i_strdup(path);
 	index->writable = writable;
+	index->event = event_create(backend->event);
+	event_add_str(index->event, "mailbox", mailbox_get_vname(box));
 	i_array_init(&index->expunged, 16);
 	index->create_umask = sift_box_create_umask(box);
 	return index;
@@ -270,7 +281,10 @@ static void sift_index_move_aside(struct sift_index *index)
 	const char *error;
 
 	if (rename(index->path, dest) == 0) {
-		e_warning(index->backend->event,
+		e_warning(event_create_passthrough(index->event)->
+			  set_name(SIFT_EVENT_MOVED_ASIDE)->
+			  add_str("path", index->path)->
+			  add_str("moved_to", dest)->event(),
 			  "Moved unusable index %s to %s; mailbox %s will be "
 			  "reindexed", index->path, dest,
 			  mailbox_get_vname(index->box));
@@ -279,6 +293,14 @@ static void sift_index_move_aside(struct sift_index *index)
 		e_error(index->backend->event,
 			"Couldn't remove unusable index %s: %s",
 			index->path, error);
+	} else {
+		e_warning(event_create_passthrough(index->event)->
+			  set_name(SIFT_EVENT_MOVED_ASIDE)->
+			  add_str("path", index->path)->
+			  add_str("moved_to", "")->event(),
+			  "Removed unusable index %s; mailbox %s will be "
+			  "reindexed", index->path,
+			  mailbox_get_vname(index->box));
 	}
 }
 
@@ -467,6 +489,31 @@ int sift_index_open_writer(struct sift_fts_backend *backend,
 	return ret;
 }
 
+/* Xapian reports a lock file it can't create or open like a lock held by
+   another process.  Tell the two apart before waiting: the directory and
+   the lock file must be writable by this process.  Returns 0, or -1 with
+   the path and cause logged. */
+static int sift_index_check_writable(struct sift_index *index)
+{
+	const char *lock_path = t_strconcat(index->path, "/flintlock", NULL);
+
+	/* effective ids: an indexer-worker keeps root as its real uid */
+	if (faccessat(AT_FDCWD, index->path, W_OK | X_OK, AT_EACCESS) < 0) {
+		e_error(index->backend->event, "Index %s (mailbox %s) can't "
+			"be written: faccessat(%s) failed: %m", index->path,
+			mailbox_get_vname(index->box), index->path);
+		return -1;
+	}
+	if (faccessat(AT_FDCWD, lock_path, W_OK, AT_EACCESS) < 0 &&
+	    errno != ENOENT) {
+		e_error(index->backend->event, "Index %s (mailbox %s) can't "
+			"be written: faccessat(%s) failed: %m", index->path,
+			mailbox_get_vname(index->box), lock_path);
+		return -1;
+	}
+	return 0;
+}
+
 /* sift_index_open_writer() with the mailbox's umask in effect. */
 static int
 sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
@@ -511,6 +558,13 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 				return -1;
 			}
 			status = SIFT_X_CORRUPT;
+		}
+		if (status == SIFT_X_LOCKED &&
+		    sift_index_check_writable(index) < 0) {
+			/* not a lock held by another writer: waiting for it
+			   would only delay the same failure */
+			sift_index_close(&index);
+			return -1;
 		}
 		if (status == SIFT_X_LOCKED) {
 			i_gettimeofday(&now);
@@ -620,6 +674,7 @@ void sift_index_close(struct sift_index **_index)
 	sift_buf_free(&index->new_terms);
 	sift_xdb_close(&index->db);
 	sift_index_umask_pop(old_umask);
+	event_unref(&index->event);
 	if (index->token_prefix != NULL)
 		str_free(&index->token_prefix);
 	if (index->run_prefix != NULL)
@@ -840,6 +895,26 @@ static int sift_index_address_runs(struct sift_index *index,
 	return 0;
 }
 
+/* Add text[start..end) as a run term, unless it is one word alone or
+   with punctuation at its edges: its word term serves (see
+   SIFT_PLAN_CHUNK).  *t: the first token span not before start. */
+static int sift_index_run(struct sift_index *index, const char *text,
+			  size_t start, size_t end,
+			  const struct sift_token_span *spans, unsigned int n,
+			  unsigned int *t)
+{
+	while (*t < n && spans[*t].offset < start)
+		(*t)++;
+	if (end == start)
+		return 0;
+	if (*t < n && spans[*t].offset + spans[*t].len <= end &&
+	    (*t + 1 == n || spans[*t + 1].offset >= end))
+		return 0;
+	return sift_index_add_term(index, str_c(index->token_prefix),
+				   str_len(index->token_prefix),
+				   text + start, end - start, 0);
+}
+
 /* Runs: maximal pieces of text without whitespace
    (sift_is_chunk_separator()).  A run of two or more words, or of no word
    at all, becomes a term too - "signed-off-by:", "foo->bar", "->", an
@@ -847,26 +922,39 @@ static int sift_index_address_runs(struct sift_index *index,
    whitespace, which can only occur inside one run, is found by the terms
    containing it (see SIFT_PLAN_CHUNK for when that is exact).  A single
    word with punctuation at its edges ("kselftest.") is left out: half of
-   all runs, and its word is a term already. */
+   all runs, and its word is a term already.
+
+   HTML source (field_html) is split at '<' and '>' as well: its runs are
+   mostly markup that occurs once ('color="#008000">Easy',
+   'here</font></a>.'), and as whole runs they were a quarter of the
+   distinct body terms of a spam corpus.  A search string holding '<' or
+   '>' may then span two of these pieces; sift-query.c makes the
+   documents flagged ZH that have its words candidates for it.  Strings
+   without them lie inside one piece and are answered as before. */
 static int sift_index_chunks(struct sift_index *index, const char *text,
 			     size_t len)
 {
 	const struct sift_token_span *spans;
 	unsigned int t = 0, n;
-	size_t pos = 0, start, i;
+	size_t pos = 0, start, i, j;
 
 	spans = array_get(&index->token_spans, &n);
 	while (sift_next_run(text, len, &pos, &start, &i)) {
-		while (t < n && spans[t].offset < start)
-			t++;
-		/* one word, alone or with punctuation at its edges: its word
-		   term serves (see SIFT_PLAN_CHUNK) */
-		if (t < n && spans[t].offset + spans[t].len <= i &&
-		    (t + 1 == n || spans[t + 1].offset >= i))
+		if (!index->field_html) {
+			if (sift_index_run(index, text, start, i, spans, n,
+					   &t) < 0)
+				return -1;
 			continue;
-		if (sift_index_add_term(index, str_c(index->token_prefix),
-					str_len(index->token_prefix),
-					text + start, i - start, 0) < 0)
+		}
+		for (j = start; j < i; j++) {
+			if (text[j] != '<' && text[j] != '>')
+				continue;
+			if (sift_index_run(index, text, start, j, spans, n,
+					   &t) < 0)
+				return -1;
+			start = j + 1;
+		}
+		if (sift_index_run(index, text, start, i, spans, n, &t) < 0)
 			return -1;
 	}
 	return 0;
@@ -926,6 +1014,7 @@ static int sift_index_text(struct sift_index *index,
 	    sift_index_chunks(index, norm, norm_len) < 0)
 		return -1;
 	if (ret == 0 && (index->field_kind == SIFT_FIELD_KIND_BODY ||
+			 index->field_kind == SIFT_FIELD_KIND_HTML_BODY ||
 			 index->field_kind == SIFT_FIELD_KIND_DECODED))
 		sift_index_chars(index, norm, norm_len);
 	if (ret == 0 && index->field_kind == SIFT_FIELD_KIND_DECODED) {
@@ -972,6 +1061,7 @@ int sift_index_doc_begin(struct sift_index *index, uint32_t uid)
 	memset(index->doc_ascii, 0, sizeof(index->doc_ascii));
 	index->doc_truncated = FALSE;
 	index->doc_raw = FALSE;
+	index->doc_html = FALSE;
 	index->doc_untrusted = 0;
 	return 0;
 }
@@ -998,17 +1088,24 @@ void sift_index_field_begin(struct sift_index *index,
 	index->field_is_address = FALSE;
 	index->field_is_pooled = FALSE;
 	index->field_chunks = FALSE;
+	index->field_html = FALSE;
 	index->field_error = 0;
 	i_zero(&index->gap_state);
 	buffer_set_used_size(index->field_buf, 0);
 	str_truncate(index->token_prefix, 0);
 
 	switch (kind) {
+	case SIFT_FIELD_KIND_HTML_BODY:
+		index->field_html = TRUE;
+		index->doc_html = TRUE;
+		/* fall through */
 	case SIFT_FIELD_KIND_DECODED:
-		/* body text in every way (terms, characters, phrase
-		   filters), and kept as text for phrases: a search can't
-		   leave this part to Dovecot, which can't read it */
-		if (str_len(index->decoded) > 0 &&
+		/* decoded: body text in every way (terms, characters,
+		   phrase filters; not split at '<' '>' like HTML source),
+		   and kept as text for phrases: a search can't leave this
+		   part to Dovecot, which can't read it */
+		if (kind == SIFT_FIELD_KIND_DECODED &&
+		    str_len(index->decoded) > 0 &&
 		    str_len(index->decoded) < SIFT_DECODED_MAX_BYTES)
 			str_append_c(index->decoded, '\0');
 		/* fall through */
@@ -1184,6 +1281,7 @@ static int sift_index_add_doc_flags(struct sift_index *index)
 	} flags[] = {
 		{ index->doc_raw, SIFT_FLAG_RAW_BODY },
 		{ index->doc_truncated, SIFT_FLAG_TRUNCATED },
+		{ index->doc_html, SIFT_FLAG_HTML },
 		{ (index->doc_untrusted & SIFT_UNTRUSTED_BODY) != 0,
 		  SIFT_FLAG_UNTRUSTED_BODY },
 		{ (index->doc_untrusted & SIFT_UNTRUSTED_HEADERS) != 0,
@@ -1271,6 +1369,7 @@ void sift_index_expunge(struct sift_index *index, uint32_t uid)
 	index->expunged_dirty = TRUE;
 	index->batch_dirty = TRUE;
 	index->batch_docs++;
+	index->batch_expunges++;
 }
 
 void sift_index_unexpunge(struct sift_index *index, uint32_t uid)
@@ -1288,14 +1387,17 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 {
 	struct sift_xerror err;
 	struct timeval start, end;
+	struct event *event;
 	const char *error;
 
 	i_gettimeofday(&start);
+	event = event_create(index->event);
 	if (sift_dict_writer_sync(index->dict, index->backend->set->fsync,
 				  &error) < 0 ||
 	    sift_gaps_writer_sync(index->gaps, index->backend->set->fsync,
 				  &error) < 0) {
 		e_error(index->backend->event, "%s", error);
+		event_unref(&event);
 		return -1;
 	}
 	if (sift_xdb_set_metadata(index->db, SIFT_META_FORMAT,
@@ -1314,6 +1416,7 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 				   &err) != SIFT_X_OK) ||
 	    sift_xdb_commit(index->db, &err) != SIFT_X_OK) {
 		sift_index_error(index, "Committing", &err);
+		event_unref(&event);
 		return -1;
 	}
 	if (sift_dict_writer_committed(index->dict, last_uid, &error) < 0) {
@@ -1321,9 +1424,26 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 		e_warning(index->backend->event, "%s", error);
 	}
 	i_gettimeofday(&end);
-	e_debug(index->backend->event, "Committed %u changes to %s "
-		"(last_uid=%u, %d ms)", index->batch_docs, index->path,
-		last_uid, timeval_diff_msecs(&end, &start));
+	e_debug(event_create_passthrough(event)->
+		set_name(SIFT_EVENT_COMMIT)->
+		add_int("messages", index->batch_docs - index->batch_expunges)->
+		add_int("expunges", index->batch_expunges)->
+		add_int("text_bytes", index->batch_bytes)->
+		add_int("last_uid", last_uid)->event(),
+		"Committed %u changes to %s (last_uid=%u, %d ms)",
+		index->batch_docs, index->path, last_uid,
+		timeval_diff_msecs(&end, &start));
+	if (index->batch_expunges > 0) {
+		e_debug(event_create_passthrough(event)->
+			set_name(SIFT_EVENT_EXPUNGES)->
+			add_int("expunges", index->batch_expunges)->
+			add_int("expunged_total",
+				seq_range_count(&index->expunged))->event(),
+			"Recorded %u expunges in %s", index->batch_expunges,
+			index->path);
+	}
+	event_unref(&event);
+	index->batch_expunges = 0;
 	index->stored_last_uid = last_uid;
 	index->batch_last_uid = last_uid;
 	index->batch_docs = 0;
@@ -1438,11 +1558,13 @@ static int sift_index_compact_locked(struct sift_index *index, bool rebuild)
 	struct sift_xerror err;
 	const char *tmp_path, *rebuild_path, *src_path, *error;
 	struct timeval start, end;
+	struct event *event;
 	unsigned int dropped = 0;
 	int ret = 0;
 
 	i_assert(index->writable);
 	i_gettimeofday(&start);
+	event = event_create(index->event);
 	tmp_path = t_strconcat(index->path, ".compact", NULL);
 	rebuild_path = t_strconcat(index->path, ".rebuild", NULL);
 	(void)unlink_directory(tmp_path, UNLINK_DIRECTORY_FLAG_RMDIR, &error);
@@ -1491,11 +1613,15 @@ static int sift_index_compact_locked(struct sift_index *index, bool rebuild)
 			  rebuild_path, error);
 	i_gettimeofday(&end);
 	if (ret == 0) {
-		e_debug(backend->event, "%s %s (%u expunged documents "
-			"dropped) in %d ms", dropped > 0 ? "Rebuilt" :
-			"Compacted", index->path, dropped,
-			timeval_diff_msecs(&end, &start));
+		e_debug(event_create_passthrough(event)->
+			set_name(SIFT_EVENT_COMPACT)->
+			add_str("kind", dropped > 0 ? "rebuild" : "compact")->
+			add_int("dropped", dropped)->event(),
+			"%s %s (%u expunged documents dropped) in %d ms",
+			dropped > 0 ? "Rebuilt" : "Compacted", index->path,
+			dropped, timeval_diff_msecs(&end, &start));
 	}
+	event_unref(&event);
 	return ret;
 }
 
@@ -1515,6 +1641,15 @@ static bool sift_index_wants_rebuild(struct sift_index *index)
 		return FALSE;
 	}
 	return (uint64_t)dead * 4 >= docs;
+}
+
+static void sift_index_finish_event(struct sift_index *index)
+{
+	e_debug(event_create_passthrough(index->event)->
+		set_name(SIFT_EVENT_INDEX)->
+		add_int("messages", index->docs_added)->event(),
+		"Finished updating %s: %u messages added",
+		index->path, index->docs_added);
 }
 
 int sift_index_finish(struct sift_index **_index)
@@ -1545,6 +1680,8 @@ int sift_index_finish(struct sift_index **_index)
 		}
 	}
 	sift_index_umask_pop(old_umask);
+	if (ret == 0)
+		sift_index_finish_event(index);
 	sift_index_close(_index);
 	return ret;
 }

@@ -28,8 +28,12 @@ struct sift_index;
    length), for relevance scores; a term per character of a body; gaps
    file 2.  4: a body's ASCII characters are a bitmap value instead of
    terms.  5: address headers in the form Dovecot's FROM/TO/CC/BCC
-   search compares (sift-verify.c).  Older indexes are rebuilt. */
-#define SIFT_FORMAT_VERSION "5"
+   search compares (sift-verify.c).  6: text/html parts hold their source
+   as Dovecot's search reads it (sift-html.c) instead of nothing.  7:
+   with a decoder, text decoded from attachments is body text (B terms)
+   and kept in value slot SIFT_VALUE_DECODED, instead of only flagging
+   the document ZR.  Older indexes are rebuilt. */
+#define SIFT_FORMAT_VERSION "7"
 
 /* Term prefixes (see sift-index.c for the rationale). */
 #define SIFT_PREFIX_BODY "B"
@@ -54,9 +58,13 @@ struct sift_index;
    anyway) */
 #define SIFT_DECODED_MAX_BYTES (16 * 1024 * 1024)
 /* Flag terms: the body holds text Dovecot searches in a form that is not
-   indexed (HTML source), or a term had to be truncated. */
+   indexed (a part converted by an fts_decoder or Tika), or a term had to
+   be truncated. */
 #define SIFT_FLAG_RAW_BODY "ZR"
 #define SIFT_FLAG_TRUNCATED "ZL"
+/* Flag term: the body holds HTML source, whose runs are not kept across
+   '<' or '>' (see sift_index_chunks()). */
+#define SIFT_FLAG_HTML "ZH"
 /* Dovecot's own search reads part of the message differently from what
    was indexed: ZUB its body (BODY, TEXT), ZUH its headers (every header
    search, TEXT), ZUT only the text TEXT sees. */
@@ -71,7 +79,8 @@ struct sift_index;
 
 enum sift_field_kind {
 	SIFT_FIELD_KIND_BODY,		/* body of a text or message part */
-	SIFT_FIELD_KIND_RAW_BODY,	/* body Dovecot reads differently (HTML) */
+	SIFT_FIELD_KIND_HTML_BODY,	/* body of a text/html part: its source */
+	SIFT_FIELD_KIND_RAW_BODY,	/* body Dovecot reads differently */
 	/* text of an attachment extracted by a decoder (fts_decoder,
 	   fts_tika), which Dovecot's own search can't read: it counts as
 	   body text (README, "Attachments") */

@@ -48,6 +48,7 @@
 #include "sift-gaps.h"
 #include "sift-hdrfilter.h"
 #include "sift-query.h"
+#include "sift-events.h"
 
 struct sift_leaf {
 	ARRAY_TYPE(seq_range) definite, maybe;
@@ -64,9 +65,12 @@ struct sift_query {
 	struct sift_gaps *gaps;
 	bool gaps_failed;
 	uint32_t last_uid;
+	/* 1 << enum sift_plan_kind of every search string planned (for the
+	   lookup event) */
+	unsigned int plan_kinds;
 	/* messages whose flags make word answers uncertain, computed on
 	   first use */
-	ARRAY_TYPE(seq_range) raw_docs, truncated_docs;
+	ARRAY_TYPE(seq_range) raw_docs, truncated_docs, html_docs;
 	ARRAY_TYPE(seq_range) untrusted_body, untrusted_headers, untrusted_text;
 	bool flags_loaded;
 
@@ -312,6 +316,7 @@ static int sift_query_load_flags(struct sift_query *q)
 	} flags[] = {
 		{ SIFT_FLAG_RAW_BODY, &q->raw_docs },
 		{ SIFT_FLAG_TRUNCATED, &q->truncated_docs },
+		{ SIFT_FLAG_HTML, &q->html_docs },
 		{ SIFT_FLAG_UNTRUSTED_BODY, &q->untrusted_body },
 		{ SIFT_FLAG_UNTRUSTED_HEADERS, &q->untrusted_headers },
 		{ SIFT_FLAG_UNTRUSTED_TEXT, &q->untrusted_text },
@@ -476,6 +481,30 @@ static int sift_query_chunk(struct sift_query *q, const struct sift_plan *plan,
 		return -1;
 	seq_range_array_remove_seq_range(&cands, definite);
 	seq_range_array_merge(maybe, &cands);
+	return 0;
+}
+
+/* HTML source keeps no run across '<' or '>' (sift-index.c): a string
+   without whitespace that holds one may span two runs of a document
+   flagged ZH, so those of them whose bodies have the string's words are
+   candidates (all of them, for a string without words). */
+static int sift_query_html_split(struct sift_query *q,
+				 const struct sift_plan *plan,
+				 ARRAY_TYPE(seq_range) *dest)
+{
+	ARRAY_TYPE(seq_range) cands;
+
+	if (plan->kind != SIFT_PLAN_CHUNK ||
+	    array_count(&q->html_docs) == 0 ||
+	    (memchr(plan->normalized, '<', plan->normalized_len) == NULL &&
+	     memchr(plan->normalized, '>', plan->normalized_len) == NULL))
+		return 0;
+	t_array_init(&cands, 64);
+	if (sift_query_candidates(q, plan, body_prefixes,
+				  N_ELEMENTS(body_prefixes), &cands) < 0)
+		return -1;
+	seq_range_array_intersect(&cands, &q->html_docs);
+	seq_range_array_merge(dest, &cands);
 	return 0;
 }
 
@@ -738,6 +767,7 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 		break;
 	}
 
+	q->plan_kinds |= 1U << plan.kind;
 	switch (plan.kind) {
 	case SIFT_PLAN_UNSUPPORTED:
 		if (!sift_plan_needs_decoded(q->backend, field, &plan))
@@ -845,6 +875,10 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 						      &q->truncated_docs);
 			if (field == SIFT_FIELD_BODY || field == SIFT_FIELD_TEXT)
 				seq_range_array_merge(&unsure, &q->raw_docs);
+			if ((field == SIFT_FIELD_BODY ||
+			     field == SIFT_FIELD_TEXT) &&
+			    sift_query_html_split(q, &plan, &unsure) < 0)
+				ret = -1;
 			seq_range_array_remove_seq_range(&unsure,
 							 &leaf->definite);
 			seq_range_array_merge(&leaf->maybe, &unsure);
@@ -1136,12 +1170,44 @@ static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
 	return 0;
 }
 
+/* Name event SIFT_EVENT_LOOKUP and add its fields (sift-events.h). */
+static void sift_query_event(struct sift_query *q, struct event *event,
+			     const struct fts_result *result)
+{
+	struct mailbox_status status;
+	unsigned int definite = seq_range_count(&result->definite_uids);
+	unsigned int maybe = seq_range_count(&result->maybe_uids);
+	uint32_t unindexed = 0;
+	string_t *plans = t_str_new(64);
+	unsigned int kind;
+
+	/* Dovecot reads the messages above last_uid itself */
+	if (mailbox_get_status(q->box, STATUS_UIDNEXT, &status) == 0 &&
+	    status.uidnext > q->last_uid + 1)
+		unindexed = status.uidnext - 1 - q->last_uid;
+	for (kind = 0; kind < 32; kind++) {
+		if ((q->plan_kinds & (1U << kind)) == 0)
+			continue;
+		if (str_len(plans) > 0)
+			str_append_c(plans, ',');
+		str_append(plans, sift_plan_kind_str(kind));
+	}
+	event_set_name(event, SIFT_EVENT_LOOKUP);
+	event_add_int(event, "definite", definite);
+	event_add_int(event, "maybe", maybe);
+	event_add_int(event, "unindexed", unindexed);
+	event_add_int(event, "left_to_dovecot", maybe + unindexed);
+	event_add_int(event, "last_uid", q->last_uid);
+	event_add_str(event, "plans", str_c(plans));
+}
+
 int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 		      struct mail_search_arg *args,
 		      enum fts_lookup_flags flags, struct fts_result *result)
 {
 	struct sift_query q;
 	struct timeval start, end;
+	struct event *event;
 	const char *error;
 	unsigned int answered;
 	int ret;
@@ -1150,9 +1216,13 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 	q.backend = backend;
 	q.box = box;
 	i_gettimeofday(&start);
+	/* created first: the lookup event's duration starts here */
+	event = event_create(backend->event);
+	event_add_str(event, "mailbox", mailbox_get_vname(box));
 	ret = sift_index_open_reader(backend, box, &q.index);
 	if (ret <= 0) {
 		/* no index yet: leave every argument to Dovecot */
+		event_unref(&event);
 		return ret;
 	}
 	q.db = sift_index_db(q.index);
@@ -1162,11 +1232,13 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 		/* searches of pooled headers need the opaque file */
 		e_error(backend->event, "%s", error);
 		sift_index_close(&q.index);
+		event_unref(&event);
 		return -1;
 	}
 	T_BEGIN {
 		t_array_init(&q.raw_docs, 16);
 		t_array_init(&q.truncated_docs, 16);
+		t_array_init(&q.html_docs, 16);
 		t_array_init(&q.untrusted_body, 16);
 		t_array_init(&q.untrusted_headers, 16);
 		t_array_init(&q.untrusted_text, 16);
@@ -1194,11 +1266,13 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 	sift_dict_close(&q.dict);
 	sift_index_close(&q.index);
 	i_gettimeofday(&end);
-	e_debug(backend->event, "Lookup in %s: %u definite, %u maybe uids, "
+	sift_query_event(&q, event, result);
+	e_debug(event, "Lookup in %s: %u definite, %u maybe uids, "
 		"last_uid=%u, %lld us", mailbox_get_vname(box),
 		seq_range_count(&result->definite_uids),
 		seq_range_count(&result->maybe_uids), q.last_uid,
 		timeval_diff_usecs(&end, &start));
+	event_unref(&event);
 	return ret;
 }
 

@@ -25,7 +25,7 @@ failed=0
 note() { printf '== %s\n' "$*"; }
 fail_hard() { printf 'run-all: %s (see %s)\n' "$*" "$LOG" >&2; echo "0 passed, 1 failed"; exit 1; }
 
-DEPS="dovecot-core dovecot-imapd dovecot-dev libxapian-dev libicu-dev
+DEPS="dovecot-core dovecot-imapd dovecot-lmtpd dovecot-dev libxapian-dev libicu-dev
 autoconf automake libtool pkg-config g++ make python3 python3-pytest
 valgrind zstd python3-xapian
 poppler-utils unzip"

@@ -568,3 +568,51 @@ def test_script_lists_a_text_type(request):
         oracle.stop()
         fts.stop()
         remove_test_root(root, request.session.testsfailed)
+
+
+def test_xhtml_part_with_decoder(request):
+    """With a decoder configured, an application/xhtml+xml part (which
+    Dovecot's search never reads, and which is not indexed without a
+    decoder: test_html) is a part that is neither text nor message, so its
+    text as the fts plugin converts it counts as attachment text: its
+    words and in-word substrings match, while words only in its markup
+    (attribute values) match nothing, as in Dovecot's own search."""
+    root = new_test_root("attach-xhtml")
+    fts, oracle = start_pair(root, decoder=True)
+    try:
+        rnd = random.Random(47)
+        words = gen_words(rnd, 60, set())
+        text_words, x_words, attr_words = words[:20], words[20:40], words[40:]
+        mails, uids = [], {}
+        for n in range(12):
+            text = " ".join(rnd.sample(text_words, 5))
+            xw = rnd.sample(x_words, 5)
+            aw = rnd.choice(attr_words)
+            xhtml = ('<?xml version="1.0"?>\n<html xmlns="http://www.w3.org/1999/xhtml">'
+                     '<body><p class="%s">%s</p></body></html>\n' % (aw, " ".join(xw)))
+            raw = ("From: a@example.org\nSubject: xhtml %d\nMIME-Version: 1.0\n"
+                   "Content-Type: multipart/mixed; boundary=b\n\n--b\n"
+                   "Content-Type: text/plain\n\n%s\n--b\n"
+                   "Content-Type: application/xhtml+xml; name=\"x.xhtml\"\n\n%s--b--\n" % (
+                       n, text, xhtml)).encode()
+            mails.append(Mail(n, raw, [("xhtml", " ".join(xw) + "\n")], [text]))
+            uids[n] = fts.append(USER, "INBOX", raw, date=T2020)
+        fts.doveadm("index", "-u", USER, "INBOX")
+        exp = Expect(oracle, mails, uids)
+        queries = []
+        for w in words:
+            for s in (w, w[1:-1]):
+                queries += [("BODY", s), ("TEXT", s), ("NOT", "BODY", s)]
+        bad = compare(fts, exp, queries)
+        assert not bad, "\n".join(bad[:20])
+        # the xhtml text decided keys; its markup words matched nothing
+        decided = sum(1 for want, orc, extra in exp.cache.values() if want != orc)
+        assert decided >= 20, decided
+        for w in attr_words:
+            assert fts.search(USER, "INBOX", "BODY", w) == [], w
+            assert oracle.search(USER, "INBOX", "BODY", w) == [], w
+        assert not fts.log_problems()
+    finally:
+        oracle.stop()
+        fts.stop()
+        remove_test_root(root, request.session.testsfailed)

@@ -91,6 +91,11 @@ sift_setting_parse_one(const struct sift_setting_def *def, const char *value,
 	return 0;
 }
 
+static bool sift_setting_is_set(const char *value)
+{
+	return value != NULL && *value != '\0';
+}
+
 int fts_sift_settings_parse(fts_sift_setting_lookup_t *lookup, void *context,
 			    struct fts_sift_settings *set_r,
 			    const char **error_r)
@@ -111,6 +116,10 @@ int fts_sift_settings_parse(fts_sift_setting_lookup_t *lookup, void *context,
 			return -1;
 		}
 	}
+	set_r->decoder_script =
+		sift_setting_is_set(lookup(context, "fts_decoder"));
+	set_r->tika = sift_setting_is_set(lookup(context, "fts_tika"));
+	set_r->decoded_attachments = set_r->decoder_script || set_r->tika;
 	return 0;
 }
 

@@ -20,6 +20,19 @@ struct fts_sift_settings {
 	/* Index and search words also without their accents (combining
 	   diacritical marks), so that "cafe" finds "café". */
 	bool fold_accents;
+
+	/* Not one of ours: Dovecot's fts plugin extracts the text of
+	   attachments for the index (fts_decoder or fts_tika is set), and
+	   that text counts as a match of BODY and TEXT (README,
+	   "Attachments"). */
+	bool decoded_attachments;
+	/* fts_decoder is set: the script converts the types it lists
+	   (sift-decoder.c) */
+	bool decoder_script;
+	/* fts_tika is set: Tika may also have converted text parts other
+	   than text/plain and text/html (fts-parser.c sends it every type
+	   its other parsers leave). */
+	bool tika;
 };
 
 typedef const char *fts_sift_setting_lookup_t(void *context, const char *key);

@@ -150,6 +150,16 @@ enum sift_xstatus sift_xdb_value_bit(struct sift_xdb *db, unsigned int slot,
 				     unsigned int bit, struct sift_uids *out,
 				     struct sift_xerror *err);
 
+/* Add to out (merging, keeping it sorted and unique) those of the
+   documents uids (sorted ascending) whose value in slot contains the
+   byte string needle (needle_len > 0).  Time: a lookup and a scan of the
+   value per document that has one. */
+enum sift_xstatus sift_xdb_value_find(struct sift_xdb *db, unsigned int slot,
+				      const uint32_t *uids, size_t uid_count,
+				      const char *needle, size_t needle_len,
+				      struct sift_uids *out,
+				      struct sift_xerror *err);
+
 enum sift_match {
 	SIFT_MATCH_EXACT,	/* rest == needle */
 	SIFT_MATCH_PREFIX,	/* rest starts with needle */
@@ -240,8 +250,10 @@ enum sift_xstatus sift_xdb_list_terms(struct sift_xdb *db, const char *prefix,
    0 for a document that holds none of the terms (or only with wdf 0), and
    for ids without a document.  uids must be sorted and unique; a term
    named more than once counts once, in the lowest group naming it; empty
-   terms are ignored.  Time: the postings
-   of the terms, skipping to the given documents. */
+   terms, and terms that no document holds with a wdf (they would only
+   make their group look more common), are ignored.  Time: a frequency
+   lookup per term, and the postings of the terms with a wdf, skipping to
+   the given documents. */
 enum sift_xstatus sift_xdb_score(struct sift_xdb *db,
 				 const char *const terms[],
 				 const size_t term_lens[],

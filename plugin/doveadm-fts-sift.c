@@ -98,16 +98,22 @@ static bool sift_user_is_sift(struct mail_namespace *ns)
 }
 
 /* The text engine id an index must have been built with (see
-   sift_index_text_id() in sift-index.c, which this mirrors). */
+   sift_index_text_id() in sift-index.c, which this mirrors: the accent
+   folding setting, and whether fts_decoder or fts_tika is set, as
+   fts-sift-settings.c reads them). */
 static const char *sift_expected_text_id(struct mail_user *user)
 {
 	const char *fold = mail_user_plugin_getenv(user,
 						   "fts_sift_fold_accents");
+	const char *decoder = mail_user_plugin_getenv(user, "fts_decoder");
+	const char *tika = mail_user_plugin_getenv(user, "fts_tika");
+	bool decoded = (decoder != NULL && *decoder != '\0') ||
+		(tika != NULL && *tika != '\0');
 
-	if (fold == NULL || strcasecmp(fold, "yes") != 0)
-		return sift_text_engine_version();
-	return t_strconcat(sift_text_engine_version(), "; accents folded",
-			   NULL);
+	return t_strconcat(sift_text_engine_version(),
+			   fold != NULL && strcasecmp(fold, "yes") == 0 ?
+			   "; accents folded" : "",
+			   decoded ? "; attachments decoded" : "", NULL);
 }
 
 /* Number of UIDs in a "1-5,7" list (SIFT_META_EXPUNGED). */

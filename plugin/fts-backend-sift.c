@@ -20,6 +20,7 @@
 #include "sift-hdrfilter.h"
 #include "sift-verify.h"
 #include "sift-acl.h"
+#include "sift-decoder.h"
 #include "sift-events.h"
 #include "sift-html.h"
 
@@ -94,6 +95,7 @@ static void fts_backend_sift_deinit(struct fts_backend *_backend)
 	if (backend->text != NULL)
 		sift_text_deinit(&backend->text);
 	sift_hdrfilter_free(&backend->hdrfilter);
+	sift_decoder_deinit(backend);
 	if (backend->event != NULL)
 		fts_sift_backend_user_deinit(&backend->event, &backend->set);
 	i_free(backend);
@@ -487,6 +489,44 @@ fts_backend_sift_update_expunge(struct fts_backend_update_context *_ctx,
 	sift_index_expunge(ctx->index, uid);
 }
 
+/* Is a body part's text extracted by a decoder (fts_decoder, fts_tika)
+   from an attachment?  Dovecot's fts plugin gives us a part that is
+   neither text nor message only through a parser (fts-build-mail.c),
+   and Dovecot's own search never reads such a part; with a decoder
+   configured its text counts as body text (README, "Attachments").
+   Text and message parts other than those Dovecot's parsers never take
+   (fts-parser.c: text/plain, two message/ types; the HTML parser has
+   text/html) go to Tika, and to a script that lists their type: their
+   text counts too, and *also_read_r says that Dovecot reads the part
+   itself as well, in a form the index doesn't hold. */
+static bool sift_body_is_decoded(struct sift_fts_backend *backend,
+				 const char *content_type, bool *also_read_r)
+{
+	static const char *const never_parsed[] = {
+		"text/plain", "text/html", "message/delivery-status",
+		"message/disposition-notification", NULL
+	};
+
+	*also_read_r = FALSE;
+	if (!backend->set->decoded_attachments || content_type == NULL)
+		return FALSE;
+	if (strncasecmp(content_type, "text/", 5) != 0 &&
+	    strncasecmp(content_type, "message/", 8) != 0)
+		return TRUE;
+	if (str_array_icase_find(never_parsed, content_type))
+		return FALSE;
+	/* Tika gets text parts; a message/rfc822 part's own body is empty
+	   (its content comes as the parts inside it) */
+	if (backend->set->tika && strncasecmp(content_type, "text/", 5) == 0)
+		*also_read_r = TRUE;
+	/* (if the script's list can't be read, assume the worst: exact,
+	   only slower) */
+	else if (backend->set->decoder_script &&
+		 sift_decoder_lists_type(backend, content_type) != 0)
+		*also_read_r = TRUE;
+	return *also_read_r;
+}
+
 static bool
 fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 				      const struct fts_backend_build_key *key)
@@ -494,6 +534,7 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 	struct sift_fts_update_context *ctx =
 		(struct sift_fts_update_context *)_ctx;
 	enum sift_field_kind kind;
+	bool also_read;
 
 	if (ctx->box_unreadable && !ctx->ctx.failed) {
 		/* skip the field; the message stays unindexed */
@@ -558,6 +599,21 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 		kind = SIFT_FIELD_KIND_MIME_HEADER;
 		break;
 	case FTS_BACKEND_BUILD_KEY_BODY_PART:
+		/* The order decides, and is the README's ("Attachments",
+		   "HTML parts"): with a decoder configured, a part that is
+		   neither text nor message is attachment text first (that
+		   includes application/xhtml+xml, which Dovecot's search never
+		   reads); text/html is never decoded (the fts plugin's HTML
+		   parser takes it before any script or Tika) and always
+		   indexed as its source. */
+		if (sift_body_is_decoded(SIFT_BACKEND(_ctx->backend),
+					 key->body_content_type, &also_read)) {
+			kind = SIFT_FIELD_KIND_DECODED;
+			if (also_read)
+				sift_index_mark_untrusted(ctx->index,
+							  SIFT_UNTRUSTED_BODY);
+			break;
+		}
 		if (key->body_content_type != NULL &&
 		    strcasecmp(key->body_content_type, "text/html") == 0) {
 			/* The fts plugin would hand us the HTML converted
@@ -572,13 +628,15 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 		if (key->body_content_type != NULL &&
 		    strcasecmp(key->body_content_type,
 			       "application/xhtml+xml") == 0) {
-			/* converted by the same HTML parser, but not text
-			   to Dovecot's search (message-search.c reads only
-			   text/ and message/ bodies): it never matches */
+			/* (only without a decoder: see above) converted by
+			   the same HTML parser, but not text to Dovecot's
+			   search (message-search.c reads only text/ and
+			   message/ bodies): it never matches */
 			return FALSE;
 		}
 		/* a part of another type that the fts plugin converts
-		   (an fts_decoder or Tika): Dovecot's search doesn't read
+		   although no decoder is configured (none of Dovecot's
+		   parsers does that today): Dovecot's search doesn't read
 		   it that way, so only flag the document */
 		if (key->body_content_type != NULL &&
 		    strncasecmp(key->body_content_type, "text/", 5) != 0 &&

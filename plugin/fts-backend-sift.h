@@ -21,6 +21,11 @@ struct sift_fts_backend {
 	/* the headers Dovecot's fts plugin hands over (its
 	   fts_header_includes/excludes settings; sift-hdrfilter.h) */
 	struct sift_hdrfilter *hdrfilter;
+	/* the content types the fts_decoder script converts, read on first
+	   use (sift-decoder.c); NULL pool: not read */
+	pool_t decoder_pool;
+	ARRAY_TYPE(const_string) decoder_types;
+	bool decoder_failed;
 };
 
 #define SIFT_BACKEND(b) ((struct sift_fts_backend *)(b))

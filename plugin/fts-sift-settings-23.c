@@ -99,6 +99,17 @@ int fts_sift_settings_read(struct mail_user *user,
 		*error_r = t_strdup_printf("Invalid %s", error);
 		return -1;
 	}
+	/* the fts plugin's decoders (the strings live as long as the
+	   user's settings) */
+	set_r->decoder_socket_path =
+		mail_user_plugin_getenv(user, "fts_decoder");
+	if (set_r->decoder_socket_path != NULL &&
+	    *set_r->decoder_socket_path == '\0')
+		set_r->decoder_socket_path = NULL;
+	set_r->decoder_script = set_r->decoder_socket_path != NULL;
+	set_r->tika = null_strcmp(mail_user_plugin_getenv(user, "fts_tika"),
+				  "") != 0;
+	set_r->decoded_attachments = set_r->decoder_script || set_r->tika;
 	return 0;
 }
 

@@ -26,6 +26,22 @@ struct fts_sift_settings {
 	/* Index and search words also without their accents (combining
 	   diacritical marks), so that "cafe" finds "café". */
 	bool fold_accents;
+
+	/* Not ours, and not in 2.4's setting_define table: what Dovecot's
+	   fts plugin is configured to decode, filled in by the version's
+	   user file from the fts settings (2.3: fts_decoder, fts_tika;
+	   2.4: fts_decoder_driver, fts_decoder_script_socket_path).
+	   Attachment text extracted for the index counts as a match of
+	   BODY and TEXT (README, "Attachments"). */
+	bool decoded_attachments;
+	/* a decoder script converts the types it lists (sift-decoder.c) */
+	bool decoder_script;
+	/* the script service's socket (relative: to base_dir) */
+	const char *decoder_socket_path;
+	/* Tika may also have converted text parts other than text/plain
+	   and text/html (fts-parser.c sends it every type its other
+	   parsers leave). */
+	bool tika;
 };
 
 /* Inclusive bounds, checked by both versions' parsers. */

@@ -73,6 +73,8 @@ int fts_sift_backend_user_init(struct fts_backend *backend,
 			       const char **error_r)
 {
 	const struct fts_sift_settings *set;
+	const struct fts_settings *fset;
+	struct fts_sift_settings *copy;
 	struct event *event;
 
 	/* The core made backend->event (with the driver's settings filter
@@ -84,6 +86,28 @@ int fts_sift_backend_user_init(struct fts_backend *backend,
 		event_unref(&event);
 		return -1;
 	}
+	/* what the fts plugin decodes for this namespace (not our keys:
+	   a copy of ours with them, in the same pool, so settings_free()
+	   still releases everything) */
+	if (settings_get(backend->event, &fts_setting_parser_info, 0,
+			 &fset, error_r) < 0) {
+		settings_free(set);
+		event_unref(&event);
+		return -1;
+	}
+	copy = p_new(set->pool, struct fts_sift_settings, 1);
+	*copy = *set;
+	copy->decoder_script = null_strcmp(fset->decoder_driver, "script") == 0;
+	copy->tika = null_strcmp(fset->decoder_driver, "tika") == 0;
+	copy->decoded_attachments = copy->decoder_script || copy->tika;
+	if (copy->decoder_script &&
+	    fset->decoder_script_socket_path != NULL &&
+	    fset->decoder_script_socket_path[0] != '\0') {
+		copy->decoder_socket_path =
+			p_strdup(set->pool, fset->decoder_script_socket_path);
+	}
+	settings_free(fset);
+	set = copy;
 	/* loads the fts settings the indexer needs, and references the fts
 	   user (released by the fts plugin with the backend) */
 	if (fts_mail_user_init(backend->ns->user, event, FALSE, error_r) < 0) {

@@ -80,6 +80,15 @@
    Other characters are terms of their own (C<char>, one posting list
    each), as they are few per message outside CJK text.
 
+   Decoded attachments.  With fts_decoder or fts_tika, Dovecot's fts
+   plugin hands over the text it extracted from attachments (a part that
+   is neither text nor message, which Dovecot's own search never reads).
+   That text is body text here in every way (B terms, characters, phrase
+   filters), so the index answers BODY and TEXT with it like with any
+   text part; and because no search can leave such a part to Dovecot,
+   its normalized text is also kept in value slot SIFT_VALUE_DECODED,
+   where a search looks for what the terms can't settle (a phrase).
+
    The "gaps" file holds a small Bloom filter per message of where
    whitespace separates two runs, which narrows phrase searches to the
    messages that can hold them (sift-gaps.h).
@@ -183,6 +192,9 @@ struct sift_index {
 	uint32_t doc_uid;
 	enum sift_untrusted doc_untrusted;
 	bool doc_truncated, doc_raw, doc_html;
+	/* the normalized text of its decoded attachments (parts separated
+	   by NUL), up to SIFT_DECODED_MAX_BYTES: SIFT_VALUE_DECODED */
+	string_t *decoded;
 
 	/* the field being built */
 	enum sift_field_kind field_kind;
@@ -352,15 +364,17 @@ static int sift_index_meta(struct sift_index *index, const char *key,
 	return 0;
 }
 
-/* What decides the terms of a text: the ICU and Unicode versions, and
-   whether accents are folded.  Stored in SIFT_META_TEXT; an index made
-   with another one is rebuilt. */
+/* What decides the terms of a text: the ICU and Unicode versions,
+   whether accents are folded, and whether attachments are decoded (an
+   index built without a decoder lacks their text, one built with it
+   holds text that no longer counts).  Stored in SIFT_META_TEXT; an index
+   made with another one is rebuilt. */
 static const char *sift_index_text_id(struct sift_fts_backend *backend)
 {
-	if (!backend->set->fold_accents)
-		return sift_text_engine_version();
-	return t_strconcat(sift_text_engine_version(), "; accents folded",
-			   NULL);
+	return t_strconcat(sift_text_engine_version(),
+			   backend->set->fold_accents ? "; accents folded" : "",
+			   backend->set->decoded_attachments ?
+			   "; attachments decoded" : "", NULL);
 }
 
 /* "1-5,7" -> ranges.  Returns 0, or -1 if the text is not such a list. */
@@ -609,6 +623,7 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 	index->field_buf = buffer_create_dynamic(default_pool, 4096);
 	index->term = str_new(default_pool, 256);
 	index->opaque = str_new(default_pool, 1024);
+	index->decoded = str_new(default_pool, 256);
 	if (sift_dict_writer_open(path, index->stored_last_uid,
 				  mailbox_get_permissions(box)->file_create_mode,
 				  &index->dict, &error) < 0) {
@@ -688,6 +703,8 @@ void sift_index_close(struct sift_index **_index)
 		str_free(&index->term);
 	if (index->opaque != NULL)
 		str_free(&index->opaque);
+	if (index->decoded != NULL)
+		str_free(&index->decoded);
 	array_free(&index->expunged);
 	array_free(&index->token_spans);
 	array_free(&index->gap_keys);
@@ -771,8 +788,9 @@ static int sift_index_doc_flush_terms(struct sift_index *index)
 	return 0;
 }
 
-/* The document's values: the map of its body's ASCII characters, if it
-   has any (no value reads as none). */
+/* The document's values: the map of its body's ASCII characters and
+   the text of its decoded attachments, if it has any (no value reads as
+   none). */
 static int sift_index_doc_set_values(struct sift_index *index)
 {
 	static const unsigned char none[SIFT_BODY_ASCII_BYTES];
@@ -782,6 +800,13 @@ static int sift_index_doc_set_values(struct sift_index *index)
 	    sift_xdoc_set_value(index->doc, SIFT_VALUE_BODY_ASCII,
 				index->doc_ascii, sizeof(index->doc_ascii),
 				&err) != SIFT_X_OK) {
+		sift_index_error(index, "Adding a value to", &err);
+		return -1;
+	}
+	if (str_len(index->decoded) > 0 &&
+	    sift_xdoc_set_value(index->doc, SIFT_VALUE_DECODED,
+				str_data(index->decoded),
+				str_len(index->decoded), &err) != SIFT_X_OK) {
 		sift_index_error(index, "Adding a value to", &err);
 		return -1;
 	}
@@ -1008,8 +1033,18 @@ static int sift_index_text(struct sift_index *index,
 	    sift_index_chunks(index, norm, norm_len) < 0)
 		return -1;
 	if (ret == 0 && (index->field_kind == SIFT_FIELD_KIND_BODY ||
-			 index->field_kind == SIFT_FIELD_KIND_HTML_BODY))
+			 index->field_kind == SIFT_FIELD_KIND_HTML_BODY ||
+			 index->field_kind == SIFT_FIELD_KIND_DECODED))
 		sift_index_chars(index, norm, norm_len);
+	if (ret == 0 && index->field_kind == SIFT_FIELD_KIND_DECODED) {
+		size_t room = SIFT_DECODED_MAX_BYTES - str_len(index->decoded);
+
+		/* (cut on a character boundary: the value is searched
+		   with normalized UTF-8 strings) */
+		str_append_data(index->decoded, norm, norm_len <= room ?
+				norm_len :
+				sift_text_utf8_truncate(norm, norm_len, room));
+	}
 	if (ret == 0 && index->field_chunks &&
 	    index->field_kind != SIFT_FIELD_KIND_MIME_HEADER) {
 		/* phrase filters serve BODY and Subject searches */
@@ -1039,6 +1074,7 @@ int sift_index_doc_begin(struct sift_index *index, uint32_t uid)
 	}
 	index->doc_uid = uid;
 	str_truncate(index->opaque, 0);
+	str_truncate(index->decoded, 0);
 	array_clear(&index->gap_keys);
 	sift_termset_clear(index->doc_terms);
 	memset(index->doc_ascii, 0, sizeof(index->doc_ascii));
@@ -1081,6 +1117,16 @@ void sift_index_field_begin(struct sift_index *index,
 	case SIFT_FIELD_KIND_HTML_BODY:
 		index->field_html = TRUE;
 		index->doc_html = TRUE;
+		/* fall through */
+	case SIFT_FIELD_KIND_DECODED:
+		/* decoded: body text in every way (terms, characters,
+		   phrase filters; not split at '<' '>' like HTML source),
+		   and kept as text for phrases: a search can't leave this
+		   part to Dovecot, which can't read it */
+		if (kind == SIFT_FIELD_KIND_DECODED &&
+		    str_len(index->decoded) > 0 &&
+		    str_len(index->decoded) < SIFT_DECODED_MAX_BYTES)
+			str_append_c(index->decoded, '\0');
 		/* fall through */
 	case SIFT_FIELD_KIND_BODY:
 		str_append(index->token_prefix, SIFT_PREFIX_BODY);

@@ -29,9 +29,11 @@ struct sift_index;
    file 2.  4: a body's ASCII characters are a bitmap value instead of
    terms.  5: address headers in the form Dovecot's FROM/TO/CC/BCC
    search compares (sift-verify.c).  6: text/html parts hold their source
-   as Dovecot's search reads it (sift-html.c) instead of nothing.  Older
-   indexes are rebuilt. */
-#define SIFT_FORMAT_VERSION "6"
+   as Dovecot's search reads it (sift-html.c) instead of nothing.  7:
+   with a decoder, text decoded from attachments is body text (B terms)
+   and kept in value slot SIFT_VALUE_DECODED, instead of only flagging
+   the document ZR.  Older indexes are rebuilt. */
+#define SIFT_FORMAT_VERSION "7"
 
 /* Term prefixes (see sift-index.c for the rationale). */
 #define SIFT_PREFIX_BODY "B"
@@ -47,6 +49,14 @@ struct sift_index;
    character c is bit (1 << c % 8) of byte c / 8; no value: none. */
 #define SIFT_VALUE_BODY_ASCII 0
 #define SIFT_BODY_ASCII_BYTES 16
+/* Value slot of the text Dovecot's fts plugin extracted from the
+   message's attachments (SIFT_FIELD_KIND_DECODED), normalized, the parts
+   separated by NUL; no value: none.  Searches find strings in it that
+   the terms can't settle (phrases). */
+#define SIFT_VALUE_DECODED 1
+/* at most this much of it is kept per message (its words are all terms
+   anyway) */
+#define SIFT_DECODED_MAX_BYTES (16 * 1024 * 1024)
 /* Flag terms: the body holds text Dovecot searches in a form that is not
    indexed (a part converted by an fts_decoder or Tika), or a term had to
    be truncated. */
@@ -71,6 +81,10 @@ enum sift_field_kind {
 	SIFT_FIELD_KIND_BODY,		/* body of a text or message part */
 	SIFT_FIELD_KIND_HTML_BODY,	/* body of a text/html part: its source */
 	SIFT_FIELD_KIND_RAW_BODY,	/* body Dovecot reads differently */
+	/* text of an attachment extracted by a decoder (fts_decoder,
+	   fts_tika), which Dovecot's own search can't read: it counts as
+	   body text (README, "Attachments") */
+	SIFT_FIELD_KIND_DECODED,
 	SIFT_FIELD_KIND_HEADER,		/* top-level header */
 	SIFT_FIELD_KIND_MIME_HEADER,	/* header of a MIME part */
 };

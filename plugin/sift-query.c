@@ -19,9 +19,9 @@
    Relevance scores (SEARCH=FUZZY, RFC 6203).  The answer to a FUZZY key
    is the exact one (always a valid fuzzy answer).  A level with a FUZZY
    key also gets a score for each UID it may match: Xapian's BM25 over
-   the terms its FUZZY leaves matched in the dictionary (at most
-   SIFT_SCORE_MAX_TERMS per leaf, the shortest, so a one-letter search
-   stays cheap), 0 without any; a leaf's terms are weighed as one word
+   the terms its FUZZY leaves matched in the dictionary, those inside
+   longer words too (at most SIFT_SCORE_MAX_TERMS per leaf, the
+   shortest, so a one-letter search stays cheap), 0 without any; a leaf's terms are weighed as one word
    (sift_xdb_score()).  Dovecot keeps the scores of the last search for
    SEARCH RETURN (RELEVANCY) and SORT (RELEVANCY), and merges the levels'
    scores itself: for an AND level it keeps only the UIDs the level
@@ -77,6 +77,8 @@ struct sift_query {
 	/* while a FUZZY leaf is evaluated: every term its matches used
 	   (sift_query_match()); NULL otherwise */
 	ARRAY_TYPE(sift_dict_term) *collect;
+	/* how many of them score it at most */
+	unsigned int collect_max;
 	/* the terms to score the level's UIDs with, and for each the
 	   number of its leaf (a leaf's terms are weighed as one word) */
 	ARRAY_TYPE(sift_dict_term) score_terms;
@@ -88,11 +90,20 @@ struct sift_query {
    another pass over the terms tens of ms. */
 #define SIFT_PHRASE_FEW_CANDIDATES 200
 
-/* Scoring terms per FUZZY leaf and per level: the cap keeps a hostile
-   search ("FUZZY TEXT e" matches most of the dictionary) to a bounded
-   Xapian query. */
-#define SIFT_SCORE_MAX_TERMS 64
-#define SIFT_SCORE_MAX_LEVEL_TERMS 256
+/* Scoring terms per FUZZY leaf (the shortest) and per level.  A string
+   inside words matches as many terms as there are distinct words and
+   runs holding it, and a message whose matching words are left out gets
+   no score.  On 10,000 kselftest messages "kunit" is in 2,403 terms (614
+   of them words: kunit_run_test, kunit_test_suites, ...), "selft" in
+   4,573 (92 words; runs weigh nothing and sift_xdb_score() drops them).
+   The cap keeps a hostile search ("FUZZY TEXT e" matches most of the
+   dictionary) to a bounded Xapian query. */
+#define SIFT_SCORE_MAX_TERMS 4096
+#define SIFT_SCORE_MAX_LEVEL_TERMS 16384
+/* ... except for a one-character search ("FUZZY BODY e"), which every
+   word holding the character matches: weighing thousands of them costs
+   ten times the search itself and says no more than the shortest few. */
+#define SIFT_SCORE_CHAR_TERMS 256
 
 static const struct sift_dict_prefix body_prefixes[] = {
 	{ SIFT_PREFIX_BODY, '\0' },
@@ -593,6 +604,57 @@ static int sift_query_phrase(struct sift_query *q, const struct sift_plan *plan,
 	return 0;
 }
 
+/* Decoded attachments (sift-index.c): Dovecot can't read them, so the
+   candidates the terms left open are looked up in the attachments' text
+   here; those holding the normalized search string match (as a text
+   part holding it would).  The others stay candidates for Dovecot to
+   check in what it reads.  Without any decoded text this is one
+   lookup. */
+static int sift_query_decoded(struct sift_query *q, const char *str,
+			      size_t len, struct sift_leaf *leaf)
+{
+	ARRAY_TYPE(seq_range) found;
+	struct sift_uids uids = { NULL, 0, 0 };
+	struct sift_xerror err;
+	enum sift_xstatus status;
+	struct seq_range_iter iter;
+	uint32_t *cands, uid;
+	unsigned int n, i = 0;
+
+	n = seq_range_count(&leaf->maybe);
+	/* (a normalized IMAP string has no NUL, which separates parts) */
+	if (n == 0 || len == 0 || memchr(str, '\0', len) != NULL)
+		return 0;
+	cands = t_new(uint32_t, n);
+	seq_range_array_iter_init(&iter, &leaf->maybe);
+	while (seq_range_array_iter_nth(&iter, i, &uid))
+		cands[i++] = uid;
+	status = sift_xdb_value_find(q->db, SIFT_VALUE_DECODED, cands, n,
+				     str, len, &uids, &err);
+	t_array_init(&found, 16);
+	if (sift_query_uids_result(q, status, &err, &uids, &found) < 0)
+		return -1;
+	seq_range_array_remove_seq_range(&leaf->maybe, &found);
+	seq_range_array_merge(&leaf->definite, &found);
+	return 0;
+}
+
+/* A BODY or TEXT string the index has nothing to look up with (spaces
+   and punctuation only, "- -") is Dovecot's to check in every message;
+   but with decoded attachments, which Dovecot can't read, the plugin
+   answers it: every message is a candidate, and those whose attachments
+   hold the string match (sift_query_decoded()).  An empty string matches
+   every message, for Dovecot too. */
+static bool sift_plan_needs_decoded(struct sift_fts_backend *backend,
+				    enum sift_field field,
+				    const struct sift_plan *plan)
+{
+	return plan->kind == SIFT_PLAN_UNSUPPORTED &&
+		plan->normalized_len > 0 &&
+		(field == SIFT_FIELD_BODY || field == SIFT_FIELD_TEXT) &&
+		backend->set->decoded_attachments;
+}
+
 /* fts_sift_fold_accents: search for the string without its accents (the
    index holds every accented word both ways).  Only for what the index
    answers by itself: candidates go to Dovecot, whose comparison keeps
@@ -641,6 +703,8 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 	struct sift_dict_prefix one[1];
 	unsigned int prefix_count;
 	struct sift_plan plan;
+	const char *searched;
+	size_t searched_len;
 	char err[256];
 	bool exact;
 	int ret = 1;
@@ -654,6 +718,11 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 		sift_plan_free(&plan);
 		return -1;
 	}
+	/* as normalized, before any folding of accents: what a text part
+	   is compared with (no string at all for an empty search) */
+	searched = plan.normalized == NULL ? "" :
+		t_strndup(plan.normalized, plan.normalized_len);
+	searched_len = plan.normalized == NULL ? 0 : plan.normalized_len;
 
 	if (q->backend->set->fold_accents &&
 	    (plan.kind == SIFT_PLAN_WORD || plan.kind == SIFT_PLAN_RUN ||
@@ -701,7 +770,10 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 	q->plan_kinds |= 1U << plan.kind;
 	switch (plan.kind) {
 	case SIFT_PLAN_UNSUPPORTED:
-		ret = 0;
+		if (!sift_plan_needs_decoded(q->backend, field, &plan))
+			ret = 0;
+		else if (q->last_uid > 0)
+			seq_range_array_add_range(&leaf->maybe, 1, q->last_uid);
 		break;
 	case SIFT_PLAN_EXISTS: {
 		static const struct sift_dict_prefix names[] = {
@@ -758,11 +830,13 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 				     plan.normalized_len, SIFT_MATCH_EXACT,
 				     &leaf->definite) < 0)
 			ret = -1;
-		else if (q->collect != NULL &&
-			 sift_query_collect_terms(q, prefixes, prefix_count,
-						  plan.normalized,
-						  plan.normalized_len) < 0)
-			ret = -1;
+		else if (q->collect != NULL) {
+			q->collect_max = SIFT_SCORE_CHAR_TERMS;
+			if (sift_query_collect_terms(q, prefixes, prefix_count,
+						     plan.normalized,
+						     plan.normalized_len) < 0)
+				ret = -1;
+		}
 		break;
 	}
 	case SIFT_PLAN_CANDIDATES:
@@ -824,6 +898,10 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 			seq_range_array_merge(&leaf->maybe, &unsure);
 		}
 	}
+	if (ret > 0 && plan.kind != SIFT_PLAN_EXISTS &&
+	    (field == SIFT_FIELD_BODY || field == SIFT_FIELD_TEXT) &&
+	    sift_query_decoded(q, searched, searched_len, leaf) < 0)
+		ret = -1;
 	e_debug(q->backend->event, "%s%s '%s': %s plan, %u definite, "
 		"%u maybe", arg->match_not ? "NOT " : "",
 		field == SIFT_FIELD_BODY ? "BODY" :
@@ -858,13 +936,13 @@ static void sift_leaf_apply_not(struct sift_leaf *leaf, uint32_t last_uid)
 }
 
 /* Append to dest (up to SIFT_SCORE_MAX_LEVEL_TERMS in all) the shortest
-   SIFT_SCORE_MAX_TERMS of cands: shorter terms are the closest to what
+   leaf_max of cands: shorter terms are the closest to what
    was searched (the word itself first), and longer ones are mostly runs,
    which have no weight anyway (wdf 0).  One pass to count lengths, one
    to copy: no sorting of what may be most of the dictionary. */
 static void sift_score_select(struct sift_query *q,
 			      const ARRAY_TYPE(sift_dict_term) *cands,
-			      unsigned int group)
+			      unsigned int group, unsigned int leaf_max)
 {
 	ARRAY_TYPE(sift_dict_term) *dest = &q->score_terms;
 	unsigned int hist[SIFT_XAPIAN_MAX_TERM + 2];
@@ -875,7 +953,7 @@ static void sift_score_select(struct sift_query *q,
 	i = array_count(dest);
 	if (i >= SIFT_SCORE_MAX_LEVEL_TERMS)
 		return;
-	max = I_MIN(SIFT_SCORE_MAX_TERMS, SIFT_SCORE_MAX_LEVEL_TERMS - i);
+	max = I_MIN(leaf_max, SIFT_SCORE_MAX_LEVEL_TERMS - i);
 	if (n <= max) {
 		array_append(dest, t, n);
 		for (i = 0; i < n; i++)
@@ -1047,6 +1125,7 @@ static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
 		if (score_leaf) {
 			array_clear(&leaf_terms);
 			q->collect = &leaf_terms;
+			q->collect_max = SIFT_SCORE_MAX_TERMS;
 		}
 		ret = sift_query_leaf(q, arg, &leaf);
 		q->collect = NULL;
@@ -1055,7 +1134,8 @@ static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
 		if (ret == 0)
 			continue;
 		if (score_leaf)
-			sift_score_select(q, &leaf_terms, answered);
+			sift_score_select(q, &leaf_terms, answered,
+					  q->collect_max);
 		if (arg->match_not)
 			sift_leaf_apply_not(&leaf, q->last_uid);
 		sift_leaf_false(&leaf, q->last_uid, &leaf_false);
@@ -1213,7 +1293,8 @@ void sift_query_mark_answerable(struct sift_fts_backend *backend,
 			if (sift_plan_build(backend->text, field, arg->value.str,
 					    strlen(arg->value.str), &plan,
 					    err, sizeof(err)) == 0 &&
-			    plan.kind != SIFT_PLAN_UNSUPPORTED)
+			    (plan.kind != SIFT_PLAN_UNSUPPORTED ||
+			     sift_plan_needs_decoded(backend, field, &plan)))
 				arg->match_always = TRUE;
 			sift_plan_free(&plan);
 		} T_END;

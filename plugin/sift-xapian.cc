@@ -758,6 +758,43 @@ sift_xdb_value_bit(struct sift_xdb *db, unsigned int slot, unsigned int bit,
 	}
 }
 
+SIFT_EXPORT enum sift_xstatus
+sift_xdb_value_find(struct sift_xdb *db, unsigned int slot,
+		    const uint32_t *uids, size_t uid_count,
+		    const char *needle, size_t needle_len,
+		    struct sift_uids *out, struct sift_xerror *err)
+{
+	if (slot >= SIFT_XAPIAN_VALUE_SLOTS)
+		return set_error(err, SIFT_X_ERROR, "search values", "",
+				 "slot out of range");
+	if (needle_len == 0 || uid_count == 0)
+		return ok(err);
+	try {
+		Xapian::Database &d = rdb(db);
+		std::vector<uint32_t> found;
+
+		if (d.get_value_freq(slot) == 0)
+			return ok(err);
+		/* the stream skips to each document in docid order */
+		Xapian::ValueIterator v = d.valuestream_begin(slot);
+		for (size_t i = 0; i < uid_count; i++) {
+			v.skip_to(uids[i]);
+			if (v == d.valuestream_end(slot))
+				break;
+			if (v.get_docid() != uids[i])
+				continue;
+			const std::string &value = *v;
+			if (memmem(value.data(), value.size(), needle,
+				   needle_len) != NULL)
+				found.push_back(uids[i]);
+		}
+		uids_merge(out, found);
+		return ok(err);
+	} catch (...) {
+		return translate_exception(err, "search values");
+	}
+}
+
 /* Orders terms shortest first (then bytewise), for keeping the shortest
    max_terms in a heap whose top is the longest kept. */
 static bool shorter(const std::string &a, const std::string &b)
@@ -867,11 +904,16 @@ sift_xdb_score(struct sift_xdb *db, const char *const terms[],
 		/* (group, term), sorted: each group's terms together */
 		std::vector<std::pair<unsigned int, std::string> > qterms;
 		for (unsigned int i = 0; i < term_count; i++) {
-			if (term_lens[i] > 0)
-				qterms.emplace_back(groups == NULL ? i :
-						    groups[i],
-						    std::string(terms[i],
-								term_lens[i]));
+			if (term_lens[i] == 0)
+				continue;
+			std::string term(terms[i], term_lens[i]);
+			/* a term without any wdf (a run of several words,
+			   a flag) weighs nothing, but would count in the
+			   synonym's frequency: leave it out */
+			if (d.get_collection_freq(term) == 0)
+				continue;
+			qterms.emplace_back(groups == NULL ? i : groups[i],
+					    term);
 		}
 		/* each term once, in the lowest group naming it */
 		std::sort(qterms.begin(), qterms.end(),

@@ -27,7 +27,8 @@ fail_hard() { printf 'run-all: %s (see %s)\n' "$*" "$LOG" >&2; echo "0 passed, 1
 
 DEPS="dovecot-core dovecot-imapd dovecot-lmtpd dovecot-dev libxapian-dev libicu-dev
 autoconf automake libtool pkg-config g++ make python3 python3-pytest
-valgrind zstd python3-xapian"
+valgrind zstd python3-xapian
+poppler-utils unzip"
 if [ "${SIFT_SKIP_APT:-0}" != 1 ] && [ "$(id -u)" = 0 ]; then
 	note "installing dependencies (apt)"
 	missing=$(dpkg-query -W -f='${Package} ${Status}\n' $DEPS 2>/dev/null |

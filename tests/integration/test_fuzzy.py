@@ -204,3 +204,58 @@ def test_index_has_wdf_and_lengths(inst):
     assert {p.docid: p.wdf for p in db.postlist(b"BFOO")} == {uids["plain2"]: 2}
     assert db.get_doclength(uids["plain1"]) >= 20
     assert db.get_doclength(uids["once_long"]) > db.get_doclength(uids["five"])
+
+
+# ---- matches inside longer words -------------------------------------------
+#
+# A FUZZY search string is weighed with the dictionary terms holding it.
+# Here "kunit" is inside many short words (one per message of its own) and,
+# in two messages, only inside the longer "kunit_run_test": 11 times in
+# one, once in the other.  Those in-word matches must count like any
+# other: the message with 11 scores above the minimum and above the one
+# with a single occurrence.
+INWORD_FILLER = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet ")
+
+
+def _inword_messages():
+    msgs = {}
+    for i in range(150):
+        # distinct short words holding the string: kunitaa, kunitab, ...
+        w = "kunit" + "abcdefghijklmnopqrstuvwxyz"[i // 26] + \
+            "abcdefghijklmnopqrstuvwxyz"[i % 26]
+        msgs["short%d" % i] = "%s %s\n" % (w, INWORD_FILLER)
+    msgs["eleven"] = " ".join(["kunit_run_test"] * 11) + " " + INWORD_FILLER * 2 + "\n"
+    msgs["one"] = "kunit_run_test " + INWORD_FILLER * 2 + "and more words here\n"
+    return msgs
+
+
+@pytest.fixture(scope="module")
+def inword(request):
+    with instance_pair("fuzzy-inword", ("erin",),
+                       failed=lambda: request.session.testsfailed) as (fts, oracle):
+        uids = {}
+        for n, (k, body) in enumerate(_inword_messages().items()):
+            uids[k] = fts.append("erin", "INBOX", _m(n, body), date=T2020)
+        fts.doveadm("index", "-u", "erin", "INBOX")
+        yield fts, oracle, uids
+
+
+@pytest.mark.parametrize("q", ["FUZZY BODY kunit", "FUZZY TEXT kunit", "FUZZY BODY unit",
+                               "FUZZY BODY run_te"])
+def test_inword_matches_score(inword, q):
+    fts, oracle, uids = inword
+    conn = _conn(fts)
+    try:
+        got, scores, text = _esearch(conn, "RETURN (RELEVANCY ALL) " + q)
+    finally:
+        conn.logout()
+    assert got == oracle.search("erin", "INBOX", *q.split()), q
+    score = dict(zip(got, scores))
+    eleven, one = score[uids["eleven"]], score[uids["one"]]
+    # 1 is what Dovecot reports for a match without a score
+    assert eleven > 1 and one > 1, (q, eleven, one)
+    assert eleven > one, (q, eleven, one)
+    if "run_te" not in q:
+        # eleven occurrences in a body as short as the others' outweigh
+        # their one
+        assert eleven == 100, (q, text)

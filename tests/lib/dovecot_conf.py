@@ -25,11 +25,16 @@ for its version:
   fts_header_includes
   fts_decoder = <service>   2.4: fts_decoder_driver = script,
                             fts_decoder_script_socket_path = <service>
+  fts_tika = <url>          2.4: fts_decoder_driver = tika,
+                            fts_decoder_tika_url = <url>
   fts_xapian = "partial=3 full=20 verbose=0"   2.4: fts xapian { partial = 3 ... }
   acl = vfile               2.4: acl_driver = vfile
   acl_shared_dict = file:P  2.4: acl_sharing_map { dict file { path = P } }
   anything else             2.3: inside plugin { }; 2.4: a top-level key
                             (fts_sift_*, fts_flatcurve_*, ...)
+
+script_service(name, script) renders a script service (a decoder), with
+the internal user spelled as its version wants.
 
 A test that needs a setting of one version only passes it in extra_conf
 after checking `syntax().version`.
@@ -152,6 +157,17 @@ service submission-login {
             return "protocol %s {\n  %s\n}\n" % (protocol, line)
         return line + "\n"
 
+    # the user Dovecot's internal services run as
+    internal_user = "$default_internal_user"
+
+    def script_service(self, name, script):
+        """A script service (fts decoder): unix socket <name> in base_dir,
+        run as the internal user."""
+        return ("service %s {\n  executable = script %s\n"
+                "  user = %s\n"
+                "  unix_listener %s {\n    mode = 0666\n  }\n}\n"
+                % (name, script, self.internal_user, name))
+
     def settings(self, settings):
         """plugin { } with every setting (see the module doc)."""
         if not settings:
@@ -165,6 +181,7 @@ service submission-login {
 class Syntax24(Syntax23):
     """Dovecot 2.4 (Debian 13)."""
     version = 24
+    internal_user = "$SET:default_internal_user"
 
     def header(self):
         return "dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0\n"
@@ -278,9 +295,13 @@ service imap-login {
             if key in settings:
                 out.append(self._bool_list(key, settings.pop(key)).rstrip("\n"))
         decoder = settings.pop("fts_decoder", None)
+        tika = settings.pop("fts_tika", None)
         if decoder:
             out += ["fts_decoder_driver = script",
                     "fts_decoder_script_socket_path = %s" % decoder]
+        elif tika:
+            out += ["fts_decoder_driver = tika",
+                    "fts_decoder_tika_url = %s" % tika]
         acl = settings.pop("acl", None)
         if acl:
             out.append("acl_driver = %s" % acl)

@@ -882,6 +882,153 @@ static void test_xdb_values(void)
 	test_end();
 }
 
+/* Finding a byte string in the values of given documents: random texts
+   over a small alphabet (NUL-separated parts, some large, some documents
+   without a value), random needles (pieces of the texts and others),
+   random sorted subsets of documents; compared with memmem() on every
+   document, before and after a rebuild that drops some. */
+#define FIND_DOCS 300
+static bool bytes_contain(const char *hay, size_t hay_len,
+			  const char *needle, size_t needle_len)
+{
+	for (size_t i = 0; i + needle_len <= hay_len; i++) {
+		if (memcmp(hay + i, needle, needle_len) == 0)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+static void check_value_find(struct sift_xdb *db, char *const texts[],
+			     const size_t *lens, const bool *dropped,
+			     unsigned int rounds)
+{
+	static const char alphabet[] = "ab c\0";
+	struct sift_xerror err;
+
+	for (unsigned int r = 0; r < rounds; r++) {
+		struct sift_uids set = { NULL, 0, 0 };
+		uint32_t uids[FIND_DOCS];
+		size_t uid_count = 0, k = 0, needle_len;
+		char needle[16];
+		bool ok = TRUE;
+
+		/* a piece of some text, or random; never with a NUL */
+		needle_len = 1 + rng_next() % 8;
+		for (size_t i = 0; i < needle_len; i++)
+			needle[i] = alphabet[rng_next() % 4];
+		if (r % 2 == 0) {
+			unsigned int d = rng_next() % FIND_DOCS;
+
+			if (lens[d] > needle_len) {
+				size_t at = rng_next() %
+					(lens[d] - needle_len);
+				const char *nul;
+
+				memcpy(needle, texts[d] + at, needle_len);
+				/* up to the part's end */
+				nul = memchr(needle, '\0', needle_len);
+				if (nul == needle)
+					continue;
+				if (nul != NULL)
+					needle_len = nul - needle;
+			}
+		}
+		for (uint32_t uid = 1; uid <= FIND_DOCS; uid++) {
+			if (rng_next() % 3 != 0)
+				uids[uid_count++] = uid;
+		}
+		test_assert_idx(sift_xdb_value_find(db, 1, uids, uid_count,
+						    needle, needle_len, &set,
+						    &err) == SIFT_X_OK, r);
+		for (size_t i = 0; i < uid_count; i++) {
+			uint32_t uid = uids[i];
+
+			if (dropped[uid - 1] || lens[uid - 1] == 0 ||
+			    !bytes_contain(texts[uid - 1], lens[uid - 1],
+					   needle, needle_len))
+				continue;
+			if (k >= set.count || set.uids[k] != uid)
+				ok = FALSE;
+			k++;
+		}
+		test_assert_idx(ok && k == set.count, r);
+		sift_uids_free(&set);
+	}
+}
+
+static void test_xdb_value_find(void)
+{
+	const char *path = tpath("find"), *dest = tpath("find-dest");
+	static const char alphabet[] = "ab c\0";
+	char *texts[FIND_DOCS];
+	size_t lens[FIND_DOCS];
+	bool dropped[FIND_DOCS], none[FIND_DOCS];
+	ARRAY_TYPE(uint32_t) drop;
+	struct sift_xdb *db;
+	struct sift_xdoc *doc;
+	struct sift_xerror err;
+	struct sift_uids set = { NULL, 0, 0 };
+	uint32_t one = 1;
+
+	test_begin("xdb value find");
+	db = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE |
+			SIFT_XDB_NO_SYNC);
+	if (db == NULL) {
+		test_end();
+		return;
+	}
+	rng_seed(1234);
+	t_array_init(&drop, FIND_DOCS);
+	for (uint32_t uid = 1; uid <= FIND_DOCS; uid++) {
+		size_t len = uid % 4 == 0 ? 0 : uid % 50 == 1 ?
+			100000 + rng_next() % 1000 : rng_next() % 400;
+
+		texts[uid - 1] = i_malloc(len + 1);
+		for (size_t i = 0; i < len; i++)
+			texts[uid - 1][i] = alphabet[rng_next() % 5];
+		lens[uid - 1] = len;
+		none[uid - 1] = FALSE;
+		dropped[uid - 1] = uid % 7 == 0;
+		if (dropped[uid - 1])
+			array_push_back(&drop, &uid);
+		test_assert(sift_xdoc_new(&doc, &err) == SIFT_X_OK);
+		test_assert(sift_xdoc_add_term(doc, "Bx", 2, &err) ==
+			    SIFT_X_OK);
+		if (len > 0) {
+			test_assert(sift_xdoc_set_value(doc, 1,
+				texts[uid - 1], len, &err) == SIFT_X_OK);
+		}
+		test_assert(sift_xdb_add(db, uid, doc, NULL, &err) ==
+			    SIFT_X_OK);
+		sift_xdoc_free(&doc);
+	}
+	db_commit_ok(db);
+	check_value_find(db, texts, lens, none, 80);
+	/* nothing to look for, nowhere to look, or no such slot */
+	test_assert(sift_xdb_value_find(db, 1, &one, 1, "a", 0, &set,
+					&err) == SIFT_X_OK && set.count == 0);
+	test_assert(sift_xdb_value_find(db, 1, &one, 0, "a", 1, &set,
+					&err) == SIFT_X_OK && set.count == 0);
+	test_assert(sift_xdb_value_find(db, 3, &one, 1, "a", 1, &set,
+					&err) == SIFT_X_OK && set.count == 0);
+	test_assert(err_reported(sift_xdb_value_find(db,
+		SIFT_XAPIAN_VALUE_SLOTS, &one, 1, "a", 1, &set, &err), &err));
+	test_assert(set.count == 0);
+	sift_xdb_close(&db);
+
+	test_assert(sift_xdb_rebuild(path, dest, array_front(&drop),
+				     array_count(&drop), NULL, &err) ==
+		    SIFT_X_OK);
+	db = db_open_ok(dest, 0);
+	if (db != NULL) {
+		check_value_find(db, texts, lens, dropped, 40);
+		sift_xdb_close(&db);
+	}
+	for (unsigned int i = 0; i < FIND_DOCS; i++)
+		i_free(texts[i]);
+	test_end();
+}
+
 static void test_xdb_metadata(void)
 {
 	const char *path = tpath("meta");
@@ -2078,6 +2225,27 @@ static void test_xdb_scores(void)
 		test_assert(zz_scores[1] > 0);
 		test_assert(zz_scores[2] > zz_scores[1]);
 	}
+	/* terms no document holds with a wdf (runs) are left out: they
+	   change no score, and a document holding only them gets 0 */
+	{
+		static const char *const zz[] = { "Bzz", "Bxzzx", "Bbool0",
+						  "Bbool7" };
+		static const size_t zz_lens[] = { 3, 5, 6, 6 };
+		static const unsigned int zz_groups[] = { 4, 4, 4, 4 };
+		static const uint32_t zz_uids[] = { 3, 40, 41, 42 };
+		float with[4], without[4];
+
+		test_assert(sift_xdb_score(db, zz, zz_lens, zz_groups, 4,
+					   zz_uids, 4, with,
+					   &err) == SIFT_X_OK);
+		test_assert(sift_xdb_score(db, zz, zz_lens, zz_groups, 2,
+					   zz_uids, 4, without,
+					   &err) == SIFT_X_OK);
+		test_assert(with[0] == 0 && without[0] == 0);
+		for (unsigned int i = 1; i < 4; i++)
+			test_assert_idx(with[i] > 0 &&
+					score_eq(with[i], without[i]), i);
+	}
 
 	/* the shortest matching terms, and no more than asked for */
 	test_assert(sift_xdb_list_terms(db, "B", '\0', "o", 1,
@@ -2117,6 +2285,7 @@ int main(void)
 		test_xdb_rebuild,
 		test_xdb_rebuild_many,
 		test_xdb_values,
+		test_xdb_value_find,
 		test_xdb_metadata,
 		test_xdb_uncommitted_discarded,
 		test_xdb_failed_commit,

@@ -79,7 +79,7 @@ int fts_sift_settings_read(struct mail_user *user,
 			   struct fts_sift_settings *set_r,
 			   const char **error_r)
 {
-	const char *error;
+	const char *error, *tika;
 	unsigned int i;
 
 	i_zero(set_r);
@@ -107,8 +107,8 @@ int fts_sift_settings_read(struct mail_user *user,
 	    *set_r->decoder_socket_path == '\0')
 		set_r->decoder_socket_path = NULL;
 	set_r->decoder_script = set_r->decoder_socket_path != NULL;
-	set_r->tika = null_strcmp(mail_user_plugin_getenv(user, "fts_tika"),
-				  "") != 0;
+	tika = mail_user_plugin_getenv(user, "fts_tika");
+	set_r->tika = tika != NULL && *tika != '\0';
 	set_r->decoded_attachments = set_r->decoder_script || set_r->tika;
 	return 0;
 }

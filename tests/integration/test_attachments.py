@@ -612,7 +612,15 @@ def test_xhtml_part_with_decoder(request):
         for w in attr_words:
             assert fts.search(USER, "INBOX", "BODY", w) == [], w
             assert oracle.search(USER, "INBOX", "BODY", w) == [], w
-        if os.geteuid() == 0:
+        if syntax().version >= 24:
+            # no doveadm module on 2.4 yet: the index's own text id says
+            # it was built with decoded attachments
+            import xapian  # python3-xapian
+            idx = [d for d, _, _ in os.walk(fts.maildir(USER)) if d.endswith("/fts-sift")]
+            assert len(idx) == 1, idx
+            text_id = xapian.Database(idx[0]).get_metadata("sift.text").decode()
+            assert text_id.endswith("; attachments decoded"), text_id
+        elif os.geteuid() == 0:
             # the doveadm module expects the text id a decoder user's
             # index is built with ("; attachments decoded"), so it calls
             # it up to date

@@ -122,6 +122,7 @@
 #include "sift-plan.h"
 #include "sift-dict.h"
 #include "sift-gaps.h"
+#include "sift-record.h"
 #include "sift-termset.h"
 #include "fts-sift-plugin.h"
 #include "fts-backend-sift.h"
@@ -131,6 +132,7 @@
 #include <time.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/fs.h>
@@ -153,8 +155,14 @@ struct sift_index {
 	struct sift_gaps_writer *gaps;
 	struct sift_buf new_terms;
 	bool writable;
+	/* why the index can't be used, if it is damaged (not merely of
+	   another format) */
+	char *damage;
 	/* umask that gives created files the mailbox's permissions */
 	mode_t create_umask;
+
+	/* the side files' committed state (SIFT_META_FILES) */
+	struct sift_files_state files;
 
 	/* expunged UIDs whose postings remain (SIFT_META_EXPUNGED) */
 	ARRAY_TYPE(seq_range) expunged;
@@ -190,6 +198,13 @@ struct sift_index {
 	string_t *term;
 	int field_error;
 };
+
+static void sift_index_set_damage(struct sift_index *index,
+				  const char *damage)
+{
+	i_free(index->damage);
+	index->damage = i_strdup(damage);
+}
 
 static void sift_index_error(struct sift_index *index, const char *op,
 			     const struct sift_xerror *err)
@@ -249,24 +264,106 @@ static void sift_index_umask_pop(mode_t old_umask)
 }
 
 /* Move a database that can't be used out of the way, keeping it for
-   inspection; the caller recreates and reindexes. */
-static void sift_index_move_aside(struct sift_index *index)
+   inspection; the caller (or the next indexing run) recreates and
+   reindexes.  damage (the reason) is logged as an error: the index was
+   damaged; without it the index is only outdated (its own warning was
+   logged).  Returns TRUE if this process moved it (another one may have
+   been first: then nothing is logged). */
+static bool sift_index_move_aside(struct sift_index *index,
+				  const char *damage)
 {
-	const char *dest = t_strdup_printf("%s.broken-%ld", index->path,
-					   (long)time(NULL));
+	const char *dest = t_strdup_printf("%s.broken-%ld-%ld", index->path,
+					   (long)time(NULL), (long)getpid());
 	const char *error;
 
 	if (rename(index->path, dest) == 0) {
-		e_warning(index->backend->event,
-			  "Moved unusable index %s to %s; mailbox %s will be "
-			  "reindexed", index->path, dest,
-			  mailbox_get_vname(index->box));
-	} else if (unlink_directory(index->path, UNLINK_DIRECTORY_FLAG_RMDIR,
-				    &error) < 0) {
+		if (damage != NULL) {
+			e_error(index->backend->event,
+				"Index of mailbox %s is damaged (%s): moved it "
+				"to %s, the mailbox will be reindexed",
+				mailbox_get_vname(index->box), damage, dest);
+		} else {
+			e_info(index->backend->event,
+			       "Moved index %s to %s; mailbox %s will be "
+			       "reindexed", index->path, dest,
+			       mailbox_get_vname(index->box));
+		}
+		return TRUE;
+	}
+	if (errno == ENOENT)
+		return FALSE;
+	if (unlink_directory(index->path, UNLINK_DIRECTORY_FLAG_RMDIR,
+			     &error) < 0) {
 		e_error(index->backend->event,
 			"Couldn't remove unusable index %s: %s",
 			index->path, error);
+		return FALSE;
 	}
+	if (damage != NULL) {
+		e_error(index->backend->event, "Index of mailbox %s is damaged "
+			"(%s): removed %s, the mailbox will be reindexed",
+			mailbox_get_vname(index->box), damage, index->path);
+	}
+	return TRUE;
+}
+
+/* Is a process writing the index at path (holding Xapian's lock)?  The
+   lock is an fcntl() lock on the whole of path/flintlock. */
+static bool sift_index_writer_active(const char *path)
+{
+	struct flock fl;
+	int fd;
+
+	fd = open(t_strconcat(path, "/flintlock", NULL), O_RDONLY);
+	if (fd == -1)
+		return FALSE;
+	i_zero(&fl);
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = 0;
+	fl.l_len = 0;
+	if (fcntl(fd, F_GETLK, &fl) < 0)
+		fl.l_type = F_UNLCK;
+	i_close_fd(&fd);
+	return fl.l_type != F_UNLCK;
+}
+
+void sift_index_report_damage(struct sift_index *index, const char *reason)
+{
+	i_assert(!index->writable);
+
+	/* A writer in the middle of replacing a file (or of a commit
+	   that names it) looks like damage to a reader that opened the
+	   database just before: leave it to the writer, which checks
+	   everything when it opens the index. */
+	if (sift_index_writer_active(index->path)) {
+		e_debug(index->backend->event, "Index %s looks damaged (%s) "
+			"while a writer holds it: not using it for this "
+			"search", index->path, reason);
+		return;
+	}
+	(void)sift_index_move_aside(index, reason);
+}
+
+/* The index directory exists but the database in it doesn't (or not
+   whole): iamglass is gone, or the directory holds files of a database
+   nobody is creating. */
+static bool sift_index_dir_has_files(const char *path)
+{
+	DIR *dir = opendir(path);
+	struct dirent *d;
+	bool found = FALSE;
+
+	if (dir == NULL)
+		return FALSE;
+	while (!found && (d = readdir(dir)) != NULL) {
+		if (strcmp(d->d_name, ".") != 0 &&
+		    strcmp(d->d_name, "..") != 0 &&
+		    strcmp(d->d_name, "flintlock") != 0)
+			found = TRUE;
+	}
+	(void)closedir(dir);
+	return found;
 }
 
 static int sift_index_mkdir(struct sift_index *index)
@@ -305,8 +402,13 @@ static int sift_index_meta(struct sift_index *index, const char *key,
 
 	if (sift_xdb_get_metadata(index->db, key, value_r,
 				  &err) != SIFT_X_OK) {
-		sift_index_error(index, "Reading metadata of", &err);
-		*corrupt_r = err.status == SIFT_X_CORRUPT;
+		/* anything but running out of memory: the tables can't be
+		   read */
+		*corrupt_r = err.status != SIFT_X_NOMEM;
+		if (*corrupt_r)
+			sift_index_set_damage(index, err.msg);
+		else
+			sift_index_error(index, "Reading metadata of", &err);
 		return -1;
 	}
 	return 0;
@@ -370,12 +472,14 @@ static int sift_index_read_meta(struct sift_index *index)
 {
 	const char *problem = NULL;
 	char *format, *text = NULL, *last_uid = NULL, *expunged = NULL;
+	char *files = NULL;
 	bool corrupt = FALSE;
 	int ret = 1;
 
 	if (sift_index_meta(index, SIFT_META_FORMAT, &format, &corrupt) < 0)
 		return corrupt ? 0 : -1;
 	index->stored_last_uid = 0;
+	i_zero(&index->files);
 	if (format == NULL) {
 		/* new (or never committed) database */
 	} else if (strcmp(format, SIFT_FORMAT_VERSION) != 0) {
@@ -387,8 +491,16 @@ static int sift_index_read_meta(struct sift_index *index)
 		   sift_index_meta(index, SIFT_META_LAST_UID, &last_uid,
 				   &corrupt) < 0 ||
 		   sift_index_meta(index, SIFT_META_EXPUNGED, &expunged,
+				   &corrupt) < 0 ||
+		   sift_index_meta(index, SIFT_META_FILES, &files,
 				   &corrupt) < 0) {
 		ret = corrupt ? 0 : -1;
+	} else if (files == NULL ||
+		   sift_files_state_parse(files, &index->files) < 0) {
+		sift_index_set_damage(index, t_strdup_printf(
+			"invalid %s '%s'", SIFT_META_FILES,
+			files == NULL ? "" : str_sanitize(files, 120)));
+		ret = 0;
 	} else if (text == NULL ||
 		   strcmp(text, sift_index_text_id(index->backend)) != 0) {
 		problem = t_strdup_printf("was built with %s, this process "
@@ -419,6 +531,7 @@ static int sift_index_read_meta(struct sift_index *index)
 	free(text);
 	free(last_uid);
 	free(expunged);
+	free(files);
 	index->batch_last_uid = index->stored_last_uid;
 	return ret;
 }
@@ -439,6 +552,70 @@ int sift_index_open_writer(struct sift_fts_backend *backend,
 	return ret;
 }
 
+/* Open the side files for appending, checked against the committed
+   state.  Returns 1, 0 if one is damaged (its reason is index->damage),
+   or -1 (logged). */
+static int sift_index_open_side_files(struct sift_index *index)
+{
+	mode_t mode = mailbox_get_permissions(index->box)->file_create_mode;
+	const char *error;
+	int ret;
+
+	ret = sift_dict_writer_open(index->path, &index->files, mode,
+				    &index->dict, &error);
+	if (ret > 0) {
+		ret = sift_gaps_writer_open(index->path, &index->files.gaps,
+					    mode, &index->gaps, &error);
+	}
+	if (ret == 0)
+		sift_index_set_damage(index, error);
+	else if (ret < 0)
+		e_error(index->backend->event, "%s", error);
+	return ret;
+}
+
+/* A writer can't write here: say so at once, with the cause, instead of
+   waiting for a lock it can never take. */
+static int sift_index_check_writable(struct sift_index *index)
+{
+	const char *lock = t_strconcat(index->path, "/flintlock", NULL);
+
+	if (access(index->path, W_OK | X_OK) < 0) {
+		e_error(index->backend->event, "Index directory %s (mailbox "
+			"%s) is not writable: %m", index->path,
+			mailbox_get_vname(index->box));
+		return -1;
+	}
+	if (access(lock, W_OK) < 0 && errno != ENOENT) {
+		e_error(index->backend->event, "Index lock file %s (mailbox "
+			"%s) is not writable: %m", lock,
+			mailbox_get_vname(index->box));
+		return -1;
+	}
+	return 0;
+}
+
+/* The database's version file is gone while the rest of it is there:
+   Xapian would take that for "no database" and create a new one in
+   the middle of the old tables. */
+static bool sift_index_version_missing(const char *path)
+{
+	return access(t_strconcat(path, "/iamglass", NULL), F_OK) < 0 &&
+		errno == ENOENT && sift_index_dir_has_files(path);
+}
+
+/* Forget what was read of a database about to be moved aside. */
+static void sift_index_reset(struct sift_index *index)
+{
+	sift_dict_writer_close(&index->dict);
+	sift_gaps_writer_close(&index->gaps);
+	sift_xdb_close(&index->db);
+	array_clear(&index->expunged);
+	i_zero(&index->files);
+	i_free_and_null(index->damage);
+	index->stored_last_uid = index->batch_last_uid = 0;
+}
+
 /* sift_index_open_writer() with the mailbox's umask in effect. */
 static int
 sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
@@ -448,7 +625,7 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 	struct sift_index *index;
 	struct sift_xerror err;
 	struct timeval start, now;
-	const char *path, *error;
+	const char *path, *damage;
 	unsigned int flags, sleep_msecs = 10;
 	bool recreated = FALSE;
 	int ret;
@@ -462,7 +639,8 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 		return -1;
 	}
 	index = sift_index_alloc(backend, box, path, TRUE);
-	if (sift_index_mkdir(index) < 0) {
+	if (sift_index_mkdir(index) < 0 ||
+	    sift_index_check_writable(index) < 0) {
 		sift_index_close(&index);
 		return -1;
 	}
@@ -470,19 +648,22 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 		(backend->set->fsync ? 0 : SIFT_XDB_NO_SYNC);
 	i_gettimeofday(&start);
 	for (;;) {
-		enum sift_xstatus status =
-			sift_xdb_open(path, flags, &index->db, &err);
+		enum sift_xstatus status;
 
-		if (status == SIFT_X_OK) {
-			ret = sift_index_read_meta(index);
-			if (ret > 0)
-				break;
-			sift_xdb_close(&index->db);
-			if (ret < 0 || recreated) {
-				sift_index_close(&index);
-				return -1;
-			}
-			status = SIFT_X_CORRUPT;
+		damage = NULL;
+		if (sift_index_version_missing(path)) {
+			damage = "its version file iamglass is missing";
+			goto unusable;
+		}
+		status = sift_xdb_open(path, flags, &index->db, &err);
+		if (status == SIFT_X_LOCKED &&
+		    strstr(err.msg, "already locked") == NULL) {
+			/* not another writer: the lock can't be taken */
+			e_error(backend->event, "Index %s (mailbox %s) can't "
+				"be locked for writing: %s", path,
+				mailbox_get_vname(box), err.msg);
+			sift_index_close(&index);
+			return -1;
 		}
 		if (status == SIFT_X_LOCKED) {
 			i_gettimeofday(&now);
@@ -490,7 +671,7 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 			    (long long)backend->set->lock_timeout_secs * 1000) {
 				/* another process is writing: back off */
 				i_sleep_msecs(sleep_msecs);
-				sleep_msecs = I_MIN(sleep_msecs * 2, 500);
+				sleep_msecs = I_MIN(sleep_msecs * 2, 100);
 				continue;
 			}
 			e_error(backend->event, "Index %s (mailbox %s) is "
@@ -501,18 +682,46 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 			sift_index_close(&index);
 			return -1;
 		}
-		if (status == SIFT_X_CORRUPT && !recreated) {
-			sift_index_move_aside(index);
-			recreated = TRUE;
-			if (sift_index_mkdir(index) < 0) {
-				sift_index_close(&index);
-				return -1;
-			}
-			continue;
+		if (status == SIFT_X_NOMEM) {
+			sift_index_error(index, "Opening", &err);
+			sift_index_close(&index);
+			return -1;
 		}
-		sift_index_error(index, "Opening", &err);
-		sift_index_close(&index);
-		return -1;
+		if (status != SIFT_X_OK) {
+			/* any other failure to open an index that exists
+			   is damage (a table missing or cut short, a
+			   version file of garbage, ...) */
+			damage = err.msg;
+			goto unusable;
+		}
+		ret = sift_index_read_meta(index);
+		if (ret > 0)
+			ret = sift_index_open_side_files(index);
+		if (ret > 0)
+			break;
+		if (ret < 0) {
+			sift_index_close(&index);
+			return -1;
+		}
+		/* damaged, or only outdated (damage NULL: the reason was
+		   logged as a warning) */
+		damage = t_strdup(index->damage);
+	unusable:
+		sift_index_reset(index);
+		if (recreated) {
+			e_error(backend->event, "Index %s (mailbox %s) is "
+				"still unusable after recreating it: %s", path,
+				mailbox_get_vname(box),
+				damage == NULL ? "outdated" : damage);
+			sift_index_close(&index);
+			return -1;
+		}
+		(void)sift_index_move_aside(index, damage);
+		recreated = TRUE;
+		if (sift_index_mkdir(index) < 0) {
+			sift_index_close(&index);
+			return -1;
+		}
 	}
 	/* what only building documents needs */
 	i_array_init(&index->token_spans, 256);
@@ -523,20 +732,6 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 	index->field_buf = buffer_create_dynamic(default_pool, 4096);
 	index->term = str_new(default_pool, 256);
 	index->opaque = str_new(default_pool, 1024);
-	if (sift_dict_writer_open(path, index->stored_last_uid,
-				  mailbox_get_permissions(box)->file_create_mode,
-				  &index->dict, &error) < 0) {
-		e_error(backend->event, "%s", error);
-		sift_index_close(&index);
-		return -1;
-	}
-	if (sift_gaps_writer_open(path,
-				  mailbox_get_permissions(box)->file_create_mode,
-				  &index->gaps, &error) < 0) {
-		e_error(backend->event, "%s", error);
-		sift_index_close(&index);
-		return -1;
-	}
 	*index_r = index;
 	return 0;
 }
@@ -557,17 +752,29 @@ int sift_index_open_reader(struct sift_fts_backend *backend,
 	index = sift_index_alloc(backend, box, path, FALSE);
 	status = sift_xdb_open(path, 0, &index->db, &err);
 	if (status == SIFT_X_NOT_FOUND) {
+		if (sift_index_version_missing(path)) {
+			sift_index_report_damage(index, "its version file "
+						 "iamglass is missing");
+		}
 		sift_index_close(&index);
 		return 0;
 	}
-	if (status != SIFT_X_OK) {
+	if (status == SIFT_X_NOMEM) {
 		sift_index_error(index, "Opening", &err);
 		sift_index_close(&index);
-		/* a corrupt index is as good as none: the next indexing
-		   run moves it aside and rebuilds */
-		return status == SIFT_X_CORRUPT ? 0 : -1;
+		return -1;
+	}
+	if (status != SIFT_X_OK) {
+		/* A damaged index is as good as none: moved aside, the
+		   mailbox is reindexed before searches use it again
+		   (Dovecot asks the indexer, as for a new mailbox). */
+		sift_index_report_damage(index, err.msg);
+		sift_index_close(&index);
+		return 0;
 	}
 	ret = sift_index_read_meta(index);
+	if (ret == 0 && index->damage != NULL)
+		sift_index_report_damage(index, index->damage);
 	if (ret <= 0) {
 		sift_index_close(&index);
 		return ret;
@@ -605,6 +812,7 @@ void sift_index_close(struct sift_index **_index)
 	array_free(&index->token_spans);
 	array_free(&index->gap_keys);
 	sift_termset_free(&index->doc_terms);
+	i_free(index->damage);
 	i_free(index->path);
 	i_free(index);
 }
@@ -622,6 +830,11 @@ const ARRAY_TYPE(seq_range) *sift_index_get_expunged(struct sift_index *index)
 const char *sift_index_get_path(struct sift_index *index)
 {
 	return index->path;
+}
+
+const struct sift_files_state *sift_index_get_files(struct sift_index *index)
+{
+	return &index->files;
 }
 
 int sift_index_get_last_uid(struct sift_index *index, uint32_t *last_uid_r)
@@ -1080,11 +1293,7 @@ static int sift_index_doc_side_files(struct sift_index *index)
 		if (index->docs_added >= SIFT_DICT_APPEND_MAX_DOCS) {
 			/* a bulk run: checking each term costs more than
 			   rewriting the file at the end */
-			if (sift_dict_writer_set_incomplete(index->dict,
-							    &error) < 0) {
-				e_error(index->backend->event, "%s", error);
-				return -1;
-			}
+			sift_dict_writer_set_incomplete(index->dict);
 		} else {
 			index->new_terms.len = 0;
 			if (sift_xdb_new_terms(index->db, index->doc,
@@ -1240,8 +1449,13 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 		e_error(index->backend->event, "%s", error);
 		return -1;
 	}
+	sift_dict_writer_state(index->dict, &index->files);
+	sift_gaps_writer_state(index->gaps, &index->files.gaps);
 	if (sift_xdb_set_metadata(index->db, SIFT_META_FORMAT,
 				  SIFT_FORMAT_VERSION, &err) != SIFT_X_OK ||
+	    sift_xdb_set_metadata(index->db, SIFT_META_FILES,
+				  sift_files_state_str(&index->files),
+				  &err) != SIFT_X_OK ||
 	    sift_xdb_set_metadata(index->db, SIFT_META_TEXT,
 				  sift_index_text_id(index->backend),
 				  &err) != SIFT_X_OK ||
@@ -1254,10 +1468,6 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 	    sift_xdb_commit(index->db, &err) != SIFT_X_OK) {
 		sift_index_error(index, "Committing", &err);
 		return -1;
-	}
-	if (sift_dict_writer_committed(index->dict, last_uid, &error) < 0) {
-		/* the file stays marked incomplete: slower, not wrong */
-		e_warning(index->backend->event, "%s", error);
 	}
 	i_gettimeofday(&end);
 	e_debug(index->backend->event, "Committed %u changes to %s "
@@ -1322,12 +1532,14 @@ static int sift_index_live_uids(struct sift_index *index,
 	return 0;
 }
 
-/* Write the side files of the copy in dest_dir: its full term list, and
-   the opaque lines of the messages that are still there. */
+/* Write the side files of the copy in dest_dir - its full term list,
+   the opaque lines and gap filters of the messages that are still there
+   - and commit their state in the copy's metadata. */
 static int sift_index_copy_side_files(struct sift_index *index,
 				      const char *dest_dir)
 {
 	struct sift_uids uids = { NULL, 0, 0 };
+	struct sift_files_state st;
 	struct sift_xdb *dest_db;
 	struct sift_xerror err;
 	const char *error;
@@ -1335,17 +1547,28 @@ static int sift_index_copy_side_files(struct sift_index *index,
 
 	if (sift_index_live_uids(index, &uids) < 0)
 		return -1;
-	if (sift_xdb_open(dest_dir, 0, &dest_db, &err) != SIFT_X_OK) {
+	if (sift_xdb_open(dest_dir, SIFT_XDB_WRITE |
+			  (index->backend->set->fsync ? 0 : SIFT_XDB_NO_SYNC),
+			  &dest_db, &err) != SIFT_X_OK) {
 		sift_index_error(index, "Opening the new copy of", &err);
 		sift_uids_free(&uids);
 		return -1;
 	}
-	if (sift_dict_write_terms(index->dict, dest_db, dest_dir,
-				  index->stored_last_uid, &error) < 0 ||
-	    sift_dict_write_opaque(index->dict, &uids, dest_dir,
+	i_zero(&st);
+	st.terms_complete = TRUE;
+	if (sift_dict_write_terms(index->dict, dest_db, dest_dir, &st.terms,
+				  &error) < 0 ||
+	    sift_dict_write_opaque(index->dict, &uids, dest_dir, &st.opaque,
 				   &error) < 0 ||
-	    sift_gaps_write_copy(index->gaps, &uids, dest_dir, &error) < 0) {
+	    sift_gaps_write_copy(index->gaps, &uids, dest_dir, &st.gaps,
+				 &error) < 0) {
 		e_error(index->backend->event, "%s", error);
+		ret = -1;
+	} else if (sift_xdb_set_metadata(dest_db, SIFT_META_FILES,
+					 sift_files_state_str(&st),
+					 &err) != SIFT_X_OK ||
+		   sift_xdb_commit(dest_db, &err) != SIFT_X_OK) {
+		sift_index_error(index, "Committing the new copy of", &err);
 		ret = -1;
 	}
 	sift_xdb_close(&dest_db);
@@ -1474,13 +1697,17 @@ int sift_index_finish(struct sift_index **_index)
 				     index->docs_added >= compact_after)))
 		ret = sift_index_compact_locked(index, rebuild);
 	else if (ret == 0 && !sift_dict_writer_terms_complete(index->dict)) {
+		struct sift_file_state st;
 		const char *error;
 
+		/* the new file is used once a commit names it; until then
+		   searches use Xapian's term list */
 		if (sift_dict_write_terms(index->dict, index->db, index->path,
-					  index->stored_last_uid,
-					  &error) < 0) {
-			/* searches fall back to Xapian's term list */
+					  &st, &error) < 0) {
 			e_warning(index->backend->event, "%s", error);
+		} else {
+			ret = sift_index_commit_last_uid(index,
+						index->stored_last_uid);
 		}
 	}
 	sift_index_umask_pop(old_umask);

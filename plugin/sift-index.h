@@ -23,8 +23,9 @@ struct sift_index;
 /* 3: word terms carry their within-document frequency (and documents a
    length), for relevance scores; a term per character of a body; gaps
    file 2.  4: a body's ASCII characters are a bitmap value instead of
-   terms.  Older indexes are rebuilt. */
-#define SIFT_FORMAT_VERSION "4"
+   terms.  5: side files in checksummed records, their committed state in
+   sift.files (sift-record.h).  Older indexes are rebuilt. */
+#define SIFT_FORMAT_VERSION "5"
 
 /* Term prefixes (see sift-index.c for the rationale). */
 #define SIFT_PREFIX_BODY "B"
@@ -88,6 +89,12 @@ struct sift_xdb *sift_index_db(struct sift_index *index);
    were expunged: never part of a result. */
 const ARRAY_TYPE(seq_range) *sift_index_get_expunged(struct sift_index *index);
 const char *sift_index_get_path(struct sift_index *index);
+/* The committed state of the side files (sift-record.h). */
+const struct sift_files_state *sift_index_get_files(struct sift_index *index);
+/* A reader found the index damaged (reason): unless a writer holds it,
+   move it aside with one logged error, so that the mailbox is reindexed
+   before searches use an index again. */
+void sift_index_report_damage(struct sift_index *index, const char *reason);
 
 /* Highest UID whose message and all before it are in the index.
    Returns 0 or -1 (logged). */

@@ -112,6 +112,7 @@
 #include "str.h"
 #include "str-sanitize.h"
 #include "hex-binary.h"
+#include "write-full.h"
 #include "mkdir-parents.h"
 #include "unlink-directory.h"
 #include "time-util.h"
@@ -133,6 +134,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/fs.h>
@@ -465,6 +467,162 @@ static const char *sift_uid_ranges_str(const ARRAY_TYPE(seq_range) *ranges)
 	return str_c(str);
 }
 
+/* ---- the expunge queue --------------------------------------------------
+
+   A process that syncs an expunge (an imap session, often) must not wait
+   for the write lock, which an indexing run may hold for a long time.  So
+   an update that only records expunges appends them to the file
+   SIFT_EXPUNGE_QUEUE_FILE instead - one line "<uid ranges> <checksum>"
+   under a short flock(), never the database's lock - and every writer
+   takes the queue over when it opens the index and at each commit
+   (flock, read, truncate), recording the UIDs in sift.expunged with its
+   next commit.  Searches read the queue too.  A lost line costs nothing
+   but tidiness: a document of an expunged message never shows up in a
+   result (Dovecot drops UIDs that no longer exist) and "doveadm fts
+   rescan" records it. */
+#define SIFT_EXPUNGE_QUEUE_FILE "expunges"
+
+static const char *sift_queue_line(const ARRAY_TYPE(seq_range) *uids)
+{
+	const char *ranges = sift_uid_ranges_str(uids);
+
+	return t_strdup_printf("%s %08x\n", ranges,
+			       sift_record_sum(0, ranges, strlen(ranges)));
+}
+
+/* Add the UIDs of the queue's good lines to uids; *bad_r counts the
+   others (a torn last line while a line is being written is not bad). */
+static void sift_queue_parse(const char *data, size_t size,
+			     ARRAY_TYPE(seq_range) *uids, unsigned int *bad_r)
+{
+	const char *pos = data, *end = data + size, *le, *sp;
+	unsigned int sum;
+
+	*bad_r = 0;
+	for (; pos < end; pos = le + 1) {
+		le = memchr(pos, '\n', end - pos);
+		if (le == NULL)
+			break;
+		T_BEGIN {
+			const char *line = t_strdup_until(pos, le);
+
+			sp = strrchr(line, ' ');
+			if (sp == NULL || strlen(sp + 1) != 8 ||
+			    sscanf(sp + 1, "%8x", &sum) != 1 ||
+			    sift_record_sum(0, line, sp - line) != sum ||
+			    sift_parse_uid_ranges(t_strdup_until(line, sp),
+						  uids) < 0)
+				(*bad_r)++;
+		} T_END;
+	}
+}
+
+static void sift_index_read_expunge_queue(struct sift_index *index)
+{
+	const char *path = t_strconcat(index->path,
+				       "/"SIFT_EXPUNGE_QUEUE_FILE, NULL);
+	struct sift_map map;
+	const char *error;
+	unsigned int bad;
+
+	if (sift_map_file(path, &map, &error) < 0) {
+		e_debug(index->backend->event, "%s", error);
+		return;
+	}
+	if (map.size > 0)
+		sift_queue_parse(map.data, map.size, &index->expunged, &bad);
+	sift_unmap(&map);
+}
+
+/* Writer: take the queued expunges over. */
+static void sift_index_take_expunge_queue(struct sift_index *index)
+{
+	const char *path = t_strconcat(index->path,
+				       "/"SIFT_EXPUNGE_QUEUE_FILE, NULL);
+	ARRAY_TYPE(seq_range) uids;
+	struct stat st;
+	buffer_t *buf;
+	unsigned int bad = 0;
+	ssize_t ret;
+	int fd;
+
+	fd = open(path, O_RDWR);
+	if (fd == -1) {
+		if (errno != ENOENT) {
+			e_warning(index->backend->event, "open(%s) failed: %m",
+				  path);
+		}
+		return;
+	}
+	if (flock(fd, LOCK_EX) < 0 || fstat(fd, &st) < 0) {
+		e_warning(index->backend->event, "flock/fstat(%s) failed: %m",
+			  path);
+		i_close_fd(&fd);
+		return;
+	}
+	if (st.st_size == 0) {
+		i_close_fd(&fd);
+		return;
+	}
+	buf = t_buffer_create(st.st_size);
+	ret = pread(fd, buffer_append_space_unsafe(buf, st.st_size),
+		    st.st_size, 0);
+	if (ret != st.st_size || ftruncate(fd, 0) < 0) {
+		e_warning(index->backend->event, "Reading %s failed: %m",
+			  path);
+		i_close_fd(&fd);
+		return;
+	}
+	i_close_fd(&fd);
+	t_array_init(&uids, 16);
+	sift_queue_parse(buf->data, buf->used, &uids, &bad);
+	if (bad > 0) {
+		e_warning(index->backend->event, "%s: %u damaged lines "
+			  "ignored (doveadm fts rescan records what they "
+			  "held)", path, bad);
+	}
+	if (array_count(&uids) > 0) {
+		seq_range_array_merge(&index->expunged, &uids);
+		index->expunged_dirty = TRUE;
+		index->batch_dirty = TRUE;
+	}
+}
+
+int sift_index_queue_expunges(struct sift_fts_backend *backend,
+			      struct mailbox *box,
+			      const ARRAY_TYPE(seq_range) *uids)
+{
+	const char *dir, *path, *line;
+	mode_t old_umask;
+	int fd, ret = 0;
+
+	if (array_count(uids) == 0 || sift_index_path(box, &dir) <= 0)
+		return 0;
+	if (access(t_strconcat(dir, "/iamglass", NULL), F_OK) < 0) {
+		/* no index: nothing to record */
+		return 0;
+	}
+	path = t_strconcat(dir, "/"SIFT_EXPUNGE_QUEUE_FILE, NULL);
+	line = sift_queue_line(uids);
+	old_umask = umask(sift_box_create_umask(box));
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT,
+		  mailbox_get_permissions(box)->file_create_mode);
+	umask(old_umask);
+	if (fd == -1) {
+		e_error(backend->event, "open(%s) failed: %m", path);
+		return -1;
+	}
+	/* the writer truncates the file under the same lock after reading
+	   it, so a line is never half read and then cut */
+	if (flock(fd, LOCK_EX) < 0 ||
+	    write_full(fd, line, strlen(line)) < 0) {
+		e_error(backend->event, "Appending to %s failed: %m", path);
+		ret = -1;
+	}
+	i_close_fd(&fd);
+	return ret;
+}
+
 /* Read and check the stored format, text engine and last_uid.  Returns 1
    if usable, 0 if the index must be rebuilt (another format or text
    engine, corrupt), -1 on error (logged). */
@@ -538,7 +696,7 @@ static int sift_index_read_meta(struct sift_index *index)
 
 static int
 sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
-				    struct mailbox *box,
+				    struct mailbox *box, bool nowait,
 				    struct sift_index **index_r);
 
 int sift_index_open_writer(struct sift_fts_backend *backend,
@@ -547,9 +705,23 @@ int sift_index_open_writer(struct sift_fts_backend *backend,
 	mode_t old_umask = umask(sift_box_create_umask(box));
 	int ret;
 
-	ret = sift_index_open_writer_locked_umask(backend, box, index_r);
+	ret = sift_index_open_writer_locked_umask(backend, box, FALSE,
+						  index_r);
 	sift_index_umask_pop(old_umask);
-	return ret;
+	return ret < 0 ? -1 : 0;
+}
+
+int sift_index_try_open_writer(struct sift_fts_backend *backend,
+			       struct mailbox *box,
+			       struct sift_index **index_r)
+{
+	mode_t old_umask = umask(sift_box_create_umask(box));
+	int ret;
+
+	ret = sift_index_open_writer_locked_umask(backend, box, TRUE,
+						  index_r);
+	sift_index_umask_pop(old_umask);
+	return ret < 0 ? -1 : (ret == 0 ? 1 : 0);
 }
 
 /* Open the side files for appending, checked against the committed
@@ -616,10 +788,11 @@ static void sift_index_reset(struct sift_index *index)
 	index->stored_last_uid = index->batch_last_uid = 0;
 }
 
-/* sift_index_open_writer() with the mailbox's umask in effect. */
+/* sift_index_open_writer() with the mailbox's umask in effect.  Returns
+   0, -1 (logged) or, with nowait, 1 if another process holds the lock. */
 static int
 sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
-				    struct mailbox *box,
+				    struct mailbox *box, bool nowait,
 				    struct sift_index **index_r)
 {
 	struct sift_index *index;
@@ -665,6 +838,10 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 			sift_index_close(&index);
 			return -1;
 		}
+		if (status == SIFT_X_LOCKED && nowait) {
+			sift_index_close(&index);
+			return 1;
+		}
 		if (status == SIFT_X_LOCKED) {
 			i_gettimeofday(&now);
 			if (timeval_diff_msecs(&now, &start) <
@@ -697,8 +874,10 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 		ret = sift_index_read_meta(index);
 		if (ret > 0)
 			ret = sift_index_open_side_files(index);
-		if (ret > 0)
+		if (ret > 0) {
+			sift_index_take_expunge_queue(index);
 			break;
+		}
 		if (ret < 0) {
 			sift_index_close(&index);
 			return -1;
@@ -779,6 +958,7 @@ int sift_index_open_reader(struct sift_fts_backend *backend,
 		sift_index_close(&index);
 		return ret;
 	}
+	sift_index_read_expunge_queue(index);
 	*index_r = index;
 	return 1;
 }
@@ -1449,6 +1629,9 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 		e_error(index->backend->event, "%s", error);
 		return -1;
 	}
+	/* expunges queued meanwhile by processes that didn't wait for
+	   the lock */
+	sift_index_take_expunge_queue(index);
 	sift_dict_writer_state(index->dict, &index->files);
 	sift_gaps_writer_state(index->gaps, &index->files.gaps);
 	if (sift_xdb_set_metadata(index->db, SIFT_META_FORMAT,

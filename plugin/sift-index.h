@@ -79,6 +79,11 @@ int sift_index_path(struct mailbox *box, const char **path_r);
    from last_uid 0).  Returns 0 or -1 (error already logged). */
 int sift_index_open_writer(struct sift_fts_backend *backend,
 			   struct mailbox *box, struct sift_index **index_r);
+/* The same without waiting: returns 1 (opened), 0 if another process
+   holds the write lock, -1 on error (logged). */
+int sift_index_try_open_writer(struct sift_fts_backend *backend,
+			       struct mailbox *box,
+			       struct sift_index **index_r);
 /* Open for reading.  Returns 1, 0 if no index exists, -1 on error
    (logged). */
 int sift_index_open_reader(struct sift_fts_backend *backend,
@@ -124,6 +129,12 @@ int sift_index_doc_end(struct sift_index *index);
    all.  Neither can fail. */
 void sift_index_expunge(struct sift_index *index, uint32_t uid);
 void sift_index_unexpunge(struct sift_index *index, uint32_t uid);
+/* Record that uids' messages are gone without taking the write lock:
+   they are queued for the next writer (see sift-index.c).  For processes
+   that only sync expunges.  Returns 0 or -1 (logged). */
+int sift_index_queue_expunges(struct sift_fts_backend *backend,
+			      struct mailbox *box,
+			      const ARRAY_TYPE(seq_range) *uids);
 /* Commit everything so far, recording last_uid (0 = keep the stored
    one).  Returns 0 or -1 (logged). */
 int sift_index_commit(struct sift_index *index, uint32_t last_uid);

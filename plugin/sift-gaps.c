@@ -21,20 +21,15 @@
 
 struct gaps_entry {
 	uint32_t uid;
-	/* the record's offset (sift_rfile_verify()), and its filter's
-	   bits */
+	/* the record's offset, and its filter's bits */
 	uint64_t record;
 	const unsigned char *bits;
 	uint32_t size;
-	/* the record's checksum was checked */
-	bool verified;
 };
 
 struct sift_gaps {
 	struct sift_rfile file;
 	ARRAY(struct gaps_entry) entries;	/* sorted by uid, unique */
-	/* a record failed its checksum */
-	bool damaged;
 };
 
 struct sift_gaps_writer {
@@ -352,10 +347,10 @@ int sift_gaps_open(const char *dir, const struct sift_file_state *st,
 	int ret;
 
 	*gaps_r = NULL;
-	/* The record chain is checked here, each filter's checksum when
-	   a search first reads it (a phrase search reads few of them). */
+	/* Every record is verified here (once per change of the file in
+	   this process, see sift-record.h). */
 	ret = sift_rfile_open(t_strconcat(dir, "/"SIFT_GAPS_FILE, NULL),
-			      SIFT_GAPS_FILE, st, FALSE, &gaps->file, error_r);
+			      SIFT_GAPS_FILE, st, TRUE, &gaps->file, error_r);
 	if (ret <= 0) {
 		i_free(gaps);
 		return ret;
@@ -403,11 +398,6 @@ int sift_gaps_open(const char *dir, const struct sift_file_state *st,
 	return 1;
 }
 
-bool sift_gaps_damaged(const struct sift_gaps *gaps)
-{
-	return gaps->damaged;
-}
-
 void sift_gaps_close(struct sift_gaps **_gaps)
 {
 	struct sift_gaps *gaps = *_gaps;
@@ -421,13 +411,13 @@ void sift_gaps_close(struct sift_gaps **_gaps)
 	i_free(gaps);
 }
 
-static struct gaps_entry *
+static const struct gaps_entry *
 gaps_find(struct sift_gaps *gaps, uint32_t uid)
 {
-	struct gaps_entry *e;
+	const struct gaps_entry *e;
 	unsigned int lo = 0, hi;
 
-	e = array_get_modifiable(&gaps->entries, &hi);
+	e = array_get(&gaps->entries, &hi);
 	while (lo < hi) {
 		unsigned int mid = (lo + hi) / 2;
 
@@ -449,25 +439,15 @@ void sift_gaps_filter(struct sift_gaps *gaps, const uint64_t *keys,
 	unsigned int n = 0;
 	uint32_t uid;
 
-	if (key_count == 0 || array_count(&gaps->entries) == 0 ||
-	    gaps->damaged)
+	if (key_count == 0 || array_count(&gaps->entries) == 0)
 		return;
 	t_array_init(&drop, 64);
 	seq_range_array_iter_init(&iter, uids);
 	while (seq_range_array_iter_nth(&iter, n++, &uid)) {
-		struct gaps_entry *e = gaps_find(gaps, uid);
+		const struct gaps_entry *e = gaps_find(gaps, uid);
 
 		if (e == NULL)
 			continue;
-		if (!e->verified) {
-			if (!sift_rfile_verify(&gaps->file, e->record)) {
-				/* drop nothing: the caller sees
-				   sift_gaps_damaged() */
-				gaps->damaged = TRUE;
-				return;
-			}
-			e->verified = TRUE;
-		}
 		for (unsigned int k = 0; k < key_count; k++) {
 			if (!filter_has(e->bits, e->size, keys[k])) {
 				seq_range_array_add(&drop, uid);
@@ -613,7 +593,7 @@ int sift_gaps_write_copy(struct sift_gaps_writer *writer,
 	struct sift_file_state st;
 	struct sift_gaps *gaps;
 	struct sift_wfile *dest;
-	struct gaps_entry *e;
+	const struct gaps_entry *e;
 	bool ok = TRUE;
 	int ret;
 
@@ -628,14 +608,9 @@ int sift_gaps_write_copy(struct sift_gaps_writer *writer,
 		sift_gaps_close(&gaps);
 		return -1;
 	}
-	array_foreach_modifiable(&gaps->entries, e) {
+	array_foreach(&gaps->entries, e) {
 		if (!uid_in(keep, e->uid))
 			continue;
-		if (!sift_rfile_verify(&gaps->file, e->record)) {
-			/* a filter that doesn't verify is left out (its
-			   message is then simply not narrowed) */
-			continue;
-		}
 		if (sift_wfile_append(dest, &e->uid, sizeof(e->uid), e->bits,
 				      e->size, error_r) < 0) {
 			ok = FALSE;

@@ -34,8 +34,8 @@
    before the commit that adds their documents; a uid may repeat after a
    lowered last_uid, and the last record wins (they hold the same
    message).  It is rewritten without expunged messages when the index is
-   rebuilt.  A reader checks the record chain at open and a filter's
-   checksum before its first use; a damaged file is never used. */
+   rebuilt.  A reader verifies every record at open; a damaged file is
+   never used. */
 #ifndef SIFT_GAPS_H
 #define SIFT_GAPS_H
 
@@ -83,11 +83,9 @@ int sift_gaps_open(const char *dir, const struct sift_file_state *st,
 		   struct sift_gaps **gaps_r, const char **error_r);
 void sift_gaps_close(struct sift_gaps **gaps);
 /* Remove from uids each message whose filter lacks one of keys.
-   Messages without a filter are kept.  A filter that fails its checksum
-   stops it (dropping nothing) and makes sift_gaps_damaged() TRUE. */
+   Messages without a filter are kept. */
 void sift_gaps_filter(struct sift_gaps *gaps, const uint64_t *keys,
 		      unsigned int key_count, ARRAY_TYPE(seq_range) *uids);
-bool sift_gaps_damaged(const struct sift_gaps *gaps);
 
 /* Writer; used only while holding the database's write lock.  Returns
    1, 0 if the committed file is damaged (error_r), or -1 with error_r. */

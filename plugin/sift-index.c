@@ -330,9 +330,39 @@ static bool sift_index_writer_active(const char *path)
 	return fl.l_type != F_UNLCK;
 }
 
+/* Has the database been committed to since index (a reader) opened it,
+   in a way that changed its side files?  Then what looked like damage
+   may be files replaced after the snapshot was taken. */
+static bool sift_index_snapshot_outdated(struct sift_index *index)
+{
+	struct sift_xdb *db;
+	struct sift_xerror err;
+	char *files = NULL;
+	bool outdated = FALSE;
+
+	if (index->db == NULL || index->files.opaque.gen == 0)
+		return FALSE;
+	if (sift_xdb_open(index->path, 0, &db, &err) != SIFT_X_OK)
+		return FALSE;
+	if (sift_xdb_get_metadata(db, SIFT_META_FILES, &files,
+				  &err) == SIFT_X_OK && files != NULL)
+		outdated = strcmp(files,
+				  sift_files_state_str(&index->files)) != 0;
+	free(files);
+	sift_xdb_close(&db);
+	return outdated;
+}
+
 void sift_index_report_damage(struct sift_index *index, const char *reason)
 {
 	i_assert(!index->writable);
+
+	if (sift_index_snapshot_outdated(index)) {
+		e_debug(index->backend->event, "Index %s changed while it "
+			"was read (%s): not using it for this search",
+			index->path, reason);
+		return;
+	}
 
 	/* A writer in the middle of replacing a file (or of a commit
 	   that names it) looks like damage to a reader that opened the
@@ -752,13 +782,15 @@ static int sift_index_check_writable(struct sift_index *index)
 {
 	const char *lock = t_strconcat(index->path, "/flintlock", NULL);
 
-	if (access(index->path, W_OK | X_OK) < 0) {
+	/* (the effective ids: mail processes may keep a root real uid) */
+	if (faccessat(AT_FDCWD, index->path, W_OK | X_OK, AT_EACCESS) < 0) {
 		e_error(index->backend->event, "Index directory %s (mailbox "
 			"%s) is not writable: %m", index->path,
 			mailbox_get_vname(index->box));
 		return -1;
 	}
-	if (access(lock, W_OK) < 0 && errno != ENOENT) {
+	if (faccessat(AT_FDCWD, lock, W_OK, AT_EACCESS) < 0 &&
+	    errno != ENOENT) {
 		e_error(index->backend->event, "Index lock file %s (mailbox "
 			"%s) is not writable: %m", lock,
 			mailbox_get_vname(index->box));

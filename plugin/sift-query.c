@@ -545,12 +545,6 @@ static void sift_query_gap_filter(struct sift_query *q,
 	k = array_get(keys, &n);
 	before = seq_range_count(maybe);
 	sift_gaps_filter(q->gaps, k, n, maybe);
-	if (sift_gaps_damaged(q->gaps)) {
-		sift_query_fail(q, t_strdup_printf("%s/"SIFT_GAPS_FILE" is "
-			"damaged: a filter fails its checksum",
-			sift_index_get_path(q->index)), TRUE);
-		q->gaps_failed = TRUE;
-	}
 	e_debug(q->backend->event, "Phrase filter: %u -> %u candidates",
 		before, seq_range_count(maybe));
 }

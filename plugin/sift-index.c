@@ -389,9 +389,13 @@ static bool sift_index_dir_has_files(const char *path)
 	if (dir == NULL)
 		return FALSE;
 	while (!found && (d = readdir(dir)) != NULL) {
+		/* (files other processes create without the write lock
+		   don't count) */
 		if (strcmp(d->d_name, ".") != 0 &&
 		    strcmp(d->d_name, "..") != 0 &&
-		    strcmp(d->d_name, "flintlock") != 0)
+		    strcmp(d->d_name, "flintlock") != 0 &&
+		    strcmp(d->d_name, "lockwait") != 0 &&
+		    strcmp(d->d_name, "expunges") != 0)
 			found = TRUE;
 	}
 	(void)closedir(dir);
@@ -820,35 +824,35 @@ static void sift_index_reset(struct sift_index *index)
 	index->stored_last_uid = index->batch_last_uid = 0;
 }
 
-/* sift_index_open_writer() with the mailbox's umask in effect.  Returns
-   0, -1 (logged) or, with nowait, 1 if another process holds the lock. */
-static int
-sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
-				    struct mailbox *box, bool nowait,
-				    struct sift_index **index_r)
+/* A writer waiting for the lock leaves this file, so that the writer
+   holding it lets go at its next commit (sift_index_yield()). */
+#define SIFT_LOCK_WAIT_FILE "lockwait"
+
+static void sift_index_note_waiting(struct sift_index *index)
 {
-	struct sift_index *index;
+	int fd = open(t_strconcat(index->path, "/"SIFT_LOCK_WAIT_FILE, NULL),
+		      O_WRONLY | O_CREAT,
+		      mailbox_get_permissions(index->box)->file_create_mode);
+
+	if (fd != -1)
+		i_close_fd(&fd);
+}
+
+/* Take the write lock of index (its database closed) and open what a
+   writer uses, moving a damaged or outdated index aside once.  Returns
+   0, -1 (logged) or, with nowait, 1 if another process holds the
+   lock.  The mailbox's umask is in effect. */
+static int sift_index_acquire(struct sift_index *index, bool nowait)
+{
+	struct sift_fts_backend *backend = index->backend;
+	const char *path = index->path, *damage;
 	struct sift_xerror err;
 	struct timeval start, now;
-	const char *path, *damage;
 	unsigned int flags, sleep_msecs = 10;
 	bool recreated = FALSE;
 	int ret;
 
-	*index_r = NULL;
-	ret = sift_index_path(box, &path);
-	if (ret <= 0) {
-		e_error(backend->event, "Mailbox %s has no index directory "
-			"to keep a full-text index in",
-			mailbox_get_vname(box));
-		return -1;
-	}
-	index = sift_index_alloc(backend, box, path, TRUE);
-	if (sift_index_mkdir(index) < 0 ||
-	    sift_index_check_writable(index) < 0) {
-		sift_index_close(&index);
-		return -1;
-	}
+	i_assert(index->db == NULL);
 	flags = SIFT_XDB_WRITE | SIFT_XDB_CREATE |
 		(backend->set->fsync ? 0 : SIFT_XDB_NO_SYNC);
 	i_gettimeofday(&start);
@@ -866,19 +870,20 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 			/* not another writer: the lock can't be taken */
 			e_error(backend->event, "Index %s (mailbox %s) can't "
 				"be locked for writing: %s", path,
-				mailbox_get_vname(box), err.msg);
-			sift_index_close(&index);
+				mailbox_get_vname(index->box), err.msg);
 			return -1;
 		}
-		if (status == SIFT_X_LOCKED && nowait) {
-			sift_index_close(&index);
+		if (status == SIFT_X_LOCKED && nowait)
 			return 1;
-		}
 		if (status == SIFT_X_LOCKED) {
 			i_gettimeofday(&now);
 			if (timeval_diff_msecs(&now, &start) <
 			    (long long)backend->set->lock_timeout_secs * 1000) {
-				/* another process is writing: back off */
+				/* another process is writing: ask it to let
+				   go at its next commit (again after each
+				   time it did, if another writer came
+				   first), and back off */
+				sift_index_note_waiting(index);
 				i_sleep_msecs(sleep_msecs);
 				sleep_msecs = I_MIN(sleep_msecs * 2, 100);
 				continue;
@@ -886,14 +891,12 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 			e_error(backend->event, "Index %s (mailbox %s) is "
 				"locked by another process for more than %u "
 				"seconds (fts_sift_lock_timeout): %s", path,
-				mailbox_get_vname(box),
+				mailbox_get_vname(index->box),
 				backend->set->lock_timeout_secs, err.msg);
-			sift_index_close(&index);
 			return -1;
 		}
 		if (status == SIFT_X_NOMEM) {
 			sift_index_error(index, "Opening", &err);
-			sift_index_close(&index);
 			return -1;
 		}
 		if (status != SIFT_X_OK) {
@@ -908,10 +911,10 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 			ret = sift_index_open_side_files(index);
 		if (ret > 0) {
 			sift_index_take_expunge_queue(index);
-			break;
+			return 0;
 		}
 		if (ret < 0) {
-			sift_index_close(&index);
+			sift_index_reset(index);
 			return -1;
 		}
 		/* damaged, or only outdated (damage NULL: the reason was
@@ -922,17 +925,46 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 		if (recreated) {
 			e_error(backend->event, "Index %s (mailbox %s) is "
 				"still unusable after recreating it: %s", path,
-				mailbox_get_vname(box),
+				mailbox_get_vname(index->box),
 				damage == NULL ? "outdated" : damage);
-			sift_index_close(&index);
 			return -1;
 		}
 		(void)sift_index_move_aside(index, damage);
 		recreated = TRUE;
-		if (sift_index_mkdir(index) < 0) {
-			sift_index_close(&index);
+		if (sift_index_mkdir(index) < 0)
 			return -1;
-		}
+	}
+}
+
+/* sift_index_open_writer() with the mailbox's umask in effect.  Returns
+   0, -1 (logged) or, with nowait, 1 if another process holds the lock. */
+static int
+sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
+				    struct mailbox *box, bool nowait,
+				    struct sift_index **index_r)
+{
+	struct sift_index *index;
+	const char *path;
+	int ret;
+
+	*index_r = NULL;
+	ret = sift_index_path(box, &path);
+	if (ret <= 0) {
+		e_error(backend->event, "Mailbox %s has no index directory "
+			"to keep a full-text index in",
+			mailbox_get_vname(box));
+		return -1;
+	}
+	index = sift_index_alloc(backend, box, path, TRUE);
+	if (sift_index_mkdir(index) < 0 ||
+	    sift_index_check_writable(index) < 0) {
+		sift_index_close(&index);
+		return -1;
+	}
+	ret = sift_index_acquire(index, nowait);
+	if (ret != 0) {
+		sift_index_close(&index);
+		return ret;
 	}
 	/* what only building documents needs */
 	i_array_init(&index->token_spans, 256);
@@ -944,6 +976,38 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 	index->term = str_new(default_pool, 256);
 	index->opaque = str_new(default_pool, 1024);
 	*index_r = index;
+	return 0;
+}
+
+/* After a commit of a long run: if another writer is waiting (it left
+   SIFT_LOCK_WAIT_FILE), let go of the lock until it has had its turn,
+   so that no writer waits for another's whole run.  Everything is
+   committed, so nothing is lost; the index is read again afterwards.
+   Returns 0 or -1 (logged: the run must stop). */
+static int sift_index_yield(struct sift_index *index)
+{
+	const char *wait_path = t_strconcat(index->path,
+					    "/"SIFT_LOCK_WAIT_FILE, NULL);
+	uint32_t last_uid = index->stored_last_uid;
+
+	if (unlink(wait_path) < 0)
+		return 0;
+	sift_index_reset(index);
+	/* the waiter polls at least every 100 ms */
+	i_sleep_msecs(150);
+	if (sift_index_acquire(index, FALSE) < 0)
+		return -1;
+	if (index->stored_last_uid < last_uid) {
+		/* the index was rebuilt meanwhile: what this run adds
+		   would follow a gap */
+		e_error(index->backend->event, "Index %s was recreated while "
+			"this process was indexing mailbox %s: stopping (the "
+			"rest is indexed by the next run)", index->path,
+			mailbox_get_vname(index->box));
+		return -1;
+	}
+	e_debug(index->backend->event, "Let another writer of %s go first",
+		index->path);
 	return 0;
 }
 
@@ -1565,6 +1629,8 @@ static int sift_index_add_doc_flags(struct sift_index *index)
 }
 
 static int sift_index_doc_end_umask(struct sift_index *index);
+static int sift_index_commit_last_uid(struct sift_index *index,
+				      uint32_t last_uid);
 
 int sift_index_doc_end(struct sift_index *index)
 {
@@ -1619,8 +1685,11 @@ static int sift_index_doc_end_umask(struct sift_index *index)
 	if (index->doc_uid > index->batch_last_uid)
 		index->batch_last_uid = index->doc_uid;
 	if (index->batch_docs >= index->backend->set->commit_batch ||
-	    index->batch_bytes >= index->backend->set->commit_size)
-		return sift_index_commit(index, 0);
+	    index->batch_bytes >= index->backend->set->commit_size) {
+		if (sift_index_commit_last_uid(index, index->batch_last_uid) < 0 ||
+		    sift_index_yield(index) < 0)
+			return -1;
+	}
 	return 0;
 }
 

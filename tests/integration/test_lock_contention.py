@@ -12,6 +12,7 @@ every search equals Dovecot's own (the oracle)."""
 
 import os
 import random
+import subprocess
 import threading
 import time
 
@@ -135,3 +136,87 @@ def test_writers_and_searchers_on_one_mailbox(busy):
         a = fts.search(USER, BOX, *q)
         b = oracle.search(USER, BOX, *q)
         assert a == b, "%s: fts %s, oracle %s" % (q, a, b)
+
+
+_LAST_LOCK_ERROR = [None]
+
+
+def _wait_for_write_lock(path, limit):
+    """Another writer of the index, as the plugin's writers wait: leave
+    lockwait, try the lock every 50 ms.  Seconds until it got it."""
+    import xapian
+    start = time.time()
+    while time.time() - start < limit:
+        with open(os.path.join(path, "lockwait"), "a"):
+            pass
+        try:
+            db = xapian.WritableDatabase(path, xapian.DB_OPEN | xapian.DB_NO_TERMLIST)
+        except xapian.DatabaseLockError as e:
+            _LAST_LOCK_ERROR[0] = str(e)
+            time.sleep(0.05)
+            continue
+        db.close()
+        return time.time() - start
+    return None
+
+
+def test_no_writer_waits_for_a_whole_run(request):
+    """A long `doveadm index` run and, in the middle of it, an expunge over
+    IMAP, `doveadm fts optimize` and another writer of the index, with a
+    lock timeout (2 s) shorter than the run: the run lets each waiting
+    writer go at its next commit, and the expunge does not wait at all
+    (it is queued), so nothing times out and nothing is left
+    unrecorded."""
+    settings = {"fts_sift_commit_batch": "25", "fts_sift_lock_timeout": "2s",
+                "fts_autoindex": "no"}
+    with instance_pair("yield", (USER,), settings,
+                       failed=lambda: request.session.testsfailed) as (fts, oracle):
+        fts.create_mailbox(USER, BOX)
+        uids = [fts.append(USER, BOX, _msg(n), date=T2020, create=False)
+                for n in range(1, 2001)]
+        fts.close_connections()
+        path = os.path.join(fts.maildir(USER), "." + BOX, "fts-sift")
+        since = fts.log_size()
+        start = time.time()
+        # (-D: doveadm logs to its own stderr, debug included; to a file, as
+        # a full pipe would stop it)
+        run_log = os.path.join(fts.root, "doveadm-index.log")
+        with open(run_log, "wb") as f:
+            run = subprocess.Popen(["doveadm", "-D", "-c", fts.conf_path, "index",
+                                    "-u", USER, BOX], stdout=f, stderr=subprocess.STDOUT)
+        while not os.path.exists(os.path.join(path, "iamglass")):
+            time.sleep(0.05)
+        time.sleep(0.5)
+        t0 = time.time()
+        fts.expunge(USER, BOX, uids[10:13])
+        expunge_secs = time.time() - t0
+        t0 = time.time()
+        opt = fts.doveadm("fts", "optimize", "-u", USER, check=False)
+        optimize_secs = time.time() - t0
+        still_running = run.poll() is None
+        waits = [_wait_for_write_lock(path, 5.0) for _ in range(3)]
+        run.wait(timeout=600)
+        run_secs = time.time() - start
+        with open(run_log, "rb") as f:
+            out = f.read()
+        print("\nindexing run of 2,000 messages: %.1f s; meanwhile an expunge took "
+              "%.2f s, doveadm fts optimize %.2f s, another writer waited %s s" % (
+                  run_secs, expunge_secs, optimize_secs,
+                  ", ".join("-" if w is None else "%.2f" % w for w in waits)))
+        assert run.returncode == 0, out[-3000:].decode("utf-8", "replace")
+        assert expunge_secs < 1.5, "the expunge took %.2f s" % expunge_secs
+        assert opt.returncode == 0, opt.stdout[-3000:] + opt.stderr[-3000:]
+        assert optimize_secs < 1.5, "doveadm fts optimize took %.2f s" % optimize_secs
+        assert still_running, "the run ended before optimize: not a test"
+        assert None not in waits and max(waits) < 1.5, (waits, _LAST_LOCK_ERROR)
+        assert run_secs > sum(waits) + 2.0, "the run was not long: not a test"
+        log = fts.log_text().encode()[since:].decode("utf-8", "replace")
+        log += out.decode("utf-8", "replace") + opt.stdout + opt.stderr
+        assert "Let another writer" in log, "the writers never met: not a test"
+        assert "locked by another process" not in log
+        assert "not recorded" not in log
+        assert not fts.log_problems(since), fts.log_problems(since)
+        for q in QUERIES:
+            a = fts.search(USER, BOX, *q)
+            b = oracle.search(USER, BOX, *q)
+            assert a == b, "%s: fts %s, oracle %s" % (q, a, b)

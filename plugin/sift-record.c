@@ -219,6 +219,11 @@ static void verified_set(const struct stat *st, uint64_t gen, uint64_t upto)
 		v->upto = upto;
 }
 
+void sift_record_forget_verified(void)
+{
+	memset(verified_cache, 0, sizeof(verified_cache));
+}
+
 /* Check the header and walk the record chain of [0, len), verifying the
    checksums of records starting at or after verify_from.  Returns NULL or
    what is wrong. */

@@ -58,6 +58,9 @@ const char *sift_files_state_str(const struct sift_files_state *st);
 
 uint32_t sift_record_sum(uint64_t seed, const void *data, size_t len);
 
+/* Forget which files this process has verified (for measurements). */
+void sift_record_forget_verified(void);
+
 /* Reader: a mapped file checked against its committed state. */
 struct sift_rfile {
 	struct sift_map map;

@@ -83,6 +83,21 @@ for t in tests/unit/test-sift-text tests/unit/test-sift-xapian tests/unit/test-s
 	fi
 done
 
+note "unit tests with AddressSanitizer and UndefinedBehaviorSanitizer"
+# (built apart in tests/unit/san by "make sanitize-check"; a finding
+# aborts the test program; leaks are valgrind's part above)
+out=$(make sanitize-check 2>&1)
+rc=$?
+echo "$out" >>"$LOG"
+p=$(echo "$out" | grep -c '^0 / [0-9]* tests failed$')
+if [ $rc = 0 ] && [ "$p" = 4 ]; then
+	echo "unit tests under ASan+UBSan: clean (4 programs)"
+	passed=$((passed + 1))
+else
+	echo "unit tests under ASan+UBSan: failed (see $LOG)"
+	failed=$((failed + 1))
+fi
+
 note "integration tests (real Dovecot on 127.0.0.1)"
 junit=$(mktemp /tmp/fts-sift-junit.XXXXXX.xml)
 "$PY" -m pytest -q -p no:cacheprovider --junitxml="$junit" tests/integration "$@" 2>&1 | tee -a "$LOG"

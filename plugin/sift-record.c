@@ -225,8 +225,10 @@ void sift_record_forget_verified(void)
 }
 
 /* Check the header and walk the record chain of [0, len), verifying the
-   checksums of records starting at or after verify_from.  Returns NULL or
-   what is wrong. */
+   checksums of records starting at or after verify_from.  Records before
+   verify_from (a record boundary, up to where this unchanged file was
+   checked before) are not walked again.  Returns NULL or what is
+   wrong. */
 static const char *
 check_file(const unsigned char *data, size_t size, const char *kind,
 	   uint64_t gen, uint64_t len, uint64_t verify_from)
@@ -248,7 +250,10 @@ check_file(const unsigned char *data, size_t size, const char *kind,
 		return t_strdup_printf("generation %llx, %llx committed",
 				       (unsigned long long)fh.gen,
 				       (unsigned long long)gen);
-	for (pos = sizeof(fh); pos < len; ) {
+	pos = sizeof(fh);
+	if (verify_from != UINT64_MAX && verify_from > pos)
+		pos = verify_from;
+	for (; pos < len; ) {
 		if (len - pos < sizeof(rh))
 			return t_strdup_printf("torn record at %llu",
 					       (unsigned long long)pos);

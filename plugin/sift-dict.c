@@ -18,6 +18,8 @@
 struct sift_dict {
 	struct sift_rfile terms, opaque;
 	bool terms_complete;
+	/* a file failed its check when it was first scanned */
+	char *damage;
 };
 
 struct sift_dict_writer {
@@ -79,15 +81,17 @@ int sift_dict_open(const char *dir, const struct sift_files_state *st,
 	int ret;
 
 	*dict_r = NULL;
-	/* the terms file is only read when it is complete */
+	/* The terms file is only read when it is complete.  Headers and
+	   sizes are checked now, the records when a search first scans
+	   them (a word search needs neither file). */
 	ret = !st->terms_complete ? 1 :
 		sift_rfile_open(t_strconcat(dir, "/"SIFT_DICT_TERMS_FILE, NULL),
-				SIFT_DICT_TERMS_FILE, &st->terms, TRUE,
+				SIFT_DICT_TERMS_FILE, &st->terms, FALSE,
 				&dict->terms, error_r);
 	if (ret > 0) {
 		ret = sift_rfile_open(t_strconcat(dir, "/"SIFT_DICT_OPAQUE_FILE,
 						  NULL), SIFT_DICT_OPAQUE_FILE,
-				      &st->opaque, TRUE, &dict->opaque,
+				      &st->opaque, FALSE, &dict->opaque,
 				      error_r);
 	}
 	if (ret <= 0) {
@@ -108,7 +112,27 @@ void sift_dict_close(struct sift_dict **_dict)
 	*_dict = NULL;
 	sift_rfile_close(&dict->terms);
 	sift_rfile_close(&dict->opaque);
+	i_free(dict->damage);
 	i_free(dict);
+}
+
+const char *sift_dict_damage(const struct sift_dict *dict)
+{
+	return dict->damage;
+}
+
+/* Before the first scan of file: verify it. */
+static bool sift_dict_check(struct sift_dict *dict, struct sift_rfile *file)
+{
+	const char *error;
+
+	if (dict->damage != NULL)
+		return FALSE;
+	if (!sift_rfile_check(file, &error)) {
+		dict->damage = i_strdup(error);
+		return FALSE;
+	}
+	return TRUE;
 }
 
 bool sift_dict_terms_complete(const struct sift_dict *dict)
@@ -189,7 +213,7 @@ void sift_dict_match_terms(struct sift_dict *dict,
 	uint64_t pos = 0, offset;
 	uint32_t len;
 
-	if (needle_len == 0)
+	if (needle_len == 0 || !sift_dict_check(dict, &dict->terms))
 		return;
 	while (sift_rfile_next(&dict->terms, &pos, &offset, &data, &len)) {
 		match_terms_in((const char *)data, (const char *)data + len,
@@ -238,7 +262,7 @@ void sift_dict_match_opaque(struct sift_dict *dict, const char *needle,
 	uint64_t pos = 0, offset;
 	uint32_t len;
 
-	if (needle_len == 0)
+	if (needle_len == 0 || !sift_dict_check(dict, &dict->opaque))
 		return;
 	while (sift_rfile_next(&dict->opaque, &pos, &offset, &data, &len)) {
 		match_opaque_in((const char *)data, (const char *)data + len,
@@ -513,7 +537,7 @@ int sift_dict_write_opaque(struct sift_dict_writer *writer,
 
 	sift_wfile_state(writer->opaque, &src_st);
 	ret = sift_rfile_open(sift_wfile_path(writer->opaque),
-			      SIFT_DICT_OPAQUE_FILE, &src_st, FALSE, &src,
+			      SIFT_DICT_OPAQUE_FILE, &src_st, TRUE, &src,
 			      error_r);
 	if (ret <= 0)
 		return -1;

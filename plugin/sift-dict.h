@@ -48,14 +48,18 @@ struct sift_dict_prefix {
 };
 ARRAY_DEFINE_TYPE(sift_dict_term, struct sift_dict_term);
 
-/* Map the files in dir and check them against the committed state st.
-   Returns 1, 0 if a file is damaged (error_r says which and how), or -1
-   with error_r. */
+/* Map the files in dir and check their headers and sizes against the
+   committed state st.  Returns 1, 0 if a file is damaged (error_r says
+   which and how), or -1 with error_r. */
 int sift_dict_open(const char *dir, const struct sift_files_state *st,
 		   struct sift_dict **dict_r, const char **error_r);
 void sift_dict_close(struct sift_dict **dict);
 /* Does the terms file hold every term of the index? */
 bool sift_dict_terms_complete(const struct sift_dict *dict);
+/* A file's records are verified before its first scan; if that failed,
+   what is wrong (the scan found nothing, and the dictionary must not be
+   trusted), else NULL. */
+const char *sift_dict_damage(const struct sift_dict *dict);
 /* Append to terms_r the terms (pointing into the map) of any of the
    prefix families whose rest contains needle.  One pass over the file,
    however many families. */

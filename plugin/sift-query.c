@@ -156,6 +156,19 @@ static void sift_query_index_error(struct sift_query *q,
 			err->status != SIFT_X_NOMEM);
 }
 
+/* Did the side files scanned so far pass their checks?  (Their records
+   are verified before their first scan; see sift_dict_damage().) */
+static bool sift_query_dict_ok(struct sift_query *q)
+{
+	const char *damage = q->dict == NULL ? NULL :
+		sift_dict_damage(q->dict);
+
+	if (damage == NULL)
+		return TRUE;
+	sift_query_fail(q, damage, TRUE);
+	return FALSE;
+}
+
 /* End of a wrapper call that filled uids: on success add them to dest;
    either way free them.  Returns 0, or -1 with the error logged. */
 static int sift_query_uids_result(struct sift_query *q,
@@ -218,7 +231,7 @@ sift_query_collect_terms(struct sift_query *q,
 	if (q->dict != NULL && sift_dict_terms_complete(q->dict)) {
 		sift_dict_match_terms(q->dict, prefixes, prefix_count,
 				      needle, needle_len, q->collect);
-		return 0;
+		return sift_query_dict_ok(q) ? 0 : -1;
 	}
 	for (unsigned int i = 0; i < prefix_count && status == SIFT_X_OK; i++) {
 		status = sift_query_list_terms(q, &prefixes[i], needle,
@@ -292,7 +305,10 @@ sift_query_match(struct sift_query *q, const struct sift_dict_prefix *prefixes,
 		}
 		status = sift_xdb_terms_docs(q->db, strs, lens, n, &uids, &err);
 	}
-	return sift_query_uids_result(q, status, &err, &uids, dest);
+	if (sift_query_uids_result(q, status, &err, &uids, dest) < 0 ||
+	    !sift_query_dict_ok(q))
+		return -1;
+	return 0;
 }
 
 /* Add to dest the documents whose body holds ASCII character c. */

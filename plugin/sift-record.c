@@ -276,17 +276,14 @@ int sift_rfile_open(const char *path, const char *kind,
 		    const struct sift_file_state *st, bool verify_all,
 		    struct sift_rfile *file_r, const char **error_r)
 {
-	const struct verified *v;
 	const char *problem;
-	struct stat sb;
-	uint64_t verify_from;
 
 	i_zero(file_r);
 	if (st->gen == 0)
 		return 1;
 	/* (stat before mapping: a change after it only makes the cache
 	   entry stale, never lets unverified bytes pass) */
-	if (stat(path, &sb) < 0) {
+	if (stat(path, &file_r->st) < 0) {
 		if (errno == ENOENT) {
 			*error_r = t_strdup_printf("%s is missing", path);
 			return 0;
@@ -296,27 +293,60 @@ int sift_rfile_open(const char *path, const char *kind,
 	}
 	if (sift_map_file(path, &file_r->map, error_r) < 0)
 		return -1;
+	file_r->path = i_strdup(path);
+	i_assert(strlen(kind) < sizeof(file_r->kind));
+	memcpy(file_r->kind, kind, strlen(kind));
 	file_r->gen = st->gen;
 	file_r->len = st->len;
-	verify_from = verify_all ? 0 : UINT64_MAX;
-	if (verify_all && (v = verified_find(&sb, st->gen)) != NULL)
-		verify_from = v->upto;
+	/* the header and the committed length now, the records with
+	   sift_rfile_check() */
 	problem = check_file((const void *)file_r->map.data,
-			     file_r->map.size, kind, st->gen, st->len,
-			     verify_from);
+			     file_r->map.size, kind, st->gen,
+			     I_MIN(st->len, SIFT_RECORD_FILE_HEADER_SIZE),
+			     UINT64_MAX);
+	if (problem == NULL && file_r->map.size < st->len) {
+		problem = t_strdup_printf("%zu bytes, %llu committed",
+					  file_r->map.size,
+					  (unsigned long long)st->len);
+	}
 	if (problem != NULL) {
 		*error_r = t_strdup_printf("%s is damaged: %s", path, problem);
 		sift_rfile_close(file_r);
 		return 0;
 	}
-	if (verify_all)
-		verified_set(&sb, st->gen, st->len);
+	if (verify_all && !sift_rfile_check(file_r, error_r)) {
+		sift_rfile_close(file_r);
+		return 0;
+	}
 	return 1;
+}
+
+bool sift_rfile_check(struct sift_rfile *file, const char **error_r)
+{
+	const struct verified *v;
+	const char *problem;
+	uint64_t verify_from = 0;
+
+	if (file->checked || file->gen == 0)
+		return TRUE;
+	if ((v = verified_find(&file->st, file->gen)) != NULL)
+		verify_from = v->upto;
+	problem = check_file((const void *)file->map.data, file->map.size,
+			     file->kind, file->gen, file->len, verify_from);
+	if (problem != NULL) {
+		*error_r = t_strdup_printf("%s is damaged: %s", file->path,
+					   problem);
+		return FALSE;
+	}
+	verified_set(&file->st, file->gen, file->len);
+	file->checked = TRUE;
+	return TRUE;
 }
 
 void sift_rfile_close(struct sift_rfile *file)
 {
 	sift_unmap(&file->map);
+	i_free(file->path);
 	i_zero(file);
 }
 
@@ -330,8 +360,11 @@ bool sift_rfile_next(const struct sift_rfile *file, uint64_t *pos,
 		*pos = SIFT_RECORD_FILE_HEADER_SIZE;
 	if (*pos + sizeof(rh) > file->len)
 		return FALSE;
-	/* the chain was checked at open */
 	memcpy(&rh, file->map.data + *pos, sizeof(rh));
+	/* (a chain not checked yet ends at the first record that doesn't
+	   fit) */
+	if (rh.len > file->len - *pos - sizeof(rh))
+		return FALSE;
 	*offset_r = *pos;
 	*data_r = (const unsigned char *)file->map.data + *pos + sizeof(rh);
 	*len_r = rh.len;

@@ -30,6 +30,8 @@
 
 #include "sift-dict.h"
 
+#include <sys/stat.h>
+
 #define SIFT_RECORD_FILE_HEADER_SIZE 32
 #define SIFT_RECORD_HEADER_SIZE 8
 /* no record is larger (a gaps filter is at most 1 MB) */
@@ -65,15 +67,26 @@ void sift_record_forget_verified(void);
 struct sift_rfile {
 	struct sift_map map;
 	uint64_t gen, len;
+	char *path;
+	char kind[9];
+	/* at open, for the verification cache */
+	struct stat st;
+	/* every record up to len verified */
+	bool checked;
 };
-/* Map path and check it against st: the header and the record chain up
-   to st->len, and with verify_all every record's checksum too.  kind is
-   the file's name (at most 8 bytes).  st->gen == 0: nothing is
-   committed, the file is not read and is empty.  Returns 1 (usable), 0
-   (damaged: error_r says how) or -1 (error_r: a system error). */
+/* Map path and check its header and size against st, and with
+   verify_all every record up to st->len too (else sift_rfile_check()
+   does, when the records are first needed).  kind is the file's name
+   (at most 8 bytes).  st->gen == 0: nothing is committed, the file is
+   not read and is empty.  Returns 1 (usable), 0 (damaged: error_r says
+   how) or -1 (error_r: a system error). */
 int sift_rfile_open(const char *path, const char *kind,
 		    const struct sift_file_state *st, bool verify_all,
 		    struct sift_rfile *file_r, const char **error_r);
+/* Verify the record chain and every record's checksum up to the
+   committed length (skipping what this process verified before in the
+   unchanged file).  FALSE: damaged, error_r says how. */
+bool sift_rfile_check(struct sift_rfile *file, const char **error_r);
 void sift_rfile_close(struct sift_rfile *file);
 /* The next record at or after *pos (0 to start); FALSE at the end.
    *offset_r is the record's offset, for sift_rfile_verify(). */

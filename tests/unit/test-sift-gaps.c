@@ -490,6 +490,30 @@ static void test_dict_files(void)
 	test_assert(array_count(&terms) == 1);
 	sift_dict_close(&dict);
 
+	/* a record of the opaque file changed: found when the file is
+	   first scanned, which then finds nothing and says why */
+	{
+		const char *opath = t_strdup_printf("%s/opaque", dir);
+		int fd = open(opath, O_RDWR);
+		struct stat sb;
+		char c;
+
+		test_assert(fd != -1 && fstat(fd, &sb) == 0);
+		test_assert(pread(fd, &c, 1, sb.st_size - 3) == 1);
+		c ^= 0x20;
+		test_assert(pwrite(fd, &c, 1, sb.st_size - 3) == 1);
+		i_close_fd(&fd);
+		sift_record_forget_verified();
+		test_assert(sift_dict_open(dir, &st, &dict, &error) == 1);
+		test_assert(sift_dict_damage(dict) == NULL);
+		array_clear(&uids);
+		sift_dict_match_opaque(dict, "1111", 4, &uids);
+		test_assert(array_count(&uids) == 0);
+		test_assert(sift_dict_damage(dict) != NULL &&
+			    strstr(sift_dict_damage(dict), "checksum") != NULL);
+		sift_dict_close(&dict);
+	}
+
 	/* the opaque file lost: never read as "no tokens" */
 	test_assert(unlink(t_strdup_printf("%s/opaque", dir)) == 0);
 	test_assert(sift_dict_open(dir, &st, &dict, &error) == 0);

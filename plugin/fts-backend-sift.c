@@ -235,6 +235,16 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 	}
 	if (!mail_set_uid(ctx->mail, uid) ||
 	    mail_get_hdr_stream(ctx->mail, NULL, &input) < 0) {
+		if (ctx->mail->expunged) {
+			/* expunged meanwhile (normal while clients expunge
+			   during indexing): no search will return it */
+			e_debug(SIFT_BACKEND(ctx->ctx.backend)->event,
+				"uid %u of mailbox %s was expunged while it "
+				"was indexed", uid, mailbox_get_vname(ctx->box));
+			sift_index_mark_untrusted(ctx->index,
+				SIFT_UNTRUSTED_HEADERS | SIFT_UNTRUSTED_TEXT);
+			return;
+		}
 		/* The fts plugin read its own copy fine, but without this
 		   check the index could claim certainty where Dovecot reads
 		   the headers differently: let Dovecot check every header

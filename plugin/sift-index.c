@@ -555,17 +555,27 @@ static void sift_index_read_expunge_queue(struct sift_index *index)
 {
 	const char *path = t_strconcat(index->path,
 				       "/"SIFT_EXPUNGE_QUEUE_FILE, NULL);
-	struct sift_map map;
-	const char *error;
 	unsigned int bad;
+	buffer_t *buf;
+	ssize_t ret;
+	int fd;
 
-	if (sift_map_file(path, &map, &error) < 0) {
-		e_debug(index->backend->event, "%s", error);
+	/* read(), not mmap(): a writer truncates the file when it takes
+	   the queue over, which would fault a mapping being read */
+	fd = open(path, O_RDONLY);
+	if (fd == -1)
 		return;
-	}
-	if (map.size > 0)
-		sift_queue_parse(map.data, map.size, &index->expunged, &bad);
-	sift_unmap(&map);
+	buf = t_buffer_create(4096);
+	do {
+		ret = read(fd, buffer_append_space_unsafe(buf, 4096), 4096);
+		buffer_set_used_size(buf, buf->used - 4096 +
+				     (ret > 0 ? (size_t)ret : 0));
+	} while (ret > 0 && buf->used < 16 * 1024 * 1024);
+	if (ret < 0)
+		e_debug(index->backend->event, "read(%s) failed: %m", path);
+	i_close_fd(&fd);
+	if (buf->used > 0)
+		sift_queue_parse(buf->data, buf->used, &index->expunged, &bad);
 }
 
 /* Writer: take the queued expunges over. */

@@ -250,6 +250,15 @@ enum sift_xstatus sift_xdb_score(struct sift_xdb *db,
 				 const uint32_t *uids, size_t uid_count,
 				 float *scores_r, struct sift_xerror *err);
 
+/* Check the structure of every table of the database at path (Xapian's
+   own consistency check, as xapian-check does: each B-tree block is read
+   and its order and links verified).  Returns SIFT_X_OK with
+   *errors_r = the number of problems found (0: consistent), or another
+   status (a table missing or unreadable: SIFT_X_CORRUPT) with err set.
+   Reads the whole database once; never writes. */
+enum sift_xstatus sift_xdb_check(const char *path, size_t *errors_r,
+				 struct sift_xerror *err);
+
 /* Static description of a status, e.g. "locked". */
 const char *sift_xstatus_str(enum sift_xstatus status);
 

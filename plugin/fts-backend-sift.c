@@ -13,8 +13,12 @@
 #include "fts-backend-sift.h"
 #include "sift-index.h"
 #include "sift-query.h"
+#include "message-address.h"
+#include "message-parser.h"
+#include "sift-hdrfilter.h"
 #include "sift-verify.h"
 #include "sift-acl.h"
+#include "sift-events.h"
 
 struct sift_fts_update_context {
 	struct fts_backend_update_context ctx;
@@ -28,6 +32,9 @@ struct sift_fts_update_context {
 	uint32_t doc_uid;
 	/* the MIME part whose Content-Type header was seen last */
 	const struct message_part *content_type_part;
+	/* the last attached message whose address headers were indexed
+	   (sift_update_part_addresses()) */
+	const struct message_part *address_part;
 	bool open_failed;
 	/* expunges of box while its index is not open: queued at close
 	   (sift_index_queue_expunges()), never waiting for the lock */
@@ -60,13 +67,22 @@ fts_backend_sift_init(struct fts_backend *_backend, const char **error_r)
 		return -1;
 	}
 	backend->set = &fuser->set;
+	backend->set_error = fuser->set_error;
 	backend->event = event_create(_backend->ns->user->event);
 	event_add_category(backend->event, &event_category_fts_sift);
 	event_set_append_log_prefix(backend->event, "fts-sift: ");
+	backend->hdrfilter = sift_hdrfilter_new(
+		mail_user_plugin_getenv(_backend->ns->user,
+					"fts_header_includes"),
+		mail_user_plugin_getenv(_backend->ns->user,
+					"fts_header_excludes"));
+	if (backend->hdrfilter == NULL)
+		i_fatal_status(FATAL_OUTOFMEM, "fts-sift: out of memory");
 	if (sift_text_init(&backend->text, err, sizeof(err)) < 0) {
 		*error_r = t_strdup_printf("fts-sift: ICU initialization "
 					   "failed: %s", err);
 		/* Dovecot frees the backend without calling deinit */
+		sift_hdrfilter_free(&backend->hdrfilter);
 		event_unref(&backend->event);
 		return -1;
 	}
@@ -78,8 +94,18 @@ static void fts_backend_sift_deinit(struct fts_backend *_backend)
 	struct sift_fts_backend *backend = SIFT_BACKEND(_backend);
 
 	sift_text_deinit(&backend->text);
+	sift_hdrfilter_free(&backend->hdrfilter);
 	event_unref(&backend->event);
 	i_free(backend);
+}
+
+/* FALSE (and the error logged) if this user's settings are invalid. */
+static bool sift_backend_usable(struct sift_fts_backend *backend)
+{
+	if (backend->set_error == NULL)
+		return TRUE;
+	e_error(backend->event, "%s", backend->set_error);
+	return FALSE;
 }
 
 /* Highest UID box has now (0 if empty).  Returns 0 or -1 (logged). */
@@ -109,7 +135,11 @@ static int sift_check_read_right(struct sift_fts_backend *backend,
 	case SIFT_ACL_ALLOWED:
 		return 1;
 	case SIFT_ACL_DENIED:
-		e_debug(backend->event, "User %s has no read right on "
+		e_debug(event_create_passthrough(backend->event)->
+			set_name(SIFT_EVENT_ACL_DENIED)->
+			add_str("mailbox", mailbox_get_vname(box))->
+			add_str("user", box->storage->user->username)->event(),
+			"User %s has no read right on "
 			"mailbox %s: its index is not used",
 			box->storage->user->username, mailbox_get_vname(box));
 		return 0;
@@ -129,6 +159,8 @@ fts_backend_sift_get_last_uid(struct fts_backend *_backend,
 	int ret;
 
 	*last_uid_r = 0;
+	if (!sift_backend_usable(backend))
+		return -1;
 	ret = sift_check_read_right(backend, box);
 	if (ret < 0)
 		return -1;
@@ -220,25 +252,37 @@ static void sift_update_close(struct sift_fts_update_context *ctx)
 	ctx->open_failed = FALSE;
 }
 
-/* Flag the document if Dovecot reads its header differently from what
-   we are given (see sift-verify.c). */
+/* Index what only the message as Dovecot's search reads it gives (see
+   sift-verify.c): the address headers in their search form, the names of
+   headers the fts plugin leaves out; and flag the document where
+   Dovecot's search reads it differently from what we are given. */
 static void sift_update_check_header(struct sift_fts_update_context *ctx,
 				     uint32_t uid)
 {
+	struct sift_fts_backend *backend = SIFT_BACKEND(ctx->ctx.backend);
+	const struct sift_verify_address *addr;
+	const char *const *name;
 	struct istream *input;
-	enum sift_verify_result result;
+	struct sift_verify v;
+	bool whole = sift_hdrfilter_excludes_any(backend->hdrfilter);
+	int ret;
 
 	if (ctx->mail == NULL) {
 		ctx->trans = mailbox_transaction_begin(ctx->box, 0,
 						       "fts-sift header check");
 		ctx->mail = mail_alloc(ctx->trans, 0, NULL);
 	}
-	if (!mail_set_uid(ctx->mail, uid) ||
-	    mail_get_hdr_stream(ctx->mail, NULL, &input) < 0) {
+	if (!mail_set_uid(ctx->mail, uid))
+		ret = -1;
+	else if (whole)
+		ret = mail_get_stream(ctx->mail, NULL, NULL, &input);
+	else
+		ret = mail_get_hdr_stream(ctx->mail, NULL, &input);
+	if (ret < 0) {
 		if (ctx->mail->expunged) {
 			/* expunged meanwhile (normal while clients expunge
 			   during indexing): no search will return it */
-			e_debug(SIFT_BACKEND(ctx->ctx.backend)->event,
+			e_debug(backend->event,
 				"uid %u of mailbox %s was expunged while it "
 				"was indexed", uid, mailbox_get_vname(ctx->box));
 			sift_index_mark_untrusted(ctx->index,
@@ -247,9 +291,10 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 		}
 		/* The fts plugin read its own copy fine, but without this
 		   check the index could claim certainty where Dovecot reads
-		   the headers differently: let Dovecot check every header
-		   and TEXT search of this message. */
-		e_warning(SIFT_BACKEND(ctx->ctx.backend)->event,
+		   the headers differently, and it lacks the address
+		   headers: let Dovecot check every header and TEXT search
+		   of this message. */
+		e_warning(backend->event,
 			  "Couldn't read the header of uid %u in mailbox %s "
 			  "to check it (%s); its header searches are left to "
 			  "Dovecot", uid, mailbox_get_vname(ctx->box),
@@ -258,11 +303,83 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 					  SIFT_UNTRUSTED_TEXT);
 		return;
 	}
-	result = sift_verify_header(input);
-	if ((result & SIFT_VERIFY_HEADER_CHARSET) != 0)
+	i_stream_seek(input, 0);
+	sift_verify_message(input, whole, backend->hdrfilter, &v);
+	if ((v.result & SIFT_VERIFY_HEADER_CHARSET) != 0)
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_HEADERS);
-	if ((result & SIFT_VERIFY_ADDRESS_TEXT) != 0)
+	if ((v.result & (SIFT_VERIFY_ADDRESS_TEXT |
+			 SIFT_VERIFY_EXCLUDED)) != 0)
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_TEXT);
+	if ((v.result & SIFT_VERIFY_BODY) != 0)
+		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_BODY);
+
+	/* the fts plugin's own calls for these are ignored
+	   (update_set_build_key()) */
+	array_foreach(&v.addresses, addr) {
+		sift_index_field_begin(ctx->index, SIFT_FIELD_KIND_HEADER,
+				       addr->name);
+		if (sift_index_field_data(ctx->index, addr->value,
+					  addr->size) < 0 ||
+		    sift_index_field_end(ctx->index) < 0) {
+			ctx->ctx.failed = TRUE;
+			return;
+		}
+		if (addr->text_extra_size == 0)
+			continue;
+		/* what only TEXT reads: pooled with the other headers (a
+		   header without a name), whose words TEXT finds and
+		   whose runs give it candidates */
+		sift_index_field_begin(ctx->index, SIFT_FIELD_KIND_HEADER, "");
+		if (sift_index_field_data(ctx->index, addr->text_extra,
+					  addr->text_extra_size) < 0 ||
+		    sift_index_field_end(ctx->index) < 0) {
+			ctx->ctx.failed = TRUE;
+			return;
+		}
+	}
+	/* a header without any of its text: the name only, so that
+	   HEADER <name> "" stays exact */
+	array_foreach(&v.excluded, name) {
+		sift_index_field_begin(ctx->index, SIFT_FIELD_KIND_HEADER,
+				       *name);
+		if (sift_index_field_end(ctx->index) < 0) {
+			ctx->ctx.failed = TRUE;
+			return;
+		}
+	}
+}
+
+/* The address headers of an attached message's header (part), indexed
+   as TEXT reads them, as written (sift_verify_part_addresses()); the fts
+   plugin's parsed form of them is ignored. */
+static void sift_update_part_addresses(struct sift_fts_update_context *ctx,
+				       const struct message_part *part)
+{
+	struct sift_fts_backend *backend = SIFT_BACKEND(ctx->ctx.backend);
+	ARRAY_TYPE(sift_verify_address) addrs;
+	const struct sift_verify_address *addr;
+	struct istream *input;
+
+	if (ctx->mail == NULL ||
+	    mail_get_stream(ctx->mail, NULL, NULL, &input) < 0) {
+		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_TEXT);
+		return;
+	}
+	t_array_init(&addrs, 4);
+	i_stream_seek(input, part->physical_pos);
+	sift_verify_part_addresses(input, backend->hdrfilter, &addrs);
+	if (input->stream_errno != 0)
+		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_TEXT);
+	array_foreach(&addrs, addr) {
+		sift_index_field_begin(ctx->index, SIFT_FIELD_KIND_MIME_HEADER,
+				       addr->name);
+		if (sift_index_field_data(ctx->index, addr->value,
+					  addr->size) < 0 ||
+		    sift_index_field_end(ctx->index) < 0) {
+			ctx->ctx.failed = TRUE;
+			return;
+		}
+	}
 }
 
 static bool sift_update_ensure_index(struct sift_fts_update_context *ctx)
@@ -273,6 +390,10 @@ static bool sift_update_ensure_index(struct sift_fts_update_context *ctx)
 		return TRUE;
 	if (ctx->box == NULL || ctx->open_failed)
 		return FALSE;
+	if (!sift_backend_usable(backend)) {
+		ctx->open_failed = TRUE;
+		return FALSE;
+	}
 	if (sift_index_open_writer(backend, ctx->box, &ctx->index) < 0) {
 		ctx->open_failed = TRUE;
 		return FALSE;
@@ -379,9 +500,30 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 		}
 		ctx->doc_uid = key->uid;
 		ctx->content_type_part = NULL;
+		ctx->address_part = NULL;
 		T_BEGIN {
 			sift_update_check_header(ctx, key->uid);
 		} T_END;
+		if (ctx->ctx.failed)
+			return FALSE;
+	}
+	if (key->type == FTS_BACKEND_BUILD_KEY_HDR && key->hdr_name != NULL &&
+	    message_header_is_address(key->hdr_name)) {
+		/* indexed in Dovecot's search form instead, from the
+		   message itself (sift_update_check_header()) */
+		return FALSE;
+	}
+	if (key->type == FTS_BACKEND_BUILD_KEY_MIME_HDR &&
+	    key->hdr_name != NULL && message_header_is_address(key->hdr_name)) {
+		/* (an attached message's header): its address headers are
+		   indexed as written instead, all at the first of them */
+		if (key->part != ctx->address_part) {
+			ctx->address_part = key->part;
+			T_BEGIN {
+				sift_update_part_addresses(ctx, key->part);
+			} T_END;
+		}
+		return FALSE;
 	}
 	if (key->hdr_name != NULL &&
 	    (key->type == FTS_BACKEND_BUILD_KEY_HDR ||
@@ -558,6 +700,8 @@ static int sift_for_each_mailbox(struct fts_backend *_backend,
 	const struct mailbox_info *info;
 	int ret = 0;
 
+	if (!sift_backend_usable(backend))
+		return -1;
 	iter = mailbox_list_iter_init(_backend->ns->list, "*",
 				      MAILBOX_LIST_ITER_SKIP_ALIASES |
 				      MAILBOX_LIST_ITER_NO_AUTO_BOXES);
@@ -614,6 +758,8 @@ sift_lookup_box(struct sift_fts_backend *backend, struct mailbox *box,
 	int ret;
 
 	*denied_r = FALSE;
+	if (!sift_backend_usable(backend))
+		return -1;
 	ret = sift_check_read_right(backend, box);
 	if (ret < 0) {
 		e_error(backend->event, "Search of mailbox %s failed: its "

@@ -1,5 +1,6 @@
 /* fts-sift-plugin.c: module entry points, the per-user hook and settings. */
 #include "lib.h"
+#include "array.h"
 #include "mail-storage-hooks.h"
 #include "fts-api-private.h"
 #include "fts-user.h"
@@ -22,6 +23,28 @@ static const char *sift_user_setting(void *context, const char *key)
 	return mail_user_plugin_getenv(context, key);
 }
 
+/* Warn about every plugin setting that looks like ours but isn't one
+   (a typo would otherwise silently leave the default in force). */
+static void sift_warn_unknown_settings(struct mail_user *user)
+{
+	const char *const *envs;
+	unsigned int i, count;
+
+	if (!array_is_created(&user->set->plugin_envs))
+		return;
+	envs = array_get(&user->set->plugin_envs, &count);
+	for (i = 0; i + 1 < count; i += 2) {
+		const char *closest;
+
+		if (strncmp(envs[i], "fts_sift_", 9) != 0 ||
+		    fts_sift_settings_is_known(envs[i], &closest))
+			continue;
+		e_warning(user->event, "fts-sift: Unknown setting %s "
+			  "(ignored)%s", envs[i], closest == NULL ? "" :
+			  t_strdup_printf(" - did you mean %s?", closest));
+	}
+}
+
 static void fts_sift_mail_user_deinit(struct mail_user *user)
 {
 	struct fts_sift_user *fuser = FTS_SIFT_USER_CONTEXT_REQUIRE(user);
@@ -37,13 +60,20 @@ static void fts_sift_mail_user_created(struct mail_user *user)
 	const char *error;
 
 	fuser = p_new(user->pool, struct fts_sift_user, 1);
-	/* A bad setting fails the user's login with an error that names
-	   the key, rather than running with a guessed value. */
+	if (null_strcmp(mail_user_plugin_getenv(user, "fts"),
+			fts_backend_sift.name) == 0)
+		sift_warn_unknown_settings(user);
+	/* A bad setting is never replaced by a guessed value: it turns
+	   full-text search off for this user (the backend refuses every
+	   call with this error, so searches fail under fts_enforced and
+	   are scanned by Dovecot without it).  Login, LMTP delivery and
+	   everything else go on: one typo must not stop the mail. */
 	if (fts_sift_settings_parse(sift_user_setting, user, &fuser->set,
 				    &error) < 0) {
-		user->error = p_strdup_printf(user->pool, "fts-sift: %s",
-					      error);
-		return;
+		fuser->set_error = p_strdup_printf(user->pool,
+			"%s - full-text search is disabled for this user "
+			"until it is fixed", error);
+		e_error(user->event, "fts-sift: %s", fuser->set_error);
 	}
 	if (sift_fts_mail_user_init(user, &error) < 0) {
 		user->error = p_strdup_printf(user->pool, "fts-sift: %s",

@@ -13,6 +13,9 @@
 struct fts_sift_user {
 	union mail_user_module_context module_ctx;
 	struct fts_sift_settings set;
+	/* a bad fts_sift_* value (the message names the key): full-text
+	   search is off for this user, but login and delivery go on */
+	const char *set_error;
 };
 
 extern MODULE_CONTEXT_DEFINE(fts_sift_user_module, &mail_user_module_register);

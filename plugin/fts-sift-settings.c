@@ -113,3 +113,49 @@ int fts_sift_settings_parse(fts_sift_setting_lookup_t *lookup, void *context,
 	}
 	return 0;
 }
+
+/* Levenshtein distance of a and b (short setting names). */
+static unsigned int sift_edit_distance(const char *a, const char *b)
+{
+	size_t alen = strlen(a), blen = strlen(b), i, j;
+	unsigned int *prev = t_new(unsigned int, blen + 1);
+	unsigned int *cur = t_new(unsigned int, blen + 1), *tmp;
+
+	for (j = 0; j <= blen; j++)
+		prev[j] = j;
+	for (i = 1; i <= alen; i++) {
+		cur[0] = i;
+		for (j = 1; j <= blen; j++) {
+			unsigned int cost = a[i-1] == b[j-1] ? 0 : 1;
+
+			cur[j] = I_MIN(I_MIN(prev[j] + 1, cur[j-1] + 1),
+				       prev[j-1] + cost);
+		}
+		tmp = prev; prev = cur; cur = tmp;
+	}
+	return prev[blen];
+}
+
+bool fts_sift_settings_is_known(const char *key, const char **closest_r)
+{
+	unsigned int i, best = UINT_MAX;
+
+	*closest_r = NULL;
+	for (i = 0; i < N_ELEMENTS(sift_setting_defs); i++) {
+		const char *name = sift_setting_defs[i].key;
+		unsigned int dist;
+
+		if (strcmp(name, key) == 0)
+			return TRUE;
+		T_BEGIN {
+			dist = sift_edit_distance(key, name);
+		} T_END;
+		if (dist < best) {
+			best = dist;
+			*closest_r = name;
+		}
+	}
+	if (best > 4)
+		*closest_r = NULL;
+	return FALSE;
+}

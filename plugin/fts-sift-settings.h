@@ -30,4 +30,8 @@ int fts_sift_settings_parse(fts_sift_setting_lookup_t *lookup, void *context,
 			    struct fts_sift_settings *set_r,
 			    const char **error_r);
 
+/* Is key (fts_sift_...) one of the settings?  If not, *closest_r is the
+   valid key nearest to it (edit distance, at most 4), or NULL. */
+bool fts_sift_settings_is_known(const char *key, const char **closest_r);
+
 #endif

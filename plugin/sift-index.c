@@ -118,7 +118,9 @@
 #include "time-util.h"
 #include "sleep.h"
 #include "mail-storage-private.h"
+#include "sift-events.h"
 #include "message-address.h"
+#include "sift-hdrfilter.h"
 #include "sift-text.h"
 #include "sift-plan.h"
 #include "sift-dict.h"
@@ -160,6 +162,10 @@ struct sift_index {
 	/* why the index can't be used, if it is damaged (not merely of
 	   another format) */
 	char *damage;
+	/* parent of the named events (sift-events.h): "mailbox" set, and
+	   created when the index is opened, so an event ending the writer
+	   has the writer's lifetime as its duration */
+	struct event *event;
 	/* umask that gives created files the mailbox's permissions */
 	mode_t create_umask;
 
@@ -172,7 +178,7 @@ struct sift_index {
 
 	/* last_uid as stored, and as it will be at the next commit */
 	uint32_t stored_last_uid, batch_last_uid;
-	unsigned int batch_docs, docs_added;
+	unsigned int batch_docs, docs_added, batch_expunges;
 	uoff_t batch_bytes;
 	bool batch_dirty;
 
@@ -249,6 +255,8 @@ sift_index_alloc(struct sift_fts_backend *backend, struct mailbox *box,
 	index->box = box;
 	index->path = i_strdup(path);
 	index->writable = writable;
+	index->event = event_create(backend->event);
+	event_add_str(index->event, "mailbox", mailbox_get_vname(box));
 	i_array_init(&index->expunged, 16);
 	index->create_umask = sift_box_create_umask(box);
 	return index;
@@ -277,34 +285,43 @@ static bool sift_index_move_aside(struct sift_index *index,
 	const char *dest = t_strdup_printf("%s.broken-%ld-%ld", index->path,
 					   (long)time(NULL), (long)getpid());
 	const char *error;
+	struct event_passthrough *e;
 
-	if (rename(index->path, dest) == 0) {
-		if (damage != NULL) {
+	if (rename(index->path, dest) < 0) {
+		if (errno == ENOENT)
+			return FALSE;
+		if (unlink_directory(index->path, UNLINK_DIRECTORY_FLAG_RMDIR,
+				     &error) < 0) {
 			e_error(index->backend->event,
-				"Index of mailbox %s is damaged (%s): moved it "
-				"to %s, the mailbox will be reindexed",
-				mailbox_get_vname(index->box), damage, dest);
-		} else {
-			e_info(index->backend->event,
-			       "Moved index %s to %s; mailbox %s will be "
-			       "reindexed", index->path, dest,
-			       mailbox_get_vname(index->box));
+				"Couldn't remove unusable index %s: %s",
+				index->path, error);
+			return FALSE;
 		}
-		return TRUE;
+		dest = NULL;
 	}
-	if (errno == ENOENT)
-		return FALSE;
-	if (unlink_directory(index->path, UNLINK_DIRECTORY_FLAG_RMDIR,
-			     &error) < 0) {
-		e_error(index->backend->event,
-			"Couldn't remove unusable index %s: %s",
-			index->path, error);
-		return FALSE;
-	}
-	if (damage != NULL) {
-		e_error(index->backend->event, "Index of mailbox %s is damaged "
-			"(%s): removed %s, the mailbox will be reindexed",
+	/* event SIFT_EVENT_MOVED_ASIDE (sift-events.h); "damage" is empty
+	   for an index that is only outdated */
+	e = event_create_passthrough(index->event)->
+		set_name(SIFT_EVENT_MOVED_ASIDE)->
+		add_str("path", index->path)->
+		add_str("moved_to", dest == NULL ? "" : dest)->
+		add_str("damage", damage == NULL ? "" : damage);
+	if (damage != NULL && dest != NULL) {
+		e_error(e->event(), "Index of mailbox %s is damaged (%s): "
+			"moved it to %s, the mailbox will be reindexed",
+			mailbox_get_vname(index->box), damage, dest);
+	} else if (damage != NULL) {
+		e_error(e->event(), "Index of mailbox %s is damaged (%s): "
+			"removed %s, the mailbox will be reindexed",
 			mailbox_get_vname(index->box), damage, index->path);
+	} else if (dest != NULL) {
+		e_info(e->event(), "Moved index %s to %s; mailbox %s will be "
+		       "reindexed", index->path, dest,
+		       mailbox_get_vname(index->box));
+	} else {
+		e_info(e->event(), "Removed index %s; mailbox %s will be "
+		       "reindexed", index->path,
+		       mailbox_get_vname(index->box));
 	}
 	return TRUE;
 }
@@ -675,6 +692,8 @@ static int sift_index_read_meta(struct sift_index *index)
 	const char *problem = NULL;
 	char *format, *text = NULL, *last_uid = NULL, *expunged = NULL;
 	char *files = NULL;
+	char *headers = NULL;
+	const char *want_headers = sift_hdrfilter_id(index->backend->hdrfilter);
 	bool corrupt = FALSE;
 	int ret = 1;
 
@@ -695,6 +714,8 @@ static int sift_index_read_meta(struct sift_index *index)
 		   sift_index_meta(index, SIFT_META_EXPUNGED, &expunged,
 				   &corrupt) < 0 ||
 		   sift_index_meta(index, SIFT_META_FILES, &files,
+				   &corrupt) < 0 ||
+		   sift_index_meta(index, SIFT_META_HEADERS, &headers,
 				   &corrupt) < 0) {
 		ret = corrupt ? 0 : -1;
 	} else if (files == NULL ||
@@ -708,6 +729,14 @@ static int sift_index_read_meta(struct sift_index *index)
 		problem = t_strdup_printf("was built with %s, this process "
 			"uses %s", text == NULL ? "an unknown text engine" :
 			text, sift_index_text_id(index->backend));
+	} else if (strcmp(headers == NULL ? "" : headers, want_headers) != 0) {
+		/* it lacks headers that are now wanted, or holds some that
+		   searches would now leave to Dovecot while TEXT trusts
+		   them */
+		problem = t_strdup_printf("was built with the header "
+			"selection '%s', the settings now say '%s' "
+			"(fts_header_includes/excludes)",
+			headers == NULL ? "" : headers, want_headers);
 	} else if (last_uid != NULL &&
 		   str_to_uint32(last_uid, &index->stored_last_uid) < 0) {
 		problem = t_strdup_printf("has an invalid last_uid '%s'",
@@ -734,6 +763,7 @@ static int sift_index_read_meta(struct sift_index *index)
 	free(last_uid);
 	free(expunged);
 	free(files);
+	free(headers);
 	index->batch_last_uid = index->stored_last_uid;
 	return ret;
 }
@@ -790,24 +820,30 @@ static int sift_index_open_side_files(struct sift_index *index)
 	return ret;
 }
 
-/* A writer can't write here: say so at once, with the cause, instead of
-   waiting for a lock it can never take. */
+/* Checked before every writer open (two faccessat() calls; negligible
+   next to opening the database).  Xapian reports a lock file it can't
+   create or open like a lock held by another process, and a directory
+   that is read-only while its lock file is writable only fails at the
+   first commit (after the batch was built) - or an expunge could not be
+   queued.  Say so at once instead: the directory and the lock file must
+   be writable by this process.  Returns 0, or -1 with the path and cause
+   logged. */
 static int sift_index_check_writable(struct sift_index *index)
 {
-	const char *lock = t_strconcat(index->path, "/flintlock", NULL);
+	const char *lock_path = t_strconcat(index->path, "/flintlock", NULL);
 
-	/* (the effective ids: mail processes may keep a root real uid) */
+	/* effective ids: an indexer-worker keeps root as its real uid */
 	if (faccessat(AT_FDCWD, index->path, W_OK | X_OK, AT_EACCESS) < 0) {
-		e_error(index->backend->event, "Index directory %s (mailbox "
-			"%s) is not writable: %m", index->path,
-			mailbox_get_vname(index->box));
+		e_error(index->backend->event, "Index %s (mailbox %s) can't "
+			"be written: faccessat(%s) failed: %m", index->path,
+			mailbox_get_vname(index->box), index->path);
 		return -1;
 	}
-	if (faccessat(AT_FDCWD, lock, W_OK, AT_EACCESS) < 0 &&
+	if (faccessat(AT_FDCWD, lock_path, W_OK, AT_EACCESS) < 0 &&
 	    errno != ENOENT) {
-		e_error(index->backend->event, "Index lock file %s (mailbox "
-			"%s) is not writable: %m", lock,
-			mailbox_get_vname(index->box));
+		e_error(index->backend->event, "Index %s (mailbox %s) can't "
+			"be written: faccessat(%s) failed: %m", index->path,
+			mailbox_get_vname(index->box), lock_path);
 		return -1;
 	}
 	return 0;
@@ -1084,6 +1120,7 @@ void sift_index_close(struct sift_index **_index)
 	sift_buf_free(&index->new_terms);
 	sift_xdb_close(&index->db);
 	sift_index_umask_pop(old_umask);
+	event_unref(&index->event);
 	if (index->token_prefix != NULL)
 		str_free(&index->token_prefix);
 	if (index->run_prefix != NULL)
@@ -1713,6 +1750,7 @@ void sift_index_expunge(struct sift_index *index, uint32_t uid)
 	index->expunged_dirty = TRUE;
 	index->batch_dirty = TRUE;
 	index->batch_docs++;
+	index->batch_expunges++;
 }
 
 void sift_index_unexpunge(struct sift_index *index, uint32_t uid)
@@ -1730,14 +1768,17 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 {
 	struct sift_xerror err;
 	struct timeval start, end;
+	struct event *event;
 	const char *error;
 
 	i_gettimeofday(&start);
+	event = event_create(index->event);
 	if (sift_dict_writer_sync(index->dict, index->backend->set->fsync,
 				  &error) < 0 ||
 	    sift_gaps_writer_sync(index->gaps, index->backend->set->fsync,
 				  &error) < 0) {
 		e_error(index->backend->event, "%s", error);
+		event_unref(&event);
 		return -1;
 	}
 	/* expunges queued meanwhile by processes that didn't wait for
@@ -1753,6 +1794,9 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 	    sift_xdb_set_metadata(index->db, SIFT_META_TEXT,
 				  sift_index_text_id(index->backend),
 				  &err) != SIFT_X_OK ||
+	    sift_xdb_set_metadata(index->db, SIFT_META_HEADERS,
+				  sift_hdrfilter_id(index->backend->hdrfilter),
+				  &err) != SIFT_X_OK ||
 	    sift_xdb_set_metadata(index->db, SIFT_META_LAST_UID,
 				  dec2str(last_uid), &err) != SIFT_X_OK ||
 	    (index->expunged_dirty &&
@@ -1761,12 +1805,30 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 				   &err) != SIFT_X_OK) ||
 	    sift_xdb_commit(index->db, &err) != SIFT_X_OK) {
 		sift_index_error(index, "Committing", &err);
+		event_unref(&event);
 		return -1;
 	}
 	i_gettimeofday(&end);
-	e_debug(index->backend->event, "Committed %u changes to %s "
-		"(last_uid=%u, %d ms)", index->batch_docs, index->path,
-		last_uid, timeval_diff_msecs(&end, &start));
+	e_debug(event_create_passthrough(event)->
+		set_name(SIFT_EVENT_COMMIT)->
+		add_int("messages", index->batch_docs - index->batch_expunges)->
+		add_int("expunges", index->batch_expunges)->
+		add_int("text_bytes", index->batch_bytes)->
+		add_int("last_uid", last_uid)->event(),
+		"Committed %u changes to %s (last_uid=%u, %d ms)",
+		index->batch_docs, index->path, last_uid,
+		timeval_diff_msecs(&end, &start));
+	if (index->batch_expunges > 0) {
+		e_debug(event_create_passthrough(event)->
+			set_name(SIFT_EVENT_EXPUNGES)->
+			add_int("expunges", index->batch_expunges)->
+			add_int("expunged_total",
+				seq_range_count(&index->expunged))->event(),
+			"Recorded %u expunges in %s", index->batch_expunges,
+			index->path);
+	}
+	event_unref(&event);
+	index->batch_expunges = 0;
 	index->stored_last_uid = last_uid;
 	index->batch_last_uid = last_uid;
 	index->batch_docs = 0;
@@ -1894,11 +1956,13 @@ static int sift_index_compact_locked(struct sift_index *index, bool rebuild)
 	struct sift_xerror err;
 	const char *tmp_path, *rebuild_path, *src_path, *error;
 	struct timeval start, end;
+	struct event *event;
 	unsigned int dropped = 0;
 	int ret = 0;
 
 	i_assert(index->writable);
 	i_gettimeofday(&start);
+	event = event_create(index->event);
 	tmp_path = t_strconcat(index->path, ".compact", NULL);
 	rebuild_path = t_strconcat(index->path, ".rebuild", NULL);
 	(void)unlink_directory(tmp_path, UNLINK_DIRECTORY_FLAG_RMDIR, &error);
@@ -1947,11 +2011,15 @@ static int sift_index_compact_locked(struct sift_index *index, bool rebuild)
 			  rebuild_path, error);
 	i_gettimeofday(&end);
 	if (ret == 0) {
-		e_debug(backend->event, "%s %s (%u expunged documents "
-			"dropped) in %d ms", dropped > 0 ? "Rebuilt" :
-			"Compacted", index->path, dropped,
-			timeval_diff_msecs(&end, &start));
+		e_debug(event_create_passthrough(event)->
+			set_name(SIFT_EVENT_COMPACT)->
+			add_str("kind", dropped > 0 ? "rebuild" : "compact")->
+			add_int("dropped", dropped)->event(),
+			"%s %s (%u expunged documents dropped) in %d ms",
+			dropped > 0 ? "Rebuilt" : "Compacted", index->path,
+			dropped, timeval_diff_msecs(&end, &start));
 	}
+	event_unref(&event);
 	return ret;
 }
 
@@ -1971,6 +2039,15 @@ static bool sift_index_wants_rebuild(struct sift_index *index)
 		return FALSE;
 	}
 	return (uint64_t)dead * 4 >= docs;
+}
+
+static void sift_index_finish_event(struct sift_index *index)
+{
+	e_debug(event_create_passthrough(index->event)->
+		set_name(SIFT_EVENT_INDEX)->
+		add_int("messages", index->docs_added)->event(),
+		"Finished updating %s: %u messages added",
+		index->path, index->docs_added);
 }
 
 int sift_index_finish(struct sift_index **_index)
@@ -2005,6 +2082,8 @@ int sift_index_finish(struct sift_index **_index)
 		}
 	}
 	sift_index_umask_pop(old_umask);
+	if (ret == 0)
+		sift_index_finish_event(index);
 	sift_index_close(_index);
 	return ret;
 }

@@ -20,12 +20,19 @@ struct sift_index;
 /* UIDs expunged since the last rebuild, as "1-5,7": their postings stay
    until sift_xdb_rebuild() (see sift-xapian.h) and results omit them */
 #define SIFT_META_EXPUNGED "sift.expunged"
+/* sift_hdrfilter_id() of the header selection the index was built with
+   (fts_header_includes/excludes); unset = everything.  An index of
+   another selection is rebuilt. */
+#define SIFT_META_HEADERS "sift.headers"
 /* 3: word terms carry their within-document frequency (and documents a
    length), for relevance scores; a term per character of a body; gaps
    file 2.  4: a body's ASCII characters are a bitmap value instead of
-   terms.  5: side files in checksummed records, their committed state in
-   sift.files (sift-record.h).  Older indexes are rebuilt. */
-#define SIFT_FORMAT_VERSION "5"
+   terms.  5 (addrhdr): address headers in the form Dovecot's FROM/TO/CC/BCC
+   search compares (sift-verify.c), the header selection in sift.headers.
+   5 (robust): side files in checksummed records, their committed state in
+   sift.files (sift-record.h).  6: both of these (the two 5s differ).
+   Older indexes are rebuilt. */
+#define SIFT_FORMAT_VERSION "6"
 
 /* Term prefixes (see sift-index.c for the rationale). */
 #define SIFT_PREFIX_BODY "B"

@@ -53,7 +53,20 @@ static int plan_token(void *context, const char *tok, size_t len,
 		c->first_len = len;
 	}
 	if ((flags & SIFT_TOKEN_DICTIONARY) == 0) {
-		collect_add(c, tok, len);
+		/* A word may hold address punctuation (UAX #29 keeps "a:b"
+		   and Hebrew "x\"y" together), while address runs are split
+		   at it: the pieces between are needles that every field's
+		   terms hold. */
+		size_t start = 0;
+
+		for (size_t i = 0; i <= len; i++) {
+			if (i < len && strchr(SIFT_ADDRESS_RUN_SEPARATORS,
+					      tok[i]) == NULL)
+				continue;
+			if (i > start)
+				collect_add(c, tok + start, i - start);
+			start = i + 1;
+		}
 		return 0;
 	}
 	/* A dictionary-segmented run may be split differently in the mail
@@ -178,7 +191,11 @@ int sift_plan_build(struct sift_text *text, enum sift_field field,
 	}
 	plan_r->token_count = c->tokens;
 	if (c->tokens == 1 && !c->any_dictionary &&
-	    c->first_offset == 0 && c->first_len == norm_len) {
+	    c->first_offset == 0 && c->first_len == norm_len &&
+	    /* a word with address punctuation inside is not one term of
+	       the address runs (which TEXT reads too) */
+	    (field == SIFT_FIELD_BODY || field == SIFT_FIELD_SUBJECT ||
+	     field == SIFT_FIELD_HEADER || !has_run_separator(norm, norm_len))) {
 		plan_r->kind = SIFT_PLAN_WORD;
 		plan_r->needles[0].str = norm;
 		plan_r->needles[0].len = norm_len;

@@ -47,7 +47,9 @@
 #include "sift-dict.h"
 #include "sift-gaps.h"
 #include "sift-record.h"
+#include "sift-hdrfilter.h"
 #include "sift-query.h"
+#include "sift-events.h"
 
 struct sift_leaf {
 	ARRAY_TYPE(seq_range) definite, maybe;
@@ -68,6 +70,9 @@ struct sift_query {
 	char *failure;
 	bool damaged;
 	uint32_t last_uid;
+	/* 1 << enum sift_plan_kind of every search string planned (for the
+	   lookup event) */
+	unsigned int plan_kinds;
 	/* messages whose flags make word answers uncertain, computed on
 	   first use */
 	ARRAY_TYPE(seq_range) raw_docs, truncated_docs;
@@ -382,7 +387,8 @@ static bool sift_arg_is_ours(const struct mail_search_arg *arg)
 
 /* Can the index answer a leaf on this header at all?  (BODY and TEXT:
    always.)  Depends on the argument only, never on a mailbox. */
-static bool sift_leaf_header_is_answerable(const struct mail_search_arg *arg,
+static bool sift_leaf_header_is_answerable(struct sift_fts_backend *backend,
+					   const struct mail_search_arg *arg,
 					   enum sift_field field)
 {
 	const char *hdr = arg->hdr_field_name;
@@ -390,6 +396,12 @@ static bool sift_leaf_header_is_answerable(const struct mail_search_arg *arg,
 	if (field == SIFT_FIELD_BODY || field == SIFT_FIELD_TEXT)
 		return TRUE;
 	if (hdr == NULL || !sift_header_name_is_keyable(hdr, strlen(hdr)))
+		return FALSE;
+	/* a header the fts plugin doesn't hand over (fts_header_excludes)
+	   has no text in the index; its name is there all the same
+	   (sift_update_check_header()), for HEADER <name> "" */
+	if (arg->value.str[0] != '\0' &&
+	    !sift_hdrfilter_wants(backend->hdrfilter, hdr))
 		return FALSE;
 	/* HEADER From/To/...: Dovecot matches the raw header value, but the
 	   index holds the address as Dovecot rewrote it */
@@ -648,7 +660,7 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 	bool exact;
 	int ret = 1;
 
-	if (!sift_leaf_header_is_answerable(arg, field))
+	if (!sift_leaf_header_is_answerable(q->backend, arg, field))
 		return 0;
 	if (sift_plan_build(q->backend->text, field, value, strlen(value),
 			    &plan, err, sizeof(err)) < 0) {
@@ -701,6 +713,7 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 		break;
 	}
 
+	q->plan_kinds |= 1U << plan.kind;
 	switch (plan.kind) {
 	case SIFT_PLAN_UNSUPPORTED:
 		ret = 0;
@@ -1149,12 +1162,44 @@ static void sift_query_fallback(struct sift_query *q,
 	}
 }
 
+/* Name event SIFT_EVENT_LOOKUP and add its fields (sift-events.h). */
+static void sift_query_event(struct sift_query *q, struct event *event,
+			     const struct fts_result *result)
+{
+	struct mailbox_status status;
+	unsigned int definite = seq_range_count(&result->definite_uids);
+	unsigned int maybe = seq_range_count(&result->maybe_uids);
+	uint32_t unindexed = 0;
+	string_t *plans = t_str_new(64);
+	unsigned int kind;
+
+	/* Dovecot reads the messages above last_uid itself */
+	if (mailbox_get_status(q->box, STATUS_UIDNEXT, &status) == 0 &&
+	    status.uidnext > q->last_uid + 1)
+		unindexed = status.uidnext - 1 - q->last_uid;
+	for (kind = 0; kind < 32; kind++) {
+		if ((q->plan_kinds & (1U << kind)) == 0)
+			continue;
+		if (str_len(plans) > 0)
+			str_append_c(plans, ',');
+		str_append(plans, sift_plan_kind_str(kind));
+	}
+	event_set_name(event, SIFT_EVENT_LOOKUP);
+	event_add_int(event, "definite", definite);
+	event_add_int(event, "maybe", maybe);
+	event_add_int(event, "unindexed", unindexed);
+	event_add_int(event, "left_to_dovecot", maybe + unindexed);
+	event_add_int(event, "last_uid", q->last_uid);
+	event_add_str(event, "plans", str_c(plans));
+}
+
 int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 		      struct mail_search_arg *args,
 		      enum fts_lookup_flags flags, struct fts_result *result)
 {
 	struct sift_query q;
 	struct timeval start, end;
+	struct event *event;
 	unsigned int answered;
 	int ret;
 
@@ -1162,9 +1207,13 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 	q.backend = backend;
 	q.box = box;
 	i_gettimeofday(&start);
+	/* created first: the lookup event's duration starts here */
+	event = event_create(backend->event);
+	event_add_str(event, "mailbox", mailbox_get_vname(box));
 	ret = sift_query_open(&q);
 	if (ret <= 0) {
 		/* no index yet: leave every argument to Dovecot */
+		event_unref(&event);
 		return ret;
 	}
 	T_BEGIN {
@@ -1203,11 +1252,13 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 	sift_index_close(&q.index);
 	i_free(q.failure);
 	i_gettimeofday(&end);
-	e_debug(backend->event, "Lookup in %s: %u definite, %u maybe uids, "
+	sift_query_event(&q, event, result);
+	e_debug(event, "Lookup in %s: %u definite, %u maybe uids, "
 		"last_uid=%u, %lld us", mailbox_get_vname(box),
 		seq_range_count(&result->definite_uids),
 		seq_range_count(&result->maybe_uids), q.last_uid,
 		timeval_diff_usecs(&end, &start));
+	event_unref(&event);
 	return ret;
 }
 
@@ -1222,7 +1273,7 @@ void sift_query_mark_answerable(struct sift_fts_backend *backend,
 		enum sift_field field = sift_arg_field(arg);
 
 		if (!sift_arg_is_ours(arg) ||
-		    !sift_leaf_header_is_answerable(arg, field))
+		    !sift_leaf_header_is_answerable(backend, arg, field))
 			continue;
 		T_BEGIN {
 			if (sift_plan_build(backend->text, field, arg->value.str,

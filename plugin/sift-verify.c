@@ -1,19 +1,39 @@
-/* sift-verify.c: headers that the index can't mirror exactly.
+/* sift-verify.c: headers as Dovecot's own search reads them.
 
-   Two places where Dovecot's search and its fts indexing read the same
-   header differently:
+   Address headers.  Dovecot's FROM/TO/CC/BCC search parses the header as
+   written (encoded-words still encoded), with placeholders for missing
+   parts (MESSAGE_ADDRESS_PARSE_FLAG_FILL_MISSING: "me" becomes
+   me@MISSING_DOMAIN, "<>" MISSING_MAILBOX@MISSING_DOMAIN, a group's
+   broken address SYNTAX_ERROR), writes it out again and only then
+   decodes the encoded-words (index-search.c, search_header_arg()).  The
+   fts plugin instead hands the backend the header decoded first and
+   then parsed, without placeholders (fts-build-mail.c).  The two differ
+   whenever a decoded display name holds address punctuation ("Edgar
+   <Lee>", "edgar@lee", "Edgar; Lee", "[李]": the parse then splits or
+   swallows the neighbouring addresses) and for every malformed address.
+   So fts-sift does not use the fts plugin's form at all: it builds
+   Dovecot's search form here, from the raw header, with Dovecot's own
+   functions in Dovecot's order, and indexes that.
+
+   TEXT reads an address header as written (decoded).  Its runs are
+   compared with the search form's runs: those the search form lacks
+   (comments and garbage the parser drops, names the writer escapes) are
+   indexed for TEXT alone; where the search form has runs the header as
+   written lacks (placeholders), TEXT lets Dovecot check the message.
+
+   Other differences between the search and the fts plugin's input:
 
    - An RFC 2047 encoded-word in a charset Dovecot can't convert: the fts
      plugin passes its bytes on (and the index normalizes them), while the
      search appends them unnormalized, so a case-insensitive search
      doesn't find them (message-header-decode.c, decode_utf8_callback()).
-   - An address header whose text the address parser drops (comments,
-     trailing garbage, a broken header that swallowed the rest of the
-     message): the fts plugin indexes the parsed, rewritten form, while
-     TEXT searches the header as written.
+   - Headers the fts plugin leaves out (fts_header_excludes): TEXT can't
+     be answered for messages that have one; the index still records
+     their names (HEADER x "" stays exact).
 
-   Detecting them costs one pass over the header block, which the fts
-   plugin has just read anyway. */
+   Reading the header costs one pass over the header block, which the fts
+   plugin has just read anyway; the MIME parts' headers are read (one
+   pass over the message) only when a header can be left out. */
 /* memmem() */
 #define _GNU_SOURCE
 #include "lib.h"
@@ -23,9 +43,10 @@
 #include "message-address.h"
 #include "message-header-decode.h"
 #include "message-header-parser.h"
+#include "message-parser.h"
+#include "sift-plan.h"
+#include "sift-hdrfilter.h"
 #include "sift-verify.h"
-
-#include <ctype.h>
 
 static bool unknown_charset_cb(const unsigned char *data ATTR_UNUSED,
 			       size_t size ATTR_UNUSED, const char *charset,
@@ -44,68 +65,234 @@ static bool unknown_charset_cb(const unsigned char *data ATTR_UNUSED,
 	return TRUE;
 }
 
-/* Letters and digits (every non-ASCII byte counts: UTF-8 letters). */
-static size_t word_chars(const unsigned char *data, size_t size)
+static bool is_run_separator(unsigned char c, bool whitespace_only)
 {
-	size_t n = 0;
-
-	for (size_t i = 0; i < size; i++) {
-		if (data[i] >= 0x80 || i_isalnum(data[i]))
-			n++;
-	}
-	return n;
+	if (whitespace_only)
+		return sift_is_chunk_separator((char)c);
+	return c == '\0' || strchr(SIFT_ADDRESS_RUN_SEPARATORS, c) != NULL;
 }
 
-static bool address_text_dropped(const unsigned char *value, size_t size)
+/* Does every run of a occur somewhere in b?  With missing, append each
+   run that doesn't (followed by a space) and go on; without, stop at the
+   first. */
+static bool runs_occur_in(const unsigned char *a, size_t a_len,
+			  const unsigned char *b, size_t b_len,
+			  bool whitespace_only, string_t *missing)
+{
+	size_t i = 0, start;
+	bool all = TRUE;
+
+	while (i < a_len) {
+		while (i < a_len && is_run_separator(a[i], whitespace_only))
+			i++;
+		start = i;
+		while (i < a_len && !is_run_separator(a[i], whitespace_only))
+			i++;
+		if (i > start &&
+		    memmem(b, b_len, a + start, i - start) == NULL) {
+			all = FALSE;
+			if (missing == NULL)
+				break;
+			str_append_data(missing, a + start, i - start);
+			str_append_c(missing, ' ');
+		}
+	}
+	return all;
+}
+
+/* A run of one found in the other lies inside one of its runs (it holds
+   no separator), so both directions make every separator-free string
+   occur in both or in neither. */
+static bool same_runs(const unsigned char *a, size_t a_len,
+		      const unsigned char *b, size_t b_len,
+		      bool whitespace_only)
+{
+	return runs_occur_in(a, a_len, b, b_len, whitespace_only, NULL) &&
+		runs_occur_in(b, b_len, a, a_len, whitespace_only, NULL);
+}
+
+bool sift_verify_same_runs(const unsigned char *a, size_t a_len,
+			   const unsigned char *b, size_t b_len)
+{
+	return same_runs(a, a_len, b, b_len, FALSE);
+}
+
+/* One top-level address header: its search form, and whether TEXT (which
+   reads it as written) may trust the index's runs of that form. */
+static void verify_address(const struct message_header_line *hdr,
+			   struct sift_verify *v)
 {
 	struct message_address *addr;
-	string_t *decoded, *written;
+	struct sift_verify_address *va;
+	string_t *written, *search, *decoded, *extra;
 
-	decoded = t_str_new(size + 16);
-	message_header_decode_utf8(value, size, decoded, NULL);
-	addr = message_address_parse(pool_datastack_create(), str_data(decoded),
-				     str_len(decoded), UINT_MAX, 0);
-	written = t_str_new(str_len(decoded) + 16);
+	addr = message_address_parse(pool_datastack_create(), hdr->full_value,
+				     hdr->full_value_len, UINT_MAX,
+				     MESSAGE_ADDRESS_PARSE_FLAG_FILL_MISSING);
+	written = t_str_new(hdr->full_value_len + 32);
 	message_address_write(written, addr);
-	return word_chars(str_data(decoded), str_len(decoded)) >
-		word_chars(str_data(written), str_len(written));
+	search = t_str_new(str_len(written) + 32);
+	message_header_decode_utf8(str_data(written), str_len(written),
+				   search, NULL);
+
+	va = array_append_space(&v->addresses);
+	va->name = t_strdup(hdr->name);
+	va->value = str_data(search);
+	va->size = str_len(search);
+
+	/* TEXT reads the header as written (decoded).  Its runs missing from
+	   the search form ("Ts'o", which the writer escapes as "Ts\'o", a
+	   comment the parser drops) are indexed as text of their own
+	   (text_extra); a run of the search form missing from the header as
+	   written (a placeholder) would be a wrong TEXT match: the
+	   document is flagged. */
+	decoded = t_str_new(hdr->full_value_len + 16);
+	message_header_decode_utf8(hdr->full_value, hdr->full_value_len,
+				   decoded, NULL);
+	extra = t_str_new(64);
+	(void)runs_occur_in(str_data(decoded), str_len(decoded),
+			    str_data(search), str_len(search), FALSE, extra);
+	va->text_extra = str_data(extra);
+	va->text_extra_size = str_len(extra);
+	if (!runs_occur_in(str_data(search), str_len(search),
+			   str_data(decoded), str_len(decoded), FALSE, NULL))
+		v->result |= SIFT_VERIFY_ADDRESS_TEXT;
 }
 
-enum sift_verify_result sift_verify_header(struct istream *input)
+static void verify_top_header(const struct message_header_line *hdr,
+			      const struct sift_hdrfilter *filter,
+			      bool *unknown_charset, struct sift_verify *v)
+{
+	if (!*unknown_charset &&
+	    memmem(hdr->full_value, hdr->full_value_len, "=?", 2) != NULL) {
+		message_header_decode(hdr->full_value, hdr->full_value_len,
+				      unknown_charset_cb, unknown_charset);
+	}
+	if (!sift_hdrfilter_wants(filter, hdr->name)) {
+		const char *name = t_strdup(hdr->name);
+
+		array_push_back(&v->excluded, &name);
+		v->result |= SIFT_VERIFY_EXCLUDED;
+	} else if (message_header_is_address(hdr->name)) {
+		verify_address(hdr, v);
+	}
+}
+
+static void init_result(struct sift_verify *v)
+{
+	i_zero(v);
+	t_array_init(&v->addresses, 8);
+	t_array_init(&v->excluded, 4);
+}
+
+/* The top-level header only (a header stream). */
+static void verify_header_only(struct istream *input,
+			       const struct sift_hdrfilter *filter,
+			       bool *unknown_charset, struct sift_verify *v)
 {
 	struct message_header_parser_ctx *parser;
 	struct message_header_line *hdr;
-	enum sift_verify_result result = 0;
-	bool unknown_charset = FALSE;
-	int ret;
 
 	parser = message_parse_header_init(input, NULL,
 					   MESSAGE_HEADER_PARSER_FLAG_CLEAN_ONELINE);
-	while ((ret = message_parse_header_next(parser, &hdr)) > 0) {
+	while (message_parse_header_next(parser, &hdr) > 0) {
 		if (hdr->eoh)
 			continue;
 		if (hdr->continues) {
 			hdr->use_full_value = TRUE;
 			continue;
 		}
-		T_BEGIN {
-			if (!unknown_charset &&
-			    memmem(hdr->full_value, hdr->full_value_len,
-				   "=?", 2) != NULL) {
-				message_header_decode(hdr->full_value,
-						      hdr->full_value_len,
-						      unknown_charset_cb,
-						      &unknown_charset);
-			}
-			if ((result & SIFT_VERIFY_ADDRESS_TEXT) == 0 &&
-			    message_header_is_address(hdr->name) &&
-			    address_text_dropped(hdr->full_value,
-						 hdr->full_value_len))
-				result |= SIFT_VERIFY_ADDRESS_TEXT;
-		} T_END;
+		verify_top_header(hdr, filter, unknown_charset, v);
 	}
 	message_parse_header_deinit(&parser);
+}
+
+/* The whole message: the top-level header as above, and the headers of
+   every MIME part for what filter leaves out. */
+static void verify_whole_message(struct istream *input,
+				 const struct sift_hdrfilter *filter,
+				 bool *unknown_charset, struct sift_verify *v)
+{
+	const struct message_parser_settings set = {
+		.hdr_flags = MESSAGE_HEADER_PARSER_FLAG_CLEAN_ONELINE,
+	};
+	struct message_parser_ctx *parser;
+	struct message_block block;
+	struct message_part *parts, *ctype_part = NULL;
+	bool ctype_wanted = sift_hdrfilter_wants(filter, "Content-Type");
+	const char *error;
+
+	parser = message_parser_init(pool_datastack_create(), input, &set);
+	while (message_parser_parse_next_block(parser, &block) > 0) {
+		struct message_header_line *hdr = block.hdr;
+
+		if (hdr == NULL || hdr->eoh)
+			continue;
+		if (hdr->continues) {
+			hdr->use_full_value = TRUE;
+			continue;
+		}
+		/* the fts plugin's test for the message's own header */
+		if (block.part->physical_pos == 0) {
+			verify_top_header(hdr, filter, unknown_charset, v);
+		} else if (!sift_hdrfilter_wants(filter, hdr->name)) {
+			v->result |= SIFT_VERIFY_EXCLUDED;
+		}
+		/* the backend sees a second Content-Type in a part only if
+		   the fts plugin hands Content-Type over (fts-backend-sift.c) */
+		if (!ctype_wanted && strcasecmp(hdr->name, "Content-Type") == 0) {
+			if (ctype_part == block.part)
+				v->result |= SIFT_VERIFY_BODY;
+			ctype_part = block.part;
+		}
+	}
+	(void)message_parser_deinit_from_parts(&parser, &parts, &error);
+}
+
+void sift_verify_message(struct istream *input, bool whole_message,
+			 const struct sift_hdrfilter *filter,
+			 struct sift_verify *v)
+{
+	bool unknown_charset = FALSE;
+
+	init_result(v);
+	if (whole_message)
+		verify_whole_message(input, filter, &unknown_charset, v);
+	else
+		verify_header_only(input, filter, &unknown_charset, v);
 	if (unknown_charset)
-		result |= SIFT_VERIFY_HEADER_CHARSET;
-	return result;
+		v->result |= SIFT_VERIFY_HEADER_CHARSET;
+}
+
+void sift_verify_part_addresses(struct istream *input,
+				const struct sift_hdrfilter *filter,
+				ARRAY_TYPE(sift_verify_address) *dest)
+{
+	struct message_header_parser_ctx *parser;
+	struct message_header_line *hdr;
+	struct sift_verify_address *va;
+	string_t *decoded;
+
+	parser = message_parse_header_init(input, NULL,
+					   MESSAGE_HEADER_PARSER_FLAG_CLEAN_ONELINE);
+	while (message_parse_header_next(parser, &hdr) > 0) {
+		/* (the parser would go on into the body) */
+		if (hdr->eoh)
+			break;
+		if (hdr->continues) {
+			hdr->use_full_value = TRUE;
+			continue;
+		}
+		if (!message_header_is_address(hdr->name) ||
+		    !sift_hdrfilter_wants(filter, hdr->name))
+			continue;
+		decoded = t_str_new(hdr->full_value_len + 16);
+		message_header_decode_utf8(hdr->full_value, hdr->full_value_len,
+					   decoded, NULL);
+		va = array_append_space(dest);
+		va->name = t_strdup(hdr->name);
+		va->value = str_data(decoded);
+		va->size = str_len(decoded);
+	}
+	message_parse_header_deinit(&parser);
 }

@@ -133,6 +133,20 @@ static Xapian::Database &rdb(struct sift_xdb *db)
 	return *db->reader;
 }
 
+SIFT_EXPORT enum sift_xstatus
+sift_xdb_check(const char *path, size_t *errors_r, struct sift_xerror *err)
+{
+	*errors_r = 0;
+	try {
+		/* no output stream: only the count is wanted; a table that
+		   can't be opened or read at all throws instead */
+		*errors_r = Xapian::Database::check(path, 0, NULL);
+		return ok(err);
+	} catch (...) {
+		return translate_exception(err, "check");
+	}
+}
+
 SIFT_EXPORT const char *sift_xstatus_str(enum sift_xstatus status)
 {
 	switch (status) {

@@ -25,7 +25,7 @@ failed=0
 note() { printf '== %s\n' "$*"; }
 fail_hard() { printf 'run-all: %s (see %s)\n' "$*" "$LOG" >&2; echo "0 passed, 1 failed"; exit 1; }
 
-DEPS="dovecot-core dovecot-imapd dovecot-dev libxapian-dev libicu-dev
+DEPS="dovecot-core dovecot-imapd dovecot-lmtpd dovecot-dev libxapian-dev libicu-dev
 autoconf automake libtool pkg-config g++ make python3 python3-pytest
 valgrind zstd python3-xapian clang-14 libclang-rt-14-dev"
 if [ "${SIFT_SKIP_APT:-0}" != 1 ] && [ "$(id -u)" = 0 ]; then
@@ -58,10 +58,10 @@ if [ ! -f Makefile ]; then
 fi
 make -j"$(nproc)" >>"$LOG" 2>&1 || fail_hard "make failed"
 make -j"$(nproc)" tests/unit/test-sift-text tests/unit/test-sift-xapian \
-	tests/unit/test-sift-plan tests/unit/test-sift-gaps >>"$LOG" 2>&1 || fail_hard "building unit tests failed"
+	tests/unit/test-sift-plan tests/unit/test-sift-gaps tests/unit/test-sift-hdrfilter tests/unit/test-sift-verify >>"$LOG" 2>&1 || fail_hard "building unit tests failed"
 
 note "unit tests"
-for t in tests/unit/test-sift-text tests/unit/test-sift-xapian tests/unit/test-sift-plan tests/unit/test-sift-gaps; do
+for t in tests/unit/test-sift-text tests/unit/test-sift-xapian tests/unit/test-sift-plan tests/unit/test-sift-gaps tests/unit/test-sift-hdrfilter tests/unit/test-sift-verify; do
 	out=$("$t" 2>&1)
 	rc=$?
 	echo "$out" >>"$LOG"

@@ -195,15 +195,16 @@ def load_corpora(corpora, workdir, limits=None, seed=1, only=None):
     return out
 
 
-def setup(root, sets, index_timeout=7200):
+def setup(root, sets, index_timeout=7200, plugin_settings=None):
     """Start fts-sift and its oracle with one mailbox per set (maildir
-    files written directly), index everything.  Returns (sift, oracle,
+    files written directly), index everything.  plugin_settings (e.g.
+    fts_header_excludes) go to both instances.  Returns (sift, oracle,
     index seconds)."""
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(root)
     os.chmod(root, 0o755)
     sift = Dovecot(os.path.join(root, "sift"), free_port(), plugin="sift", users=(USER,),
-                   extra_conf=EXTRA_CONF)
+                   extra_conf=EXTRA_CONF, plugin_settings=plugin_settings)
     sift._prepare()
     for box, msgs in sets.items():
         write_maildir(os.path.join(sift.maildir(USER), "." + box), Corpus(msgs),
@@ -211,7 +212,7 @@ def setup(root, sets, index_timeout=7200):
     sift._chown_tree(sift.home(USER))
     sift.start()
     oracle = Dovecot(os.path.join(root, "oracle"), free_port(), plugin="none",
-                     oracle_of=sift, extra_conf=EXTRA_CONF)
+                     oracle_of=sift, extra_conf=EXTRA_CONF, plugin_settings=plugin_settings)
     try:
         oracle.start()
         t0 = time.time()
@@ -471,6 +472,13 @@ def main():
     ap.add_argument("--root", default="/tmp/fts-sift-oracle-sets")
     ap.add_argument("--keep", action="store_true", help="leave the instances' directory")
     ap.add_argument("--report", metavar="JSON", help="print the tables and mismatches of a run again")
+    ap.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE",
+                    help="a plugin setting for both instances, e.g. "
+                    "'fts_header_excludes=X-Mailer Received DKIM-* List-*' (repeatable)")
+    ap.add_argument("--change-setting", action="append", default=[], metavar="KEY=VALUE",
+                    help="after indexing, restart fts-sift with this setting changed "
+                    "(KEY= removes it) before the queries: an index built under one "
+                    "header selection searched under another (repeatable)")
     args = ap.parse_args()
     if args.report:
         return print_report(args.report)
@@ -491,9 +499,21 @@ def main():
         t0 = time.time()
         queries[box] = querysets.generate(msgs, seed="%s/%s" % (args.seed, box), n=args.queries)
         log("%s: %d queries generated in %.1f s" % (box, len(queries[box]), time.time() - t0))
-    sift, oracle, secs = setup(args.root, sets)
-    log("indexed in %.1f s" % secs)
-    report = {"corpora": {}, "index_s": secs}
+    settings = dict(kv.split("=", 1) for kv in args.setting)
+    sift, oracle, secs = setup(args.root, sets, plugin_settings=settings)
+    log("indexed in %.1f s%s" % (secs, " with %s" % settings if settings else ""))
+    if args.change_setting:
+        sift.stop()
+        for kv in args.change_setting:
+            key, value = kv.split("=", 1)
+            if value:
+                sift.plugin_settings[key] = value
+            else:
+                sift.plugin_settings.pop(key, None)
+        sift.start()
+        log("settings changed to %s; the queries rebuild the index" % sift.plugin_settings)
+    report = {"corpora": {}, "index_s": secs, "settings": settings,
+              "changed_settings": args.change_setting}
     bad = 0
     try:
         for box, msgs in sets.items():

@@ -42,6 +42,7 @@ empty is sent as bytes too, so it is never taken for a list delimiter.
 import collections
 import datetime
 import email
+import email.header
 import email.policy
 import email.utils
 import random
@@ -56,7 +57,7 @@ CLASSES = [
     "phrase", "dashed/punctuated", "CJK/Thai run", "case variant",
     "NFC/NFD variant", "address", "partial address", "display name",
     "subject", "header", "TEXT", "NOT", "OR", "nested", "date+word",
-    "hostile",
+    "hostile", "address list", "malformed address", "filtered header",
 ]
 
 # Queries per class in a set of 240; scaled to the requested n.
@@ -67,6 +68,9 @@ WEIGHTS = {
     "address": 10, "partial address": 10, "display name": 8, "subject": 12,
     "header": 14, "TEXT": 8, "NOT": 8, "OR": 8, "nested": 8,
     "date+word": 8, "hostile": 16,
+    # issue 12/13: address lists with encoded display names, malformed
+    # addresses, headers fts_header_excludes typically drops
+    "address list": 16, "malformed address": 12, "filtered header": 12,
 }
 
 WORD_RE = re.compile(r"\w+")
@@ -91,6 +95,12 @@ SKIP_HEADERS = {"x-google-dkim-signature", "x-gm-message-state",
                 "x-forefront-antispam-report", "x-microsoft-antispam",
                 "x-microsoft-antispam-message-info", "arc-seal",
                 "arc-message-signature", "x-ms-exchange-crosstenant-id"}
+# headers fts_header_excludes typically lists (Dovecot's documented example
+# and friends); with such a setting the plugin must leave them to Dovecot
+FILTERED_HEADERS = ("x-mailer", "received", "user-agent", "x-spam-status",
+                    "x-virus-scanned", "x-originating-ip")
+# what Dovecot's address search writes for missing parts
+ADDRESS_PLACEHOLDERS = ("MISSING_DOMAIN", "MISSING_MAILBOX", "SYNTAX_ERROR")
 # query-parser syntax of Xapian (and of other engines): must be plain text
 # to an IMAP SEARCH
 PARSER_SYNTAX = ["AND", "OR", "NOT", "*", '"', "subject:", "from:x", "-",
@@ -151,9 +161,13 @@ LP, RP = _Paren("("), _Paren(")")
 class MessageText:
     """What the generator needs from one message."""
 
-    __slots__ = ("body", "subject", "headers", "addrs", "names", "date")
+    __slots__ = ("body", "subject", "headers", "addrs", "names", "date",
+                 "lists", "malformed", "raw_headers")
 
     def __init__(self):
+        self.lists = []        # (header, [addresses], [decoded names], encoded?)
+        self.malformed = []    # (header, raw value) that is not a clean address list
+        self.raw_headers = []  # (lower-case name, raw value), unfolded
         self.body = ""
         self.subject = ""
         self.headers = []      # (lower-case name, decoded value)
@@ -193,6 +207,7 @@ def parse_message(raw):
                 mt.addrs.append((h, addr))
             if nme and '"' not in nme and "\ufffd" not in nme:
                 mt.names.append((h, nme))
+    _raw_address_lists(raw, mt)
     try:
         d = msg.get("date")
         if d is not None and d.datetime is not None and d.datetime.tzinfo is not None:
@@ -200,6 +215,45 @@ def parse_message(raw):
     except Exception:
         pass
     return mt
+
+
+ENCODED_WORD_RE = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+# an address list entry that is a plain addr-spec
+ADDR_SPEC_RE = re.compile(r"^[^\s@<>()\[\]:;,\"\\]+@[^\s@<>()\[\]:;,\"\\]+\.[A-Za-z]{2,}$")
+
+
+def _raw_address_lists(raw, mt):
+    """The raw (undecoded) header block: address lists of From/To/Cc, and
+    which of them have an encoded-word or are malformed."""
+    head = raw.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
+    try:
+        text = head.decode("utf-8", "replace").replace("\r\n", "\n")
+    except Exception:
+        return
+    for m in re.finditer(r"(?m)^([!-9;-~]+):[ \t]*((?:.*)(?:\n[ \t].*)*)", text):
+        name = m.group(1).lower()
+        value = " ".join(m.group(2).split())
+        mt.raw_headers.append((name, value))
+        if name not in ADDRESS_HEADERS:
+            continue
+        try:
+            pairs = email.utils.getaddresses([value])
+        except Exception:
+            pairs = []
+        addrs = [a for _n, a in pairs if ADDR_RE.match(a or "")]
+        if not pairs or any(not ADDR_SPEC_RE.match(a or "") for _n, a in pairs) or \
+                not value or "@" not in value:
+            mt.malformed.append((name, value))
+        if len(addrs) >= 2 or ENCODED_WORD_RE.search(value):
+            names = []
+            for w in ENCODED_WORD_RE.findall(value):
+                try:
+                    dec = str(email.header.make_header(email.header.decode_header(w)))
+                except Exception:
+                    continue
+                if dec and "\ufffd" not in dec:
+                    names.append(dec)
+            mt.lists.append((name, addrs, names, bool(ENCODED_WORD_RE.search(value))))
 
 
 # ---------------------------------------------------------------- variants
@@ -264,6 +318,9 @@ class _Pool:
         self.header_names = collections.Counter()
         self.dates = []
         self.longest_line = ""
+        self.lists = []                          # (hdr, addrs, names, encoded)
+        self.malformed = collections.Counter()   # (hdr, raw value)
+        self.filtered = collections.Counter()    # (name, token) of such headers
 
     def add(self, mt, rnd):
         words = set()
@@ -307,6 +364,14 @@ class _Pool:
                 self.headers[(name, t)] += 1
         if mt.date is not None:
             self.dates.append(mt.date)
+        self.lists.extend(mt.lists)
+        for h, v in mt.malformed:
+            self.malformed[(h, v)] += 1
+        for name, value in mt.raw_headers:
+            if name in FILTERED_HEADERS or name.startswith(("dkim-", "list-")):
+                toks = [t for t in re.findall(r"[\w][\w.@+-]*\w", value) if len(t) >= 3]
+                for t in set(rnd.sample(toks, min(len(toks), 2))):
+                    self.filtered[(name, t)] += 1
 
 
 def _pick(rnd, items, k):
@@ -666,7 +731,63 @@ def _builders(pool, rnd):
         out.append(Query("hostile", ["HEADER", "X-" + "Z" * 300, w], "long header name"))
         return out[:max(k, len(out))]
 
+    def address_list(k):
+        """Neighbours of encoded display names in address lists (any list
+        when the corpus has none with an encoded name), parts of them,
+        and the decoded names."""
+        out, seen = [], set()
+        lists = sorted(pool.lists, key=repr)
+        enc = [x for x in lists if x[3]]
+        for h, addrs, names, _e in _pick(rnd, enc, k) + _pick(rnd, lists, k):
+            kind = rnd.choice(("addr", "addr", "part", "name", "name"))
+            if kind == "name" and names:
+                nme = rnd.choice(names)
+                parts = nme.split()
+                s = nme if len(parts) < 2 or rnd.random() < 0.5 else rnd.choice(parts)
+                q = Query("address list", [h.upper(), s], "encoded name " + nme)
+            elif addrs:
+                a = rnd.choice(addrs)
+                s = a if kind != "part" else (_inner_slice(rnd, a, 4, 10) or a)
+                q = Query("address list", [h.upper(), s], "in a list of %d" % len(addrs))
+            else:
+                continue
+            if q.label() not in seen:
+                seen.add(q.label())
+                out.append(q)
+            if len(out) >= k:
+                break
+        return out
+
+    def malformed(k):
+        """The placeholders Dovecot's search writes, in every address
+        header (whether or not this corpus has malformed addresses), and
+        pieces of the malformed values it has."""
+        out = [Query("malformed address", [h, p], "placeholder")
+               for h in ("FROM", "TO", "CC") for p in ADDRESS_PLACEHOLDERS]
+        out = _pick(rnd, out, max(1, k // 3))
+        for h, v in _pick(rnd, pool.malformed, k):
+            toks = [t for t in re.split(r"[\s,]+", v) if t] or [v or "@"]
+            s = rnd.choice(toks + [v[:60]] if v else toks)
+            out.append(Query("malformed address", [h.upper(), s], "from " + v[:60]))
+            if len(out) >= k:
+                break
+        return out[:max(k, 1)]
+
+    def filtered(k):
+        out = []
+        for name, tok in _pick(rnd, pool.filtered, k):
+            key = rnd.choice(("HEADER", "HEADER", "TEXT"))
+            crit = ["HEADER", name.title(), tok] if key == "HEADER" else ["TEXT", tok]
+            out.append(Query("filtered header", crit, "in " + name))
+        names_ = sorted({n for n, _t in pool.filtered})
+        for name in _pick(rnd, names_, 2):
+            out.append(Query("filtered header", ["HEADER", name.title(), ""], "present"))
+        rnd.shuffle(out)
+        return out[:k]
+
     return {
+        "address list": address_list, "malformed address": malformed,
+        "filtered header": filtered,
         "word": word, "rare word": rare_word, "prefix": prefix,
         "in-word substring": inword, "short substring": short, "phrase": phrase,
         "dashed/punctuated": punct, "CJK/Thai run": cjk, "case variant": case,

@@ -28,7 +28,7 @@ sys.path.insert(0, HERE)
 from dovetest import Dovecot, DovecotError  # noqa: E402
 import fixtures  # noqa: E402
 # the real-corpus sample (test_corpus_oracle.py): one session fixture
-from corpus_sample import corpus_runs  # noqa: E402,F401
+from corpus_sample import corpus_runs, corpus_runs_filtered  # noqa: E402,F401
 
 BACKEND = os.environ.get("SIFT_TEST_BACKEND", "sift")
 HEALTH_FILE = "test_session_health.py"

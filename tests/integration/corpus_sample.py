@@ -36,30 +36,48 @@ BOXES = ["kselftest", "multilingual", "spamassassin_public",
          "sisimai_bounces", "mime_edge_cases"]
 
 
-@pytest.fixture(scope="session")
-def corpus_runs(request):
-    """Mailbox name -> {"messages": n, "results": [result dict per query,
-    see oracle_sets.run_set]}, for the corpora that are present."""
+# the header selections the filtered run uses: built with the first,
+# searched under the second (a changed selection: the index is rebuilt)
+FILTER_BUILT = {"fts_header_includes": "X-Mailer",
+                "fts_header_excludes": "X-* Received DKIM-* List-* Subject Cc"}
+FILTER_SEARCHED = {"fts_header_excludes": "X-Mailer Received DKIM-* List-*"}
+FILTER_SAMPLE = {"kselftest": 150, "*": 80}
+FILTER_QUERIES = int(os.environ.get("SIFT_CORPUS_FILTER_QUERIES", "120"))
+
+
+def _corpus_runs(request, prefix, sample, n_queries, built=None, searched=None):
     corpora = oracle_sets.default_corpora_dir()
-    root = tempfile.mkdtemp(prefix="fts-sift-corpus.")
+    root = tempfile.mkdtemp(prefix=prefix)
     os.chmod(root, 0o755)
-    sets = oracle_sets.load_corpora(corpora, os.path.join(root, "corpora"), SAMPLE,
+    sets = oracle_sets.load_corpora(corpora, os.path.join(root, "corpora"), sample,
                                     seed=1, only=set(BOXES))
     if not sets:
         shutil.rmtree(root, ignore_errors=True)
-        yield {}
-        return
-    queries = {box: querysets.generate(msgs, seed="1/%s" % box, n=QUERIES)
+        return root, {}
+    queries = {box: querysets.generate(msgs, seed="1/%s" % box, n=n_queries)
                for box, msgs in sets.items()}
-    sift, oracle, _secs = oracle_sets.setup(os.path.join(root, "run"), sets)
+    sift, oracle, _secs = oracle_sets.setup(os.path.join(root, "run"), sets,
+                                            plugin_settings=built)
     out = {}
     try:
+        if searched is not None:
+            sift.stop()
+            sift.plugin_settings = dict(searched)
+            sift.start()
         for box, msgs in sets.items():
             out[box] = {"messages": len(msgs),
                         "results": oracle_sets.run_set(sift, oracle, box, queries[box])}
     finally:
         sift.stop()
         oracle.stop()
+    return root, out
+
+
+@pytest.fixture(scope="session")
+def corpus_runs(request):
+    """Mailbox name -> {"messages": n, "results": [result dict per query,
+    see oracle_sets.run_set]}, for the corpora that are present."""
+    root, out = _corpus_runs(request, "fts-sift-corpus.", SAMPLE, QUERIES)
     yield out
     if request.session.testsfailed or os.environ.get("SIFT_TEST_KEEP") == "1":
         sys.stderr.write("[fts-sift tests] kept %s (logs: run/sift/log/dovecot.log)\n" % root)
@@ -93,3 +111,18 @@ def assert_inword_substrings_read_nothing(corpus_runs, box):
             "  UID SEARCH %s: %d hits, %d maybe uids, %d opened %s" % (
                 r["query"], r["hits"] or 0, r["read"], r["opened"], r["opened_uids"][:10])
             for r in reading))
+
+
+@pytest.fixture(scope="session")
+def corpus_runs_filtered(request):
+    """As corpus_runs, on smaller samples, with the index built under
+    FILTER_BUILT and searched under FILTER_SEARCHED (issue 12: the
+    fts_header_excludes/includes settings)."""
+    root, out = _corpus_runs(request, "fts-sift-corpus-filter.", FILTER_SAMPLE,
+                             FILTER_QUERIES, FILTER_BUILT, FILTER_SEARCHED)
+    yield out
+    if request.session.testsfailed or os.environ.get("SIFT_TEST_KEEP") == "1":
+        sys.stderr.write("[fts-sift tests] kept %s\n" % root)
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+

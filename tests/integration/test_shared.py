@@ -75,7 +75,9 @@ def put_in_maildir(d, owner, mailbox, raw, n):
 @pytest.fixture(scope="module")
 def env(request):
     root = new_root("shared")
-    e = SharedEnv(root)
+    # a metric of the ACL refusal event (test_acl_denied_event)
+    e = SharedEnv(root, extra_conf="metric fts_sift_acl_denied {\n"
+                  "  filter = event=fts_sift_acl_denied\n}\n")
     e.start()
     f = e.fts
     try:
@@ -387,3 +389,17 @@ def test_revocation_in_existing_sessions(env):
 def test_zz_no_errors_in_log(env):
     problems = env.fts.log_problems()
     assert not problems, "\n".join(problems[:20])
+
+
+def test_acl_denied_event(env):
+    """A search of virtual/All by a user without the read right on the
+    shared mailboxes sends fts_sift_acl_denied (README "Events"), which a
+    stats metric counts."""
+    for user in ("looker", "stranger"):
+        virtual_ids(env.fts, user, ("BODY", "walrus"))
+    lines = env.fts.doveadm("stats", "dump").stdout.splitlines()
+    head = lines[0].split("\t")
+    rows = [dict(zip(head, l.split("\t"))) for l in lines[1:]]
+    counts = [int(r["count"]) for r in rows
+              if r["metric_name"] == "fts_sift_acl_denied" and r["field"] == "duration"]
+    assert counts and counts[0] > 0, lines

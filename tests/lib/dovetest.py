@@ -138,6 +138,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+DEFAULT_SIFT_DOVEADM_SO = os.path.join(REPO, "plugin", ".libs",
+                                       "lib21_doveadm_fts_sift_plugin.so")
+DOVEADM_MODULEDIR = os.path.join(DOVECOT_MODULEDIR, "doveadm")
+
+
+def sift_doveadm_so():
+    """Path of the doveadm module under test ($SIFT_DOVEADM_SO or the
+    build tree)."""
+    return os.environ.get("SIFT_DOVEADM_SO") or DEFAULT_SIFT_DOVEADM_SO
+
+
 def sift_plugin_so():
     """Path of the plugin under test ($SIFT_PLUGIN_SO or the build tree)."""
     return os.environ.get("SIFT_PLUGIN_SO") or DEFAULT_SIFT_SO
@@ -790,6 +801,39 @@ namespace inbox {{
         if check and p.returncode != 0:
             raise DovecotError("%s exited %d\nstdout: %s\nstderr: %s" % (
                 " ".join(cmd), p.returncode, p.stdout[-2000:], p.stderr[-2000:]))
+        return p
+
+    def doveadm_sift(self, *args, check=True, timeout=600):
+        """`doveadm -c <conf> args...` with the build's doveadm module
+        (fts-sift subcommands, tokenize/expand for sift users) loaded.
+
+        doveadm loads its modules from a fixed directory; the module is
+        never installed there: doveadm runs in a private mount namespace
+        (root only) where a copy of that directory plus our module is
+        bind-mounted over it, so no other doveadm on the machine sees it."""
+        if os.geteuid() != 0:
+            raise DovecotError("doveadm_sift needs root (a mount namespace)")
+        mod_dir = os.path.join(self.root, "doveadm-modules")
+        if not os.path.isdir(mod_dir):
+            so = sift_doveadm_so()
+            if not os.path.isfile(so):
+                raise DovecotError("fts-sift doveadm module not found at %s" % so)
+            os.makedirs(mod_dir)
+            for name in sorted(os.listdir(DOVEADM_MODULEDIR)):
+                if name.endswith(".so") and "fts_sift" not in name:
+                    shutil.copy2(os.path.join(DOVEADM_MODULEDIR, name), mod_dir)
+            _wait_until_settled(so)
+            shutil.copy2(so, os.path.join(mod_dir, os.path.basename(so)))
+        cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+               'mount --bind "$0" "$1" && shift && exec doveadm "$@"',
+               mod_dir, DOVEADM_MODULEDIR, "-c", self.conf_path] + [str(a) for a in args]
+        try:
+            p = subprocess.run(cmd, capture_output=True, timeout=timeout, text=True)
+        except subprocess.TimeoutExpired as e:
+            raise DovecotError("timeout after %ss: doveadm %s" % (timeout, " ".join(args))) from e
+        if check and p.returncode != 0:
+            raise DovecotError("doveadm %s exited %d\nstdout: %s\nstderr: %s" % (
+                " ".join(map(str, args)), p.returncode, p.stdout[-2000:], p.stderr[-2000:]))
         return p
 
     def doveadm_search_uids(self, user, mailbox, *query, timeout=600):

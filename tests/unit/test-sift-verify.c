@@ -1,0 +1,239 @@
+/* Unit tests of sift-verify: address headers in the form Dovecot's
+   FROM/TO/CC/BCC search compares, the TEXT trust check, and the headers
+   a header selection leaves out.  Uses Dovecot's own lib-mail (the code
+   under test calls it, in Dovecot's order). */
+#include "lib.h"
+#include "str.h"
+#include "istream.h"
+#include "test-common.h"
+#include "sift-hdrfilter.h"
+#include "sift-verify.h"
+
+#include <string.h>
+
+static const char *addr_form(const struct sift_verify *v, unsigned int i)
+{
+	const struct sift_verify_address *a;
+
+	if (i >= array_count(&v->addresses))
+		return NULL;
+	a = array_idx(&v->addresses, i);
+	return t_strndup(a->value, a->size);
+}
+
+static void verify(const char *msg, bool whole, const struct sift_hdrfilter *f,
+		   struct sift_verify *v)
+{
+	struct istream *input =
+		i_stream_create_from_data(msg, strlen(msg));
+
+	sift_verify_message(input, whole, f, v);
+	i_stream_unref(&input);
+}
+
+static void test_verify_address_form(void)
+{
+	struct sift_hdrfilter *f = sift_hdrfilter_new(NULL, NULL);
+	struct sift_verify v;
+	const char *s;
+
+	test_begin("verify address search form");
+	T_BEGIN {
+		/* an encoded name decoding to address punctuation stays
+		   one name: the neighbours are untouched */
+		verify("Cc: First <first@example.org>, "
+		       "=?utf-8?Q?Edgar_=3CLee=3E?= <lee@example.org>, "
+		       "Rob <rob+dt@example.org>\nSubject: x\n\nbody\n",
+		       FALSE, f, &v);
+		test_assert(array_count(&v.addresses) == 1);
+		s = addr_form(&v, 0);
+		test_assert(s != NULL && strstr(s, "Edgar <Lee>") != NULL);
+		test_assert(s != NULL && strstr(s, "Rob <rob+dt@example.org>") != NULL);
+		test_assert(s != NULL && strstr(s, "First <first@example.org>") != NULL);
+		test_assert((v.result & SIFT_VERIFY_ADDRESS_TEXT) == 0);
+
+		/* malformed: Dovecot's placeholders are in the form, and TEXT
+		   (which reads the header as written) can't trust it */
+		verify("From: me\n\n", FALSE, f, &v);
+		s = addr_form(&v, 0);
+		test_assert(s != NULL && strstr(s, "MISSING_DOMAIN") != NULL);
+		test_assert((v.result & SIFT_VERIFY_ADDRESS_TEXT) != 0);
+		verify("From: MAILER-DAEMON <>\n\n", FALSE, f, &v);
+		s = addr_form(&v, 0);
+		test_assert(s != NULL && strstr(s, "MISSING") != NULL);
+		verify("From: <moderator>\n\n", FALSE, f, &v);
+		s = addr_form(&v, 0);
+		test_assert(s != NULL && strstr(s, "moderator") != NULL &&
+			    strstr(s, "MISSING_DOMAIN") != NULL);
+
+		/* a name the writer escapes ("Ts\'o"): FROM compares the
+		   escaped form, TEXT reads "Ts'o", which is kept for it;
+		   nothing added, so no flag */
+		verify("From: Theodore Ts'o <tytso@mit.edu>\n\n", FALSE, f, &v);
+		test_assert(array_count(&v.addresses) == 1);
+		if (array_count(&v.addresses) == 1) {
+			const struct sift_verify_address *a =
+				array_idx(&v.addresses, 0);
+
+			test_assert(a->text_extra_size == 5 &&
+				    memcmp(a->text_extra, "Ts'o ", 5) == 0);
+		}
+		test_assert((v.result & SIFT_VERIFY_ADDRESS_TEXT) == 0);
+
+		/* folded headers are read whole; a non-address header is
+		   not in the list */
+		verify("To: a@example.org,\n b@example.org\nX-Y: z\n\n", FALSE,
+		       f, &v);
+		test_assert(array_count(&v.addresses) == 1);
+		s = addr_form(&v, 0);
+		test_assert(s != NULL && strstr(s, "b@example.org") != NULL);
+		test_assert(v.result == 0);
+
+		/* a comment the parser drops: TEXT can't trust the index */
+		verify("From: a@example.org (Some Comment)\n\n", FALSE, f, &v);
+		s = addr_form(&v, 0);
+		test_assert(s != NULL);
+		if (s != NULL && strstr(s, "Comment") == NULL)
+			test_assert((v.result & SIFT_VERIFY_ADDRESS_TEXT) != 0);
+	} T_END;
+	sift_hdrfilter_free(&f);
+	test_end();
+}
+
+static void test_verify_filter(void)
+{
+	struct sift_hdrfilter *f =
+		sift_hdrfilter_new(NULL, "X-Mailer Received From Content-*");
+	static const char multipart[] =
+		"From: a@example.org\n"
+		"X-Mailer: git-send-email\n"
+		"To: b@example.org\n"
+		"Content-Type: multipart/mixed; boundary=\"b\"\n"
+		"\n"
+		"--b\n"
+		"Content-Type: text/plain\n"
+		"Content-Type: text/html\n"
+		"\n"
+		"hello\n"
+		"--b--\n";
+	struct sift_verify v;
+	const char *const *names;
+	unsigned int n;
+
+	test_begin("verify header selection");
+	T_BEGIN {
+		verify(multipart, FALSE, f, &v);
+		names = array_get(&v.excluded, &n);
+		/* From, X-Mailer and Content-Type are left out; only To
+		   is an address header handed over */
+		test_assert(n == 3);
+		test_assert(n == 3 && strcmp(names[0], "From") == 0 &&
+			    strcmp(names[1], "X-Mailer") == 0 &&
+			    strcmp(names[2], "Content-Type") == 0);
+		test_assert(array_count(&v.addresses) == 1);
+		test_assert((v.result & SIFT_VERIFY_EXCLUDED) != 0);
+		/* the part's two Content-Types: seen only when reading the
+		   whole message */
+		test_assert((v.result & SIFT_VERIFY_BODY) == 0);
+		verify(multipart, TRUE, f, &v);
+		test_assert((v.result & SIFT_VERIFY_BODY) != 0);
+		names = array_get(&v.excluded, &n);
+		/* part headers are not top-level names */
+		test_assert(n == 3);
+	} T_END;
+	sift_hdrfilter_free(&f);
+
+	/* only a part header left out: still flagged for TEXT */
+	f = sift_hdrfilter_new(NULL, "X-Attachment-Id");
+	T_BEGIN {
+		verify("Content-Type: multipart/mixed; boundary=\"b\"\n\n"
+		       "--b\nX-Attachment-Id: f1\n\nx\n--b--\n", TRUE, f, &v);
+		test_assert(array_count(&v.excluded) == 0);
+		test_assert((v.result & SIFT_VERIFY_EXCLUDED) != 0);
+	} T_END;
+	sift_hdrfilter_free(&f);
+	test_end();
+}
+
+static void test_verify_same_runs(void)
+{
+	static const struct {
+		const char *a, *b;
+		bool same;
+	} cases[] = {
+		{ "", "", TRUE },
+		{ "John Doe <j@x>", "\"John Doe\" <j@x>", TRUE },
+		{ "j@x (John Doe)", "John Doe <j@x>", TRUE },
+		{ "me", "me@MISSING_DOMAIN", FALSE },
+		{ "a@b, c@d", "a@b", FALSE },
+		{ "x;y", "x y", TRUE },
+		{ "ab", "abc", FALSE },
+		{ "abc", "xabcx yz", FALSE },
+	};
+
+	test_begin("verify same runs");
+	for (unsigned int i = 0; i < N_ELEMENTS(cases); i++) {
+		test_assert_idx(sift_verify_same_runs(
+			(const unsigned char *)cases[i].a, strlen(cases[i].a),
+			(const unsigned char *)cases[i].b, strlen(cases[i].b)) ==
+			cases[i].same, i);
+	}
+	test_end();
+}
+
+static const char *part_addresses(const char *hdr,
+				  const struct sift_hdrfilter *f)
+{
+	struct istream *input = i_stream_create_from_data(hdr, strlen(hdr));
+	ARRAY_TYPE(sift_verify_address) addrs;
+	const struct sift_verify_address *a;
+	string_t *str = t_str_new(128);
+
+	t_array_init(&addrs, 4);
+	sift_verify_part_addresses(input, f, &addrs);
+	i_stream_unref(&input);
+	array_foreach(&addrs, a) {
+		str_printfa(str, "%s=", a->name);
+		str_append_data(str, a->value, a->size);
+		str_append_c(str, '|');
+	}
+	return str_c(str);
+}
+
+static void test_verify_part_addresses(void)
+{
+	struct sift_hdrfilter *f = sift_hdrfilter_new(NULL, "Cc");
+
+	test_begin("verify attached message addresses");
+	T_BEGIN {
+		/* as written (decoded), comments and all; only address
+		   headers, only those the selection lets through, only the
+		   header (not the body) */
+		test_assert(strcmp(part_addresses(
+			"From: a@example.org (com(nested)ment)\n"
+			"Subject: x\nCc: c@example.org\n"
+			"To: (address in US-ASCII),\n =?utf-8?Q?Edgar_=3CLee=3E?= <l@x>\n"
+			"\nTo: body@example.org\n", f),
+			"From=a@example.org (com(nested)ment)|"
+			"To=(address in US-ASCII), Edgar <Lee> <l@x>|") == 0);
+	} T_END;
+	sift_hdrfilter_free(&f);
+	test_end();
+}
+
+int main(void)
+{
+	static void (*const test_functions[])(void) = {
+		test_verify_address_form,
+		test_verify_filter,
+		test_verify_same_runs,
+		test_verify_part_addresses,
+		NULL
+	};
+	int ret;
+
+	lib_init();
+	ret = test_run(test_functions);
+	lib_deinit();
+	return ret;
+}

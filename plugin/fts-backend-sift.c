@@ -4,6 +4,7 @@
 #include "lib.h"
 #include "array.h"
 #include "seq-range-array.h"
+#include "message-part.h"
 #include "mail-storage-private.h"
 #include "mailbox-list-iter.h"
 #include "istream.h"
@@ -19,6 +20,7 @@
 #include "sift-verify.h"
 #include "sift-acl.h"
 #include "sift-events.h"
+#include "sift-html.h"
 
 struct sift_fts_update_context {
 	struct fts_backend_update_context ctx;
@@ -35,6 +37,9 @@ struct sift_fts_update_context {
 	/* the last attached message whose address headers were indexed
 	   (sift_update_part_addresses()) */
 	const struct message_part *address_part;
+	/* physical_pos of the current document's text/html body parts,
+	   indexed from their source when the document ends */
+	ARRAY(uoff_t) html_parts;
 	bool open_failed;
 	/* expunges of box while its index is not open: queued at close
 	   (sift_index_queue_expunges()), never waiting for the lock */
@@ -190,7 +195,66 @@ fts_backend_sift_update_init(struct fts_backend *_backend)
 
 	ctx = i_new(struct sift_fts_update_context, 1);
 	ctx->ctx.backend = _backend;
+	i_array_init(&ctx->html_parts, 4);
 	return &ctx->ctx;
+}
+
+/* Add the current document's HTML parts as Dovecot's search reads them
+   (sift-html.c).  If the message can't be read again, Dovecot checks its
+   body searches itself. */
+static void sift_update_index_html(struct sift_fts_update_context *ctx)
+{
+	struct istream *input;
+	const char *error;
+	const uoff_t *positions;
+	unsigned int count;
+	int ret = -1;
+	bool gone = FALSE;
+
+	positions = array_get(&ctx->html_parts, &count);
+	if (count == 0)
+		return;
+	T_BEGIN {
+		if (ctx->mail == NULL ||
+		    !mail_set_uid(ctx->mail, ctx->doc_uid)) {
+			error = "it is not in the mailbox";
+			gone = TRUE;
+		} else if (mail_get_stream_because(ctx->mail, NULL, NULL,
+				"fts-sift HTML source", &input) < 0) {
+			error = mailbox_get_last_internal_error(ctx->box,
+								NULL);
+			gone = ctx->mail->expunged;
+		} else {
+			ret = sift_html_index_parts(ctx->index, input,
+						    positions, count, &error);
+		}
+		/* an expunge racing the indexing is no problem: its
+		   document is never part of a result */
+		if (ret < 0 && gone) {
+			e_debug(SIFT_BACKEND(ctx->ctx.backend)->event,
+				"Uid %u of mailbox %s was expunged before its "
+				"HTML was read (%s)", ctx->doc_uid,
+				mailbox_get_vname(ctx->box), error);
+		} else if (ret < 0) {
+			e_warning(SIFT_BACKEND(ctx->ctx.backend)->event,
+				  "Couldn't read the HTML of uid %u in "
+				  "mailbox %s (%s); its body searches are "
+				  "left to Dovecot", ctx->doc_uid,
+				  mailbox_get_vname(ctx->box), error);
+		}
+	} T_END;
+	if (ret < 0)
+		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_BODY);
+	array_clear(&ctx->html_parts);
+}
+
+/* End the current document: its HTML parts first, then store it. */
+static int sift_update_doc_end(struct sift_fts_update_context *ctx)
+{
+	if (ctx->doc_uid != 0 && !ctx->ctx.failed)
+		sift_update_index_html(ctx);
+	array_clear(&ctx->html_parts);
+	return sift_index_doc_end(ctx->index);
 }
 
 /* Finish the document being built, commit and close the index. */
@@ -235,7 +299,7 @@ static void sift_update_close(struct sift_fts_update_context *ctx)
 		array_clear(&ctx->expunges);
 	}
 	if (ctx->index != NULL) {
-		if (sift_index_doc_end(ctx->index) < 0)
+		if (sift_update_doc_end(ctx) < 0)
 			ctx->ctx.failed = TRUE;
 		/* a failed document is not committed as indexed: last_uid
 		   stays below it and it is retried next time */
@@ -412,6 +476,7 @@ fts_backend_sift_update_deinit(struct fts_backend_update_context *_ctx)
 	ret = ctx->ctx.failed ? -1 : 0;
 	if (array_is_created(&ctx->expunges))
 		array_free(&ctx->expunges);
+	array_free(&ctx->html_parts);
 	i_free(ctx);
 	return ret;
 }
@@ -493,7 +558,7 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 		return FALSE;
 	}
 	if (key->uid != ctx->doc_uid) {
-		if (sift_index_doc_end(ctx->index) < 0 ||
+		if (sift_update_doc_end(ctx) < 0 ||
 		    sift_index_doc_begin(ctx->index, key->uid) < 0) {
 			ctx->ctx.failed = TRUE;
 			return FALSE;
@@ -547,13 +612,31 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 		kind = SIFT_FIELD_KIND_MIME_HEADER;
 		break;
 	case FTS_BACKEND_BUILD_KEY_BODY_PART:
-		/* Dovecot's own search reads text/html as source, while the
-		   fts plugin hands us the HTML reduced to text: such a body
-		   can't answer a search exactly, so only flag it. */
 		if (key->body_content_type != NULL &&
-		    (strcasecmp(key->body_content_type, "text/html") == 0 ||
-		     (strncasecmp(key->body_content_type, "text/", 5) != 0 &&
-		      strncasecmp(key->body_content_type, "message/", 8) != 0)))
+		    strcasecmp(key->body_content_type, "text/html") == 0) {
+			/* The fts plugin would hand us the HTML converted
+			   to text, while Dovecot's own search reads its
+			   source: skip the converted text (and the cost of
+			   converting it) and index the source when the
+			   document ends (sift-html.c). */
+			array_push_back(&ctx->html_parts,
+					&key->part->physical_pos);
+			return FALSE;
+		}
+		if (key->body_content_type != NULL &&
+		    strcasecmp(key->body_content_type,
+			       "application/xhtml+xml") == 0) {
+			/* converted by the same HTML parser, but not text
+			   to Dovecot's search (message-search.c reads only
+			   text/ and message/ bodies): it never matches */
+			return FALSE;
+		}
+		/* a part of another type that the fts plugin converts
+		   (an fts_decoder or Tika): Dovecot's search doesn't read
+		   it that way, so only flag the document */
+		if (key->body_content_type != NULL &&
+		    strncasecmp(key->body_content_type, "text/", 5) != 0 &&
+		    strncasecmp(key->body_content_type, "message/", 8) != 0)
 			kind = SIFT_FIELD_KIND_RAW_BODY;
 		else
 			kind = SIFT_FIELD_KIND_BODY;

@@ -27,12 +27,14 @@ struct sift_index;
 /* 3: word terms carry their within-document frequency (and documents a
    length), for relevance scores; a term per character of a body; gaps
    file 2.  4: a body's ASCII characters are a bitmap value instead of
-   terms.  5 (addrhdr): address headers in the form Dovecot's FROM/TO/CC/BCC
-   search compares (sift-verify.c), the header selection in sift.headers.
-   5 (robust): side files in checksummed records, their committed state in
-   sift.files (sift-record.h).  6: both of these (the two 5s differ).
-   Older indexes are rebuilt. */
-#define SIFT_FORMAT_VERSION "6"
+   terms.  5: address headers in the form Dovecot's FROM/TO/CC/BCC
+   search compares (sift-verify.c).  6: text/html parts hold their source
+   as Dovecot's search reads it (sift-html.c) instead of nothing.  7: side
+   files in checksummed records, their committed state in sift.files
+   (sift-record.h).  (The reliability work was a format 5 of its own on
+   its branch; such an index is rebuilt like any older one.)  Older
+   indexes are rebuilt. */
+#define SIFT_FORMAT_VERSION "7"
 
 /* Term prefixes (see sift-index.c for the rationale). */
 #define SIFT_PREFIX_BODY "B"
@@ -49,9 +51,13 @@ struct sift_index;
 #define SIFT_VALUE_BODY_ASCII 0
 #define SIFT_BODY_ASCII_BYTES 16
 /* Flag terms: the body holds text Dovecot searches in a form that is not
-   indexed (HTML source), or a term had to be truncated. */
+   indexed (a part converted by an fts_decoder or Tika), or a term had to
+   be truncated. */
 #define SIFT_FLAG_RAW_BODY "ZR"
 #define SIFT_FLAG_TRUNCATED "ZL"
+/* Flag term: the body holds HTML source, whose runs are not kept across
+   '<' or '>' (see sift_index_chunks()). */
+#define SIFT_FLAG_HTML "ZH"
 /* Dovecot's own search reads part of the message differently from what
    was indexed: ZUB its body (BODY, TEXT), ZUH its headers (every header
    search, TEXT), ZUT only the text TEXT sees. */
@@ -66,7 +72,8 @@ struct sift_index;
 
 enum sift_field_kind {
 	SIFT_FIELD_KIND_BODY,		/* body of a text or message part */
-	SIFT_FIELD_KIND_RAW_BODY,	/* body Dovecot reads differently (HTML) */
+	SIFT_FIELD_KIND_HTML_BODY,	/* body of a text/html part: its source */
+	SIFT_FIELD_KIND_RAW_BODY,	/* body Dovecot reads differently */
 	SIFT_FIELD_KIND_HEADER,		/* top-level header */
 	SIFT_FIELD_KIND_MIME_HEADER,	/* header of a MIME part */
 };

@@ -75,7 +75,7 @@ struct sift_query {
 	unsigned int plan_kinds;
 	/* messages whose flags make word answers uncertain, computed on
 	   first use */
-	ARRAY_TYPE(seq_range) raw_docs, truncated_docs;
+	ARRAY_TYPE(seq_range) raw_docs, truncated_docs, html_docs;
 	ARRAY_TYPE(seq_range) untrusted_body, untrusted_headers, untrusted_text;
 	bool flags_loaded;
 
@@ -338,6 +338,7 @@ static int sift_query_load_flags(struct sift_query *q)
 	} flags[] = {
 		{ SIFT_FLAG_RAW_BODY, &q->raw_docs },
 		{ SIFT_FLAG_TRUNCATED, &q->truncated_docs },
+		{ SIFT_FLAG_HTML, &q->html_docs },
 		{ SIFT_FLAG_UNTRUSTED_BODY, &q->untrusted_body },
 		{ SIFT_FLAG_UNTRUSTED_HEADERS, &q->untrusted_headers },
 		{ SIFT_FLAG_UNTRUSTED_TEXT, &q->untrusted_text },
@@ -502,6 +503,30 @@ static int sift_query_chunk(struct sift_query *q, const struct sift_plan *plan,
 		return -1;
 	seq_range_array_remove_seq_range(&cands, definite);
 	seq_range_array_merge(maybe, &cands);
+	return 0;
+}
+
+/* HTML source keeps no run across '<' or '>' (sift-index.c): a string
+   without whitespace that holds one may span two runs of a document
+   flagged ZH, so those of them whose bodies have the string's words are
+   candidates (all of them, for a string without words). */
+static int sift_query_html_split(struct sift_query *q,
+				 const struct sift_plan *plan,
+				 ARRAY_TYPE(seq_range) *dest)
+{
+	ARRAY_TYPE(seq_range) cands;
+
+	if (plan->kind != SIFT_PLAN_CHUNK ||
+	    array_count(&q->html_docs) == 0 ||
+	    (memchr(plan->normalized, '<', plan->normalized_len) == NULL &&
+	     memchr(plan->normalized, '>', plan->normalized_len) == NULL))
+		return 0;
+	t_array_init(&cands, 64);
+	if (sift_query_candidates(q, plan, body_prefixes,
+				  N_ELEMENTS(body_prefixes), &cands) < 0)
+		return -1;
+	seq_range_array_intersect(&cands, &q->html_docs);
+	seq_range_array_merge(dest, &cands);
 	return 0;
 }
 
@@ -816,6 +841,10 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 						      &q->truncated_docs);
 			if (field == SIFT_FIELD_BODY || field == SIFT_FIELD_TEXT)
 				seq_range_array_merge(&unsure, &q->raw_docs);
+			if ((field == SIFT_FIELD_BODY ||
+			     field == SIFT_FIELD_TEXT) &&
+			    sift_query_html_split(q, &plan, &unsure) < 0)
+				ret = -1;
 			seq_range_array_remove_seq_range(&unsure,
 							 &leaf->definite);
 			seq_range_array_merge(&leaf->maybe, &unsure);
@@ -1219,6 +1248,7 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 	T_BEGIN {
 		t_array_init(&q.raw_docs, 16);
 		t_array_init(&q.truncated_docs, 16);
+		t_array_init(&q.html_docs, 16);
 		t_array_init(&q.untrusted_body, 16);
 		t_array_init(&q.untrusted_headers, 16);
 		t_array_init(&q.untrusted_text, 16);

@@ -442,6 +442,30 @@ def format_mismatch(box, r):
     return s
 
 
+def index_sizes(sift, boxes):
+    """Mailbox -> {"index": bytes of its fts-sift directory, "mail":
+    bytes of its message files}, right after indexing."""
+    out = {}
+    for box in boxes:
+        mdir = os.path.join(sift.maildir(USER), "." + box)
+        sizes = {"index": 0, "mail": 0}
+        for sub, key in (("fts-sift", "index"), ("cur", "mail"), ("new", "mail")):
+            for dirpath, _dirs, files in os.walk(os.path.join(mdir, sub)):
+                for f in files:
+                    try:
+                        sizes[key] += os.path.getsize(os.path.join(dirpath, f))
+                    except OSError:
+                        pass
+        out[box] = sizes
+    return out
+
+
+def format_sizes(sizes):
+    return "\n".join("  %-20s index %6.2f MB = %5.1f%% of its %6.2f MB of mail" % (
+        box, s["index"] / 1e6, 100.0 * s["index"] / max(1, s["mail"]), s["mail"] / 1e6)
+        for box, s in sizes.items())
+
+
 def _uids(u, k=20):
     return "%s%s (%d)" % (u[:k], "..." if len(u) > k else "", len(u))
 
@@ -451,6 +475,8 @@ def print_report(path):
     with open(path) as f:
         report = json.load(f)
     bad = 0
+    if report.get("index_sizes"):
+        print(format_sizes(report["index_sizes"]))
     for box, c in report["corpora"].items():
         print(format_table(box, c["messages"], c["summary"]))
         for r in c["queries"]:
@@ -502,6 +528,8 @@ def main():
     settings = dict(kv.split("=", 1) for kv in args.setting)
     sift, oracle, secs = setup(args.root, sets, plugin_settings=settings)
     log("indexed in %.1f s%s" % (secs, " with %s" % settings if settings else ""))
+    sizes = index_sizes(sift, sets)
+    print(format_sizes(sizes), flush=True)
     if args.change_setting:
         sift.stop()
         for kv in args.change_setting:
@@ -513,7 +541,7 @@ def main():
         sift.start()
         log("settings changed to %s; the queries rebuild the index" % sift.plugin_settings)
     report = {"corpora": {}, "index_s": secs, "settings": settings,
-              "changed_settings": args.change_setting}
+              "changed_settings": args.change_setting, "index_sizes": sizes}
     bad = 0
     try:
         for box, msgs in sets.items():

@@ -28,7 +28,12 @@ default: RFC 2047 words and MIME parts decoded):
     lower-cased, with ss/SS for sharp s, capital sigma, dotted/dotless i,
     full-width forms, NFD/NFC;
   - addresses, display names, Subject, X- and other headers: the decoded
-    header values.
+    header values;
+  - HTML markup: tags and slices of them, entities as written, words
+    only inside tags and attributes, and words only an HTML-to-text
+    conversion has (split by tags, entities decoded), from the text/html
+    parts' source (drawn without the shared random generator, so adding
+    the class left the other classes' strings as they were).
 Each class draws its strings without replacement, so repeats are rare; a
 class that finds nothing in the corpus (e.g. no CJK in it) is left out and
 the remaining classes grow until the set has `n` queries.
@@ -43,6 +48,7 @@ import collections
 import datetime
 import email
 import email.header
+import html
 import email.policy
 import email.utils
 import random
@@ -58,6 +64,7 @@ CLASSES = [
     "NFC/NFD variant", "address", "partial address", "display name",
     "subject", "header", "TEXT", "NOT", "OR", "nested", "date+word",
     "hostile", "address list", "malformed address", "filtered header",
+    "HTML markup",
 ]
 
 # Queries per class in a set of 240; scaled to the requested n.
@@ -71,6 +78,7 @@ WEIGHTS = {
     # issue 12/13: address lists with encoded display names, malformed
     # addresses, headers fts_header_excludes typically drops
     "address list": 16, "malformed address": 12, "filtered header": 12,
+    "HTML markup": 8,
 }
 
 WORD_RE = re.compile(r"\w+")
@@ -81,6 +89,10 @@ PHRASE_RE = re.compile(r"(?<!\w)[^\W_]+(?:[ \t]+[^\W_]+){1,3}(?!\w)")
 PUNCT_RE = re.compile(r"(?<![\w.@/:-])\w+(?:[-.@/:_+]\w+)+")
 ADDR_RE = re.compile(r"^[\w.+-]+@[\w-]+(?:\.[\w-]+)+$")
 # Han, Hiragana, Katakana, Hangul, Thai
+# HTML source: tags, entities as written, words
+TAG_RE = re.compile(r"<[^<>\s][^<>]{0,80}>")
+ENTITY_RE = re.compile(r"&#?[A-Za-z0-9]{1,10};?")
+HTML_STRIP_RE = re.compile(r"(?is)<(style|script)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>")
 CJK_RE = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
                     "\u0e00-\u0e7f]{2,}")
 ADDRESS_HEADERS = ("from", "to", "cc")
@@ -161,7 +173,7 @@ LP, RP = _Paren("("), _Paren(")")
 class MessageText:
     """What the generator needs from one message."""
 
-    __slots__ = ("body", "subject", "headers", "addrs", "names", "date",
+    __slots__ = ("body", "html", "subject", "headers", "addrs", "names", "date",
                  "lists", "malformed", "raw_headers")
 
     def __init__(self):
@@ -169,6 +181,7 @@ class MessageText:
         self.malformed = []    # (header, raw value) that is not a clean address list
         self.raw_headers = []  # (lower-case name, raw value), unfolded
         self.body = ""
+        self.html = []         # decoded source of each text/html part
         self.subject = ""
         self.headers = []      # (lower-case name, decoded value)
         self.addrs = []        # (header, address)
@@ -185,6 +198,12 @@ def parse_message(raw):
         return mt
     try:
         mt.body = text_of(msg)
+    except Exception:
+        pass
+    try:
+        for part in msg.walk():
+            if part.get_content_type() == "text/html":
+                mt.html.append(part.get_content())
     except Exception:
         pass
     for name in msg.keys():
@@ -321,6 +340,13 @@ class _Pool:
         self.lists = []                          # (hdr, addrs, names, encoded)
         self.malformed = collections.Counter()   # (hdr, raw value)
         self.filtered = collections.Counter()    # (name, token) of such headers
+        # HTML: tags, entities as written, words only inside markup, and
+        # words of the text an HTML-to-text conversion makes that are not
+        # in the source (split by tags, entities decoded)
+        self.html_tags = collections.Counter()
+        self.html_entities = collections.Counter()
+        self.html_markup_words = collections.Counter()
+        self.html_converted_words = collections.Counter()
 
     def add(self, mt, rnd):
         words = set()
@@ -372,6 +398,25 @@ class _Pool:
                 toks = [t for t in re.findall(r"[\w][\w.@+-]*\w", value) if len(t) >= 3]
                 for t in set(rnd.sample(toks, min(len(toks), 2))):
                     self.filtered[(name, t)] += 1
+        # deterministic, without rnd: the other classes draw the same
+        # strings as before this class existed
+        for src in mt.html:
+            tags = TAG_RE.findall(src)
+            for t in tags[:40]:
+                self.html_tags[t] += 1
+            for e in set(ENTITY_RE.findall(src)):
+                self.html_entities[e] += 1
+            text = HTML_STRIP_RE.sub("", src)
+            text_words = set(WORD_RE.findall(text))
+            src_words = set(WORD_RE.findall(src))
+            for t in tags[:40]:
+                for w in WORD_RE.findall(t):
+                    if 4 <= len(w) <= 30 and w not in text_words:
+                        self.html_markup_words[w] += 1
+            conv = HTML_STRIP_RE.sub("", html.unescape(src))
+            for w in set(WORD_RE.findall(conv)):
+                if 4 <= len(w) <= 30 and w not in src_words:
+                    self.html_converted_words[w] += 1
 
 
 def _pick(rnd, items, k):
@@ -785,6 +830,28 @@ def _builders(pool, rnd):
         rnd.shuffle(out)
         return out[:k]
 
+    def html_markup(k):
+        """Strings of HTML source (Dovecot's search reads it as written):
+        tags and slices of them, entities as written, words only inside
+        tags and attributes, and words only the converted text has (it
+        doesn't find them, unless they occur elsewhere as written)."""
+        out = []
+        per = max(1, k // 4)
+        for t in _pick(rnd, pool.html_tags, per):
+            if len(t) > 12 and rnd.random() < 0.6:
+                a = rnd.randrange(len(t) - 4)
+                t = t[a:a + rnd.randint(4, 16)]
+            out.append(Query("HTML markup", ["BODY", t], "tag"))
+        for e in _pick(rnd, pool.html_entities, per):
+            out.append(Query("HTML markup", ["BODY", e], "entity as written"))
+        for w in _pick(rnd, pool.html_markup_words, per):
+            key = "TEXT" if rnd.random() < 0.25 else "BODY"
+            out.append(Query("HTML markup", [key, w], "only inside markup"))
+        for w in _pick(rnd, pool.html_converted_words, per):
+            out.append(Query("HTML markup", ["BODY", w], "converted text only"))
+        rnd.shuffle(out)
+        return out[:k]
+
     return {
         "address list": address_list, "malformed address": malformed,
         "filtered header": filtered,
@@ -794,5 +861,5 @@ def _builders(pool, rnd):
         "NFC/NFD variant": nfd, "address": address, "partial address": partial,
         "display name": names, "subject": subject, "header": header, "TEXT": text,
         "NOT": not_, "OR": or_, "nested": nested, "date+word": dateword,
-        "hostile": hostile,
+        "hostile": hostile, "HTML markup": html_markup,
     }

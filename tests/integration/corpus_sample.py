@@ -94,20 +94,21 @@ def results_of(corpus_runs, box):
     return corpus_runs[box]["results"]
 
 
-def assert_inword_substrings_read_nothing(corpus_runs, box):
-    """Every "in-word substring" query of box's set (BODY with a slice from
-    inside one real word, letters only) was answered by the index alone:
-    the plugin's debug line "Lookup in <box>: D definite, M maybe uids,
-    ..." says M = 0, and Dovecot logged no "UID <n>: Opened mail because:
-    search" for it (it read no message)."""
-    res = [r for r in results_of(corpus_runs, box) if r["class"] == "in-word substring"]
-    assert len(res) >= 5, "test problem: only %d in-word substring queries" % len(res)
+def assert_inword_substrings_read_nothing(corpus_runs, box, cls="in-word substring"):
+    """Every query of class cls in box's set (by default "in-word
+    substring": BODY with a slice from inside one real word, letters only)
+    was answered by the index alone: the plugin's debug line "Lookup in
+    <box>: D definite, M maybe uids, ..." says M = 0, and Dovecot logged
+    no "UID <n>: Opened mail because: search" for it (it read no
+    message)."""
+    res = [r for r in results_of(corpus_runs, box) if r["class"] == cls]
+    assert len(res) >= 5, "test problem: only %d %s queries" % (len(res), cls)
     unlogged = [r for r in res if not r["lookups"]]
     assert not unlogged, "no lookup logged (the index was not asked) for:\n%s" % (
         "\n".join("  UID SEARCH " + r["query"] for r in unlogged))
     reading = [r for r in res if r["read"] or r["opened"]]
-    assert not reading, "%d of %d in-word substring searches in %s made Dovecot read " \
-        "messages:\n%s" % (len(reading), len(res), box, "\n".join(
+    assert not reading, "%d of %d %s searches in %s made Dovecot read " \
+        "messages:\n%s" % (len(reading), len(res), cls, box, "\n".join(
             "  UID SEARCH %s: %d hits, %d maybe uids, %d opened %s" % (
                 r["query"], r["hits"] or 0, r["read"], r["opened"], r["opened_uids"][:10])
             for r in reading))

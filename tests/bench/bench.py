@@ -431,19 +431,32 @@ def build_queries(corpus, slice_n, seed=SEED, per_part=1500):
 GNU_TIME = "/usr/bin/time"
 
 
-def timed_run(cmd, env=None):
+def timed_run(cmd, env=None, live=False):
     """Run cmd under GNU time; return dict(wall_s, user_s, sys_s, cpu_s,
     maxrss_mb, rc, stdout, stderr).  CPU and max RSS cover the process and
     the children it waited for.  (os.wait4 on our own child would report
     this script's RSS as the peak: a child's ru_maxrss starts from the
     memory of the process it was forked from, hence the GNU time process
-    in between.)"""
+    in between.)  live: the command's stdout is also shown as it comes
+    (doveadm -v index's "done/total" progress)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
             tempfile.NamedTemporaryFile("r") as tm:
         full = [GNU_TIME, "-o", tm.name, "-f", "%U %S %M %x"] + cmd
         t0 = time.perf_counter()
-        subprocess.call(full, stdin=subprocess.DEVNULL, stdout=out,
-                        stderr=err, env=env)
+        if live:
+            proc = subprocess.Popen(full, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=err, env=env)
+            while True:
+                chunk = proc.stdout.read1(4096)
+                if not chunk:
+                    break
+                out.write(chunk)
+                sys.stderr.write(chunk.decode(errors="replace"))
+                sys.stderr.flush()
+            proc.wait()
+        else:
+            subprocess.call(full, stdin=subprocess.DEVNULL, stdout=out,
+                            stderr=err, env=env)
         wall = time.perf_counter() - t0
         out.seek(0)
         err.seek(0)
@@ -600,18 +613,26 @@ class DovecotEngine(Engine):
 
     def index(self):
         self.r["loadavg_before_index"] = os.getloadavg()[0]
-        res = timed_run(["doveadm", "-c", self.dv.conf_path, "index", "-u",
-                         USER, "INBOX"])
+        # -v: Dovecot's own progress ("\r<done>/<total>" every 100
+        # messages), shown live and counted
+        res = timed_run(["doveadm", "-v", "-c", self.dv.conf_path, "index",
+                         "-u", USER, "INBOX"], live=True)
+        sys.stderr.write("\n")
         if res["rc"] != 0:
             raise RuntimeError("%s: doveadm index failed (%d): %s"
                                % (self.name, res["rc"], res["stderr"]))
         res["msgs_per_s"] = len(self.corpus) / res["wall_s"]
         res["stderr"] = res["stderr"][-2000:]
+        steps = re.findall(r"(\d+)/(\d+)", res["stdout"])
+        res["progress_updates"] = len(steps)
+        res["progress_last"] = "/".join(steps[-1]) if steps else None
         del res["stdout"]
         self.r["index"] = res
-        log("%s: indexed %d msgs in %.1fs (%.0f msg/s, cpu %.1fs, rss %.0f MB)"
+        log("%s: indexed %d msgs in %.1fs (%.0f msg/s, cpu %.1fs, rss %.0f MB; "
+            "progress shown %d times, last %s)"
             % (self.name, len(self.corpus), res["wall_s"], res["msgs_per_s"],
-               res["cpu_s"], res["maxrss_mb"]))
+               res["cpu_s"], res["maxrss_mb"], res["progress_updates"],
+               res["progress_last"]))
 
     def sizes(self, key="size"):
         dirs = find_dirs(self.home, INDEX_DIR_NAMES[self.kind])
@@ -781,9 +802,11 @@ class NotmuchEngine(Engine):
         res["stderr"] = res["stderr"][-2000:]
         del res["stdout"]
         self.r["index"] = res
-        log("%s: indexed %d msgs in %.1fs (%.0f msg/s, cpu %.1fs, rss %.0f MB)"
+        log("%s: indexed %d msgs in %.1fs (%.0f msg/s, cpu %.1fs, rss %.0f MB; "
+            "progress shown %d times, last %s)"
             % (self.name, len(self.corpus), res["wall_s"], res["msgs_per_s"],
-               res["cpu_s"], res["maxrss_mb"]))
+               res["cpu_s"], res["maxrss_mb"], res["progress_updates"],
+               res["progress_last"]))
         xdir = os.path.join(mail, ".notmuch", "xapian")
         disk, app = dir_bytes(xdir)
         self.r["size"] = {"index_bytes": disk, "index_apparent_bytes": app,

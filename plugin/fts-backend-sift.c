@@ -43,6 +43,9 @@ struct sift_fts_update_context {
 	   indexed from their source when the document ends */
 	ARRAY(uoff_t) html_parts;
 	bool open_failed;
+	/* expunges of box while its index is not open: queued at close
+	   (sift_index_queue_expunges()), never waiting for the lock */
+	ARRAY_TYPE(seq_range) expunges;
 	/* the session user may not read box: nothing of it is indexed, and
 	   its index is not opened (see update_set_mailbox) */
 	bool box_unreadable;
@@ -257,6 +260,44 @@ static int sift_update_doc_end(struct sift_fts_update_context *ctx)
 /* Finish the document being built, commit and close the index. */
 static void sift_update_close(struct sift_fts_update_context *ctx)
 {
+	if (array_is_created(&ctx->expunges) &&
+	    array_count(&ctx->expunges) > 0) {
+		int ret = 1;
+
+		/* record them in the index if nobody else is writing it,
+		   else queue them for the writer */
+		if (ctx->index == NULL && ctx->box != NULL) {
+			ret = sift_index_try_open_writer(
+				SIFT_BACKEND(ctx->ctx.backend), ctx->box,
+				&ctx->index);
+		}
+		if (ret < 0) {
+			/* the index can't be written (logged) */
+		} else if (ctx->index != NULL) {
+			/* the index was opened after all: record them
+			   with its commit */
+			struct seq_range_iter iter;
+			unsigned int n = 0;
+			uint32_t uid;
+
+			seq_range_array_iter_init(&iter, &ctx->expunges);
+			while (seq_range_array_iter_nth(&iter, n++, &uid))
+				sift_index_expunge(ctx->index, uid);
+		} else if (ctx->box != NULL &&
+			   sift_index_queue_expunges(
+				SIFT_BACKEND(ctx->ctx.backend), ctx->box,
+				&ctx->expunges) < 0) {
+			ret = -1;
+		}
+		if (ret < 0) {
+			e_warning(SIFT_BACKEND(ctx->ctx.backend)->event,
+				  "Expunges in mailbox %s are not recorded "
+				  "in the index (see the error above); "
+				  "doveadm fts rescan will record them",
+				  mailbox_get_vname(ctx->box));
+		}
+		array_clear(&ctx->expunges);
+	}
 	if (ctx->index != NULL) {
 		if (sift_update_doc_end(ctx) < 0)
 			ctx->ctx.failed = TRUE;
@@ -279,6 +320,23 @@ static void sift_update_close(struct sift_fts_update_context *ctx)
    sift-verify.c): the address headers in their search form, the names of
    headers the fts plugin leaves out; and flag the document where
    Dovecot's search reads it differently from what we are given. */
+
+/* One whole field the plugin builds itself (not from the fts plugin's
+   calls); FALSE marks the update failed. */
+static bool
+sift_update_field(struct sift_fts_update_context *ctx,
+		  enum sift_field_kind kind, const char *name,
+		  const void *data, size_t size)
+{
+	sift_index_field_begin(ctx->index, kind, name);
+	if (sift_index_field_data(ctx->index, data, size) < 0 ||
+	    sift_index_field_end(ctx->index) < 0) {
+		ctx->ctx.failed = TRUE;
+		return FALSE;
+	}
+	return TRUE;
+}
+
 static void sift_update_check_header(struct sift_fts_update_context *ctx,
 				     uint32_t uid)
 {
@@ -302,6 +360,16 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 	else
 		ret = mail_get_hdr_stream(ctx->mail, NULL, &input);
 	if (ret < 0) {
+		if (ctx->mail->expunged) {
+			/* expunged meanwhile (normal while clients expunge
+			   during indexing): no search will return it */
+			e_debug(backend->event,
+				"uid %u of mailbox %s was expunged while it "
+				"was indexed", uid, mailbox_get_vname(ctx->box));
+			sift_index_mark_untrusted(ctx->index,
+				SIFT_UNTRUSTED_HEADERS | SIFT_UNTRUSTED_TEXT);
+			return;
+		}
 		/* The fts plugin read its own copy fine, but without this
 		   check the index could claim certainty where Dovecot reads
 		   the headers differently, and it lacks the address
@@ -329,26 +397,18 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 	/* the fts plugin's own calls for these are ignored
 	   (update_set_build_key()) */
 	array_foreach(&v.addresses, addr) {
-		sift_index_field_begin(ctx->index, SIFT_FIELD_KIND_HEADER,
-				       addr->name);
-		if (sift_index_field_data(ctx->index, addr->value,
-					  addr->size) < 0 ||
-		    sift_index_field_end(ctx->index) < 0) {
-			ctx->ctx.failed = TRUE;
+		if (!sift_update_field(ctx, SIFT_FIELD_KIND_HEADER, addr->name,
+				       addr->value, addr->size))
 			return;
-		}
 		if (addr->text_extra_size == 0)
 			continue;
 		/* what only TEXT reads: pooled with the other headers (a
 		   header without a name), whose words TEXT finds and
 		   whose runs give it candidates */
-		sift_index_field_begin(ctx->index, SIFT_FIELD_KIND_HEADER, "");
-		if (sift_index_field_data(ctx->index, addr->text_extra,
-					  addr->text_extra_size) < 0 ||
-		    sift_index_field_end(ctx->index) < 0) {
-			ctx->ctx.failed = TRUE;
+		if (!sift_update_field(ctx, SIFT_FIELD_KIND_HEADER, "",
+				       addr->text_extra,
+				       addr->text_extra_size))
 			return;
-		}
 	}
 	/* a header without any of its text: the name only, so that
 	   HEADER <name> "" stays exact */
@@ -384,14 +444,9 @@ static void sift_update_part_addresses(struct sift_fts_update_context *ctx,
 	if (input->stream_errno != 0)
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_TEXT);
 	array_foreach(&addrs, addr) {
-		sift_index_field_begin(ctx->index, SIFT_FIELD_KIND_MIME_HEADER,
-				       addr->name);
-		if (sift_index_field_data(ctx->index, addr->value,
-					  addr->size) < 0 ||
-		    sift_index_field_end(ctx->index) < 0) {
-			ctx->ctx.failed = TRUE;
+		if (!sift_update_field(ctx, SIFT_FIELD_KIND_MIME_HEADER,
+				       addr->name, addr->value, addr->size))
 			return;
-		}
 	}
 }
 
@@ -423,6 +478,8 @@ fts_backend_sift_update_deinit(struct fts_backend_update_context *_ctx)
 
 	sift_update_close(ctx);
 	ret = ctx->ctx.failed ? -1 : 0;
+	if (array_is_created(&ctx->expunges))
+		array_free(&ctx->expunges);
 	array_free(&ctx->html_parts);
 	i_free(ctx);
 	return ret;
@@ -467,26 +524,25 @@ fts_backend_sift_update_expunge(struct fts_backend_update_context *_ctx,
 {
 	struct sift_fts_update_context *ctx =
 		(struct sift_fts_update_context *)_ctx;
-	struct sift_fts_backend *backend = SIFT_BACKEND(_ctx->backend);
 
 	/* A document left behind by a failed expunge is harmless for
 	   searches: UIDs are never reused, and Dovecot drops results for
 	   UIDs that no longer exist.  "doveadm fts rescan" records it.
 	   So is one left behind because this user's process may not read
 	   the mailbox and so must not open its index. */
-	if (ctx->box_unreadable)
+	if (ctx->box_unreadable || ctx->box == NULL)
 		return;
-	if (ctx->open_failed)
-		return;
-	if (!sift_update_ensure_index(ctx)) {
-		/* once per mailbox, not per expunged message */
-		e_warning(backend->event, "Expunges in mailbox %s are not "
-			  "recorded in the index (see the error above); "
-			  "doveadm fts rescan will record them",
-			  ctx->box == NULL ? "?" : mailbox_get_vname(ctx->box));
+	if (ctx->index != NULL) {
+		/* an indexing run: recorded with its next commit */
+		sift_index_expunge(ctx->index, uid);
 		return;
 	}
-	sift_index_expunge(ctx->index, uid);
+	/* Only expunges so far (an imap session syncing them): never wait
+	   for the write lock an indexing run may hold; they are queued
+	   when the update ends. */
+	if (!array_is_created(&ctx->expunges))
+		i_array_init(&ctx->expunges, 16);
+	seq_range_array_add(&ctx->expunges, uid);
 }
 
 /* Is a body part's text extracted by a decoder (fts_decoder, fts_tika)

@@ -7,6 +7,7 @@
 #include "str.h"
 #include "write-full.h"
 #include "sift-dict.h"
+#include "sift-record.h"
 
 #include <stdio.h>
 #include <fcntl.h>
@@ -14,23 +15,22 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-#define TERMS_MAGIC "SIFT-TERMS 1 "
-/* "SIFT-TERMS 1 0000000123\n" */
-#define TERMS_HEADER_LEN (sizeof(TERMS_MAGIC) - 1 + 10 + 1)
-
 struct sift_dict {
-	struct sift_map terms, opaque;
-	/* last_uid the terms file is complete for; 0 if unknown */
-	uint32_t terms_uid;
-	bool terms_valid;
+	struct sift_rfile terms, opaque;
+	bool terms_complete;
+	/* a file failed its check when it was first scanned */
+	char *damage;
 };
 
 struct sift_dict_writer {
 	char *dir;
 	mode_t mode;
-	int terms_fd, opaque_fd;
+	struct sift_wfile *terms, *opaque;
 	bool terms_complete;
 };
+
+/* terms are rewritten in records of about this size */
+#define TERMS_RECORD_SIZE (256 * 1024)
 
 int sift_map_file(const char *path, struct sift_map *map_r,
 			 const char **error_r)
@@ -74,34 +74,33 @@ void sift_unmap(struct sift_map *map)
 	i_zero(map);
 }
 
-static bool terms_header_parse(const char *data, size_t size,
-			       uint32_t *last_uid_r)
-{
-	if (size < TERMS_HEADER_LEN ||
-	    memcmp(data, TERMS_MAGIC, sizeof(TERMS_MAGIC) - 1) != 0 ||
-	    data[TERMS_HEADER_LEN - 1] != '\n')
-		return FALSE;
-	return str_to_uint32(t_strndup(data + sizeof(TERMS_MAGIC) - 1, 10),
-			     last_uid_r) == 0;
-}
-
-int sift_dict_open(const char *dir, struct sift_dict **dict_r,
-		   const char **error_r)
+int sift_dict_open(const char *dir, const struct sift_files_state *st,
+		   struct sift_dict **dict_r, const char **error_r)
 {
 	struct sift_dict *dict = i_new(struct sift_dict, 1);
+	int ret;
 
-	if (sift_map_file(t_strconcat(dir, "/"SIFT_DICT_TERMS_FILE, NULL),
-			  &dict->terms, error_r) < 0 ||
-	    sift_map_file(t_strconcat(dir, "/"SIFT_DICT_OPAQUE_FILE, NULL),
-			  &dict->opaque, error_r) < 0) {
-		sift_dict_close(&dict);
-		return -1;
+	*dict_r = NULL;
+	/* The terms file is only read when it is complete.  Headers and
+	   sizes are checked now, the records when a search first scans
+	   them (a word search needs neither file). */
+	ret = !st->terms_complete ? 1 :
+		sift_rfile_open(t_strconcat(dir, "/"SIFT_DICT_TERMS_FILE, NULL),
+				SIFT_DICT_TERMS_FILE, &st->terms, FALSE,
+				&dict->terms, error_r);
+	if (ret > 0) {
+		ret = sift_rfile_open(t_strconcat(dir, "/"SIFT_DICT_OPAQUE_FILE,
+						  NULL), SIFT_DICT_OPAQUE_FILE,
+				      &st->opaque, FALSE, &dict->opaque,
+				      error_r);
 	}
-	dict->terms_valid = terms_header_parse(dict->terms.data,
-					       dict->terms.size,
-					       &dict->terms_uid);
+	if (ret <= 0) {
+		sift_dict_close(&dict);
+		return ret;
+	}
+	dict->terms_complete = st->terms_complete;
 	*dict_r = dict;
-	return 0;
+	return 1;
 }
 
 void sift_dict_close(struct sift_dict **_dict)
@@ -111,14 +110,34 @@ void sift_dict_close(struct sift_dict **_dict)
 	if (dict == NULL)
 		return;
 	*_dict = NULL;
-	sift_unmap(&dict->terms);
-	sift_unmap(&dict->opaque);
+	sift_rfile_close(&dict->terms);
+	sift_rfile_close(&dict->opaque);
+	i_free(dict->damage);
 	i_free(dict);
 }
 
-bool sift_dict_terms_complete(const struct sift_dict *dict, uint32_t last_uid)
+const char *sift_dict_damage(const struct sift_dict *dict)
 {
-	return dict->terms_valid && dict->terms_uid >= last_uid;
+	return dict->damage;
+}
+
+/* Before the first scan of file: verify it. */
+static bool sift_dict_check(struct sift_dict *dict, struct sift_rfile *file)
+{
+	const char *error;
+
+	if (dict->damage != NULL)
+		return FALSE;
+	if (!sift_rfile_check(file, &error)) {
+		dict->damage = i_strdup(error);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+bool sift_dict_terms_complete(const struct sift_dict *dict)
+{
+	return dict->terms_complete;
 }
 
 /* Start of the line holding pos (lines begin at begin or after '\n'). */
@@ -149,26 +168,22 @@ term_rest(const struct sift_dict_prefix *p, const char *ls, const char *le)
 	return rest;
 }
 
-void sift_dict_match_terms(struct sift_dict *dict,
-			   const struct sift_dict_prefix *prefixes,
-			   unsigned int prefix_count,
-			   const char *needle, size_t needle_len,
-			   ARRAY_TYPE(sift_dict_term) *terms_r)
+/* One record's lines of terms. */
+static void
+match_terms_in(const char *begin, const char *end,
+	       const struct sift_dict_prefix *prefixes,
+	       unsigned int prefix_count, const char *needle,
+	       size_t needle_len, ARRAY_TYPE(sift_dict_term) *terms_r)
 {
-	const char *begin, *end, *pos, *hit;
+	const char *pos = begin, *hit;
 
-	if (needle_len == 0 || dict->terms.size <= TERMS_HEADER_LEN)
-		return;
-	begin = dict->terms.data + TERMS_HEADER_LEN;
-	end = dict->terms.data + dict->terms.size;
-	pos = begin;
 	while (pos < end &&
 	       (hit = memmem(pos, end - pos, needle, needle_len)) != NULL) {
 		const char *ls = line_start(begin, hit);
 		const char *le = memchr(hit, '\n', end - hit);
 
 		if (le == NULL)
-			le = end; /* a last line being appended */
+			le = end;
 		pos = le + 1;
 		for (unsigned int i = 0; i < prefix_count; i++) {
 			const char *rest = term_rest(&prefixes[i], ls, le);
@@ -188,25 +203,44 @@ void sift_dict_match_terms(struct sift_dict *dict,
 	}
 }
 
-void sift_dict_match_opaque(struct sift_dict *dict, const char *needle,
-			    size_t needle_len, ARRAY_TYPE(seq_range) *uids)
+void sift_dict_match_terms(struct sift_dict *dict,
+			   const struct sift_dict_prefix *prefixes,
+			   unsigned int prefix_count,
+			   const char *needle, size_t needle_len,
+			   ARRAY_TYPE(sift_dict_term) *terms_r)
 {
-	const char *begin, *end, *pos, *hit;
+	const unsigned char *data;
+	uint64_t pos = 0, offset;
+	uint32_t len;
 
-	if (needle_len == 0 || dict->opaque.size == 0)
+	if (needle_len == 0 || !sift_dict_check(dict, &dict->terms))
 		return;
-	begin = pos = dict->opaque.data;
-	end = begin + dict->opaque.size;
+	while (sift_rfile_next(&dict->terms, &pos, &offset, &data, &len)) {
+		match_terms_in((const char *)data, (const char *)data + len,
+			       prefixes, prefix_count, needle, needle_len,
+			       terms_r);
+	}
+}
+
+/* One record's lines "<uid> <token> <token>...". */
+static void match_opaque_in(const char *begin, const char *end,
+			    const char *needle, size_t needle_len,
+			    ARRAY_TYPE(seq_range) *uids)
+{
+	const char *pos = begin, *hit;
+
 	while (pos < end &&
 	       (hit = memmem(pos, end - pos, needle, needle_len)) != NULL) {
 		const char *ls = line_start(begin, hit);
 		const char *le = memchr(hit, '\n', end - hit);
-		const char *sp = memchr(ls, ' ', (le == NULL ? end : le) - ls);
+		const char *sp;
 		uint32_t uid;
 
-		if (le == NULL || sp == NULL) {
-			/* a last line being appended, or garbage */
-			pos = le == NULL ? end : le + 1;
+		if (le == NULL)
+			le = end;
+		sp = memchr(ls, ' ', le - ls);
+		if (sp == NULL) {
+			pos = le + 1;
 			continue;
 		}
 		if (hit <= sp) {
@@ -221,32 +255,22 @@ void sift_dict_match_opaque(struct sift_dict *dict, const char *needle,
 	}
 }
 
-/* ---- writer ------------------------------------------------------------- */
-
-/* A line-oriented file whose last line was torn by a crash: end it, so
-   that the next line appended starts on its own (the torn line is then a
-   prefix of a real term or token, which can't make a search wrong). */
-static int sift_end_torn_line(int fd, const char *path, const char **error_r)
+void sift_dict_match_opaque(struct sift_dict *dict, const char *needle,
+			    size_t needle_len, ARRAY_TYPE(seq_range) *uids)
 {
-	off_t size = lseek(fd, 0, SEEK_END);
-	char last;
+	const unsigned char *data;
+	uint64_t pos = 0, offset;
+	uint32_t len;
 
-	if (size < 0) {
-		*error_r = t_strdup_printf("lseek(%s) failed: %m", path);
-		return -1;
+	if (needle_len == 0 || !sift_dict_check(dict, &dict->opaque))
+		return;
+	while (sift_rfile_next(&dict->opaque, &pos, &offset, &data, &len)) {
+		match_opaque_in((const char *)data, (const char *)data + len,
+				needle, needle_len, uids);
 	}
-	if (size == 0)
-		return 0;
-	if (pread(fd, &last, 1, size - 1) != 1) {
-		*error_r = t_strdup_printf("pread(%s) failed: %m", path);
-		return -1;
-	}
-	if (last != '\n' && write_full(fd, "\n", 1) < 0) {
-		*error_r = t_strdup_printf("write(%s) failed: %m", path);
-		return -1;
-	}
-	return 0;
 }
+
+/* ---- writer ------------------------------------------------------------- */
 
 int sift_open_append(const char *path, mode_t mode, int *fd_r,
 		     bool *created_r, const char **error_r)
@@ -272,79 +296,38 @@ int sift_open_append(const char *path, mode_t mode, int *fd_r,
 	return 0;
 }
 
-static const char *terms_header(uint32_t last_uid)
-{
-	return t_strdup_printf(TERMS_MAGIC"%010u\n", last_uid);
-}
-
-static int sift_dict_write_header(int fd, uint32_t last_uid, const char *path,
-				  const char **error_r)
-{
-	if (pwrite_full(fd, terms_header(last_uid), TERMS_HEADER_LEN, 0) < 0) {
-		*error_r = t_strdup_printf("pwrite(%s) failed: %m", path);
-		return -1;
-	}
-	return 0;
-}
-
-int sift_dict_writer_open(const char *dir, uint32_t last_uid, mode_t mode,
-			  struct sift_dict_writer **writer_r,
+int sift_dict_writer_open(const char *dir, const struct sift_files_state *st,
+			  mode_t mode, struct sift_dict_writer **writer_r,
 			  const char **error_r)
 {
 	struct sift_dict_writer *writer;
-	const char *path;
-	char header[TERMS_HEADER_LEN];
-	uint32_t file_uid;
-	bool created;
-	ssize_t ret;
+	struct sift_file_state none = { 0, 0 };
+	int ret;
 
+	*writer_r = NULL;
 	writer = i_new(struct sift_dict_writer, 1);
 	writer->dir = i_strdup(dir);
 	writer->mode = mode;
-	writer->terms_fd = writer->opaque_fd = -1;
 
-	path = t_strconcat(dir, "/"SIFT_DICT_OPAQUE_FILE, NULL);
-	if (sift_open_append(path, mode, &writer->opaque_fd, &created,
-			     error_r) < 0 ||
-	    sift_end_torn_line(writer->opaque_fd, path, error_r) < 0) {
+	ret = sift_wfile_open(t_strconcat(dir, "/"SIFT_DICT_OPAQUE_FILE, NULL),
+			      SIFT_DICT_OPAQUE_FILE, mode, &st->opaque,
+			      &writer->opaque, error_r);
+	if (ret > 0) {
+		/* An incomplete terms file is never read: start it afresh
+		   (complete only if the database is empty). */
+		ret = sift_wfile_open(t_strconcat(dir, "/"SIFT_DICT_TERMS_FILE,
+						  NULL), SIFT_DICT_TERMS_FILE,
+				      mode, st->terms_complete ? &st->terms :
+				      &none, &writer->terms, error_r);
+	}
+	if (ret <= 0) {
 		sift_dict_writer_close(&writer);
-		return -1;
+		return ret;
 	}
-	path = t_strconcat(dir, "/"SIFT_DICT_TERMS_FILE, NULL);
-	if (sift_open_append(path, mode, &writer->terms_fd, &created,
-			     error_r) < 0 ||
-	    (!created &&
-	     sift_end_torn_line(writer->terms_fd, path, error_r) < 0)) {
-		sift_dict_writer_close(&writer);
-		return -1;
-	}
-	if (created) {
-		/* complete only if the database is empty */
-		if (write_full(writer->terms_fd, terms_header(0),
-			       TERMS_HEADER_LEN) < 0) {
-			*error_r = t_strdup_printf("write(%s) failed: %m",
-						   path);
-			sift_dict_writer_close(&writer);
-			return -1;
-		}
-		writer->terms_complete = last_uid == 0;
-	} else {
-		ret = pread(writer->terms_fd, header, sizeof(header), 0);
-		writer->terms_complete = ret == (ssize_t)sizeof(header) &&
-			terms_header_parse(header, sizeof(header), &file_uid) &&
-			file_uid == last_uid;
-		/* A header for a higher last_uid (rescan lowered it) would
-		   make readers trust the file while documents it lacks are
-		   added: say "incomplete" before adding any. */
-		if (!writer->terms_complete &&
-		    sift_dict_write_header(writer->terms_fd, 0, path,
-					   error_r) < 0) {
-			sift_dict_writer_close(&writer);
-			return -1;
-		}
-	}
+	writer->terms_complete = st->terms_complete ||
+		(st->terms.gen == 0 && st->opaque.gen == 0);
 	*writer_r = writer;
-	return 0;
+	return 1;
 }
 
 void sift_dict_writer_close(struct sift_dict_writer **_writer)
@@ -354,10 +337,8 @@ void sift_dict_writer_close(struct sift_dict_writer **_writer)
 	if (writer == NULL)
 		return;
 	*_writer = NULL;
-	if (writer->terms_fd != -1)
-		i_close_fd(&writer->terms_fd);
-	if (writer->opaque_fd != -1)
-		i_close_fd(&writer->opaque_fd);
+	sift_wfile_close(&writer->terms);
+	sift_wfile_close(&writer->opaque);
 	i_free(writer->dir);
 	i_free(writer);
 }
@@ -367,27 +348,20 @@ bool sift_dict_writer_terms_complete(const struct sift_dict_writer *writer)
 	return writer->terms_complete;
 }
 
-int sift_dict_writer_set_incomplete(struct sift_dict_writer *writer,
-				    const char **error_r)
+void sift_dict_writer_set_incomplete(struct sift_dict_writer *writer)
 {
-	/* readers must stop trusting the file before the next commit */
-	if (sift_dict_write_header(writer->terms_fd, 0, writer->dir,
-				   error_r) < 0)
-		return -1;
+	/* readers learn it from the next commit's SIFT_META_FILES, the
+	   same commit that adds documents the file lacks */
 	writer->terms_complete = FALSE;
-	return 0;
 }
 
 int sift_dict_writer_add_terms(struct sift_dict_writer *writer,
 			       const char *lines, size_t len,
 			       const char **error_r)
 {
-	if (len > 0 && write_full(writer->terms_fd, lines, len) < 0) {
-		*error_r = t_strdup_printf("write(%s/"SIFT_DICT_TERMS_FILE
-					   ") failed: %m", writer->dir);
-		return -1;
-	}
-	return 0;
+	if (len == 0)
+		return 0;
+	return sift_wfile_append(writer->terms, lines, len, NULL, 0, error_r);
 }
 
 int sift_dict_writer_add_opaque(struct sift_dict_writer *writer, uint32_t uid,
@@ -395,7 +369,6 @@ int sift_dict_writer_add_opaque(struct sift_dict_writer *writer, uint32_t uid,
 				const char **error_r)
 {
 	string_t *line;
-	int ret = 0;
 
 	if (len == 0)
 		return 0;
@@ -405,57 +378,25 @@ int sift_dict_writer_add_opaque(struct sift_dict_writer *writer, uint32_t uid,
 		str_append_c(line, tokens[i] == '\n' ? ' ' : tokens[i]);
 	str_truncate(line, str_len(line) - (tokens[len-1] == '\n' ? 1 : 0));
 	str_append_c(line, '\n');
-	if (write_full(writer->opaque_fd, str_data(line), str_len(line)) < 0) {
-		*error_r = t_strdup_printf("write(%s/"SIFT_DICT_OPAQUE_FILE
-					   ") failed: %m", writer->dir);
-		ret = -1;
-	}
-	return ret;
+	return sift_wfile_append(writer->opaque, str_data(line), str_len(line),
+				 NULL, 0, error_r);
 }
 
 int sift_dict_writer_sync(struct sift_dict_writer *writer, bool do_fsync,
 			  const char **error_r)
 {
-	if (!do_fsync)
-		return 0;
-	if (fdatasync(writer->terms_fd) < 0 ||
-	    fdatasync(writer->opaque_fd) < 0) {
-		*error_r = t_strdup_printf("fdatasync(%s) failed: %m",
-					   writer->dir);
+	if (sift_wfile_sync(writer->terms, do_fsync, error_r) < 0 ||
+	    sift_wfile_sync(writer->opaque, do_fsync, error_r) < 0)
 		return -1;
-	}
 	return 0;
 }
 
-int sift_dict_writer_committed(struct sift_dict_writer *writer,
-			       uint32_t last_uid, const char **error_r)
+void sift_dict_writer_state(const struct sift_dict_writer *writer,
+			    struct sift_files_state *st)
 {
-	if (!writer->terms_complete)
-		return 0;
-	return sift_dict_write_header(writer->terms_fd, last_uid,
-				      writer->dir, error_r);
-}
-
-struct terms_write_ctx {
-	int fd;
-	buffer_t *buf;
-	int error;
-};
-
-static int terms_write_cb(void *context, const char *term, size_t len)
-{
-	struct terms_write_ctx *ctx = context;
-
-	buffer_append(ctx->buf, term, len);
-	buffer_append_c(ctx->buf, '\n');
-	if (ctx->buf->used >= 256 * 1024) {
-		if (write_full(ctx->fd, ctx->buf->data, ctx->buf->used) < 0) {
-			ctx->error = errno;
-			return -1;
-		}
-		buffer_set_used_size(ctx->buf, 0);
-	}
-	return 0;
+	sift_wfile_state(writer->terms, &st->terms);
+	sift_wfile_state(writer->opaque, &st->opaque);
+	st->terms_complete = writer->terms_complete;
 }
 
 /* Write a file atomically: build path.tmp, then rename over path. */
@@ -492,9 +433,36 @@ int sift_replace_file_end(const char *path, int *fd, bool ok,
 	return ok ? 0 : -1;
 }
 
+struct terms_write_ctx {
+	struct sift_wfile *file;
+	buffer_t *buf;
+	const char *error;
+};
+
+static int terms_write_flush(struct terms_write_ctx *ctx)
+{
+	if (ctx->buf->used > 0 &&
+	    sift_wfile_append(ctx->file, ctx->buf->data, ctx->buf->used,
+			      NULL, 0, &ctx->error) < 0)
+		return -1;
+	buffer_set_used_size(ctx->buf, 0);
+	return 0;
+}
+
+static int terms_write_cb(void *context, const char *term, size_t len)
+{
+	struct terms_write_ctx *ctx = context;
+
+	buffer_append(ctx->buf, term, len);
+	buffer_append_c(ctx->buf, '\n');
+	if (ctx->buf->used >= TERMS_RECORD_SIZE)
+		return terms_write_flush(ctx);
+	return 0;
+}
+
 int sift_dict_write_terms(struct sift_dict_writer *writer,
 			  struct sift_xdb *db, const char *dest_dir,
-			  uint32_t last_uid, const char **error_r)
+			  struct sift_file_state *st_r, const char **error_r)
 {
 	const char *path = t_strconcat(dest_dir, "/"SIFT_DICT_TERMS_FILE,
 				       NULL);
@@ -504,90 +472,107 @@ int sift_dict_write_terms(struct sift_dict_writer *writer,
 	int cb_ret;
 
 	i_zero(&ctx);
-	if (sift_replace_file_begin(path, writer->mode, &ctx.fd, error_r) < 0)
+	if (sift_wfile_replace_begin(path, SIFT_DICT_TERMS_FILE, writer->mode,
+				     &ctx.file, error_r) < 0)
 		return -1;
-	ctx.buf = buffer_create_dynamic(default_pool, 300 * 1024);
-	buffer_append(ctx.buf, terms_header(last_uid), TERMS_HEADER_LEN);
+	ctx.buf = buffer_create_dynamic(default_pool, TERMS_RECORD_SIZE + 1024);
 	if (sift_xdb_each_term(db, terms_write_cb, &ctx, &cb_ret,
 			       &err) != SIFT_X_OK) {
 		*error_r = t_strdup_printf("Listing terms failed: %s",
 					   err.msg);
 		ok = FALSE;
-	} else if (cb_ret != 0 ||
-		   write_full(ctx.fd, ctx.buf->data, ctx.buf->used) < 0) {
-		if (cb_ret != 0)
-			errno = ctx.error;
-		*error_r = t_strdup_printf("write(%s.tmp) failed: %m", path);
+	} else if (cb_ret != 0 || terms_write_flush(&ctx) < 0) {
+		*error_r = ctx.error;
 		ok = FALSE;
 	}
 	buffer_free(&ctx.buf);
-	if (sift_replace_file_end(path, &ctx.fd, ok, error_r) < 0)
+	if (sift_wfile_replace_end(ctx.file, ok, error_r) < 0) {
+		sift_wfile_close(&ctx.file);
 		return -1;
-
+	}
+	sift_wfile_state(ctx.file, st_r);
 	if (strcmp(dest_dir, writer->dir) == 0) {
 		/* continue appending to the new file */
-		bool created;
-
-		i_close_fd(&writer->terms_fd);
-		if (sift_open_append(path, writer->mode, &writer->terms_fd,
-				     &created, error_r) < 0)
-			return -1;
+		sift_wfile_close(&writer->terms);
+		writer->terms = ctx.file;
 		writer->terms_complete = TRUE;
+	} else {
+		sift_wfile_close(&ctx.file);
 	}
 	return 0;
 }
 
+static bool uid_kept(const struct sift_uids *keep, uint32_t uid)
+{
+	size_t lo = 0, hi = keep->count;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (keep->uids[mid] < uid)
+			lo = mid + 1;
+		else if (keep->uids[mid] > uid)
+			hi = mid;
+		else
+			return TRUE;
+	}
+	return FALSE;
+}
+
 int sift_dict_write_opaque(struct sift_dict_writer *writer,
 			   const struct sift_uids *keep, const char *dest_dir,
-			   const char **error_r)
+			   struct sift_file_state *st_r, const char **error_r)
 {
 	const char *path = t_strconcat(dest_dir, "/"SIFT_DICT_OPAQUE_FILE,
 				       NULL);
-	struct sift_map map;
+	struct sift_file_state src_st;
+	struct sift_rfile src;
+	struct sift_wfile *dest;
+	const unsigned char *data;
 	const char *pos, *end, *le, *sp;
-	uint32_t uid;
-	int fd;
+	uint64_t rpos = 0, offset;
+	uint32_t uid, len;
 	bool ok = TRUE;
+	int ret;
 
-	if (sift_map_file(t_strconcat(writer->dir, "/"SIFT_DICT_OPAQUE_FILE,
-				      NULL), &map, error_r) < 0)
+	sift_wfile_state(writer->opaque, &src_st);
+	ret = sift_rfile_open(sift_wfile_path(writer->opaque),
+			      SIFT_DICT_OPAQUE_FILE, &src_st, TRUE, &src,
+			      error_r);
+	if (ret <= 0)
 		return -1;
-	if (sift_replace_file_begin(path, writer->mode, &fd, error_r) < 0) {
-		sift_unmap(&map);
+	if (sift_wfile_replace_begin(path, SIFT_DICT_OPAQUE_FILE, writer->mode,
+				     &dest, error_r) < 0) {
+		sift_rfile_close(&src);
 		return -1;
 	}
-	pos = map.data;
-	end = map.data + map.size;
-	while (ok && pos < end) {
-		le = memchr(pos, '\n', end - pos);
-		if (le == NULL)
+	while (ok && sift_rfile_next(&src, &rpos, &offset, &data, &len)) {
+		if (!sift_rfile_verify(&src, offset)) {
+			*error_r = t_strdup_printf("%s is damaged: checksum "
+				"mismatch at %llu", sift_wfile_path(writer->opaque),
+				(unsigned long long)offset);
+			ok = FALSE;
 			break;
-		sp = memchr(pos, ' ', le - pos);
-		if (sp != NULL &&
-		    str_to_uint32(t_strdup_until(pos, sp), &uid) == 0) {
-			/* keep is sorted: binary search */
-			bool found = FALSE;
-			size_t lo = 0, hi = keep->count;
-
-			while (lo < hi) {
-				size_t mid = (lo + hi) / 2;
-				if (keep->uids[mid] < uid)
-					lo = mid + 1;
-				else if (keep->uids[mid] > uid)
-					hi = mid;
-				else {
-					found = TRUE;
-					break;
-				}
-			}
-			if (found && write_full(fd, pos, le - pos + 1) < 0) {
-				*error_r = t_strdup_printf(
-					"write(%s.tmp) failed: %m", path);
-				ok = FALSE;
-			}
 		}
-		pos = le + 1;
+		pos = (const char *)data;
+		end = pos + len;
+		for (; ok && pos < end; pos = le + 1) {
+			le = memchr(pos, '\n', end - pos);
+			if (le == NULL)
+				break;
+			sp = memchr(pos, ' ', le - pos);
+			if (sp != NULL &&
+			    str_to_uint32(t_strdup_until(pos, sp), &uid) == 0 &&
+			    uid_kept(keep, uid) &&
+			    sift_wfile_append(dest, pos, le - pos + 1, NULL, 0,
+					      error_r) < 0)
+				ok = FALSE;
+		}
 	}
-	sift_unmap(&map);
-	return sift_replace_file_end(path, &fd, ok, error_r);
+	sift_rfile_close(&src);
+	ret = sift_wfile_replace_end(dest, ok, error_r);
+	if (ret == 0)
+		sift_wfile_state(dest, st_r);
+	sift_wfile_close(&dest);
+	return ok && ret == 0 ? 0 : -1;
 }

@@ -28,7 +28,9 @@
 #define SIFT_EVENT_COMPACT "fts_sift_compact_finished"
 /* An index that can't be used (corrupt, unreadable format) was moved
    aside for inspection; the mailbox is reindexed.  Fields: path,
-   moved_to (empty if it had to be deleted instead). */
+   moved_to (empty if it had to be deleted instead), damage (why it was
+   unusable; empty if it was only outdated: another format, text pipeline
+   or header selection). */
 #define SIFT_EVENT_MOVED_ASIDE "fts_sift_index_moved_aside"
 /* A search of one mailbox was answered from its index.  Fields: definite,
    maybe (UIDs), unindexed (UIDs above the index's last_uid, which Dovecot

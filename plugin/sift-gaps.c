@@ -6,12 +6,11 @@
 #include "sift-plan.h"
 #include "sift-dict.h"
 #include "sift-gaps.h"
+#include "sift-record.h"
 
 #include <fcntl.h>
 #include <unistd.h>
 
-#define GAPS_MAGIC "SIFT-GAPS 2\n"
-#define GAPS_MAGIC_LEN (sizeof(GAPS_MAGIC) - 1)
 /* filter bits per key and hash functions per key: about 2.5% false
    positives for one key, far fewer for a phrase with several gaps */
 #define GAPS_BITS_PER_KEY 8
@@ -20,30 +19,22 @@
    positives, never a missed message) */
 #define GAPS_MAX_FILTER_BYTES (1024 * 1024)
 
-struct gaps_record_header {
-	uint32_t uid;
-	uint32_t size;
-};
-
 struct gaps_entry {
 	uint32_t uid;
-	/* offset of the filter's bits in the map */
-	size_t offset;
+	/* the record's offset, and its filter's bits */
+	uint64_t record;
+	const unsigned char *bits;
 	uint32_t size;
 };
 
 struct sift_gaps {
-	struct sift_map map;
-	/* bytes of the map up to the end of the last whole record (0 if the
-	   header is missing or unknown) */
-	size_t valid_len;
+	struct sift_rfile file;
 	ARRAY(struct gaps_entry) entries;	/* sorted by uid, unique */
 };
 
 struct sift_gaps_writer {
-	char *path;
+	struct sift_wfile *file;
 	mode_t mode;
-	int fd;
 };
 
 /* ---- keys ---------------------------------------------------------------- */
@@ -341,54 +332,54 @@ static int gaps_entry_cmp(const struct gaps_entry *e1,
 	if (e1->uid != e2->uid)
 		return e1->uid < e2->uid ? -1 : 1;
 	/* later records win */
-	return e1->offset < e2->offset ? -1 : (e1->offset > e2->offset);
+	return e1->record < e2->record ? -1 : (e1->record > e2->record);
 }
 
-int sift_gaps_open(const char *dir, struct sift_gaps **gaps_r,
-		   const char **error_r)
+int sift_gaps_open(const char *dir, const struct sift_file_state *st,
+		   struct sift_gaps **gaps_r, const char **error_r)
 {
 	struct sift_gaps *gaps = i_new(struct sift_gaps, 1);
-	struct gaps_record_header hdr;
 	struct gaps_entry *entry;
-	uint32_t last_uid = 0;
+	const unsigned char *data;
+	uint64_t pos = 0, offset;
+	uint32_t last_uid = 0, len;
 	bool sorted = TRUE;
-	size_t pos;
+	int ret;
 
-	if (sift_map_file(t_strconcat(dir, "/"SIFT_GAPS_FILE, NULL),
-			  &gaps->map, error_r) < 0) {
+	*gaps_r = NULL;
+	/* Every record is verified here (once per change of the file in
+	   this process, see sift-record.h). */
+	ret = sift_rfile_open(t_strconcat(dir, "/"SIFT_GAPS_FILE, NULL),
+			      SIFT_GAPS_FILE, st, TRUE, &gaps->file, error_r);
+	if (ret <= 0) {
 		i_free(gaps);
-		return -1;
+		return ret;
 	}
 	i_array_init(&gaps->entries, 1024);
-	if (gaps->map.size < GAPS_MAGIC_LEN ||
-	    memcmp(gaps->map.data, GAPS_MAGIC, GAPS_MAGIC_LEN) != 0) {
-		/* missing or unknown: no filters, every message passes */
-		*gaps_r = gaps;
-		return 0;
-	}
-	gaps->valid_len = GAPS_MAGIC_LEN;
-	pos = GAPS_MAGIC_LEN;
-	while (gaps->map.size - pos >= sizeof(hdr)) {
-		memcpy(&hdr, gaps->map.data + pos, sizeof(hdr));
-		pos += sizeof(hdr);
-		if (hdr.size == 0 || hdr.size > GAPS_MAX_FILTER_BYTES ||
-		    hdr.size > gaps->map.size - pos) {
-			/* a torn last record (crash while appending) */
-			break;
+	while (sift_rfile_next(&gaps->file, &pos, &offset, &data, &len)) {
+		uint32_t uid;
+
+		if (len <= sizeof(uid) ||
+		    len - sizeof(uid) > GAPS_MAX_FILTER_BYTES) {
+			*error_r = t_strdup_printf("%s/"SIFT_GAPS_FILE" is "
+				"damaged: invalid record at %llu", dir,
+				(unsigned long long)offset);
+			sift_gaps_close(&gaps);
+			return 0;
 		}
-		if (hdr.uid <= last_uid)
+		memcpy(&uid, data, sizeof(uid));
+		if (uid <= last_uid)
 			sorted = FALSE;
-		last_uid = hdr.uid;
+		last_uid = uid;
 		entry = array_append_space(&gaps->entries);
-		entry->uid = hdr.uid;
-		entry->offset = pos;
-		entry->size = hdr.size;
-		pos += hdr.size;
-		gaps->valid_len = pos;
+		entry->uid = uid;
+		entry->record = offset;
+		entry->bits = data + sizeof(uid);
+		entry->size = len - sizeof(uid);
 	}
 	/* sort by uid (records are appended in uid order, so only after a
-	   crash or a lowered last_uid is there anything to sort), keep the
-	   last record of each */
+	   lowered last_uid is there anything to sort), keep the last record
+	   of each */
 	if (!sorted)
 		array_sort(&gaps->entries, gaps_entry_cmp);
 	{
@@ -404,7 +395,7 @@ int sift_gaps_open(const char *dir, struct sift_gaps **gaps_r,
 		array_delete(&gaps->entries, j, n - j);
 	}
 	*gaps_r = gaps;
-	return 0;
+	return 1;
 }
 
 void sift_gaps_close(struct sift_gaps **_gaps)
@@ -414,8 +405,9 @@ void sift_gaps_close(struct sift_gaps **_gaps)
 	if (gaps == NULL)
 		return;
 	*_gaps = NULL;
-	sift_unmap(&gaps->map);
-	array_free(&gaps->entries);
+	sift_rfile_close(&gaps->file);
+	if (array_is_created(&gaps->entries))
+		array_free(&gaps->entries);
 	i_free(gaps);
 }
 
@@ -457,8 +449,7 @@ void sift_gaps_filter(struct sift_gaps *gaps, const uint64_t *keys,
 		if (e == NULL)
 			continue;
 		for (unsigned int k = 0; k < key_count; k++) {
-			if (!filter_has((const unsigned char *)gaps->map.data +
-					e->offset, e->size, keys[k])) {
+			if (!filter_has(e->bits, e->size, keys[k])) {
 				seq_range_array_add(&drop, uid);
 				break;
 			}
@@ -469,74 +460,23 @@ void sift_gaps_filter(struct sift_gaps *gaps, const uint64_t *keys,
 
 /* ---- writer ---------------------------------------------------------------- */
 
-/* A crash (or a full disk) while appending leaves a torn last record;
-   appending after it would shift every later record.  Cut the file back to
-   its whole records - as a new file renamed over it, since readers may
-   have the old one mapped - and continue appending to that. */
-static int sift_gaps_writer_repair(struct sift_gaps_writer *writer,
-				   const char *dir, const char **error_r)
-{
-	struct sift_gaps *gaps;
-	bool ok = TRUE, created;
-	int fd;
-
-	if (sift_gaps_open(dir, &gaps, error_r) < 0)
-		return -1;
-	if (gaps->valid_len == gaps->map.size && gaps->valid_len > 0) {
-		sift_gaps_close(&gaps);
-		return 0;
-	}
-	if (sift_replace_file_begin(writer->path, writer->mode, &fd,
-				    error_r) < 0) {
-		sift_gaps_close(&gaps);
-		return -1;
-	}
-	/* no valid header: start afresh (a missing filter only means a
-	   message is not narrowed) */
-	if (gaps->valid_len == 0)
-		ok = write_full(fd, GAPS_MAGIC, GAPS_MAGIC_LEN) == 0;
-	else
-		ok = write_full(fd, gaps->map.data, gaps->valid_len) == 0;
-	if (!ok) {
-		*error_r = t_strdup_printf("write(%s.tmp) failed: %m",
-					   writer->path);
-	}
-	sift_gaps_close(&gaps);
-	if (sift_replace_file_end(writer->path, &fd, ok, error_r) < 0)
-		return -1;
-	i_close_fd(&writer->fd);
-	return sift_open_append(writer->path, writer->mode, &writer->fd,
-				&created, error_r);
-}
-
-int sift_gaps_writer_open(const char *dir, mode_t mode,
-			  struct sift_gaps_writer **writer_r,
+int sift_gaps_writer_open(const char *dir, const struct sift_file_state *st,
+			  mode_t mode, struct sift_gaps_writer **writer_r,
 			  const char **error_r)
 {
 	struct sift_gaps_writer *writer = i_new(struct sift_gaps_writer, 1);
-	bool created;
+	int ret;
 
-	writer->path = i_strconcat(dir, "/"SIFT_GAPS_FILE, NULL);
+	*writer_r = NULL;
+	ret = sift_wfile_open(t_strconcat(dir, "/"SIFT_GAPS_FILE, NULL),
+			      SIFT_GAPS_FILE, mode, st, &writer->file, error_r);
+	if (ret <= 0) {
+		i_free(writer);
+		return ret;
+	}
 	writer->mode = mode;
-	writer->fd = -1;
-	if (sift_open_append(writer->path, mode, &writer->fd, &created,
-			     error_r) < 0) {
-		sift_gaps_writer_close(&writer);
-		return -1;
-	}
-	if (created && write_full(writer->fd, GAPS_MAGIC,
-				  GAPS_MAGIC_LEN) < 0) {
-		*error_r = t_strdup_printf("write(%s) failed: %m",
-					   writer->path);
-		sift_gaps_writer_close(&writer);
-		return -1;
-	}
-	if (!created && sift_gaps_writer_repair(writer, dir, error_r) < 0) {
-		sift_gaps_writer_close(&writer);
-		return -1;
-	}
 	*writer_r = writer;
-	return 0;
+	return 1;
 }
 
 void sift_gaps_writer_close(struct sift_gaps_writer **_writer)
@@ -546,17 +486,20 @@ void sift_gaps_writer_close(struct sift_gaps_writer **_writer)
 	if (writer == NULL)
 		return;
 	*_writer = NULL;
-	if (writer->fd != -1)
-		i_close_fd(&writer->fd);
-	i_free(writer->path);
+	sift_wfile_close(&writer->file);
 	i_free(writer);
+}
+
+void sift_gaps_writer_state(const struct sift_gaps_writer *writer,
+			    struct sift_file_state *st_r)
+{
+	sift_wfile_state(writer->file, st_r);
 }
 
 int sift_gaps_writer_add(struct sift_gaps_writer *writer, uint32_t uid,
 			 const uint64_t *keys, unsigned int key_count,
 			 const char **error_r)
 {
-	struct gaps_record_header hdr;
 	unsigned char *record;
 	uint64_t *set;
 	size_t cap, distinct = 0;
@@ -594,10 +537,7 @@ int sift_gaps_writer_add(struct sift_gaps_writer *writer, uint32_t uid,
 	size = ((size_t)distinct * GAPS_BITS_PER_KEY + 63) / 64 * 8;
 	if (size > GAPS_MAX_FILTER_BYTES)
 		size = GAPS_MAX_FILTER_BYTES;
-	record = i_malloc(sizeof(hdr) + size);
-	hdr.uid = uid;
-	hdr.size = size;
-	memcpy(record, &hdr, sizeof(hdr));
+	record = i_malloc(size);
 	for (size_t k = 0; k <= cap; k++) {
 		uint64_t key;
 
@@ -612,28 +552,19 @@ int sift_gaps_writer_add(struct sift_gaps_writer *writer, uint32_t uid,
 		}
 		filter_positions(key, size * 8, pos);
 		for (i = 0; i < GAPS_HASHES; i++)
-			record[sizeof(hdr) + pos[i] / 8] |= 1 << (pos[i] % 8);
+			record[pos[i] / 8] |= 1 << (pos[i] % 8);
 	}
 	i_free(set);
-	ret = write_full(writer->fd, record, sizeof(hdr) + size);
+	ret = sift_wfile_append(writer->file, &uid, sizeof(uid), record, size,
+				error_r);
 	i_free(record);
-	if (ret < 0) {
-		*error_r = t_strdup_printf("write(%s) failed: %m",
-					   writer->path);
-		return -1;
-	}
-	return 0;
+	return ret;
 }
 
 int sift_gaps_writer_sync(struct sift_gaps_writer *writer, bool do_fsync,
 			  const char **error_r)
 {
-	if (do_fsync && fdatasync(writer->fd) < 0) {
-		*error_r = t_strdup_printf("fdatasync(%s) failed: %m",
-					   writer->path);
-		return -1;
-	}
-	return 0;
+	return sift_wfile_sync(writer->file, do_fsync, error_r);
 }
 
 static bool uid_in(const struct sift_uids *set, uint32_t uid)
@@ -655,38 +586,41 @@ static bool uid_in(const struct sift_uids *set, uint32_t uid)
 
 int sift_gaps_write_copy(struct sift_gaps_writer *writer,
 			 const struct sift_uids *keep, const char *dest_dir,
-			 const char **error_r)
+			 struct sift_file_state *st_r, const char **error_r)
 {
+	const char *src = sift_wfile_path(writer->file);
 	const char *path = t_strconcat(dest_dir, "/"SIFT_GAPS_FILE, NULL);
-	const char *dir = t_strdup_until(writer->path,
-					 strrchr(writer->path, '/'));
+	struct sift_file_state st;
 	struct sift_gaps *gaps;
+	struct sift_wfile *dest;
 	const struct gaps_entry *e;
-	struct gaps_record_header hdr;
 	bool ok = TRUE;
-	int fd;
+	int ret;
 
-	if (sift_gaps_open(dir, &gaps, error_r) < 0)
+	sift_wfile_state(writer->file, &st);
+	ret = sift_gaps_open(t_strdup_until(src, strrchr(src, '/')), &st,
+			     &gaps, error_r);
+	if (ret <= 0)
 		return -1;
-	if (sift_replace_file_begin(path, writer->mode, &fd, error_r) < 0) {
+	if (sift_wfile_replace_begin(path, SIFT_GAPS_FILE,
+				     writer->mode, &dest,
+				     error_r) < 0) {
 		sift_gaps_close(&gaps);
 		return -1;
 	}
-	if (write_full(fd, GAPS_MAGIC, GAPS_MAGIC_LEN) < 0)
-		ok = FALSE;
 	array_foreach(&gaps->entries, e) {
-		if (!ok)
-			break;
 		if (!uid_in(keep, e->uid))
 			continue;
-		hdr.uid = e->uid;
-		hdr.size = e->size;
-		if (write_full(fd, &hdr, sizeof(hdr)) < 0 ||
-		    write_full(fd, gaps->map.data + e->offset, e->size) < 0)
+		if (sift_wfile_append(dest, &e->uid, sizeof(e->uid), e->bits,
+				      e->size, error_r) < 0) {
 			ok = FALSE;
+			break;
+		}
 	}
-	if (!ok)
-		*error_r = t_strdup_printf("write(%s.tmp) failed: %m", path);
 	sift_gaps_close(&gaps);
-	return sift_replace_file_end(path, &fd, ok, error_r);
+	ret = sift_wfile_replace_end(dest, ok, error_r);
+	if (ret == 0)
+		sift_wfile_state(dest, st_r);
+	sift_wfile_close(&dest);
+	return ok && ret == 0 ? 0 : -1;
 }

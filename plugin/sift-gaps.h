@@ -28,12 +28,14 @@
    runs of any kind and length count as one gap, which again can only
    keep more candidates.
 
-   The file: a header line, then one record per message: uid and length
-   (native-endian uint32 each; the file is never moved between machines,
+   The file: checksummed records (sift-record.h), one per message: its
+   uid (native-endian uint32; the file is never moved between machines,
    like Xapian's own files) and the filter's bits.  Records are appended
    before the commit that adds their documents; a uid may repeat after a
-   crash, and the last record wins (they hold the same message).  It is
-   rewritten without expunged messages when the index is rebuilt. */
+   lowered last_uid, and the last record wins (they hold the same
+   message).  It is rewritten without expunged messages when the index is
+   rebuilt.  A reader verifies every record at open; a damaged file is
+   never used. */
 #ifndef SIFT_GAPS_H
 #define SIFT_GAPS_H
 
@@ -74,22 +76,27 @@ void sift_gaps_needle_keys(const char *prefix, const char *needle,
 
 /* Reader. */
 struct sift_gaps;
-/* Map dir's gaps file (missing: no filters).  Returns 0, or -1 with
-   error_r. */
-int sift_gaps_open(const char *dir, struct sift_gaps **gaps_r,
-		   const char **error_r);
+struct sift_file_state;
+/* Map dir's gaps file and check it against its committed state st.
+   Returns 1, 0 if it is damaged (error_r), or -1 with error_r. */
+int sift_gaps_open(const char *dir, const struct sift_file_state *st,
+		   struct sift_gaps **gaps_r, const char **error_r);
 void sift_gaps_close(struct sift_gaps **gaps);
 /* Remove from uids each message whose filter lacks one of keys.
    Messages without a filter are kept. */
 void sift_gaps_filter(struct sift_gaps *gaps, const uint64_t *keys,
 		      unsigned int key_count, ARRAY_TYPE(seq_range) *uids);
 
-/* Writer; used only while holding the database's write lock. */
+/* Writer; used only while holding the database's write lock.  Returns
+   1, 0 if the committed file is damaged (error_r), or -1 with error_r. */
 struct sift_gaps_writer;
-int sift_gaps_writer_open(const char *dir, mode_t mode,
-			  struct sift_gaps_writer **writer_r,
+int sift_gaps_writer_open(const char *dir, const struct sift_file_state *st,
+			  mode_t mode, struct sift_gaps_writer **writer_r,
 			  const char **error_r);
 void sift_gaps_writer_close(struct sift_gaps_writer **writer);
+/* The state to commit. */
+void sift_gaps_writer_state(const struct sift_gaps_writer *writer,
+			    struct sift_file_state *st_r);
 /* Append uid's filter, built from keys (none: nothing is written). */
 int sift_gaps_writer_add(struct sift_gaps_writer *writer, uint32_t uid,
 			 const uint64_t *keys, unsigned int key_count,
@@ -101,6 +108,6 @@ int sift_gaps_writer_sync(struct sift_gaps_writer *writer, bool do_fsync,
    uids in keep (sorted). */
 int sift_gaps_write_copy(struct sift_gaps_writer *writer,
 			 const struct sift_uids *keep, const char *dest_dir,
-			 const char **error_r);
+			 struct sift_file_state *st_r, const char **error_r);
 
 #endif

@@ -123,6 +123,7 @@
 #include "str.h"
 #include "str-sanitize.h"
 #include "hex-binary.h"
+#include "write-full.h"
 #include "mkdir-parents.h"
 #include "unlink-directory.h"
 #include "time-util.h"
@@ -135,6 +136,7 @@
 #include "sift-plan.h"
 #include "sift-dict.h"
 #include "sift-gaps.h"
+#include "sift-record.h"
 #include "sift-termset.h"
 #include "fts-sift-plugin.h"
 #include "fts-backend-sift.h"
@@ -144,6 +146,8 @@
 #include <time.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/fs.h>
@@ -163,18 +167,23 @@ struct sift_index {
 	char *path;
 	/* why the writer found the database unusable (another format or
 	   text engine), for the one warning logged when it is moved aside */
-	char *rebuild_reason;
 	struct sift_xdb *db;
 	struct sift_dict_writer *dict;
 	struct sift_gaps_writer *gaps;
 	struct sift_buf new_terms;
 	bool writable;
+	/* why the index can't be used, if it is damaged (not merely of
+	   another format) */
+	char *damage;
 	/* parent of the named events (sift-events.h): "mailbox" set, and
 	   created when the index is opened, so an event ending the writer
 	   has the writer's lifetime as its duration */
 	struct event *event;
 	/* umask that gives created files the mailbox's permissions */
 	mode_t create_umask;
+
+	/* the side files' committed state (SIFT_META_FILES) */
+	struct sift_files_state files;
 
 	/* expunged UIDs whose postings remain (SIFT_META_EXPUNGED) */
 	ARRAY_TYPE(seq_range) expunged;
@@ -215,6 +224,13 @@ struct sift_index {
 	string_t *term;
 	int field_error;
 };
+
+static void sift_index_set_damage(struct sift_index *index,
+				  const char *damage)
+{
+	i_free(index->damage);
+	index->damage = i_strdup(damage);
+}
 
 static void sift_index_error(struct sift_index *index, const char *op,
 			     const struct sift_xerror *err)
@@ -275,50 +291,162 @@ static void sift_index_umask_pop(mode_t old_umask)
 	(void)umask(old_umask);
 }
 
-/* Move a database that can't be used out of the way, keeping it for
-   inspection; the caller recreates and reindexes. */
-static void sift_index_move_aside(struct sift_index *index)
+/* Move a database that can't be used out of the way, keeping a damaged
+   one for inspection and deleting one that is only outdated; the caller
+   (or the next indexing run) recreates and reindexes.  damage (the reason) is logged as an error: the index was
+   damaged; without it the index is only outdated (its own warning was
+   logged).  Returns TRUE if this process moved it (another one may have
+   been first: then nothing is logged). */
+static bool sift_index_move_aside(struct sift_index *index,
+				  const char *damage)
 {
-	const char *dest = t_strdup_printf("%s.broken-%ld", index->path,
-					   (long)time(NULL));
-	struct event_passthrough *e;
+	const char *dest = t_strdup_printf("%s.broken-%ld-%ld", index->path,
+					   (long)time(NULL), (long)getpid());
 	const char *error;
+	struct event_passthrough *e;
 
-	if (rename(index->path, dest) == 0) {
-		e = event_create_passthrough(index->event)->
-			set_name(SIFT_EVENT_MOVED_ASIDE)->
-			add_str("path", index->path)->
-			add_str("moved_to", dest);
-		if (index->rebuild_reason != NULL) {
-			/* one warning per rebuild, with its reason */
-			e_warning(e->event(),
-				  "Index %s %s: it must be rebuilt; moved it "
-				  "to %s, mailbox %s will be reindexed",
-				  index->path, index->rebuild_reason, dest,
-				  mailbox_get_vname(index->box));
-		} else {
-			e_warning(e->event(),
-				  "Moved unusable index %s to %s; mailbox %s "
-				  "will be reindexed", index->path, dest,
-				  mailbox_get_vname(index->box));
+	if (rename(index->path, dest) < 0) {
+		if (errno == ENOENT)
+			return FALSE;
+		if (unlink_directory(index->path, UNLINK_DIRECTORY_FLAG_RMDIR,
+				     &error) < 0) {
+			e_error(index->backend->event,
+				"Couldn't remove unusable index %s: %s",
+				index->path, error);
+			return FALSE;
 		}
-	} else if (unlink_directory(index->path, UNLINK_DIRECTORY_FLAG_RMDIR,
-				    &error) < 0) {
-		e_error(index->backend->event,
-			"Couldn't remove unusable index %s: %s",
-			index->path, error);
-	} else {
-		e_warning(event_create_passthrough(index->event)->
-			  set_name(SIFT_EVENT_MOVED_ASIDE)->
-			  add_str("path", index->path)->
-			  add_str("moved_to", "")->event(),
-			  "Removed unusable index %s; mailbox %s will be "
-			  "reindexed%s%s", index->path,
-			  mailbox_get_vname(index->box),
-			  index->rebuild_reason == NULL ? "" : " - it ",
-			  index->rebuild_reason == NULL ? "" :
-			  index->rebuild_reason);
+		dest = NULL;
+	} else if (damage == NULL) {
+		/* only outdated (another format, text engine or header
+		   selection): nothing in it is worth inspecting, and keeping
+		   a copy per settings change would fill the disk */
+		if (unlink_directory(dest, UNLINK_DIRECTORY_FLAG_RMDIR,
+				     &error) < 0) {
+			e_error(index->backend->event,
+				"Couldn't remove outdated index %s: %s",
+				dest, error);
+		} else {
+			dest = NULL;
+		}
 	}
+	/* event SIFT_EVENT_MOVED_ASIDE (sift-events.h); "damage" is empty
+	   for an index that is only outdated */
+	e = event_create_passthrough(index->event)->
+		set_name(SIFT_EVENT_MOVED_ASIDE)->
+		add_str("path", index->path)->
+		add_str("moved_to", dest == NULL ? "" : dest)->
+		add_str("damage", damage == NULL ? "" : damage);
+	if (damage != NULL && dest != NULL) {
+		e_error(e->event(), "Index of mailbox %s is damaged (%s): "
+			"moved it to %s, the mailbox will be reindexed",
+			mailbox_get_vname(index->box), damage, dest);
+	} else if (damage != NULL) {
+		e_error(e->event(), "Index of mailbox %s is damaged (%s): "
+			"removed %s, the mailbox will be reindexed",
+			mailbox_get_vname(index->box), damage, index->path);
+	} else if (dest != NULL) {
+		e_info(e->event(), "Moved index %s to %s; mailbox %s will be "
+		       "reindexed", index->path, dest,
+		       mailbox_get_vname(index->box));
+	} else {
+		e_info(e->event(), "Removed index %s; mailbox %s will be "
+		       "reindexed", index->path,
+		       mailbox_get_vname(index->box));
+	}
+	return TRUE;
+}
+
+/* Is a process writing the index at path (holding Xapian's lock)?  The
+   lock is an fcntl() lock on the whole of path/flintlock. */
+static bool sift_index_writer_active(const char *path)
+{
+	struct flock fl;
+	int fd;
+
+	fd = open(t_strconcat(path, "/flintlock", NULL), O_RDONLY);
+	if (fd == -1)
+		return FALSE;
+	i_zero(&fl);
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = 0;
+	fl.l_len = 0;
+	if (fcntl(fd, F_GETLK, &fl) < 0)
+		fl.l_type = F_UNLCK;
+	i_close_fd(&fd);
+	return fl.l_type != F_UNLCK;
+}
+
+/* Has the database been committed to since index (a reader) opened it,
+   in a way that changed its side files?  Then what looked like damage
+   may be files replaced after the snapshot was taken. */
+static bool sift_index_snapshot_outdated(struct sift_index *index)
+{
+	struct sift_xdb *db;
+	struct sift_xerror err;
+	char *files = NULL;
+	bool outdated = FALSE;
+
+	if (index->db == NULL || index->files.opaque.gen == 0)
+		return FALSE;
+	if (sift_xdb_open(index->path, 0, &db, &err) != SIFT_X_OK)
+		return FALSE;
+	if (sift_xdb_get_metadata(db, SIFT_META_FILES, &files,
+				  &err) == SIFT_X_OK && files != NULL)
+		outdated = strcmp(files,
+				  sift_files_state_str(&index->files)) != 0;
+	free(files);
+	sift_xdb_close(&db);
+	return outdated;
+}
+
+void sift_index_report_damage(struct sift_index *index, const char *reason)
+{
+	i_assert(!index->writable);
+
+	if (sift_index_snapshot_outdated(index)) {
+		e_debug(index->backend->event, "Index %s changed while it "
+			"was read (%s): not using it for this search",
+			index->path, reason);
+		return;
+	}
+
+	/* A writer in the middle of replacing a file (or of a commit
+	   that names it) looks like damage to a reader that opened the
+	   database just before: leave it to the writer, which checks
+	   everything when it opens the index. */
+	if (sift_index_writer_active(index->path)) {
+		e_debug(index->backend->event, "Index %s looks damaged (%s) "
+			"while a writer holds it: not using it for this "
+			"search", index->path, reason);
+		return;
+	}
+	(void)sift_index_move_aside(index, reason);
+}
+
+/* The index directory exists but the database in it doesn't (or not
+   whole): iamglass is gone, or the directory holds files of a database
+   nobody is creating. */
+static bool sift_index_dir_has_files(const char *path)
+{
+	DIR *dir = opendir(path);
+	struct dirent *d;
+	bool found = FALSE;
+
+	if (dir == NULL)
+		return FALSE;
+	while (!found && (d = readdir(dir)) != NULL) {
+		/* (files other processes create without the write lock
+		   don't count) */
+		if (strcmp(d->d_name, ".") != 0 &&
+		    strcmp(d->d_name, "..") != 0 &&
+		    strcmp(d->d_name, "flintlock") != 0 &&
+		    strcmp(d->d_name, "lockwait") != 0 &&
+		    strcmp(d->d_name, "expunges") != 0)
+			found = TRUE;
+	}
+	(void)closedir(dir);
+	return found;
 }
 
 static int sift_index_mkdir(struct sift_index *index)
@@ -357,8 +485,13 @@ static int sift_index_meta(struct sift_index *index, const char *key,
 
 	if (sift_xdb_get_metadata(index->db, key, value_r,
 				  &err) != SIFT_X_OK) {
-		sift_index_error(index, "Reading metadata of", &err);
-		*corrupt_r = err.status == SIFT_X_CORRUPT;
+		/* anything but running out of memory: the tables can't be
+		   read */
+		*corrupt_r = err.status != SIFT_X_NOMEM;
+		if (*corrupt_r)
+			sift_index_set_damage(index, err.msg);
+		else
+			sift_index_error(index, "Reading metadata of", &err);
 		return -1;
 	}
 	return 0;
@@ -417,6 +550,172 @@ static const char *sift_uid_ranges_str(const ARRAY_TYPE(seq_range) *ranges)
 	return str_c(str);
 }
 
+/* ---- the expunge queue --------------------------------------------------
+
+   A process that syncs an expunge (an imap session, often) must not wait
+   for the write lock, which an indexing run may hold for a long time.  So
+   an update that only records expunges appends them to the file
+   SIFT_EXPUNGE_QUEUE_FILE instead - one line "<uid ranges> <checksum>"
+   under a short flock(), never the database's lock - and every writer
+   takes the queue over when it opens the index and at each commit
+   (flock, read, truncate), recording the UIDs in sift.expunged with its
+   next commit.  Searches read the queue too.  A lost line costs nothing
+   but tidiness: a document of an expunged message never shows up in a
+   result (Dovecot drops UIDs that no longer exist) and "doveadm fts
+   rescan" records it. */
+#define SIFT_EXPUNGE_QUEUE_FILE "expunges"
+
+static const char *sift_queue_line(const ARRAY_TYPE(seq_range) *uids)
+{
+	const char *ranges = sift_uid_ranges_str(uids);
+
+	return t_strdup_printf("%s %08x\n", ranges,
+			       sift_record_sum(0, ranges, strlen(ranges)));
+}
+
+/* Add the UIDs of the queue's good lines to uids; *bad_r counts the
+   others (a torn last line while a line is being written is not bad). */
+static void sift_queue_parse(const char *data, size_t size,
+			     ARRAY_TYPE(seq_range) *uids, unsigned int *bad_r)
+{
+	const char *pos = data, *end = data + size, *le, *sp;
+	unsigned int sum;
+
+	*bad_r = 0;
+	for (; pos < end; pos = le + 1) {
+		le = memchr(pos, '\n', end - pos);
+		if (le == NULL)
+			break;
+		T_BEGIN {
+			const char *line = t_strdup_until(pos, le);
+
+			sp = strrchr(line, ' ');
+			if (sp == NULL || strlen(sp + 1) != 8 ||
+			    sscanf(sp + 1, "%8x", &sum) != 1 ||
+			    sift_record_sum(0, line, sp - line) != sum ||
+			    sift_parse_uid_ranges(t_strdup_until(line, sp),
+						  uids) < 0)
+				(*bad_r)++;
+		} T_END;
+	}
+}
+
+static void sift_index_read_expunge_queue(struct sift_index *index)
+{
+	const char *path = t_strconcat(index->path,
+				       "/"SIFT_EXPUNGE_QUEUE_FILE, NULL);
+	unsigned int bad;
+	buffer_t *buf;
+	ssize_t ret;
+	int fd;
+
+	/* read(), not mmap(): a writer truncates the file when it takes
+	   the queue over, which would fault a mapping being read */
+	fd = open(path, O_RDONLY);
+	if (fd == -1)
+		return;
+	buf = t_buffer_create(4096);
+	do {
+		ret = read(fd, buffer_append_space_unsafe(buf, 4096), 4096);
+		buffer_set_used_size(buf, buf->used - 4096 +
+				     (ret > 0 ? (size_t)ret : 0));
+	} while (ret > 0 && buf->used < 16 * 1024 * 1024);
+	if (ret < 0)
+		e_debug(index->backend->event, "read(%s) failed: %m", path);
+	i_close_fd(&fd);
+	if (buf->used > 0)
+		sift_queue_parse(buf->data, buf->used, &index->expunged, &bad);
+}
+
+/* Writer: take the queued expunges over. */
+static void sift_index_take_expunge_queue(struct sift_index *index)
+{
+	const char *path = t_strconcat(index->path,
+				       "/"SIFT_EXPUNGE_QUEUE_FILE, NULL);
+	ARRAY_TYPE(seq_range) uids;
+	struct stat st;
+	buffer_t *buf;
+	unsigned int bad = 0;
+	ssize_t ret;
+	int fd;
+
+	fd = open(path, O_RDWR);
+	if (fd == -1) {
+		if (errno != ENOENT) {
+			e_warning(index->backend->event, "open(%s) failed: %m",
+				  path);
+		}
+		return;
+	}
+	if (flock(fd, LOCK_EX) < 0 || fstat(fd, &st) < 0) {
+		e_warning(index->backend->event, "flock/fstat(%s) failed: %m",
+			  path);
+		i_close_fd(&fd);
+		return;
+	}
+	if (st.st_size == 0) {
+		i_close_fd(&fd);
+		return;
+	}
+	buf = t_buffer_create(st.st_size);
+	ret = pread(fd, buffer_append_space_unsafe(buf, st.st_size),
+		    st.st_size, 0);
+	if (ret != st.st_size || ftruncate(fd, 0) < 0) {
+		e_warning(index->backend->event, "Reading %s failed: %m",
+			  path);
+		i_close_fd(&fd);
+		return;
+	}
+	i_close_fd(&fd);
+	t_array_init(&uids, 16);
+	sift_queue_parse(buf->data, buf->used, &uids, &bad);
+	if (bad > 0) {
+		e_warning(index->backend->event, "%s: %u damaged lines "
+			  "ignored (doveadm fts rescan records what they "
+			  "held)", path, bad);
+	}
+	if (array_count(&uids) > 0) {
+		seq_range_array_merge(&index->expunged, &uids);
+		index->expunged_dirty = TRUE;
+		index->batch_dirty = TRUE;
+	}
+}
+
+int sift_index_queue_expunges(struct sift_fts_backend *backend,
+			      struct mailbox *box,
+			      const ARRAY_TYPE(seq_range) *uids)
+{
+	const char *dir, *path, *line;
+	mode_t old_umask;
+	int fd, ret = 0;
+
+	if (array_count(uids) == 0 || sift_index_path(box, &dir) <= 0)
+		return 0;
+	if (access(t_strconcat(dir, "/iamglass", NULL), F_OK) < 0) {
+		/* no index: nothing to record */
+		return 0;
+	}
+	path = t_strconcat(dir, "/"SIFT_EXPUNGE_QUEUE_FILE, NULL);
+	line = sift_queue_line(uids);
+	old_umask = umask(sift_box_create_umask(box));
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT,
+		  mailbox_get_permissions(box)->file_create_mode);
+	umask(old_umask);
+	if (fd == -1) {
+		e_error(backend->event, "open(%s) failed: %m", path);
+		return -1;
+	}
+	/* the writer truncates the file under the same lock after reading
+	   it, so a line is never half read and then cut */
+	if (flock(fd, LOCK_EX) < 0 ||
+	    write_full(fd, line, strlen(line)) < 0) {
+		e_error(backend->event, "Appending to %s failed: %m", path);
+		ret = -1;
+	}
+	i_close_fd(&fd);
+	return ret;
+}
+
 /* Read and check the stored format, text engine and last_uid.  Returns 1
    if usable, 0 if the index must be rebuilt (another format or text
    engine, corrupt), -1 on error (logged). */
@@ -424,6 +723,7 @@ static int sift_index_read_meta(struct sift_index *index)
 {
 	const char *problem = NULL;
 	char *format, *text = NULL, *last_uid = NULL, *expunged = NULL;
+	char *files = NULL;
 	char *headers = NULL;
 	const char *want_headers = sift_hdrfilter_id(index->backend->hdrfilter);
 	bool corrupt = FALSE;
@@ -432,6 +732,7 @@ static int sift_index_read_meta(struct sift_index *index)
 	if (sift_index_meta(index, SIFT_META_FORMAT, &format, &corrupt) < 0)
 		return corrupt ? 0 : -1;
 	index->stored_last_uid = 0;
+	i_zero(&index->files);
 	if (format == NULL) {
 		/* new (or never committed) database */
 	} else if (strcmp(format, SIFT_FORMAT_VERSION) != 0) {
@@ -444,9 +745,17 @@ static int sift_index_read_meta(struct sift_index *index)
 				   &corrupt) < 0 ||
 		   sift_index_meta(index, SIFT_META_EXPUNGED, &expunged,
 				   &corrupt) < 0 ||
+		   sift_index_meta(index, SIFT_META_FILES, &files,
+				   &corrupt) < 0 ||
 		   sift_index_meta(index, SIFT_META_HEADERS, &headers,
 				   &corrupt) < 0) {
 		ret = corrupt ? 0 : -1;
+	} else if (files == NULL ||
+		   sift_files_state_parse(files, &index->files) < 0) {
+		sift_index_set_damage(index, t_strdup_printf(
+			"invalid %s '%s'", SIFT_META_FILES,
+			files == NULL ? "" : str_sanitize(files, 120)));
+		ret = 0;
 	} else if (text == NULL ||
 		   strcmp(text, sift_index_text_id(index->backend)) != 0) {
 		problem = t_strdup_printf("was built with %s, this process "
@@ -471,9 +780,8 @@ static int sift_index_read_meta(struct sift_index *index)
 					  str_sanitize(expunged, 80));
 	}
 	if (problem != NULL && index->writable) {
-		/* warned about once, when it is moved aside */
-		i_free(index->rebuild_reason);
-		index->rebuild_reason = i_strdup(problem);
+		e_warning(index->backend->event, "Index %s %s: it must be "
+			  "rebuilt", index->path, problem);
 		ret = 0;
 	} else if (problem != NULL) {
 		/* searches treat it as missing until the writer (which warns,
@@ -486,6 +794,7 @@ static int sift_index_read_meta(struct sift_index *index)
 	free(text);
 	free(last_uid);
 	free(expunged);
+	free(files);
 	free(headers);
 	index->batch_last_uid = index->stored_last_uid;
 	return ret;
@@ -493,7 +802,7 @@ static int sift_index_read_meta(struct sift_index *index)
 
 static int
 sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
-				    struct mailbox *box,
+				    struct mailbox *box, bool nowait,
 				    struct sift_index **index_r);
 
 int sift_index_open_writer(struct sift_fts_backend *backend,
@@ -502,15 +811,55 @@ int sift_index_open_writer(struct sift_fts_backend *backend,
 	mode_t old_umask = umask(sift_box_create_umask(box));
 	int ret;
 
-	ret = sift_index_open_writer_locked_umask(backend, box, index_r);
+	ret = sift_index_open_writer_locked_umask(backend, box, FALSE,
+						  index_r);
 	sift_index_umask_pop(old_umask);
+	return ret < 0 ? -1 : 0;
+}
+
+int sift_index_try_open_writer(struct sift_fts_backend *backend,
+			       struct mailbox *box,
+			       struct sift_index **index_r)
+{
+	mode_t old_umask = umask(sift_box_create_umask(box));
+	int ret;
+
+	ret = sift_index_open_writer_locked_umask(backend, box, TRUE,
+						  index_r);
+	sift_index_umask_pop(old_umask);
+	return ret < 0 ? -1 : (ret == 0 ? 1 : 0);
+}
+
+/* Open the side files for appending, checked against the committed
+   state.  Returns 1, 0 if one is damaged (its reason is index->damage),
+   or -1 (logged). */
+static int sift_index_open_side_files(struct sift_index *index)
+{
+	mode_t mode = mailbox_get_permissions(index->box)->file_create_mode;
+	const char *error;
+	int ret;
+
+	ret = sift_dict_writer_open(index->path, &index->files, mode,
+				    &index->dict, &error);
+	if (ret > 0) {
+		ret = sift_gaps_writer_open(index->path, &index->files.gaps,
+					    mode, &index->gaps, &error);
+	}
+	if (ret == 0)
+		sift_index_set_damage(index, error);
+	else if (ret < 0)
+		e_error(index->backend->event, "%s", error);
 	return ret;
 }
 
-/* Xapian reports a lock file it can't create or open like a lock held by
-   another process.  Tell the two apart before waiting: the directory and
-   the lock file must be writable by this process.  Returns 0, or -1 with
-   the path and cause logged. */
+/* Checked before every writer open (two faccessat() calls; negligible
+   next to opening the database).  Xapian reports a lock file it can't
+   create or open like a lock held by another process, and a directory
+   that is read-only while its lock file is writable only fails at the
+   first commit (after the batch was built) - or an expunge could not be
+   queued.  Say so at once instead: the directory and the lock file must
+   be writable by this process.  Returns 0, or -1 with the path and cause
+   logged. */
 static int sift_index_check_writable(struct sift_index *index)
 {
 	const char *lock_path = t_strconcat(index->path, "/flintlock", NULL);
@@ -532,18 +881,148 @@ static int sift_index_check_writable(struct sift_index *index)
 	return 0;
 }
 
-/* sift_index_open_writer() with the mailbox's umask in effect. */
+/* The database's version file is gone while the rest of it is there:
+   Xapian would take that for "no database" and create a new one in
+   the middle of the old tables. */
+static bool sift_index_version_missing(const char *path)
+{
+	return access(t_strconcat(path, "/iamglass", NULL), F_OK) < 0 &&
+		errno == ENOENT && sift_index_dir_has_files(path);
+}
+
+/* Forget what was read of a database about to be moved aside. */
+static void sift_index_reset(struct sift_index *index)
+{
+	sift_dict_writer_close(&index->dict);
+	sift_gaps_writer_close(&index->gaps);
+	sift_xdb_close(&index->db);
+	array_clear(&index->expunged);
+	i_zero(&index->files);
+	i_free_and_null(index->damage);
+	index->stored_last_uid = index->batch_last_uid = 0;
+}
+
+/* A writer waiting for the lock leaves this file, so that the writer
+   holding it lets go at its next commit (sift_index_yield()). */
+#define SIFT_LOCK_WAIT_FILE "lockwait"
+
+static void sift_index_note_waiting(struct sift_index *index)
+{
+	int fd = open(t_strconcat(index->path, "/"SIFT_LOCK_WAIT_FILE, NULL),
+		      O_WRONLY | O_CREAT,
+		      mailbox_get_permissions(index->box)->file_create_mode);
+
+	if (fd != -1)
+		i_close_fd(&fd);
+}
+
+/* Take the write lock of index (its database closed) and open what a
+   writer uses, moving a damaged or outdated index aside once.  Returns
+   0, -1 (logged) or, with nowait, 1 if another process holds the
+   lock.  The mailbox's umask is in effect. */
+static int sift_index_acquire(struct sift_index *index, bool nowait)
+{
+	struct sift_fts_backend *backend = index->backend;
+	const char *path = index->path, *damage;
+	struct sift_xerror err;
+	struct timeval start, now;
+	unsigned int flags, sleep_msecs = 10;
+	bool recreated = FALSE;
+	int ret;
+
+	i_assert(index->db == NULL);
+	flags = SIFT_XDB_WRITE | SIFT_XDB_CREATE |
+		(backend->set->fsync ? 0 : SIFT_XDB_NO_SYNC);
+	i_gettimeofday(&start);
+	for (;;) {
+		enum sift_xstatus status;
+
+		damage = NULL;
+		if (sift_index_version_missing(path)) {
+			damage = "its version file iamglass is missing";
+			goto unusable;
+		}
+		status = sift_xdb_open(path, flags, &index->db, &err);
+		if (status == SIFT_X_LOCKED &&
+		    strstr(err.msg, "already locked") == NULL) {
+			/* not another writer: the lock can't be taken */
+			e_error(backend->event, "Index %s (mailbox %s) can't "
+				"be locked for writing: %s", path,
+				mailbox_get_vname(index->box), err.msg);
+			return -1;
+		}
+		if (status == SIFT_X_LOCKED && nowait)
+			return 1;
+		if (status == SIFT_X_LOCKED) {
+			i_gettimeofday(&now);
+			if (timeval_diff_msecs(&now, &start) <
+			    (long long)backend->set->lock_timeout_secs * 1000) {
+				/* another process is writing: ask it to let
+				   go at its next commit (again after each
+				   time it did, if another writer came
+				   first), and back off */
+				sift_index_note_waiting(index);
+				i_sleep_msecs(sleep_msecs);
+				sleep_msecs = I_MIN(sleep_msecs * 2, 100);
+				continue;
+			}
+			e_error(backend->event, "Index %s (mailbox %s) is "
+				"locked by another process for more than %u "
+				"seconds (fts_sift_lock_timeout): %s", path,
+				mailbox_get_vname(index->box),
+				backend->set->lock_timeout_secs, err.msg);
+			return -1;
+		}
+		if (status == SIFT_X_NOMEM) {
+			sift_index_error(index, "Opening", &err);
+			return -1;
+		}
+		if (status != SIFT_X_OK) {
+			/* any other failure to open an index that exists
+			   is damage (a table missing or cut short, a
+			   version file of garbage, ...) */
+			damage = err.msg;
+			goto unusable;
+		}
+		ret = sift_index_read_meta(index);
+		if (ret > 0)
+			ret = sift_index_open_side_files(index);
+		if (ret > 0) {
+			sift_index_take_expunge_queue(index);
+			return 0;
+		}
+		if (ret < 0) {
+			sift_index_reset(index);
+			return -1;
+		}
+		/* damaged, or only outdated (damage NULL: the reason was
+		   logged as a warning) */
+		damage = t_strdup(index->damage);
+	unusable:
+		sift_index_reset(index);
+		if (recreated) {
+			e_error(backend->event, "Index %s (mailbox %s) is "
+				"still unusable after recreating it: %s", path,
+				mailbox_get_vname(index->box),
+				damage == NULL ? "outdated" : damage);
+			return -1;
+		}
+		(void)sift_index_move_aside(index, damage);
+		recreated = TRUE;
+		if (sift_index_mkdir(index) < 0)
+			return -1;
+	}
+}
+
+/* sift_index_open_writer() with the mailbox's umask in effect.  Returns
+   0, -1 (logged) or, with nowait, 1 if another process holds the lock. */
 static int
 sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
-				    struct mailbox *box,
+				    struct mailbox *box, bool nowait,
 				    struct sift_index **index_r)
 {
 	struct sift_index *index;
-	struct sift_xerror err;
-	struct timeval start, now;
-	const char *path, *error;
-	unsigned int flags, sleep_msecs = 10;
-	bool recreated = FALSE;
+	const char *path;
 	int ret;
 
 	*index_r = NULL;
@@ -555,64 +1034,15 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 		return -1;
 	}
 	index = sift_index_alloc(backend, box, path, TRUE);
-	if (sift_index_mkdir(index) < 0) {
+	if (sift_index_mkdir(index) < 0 ||
+	    sift_index_check_writable(index) < 0) {
 		sift_index_close(&index);
 		return -1;
 	}
-	flags = SIFT_XDB_WRITE | SIFT_XDB_CREATE |
-		(backend->set->fsync ? 0 : SIFT_XDB_NO_SYNC);
-	i_gettimeofday(&start);
-	for (;;) {
-		enum sift_xstatus status =
-			sift_xdb_open(path, flags, &index->db, &err);
-
-		if (status == SIFT_X_OK) {
-			ret = sift_index_read_meta(index);
-			if (ret > 0)
-				break;
-			sift_xdb_close(&index->db);
-			if (ret < 0 || recreated) {
-				sift_index_close(&index);
-				return -1;
-			}
-			status = SIFT_X_CORRUPT;
-		}
-		if (status == SIFT_X_LOCKED &&
-		    sift_index_check_writable(index) < 0) {
-			/* not a lock held by another writer: waiting for it
-			   would only delay the same failure */
-			sift_index_close(&index);
-			return -1;
-		}
-		if (status == SIFT_X_LOCKED) {
-			i_gettimeofday(&now);
-			if (timeval_diff_msecs(&now, &start) <
-			    (long long)backend->set->lock_timeout_secs * 1000) {
-				/* another process is writing: back off */
-				i_sleep_msecs(sleep_msecs);
-				sleep_msecs = I_MIN(sleep_msecs * 2, 500);
-				continue;
-			}
-			e_error(backend->event, "Index %s (mailbox %s) is "
-				"locked by another process for more than %u "
-				"seconds (fts_sift_lock_timeout): %s", path,
-				mailbox_get_vname(box),
-				backend->set->lock_timeout_secs, err.msg);
-			sift_index_close(&index);
-			return -1;
-		}
-		if (status == SIFT_X_CORRUPT && !recreated) {
-			sift_index_move_aside(index);
-			recreated = TRUE;
-			if (sift_index_mkdir(index) < 0) {
-				sift_index_close(&index);
-				return -1;
-			}
-			continue;
-		}
-		sift_index_error(index, "Opening", &err);
+	ret = sift_index_acquire(index, nowait);
+	if (ret != 0) {
 		sift_index_close(&index);
-		return -1;
+		return ret;
 	}
 	/* what only building documents needs */
 	i_array_init(&index->token_spans, 256);
@@ -624,21 +1054,39 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 	index->term = str_new(default_pool, 256);
 	index->opaque = str_new(default_pool, 1024);
 	index->decoded = str_new(default_pool, 256);
-	if (sift_dict_writer_open(path, index->stored_last_uid,
-				  mailbox_get_permissions(box)->file_create_mode,
-				  &index->dict, &error) < 0) {
-		e_error(backend->event, "%s", error);
-		sift_index_close(&index);
-		return -1;
-	}
-	if (sift_gaps_writer_open(path,
-				  mailbox_get_permissions(box)->file_create_mode,
-				  &index->gaps, &error) < 0) {
-		e_error(backend->event, "%s", error);
-		sift_index_close(&index);
-		return -1;
-	}
 	*index_r = index;
+	return 0;
+}
+
+/* After a commit of a long run: if another writer is waiting (it left
+   SIFT_LOCK_WAIT_FILE), let go of the lock until it has had its turn,
+   so that no writer waits for another's whole run.  Everything is
+   committed, so nothing is lost; the index is read again afterwards.
+   Returns 0 or -1 (logged: the run must stop). */
+static int sift_index_yield(struct sift_index *index)
+{
+	const char *wait_path = t_strconcat(index->path,
+					    "/"SIFT_LOCK_WAIT_FILE, NULL);
+	uint32_t last_uid = index->stored_last_uid;
+
+	if (unlink(wait_path) < 0)
+		return 0;
+	sift_index_reset(index);
+	/* the waiter polls at least every 100 ms */
+	i_sleep_msecs(150);
+	if (sift_index_acquire(index, FALSE) < 0)
+		return -1;
+	if (index->stored_last_uid < last_uid) {
+		/* the index was rebuilt meanwhile: what this run adds
+		   would follow a gap */
+		e_error(index->backend->event, "Index %s was recreated while "
+			"this process was indexing mailbox %s: stopping (the "
+			"rest is indexed by the next run)", index->path,
+			mailbox_get_vname(index->box));
+		return -1;
+	}
+	e_debug(index->backend->event, "Let another writer of %s go first",
+		index->path);
 	return 0;
 }
 
@@ -658,21 +1106,34 @@ int sift_index_open_reader(struct sift_fts_backend *backend,
 	index = sift_index_alloc(backend, box, path, FALSE);
 	status = sift_xdb_open(path, 0, &index->db, &err);
 	if (status == SIFT_X_NOT_FOUND) {
+		if (sift_index_version_missing(path)) {
+			sift_index_report_damage(index, "its version file "
+						 "iamglass is missing");
+		}
 		sift_index_close(&index);
 		return 0;
 	}
-	if (status != SIFT_X_OK) {
+	if (status == SIFT_X_NOMEM) {
 		sift_index_error(index, "Opening", &err);
 		sift_index_close(&index);
-		/* a corrupt index is as good as none: the next indexing
-		   run moves it aside and rebuilds */
-		return status == SIFT_X_CORRUPT ? 0 : -1;
+		return -1;
+	}
+	if (status != SIFT_X_OK) {
+		/* A damaged index is as good as none: moved aside, the
+		   mailbox is reindexed before searches use it again
+		   (Dovecot asks the indexer, as for a new mailbox). */
+		sift_index_report_damage(index, err.msg);
+		sift_index_close(&index);
+		return 0;
 	}
 	ret = sift_index_read_meta(index);
+	if (ret == 0 && index->damage != NULL)
+		sift_index_report_damage(index, index->damage);
 	if (ret <= 0) {
 		sift_index_close(&index);
 		return ret;
 	}
+	sift_index_read_expunge_queue(index);
 	*index_r = index;
 	return 1;
 }
@@ -709,7 +1170,7 @@ void sift_index_close(struct sift_index **_index)
 	array_free(&index->token_spans);
 	array_free(&index->gap_keys);
 	sift_termset_free(&index->doc_terms);
-	i_free(index->rebuild_reason);
+	i_free(index->damage);
 	i_free(index->path);
 	i_free(index);
 }
@@ -727,6 +1188,11 @@ const ARRAY_TYPE(seq_range) *sift_index_get_expunged(struct sift_index *index)
 const char *sift_index_get_path(struct sift_index *index)
 {
 	return index->path;
+}
+
+const struct sift_files_state *sift_index_get_files(struct sift_index *index)
+{
+	return &index->files;
 }
 
 int sift_index_get_last_uid(struct sift_index *index, uint32_t *last_uid_r)
@@ -1254,11 +1720,7 @@ static int sift_index_doc_side_files(struct sift_index *index)
 		if (index->docs_added >= SIFT_DICT_APPEND_MAX_DOCS) {
 			/* a bulk run: checking each term costs more than
 			   rewriting the file at the end */
-			if (sift_dict_writer_set_incomplete(index->dict,
-							    &error) < 0) {
-				e_error(index->backend->event, "%s", error);
-				return -1;
-			}
+			sift_dict_writer_set_incomplete(index->dict);
 		} else {
 			index->new_terms.len = 0;
 			if (sift_xdb_new_terms(index->db, index->doc,
@@ -1319,6 +1781,8 @@ static int sift_index_add_doc_flags(struct sift_index *index)
 }
 
 static int sift_index_doc_end_umask(struct sift_index *index);
+static int sift_index_commit_last_uid(struct sift_index *index,
+				      uint32_t last_uid);
 
 int sift_index_doc_end(struct sift_index *index)
 {
@@ -1373,8 +1837,11 @@ static int sift_index_doc_end_umask(struct sift_index *index)
 	if (index->doc_uid > index->batch_last_uid)
 		index->batch_last_uid = index->doc_uid;
 	if (index->batch_docs >= index->backend->set->commit_batch ||
-	    index->batch_bytes >= index->backend->set->commit_size)
-		return sift_index_commit(index, 0);
+	    index->batch_bytes >= index->backend->set->commit_size) {
+		if (sift_index_commit_last_uid(index, index->batch_last_uid) < 0 ||
+		    sift_index_yield(index) < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -1419,8 +1886,16 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 		event_unref(&event);
 		return -1;
 	}
+	/* expunges queued meanwhile by processes that didn't wait for
+	   the lock */
+	sift_index_take_expunge_queue(index);
+	sift_dict_writer_state(index->dict, &index->files);
+	sift_gaps_writer_state(index->gaps, &index->files.gaps);
 	if (sift_xdb_set_metadata(index->db, SIFT_META_FORMAT,
 				  SIFT_FORMAT_VERSION, &err) != SIFT_X_OK ||
+	    sift_xdb_set_metadata(index->db, SIFT_META_FILES,
+				  sift_files_state_str(&index->files),
+				  &err) != SIFT_X_OK ||
 	    sift_xdb_set_metadata(index->db, SIFT_META_TEXT,
 				  sift_index_text_id(index->backend),
 				  &err) != SIFT_X_OK ||
@@ -1437,10 +1912,6 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 		sift_index_error(index, "Committing", &err);
 		event_unref(&event);
 		return -1;
-	}
-	if (sift_dict_writer_committed(index->dict, last_uid, &error) < 0) {
-		/* the file stays marked incomplete: slower, not wrong */
-		e_warning(index->backend->event, "%s", error);
 	}
 	i_gettimeofday(&end);
 	e_debug(event_create_passthrough(event)->
@@ -1522,12 +1993,14 @@ static int sift_index_live_uids(struct sift_index *index,
 	return 0;
 }
 
-/* Write the side files of the copy in dest_dir: its full term list, and
-   the opaque lines of the messages that are still there. */
+/* Write the side files of the copy in dest_dir - its full term list,
+   the opaque lines and gap filters of the messages that are still there
+   - and commit their state in the copy's metadata. */
 static int sift_index_copy_side_files(struct sift_index *index,
 				      const char *dest_dir)
 {
 	struct sift_uids uids = { NULL, 0, 0 };
+	struct sift_files_state st;
 	struct sift_xdb *dest_db;
 	struct sift_xerror err;
 	const char *error;
@@ -1535,17 +2008,28 @@ static int sift_index_copy_side_files(struct sift_index *index,
 
 	if (sift_index_live_uids(index, &uids) < 0)
 		return -1;
-	if (sift_xdb_open(dest_dir, 0, &dest_db, &err) != SIFT_X_OK) {
+	if (sift_xdb_open(dest_dir, SIFT_XDB_WRITE |
+			  (index->backend->set->fsync ? 0 : SIFT_XDB_NO_SYNC),
+			  &dest_db, &err) != SIFT_X_OK) {
 		sift_index_error(index, "Opening the new copy of", &err);
 		sift_uids_free(&uids);
 		return -1;
 	}
-	if (sift_dict_write_terms(index->dict, dest_db, dest_dir,
-				  index->stored_last_uid, &error) < 0 ||
-	    sift_dict_write_opaque(index->dict, &uids, dest_dir,
+	i_zero(&st);
+	st.terms_complete = TRUE;
+	if (sift_dict_write_terms(index->dict, dest_db, dest_dir, &st.terms,
+				  &error) < 0 ||
+	    sift_dict_write_opaque(index->dict, &uids, dest_dir, &st.opaque,
 				   &error) < 0 ||
-	    sift_gaps_write_copy(index->gaps, &uids, dest_dir, &error) < 0) {
+	    sift_gaps_write_copy(index->gaps, &uids, dest_dir, &st.gaps,
+				 &error) < 0) {
 		e_error(index->backend->event, "%s", error);
+		ret = -1;
+	} else if (sift_xdb_set_metadata(dest_db, SIFT_META_FILES,
+					 sift_files_state_str(&st),
+					 &err) != SIFT_X_OK ||
+		   sift_xdb_commit(dest_db, &err) != SIFT_X_OK) {
+		sift_index_error(index, "Committing the new copy of", &err);
 		ret = -1;
 	}
 	sift_xdb_close(&dest_db);
@@ -1689,13 +2173,17 @@ int sift_index_finish(struct sift_index **_index)
 				     index->docs_added >= compact_after)))
 		ret = sift_index_compact_locked(index, rebuild);
 	else if (ret == 0 && !sift_dict_writer_terms_complete(index->dict)) {
+		struct sift_file_state st;
 		const char *error;
 
+		/* the new file is used once a commit names it; until then
+		   searches use Xapian's term list */
 		if (sift_dict_write_terms(index->dict, index->db, index->path,
-					  index->stored_last_uid,
-					  &error) < 0) {
-			/* searches fall back to Xapian's term list */
+					  &st, &error) < 0) {
 			e_warning(index->backend->event, "%s", error);
+		} else {
+			ret = sift_index_commit_last_uid(index,
+						index->stored_last_uid);
 		}
 	}
 	sift_index_umask_pop(old_umask);

@@ -32,8 +32,11 @@ struct sift_index;
    as Dovecot's search reads it (sift-html.c) instead of nothing.  7:
    with a decoder, text decoded from attachments is body text (B terms)
    and kept in value slot SIFT_VALUE_DECODED, instead of only flagging
-   the document ZR.  Older indexes are rebuilt. */
-#define SIFT_FORMAT_VERSION "7"
+   the document ZR.  8: side files in checksummed records, their
+   committed state in sift.files (sift-record.h).  Formats 5 to 8 were
+   all made in one development series; only 4 and 8 were released, and
+   an index of any other format is rebuilt. */
+#define SIFT_FORMAT_VERSION "8"
 
 /* Term prefixes (see sift-index.c for the rationale). */
 #define SIFT_PREFIX_BODY "B"
@@ -104,6 +107,11 @@ int sift_index_path(struct mailbox *box, const char **path_r);
    from last_uid 0).  Returns 0 or -1 (error already logged). */
 int sift_index_open_writer(struct sift_fts_backend *backend,
 			   struct mailbox *box, struct sift_index **index_r);
+/* The same without waiting: returns 1 (opened), 0 if another process
+   holds the write lock, -1 on error (logged). */
+int sift_index_try_open_writer(struct sift_fts_backend *backend,
+			       struct mailbox *box,
+			       struct sift_index **index_r);
 /* Open for reading.  Returns 1, 0 if no index exists, -1 on error
    (logged). */
 int sift_index_open_reader(struct sift_fts_backend *backend,
@@ -114,6 +122,12 @@ struct sift_xdb *sift_index_db(struct sift_index *index);
    were expunged: never part of a result. */
 const ARRAY_TYPE(seq_range) *sift_index_get_expunged(struct sift_index *index);
 const char *sift_index_get_path(struct sift_index *index);
+/* The committed state of the side files (sift-record.h). */
+const struct sift_files_state *sift_index_get_files(struct sift_index *index);
+/* A reader found the index damaged (reason): unless a writer holds it,
+   move it aside with one logged error, so that the mailbox is reindexed
+   before searches use an index again. */
+void sift_index_report_damage(struct sift_index *index, const char *reason);
 
 /* Highest UID whose message and all before it are in the index.
    Returns 0 or -1 (logged). */
@@ -143,6 +157,12 @@ int sift_index_doc_end(struct sift_index *index);
    all.  Neither can fail. */
 void sift_index_expunge(struct sift_index *index, uint32_t uid);
 void sift_index_unexpunge(struct sift_index *index, uint32_t uid);
+/* Record that uids' messages are gone without taking the write lock:
+   they are queued for the next writer (see sift-index.c).  For processes
+   that only sync expunges.  Returns 0 or -1 (logged). */
+int sift_index_queue_expunges(struct sift_fts_backend *backend,
+			      struct mailbox *box,
+			      const ARRAY_TYPE(seq_range) *uids);
 /* Commit everything so far, recording last_uid (0 = keep the stored
    one).  Returns 0 or -1 (logged). */
 int sift_index_commit(struct sift_index *index, uint32_t last_uid);

@@ -46,6 +46,7 @@
 #include "sift-index.h"
 #include "sift-dict.h"
 #include "sift-gaps.h"
+#include "sift-record.h"
 #include "sift-hdrfilter.h"
 #include "sift-query.h"
 #include "sift-events.h"
@@ -64,6 +65,10 @@ struct sift_query {
 	/* the gaps file, opened for the first phrase */
 	struct sift_gaps *gaps;
 	bool gaps_failed;
+	/* the index failed a read or a check: the first reason, and whether
+	   it is damage (not e.g. a snapshot overtaken by a writer) */
+	char *failure;
+	bool damaged;
 	uint32_t last_uid;
 	/* 1 << enum sift_plan_kind of every search string planned (for the
 	   lookup event) */
@@ -148,11 +153,36 @@ static void uids_to_seq_range(const struct sift_uids *uids,
 	}
 }
 
+/* The index can't answer this lookup: Dovecot will (see
+   sift_query_fallback()).  damaged: the index itself is at fault. */
+static void sift_query_fail(struct sift_query *q, const char *reason,
+			    bool damaged)
+{
+	if (q->failure == NULL)
+		q->failure = i_strdup(reason);
+	q->damaged = q->damaged || damaged;
+}
+
 static void sift_query_index_error(struct sift_query *q,
 				   const struct sift_xerror *err)
 {
-	e_error(q->backend->event, "Searching the index of mailbox %s "
-		"failed: %s", mailbox_get_vname(q->box), err->msg);
+	/* a reader whose snapshot a writer overtook, or no memory, is not
+	   damage; any other failure to read the tables is */
+	sift_query_fail(q, err->msg, err->status != SIFT_X_MODIFIED &&
+			err->status != SIFT_X_NOMEM);
+}
+
+/* Did the side files scanned so far pass their checks?  (Their records
+   are verified before their first scan; see sift_dict_damage().) */
+static bool sift_query_dict_ok(struct sift_query *q)
+{
+	const char *damage = q->dict == NULL ? NULL :
+		sift_dict_damage(q->dict);
+
+	if (damage == NULL)
+		return TRUE;
+	sift_query_fail(q, damage, TRUE);
+	return FALSE;
 }
 
 /* End of a wrapper call that filled uids: on success add them to dest;
@@ -214,10 +244,10 @@ sift_query_collect_terms(struct sift_query *q,
 	struct sift_xerror err;
 	enum sift_xstatus status = SIFT_X_OK;
 
-	if (q->dict != NULL && sift_dict_terms_complete(q->dict, q->last_uid)) {
+	if (q->dict != NULL && sift_dict_terms_complete(q->dict)) {
 		sift_dict_match_terms(q->dict, prefixes, prefix_count,
 				      needle, needle_len, q->collect);
-		return 0;
+		return sift_query_dict_ok(q) ? 0 : -1;
 	}
 	for (unsigned int i = 0; i < prefix_count && status == SIFT_X_OK; i++) {
 		status = sift_query_list_terms(q, &prefixes[i], needle,
@@ -245,7 +275,7 @@ sift_query_match(struct sift_query *q, const struct sift_dict_prefix *prefixes,
 	struct sift_xerror err;
 	enum sift_xstatus status = SIFT_X_OK;
 	bool use_dict = match == SIFT_MATCH_SUBSTRING && q->dict != NULL &&
-		sift_dict_terms_complete(q->dict, q->last_uid);
+		sift_dict_terms_complete(q->dict);
 	ARRAY_TYPE(sift_dict_term) terms;
 	unsigned int i;
 
@@ -291,7 +321,10 @@ sift_query_match(struct sift_query *q, const struct sift_dict_prefix *prefixes,
 		}
 		status = sift_xdb_terms_docs(q->db, strs, lens, n, &uids, &err);
 	}
-	return sift_query_uids_result(q, status, &err, &uids, dest);
+	if (sift_query_uids_result(q, status, &err, &uids, dest) < 0 ||
+	    !sift_query_dict_ok(q))
+		return -1;
+	return 0;
 }
 
 /* Add to dest the documents whose body holds ASCII character c. */
@@ -558,13 +591,20 @@ static void sift_query_gap_filter(struct sift_query *q,
 
 	if (array_count(maybe) == 0 || q->gaps_failed)
 		return;
-	if (q->gaps == NULL &&
-	    sift_gaps_open(sift_index_get_path(q->index), &q->gaps,
-			   &error) < 0) {
-		/* slower (Dovecot checks more), not wrong */
-		e_warning(q->backend->event, "%s", error);
-		q->gaps_failed = TRUE;
-		return;
+	if (q->gaps == NULL) {
+		int ret = sift_gaps_open(sift_index_get_path(q->index),
+				&sift_index_get_files(q->index)->gaps,
+				&q->gaps, &error);
+		if (ret <= 0) {
+			/* not narrowing is slower, not wrong; but a
+			   damaged file must be reported and rebuilt */
+			if (ret == 0)
+				sift_query_fail(q, error, TRUE);
+			else
+				e_warning(q->backend->event, "%s", error);
+			q->gaps_failed = TRUE;
+			return;
+		}
 	}
 	k = array_get(keys, &n);
 	before = seq_range_count(maybe);
@@ -1170,6 +1210,67 @@ static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
 	return 0;
 }
 
+/* Open what a lookup reads: the database and the checked side files.
+   A side file that fails its checks is read again once with a fresh
+   snapshot of the database (a writer may have replaced it between the two
+   opens).  Returns 1, 0 if there is no index (or it was found damaged:
+   reported), -1 on error (logged). */
+static int sift_query_open(struct sift_query *q)
+{
+	const char *error;
+	int ret;
+
+	for (unsigned int attempt = 0;; attempt++) {
+		ret = sift_index_open_reader(q->backend, q->box, &q->index);
+		if (ret <= 0)
+			return ret;
+		q->db = sift_index_db(q->index);
+		(void)sift_index_get_last_uid(q->index, &q->last_uid);
+		ret = sift_dict_open(sift_index_get_path(q->index),
+				     sift_index_get_files(q->index), &q->dict,
+				     &error);
+		if (ret > 0)
+			return 1;
+		if (ret < 0) {
+			/* a system error: leave this search to Dovecot */
+			e_error(q->backend->event, "%s", error);
+			sift_index_close(&q->index);
+			return 0;
+		}
+		if (attempt > 0) {
+			sift_index_report_damage(q->index, error);
+			sift_index_close(&q->index);
+			return 0;
+		}
+		sift_index_close(&q->index);
+	}
+}
+
+/* The index failed during the lookup: answer it with Dovecot's own search
+   instead - every message is a candidate it checks - and never fail the
+   search for it. */
+static void sift_query_fallback(struct sift_query *q,
+				struct mail_search_arg *args,
+				struct fts_result *result)
+{
+	if (q->damaged)
+		sift_index_report_damage(q->index, q->failure);
+	else {
+		e_warning(q->backend->event, "Searching the index of mailbox "
+			  "%s failed (%s): Dovecot searches the mail itself",
+			  mailbox_get_vname(q->box), q->failure);
+	}
+	array_clear(&result->definite_uids);
+	array_clear(&result->maybe_uids);
+	if (array_is_created(&result->scores))
+		array_clear(&result->scores);
+	sift_query_mark_answerable(q->backend, args);
+	if (q->last_uid > 0) {
+		seq_range_array_add_range(&result->maybe_uids, 1,
+					  q->last_uid);
+	}
+}
+
 /* Name event SIFT_EVENT_LOOKUP and add its fields (sift-events.h). */
 static void sift_query_event(struct sift_query *q, struct event *event,
 			     const struct fts_result *result)
@@ -1208,7 +1309,6 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 	struct sift_query q;
 	struct timeval start, end;
 	struct event *event;
-	const char *error;
 	unsigned int answered;
 	int ret;
 
@@ -1219,21 +1319,11 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 	/* created first: the lookup event's duration starts here */
 	event = event_create(backend->event);
 	event_add_str(event, "mailbox", mailbox_get_vname(box));
-	ret = sift_index_open_reader(backend, box, &q.index);
+	ret = sift_query_open(&q);
 	if (ret <= 0) {
 		/* no index yet: leave every argument to Dovecot */
 		event_unref(&event);
 		return ret;
-	}
-	q.db = sift_index_db(q.index);
-	(void)sift_index_get_last_uid(q.index, &q.last_uid);
-	if (sift_dict_open(sift_index_get_path(q.index), &q.dict,
-			   &error) < 0) {
-		/* searches of pooled headers need the opaque file */
-		e_error(backend->event, "%s", error);
-		sift_index_close(&q.index);
-		event_unref(&event);
-		return -1;
 	}
 	T_BEGIN {
 		t_array_init(&q.raw_docs, 16);
@@ -1253,18 +1343,24 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 		ret = sift_query_level(&q, args,
 				       (flags & FTS_LOOKUP_FLAG_AND_ARGS) != 0,
 				       result, &answered);
+		if (q.failure != NULL) {
+			sift_query_fallback(&q, args, result);
+			ret = 0;
+		}
 		/* documents of expunged messages stay in the database until
 		   it is rebuilt: never report them */
 		seq_range_array_remove_seq_range(&result->definite_uids,
 					sift_index_get_expunged(q.index));
 		seq_range_array_remove_seq_range(&result->maybe_uids,
 					sift_index_get_expunged(q.index));
-		if (ret == 0 && array_is_created(&q.score_terms))
+		if (ret == 0 && q.failure == NULL &&
+		    array_is_created(&q.score_terms))
 			sift_query_scores(&q, args, answered, result);
 	} T_END;
 	sift_gaps_close(&q.gaps);
 	sift_dict_close(&q.dict);
 	sift_index_close(&q.index);
+	i_free(q.failure);
 	i_gettimeofday(&end);
 	sift_query_event(&q, event, result);
 	e_debug(event, "Lookup in %s: %u definite, %u maybe uids, "

@@ -27,7 +27,7 @@ fail_hard() { printf 'run-all: %s (see %s)\n' "$*" "$LOG" >&2; echo "0 passed, 1
 
 DEPS="dovecot-core dovecot-imapd dovecot-lmtpd dovecot-dev libxapian-dev libicu-dev
 autoconf automake libtool pkg-config g++ make python3 python3-pytest
-valgrind zstd python3-xapian
+valgrind zstd python3-xapian clang-14 libclang-rt-14-dev
 poppler-utils unzip"
 if [ "${SIFT_SKIP_APT:-0}" != 1 ] && [ "$(id -u)" = 0 ]; then
 	note "installing dependencies (apt)"
@@ -83,6 +83,41 @@ for t in tests/unit/test-sift-text tests/unit/test-sift-xapian tests/unit/test-s
 		fi
 	fi
 done
+
+note "unit tests with AddressSanitizer and UndefinedBehaviorSanitizer"
+# (built apart in tests/unit/san by "make sanitize-check"; a finding
+# aborts the test program; leaks are valgrind's part above)
+out=$(make sanitize-check 2>&1)
+rc=$?
+echo "$out" >>"$LOG"
+p=$(echo "$out" | grep -c '^0 / [0-9]* tests failed$')
+if [ $rc = 0 ] && [ "$p" = 6 ]; then
+	echo "unit tests under ASan+UBSan: clean (6 programs)"
+	passed=$((passed + 1))
+else
+	echo "unit tests under ASan+UBSan: failed (see $LOG)"
+	failed=$((failed + 1))
+fi
+
+note "fuzzing (libFuzzer, ${SIFT_FUZZ_SECS:-30} s per harness)"
+# the text pipeline and planner, and the side-file readers; a longer
+# run: make fuzz-check FUZZ_SECS=1800
+if command -v clang-14 >/dev/null; then
+	out=$(make fuzz-check FUZZ_SECS="${SIFT_FUZZ_SECS:-30}" 2>&1)
+	rc=$?
+	echo "$out" >>"$LOG"
+	runs=$(echo "$out" | grep -o '^Done [0-9]* runs' | awk '{s += $2} END {print s + 0}')
+	if [ $rc = 0 ]; then
+		echo "fuzzing: $runs inputs, no finding"
+		passed=$((passed + 1))
+	else
+		echo "fuzzing: a finding or a build failure (see $LOG, tests/fuzz/build/)"
+		failed=$((failed + 1))
+	fi
+else
+	echo "fuzzing: clang-14 is not installed (apt: clang-14 libclang-rt-14-dev)"
+	failed=$((failed + 1))
+fi
 
 note "integration tests (real Dovecot on 127.0.0.1)"
 junit=$(mktemp /tmp/fts-sift-junit.XXXXXX.xml)

@@ -20,7 +20,10 @@
 set -eu
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 CH=${1:-/tmp/fts-sift-chroot}
-MIRROR=${SIFT_MIRROR:-$(grep -hoE 'https?://[^ ]*debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | grep -v security | head -1)}
+# the first mirror an active line names (Debian's own sources files carry
+# a commented-out snapshot.debian.org URL first, which debootstrap can't use)
+MIRROR=${SIFT_MIRROR:-$(cat /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null |
+	grep -v '^[[:space:]]*#' | grep -oE 'https?://[^ ]*debian/?' | grep -v security | head -1)}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 say() { printf '== %s\n' "$*"; }
 

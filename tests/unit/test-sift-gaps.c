@@ -10,11 +10,13 @@
 #include "sift-plan.h"
 #include "sift-gaps.h"
 #include "sift-dict.h"
+#include "sift-record.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 static char test_root[] = "/tmp/test-sift-gaps.XXXXXX";
@@ -201,8 +203,9 @@ static void test_gaps_file(void)
 	struct sift_gap_state state;
 	uint32_t keep_uids[] = { 2, 3 };
 	struct sift_uids keep = { keep_uids, 2, 2 };
+	struct sift_file_state none = { 0, 0 }, st, copy_st;
 
-	test_begin("gaps file: filter, missing filters, copy");
+	test_begin("gaps file: filter, missing filters, copy, commits");
 	test_assert(mkdir(dir, 0700) == 0 && mkdir(copy, 0700) == 0);
 	t_array_init(&k1, 16);
 	t_array_init(&k2, 16);
@@ -215,12 +218,13 @@ static void test_gaps_file(void)
 	sift_gaps_needle_keys("B", "THIS ONLY", 9, &phrase);
 	sift_gaps_needle_keys("B", "SUPPORT NOTHING", 15, &other);
 
-	test_assert(sift_gaps_writer_open(dir, 0600, &writer, &error) == 0);
+	test_assert(sift_gaps_writer_open(dir, &none, 0600, &writer,
+					  &error) == 1);
 	test_assert(sift_gaps_writer_add(writer, 1, array_front(&k1),
 					 array_count(&k1), &error) == 0);
 	test_assert(sift_gaps_writer_add(writer, 2, array_front(&k2),
 					 array_count(&k2), &error) == 0);
-	/* uid 3 again (as after a crash): the last record wins */
+	/* uid 3 again (as after a lowered last_uid): the last record wins */
 	test_assert(sift_gaps_writer_add(writer, 3, array_front(&k2),
 					 array_count(&k2), &error) == 0);
 	test_assert(sift_gaps_writer_add(writer, 3, array_front(&k1),
@@ -228,8 +232,9 @@ static void test_gaps_file(void)
 	/* no keys: no record */
 	test_assert(sift_gaps_writer_add(writer, 5, NULL, 0, &error) == 0);
 	test_assert(sift_gaps_writer_sync(writer, TRUE, &error) == 0);
+	sift_gaps_writer_state(writer, &st);
 
-	test_assert(sift_gaps_open(dir, &gaps, &error) == 0);
+	test_assert(sift_gaps_open(dir, &st, &gaps, &error) == 1);
 	t_array_init(&uids, 4);
 	seq_range_array_add_range(&uids, 1, 5);
 	sift_gaps_filter(gaps, array_front(&phrase), array_count(&phrase),
@@ -247,9 +252,9 @@ static void test_gaps_file(void)
 	sift_gaps_close(&gaps);
 
 	/* copy keeping 2 and 3 */
-	test_assert(sift_gaps_write_copy(writer, &keep, copy, &error) == 0);
-	sift_gaps_writer_close(&writer);
-	test_assert(sift_gaps_open(copy, &gaps, &error) == 0);
+	test_assert(sift_gaps_write_copy(writer, &keep, copy, &copy_st,
+					 &error) == 0);
+	test_assert(sift_gaps_open(copy, &copy_st, &gaps, &error) == 1);
 	array_clear(&uids);
 	seq_range_array_add_range(&uids, 1, 3);
 	sift_gaps_filter(gaps, array_front(&phrase), array_count(&phrase),
@@ -258,88 +263,263 @@ static void test_gaps_file(void)
 	test_assert(seq_range_exists(&uids, 1) && !seq_range_exists(&uids, 2) &&
 		    seq_range_exists(&uids, 3));
 	sift_gaps_close(&gaps);
+	/* the copy is of another generation: not the committed file */
+	test_assert(sift_gaps_open(copy, &st, &gaps, &error) == 0);
 
-	/* a torn last record is ignored; a missing file filters nothing */
-	{
-		const char *path = t_strdup_printf("%s/gaps", dir);
-		struct stat st;
-
-		test_assert(stat(path, &st) == 0);
-		test_assert(truncate(path, st.st_size - 3) == 0);
-		test_assert(sift_gaps_open(dir, &gaps, &error) == 0);
-		array_clear(&uids);
-		seq_range_array_add_range(&uids, 1, 3);
-		sift_gaps_filter(gaps, array_front(&phrase),
-				 array_count(&phrase), &uids);
-		/* the torn record was uid 3's last; its earlier one (k2,
-		   without the gap) is used now */
-		test_assert(seq_range_exists(&uids, 1) &&
-			    !seq_range_exists(&uids, 2) &&
-			    !seq_range_exists(&uids, 3));
-		sift_gaps_close(&gaps);
-
-		/* a writer cuts the torn record off before appending:
-		   records after it are read in step */
-		test_assert(sift_gaps_writer_open(dir, 0600, &writer,
-						  &error) == 0);
-		test_assert(sift_gaps_writer_add(writer, 6, array_front(&k1),
-						 array_count(&k1), &error) == 0);
-		test_assert(sift_gaps_writer_add(writer, 7, array_front(&k2),
-						 array_count(&k2), &error) == 0);
-		sift_gaps_writer_close(&writer);
-		test_assert(sift_gaps_open(dir, &gaps, &error) == 0);
-		array_clear(&uids);
-		seq_range_array_add_range(&uids, 1, 7);
-		sift_gaps_filter(gaps, array_front(&phrase),
-				 array_count(&phrase), &uids);
-		test_assert(seq_range_exists(&uids, 1) &&
-			    !seq_range_exists(&uids, 2) &&
-			    !seq_range_exists(&uids, 3) &&
-			    seq_range_exists(&uids, 6) &&
-			    !seq_range_exists(&uids, 7));
-		sift_gaps_close(&gaps);
-		test_assert(sift_gaps_open(test_root, &gaps, &error) == 0);
-		sift_gaps_filter(gaps, array_front(&phrase),
-				 array_count(&phrase), &uids);
-		test_assert(seq_range_exists(&uids, 1));
-		sift_gaps_close(&gaps);
-	}
+	/* appended but not committed: readers don't see it, the next
+	   writer cuts it off */
+	test_assert(sift_gaps_writer_add(writer, 6, array_front(&k2),
+					 array_count(&k2), &error) == 0);
+	sift_gaps_writer_close(&writer);
+	test_assert(sift_gaps_open(dir, &st, &gaps, &error) == 1);
+	array_clear(&uids);
+	seq_range_array_add_range(&uids, 6, 6);
+	sift_gaps_filter(gaps, array_front(&phrase), array_count(&phrase),
+			 &uids);
+	test_assert(seq_range_exists(&uids, 6));
+	sift_gaps_close(&gaps);
+	test_assert(sift_gaps_writer_open(dir, &st, 0600, &writer,
+					  &error) == 1);
+	test_assert(sift_gaps_writer_add(writer, 7, array_front(&k2),
+					 array_count(&k2), &error) == 0);
+	sift_gaps_writer_state(writer, &st);
+	sift_gaps_writer_close(&writer);
+	test_assert(sift_gaps_open(dir, &st, &gaps, &error) == 1);
+	array_clear(&uids);
+	seq_range_array_add_range(&uids, 1, 7);
+	sift_gaps_filter(gaps, array_front(&phrase), array_count(&phrase),
+			 &uids);
+	test_assert(seq_range_exists(&uids, 1) && !seq_range_exists(&uids, 2) &&
+		    seq_range_exists(&uids, 6) && !seq_range_exists(&uids, 7));
+	sift_gaps_close(&gaps);
 	test_end();
 }
 
-/* The opaque file (sift-dict) after a crash in the middle of a line: the
-   next writer ends that line first, so the next message's tokens are
-   found under its own uid. */
-static void test_dict_torn_line(void)
+static void write_file(const char *path, const void *data, size_t size)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		i_fatal("fopen(%s) failed: %m", path);
+	if (size > 0 && fwrite(data, 1, size, f) != size)
+		i_fatal("fwrite(%s) failed: %m", path);
+	fclose(f);
+}
+
+static buffer_t *read_file(const char *path)
+{
+	struct sift_map map;
+	const char *error;
+	buffer_t *buf = t_buffer_create(1024);
+
+	if (sift_map_file(path, &map, &error) < 0)
+		i_fatal("%s", error);
+	buffer_append(buf, map.data, map.size);
+	sift_unmap(&map);
+	return buf;
+}
+
+/* Every kind of damage to a committed side file is detected by a reader
+   that checks all records (and by a writer opening it): each single
+   byte changed anywhere in the committed bytes, truncation at every
+   length, 4 KB of garbage at several places, deletion.  Bytes after the
+   committed length are never read. */
+static void test_record_damage(void)
+{
+	const char *dir = t_strdup_printf("%s/damage", test_root);
+	const char *path = t_strdup_printf("%s/terms", dir);
+	const char *cpath;
+	struct sift_wfile *wfile;
+	struct sift_rfile rfile;
+	struct sift_file_state st, none = { 0, 0 };
+	const char *error;
+	buffer_t *orig, *buf;
+	unsigned int detected = 0, cases = 0;
+
+	test_begin("side files: every damage is detected");
+	rng_seed(1);
+	test_assert(mkdir(dir, 0700) == 0);
+	test_assert(sift_wfile_open(path, "terms", 0600, &none, &wfile,
+				    &error) == 1);
+	for (unsigned int i = 0; i < 40; i++) {
+		const char *line = t_strdup_printf("Bword%u\nBother%u\n", i,
+						   i * 7);
+		test_assert(sift_wfile_append(wfile, line, strlen(line),
+					      NULL, 0, &error) == 0);
+	}
+	sift_wfile_state(wfile, &st);
+	sift_wfile_close(&wfile);
+	orig = read_file(path);
+	test_assert(orig->used == st.len);
+	test_assert(sift_rfile_open(path, "terms", &st, TRUE, &rfile,
+				    &error) == 1);
+	sift_rfile_close(&rfile);
+
+	/* one byte changed, at every position (each case a file of its
+	   own, all kept until the end: a reused inode with the same ctime
+	   tick could meet the verified-cache) */
+	for (size_t pos = 0; pos < orig->used; pos++) {
+		buf = t_buffer_create(orig->used);
+		buffer_append_buf(buf, orig, 0, SIZE_MAX);
+		((unsigned char *)buf->data)[pos] ^= 1 << (rng_next() % 8);
+		cpath = t_strdup_printf("%s.%u", path, cases++);
+		write_file(cpath, buf->data, buf->used);
+		if (sift_rfile_open(cpath, "terms", &st, TRUE, &rfile,
+				    &error) == 0)
+			detected++;
+		sift_rfile_close(&rfile);
+	}
+	/* cut at every length */
+	for (size_t len = 0; len < orig->used; len++) {
+		cpath = t_strdup_printf("%s.%u", path, cases++);
+		write_file(cpath, orig->data, len);
+		if (sift_rfile_open(cpath, "terms", &st, TRUE, &rfile,
+				    &error) == 0)
+			detected++;
+		sift_rfile_close(&rfile);
+	}
+	/* 4 KB of garbage at the start, the middle, the end of the
+	   committed bytes (the file grows past them) */
+	for (unsigned int at = 0; at < 3; at++) {
+		size_t pos = at == 0 ? 0 : at == 1 ? orig->used / 2 :
+			orig->used - 1;
+
+		buf = t_buffer_create(orig->used + 4096);
+		buffer_append(buf, orig->data, pos);
+		for (unsigned int i = 0; i < 4096; i++)
+			buffer_append_c(buf, rng_next() & 0xff);
+		cpath = t_strdup_printf("%s.%u", path, cases++);
+		write_file(cpath, buf->data, buf->used);
+		if (sift_rfile_open(cpath, "terms", &st, TRUE, &rfile,
+				    &error) == 0)
+			detected++;
+		sift_rfile_close(&rfile);
+	}
+	/* overwritten in place after a search verified it (and cached
+	   that): the change of ctime makes it verify again (after a clock
+	   tick: timestamps are coarse) */
+	test_assert(sift_rfile_open(path, "terms", &st, TRUE, &rfile,
+				    &error) == 1);
+	sift_rfile_close(&rfile);
+	usleep(20000);
+	{
+		int fd = open(path, O_WRONLY);
+		char garbage[16];
+
+		memset(garbage, 'x', sizeof(garbage));
+		test_assert(fd != -1 &&
+			    pwrite(fd, garbage, sizeof(garbage),
+				   orig->used / 2) == sizeof(garbage));
+		i_close_fd(&fd);
+	}
+	cases++;
+	if (sift_rfile_open(path, "terms", &st, TRUE, &rfile, &error) == 0)
+		detected++;
+	sift_rfile_close(&rfile);
+	/* deleted */
+	(void)unlink(path);
+	cases++;
+	if (sift_rfile_open(path, "terms", &st, TRUE, &rfile, &error) == 0)
+		detected++;
+	sift_rfile_close(&rfile);
+	test_assert_ucmp(detected, ==, cases);
+	test_assert(sift_wfile_open(path, "terms", 0600, &st, &wfile,
+				    &error) == 0);
+
+	/* garbage after the committed bytes is not read, and a writer cuts
+	   it off */
+	buf = t_buffer_create(orig->used + 4096);
+	buffer_append_buf(buf, orig, 0, SIZE_MAX);
+	for (unsigned int i = 0; i < 4096; i++)
+		buffer_append_c(buf, rng_next() & 0xff);
+	(void)unlink(path);
+	write_file(path, buf->data, buf->used);
+	test_assert(sift_rfile_open(path, "terms", &st, TRUE, &rfile,
+				    &error) == 1);
+	sift_rfile_close(&rfile);
+	test_assert(sift_wfile_open(path, "terms", 0600, &st, &wfile,
+				    &error) == 1);
+	sift_wfile_close(&wfile);
+	test_assert(read_file(path)->used == st.len);
+	test_end();
+}
+
+/* The terms and opaque files through sift-dict: what was committed is
+   found, and a damaged opaque file makes the dictionary unusable. */
+static void test_dict_files(void)
 {
 	const char *dir = t_strdup_printf("%s/dict", test_root);
-	const char *path = t_strdup_printf("%s/opaque", dir);
+	struct sift_files_state none, st, parsed;
 	struct sift_dict_writer *writer;
 	struct sift_dict *dict;
 	ARRAY_TYPE(seq_range) uids;
+	ARRAY_TYPE(sift_dict_term) terms;
+	static const struct sift_dict_prefix body[] = { { "B", '\0' } };
 	const char *error;
-	FILE *f;
 
-	test_begin("side files: a torn last line is ended before appending");
+	test_begin("side files: terms and opaque");
 	test_assert(mkdir(dir, 0700) == 0);
-	f = fopen(path, "w");
-	test_assert(f != NULL);
-	if (f != NULL) {
-		fputs("3 AAAA1111\n4 BBBB22", f);	/* torn: no newline */
-		fclose(f);
-	}
-	test_assert(sift_dict_writer_open(dir, 0, 0600, &writer, &error) == 0);
+	i_zero(&none);
+	test_assert(sift_dict_writer_open(dir, &none, 0600, &writer,
+					  &error) == 1);
+	test_assert(sift_dict_writer_terms_complete(writer));
+	test_assert(sift_dict_writer_add_terms(writer, "Bkselftest\nBfoo\n",
+					       16, &error) == 0);
 	test_assert(sift_dict_writer_add_opaque(writer, 5, "CCCC3333\n", 9,
 						&error) == 0);
+	test_assert(sift_dict_writer_add_opaque(writer, 3, "AAAA1111\n", 9,
+						&error) == 0);
+	i_zero(&st);
+	sift_dict_writer_state(writer, &st);
 	sift_dict_writer_close(&writer);
-	test_assert(sift_dict_open(dir, &dict, &error) == 0);
+	/* the state round-trips through its metadata form */
+	test_assert(sift_files_state_parse(sift_files_state_str(&st),
+					   &parsed) == 0);
+	test_assert(memcmp(&parsed, &st, sizeof(st)) == 0);
+	test_assert(sift_files_state_parse("terms:1:2:1 opaque:3:4", &parsed) < 0);
+
+	test_assert(sift_dict_open(dir, &st, &dict, &error) == 1);
 	t_array_init(&uids, 4);
 	sift_dict_match_opaque(dict, "CCCC3333", 8, &uids);
 	test_assert(array_count(&uids) == 1 && seq_range_exists(&uids, 5));
 	array_clear(&uids);
-	sift_dict_match_opaque(dict, "AAAA1111", 8, &uids);
+	sift_dict_match_opaque(dict, "1111", 4, &uids);
 	test_assert(array_count(&uids) == 1 && seq_range_exists(&uids, 3));
+	t_array_init(&terms, 4);
+	sift_dict_match_terms(dict, body, 1, "selft", 5, &terms);
+	test_assert(array_count(&terms) == 1);
 	sift_dict_close(&dict);
+
+	/* a record of the opaque file changed: found when the file is
+	   first scanned, which then finds nothing and says why */
+	{
+		const char *opath = t_strdup_printf("%s/opaque", dir);
+		int fd = open(opath, O_RDWR);
+		struct stat sb;
+		char c;
+
+		test_assert(fd != -1 && fstat(fd, &sb) == 0);
+		test_assert(pread(fd, &c, 1, sb.st_size - 3) == 1);
+		c ^= 0x20;
+		test_assert(pwrite(fd, &c, 1, sb.st_size - 3) == 1);
+		i_close_fd(&fd);
+		sift_record_forget_verified();
+		test_assert(sift_dict_open(dir, &st, &dict, &error) == 1);
+		test_assert(sift_dict_damage(dict) == NULL);
+		array_clear(&uids);
+		sift_dict_match_opaque(dict, "1111", 4, &uids);
+		test_assert(array_count(&uids) == 0);
+		test_assert(sift_dict_damage(dict) != NULL &&
+			    strstr(sift_dict_damage(dict), "checksum") != NULL);
+		sift_dict_close(&dict);
+	}
+
+	/* the opaque file lost: never read as "no tokens" */
+	test_assert(unlink(t_strdup_printf("%s/opaque", dir)) == 0);
+	test_assert(sift_dict_open(dir, &st, &dict, &error) == 0);
+	test_assert(strstr(error, "opaque") != NULL);
+	test_assert(sift_dict_writer_open(dir, &st, 0600, &writer,
+					  &error) == 0);
 	test_end();
 }
 
@@ -349,7 +529,8 @@ int main(void)
 		test_gaps_keys,
 		test_gaps_keys_random,
 		test_gaps_file,
-		test_dict_torn_line,
+		test_record_damage,
+		test_dict_files,
 		NULL
 	};
 	int ret;

@@ -1,0 +1,231 @@
+"""Fault injection: a damaged, killed or unwritable index never gives a
+wrong answer, never refuses a search for good, and says so once.
+
+Every file of an index (Xapian's tables, its version file iamglass, the
+lock file, and the plugin's side files terms, opaque and gaps) is damaged
+in each of three ways - cut to half its size, 4 KB of garbage written in
+its middle, deleted - on a copy of a freshly built index.  Then:
+
+  - every search of a set that reads every part of the index (words,
+    substrings, phrases, TEXT on header signatures, headers, addresses,
+    NOT, one character) equals Dovecot's own answer (the oracle), right
+    after the damage and after the next indexing run;
+  - `doveadm index` succeeds;
+  - afterwards the index is in use again (`doveadm fts lookup` answers
+    from it, equal to the oracle);
+  - the log has at most one problem line, and exactly one error where the
+    damage is certain to be read (the side files, the version file, the
+    main table).  Damage to a table block no search reads, or to the lock
+    file (whose content means nothing), may pass unnoticed: then nothing
+    may be logged and the answers must still be exact.
+
+Also: `doveadm index` killed with SIGKILL at random moments leaves an
+index that answers exactly, with nothing logged; and an index directory
+the mail processes can't write is reported at once, naming the path and
+the cause, not after a lock timeout.
+"""
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import time
+import zlib
+
+import pytest
+
+from dovetest import instance_pair, parse_uid_set  # noqa: E402
+from fixtures import T2020, T2024, simple  # noqa: E402
+
+USER = "dora"
+N = 80
+WORDS = ("harbor lantern meadow quartz saffron timber velvet willow zephyr "
+         "canyon ember falcon glacier hollow island juniper").split()
+
+
+def _msg(n):
+    rnd = random.Random(n)
+    words = [rnd.choice(WORDS) for _ in range(30)]
+    if n % 3 == 0:
+        words[5:7] = ["bright", "lantern"]
+    body = " ".join(words) + "\nticket-%04d closed by build v5.%d\n" % (n, n % 7)
+    # a pooled header with opaque tokens (kept in the opaque file)
+    sig = "v=1; a=rsa-sha256; d=example.org; bh=Qx%dZk%07dAbCdEf%03dGh=; b=Rt%06dLm" % (
+        n, n * 7919, n % 13, n * 31)
+    extra = ("DKIM-Signature: %s\n" % sig).encode()
+    return simple("Sender %d <s%d@example.org>" % (n, n), "dora@example.test",
+                  "Report %d %s" % (n, rnd.choice(WORDS)), T2020 if n % 2 else T2024,
+                  body.encode(), extra=extra)
+
+
+QUERIES = [
+    ("BODY", "lantern"), ("BODY", "anter"), ("BODY", "bright lantern"),
+    ("BODY", "ticket-0042"), ("BODY", "q"), ("TEXT", "Zk0332598"),
+    ("HEADER", "DKIM-Signature", "AbCdEf007"), ("FROM", "s17@example"),
+    ("SUBJECT", "report 3"), ("NOT", "BODY", "meadow"),
+    ("OR", "BODY", "zephyr", "SUBJECT", "glacier"), ("TEXT", "willow"),
+]
+
+
+def _db_dir(fts):
+    return os.path.join(fts.maildir(USER), "fts-sift")
+
+
+def _same_as_oracle(fts, oracle, label):
+    for q in QUERIES:
+        a = fts.search(USER, "INBOX", *q)
+        b = oracle.search(USER, "INBOX", *q)
+        assert a == b, "%s: %s: fts %s, oracle %s" % (label, q, a, b)
+
+
+def _chown_tree(path, uid, gid):
+    os.chown(path, uid, gid)
+    for d, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.chown(os.path.join(d, name), uid, gid)
+
+
+def _remove_broken(fts):
+    md = fts.maildir(USER)
+    for name in os.listdir(md):
+        if name.startswith("fts-sift."):
+            shutil.rmtree(os.path.join(md, name), ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def faults(request):
+    with instance_pair("faults", (USER,),
+                       failed=lambda: request.session.testsfailed) as (fts, oracle):
+        for n in range(1, N + 1):
+            fts.append(USER, "INBOX", _msg(n), date=T2020, create=False)
+        fts.doveadm("index", "-u", USER, "INBOX")
+        _same_as_oracle(fts, oracle, "pristine")
+        fts.close_connections()
+        pristine = os.path.join(fts.root, "pristine-index")
+        shutil.copytree(_db_dir(fts), pristine)
+        yield fts, oracle, pristine
+
+
+def _restore(fts, pristine):
+    fts.close_connections()
+    _remove_broken(fts)
+    shutil.rmtree(_db_dir(fts), ignore_errors=True)
+    shutil.copytree(pristine, _db_dir(fts))
+    _chown_tree(_db_dir(fts), fts.mail_uid, fts.mail_gid)
+
+
+def _damage(path, how):
+    size = os.path.getsize(path)
+    if how == "truncate":
+        os.truncate(path, size // 2)
+    elif how == "garbage":
+        rnd = random.Random(zlib.crc32(path.encode()))
+        with open(path, "r+b") as f:
+            f.seek(size // 2)
+            f.write(bytes(rnd.randrange(256) for _ in range(4096)))
+    else:
+        os.unlink(path)
+
+
+def _index_files(pristine):
+    return sorted(f for f in os.listdir(pristine)
+                  if os.path.isfile(os.path.join(pristine, f)))
+
+
+# Damage that a search is certain to read, so it must be reported.
+def _must_report(name, how):
+    if name in ("terms", "opaque", "gaps", "iamglass"):
+        return True
+    return name == "postlist.glass" and how in ("truncate", "delete")
+
+
+def test_index_has_the_expected_files(faults):
+    fts, oracle, pristine = faults
+    files = _index_files(pristine)
+    for name in ("iamglass", "postlist.glass", "flintlock", "terms", "opaque", "gaps"):
+        assert name in files, files
+
+
+@pytest.mark.parametrize("how", ["truncate", "garbage", "delete"])
+def test_damaged_file(faults, how):
+    fts, oracle, pristine = faults
+    failures = []
+    for name in _index_files(pristine):
+        label = "%s %s" % (how, name)
+        _restore(fts, pristine)
+        _damage(os.path.join(_db_dir(fts), name), how)
+        since = fts.log_size()
+        try:
+            _same_as_oracle(fts, oracle, label + ", first searches")
+            _same_as_oracle(fts, oracle, label + ", searches again")
+            fts.doveadm("index", "-u", USER, "INBOX")
+            _same_as_oracle(fts, oracle, label + ", after doveadm index")
+            definite, maybe = fts.fts_lookup(USER, "INBOX", "body", "lantern")
+            expected = set(oracle.search(USER, "INBOX", "BODY", "lantern"))
+            assert definite == expected and not maybe, \
+                "%s: the index is not in use again: %s %s" % (label, definite, maybe)
+        except AssertionError as e:
+            failures.append(str(e))
+            continue
+        problems = fts.log_problems(since)
+        errors = [p for p in problems if "Error:" in p]
+        if len(problems) > 1:
+            failures.append("%s: %d log problems: %s" % (label, len(problems), problems))
+        elif _must_report(name, how) and len(errors) != 1:
+            failures.append("%s: not reported: %s" % (label, problems))
+    assert not failures, "\n".join(failures)
+
+
+def test_kill_during_indexing(faults):
+    fts, oracle, pristine = faults
+    rnd = random.Random(7)
+    fts.close_connections()
+    _remove_broken(fts)
+    for attempt in range(8):
+        shutil.rmtree(_db_dir(fts), ignore_errors=True)
+        since = fts.log_size()
+        cmd = ["doveadm", "-c", fts.conf_path, "-o", "plugin/fts_sift_commit_batch=7",
+               "index", "-u", USER, "INBOX"]
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rnd.uniform(0.05, 0.8))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        _same_as_oracle(fts, oracle, "kill #%d" % attempt)
+        fts.doveadm("index", "-u", USER, "INBOX")
+        _same_as_oracle(fts, oracle, "kill #%d, indexed again" % attempt)
+        assert not fts.log_problems(since), fts.log_problems(since)
+        fts.close_connections()
+
+
+def test_unwritable_index_dir(faults):
+    fts, oracle, pristine = faults
+    if os.geteuid() != 0 or fts.mail_uid == 0:
+        pytest.fail("needs root with unprivileged mail processes (the mail "
+                    "uid would bypass the directory's mode)")
+    _restore(fts, pristine)
+    path = _db_dir(fts)
+    os.chmod(path, 0o555)
+    try:
+        since = fts.log_size()
+        uid = fts.append(USER, "INBOX", _msg(N + 1), date=T2020, create=False)
+        start = time.time()
+        p = fts.doveadm("index", "-u", USER, "INBOX", check=False)
+        elapsed = time.time() - start
+        log = fts.log_text().encode()[since:].decode("utf-8", "replace")
+        assert elapsed < 10, "doveadm index took %.1f s" % elapsed
+        assert "locked by another process" not in log, log[-2000:]
+        assert "can't be written: faccessat(%s) failed: Permission denied" % path \
+            in log, log[-2000:]
+        # searches of the indexed messages are still answered by the
+        # index's copy, and the new one by Dovecot; an expunge is not
+        # held up either
+        fts.close_connections()
+        start = time.time()
+        fts.expunge(USER, "INBOX", [uid])
+        assert time.time() - start < 10
+    finally:
+        os.chmod(path, 0o755)
+    fts.close_connections()
+    fts.doveadm("index", "-u", USER, "INBOX")
+    _same_as_oracle(fts, oracle, "after the directory is writable again")

@@ -67,6 +67,30 @@ int sift_map_file(const char *path, struct sift_map *map_r,
 	return 0;
 }
 
+void sift_map_release(struct sift_map *map, uint64_t offset)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t end;
+
+	if (map->data == NULL)
+		return;
+	if (offset > map->size)
+		offset = map->size;
+	/* whole pages only: the page holding offset is still in use */
+	end = (size_t)offset & ~(page - 1);
+	if (end < map->released + SIFT_MAP_WINDOW)
+		return;
+	/* map->data is page-aligned (mmap) and so is map->released */
+	(void)madvise((void *)(map->data + map->released),
+		      end - map->released, MADV_DONTNEED);
+	map->released = end;
+}
+
+void sift_map_release_restart(struct sift_map *map)
+{
+	map->released = 0;
+}
+
 void sift_unmap(struct sift_map *map)
 {
 	if (map->data != NULL)

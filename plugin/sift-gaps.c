@@ -442,12 +442,16 @@ void sift_gaps_filter(struct sift_gaps *gaps, const uint64_t *keys,
 	if (key_count == 0 || array_count(&gaps->entries) == 0)
 		return;
 	t_array_init(&drop, 64);
+	sift_map_release_restart(&gaps->file.map);
 	seq_range_array_iter_init(&iter, uids);
 	while (seq_range_array_iter_nth(&iter, n++, &uid)) {
 		const struct gaps_entry *e = gaps_find(gaps, uid);
 
 		if (e == NULL)
 			continue;
+		/* ascending UIDs read the file forward (records are in UID
+		   order but after a lowered last_uid): keep a window */
+		sift_map_release(&gaps->file.map, e->record);
 		for (unsigned int k = 0; k < key_count; k++) {
 			if (!filter_has(e->bits, e->size, keys[k])) {
 				seq_range_array_add(&drop, uid);
@@ -608,9 +612,11 @@ int sift_gaps_write_copy(struct sift_gaps_writer *writer,
 		sift_gaps_close(&gaps);
 		return -1;
 	}
+	sift_map_release_restart(&gaps->file.map);
 	array_foreach(&gaps->entries, e) {
 		if (!uid_in(keep, e->uid))
 			continue;
+		sift_map_release(&gaps->file.map, e->record);
 		if (sift_wfile_append(dest, &e->uid, sizeof(e->uid), e->bits,
 				      e->size, error_r) < 0) {
 			ok = FALSE;

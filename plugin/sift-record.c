@@ -230,9 +230,11 @@ void sift_record_forget_verified(void)
    checked before) are not walked again.  Returns NULL or what is
    wrong. */
 static const char *
-check_file(const unsigned char *data, size_t size, const char *kind,
+check_file(struct sift_map *map, const char *kind,
 	   uint64_t gen, uint64_t len, uint64_t verify_from)
 {
+	const unsigned char *data = (const unsigned char *)map->data;
+	size_t size = map->size;
 	struct file_header fh, want;
 	struct record_header rh;
 	uint64_t pos;
@@ -251,6 +253,7 @@ check_file(const unsigned char *data, size_t size, const char *kind,
 				       (unsigned long long)fh.gen,
 				       (unsigned long long)gen);
 	pos = sizeof(fh);
+	sift_map_release_restart(map);
 	if (verify_from != UINT64_MAX && verify_from > pos)
 		pos = verify_from;
 	for (; pos < len; ) {
@@ -268,6 +271,8 @@ check_file(const unsigned char *data, size_t size, const char *kind,
 			return t_strdup_printf("checksum mismatch at %llu",
 					       (unsigned long long)pos);
 		pos += sizeof(rh) + rh.len;
+		/* (the walk keeps at most a window of the file in memory) */
+		sift_map_release(map, pos);
 	}
 	return NULL;
 }
@@ -300,8 +305,7 @@ int sift_rfile_open(const char *path, const char *kind,
 	file_r->len = st->len;
 	/* the header and the committed length now, the records with
 	   sift_rfile_check() */
-	problem = check_file((const void *)file_r->map.data,
-			     file_r->map.size, kind, st->gen,
+	problem = check_file(&file_r->map, kind, st->gen,
 			     I_MIN(st->len, SIFT_RECORD_FILE_HEADER_SIZE),
 			     UINT64_MAX);
 	if (problem == NULL && file_r->map.size < st->len) {
@@ -331,8 +335,8 @@ bool sift_rfile_check(struct sift_rfile *file, const char **error_r)
 		return TRUE;
 	if ((v = verified_find(&file->st, file->gen)) != NULL)
 		verify_from = v->upto;
-	problem = check_file((const void *)file->map.data, file->map.size,
-			     file->kind, file->gen, file->len, verify_from);
+	problem = check_file(&file->map, file->kind, file->gen, file->len,
+			     verify_from);
 	if (problem != NULL) {
 		*error_r = t_strdup_printf("%s is damaged: %s", file->path,
 					   problem);
@@ -350,14 +354,19 @@ void sift_rfile_close(struct sift_rfile *file)
 	i_zero(file);
 }
 
-bool sift_rfile_next(const struct sift_rfile *file, uint64_t *pos,
+bool sift_rfile_next(struct sift_rfile *file, uint64_t *pos,
 		     uint64_t *offset_r, const unsigned char **data_r,
 		     uint32_t *len_r)
 {
 	struct record_header rh;
 
-	if (*pos < SIFT_RECORD_FILE_HEADER_SIZE)
+	if (*pos < SIFT_RECORD_FILE_HEADER_SIZE) {
 		*pos = SIFT_RECORD_FILE_HEADER_SIZE;
+		sift_map_release_restart(&file->map);
+	} else {
+		/* the records before this one are done with */
+		sift_map_release(&file->map, *pos);
+	}
 	if (*pos + sizeof(rh) > file->len)
 		return FALSE;
 	memcpy(&rh, file->map.data + *pos, sizeof(rh));

@@ -89,8 +89,10 @@ int sift_rfile_open(const char *path, const char *kind,
 bool sift_rfile_check(struct sift_rfile *file, const char **error_r);
 void sift_rfile_close(struct sift_rfile *file);
 /* The next record at or after *pos (0 to start); FALSE at the end.
-   *offset_r is the record's offset, for sift_rfile_verify(). */
-bool sift_rfile_next(const struct sift_rfile *file, uint64_t *pos,
+   *offset_r is the record's offset, for sift_rfile_verify().  The
+   records before *pos may be dropped from memory (sift_map_release():
+   their pointers stay valid, reading them faults them in again). */
+bool sift_rfile_next(struct sift_rfile *file, uint64_t *pos,
 		     uint64_t *offset_r, const unsigned char **data_r,
 		     uint32_t *len_r);
 /* Does the record at offset (from sift_rfile_next()) verify? */

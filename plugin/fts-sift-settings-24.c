@@ -30,7 +30,7 @@ static const struct setting_define fts_sift_setting_defines[] = {
 
 /* The same defaults as fts-sift-settings-23.c (see the README). */
 static const struct fts_sift_settings fts_sift_default_settings = {
-	.commit_batch = 1000,
+	.commit_batch = 250,
 	.commit_size = 32 * 1024 * 1024,
 	.compact_after = 1000,
 	.lock_timeout_secs = 30,

@@ -616,13 +616,13 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 			return FALSE;
 	}
 	if (key->type == FTS_BACKEND_BUILD_KEY_HDR && key->hdr_name != NULL &&
-	    message_header_is_address(key->hdr_name)) {
+	    sift_header_is_address(key->hdr_name)) {
 		/* indexed in Dovecot's search form instead, from the
 		   message itself (sift_update_check_header()) */
 		return FALSE;
 	}
 	if (key->type == FTS_BACKEND_BUILD_KEY_MIME_HDR &&
-	    key->hdr_name != NULL && message_header_is_address(key->hdr_name)) {
+	    key->hdr_name != NULL && sift_header_is_address(key->hdr_name)) {
 		/* (an attached message's header): its address headers are
 		   indexed as written instead, all at the first of them */
 		if (key->part != ctx->address_part) {

@@ -8,38 +8,8 @@
    commit as the documents they describe, so a crash can never leave an
    index that claims messages it does not hold.
 
-   Terms.  All text is normalized and segmented by sift-text exactly as
-   for search strings, so a term is a word in the form Dovecot's own
-   search compares.  A short prefix says where the word came from;
-   prefixes are chosen so that no prefix is the beginning of another one,
-   which lets a dictionary scan walk exactly one field:
-
-     B<word>             body of a text or message part
-     M<word>             header names and values of MIME parts (TEXT only)
-     N<NAME>             name of a top-level header (HEADER x "", TEXT)
-     Hsubject:<word>     Subject (SUBJECT, HEADER Subject)
-     A<name>:<run>       address headers (From, To, Cc, ...; <name> in
-                         lowercase), as Dovecot writes them:
-                         "Name <local@domain>", split only at spaces and
-                         address punctuation.  A run is a whole address,
-                         domain or name word; every token of the header
-                         lies inside one run, so runs serve FROM/TO/CC/BCC
-                         exactly and also serve as the header's words.
-     P<word>             every other top-level header, pooled: a separate
-                         prefix per header name would repeat the name in
-                         every term (DKIM-Signature, Received, ... make up
-                         most of a list mail's distinct terms), while a
-                         HEADER search on them only needs candidates that
-                         Dovecot then checks
-     ZR                  flag: a body part is searched by Dovecot in a form
-                         that is not indexed (converted by fts_decoder)
-     ZH                  flag: a body part is HTML source (sift-html.c),
-                         whose runs are split at '<' and '>' 
-     ZL                  flag: a term was cut at Xapian's length limit
-     ZUB, ZUH, ZUT       flags: Dovecot's search reads this message's
-                         body, headers, or TEXT differently from what was
-                         indexed (sift-verify.c; two Content-Type headers
-                         in one part)
+   Terms: the term scheme (prefixes, flag terms, value slots) is
+   defined and explained in sift-terms.h, which search reads too.
 
    Within-document frequencies.  Matching never looks at them; they are
    there for relevance scores (SEARCH=FUZZY, sift-query.c), which Xapian's
@@ -1551,17 +1521,6 @@ int sift_index_doc_begin(struct sift_index *index, uint32_t uid)
 	return 0;
 }
 
-static bool sift_is_address_header(const char *name)
-{
-	/* the same set Dovecot's fts plugin writes in address form */
-	return message_header_is_address(name);
-}
-
-bool sift_header_is_keyed(const char *name)
-{
-	return strcasecmp(name, "Subject") == 0;
-}
-
 void sift_index_field_begin(struct sift_index *index,
 			    enum sift_field_kind kind, const char *hdr_name)
 {
@@ -1623,24 +1582,23 @@ void sift_index_field_begin(struct sift_index *index,
 						1, norm, norm_len, 0) < 0)
 				index->field_error = -1;
 		}
-		if (!sift_header_name_is_keyable(hdr_name, name_len)) {
-			str_append(index->token_prefix, SIFT_PREFIX_HDR_POOL);
-			index->field_is_pooled = TRUE;
-		} else if (sift_is_address_header(hdr_name)) {
-			/* runs only: see the term scheme above */
+		switch (sift_header_class(hdr_name)) {
+		case SIFT_HEADER_ADDRESS:
+			/* runs only (sift-terms.h) */
 			index->field_is_address = TRUE;
 			str_truncate(index->run_prefix, 0);
-			str_append(index->run_prefix, SIFT_PREFIX_ADDR_RUN);
-			str_append(index->run_prefix, t_str_lcase(hdr_name));
-			str_append_c(index->run_prefix, ':');
-		} else if (sift_header_is_keyed(hdr_name)) {
-			str_append(index->token_prefix, SIFT_PREFIX_HDR);
-			str_append(index->token_prefix, t_str_lcase(hdr_name));
-			str_append_c(index->token_prefix, ':');
+			str_append(index->run_prefix,
+				   sift_header_prefix(hdr_name));
+			break;
+		case SIFT_HEADER_KEYED:
+			str_append(index->token_prefix,
+				   sift_header_prefix(hdr_name));
 			index->field_chunks = TRUE;
-		} else {
+			break;
+		case SIFT_HEADER_POOLED:
 			str_append(index->token_prefix, SIFT_PREFIX_HDR_POOL);
 			index->field_is_pooled = TRUE;
+			break;
 		}
 		break;
 	}

@@ -35,10 +35,15 @@ const char *sift_header_prefix(const char *name)
 		return t_strconcat(SIFT_PREFIX_HDR, t_str_lcase(name), ":",
 				   NULL);
 	case SIFT_HEADER_ADDRESS:
-		return t_strconcat(SIFT_PREFIX_ADDR_RUN, t_str_lcase(name),
-				   ":", NULL);
+		return sift_header_run_prefix(name);
 	}
 	i_unreached();
+}
+
+const char *sift_header_run_prefix(const char *name)
+{
+	return t_strconcat(SIFT_PREFIX_ADDR_RUN, t_str_lcase(name), ":",
+			   NULL);
 }
 
 static const struct sift_dict_prefix body_families[] = {

@@ -107,6 +107,10 @@ enum sift_header_class sift_header_class(const char *name);
 /* The prefix of a keyed or address header's terms ("Hsubject:",
    "Afrom:"); NULL for a pooled one.  Allocated from the data stack. */
 const char *sift_header_prefix(const char *name);
+/* The prefix of a header's address runs ("Afrom:"), which FROM, TO, CC
+   and BCC read whatever the header (Dovecot makes them for address
+   headers only).  Allocated from the data stack. */
+const char *sift_header_run_prefix(const char *name);
 
 /* The term families a search reads (struct sift_dict_prefix: the terms
    starting with prefix whose rest follows it, or follows the first sep

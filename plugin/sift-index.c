@@ -135,6 +135,8 @@ struct sift_index {
 	struct sift_fts_backend *backend;
 	struct mailbox *box;
 	char *path;
+	/* umask that gives created files the mailbox's permissions */
+	mode_t create_umask;
 	/* why the writer found the database unusable (another format or
 	   text engine), for the one warning logged when it is moved aside */
 	struct sift_xdb *db;
@@ -149,8 +151,6 @@ struct sift_index {
 	   created when the index is opened, so an event ending the writer
 	   has the writer's lifetime as its duration */
 	struct event *event;
-	/* umask that gives created files the mailbox's permissions */
-	mode_t create_umask;
 
 	/* the side files' committed state (SIFT_META_FILES) */
 	struct sift_files_state files;
@@ -224,6 +224,18 @@ int sift_index_path(struct mailbox *box, const char **path_r)
 	return 1;
 }
 
+/* The umask, in one place.  Every file fts-sift (or Xapian, for it)
+   creates must get the mailbox's permissions (see the top of this file),
+   so every call that may create files runs between sift_umask_push() and
+   sift_umask_pop(), and nothing else here calls umask().  The umask is
+   process-wide: a push without its pop would change Dovecot's own for
+   everything after, so pops are checked to pair with pushes. */
+struct sift_umask {
+	mode_t old_umask;
+	bool pushed;
+};
+static unsigned int sift_umask_depth = 0;
+
 static mode_t sift_box_create_umask(struct mailbox *box)
 {
 	const struct mailbox_permissions *perm = mailbox_get_permissions(box);
@@ -231,6 +243,24 @@ static mode_t sift_box_create_umask(struct mailbox *box)
 	/* files: 0666 & dir mode = the mailbox's file mode (both come from
 	   the same stat()); directories: the mailbox's directory mode */
 	return 0777 & ~perm->dir_create_mode;
+}
+
+/* Set the umask to mask (sift_box_create_umask()). */
+static void sift_umask_push(mode_t mask, struct sift_umask *saved_r)
+{
+	saved_r->old_umask = umask(mask);
+	saved_r->pushed = TRUE;
+	sift_umask_depth++;
+}
+
+/* Restore the umask saved_r had before its push. */
+static void sift_umask_pop(struct sift_umask *saved)
+{
+	i_assert(saved->pushed);
+	i_assert(sift_umask_depth > 0);
+	(void)umask(saved->old_umask);
+	saved->pushed = FALSE;
+	sift_umask_depth--;
 }
 
 static struct sift_index *
@@ -246,19 +276,9 @@ sift_index_alloc(struct sift_fts_backend *backend, struct mailbox *box,
 	index->event = event_create(backend->event);
 	event_add_str(index->event, "mailbox", mailbox_get_vname(box));
 	i_array_init(&index->expunged, 16);
+	/* (kept: the mailbox may be gone when the index is closed) */
 	index->create_umask = sift_box_create_umask(box);
 	return index;
-}
-
-/* Around every call that may create files in the index directory. */
-static mode_t sift_index_umask_push(struct sift_index *index)
-{
-	return umask(index->create_umask);
-}
-
-static void sift_index_umask_pop(mode_t old_umask)
-{
-	(void)umask(old_umask);
 }
 
 /* Move a database that can't be used out of the way, keeping a damaged
@@ -656,7 +676,7 @@ int sift_index_queue_expunges(struct sift_fts_backend *backend,
 			      const ARRAY_TYPE(seq_range) *uids)
 {
 	const char *dir, *path, *line;
-	mode_t old_umask;
+	struct sift_umask saved;
 	int fd, ret = 0;
 
 	if (array_count(uids) == 0 || sift_index_path(box, &dir) <= 0)
@@ -667,10 +687,10 @@ int sift_index_queue_expunges(struct sift_fts_backend *backend,
 	}
 	path = t_strconcat(dir, "/"SIFT_EXPUNGE_QUEUE_FILE, NULL);
 	line = sift_queue_line(uids);
-	old_umask = umask(sift_box_create_umask(box));
+	sift_umask_push(sift_box_create_umask(box), &saved);
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT,
 		  mailbox_get_permissions(box)->file_create_mode);
-	umask(old_umask);
+	sift_umask_pop(&saved);
 	if (fd == -1) {
 		e_error(backend->event, "open(%s) failed: %m", path);
 		return -1;
@@ -778,12 +798,13 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 int sift_index_open_writer(struct sift_fts_backend *backend,
 			   struct mailbox *box, struct sift_index **index_r)
 {
-	mode_t old_umask = umask(sift_box_create_umask(box));
+	struct sift_umask saved;
 	int ret;
 
+	sift_umask_push(sift_box_create_umask(box), &saved);
 	ret = sift_index_open_writer_locked_umask(backend, box, FALSE,
 						  index_r);
-	sift_index_umask_pop(old_umask);
+	sift_umask_pop(&saved);
 	return ret < 0 ? -1 : 0;
 }
 
@@ -791,12 +812,13 @@ int sift_index_try_open_writer(struct sift_fts_backend *backend,
 			       struct mailbox *box,
 			       struct sift_index **index_r)
 {
-	mode_t old_umask = umask(sift_box_create_umask(box));
+	struct sift_umask saved;
 	int ret;
 
+	sift_umask_push(sift_box_create_umask(box), &saved);
 	ret = sift_index_open_writer_locked_umask(backend, box, TRUE,
 						  index_r);
-	sift_index_umask_pop(old_umask);
+	sift_umask_pop(&saved);
 	return ret < 0 ? -1 : (ret == 0 ? 1 : 0);
 }
 
@@ -1111,18 +1133,18 @@ int sift_index_open_reader(struct sift_fts_backend *backend,
 void sift_index_close(struct sift_index **_index)
 {
 	struct sift_index *index = *_index;
-	mode_t old_umask;
+	struct sift_umask saved;
 
 	if (index == NULL)
 		return;
 	*_index = NULL;
 	sift_xdoc_free(&index->doc);
-	old_umask = sift_index_umask_push(index);
+	sift_umask_push(index->create_umask, &saved);
 	sift_dict_writer_close(&index->dict);
 	sift_gaps_writer_close(&index->gaps);
 	sift_buf_free(&index->new_terms);
 	sift_xdb_close(&index->db);
-	sift_index_umask_pop(old_umask);
+	sift_umask_pop(&saved);
 	event_unref(&index->event);
 	if (index->token_prefix != NULL)
 		str_free(&index->token_prefix);
@@ -1744,14 +1766,14 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 
 int sift_index_doc_end(struct sift_index *index)
 {
-	mode_t old_umask;
+	struct sift_umask saved;
 	int ret;
 
 	if (index->doc == NULL)
 		return 0;
-	old_umask = sift_index_umask_push(index);
+	sift_umask_push(index->create_umask, &saved);
 	ret = sift_index_doc_end_umask(index);
-	sift_index_umask_pop(old_umask);
+	sift_umask_pop(&saved);
 	return ret;
 }
 
@@ -1903,7 +1925,7 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 
 int sift_index_commit(struct sift_index *index, uint32_t last_uid)
 {
-	mode_t old_umask;
+	struct sift_umask saved;
 	int ret;
 
 	if (!index->writable)
@@ -1912,21 +1934,21 @@ int sift_index_commit(struct sift_index *index, uint32_t last_uid)
 		last_uid = index->batch_last_uid;
 	if (!index->batch_dirty && last_uid == index->stored_last_uid)
 		return 0;
-	old_umask = sift_index_umask_push(index);
+	sift_umask_push(index->create_umask, &saved);
 	ret = sift_index_commit_last_uid(index, last_uid);
-	sift_index_umask_pop(old_umask);
+	sift_umask_pop(&saved);
 	return ret;
 }
 
 int sift_index_set_last_uid(struct sift_index *index, uint32_t last_uid)
 {
-	mode_t old_umask;
+	struct sift_umask saved;
 	int ret;
 
 	i_assert(index->writable);
-	old_umask = sift_index_umask_push(index);
+	sift_umask_push(index->create_umask, &saved);
 	ret = sift_index_commit_last_uid(index, last_uid);
-	sift_index_umask_pop(old_umask);
+	sift_umask_pop(&saved);
 	return ret;
 }
 
@@ -2118,11 +2140,11 @@ int sift_index_finish(struct sift_index **_index)
 	struct sift_index *index = *_index;
 	unsigned int compact_after = index->backend->set->compact_after;
 	bool rebuild;
-	mode_t old_umask;
+	struct sift_umask saved;
 	int ret;
 
 	ret = sift_index_commit(index, 0);
-	old_umask = sift_index_umask_push(index);
+	sift_umask_push(index->create_umask, &saved);
 	/* a large indexing run leaves B-tree blocks half full: compacting
 	   roughly halves the index and takes about a second per 100k
 	   messages */
@@ -2144,7 +2166,7 @@ int sift_index_finish(struct sift_index **_index)
 						index->stored_last_uid);
 		}
 	}
-	sift_index_umask_pop(old_umask);
+	sift_umask_pop(&saved);
 	if (ret == 0)
 		sift_index_finish_event(index);
 	sift_index_close(_index);
@@ -2154,7 +2176,7 @@ int sift_index_finish(struct sift_index **_index)
 int sift_index_optimize(struct sift_fts_backend *backend, struct mailbox *box)
 {
 	struct sift_index *index;
-	mode_t old_umask;
+	struct sift_umask saved;
 	int ret;
 
 	ret = sift_index_open_reader(backend, box, &index);
@@ -2164,9 +2186,9 @@ int sift_index_optimize(struct sift_fts_backend *backend, struct mailbox *box)
 
 	if (sift_index_open_writer(backend, box, &index) < 0)
 		return -1;
-	old_umask = sift_index_umask_push(index);
+	sift_umask_push(index->create_umask, &saved);
 	ret = sift_index_compact_locked(index, TRUE);
-	sift_index_umask_pop(old_umask);
+	sift_umask_pop(&saved);
 	sift_index_close(&index);
 	return ret;
 }

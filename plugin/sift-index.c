@@ -108,6 +108,7 @@
 #include "sift-gaps.h"
 #include "sift-record.h"
 #include "sift-termset.h"
+#include "sift-swap.h"
 #include "fts-sift-plugin.h"
 #include "fts-backend-sift.h"
 #include "sift-index.h"
@@ -119,8 +120,6 @@
 #include <dirent.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <linux/fs.h>
 
 #define SIFT_INDEX_DIR_NAME "fts-sift"
 /* Body text is tokenized in pieces of about this size (cut at
@@ -2075,17 +2074,16 @@ static int sift_index_compact_locked(struct sift_index *index, bool rebuild)
 		ret = -1;
 	} else if (sift_index_copy_side_files(index, tmp_path) < 0) {
 		ret = -1;
-	} else if (syscall(SYS_renameat2, AT_FDCWD, tmp_path, AT_FDCWD,
-			   index->path, RENAME_EXCHANGE) < 0) {
-		e_error(backend->event, "renameat2(%s, %s, EXCHANGE) "
-			"failed: %m", tmp_path, index->path);
+	} else if (sift_swap_dirs(tmp_path, index->path, FALSE,
+				  &error) < 0) {
+		e_error(backend->event, "%s", error);
 		ret = -1;
 	} else if (dropped > 0) {
 		/* the new copy holds no expunged documents */
 		array_clear(&index->expunged);
 		index->expunged_dirty = FALSE;
 	}
-	/* after the exchange tmp_path holds the old copy */
+	/* after an exchange tmp_path holds the old copy */
 	if (unlink_directory(tmp_path, UNLINK_DIRECTORY_FLAG_RMDIR,
 			     &error) < 0 && errno != ENOENT)
 		e_warning(backend->event, "Couldn't remove %s: %s",

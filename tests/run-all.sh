@@ -70,10 +70,10 @@ if [ ! -f Makefile ]; then
 fi
 make -j"$(nproc)" >>"$LOG" 2>&1 || fail_hard "make failed"
 make -j"$(nproc)" tests/unit/test-sift-text tests/unit/test-sift-xapian \
-	tests/unit/test-sift-plan tests/unit/test-sift-gaps tests/unit/test-sift-hdrfilter tests/unit/test-sift-verify tests/unit/test-sift-terms tests/unit/test-sift-search-args tests/unit/test-sift-settings >>"$LOG" 2>&1 || fail_hard "building unit tests failed"
+	tests/unit/test-sift-plan tests/unit/test-sift-gaps tests/unit/test-sift-hdrfilter tests/unit/test-sift-verify tests/unit/test-sift-terms tests/unit/test-sift-search-args tests/unit/test-sift-settings tests/unit/test-sift-swap >>"$LOG" 2>&1 || fail_hard "building unit tests failed"
 
 note "unit tests"
-for t in tests/unit/test-sift-text tests/unit/test-sift-xapian tests/unit/test-sift-plan tests/unit/test-sift-gaps tests/unit/test-sift-hdrfilter tests/unit/test-sift-verify tests/unit/test-sift-terms tests/unit/test-sift-search-args tests/unit/test-sift-settings; do
+for t in tests/unit/test-sift-text tests/unit/test-sift-xapian tests/unit/test-sift-plan tests/unit/test-sift-gaps tests/unit/test-sift-hdrfilter tests/unit/test-sift-verify tests/unit/test-sift-terms tests/unit/test-sift-search-args tests/unit/test-sift-settings tests/unit/test-sift-swap; do
 	out=$("$t" 2>&1)
 	rc=$?
 	echo "$out" >>"$LOG"
@@ -102,8 +102,8 @@ out=$(make sanitize-check 2>&1)
 rc=$?
 echo "$out" >>"$LOG"
 p=$(echo "$out" | grep -c '^0 / [0-9]* tests failed$')
-if [ $rc = 0 ] && [ "$p" = 9 ]; then
-	echo "unit tests under ASan+UBSan: clean (9 programs)"
+if [ $rc = 0 ] && [ "$p" = 10 ]; then
+	echo "unit tests under ASan+UBSan: clean (10 programs)"
 	passed=$((passed + 1))
 else
 	echo "unit tests under ASan+UBSan: failed (see $LOG)"

@@ -7,6 +7,7 @@
 
 #include "seq-range-array.h"
 #include "sift-xapian.h"
+#include "sift-text.h"
 #include "sift-terms.h"
 
 struct mailbox;
@@ -16,7 +17,7 @@ struct sift_index;
 /* Metadata keys and the index format this code writes. */
 #define SIFT_META_FORMAT "sift.format"
 #define SIFT_META_LAST_UID "sift.last_uid"
-/* sift_text_engine_version() of the process that built the index */
+/* sift_text_engine_id() of the process that built the index */
 #define SIFT_META_TEXT "sift.text"
 /* UIDs expunged since the last rebuild, as "1-5,7": their postings stay
    until sift_xdb_rebuild() (see sift-xapian.h) and results omit them */
@@ -38,6 +39,20 @@ struct sift_index;
    all made in one development series; only 4 and 8 were released, and
    an index of any other format is rebuilt. */
 #define SIFT_FORMAT_VERSION "8"
+
+/* What SIFT_META_TEXT says of an index built by this process with these
+   settings (fts_sift_fold_accents; the fts plugin decoding attachments):
+   the text engine's version and what changes the terms.  An index that
+   says anything else is rebuilt.  Used by the plugin and by the doveadm
+   module, so both agree. */
+static inline const char *
+sift_text_engine_id(bool fold_accents, bool decoded_attachments)
+{
+	return t_strconcat(sift_text_engine_version(),
+			   fold_accents ? "; accents folded" : "",
+			   decoded_attachments ? "; attachments decoded" : "",
+			   NULL);
+}
 
 /* The term prefixes, value slots and flag terms: sift-terms.h. */
 /* at most this much decoded attachment text (SIFT_VALUE_DECODED) is kept

@@ -80,7 +80,7 @@ in_ch sh -c 'id sifttest >/dev/null 2>&1 || useradd -m sifttest'
 rm -rf "$CH/home/sifttest/Maildir"
 # no listeners (no fixed ports taken on the host): only the services
 # doveadm needs (auth for the userdb lookup)
-if in_ch doveconf -h dovecot_config_version >/dev/null 2>&1; then
+if in_ch dovecot --version | grep -q "^2\.4"; then
 	# Dovecot 2.4 (Debian's default is mbox with INBOX in /var/mail)
 	cat > "$CH/etc/dovecot/conf.d/99-sifttest.conf" <<'CONF'
 mail_driver = maildir

@@ -413,10 +413,12 @@ void sift_index_report_damage(struct sift_index *index, const char *reason)
 	(void)sift_index_move_aside(index, reason);
 }
 
-/* The index directory exists but the database in it doesn't (or not
-   whole): iamglass is gone, or the directory holds files of a database
-   nobody is creating. */
-static bool sift_index_dir_has_files(const char *path)
+/* Does the index directory hold Xapian tables (*.glass)?  With its
+   version file gone that is a damaged database.  Without any table it is
+   one that was never created: a writer killed between making the
+   directory (and perhaps side files) and creating the database, or one
+   creating it now; the next writer creates it, nothing is damaged. */
+static bool sift_index_dir_has_tables(const char *path)
 {
 	DIR *dir = opendir(path);
 	struct dirent *d;
@@ -425,13 +427,9 @@ static bool sift_index_dir_has_files(const char *path)
 	if (dir == NULL)
 		return FALSE;
 	while (!found && (d = readdir(dir)) != NULL) {
-		/* (files other processes create without the write lock
-		   don't count) */
-		if (strcmp(d->d_name, ".") != 0 &&
-		    strcmp(d->d_name, "..") != 0 &&
-		    strcmp(d->d_name, "flintlock") != 0 &&
-		    strcmp(d->d_name, "lockwait") != 0 &&
-		    strcmp(d->d_name, "expunges") != 0)
+		size_t len = strlen(d->d_name);
+
+		if (len > 6 && strcmp(d->d_name + len - 6, ".glass") == 0)
 			found = TRUE;
 	}
 	(void)closedir(dir);
@@ -876,7 +874,7 @@ static int sift_index_check_writable(struct sift_index *index)
 static bool sift_index_version_missing(const char *path)
 {
 	return access(t_strconcat(path, "/iamglass", NULL), F_OK) < 0 &&
-		errno == ENOENT && sift_index_dir_has_files(path);
+		errno == ENOENT && sift_index_dir_has_tables(path);
 }
 
 /* Forget what was read of a database about to be moved aside. */
@@ -927,11 +925,21 @@ static int sift_index_acquire(struct sift_index *index, bool nowait)
 		enum sift_xstatus status;
 
 		damage = NULL;
-		if (sift_index_version_missing(path)) {
+		if (!sift_index_version_missing(path))
+			status = sift_xdb_open(path, flags, &index->db, &err);
+		else if (!sift_index_writer_active(path)) {
 			damage = "its version file iamglass is missing";
 			goto unusable;
+		} else {
+			/* another writer is creating the database (its files
+			   appear before its first commit writes iamglass):
+			   wait for it as for any writer, never take its
+			   half-made files for damage */
+			status = SIFT_X_LOCKED;
+			err.status = SIFT_X_LOCKED;
+			i_strocpy(err.msg, "already locked by the process "
+				  "creating it", sizeof(err.msg));
 		}
-		status = sift_xdb_open(path, flags, &index->db, &err);
 		if (status == SIFT_X_LOCKED &&
 		    strstr(err.msg, "already locked") == NULL) {
 			/* not another writer: the lock can't be taken */

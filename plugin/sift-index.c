@@ -188,6 +188,9 @@ struct sift_index {
 	/* expunged UIDs whose postings remain (SIFT_META_EXPUNGED) */
 	ARRAY_TYPE(seq_range) expunged;
 	bool expunged_dirty;
+	/* size of the expunge queue at its last takeover: cut after the
+	   next commit (sift_index_trim_expunge_queue()) */
+	uoff_t queue_taken;
 
 	/* last_uid as stored, and as it will be at the next commit */
 	uint32_t stored_last_uid, batch_last_uid;
@@ -558,8 +561,12 @@ static const char *sift_uid_ranges_str(const ARRAY_TYPE(seq_range) *ranges)
    SIFT_EXPUNGE_QUEUE_FILE instead - one line "<uid ranges> <checksum>"
    under a short flock(), never the database's lock - and every writer
    takes the queue over when it opens the index and at each commit
-   (flock, read, truncate), recording the UIDs in sift.expunged with its
-   next commit.  Searches read the queue too.  A lost line costs nothing
+   (flock, read), recording the UIDs in sift.expunged with its next
+   commit, and only after that commit cuts the lines it read (if no line
+   came meanwhile; else the next commit reads the whole queue again): a
+   writer killed or failing before its commit leaves the queue for the
+   next one, so a line is never lost between the queue and the
+   database.  Searches read the queue too.  A lost line costs nothing
    but tidiness: a document of an expunged message never shows up in a
    result (Dovecot drops UIDs that no longer exist) and "doveadm fts
    rescan" records it. */
@@ -660,13 +667,17 @@ static void sift_index_take_expunge_queue(struct sift_index *index)
 	buf = t_buffer_create(st.st_size);
 	ret = pread(fd, buffer_append_space_unsafe(buf, st.st_size),
 		    st.st_size, 0);
-	if (ret != st.st_size || ftruncate(fd, 0) < 0) {
+	if (ret != st.st_size) {
 		e_warning(index->backend->event, "Reading %s failed: %m",
 			  path);
 		i_close_fd(&fd);
 		return;
 	}
 	i_close_fd(&fd);
+	/* cut after the commit that records them, even if no line is
+	   good (then only the cut is committed) */
+	index->queue_taken = st.st_size;
+	index->batch_dirty = TRUE;
 	t_array_init(&uids, 16);
 	sift_queue_parse(buf->data, buf->used, &uids, &bad);
 	if (bad > 0) {
@@ -679,6 +690,40 @@ static void sift_index_take_expunge_queue(struct sift_index *index)
 		index->expunged_dirty = TRUE;
 		index->batch_dirty = TRUE;
 	}
+}
+
+/* Writer, after a commit: cut the queue's lines taken over before it,
+   now recorded in the database.  Lines appended since then stay, and
+   with them the old ones (the file is never rewritten, so a process
+   killed here loses nothing); the next commit takes the whole queue
+   again and cuts it when it is quiet. */
+static void sift_index_trim_expunge_queue(struct sift_index *index)
+{
+	const char *path = t_strconcat(index->path,
+				       "/"SIFT_EXPUNGE_QUEUE_FILE, NULL);
+	struct stat st;
+	uoff_t taken = index->queue_taken;
+	int fd;
+
+	if (taken == 0)
+		return;
+	index->queue_taken = 0;
+	fd = open(path, O_RDWR);
+	if (fd == -1) {
+		if (errno != ENOENT) {
+			e_warning(index->backend->event, "open(%s) failed: %m",
+				  path);
+		}
+		return;
+	}
+	if (flock(fd, LOCK_EX) < 0 || fstat(fd, &st) < 0) {
+		e_warning(index->backend->event, "flock/fstat(%s) failed: %m",
+			  path);
+	} else if ((uoff_t)st.st_size == taken && ftruncate(fd, 0) < 0) {
+		e_warning(index->backend->event, "ftruncate(%s) failed: %m",
+			  path);
+	}
+	i_close_fd(&fd);
 }
 
 int sift_index_queue_expunges(struct sift_fts_backend *backend,
@@ -1940,6 +1985,7 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 	index->batch_bytes = 0;
 	index->batch_dirty = FALSE;
 	index->expunged_dirty = FALSE;
+	sift_index_trim_expunge_queue(index);
 	return 0;
 }
 

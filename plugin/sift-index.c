@@ -1873,8 +1873,13 @@ static int sift_index_doc_end_umask(struct sift_index *index)
 	if (ret < 0)
 		return -1;
 
-	/* the message is there after all */
-	sift_index_unexpunge(index, index->doc_uid);
+	/* A recorded expunge is final (Dovecot's fts plugin hands over only
+	   expunges a mailbox sync has seen committed, and UIDs are never
+	   reused), so a message expunged while it was being indexed keeps
+	   its record: its document is left out of every result and dropped
+	   at the next rebuild.  (Taking the document for proof that the
+	   message exists lost such expunges.)  "doveadm fts rescan" clears
+	   a record of a message that does exist. */
 	index->batch_dirty = TRUE;
 	index->batch_docs++;
 	if (!existed)
@@ -2201,6 +2206,65 @@ static void sift_index_finish_event(struct sift_index *index)
 		index->path, index->docs_added);
 }
 
+/* Record the expunges of messages whose documents are still live.
+   Dovecot hands an expunge to the fts plugin once, in the process whose
+   sync applies it (with maildir: the one that unlinks the file), and an
+   indexing run's process drops it (fts-storage.c's "maildir
+   workaround"); a process killed before its update ends loses it too.
+   Such a document is never part of a result (Dovecot drops UIDs that no
+   longer exist), but it stays in the index for good and keeps the index
+   from being rebuilt without it.  So at the end of every indexing run
+   that added messages (its view of the mailbox is synced and every
+   message in it is indexed) the documents are compared with the
+   mailbox: a UID below the view's UIDNEXT that is not in the view is
+   expunged for sure (UIDs are never reused).  It lists the documents
+   (Xapian's document length list, a few ms per 100,000 messages).
+   Returns the number recorded. */
+static unsigned int sift_index_expunge_gone(struct sift_index *index)
+{
+	struct mailbox_status status;
+	struct sift_uids docs = { NULL, 0, 0 };
+	struct sift_xerror err;
+	ARRAY_TYPE(seq_range) seqs, box_uids;
+	unsigned int found = 0;
+
+	if (index->box == NULL || !index->box->opened)
+		return 0;
+	mailbox_get_open_status(index->box, STATUS_MESSAGES |
+				STATUS_UIDNEXT, &status);
+	if (sift_xdb_all_uids(index->db, &docs, &err) != SIFT_X_OK) {
+		/* not fatal: the run's documents are committed anyway */
+		e_debug(index->backend->event, "Listing documents of %s "
+			"failed: %s", index->path, err.msg);
+		return 0;
+	}
+	T_BEGIN {
+		t_array_init(&seqs, 1);
+		t_array_init(&box_uids, 64);
+		if (status.messages > 0) {
+			seq_range_array_add_range(&seqs, 1, status.messages);
+			mailbox_get_uid_range(index->box, &seqs, &box_uids);
+		}
+		for (size_t i = 0; i < docs.count; i++) {
+			uint32_t uid = docs.uids[i];
+
+			if (uid >= status.uidnext ||
+			    seq_range_exists(&box_uids, uid) ||
+			    seq_range_exists(&index->expunged, uid))
+				continue;
+			sift_index_expunge(index, uid);
+			found++;
+		}
+	} T_END;
+	sift_uids_free(&docs);
+	if (found > 0) {
+		e_debug(index->backend->event, "Recorded %u expunges of "
+			"mailbox %s that were never handed to the index",
+			found, mailbox_get_vname(index->box));
+	}
+	return found;
+}
+
 int sift_index_finish(struct sift_index **_index)
 {
 	struct sift_index *index = *_index;
@@ -2209,6 +2273,8 @@ int sift_index_finish(struct sift_index **_index)
 	mode_t old_umask;
 	int ret;
 
+	if (index->writable && index->docs_added > 0)
+		(void)sift_index_expunge_gone(index);
 	ret = sift_index_commit(index, 0);
 	old_umask = sift_index_umask_push(index);
 	/* a large indexing run leaves B-tree blocks half full: compacting

@@ -235,9 +235,40 @@ static void sift_index_set_damage(struct sift_index *index,
 	index->damage = i_strdup(damage);
 }
 
+/* Is this failure to write the index the file system's refusal (full,
+   over quota, read-only, no permission) rather than anything about the
+   index?  Xapian's errors and the side files' carry the cause only as
+   strerror() text. */
+static bool sift_error_is_no_room(const char *msg)
+{
+	static const int errnums[] = { ENOSPC, EDQUOT, EROFS, EACCES };
+
+	for (unsigned int i = 0; i < N_ELEMENTS(errnums); i++) {
+		if (strstr(msg, strerror(errnums[i])) != NULL)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+static void sift_index_note_error(struct sift_fts_backend *backend,
+				  const char *msg)
+{
+	if (sift_error_is_no_room(msg))
+		backend->index_no_room = TRUE;
+}
+
+/* Log a failure to write a side file (error names the file and cause). */
+static void sift_index_write_error(struct sift_index *index,
+				   const char *error)
+{
+	sift_index_note_error(index->backend, error);
+	e_error(index->backend->event, "%s", error);
+}
+
 static void sift_index_error(struct sift_index *index, const char *op,
 			     const struct sift_xerror *err)
 {
+	sift_index_note_error(index->backend, err->msg);
 	e_error(index->backend->event, "%s %s (mailbox %s): %s", op,
 		index->path, mailbox_get_vname(index->box), err->msg);
 }
@@ -462,6 +493,9 @@ static int sift_index_mkdir(struct sift_index *index)
 				perm->file_create_gid_origin) < 0) {
 		if (errno == EEXIST)
 			return 0;
+		if (errno == ENOSPC || errno == EDQUOT || errno == EROFS ||
+		    errno == EACCES)
+			index->backend->index_no_room = TRUE;
 		e_error(index->backend->event, "mkdir(%s) failed: %m",
 			index->path);
 		return -1;
@@ -911,6 +945,7 @@ static int sift_index_check_writable(struct sift_index *index)
 
 	/* effective ids: an indexer-worker keeps root as its real uid */
 	if (faccessat(AT_FDCWD, index->path, W_OK | X_OK, AT_EACCESS) < 0) {
+		index->backend->index_no_room = TRUE;
 		e_error(index->backend->event, "Index %s (mailbox %s) can't "
 			"be written: faccessat(%s) failed: %m", index->path,
 			mailbox_get_vname(index->box), index->path);
@@ -918,6 +953,7 @@ static int sift_index_check_writable(struct sift_index *index)
 	}
 	if (faccessat(AT_FDCWD, lock_path, W_OK, AT_EACCESS) < 0 &&
 	    errno != ENOENT) {
+		index->backend->index_no_room = TRUE;
 		e_error(index->backend->event, "Index %s (mailbox %s) can't "
 			"be written: faccessat(%s) failed: %m", index->path,
 			mailbox_get_vname(index->box), lock_path);
@@ -1778,7 +1814,7 @@ static int sift_index_doc_side_files(struct sift_index *index)
 			if (sift_dict_writer_add_terms(index->dict,
 					index->new_terms.data,
 					index->new_terms.len, &error) < 0) {
-				e_error(index->backend->event, "%s", error);
+				sift_index_write_error(index, error);
 				return -1;
 			}
 		}
@@ -1786,13 +1822,13 @@ static int sift_index_doc_side_files(struct sift_index *index)
 	if (sift_dict_writer_add_opaque(index->dict, index->doc_uid,
 					str_c(index->opaque),
 					str_len(index->opaque), &error) < 0) {
-		e_error(index->backend->event, "%s", error);
+		sift_index_write_error(index, error);
 		return -1;
 	}
 	keys = array_get(&index->gap_keys, &key_count);
 	if (sift_gaps_writer_add(index->gaps, index->doc_uid, keys, key_count,
 				 &error) < 0) {
-		e_error(index->backend->event, "%s", error);
+		sift_index_write_error(index, error);
 		return -1;
 	}
 	return 0;
@@ -1932,7 +1968,7 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 				  &error) < 0 ||
 	    sift_gaps_writer_sync(index->gaps, index->backend->set->fsync,
 				  &error) < 0) {
-		e_error(index->backend->event, "%s", error);
+		sift_index_write_error(index, error);
 		event_unref(&event);
 		return -1;
 	}
@@ -2074,7 +2110,7 @@ static int sift_index_copy_side_files(struct sift_index *index,
 				   &error) < 0 ||
 	    sift_gaps_write_copy(index->gaps, &uids, dest_dir, &st.gaps,
 				 &error) < 0) {
-		e_error(index->backend->event, "%s", error);
+		sift_index_write_error(index, error);
 		ret = -1;
 	} else if (sift_xdb_set_metadata(dest_db, SIFT_META_FILES,
 					 sift_files_state_str(&st),

@@ -169,8 +169,8 @@ static void sift_query_index_error(struct sift_query *q,
 				   const struct sift_xerror *err)
 {
 	/* a reader whose snapshot a writer overtook, or no memory, is not
-	   damage; any other failure to read the tables is */
-	/* (overtaken only if that is the failure reported) */
+	   damage; any other failure to read the tables is.  (Overtaken
+	   only if that is the failure reported.) */
 	if (q->failure == NULL && err->status == SIFT_X_MODIFIED)
 		q->overtaken = TRUE;
 	sift_query_fail(q, err->msg, err->status != SIFT_X_MODIFIED &&

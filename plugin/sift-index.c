@@ -541,10 +541,8 @@ static int sift_index_meta(struct sift_index *index, const char *key,
    made with another one is rebuilt. */
 static const char *sift_index_text_id(struct sift_fts_backend *backend)
 {
-	return t_strconcat(sift_text_engine_version(),
-			   backend->set->fold_accents ? "; accents folded" : "",
-			   backend->set->decoded_attachments ?
-			   "; attachments decoded" : "", NULL);
+	return sift_text_engine_id(backend->set->fold_accents,
+				   backend->set->decoded_attachments);
 }
 
 /* "1-5,7" -> ranges.  Returns 0, or -1 if the text is not such a list. */

@@ -7,6 +7,7 @@
 
 #include "seq-range-array.h"
 #include "sift-xapian.h"
+#include "sift-text.h"
 
 struct mailbox;
 struct sift_fts_backend;
@@ -15,7 +16,7 @@ struct sift_index;
 /* Metadata keys and the index format this code writes. */
 #define SIFT_META_FORMAT "sift.format"
 #define SIFT_META_LAST_UID "sift.last_uid"
-/* sift_text_engine_version() of the process that built the index */
+/* sift_text_engine_id() of the process that built the index */
 #define SIFT_META_TEXT "sift.text"
 /* UIDs expunged since the last rebuild, as "1-5,7": their postings stay
    until sift_xdb_rebuild() (see sift-xapian.h) and results omit them */
@@ -37,6 +38,20 @@ struct sift_index;
    all made in one development series; only 4 and 8 were released, and
    an index of any other format is rebuilt. */
 #define SIFT_FORMAT_VERSION "8"
+
+/* What SIFT_META_TEXT says of an index built by this process with these
+   settings (fts_sift_fold_accents; the fts plugin decoding attachments):
+   the text engine's version and what changes the terms.  An index that
+   says anything else is rebuilt.  Used by the plugin and by the doveadm
+   module, so both agree. */
+static inline const char *
+sift_text_engine_id(bool fold_accents, bool decoded_attachments)
+{
+	return t_strconcat(sift_text_engine_version(),
+			   fold_accents ? "; accents folded" : "",
+			   decoded_attachments ? "; attachments decoded" : "",
+			   NULL);
+}
 
 /* Term prefixes (see sift-index.c for the rationale). */
 #define SIFT_PREFIX_BODY "B"

@@ -160,7 +160,14 @@ run() {
 		mount -o remount,bind,ro "$run_dir/shared" || true
 	fi
 	set +e
-	chroot "$DIR" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+	# In a mount namespace of its own, where the chroot's root is a mount
+	# point (bound recursively onto itself, with proc, dev and shared):
+	# tests that make private mounts (unshare --propagation private, as
+	# the doveadm module's tests do, or a tmpfs) need "/" to be one, and
+	# nothing mounted in there can reach the host's mounts.
+	unshare --mount --propagation private sh -c \
+		'mount --rbind "$0" "$0" && exec chroot "$0" "$@"' "$DIR" \
+		env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		HOME=/root LANG=C.UTF-8 CI="${CI:-}" TERM="${TERM:-dumb}" \
 		$(env | grep -E '^SIFT_[A-Z_]+=' | grep -v '^SIFT_CHROOT' || true) \
 		sh -c 'cd "$0" && exec "$@"' "/build/$$/fts-sift" "$@"

@@ -710,7 +710,9 @@ static void sift_index_take_expunge_queue(struct sift_index *index)
 	   good (then only the cut is committed) */
 	index->queue_taken = st.st_size;
 	index->batch_dirty = TRUE;
-	t_array_init(&uids, 16);
+	/* not t_array_init(): sift_queue_parse() grows it inside its own
+	   data stack frames (a panic once the queue holds enough lines) */
+	i_array_init(&uids, 16);
 	sift_queue_parse(buf->data, buf->used, &uids, &bad);
 	if (bad > 0) {
 		e_warning(index->backend->event, "%s: %u damaged lines "
@@ -722,6 +724,7 @@ static void sift_index_take_expunge_queue(struct sift_index *index)
 		index->expunged_dirty = TRUE;
 		index->batch_dirty = TRUE;
 	}
+	array_free(&uids);
 }
 
 /* Writer, after a commit: cut the queue's lines taken over before it,

@@ -157,6 +157,9 @@ struct sift_index {
 	/* expunged UIDs whose postings remain (SIFT_META_EXPUNGED) */
 	ARRAY_TYPE(seq_range) expunged;
 	bool expunged_dirty;
+	/* size of the expunge queue at its last takeover: cut after the
+	   next commit (sift_index_trim_expunge_queue()) */
+	uoff_t queue_taken;
 
 	/* last_uid as stored, and as it will be at the next commit */
 	uint32_t stored_last_uid, batch_last_uid;
@@ -201,9 +204,40 @@ static void sift_index_set_damage(struct sift_index *index,
 	index->damage = i_strdup(damage);
 }
 
+/* Is this failure to write the index the file system's refusal (full,
+   over quota, read-only, no permission) rather than anything about the
+   index?  Xapian's errors and the side files' carry the cause only as
+   strerror() text. */
+static bool sift_error_is_no_room(const char *msg)
+{
+	static const int errnums[] = { ENOSPC, EDQUOT, EROFS, EACCES };
+
+	for (unsigned int i = 0; i < N_ELEMENTS(errnums); i++) {
+		if (strstr(msg, strerror(errnums[i])) != NULL)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+static void sift_index_note_error(struct sift_fts_backend *backend,
+				  const char *msg)
+{
+	if (sift_error_is_no_room(msg))
+		backend->index_no_room = TRUE;
+}
+
+/* Log a failure to write a side file (error names the file and cause). */
+static void sift_index_write_error(struct sift_index *index,
+				   const char *error)
+{
+	sift_index_note_error(index->backend, error);
+	e_error(index->backend->event, "%s", error);
+}
+
 static void sift_index_error(struct sift_index *index, const char *op,
 			     const struct sift_xerror *err)
 {
+	sift_index_note_error(index->backend, err->msg);
 	e_error(index->backend->event, "%s %s (mailbox %s): %s", op,
 		index->path, mailbox_get_vname(index->box), err->msg);
 }
@@ -446,6 +480,9 @@ static int sift_index_mkdir(struct sift_index *index)
 				perm->file_create_gid_origin) < 0) {
 		if (errno == EEXIST)
 			return 0;
+		if (errno == ENOSPC || errno == EDQUOT || errno == EROFS ||
+		    errno == EACCES)
+			index->backend->index_no_room = TRUE;
 		e_error(index->backend->event, "mkdir(%s) failed: %m",
 			index->path);
 		return -1;
@@ -543,8 +580,12 @@ static const char *sift_uid_ranges_str(const ARRAY_TYPE(seq_range) *ranges)
    SIFT_EXPUNGE_QUEUE_FILE instead - one line "<uid ranges> <checksum>"
    under a short flock(), never the database's lock - and every writer
    takes the queue over when it opens the index and at each commit
-   (flock, read, truncate), recording the UIDs in sift.expunged with its
-   next commit.  Searches read the queue too.  A lost line costs nothing
+   (flock, read), recording the UIDs in sift.expunged with its next
+   commit, and only after that commit cuts the lines it read (if no line
+   came meanwhile; else the next commit reads the whole queue again): a
+   writer killed or failing before its commit leaves the queue for the
+   next one, so a line is never lost between the queue and the
+   database.  Searches read the queue too.  A lost line costs nothing
    but tidiness: a document of an expunged message never shows up in a
    result (Dovecot drops UIDs that no longer exist) and "doveadm fts
    rescan" records it. */
@@ -645,14 +686,20 @@ static void sift_index_take_expunge_queue(struct sift_index *index)
 	buf = t_buffer_create(st.st_size);
 	ret = pread(fd, buffer_append_space_unsafe(buf, st.st_size),
 		    st.st_size, 0);
-	if (ret != st.st_size || ftruncate(fd, 0) < 0) {
+	if (ret != st.st_size) {
 		e_warning(index->backend->event, "Reading %s failed: %m",
 			  path);
 		i_close_fd(&fd);
 		return;
 	}
 	i_close_fd(&fd);
-	t_array_init(&uids, 16);
+	/* cut after the commit that records them, even if no line is
+	   good (then only the cut is committed) */
+	index->queue_taken = st.st_size;
+	index->batch_dirty = TRUE;
+	/* not t_array_init(): sift_queue_parse() grows it inside its own
+	   data stack frames (a panic once the queue holds enough lines) */
+	i_array_init(&uids, 16);
 	sift_queue_parse(buf->data, buf->used, &uids, &bad);
 	if (bad > 0) {
 		e_warning(index->backend->event, "%s: %u damaged lines "
@@ -664,6 +711,41 @@ static void sift_index_take_expunge_queue(struct sift_index *index)
 		index->expunged_dirty = TRUE;
 		index->batch_dirty = TRUE;
 	}
+	array_free(&uids);
+}
+
+/* Writer, after a commit: cut the queue's lines taken over before it,
+   now recorded in the database.  Lines appended since then stay, and
+   with them the old ones (the file is never rewritten, so a process
+   killed here loses nothing); the next commit takes the whole queue
+   again and cuts it when it is quiet. */
+static void sift_index_trim_expunge_queue(struct sift_index *index)
+{
+	const char *path = t_strconcat(index->path,
+				       "/"SIFT_EXPUNGE_QUEUE_FILE, NULL);
+	struct stat st;
+	uoff_t taken = index->queue_taken;
+	int fd;
+
+	if (taken == 0)
+		return;
+	index->queue_taken = 0;
+	fd = open(path, O_RDWR);
+	if (fd == -1) {
+		if (errno != ENOENT) {
+			e_warning(index->backend->event, "open(%s) failed: %m",
+				  path);
+		}
+		return;
+	}
+	if (flock(fd, LOCK_EX) < 0 || fstat(fd, &st) < 0) {
+		e_warning(index->backend->event, "flock/fstat(%s) failed: %m",
+			  path);
+	} else if ((uoff_t)st.st_size == taken && ftruncate(fd, 0) < 0) {
+		e_warning(index->backend->event, "ftruncate(%s) failed: %m",
+			  path);
+	}
+	i_close_fd(&fd);
 }
 
 int sift_index_queue_expunges(struct sift_fts_backend *backend,
@@ -853,6 +935,7 @@ static int sift_index_check_writable(struct sift_index *index)
 
 	/* effective ids: an indexer-worker keeps root as its real uid */
 	if (faccessat(AT_FDCWD, index->path, W_OK | X_OK, AT_EACCESS) < 0) {
+		index->backend->index_no_room = TRUE;
 		e_error(index->backend->event, "Index %s (mailbox %s) can't "
 			"be written: faccessat(%s) failed: %m", index->path,
 			mailbox_get_vname(index->box), index->path);
@@ -860,6 +943,7 @@ static int sift_index_check_writable(struct sift_index *index)
 	}
 	if (faccessat(AT_FDCWD, lock_path, W_OK, AT_EACCESS) < 0 &&
 	    errno != ENOENT) {
+		index->backend->index_no_room = TRUE;
 		e_error(index->backend->event, "Index %s (mailbox %s) can't "
 			"be written: faccessat(%s) failed: %m", index->path,
 			mailbox_get_vname(index->box), lock_path);
@@ -1718,7 +1802,7 @@ static int sift_index_doc_side_files(struct sift_index *index)
 			if (sift_dict_writer_add_terms(index->dict,
 					index->new_terms.data,
 					index->new_terms.len, &error) < 0) {
-				e_error(index->backend->event, "%s", error);
+				sift_index_write_error(index, error);
 				return -1;
 			}
 		}
@@ -1726,13 +1810,13 @@ static int sift_index_doc_side_files(struct sift_index *index)
 	if (sift_dict_writer_add_opaque(index->dict, index->doc_uid,
 					str_c(index->opaque),
 					str_len(index->opaque), &error) < 0) {
-		e_error(index->backend->event, "%s", error);
+		sift_index_write_error(index, error);
 		return -1;
 	}
 	keys = array_get(&index->gap_keys, &key_count);
 	if (sift_gaps_writer_add(index->gaps, index->doc_uid, keys, key_count,
 				 &error) < 0) {
-		e_error(index->backend->event, "%s", error);
+		sift_index_write_error(index, error);
 		return -1;
 	}
 	return 0;
@@ -1813,8 +1897,13 @@ static int sift_index_doc_end_umask(struct sift_index *index)
 	if (ret < 0)
 		return -1;
 
-	/* the message is there after all */
-	sift_index_unexpunge(index, index->doc_uid);
+	/* A recorded expunge is final (Dovecot's fts plugin hands over only
+	   expunges a mailbox sync has seen committed, and UIDs are never
+	   reused), so a message expunged while it was being indexed keeps
+	   its record: its document is left out of every result and dropped
+	   at the next rebuild.  (Taking the document for proof that the
+	   message exists lost such expunges.)  "doveadm fts rescan" clears
+	   a record of a message that does exist. */
 	index->batch_dirty = TRUE;
 	index->batch_docs++;
 	if (!existed)
@@ -1867,7 +1956,7 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 				  &error) < 0 ||
 	    sift_gaps_writer_sync(index->gaps, index->backend->set->fsync,
 				  &error) < 0) {
-		e_error(index->backend->event, "%s", error);
+		sift_index_write_error(index, error);
 		event_unref(&event);
 		return -1;
 	}
@@ -1925,6 +2014,7 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 	index->batch_bytes = 0;
 	index->batch_dirty = FALSE;
 	index->expunged_dirty = FALSE;
+	sift_index_trim_expunge_queue(index);
 	return 0;
 }
 
@@ -2008,7 +2098,7 @@ static int sift_index_copy_side_files(struct sift_index *index,
 				   &error) < 0 ||
 	    sift_gaps_write_copy(index->gaps, &uids, dest_dir, &st.gaps,
 				 &error) < 0) {
-		e_error(index->backend->event, "%s", error);
+		sift_index_write_error(index, error);
 		ret = -1;
 	} else if (sift_xdb_set_metadata(dest_db, SIFT_META_FILES,
 					 sift_files_state_str(&st),
@@ -2139,6 +2229,65 @@ static void sift_index_finish_event(struct sift_index *index)
 		index->path, index->docs_added);
 }
 
+/* Record the expunges of messages whose documents are still live.
+   Dovecot hands an expunge to the fts plugin once, in the process whose
+   sync applies it (with maildir: the one that unlinks the file), and an
+   indexing run's process drops it (fts-storage.c's "maildir
+   workaround"); a process killed before its update ends loses it too.
+   Such a document is never part of a result (Dovecot drops UIDs that no
+   longer exist), but it stays in the index for good and keeps the index
+   from being rebuilt without it.  So at the end of every indexing run
+   that added messages (its view of the mailbox is synced and every
+   message in it is indexed) the documents are compared with the
+   mailbox: a UID below the view's UIDNEXT that is not in the view is
+   expunged for sure (UIDs are never reused).  It lists the documents
+   (Xapian's document length list, a few ms per 100,000 messages).
+   Returns the number recorded. */
+static unsigned int sift_index_expunge_gone(struct sift_index *index)
+{
+	struct mailbox_status status;
+	struct sift_uids docs = { NULL, 0, 0 };
+	struct sift_xerror err;
+	ARRAY_TYPE(seq_range) seqs, box_uids;
+	unsigned int found = 0;
+
+	if (index->box == NULL || !index->box->opened)
+		return 0;
+	mailbox_get_open_status(index->box, STATUS_MESSAGES |
+				STATUS_UIDNEXT, &status);
+	if (sift_xdb_all_uids(index->db, &docs, &err) != SIFT_X_OK) {
+		/* not fatal: the run's documents are committed anyway */
+		e_debug(index->backend->event, "Listing documents of %s "
+			"failed: %s", index->path, err.msg);
+		return 0;
+	}
+	T_BEGIN {
+		t_array_init(&seqs, 1);
+		t_array_init(&box_uids, 64);
+		if (status.messages > 0) {
+			seq_range_array_add_range(&seqs, 1, status.messages);
+			mailbox_get_uid_range(index->box, &seqs, &box_uids);
+		}
+		for (size_t i = 0; i < docs.count; i++) {
+			uint32_t uid = docs.uids[i];
+
+			if (uid >= status.uidnext ||
+			    seq_range_exists(&box_uids, uid) ||
+			    seq_range_exists(&index->expunged, uid))
+				continue;
+			sift_index_expunge(index, uid);
+			found++;
+		}
+	} T_END;
+	sift_uids_free(&docs);
+	if (found > 0) {
+		e_debug(index->backend->event, "Recorded %u expunges of "
+			"mailbox %s that were never handed to the index",
+			found, mailbox_get_vname(index->box));
+	}
+	return found;
+}
+
 int sift_index_finish(struct sift_index **_index)
 {
 	struct sift_index *index = *_index;
@@ -2147,6 +2296,8 @@ int sift_index_finish(struct sift_index **_index)
 	struct sift_umask saved;
 	int ret;
 
+	if (index->writable && index->docs_added > 0)
+		(void)sift_index_expunge_gone(index);
 	ret = sift_index_commit(index, 0);
 	sift_umask_push(index->create_umask, &saved);
 	/* a large indexing run leaves B-tree blocks half full: compacting

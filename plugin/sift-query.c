@@ -66,6 +66,8 @@ struct sift_query {
 	   it is damage (not e.g. a snapshot overtaken by a writer) */
 	char *failure;
 	bool damaged;
+	/* a writer's commits overtook the snapshot being read */
+	bool overtaken;
 	uint32_t last_uid;
 	/* 1 << enum sift_plan_kind of every search string planned (for the
 	   lookup event) */
@@ -136,7 +138,10 @@ static void sift_query_index_error(struct sift_query *q,
 				   const struct sift_xerror *err)
 {
 	/* a reader whose snapshot a writer overtook, or no memory, is not
-	   damage; any other failure to read the tables is */
+	   damage; any other failure to read the tables is.  (Overtaken
+	   only if that is the failure reported.) */
+	if (q->failure == NULL && err->status == SIFT_X_MODIFIED)
+		q->overtaken = TRUE;
 	sift_query_fail(q, err->msg, err->status != SIFT_X_MODIFIED &&
 			err->status != SIFT_X_NOMEM);
 }
@@ -970,7 +975,14 @@ static void sift_query_fallback(struct sift_query *q,
 {
 	if (q->damaged)
 		sift_index_report_damage(q->index, q->failure);
-	else {
+	else if (q->overtaken) {
+		/* normal while writers commit often (Xapian keeps only the
+		   two newest revisions): not a problem worth a warning */
+		e_debug(q->backend->event, "Searching the index of mailbox "
+			"%s was overtaken by a writer (%s): Dovecot searches "
+			"the mail itself", mailbox_get_vname(q->box),
+			q->failure);
+	} else {
 		e_warning(q->backend->event, "Searching the index of mailbox "
 			  "%s failed (%s): Dovecot searches the mail itself",
 			  mailbox_get_vname(q->box), q->failure);

@@ -48,6 +48,7 @@
 #include "sift-dict.h"
 #include "sift-gaps.h"
 #include "sift-record.h"
+#include "doveadm-fts-sift.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -102,23 +103,17 @@ static bool sift_user_is_sift(struct mail_namespace *ns)
 		strcmp(backend->name, SIFT_DOVEADM_BACKEND_NAME) == 0;
 }
 
-/* The text engine id an index must have been built with (see
-   sift_index_text_id() in sift-index.c, which this mirrors: the accent
-   folding setting, and whether fts_decoder or fts_tika is set, as
-   fts-sift-settings.c reads them). */
-static const char *sift_expected_text_id(struct mail_user *user)
+/* The text engine id an index of ns must have been built with (the same
+   function the plugin uses, on the settings read the same way), or NULL
+   with *error_r set if the settings can't be read. */
+static const char *sift_expected_text_id(struct mail_namespace *ns,
+					 const char **error_r)
 {
-	const char *fold = mail_user_plugin_getenv(user,
-						   "fts_sift_fold_accents");
-	const char *decoder = mail_user_plugin_getenv(user, "fts_decoder");
-	const char *tika = mail_user_plugin_getenv(user, "fts_tika");
-	bool decoded = (decoder != NULL && *decoder != '\0') ||
-		(tika != NULL && *tika != '\0');
+	bool fold, decoded;
 
-	return t_strconcat(sift_text_engine_version(),
-			   fold != NULL && strcasecmp(fold, "yes") == 0 ?
-			   "; accents folded" : "",
-			   decoded ? "; attachments decoded" : "", NULL);
+	if (sift_doveadm_text_settings(ns, &fold, &decoded, error_r) < 0)
+		return NULL;
+	return sift_text_engine_id(fold, decoded);
 }
 
 /* Number of UIDs in a "1-5,7" list (SIFT_META_EXPUNGED). */
@@ -202,7 +197,7 @@ static int sift_box_info_get(struct mailbox *box, struct sift_box_info *info,
 	struct mailbox_status status;
 	struct sift_xdb *db;
 	struct sift_xerror err;
-	const char *dir, *last_uid, *expunged;
+	const char *dir, *last_uid, *expunged, *want_text, *error;
 	bool failed = FALSE;
 	struct stat st;
 
@@ -264,14 +259,17 @@ static int sift_box_info_get(struct mailbox *box, struct sift_box_info *info,
 		info->problem = t_strdup_printf("format %s, this version "
 						"writes %s", info->format,
 						SIFT_FORMAT_VERSION);
+	} else if ((want_text = sift_expected_text_id(
+			mailbox_get_namespace(box), &error)) == NULL) {
+		*error_r = t_strdup_printf("Can't read the settings: %s",
+					   error);
+		return -1;
 	} else if (info->text_engine == NULL ||
-		   strcmp(info->text_engine,
-			  sift_expected_text_id(box->storage->user)) != 0) {
+		   strcmp(info->text_engine, want_text) != 0) {
 		info->state = SIFT_BOX_OUTDATED;
 		info->problem = t_strdup_printf("built with %s, now %s",
 			info->text_engine == NULL ? "unknown" :
-			info->text_engine,
-			sift_expected_text_id(box->storage->user));
+			info->text_engine, want_text);
 	} else if (info->last_uid < info->mailbox_last_uid) {
 		info->state = SIFT_BOX_BEHIND;
 		info->problem = t_strdup_printf("%u UIDs not indexed",
@@ -591,12 +589,12 @@ static void sift_headers(enum sift_cmd cmd)
 	}
 }
 
-static void sift_cmd_init(struct doveadm_mail_cmd_context *_ctx,
-			  const char *const args[])
+void sift_doveadm_cmd_init(struct doveadm_mail_cmd_context *_ctx,
+			   const char *const args[])
 {
 	struct sift_cmd_context *ctx = (struct sift_cmd_context *)_ctx;
 
-	if (args[0] == NULL) {
+	if (args == NULL || args[0] == NULL) {
 		if (ctx->cmd == SIFT_CMD_REMOVE)
 			doveadm_mail_help_name("fts-sift remove");
 		/* every mailbox */
@@ -612,7 +610,7 @@ static struct doveadm_mail_cmd_context *sift_cmd_alloc(enum sift_cmd cmd)
 
 	ctx = doveadm_mail_cmd_alloc(struct sift_cmd_context);
 	ctx->cmd = cmd;
-	ctx->ctx.v.init = sift_cmd_init;
+	sift_doveadm_set_init(&ctx->ctx);
 	ctx->ctx.v.run = sift_cmd_run;
 	doveadm_print_init(DOVEADM_PRINT_TYPE_TABLE);
 	return &ctx->ctx;
@@ -676,6 +674,7 @@ static int sift_tokenize_run(struct doveadm_mail_cmd_context *ctx,
 {
 	struct mail_namespace *ns = mail_namespace_find_inbox(user->namespaces);
 	struct sift_text *text;
+	const char *const *args;
 	const char *input, *norm;
 	size_t norm_len;
 	char err[256];
@@ -685,7 +684,8 @@ static int sift_tokenize_run(struct doveadm_mail_cmd_context *ctx,
 		return orig_tokenize_run(ctx, user);
 	/* the text after the options (the command's -l <language> means
 	   nothing to fts-sift: it segments every script by itself) */
-	input = t_strarray_join(ctx->args, " ");
+	args = sift_doveadm_tokenize_args(ctx);
+	input = args == NULL ? "" : t_strarray_join(args, " ");
 	if (sift_text_init(&text, err, sizeof(err)) < 0) {
 		i_error("fts-sift: ICU initialization failed: %s", err);
 		ctx->exit_code = EX_SOFTWARE;

@@ -196,6 +196,7 @@ fts_backend_sift_update_init(struct fts_backend *_backend)
 	ctx = i_new(struct sift_fts_update_context, 1);
 	ctx->ctx.backend = _backend;
 	i_array_init(&ctx->html_parts, 4);
+	SIFT_BACKEND(_backend)->index_no_room = FALSE;
 	return &ctx->ctx;
 }
 
@@ -474,10 +475,21 @@ fts_backend_sift_update_deinit(struct fts_backend_update_context *_ctx)
 {
 	struct sift_fts_update_context *ctx =
 		(struct sift_fts_update_context *)_ctx;
+	struct sift_fts_backend *backend = SIFT_BACKEND(_ctx->backend);
 	int ret;
 
 	sift_update_close(ctx);
 	ret = ctx->ctx.failed ? -1 : 0;
+	if (ret < 0 && backend->index_no_room) {
+		/* The file system refused the index (logged with its
+		   cause).  Failing the transaction would fail every search
+		   of the mailbox under fts_enforced = yes (Dovecot fails a
+		   search whose indexing failed) until space is freed.
+		   Nothing is claimed that was not committed: last_uid stays
+		   below the messages not indexed, so searches use the index
+		   as it is and Dovecot reads those messages itself. */
+		ret = 0;
+	}
 	if (array_is_created(&ctx->expunges))
 		array_free(&ctx->expunges);
 	array_free(&ctx->html_parts);
@@ -616,13 +628,13 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 			return FALSE;
 	}
 	if (key->type == FTS_BACKEND_BUILD_KEY_HDR && key->hdr_name != NULL &&
-	    message_header_is_address(key->hdr_name)) {
+	    sift_header_is_address(key->hdr_name)) {
 		/* indexed in Dovecot's search form instead, from the
 		   message itself (sift_update_check_header()) */
 		return FALSE;
 	}
 	if (key->type == FTS_BACKEND_BUILD_KEY_MIME_HDR &&
-	    key->hdr_name != NULL && message_header_is_address(key->hdr_name)) {
+	    key->hdr_name != NULL && sift_header_is_address(key->hdr_name)) {
 		/* (an attached message's header): its address headers are
 		   indexed as written instead, all at the first of them */
 		if (key->part != ctx->address_part) {

@@ -26,6 +26,10 @@ struct sift_fts_backend {
 	pool_t decoder_pool;
 	ARRAY_TYPE(const_string) decoder_types;
 	bool decoder_failed;
+	/* an update failed because the file system refused to write the
+	   index (full, over quota, read-only, no permission): see
+	   fts_backend_sift_update_deinit() */
+	bool index_no_room;
 };
 
 #define SIFT_BACKEND(b) ((struct sift_fts_backend *)(b))

@@ -75,9 +75,9 @@ sift_setting_parse_one(const struct sift_setting_def *def, const char *value,
 	i_unreached();
 }
 
-int fts_sift_settings_read(struct mail_user *user,
-			   struct fts_sift_settings *set_r,
-			   const char **error_r)
+int fts_sift_settings_parse(fts_sift_settings_lookup_t *lookup,
+			    void *context, struct fts_sift_settings *set_r,
+			    const char **error_r)
 {
 	const char *error, *tika;
 	unsigned int i;
@@ -85,7 +85,7 @@ int fts_sift_settings_read(struct mail_user *user,
 	i_zero(set_r);
 	for (i = 0; i < N_ELEMENTS(sift_setting_defs); i++) {
 		const struct sift_setting_def *def = &sift_setting_defs[i];
-		const char *value = mail_user_plugin_getenv(user, def->key);
+		const char *value = lookup(def->key, context);
 
 		if (value == NULL || *value == '\0')
 			value = def->default_value;
@@ -100,17 +100,31 @@ int fts_sift_settings_read(struct mail_user *user,
 		return -1;
 	}
 	/* the fts plugin's decoders (the strings live as long as the
-	   user's settings) */
-	set_r->decoder_socket_path =
-		mail_user_plugin_getenv(user, "fts_decoder");
+	   lookup's: the user's settings) */
+	set_r->decoder_socket_path = lookup("fts_decoder", context);
 	if (set_r->decoder_socket_path != NULL &&
 	    *set_r->decoder_socket_path == '\0')
 		set_r->decoder_socket_path = NULL;
 	set_r->decoder_script = set_r->decoder_socket_path != NULL;
-	tika = mail_user_plugin_getenv(user, "fts_tika");
+	tika = lookup("fts_tika", context);
 	set_r->tika = tika != NULL && *tika != '\0';
 	set_r->decoded_attachments = set_r->decoder_script || set_r->tika;
 	return 0;
+}
+
+static const char *sift_settings_user_lookup(const char *key, void *context)
+{
+	struct mail_user *user = context;
+
+	return mail_user_plugin_getenv(user, key);
+}
+
+int fts_sift_settings_read(struct mail_user *user,
+			   struct fts_sift_settings *set_r,
+			   const char **error_r)
+{
+	return fts_sift_settings_parse(sift_settings_user_lookup, user,
+				       set_r, error_r);
 }
 
 /* Levenshtein distance of a and b (short setting names). */

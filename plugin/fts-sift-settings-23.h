@@ -5,6 +5,18 @@
 
 struct mail_user;
 
+/* The value of a plugin { } setting, NULL if unset. */
+typedef const char *fts_sift_settings_lookup_t(const char *key,
+					       void *context);
+
+/* Fill set_r from the settings lookup() returns (unset or "" = default;
+   the decoders from fts_decoder and fts_tika).  Returns 0, or -1 with an
+   error naming the key and the bad value.  (The parser itself, apart
+   from where the values come from: unit-tested, test-sift-settings.) */
+int fts_sift_settings_parse(fts_sift_settings_lookup_t *lookup,
+			    void *context, struct fts_sift_settings *set_r,
+			    const char **error_r);
+
 /* Dovecot 2.3: fill set_r from the user's plugin { } settings (unset =
    default).  Returns 0, or -1 with an error naming the key and the bad
    value. */

@@ -8,38 +8,8 @@
    commit as the documents they describe, so a crash can never leave an
    index that claims messages it does not hold.
 
-   Terms.  All text is normalized and segmented by sift-text exactly as
-   for search strings, so a term is a word in the form Dovecot's own
-   search compares.  A short prefix says where the word came from;
-   prefixes are chosen so that no prefix is the beginning of another one,
-   which lets a dictionary scan walk exactly one field:
-
-     B<word>             body of a text or message part
-     M<word>             header names and values of MIME parts (TEXT only)
-     N<NAME>             name of a top-level header (HEADER x "", TEXT)
-     Hsubject:<word>     Subject (SUBJECT, HEADER Subject)
-     A<name>:<run>       address headers (From, To, Cc, ...; <name> in
-                         lowercase), as Dovecot writes them:
-                         "Name <local@domain>", split only at spaces and
-                         address punctuation.  A run is a whole address,
-                         domain or name word; every token of the header
-                         lies inside one run, so runs serve FROM/TO/CC/BCC
-                         exactly and also serve as the header's words.
-     P<word>             every other top-level header, pooled: a separate
-                         prefix per header name would repeat the name in
-                         every term (DKIM-Signature, Received, ... make up
-                         most of a list mail's distinct terms), while a
-                         HEADER search on them only needs candidates that
-                         Dovecot then checks
-     ZR                  flag: a body part is searched by Dovecot in a form
-                         that is not indexed (converted by fts_decoder)
-     ZH                  flag: a body part is HTML source (sift-html.c),
-                         whose runs are split at '<' and '>' 
-     ZL                  flag: a term was cut at Xapian's length limit
-     ZUB, ZUH, ZUT       flags: Dovecot's search reads this message's
-                         body, headers, or TEXT differently from what was
-                         indexed (sift-verify.c; two Content-Type headers
-                         in one part)
+   Terms: the term scheme (prefixes, flag terms, value slots) is
+   defined and explained in sift-terms.h, which search reads too.
 
    Within-document frequencies.  Matching never looks at them; they are
    there for relevance scores (SEARCH=FUZZY, sift-query.c), which Xapian's
@@ -138,6 +108,7 @@
 #include "sift-gaps.h"
 #include "sift-record.h"
 #include "sift-termset.h"
+#include "sift-swap.h"
 #include "fts-sift-plugin.h"
 #include "fts-backend-sift.h"
 #include "sift-index.h"
@@ -149,8 +120,6 @@
 #include <dirent.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <linux/fs.h>
 
 #define SIFT_INDEX_DIR_NAME "fts-sift"
 /* Body text is tokenized in pieces of about this size (cut at
@@ -165,6 +134,8 @@ struct sift_index {
 	struct sift_fts_backend *backend;
 	struct mailbox *box;
 	char *path;
+	/* umask that gives created files the mailbox's permissions */
+	mode_t create_umask;
 	/* why the writer found the database unusable (another format or
 	   text engine), for the one warning logged when it is moved aside */
 	struct sift_xdb *db;
@@ -179,8 +150,6 @@ struct sift_index {
 	   created when the index is opened, so an event ending the writer
 	   has the writer's lifetime as its duration */
 	struct event *event;
-	/* umask that gives created files the mailbox's permissions */
-	mode_t create_umask;
 
 	/* the side files' committed state (SIFT_META_FILES) */
 	struct sift_files_state files;
@@ -188,6 +157,9 @@ struct sift_index {
 	/* expunged UIDs whose postings remain (SIFT_META_EXPUNGED) */
 	ARRAY_TYPE(seq_range) expunged;
 	bool expunged_dirty;
+	/* size of the expunge queue at its last takeover: cut after the
+	   next commit (sift_index_trim_expunge_queue()) */
+	uoff_t queue_taken;
 
 	/* last_uid as stored, and as it will be at the next commit */
 	uint32_t stored_last_uid, batch_last_uid;
@@ -232,9 +204,40 @@ static void sift_index_set_damage(struct sift_index *index,
 	index->damage = i_strdup(damage);
 }
 
+/* Is this failure to write the index the file system's refusal (full,
+   over quota, read-only, no permission) rather than anything about the
+   index?  Xapian's errors and the side files' carry the cause only as
+   strerror() text. */
+static bool sift_error_is_no_room(const char *msg)
+{
+	static const int errnums[] = { ENOSPC, EDQUOT, EROFS, EACCES };
+
+	for (unsigned int i = 0; i < N_ELEMENTS(errnums); i++) {
+		if (strstr(msg, strerror(errnums[i])) != NULL)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+static void sift_index_note_error(struct sift_fts_backend *backend,
+				  const char *msg)
+{
+	if (sift_error_is_no_room(msg))
+		backend->index_no_room = TRUE;
+}
+
+/* Log a failure to write a side file (error names the file and cause). */
+static void sift_index_write_error(struct sift_index *index,
+				   const char *error)
+{
+	sift_index_note_error(index->backend, error);
+	e_error(index->backend->event, "%s", error);
+}
+
 static void sift_index_error(struct sift_index *index, const char *op,
 			     const struct sift_xerror *err)
 {
+	sift_index_note_error(index->backend, err->msg);
 	e_error(index->backend->event, "%s %s (mailbox %s): %s", op,
 		index->path, mailbox_get_vname(index->box), err->msg);
 }
@@ -254,6 +257,18 @@ int sift_index_path(struct mailbox *box, const char **path_r)
 	return 1;
 }
 
+/* The umask, in one place.  Every file fts-sift (or Xapian, for it)
+   creates must get the mailbox's permissions (see the top of this file),
+   so every call that may create files runs between sift_umask_push() and
+   sift_umask_pop(), and nothing else here calls umask().  The umask is
+   process-wide: a push without its pop would change Dovecot's own for
+   everything after, so pops are checked to pair with pushes. */
+struct sift_umask {
+	mode_t old_umask;
+	bool pushed;
+};
+static unsigned int sift_umask_depth = 0;
+
 static mode_t sift_box_create_umask(struct mailbox *box)
 {
 	const struct mailbox_permissions *perm = mailbox_get_permissions(box);
@@ -261,6 +276,24 @@ static mode_t sift_box_create_umask(struct mailbox *box)
 	/* files: 0666 & dir mode = the mailbox's file mode (both come from
 	   the same stat()); directories: the mailbox's directory mode */
 	return 0777 & ~perm->dir_create_mode;
+}
+
+/* Set the umask to mask (sift_box_create_umask()). */
+static void sift_umask_push(mode_t mask, struct sift_umask *saved_r)
+{
+	saved_r->old_umask = umask(mask);
+	saved_r->pushed = TRUE;
+	sift_umask_depth++;
+}
+
+/* Restore the umask saved_r had before its push. */
+static void sift_umask_pop(struct sift_umask *saved)
+{
+	i_assert(saved->pushed);
+	i_assert(sift_umask_depth > 0);
+	(void)umask(saved->old_umask);
+	saved->pushed = FALSE;
+	sift_umask_depth--;
 }
 
 static struct sift_index *
@@ -276,19 +309,9 @@ sift_index_alloc(struct sift_fts_backend *backend, struct mailbox *box,
 	index->event = event_create(backend->event);
 	event_add_str(index->event, "mailbox", mailbox_get_vname(box));
 	i_array_init(&index->expunged, 16);
+	/* (kept: the mailbox may be gone when the index is closed) */
 	index->create_umask = sift_box_create_umask(box);
 	return index;
-}
-
-/* Around every call that may create files in the index directory. */
-static mode_t sift_index_umask_push(struct sift_index *index)
-{
-	return umask(index->create_umask);
-}
-
-static void sift_index_umask_pop(mode_t old_umask)
-{
-	(void)umask(old_umask);
 }
 
 /* Move a database that can't be used out of the way, keeping a damaged
@@ -424,10 +447,12 @@ void sift_index_report_damage(struct sift_index *index, const char *reason)
 	(void)sift_index_move_aside(index, reason);
 }
 
-/* The index directory exists but the database in it doesn't (or not
-   whole): iamglass is gone, or the directory holds files of a database
-   nobody is creating. */
-static bool sift_index_dir_has_files(const char *path)
+/* Does the index directory hold Xapian tables (*.glass)?  With its
+   version file gone that is a damaged database.  Without any table it is
+   one that was never created: a writer killed between making the
+   directory (and perhaps side files) and creating the database, or one
+   creating it now; the next writer creates it, nothing is damaged. */
+static bool sift_index_dir_has_tables(const char *path)
 {
 	DIR *dir = opendir(path);
 	struct dirent *d;
@@ -436,13 +461,9 @@ static bool sift_index_dir_has_files(const char *path)
 	if (dir == NULL)
 		return FALSE;
 	while (!found && (d = readdir(dir)) != NULL) {
-		/* (files other processes create without the write lock
-		   don't count) */
-		if (strcmp(d->d_name, ".") != 0 &&
-		    strcmp(d->d_name, "..") != 0 &&
-		    strcmp(d->d_name, "flintlock") != 0 &&
-		    strcmp(d->d_name, "lockwait") != 0 &&
-		    strcmp(d->d_name, "expunges") != 0)
+		size_t len = strlen(d->d_name);
+
+		if (len > 6 && strcmp(d->d_name + len - 6, ".glass") == 0)
 			found = TRUE;
 	}
 	(void)closedir(dir);
@@ -459,6 +480,9 @@ static int sift_index_mkdir(struct sift_index *index)
 				perm->file_create_gid_origin) < 0) {
 		if (errno == EEXIST)
 			return 0;
+		if (errno == ENOSPC || errno == EDQUOT || errno == EROFS ||
+		    errno == EACCES)
+			index->backend->index_no_room = TRUE;
 		e_error(index->backend->event, "mkdir(%s) failed: %m",
 			index->path);
 		return -1;
@@ -504,10 +528,8 @@ static int sift_index_meta(struct sift_index *index, const char *key,
    made with another one is rebuilt. */
 static const char *sift_index_text_id(struct sift_fts_backend *backend)
 {
-	return t_strconcat(sift_text_engine_version(),
-			   backend->set->fold_accents ? "; accents folded" : "",
-			   backend->set->decoded_attachments ?
-			   "; attachments decoded" : "", NULL);
+	return sift_text_engine_id(backend->set->fold_accents,
+				   backend->set->decoded_attachments);
 }
 
 /* "1-5,7" -> ranges.  Returns 0, or -1 if the text is not such a list. */
@@ -558,8 +580,12 @@ static const char *sift_uid_ranges_str(const ARRAY_TYPE(seq_range) *ranges)
    SIFT_EXPUNGE_QUEUE_FILE instead - one line "<uid ranges> <checksum>"
    under a short flock(), never the database's lock - and every writer
    takes the queue over when it opens the index and at each commit
-   (flock, read, truncate), recording the UIDs in sift.expunged with its
-   next commit.  Searches read the queue too.  A lost line costs nothing
+   (flock, read), recording the UIDs in sift.expunged with its next
+   commit, and only after that commit cuts the lines it read (if no line
+   came meanwhile; else the next commit reads the whole queue again): a
+   writer killed or failing before its commit leaves the queue for the
+   next one, so a line is never lost between the queue and the
+   database.  Searches read the queue too.  A lost line costs nothing
    but tidiness: a document of an expunged message never shows up in a
    result (Dovecot drops UIDs that no longer exist) and "doveadm fts
    rescan" records it. */
@@ -660,14 +686,20 @@ static void sift_index_take_expunge_queue(struct sift_index *index)
 	buf = t_buffer_create(st.st_size);
 	ret = pread(fd, buffer_append_space_unsafe(buf, st.st_size),
 		    st.st_size, 0);
-	if (ret != st.st_size || ftruncate(fd, 0) < 0) {
+	if (ret != st.st_size) {
 		e_warning(index->backend->event, "Reading %s failed: %m",
 			  path);
 		i_close_fd(&fd);
 		return;
 	}
 	i_close_fd(&fd);
-	t_array_init(&uids, 16);
+	/* cut after the commit that records them, even if no line is
+	   good (then only the cut is committed) */
+	index->queue_taken = st.st_size;
+	index->batch_dirty = TRUE;
+	/* not t_array_init(): sift_queue_parse() grows it inside its own
+	   data stack frames (a panic once the queue holds enough lines) */
+	i_array_init(&uids, 16);
 	sift_queue_parse(buf->data, buf->used, &uids, &bad);
 	if (bad > 0) {
 		e_warning(index->backend->event, "%s: %u damaged lines "
@@ -679,6 +711,41 @@ static void sift_index_take_expunge_queue(struct sift_index *index)
 		index->expunged_dirty = TRUE;
 		index->batch_dirty = TRUE;
 	}
+	array_free(&uids);
+}
+
+/* Writer, after a commit: cut the queue's lines taken over before it,
+   now recorded in the database.  Lines appended since then stay, and
+   with them the old ones (the file is never rewritten, so a process
+   killed here loses nothing); the next commit takes the whole queue
+   again and cuts it when it is quiet. */
+static void sift_index_trim_expunge_queue(struct sift_index *index)
+{
+	const char *path = t_strconcat(index->path,
+				       "/"SIFT_EXPUNGE_QUEUE_FILE, NULL);
+	struct stat st;
+	uoff_t taken = index->queue_taken;
+	int fd;
+
+	if (taken == 0)
+		return;
+	index->queue_taken = 0;
+	fd = open(path, O_RDWR);
+	if (fd == -1) {
+		if (errno != ENOENT) {
+			e_warning(index->backend->event, "open(%s) failed: %m",
+				  path);
+		}
+		return;
+	}
+	if (flock(fd, LOCK_EX) < 0 || fstat(fd, &st) < 0) {
+		e_warning(index->backend->event, "flock/fstat(%s) failed: %m",
+			  path);
+	} else if ((uoff_t)st.st_size == taken && ftruncate(fd, 0) < 0) {
+		e_warning(index->backend->event, "ftruncate(%s) failed: %m",
+			  path);
+	}
+	i_close_fd(&fd);
 }
 
 int sift_index_queue_expunges(struct sift_fts_backend *backend,
@@ -686,7 +753,7 @@ int sift_index_queue_expunges(struct sift_fts_backend *backend,
 			      const ARRAY_TYPE(seq_range) *uids)
 {
 	const char *dir, *path, *line;
-	mode_t old_umask;
+	struct sift_umask saved;
 	int fd, ret = 0;
 
 	if (array_count(uids) == 0 || sift_index_path(box, &dir) <= 0)
@@ -697,10 +764,10 @@ int sift_index_queue_expunges(struct sift_fts_backend *backend,
 	}
 	path = t_strconcat(dir, "/"SIFT_EXPUNGE_QUEUE_FILE, NULL);
 	line = sift_queue_line(uids);
-	old_umask = umask(sift_box_create_umask(box));
+	sift_umask_push(sift_box_create_umask(box), &saved);
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT,
 		  mailbox_get_permissions(box)->file_create_mode);
-	umask(old_umask);
+	sift_umask_pop(&saved);
 	if (fd == -1) {
 		e_error(backend->event, "open(%s) failed: %m", path);
 		return -1;
@@ -808,12 +875,13 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 int sift_index_open_writer(struct sift_fts_backend *backend,
 			   struct mailbox *box, struct sift_index **index_r)
 {
-	mode_t old_umask = umask(sift_box_create_umask(box));
+	struct sift_umask saved;
 	int ret;
 
+	sift_umask_push(sift_box_create_umask(box), &saved);
 	ret = sift_index_open_writer_locked_umask(backend, box, FALSE,
 						  index_r);
-	sift_index_umask_pop(old_umask);
+	sift_umask_pop(&saved);
 	return ret < 0 ? -1 : 0;
 }
 
@@ -821,12 +889,13 @@ int sift_index_try_open_writer(struct sift_fts_backend *backend,
 			       struct mailbox *box,
 			       struct sift_index **index_r)
 {
-	mode_t old_umask = umask(sift_box_create_umask(box));
+	struct sift_umask saved;
 	int ret;
 
+	sift_umask_push(sift_box_create_umask(box), &saved);
 	ret = sift_index_open_writer_locked_umask(backend, box, TRUE,
 						  index_r);
-	sift_index_umask_pop(old_umask);
+	sift_umask_pop(&saved);
 	return ret < 0 ? -1 : (ret == 0 ? 1 : 0);
 }
 
@@ -866,6 +935,7 @@ static int sift_index_check_writable(struct sift_index *index)
 
 	/* effective ids: an indexer-worker keeps root as its real uid */
 	if (faccessat(AT_FDCWD, index->path, W_OK | X_OK, AT_EACCESS) < 0) {
+		index->backend->index_no_room = TRUE;
 		e_error(index->backend->event, "Index %s (mailbox %s) can't "
 			"be written: faccessat(%s) failed: %m", index->path,
 			mailbox_get_vname(index->box), index->path);
@@ -873,6 +943,7 @@ static int sift_index_check_writable(struct sift_index *index)
 	}
 	if (faccessat(AT_FDCWD, lock_path, W_OK, AT_EACCESS) < 0 &&
 	    errno != ENOENT) {
+		index->backend->index_no_room = TRUE;
 		e_error(index->backend->event, "Index %s (mailbox %s) can't "
 			"be written: faccessat(%s) failed: %m", index->path,
 			mailbox_get_vname(index->box), lock_path);
@@ -887,7 +958,7 @@ static int sift_index_check_writable(struct sift_index *index)
 static bool sift_index_version_missing(const char *path)
 {
 	return access(t_strconcat(path, "/iamglass", NULL), F_OK) < 0 &&
-		errno == ENOENT && sift_index_dir_has_files(path);
+		errno == ENOENT && sift_index_dir_has_tables(path);
 }
 
 /* Forget what was read of a database about to be moved aside. */
@@ -938,11 +1009,21 @@ static int sift_index_acquire(struct sift_index *index, bool nowait)
 		enum sift_xstatus status;
 
 		damage = NULL;
-		if (sift_index_version_missing(path)) {
+		if (!sift_index_version_missing(path))
+			status = sift_xdb_open(path, flags, &index->db, &err);
+		else if (!sift_index_writer_active(path)) {
 			damage = "its version file iamglass is missing";
 			goto unusable;
+		} else {
+			/* another writer is creating the database (its files
+			   appear before its first commit writes iamglass):
+			   wait for it as for any writer, never take its
+			   half-made files for damage */
+			status = SIFT_X_LOCKED;
+			err.status = SIFT_X_LOCKED;
+			i_strocpy(err.msg, "already locked by the process "
+				  "creating it", sizeof(err.msg));
 		}
-		status = sift_xdb_open(path, flags, &index->db, &err);
 		if (status == SIFT_X_LOCKED &&
 		    strstr(err.msg, "already locked") == NULL) {
 			/* not another writer: the lock can't be taken */
@@ -1141,18 +1222,18 @@ int sift_index_open_reader(struct sift_fts_backend *backend,
 void sift_index_close(struct sift_index **_index)
 {
 	struct sift_index *index = *_index;
-	mode_t old_umask;
+	struct sift_umask saved;
 
 	if (index == NULL)
 		return;
 	*_index = NULL;
 	sift_xdoc_free(&index->doc);
-	old_umask = sift_index_umask_push(index);
+	sift_umask_push(index->create_umask, &saved);
 	sift_dict_writer_close(&index->dict);
 	sift_gaps_writer_close(&index->gaps);
 	sift_buf_free(&index->new_terms);
 	sift_xdb_close(&index->db);
-	sift_index_umask_pop(old_umask);
+	sift_umask_pop(&saved);
 	event_unref(&index->event);
 	if (index->token_prefix != NULL)
 		str_free(&index->token_prefix);
@@ -1551,17 +1632,6 @@ int sift_index_doc_begin(struct sift_index *index, uint32_t uid)
 	return 0;
 }
 
-static bool sift_is_address_header(const char *name)
-{
-	/* the same set Dovecot's fts plugin writes in address form */
-	return message_header_is_address(name);
-}
-
-bool sift_header_is_keyed(const char *name)
-{
-	return strcasecmp(name, "Subject") == 0;
-}
-
 void sift_index_field_begin(struct sift_index *index,
 			    enum sift_field_kind kind, const char *hdr_name)
 {
@@ -1623,24 +1693,23 @@ void sift_index_field_begin(struct sift_index *index,
 						1, norm, norm_len, 0) < 0)
 				index->field_error = -1;
 		}
-		if (!sift_header_name_is_keyable(hdr_name, name_len)) {
-			str_append(index->token_prefix, SIFT_PREFIX_HDR_POOL);
-			index->field_is_pooled = TRUE;
-		} else if (sift_is_address_header(hdr_name)) {
-			/* runs only: see the term scheme above */
+		switch (sift_header_class(hdr_name)) {
+		case SIFT_HEADER_ADDRESS:
+			/* runs only (sift-terms.h) */
 			index->field_is_address = TRUE;
 			str_truncate(index->run_prefix, 0);
-			str_append(index->run_prefix, SIFT_PREFIX_ADDR_RUN);
-			str_append(index->run_prefix, t_str_lcase(hdr_name));
-			str_append_c(index->run_prefix, ':');
-		} else if (sift_header_is_keyed(hdr_name)) {
-			str_append(index->token_prefix, SIFT_PREFIX_HDR);
-			str_append(index->token_prefix, t_str_lcase(hdr_name));
-			str_append_c(index->token_prefix, ':');
+			str_append(index->run_prefix,
+				   sift_header_prefix(hdr_name));
+			break;
+		case SIFT_HEADER_KEYED:
+			str_append(index->token_prefix,
+				   sift_header_prefix(hdr_name));
 			index->field_chunks = TRUE;
-		} else {
+			break;
+		case SIFT_HEADER_POOLED:
 			str_append(index->token_prefix, SIFT_PREFIX_HDR_POOL);
 			index->field_is_pooled = TRUE;
+			break;
 		}
 		break;
 	}
@@ -1733,7 +1802,7 @@ static int sift_index_doc_side_files(struct sift_index *index)
 			if (sift_dict_writer_add_terms(index->dict,
 					index->new_terms.data,
 					index->new_terms.len, &error) < 0) {
-				e_error(index->backend->event, "%s", error);
+				sift_index_write_error(index, error);
 				return -1;
 			}
 		}
@@ -1741,13 +1810,13 @@ static int sift_index_doc_side_files(struct sift_index *index)
 	if (sift_dict_writer_add_opaque(index->dict, index->doc_uid,
 					str_c(index->opaque),
 					str_len(index->opaque), &error) < 0) {
-		e_error(index->backend->event, "%s", error);
+		sift_index_write_error(index, error);
 		return -1;
 	}
 	keys = array_get(&index->gap_keys, &key_count);
 	if (sift_gaps_writer_add(index->gaps, index->doc_uid, keys, key_count,
 				 &error) < 0) {
-		e_error(index->backend->event, "%s", error);
+		sift_index_write_error(index, error);
 		return -1;
 	}
 	return 0;
@@ -1786,14 +1855,14 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 
 int sift_index_doc_end(struct sift_index *index)
 {
-	mode_t old_umask;
+	struct sift_umask saved;
 	int ret;
 
 	if (index->doc == NULL)
 		return 0;
-	old_umask = sift_index_umask_push(index);
+	sift_umask_push(index->create_umask, &saved);
 	ret = sift_index_doc_end_umask(index);
-	sift_index_umask_pop(old_umask);
+	sift_umask_pop(&saved);
 	return ret;
 }
 
@@ -1828,8 +1897,13 @@ static int sift_index_doc_end_umask(struct sift_index *index)
 	if (ret < 0)
 		return -1;
 
-	/* the message is there after all */
-	sift_index_unexpunge(index, index->doc_uid);
+	/* A recorded expunge is final (Dovecot's fts plugin hands over only
+	   expunges a mailbox sync has seen committed, and UIDs are never
+	   reused), so a message expunged while it was being indexed keeps
+	   its record: its document is left out of every result and dropped
+	   at the next rebuild.  (Taking the document for proof that the
+	   message exists lost such expunges.)  "doveadm fts rescan" clears
+	   a record of a message that does exist. */
 	index->batch_dirty = TRUE;
 	index->batch_docs++;
 	if (!existed)
@@ -1882,7 +1956,7 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 				  &error) < 0 ||
 	    sift_gaps_writer_sync(index->gaps, index->backend->set->fsync,
 				  &error) < 0) {
-		e_error(index->backend->event, "%s", error);
+		sift_index_write_error(index, error);
 		event_unref(&event);
 		return -1;
 	}
@@ -1940,12 +2014,13 @@ static int sift_index_commit_last_uid(struct sift_index *index,
 	index->batch_bytes = 0;
 	index->batch_dirty = FALSE;
 	index->expunged_dirty = FALSE;
+	sift_index_trim_expunge_queue(index);
 	return 0;
 }
 
 int sift_index_commit(struct sift_index *index, uint32_t last_uid)
 {
-	mode_t old_umask;
+	struct sift_umask saved;
 	int ret;
 
 	if (!index->writable)
@@ -1954,21 +2029,21 @@ int sift_index_commit(struct sift_index *index, uint32_t last_uid)
 		last_uid = index->batch_last_uid;
 	if (!index->batch_dirty && last_uid == index->stored_last_uid)
 		return 0;
-	old_umask = sift_index_umask_push(index);
+	sift_umask_push(index->create_umask, &saved);
 	ret = sift_index_commit_last_uid(index, last_uid);
-	sift_index_umask_pop(old_umask);
+	sift_umask_pop(&saved);
 	return ret;
 }
 
 int sift_index_set_last_uid(struct sift_index *index, uint32_t last_uid)
 {
-	mode_t old_umask;
+	struct sift_umask saved;
 	int ret;
 
 	i_assert(index->writable);
-	old_umask = sift_index_umask_push(index);
+	sift_umask_push(index->create_umask, &saved);
 	ret = sift_index_commit_last_uid(index, last_uid);
-	sift_index_umask_pop(old_umask);
+	sift_umask_pop(&saved);
 	return ret;
 }
 
@@ -2023,7 +2098,7 @@ static int sift_index_copy_side_files(struct sift_index *index,
 				   &error) < 0 ||
 	    sift_gaps_write_copy(index->gaps, &uids, dest_dir, &st.gaps,
 				 &error) < 0) {
-		e_error(index->backend->event, "%s", error);
+		sift_index_write_error(index, error);
 		ret = -1;
 	} else if (sift_xdb_set_metadata(dest_db, SIFT_META_FILES,
 					 sift_files_state_str(&st),
@@ -2095,17 +2170,16 @@ static int sift_index_compact_locked(struct sift_index *index, bool rebuild)
 		ret = -1;
 	} else if (sift_index_copy_side_files(index, tmp_path) < 0) {
 		ret = -1;
-	} else if (syscall(SYS_renameat2, AT_FDCWD, tmp_path, AT_FDCWD,
-			   index->path, RENAME_EXCHANGE) < 0) {
-		e_error(backend->event, "renameat2(%s, %s, EXCHANGE) "
-			"failed: %m", tmp_path, index->path);
+	} else if (sift_swap_dirs(tmp_path, index->path, FALSE,
+				  &error) < 0) {
+		e_error(backend->event, "%s", error);
 		ret = -1;
 	} else if (dropped > 0) {
 		/* the new copy holds no expunged documents */
 		array_clear(&index->expunged);
 		index->expunged_dirty = FALSE;
 	}
-	/* after the exchange tmp_path holds the old copy */
+	/* after an exchange tmp_path holds the old copy */
 	if (unlink_directory(tmp_path, UNLINK_DIRECTORY_FLAG_RMDIR,
 			     &error) < 0 && errno != ENOENT)
 		e_warning(backend->event, "Couldn't remove %s: %s",
@@ -2155,16 +2229,77 @@ static void sift_index_finish_event(struct sift_index *index)
 		index->path, index->docs_added);
 }
 
+/* Record the expunges of messages whose documents are still live.
+   Dovecot hands an expunge to the fts plugin once, in the process whose
+   sync applies it (with maildir: the one that unlinks the file), and an
+   indexing run's process drops it (fts-storage.c's "maildir
+   workaround"); a process killed before its update ends loses it too.
+   Such a document is never part of a result (Dovecot drops UIDs that no
+   longer exist), but it stays in the index for good and keeps the index
+   from being rebuilt without it.  So at the end of every indexing run
+   that added messages (its view of the mailbox is synced and every
+   message in it is indexed) the documents are compared with the
+   mailbox: a UID below the view's UIDNEXT that is not in the view is
+   expunged for sure (UIDs are never reused).  It lists the documents
+   (Xapian's document length list, a few ms per 100,000 messages).
+   Returns the number recorded. */
+static unsigned int sift_index_expunge_gone(struct sift_index *index)
+{
+	struct mailbox_status status;
+	struct sift_uids docs = { NULL, 0, 0 };
+	struct sift_xerror err;
+	ARRAY_TYPE(seq_range) seqs, box_uids;
+	unsigned int found = 0;
+
+	if (index->box == NULL || !index->box->opened)
+		return 0;
+	mailbox_get_open_status(index->box, STATUS_MESSAGES |
+				STATUS_UIDNEXT, &status);
+	if (sift_xdb_all_uids(index->db, &docs, &err) != SIFT_X_OK) {
+		/* not fatal: the run's documents are committed anyway */
+		e_debug(index->backend->event, "Listing documents of %s "
+			"failed: %s", index->path, err.msg);
+		return 0;
+	}
+	T_BEGIN {
+		t_array_init(&seqs, 1);
+		t_array_init(&box_uids, 64);
+		if (status.messages > 0) {
+			seq_range_array_add_range(&seqs, 1, status.messages);
+			mailbox_get_uid_range(index->box, &seqs, &box_uids);
+		}
+		for (size_t i = 0; i < docs.count; i++) {
+			uint32_t uid = docs.uids[i];
+
+			if (uid >= status.uidnext ||
+			    seq_range_exists(&box_uids, uid) ||
+			    seq_range_exists(&index->expunged, uid))
+				continue;
+			sift_index_expunge(index, uid);
+			found++;
+		}
+	} T_END;
+	sift_uids_free(&docs);
+	if (found > 0) {
+		e_debug(index->backend->event, "Recorded %u expunges of "
+			"mailbox %s that were never handed to the index",
+			found, mailbox_get_vname(index->box));
+	}
+	return found;
+}
+
 int sift_index_finish(struct sift_index **_index)
 {
 	struct sift_index *index = *_index;
 	unsigned int compact_after = index->backend->set->compact_after;
 	bool rebuild;
-	mode_t old_umask;
+	struct sift_umask saved;
 	int ret;
 
+	if (index->writable && index->docs_added > 0)
+		(void)sift_index_expunge_gone(index);
 	ret = sift_index_commit(index, 0);
-	old_umask = sift_index_umask_push(index);
+	sift_umask_push(index->create_umask, &saved);
 	/* a large indexing run leaves B-tree blocks half full: compacting
 	   roughly halves the index and takes about a second per 100k
 	   messages */
@@ -2186,7 +2321,7 @@ int sift_index_finish(struct sift_index **_index)
 						index->stored_last_uid);
 		}
 	}
-	sift_index_umask_pop(old_umask);
+	sift_umask_pop(&saved);
 	if (ret == 0)
 		sift_index_finish_event(index);
 	sift_index_close(_index);
@@ -2196,7 +2331,7 @@ int sift_index_finish(struct sift_index **_index)
 int sift_index_optimize(struct sift_fts_backend *backend, struct mailbox *box)
 {
 	struct sift_index *index;
-	mode_t old_umask;
+	struct sift_umask saved;
 	int ret;
 
 	ret = sift_index_open_reader(backend, box, &index);
@@ -2206,9 +2341,9 @@ int sift_index_optimize(struct sift_fts_backend *backend, struct mailbox *box)
 
 	if (sift_index_open_writer(backend, box, &index) < 0)
 		return -1;
-	old_umask = sift_index_umask_push(index);
+	sift_umask_push(index->create_umask, &saved);
 	ret = sift_index_compact_locked(index, TRUE);
-	sift_index_umask_pop(old_umask);
+	sift_umask_pop(&saved);
 	sift_index_close(&index);
 	return ret;
 }

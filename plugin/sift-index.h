@@ -7,6 +7,8 @@
 
 #include "seq-range-array.h"
 #include "sift-xapian.h"
+#include "sift-text.h"
+#include "sift-terms.h"
 
 struct mailbox;
 struct sift_fts_backend;
@@ -15,7 +17,7 @@ struct sift_index;
 /* Metadata keys and the index format this code writes. */
 #define SIFT_META_FORMAT "sift.format"
 #define SIFT_META_LAST_UID "sift.last_uid"
-/* sift_text_engine_version() of the process that built the index */
+/* sift_text_engine_id() of the process that built the index */
 #define SIFT_META_TEXT "sift.text"
 /* UIDs expunged since the last rebuild, as "1-5,7": their postings stay
    until sift_xdb_rebuild() (see sift-xapian.h) and results omit them */
@@ -38,42 +40,24 @@ struct sift_index;
    an index of any other format is rebuilt. */
 #define SIFT_FORMAT_VERSION "8"
 
-/* Term prefixes (see sift-index.c for the rationale). */
-#define SIFT_PREFIX_BODY "B"
-#define SIFT_PREFIX_MIME "M"
-#define SIFT_PREFIX_HDR_NAME "N"
-#define SIFT_PREFIX_HDR "H"
-#define SIFT_PREFIX_ADDR_RUN "A"
-#define SIFT_PREFIX_HDR_POOL "P"
-/* one term per non-ASCII character a message's body text holds (BODY
-   searches of one character) */
-#define SIFT_PREFIX_BODY_CHAR "C"
-/* Value slot of the body's ASCII characters: SIFT_BODY_ASCII_BYTES bytes,
-   character c is bit (1 << c % 8) of byte c / 8; no value: none. */
-#define SIFT_VALUE_BODY_ASCII 0
-#define SIFT_BODY_ASCII_BYTES 16
-/* Value slot of the text Dovecot's fts plugin extracted from the
-   message's attachments (SIFT_FIELD_KIND_DECODED), normalized, the parts
-   separated by NUL; no value: none.  Searches find strings in it that
-   the terms can't settle (phrases). */
-#define SIFT_VALUE_DECODED 1
-/* at most this much of it is kept per message (its words are all terms
-   anyway) */
+/* What SIFT_META_TEXT says of an index built by this process with these
+   settings (fts_sift_fold_accents; the fts plugin decoding attachments):
+   the text engine's version and what changes the terms.  An index that
+   says anything else is rebuilt.  Used by the plugin and by the doveadm
+   module, so both agree. */
+static inline const char *
+sift_text_engine_id(bool fold_accents, bool decoded_attachments)
+{
+	return t_strconcat(sift_text_engine_version(),
+			   fold_accents ? "; accents folded" : "",
+			   decoded_attachments ? "; attachments decoded" : "",
+			   NULL);
+}
+
+/* The term prefixes, value slots and flag terms: sift-terms.h. */
+/* at most this much decoded attachment text (SIFT_VALUE_DECODED) is kept
+   per message (its words are all terms anyway) */
 #define SIFT_DECODED_MAX_BYTES (16 * 1024 * 1024)
-/* Flag terms: the body holds text Dovecot searches in a form that is not
-   indexed (a part converted by an fts_decoder or Tika), or a term had to
-   be truncated. */
-#define SIFT_FLAG_RAW_BODY "ZR"
-#define SIFT_FLAG_TRUNCATED "ZL"
-/* Flag term: the body holds HTML source, whose runs are not kept across
-   '<' or '>' (see sift_index_chunks()). */
-#define SIFT_FLAG_HTML "ZH"
-/* Dovecot's own search reads part of the message differently from what
-   was indexed: ZUB its body (BODY, TEXT), ZUH its headers (every header
-   search, TEXT), ZUT only the text TEXT sees. */
-#define SIFT_FLAG_UNTRUSTED_BODY "ZUB"
-#define SIFT_FLAG_UNTRUSTED_HEADERS "ZUH"
-#define SIFT_FLAG_UNTRUSTED_TEXT "ZUT"
 /* Up to this many documents per writer, new terms are appended to the
    terms file; beyond, the file is rewritten at the end (sift-dict.h). */
 #define SIFT_DICT_APPEND_MAX_DOCS 200
@@ -91,11 +75,6 @@ enum sift_field_kind {
 	SIFT_FIELD_KIND_HEADER,		/* top-level header */
 	SIFT_FIELD_KIND_MIME_HEADER,	/* header of a MIME part */
 };
-
-/* Does the index keep header name's words under their own prefix
-   (H<name>:)?  Other headers are pooled (P) or, for address headers,
-   indexed as runs (A<name>:). */
-bool sift_header_is_keyed(const char *name);
 
 /* Directory of box's index (under the mailbox's INDEX path; the owner's
    for a shared mailbox). */

@@ -48,12 +48,9 @@
 #include "sift-gaps.h"
 #include "sift-record.h"
 #include "sift-hdrfilter.h"
+#include "sift-search-args.h"
 #include "sift-query.h"
 #include "sift-events.h"
-
-struct sift_leaf {
-	ARRAY_TYPE(seq_range) definite, maybe;
-};
 
 struct sift_query {
 	struct sift_fts_backend *backend;
@@ -69,6 +66,8 @@ struct sift_query {
 	   it is damage (not e.g. a snapshot overtaken by a writer) */
 	char *failure;
 	bool damaged;
+	/* a writer's commits overtook the snapshot being read */
+	bool overtaken;
 	uint32_t last_uid;
 	/* 1 << enum sift_plan_kind of every search string planned (for the
 	   lookup event) */
@@ -110,34 +109,6 @@ struct sift_query {
    ten times the search itself and says no more than the shortest few. */
 #define SIFT_SCORE_CHAR_TERMS 256
 
-static const struct sift_dict_prefix body_prefixes[] = {
-	{ SIFT_PREFIX_BODY, '\0' },
-};
-static const struct sift_dict_prefix text_prefixes[] = {
-	{ SIFT_PREFIX_BODY, '\0' },
-	{ SIFT_PREFIX_MIME, '\0' },
-	{ SIFT_PREFIX_HDR_NAME, '\0' },
-	/* every H<name>:<word> and A<name>:<run> */
-	{ SIFT_PREFIX_HDR, ':' },
-	{ SIFT_PREFIX_ADDR_RUN, ':' },
-	{ SIFT_PREFIX_HDR_POOL, '\0' },
-};
-/* the fields of TEXT that hold runs (see SIFT_PLAN_CHUNK); address runs
-   are added when the string has no address punctuation */
-static const struct sift_dict_prefix text_chunk_prefixes[] = {
-	{ SIFT_PREFIX_BODY, '\0' },
-	{ SIFT_PREFIX_MIME, '\0' },
-	{ SIFT_PREFIX_HDR_NAME, '\0' },
-	{ SIFT_PREFIX_HDR, ':' },
-	{ SIFT_PREFIX_ADDR_RUN, ':' },
-};
-static const struct sift_dict_prefix addr_run_prefixes[] = {
-	{ SIFT_PREFIX_ADDR_RUN, ':' },
-};
-static const struct sift_dict_prefix pool_prefixes[] = {
-	{ SIFT_PREFIX_HDR_POOL, '\0' },
-};
-
 static void uids_to_seq_range(const struct sift_uids *uids,
 			      ARRAY_TYPE(seq_range) *dest)
 {
@@ -167,7 +138,10 @@ static void sift_query_index_error(struct sift_query *q,
 				   const struct sift_xerror *err)
 {
 	/* a reader whose snapshot a writer overtook, or no memory, is not
-	   damage; any other failure to read the tables is */
+	   damage; any other failure to read the tables is.  (Overtaken
+	   only if that is the failure reported.) */
+	if (q->failure == NULL && err->status == SIFT_X_MODIFIED)
+		q->overtaken = TRUE;
 	sift_query_fail(q, err->msg, err->status != SIFT_X_MODIFIED &&
 			err->status != SIFT_X_NOMEM);
 }
@@ -342,7 +316,8 @@ static int sift_query_body_ascii(struct sift_query *q, unsigned char c,
 
 static int sift_query_load_flags(struct sift_query *q)
 {
-	static const struct sift_dict_prefix none[] = { { "", '\0' } };
+	const struct sift_dict_prefix *none;
+	unsigned int none_count;
 	const struct {
 		const char *term;
 		ARRAY_TYPE(seq_range) *docs;
@@ -357,69 +332,15 @@ static int sift_query_load_flags(struct sift_query *q)
 
 	if (q->flags_loaded)
 		return 0;
+	sift_families_get(SIFT_FAMILIES_FLAGS, &none, &none_count);
 	for (unsigned int i = 0; i < N_ELEMENTS(flags); i++) {
-		if (sift_query_match(q, none, 1, flags[i].term,
+		if (sift_query_match(q, none, none_count, flags[i].term,
 				     strlen(flags[i].term), SIFT_MATCH_EXACT,
 				     flags[i].docs) < 0)
 			return -1;
 	}
 	q->flags_loaded = TRUE;
 	return 0;
-}
-
-static enum sift_field sift_arg_field(const struct mail_search_arg *arg)
-{
-	switch (arg->type) {
-	case SEARCH_BODY:
-		return SIFT_FIELD_BODY;
-	case SEARCH_TEXT:
-		return SIFT_FIELD_TEXT;
-	case SEARCH_HEADER_ADDRESS:
-		return SIFT_FIELD_ADDRESS;
-	case SEARCH_HEADER_COMPRESS_LWSP:
-		return SIFT_FIELD_SUBJECT;
-	default:
-		return SIFT_FIELD_HEADER;
-	}
-}
-
-static bool sift_arg_is_ours(const struct mail_search_arg *arg)
-{
-	switch (arg->type) {
-	case SEARCH_BODY:
-	case SEARCH_TEXT:
-	case SEARCH_HEADER:
-	case SEARCH_HEADER_ADDRESS:
-	case SEARCH_HEADER_COMPRESS_LWSP:
-		return !arg->no_fts;
-	default:
-		return FALSE;
-	}
-}
-
-/* Can the index answer a leaf on this header at all?  (BODY and TEXT:
-   always.)  Depends on the argument only, never on a mailbox. */
-static bool sift_leaf_header_is_answerable(struct sift_fts_backend *backend,
-					   const struct mail_search_arg *arg,
-					   enum sift_field field)
-{
-	const char *hdr = arg->hdr_field_name;
-
-	if (field == SIFT_FIELD_BODY || field == SIFT_FIELD_TEXT)
-		return TRUE;
-	if (hdr == NULL || !sift_header_name_is_keyable(hdr, strlen(hdr)))
-		return FALSE;
-	/* a header the fts plugin doesn't hand over (fts_header_excludes)
-	   has no text in the index; its name is there all the same
-	   (sift_update_check_header()), for HEADER <name> "" */
-	if (arg->value.str[0] != '\0' &&
-	    !sift_hdrfilter_wants(backend->hdrfilter, hdr))
-		return FALSE;
-	/* HEADER From/To/...: Dovecot matches the raw header value, but the
-	   index holds the address as Dovecot rewrote it */
-	if (field == SIFT_FIELD_HEADER && message_header_is_address(hdr))
-		return FALSE;
-	return TRUE;
 }
 
 /* Narrow found with the plan's needles, longest first: each must occur
@@ -490,91 +411,75 @@ static int sift_query_candidates(struct sift_query *q,
 	return 0;
 }
 
-/* A string without whitespace in fields with runs (SIFT_PLAN_CHUNK): the
-   terms containing it are certain matches; with fewer than two tokens it
-   may also sit in a run that is not kept (one word with punctuation at an
-   edge), so messages with a word holding its token are candidates. */
+/* SIFT_STEP_CHUNK: the terms containing the whole string are certain
+   matches; with chunk_candidates, messages with a word holding its token
+   are candidates too (sift-search-args.h). */
 static int sift_query_chunk(struct sift_query *q, const struct sift_plan *plan,
 			    const struct sift_dict_prefix *prefixes,
-			    unsigned int prefix_count,
-			    ARRAY_TYPE(seq_range) *definite,
-			    ARRAY_TYPE(seq_range) *maybe)
+			    unsigned int prefix_count, bool chunk_candidates,
+			    struct sift_leaf *leaf)
 {
 	ARRAY_TYPE(seq_range) cands;
 
 	if (sift_query_match(q, prefixes, prefix_count, plan->normalized,
 			     plan->normalized_len, SIFT_MATCH_SUBSTRING,
-			     definite) < 0)
+			     &leaf->definite) < 0)
 		return -1;
-	if (plan->token_count >= 2)
+	if (!chunk_candidates)
 		return 0;
 	t_array_init(&cands, 64);
 	if (sift_query_candidates(q, plan, prefixes, prefix_count,
 				  &cands) < 0)
 		return -1;
-	seq_range_array_remove_seq_range(&cands, definite);
-	seq_range_array_merge(maybe, &cands);
+	seq_range_array_remove_seq_range(&cands, &leaf->definite);
+	seq_range_array_merge(&leaf->maybe, &cands);
 	return 0;
 }
 
-/* HTML source keeps no run across '<' or '>' (sift-index.c): a string
-   without whitespace that holds one may span two runs of a document
-   flagged ZH, so those of them whose bodies have the string's words are
-   candidates (all of them, for a string without words). */
+/* The recipe's html_split (sift-search-args.h): the documents flagged ZH
+   whose bodies have the string's words are candidates (all of them, for
+   a string without words). */
 static int sift_query_html_split(struct sift_query *q,
 				 const struct sift_plan *plan,
 				 ARRAY_TYPE(seq_range) *dest)
 {
-	ARRAY_TYPE(seq_range) cands;
+	const struct sift_dict_prefix *body;
+	unsigned int body_count;
 
-	if (plan->kind != SIFT_PLAN_CHUNK ||
-	    array_count(&q->html_docs) == 0 ||
-	    (memchr(plan->normalized, '<', plan->normalized_len) == NULL &&
-	     memchr(plan->normalized, '>', plan->normalized_len) == NULL))
+	if (array_count(&q->html_docs) == 0)
 		return 0;
-	t_array_init(&cands, 64);
-	if (sift_query_candidates(q, plan, body_prefixes,
-				  N_ELEMENTS(body_prefixes), &cands) < 0)
+	sift_families_get(SIFT_FAMILIES_BODY, &body, &body_count);
+	if (sift_query_candidates(q, plan, body, body_count, dest) < 0)
 		return -1;
-	seq_range_array_intersect(&cands, &q->html_docs);
-	seq_range_array_merge(dest, &cands);
+	seq_range_array_intersect(dest, &q->html_docs);
 	return 0;
 }
 
-/* TEXT for a string without whitespace.  Dovecot reads a header as
-   "Name" + ":" + value, so a string with ':' may span name and value:
-   only candidates then.  Otherwise fields with runs answer exactly and
-   the pooled headers (words only) give candidates. */
+/* SIFT_STEP_TEXT_CHUNK: the fields with runs answer exactly and the
+   pooled headers (words only) give candidates; so do address runs for
+   a string with address punctuation (their runs are split at it). */
 static int sift_query_text_chunk(struct sift_query *q,
-				 const struct sift_plan *plan,
-				 ARRAY_TYPE(seq_range) *definite,
-				 ARRAY_TYPE(seq_range) *maybe)
+				 const struct sift_leaf_recipe *r,
+				 struct sift_leaf *leaf)
 {
-	bool addr_punct = FALSE;
+	const struct sift_dict_prefix *runs, *pool, *addr;
+	unsigned int runs_count, pool_count, addr_count;
 
-	for (size_t i = 0; i < plan->normalized_len; i++) {
-		if (strchr(SIFT_ADDRESS_RUN_SEPARATORS,
-			   plan->normalized[i]) != NULL) {
-			addr_punct = TRUE;
-			break;
-		}
-	}
-	if (memchr(plan->normalized, ':', plan->normalized_len) != NULL) {
-		return sift_query_candidates(q, plan, text_prefixes,
-					     N_ELEMENTS(text_prefixes), maybe);
-	}
-	if (sift_query_chunk(q, plan, text_chunk_prefixes,
-			     N_ELEMENTS(text_chunk_prefixes) -
-			     (addr_punct ? 1 : 0), definite, maybe) < 0)
+	sift_families_get(r->addr_punct ? SIFT_FAMILIES_TEXT_RUNS_NO_ADDR :
+			  SIFT_FAMILIES_TEXT_RUNS, &runs, &runs_count);
+	sift_families_get(SIFT_FAMILIES_POOL, &pool, &pool_count);
+	sift_families_get(SIFT_FAMILIES_ADDR_RUNS, &addr, &addr_count);
+	if (sift_query_chunk(q, &r->plan, runs, runs_count,
+			     r->chunk_candidates, leaf) < 0)
 		return -1;
-	if (sift_query_candidates(q, plan, pool_prefixes,
-				  N_ELEMENTS(pool_prefixes), maybe) < 0)
+	if (sift_query_candidates(q, &r->plan, pool, pool_count,
+				  &leaf->maybe) < 0)
 		return -1;
-	if (addr_punct &&
-	    sift_query_candidates(q, plan, addr_run_prefixes,
-				  N_ELEMENTS(addr_run_prefixes), maybe) < 0)
+	if (r->addr_punct &&
+	    sift_query_candidates(q, &r->plan, addr, addr_count,
+				  &leaf->maybe) < 0)
 		return -1;
-	seq_range_array_remove_seq_range(maybe, definite);
+	seq_range_array_remove_seq_range(&leaf->maybe, &leaf->definite);
 	return 0;
 }
 
@@ -679,300 +584,141 @@ static int sift_query_decoded(struct sift_query *q, const char *str,
 	return 0;
 }
 
-/* A BODY or TEXT string the index has nothing to look up with (spaces
-   and punctuation only, "- -") is Dovecot's to check in every message;
-   but with decoded attachments, which Dovecot can't read, the plugin
-   answers it: every message is a candidate, and those whose attachments
-   hold the string match (sift_query_decoded()).  An empty string matches
-   every message, for Dovecot too. */
-static bool sift_plan_needs_decoded(struct sift_fts_backend *backend,
-				    enum sift_field field,
-				    const struct sift_plan *plan)
+/* Look the recipe's terms up: fill leaf.  Returns 0 or -1 (logged). */
+static int sift_query_leaf_terms(struct sift_query *q,
+				 const struct sift_leaf_recipe *r,
+				 struct sift_leaf *leaf)
 {
-	return plan->kind == SIFT_PLAN_UNSUPPORTED &&
-		plan->normalized_len > 0 &&
-		(field == SIFT_FIELD_BODY || field == SIFT_FIELD_TEXT) &&
-		backend->set->decoded_attachments;
+	const struct sift_plan *plan = &r->plan;
+	const struct sift_dict_prefix *fam;
+	unsigned int fam_count;
+	unsigned char c;
+
+	switch (r->step) {
+	case SIFT_STEP_ALL_MAYBE:
+		if (q->last_uid > 0)
+			seq_range_array_add_range(&leaf->maybe, 1, q->last_uid);
+		return 0;
+	case SIFT_STEP_EXISTS:
+		sift_families_get(SIFT_FAMILIES_HDR_NAMES, &fam, &fam_count);
+		return sift_query_match(q, fam, fam_count, r->exists_name,
+					r->exists_name_len, SIFT_MATCH_EXACT,
+					&leaf->definite);
+	case SIFT_STEP_MATCH:
+		return sift_query_match(q, r->prefixes, r->prefix_count,
+					plan->needles[0].str,
+					plan->needles[0].len,
+					SIFT_MATCH_SUBSTRING,
+					r->exact ? &leaf->definite :
+					&leaf->maybe);
+	case SIFT_STEP_CHUNK:
+		return sift_query_chunk(q, plan, r->prefixes, r->prefix_count,
+					r->chunk_candidates, leaf);
+	case SIFT_STEP_TEXT_CHUNK:
+		return sift_query_text_chunk(q, r, leaf);
+	case SIFT_STEP_CANDIDATES:
+		return sift_query_candidates(q, plan, r->prefixes,
+					     r->prefix_count, &leaf->maybe);
+	case SIFT_STEP_PHRASE:
+		return sift_query_phrase(q, plan, r->prefixes,
+					 r->prefix_count, &leaf->maybe);
+	case SIFT_STEP_CHAR:
+		/* the body's own characters (sift-terms.h) */
+		c = plan->normalized[0];
+		sift_families_get(SIFT_FAMILIES_BODY_CHARS, &fam, &fam_count);
+		if (plan->normalized_len == 1 && c < 0x80 ?
+		    sift_query_body_ascii(q, c, &leaf->definite) < 0 :
+		    sift_query_match(q, fam, fam_count, plan->normalized,
+				     plan->normalized_len, SIFT_MATCH_EXACT,
+				     &leaf->definite) < 0)
+			return -1;
+		if (q->collect == NULL)
+			return 0;
+		q->collect_max = SIFT_SCORE_CHAR_TERMS;
+		return sift_query_collect_terms(q, r->prefixes,
+						r->prefix_count,
+						plan->normalized,
+						plan->normalized_len);
+	}
+	i_unreached();
 }
 
-/* fts_sift_fold_accents: search for the string without its accents (the
-   index holds every accented word both ways).  Only for what the index
-   answers by itself: candidates go to Dovecot, whose comparison keeps
-   accents, so phrases are searched as written. */
-static int sift_query_fold_plan(struct sift_query *q, enum sift_field field,
-				struct sift_plan *plan)
+/* The flag terms' doubts (sift_leaf_add_doubts()).  Returns 0 or -1
+   (logged). */
+static int sift_query_leaf_doubts(struct sift_query *q,
+				  const struct sift_leaf_recipe *r,
+				  struct sift_leaf *leaf)
 {
-	struct sift_plan fplan;
-	char *folded, err[256];
-	size_t len;
+	ARRAY_TYPE(seq_range) html_split;
+	struct sift_doubts d;
 
-	folded = t_malloc_no0(plan->normalized_len + 1);
-	len = sift_text_fold_accents(plan->normalized, plan->normalized_len,
-				     folded);
-	if (len == plan->normalized_len || len == 0)
-		return 0;
-	if (sift_plan_build(q->backend->text, field, folded, len, &fplan, err,
-			    sizeof(err)) < 0) {
-		e_error(q->backend->event, "Translating search '%s' failed: %s",
-			str_sanitize(t_strndup(folded, len), 80), err);
-		sift_plan_free(&fplan);
+	if (sift_query_load_flags(q) < 0)
 		return -1;
-	}
-	if (fplan.kind == SIFT_PLAN_WORD || fplan.kind == SIFT_PLAN_RUN ||
-	    fplan.kind == SIFT_PLAN_CHUNK) {
-		sift_plan_free(plan);
-		*plan = fplan;
-	} else {
-		/* candidates (and their phrase filters) stay as written */
-		sift_plan_free(&fplan);
-	}
+	t_array_init(&html_split, 16);
+	if (r->html_split && sift_query_html_split(q, &r->plan,
+						   &html_split) < 0)
+		return -1;
+	i_zero(&d);
+	d.truncated = &q->truncated_docs;
+	d.raw = &q->raw_docs;
+	d.html_split = &html_split;
+	d.untrusted_body = &q->untrusted_body;
+	d.untrusted_headers = &q->untrusted_headers;
+	d.untrusted_text = &q->untrusted_text;
+	sift_leaf_add_doubts(leaf, r, &d);
 	return 0;
 }
 
+static void sift_query_args_env(struct sift_fts_backend *backend,
+				struct sift_args_env *env_r)
+{
+	i_zero(env_r);
+	env_r->text = backend->text;
+	env_r->hdrfilter = backend->hdrfilter;
+	env_r->decoded_attachments = backend->set->decoded_attachments;
+	env_r->fold_accents = backend->set->fold_accents;
+}
+
 /* Evaluate one leaf.  Returns 1 if answered (leaf filled), 0 if it is left
-   to Dovecot, -1 on error (logged).  Whether a leaf is answered (1 or 0)
-   depends on the argument only: sift_query_mark_answerable() relies on
-   it. */
+   to Dovecot, -1 on error (logged).  Whether a leaf is answered is the
+   recipe's decision alone (sift-search-args.h), which
+   sift_query_mark_answerable() makes too. */
 static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 			   struct sift_leaf *leaf)
 {
-	enum sift_field field = sift_arg_field(arg);
-	const char *value = arg->value.str;
-	const char *hdr = arg->hdr_field_name;
-	const struct sift_dict_prefix *prefixes;
-	struct sift_dict_prefix one[1];
-	unsigned int prefix_count;
-	struct sift_plan plan;
-	const char *searched;
-	size_t searched_len;
-	char err[256];
-	bool exact;
-	int ret = 1;
+	struct sift_args_env env;
+	struct sift_leaf_recipe r;
+	const char *error;
+	int ret;
 
-	if (!sift_leaf_header_is_answerable(q->backend, arg, field))
-		return 0;
-	if (sift_plan_build(q->backend->text, field, value, strlen(value),
-			    &plan, err, sizeof(err)) < 0) {
+	sift_query_args_env(q->backend, &env);
+	ret = sift_leaf_recipe_build(&env, arg, &r, &error);
+	if (ret < 0) {
 		e_error(q->backend->event, "Translating search '%s' failed: %s",
-			str_sanitize(value, 80), err);
-		sift_plan_free(&plan);
+			str_sanitize(arg->value.str, 80), error);
 		return -1;
 	}
-	/* as normalized, before any folding of accents: what a text part
-	   is compared with (no string at all for an empty search) */
-	searched = plan.normalized == NULL ? "" :
-		t_strndup(plan.normalized, plan.normalized_len);
-	searched_len = plan.normalized == NULL ? 0 : plan.normalized_len;
-
-	if (q->backend->set->fold_accents &&
-	    (plan.kind == SIFT_PLAN_WORD || plan.kind == SIFT_PLAN_RUN ||
-	     plan.kind == SIFT_PLAN_CHUNK) &&
-	    sift_query_fold_plan(q, field, &plan) < 0) {
-		sift_plan_free(&plan);
-		return -1;
-	}
-
-	/* exact: a matching term means the message matches (else the
-	   matches are only candidates for Dovecot to check) */
-	exact = TRUE;
-	switch (field) {
-	case SIFT_FIELD_BODY:
-		prefixes = body_prefixes;
-		prefix_count = N_ELEMENTS(body_prefixes);
-		break;
-	case SIFT_FIELD_TEXT:
-		prefixes = text_prefixes;
-		prefix_count = N_ELEMENTS(text_prefixes);
-		break;
-	case SIFT_FIELD_ADDRESS:
-		one[0].prefix = t_strconcat(SIFT_PREFIX_ADDR_RUN,
-					    t_str_lcase(hdr), ":", NULL);
-		one[0].sep = '\0';
-		prefixes = one;
-		prefix_count = 1;
-		break;
-	default:
-		if (sift_header_is_keyed(hdr)) {
-			one[0].prefix = t_strconcat(SIFT_PREFIX_HDR,
-						    t_str_lcase(hdr), ":", NULL);
-			one[0].sep = '\0';
-			prefixes = one;
-			prefix_count = 1;
-		} else {
-			/* pooled with every other header */
-			prefixes = pool_prefixes;
-			prefix_count = N_ELEMENTS(pool_prefixes);
-			exact = FALSE;
-		}
-		break;
-	}
-
-	q->plan_kinds |= 1U << plan.kind;
-	switch (plan.kind) {
-	case SIFT_PLAN_UNSUPPORTED:
-		if (!sift_plan_needs_decoded(q->backend, field, &plan))
-			ret = 0;
-		else if (q->last_uid > 0)
-			seq_range_array_add_range(&leaf->maybe, 1, q->last_uid);
-		break;
-	case SIFT_PLAN_EXISTS: {
-		static const struct sift_dict_prefix names[] = {
-			{ SIFT_PREFIX_HDR_NAME, '\0' } };
-		const char *norm;
-		size_t norm_len;
-
-		if (sift_text_normalize(q->backend->text, hdr, strlen(hdr),
-					&norm, &norm_len, err,
-					sizeof(err)) < 0) {
-			e_error(q->backend->event, "Normalizing '%s' failed: "
-				"%s", hdr, err);
-			ret = -1;
-			break;
-		}
-		if (sift_query_match(q, names, 1, norm, norm_len,
-				     SIFT_MATCH_EXACT, &leaf->definite) < 0)
-			ret = -1;
-		break;
-	}
-	case SIFT_PLAN_WORD:
-	case SIFT_PLAN_RUN:
-		if (sift_query_match(q, prefixes, prefix_count,
-				     plan.needles[0].str, plan.needles[0].len,
-				     SIFT_MATCH_SUBSTRING,
-				     exact ? &leaf->definite :
-				     &leaf->maybe) < 0)
-			ret = -1;
-		break;
-	case SIFT_PLAN_CHUNK:
-		if (field == SIFT_FIELD_TEXT) {
-			if (sift_query_text_chunk(q, &plan, &leaf->definite,
-						  &leaf->maybe) < 0)
-				ret = -1;
-		} else if (exact) {
-			if (sift_query_chunk(q, &plan, prefixes, prefix_count,
-					     &leaf->definite, &leaf->maybe) < 0)
-				ret = -1;
-		} else if (sift_query_candidates(q, &plan, prefixes,
-						 prefix_count,
-						 &leaf->maybe) < 0) {
-			ret = -1;
-		}
-		break;
-	case SIFT_PLAN_CHAR: {
-		/* BODY: the body's own characters (sift-index.c) */
-		static const struct sift_dict_prefix chars[] = {
-			{ SIFT_PREFIX_BODY_CHAR, '\0' } };
-		unsigned char c = plan.normalized[0];
-
-		if (plan.normalized_len == 1 && c < 0x80 ?
-		    sift_query_body_ascii(q, c, &leaf->definite) < 0 :
-		    sift_query_match(q, chars, 1, plan.normalized,
-				     plan.normalized_len, SIFT_MATCH_EXACT,
-				     &leaf->definite) < 0)
-			ret = -1;
-		else if (q->collect != NULL) {
-			q->collect_max = SIFT_SCORE_CHAR_TERMS;
-			if (sift_query_collect_terms(q, prefixes, prefix_count,
-						     plan.normalized,
-						     plan.normalized_len) < 0)
-				ret = -1;
-		}
-		break;
-	}
-	case SIFT_PLAN_CANDIDATES:
-		if (exact && field != SIFT_FIELD_TEXT &&
-		    field != SIFT_FIELD_ADDRESS) {
-			/* a body or Subject phrase: one field, and one
-			   with gap filters (address runs have none) */
-			if (sift_query_phrase(q, &plan, prefixes, prefix_count,
-					      &leaf->maybe) < 0)
-				ret = -1;
-		} else if (sift_query_candidates(q, &plan, prefixes,
-						 prefix_count,
-						 &leaf->maybe) < 0) {
-			ret = -1;
-		}
-		break;
-	}
-
+	if (ret == 0)
+		return 0;
+	q->plan_kinds |= 1U << r.plan.kind;
+	ret = sift_query_leaf_terms(q, &r, leaf);
 	/* the flag terms below are not the leaf's words */
 	q->collect = NULL;
-
-	/* messages where the index may miss the string: Dovecot checks
-	   them unless they already matched; and messages whose indexed text
-	   can't be trusted either way */
-	if (ret > 0 && plan.kind != SIFT_PLAN_EXISTS) {
-		if (sift_query_load_flags(q) < 0)
-			ret = -1;
-		else {
-			ARRAY_TYPE(seq_range) unsure;
-
-			t_array_init(&unsure, 16);
-			/* long words and runs are kept as windows that hold
-			   every string up to SIFT_WINDOW_SAFE_NEEDLE bytes */
-			if (plan.normalized_len > SIFT_WINDOW_SAFE_NEEDLE)
-				seq_range_array_merge(&unsure,
-						      &q->truncated_docs);
-			if (field == SIFT_FIELD_BODY || field == SIFT_FIELD_TEXT)
-				seq_range_array_merge(&unsure, &q->raw_docs);
-			if ((field == SIFT_FIELD_BODY ||
-			     field == SIFT_FIELD_TEXT) &&
-			    sift_query_html_split(q, &plan, &unsure) < 0)
-				ret = -1;
-			seq_range_array_remove_seq_range(&unsure,
-							 &leaf->definite);
-			seq_range_array_merge(&leaf->maybe, &unsure);
-			/* not even a match is certain for these */
-			t_array_init(&unsure, 16);
-			if (field == SIFT_FIELD_BODY || field == SIFT_FIELD_TEXT)
-				seq_range_array_merge(&unsure,
-						      &q->untrusted_body);
-			if (field != SIFT_FIELD_BODY)
-				seq_range_array_merge(&unsure,
-						      &q->untrusted_headers);
-			if (field == SIFT_FIELD_TEXT)
-				seq_range_array_merge(&unsure,
-						      &q->untrusted_text);
-			seq_range_array_remove_seq_range(&leaf->definite,
-							 &unsure);
-			seq_range_array_merge(&leaf->maybe, &unsure);
-		}
-	}
-	if (ret > 0 && plan.kind != SIFT_PLAN_EXISTS &&
-	    (field == SIFT_FIELD_BODY || field == SIFT_FIELD_TEXT) &&
-	    sift_query_decoded(q, searched, searched_len, leaf) < 0)
-		ret = -1;
+	if (ret == 0 && r.doubts)
+		ret = sift_query_leaf_doubts(q, &r, leaf);
+	if (ret == 0 && r.check_decoded)
+		ret = sift_query_decoded(q, r.searched, r.searched_len, leaf);
 	e_debug(q->backend->event, "%s%s '%s': %s plan, %u definite, "
 		"%u maybe", arg->match_not ? "NOT " : "",
-		field == SIFT_FIELD_BODY ? "BODY" :
-		field == SIFT_FIELD_TEXT ? "TEXT" : t_str_ucase(hdr),
-		str_sanitize(value, 60), sift_plan_kind_str(plan.kind),
+		r.field == SIFT_FIELD_BODY ? "BODY" :
+		r.field == SIFT_FIELD_TEXT ? "TEXT" :
+		t_str_ucase(arg->hdr_field_name),
+		str_sanitize(arg->value.str, 60),
+		sift_plan_kind_str(r.plan.kind),
 		seq_range_count(&leaf->definite),
 		seq_range_count(&leaf->maybe));
-	sift_plan_free(&plan);
-	return ret;
-}
-
-/* false_r := universe - definite - maybe */
-static void sift_leaf_false(const struct sift_leaf *leaf, uint32_t last_uid,
-			    ARRAY_TYPE(seq_range) *false_r)
-{
-	array_clear(false_r);
-	if (last_uid == 0)
-		return;
-	seq_range_array_add_range(false_r, 1, last_uid);
-	seq_range_array_remove_seq_range(false_r, &leaf->definite);
-	seq_range_array_remove_seq_range(false_r, &leaf->maybe);
-}
-
-static void sift_leaf_apply_not(struct sift_leaf *leaf, uint32_t last_uid)
-{
-	ARRAY_TYPE(seq_range) false_set;
-
-	t_array_init(&false_set, 64);
-	sift_leaf_false(leaf, last_uid, &false_set);
-	array_clear(&leaf->definite);
-	array_append_array(&leaf->definite, &false_set);
+	sift_leaf_recipe_free(&r);
+	return ret < 0 ? -1 : 1;
 }
 
 /* Append to dest (up to SIFT_SCORE_MAX_LEVEL_TERMS in all) the shortest
@@ -1132,29 +878,28 @@ static void sift_query_scores(struct sift_query *q,
 		timeval_diff_usecs(&end, &start));
 }
 
+/* Answer the leaves of one level (sift_level_*(): NOT, AND/OR) and add
+   the level's definite and maybe UIDs to result. */
 static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
 			    bool and_args, struct fts_result *result,
 			    unsigned int *answered_r)
 {
-	ARRAY_TYPE(seq_range) definite, falses, leaf_false;
 	ARRAY_TYPE(sift_dict_term) leaf_terms;
 	struct mail_search_arg *arg;
+	struct sift_level level;
 	struct sift_leaf leaf;
-	unsigned int answered = 0;
 	bool score_leaf;
 	int ret;
 
 	*answered_r = 0;
-	t_array_init(&definite, 64);
-	t_array_init(&falses, 64);
-	t_array_init(&leaf_false, 64);
+	sift_level_init(&level, and_args, q->last_uid);
 	t_array_init(&leaf.definite, 64);
 	t_array_init(&leaf.maybe, 64);
 	if (array_is_created(&q->score_terms))
 		t_array_init(&leaf_terms, 64);
 
 	for (arg = args; arg != NULL; arg = arg->next) {
-		if (!sift_arg_is_ours(arg))
+		if (!sift_search_arg_is_ours(arg))
 			continue;
 		array_clear(&leaf.definite);
 		array_clear(&leaf.maybe);
@@ -1174,39 +919,14 @@ static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
 		if (ret == 0)
 			continue;
 		if (score_leaf)
-			sift_score_select(q, &leaf_terms, answered,
+			sift_score_select(q, &leaf_terms, level.answered,
 					  q->collect_max);
-		if (arg->match_not)
-			sift_leaf_apply_not(&leaf, q->last_uid);
-		sift_leaf_false(&leaf, q->last_uid, &leaf_false);
-
-		if (answered++ == 0) {
-			array_append_array(&definite, &leaf.definite);
-			array_append_array(&falses, &leaf_false);
-		} else if (and_args) {
-			seq_range_array_intersect(&definite, &leaf.definite);
-			seq_range_array_merge(&falses, &leaf_false);
-		} else {
-			seq_range_array_merge(&definite, &leaf.definite);
-			seq_range_array_intersect(&falses, &leaf_false);
-		}
+		sift_level_add(&level, &leaf, arg->match_not);
 		arg->match_always = TRUE;
 	}
-	*answered_r = answered;
-	if (answered == 0)
-		return 0;
-
-	/* maybe = universe - definite - falses */
-	seq_range_array_merge(&result->definite_uids, &definite);
-	if (q->last_uid > 0) {
-		ARRAY_TYPE(seq_range) maybe;
-
-		t_array_init(&maybe, 64);
-		seq_range_array_add_range(&maybe, 1, q->last_uid);
-		seq_range_array_remove_seq_range(&maybe, &definite);
-		seq_range_array_remove_seq_range(&maybe, &falses);
-		seq_range_array_merge(&result->maybe_uids, &maybe);
-	}
+	*answered_r = level.answered;
+	sift_level_result(&level, &result->definite_uids,
+			  &result->maybe_uids);
 	return 0;
 }
 
@@ -1255,7 +975,14 @@ static void sift_query_fallback(struct sift_query *q,
 {
 	if (q->damaged)
 		sift_index_report_damage(q->index, q->failure);
-	else {
+	else if (q->overtaken) {
+		/* normal while writers commit often (Xapian keeps only the
+		   two newest revisions): not a problem worth a warning */
+		e_debug(q->backend->event, "Searching the index of mailbox "
+			"%s was overtaken by a writer (%s): Dovecot searches "
+			"the mail itself", mailbox_get_vname(q->box),
+			q->failure);
+	} else {
 		e_warning(q->backend->event, "Searching the index of mailbox "
 			  "%s failed (%s): Dovecot searches the mail itself",
 			  mailbox_get_vname(q->box), q->failure);
@@ -1375,24 +1102,8 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 void sift_query_mark_answerable(struct sift_fts_backend *backend,
 				struct mail_search_arg *args)
 {
-	struct mail_search_arg *arg;
-	struct sift_plan plan;
-	char err[256];
+	struct sift_args_env env;
 
-	for (arg = args; arg != NULL; arg = arg->next) {
-		enum sift_field field = sift_arg_field(arg);
-
-		if (!sift_arg_is_ours(arg) ||
-		    !sift_leaf_header_is_answerable(backend, arg, field))
-			continue;
-		T_BEGIN {
-			if (sift_plan_build(backend->text, field, arg->value.str,
-					    strlen(arg->value.str), &plan,
-					    err, sizeof(err)) == 0 &&
-			    (plan.kind != SIFT_PLAN_UNSUPPORTED ||
-			     sift_plan_needs_decoded(backend, field, &plan)))
-				arg->match_always = TRUE;
-			sift_plan_free(&plan);
-		} T_END;
-	}
+	sift_query_args_env(backend, &env);
+	sift_search_args_mark_answerable(&env, args);
 }

@@ -17,7 +17,8 @@
 #
 # "run" copies the working tree (the files git knows of, and new ones it
 # does not ignore; no build products) to <chroot>/build/<pid>/fts-sift, and
-# when the tree has a ../shared directory beside it (corpora, notes) it is
+# when the tree has a ../shared directory beside it (corpora, notes; for a
+# worktree one level deeper ../../shared, or $SIFT_SHARED) it is
 # bound read-only at <chroot>/build/<pid>/shared, so relative paths the tests
 # use work unchanged.  The copy is removed afterwards unless
 # SIFT_CHROOT_KEEP=1.  The chroot shares the host's network namespace: a
@@ -154,13 +155,30 @@ run() {
 	# files it does not ignore (so uncommitted work is tested too)
 	(cd "$repo" && git ls-files -z --cached --others --exclude-standard |
 		 tar --null -T - -cf - 2>/dev/null) | tar -C "$run_dir/fts-sift" -xf -
-	if [ -d "$repo/../shared" ]; then
+	# ../shared beside the tree; for a worktree one level deeper (e.g.
+	# /work/wt/NAME, whose ../shared does not exist) the ../../shared
+	# beside its parent; or $SIFT_SHARED.  Bound as ../shared of the copy,
+	# so the tree's relative paths resolve the same inside.
+	local shared=${SIFT_SHARED:-}
+	if [ -z "$shared" ]; then
+		for shared in "$repo/../shared" "$repo/../../shared" ""; do
+			[ -z "$shared" ] || [ ! -d "$shared" ] || break
+		done
+	fi
+	if [ -n "$shared" ] && [ -d "$shared" ]; then
 		mkdir -p "$run_dir/shared"
-		mount --bind "$repo/../shared" "$run_dir/shared"
+		mount --bind "$shared" "$run_dir/shared"
 		mount -o remount,bind,ro "$run_dir/shared" || true
 	fi
 	set +e
-	chroot "$DIR" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+	# In a mount namespace of its own, where the chroot's root is a mount
+	# point (bound recursively onto itself, with proc, dev and shared):
+	# tests that make private mounts (unshare --propagation private, as
+	# the doveadm module's tests do, or a tmpfs) need "/" to be one, and
+	# nothing mounted in there can reach the host's mounts.
+	unshare --mount --propagation private sh -c \
+		'mount --rbind "$0" "$0" && exec chroot "$0" "$@"' "$DIR" \
+		env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		HOME=/root LANG=C.UTF-8 CI="${CI:-}" TERM="${TERM:-dumb}" \
 		$(env | grep -E '^SIFT_[A-Z_]+=' | grep -v '^SIFT_CHROOT' || true) \
 		sh -c 'cd "$0" && exec "$@"' "/build/$$/fts-sift" "$@"

@@ -313,7 +313,10 @@ def main():
     # step 5 measured indexing with autoindex off; the server left running
     # uses the README's recommended settings (new mail indexed on delivery
     # and APPEND, no silent fallback to a scan)
-    print("\n== 7. restarting it with the README's settings: fts_autoindex = yes, fts_enforced = yes")
+    from dovecot_conf import syntax
+    print("\n== 7. restarting it with the README's settings: fts_autoindex = yes, %s" % (
+        "fts_enforced = yes" if syntax().version < 24 else
+        "fts_search_add_missing = yes, fts_search_read_fallback = no (2.3's fts_enforced = yes)"))
     sift.stop()
     sift.plugin_settings = {"fts_autoindex": "yes", "fts_enforced": "yes"}
     sift.start()

@@ -35,12 +35,10 @@ HEALTH_FILE = "test_session_health.py"
 
 # Tests of what exists on Dovecot 2.3 only.  Deselected on 2.4 (a skipped
 # test would count as failed), and said so at collection:
-#   test_doveadm_sift.py  the doveadm module is not ported to 2.4 yet
-#                         (configure builds it on 2.3 only)
 #   test_misconfig.py     a bad fts_sift_* value reaching the plugin; on
 #                         2.4 the config process rejects it before any
 #                         process starts (test_settings.py checks that)
-ONLY_23 = ("test_doveadm_sift.py", "test_misconfig.py")
+ONLY_23 = ("test_misconfig.py",)
 
 
 def _drop_23_only(config, items):

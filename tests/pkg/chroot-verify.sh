@@ -1,11 +1,12 @@
 #!/bin/bash
 # Build, install, use and remove the Debian package in a fresh Debian 12
-# chroot (as root):
+# (Dovecot 2.3) or Debian 13 (Dovecot 2.4) chroot (as root):
 #
 #     bash tests/pkg/chroot-verify.sh [CHROOT_DIR]
+#     SIFT_PKG_SUITE=trixie bash tests/pkg/chroot-verify.sh [CHROOT_DIR]
 #
-# 1. debootstrap --variant=minbase bookworm (unless CHROOT_DIR already
-#    holds one), with the host's apt mirror,
+# 1. debootstrap --variant=minbase bookworm (default) or trixie (unless
+#    CHROOT_DIR already holds one), with the host's apt mirror,
 # 2. installs the build dependencies there and runs dpkg-buildpackage
 #    -us -uc -b on a copy of this tree (git ls-files),
 # 3. lintian on the .deb (errors fail),
@@ -19,7 +20,8 @@
 # Ends with "chroot-verify: OK" or exits non-zero.
 set -eu
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
-CH=${1:-/tmp/fts-sift-chroot}
+SUITE=${SIFT_PKG_SUITE:-bookworm}
+CH=${1:-/tmp/fts-sift-chroot-$SUITE}
 # the first mirror an active line names (Debian's own sources files carry
 # a commented-out snapshot.debian.org URL first, which debootstrap can't use)
 MIRROR=${SIFT_MIRROR:-$(cat /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null |
@@ -28,8 +30,8 @@ MIRROR=${MIRROR:-http://deb.debian.org/debian}
 say() { printf '== %s\n' "$*"; }
 
 if [ ! -x "$CH/usr/bin/apt-get" ]; then
-	say "debootstrap bookworm into $CH ($MIRROR)"
-	debootstrap --variant=minbase bookworm "$CH" "$MIRROR"
+	say "debootstrap $SUITE into $CH ($MIRROR)"
+	debootstrap --variant=minbase "$SUITE" "$CH" "$MIRROR"
 fi
 cleanup() {
 	chroot "$CH" doveadm stop >/dev/null 2>&1 || true
@@ -78,10 +80,20 @@ in_ch sh -c 'id sifttest >/dev/null 2>&1 || useradd -m sifttest'
 rm -rf "$CH/home/sifttest/Maildir"
 # no listeners (no fixed ports taken on the host): only the services
 # doveadm needs (auth for the userdb lookup)
-cat > "$CH/etc/dovecot/conf.d/99-sifttest.conf" <<'CONF'
+if in_ch dovecot --version | grep -q "^2\.4"; then
+	# Dovecot 2.4 (Debian's default is mbox with INBOX in /var/mail)
+	cat > "$CH/etc/dovecot/conf.d/99-sifttest.conf" <<'CONF'
+mail_driver = maildir
+mail_path = %{home}/Maildir
+mail_inbox_path =
+protocols =
+CONF
+else
+	cat > "$CH/etc/dovecot/conf.d/99-sifttest.conf" <<'CONF'
 mail_location = maildir:~/Maildir
 protocols =
 CONF
+fi
 in_ch doveconf -h mail_plugins
 in_ch dovecot
 printf 'From: a@example.org\nSubject: one\n\nthe kselftest harness\n' | in_ch doveadm save -u sifttest

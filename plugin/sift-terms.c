@@ -1,0 +1,118 @@
+/* sift-terms.c: the term scheme (see sift-terms.h). */
+#include "lib.h"
+#include "message-address.h"
+#include "sift-plan.h"
+#include "sift-terms.h"
+
+bool sift_header_is_keyed(const char *name)
+{
+	return strcasecmp(name, "Subject") == 0;
+}
+
+bool sift_header_is_address(const char *name)
+{
+	/* the same set Dovecot's fts plugin writes in address form */
+	return message_header_is_address(name);
+}
+
+enum sift_header_class sift_header_class(const char *name)
+{
+	if (name == NULL || !sift_header_name_is_keyable(name, strlen(name)))
+		return SIFT_HEADER_POOLED;
+	if (sift_header_is_address(name))
+		return SIFT_HEADER_ADDRESS;
+	if (sift_header_is_keyed(name))
+		return SIFT_HEADER_KEYED;
+	return SIFT_HEADER_POOLED;
+}
+
+const char *sift_header_prefix(const char *name)
+{
+	switch (sift_header_class(name)) {
+	case SIFT_HEADER_POOLED:
+		return NULL;
+	case SIFT_HEADER_KEYED:
+		return t_strconcat(SIFT_PREFIX_HDR, t_str_lcase(name), ":",
+				   NULL);
+	case SIFT_HEADER_ADDRESS:
+		return sift_header_run_prefix(name);
+	}
+	i_unreached();
+}
+
+const char *sift_header_run_prefix(const char *name)
+{
+	return t_strconcat(SIFT_PREFIX_ADDR_RUN, t_str_lcase(name), ":",
+			   NULL);
+}
+
+static const struct sift_dict_prefix body_families[] = {
+	{ SIFT_PREFIX_BODY, '\0' },
+};
+static const struct sift_dict_prefix text_families[] = {
+	{ SIFT_PREFIX_BODY, '\0' },
+	{ SIFT_PREFIX_MIME, '\0' },
+	{ SIFT_PREFIX_HDR_NAME, '\0' },
+	/* every H<name>:<word> and A<name>:<run> */
+	{ SIFT_PREFIX_HDR, ':' },
+	{ SIFT_PREFIX_ADDR_RUN, ':' },
+	{ SIFT_PREFIX_HDR_POOL, '\0' },
+};
+/* (address runs last: SIFT_FAMILIES_TEXT_RUNS_NO_ADDR leaves them out) */
+static const struct sift_dict_prefix text_run_families[] = {
+	{ SIFT_PREFIX_BODY, '\0' },
+	{ SIFT_PREFIX_MIME, '\0' },
+	{ SIFT_PREFIX_HDR_NAME, '\0' },
+	{ SIFT_PREFIX_HDR, ':' },
+	{ SIFT_PREFIX_ADDR_RUN, ':' },
+};
+static const struct sift_dict_prefix addr_run_families[] = {
+	{ SIFT_PREFIX_ADDR_RUN, ':' },
+};
+static const struct sift_dict_prefix pool_families[] = {
+	{ SIFT_PREFIX_HDR_POOL, '\0' },
+};
+static const struct sift_dict_prefix hdr_name_families[] = {
+	{ SIFT_PREFIX_HDR_NAME, '\0' },
+};
+static const struct sift_dict_prefix body_char_families[] = {
+	{ SIFT_PREFIX_BODY_CHAR, '\0' },
+};
+/* flag terms are matched whole (SIFT_MATCH_EXACT) */
+static const struct sift_dict_prefix flag_families[] = {
+	{ "", '\0' },
+};
+
+void sift_families_get(enum sift_families families,
+		       const struct sift_dict_prefix **prefixes_r,
+		       unsigned int *count_r)
+{
+#define SIFT_FAMILIES(arr) \
+	*prefixes_r = arr; *count_r = N_ELEMENTS(arr); return
+	switch (families) {
+	case SIFT_FAMILIES_BODY:
+		SIFT_FAMILIES(body_families);
+	case SIFT_FAMILIES_TEXT:
+		SIFT_FAMILIES(text_families);
+	case SIFT_FAMILIES_TEXT_RUNS:
+		SIFT_FAMILIES(text_run_families);
+	case SIFT_FAMILIES_TEXT_RUNS_NO_ADDR:
+		*prefixes_r = text_run_families;
+		*count_r = N_ELEMENTS(text_run_families) - 1;
+		return;
+	case SIFT_FAMILIES_ADDR_RUNS:
+		SIFT_FAMILIES(addr_run_families);
+	case SIFT_FAMILIES_POOL:
+		SIFT_FAMILIES(pool_families);
+	case SIFT_FAMILIES_HDR_NAMES:
+		SIFT_FAMILIES(hdr_name_families);
+	case SIFT_FAMILIES_BODY_CHARS:
+		SIFT_FAMILIES(body_char_families);
+	case SIFT_FAMILIES_FLAGS:
+		SIFT_FAMILIES(flag_families);
+	case SIFT_FAMILIES_COUNT:
+		break;
+	}
+#undef SIFT_FAMILIES
+	i_unreached();
+}

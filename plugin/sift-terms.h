@@ -1,0 +1,146 @@
+/* sift-terms: the term scheme, in one place.  Which terms indexing makes
+   of each field (sift-index.c, fts-backend-sift.c) and which term
+   families a search of each field reads (sift-search-args.c,
+   sift-query.c) are both decided here, so a new field is taught to this
+   file only.  Plain C (no Xapian, no mailbox); unit-tested on its own
+   (tests/unit/test-sift-terms.c).
+
+   All text is normalized and segmented by sift-text exactly as for
+   search strings, so a term is a word in the form Dovecot's own search
+   compares.  A short prefix says where the word came from; no prefix is
+   the beginning of another one, which lets a dictionary scan walk exactly
+   one field:
+
+     B<word>             body of a text or message part
+     M<word>             header names and values of MIME parts (TEXT only)
+     N<NAME>             name of a top-level header (HEADER x "", TEXT)
+     Hsubject:<word>     Subject (SUBJECT, HEADER Subject): the keyed
+                         headers (sift_header_is_keyed())
+     A<name>:<run>       address headers (From, To, Cc, ...; <name> in
+                         lowercase), as Dovecot writes them:
+                         "Name <local@domain>", split only at spaces and
+                         address punctuation.  A run is a whole address,
+                         domain or name word; every token of the header
+                         lies inside one run, so runs serve FROM/TO/CC/BCC
+                         exactly and also serve as the header's words.
+     P<word>             every other top-level header, pooled: a separate
+                         prefix per header name would repeat the name in
+                         every term (DKIM-Signature, Received, ... make up
+                         most of a list mail's distinct terms), while a
+                         HEADER search on them only needs candidates that
+                         Dovecot then checks
+     C<char>             each distinct non-ASCII character of a body
+                         (BODY searches of one character; the ASCII ones
+                         are a bitmap in value slot SIFT_VALUE_BODY_ASCII)
+     ZR                  flag: a body part is searched by Dovecot in a form
+                         that is not indexed (converted by fts_decoder)
+     ZH                  flag: a body part is HTML source (sift-html.c),
+                         whose runs are split at '<' and '>'
+     ZL                  flag: a term was cut at Xapian's length limit
+     ZUB, ZUH, ZUT       flags: Dovecot's search reads this message's
+                         body, headers, or TEXT differently from what was
+                         indexed (sift-verify.c; two Content-Type headers
+                         in one part)
+
+   Changing any of this changes what an index holds: raise
+   SIFT_FORMAT_VERSION (sift-index.h) so old indexes are rebuilt. */
+#ifndef SIFT_TERMS_H
+#define SIFT_TERMS_H
+
+#include <stdbool.h>
+#include "sift-dict.h"
+
+#define SIFT_PREFIX_BODY "B"
+#define SIFT_PREFIX_MIME "M"
+#define SIFT_PREFIX_HDR_NAME "N"
+#define SIFT_PREFIX_HDR "H"
+#define SIFT_PREFIX_ADDR_RUN "A"
+#define SIFT_PREFIX_HDR_POOL "P"
+/* one term per non-ASCII character a message's body text holds (BODY
+   searches of one character) */
+#define SIFT_PREFIX_BODY_CHAR "C"
+/* Value slot of the body's ASCII characters: SIFT_BODY_ASCII_BYTES bytes,
+   character c is bit (1 << c % 8) of byte c / 8; no value: none. */
+#define SIFT_VALUE_BODY_ASCII 0
+#define SIFT_BODY_ASCII_BYTES 16
+/* Value slot of the text Dovecot's fts plugin extracted from the
+   message's attachments (SIFT_FIELD_KIND_DECODED), normalized, the parts
+   separated by NUL; no value: none.  Searches find strings in it that
+   the terms can't settle (phrases). */
+#define SIFT_VALUE_DECODED 1
+/* Flag terms: the body holds text Dovecot searches in a form that is not
+   indexed (a part converted by an fts_decoder or Tika), or a term had to
+   be truncated. */
+#define SIFT_FLAG_RAW_BODY "ZR"
+#define SIFT_FLAG_TRUNCATED "ZL"
+/* Flag term: the body holds HTML source, whose runs are not kept across
+   '<' or '>' (see sift_index_chunks()). */
+#define SIFT_FLAG_HTML "ZH"
+/* Dovecot's own search reads part of the message differently from what
+   was indexed: ZUB its body (BODY, TEXT), ZUH its headers (every header
+   search, TEXT), ZUT only the text TEXT sees. */
+#define SIFT_FLAG_UNTRUSTED_BODY "ZUB"
+#define SIFT_FLAG_UNTRUSTED_HEADERS "ZUH"
+#define SIFT_FLAG_UNTRUSTED_TEXT "ZUT"
+
+/* How a top-level header's words are indexed. */
+enum sift_header_class {
+	/* P<word>, with every other such header: a HEADER search on it
+	   gets candidates only */
+	SIFT_HEADER_POOLED,
+	/* H<name>:<word> (and runs): answered exactly */
+	SIFT_HEADER_KEYED,
+	/* A<name>:<run>, as Dovecot writes the addresses */
+	SIFT_HEADER_ADDRESS,
+};
+
+/* Does the index keep header name's words under their own prefix
+   (H<name>:)?  Other headers are pooled (P) or, for address headers,
+   indexed as runs (A<name>:). */
+bool sift_header_is_keyed(const char *name);
+/* Is it one of the headers Dovecot's fts plugin hands over in address
+   form (From, To, Cc, Bcc, Sender, Reply-To, ...)? */
+bool sift_header_is_address(const char *name);
+/* The class of a top-level header (NULL or a name that can't be a key,
+   sift_header_name_is_keyable(): pooled). */
+enum sift_header_class sift_header_class(const char *name);
+/* The prefix of a keyed or address header's terms ("Hsubject:",
+   "Afrom:"); NULL for a pooled one.  Allocated from the data stack. */
+const char *sift_header_prefix(const char *name);
+/* The prefix of a header's address runs ("Afrom:"), which FROM, TO, CC
+   and BCC read whatever the header (Dovecot makes them for address
+   headers only).  Allocated from the data stack. */
+const char *sift_header_run_prefix(const char *name);
+
+/* The term families a search reads (struct sift_dict_prefix: the terms
+   starting with prefix whose rest follows it, or follows the first sep
+   after it). */
+enum sift_families {
+	/* BODY: bodies */
+	SIFT_FAMILIES_BODY,
+	/* TEXT: every field (bodies, MIME headers, header names, keyed
+	   and address headers, pooled headers) */
+	SIFT_FAMILIES_TEXT,
+	/* the fields of TEXT that hold runs (see SIFT_PLAN_CHUNK) */
+	SIFT_FAMILIES_TEXT_RUNS,
+	/* the same without address runs (for a string with address
+	   punctuation, which no address run holds) */
+	SIFT_FAMILIES_TEXT_RUNS_NO_ADDR,
+	/* every address header's runs */
+	SIFT_FAMILIES_ADDR_RUNS,
+	/* the pooled headers */
+	SIFT_FAMILIES_POOL,
+	/* top-level header names */
+	SIFT_FAMILIES_HDR_NAMES,
+	/* a body's non-ASCII characters */
+	SIFT_FAMILIES_BODY_CHARS,
+	/* the flag terms (exact matches of SIFT_FLAG_*) */
+	SIFT_FAMILIES_FLAGS,
+
+	SIFT_FAMILIES_COUNT
+};
+void sift_families_get(enum sift_families families,
+		       const struct sift_dict_prefix **prefixes_r,
+		       unsigned int *count_r);
+
+#endif

@@ -115,7 +115,7 @@ static void test_settings_defaults(void)
 	test_begin("settings: defaults (unset or empty)");
 	for (i = 0; i < N_ELEMENTS(inputs); i++) {
 		test_assert_idx(parse(inputs[i], &set, &error) == 0, i);
-		test_assert_idx(set.commit_batch == 1000, i);
+		test_assert_idx(set.commit_batch == 250, i);
 		test_assert_idx(set.commit_size == 32 * MB, i);
 		test_assert_idx(set.compact_after == 1000, i);
 		test_assert_idx(set.lock_timeout_secs == 30, i);

@@ -114,7 +114,10 @@ note "fuzzing (libFuzzer, ${SIFT_FUZZ_SECS:-30} s per harness)"
 # the text pipeline and planner, and the side-file readers; a longer
 # run: make fuzz-check FUZZ_SECS=1800
 if command -v "clang-$CLANG_N" >/dev/null; then
-	out=$(make fuzz-check FUZZ_SECS="${SIFT_FUZZ_SECS:-30}" 2>&1)
+	# the clang installed above, whatever configure found (the demo may
+	# have configured the tree before it was installed)
+	out=$(make fuzz-check FUZZ_SECS="${SIFT_FUZZ_SECS:-30}" \
+		FUZZ_CC="clang-$CLANG_N" FUZZ_CXX="clang++-$CLANG_N" 2>&1)
 	rc=$?
 	echo "$out" >>"$LOG"
 	runs=$(echo "$out" | grep -o '^Done [0-9]* runs' | awk '{s += $2} END {print s + 0}')

@@ -68,6 +68,10 @@ def _note_upgrade_test():
                          "(no SIFT_UPGRADE_IMPORT; .ci/run provides one)\n")
 
 
+# the tests that read ../shared/corpora (through corpus_sample.py)
+CORPUS_TEST_FILES = ("test_corpus_oracle.py", "test_corpus_reads.py")
+
+
 def _deselect_corpus_tests(config, items):
     """The real-corpus tests need ../shared/corpora, which is not part of
     the project.  Without it they are not run at all - said loudly, and
@@ -83,7 +87,7 @@ def _deselect_corpus_tests(config, items):
         return
     keep, drop = [], []
     for item in items:
-        (drop if item.fspath.basename == "test_corpus_oracle.py" else keep).append(item)
+        (drop if item.fspath.basename in CORPUS_TEST_FILES else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

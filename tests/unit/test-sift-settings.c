@@ -278,7 +278,7 @@ static void test_settings_24_table(void)
 	unsigned int i;
 
 	test_begin("settings (2.4): table, defaults, check");
-	test_assert(defaults->commit_batch == 1000 &&
+	test_assert(defaults->commit_batch == 250 &&
 		    defaults->commit_size == 32 * MB &&
 		    defaults->compact_after == 1000 &&
 		    defaults->lock_timeout_secs == 30 && defaults->fsync &&

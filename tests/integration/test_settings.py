@@ -24,7 +24,7 @@ from fixtures import T2020, simple
 from sharedenv import new_root, remove_root
 
 DEFAULTS = {
-    "fts_sift_commit_batch": "1000",
+    "fts_sift_commit_batch": "250",
     "fts_sift_commit_size": "32M",
     "fts_sift_compact_after": "1000",
     "fts_sift_lock_timeout": "30s",

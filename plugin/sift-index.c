@@ -653,6 +653,31 @@ static void sift_index_read_expunge_queue(struct sift_index *index)
 		sift_queue_parse(buf->data, buf->used, &index->expunged, &bad);
 }
 
+/* Open the expunge queue of index and lock it (flock: the queue's own
+   lock, apart from the database's).  Returns the fd with *st_r filled,
+   or -1 if there is no queue (or it can't be used: logged). */
+static int sift_index_queue_open_locked(struct sift_index *index,
+					const char *path, struct stat *st_r)
+{
+	int fd;
+
+	fd = open(path, O_RDWR);
+	if (fd == -1) {
+		if (errno != ENOENT) {
+			e_warning(index->backend->event, "open(%s) failed: %m",
+				  path);
+		}
+		return -1;
+	}
+	if (flock(fd, LOCK_EX) < 0 || fstat(fd, st_r) < 0) {
+		e_warning(index->backend->event, "flock/fstat(%s) failed: %m",
+			  path);
+		i_close_fd(&fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* Writer: take the queued expunges over. */
 static void sift_index_take_expunge_queue(struct sift_index *index)
 {
@@ -665,20 +690,9 @@ static void sift_index_take_expunge_queue(struct sift_index *index)
 	ssize_t ret;
 	int fd;
 
-	fd = open(path, O_RDWR);
-	if (fd == -1) {
-		if (errno != ENOENT) {
-			e_warning(index->backend->event, "open(%s) failed: %m",
-				  path);
-		}
+	fd = sift_index_queue_open_locked(index, path, &st);
+	if (fd == -1)
 		return;
-	}
-	if (flock(fd, LOCK_EX) < 0 || fstat(fd, &st) < 0) {
-		e_warning(index->backend->event, "flock/fstat(%s) failed: %m",
-			  path);
-		i_close_fd(&fd);
-		return;
-	}
 	if (st.st_size == 0) {
 		i_close_fd(&fd);
 		return;
@@ -730,18 +744,10 @@ static void sift_index_trim_expunge_queue(struct sift_index *index)
 	if (taken == 0)
 		return;
 	index->queue_taken = 0;
-	fd = open(path, O_RDWR);
-	if (fd == -1) {
-		if (errno != ENOENT) {
-			e_warning(index->backend->event, "open(%s) failed: %m",
-				  path);
-		}
+	fd = sift_index_queue_open_locked(index, path, &st);
+	if (fd == -1)
 		return;
-	}
-	if (flock(fd, LOCK_EX) < 0 || fstat(fd, &st) < 0) {
-		e_warning(index->backend->event, "flock/fstat(%s) failed: %m",
-			  path);
-	} else if ((uoff_t)st.st_size == taken && ftruncate(fd, 0) < 0) {
+	if ((uoff_t)st.st_size == taken && ftruncate(fd, 0) < 0) {
 		e_warning(index->backend->event, "ftruncate(%s) failed: %m",
 			  path);
 	}

@@ -21,7 +21,8 @@
 # worktree one level deeper ../../shared, or $SIFT_SHARED) it is
 # bound read-only at <chroot>/build/<pid>/shared, so relative paths the tests
 # use work unchanged.  The copy is removed afterwards unless
-# SIFT_CHROOT_KEEP=1.  The chroot shares the host's network namespace: a
+# SIFT_CHROOT_KEEP=1.  SIFT_CHROOT_BIND="DIR ..." binds host directories at
+# the same paths inside (read-write, for that run only).  The chroot shares the host's network namespace: a
 # Dovecot started in it listens on the host's loopback, so tests pick free
 # ports as always.
 set -eu
@@ -176,8 +177,19 @@ run() {
 	# tests that make private mounts (unshare --propagation private, as
 	# the doveadm module's tests do, or a tmpfs) need "/" to be one, and
 	# nothing mounted in there can reach the host's mounts.
-	unshare --mount --propagation private sh -c \
-		'mount --rbind "$0" "$0" && exec chroot "$0" "$@"' "$DIR" \
+	# SIFT_CHROOT_BIND: host directories (space-separated absolute paths)
+	# bound read-write at the same path inside, in this run's namespace
+	# only (e.g. the scale corpora and the oracle cache of bench.py).
+	local d
+	for d in ${SIFT_CHROOT_BIND:-}; do
+		case $d in /*) ;; *) die "SIFT_CHROOT_BIND: $d is not an absolute path" ;; esac
+		[ -d "$d" ] || die "SIFT_CHROOT_BIND: $d is not a directory"
+		mkdir -p "$DIR$d"
+	done
+	SIFT_BINDS=${SIFT_CHROOT_BIND:-} unshare --mount --propagation private sh -c \
+		'mount --rbind "$0" "$0" &&
+		 for d in $SIFT_BINDS; do mount --bind "$d" "$0$d" || exit 1; done &&
+		 exec chroot "$0" "$@"' "$DIR" \
 		env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		HOME=/root LANG=C.UTF-8 CI="${CI:-}" TERM="${TERM:-dumb}" \
 		$(env | grep -E '^SIFT_[A-Z_]+=' | grep -v '^SIFT_CHROOT' || true) \

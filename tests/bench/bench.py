@@ -83,6 +83,8 @@ REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 DEFAULT_MBOX = os.path.join(REPO, "..", "shared", "corpora",
                             "lore-kselftest-30k.mbox.zst")
 SIFT_SO = os.path.join(REPO, "plugin", ".libs", "lib21_fts_sift_plugin.so")
+# the scale mode's cache of the scan's results (see OracleCache)
+DEFAULT_ORACLE_CACHE = "/var/cache/fts-sift/oracle"
 # SIFT_BENCH_ROOT lets two benchmarks run side by side on one machine
 BENCH_ROOT = os.environ.get("SIFT_BENCH_ROOT", "/tmp/sift-bench")
 USER = "bench"
@@ -127,18 +129,31 @@ class Corpus:
     """The messages (bytes, LF line ends) in mbox order, with the maildir
     file names and mtimes every engine uses."""
 
-    def __init__(self, messages):
+    def __init__(self, messages, mtimes=None):
         self.messages = messages
-        self.mtimes = [message_time(m) for m in messages]
+        self.mtimes = mtimes or [message_time(m) for m in messages]
         self.names = ["%d.M%dP1.bench,S=%d:2," % (1000000000 + i, i, len(m))
                       for i, m in enumerate(messages)]
         self.mail_bytes = sum(len(m) for m in messages)
+        self._sha = None
 
     def __len__(self):
         return len(self.messages)
 
     def slice(self, n):
-        return Corpus(self.messages[:n])
+        return Corpus(self.messages[:n], self.mtimes[:n])
+
+    def sha256(self):
+        """SHA-256 over the messages as the engines get them (each one's
+        length, 8 bytes big-endian, then its bytes): the key of the oracle
+        cache, so a prefix of a corpus has its own key."""
+        if self._sha is None:
+            h = hashlib.sha256()
+            for m in self.messages:
+                h.update(len(m).to_bytes(8, "big"))
+                h.update(m)
+            self._sha = h.hexdigest()
+        return self._sha
 
 
 def read_mbox(path, limit=None):
@@ -574,6 +589,105 @@ def make_message(word, n):
             % (n, date, n, word, word)).encode()
 
 
+# ---------------------------------------------------------------- oracle cache
+
+def dovecot_version():
+    try:
+        return subprocess.run(["dovecot", "--version"], capture_output=True,
+                              text=True).stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def uid_ranges(uids):
+    out = []
+    for u in sorted(uids):
+        if out and out[-1][1] == u - 1:
+            out[-1][1] = u
+        else:
+            out.append([u, u])
+    return out
+
+
+class OracleCache:
+    """Results of Dovecot's own scan (engine none), one JSON file per
+    query: DIR/<Dovecot version>/<corpus SHA-256>/<SHA-256 of the query's
+    IMAP form>.json.  The scan does not depend on the plugin, so it is
+    computed once per corpus, query and Dovecot version (at 300,000
+    messages about 40 s a query) and every later run compares with it.
+    Each entry is written as soon as its query has run (temporary name,
+    then rename), so an interrupted oracle run keeps what it finished."""
+
+    def __init__(self, root, version):
+        self.root = root
+        self.version = version
+        self.vdir = os.path.join(root, re.sub(r"[^\w.+-]+", "_", version))
+
+    def _path(self, corpus, q):
+        key = hashlib.sha256(q.label.encode()).hexdigest()
+        return os.path.join(self.vdir, corpus.sha256(), key + ".json")
+
+    def get(self, corpus, q):
+        try:
+            with open(self._path(corpus, q)) as f:
+                e = json.load(f)
+        except (OSError, ValueError):
+            return None
+        if e.get("query") != q.label or e.get("messages") != len(corpus):
+            return None
+        uids = set()
+        for a, b in e["uids"]:
+            uids.update(range(a, b + 1))
+        return {"ms": e["ms"], "uids": uids, "error": e.get("error"),
+                "cached": e.get("measured")}
+
+    def put(self, corpus, q, r):
+        path = self._path(corpus, q)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        e = {"query": q.label, "class": q.cls, "messages": len(corpus),
+             "dovecot": self.version, "ms": r["ms"], "error": r["error"],
+             "hits": len(r["uids"]), "uids": uid_ranges(r["uids"]),
+             "measured": time.strftime("%Y-%m-%d %H:%M:%S"),
+             "loadavg": os.getloadavg()[0]}
+        tmp = "%s.tmp%d" % (path, os.getpid())
+        with open(tmp, "w") as f:
+            json.dump(e, f)
+        os.rename(tmp, path)
+
+    def lookup(self, corpus, queries):
+        return [self.get(corpus, q) for q in queries]
+
+
+# ---------------------------------------------------------------- imap process
+
+def imap_processes(dv):
+    """The imap processes of this instance (children of its master): pid,
+    peak RSS (VmHWM), current RSS and CPU seconds, from /proc."""
+    master = dv._pid or dv._master_pid()
+    out = {}
+    if not master:
+        return out
+    tck = os.sysconf("SC_CLK_TCK")
+    for c in dovetest._child_pids(master):
+        try:
+            with open("/proc/%d/comm" % c) as f:
+                if f.read().strip() != "imap":
+                    continue
+            with open("/proc/%d/status" % c) as f:
+                st = f.read()
+            with open("/proc/%d/stat" % c) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        hwm = re.search(r"VmHWM:\s+(\d+)", st)
+        rss = re.search(r"VmRSS:\s+(\d+)", st)
+        fields = stat[stat.rfind(")") + 2:].split()
+        out[c] = {"pid": c, "peak_rss_mb": int(hwm.group(1)) / 1024.0 if hwm else None,
+                  "rss_mb": int(rss.group(1)) / 1024.0 if rss else None,
+                  "cpu_s": (int(fields[11]) + int(fields[12])) / tck}
+    return out
+
+
 # ---------------------------------------------------------------- engines
 
 class Engine:
@@ -600,6 +714,11 @@ class DovecotEngine(Engine):
         self.plugin_settings = plugin_settings
         self.extra_conf = extra_conf
         self.dv = None
+        # engine none: an OracleCache to read from and fill, and whether
+        # to use the cache only (no Dovecot run; queries not cached stay
+        # unanswered)
+        self.cache = None
+        self.cache_only = False
 
     def setup(self):
         shutil.rmtree(self.root, ignore_errors=True)
@@ -676,19 +795,38 @@ class DovecotEngine(Engine):
             % (self.name, res["wall_s"],
                self.r["size_optimized"]["index_bytes"] / MB))
 
-    def search(self, queries):
+    def search(self, queries, cached=None):
+        """Every query as one UID SEARCH on one connection.  cached: for
+        none, the oracle cache's entries (None where missing): those are
+        not run again.  The searching imap process's peak RSS (VmHWM) and
+        CPU seconds are read from /proc before LOGOUT."""
         conn = self.dv.imap(USER)
         try:
             typ, data = conn.select("INBOX")
             if typ != "OK" or int(data[0]) != len(self.corpus):
                 raise RuntimeError("%s: SELECT INBOX: %s %s"
                                    % (self.name, typ, data))
+            before = imap_processes(self.dv)
             out = []
-            for q in queries:
+            for i, q in enumerate(queries):
+                if cached and cached[i] is not None:
+                    out.append(cached[i])
+                    continue
                 t0 = time.perf_counter()
                 uids, err = uid_search(self.dv, conn, q.criteria)
                 ms = (time.perf_counter() - t0) * 1000.0
                 out.append({"ms": ms, "uids": uids, "error": err})
+                if self.cache is not None and self.kind == "none":
+                    self.cache.put(self.corpus, q, out[-1])
+            after = imap_processes(self.dv)
+            # ours: the imap process whose CPU grew the most (normally
+            # the only one)
+            best = None
+            for pid, a in after.items():
+                d = a["cpu_s"] - before.get(pid, {"cpu_s": 0.0})["cpu_s"]
+                if best is None or d > best["search_cpu_s"]:
+                    best = dict(a, search_cpu_s=d, processes=len(after))
+            self.r["imap"] = best
             conn.logout()
         finally:
             try:
@@ -696,10 +834,13 @@ class DovecotEngine(Engine):
             except Exception:
                 pass
         self.results = out
-        log("%s: %d queries, p50 %.1f ms, p95 %.1f ms, %d errors"
+        log("%s: %d queries, p50 %.1f ms, p95 %.1f ms, %d errors; imap "
+            "process peak RSS %s MB, %s CPU s"
             % (self.name, len(out), pct([o["ms"] for o in out], 50),
                pct([o["ms"] for o in out], 95),
-               sum(1 for o in out if o["error"])))
+               sum(1 for o in out if o["error"]),
+               fmt((self.r.get("imap") or {}).get("peak_rss_mb"), 0),
+               fmt((self.r.get("imap") or {}).get("search_cpu_s"))))
 
     def append_delay(self, n, seed):
         """APPEND a message with a unique word, then poll until a search
@@ -783,6 +924,21 @@ class DovecotEngine(Engine):
         self.dv = None
 
     def run(self, queries, appends):
+        cached = None
+        if self.cache is not None:
+            cached = self.cache.lookup(self.corpus, queries)
+            n = sum(1 for c in cached if c is not None)
+            self.r["oracle_cache"] = {"dir": self.cache.vdir,
+                                      "corpus_sha256": self.corpus.sha256(),
+                                      "cached": n, "queries": len(queries)}
+            log("%s: oracle cache has %d of %d queries (%s)"
+                % (self.name, n, len(queries), self.cache.vdir))
+            if n == len(queries) or self.cache_only:
+                # nothing to run: the scan's results (and timings) from
+                # the cache; queries it lacks stay unanswered (None)
+                self.results = cached
+                self.r["oracle_cache"]["only"] = True
+                return
         try:
             self.setup()
             self.import_mail()
@@ -790,7 +946,7 @@ class DovecotEngine(Engine):
             self.sizes()
             if self.kind == "sift":
                 self.optimize()
-            self.search(queries)
+            self.search(queries, cached)
             if appends:
                 self.append_delay(appends, SEED)
         finally:
@@ -871,7 +1027,7 @@ def summarize_search(engine, queries, oracle):
     per_class = collections.OrderedDict()
     rows = []
     mism = []
-    agree = total = 0
+    agree = total = unchecked = 0
     for q, r in zip(queries, res):
         if r is None:
             rows.append(None)
@@ -879,8 +1035,10 @@ def summarize_search(engine, queries, oracle):
         hits = r.get("hits") if "hits" in r else len(r["uids"])
         row = {"class": q.cls, "query": q.label, "ms": r["ms"], "hits": hits,
                "error": r.get("error")}
-        if oracle is not None and "uids" in r:
-            o = oracle[len(rows)]
+        o = oracle[len(rows)] if oracle is not None else None
+        if oracle is not None and o is None:
+            unchecked += 1
+        if o is not None and "uids" in r:
             row["oracle_hits"] = len(o["uids"])
             same = (r["uids"] == o["uids"] and not r["error"]
                     and not o["error"])
@@ -909,6 +1067,7 @@ def summarize_search(engine, queries, oracle):
          "queries_detail": [r for r in rows if r]}
     if oracle is not None:
         s["agreement"] = {"agree": agree, "total": total,
+                          "unchecked": unchecked,
                           "rate": agree / total if total else None}
         s["mismatches"] = mism
     return s
@@ -1111,9 +1270,11 @@ def snapshot_plugin():
         "git_head": head, "source_dirty": dirty}
 
 
-def plan(args, corpus):
+def plan(args, corpus, cache=None, queries=()):
     """The engine instances to run, in order: oracles (none) before the
-    engines compared with them."""
+    engines compared with them.  With an oracle cache, none reads it and
+    fills what it lacks; when none is not asked for but the cache has
+    results for this corpus, they are the oracle (nothing is run)."""
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     for e in engines:
         if e not in ALL_ENGINES:
@@ -1137,15 +1298,22 @@ def plan(args, corpus):
             out.append((DovecotEngine(name, kind, c, root, port or None,
                                       extra_conf=args.extra_conf + conf), oracle))
             port += 1 if port else 0
-    if "none" in engines:
+    have_oracle = "none" in engines
+    if cache is not None and not have_oracle and any(
+            cache.get(corpus, q) is not None for q in queries):
+        have_oracle = True
+    if have_oracle:
         add("none", "none", corpus, None)
+        if cache is not None:
+            out[-1][0].cache = cache
+            out[-1][0].cache_only = "none" not in engines
     if "sift" in engines:
-        add("sift", "sift", corpus, "none" if "none" in engines else None)
+        add("sift", "sift", corpus, "none" if have_oracle else None)
     if "notmuch" in engines:
         add("notmuch", "notmuch", corpus, None)
     for fc in ("flatcurve", "flatcurve-nosub"):
         if fc in engines:
-            add(fc, fc, corpus, "none" if "none" in engines else None)
+            add(fc, fc, corpus, "none" if have_oracle else None)
     if "xapian" in engines:
         if sl < n:
             if "none" in engines:
@@ -1157,8 +1325,203 @@ def plan(args, corpus):
                 "none@slice" if "none" in engines else None)
         else:
             add("xapian", "xapian", slice_c,
-                "none" if "none" in engines else None)
+                "none" if have_oracle else None)
     return out, sl
+
+
+def run_set(args, corpus, queries, so_info, cache, on_update=None,
+            extra=None):
+    """Every planned engine on one corpus; returns the report dict (the
+    JSON of a plain run).  on_update(report) is called after every engine
+    (the JSON is written then, so a long run that dies keeps what it
+    measured)."""
+    instances, slice_n = plan(args, corpus, cache, queries)
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    by = collections.OrderedDict()
+    results = {}
+
+    def report():
+        r = {"started": started, "mbox": os.path.abspath(args.mbox),
+             "limit": len(corpus) if args.sizes else args.limit,
+             "xapian_limit": slice_n,
+             "cpus": os.cpu_count(),
+             "uname": " ".join(os.uname()[2:3] + os.uname()[4:5]),
+             "dovecot": dovecot_version(),
+             "corpus_sha256": corpus.sha256() if cache is not None else None,
+             "sift_plugin": so_info, "appends": args.appends,
+             "command": " ".join([os.path.basename(sys.argv[0])] +
+                                 sys.argv[1:]),
+             "queries": [{"class": q.cls, "imap": q.label,
+                          "notmuch": q.notmuch} for q in queries],
+             "engines": list(by.values()), "ratios": ratios(by)}
+        r.update(extra or {})
+        return r
+
+    for inst, oracle in instances:
+        log("=== %s (%d messages)" % (inst.name, len(inst.corpus)))
+        inst.r["started"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        inst.r["loadavg_start"] = os.getloadavg()
+        try:
+            # the scan's APPEND probes are scans too: not at scale
+            inst.run(queries, 0 if (args.sizes and inst.kind == "none")
+                     else args.appends)
+        except Exception as e:
+            traceback.print_exc()
+            inst.r["error"] = "%s: %s" % (type(e).__name__, e)
+        if getattr(inst, "results", None) is not None:
+            results[inst.name] = inst.results
+            inst.r["oracle"] = oracle
+            inst.r["search"] = summarize_search(
+                inst, queries, results.get(oracle) if oracle else None)
+        by[inst.name] = inst.r
+        if not args.keep and not inst.r.get("error"):
+            shutil.rmtree(inst.root, ignore_errors=True)
+        if on_update:
+            on_update(report())
+    return report()
+
+
+def write_json(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1, default=str)
+    os.rename(tmp, path)
+
+
+# ---------------------------------------------------------------- scale
+
+def scale_rows(runs):
+    """(size, engine name) -> engine record, from the per-size reports of
+    one or more scale runs (later ones win)."""
+    rows = collections.OrderedDict()
+    for run in runs:
+        for e in run["engines"]:
+            e = dict(e)
+            e["_run"] = run
+            rows[(run["limit"] or e["msgs"], e["engine"])] = e
+    return rows
+
+
+def _g(d, *path):
+    for p in path:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(p)
+    return d
+
+
+def size_label(n):
+    return "%dk" % (n // 1000) if n >= 1000 and n % 1000 == 0 else str(n)
+
+
+def print_scale_report(runs):
+    rows = scale_rows(runs)
+    sizes = sorted({k[0] for k in rows})
+    engines = []
+    for _, name in rows:
+        if name not in engines:
+            engines.append(name)
+    print()
+    print("=" * 110)
+    print("fts-sift scale benchmark: %s" % ", ".join(
+        sorted({os.path.basename(r["mbox"]) for r in runs})))
+    print("Dovecot %s; %s CPUs, %s; runs started %s" % (
+        ", ".join(sorted({r.get("dovecot", "?") for r in runs})),
+        runs[0]["cpus"], runs[0]["uname"],
+        ", ".join(sorted({r["started"] for r in runs}))))
+    heads = sorted({"%s%s" % (_g(r, "sift_plugin", "git_head") or "?",
+                              " (dirty)" if _g(r, "sift_plugin", "source_dirty")
+                              else "") for r in runs if r.get("sift_plugin")})
+    if heads:
+        print("fts-sift at " + ", ".join(heads))
+    print("=" * 110)
+    line = ("%-16s %7s %6s %7s %7s %7s %7s %9s %6s %8s %8s %9s %8s %5s")
+    hdr = line % ("engine", "msgs", "msg/s", "CPU s", "idxRSS", "imapRSS",
+                  "srchCPU", "index MB", "% mail", "p50 ms", "p95 ms",
+                  "max ms", "=scan", "load")
+    print(hdr)
+    print("-" * len(hdr))
+    for name in engines:
+        for n in sizes:
+            e = rows.get((n, name))
+            if e is None:
+                continue
+            se = e.get("search", {})
+            ag = se.get("agreement")
+            allms = [q["ms"] for q in se.get("queries_detail", [])]
+            sz = e.get("size", {})
+            exact = "-"
+            if ag:
+                exact = "%d/%d" % (ag["agree"], ag["total"])
+                if ag.get("unchecked"):
+                    exact += "+%d?" % ag["unchecked"]
+            if name == "none" and _g(e, "oracle_cache", "only"):
+                exact = "cache"
+            print(line % (
+                name, n, fmt(_g(e, "index", "msgs_per_s"), 0),
+                fmt(_g(e, "index", "cpu_s")), fmt(_g(e, "index", "maxrss_mb"), 0),
+                fmt(_g(e, "imap", "peak_rss_mb"), 0),
+                fmt(_g(e, "imap", "search_cpu_s")),
+                fmt(sz["index_bytes"] / MB if sz.get("index_bytes") else None), fmt(sz.get("index_pct_of_mail")),
+                fmt(se.get("p50_ms")), fmt(se.get("p95_ms")),
+                fmt(max(allms) if allms else None),
+                exact, fmt(e.get("loadavg_before_index"))))
+            if e.get("error"):
+                print("   !! %s at %d failed: %s" % (name, n, e["error"][:200]))
+    print("""msg/s, CPU s, idxRSS (MB): `doveadm index` under GNU time (peak RSS).  imapRSS (MB): \
+VmHWM of the imap
+process that ran the queries, srchCPU: its CPU s for them.  =scan: queries with \
+exactly the scan's UIDs
+(+N?: no scan result for N).  load: 1-min load average before indexing (2 CPUs).""")
+
+    print()
+    print("per class p50/p95 ms")
+    for name in engines:
+        have = [n for n in sizes if (n, name) in rows and
+                _g(rows[(n, name)], "search", "per_class")]
+        if not have:
+            continue
+        print("  %s" % name)
+        print("    %-18s" % "class" + "".join("%20s" % size_label(n)
+                                              for n in have))
+        for c in CLASSES:
+            cells = []
+            for n in have:
+                pc = rows[(n, name)]["search"]["per_class"].get(c)
+                cells.append("%20s" % ("%s/%s" % (fmt(pc["p50_ms"]),
+                                                  fmt(pc["p95_ms"]))
+                                       if pc else "-"))
+            print("    %-18s" % c + "".join(cells))
+
+    print()
+    print("growth (ratio of the larger size's figure to the smaller's)")
+    for name in engines:
+        have = [n for n in sizes if (n, name) in rows]
+        for a, b in zip(have, have[1:]):
+            ea, eb = rows[(a, name)], rows[(b, name)]
+
+            def r(*path):
+                x, y = _g(ea, *path), _g(eb, *path)
+                return y / x if x and y is not None else None
+            print("  %-16s %s -> %s (messages x%.2f): CPU s x%s, msg/s x%s, "
+                  "idx RSS x%s, imap RSS x%s, index x%s, p50 x%s, p95 x%s"
+                  % (name, size_label(a), size_label(b), b / a,
+                     fmt(r("index", "cpu_s"), 2), fmt(r("index", "msgs_per_s"), 2),
+                     fmt(r("index", "maxrss_mb"), 2),
+                     fmt(r("imap", "peak_rss_mb"), 2),
+                     fmt(r("size", "index_bytes"), 2),
+                     fmt(r("search", "p50_ms"), 2),
+                     fmt(r("search", "p95_ms"), 2)))
+            pa = _g(ea, "search", "per_class") or {}
+            pb = _g(eb, "search", "per_class") or {}
+            cl = []
+            for c in CLASSES:
+                if c in pa and c in pb and pa[c]["p95_ms"]:
+                    g = pb[c]["p95_ms"] / pa[c]["p95_ms"]
+                    cl.append("%s x%.2f%s" % (c, g, " (~linear)"
+                                              if g >= 0.7 * b / a else ""))
+            if cl:
+                print("      p95 per class: " + ", ".join(cl))
 
 
 def main():
@@ -1167,6 +1530,13 @@ def main():
                     help="mboxrd file, .zst allowed (default: %(default)s)")
     ap.add_argument("--limit", type=int, default=None,
                     help="use only the first N messages")
+    ap.add_argument("--sizes", default=None,
+                    help="scale mode: comma-separated message counts (e.g. "
+                    "30000,100000,300000); the engines run on the first N "
+                    "messages of MBOX for each N, with one query set")
+    ap.add_argument("--oracle-cache", default=None, metavar="DIR",
+                    help="cache of the scan's results (default in scale "
+                    "mode: %s; 'none' to disable)" % DEFAULT_ORACLE_CACHE)
     ap.add_argument("--xapian-limit", type=int, default=0 if DOVECOT_24 else 3000,
                     help="slice for fts-xapian (and sift/none alongside); "
                     "0: all messages (default on 2.4, whose fts-xapian 1.9 "
@@ -1184,67 +1554,93 @@ def main():
                     help="extra dovecot.conf text for every instance")
     ap.add_argument("--keep", action="store_true",
                     help="keep /tmp/sift-bench/* after the run")
-    ap.add_argument("--report", metavar="JSON",
-                    help="only print the tables of an earlier run's JSON")
+    ap.add_argument("--report", metavar="JSON", nargs="+",
+                    help="only print the tables of earlier runs' JSON "
+                    "(scale runs: several files are merged into one table)")
     args = ap.parse_args()
     if args.report:
-        with open(args.report) as f:
-            print_report(json.load(f))
+        runs = []
+        for path in args.report:
+            with open(path) as f:
+                j = json.load(f)
+            runs.extend(j["runs"] if j.get("scale") else [j])
+        if any(r.get("scale_size") for r in runs):
+            print_scale_report(runs)
+        else:
+            for r in runs:
+                print_report(r)
         return 0
 
+    sizes = None
+    if args.sizes:
+        sizes = sorted({int(x) for x in args.sizes.split(",") if x.strip()})
+        args.xapian_limit = 0
+    cache_dir = args.oracle_cache or (DEFAULT_ORACLE_CACHE if sizes else None)
+    cache = None
+    if cache_dir and cache_dir != "none":
+        cache = OracleCache(cache_dir, dovecot_version())
+
     started = time.strftime("%Y-%m-%d %H:%M:%S")
-    log("reading %s (limit %s)" % (args.mbox, args.limit))
+    limit = sizes[-1] if sizes else args.limit
+    log("reading %s (limit %s)" % (args.mbox, limit))
     t0 = time.perf_counter()
-    corpus = Corpus(read_mbox(args.mbox, args.limit))
+    corpus = Corpus(read_mbox(args.mbox, limit))
     log("%d messages, %.1f MB, read in %.1fs" % (len(corpus),
                                                  corpus.mail_bytes / MB,
                                                  time.perf_counter() - t0))
     so_info = snapshot_plugin()
-    instances, slice_n = plan(args, corpus)
     t0 = time.perf_counter()
-    # the query set depends on the slice it samples first: with no slice
-    # (2.4's default) the same 3000 as 2.3's default run, so that both
-    # versions' runs search for the same strings
-    queries = build_queries(corpus, slice_n if slice_n < len(corpus)
-                            else min(3000, len(corpus)))
+    if sizes:
+        if len(corpus) < sizes[-1]:
+            raise SystemExit("%s has %d messages, fewer than %d"
+                             % (args.mbox, len(corpus), sizes[-1]))
+        # one query set for every size, drawn from the smallest (a prefix
+        # of the others), so every query has hits at every size and the
+        # sizes compare query by query
+        base = corpus.slice(sizes[0])
+        queries = build_queries(base, min(3000, len(base)))
+    else:
+        # the query set depends on the slice it samples first: with no
+        # slice (2.4's default) the same 3000 as 2.3's default run, so
+        # that both versions' runs search for the same strings
+        _, slice_n = plan(args, corpus)
+        queries = build_queries(corpus, slice_n if slice_n < len(corpus)
+                                else min(3000, len(corpus)))
     log("%d queries built in %.1fs" % (len(queries), time.perf_counter() - t0))
 
-    by = collections.OrderedDict()
-    results = {}
-    for inst, oracle in instances:
-        log("=== %s (%d messages)" % (inst.name, len(inst.corpus)))
-        try:
-            inst.run(queries, args.appends)
-        except Exception as e:
-            traceback.print_exc()
-            inst.r["error"] = "%s: %s" % (type(e).__name__, e)
-        if getattr(inst, "results", None) is not None:
-            results[inst.name] = inst.results
-            inst.r["oracle"] = oracle
-            inst.r["search"] = summarize_search(
-                inst, queries, results.get(oracle) if oracle else None)
-        by[inst.name] = inst.r
-        if not args.keep and not inst.r.get("error"):
-            shutil.rmtree(inst.root, ignore_errors=True)
+    if not sizes:
+        report = run_set(args, corpus, queries, so_info, cache,
+                         on_update=(lambda r: write_json(args.json, r))
+                         if args.json else None)
+        report["started"] = started
+        if args.json:
+            write_json(args.json, report)
+        print_report(report)
+        if args.json:
+            log("JSON written to %s" % args.json)
+        reports = [report]
+    else:
+        reports = []
+        for n in sizes:
+            c = corpus.slice(n) if n < len(corpus) else corpus
+            log("##### size %d" % n)
 
-    report = {"started": started, "mbox": os.path.abspath(args.mbox),
-              "limit": args.limit, "xapian_limit": slice_n,
-               "cpus": os.cpu_count(),
-              "uname": " ".join(os.uname()[2:3] + os.uname()[4:5]),
-              "sift_plugin": so_info, "appends": args.appends,
-              "command": " ".join([os.path.basename(sys.argv[0])] +
-                                  sys.argv[1:]),
-              "queries": [{"class": q.cls, "imap": q.label,
-                           "notmuch": q.notmuch} for q in queries],
-              "engines": list(by.values()), "ratios": ratios(by)}
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=1, default=str)
-    print_report(report)
-    if args.json:
-        log("JSON written to %s" % args.json)
+            def save(rep):
+                if args.json:
+                    write_json(args.json, {"scale": True, "started": started,
+                                           "runs": reports + [rep]})
+            rep = run_set(args, c, queries, so_info, cache, on_update=save,
+                          extra={"scale_size": n})
+            reports.append(rep)
+            if args.json:
+                write_json(args.json, {"scale": True, "started": started,
+                                       "runs": reports})
+            print_report(rep)
+        print_scale_report(reports)
+        if args.json:
+            log("JSON written to %s" % args.json)
     bad = any(e.get("kind") == "sift" and e.get("search", {}).get("mismatches")
-              for e in by.values())
+              for r in reports for e in r["engines"])
     return 1 if bad else 0
 
 

@@ -609,6 +609,54 @@ def uid_ranges(uids):
     return out
 
 
+def uids_sha256(uids):
+    return hashlib.sha256(",".join(map(str, sorted(uids))).encode()).hexdigest()
+
+
+def recheck(runs, cache_dir):
+    """Agreement with the scan, recomputed from the oracle cache for every
+    engine of every run whose queries have UID hashes: for runs made
+    before the scan had finished.  Updates search.agreement in place."""
+    for run in runs:
+        if not run.get("corpus_sha256") or not run.get("dovecot"):
+            continue
+        cache = OracleCache(cache_dir, run["dovecot"])
+        n = run.get("limit")
+        for e in run["engines"]:
+            se = e.get("search")
+            if not se or e.get("kind") == "none":
+                continue
+            rows = se.get("queries_detail", [])
+            if not rows or "uids_sha256" not in rows[0]:
+                continue
+            agree = total = unchecked = 0
+            mism = []
+            for row in rows:
+                o = cache.entry(run["corpus_sha256"], row["query"], n or e["msgs"])
+                if o is None:
+                    unchecked += 1
+                    continue
+                ou = set()
+                for a, b in o["uids"]:
+                    ou.update(range(a, b + 1))
+                same = (uids_sha256(ou) == row["uids_sha256"]
+                        and not row.get("error") and not o.get("error"))
+                total += 1
+                agree += same
+                if not same:
+                    mism.append({"query": row["query"], "class": row["class"],
+                                 "hits": row["hits"], "oracle_hits": o["hits"],
+                                 "missing": None, "extra": None,
+                                 "missing_uids": [], "extra_uids": [],
+                                 "error": row.get("error"),
+                                 "oracle_error": o.get("error")})
+            se["agreement"] = {"agree": agree, "total": total,
+                               "unchecked": unchecked,
+                               "rate": agree / total if total else None,
+                               "rechecked": time.strftime("%Y-%m-%d %H:%M:%S")}
+            se["mismatches"] = mism
+
+
 class OracleCache:
     """Results of Dovecot's own scan (engine none), one JSON file per
     query: DIR/<Dovecot version>/<corpus SHA-256>/<SHA-256 of the query's
@@ -623,17 +671,24 @@ class OracleCache:
         self.version = version
         self.vdir = os.path.join(root, re.sub(r"[^\w.+-]+", "_", version))
 
-    def _path(self, corpus, q):
-        key = hashlib.sha256(q.label.encode()).hexdigest()
-        return os.path.join(self.vdir, corpus.sha256(), key + ".json")
+    def _path(self, corpus_sha, label):
+        key = hashlib.sha256(label.encode()).hexdigest()
+        return os.path.join(self.vdir, corpus_sha, key + ".json")
 
-    def get(self, corpus, q):
+    def entry(self, corpus_sha, label, messages):
+        """The stored entry (UIDs as ranges) or None."""
         try:
-            with open(self._path(corpus, q)) as f:
+            with open(self._path(corpus_sha, label)) as f:
                 e = json.load(f)
         except (OSError, ValueError):
             return None
-        if e.get("query") != q.label or e.get("messages") != len(corpus):
+        if e.get("query") != label or e.get("messages") != messages:
+            return None
+        return e
+
+    def get(self, corpus, q):
+        e = self.entry(corpus.sha256(), q.label, len(corpus))
+        if e is None:
             return None
         uids = set()
         for a, b in e["uids"]:
@@ -642,7 +697,7 @@ class OracleCache:
                 "cached": e.get("measured")}
 
     def put(self, corpus, q, r):
-        path = self._path(corpus, q)
+        path = self._path(corpus.sha256(), q.label)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         e = {"query": q.label, "class": q.cls, "messages": len(corpus),
              "dovecot": self.version, "ms": r["ms"], "error": r["error"],
@@ -1035,6 +1090,10 @@ def summarize_search(engine, queries, oracle):
         hits = r.get("hits") if "hits" in r else len(r["uids"])
         row = {"class": q.cls, "query": q.label, "ms": r["ms"], "hits": hits,
                "error": r.get("error")}
+        if "uids" in r:
+            # so agreement can be checked later against the oracle cache
+            # (--report rechecks), when the scan was not done yet
+            row["uids_sha256"] = uids_sha256(r["uids"])
         o = oracle[len(rows)] if oracle is not None else None
         if oracle is not None and o is None:
             unchecked += 1
@@ -1468,6 +1527,13 @@ def print_scale_report(runs):
                 exact, fmt(e.get("loadavg_before_index"))))
             if e.get("error"):
                 print("   !! %s at %d failed: %s" % (name, n, e["error"][:200]))
+    for (n, name), e in rows.items():
+        mm = _g(e, "search", "mismatches")
+        if e.get("kind") == "sift" and mm:
+            print("!! CORRECTNESS BUG: %s at %d: %d queries differ from the scan: %s"
+                  % (name, n, len(mm), "; ".join("[%s] %s %s vs %s hits" % (
+                      m["class"], m["query"], m["hits"], m["oracle_hits"])
+                      for m in mm)))
     print("""msg/s, CPU s, idxRSS (MB): `doveadm index` under GNU time (peak RSS).  imapRSS (MB): \
 VmHWM of the imap
 process that ran the queries, srchCPU: its CPU s for them.  =scan: queries with \
@@ -1564,6 +1630,8 @@ def main():
             with open(path) as f:
                 j = json.load(f)
             runs.extend(j["runs"] if j.get("scale") else [j])
+        if args.oracle_cache != "none":
+            recheck(runs, args.oracle_cache or DEFAULT_ORACLE_CACHE)
         if any(r.get("scale_size") for r in runs):
             print_scale_report(runs)
         else:
@@ -1636,6 +1704,12 @@ def main():
                 write_json(args.json, {"scale": True, "started": started,
                                        "runs": reports})
             print_report(rep)
+        if cache is not None:
+            # the scan may have finished meanwhile (a background oracle run)
+            recheck(reports, cache.root)
+            if args.json:
+                write_json(args.json, {"scale": True, "started": started,
+                                       "runs": reports})
         print_scale_report(reports)
         if args.json:
             log("JSON written to %s" % args.json)

@@ -1321,7 +1321,9 @@ def snapshot_plugin():
                                   capture_output=True, text=True).stdout
         except OSError:
             return ""
-    head = git("rev-parse", "--short", "HEAD").strip() or None
+    # SIFT_GIT_HEAD: for a copy without .git (tests/chroot-trixie.sh run)
+    head = git("rev-parse", "--short", "HEAD").strip() or \
+        os.environ.get("SIFT_GIT_HEAD") or None
     dirty = bool(git("status", "--porcelain", "--", "plugin", "include",
                      "Makefile.am", "configure.ac").strip())
     return {"path": src, "sha256": digest, "mtime": time.strftime(

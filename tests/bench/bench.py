@@ -66,6 +66,7 @@ import email
 import email.policy
 import email.utils
 import hashlib
+import imaplib
 import json
 import os
 import random
@@ -735,9 +736,11 @@ def imap_processes(dv):
         except OSError:
             continue
         hwm = re.search(r"VmHWM:\s+(\d+)", st)
+        vpk = re.search(r"VmPeak:\s+(\d+)", st)
         rss = re.search(r"VmRSS:\s+(\d+)", st)
         fields = stat[stat.rfind(")") + 2:].split()
         out[c] = {"pid": c, "peak_rss_mb": int(hwm.group(1)) / 1024.0 if hwm else None,
+                  "peak_vsz_mb": int(vpk.group(1)) / 1024.0 if vpk else None,
                   "rss_mb": int(rss.group(1)) / 1024.0 if rss else None,
                   "cpu_s": (int(fields[11]) + int(fields[12])) / tck}
     return out
@@ -855,34 +858,68 @@ class DovecotEngine(Engine):
         none, the oracle cache's entries (None where missing): those are
         not run again.  The searching imap process's peak RSS (VmHWM) and
         CPU seconds are read from /proc before LOGOUT."""
-        conn = self.dv.imap(USER)
-        try:
-            typ, data = conn.select("INBOX")
+        def connect():
+            c = self.dv.imap(USER)
+            typ, data = c.select("INBOX")
             if typ != "OK" or int(data[0]) != len(self.corpus):
                 raise RuntimeError("%s: SELECT INBOX: %s %s"
                                    % (self.name, typ, data))
-            before = imap_processes(self.dv)
-            out = []
+            return c
+
+        # the imap processes' peak figures, sampled after every query
+        # (a process that dies takes its VmHWM with it)
+        seen = {}
+        base = imap_processes(self.dv)
+
+        def sample():
+            for pid, a in imap_processes(self.dv).items():
+                m = seen.setdefault(pid, dict(a, cpu0=base.get(pid, {}).get(
+                    "cpu_s", 0.0)))
+                for k in ("peak_rss_mb", "peak_vsz_mb"):
+                    if a.get(k) is not None:
+                        m[k] = max(m.get(k) or 0, a[k])
+                m["cpu_s"] = a["cpu_s"]
+
+        conn = connect()
+        lost = 0
+        out = []
+        try:
+            base = imap_processes(self.dv)
             for i, q in enumerate(queries):
                 if cached and cached[i] is not None:
                     out.append(cached[i])
                     continue
                 t0 = time.perf_counter()
-                uids, err = uid_search(self.dv, conn, q.criteria)
+                try:
+                    uids, err = uid_search(self.dv, conn, q.criteria)
+                except (imaplib.IMAP4.abort, OSError) as e:
+                    # the imap process died (e.g. out of memory): the
+                    # query counts as failed, the rest go on in a new one
+                    uids, err = set(), "connection lost: %s" % e
+                    lost += 1
+                    conn = connect()
                 ms = (time.perf_counter() - t0) * 1000.0
                 out.append({"ms": ms, "uids": uids, "error": err})
-                if self.cache is not None and self.kind == "none":
+                if self.cache is not None and self.kind == "none" and \
+                        not err:
                     self.cache.put(self.corpus, q, out[-1])
-            after = imap_processes(self.dv)
-            # ours: the imap process whose CPU grew the most (normally
-            # the only one)
-            best = None
-            for pid, a in after.items():
-                d = a["cpu_s"] - before.get(pid, {"cpu_s": 0.0})["cpu_s"]
-                if best is None or d > best["search_cpu_s"]:
-                    best = dict(a, search_cpu_s=d, processes=len(after))
-            self.r["imap"] = best
-            conn.logout()
+                sample()
+            # the peaks: the largest of every imap process that ran
+            # queries, and the CPU of all of them
+            if seen:
+                self.r["imap"] = {
+                    "processes": len(seen), "connections_lost": lost,
+                    "peak_rss_mb": max((m.get("peak_rss_mb") or 0)
+                                       for m in seen.values()),
+                    "peak_vsz_mb": max((m.get("peak_vsz_mb") or 0)
+                                       for m in seen.values()),
+                    "search_cpu_s": sum(m["cpu_s"] - m["cpu0"]
+                                        for m in seen.values())}
+            self.results = out
+            try:
+                conn.logout()
+            except (imaplib.IMAP4.abort, OSError):
+                pass
         finally:
             try:
                 conn.shutdown()
@@ -1496,10 +1533,10 @@ def print_scale_report(runs):
     if heads:
         print("fts-sift at " + ", ".join(heads))
     print("=" * 110)
-    line = ("%-16s %7s %6s %7s %7s %7s %7s %9s %6s %8s %8s %9s %8s %5s")
+    line = ("%-16s %7s %6s %7s %7s %7s %7s %7s %9s %6s %8s %8s %9s %8s %4s %5s")
     hdr = line % ("engine", "msgs", "msg/s", "CPU s", "idxRSS", "imapRSS",
-                  "srchCPU", "index MB", "% mail", "p50 ms", "p95 ms",
-                  "max ms", "=scan", "load")
+                  "imapVSZ", "srchCPU", "index MB", "% mail", "p50 ms",
+                  "p95 ms", "max ms", "=scan", "err", "load")
     print(hdr)
     print("-" * len(hdr))
     for name in engines:
@@ -1522,11 +1559,12 @@ def print_scale_report(runs):
                 name, n, fmt(_g(e, "index", "msgs_per_s"), 0),
                 fmt(_g(e, "index", "cpu_s")), fmt(_g(e, "index", "maxrss_mb"), 0),
                 fmt(_g(e, "imap", "peak_rss_mb"), 0),
+                fmt(_g(e, "imap", "peak_vsz_mb"), 0),
                 fmt(_g(e, "imap", "search_cpu_s")),
                 fmt(sz["index_bytes"] / MB if sz.get("index_bytes") else None), fmt(sz.get("index_pct_of_mail")),
                 fmt(se.get("p50_ms")), fmt(se.get("p95_ms")),
                 fmt(max(allms) if allms else None),
-                exact, fmt(e.get("loadavg_before_index"))))
+                exact, fmt(se.get("errors")), fmt(e.get("loadavg_before_index"))))
             if e.get("error"):
                 print("   !! %s at %d failed: %s" % (name, n, e["error"][:200]))
     for (n, name), e in rows.items():
@@ -1538,7 +1576,8 @@ def print_scale_report(runs):
                       for m in mm)))
     print("""msg/s, CPU s, idxRSS (MB): `doveadm index` under GNU time (peak RSS).  imapRSS (MB): \
 VmHWM of the imap
-process that ran the queries, srchCPU: its CPU s for them.  =scan: queries with \
+process that ran the queries (imapVSZ: VmPeak, what Dovecot's vsz_limit caps), srchCPU: its CPU s
+for them.  err: queries that failed (error or the imap process died).  =scan: queries with \
 exactly the scan's UIDs
 (+N?: no scan result for N).  load: 1-min load average before indexing (2 CPUs).""")
 

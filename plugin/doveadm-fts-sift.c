@@ -45,8 +45,8 @@
 #include "sift-text.h"
 #include "sift-xapian.h"
 #include "sift-index.h"
-#include "sift-dict.h"
-#include "sift-gaps.h"
+#include "sift-termfiles.h"
+#include "sift-phrase-filter.h"
 #include "sift-record.h"
 #include "doveadm-fts-sift.h"
 
@@ -340,7 +340,7 @@ static void sift_print_status(struct sift_cmd_context *ctx,
 static const char *sift_check_side_files(const char *path)
 {
 	static const char *const kinds[] = {
-		SIFT_DICT_TERMS_FILE, SIFT_DICT_OPAQUE_FILE, SIFT_GAPS_FILE
+		SIFT_TERMS_FILE, SIFT_OPAQUE_FILE, SIFT_GAPS_FILE
 	};
 	struct sift_files_state files;
 	const struct sift_file_state *states[3];

@@ -18,7 +18,7 @@
 #include "message-address.h"
 #include "message-parser.h"
 #include "sift-hdrfilter.h"
-#include "sift-verify.h"
+#include "sift-hdrread.h"
 #include "sift-acl.h"
 #include "sift-decoder.h"
 #include "sift-events.h"
@@ -30,7 +30,7 @@ struct sift_fts_update_context {
 	struct mailbox *box;
 	struct sift_index *index;
 	/* our own view of box's mails, to read a message's raw header
-	   (sift-verify.c) */
+	   (sift-hdrread.c) */
 	struct mailbox_transaction_context *trans;
 	struct mail *mail;
 	uint32_t doc_uid;
@@ -318,7 +318,7 @@ static void sift_update_close(struct sift_fts_update_context *ctx)
 }
 
 /* Index what only the message as Dovecot's search reads it gives (see
-   sift-verify.c): the address headers in their search form, the names of
+   sift-hdrread.c): the address headers in their search form, the names of
    headers the fts plugin leaves out; and flag the document where
    Dovecot's search reads it differently from what we are given. */
 
@@ -342,10 +342,10 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 				     uint32_t uid)
 {
 	struct sift_fts_backend *backend = SIFT_BACKEND(ctx->ctx.backend);
-	const struct sift_verify_address *addr;
+	const struct sift_hdrread_address *addr;
 	const char *const *name;
 	struct istream *input;
-	struct sift_verify v;
+	struct sift_hdrread v;
 	bool whole = sift_hdrfilter_excludes_any(backend->hdrfilter);
 	int ret;
 
@@ -386,13 +386,13 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 		return;
 	}
 	i_stream_seek(input, 0);
-	sift_verify_message(input, whole, backend->hdrfilter, &v);
-	if ((v.result & SIFT_VERIFY_HEADER_CHARSET) != 0)
+	sift_hdrread_message(input, whole, backend->hdrfilter, &v);
+	if ((v.result & SIFT_HDRREAD_HEADER_CHARSET) != 0)
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_HEADERS);
-	if ((v.result & (SIFT_VERIFY_ADDRESS_TEXT |
-			 SIFT_VERIFY_EXCLUDED)) != 0)
+	if ((v.result & (SIFT_HDRREAD_ADDRESS_TEXT |
+			 SIFT_HDRREAD_EXCLUDED)) != 0)
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_TEXT);
-	if ((v.result & SIFT_VERIFY_BODY) != 0)
+	if ((v.result & SIFT_HDRREAD_BODY) != 0)
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_BODY);
 
 	/* the fts plugin's own calls for these are ignored
@@ -424,14 +424,14 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 }
 
 /* The address headers of an attached message's header (part), indexed
-   as TEXT reads them, as written (sift_verify_part_addresses()); the fts
+   as TEXT reads them, as written (sift_hdrread_part_addresses()); the fts
    plugin's parsed form of them is ignored. */
 static void sift_update_part_addresses(struct sift_fts_update_context *ctx,
 				       const struct message_part *part)
 {
 	struct sift_fts_backend *backend = SIFT_BACKEND(ctx->ctx.backend);
-	ARRAY_TYPE(sift_verify_address) addrs;
-	const struct sift_verify_address *addr;
+	ARRAY_TYPE(sift_hdrread_address) addrs;
+	const struct sift_hdrread_address *addr;
 	struct istream *input;
 
 	if (ctx->mail == NULL ||
@@ -441,7 +441,7 @@ static void sift_update_part_addresses(struct sift_fts_update_context *ctx,
 	}
 	t_array_init(&addrs, 4);
 	i_stream_seek(input, part->physical_pos);
-	sift_verify_part_addresses(input, backend->hdrfilter, &addrs);
+	sift_hdrread_part_addresses(input, backend->hdrfilter, &addrs);
 	if (input->stream_errno != 0)
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_TEXT);
 	array_foreach(&addrs, addr) {

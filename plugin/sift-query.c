@@ -44,8 +44,8 @@
 #include "sift-xapian.h"
 #include "fts-backend-sift.h"
 #include "sift-index.h"
-#include "sift-dict.h"
-#include "sift-gaps.h"
+#include "sift-termfiles.h"
+#include "sift-phrase-filter.h"
 #include "sift-record.h"
 #include "sift-hdrfilter.h"
 #include "sift-search-args.h"
@@ -58,9 +58,9 @@ struct sift_query {
 	struct sift_index *index;
 	struct sift_xdb *db;
 	/* the terms and opaque files; NULL if they couldn't be read */
-	struct sift_dict *dict;
+	struct sift_termfiles *dict;
 	/* the gaps file, opened for the first phrase */
-	struct sift_gaps *gaps;
+	struct sift_phrase_filter *gaps;
 	bool gaps_failed;
 	/* the index failed a read or a check: the first reason, and whether
 	   it is damage (not e.g. a snapshot overtaken by a writer) */
@@ -80,12 +80,12 @@ struct sift_query {
 
 	/* while a FUZZY leaf is evaluated: every term its matches used
 	   (sift_query_match()); NULL otherwise */
-	ARRAY_TYPE(sift_dict_term) *collect;
+	ARRAY_TYPE(sift_termfiles_term) *collect;
 	/* how many of them score it at most */
 	unsigned int collect_max;
 	/* the terms to score the level's UIDs with, and for each the
 	   number of its leaf (a leaf's terms are weighed as one word) */
-	ARRAY_TYPE(sift_dict_term) score_terms;
+	ARRAY_TYPE(sift_termfiles_term) score_terms;
 	ARRAY_TYPE(uint) score_groups;
 };
 
@@ -147,11 +147,11 @@ static void sift_query_index_error(struct sift_query *q,
 }
 
 /* Did the side files scanned so far pass their checks?  (Their records
-   are verified before their first scan; see sift_dict_damage().) */
+   are verified before their first scan; see sift_termfiles_damage().) */
 static bool sift_query_dict_ok(struct sift_query *q)
 {
 	const char *damage = q->dict == NULL ? NULL :
-		sift_dict_damage(q->dict);
+		sift_termfiles_damage(q->dict);
 
 	if (damage == NULL)
 		return TRUE;
@@ -179,12 +179,12 @@ static int sift_query_uids_result(struct sift_query *q,
    SIFT_SCORE_MAX_TERMS terms of the prefix family that match needle. */
 static enum sift_xstatus
 sift_query_list_terms(struct sift_query *q,
-		      const struct sift_dict_prefix *prefix,
+		      const struct sift_termfiles_prefix *prefix,
 		      const char *needle, size_t needle_len,
 		      enum sift_match match, struct sift_xerror *err)
 {
 	struct sift_buf buf = { NULL, 0, 0 };
-	struct sift_dict_term *term;
+	struct sift_termfiles_term *term;
 	enum sift_xstatus status;
 	const char *p, *end, *nl;
 
@@ -211,15 +211,15 @@ sift_query_list_terms(struct sift_query *q,
    Returns 0 or -1 (logged). */
 static int
 sift_query_collect_terms(struct sift_query *q,
-			 const struct sift_dict_prefix *prefixes,
+			 const struct sift_termfiles_prefix *prefixes,
 			 unsigned int prefix_count, const char *needle,
 			 size_t needle_len)
 {
 	struct sift_xerror err;
 	enum sift_xstatus status = SIFT_X_OK;
 
-	if (q->dict != NULL && sift_dict_terms_complete(q->dict)) {
-		sift_dict_match_terms(q->dict, prefixes, prefix_count,
+	if (q->dict != NULL && sift_termfiles_terms_complete(q->dict)) {
+		sift_termfiles_match_terms(q->dict, prefixes, prefix_count,
 				      needle, needle_len, q->collect);
 		return sift_query_dict_ok(q) ? 0 : -1;
 	}
@@ -240,7 +240,7 @@ sift_query_collect_terms(struct sift_query *q,
    pass over a flat file) and Xapian's term list otherwise.  Returns 0 or
    -1 (logged). */
 static int
-sift_query_match(struct sift_query *q, const struct sift_dict_prefix *prefixes,
+sift_query_match(struct sift_query *q, const struct sift_termfiles_prefix *prefixes,
 		 unsigned int prefix_count, const char *needle,
 		 size_t needle_len, enum sift_match match,
 		 ARRAY_TYPE(seq_range) *dest)
@@ -249,13 +249,13 @@ sift_query_match(struct sift_query *q, const struct sift_dict_prefix *prefixes,
 	struct sift_xerror err;
 	enum sift_xstatus status = SIFT_X_OK;
 	bool use_dict = match == SIFT_MATCH_SUBSTRING && q->dict != NULL &&
-		sift_dict_terms_complete(q->dict);
-	ARRAY_TYPE(sift_dict_term) terms;
+		sift_termfiles_terms_complete(q->dict);
+	ARRAY_TYPE(sift_termfiles_term) terms;
 	unsigned int i;
 
 	if (use_dict) {
 		t_array_init(&terms, 64);
-		sift_dict_match_terms(q->dict, prefixes, prefix_count,
+		sift_termfiles_match_terms(q->dict, prefixes, prefix_count,
 				      needle, needle_len, &terms);
 		/* (they point into the dictionary, open until the lookup
 		   ends) */
@@ -275,13 +275,13 @@ sift_query_match(struct sift_query *q, const struct sift_dict_prefix *prefixes,
 		if (q->dict != NULL && match == SIFT_MATCH_SUBSTRING &&
 		    strcmp(prefixes[i].prefix, SIFT_PREFIX_HDR_POOL) == 0) {
 			/* the pooled headers' opaque tokens are only in the
-			   opaque file (see sift-index.c) */
-			sift_dict_match_opaque(q->dict, needle, needle_len,
+			   opaque file (see sift-doc-builder.h) */
+			sift_termfiles_match_opaque(q->dict, needle, needle_len,
 					       dest);
 		}
 	}
 	if (status == SIFT_X_OK && use_dict && array_count(&terms) > 0) {
-		const struct sift_dict_term *t;
+		const struct sift_termfiles_term *t;
 		const char **strs;
 		size_t *lens;
 		unsigned int n;
@@ -316,7 +316,7 @@ static int sift_query_body_ascii(struct sift_query *q, unsigned char c,
 
 static int sift_query_load_flags(struct sift_query *q)
 {
-	const struct sift_dict_prefix *none;
+	const struct sift_termfiles_prefix *none;
 	unsigned int none_count;
 	const struct {
 		const char *term;
@@ -353,7 +353,7 @@ static int sift_query_load_flags(struct sift_query *q)
    candidates. */
 static int sift_query_needles(struct sift_query *q,
 			      const struct sift_plan *plan,
-			      const struct sift_dict_prefix *prefixes,
+			      const struct sift_termfiles_prefix *prefixes,
 			      unsigned int prefix_count, bool filtered,
 			      ARRAY_TYPE(seq_range) *found)
 {
@@ -391,7 +391,7 @@ static int sift_query_needles(struct sift_query *q,
    of the prefixes: a superset of the matches. */
 static int sift_query_candidates(struct sift_query *q,
 				 const struct sift_plan *plan,
-				 const struct sift_dict_prefix *prefixes,
+				 const struct sift_termfiles_prefix *prefixes,
 				 unsigned int prefix_count,
 				 ARRAY_TYPE(seq_range) *dest)
 {
@@ -415,7 +415,7 @@ static int sift_query_candidates(struct sift_query *q,
    matches; with chunk_candidates, messages with a word holding its token
    are candidates too (sift-search-args.h). */
 static int sift_query_chunk(struct sift_query *q, const struct sift_plan *plan,
-			    const struct sift_dict_prefix *prefixes,
+			    const struct sift_termfiles_prefix *prefixes,
 			    unsigned int prefix_count, bool chunk_candidates,
 			    struct sift_leaf *leaf)
 {
@@ -443,7 +443,7 @@ static int sift_query_html_split(struct sift_query *q,
 				 const struct sift_plan *plan,
 				 ARRAY_TYPE(seq_range) *dest)
 {
-	const struct sift_dict_prefix *body;
+	const struct sift_termfiles_prefix *body;
 	unsigned int body_count;
 
 	if (array_count(&q->html_docs) == 0)
@@ -462,7 +462,7 @@ static int sift_query_text_chunk(struct sift_query *q,
 				 const struct sift_leaf_recipe *r,
 				 struct sift_leaf *leaf)
 {
-	const struct sift_dict_prefix *runs, *pool, *addr;
+	const struct sift_termfiles_prefix *runs, *pool, *addr;
 	unsigned int runs_count, pool_count, addr_count;
 
 	sift_families_get(r->addr_punct ? SIFT_FAMILIES_TEXT_RUNS_NO_ADDR :
@@ -484,7 +484,7 @@ static int sift_query_text_chunk(struct sift_query *q,
 }
 
 /* Drop from maybe the messages whose filter lacks one of the gap keys
-   (sift-gaps.h).  Only ever removes messages that don't match; on any
+   (sift-phrase-filter.h).  Only ever removes messages that don't match; on any
    problem it removes nothing. */
 static void sift_query_gap_filter(struct sift_query *q,
 				  const ARRAY_TYPE(sift_gap_key) *keys,
@@ -497,7 +497,7 @@ static void sift_query_gap_filter(struct sift_query *q,
 	if (array_count(maybe) == 0 || q->gaps_failed)
 		return;
 	if (q->gaps == NULL) {
-		int ret = sift_gaps_open(sift_index_get_path(q->index),
+		int ret = sift_phrase_filter_open(sift_index_get_path(q->index),
 				&sift_index_get_files(q->index)->gaps,
 				&q->gaps, &error);
 		if (ret <= 0) {
@@ -513,7 +513,7 @@ static void sift_query_gap_filter(struct sift_query *q,
 	}
 	k = array_get(keys, &n);
 	before = seq_range_count(maybe);
-	sift_gaps_filter(q->gaps, k, n, maybe);
+	sift_phrase_filter_apply(q->gaps, k, n, maybe);
 	e_debug(q->backend->event, "Phrase filter: %u -> %u candidates",
 		before, seq_range_count(maybe));
 }
@@ -525,7 +525,7 @@ static void sift_query_gap_filter(struct sift_query *q,
    left while many candidates remain.  Every step only removes messages
    that can't match. */
 static int sift_query_phrase(struct sift_query *q, const struct sift_plan *plan,
-			     const struct sift_dict_prefix *prefixes,
+			     const struct sift_termfiles_prefix *prefixes,
 			     unsigned int prefix_count,
 			     ARRAY_TYPE(seq_range) *dest)
 {
@@ -533,7 +533,7 @@ static int sift_query_phrase(struct sift_query *q, const struct sift_plan *plan,
 	ARRAY_TYPE(seq_range) found;
 
 	t_array_init(&keys, 8);
-	sift_gaps_needle_keys(prefixes[0].prefix, plan->normalized,
+	sift_phrase_filter_needle_keys(prefixes[0].prefix, plan->normalized,
 			      plan->normalized_len, &keys);
 	if (array_count(&keys) == 0 || plan->needle_count == 0 ||
 	    q->last_uid == 0)
@@ -549,7 +549,7 @@ static int sift_query_phrase(struct sift_query *q, const struct sift_plan *plan,
 	return 0;
 }
 
-/* Decoded attachments (sift-index.c): Dovecot can't read them, so the
+/* Decoded attachments (sift-doc-builder.h): Dovecot can't read them, so the
    candidates the terms left open are looked up in the attachments' text
    here; those holding the normalized search string match (as a text
    part holding it would).  The others stay candidates for Dovecot to
@@ -590,7 +590,7 @@ static int sift_query_leaf_terms(struct sift_query *q,
 				 struct sift_leaf *leaf)
 {
 	const struct sift_plan *plan = &r->plan;
-	const struct sift_dict_prefix *fam;
+	const struct sift_termfiles_prefix *fam;
 	unsigned int fam_count;
 	unsigned char c;
 
@@ -727,12 +727,12 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
    which have no weight anyway (wdf 0).  One pass to count lengths, one
    to copy: no sorting of what may be most of the dictionary. */
 static void sift_score_select(struct sift_query *q,
-			      const ARRAY_TYPE(sift_dict_term) *cands,
+			      const ARRAY_TYPE(sift_termfiles_term) *cands,
 			      unsigned int group, unsigned int leaf_max)
 {
-	ARRAY_TYPE(sift_dict_term) *dest = &q->score_terms;
+	ARRAY_TYPE(sift_termfiles_term) *dest = &q->score_terms;
 	unsigned int hist[SIFT_XAPIAN_MAX_TERM + 2];
-	const struct sift_dict_term *t;
+	const struct sift_termfiles_term *t;
 	unsigned int i, n, max, cut, below = 0, room;
 
 	t = array_get(cands, &n);
@@ -805,7 +805,7 @@ static void sift_query_scores(struct sift_query *q,
 {
 	ARRAY_TYPE(seq_range) range;
 	const struct seq_range *r;
-	const struct sift_dict_term *t;
+	const struct sift_termfiles_term *t;
 	struct sift_uids all = { NULL, 0, 0 };
 	struct sift_xerror err;
 	struct fts_score_map *score;
@@ -884,7 +884,7 @@ static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
 			    bool and_args, struct fts_result *result,
 			    unsigned int *answered_r)
 {
-	ARRAY_TYPE(sift_dict_term) leaf_terms;
+	ARRAY_TYPE(sift_termfiles_term) leaf_terms;
 	struct mail_search_arg *arg;
 	struct sift_level level;
 	struct sift_leaf leaf;
@@ -946,7 +946,7 @@ static int sift_query_open(struct sift_query *q)
 			return ret;
 		q->db = sift_index_db(q->index);
 		(void)sift_index_get_last_uid(q->index, &q->last_uid);
-		ret = sift_dict_open(sift_index_get_path(q->index),
+		ret = sift_termfiles_open(sift_index_get_path(q->index),
 				     sift_index_get_files(q->index), &q->dict,
 				     &error);
 		if (ret > 0)
@@ -1084,8 +1084,8 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 		    array_is_created(&q.score_terms))
 			sift_query_scores(&q, args, answered, result);
 	} T_END;
-	sift_gaps_close(&q.gaps);
-	sift_dict_close(&q.dict);
+	sift_phrase_filter_close(&q.gaps);
+	sift_termfiles_close(&q.dict);
 	sift_index_close(&q.index);
 	i_free(q.failure);
 	i_gettimeofday(&end);

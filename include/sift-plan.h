@@ -14,7 +14,7 @@
      no false ones, none missed.
    - SIFT_PLAN_RUN: an address search (FROM/TO/CC/BCC) for a string with
      no space or address punctuation, answered exactly against the
-     "runs" of the written address (see sift-index.c).
+     "runs" of the written address (see sift-doc-builder.c).
    - SIFT_PLAN_CHUNK: any other string without whitespace (dashes, dots,
      punctuation, several words of an unspaced script).  An occurrence
      lies inside one whitespace-free run of the text.  The index holds as
@@ -33,7 +33,7 @@
      superset; Dovecot verifies those candidates.
    - SIFT_PLAN_CHAR: a BODY search for one character (after
      normalization) that is not whitespace.  The index records each
-     distinct character of a body (sift-index.c), which is exact and far
+     distinct character of a body (sift-doc-builder.h), which is exact and far
      cheaper than every term holding it.
    - SIFT_PLAN_EXISTS: HEADER <name> "" tests that the header exists.
    - SIFT_PLAN_UNSUPPORTED: left entirely to Dovecot (no tokens at all,
@@ -129,11 +129,11 @@ static inline bool sift_next_run(const char *text, size_t len, size_t *pos,
 #define SIFT_WINDOW_SAFE_NEEDLE 100
 
 /* Build the plan for searching value in field.  Returns 0, or -1 with a
-   message in err on an internal failure (ICU, memory).  The plan must be
+   message in error_r on an internal failure (ICU, memory).  The plan must be
    freed with sift_plan_free() in both cases. */
 int sift_plan_build(struct sift_text *text, enum sift_field field,
 		    const char *value, size_t value_len,
-		    struct sift_plan *plan_r, char *err, size_t err_size);
+		    struct sift_plan *plan_r, const char **error_r);
 void sift_plan_free(struct sift_plan *plan);
 
 const char *sift_plan_kind_str(enum sift_plan_kind kind);

@@ -1,7 +1,8 @@
 /* sift-index: one mailbox's index - where it lives, opening it safely
-   (locks, permissions, corruption), and turning message fields into
-   terms.  The on-disk layout and the term scheme are described at the top
-   of sift-index.c. */
+   (locks, permissions, corruption), storing the documents
+   sift-doc-builder.h builds, committing, compacting (sift-index.c,
+   sift-index-compact.c).  The on-disk layout is described at the top of
+   sift-index.c, the term scheme in sift-terms.h. */
 #ifndef SIFT_INDEX_H
 #define SIFT_INDEX_H
 
@@ -9,6 +10,7 @@
 #include "sift-xapian.h"
 #include "sift-text.h"
 #include "sift-terms.h"
+#include "sift-doc-builder.h"
 
 struct mailbox;
 struct sift_fts_backend;
@@ -30,7 +32,7 @@ struct sift_index;
    length), for relevance scores; a term per character of a body; gaps
    file 2.  4: a body's ASCII characters are a bitmap value instead of
    terms.  5: address headers in the form Dovecot's FROM/TO/CC/BCC
-   search compares (sift-verify.c).  6: text/html parts hold their source
+   search compares (sift-hdrread.c).  6: text/html parts hold their source
    as Dovecot's search reads it (sift-html.c) instead of nothing.  7:
    with a decoder, text decoded from attachments is body text (B terms)
    and kept in value slot SIFT_VALUE_DECODED, instead of only flagging
@@ -55,26 +57,10 @@ sift_text_engine_id(bool fold_accents, bool decoded_attachments)
 }
 
 /* The term prefixes, value slots and flag terms: sift-terms.h. */
-/* at most this much decoded attachment text (SIFT_VALUE_DECODED) is kept
-   per message (its words are all terms anyway) */
-#define SIFT_DECODED_MAX_BYTES (16 * 1024 * 1024)
 /* Up to this many documents per writer, new terms are appended to the
-   terms file; beyond, the file is rewritten at the end (sift-dict.h). */
-#define SIFT_DICT_APPEND_MAX_DOCS 200
-/* shortest token treated as opaque (see sift-index.c) */
-#define SIFT_OPAQUE_MIN_LEN 8
-
-enum sift_field_kind {
-	SIFT_FIELD_KIND_BODY,		/* body of a text or message part */
-	SIFT_FIELD_KIND_HTML_BODY,	/* body of a text/html part: its source */
-	SIFT_FIELD_KIND_RAW_BODY,	/* body Dovecot reads differently */
-	/* text of an attachment extracted by a decoder (fts_decoder,
-	   fts_tika), which Dovecot's own search can't read: it counts as
-	   body text (README, "Attachments") */
-	SIFT_FIELD_KIND_DECODED,
-	SIFT_FIELD_KIND_HEADER,		/* top-level header */
-	SIFT_FIELD_KIND_MIME_HEADER,	/* header of a MIME part */
-};
+   terms file; beyond, the file is rewritten at the end
+   (sift-termfiles.h). */
+#define SIFT_TERMS_APPEND_MAX_DOCS 200
 
 /* Directory of box's index (under the mailbox's INDEX path; the owner's
    for a shared mailbox). */
@@ -112,15 +98,11 @@ void sift_index_report_damage(struct sift_index *index, const char *reason);
    Returns 0 or -1 (logged). */
 int sift_index_get_last_uid(struct sift_index *index, uint32_t *last_uid_r);
 
-/* Writer: build one message's document. */
+/* Writer: build one message's document (sift-doc-builder.h; these log
+   its errors with the mailbox). */
 int sift_index_doc_begin(struct sift_index *index, uint32_t uid);
 void sift_index_field_begin(struct sift_index *index,
 			    enum sift_field_kind kind, const char *hdr_name);
-enum sift_untrusted {
-	SIFT_UNTRUSTED_BODY = 0x01,
-	SIFT_UNTRUSTED_HEADERS = 0x02,
-	SIFT_UNTRUSTED_TEXT = 0x04,
-};
 /* Part of the current document may not be what Dovecot's own search
    reads: searches of that part let Dovecot check the message. */
 void sift_index_mark_untrusted(struct sift_index *index,
@@ -137,11 +119,12 @@ int sift_index_doc_end(struct sift_index *index);
 void sift_index_expunge(struct sift_index *index, uint32_t uid);
 void sift_index_unexpunge(struct sift_index *index, uint32_t uid);
 /* Record that uids' messages are gone without taking the write lock:
-   they are queued for the next writer (see sift-index.c).  For processes
-   that only sync expunges.  Returns 0 or -1 (logged). */
-int sift_index_queue_expunges(struct sift_fts_backend *backend,
-			      struct mailbox *box,
-			      const ARRAY_TYPE(seq_range) *uids);
+   they are queued for the next writer (sift-expunge-queue.h).  For
+   processes that only sync expunges.  Returns 0, or -1 with error_r (not
+   logged: the caller says what is lost). */
+int sift_index_queue_expunges(struct mailbox *box,
+			      const ARRAY_TYPE(seq_range) *uids,
+			      const char **error_r);
 /* Commit everything so far, recording last_uid (0 = keep the stored
    one).  Returns 0 or -1 (logged). */
 int sift_index_commit(struct sift_index *index, uint32_t last_uid);

@@ -44,8 +44,8 @@
 #include "sift-xapian.h"
 #include "fts-backend-sift.h"
 #include "sift-index.h"
-#include "sift-dict.h"
-#include "sift-gaps.h"
+#include "sift-termfiles.h"
+#include "sift-phrase-filter.h"
 #include "sift-record.h"
 #include "sift-hdrfilter.h"
 #include "sift-search-args.h"
@@ -58,9 +58,9 @@ struct sift_query {
 	struct sift_index *index;
 	struct sift_xdb *db;
 	/* the terms and opaque files; NULL if they couldn't be read */
-	struct sift_dict *dict;
+	struct sift_termfiles *dict;
 	/* the gaps file, opened for the first phrase */
-	struct sift_gaps *gaps;
+	struct sift_phrase_filter *gaps;
 	bool gaps_failed;
 	/* the index failed a read or a check: the first reason, and whether
 	   it is damage (not e.g. a snapshot overtaken by a writer) */
@@ -80,12 +80,12 @@ struct sift_query {
 
 	/* while a FUZZY leaf is evaluated: every term its matches used
 	   (sift_query_match()); NULL otherwise */
-	ARRAY_TYPE(sift_dict_term) *collect;
+	ARRAY_TYPE(sift_termfiles_term) *collect;
 	/* how many of them score it at most */
 	unsigned int collect_max;
 	/* the terms to score the level's UIDs with, and for each the
 	   number of its leaf (a leaf's terms are weighed as one word) */
-	ARRAY_TYPE(sift_dict_term) score_terms;
+	ARRAY_TYPE(sift_termfiles_term) score_terms;
 	ARRAY_TYPE(uint) score_groups;
 };
 
@@ -135,23 +135,23 @@ static void sift_query_fail(struct sift_query *q, const char *reason,
 }
 
 static void sift_query_index_error(struct sift_query *q,
-				   const struct sift_xerror *err)
+				   enum sift_xstatus status, const char *error)
 {
 	/* a reader whose snapshot a writer overtook, or no memory, is not
 	   damage; any other failure to read the tables is.  (Overtaken
 	   only if that is the failure reported.) */
-	if (q->failure == NULL && err->status == SIFT_X_MODIFIED)
+	if (q->failure == NULL && status == SIFT_X_MODIFIED)
 		q->overtaken = TRUE;
-	sift_query_fail(q, err->msg, err->status != SIFT_X_MODIFIED &&
-			err->status != SIFT_X_NOMEM);
+	sift_query_fail(q, error, status != SIFT_X_MODIFIED &&
+			status != SIFT_X_NOMEM);
 }
 
 /* Did the side files scanned so far pass their checks?  (Their records
-   are verified before their first scan; see sift_dict_damage().) */
+   are verified before their first scan; see sift_termfiles_damage().) */
 static bool sift_query_dict_ok(struct sift_query *q)
 {
 	const char *damage = q->dict == NULL ? NULL :
-		sift_dict_damage(q->dict);
+		sift_termfiles_damage(q->dict);
 
 	if (damage == NULL)
 		return TRUE;
@@ -162,15 +162,14 @@ static bool sift_query_dict_ok(struct sift_query *q)
 /* End of a wrapper call that filled uids: on success add them to dest;
    either way free them.  Returns 0, or -1 with the error logged. */
 static int sift_query_uids_result(struct sift_query *q,
-				  enum sift_xstatus status,
-				  const struct sift_xerror *err,
+				  enum sift_xstatus status, const char *error,
 				  struct sift_uids *uids,
 				  ARRAY_TYPE(seq_range) *dest)
 {
 	if (status == SIFT_X_OK)
 		uids_to_seq_range(uids, dest);
 	else
-		sift_query_index_error(q, err);
+		sift_query_index_error(q, status, error);
 	sift_uids_free(uids);
 	return status == SIFT_X_OK ? 0 : -1;
 }
@@ -179,18 +178,18 @@ static int sift_query_uids_result(struct sift_query *q,
    SIFT_SCORE_MAX_TERMS terms of the prefix family that match needle. */
 static enum sift_xstatus
 sift_query_list_terms(struct sift_query *q,
-		      const struct sift_dict_prefix *prefix,
+		      const struct sift_termfiles_prefix *prefix,
 		      const char *needle, size_t needle_len,
-		      enum sift_match match, struct sift_xerror *err)
+		      enum sift_match match, const char **error_r)
 {
 	struct sift_buf buf = { NULL, 0, 0 };
-	struct sift_dict_term *term;
+	struct sift_termfiles_term *term;
 	enum sift_xstatus status;
 	const char *p, *end, *nl;
 
 	status = sift_xdb_list_terms(q->db, prefix->prefix, prefix->sep,
 				     needle, needle_len, match,
-				     SIFT_SCORE_MAX_TERMS, &buf, err);
+				     SIFT_SCORE_MAX_TERMS, &buf, error_r);
 	if (status == SIFT_X_OK && buf.len > 0) {
 		for (p = buf.data, end = buf.data + buf.len; p < end;
 		     p = nl + 1) {
@@ -211,25 +210,25 @@ sift_query_list_terms(struct sift_query *q,
    Returns 0 or -1 (logged). */
 static int
 sift_query_collect_terms(struct sift_query *q,
-			 const struct sift_dict_prefix *prefixes,
+			 const struct sift_termfiles_prefix *prefixes,
 			 unsigned int prefix_count, const char *needle,
 			 size_t needle_len)
 {
-	struct sift_xerror err;
+	const char *error;
 	enum sift_xstatus status = SIFT_X_OK;
 
-	if (q->dict != NULL && sift_dict_terms_complete(q->dict)) {
-		sift_dict_match_terms(q->dict, prefixes, prefix_count,
+	if (q->dict != NULL && sift_termfiles_terms_complete(q->dict)) {
+		sift_termfiles_match_terms(q->dict, prefixes, prefix_count,
 				      needle, needle_len, q->collect);
 		return sift_query_dict_ok(q) ? 0 : -1;
 	}
 	for (unsigned int i = 0; i < prefix_count && status == SIFT_X_OK; i++) {
 		status = sift_query_list_terms(q, &prefixes[i], needle,
 					       needle_len,
-					       SIFT_MATCH_SUBSTRING, &err);
+					       SIFT_MATCH_SUBSTRING, &error);
 	}
 	if (status != SIFT_X_OK) {
-		sift_query_index_error(q, &err);
+		sift_query_index_error(q, status, error);
 		return -1;
 	}
 	return 0;
@@ -240,22 +239,22 @@ sift_query_collect_terms(struct sift_query *q,
    pass over a flat file) and Xapian's term list otherwise.  Returns 0 or
    -1 (logged). */
 static int
-sift_query_match(struct sift_query *q, const struct sift_dict_prefix *prefixes,
+sift_query_match(struct sift_query *q, const struct sift_termfiles_prefix *prefixes,
 		 unsigned int prefix_count, const char *needle,
 		 size_t needle_len, enum sift_match match,
 		 ARRAY_TYPE(seq_range) *dest)
 {
 	struct sift_uids uids = { NULL, 0, 0 };
-	struct sift_xerror err;
+	const char *error = NULL;
 	enum sift_xstatus status = SIFT_X_OK;
 	bool use_dict = match == SIFT_MATCH_SUBSTRING && q->dict != NULL &&
-		sift_dict_terms_complete(q->dict);
-	ARRAY_TYPE(sift_dict_term) terms;
+		sift_termfiles_terms_complete(q->dict);
+	ARRAY_TYPE(sift_termfiles_term) terms;
 	unsigned int i;
 
 	if (use_dict) {
 		t_array_init(&terms, 64);
-		sift_dict_match_terms(q->dict, prefixes, prefix_count,
+		sift_termfiles_match_terms(q->dict, prefixes, prefix_count,
 				      needle, needle_len, &terms);
 		/* (they point into the dictionary, open until the lookup
 		   ends) */
@@ -267,21 +266,21 @@ sift_query_match(struct sift_query *q, const struct sift_dict_prefix *prefixes,
 			status = sift_xdb_match(q->db, prefixes[i].prefix,
 						prefixes[i].sep, needle,
 						needle_len, match, &uids,
-						NULL, &err);
+						NULL, &error);
 			if (status == SIFT_X_OK && q->collect != NULL)
 				status = sift_query_list_terms(q, &prefixes[i],
-					needle, needle_len, match, &err);
+					needle, needle_len, match, &error);
 		}
 		if (q->dict != NULL && match == SIFT_MATCH_SUBSTRING &&
 		    strcmp(prefixes[i].prefix, SIFT_PREFIX_HDR_POOL) == 0) {
 			/* the pooled headers' opaque tokens are only in the
-			   opaque file (see sift-index.c) */
-			sift_dict_match_opaque(q->dict, needle, needle_len,
+			   opaque file (see sift-doc-builder.h) */
+			sift_termfiles_match_opaque(q->dict, needle, needle_len,
 					       dest);
 		}
 	}
 	if (status == SIFT_X_OK && use_dict && array_count(&terms) > 0) {
-		const struct sift_dict_term *t;
+		const struct sift_termfiles_term *t;
 		const char **strs;
 		size_t *lens;
 		unsigned int n;
@@ -293,9 +292,9 @@ sift_query_match(struct sift_query *q, const struct sift_dict_prefix *prefixes,
 			strs[i] = t[i].str;
 			lens[i] = t[i].len;
 		}
-		status = sift_xdb_terms_docs(q->db, strs, lens, n, &uids, &err);
+		status = sift_xdb_terms_docs(q->db, strs, lens, n, &uids, &error);
 	}
-	if (sift_query_uids_result(q, status, &err, &uids, dest) < 0 ||
+	if (sift_query_uids_result(q, status, error, &uids, dest) < 0 ||
 	    !sift_query_dict_ok(q))
 		return -1;
 	return 0;
@@ -306,17 +305,17 @@ static int sift_query_body_ascii(struct sift_query *q, unsigned char c,
 				 ARRAY_TYPE(seq_range) *dest)
 {
 	struct sift_uids uids = { NULL, 0, 0 };
-	struct sift_xerror err;
+	const char *error = NULL;
 	enum sift_xstatus status;
 
 	status = sift_xdb_value_bit(q->db, SIFT_VALUE_BODY_ASCII, c, &uids,
-				    &err);
-	return sift_query_uids_result(q, status, &err, &uids, dest);
+				    &error);
+	return sift_query_uids_result(q, status, error, &uids, dest);
 }
 
 static int sift_query_load_flags(struct sift_query *q)
 {
-	const struct sift_dict_prefix *none;
+	const struct sift_termfiles_prefix *none;
 	unsigned int none_count;
 	const struct {
 		const char *term;
@@ -353,7 +352,7 @@ static int sift_query_load_flags(struct sift_query *q)
    candidates. */
 static int sift_query_needles(struct sift_query *q,
 			      const struct sift_plan *plan,
-			      const struct sift_dict_prefix *prefixes,
+			      const struct sift_termfiles_prefix *prefixes,
 			      unsigned int prefix_count, bool filtered,
 			      ARRAY_TYPE(seq_range) *found)
 {
@@ -391,7 +390,7 @@ static int sift_query_needles(struct sift_query *q,
    of the prefixes: a superset of the matches. */
 static int sift_query_candidates(struct sift_query *q,
 				 const struct sift_plan *plan,
-				 const struct sift_dict_prefix *prefixes,
+				 const struct sift_termfiles_prefix *prefixes,
 				 unsigned int prefix_count,
 				 ARRAY_TYPE(seq_range) *dest)
 {
@@ -415,7 +414,7 @@ static int sift_query_candidates(struct sift_query *q,
    matches; with chunk_candidates, messages with a word holding its token
    are candidates too (sift-search-args.h). */
 static int sift_query_chunk(struct sift_query *q, const struct sift_plan *plan,
-			    const struct sift_dict_prefix *prefixes,
+			    const struct sift_termfiles_prefix *prefixes,
 			    unsigned int prefix_count, bool chunk_candidates,
 			    struct sift_leaf *leaf)
 {
@@ -443,7 +442,7 @@ static int sift_query_html_split(struct sift_query *q,
 				 const struct sift_plan *plan,
 				 ARRAY_TYPE(seq_range) *dest)
 {
-	const struct sift_dict_prefix *body;
+	const struct sift_termfiles_prefix *body;
 	unsigned int body_count;
 
 	if (array_count(&q->html_docs) == 0)
@@ -462,7 +461,7 @@ static int sift_query_text_chunk(struct sift_query *q,
 				 const struct sift_leaf_recipe *r,
 				 struct sift_leaf *leaf)
 {
-	const struct sift_dict_prefix *runs, *pool, *addr;
+	const struct sift_termfiles_prefix *runs, *pool, *addr;
 	unsigned int runs_count, pool_count, addr_count;
 
 	sift_families_get(r->addr_punct ? SIFT_FAMILIES_TEXT_RUNS_NO_ADDR :
@@ -484,7 +483,7 @@ static int sift_query_text_chunk(struct sift_query *q,
 }
 
 /* Drop from maybe the messages whose filter lacks one of the gap keys
-   (sift-gaps.h).  Only ever removes messages that don't match; on any
+   (sift-phrase-filter.h).  Only ever removes messages that don't match; on any
    problem it removes nothing. */
 static void sift_query_gap_filter(struct sift_query *q,
 				  const ARRAY_TYPE(sift_gap_key) *keys,
@@ -497,7 +496,7 @@ static void sift_query_gap_filter(struct sift_query *q,
 	if (array_count(maybe) == 0 || q->gaps_failed)
 		return;
 	if (q->gaps == NULL) {
-		int ret = sift_gaps_open(sift_index_get_path(q->index),
+		int ret = sift_phrase_filter_open(sift_index_get_path(q->index),
 				&sift_index_get_files(q->index)->gaps,
 				&q->gaps, &error);
 		if (ret <= 0) {
@@ -513,7 +512,7 @@ static void sift_query_gap_filter(struct sift_query *q,
 	}
 	k = array_get(keys, &n);
 	before = seq_range_count(maybe);
-	sift_gaps_filter(q->gaps, k, n, maybe);
+	sift_phrase_filter_apply(q->gaps, k, n, maybe);
 	e_debug(q->backend->event, "Phrase filter: %u -> %u candidates",
 		before, seq_range_count(maybe));
 }
@@ -525,7 +524,7 @@ static void sift_query_gap_filter(struct sift_query *q,
    left while many candidates remain.  Every step only removes messages
    that can't match. */
 static int sift_query_phrase(struct sift_query *q, const struct sift_plan *plan,
-			     const struct sift_dict_prefix *prefixes,
+			     const struct sift_termfiles_prefix *prefixes,
 			     unsigned int prefix_count,
 			     ARRAY_TYPE(seq_range) *dest)
 {
@@ -533,7 +532,7 @@ static int sift_query_phrase(struct sift_query *q, const struct sift_plan *plan,
 	ARRAY_TYPE(seq_range) found;
 
 	t_array_init(&keys, 8);
-	sift_gaps_needle_keys(prefixes[0].prefix, plan->normalized,
+	sift_phrase_filter_needle_keys(prefixes[0].prefix, plan->normalized,
 			      plan->normalized_len, &keys);
 	if (array_count(&keys) == 0 || plan->needle_count == 0 ||
 	    q->last_uid == 0)
@@ -549,7 +548,7 @@ static int sift_query_phrase(struct sift_query *q, const struct sift_plan *plan,
 	return 0;
 }
 
-/* Decoded attachments (sift-index.c): Dovecot can't read them, so the
+/* Decoded attachments (sift-doc-builder.h): Dovecot can't read them, so the
    candidates the terms left open are looked up in the attachments' text
    here; those holding the normalized search string match (as a text
    part holding it would).  The others stay candidates for Dovecot to
@@ -560,7 +559,7 @@ static int sift_query_decoded(struct sift_query *q, const char *str,
 {
 	ARRAY_TYPE(seq_range) found;
 	struct sift_uids uids = { NULL, 0, 0 };
-	struct sift_xerror err;
+	const char *error = NULL;
 	enum sift_xstatus status;
 	struct seq_range_iter iter;
 	uint32_t *cands, uid;
@@ -575,9 +574,9 @@ static int sift_query_decoded(struct sift_query *q, const char *str,
 	while (seq_range_array_iter_nth(&iter, i, &uid))
 		cands[i++] = uid;
 	status = sift_xdb_value_find(q->db, SIFT_VALUE_DECODED, cands, n,
-				     str, len, &uids, &err);
+				     str, len, &uids, &error);
 	t_array_init(&found, 16);
-	if (sift_query_uids_result(q, status, &err, &uids, &found) < 0)
+	if (sift_query_uids_result(q, status, error, &uids, &found) < 0)
 		return -1;
 	seq_range_array_remove_seq_range(&leaf->maybe, &found);
 	seq_range_array_merge(&leaf->definite, &found);
@@ -590,7 +589,7 @@ static int sift_query_leaf_terms(struct sift_query *q,
 				 struct sift_leaf *leaf)
 {
 	const struct sift_plan *plan = &r->plan;
-	const struct sift_dict_prefix *fam;
+	const struct sift_termfiles_prefix *fam;
 	unsigned int fam_count;
 	unsigned char c;
 
@@ -727,12 +726,12 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
    which have no weight anyway (wdf 0).  One pass to count lengths, one
    to copy: no sorting of what may be most of the dictionary. */
 static void sift_score_select(struct sift_query *q,
-			      const ARRAY_TYPE(sift_dict_term) *cands,
+			      const ARRAY_TYPE(sift_termfiles_term) *cands,
 			      unsigned int group, unsigned int leaf_max)
 {
-	ARRAY_TYPE(sift_dict_term) *dest = &q->score_terms;
+	ARRAY_TYPE(sift_termfiles_term) *dest = &q->score_terms;
 	unsigned int hist[SIFT_XAPIAN_MAX_TERM + 2];
-	const struct sift_dict_term *t;
+	const struct sift_termfiles_term *t;
 	unsigned int i, n, max, cut, below = 0, room;
 
 	t = array_get(cands, &n);
@@ -805,9 +804,9 @@ static void sift_query_scores(struct sift_query *q,
 {
 	ARRAY_TYPE(seq_range) range;
 	const struct seq_range *r;
-	const struct sift_dict_term *t;
+	const struct sift_termfiles_term *t;
 	struct sift_uids all = { NULL, 0, 0 };
-	struct sift_xerror err;
+	const char *error;
 	struct fts_score_map *score;
 	const char **strs;
 	size_t *lens;
@@ -819,10 +818,10 @@ static void sift_query_scores(struct sift_query *q,
 	i_gettimeofday(&start);
 	t_array_init(&range, 64);
 	if (sift_sublevels_have_fuzzy(args)) {
-		if (sift_xdb_all_uids(q->db, &all, &err) != SIFT_X_OK) {
+		if (sift_xdb_all_uids(q->db, &all, &error) != SIFT_X_OK) {
 			e_error(q->backend->event, "Scoring in the index of "
 				"mailbox %s failed: %s",
-				mailbox_get_vname(q->box), err.msg);
+				mailbox_get_vname(q->box), error);
 			return;
 		}
 		uids_to_seq_range(&all, &range);
@@ -860,9 +859,9 @@ static void sift_query_scores(struct sift_query *q,
 	if (sift_xdb_score(q->db, strs, lens,
 			   term_count == 0 ? NULL :
 			   array_front(&q->score_groups), term_count, uids,
-			   n, scores, &err) != SIFT_X_OK) {
+			   n, scores, &error) != SIFT_X_OK) {
 		e_error(q->backend->event, "Scoring in the index of mailbox "
-			"%s failed: %s", mailbox_get_vname(q->box), err.msg);
+			"%s failed: %s", mailbox_get_vname(q->box), error);
 		return;
 	}
 	for (i = 0; i < n; i++) {
@@ -884,7 +883,7 @@ static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
 			    bool and_args, struct fts_result *result,
 			    unsigned int *answered_r)
 {
-	ARRAY_TYPE(sift_dict_term) leaf_terms;
+	ARRAY_TYPE(sift_termfiles_term) leaf_terms;
 	struct mail_search_arg *arg;
 	struct sift_level level;
 	struct sift_leaf leaf;
@@ -946,7 +945,7 @@ static int sift_query_open(struct sift_query *q)
 			return ret;
 		q->db = sift_index_db(q->index);
 		(void)sift_index_get_last_uid(q->index, &q->last_uid);
-		ret = sift_dict_open(sift_index_get_path(q->index),
+		ret = sift_termfiles_open(sift_index_get_path(q->index),
 				     sift_index_get_files(q->index), &q->dict,
 				     &error);
 		if (ret > 0)
@@ -1084,8 +1083,8 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 		    array_is_created(&q.score_terms))
 			sift_query_scores(&q, args, answered, result);
 	} T_END;
-	sift_gaps_close(&q.gaps);
-	sift_dict_close(&q.dict);
+	sift_phrase_filter_close(&q.gaps);
+	sift_termfiles_close(&q.dict);
 	sift_index_close(&q.index);
 	i_free(q.failure);
 	i_gettimeofday(&end);

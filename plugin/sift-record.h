@@ -28,7 +28,7 @@
 #ifndef SIFT_RECORD_H
 #define SIFT_RECORD_H
 
-#include "sift-dict.h"
+#include "sift-file.h"
 
 #include <sys/stat.h>
 

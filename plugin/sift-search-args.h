@@ -80,9 +80,9 @@ struct sift_leaf_recipe {
 	size_t searched_len;
 	enum sift_leaf_step step;
 	/* the term families the step reads */
-	const struct sift_dict_prefix *prefixes;
+	const struct sift_termfiles_prefix *prefixes;
 	unsigned int prefix_count;
-	struct sift_dict_prefix header_prefix;
+	struct sift_termfiles_prefix header_prefix;
 	/* MATCH: a matching term is a certain match */
 	bool exact;
 	/* CHUNK, TEXT_CHUNK: the string may also lie in a single word with

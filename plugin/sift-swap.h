@@ -1,5 +1,5 @@
 /* sift-swap: put a new copy of a directory in place of the old one, as
-   compaction does with a mailbox's index (sift-index.c).  Plain C over
+   compaction does with a mailbox's index (sift-index-compact.c).  Plain C over
    libc (no Dovecot mail types); unit-tested, both ways it can go
    (tests/unit/test-sift-swap.c). */
 #ifndef SIFT_SWAP_H

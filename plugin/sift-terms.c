@@ -46,10 +46,10 @@ const char *sift_header_run_prefix(const char *name)
 			   NULL);
 }
 
-static const struct sift_dict_prefix body_families[] = {
+static const struct sift_termfiles_prefix body_families[] = {
 	{ SIFT_PREFIX_BODY, '\0' },
 };
-static const struct sift_dict_prefix text_families[] = {
+static const struct sift_termfiles_prefix text_families[] = {
 	{ SIFT_PREFIX_BODY, '\0' },
 	{ SIFT_PREFIX_MIME, '\0' },
 	{ SIFT_PREFIX_HDR_NAME, '\0' },
@@ -59,32 +59,32 @@ static const struct sift_dict_prefix text_families[] = {
 	{ SIFT_PREFIX_HDR_POOL, '\0' },
 };
 /* (address runs last: SIFT_FAMILIES_TEXT_RUNS_NO_ADDR leaves them out) */
-static const struct sift_dict_prefix text_run_families[] = {
+static const struct sift_termfiles_prefix text_run_families[] = {
 	{ SIFT_PREFIX_BODY, '\0' },
 	{ SIFT_PREFIX_MIME, '\0' },
 	{ SIFT_PREFIX_HDR_NAME, '\0' },
 	{ SIFT_PREFIX_HDR, ':' },
 	{ SIFT_PREFIX_ADDR_RUN, ':' },
 };
-static const struct sift_dict_prefix addr_run_families[] = {
+static const struct sift_termfiles_prefix addr_run_families[] = {
 	{ SIFT_PREFIX_ADDR_RUN, ':' },
 };
-static const struct sift_dict_prefix pool_families[] = {
+static const struct sift_termfiles_prefix pool_families[] = {
 	{ SIFT_PREFIX_HDR_POOL, '\0' },
 };
-static const struct sift_dict_prefix hdr_name_families[] = {
+static const struct sift_termfiles_prefix hdr_name_families[] = {
 	{ SIFT_PREFIX_HDR_NAME, '\0' },
 };
-static const struct sift_dict_prefix body_char_families[] = {
+static const struct sift_termfiles_prefix body_char_families[] = {
 	{ SIFT_PREFIX_BODY_CHAR, '\0' },
 };
 /* flag terms are matched whole (SIFT_MATCH_EXACT) */
-static const struct sift_dict_prefix flag_families[] = {
+static const struct sift_termfiles_prefix flag_families[] = {
 	{ "", '\0' },
 };
 
 void sift_families_get(enum sift_families families,
-		       const struct sift_dict_prefix **prefixes_r,
+		       const struct sift_termfiles_prefix **prefixes_r,
 		       unsigned int *count_r)
 {
 #define SIFT_FAMILIES(arr) \

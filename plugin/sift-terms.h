@@ -1,5 +1,5 @@
 /* sift-terms: the term scheme, in one place.  Which terms indexing makes
-   of each field (sift-index.c, fts-backend-sift.c) and which term
+   of each field (sift-doc-builder.c, fts-backend-sift.c) and which term
    families a search of each field reads (sift-search-args.c,
    sift-query.c) are both decided here, so a new field is taught to this
    file only.  Plain C (no Xapian, no mailbox); unit-tested on its own
@@ -39,7 +39,7 @@
      ZL                  flag: a term was cut at Xapian's length limit
      ZUB, ZUH, ZUT       flags: Dovecot's search reads this message's
                          body, headers, or TEXT differently from what was
-                         indexed (sift-verify.c; two Content-Type headers
+                         indexed (sift-hdrread.c; two Content-Type headers
                          in one part)
 
    Changing any of this changes what an index holds: raise
@@ -48,7 +48,7 @@
 #define SIFT_TERMS_H
 
 #include <stdbool.h>
-#include "sift-dict.h"
+#include "sift-termfiles.h"
 
 #define SIFT_PREFIX_BODY "B"
 #define SIFT_PREFIX_MIME "M"
@@ -74,7 +74,7 @@
 #define SIFT_FLAG_RAW_BODY "ZR"
 #define SIFT_FLAG_TRUNCATED "ZL"
 /* Flag term: the body holds HTML source, whose runs are not kept across
-   '<' or '>' (see sift_index_chunks()). */
+   '<' or '>' (see doc_chunks() in sift-doc-builder.c). */
 #define SIFT_FLAG_HTML "ZH"
 /* Dovecot's own search reads part of the message differently from what
    was indexed: ZUB its body (BODY, TEXT), ZUH its headers (every header
@@ -112,7 +112,7 @@ const char *sift_header_prefix(const char *name);
    headers only).  Allocated from the data stack. */
 const char *sift_header_run_prefix(const char *name);
 
-/* The term families a search reads (struct sift_dict_prefix: the terms
+/* The term families a search reads (struct sift_termfiles_prefix: the terms
    starting with prefix whose rest follows it, or follows the first sep
    after it). */
 enum sift_families {
@@ -140,7 +140,7 @@ enum sift_families {
 	SIFT_FAMILIES_COUNT
 };
 void sift_families_get(enum sift_families families,
-		       const struct sift_dict_prefix **prefixes_r,
+		       const struct sift_termfiles_prefix **prefixes_r,
 		       unsigned int *count_r);
 
 #endif

@@ -4,7 +4,7 @@
      tests/bench/verify-cost <mailbox index dir>/fts-sift [rounds]
 
    Opens the side files as a search does: only the headers (what every
-   search pays: sift_dict_open()); then scanning the terms and opaque
+   search pays: sift_termfiles_open()); then scanning the terms and opaque
    files once and opening the gaps file, with this process's verification
    cache empty (every record hashed, as in the first search after the
    files changed) and again with it warm (the files unchanged since this
@@ -14,8 +14,8 @@
 #include "array.h"
 #include "seq-range-array.h"
 #include "sift-xapian.h"
-#include "sift-dict.h"
-#include "sift-gaps.h"
+#include "sift-termfiles.h"
+#include "sift-phrase-filter.h"
 #include "sift-record.h"
 
 #include <stdio.h>
@@ -43,34 +43,34 @@ static int cmp_double(const void *a, const void *b)
 static double open_all(const char *dir, const struct sift_files_state *st,
 		       bool scan)
 {
-	static const struct sift_dict_prefix body[] = { { "B", '\0' } };
-	struct sift_dict *dict;
-	struct sift_gaps *gaps;
+	static const struct sift_termfiles_prefix body[] = { { "B", '\0' } };
+	struct sift_termfiles *dict;
+	struct sift_phrase_filter *gaps;
 	const char *error;
 	double start = now_ms();
 	const char *only = getenv("VERIFY_COST_ONLY");
 
 	if (only == NULL || strcmp(only, "dict") == 0) T_BEGIN {
-		if (sift_dict_open(dir, st, &dict, &error) <= 0)
+		if (sift_termfiles_open(dir, st, &dict, &error) <= 0)
 			i_fatal("%s", error);
 		if (scan) {
-			ARRAY_TYPE(sift_dict_term) terms;
+			ARRAY_TYPE(sift_termfiles_term) terms;
 			ARRAY_TYPE(seq_range) uids;
 
 			t_array_init(&terms, 8);
 			t_array_init(&uids, 8);
-			sift_dict_match_terms(dict, body, 1, "zqxj", 4,
+			sift_termfiles_match_terms(dict, body, 1, "zqxj", 4,
 					      &terms);
-			sift_dict_match_opaque(dict, "zqxj", 4, &uids);
-			if (sift_dict_damage(dict) != NULL)
-				i_fatal("%s", sift_dict_damage(dict));
+			sift_termfiles_match_opaque(dict, "zqxj", 4, &uids);
+			if (sift_termfiles_damage(dict) != NULL)
+				i_fatal("%s", sift_termfiles_damage(dict));
 		}
-		sift_dict_close(&dict);
+		sift_termfiles_close(&dict);
 	} T_END;
 	if (scan && (only == NULL || strcmp(only, "gaps") == 0)) {
-		if (sift_gaps_open(dir, &st->gaps, &gaps, &error) <= 0)
+		if (sift_phrase_filter_open(dir, &st->gaps, &gaps, &error) <= 0)
 			i_fatal("%s", error);
-		sift_gaps_close(&gaps);
+		sift_phrase_filter_close(&gaps);
 	}
 	return now_ms() - start;
 }
@@ -78,7 +78,7 @@ static double open_all(const char *dir, const struct sift_files_state *st,
 int main(int argc, char *argv[])
 {
 	struct sift_files_state st;
-	struct sift_xerror err;
+	const char *error;
 	struct sift_xdb *db;
 	char *value;
 	unsigned int rounds = argc > 2 ? atoi(argv[2]) : 9;
@@ -87,10 +87,10 @@ int main(int argc, char *argv[])
 	lib_init();
 	if (argc < 2)
 		i_fatal("Usage: verify-cost <fts-sift dir> [rounds]");
-	if (sift_xdb_open(argv[1], 0, &db, &err) != SIFT_X_OK)
-		i_fatal("open: %s", err.msg);
+	if (sift_xdb_open(argv[1], 0, &db, &error) != SIFT_X_OK)
+		i_fatal("open: %s", error);
 	if (sift_xdb_get_metadata(db, SIFT_META_FILES, &value,
-				  &err) != SIFT_X_OK || value == NULL)
+				  &error) != SIFT_X_OK || value == NULL)
 		i_fatal("no %s", SIFT_META_FILES);
 	if (sift_files_state_parse(value, &st) < 0)
 		i_fatal("invalid %s: %s", SIFT_META_FILES, value);

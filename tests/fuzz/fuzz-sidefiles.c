@@ -1,5 +1,5 @@
-/* libFuzzer harness: the side-file readers (sift-record, sift-dict,
-   sift-gaps) and the parser of their committed state.
+/* libFuzzer harness: the side-file readers (sift-record, sift-termfiles,
+   sift-phrase-filter) and the parser of their committed state.
 
    The input is written as the terms, opaque and gaps files of an index
    whose committed state claims the whole file with the generation found
@@ -10,8 +10,8 @@
 #include "lib.h"
 #include "array.h"
 #include "seq-range-array.h"
-#include "sift-dict.h"
-#include "sift-gaps.h"
+#include "sift-termfiles.h"
+#include "sift-phrase-filter.h"
 #include "sift-record.h"
 
 #include <stdio.h>
@@ -115,12 +115,12 @@ static void write_side_file(const char *name, unsigned int mode,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct sift_dict_prefix prefixes[] = {
+	static const struct sift_termfiles_prefix prefixes[] = {
 		{ "B", '\0' }, { "A", ':' },
 	};
 	struct sift_files_state st, parsed;
-	struct sift_dict *dict;
-	struct sift_gaps *gaps;
+	struct sift_termfiles *dict;
+	struct sift_phrase_filter *gaps;
 	const char *error;
 	unsigned int mode;
 
@@ -141,24 +141,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		write_side_file("gaps", mode, data, size, &st.gaps);
 		st.terms_complete = TRUE;
 		sift_record_forget_verified();
-		if (sift_dict_open(dir, &st, &dict, &error) > 0) {
-			ARRAY_TYPE(sift_dict_term) terms;
+		if (sift_termfiles_open(dir, &st, &dict, &error) > 0) {
+			ARRAY_TYPE(sift_termfiles_term) terms;
 			ARRAY_TYPE(seq_range) uids;
 
 			t_array_init(&terms, 8);
 			t_array_init(&uids, 8);
-			sift_dict_match_terms(dict, prefixes, 2, "a", 1, &terms);
-			sift_dict_match_opaque(dict, "1", 1, &uids);
-			sift_dict_close(&dict);
+			sift_termfiles_match_terms(dict, prefixes, 2, "a", 1, &terms);
+			sift_termfiles_match_opaque(dict, "1", 1, &uids);
+			sift_termfiles_close(&dict);
 		}
-		if (sift_gaps_open(dir, &st.gaps, &gaps, &error) > 0) {
+		if (sift_phrase_filter_open(dir, &st.gaps, &gaps, &error) > 0) {
 			ARRAY_TYPE(seq_range) uids;
 			uint64_t keys[2] = { 0x1234, 0xfedcba9876543210ULL };
 
 			t_array_init(&uids, 8);
 			seq_range_array_add_range(&uids, 1, 1000);
-			sift_gaps_filter(gaps, keys, 2, &uids);
-			sift_gaps_close(&gaps);
+			sift_phrase_filter_apply(gaps, keys, 2, &uids);
+			sift_phrase_filter_close(&gaps);
 		}
 	} T_END;
 	return 0;

@@ -1,6 +1,6 @@
 """Phrases and one-character searches against Dovecot's own search.
 
-Phrases are narrowed by the gap filters (plugin/sift-gaps.h): two keys
+Phrases are narrowed by the gap filters (plugin/sift-phrase-filter.h): two keys
 per gap (3+2 and 2+3 characters), one more around each run of one or two
 characters.  A phrase may begin or end inside a word, so the outer runs
 only tell how the text's runs end or begin; these tests build texts of

@@ -104,7 +104,7 @@ static void test_terms_header_class(void)
 static bool families_have(enum sift_families f, const char *prefix,
 			  char sep)
 {
-	const struct sift_dict_prefix *p;
+	const struct sift_termfiles_prefix *p;
 	unsigned int n, i;
 
 	sift_families_get(f, &p, &n);
@@ -117,7 +117,7 @@ static bool families_have(enum sift_families f, const char *prefix,
 
 static void test_terms_families(void)
 {
-	const struct sift_dict_prefix *p, *q;
+	const struct sift_termfiles_prefix *p, *q;
 	unsigned int n, m, i, f;
 
 	test_begin("search families");

@@ -1,35 +1,35 @@
-/* sift-verify: read a message's headers as Dovecot's own search reads
+/* sift-hdrread: read a message's headers as Dovecot's own search reads
    them.  This gives the index the address headers in the form FROM, TO,
    CC and BCC compare, and finds the messages whose headers Dovecot's
    search reads differently from what the fts plugin hands to the index:
    their documents are flagged so that searches let Dovecot check them
    instead of trusting the index. */
-#ifndef SIFT_VERIFY_H
-#define SIFT_VERIFY_H
+#ifndef SIFT_HDRREAD_H
+#define SIFT_HDRREAD_H
 
 #include "array.h"
 
 struct istream;
 struct sift_hdrfilter;
 
-enum sift_verify_result {
+enum sift_hdrread_result {
 	/* an encoded-word in a charset Dovecot can't convert: header
 	   searches and TEXT can't trust the index */
-	SIFT_VERIFY_HEADER_CHARSET = 0x01,
+	SIFT_HDRREAD_HEADER_CHARSET = 0x01,
 	/* TEXT reads an address header as written, the index holds its
-	   parsed form (sift_verify.addresses), which has runs the header as
+	   parsed form (sift_hdrread.addresses), which has runs the header as
 	   written lacks (a placeholder): TEXT can't trust the index */
-	SIFT_VERIFY_ADDRESS_TEXT = 0x02,
+	SIFT_HDRREAD_ADDRESS_TEXT = 0x02,
 	/* a header of the message or of a part that the fts plugin doesn't
 	   index (fts_header_excludes): TEXT can't trust the index */
-	SIFT_VERIFY_EXCLUDED = 0x04,
+	SIFT_HDRREAD_EXCLUDED = 0x04,
 	/* a part with two Content-Type headers whose Content-Type the fts
 	   plugin doesn't hand over (so the backend can't see it): BODY and
 	   TEXT can't trust the index */
-	SIFT_VERIFY_BODY = 0x08,
+	SIFT_HDRREAD_BODY = 0x08,
 };
 
-struct sift_verify_address {
+struct sift_hdrread_address {
 	const char *name;
 	/* what Dovecot's FROM/TO/CC/BCC search compares, before
 	   normalization: the header as written, parsed with placeholders
@@ -37,19 +37,19 @@ struct sift_verify_address {
 	   RFC 2047 decoded (index-search.c, search_header_arg()) */
 	const unsigned char *value;
 	size_t size;
-	/* the runs (see sift_verify_same_runs()) of the header as written,
+	/* the runs (see sift_hdrread_same_runs()) of the header as written,
 	   decoded, that value lacks, each followed by a space: TEXT reads
 	   them, FROM/TO/CC/BCC don't */
 	const unsigned char *text_extra;
 	size_t text_extra_size;
 };
-ARRAY_DEFINE_TYPE(sift_verify_address, struct sift_verify_address);
+ARRAY_DEFINE_TYPE(sift_hdrread_address, struct sift_hdrread_address);
 
-struct sift_verify {
-	enum sift_verify_result result;
+struct sift_hdrread {
+	enum sift_hdrread_result result;
 	/* the message's address headers that filter lets through, in their
 	   search form (allocated from the data stack) */
-	ARRAY_TYPE(sift_verify_address) addresses;
+	ARRAY_TYPE(sift_hdrread_address) addresses;
 	/* names of the message's headers that filter leaves out */
 	ARRAY_TYPE(const_string) excluded;
 };
@@ -57,26 +57,29 @@ struct sift_verify {
 /* Read a message from input: its top-level header only, or with
    whole_message also the headers of its MIME parts (needed only when
    filter leaves some header out).  Fills v (data stack; the caller holds
-   a T_BEGIN frame); a header that can't be read ends the reading, and
-   what was read stands. */
-void sift_verify_message(struct istream *input, bool whole_message,
+   a T_BEGIN frame).  Returns 0, or -1 with error_r if input failed:
+   then v holds only what was read before, and nothing it says can be
+   trusted to be complete (the caller lets Dovecot check the message). */
+int sift_hdrread_message(struct istream *input, bool whole_message,
 			 const struct sift_hdrfilter *filter,
-			 struct sift_verify *v);
+			 struct sift_hdrread *v, const char **error_r);
 
 /* The header of an attached message (a message/rfc822 part), read from
    input's current offset: its address headers that filter lets through,
    decoded as TEXT reads them (the fts plugin hands them over parsed and
    written again, which drops comments and adds punctuation).  Appended
-   to dest (data stack). */
-void sift_verify_part_addresses(struct istream *input,
+   to dest (data stack).  Returns 0, or -1 with error_r if input failed
+   (dest may then lack some). */
+int sift_hdrread_part_addresses(struct istream *input,
 				const struct sift_hdrfilter *filter,
-				ARRAY_TYPE(sift_verify_address) *dest);
+				ARRAY_TYPE(sift_hdrread_address) *dest,
+				const char **error_r);
 
 /* Runs of text: maximal pieces without address punctuation
    (SIFT_ADDRESS_RUN_SEPARATORS).  Does every run of a occur in b and
    every run of b in a?  Then a string without that punctuation occurs
    in one exactly when it occurs in the other. */
-bool sift_verify_same_runs(const unsigned char *a, size_t a_len,
+bool sift_hdrread_same_runs(const unsigned char *a, size_t a_len,
 			   const unsigned char *b, size_t b_len);
 
 #endif

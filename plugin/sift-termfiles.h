@@ -1,4 +1,4 @@
-/* sift-dict: two files kept next to a mailbox's Xapian database that make
+/* sift-termfiles: two files kept next to a mailbox's Xapian database that make
    IMAP's substring searches fast.  Both are written in checksummed
    records (sift-record.h), and readers trust only what the database's
    last commit says they hold (SIFT_META_FILES).
@@ -12,7 +12,7 @@
              appending (the commit then says "incomplete", and readers use
              Xapian's own term list) and rewrites the file at its end.
    "opaque"  Lines "<uid> <token> <token>...": the opaque tokens of pooled
-             headers (see sift-index.c), which are kept out of the term
+             headers (see sift-doc-builder.h), which are kept out of the term
              index.  This file is their only copy; it is appended before
              each commit and rewritten without expunged messages when the
              index is compacted.
@@ -20,8 +20,8 @@
    An extra term or line can't make a search wrong (it only names
    documents that no longer match anything); a missing one could, which is
    why a file that fails its checks is never used (see sift-record.h). */
-#ifndef SIFT_DICT_H
-#define SIFT_DICT_H
+#ifndef SIFT_TERMFILES_H
+#define SIFT_TERMFILES_H
 
 #include "seq-range-array.h"
 #include "sift-xapian.h"
@@ -29,121 +29,87 @@
 struct sift_files_state;
 struct sift_file_state;
 
-#define SIFT_DICT_TERMS_FILE "terms"
-#define SIFT_DICT_OPAQUE_FILE "opaque"
+#define SIFT_TERMS_FILE "terms"
+#define SIFT_OPAQUE_FILE "opaque"
 
-struct sift_dict;
-struct sift_dict_writer;
+struct sift_termfiles;
+struct sift_termfiles_writer;
 
-struct sift_dict_term {
+struct sift_termfiles_term {
 	const char *str;
 	size_t len;
 };
 
 /* A family of terms: those starting with prefix, whose "rest" follows
    the prefix or, if sep != '\0', the first sep after it. */
-struct sift_dict_prefix {
+struct sift_termfiles_prefix {
 	const char *prefix;
 	char sep;
 };
-ARRAY_DEFINE_TYPE(sift_dict_term, struct sift_dict_term);
+ARRAY_DEFINE_TYPE(sift_termfiles_term, struct sift_termfiles_term);
 
 /* Map the files in dir and check their headers and sizes against the
    committed state st.  Returns 1, 0 if a file is damaged (error_r says
    which and how), or -1 with error_r. */
-int sift_dict_open(const char *dir, const struct sift_files_state *st,
-		   struct sift_dict **dict_r, const char **error_r);
-void sift_dict_close(struct sift_dict **dict);
+int sift_termfiles_open(const char *dir, const struct sift_files_state *st,
+		   struct sift_termfiles **dict_r, const char **error_r);
+void sift_termfiles_close(struct sift_termfiles **dict);
 /* Does the terms file hold every term of the index? */
-bool sift_dict_terms_complete(const struct sift_dict *dict);
+bool sift_termfiles_terms_complete(const struct sift_termfiles *dict);
 /* A file's records are verified before its first scan; if that failed,
    what is wrong (the scan found nothing, and the dictionary must not be
    trusted), else NULL. */
-const char *sift_dict_damage(const struct sift_dict *dict);
+const char *sift_termfiles_damage(const struct sift_termfiles *dict);
 /* Append to terms_r the terms (pointing into the map) of any of the
    prefix families whose rest contains needle.  One pass over the file,
    however many families. */
-void sift_dict_match_terms(struct sift_dict *dict,
-			   const struct sift_dict_prefix *prefixes,
+void sift_termfiles_match_terms(struct sift_termfiles *dict,
+			   const struct sift_termfiles_prefix *prefixes,
 			   unsigned int prefix_count,
 			   const char *needle, size_t needle_len,
-			   ARRAY_TYPE(sift_dict_term) *terms_r);
+			   ARRAY_TYPE(sift_termfiles_term) *terms_r);
 /* Add to uids the messages with an opaque token containing needle. */
-void sift_dict_match_opaque(struct sift_dict *dict, const char *needle,
+void sift_termfiles_match_opaque(struct sift_termfiles *dict, const char *needle,
 			    size_t needle_len, ARRAY_TYPE(seq_range) *uids);
 
 /* Writer side; used only while holding the database's write lock.
    st is the database's committed state.  Returns 1, 0 if a committed
    file is damaged (error_r), or -1 with error_r. */
-int sift_dict_writer_open(const char *dir, const struct sift_files_state *st,
-			  mode_t mode, struct sift_dict_writer **writer_r,
+int sift_termfiles_writer_open(const char *dir, const struct sift_files_state *st,
+			  mode_t mode, struct sift_termfiles_writer **writer_r,
 			  const char **error_r);
-void sift_dict_writer_close(struct sift_dict_writer **writer);
+void sift_termfiles_writer_close(struct sift_termfiles_writer **writer);
 /* Is the terms file complete (so that appending keeps it complete)? */
-bool sift_dict_writer_terms_complete(const struct sift_dict_writer *writer);
+bool sift_termfiles_writer_terms_complete(const struct sift_termfiles_writer *writer);
 /* The terms file will not be kept complete from now on; it must be
-   rewritten (sift_dict_write_terms()) before it is again.  Readers learn
+   rewritten (sift_termfiles_write_terms()) before it is again.  Readers learn
    it from the next commit. */
-void sift_dict_writer_set_incomplete(struct sift_dict_writer *writer);
+void sift_termfiles_writer_set_incomplete(struct sift_termfiles_writer *writer);
 /* Append "term\n" lines. */
-int sift_dict_writer_add_terms(struct sift_dict_writer *writer,
+int sift_termfiles_writer_add_terms(struct sift_termfiles_writer *writer,
 			       const char *lines, size_t len,
 			       const char **error_r);
 /* Append the opaque tokens of uid (newline-separated). */
-int sift_dict_writer_add_opaque(struct sift_dict_writer *writer, uint32_t uid,
+int sift_termfiles_writer_add_opaque(struct sift_termfiles_writer *writer, uint32_t uid,
 				const char *tokens, size_t len,
 				const char **error_r);
 /* Before a commit: make the appended data durable (if do_fsync). */
-int sift_dict_writer_sync(struct sift_dict_writer *writer, bool do_fsync,
+int sift_termfiles_writer_sync(struct sift_termfiles_writer *writer, bool do_fsync,
 			  const char **error_r);
 /* The terms and opaque parts of the state to commit. */
-void sift_dict_writer_state(const struct sift_dict_writer *writer,
+void sift_termfiles_writer_state(const struct sift_termfiles_writer *writer,
 			    struct sift_files_state *st);
 /* Rewrite the terms file of dest_dir from db's term list; *st_r is the
    new file's state.  dest_dir may be the writer's own directory (then
    the writer continues with the new file, complete) or a compacted
    copy. */
-int sift_dict_write_terms(struct sift_dict_writer *writer,
+int sift_termfiles_write_terms(struct sift_termfiles_writer *writer,
 			  struct sift_xdb *db, const char *dest_dir,
 			  struct sift_file_state *st_r, const char **error_r);
 /* Copy the opaque file of the writer's directory to dest_dir, keeping
    only lines of uids in keep. */
-int sift_dict_write_opaque(struct sift_dict_writer *writer,
+int sift_termfiles_write_opaque(struct sift_termfiles_writer *writer,
 			   const struct sift_uids *keep, const char *dest_dir,
 			   struct sift_file_state *st_r, const char **error_r);
-
-/* File helpers, shared with sift-gaps.  A missing file maps as empty. */
-struct sift_map {
-	const char *data;
-	size_t size;
-	/* sift_map_release() has dropped the pages before this offset */
-	size_t released;
-};
-int sift_map_file(const char *path, struct sift_map *map_r,
-		  const char **error_r);
-void sift_unmap(struct sift_map *map);
-/* A forward walk over the map no longer needs the bytes before offset:
-   once they make up SIFT_MAP_WINDOW, drop their pages from the process
-   (madvise MADV_DONTNEED; a later read faults them in again from the
-   page cache).  The pages of a mapped file count in the process's RSS
-   as they are touched, so without this a scan of the opaque or gaps
-   file made the RSS of the indexer (compaction copies them) and of a
-   searching imap process grow with the mailbox: at 30,000 messages
-   30 MB for opaque, 26 MB for gaps.  With it a walk keeps at most
-   about one window of each file.  Walks that go backward call
-   sift_map_release_restart() first. */
-#define SIFT_MAP_WINDOW (1024 * 1024)
-void sift_map_release(struct sift_map *map, uint64_t offset);
-void sift_map_release_restart(struct sift_map *map);
-/* Open path for appending, creating it with mode; *created_r says if it
-   was new. */
-int sift_open_append(const char *path, mode_t mode, int *fd_r,
-		     bool *created_r, const char **error_r);
-/* Write a replacement of path: begin opens path.tmp, end (ok) syncs and
-   renames it over path, or (!ok) removes it. */
-int sift_replace_file_begin(const char *path, mode_t mode, int *fd_r,
-			    const char **error_r);
-int sift_replace_file_end(const char *path, int *fd, bool ok,
-			  const char **error_r);
 
 #endif

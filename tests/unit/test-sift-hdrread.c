@@ -1,19 +1,20 @@
-/* Unit tests of sift-verify: address headers in the form Dovecot's
+/* Unit tests of sift-hdrread: address headers in the form Dovecot's
    FROM/TO/CC/BCC search compares, the TEXT trust check, and the headers
    a header selection leaves out.  Uses Dovecot's own lib-mail (the code
    under test calls it, in Dovecot's order). */
 #include "lib.h"
 #include "str.h"
 #include "istream.h"
+#include "istream-concat.h"
 #include "test-common.h"
 #include "sift-hdrfilter.h"
-#include "sift-verify.h"
+#include "sift-hdrread.h"
 
 #include <string.h>
 
-static const char *addr_form(const struct sift_verify *v, unsigned int i)
+static const char *addr_form(const struct sift_hdrread *v, unsigned int i)
 {
-	const struct sift_verify_address *a;
+	const struct sift_hdrread_address *a;
 
 	if (i >= array_count(&v->addresses))
 		return NULL;
@@ -22,19 +23,21 @@ static const char *addr_form(const struct sift_verify *v, unsigned int i)
 }
 
 static void verify(const char *msg, bool whole, const struct sift_hdrfilter *f,
-		   struct sift_verify *v)
+		   struct sift_hdrread *v)
 {
 	struct istream *input =
 		i_stream_create_from_data(msg, strlen(msg));
 
-	sift_verify_message(input, whole, f, v);
+	const char *error;
+
+	test_assert(sift_hdrread_message(input, whole, f, v, &error) == 0);
 	i_stream_unref(&input);
 }
 
 static void test_verify_address_form(void)
 {
 	struct sift_hdrfilter *f = sift_hdrfilter_new(NULL, NULL);
-	struct sift_verify v;
+	struct sift_hdrread v;
 	const char *s;
 
 	test_begin("verify address search form");
@@ -50,14 +53,14 @@ static void test_verify_address_form(void)
 		test_assert(s != NULL && strstr(s, "Edgar <Lee>") != NULL);
 		test_assert(s != NULL && strstr(s, "Rob <rob+dt@example.org>") != NULL);
 		test_assert(s != NULL && strstr(s, "First <first@example.org>") != NULL);
-		test_assert((v.result & SIFT_VERIFY_ADDRESS_TEXT) == 0);
+		test_assert((v.result & SIFT_HDRREAD_ADDRESS_TEXT) == 0);
 
 		/* malformed: Dovecot's placeholders are in the form, and TEXT
 		   (which reads the header as written) can't trust it */
 		verify("From: me\n\n", FALSE, f, &v);
 		s = addr_form(&v, 0);
 		test_assert(s != NULL && strstr(s, "MISSING_DOMAIN") != NULL);
-		test_assert((v.result & SIFT_VERIFY_ADDRESS_TEXT) != 0);
+		test_assert((v.result & SIFT_HDRREAD_ADDRESS_TEXT) != 0);
 		verify("From: MAILER-DAEMON <>\n\n", FALSE, f, &v);
 		s = addr_form(&v, 0);
 		test_assert(s != NULL && strstr(s, "MISSING") != NULL);
@@ -72,13 +75,13 @@ static void test_verify_address_form(void)
 		verify("From: Theodore Ts'o <tytso@mit.edu>\n\n", FALSE, f, &v);
 		test_assert(array_count(&v.addresses) == 1);
 		if (array_count(&v.addresses) == 1) {
-			const struct sift_verify_address *a =
+			const struct sift_hdrread_address *a =
 				array_idx(&v.addresses, 0);
 
 			test_assert(a->text_extra_size == 5 &&
 				    memcmp(a->text_extra, "Ts'o ", 5) == 0);
 		}
-		test_assert((v.result & SIFT_VERIFY_ADDRESS_TEXT) == 0);
+		test_assert((v.result & SIFT_HDRREAD_ADDRESS_TEXT) == 0);
 
 		/* folded headers are read whole; a non-address header is
 		   not in the list */
@@ -94,7 +97,7 @@ static void test_verify_address_form(void)
 		s = addr_form(&v, 0);
 		test_assert(s != NULL);
 		if (s != NULL && strstr(s, "Comment") == NULL)
-			test_assert((v.result & SIFT_VERIFY_ADDRESS_TEXT) != 0);
+			test_assert((v.result & SIFT_HDRREAD_ADDRESS_TEXT) != 0);
 	} T_END;
 	sift_hdrfilter_free(&f);
 	test_end();
@@ -116,7 +119,7 @@ static void test_verify_filter(void)
 		"\n"
 		"hello\n"
 		"--b--\n";
-	struct sift_verify v;
+	struct sift_hdrread v;
 	const char *const *names;
 	unsigned int n;
 
@@ -131,12 +134,12 @@ static void test_verify_filter(void)
 			    strcmp(names[1], "X-Mailer") == 0 &&
 			    strcmp(names[2], "Content-Type") == 0);
 		test_assert(array_count(&v.addresses) == 1);
-		test_assert((v.result & SIFT_VERIFY_EXCLUDED) != 0);
+		test_assert((v.result & SIFT_HDRREAD_EXCLUDED) != 0);
 		/* the part's two Content-Types: seen only when reading the
 		   whole message */
-		test_assert((v.result & SIFT_VERIFY_BODY) == 0);
+		test_assert((v.result & SIFT_HDRREAD_BODY) == 0);
 		verify(multipart, TRUE, f, &v);
-		test_assert((v.result & SIFT_VERIFY_BODY) != 0);
+		test_assert((v.result & SIFT_HDRREAD_BODY) != 0);
 		names = array_get(&v.excluded, &n);
 		/* part headers are not top-level names */
 		test_assert(n == 3);
@@ -149,7 +152,7 @@ static void test_verify_filter(void)
 		verify("Content-Type: multipart/mixed; boundary=\"b\"\n\n"
 		       "--b\nX-Attachment-Id: f1\n\nx\n--b--\n", TRUE, f, &v);
 		test_assert(array_count(&v.excluded) == 0);
-		test_assert((v.result & SIFT_VERIFY_EXCLUDED) != 0);
+		test_assert((v.result & SIFT_HDRREAD_EXCLUDED) != 0);
 	} T_END;
 	sift_hdrfilter_free(&f);
 	test_end();
@@ -173,7 +176,7 @@ static void test_verify_same_runs(void)
 
 	test_begin("verify same runs");
 	for (unsigned int i = 0; i < N_ELEMENTS(cases); i++) {
-		test_assert_idx(sift_verify_same_runs(
+		test_assert_idx(sift_hdrread_same_runs(
 			(const unsigned char *)cases[i].a, strlen(cases[i].a),
 			(const unsigned char *)cases[i].b, strlen(cases[i].b)) ==
 			cases[i].same, i);
@@ -185,12 +188,14 @@ static const char *part_addresses(const char *hdr,
 				  const struct sift_hdrfilter *f)
 {
 	struct istream *input = i_stream_create_from_data(hdr, strlen(hdr));
-	ARRAY_TYPE(sift_verify_address) addrs;
-	const struct sift_verify_address *a;
+	ARRAY_TYPE(sift_hdrread_address) addrs;
+	const struct sift_hdrread_address *a;
 	string_t *str = t_str_new(128);
 
 	t_array_init(&addrs, 4);
-	sift_verify_part_addresses(input, f, &addrs);
+	const char *error;
+
+	test_assert(sift_hdrread_part_addresses(input, f, &addrs, &error) == 0);
 	i_stream_unref(&input);
 	array_foreach(&addrs, a) {
 		str_printfa(str, "%s=", a->name);
@@ -198,6 +203,68 @@ static const char *part_addresses(const char *hdr,
 		str_append_c(str, '|');
 	}
 	return str_c(str);
+}
+
+/* A read error in the middle of the header (or of a part) is reported,
+   never taken for the end of the message: what was read is incomplete.
+   At every cut of the message. */
+static void test_verify_read_error(void)
+{
+	static const char msg[] =
+		"From: Alice <alice@example.org>\r\n"
+		"To: bob@example.org\r\n"
+		"Subject: x\r\n"
+		"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+		"--b\r\nContent-Type: text/plain\r\n\r\nbody\r\n--b--\r\n";
+	struct sift_hdrfilter *f = sift_hdrfilter_new(NULL, "X-Foo");
+	size_t header_len = strstr(msg, "\r\n\r\n") - msg + 4;
+	struct sift_hdrread v;
+
+	test_begin("verify: a read error is reported");
+	for (size_t cut = 0; cut < sizeof(msg) - 1; cut++) {
+		for (unsigned int whole = 0; whole < 2; whole++) T_BEGIN {
+			struct istream *inputs[3], *input;
+			const char *error = NULL;
+			ARRAY_TYPE(sift_hdrread_address) addrs;
+
+			inputs[0] = i_stream_create_from_data(msg, cut);
+			inputs[1] = i_stream_create_error_str(EIO, "test");
+			inputs[2] = NULL;
+			input = i_stream_create_concat(inputs);
+			i_stream_unref(&inputs[0]);
+			i_stream_unref(&inputs[1]);
+			/* (header only: an error after the header's end
+			   is not read at all) */
+			int ret = sift_hdrread_message(input, whole == 1, f,
+						       &v, &error);
+			if (whole == 1 || cut <= header_len) {
+				test_assert_idx(ret < 0, cut);
+				test_assert_idx(error != NULL &&
+					strstr(error, "test") != NULL, cut);
+			} else {
+				test_assert_idx(ret == 0, cut);
+			}
+			i_stream_unref(&input);
+
+			inputs[0] = i_stream_create_from_data(msg, cut);
+			inputs[1] = i_stream_create_error_str(EIO, "test");
+			input = i_stream_create_concat(inputs);
+			i_stream_unref(&inputs[0]);
+			i_stream_unref(&inputs[1]);
+			t_array_init(&addrs, 4);
+			error = NULL;
+			/* (the part parser stops at the end of the header:
+			   an error after it is not its business) */
+			if (cut < header_len) {
+				test_assert_idx(sift_hdrread_part_addresses(
+					input, f, &addrs, &error) < 0, cut);
+				test_assert_idx(error != NULL, cut);
+			}
+			i_stream_unref(&input);
+		} T_END;
+	}
+	sift_hdrfilter_free(&f);
+	test_end();
 }
 
 static void test_verify_part_addresses(void)
@@ -228,6 +295,7 @@ int main(void)
 		test_verify_filter,
 		test_verify_same_runs,
 		test_verify_part_addresses,
+		test_verify_read_error,
 		NULL
 	};
 	int ret;

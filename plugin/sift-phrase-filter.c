@@ -1,12 +1,13 @@
-/* sift-gaps.c: per-message Bloom filters of the gaps between runs (see
-   sift-gaps.h for what they are for and why they are safe). */
+/* sift-phrase-filter.c: per-message Bloom filters of the gaps between runs (see
+   sift-phrase-filter.h for what they are for and why they are safe). */
 #include "lib.h"
 #include "array.h"
 #include "write-full.h"
 #include "sift-plan.h"
-#include "sift-dict.h"
-#include "sift-gaps.h"
+#include "sift-file.h"
+#include "sift-phrase-filter.h"
 #include "sift-record.h"
+#include "sift-uids.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -27,12 +28,12 @@ struct gaps_entry {
 	uint32_t size;
 };
 
-struct sift_gaps {
+struct sift_phrase_filter {
 	struct sift_rfile file;
 	ARRAY(struct gaps_entry) entries;	/* sorted by uid, unique */
 };
 
-struct sift_gaps_writer {
+struct sift_phrase_filter_writer {
 	struct sift_wfile *file;
 	mode_t mode;
 };
@@ -139,7 +140,7 @@ static uint64_t gap_key(uint64_t h, const char *left, size_t left_len,
 	return h;
 }
 
-void sift_gaps_text_keys(struct sift_gap_state *state, const char *prefix,
+void sift_phrase_filter_text_keys(struct sift_gap_state *state, const char *prefix,
 			 const char *text, size_t len,
 			 ARRAY_TYPE(sift_gap_key) *keys)
 {
@@ -226,7 +227,7 @@ static void needle_side(const char *run, size_t run_len, bool whole,
 	side_r->known = TRUE;
 }
 
-void sift_gaps_needle_keys(const char *prefix, const char *needle,
+void sift_phrase_filter_needle_keys(const char *prefix, const char *needle,
 			   size_t len, ARRAY_TYPE(sift_gap_key) *keys)
 {
 	uint64_t ph = prefix_hash(prefix);
@@ -335,10 +336,10 @@ static int gaps_entry_cmp(const struct gaps_entry *e1,
 	return e1->record < e2->record ? -1 : (e1->record > e2->record);
 }
 
-int sift_gaps_open(const char *dir, const struct sift_file_state *st,
-		   struct sift_gaps **gaps_r, const char **error_r)
+int sift_phrase_filter_open(const char *dir, const struct sift_file_state *st,
+		   struct sift_phrase_filter **gaps_r, const char **error_r)
 {
-	struct sift_gaps *gaps = i_new(struct sift_gaps, 1);
+	struct sift_phrase_filter *gaps = i_new(struct sift_phrase_filter, 1);
 	struct gaps_entry *entry;
 	const unsigned char *data;
 	uint64_t pos = 0, offset;
@@ -364,7 +365,7 @@ int sift_gaps_open(const char *dir, const struct sift_file_state *st,
 			*error_r = t_strdup_printf("%s/"SIFT_GAPS_FILE" is "
 				"damaged: invalid record at %llu", dir,
 				(unsigned long long)offset);
-			sift_gaps_close(&gaps);
+			sift_phrase_filter_close(&gaps);
 			return 0;
 		}
 		memcpy(&uid, data, sizeof(uid));
@@ -398,9 +399,9 @@ int sift_gaps_open(const char *dir, const struct sift_file_state *st,
 	return 1;
 }
 
-void sift_gaps_close(struct sift_gaps **_gaps)
+void sift_phrase_filter_close(struct sift_phrase_filter **_gaps)
 {
-	struct sift_gaps *gaps = *_gaps;
+	struct sift_phrase_filter *gaps = *_gaps;
 
 	if (gaps == NULL)
 		return;
@@ -412,26 +413,20 @@ void sift_gaps_close(struct sift_gaps **_gaps)
 }
 
 static const struct gaps_entry *
-gaps_find(struct sift_gaps *gaps, uint32_t uid)
+gaps_find(struct sift_phrase_filter *gaps, uint32_t uid)
 {
 	const struct gaps_entry *e;
-	unsigned int lo = 0, hi;
+	unsigned int count;
+	size_t idx;
 
-	e = array_get(&gaps->entries, &hi);
-	while (lo < hi) {
-		unsigned int mid = (lo + hi) / 2;
-
-		if (e[mid].uid < uid)
-			lo = mid + 1;
-		else if (e[mid].uid > uid)
-			hi = mid;
-		else
-			return &e[mid];
-	}
-	return NULL;
+	e = array_get(&gaps->entries, &count);
+	if (!sift_uid_search(e, count, sizeof(*e),
+			     offsetof(struct gaps_entry, uid), uid, &idx))
+		return NULL;
+	return &e[idx];
 }
 
-void sift_gaps_filter(struct sift_gaps *gaps, const uint64_t *keys,
+void sift_phrase_filter_apply(struct sift_phrase_filter *gaps, const uint64_t *keys,
 		      unsigned int key_count, ARRAY_TYPE(seq_range) *uids)
 {
 	ARRAY_TYPE(seq_range) drop;
@@ -464,11 +459,11 @@ void sift_gaps_filter(struct sift_gaps *gaps, const uint64_t *keys,
 
 /* ---- writer ---------------------------------------------------------------- */
 
-int sift_gaps_writer_open(const char *dir, const struct sift_file_state *st,
-			  mode_t mode, struct sift_gaps_writer **writer_r,
+int sift_phrase_filter_writer_open(const char *dir, const struct sift_file_state *st,
+			  mode_t mode, struct sift_phrase_filter_writer **writer_r,
 			  const char **error_r)
 {
-	struct sift_gaps_writer *writer = i_new(struct sift_gaps_writer, 1);
+	struct sift_phrase_filter_writer *writer = i_new(struct sift_phrase_filter_writer, 1);
 	int ret;
 
 	*writer_r = NULL;
@@ -483,9 +478,9 @@ int sift_gaps_writer_open(const char *dir, const struct sift_file_state *st,
 	return 1;
 }
 
-void sift_gaps_writer_close(struct sift_gaps_writer **_writer)
+void sift_phrase_filter_writer_close(struct sift_phrase_filter_writer **_writer)
 {
-	struct sift_gaps_writer *writer = *_writer;
+	struct sift_phrase_filter_writer *writer = *_writer;
 
 	if (writer == NULL)
 		return;
@@ -494,13 +489,13 @@ void sift_gaps_writer_close(struct sift_gaps_writer **_writer)
 	i_free(writer);
 }
 
-void sift_gaps_writer_state(const struct sift_gaps_writer *writer,
+void sift_phrase_filter_writer_state(const struct sift_phrase_filter_writer *writer,
 			    struct sift_file_state *st_r)
 {
 	sift_wfile_state(writer->file, st_r);
 }
 
-int sift_gaps_writer_add(struct sift_gaps_writer *writer, uint32_t uid,
+int sift_phrase_filter_writer_add(struct sift_phrase_filter_writer *writer, uint32_t uid,
 			 const uint64_t *keys, unsigned int key_count,
 			 const char **error_r)
 {
@@ -565,56 +560,39 @@ int sift_gaps_writer_add(struct sift_gaps_writer *writer, uint32_t uid,
 	return ret;
 }
 
-int sift_gaps_writer_sync(struct sift_gaps_writer *writer, bool do_fsync,
+int sift_phrase_filter_writer_sync(struct sift_phrase_filter_writer *writer, bool do_fsync,
 			  const char **error_r)
 {
 	return sift_wfile_sync(writer->file, do_fsync, error_r);
 }
 
-static bool uid_in(const struct sift_uids *set, uint32_t uid)
-{
-	size_t lo = 0, hi = set->count;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (set->uids[mid] < uid)
-			lo = mid + 1;
-		else if (set->uids[mid] > uid)
-			hi = mid;
-		else
-			return TRUE;
-	}
-	return FALSE;
-}
-
-int sift_gaps_write_copy(struct sift_gaps_writer *writer,
+int sift_phrase_filter_write_copy(struct sift_phrase_filter_writer *writer,
 			 const struct sift_uids *keep, const char *dest_dir,
 			 struct sift_file_state *st_r, const char **error_r)
 {
 	const char *src = sift_wfile_path(writer->file);
 	const char *path = t_strconcat(dest_dir, "/"SIFT_GAPS_FILE, NULL);
 	struct sift_file_state st;
-	struct sift_gaps *gaps;
+	struct sift_phrase_filter *gaps;
 	struct sift_wfile *dest;
 	const struct gaps_entry *e;
 	bool ok = TRUE;
 	int ret;
 
 	sift_wfile_state(writer->file, &st);
-	ret = sift_gaps_open(t_strdup_until(src, strrchr(src, '/')), &st,
+	ret = sift_phrase_filter_open(t_strdup_until(src, strrchr(src, '/')), &st,
 			     &gaps, error_r);
 	if (ret <= 0)
 		return -1;
 	if (sift_wfile_replace_begin(path, SIFT_GAPS_FILE,
 				     writer->mode, &dest,
 				     error_r) < 0) {
-		sift_gaps_close(&gaps);
+		sift_phrase_filter_close(&gaps);
 		return -1;
 	}
 	sift_map_release_restart(&gaps->file.map);
 	array_foreach(&gaps->entries, e) {
-		if (!uid_in(keep, e->uid))
+		if (!sift_uids_contain(keep, e->uid))
 			continue;
 		sift_map_release(&gaps->file.map, e->record);
 		if (sift_wfile_append(dest, &e->uid, sizeof(e->uid), e->bits,
@@ -623,7 +601,7 @@ int sift_gaps_write_copy(struct sift_gaps_writer *writer,
 			break;
 		}
 	}
-	sift_gaps_close(&gaps);
+	sift_phrase_filter_close(&gaps);
 	ret = sift_wfile_replace_end(dest, ok, error_r);
 	if (ret == 0)
 		sift_wfile_state(dest, st_r);

@@ -1,4 +1,4 @@
-/* sift-verify.c: headers as Dovecot's own search reads them.
+/* sift-hdrread.c: headers as Dovecot's own search reads them.
 
    Address headers.  Dovecot's FROM/TO/CC/BCC search parses the header as
    written (encoded-words still encoded), with placeholders for missing
@@ -46,7 +46,7 @@
 #include "message-parser.h"
 #include "sift-plan.h"
 #include "sift-hdrfilter.h"
-#include "sift-verify.h"
+#include "sift-hdrread.h"
 
 static bool unknown_charset_cb(const unsigned char *data ATTR_UNUSED,
 			       size_t size ATTR_UNUSED, const char *charset,
@@ -111,7 +111,7 @@ static bool same_runs(const unsigned char *a, size_t a_len,
 		runs_occur_in(b, b_len, a, a_len, whitespace_only, NULL);
 }
 
-bool sift_verify_same_runs(const unsigned char *a, size_t a_len,
+bool sift_hdrread_same_runs(const unsigned char *a, size_t a_len,
 			   const unsigned char *b, size_t b_len)
 {
 	return same_runs(a, a_len, b, b_len, FALSE);
@@ -120,10 +120,10 @@ bool sift_verify_same_runs(const unsigned char *a, size_t a_len,
 /* One top-level address header: its search form, and whether TEXT (which
    reads it as written) may trust the index's runs of that form. */
 static void verify_address(const struct message_header_line *hdr,
-			   struct sift_verify *v)
+			   struct sift_hdrread *v)
 {
 	struct message_address *addr;
-	struct sift_verify_address *va;
+	struct sift_hdrread_address *va;
 	string_t *written, *search, *decoded, *extra;
 
 	addr = message_address_parse(pool_datastack_create(), hdr->full_value,
@@ -156,12 +156,12 @@ static void verify_address(const struct message_header_line *hdr,
 	va->text_extra_size = str_len(extra);
 	if (!runs_occur_in(str_data(search), str_len(search),
 			   str_data(decoded), str_len(decoded), FALSE, NULL))
-		v->result |= SIFT_VERIFY_ADDRESS_TEXT;
+		v->result |= SIFT_HDRREAD_ADDRESS_TEXT;
 }
 
 static void verify_top_header(const struct message_header_line *hdr,
 			      const struct sift_hdrfilter *filter,
-			      bool *unknown_charset, struct sift_verify *v)
+			      bool *unknown_charset, struct sift_hdrread *v)
 {
 	if (!*unknown_charset &&
 	    memmem(hdr->full_value, hdr->full_value_len, "=?", 2) != NULL) {
@@ -172,13 +172,13 @@ static void verify_top_header(const struct message_header_line *hdr,
 		const char *name = t_strdup(hdr->name);
 
 		array_push_back(&v->excluded, &name);
-		v->result |= SIFT_VERIFY_EXCLUDED;
+		v->result |= SIFT_HDRREAD_EXCLUDED;
 	} else if (message_header_is_address(hdr->name)) {
 		verify_address(hdr, v);
 	}
 }
 
-static void init_result(struct sift_verify *v)
+static void init_result(struct sift_hdrread *v)
 {
 	i_zero(v);
 	t_array_init(&v->addresses, 8);
@@ -188,7 +188,7 @@ static void init_result(struct sift_verify *v)
 /* The top-level header only (a header stream). */
 static void verify_header_only(struct istream *input,
 			       const struct sift_hdrfilter *filter,
-			       bool *unknown_charset, struct sift_verify *v)
+			       bool *unknown_charset, struct sift_hdrread *v)
 {
 	struct message_header_parser_ctx *parser;
 	struct message_header_line *hdr;
@@ -211,7 +211,7 @@ static void verify_header_only(struct istream *input,
    every MIME part for what filter leaves out. */
 static void verify_whole_message(struct istream *input,
 				 const struct sift_hdrfilter *filter,
-				 bool *unknown_charset, struct sift_verify *v)
+				 bool *unknown_charset, struct sift_hdrread *v)
 {
 	const struct message_parser_settings set = {
 		.hdr_flags = MESSAGE_HEADER_PARSER_FLAG_CLEAN_ONELINE,
@@ -236,22 +236,34 @@ static void verify_whole_message(struct istream *input,
 		if (block.part->physical_pos == 0) {
 			verify_top_header(hdr, filter, unknown_charset, v);
 		} else if (!sift_hdrfilter_wants(filter, hdr->name)) {
-			v->result |= SIFT_VERIFY_EXCLUDED;
+			v->result |= SIFT_HDRREAD_EXCLUDED;
 		}
 		/* the backend sees a second Content-Type in a part only if
 		   the fts plugin hands Content-Type over (fts-backend-sift.c) */
 		if (!ctype_wanted && strcasecmp(hdr->name, "Content-Type") == 0) {
 			if (ctype_part == block.part)
-				v->result |= SIFT_VERIFY_BODY;
+				v->result |= SIFT_HDRREAD_BODY;
 			ctype_part = block.part;
 		}
 	}
 	(void)message_parser_deinit_from_parts(&parser, &parts, &error);
 }
 
-void sift_verify_message(struct istream *input, bool whole_message,
+/* The parsers return -1 at the end of the input and on a read error;
+   only the stream tells which. */
+static int input_result(struct istream *input, const char **error_r)
+{
+	if (input->stream_errno == 0)
+		return 0;
+	*error_r = t_strdup_printf("read(%s) failed: %s",
+				   i_stream_get_name(input),
+				   i_stream_get_error(input));
+	return -1;
+}
+
+int sift_hdrread_message(struct istream *input, bool whole_message,
 			 const struct sift_hdrfilter *filter,
-			 struct sift_verify *v)
+			 struct sift_hdrread *v, const char **error_r)
 {
 	bool unknown_charset = FALSE;
 
@@ -261,16 +273,18 @@ void sift_verify_message(struct istream *input, bool whole_message,
 	else
 		verify_header_only(input, filter, &unknown_charset, v);
 	if (unknown_charset)
-		v->result |= SIFT_VERIFY_HEADER_CHARSET;
+		v->result |= SIFT_HDRREAD_HEADER_CHARSET;
+	return input_result(input, error_r);
 }
 
-void sift_verify_part_addresses(struct istream *input,
+int sift_hdrread_part_addresses(struct istream *input,
 				const struct sift_hdrfilter *filter,
-				ARRAY_TYPE(sift_verify_address) *dest)
+				ARRAY_TYPE(sift_hdrread_address) *dest,
+				const char **error_r)
 {
 	struct message_header_parser_ctx *parser;
 	struct message_header_line *hdr;
-	struct sift_verify_address *va;
+	struct sift_hdrread_address *va;
 	string_t *decoded;
 
 	parser = message_parse_header_init(input, NULL,
@@ -295,4 +309,5 @@ void sift_verify_part_addresses(struct istream *input,
 		va->size = str_len(decoded);
 	}
 	message_parse_header_deinit(&parser);
+	return input_result(input, error_r);
 }

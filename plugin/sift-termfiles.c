@@ -1,13 +1,15 @@
-/* sift-dict.c: the "terms" and "opaque" files next to an index (see
-   sift-dict.h for what they hold and why they are safe). */
+/* sift-termfiles.c: the "terms" and "opaque" files next to an index (see
+   sift-termfiles.h for what they hold and why they are safe). */
 /* memmem() and memrchr() */
 #define _GNU_SOURCE
 #include "lib.h"
 #include "array.h"
 #include "str.h"
 #include "write-full.h"
-#include "sift-dict.h"
+#include "sift-file.h"
+#include "sift-termfiles.h"
 #include "sift-record.h"
+#include "sift-uids.h"
 
 #include <stdio.h>
 #include <fcntl.h>
@@ -15,14 +17,14 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-struct sift_dict {
+struct sift_termfiles {
 	struct sift_rfile terms, opaque;
 	bool terms_complete;
 	/* a file failed its check when it was first scanned */
 	char *damage;
 };
 
-struct sift_dict_writer {
+struct sift_termfiles_writer {
 	char *dir;
 	mode_t mode;
 	struct sift_wfile *terms, *opaque;
@@ -32,76 +34,10 @@ struct sift_dict_writer {
 /* terms are rewritten in records of about this size */
 #define TERMS_RECORD_SIZE (256 * 1024)
 
-int sift_map_file(const char *path, struct sift_map *map_r,
-			 const char **error_r)
+int sift_termfiles_open(const char *dir, const struct sift_files_state *st,
+		   struct sift_termfiles **dict_r, const char **error_r)
 {
-	struct stat st;
-	void *p;
-	int fd;
-
-	i_zero(map_r);
-	fd = open(path, O_RDONLY);
-	if (fd == -1) {
-		if (errno == ENOENT)
-			return 0;
-		*error_r = t_strdup_printf("open(%s) failed: %m", path);
-		return -1;
-	}
-	if (fstat(fd, &st) < 0) {
-		*error_r = t_strdup_printf("fstat(%s) failed: %m", path);
-		i_close_fd(&fd);
-		return -1;
-	}
-	if (st.st_size > 0) {
-		p = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-		if (p == MAP_FAILED) {
-			*error_r = t_strdup_printf("mmap(%s) failed: %m",
-						   path);
-			i_close_fd(&fd);
-			return -1;
-		}
-		map_r->data = p;
-		map_r->size = st.st_size;
-	}
-	i_close_fd(&fd);
-	return 0;
-}
-
-void sift_map_release(struct sift_map *map, uint64_t offset)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t end;
-
-	if (map->data == NULL)
-		return;
-	if (offset > map->size)
-		offset = map->size;
-	/* whole pages only: the page holding offset is still in use */
-	end = (size_t)offset & ~(page - 1);
-	if (end < map->released + SIFT_MAP_WINDOW)
-		return;
-	/* map->data is page-aligned (mmap) and so is map->released */
-	(void)madvise((void *)(map->data + map->released),
-		      end - map->released, MADV_DONTNEED);
-	map->released = end;
-}
-
-void sift_map_release_restart(struct sift_map *map)
-{
-	map->released = 0;
-}
-
-void sift_unmap(struct sift_map *map)
-{
-	if (map->data != NULL)
-		(void)munmap((void *)map->data, map->size);
-	i_zero(map);
-}
-
-int sift_dict_open(const char *dir, const struct sift_files_state *st,
-		   struct sift_dict **dict_r, const char **error_r)
-{
-	struct sift_dict *dict = i_new(struct sift_dict, 1);
+	struct sift_termfiles *dict = i_new(struct sift_termfiles, 1);
 	int ret;
 
 	*dict_r = NULL;
@@ -109,17 +45,17 @@ int sift_dict_open(const char *dir, const struct sift_files_state *st,
 	   sizes are checked now, the records when a search first scans
 	   them (a word search needs neither file). */
 	ret = !st->terms_complete ? 1 :
-		sift_rfile_open(t_strconcat(dir, "/"SIFT_DICT_TERMS_FILE, NULL),
-				SIFT_DICT_TERMS_FILE, &st->terms, FALSE,
+		sift_rfile_open(t_strconcat(dir, "/"SIFT_TERMS_FILE, NULL),
+				SIFT_TERMS_FILE, &st->terms, FALSE,
 				&dict->terms, error_r);
 	if (ret > 0) {
-		ret = sift_rfile_open(t_strconcat(dir, "/"SIFT_DICT_OPAQUE_FILE,
-						  NULL), SIFT_DICT_OPAQUE_FILE,
+		ret = sift_rfile_open(t_strconcat(dir, "/"SIFT_OPAQUE_FILE,
+						  NULL), SIFT_OPAQUE_FILE,
 				      &st->opaque, FALSE, &dict->opaque,
 				      error_r);
 	}
 	if (ret <= 0) {
-		sift_dict_close(&dict);
+		sift_termfiles_close(&dict);
 		return ret;
 	}
 	dict->terms_complete = st->terms_complete;
@@ -127,9 +63,9 @@ int sift_dict_open(const char *dir, const struct sift_files_state *st,
 	return 1;
 }
 
-void sift_dict_close(struct sift_dict **_dict)
+void sift_termfiles_close(struct sift_termfiles **_dict)
 {
-	struct sift_dict *dict = *_dict;
+	struct sift_termfiles *dict = *_dict;
 
 	if (dict == NULL)
 		return;
@@ -140,13 +76,13 @@ void sift_dict_close(struct sift_dict **_dict)
 	i_free(dict);
 }
 
-const char *sift_dict_damage(const struct sift_dict *dict)
+const char *sift_termfiles_damage(const struct sift_termfiles *dict)
 {
 	return dict->damage;
 }
 
 /* Before the first scan of file: verify it. */
-static bool sift_dict_check(struct sift_dict *dict, struct sift_rfile *file)
+static bool sift_termfiles_check(struct sift_termfiles *dict, struct sift_rfile *file)
 {
 	const char *error;
 
@@ -159,7 +95,7 @@ static bool sift_dict_check(struct sift_dict *dict, struct sift_rfile *file)
 	return TRUE;
 }
 
-bool sift_dict_terms_complete(const struct sift_dict *dict)
+bool sift_termfiles_terms_complete(const struct sift_termfiles *dict)
 {
 	return dict->terms_complete;
 }
@@ -174,7 +110,7 @@ static const char *line_start(const char *begin, const char *pos)
 
 /* The rest of the term [ls, le) in family p, or NULL if it is not one. */
 static const char *
-term_rest(const struct sift_dict_prefix *p, const char *ls, const char *le)
+term_rest(const struct sift_termfiles_prefix *p, const char *ls, const char *le)
 {
 	size_t prefix_len = strlen(p->prefix);
 	const char *rest;
@@ -195,9 +131,9 @@ term_rest(const struct sift_dict_prefix *p, const char *ls, const char *le)
 /* One record's lines of terms. */
 static void
 match_terms_in(const char *begin, const char *end,
-	       const struct sift_dict_prefix *prefixes,
+	       const struct sift_termfiles_prefix *prefixes,
 	       unsigned int prefix_count, const char *needle,
-	       size_t needle_len, ARRAY_TYPE(sift_dict_term) *terms_r)
+	       size_t needle_len, ARRAY_TYPE(sift_termfiles_term) *terms_r)
 {
 	const char *pos = begin, *hit;
 
@@ -218,7 +154,7 @@ match_terms_in(const char *begin, const char *end,
 			     memmem(rest, le - rest, needle,
 				    needle_len) == NULL))
 				continue;
-			struct sift_dict_term *term =
+			struct sift_termfiles_term *term =
 				array_append_space(terms_r);
 			term->str = ls;
 			term->len = le - ls;
@@ -227,17 +163,17 @@ match_terms_in(const char *begin, const char *end,
 	}
 }
 
-void sift_dict_match_terms(struct sift_dict *dict,
-			   const struct sift_dict_prefix *prefixes,
+void sift_termfiles_match_terms(struct sift_termfiles *dict,
+			   const struct sift_termfiles_prefix *prefixes,
 			   unsigned int prefix_count,
 			   const char *needle, size_t needle_len,
-			   ARRAY_TYPE(sift_dict_term) *terms_r)
+			   ARRAY_TYPE(sift_termfiles_term) *terms_r)
 {
 	const unsigned char *data;
 	uint64_t pos = 0, offset;
 	uint32_t len;
 
-	if (needle_len == 0 || !sift_dict_check(dict, &dict->terms))
+	if (needle_len == 0 || !sift_termfiles_check(dict, &dict->terms))
 		return;
 	while (sift_rfile_next(&dict->terms, &pos, &offset, &data, &len)) {
 		match_terms_in((const char *)data, (const char *)data + len,
@@ -279,14 +215,14 @@ static void match_opaque_in(const char *begin, const char *end,
 	}
 }
 
-void sift_dict_match_opaque(struct sift_dict *dict, const char *needle,
+void sift_termfiles_match_opaque(struct sift_termfiles *dict, const char *needle,
 			    size_t needle_len, ARRAY_TYPE(seq_range) *uids)
 {
 	const unsigned char *data;
 	uint64_t pos = 0, offset;
 	uint32_t len;
 
-	if (needle_len == 0 || !sift_dict_check(dict, &dict->opaque))
+	if (needle_len == 0 || !sift_termfiles_check(dict, &dict->opaque))
 		return;
 	while (sift_rfile_next(&dict->opaque, &pos, &offset, &data, &len)) {
 		match_opaque_in((const char *)data, (const char *)data + len,
@@ -296,56 +232,32 @@ void sift_dict_match_opaque(struct sift_dict *dict, const char *needle,
 
 /* ---- writer ------------------------------------------------------------- */
 
-int sift_open_append(const char *path, mode_t mode, int *fd_r,
-		     bool *created_r, const char **error_r)
-{
-	int fd;
-
-	*created_r = FALSE;
-	fd = open(path, O_RDWR);
-	if (fd == -1 && errno == ENOENT) {
-		fd = open(path, O_RDWR | O_CREAT | O_EXCL, mode);
-		*created_r = TRUE;
-	}
-	if (fd == -1) {
-		*error_r = t_strdup_printf("open(%s) failed: %m", path);
-		return -1;
-	}
-	if (lseek(fd, 0, SEEK_END) < 0) {
-		*error_r = t_strdup_printf("lseek(%s) failed: %m", path);
-		i_close_fd(&fd);
-		return -1;
-	}
-	*fd_r = fd;
-	return 0;
-}
-
-int sift_dict_writer_open(const char *dir, const struct sift_files_state *st,
-			  mode_t mode, struct sift_dict_writer **writer_r,
+int sift_termfiles_writer_open(const char *dir, const struct sift_files_state *st,
+			  mode_t mode, struct sift_termfiles_writer **writer_r,
 			  const char **error_r)
 {
-	struct sift_dict_writer *writer;
+	struct sift_termfiles_writer *writer;
 	struct sift_file_state none = { 0, 0 };
 	int ret;
 
 	*writer_r = NULL;
-	writer = i_new(struct sift_dict_writer, 1);
+	writer = i_new(struct sift_termfiles_writer, 1);
 	writer->dir = i_strdup(dir);
 	writer->mode = mode;
 
-	ret = sift_wfile_open(t_strconcat(dir, "/"SIFT_DICT_OPAQUE_FILE, NULL),
-			      SIFT_DICT_OPAQUE_FILE, mode, &st->opaque,
+	ret = sift_wfile_open(t_strconcat(dir, "/"SIFT_OPAQUE_FILE, NULL),
+			      SIFT_OPAQUE_FILE, mode, &st->opaque,
 			      &writer->opaque, error_r);
 	if (ret > 0) {
 		/* An incomplete terms file is never read: start it afresh
 		   (complete only if the database is empty). */
-		ret = sift_wfile_open(t_strconcat(dir, "/"SIFT_DICT_TERMS_FILE,
-						  NULL), SIFT_DICT_TERMS_FILE,
+		ret = sift_wfile_open(t_strconcat(dir, "/"SIFT_TERMS_FILE,
+						  NULL), SIFT_TERMS_FILE,
 				      mode, st->terms_complete ? &st->terms :
 				      &none, &writer->terms, error_r);
 	}
 	if (ret <= 0) {
-		sift_dict_writer_close(&writer);
+		sift_termfiles_writer_close(&writer);
 		return ret;
 	}
 	writer->terms_complete = st->terms_complete ||
@@ -354,9 +266,9 @@ int sift_dict_writer_open(const char *dir, const struct sift_files_state *st,
 	return 1;
 }
 
-void sift_dict_writer_close(struct sift_dict_writer **_writer)
+void sift_termfiles_writer_close(struct sift_termfiles_writer **_writer)
 {
-	struct sift_dict_writer *writer = *_writer;
+	struct sift_termfiles_writer *writer = *_writer;
 
 	if (writer == NULL)
 		return;
@@ -367,19 +279,19 @@ void sift_dict_writer_close(struct sift_dict_writer **_writer)
 	i_free(writer);
 }
 
-bool sift_dict_writer_terms_complete(const struct sift_dict_writer *writer)
+bool sift_termfiles_writer_terms_complete(const struct sift_termfiles_writer *writer)
 {
 	return writer->terms_complete;
 }
 
-void sift_dict_writer_set_incomplete(struct sift_dict_writer *writer)
+void sift_termfiles_writer_set_incomplete(struct sift_termfiles_writer *writer)
 {
 	/* readers learn it from the next commit's SIFT_META_FILES, the
 	   same commit that adds documents the file lacks */
 	writer->terms_complete = FALSE;
 }
 
-int sift_dict_writer_add_terms(struct sift_dict_writer *writer,
+int sift_termfiles_writer_add_terms(struct sift_termfiles_writer *writer,
 			       const char *lines, size_t len,
 			       const char **error_r)
 {
@@ -388,7 +300,7 @@ int sift_dict_writer_add_terms(struct sift_dict_writer *writer,
 	return sift_wfile_append(writer->terms, lines, len, NULL, 0, error_r);
 }
 
-int sift_dict_writer_add_opaque(struct sift_dict_writer *writer, uint32_t uid,
+int sift_termfiles_writer_add_opaque(struct sift_termfiles_writer *writer, uint32_t uid,
 				const char *tokens, size_t len,
 				const char **error_r)
 {
@@ -406,7 +318,7 @@ int sift_dict_writer_add_opaque(struct sift_dict_writer *writer, uint32_t uid,
 				 NULL, 0, error_r);
 }
 
-int sift_dict_writer_sync(struct sift_dict_writer *writer, bool do_fsync,
+int sift_termfiles_writer_sync(struct sift_termfiles_writer *writer, bool do_fsync,
 			  const char **error_r)
 {
 	if (sift_wfile_sync(writer->terms, do_fsync, error_r) < 0 ||
@@ -415,46 +327,12 @@ int sift_dict_writer_sync(struct sift_dict_writer *writer, bool do_fsync,
 	return 0;
 }
 
-void sift_dict_writer_state(const struct sift_dict_writer *writer,
+void sift_termfiles_writer_state(const struct sift_termfiles_writer *writer,
 			    struct sift_files_state *st)
 {
 	sift_wfile_state(writer->terms, &st->terms);
 	sift_wfile_state(writer->opaque, &st->opaque);
 	st->terms_complete = writer->terms_complete;
-}
-
-/* Write a file atomically: build path.tmp, then rename over path. */
-int sift_replace_file_begin(const char *path, mode_t mode, int *fd_r,
-			    const char **error_r)
-{
-	const char *tmp = t_strconcat(path, ".tmp", NULL);
-
-	*fd_r = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
-	if (*fd_r == -1) {
-		*error_r = t_strdup_printf("open(%s) failed: %m", tmp);
-		return -1;
-	}
-	return 0;
-}
-
-int sift_replace_file_end(const char *path, int *fd, bool ok,
-			  const char **error_r)
-{
-	const char *tmp = t_strconcat(path, ".tmp", NULL);
-
-	if (ok && fdatasync(*fd) < 0) {
-		*error_r = t_strdup_printf("fdatasync(%s) failed: %m", tmp);
-		ok = FALSE;
-	}
-	i_close_fd(fd);
-	if (ok && rename(tmp, path) < 0) {
-		*error_r = t_strdup_printf("rename(%s, %s) failed: %m",
-					   tmp, path);
-		ok = FALSE;
-	}
-	if (!ok)
-		i_unlink_if_exists(tmp);
-	return ok ? 0 : -1;
 }
 
 struct terms_write_ctx {
@@ -484,26 +362,26 @@ static int terms_write_cb(void *context, const char *term, size_t len)
 	return 0;
 }
 
-int sift_dict_write_terms(struct sift_dict_writer *writer,
+int sift_termfiles_write_terms(struct sift_termfiles_writer *writer,
 			  struct sift_xdb *db, const char *dest_dir,
 			  struct sift_file_state *st_r, const char **error_r)
 {
-	const char *path = t_strconcat(dest_dir, "/"SIFT_DICT_TERMS_FILE,
+	const char *path = t_strconcat(dest_dir, "/"SIFT_TERMS_FILE,
 				       NULL);
 	struct terms_write_ctx ctx;
-	struct sift_xerror err;
+	const char *error;
 	bool ok = TRUE;
 	int cb_ret;
 
 	i_zero(&ctx);
-	if (sift_wfile_replace_begin(path, SIFT_DICT_TERMS_FILE, writer->mode,
+	if (sift_wfile_replace_begin(path, SIFT_TERMS_FILE, writer->mode,
 				     &ctx.file, error_r) < 0)
 		return -1;
 	ctx.buf = buffer_create_dynamic(default_pool, TERMS_RECORD_SIZE + 1024);
 	if (sift_xdb_each_term(db, terms_write_cb, &ctx, &cb_ret,
-			       &err) != SIFT_X_OK) {
+			       &error) != SIFT_X_OK) {
 		*error_r = t_strdup_printf("Listing terms failed: %s",
-					   err.msg);
+					   error);
 		ok = FALSE;
 	} else if (cb_ret != 0 || terms_write_flush(&ctx) < 0) {
 		*error_r = ctx.error;
@@ -526,28 +404,11 @@ int sift_dict_write_terms(struct sift_dict_writer *writer,
 	return 0;
 }
 
-static bool uid_kept(const struct sift_uids *keep, uint32_t uid)
-{
-	size_t lo = 0, hi = keep->count;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (keep->uids[mid] < uid)
-			lo = mid + 1;
-		else if (keep->uids[mid] > uid)
-			hi = mid;
-		else
-			return TRUE;
-	}
-	return FALSE;
-}
-
-int sift_dict_write_opaque(struct sift_dict_writer *writer,
+int sift_termfiles_write_opaque(struct sift_termfiles_writer *writer,
 			   const struct sift_uids *keep, const char *dest_dir,
 			   struct sift_file_state *st_r, const char **error_r)
 {
-	const char *path = t_strconcat(dest_dir, "/"SIFT_DICT_OPAQUE_FILE,
+	const char *path = t_strconcat(dest_dir, "/"SIFT_OPAQUE_FILE,
 				       NULL);
 	struct sift_file_state src_st;
 	struct sift_rfile src;
@@ -561,11 +422,11 @@ int sift_dict_write_opaque(struct sift_dict_writer *writer,
 
 	sift_wfile_state(writer->opaque, &src_st);
 	ret = sift_rfile_open(sift_wfile_path(writer->opaque),
-			      SIFT_DICT_OPAQUE_FILE, &src_st, TRUE, &src,
+			      SIFT_OPAQUE_FILE, &src_st, TRUE, &src,
 			      error_r);
 	if (ret <= 0)
 		return -1;
-	if (sift_wfile_replace_begin(path, SIFT_DICT_OPAQUE_FILE, writer->mode,
+	if (sift_wfile_replace_begin(path, SIFT_OPAQUE_FILE, writer->mode,
 				     &dest, error_r) < 0) {
 		sift_rfile_close(&src);
 		return -1;
@@ -587,7 +448,7 @@ int sift_dict_write_opaque(struct sift_dict_writer *writer,
 			sp = memchr(pos, ' ', le - pos);
 			if (sp != NULL &&
 			    str_to_uint32(t_strdup_until(pos, sp), &uid) == 0 &&
-			    uid_kept(keep, uid) &&
+			    sift_uids_contain(keep, uid) &&
 			    sift_wfile_append(dest, pos, le - pos + 1, NULL, 0,
 					      error_r) < 0)
 				ok = FALSE;

@@ -1,4 +1,4 @@
-/* sift-gaps: the "gaps" file next to a mailbox's index, which narrows
+/* sift-phrase-filter: the "gaps" file next to a mailbox's index, which narrows
    phrase searches without storing word positions.
 
    A phrase ("supports gcc", "this only") is a string with whitespace, so
@@ -36,8 +36,8 @@
    message).  It is rewritten without expunged messages when the index is
    rebuilt.  A reader verifies every record at open; a damaged file is
    never used. */
-#ifndef SIFT_GAPS_H
-#define SIFT_GAPS_H
+#ifndef SIFT_PHRASE_FILTER_H
+#define SIFT_PHRASE_FILTER_H
 
 #include "seq-range-array.h"
 #include "sift-xapian.h"
@@ -64,49 +64,49 @@ struct sift_gap_state {
 	size_t before_len;
 	bool have_tail, have_before;
 };
-void sift_gaps_text_keys(struct sift_gap_state *state, const char *prefix,
+void sift_phrase_filter_text_keys(struct sift_gap_state *state, const char *prefix,
 			 const char *text, size_t len,
 			 ARRAY_TYPE(sift_gap_key) *keys);
 /* The keys every message containing needle (normalized, with
    whitespace) has in field prefix: the gaps between runs of the needle
    whose key parts are known.  May add none (e.g. "a lot": "a" may end a
    longer run). */
-void sift_gaps_needle_keys(const char *prefix, const char *needle,
+void sift_phrase_filter_needle_keys(const char *prefix, const char *needle,
 			   size_t len, ARRAY_TYPE(sift_gap_key) *keys);
 
 /* Reader. */
-struct sift_gaps;
+struct sift_phrase_filter;
 struct sift_file_state;
 /* Map dir's gaps file and check it against its committed state st.
    Returns 1, 0 if it is damaged (error_r), or -1 with error_r. */
-int sift_gaps_open(const char *dir, const struct sift_file_state *st,
-		   struct sift_gaps **gaps_r, const char **error_r);
-void sift_gaps_close(struct sift_gaps **gaps);
+int sift_phrase_filter_open(const char *dir, const struct sift_file_state *st,
+		   struct sift_phrase_filter **gaps_r, const char **error_r);
+void sift_phrase_filter_close(struct sift_phrase_filter **gaps);
 /* Remove from uids each message whose filter lacks one of keys.
    Messages without a filter are kept. */
-void sift_gaps_filter(struct sift_gaps *gaps, const uint64_t *keys,
+void sift_phrase_filter_apply(struct sift_phrase_filter *gaps, const uint64_t *keys,
 		      unsigned int key_count, ARRAY_TYPE(seq_range) *uids);
 
 /* Writer; used only while holding the database's write lock.  Returns
    1, 0 if the committed file is damaged (error_r), or -1 with error_r. */
-struct sift_gaps_writer;
-int sift_gaps_writer_open(const char *dir, const struct sift_file_state *st,
-			  mode_t mode, struct sift_gaps_writer **writer_r,
+struct sift_phrase_filter_writer;
+int sift_phrase_filter_writer_open(const char *dir, const struct sift_file_state *st,
+			  mode_t mode, struct sift_phrase_filter_writer **writer_r,
 			  const char **error_r);
-void sift_gaps_writer_close(struct sift_gaps_writer **writer);
+void sift_phrase_filter_writer_close(struct sift_phrase_filter_writer **writer);
 /* The state to commit. */
-void sift_gaps_writer_state(const struct sift_gaps_writer *writer,
+void sift_phrase_filter_writer_state(const struct sift_phrase_filter_writer *writer,
 			    struct sift_file_state *st_r);
 /* Append uid's filter, built from keys (none: nothing is written). */
-int sift_gaps_writer_add(struct sift_gaps_writer *writer, uint32_t uid,
+int sift_phrase_filter_writer_add(struct sift_phrase_filter_writer *writer, uint32_t uid,
 			 const uint64_t *keys, unsigned int key_count,
 			 const char **error_r);
 /* Before a commit: make the appended records durable (if do_fsync). */
-int sift_gaps_writer_sync(struct sift_gaps_writer *writer, bool do_fsync,
+int sift_phrase_filter_writer_sync(struct sift_phrase_filter_writer *writer, bool do_fsync,
 			  const char **error_r);
 /* Copy the writer's gaps file to dest_dir keeping only the records of
    uids in keep (sorted). */
-int sift_gaps_write_copy(struct sift_gaps_writer *writer,
+int sift_phrase_filter_write_copy(struct sift_phrase_filter_writer *writer,
 			 const struct sift_uids *keep, const char *dest_dir,
 			 struct sift_file_state *st_r, const char **error_r);
 

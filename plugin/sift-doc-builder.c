@@ -1,0 +1,696 @@
+/* sift-doc-builder.c: one message's fields -> a Xapian document and its
+   side-file data (see sift-doc-builder.h for what is built and why). */
+#include "lib.h"
+#include "array.h"
+#include "buffer.h"
+#include "str.h"
+#include "sift-text.h"
+#include "sift-plan.h"
+#include "sift-terms.h"
+#include "sift-termset.h"
+#include "sift-phrase-filter.h"
+#include "sift-doc-builder.h"
+
+struct sift_token_span {
+	size_t offset, len;
+};
+
+struct sift_doc_builder {
+	struct sift_text *text;
+	bool fold_accents;
+
+	/* the document being built */
+	struct sift_xdoc *doc;
+	string_t *opaque;
+	uint32_t doc_uid;
+	enum sift_untrusted doc_untrusted;
+	bool doc_truncated, doc_raw, doc_html;
+	/* the normalized text of its decoded attachments (parts separated
+	   by NUL), up to SIFT_DECODED_MAX_BYTES: SIFT_VALUE_DECODED */
+	string_t *decoded;
+	/* field text handed over (fts_sift_commit_size) */
+	uoff_t text_bytes;
+	/* the first failure since the document began */
+	char *error;
+
+	/* the field being built */
+	enum sift_field_kind field_kind;
+	bool field_open, field_is_address, field_is_pooled, field_chunks;
+	/* HTML source: runs are split at '<' and '>' */
+	bool field_html;
+	/* the document's distinct terms so far */
+	struct sift_termset *doc_terms;
+	/* the ASCII characters of the body: bit c % 8 of byte c / 8 */
+	unsigned char doc_ascii[SIFT_BODY_ASCII_BYTES];
+	/* the document's gap keys (sift-phrase-filter.h), and the field's
+	   state */
+	ARRAY_TYPE(sift_gap_key) gap_keys;
+	struct sift_gap_state gap_state;
+	/* with field_chunks: the current text's tokens (doc_chunks) */
+	ARRAY(struct sift_token_span) token_spans;
+	string_t *token_prefix, *run_prefix;
+	buffer_t *field_buf;
+	string_t *term;
+	int field_error;
+};
+
+static void doc_set_error(struct sift_doc_builder *b, const char *error)
+{
+	/* the first failure is the one to report */
+	if (b->error == NULL)
+		b->error = i_strdup(error);
+}
+
+struct sift_doc_builder *
+sift_doc_builder_new(struct sift_text *text, bool fold_accents)
+{
+	struct sift_doc_builder *b = i_new(struct sift_doc_builder, 1);
+
+	b->text = text;
+	b->fold_accents = fold_accents;
+	i_array_init(&b->token_spans, 256);
+	i_array_init(&b->gap_keys, 256);
+	b->doc_terms = sift_termset_new();
+	b->token_prefix = str_new(default_pool, 64);
+	b->run_prefix = str_new(default_pool, 64);
+	b->field_buf = buffer_create_dynamic(default_pool, 4096);
+	b->term = str_new(default_pool, 256);
+	b->opaque = str_new(default_pool, 1024);
+	b->decoded = str_new(default_pool, 256);
+	return b;
+}
+
+void sift_doc_builder_free(struct sift_doc_builder **_b)
+{
+	struct sift_doc_builder *b = *_b;
+
+	if (b == NULL)
+		return;
+	*_b = NULL;
+	sift_xdoc_free(&b->doc);
+	str_free(&b->token_prefix);
+	str_free(&b->run_prefix);
+	buffer_free(&b->field_buf);
+	str_free(&b->term);
+	str_free(&b->opaque);
+	str_free(&b->decoded);
+	array_free(&b->token_spans);
+	array_free(&b->gap_keys);
+	sift_termset_free(&b->doc_terms);
+	i_free(b->error);
+	i_free(b);
+}
+
+/* Count one occurrence of prefix+word in the document being built (wdf 1)
+   or only make it present (wdf 0); see "Within-document frequencies"
+   at the top.  The document gets its terms at doc_flush_terms(). */
+static void doc_put_term(struct sift_doc_builder *b, const char *prefix,
+				size_t prefix_len, const char *word,
+				size_t word_len, unsigned int wdf)
+{
+	str_truncate(b->term, 0);
+	str_append_data(b->term, prefix, prefix_len);
+	str_append_data(b->term, word, word_len);
+	(void)sift_termset_add(b->doc_terms, str_data(b->term),
+			       str_len(b->term), wdf);
+	if (b->fold_accents &&
+	    (memchr(word, 0xcc, word_len) != NULL ||
+	     memchr(word, 0xcd, word_len) != NULL)) {
+		/* also without its accents (fts_sift_fold_accents), with
+		   the same wdf so that a folded search scores like the
+		   accented one; in place: the folded form is never
+		   longer */
+		char *w = str_c_modifiable(b->term) + prefix_len;
+		size_t len = sift_text_fold_accents(w, word_len, w);
+
+		if (len < word_len && len > 0) {
+			str_truncate(b->term, prefix_len + len);
+			(void)sift_termset_add(b->doc_terms,
+					       str_data(b->term),
+					       str_len(b->term), wdf);
+		}
+	}
+}
+
+/* Hand the document's distinct terms to Xapian, each once with its wdf. */
+static int doc_flush_terms(struct sift_doc_builder *b)
+{
+	const char *error;
+	unsigned int i, count = sift_termset_count(b->doc_terms);
+	const void *data;
+	size_t len;
+	unsigned int wdf;
+
+	for (i = 0; i < count; i++) {
+		sift_termset_get(b->doc_terms, i, &data, &len, &wdf);
+		if (sift_xdoc_add_term_wdf(b->doc, data, len, wdf,
+					   &error) != SIFT_X_OK) {
+			doc_set_error(b, t_strdup_printf(
+				"Adding a term failed: %s", error));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The document's values: the map of its body's ASCII characters and
+   the text of its decoded attachments, if it has any (no value reads as
+   none). */
+static int doc_set_values(struct sift_doc_builder *b)
+{
+	static const unsigned char none[SIFT_BODY_ASCII_BYTES];
+	const char *error;
+
+	if (memcmp(b->doc_ascii, none, sizeof(none)) != 0 &&
+	    sift_xdoc_set_value(b->doc, SIFT_VALUE_BODY_ASCII,
+				b->doc_ascii, sizeof(b->doc_ascii),
+				&error) != SIFT_X_OK) {
+		doc_set_error(b, t_strdup_printf(
+			"Adding a value failed: %s", error));
+		return -1;
+	}
+	if (str_len(b->decoded) > 0 &&
+	    sift_xdoc_set_value(b->doc, SIFT_VALUE_DECODED,
+				str_data(b->decoded),
+				str_len(b->decoded), &error) != SIFT_X_OK) {
+		doc_set_error(b, t_strdup_printf(
+			"Adding a value failed: %s", error));
+		return -1;
+	}
+	return 0;
+}
+
+/* A word or run longer than a term can be is stored as overlapping
+   windows that start every SIFT_WINDOW_SAFE_NEEDLE bytes (on character
+   boundaries), so that every substring of up to that many bytes lies
+   whole inside one of them; the ZL flag tells searches for longer strings
+   to let Dovecot check the message.  The windows have wdf 0: they are
+   pieces of one rare word, not words of the text. */
+static int doc_add_term(struct sift_doc_builder *b, const char *prefix,
+			       size_t prefix_len, const char *word,
+			       size_t word_len, unsigned int wdf)
+{
+	size_t max = SIFT_XAPIAN_MAX_TERM - prefix_len;
+	size_t start, next, len;
+
+	if (word_len <= max) {
+		doc_put_term(b, prefix, prefix_len, word, word_len,
+				    wdf);
+		return 0;
+	}
+	b->doc_truncated = TRUE;
+	if (max < 2 * SIFT_WINDOW_SAFE_NEEDLE + 3) {
+		/* (no prefix is this long) just cut, and trust no header
+		   search of this message */
+		b->doc_untrusted |= SIFT_UNTRUSTED_HEADERS;
+		len = sift_text_utf8_truncate(word, word_len, max);
+		doc_put_term(b, prefix, prefix_len, word, len, 0);
+		return 0;
+	}
+	for (start = 0;; start = next) {
+		len = sift_text_utf8_truncate(word + start, word_len - start,
+					      max);
+		doc_put_term(b, prefix, prefix_len, word + start,
+				    len, 0);
+		if (start + len >= word_len)
+			break;
+		next = start + sift_text_utf8_truncate(word + start,
+				word_len - start, SIFT_WINDOW_SAFE_NEEDLE);
+		if (next == start)
+			next = start + len;
+	}
+	return 0;
+}
+
+/* Long and with a digit: a signature, timestamp or id fragment
+   (1FE3A2B9C7D4, 0.2021.06.10.04.46.28, 20190410.12345@host) rather than
+   a word anyone searches for by itself; almost all of them occur in one
+   message only. */
+static bool sift_token_is_opaque(const char *tok, size_t len)
+{
+	if (len < SIFT_OPAQUE_MIN_LEN)
+		return FALSE;
+	for (size_t i = 0; i < len; i++) {
+		if (tok[i] >= '0' && tok[i] <= '9')
+			return TRUE;
+	}
+	return FALSE;
+}
+
+static int doc_token(void *context, const char *tok, size_t len,
+			    size_t byte_offset, unsigned int flags ATTR_UNUSED)
+{
+	struct sift_doc_builder *b = context;
+
+	if (b->field_is_pooled && sift_token_is_opaque(tok, len)) {
+		str_append_data(b->opaque, tok, len);
+		str_append_c(b->opaque, '\n');
+		return 0;
+	}
+	if (b->field_chunks) {
+		struct sift_token_span *span =
+			array_append_space(&b->token_spans);
+		span->offset = byte_offset;
+		span->len = len;
+	}
+	return doc_add_term(b, str_c(b->token_prefix),
+				   str_len(b->token_prefix), tok, len, 1);
+}
+
+/* Address runs: maximal pieces of the normalized written address without
+   spaces or address punctuation (see SIFT_ADDRESS_RUN_SEPARATORS). */
+static int doc_address_runs(struct sift_doc_builder *b,
+				   const char *text, size_t len)
+{
+	size_t i = 0, start;
+
+	while (i < len) {
+		while (i < len &&
+		       strchr(SIFT_ADDRESS_RUN_SEPARATORS, text[i]) != NULL)
+			i++;
+		start = i;
+		while (i < len &&
+		       strchr(SIFT_ADDRESS_RUN_SEPARATORS, text[i]) == NULL)
+			i++;
+		if (i > start &&
+		    doc_add_term(b, str_c(b->run_prefix),
+					str_len(b->run_prefix),
+					text + start, i - start, 1) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Add text[start..end) as a run term, unless it is one word alone or
+   with punctuation at its edges: its word term serves (see
+   SIFT_PLAN_CHUNK).  *t: the first token span not before start. */
+static int doc_run(struct sift_doc_builder *b, const char *text,
+			  size_t start, size_t end,
+			  const struct sift_token_span *spans, unsigned int n,
+			  unsigned int *t)
+{
+	while (*t < n && spans[*t].offset < start)
+		(*t)++;
+	if (end == start)
+		return 0;
+	if (*t < n && spans[*t].offset + spans[*t].len <= end &&
+	    (*t + 1 == n || spans[*t + 1].offset >= end))
+		return 0;
+	return doc_add_term(b, str_c(b->token_prefix),
+				   str_len(b->token_prefix),
+				   text + start, end - start, 0);
+}
+
+/* Runs: maximal pieces of text without whitespace
+   (sift_is_chunk_separator()).  A run of two or more words, or of no word
+   at all, becomes a term too - "signed-off-by:", "foo->bar", "->", an
+   unspaced Japanese sentence - so that a search string without
+   whitespace, which can only occur inside one run, is found by the terms
+   containing it (see SIFT_PLAN_CHUNK for when that is exact).  A single
+   word with punctuation at its edges ("kselftest.") is left out: half of
+   all runs, and its word is a term already.
+
+   HTML source (field_html) is split at '<' and '>' as well: its runs are
+   mostly markup that occurs once ('color="#008000">Easy',
+   'here</font></a>.'), and as whole runs they were a quarter of the
+   distinct body terms of a spam corpus.  A search string holding '<' or
+   '>' may then span two of these pieces; sift-query.c makes the
+   documents flagged ZH that have its words candidates for it.  Strings
+   without them lie inside one piece and are answered as before. */
+static int doc_chunks(struct sift_doc_builder *b, const char *text,
+			     size_t len)
+{
+	const struct sift_token_span *spans;
+	unsigned int t = 0, n;
+	size_t pos = 0, start, i, j;
+
+	spans = array_get(&b->token_spans, &n);
+	while (sift_next_run(text, len, &pos, &start, &i)) {
+		if (!b->field_html) {
+			if (doc_run(b, text, start, i, spans, n,
+					   &t) < 0)
+				return -1;
+			continue;
+		}
+		for (j = start; j < i; j++) {
+			if (text[j] != '<' && text[j] != '>')
+				continue;
+			if (doc_run(b, text, start, j, spans, n,
+					   &t) < 0)
+				return -1;
+			start = j + 1;
+		}
+		if (doc_run(b, text, start, i, spans, n, &t) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Note each distinct character of body text: an ASCII one in the
+   document's bitmap (stored as a value at the end), another as a C term
+   (see the top). */
+static void doc_chars(struct sift_doc_builder *b, const char *text,
+			     size_t len)
+{
+	static const char prefix[] = SIFT_PREFIX_BODY_CHAR;
+	size_t i, n;
+
+	for (i = 0; i < len; i += n) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (c < 0x80) {
+			n = 1;
+			b->doc_ascii[c / 8] |= 1U << (c % 8);
+			continue;
+		}
+		/* normalized text is valid UTF-8 */
+		n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+		if (n > len - i)
+			n = len - i;
+		/* wdf 0: characters are not words (see above) */
+		doc_put_term(b, prefix, sizeof(prefix) - 1,
+				    text + i, n, 0);
+	}
+}
+
+/* Normalize and tokenize size bytes of field text into terms. */
+static int doc_text(struct sift_doc_builder *b,
+			   const unsigned char *data, size_t size)
+{
+	const char *error;
+	const char *norm;
+	size_t norm_len;
+	int ret;
+
+	if (sift_text_normalize(b->text, (const char *)data,
+				size, &norm, &norm_len, &error) < 0) {
+		doc_set_error(b, t_strdup_printf(
+			"Normalizing text failed: %s", error));
+		return -1;
+	}
+	if (b->field_is_address) {
+		/* address headers are indexed as runs only */
+		return doc_address_runs(b, norm, norm_len);
+	}
+	array_clear(&b->token_spans);
+	ret = sift_text_tokenize(b->text, norm, norm_len,
+				 doc_token, b, &error);
+	if (ret == 0 && b->field_chunks &&
+	    doc_chunks(b, norm, norm_len) < 0)
+		return -1;
+	if (ret == 0 && (b->field_kind == SIFT_FIELD_KIND_BODY ||
+			 b->field_kind == SIFT_FIELD_KIND_HTML_BODY ||
+			 b->field_kind == SIFT_FIELD_KIND_DECODED))
+		doc_chars(b, norm, norm_len);
+	if (ret == 0 && b->field_kind == SIFT_FIELD_KIND_DECODED) {
+		size_t room = SIFT_DECODED_MAX_BYTES - str_len(b->decoded);
+
+		/* (cut on a character boundary: the value is searched
+		   with normalized UTF-8 strings) */
+		str_append_data(b->decoded, norm, norm_len <= room ?
+				norm_len :
+				sift_text_utf8_truncate(norm, norm_len, room));
+	}
+	if (ret == 0 && b->field_chunks &&
+	    b->field_kind != SIFT_FIELD_KIND_MIME_HEADER) {
+		/* phrase filters serve BODY and Subject searches */
+		sift_phrase_filter_text_keys(&b->gap_state,
+				    str_c(b->token_prefix), norm, norm_len,
+				    &b->gap_keys);
+	}
+	if (ret < 0) {
+		doc_set_error(b, t_strdup_printf(
+			"Segmenting text failed: %s", error));
+		return -1;
+	}
+	return ret == 0 ? 0 : -1;
+}
+
+void sift_doc_builder_field_begin(struct sift_doc_builder *b,
+			    enum sift_field_kind kind, const char *hdr_name)
+{
+	i_assert(b->doc != NULL);
+	i_assert(!b->field_open);
+
+	b->field_open = TRUE;
+	b->field_kind = kind;
+	b->field_is_address = FALSE;
+	b->field_is_pooled = FALSE;
+	b->field_chunks = FALSE;
+	b->field_html = FALSE;
+	b->field_error = 0;
+	i_zero(&b->gap_state);
+	buffer_set_used_size(b->field_buf, 0);
+	str_truncate(b->token_prefix, 0);
+
+	switch (kind) {
+	case SIFT_FIELD_KIND_HTML_BODY:
+		b->field_html = TRUE;
+		b->doc_html = TRUE;
+		/* fall through */
+	case SIFT_FIELD_KIND_DECODED:
+		/* decoded: body text in every way (terms, characters,
+		   phrase filters; not split at '<' '>' like HTML source),
+		   and kept as text for phrases: a search can't leave this
+		   part to Dovecot, which can't read it */
+		if (kind == SIFT_FIELD_KIND_DECODED &&
+		    str_len(b->decoded) > 0 &&
+		    str_len(b->decoded) < SIFT_DECODED_MAX_BYTES)
+			str_append_c(b->decoded, '\0');
+		/* fall through */
+	case SIFT_FIELD_KIND_BODY:
+		str_append(b->token_prefix, SIFT_PREFIX_BODY);
+		b->field_chunks = TRUE;
+		break;
+	case SIFT_FIELD_KIND_RAW_BODY:
+		b->doc_raw = TRUE;
+		break;
+	case SIFT_FIELD_KIND_MIME_HEADER:
+		str_append(b->token_prefix, SIFT_PREFIX_MIME);
+		b->field_chunks = TRUE;
+		/* TEXT searches MIME header names too */
+		if (hdr_name != NULL && doc_text(b,
+				(const unsigned char *)hdr_name,
+				strlen(hdr_name)) < 0)
+			b->field_error = -1;
+		break;
+	case SIFT_FIELD_KIND_HEADER: {
+		size_t name_len = hdr_name == NULL ? 0 : strlen(hdr_name);
+		const char *norm;
+		size_t norm_len;
+		const char *error;
+
+		if (name_len > 0 && sift_text_normalize(b->text,
+				hdr_name, name_len, &norm, &norm_len,
+				&error) == 0) {
+			if (doc_add_term(b, SIFT_PREFIX_HDR_NAME,
+						1, norm, norm_len, 0) < 0)
+				b->field_error = -1;
+		}
+		switch (sift_header_class(hdr_name)) {
+		case SIFT_HEADER_ADDRESS:
+			/* runs only (sift-terms.h) */
+			b->field_is_address = TRUE;
+			str_truncate(b->run_prefix, 0);
+			str_append(b->run_prefix,
+				   sift_header_prefix(hdr_name));
+			break;
+		case SIFT_HEADER_KEYED:
+			str_append(b->token_prefix,
+				   sift_header_prefix(hdr_name));
+			b->field_chunks = TRUE;
+			break;
+		case SIFT_HEADER_POOLED:
+			str_append(b->token_prefix, SIFT_PREFIX_HDR_POOL);
+			b->field_is_pooled = TRUE;
+			break;
+		}
+		break;
+	}
+	}
+}
+
+static size_t last_space_pos(const unsigned char *data, size_t size)
+{
+	while (size > 0) {
+		unsigned char c = data[size - 1];
+		if (c == ' ' || c == '\n' || c == '\t' || c == '\r')
+			return size;
+		size--;
+	}
+	return 0;
+}
+
+void sift_doc_builder_mark_untrusted(struct sift_doc_builder *b,
+				      enum sift_untrusted what)
+{
+	i_assert(b->doc != NULL);
+	b->doc_untrusted |= what;
+}
+
+int sift_doc_builder_field_data(struct sift_doc_builder *b,
+				 const unsigned char *data, size_t size,
+				 const char **error_r)
+{
+	i_assert(b->field_open);
+
+	if (b->field_error < 0) {
+		*error_r = b->error;
+		return -1;
+	}
+	if (b->field_kind == SIFT_FIELD_KIND_RAW_BODY)
+		return 0;
+	b->text_bytes += size;
+	buffer_append(b->field_buf, data, size);
+	if (b->field_buf->used >= SIFT_FIELD_FLUSH_SIZE) {
+		size_t cut = last_space_pos(b->field_buf->data,
+					    b->field_buf->used);
+		/* no whitespace at all in 256 KB: Dovecot hands us whole
+		   UTF-8 characters, so cutting at the end is safe (a word
+		   this long is cut anyway) */
+		if (cut == 0)
+			cut = b->field_buf->used;
+		if (doc_text(b, b->field_buf->data, cut) < 0) {
+			b->field_error = -1;
+			*error_r = b->error;
+			return -1;
+		}
+		buffer_delete(b->field_buf, 0, cut);
+	}
+	return 0;
+}
+
+int sift_doc_builder_field_end(struct sift_doc_builder *b,
+				const char **error_r)
+{
+	int ret = b->field_error;
+
+	i_assert(b->field_open);
+	b->field_open = FALSE;
+	if (ret == 0 && b->field_buf->used > 0 &&
+	    b->field_kind != SIFT_FIELD_KIND_RAW_BODY)
+		ret = doc_text(b, b->field_buf->data,
+				      b->field_buf->used);
+	buffer_set_used_size(b->field_buf, 0);
+	if (ret < 0)
+		*error_r = b->error;
+	return ret;
+}
+
+/* The flag terms that say where searches must not trust this document. */
+static int doc_add_flags(struct sift_doc_builder *b)
+{
+	const struct {
+		bool set;
+		const char *term;
+	} flags[] = {
+		{ b->doc_raw, SIFT_FLAG_RAW_BODY },
+		{ b->doc_truncated, SIFT_FLAG_TRUNCATED },
+		{ b->doc_html, SIFT_FLAG_HTML },
+		{ (b->doc_untrusted & SIFT_UNTRUSTED_BODY) != 0,
+		  SIFT_FLAG_UNTRUSTED_BODY },
+		{ (b->doc_untrusted & SIFT_UNTRUSTED_HEADERS) != 0,
+		  SIFT_FLAG_UNTRUSTED_HEADERS },
+		{ (b->doc_untrusted & SIFT_UNTRUSTED_TEXT) != 0,
+		  SIFT_FLAG_UNTRUSTED_TEXT },
+	};
+
+	for (unsigned int i = 0; i < N_ELEMENTS(flags); i++) {
+		if (flags[i].set &&
+		    doc_add_term(b, flags[i].term,
+					strlen(flags[i].term), "", 0, 0) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+
+int sift_doc_builder_begin(struct sift_doc_builder *b, uint32_t uid,
+			   const char **error_r)
+{
+	const char *error;
+
+	i_assert(b->doc == NULL);
+
+	i_free_and_null(b->error);
+	if (sift_xdoc_new(&b->doc, &error) != SIFT_X_OK) {
+		*error_r = t_strdup_printf("Creating a document failed: %s",
+					   error);
+		return -1;
+	}
+	b->doc_uid = uid;
+	b->text_bytes = 0;
+	b->field_open = FALSE;
+	str_truncate(b->opaque, 0);
+	str_truncate(b->decoded, 0);
+	array_clear(&b->gap_keys);
+	sift_termset_clear(b->doc_terms);
+	memset(b->doc_ascii, 0, sizeof(b->doc_ascii));
+	b->doc_truncated = FALSE;
+	b->doc_raw = FALSE;
+	b->doc_html = FALSE;
+	b->doc_untrusted = 0;
+	return 0;
+}
+
+bool sift_doc_builder_active(const struct sift_doc_builder *b)
+{
+	return b->doc != NULL;
+}
+
+uint32_t sift_doc_builder_uid(const struct sift_doc_builder *b)
+{
+	return b->doc_uid;
+}
+
+int sift_doc_builder_end_field(struct sift_doc_builder *b,
+			       const char **error_r)
+{
+	if (!b->field_open)
+		return 0;
+	return sift_doc_builder_field_end(b, error_r);
+}
+
+int sift_doc_builder_finish(struct sift_doc_builder *b,
+			    const char **error_r)
+{
+	i_assert(b->doc != NULL);
+
+	if (sift_doc_builder_end_field(b, error_r) < 0)
+		return -1;
+	if (doc_add_flags(b) < 0 || doc_flush_terms(b) < 0 ||
+	    doc_set_values(b) < 0) {
+		*error_r = b->error;
+		return -1;
+	}
+	return 0;
+}
+
+struct sift_xdoc *sift_doc_builder_xdoc(struct sift_doc_builder *b)
+{
+	return b->doc;
+}
+
+const char *sift_doc_builder_opaque(const struct sift_doc_builder *b,
+				    size_t *len_r)
+{
+	*len_r = str_len(b->opaque);
+	return str_c(b->opaque);
+}
+
+const uint64_t *sift_doc_builder_gap_keys(const struct sift_doc_builder *b,
+					  unsigned int *count_r)
+{
+	return array_get(&b->gap_keys, count_r);
+}
+
+uoff_t sift_doc_builder_text_bytes(const struct sift_doc_builder *b)
+{
+	return b->text_bytes;
+}
+
+void sift_doc_builder_discard(struct sift_doc_builder *b)
+{
+	sift_xdoc_free(&b->doc);
+	b->field_open = FALSE;
+}

@@ -1,0 +1,147 @@
+/* sift-doc-builder: turns one message's fields, as Dovecot's fts plugin
+   hands them over, into a Xapian document (terms, wdf, values, flag
+   terms) and into what the side files keep of it (opaque tokens, gap
+   keys).  It knows the term scheme (sift-terms.h) and the text pipeline
+   (sift-text.h), nothing of storage: the index (sift-index.c) stores
+   what it built.  It has no Dovecot mailbox, event or setting of its
+   own, so a unit test drives it alone (tests/unit/test-sift-doc-builder.c).
+
+   Within-document frequencies.  Matching never looks at them; they are
+   there for relevance scores (SEARCH=FUZZY, sift-query.c), which Xapian's
+   BM25 computes from a term's wdf and the document's length (the sum of
+   its terms' wdf).  So only words carry a wdf, one per occurrence: the
+   word tokens of B, M, Hsubject: and P, and address runs (an address
+   header's only terms, and short).  Runs of several words, windows of
+   over-long words, header names, body characters and flags have wdf 0:
+   they repeat text already counted through its words, and counting them
+   would make a document's length depend on its punctuation rather than
+   on how many words it has.  A document's length is thus about its
+   number of words (plus, with fts_sift_fold_accents, its accented words
+   once more).  The cost: about one byte per posting at most, and a real
+   doclen per document (see README).
+
+   Opaque tokens.  Pooled headers of list mail carry signatures and
+   tracking ids (DKIM-Signature, ARC-*, X-Google-*, ...): base64 and hex
+   fragments that occur in one message only.  As terms they would be most
+   of the index (each stored twice, in the posting and the term lists), yet
+   Dovecot's TEXT search does find substrings of them.  So a long token
+   with a digit in a pooled header is kept in the "opaque" file next to
+   the index instead (sift-termfiles.h), where a TEXT or pooled-header
+   search finds it with one scan.
+
+   Characters.  A search for one character ("f") would otherwise OR the
+   postings of every term holding it, a third of the dictionary; so each
+   document records its body's distinct characters.  The ASCII ones (about
+   55 per message of list mail) are a 128-bit map in value slot
+   SIFT_VALUE_BODY_ASCII, read with one pass over the slot's values; as
+   terms they were a tenth of all postings and cost 5% of indexing time.
+   Other characters are terms of their own (C<char>, one posting list
+   each), as they are few per message outside CJK text.
+
+   Decoded attachments.  With fts_decoder or fts_tika, Dovecot's fts
+   plugin hands over the text it extracted from attachments (a part that
+   is neither text nor message, which Dovecot's own search never reads).
+   That text is body text here in every way (B terms, characters, phrase
+   filters), so the index answers BODY and TEXT with it like with any
+   text part; and because no search can leave such a part to Dovecot,
+   its normalized text is also kept in value slot SIFT_VALUE_DECODED,
+   where a search looks for what the terms can't settle (a phrase).
+
+   Phrase filters.  The gap keys of a document's body and Subject
+   (sift-phrase-filter.h) become its Bloom filter in the "gaps" file.
+
+   Words are capped at Xapian's 245-byte term limit on a character
+   boundary (overlapping windows, see doc_add_term()); the ZL flag then
+   makes searches verify that message instead of trusting the cut term.
+
+   Errors (a Xapian call failing, text that can't be normalized) are
+   returned with error_r, valid until the next sift_doc_builder_begin()
+   or free; the caller logs them (it has the event and the mailbox). */
+#ifndef SIFT_DOC_BUILDER_H
+#define SIFT_DOC_BUILDER_H
+
+#include "sift-xapian.h"
+
+struct sift_text;
+struct sift_doc_builder;
+
+/* at most this much decoded attachment text (SIFT_VALUE_DECODED) is kept
+   per message (its words are all terms anyway) */
+#define SIFT_DECODED_MAX_BYTES (16 * 1024 * 1024)
+/* shortest token treated as opaque (see above) */
+#define SIFT_OPAQUE_MIN_LEN 8
+/* Body text is tokenized in pieces of about this size (cut at
+   whitespace), so a 100 MB message never needs 100 MB of buffer. */
+#define SIFT_FIELD_FLUSH_SIZE (256 * 1024)
+
+enum sift_field_kind {
+	SIFT_FIELD_KIND_BODY,		/* body of a text or message part */
+	SIFT_FIELD_KIND_HTML_BODY,	/* body of a text/html part: its source */
+	SIFT_FIELD_KIND_RAW_BODY,	/* body Dovecot reads differently */
+	/* text of an attachment extracted by a decoder (fts_decoder,
+	   fts_tika), which Dovecot's own search can't read: it counts as
+	   body text (README, "Attachments") */
+	SIFT_FIELD_KIND_DECODED,
+	SIFT_FIELD_KIND_HEADER,		/* top-level header */
+	SIFT_FIELD_KIND_MIME_HEADER,	/* header of a MIME part */
+};
+
+enum sift_untrusted {
+	SIFT_UNTRUSTED_BODY = 0x01,
+	SIFT_UNTRUSTED_HEADERS = 0x02,
+	SIFT_UNTRUSTED_TEXT = 0x04,
+};
+
+/* text: the text pipeline (normalization, segmentation); fold_accents:
+   fts_sift_fold_accents.  The builder keeps its buffers from one
+   document to the next. */
+struct sift_doc_builder *
+sift_doc_builder_new(struct sift_text *text, bool fold_accents);
+void sift_doc_builder_free(struct sift_doc_builder **b);
+
+/* Start the document of uid (the previous one must be finished or
+   discarded).  Returns 0, or -1 with error_r. */
+int sift_doc_builder_begin(struct sift_doc_builder *b, uint32_t uid,
+			   const char **error_r);
+/* Is a document being built? */
+bool sift_doc_builder_active(const struct sift_doc_builder *b);
+uint32_t sift_doc_builder_uid(const struct sift_doc_builder *b);
+
+/* One field: begin, data (any number of pieces), end.  hdr_name: the
+   header's name for the header kinds.  A failure at begin is returned by
+   the field's next data or end. */
+void sift_doc_builder_field_begin(struct sift_doc_builder *b,
+				  enum sift_field_kind kind,
+				  const char *hdr_name);
+int sift_doc_builder_field_data(struct sift_doc_builder *b,
+				const unsigned char *data, size_t size,
+				const char **error_r);
+int sift_doc_builder_field_end(struct sift_doc_builder *b,
+			       const char **error_r);
+/* Part of the current document may not be what Dovecot's own search
+   reads: searches of that part let Dovecot check the message. */
+void sift_doc_builder_mark_untrusted(struct sift_doc_builder *b,
+				     enum sift_untrusted what);
+
+/* End the field still open, if any.  Returns 0, or -1 with error_r. */
+int sift_doc_builder_end_field(struct sift_doc_builder *b,
+			       const char **error_r);
+/* Put the flag terms, the distinct terms with their wdf and the values
+   into the document.  Returns 0, or -1 with error_r. */
+int sift_doc_builder_finish(struct sift_doc_builder *b,
+			    const char **error_r);
+/* The document (owned by the builder until sift_doc_builder_discard()). */
+struct sift_xdoc *sift_doc_builder_xdoc(struct sift_doc_builder *b);
+/* The document's opaque tokens, one per line ("tok\n"). */
+const char *sift_doc_builder_opaque(const struct sift_doc_builder *b,
+				    size_t *len_r);
+/* The document's gap keys (sift-phrase-filter.h), in no order. */
+const uint64_t *sift_doc_builder_gap_keys(const struct sift_doc_builder *b,
+					  unsigned int *count_r);
+/* Bytes of field text handed over for this document (for the commit's
+   fts_sift_commit_size). */
+uoff_t sift_doc_builder_text_bytes(const struct sift_doc_builder *b);
+/* Free the document (finished or not). */
+void sift_doc_builder_discard(struct sift_doc_builder *b);
+
+#endif

@@ -1,0 +1,267 @@
+/* Unit tests of the side files' records (sift-record: every kind of
+   damage to a committed file is found) and of the terms and opaque files
+   (sift-termfiles: what was committed is found, a damaged or lost file
+   is never used). */
+#include "lib.h"
+#include "array.h"
+#include "str.h"
+#include "test-common.h"
+#include "sift-test-util.h"
+#include "sift-termfiles.h"
+#include "sift-file.h"
+#include "sift-record.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+static char test_root[] = "/tmp/test-sift-sidefiles.XXXXXX";
+
+static void write_file(const char *path, const void *data, size_t size)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		i_fatal("fopen(%s) failed: %m", path);
+	if (size > 0 && fwrite(data, 1, size, f) != size)
+		i_fatal("fwrite(%s) failed: %m", path);
+	fclose(f);
+}
+
+static buffer_t *read_file(const char *path)
+{
+	struct sift_map map;
+	const char *error;
+	buffer_t *buf = t_buffer_create(1024);
+
+	if (sift_map_file(path, &map, &error) < 0)
+		i_fatal("%s", error);
+	buffer_append(buf, map.data, map.size);
+	sift_unmap(&map);
+	return buf;
+}
+
+/* Every kind of damage to a committed side file is detected by a reader
+   that checks all records (and by a writer opening it): each single
+   byte changed anywhere in the committed bytes, truncation at every
+   length, 4 KB of garbage at several places, deletion.  Bytes after the
+   committed length are never read. */
+static void test_record_damage(void)
+{
+	const char *dir = t_strdup_printf("%s/damage", test_root);
+	const char *path = t_strdup_printf("%s/terms", dir);
+	const char *cpath;
+	struct sift_wfile *wfile;
+	struct sift_rfile rfile;
+	struct sift_file_state st, none = { 0, 0 };
+	const char *error;
+	buffer_t *orig, *buf;
+	unsigned int detected = 0, cases = 0;
+
+	test_begin("side files: every damage is detected");
+	rng_seed(1);
+	test_assert(mkdir(dir, 0700) == 0);
+	test_assert(sift_wfile_open(path, "terms", 0600, &none, &wfile,
+				    &error) == 1);
+	for (unsigned int i = 0; i < 40; i++) {
+		const char *line = t_strdup_printf("Bword%u\nBother%u\n", i,
+						   i * 7);
+		test_assert(sift_wfile_append(wfile, line, strlen(line),
+					      NULL, 0, &error) == 0);
+	}
+	sift_wfile_state(wfile, &st);
+	sift_wfile_close(&wfile);
+	orig = read_file(path);
+	test_assert(orig->used == st.len);
+	test_assert(sift_rfile_open(path, "terms", &st, TRUE, &rfile,
+				    &error) == 1);
+	sift_rfile_close(&rfile);
+
+	/* one byte changed, at every position (each case a file of its
+	   own, all kept until the end: a reused inode with the same ctime
+	   tick could meet the verified-cache) */
+	for (size_t pos = 0; pos < orig->used; pos++) {
+		buf = t_buffer_create(orig->used);
+		buffer_append_buf(buf, orig, 0, SIZE_MAX);
+		((unsigned char *)buf->data)[pos] ^= 1 << (rng_next() % 8);
+		cpath = t_strdup_printf("%s.%u", path, cases++);
+		write_file(cpath, buf->data, buf->used);
+		if (sift_rfile_open(cpath, "terms", &st, TRUE, &rfile,
+				    &error) == 0)
+			detected++;
+		sift_rfile_close(&rfile);
+	}
+	/* cut at every length */
+	for (size_t len = 0; len < orig->used; len++) {
+		cpath = t_strdup_printf("%s.%u", path, cases++);
+		write_file(cpath, orig->data, len);
+		if (sift_rfile_open(cpath, "terms", &st, TRUE, &rfile,
+				    &error) == 0)
+			detected++;
+		sift_rfile_close(&rfile);
+	}
+	/* 4 KB of garbage at the start, the middle, the end of the
+	   committed bytes (the file grows past them) */
+	for (unsigned int at = 0; at < 3; at++) {
+		size_t pos = at == 0 ? 0 : at == 1 ? orig->used / 2 :
+			orig->used - 1;
+
+		buf = t_buffer_create(orig->used + 4096);
+		buffer_append(buf, orig->data, pos);
+		for (unsigned int i = 0; i < 4096; i++)
+			buffer_append_c(buf, rng_next() & 0xff);
+		cpath = t_strdup_printf("%s.%u", path, cases++);
+		write_file(cpath, buf->data, buf->used);
+		if (sift_rfile_open(cpath, "terms", &st, TRUE, &rfile,
+				    &error) == 0)
+			detected++;
+		sift_rfile_close(&rfile);
+	}
+	/* overwritten in place after a search verified it (and cached
+	   that): the change of ctime makes it verify again (after a clock
+	   tick: timestamps are coarse) */
+	test_assert(sift_rfile_open(path, "terms", &st, TRUE, &rfile,
+				    &error) == 1);
+	sift_rfile_close(&rfile);
+	usleep(20000);
+	{
+		int fd = open(path, O_WRONLY);
+		char garbage[16];
+
+		memset(garbage, 'x', sizeof(garbage));
+		test_assert(fd != -1 &&
+			    pwrite(fd, garbage, sizeof(garbage),
+				   orig->used / 2) == sizeof(garbage));
+		i_close_fd(&fd);
+	}
+	cases++;
+	if (sift_rfile_open(path, "terms", &st, TRUE, &rfile, &error) == 0)
+		detected++;
+	sift_rfile_close(&rfile);
+	/* deleted */
+	(void)unlink(path);
+	cases++;
+	if (sift_rfile_open(path, "terms", &st, TRUE, &rfile, &error) == 0)
+		detected++;
+	sift_rfile_close(&rfile);
+	test_assert_ucmp(detected, ==, cases);
+	test_assert(sift_wfile_open(path, "terms", 0600, &st, &wfile,
+				    &error) == 0);
+
+	/* garbage after the committed bytes is not read, and a writer cuts
+	   it off */
+	buf = t_buffer_create(orig->used + 4096);
+	buffer_append_buf(buf, orig, 0, SIZE_MAX);
+	for (unsigned int i = 0; i < 4096; i++)
+		buffer_append_c(buf, rng_next() & 0xff);
+	(void)unlink(path);
+	write_file(path, buf->data, buf->used);
+	test_assert(sift_rfile_open(path, "terms", &st, TRUE, &rfile,
+				    &error) == 1);
+	sift_rfile_close(&rfile);
+	test_assert(sift_wfile_open(path, "terms", 0600, &st, &wfile,
+				    &error) == 1);
+	sift_wfile_close(&wfile);
+	test_assert(read_file(path)->used == st.len);
+	test_end();
+}
+
+/* The terms and opaque files through sift-termfiles: what was committed is
+   found, and a damaged opaque file makes the dictionary unusable. */
+static void test_dict_files(void)
+{
+	const char *dir = t_strdup_printf("%s/dict", test_root);
+	struct sift_files_state none, st, parsed;
+	struct sift_termfiles_writer *writer;
+	struct sift_termfiles *dict;
+	ARRAY_TYPE(seq_range) uids;
+	ARRAY_TYPE(sift_termfiles_term) terms;
+	static const struct sift_termfiles_prefix body[] = { { "B", '\0' } };
+	const char *error;
+
+	test_begin("side files: terms and opaque");
+	test_assert(mkdir(dir, 0700) == 0);
+	i_zero(&none);
+	test_assert(sift_termfiles_writer_open(dir, &none, 0600, &writer,
+					  &error) == 1);
+	test_assert(sift_termfiles_writer_terms_complete(writer));
+	test_assert(sift_termfiles_writer_add_terms(writer, "Bkselftest\nBfoo\n",
+					       16, &error) == 0);
+	test_assert(sift_termfiles_writer_add_opaque(writer, 5, "CCCC3333\n", 9,
+						&error) == 0);
+	test_assert(sift_termfiles_writer_add_opaque(writer, 3, "AAAA1111\n", 9,
+						&error) == 0);
+	i_zero(&st);
+	sift_termfiles_writer_state(writer, &st);
+	sift_termfiles_writer_close(&writer);
+	/* the state round-trips through its metadata form */
+	test_assert(sift_files_state_parse(sift_files_state_str(&st),
+					   &parsed) == 0);
+	test_assert(memcmp(&parsed, &st, sizeof(st)) == 0);
+	test_assert(sift_files_state_parse("terms:1:2:1 opaque:3:4", &parsed) < 0);
+
+	test_assert(sift_termfiles_open(dir, &st, &dict, &error) == 1);
+	t_array_init(&uids, 4);
+	sift_termfiles_match_opaque(dict, "CCCC3333", 8, &uids);
+	test_assert(array_count(&uids) == 1 && seq_range_exists(&uids, 5));
+	array_clear(&uids);
+	sift_termfiles_match_opaque(dict, "1111", 4, &uids);
+	test_assert(array_count(&uids) == 1 && seq_range_exists(&uids, 3));
+	t_array_init(&terms, 4);
+	sift_termfiles_match_terms(dict, body, 1, "selft", 5, &terms);
+	test_assert(array_count(&terms) == 1);
+	sift_termfiles_close(&dict);
+
+	/* a record of the opaque file changed: found when the file is
+	   first scanned, which then finds nothing and says why */
+	{
+		const char *opath = t_strdup_printf("%s/opaque", dir);
+		int fd = open(opath, O_RDWR);
+		struct stat sb;
+		char c;
+
+		test_assert(fd != -1 && fstat(fd, &sb) == 0);
+		test_assert(pread(fd, &c, 1, sb.st_size - 3) == 1);
+		c ^= 0x20;
+		test_assert(pwrite(fd, &c, 1, sb.st_size - 3) == 1);
+		i_close_fd(&fd);
+		sift_record_forget_verified();
+		test_assert(sift_termfiles_open(dir, &st, &dict, &error) == 1);
+		test_assert(sift_termfiles_damage(dict) == NULL);
+		array_clear(&uids);
+		sift_termfiles_match_opaque(dict, "1111", 4, &uids);
+		test_assert(array_count(&uids) == 0);
+		test_assert(sift_termfiles_damage(dict) != NULL &&
+			    strstr(sift_termfiles_damage(dict), "checksum") != NULL);
+		sift_termfiles_close(&dict);
+	}
+
+	/* the opaque file lost: never read as "no tokens" */
+	test_assert(unlink(t_strdup_printf("%s/opaque", dir)) == 0);
+	test_assert(sift_termfiles_open(dir, &st, &dict, &error) == 0);
+	test_assert(strstr(error, "opaque") != NULL);
+	test_assert(sift_termfiles_writer_open(dir, &st, 0600, &writer,
+					  &error) == 0);
+	test_end();
+}
+
+int main(void)
+{
+	static void (*const test_functions[])(void) = {
+		test_record_damage,
+		test_dict_files,
+		NULL
+	};
+	int ret;
+
+	lib_init();
+	if (mkdtemp(test_root) == NULL)
+		i_fatal("mkdtemp(%s) failed: %m", test_root);
+	ret = test_run(test_functions);
+	rm_rf(test_root);
+	lib_deinit();
+	return ret;
+}

@@ -1496,7 +1496,12 @@ def scale_rows(runs):
         for e in run["engines"]:
             e = dict(e)
             e["_run"] = run
-            rows[(run["limit"] or e["msgs"], e["engine"])] = e
+            key = (run["limit"] or e["msgs"], e["engine"])
+            # a run that only read the oracle cache (perhaps before the
+            # scan had finished) does not replace the scan's own run
+            if key in rows and _g(e, "oracle_cache", "only"):
+                continue
+            rows[key] = e
     return rows
 
 

@@ -893,10 +893,17 @@ class DovecotEngine(Engine):
                 try:
                     uids, err = uid_search(self.dv, conn, q.criteria)
                 except (imaplib.IMAP4.abort, OSError) as e:
-                    # the imap process died (e.g. out of memory): the
-                    # query counts as failed, the rest go on in a new one
-                    uids, err = set(), "connection lost: %s" % e
+                    uids, err = set(), "socket error: %s" % e
+                if err and "socket error" in err:
+                    # the imap process died (e.g. out of memory; the
+                    # harness reports it as a socket error): the query
+                    # counts as failed, the rest go on in a new one
+                    err = "connection lost: " + err
                     lost += 1
+                    try:
+                        conn.shutdown()
+                    except Exception:
+                        pass
                     conn = connect()
                 ms = (time.perf_counter() - t0) * 1000.0
                 out.append({"ms": ms, "uids": uids, "error": err})

@@ -36,11 +36,14 @@ static struct sift_gramfilter *gram_cache[SIFT_GRAM_CACHE_FILES];
 static unsigned int gram_clock;
 
 /* Filter bits per byte of a block, with three probes.  A 16 KB block of
-   list mail's sorted terms has about 3,300 distinct trigrams: about 10
-   bits each, 1-2% false positives per trigram, and a string of n bytes
-   has n-2 trigrams, all of which a block must have.  The filters take a
-   quarter of the terms file's size. */
-#define GRAM_BITS_PER_BYTE 2
+   list mail's sorted terms has about 3,300 distinct trigrams: about 5
+   bits each, about 10% false positives per trigram, and a string of n
+   bytes has n-2 trigrams, all of which a block must have (a 6-byte
+   string's four: 1 block in 10,000).  The filters take an eighth of the
+   terms file's size: they count in the process's address space beside
+   the side files' mappings, which Dovecot's vsz_limit bounds (see the
+   README, "Search cost"). */
+#define GRAM_BITS_PER_BYTE 1
 /* blocks beyond this size (a line longer than any term) get no filter */
 #define GRAM_MAX_FILTERED_BLOCK (48 * 1024)
 
@@ -107,7 +110,10 @@ sift_gramfilter_get(const struct stat *st, uint64_t gen)
 	filter->gen = gen;
 	filter->last_used = gram_clock;
 	i_array_init(&filter->blocks, 64);
-	filter->bits = buffer_create_dynamic(default_pool, 4096);
+	/* sized for the file as it is: a doubling buffer would reserve
+	   up to twice the filters' size */
+	filter->bits = buffer_create_dynamic(default_pool,
+		(size_t)st->st_size * GRAM_BITS_PER_BYTE / 8 + 4096);
 	gram_cache[victim] = filter;
 	return filter;
 }

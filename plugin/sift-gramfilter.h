@@ -25,8 +25,8 @@
    files, keyed by device, inode and the file's generation (the bytes of
    a generation never change up to its committed length; a rewritten file
    has a new generation).  Records appended later are added when a search
-   first meets them.  The filters take about a quarter of the terms file
-   (2.7 MB at 30,000 messages); past SIFT_GRAM_MAX_BYTES per file no more
+   first meets them.  The filters take an eighth of the terms file
+   (1.3 MB at 30,000 messages); past SIFT_GRAM_MAX_BYTES per file no more
    records are covered and the rest is scanned as before, which bounds
    the memory whatever the mailbox.  Building them costs about four
    scans of the file, once per process and file. */
@@ -41,7 +41,7 @@
 /* filter memory per file at most */
 #define SIFT_GRAM_MAX_BYTES (24 * 1024 * 1024)
 /* a search covers at least this many more bytes of the file (else a
-   quarter of it: sift-dict.c) */
+   quarter of it: sift-termfiles.c) */
 #define SIFT_GRAM_BUILD_MIN (1024 * 1024)
 /* files cached per process */
 #define SIFT_GRAM_CACHE_FILES 4

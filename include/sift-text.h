@@ -85,6 +85,15 @@ int sift_text_tokenize(struct sift_text *text, const char *in, size_t len,
    the two.  Returns whether it is on now. */
 int sift_text_set_ascii_fast(struct sift_text *text, int enable);
 
+/* Can the ASCII character c never be part of a token, in any context?
+   (Its word break class, learnt from ICU at init, breaks on both sides
+   whatever surrounds it: '-', '/', '(' ..., but not '.', ':', ',', '_',
+   or '@' where ICU joins it, nor '"', which joins two Hebrew letters.)
+   A term holding such a character is a run, never a word (sift-query.c
+   reads only the words for a one-word search). */
+int sift_text_ascii_never_in_token(const struct sift_text *text,
+				   unsigned char c);
+
 /* Length of the longest prefix of s[0..len) that is at most max bytes and
    ends on a UTF-8 character boundary (used to cap term lengths). */
 size_t sift_text_utf8_truncate(const char *s, size_t len, size_t max);

@@ -22,15 +22,39 @@
 
 struct gaps_entry {
 	uint32_t uid;
-	/* the record's offset, and its filter's bits */
-	uint64_t record;
-	const unsigned char *bits;
+	/* the filter's size in bytes */
 	uint32_t size;
+	/* the record's offset (its filter follows the record header and
+	   the uid) */
+	uint64_t record;
 };
+ARRAY_DEFINE_TYPE(gaps_entry, struct gaps_entry);
+
+/* The entries of a gaps file, kept by the process for its next searches
+   (an imap session searches the same mailbox again and again): walking
+   the records touches the whole file (26 MB at 30,000 messages), while a
+   phrase whose words leave few candidates needs only their filters
+   (sift-query.c).  Keyed by the file's device, inode and generation,
+   whose committed bytes never change (a rewritten file has a new
+   generation); records committed later are added by the next search
+   that sees them.  16 bytes per message, one file per process. */
+struct gaps_index {
+	dev_t dev;
+	ino_t ino;
+	uint64_t gen;
+	/* offset after the last record walked */
+	uint64_t covered;
+	ARRAY_TYPE(gaps_entry) entries;	/* sorted by uid, unique */
+};
+static struct gaps_index *gaps_index_cache;
 
 struct sift_phrase_filter {
 	struct sift_rfile file;
-	ARRAY(struct gaps_entry) entries;	/* sorted by uid, unique */
+	/* gaps_index_cache's entries or, for a reader whose committed
+	   length is below what the cache walked (an older snapshot), its
+	   own */
+	ARRAY_TYPE(gaps_entry) *entries;
+	ARRAY_TYPE(gaps_entry) own_entries;
 };
 
 struct sift_phrase_filter_writer {
@@ -336,15 +360,75 @@ static int gaps_entry_cmp(const struct gaps_entry *e1,
 	return e1->record < e2->record ? -1 : (e1->record > e2->record);
 }
 
+/* The filter bits of the entry's record (after its header and uid). */
+static const unsigned char *
+gaps_entry_bits(const struct sift_phrase_filter *gaps,
+		const struct gaps_entry *e)
+{
+	return (const unsigned char *)gaps->file.map.data + e->record +
+		SIFT_RECORD_HEADER_SIZE + sizeof(uint32_t);
+}
+
+/* Add the records of [*pos, the committed length) to entries, keeping
+   them sorted by uid and unique (the last record of a uid wins).  FALSE
+   if a record is invalid (error_r). */
+static bool gaps_walk(struct sift_phrase_filter *gaps, const char *dir,
+		      uint64_t *pos, ARRAY_TYPE(gaps_entry) *entries,
+		      const char **error_r)
+{
+	struct gaps_entry *entry, *e;
+	const unsigned char *data;
+	uint64_t offset;
+	uint32_t last_uid = 0, len;
+	unsigned int n, i, j = 0;
+	bool sorted = TRUE;
+
+	if (array_count(entries) > 0) {
+		e = array_idx_modifiable(entries, array_count(entries) - 1);
+		last_uid = e->uid;
+	}
+	while (sift_rfile_next(&gaps->file, pos, &offset, &data, &len)) {
+		uint32_t uid;
+
+		if (len <= sizeof(uid) ||
+		    len - sizeof(uid) > GAPS_MAX_FILTER_BYTES) {
+			*error_r = t_strdup_printf("%s/"SIFT_GAPS_FILE" is "
+				"damaged: invalid record at %llu", dir,
+				(unsigned long long)offset);
+			return FALSE;
+		}
+		memcpy(&uid, data, sizeof(uid));
+		if (uid <= last_uid)
+			sorted = FALSE;
+		last_uid = uid;
+		entry = array_append_space(entries);
+		entry->uid = uid;
+		entry->record = offset;
+		entry->size = len - sizeof(uid);
+	}
+	if (sorted)
+		return TRUE;
+	/* sort by uid (records are appended in uid order, so only after a
+	   lowered last_uid is there anything to sort), keep the last record
+	   of each */
+	array_sort(entries, gaps_entry_cmp);
+	e = array_get_modifiable(entries, &n);
+	for (i = 0; i < n; i++) {
+		if (i + 1 < n && e[i + 1].uid == e[i].uid)
+			continue;
+		e[j++] = e[i];
+	}
+	array_delete(entries, j, n - j);
+	return TRUE;
+}
+
 int sift_phrase_filter_open(const char *dir, const struct sift_file_state *st,
-		   struct sift_phrase_filter **gaps_r, const char **error_r)
+			    struct sift_phrase_filter **gaps_r,
+			    const char **error_r)
 {
 	struct sift_phrase_filter *gaps = i_new(struct sift_phrase_filter, 1);
-	struct gaps_entry *entry;
-	const unsigned char *data;
-	uint64_t pos = 0, offset;
-	uint32_t last_uid = 0, len;
-	bool sorted = TRUE;
+	struct gaps_index *idx = gaps_index_cache;
+	uint64_t pos = 0;
 	int ret;
 
 	*gaps_r = NULL;
@@ -356,44 +440,42 @@ int sift_phrase_filter_open(const char *dir, const struct sift_file_state *st,
 		i_free(gaps);
 		return ret;
 	}
-	i_array_init(&gaps->entries, 1024);
-	while (sift_rfile_next(&gaps->file, &pos, &offset, &data, &len)) {
-		uint32_t uid;
-
-		if (len <= sizeof(uid) ||
-		    len - sizeof(uid) > GAPS_MAX_FILTER_BYTES) {
-			*error_r = t_strdup_printf("%s/"SIFT_GAPS_FILE" is "
-				"damaged: invalid record at %llu", dir,
-				(unsigned long long)offset);
+	if (st->gen != 0 &&
+	    (idx == NULL || idx->gen != st->gen ||
+	     idx->dev != gaps->file.st.st_dev ||
+	     idx->ino != gaps->file.st.st_ino)) {
+		/* another file: start its index */
+		if (idx == NULL) {
+			idx = gaps_index_cache = i_new(struct gaps_index, 1);
+			i_array_init(&idx->entries, 1024);
+		}
+		array_clear(&idx->entries);
+		idx->dev = gaps->file.st.st_dev;
+		idx->ino = gaps->file.st.st_ino;
+		idx->gen = st->gen;
+		idx->covered = 0;
+	}
+	if (st->gen != 0 && idx->covered <= st->len) {
+		/* the cached entries and the records committed since */
+		pos = idx->covered;
+		gaps->entries = &idx->entries;
+		if (!gaps_walk(gaps, dir, &pos, gaps->entries, error_r)) {
+			/* (never keep a damaged file's entries) */
+			idx->gen = 0;
+			array_clear(&idx->entries);
 			sift_phrase_filter_close(&gaps);
 			return 0;
 		}
-		memcpy(&uid, data, sizeof(uid));
-		if (uid <= last_uid)
-			sorted = FALSE;
-		last_uid = uid;
-		entry = array_append_space(&gaps->entries);
-		entry->uid = uid;
-		entry->record = offset;
-		entry->bits = data + sizeof(uid);
-		entry->size = len - sizeof(uid);
-	}
-	/* sort by uid (records are appended in uid order, so only after a
-	   lowered last_uid is there anything to sort), keep the last record
-	   of each */
-	if (!sorted)
-		array_sort(&gaps->entries, gaps_entry_cmp);
-	{
-		struct gaps_entry *e;
-		unsigned int n, i, j = 0;
-
-		e = array_get_modifiable(&gaps->entries, &n);
-		for (i = 0; i < n; i++) {
-			if (i + 1 < n && e[i + 1].uid == e[i].uid)
-				continue;
-			e[j++] = e[i];
+		idx->covered = pos;
+	} else {
+		/* nothing committed, or an older snapshot than the
+		   cache's */
+		i_array_init(&gaps->own_entries, 1024);
+		gaps->entries = &gaps->own_entries;
+		if (!gaps_walk(gaps, dir, &pos, gaps->entries, error_r)) {
+			sift_phrase_filter_close(&gaps);
+			return 0;
 		}
-		array_delete(&gaps->entries, j, n - j);
 	}
 	*gaps_r = gaps;
 	return 1;
@@ -407,8 +489,8 @@ void sift_phrase_filter_close(struct sift_phrase_filter **_gaps)
 		return;
 	*_gaps = NULL;
 	sift_rfile_close(&gaps->file);
-	if (array_is_created(&gaps->entries))
-		array_free(&gaps->entries);
+	if (array_is_created(&gaps->own_entries))
+		array_free(&gaps->own_entries);
 	i_free(gaps);
 }
 
@@ -419,7 +501,7 @@ gaps_find(struct sift_phrase_filter *gaps, uint32_t uid)
 	unsigned int count;
 	size_t idx;
 
-	e = array_get(&gaps->entries, &count);
+	e = array_get(gaps->entries, &count);
 	if (!sift_uid_search(e, count, sizeof(*e),
 			     offsetof(struct gaps_entry, uid), uid, &idx))
 		return NULL;
@@ -434,7 +516,7 @@ void sift_phrase_filter_apply(struct sift_phrase_filter *gaps, const uint64_t *k
 	unsigned int n = 0;
 	uint32_t uid;
 
-	if (key_count == 0 || array_count(&gaps->entries) == 0)
+	if (key_count == 0 || array_count(gaps->entries) == 0)
 		return;
 	t_array_init(&drop, 64);
 	sift_map_release_restart(&gaps->file.map);
@@ -448,7 +530,8 @@ void sift_phrase_filter_apply(struct sift_phrase_filter *gaps, const uint64_t *k
 		   order but after a lowered last_uid): keep a window */
 		sift_map_release(&gaps->file.map, e->record);
 		for (unsigned int k = 0; k < key_count; k++) {
-			if (!filter_has(e->bits, e->size, keys[k])) {
+			if (!filter_has(gaps_entry_bits(gaps, e), e->size,
+					keys[k])) {
 				seq_range_array_add(&drop, uid);
 				break;
 			}
@@ -591,12 +674,13 @@ int sift_phrase_filter_write_copy(struct sift_phrase_filter_writer *writer,
 		return -1;
 	}
 	sift_map_release_restart(&gaps->file.map);
-	array_foreach(&gaps->entries, e) {
+	array_foreach(gaps->entries, e) {
 		if (!sift_uids_contain(keep, e->uid))
 			continue;
 		sift_map_release(&gaps->file.map, e->record);
-		if (sift_wfile_append(dest, &e->uid, sizeof(e->uid), e->bits,
-				      e->size, error_r) < 0) {
+		if (sift_wfile_append(dest, &e->uid, sizeof(e->uid),
+				      gaps_entry_bits(gaps, e), e->size,
+				      error_r) < 0) {
 			ok = FALSE;
 			break;
 		}

@@ -10,6 +10,7 @@
 #include "sift-termfiles.h"
 #include "sift-record.h"
 #include "sift-uids.h"
+#include "sift-gramfilter.h"
 
 #include <stdio.h>
 #include <fcntl.h>
@@ -169,16 +170,46 @@ void sift_termfiles_match_terms(struct sift_termfiles *dict,
 			   const char *needle, size_t needle_len,
 			   ARRAY_TYPE(sift_termfiles_term) *terms_r)
 {
+	struct sift_gramfilter *filter;
+	struct sift_gram_query query;
+	const char *families[8];
 	const unsigned char *data;
-	uint64_t pos = 0, offset;
-	uint32_t len;
+	uint64_t pos = 0, offset, block_offset, budget;
+	uint32_t len, block_len;
+	unsigned int iter = 0;
 
 	if (needle_len == 0 || !sift_termfiles_check(dict, &dict->terms))
 		return;
+	/* the blocks the trigram filters leave (sift-gramfilter.h), then
+	   the records they don't cover yet */
+	filter = sift_gramfilter_get(&dict->terms.st, dict->terms.gen);
+	for (unsigned int i = 0; i < prefix_count && i < N_ELEMENTS(families);
+	     i++)
+		families[i] = prefixes[i].prefix;
+	sift_gram_query_init(&query, families, prefix_count, needle,
+			     needle_len);
+	sift_map_release_restart(&dict->terms.map);
+	while (sift_gramfilter_next(filter, &query, dict->terms.len, &iter,
+				    &block_offset, &block_len)) {
+		const char *block = dict->terms.map.data + block_offset;
+
+		sift_map_release(&dict->terms.map, block_offset);
+		match_terms_in(block, block + block_len, prefixes,
+			       prefix_count, needle, needle_len, terms_r);
+	}
+	pos = sift_gramfilter_resume(filter, dict->terms.len);
+	budget = I_MAX(SIFT_GRAM_BUILD_MIN, dict->terms.len / 4);
 	while (sift_rfile_next(&dict->terms, &pos, &offset, &data, &len)) {
 		match_terms_in((const char *)data, (const char *)data + len,
 			       prefixes, prefix_count, needle, needle_len,
 			       terms_r);
+		/* a quarter of the file per search at most: building costs
+		   about four scans, so that no search costs much more than
+		   the scan it replaces; a session's first searches build
+		   the filters */
+		if (budget > 0 &&
+		    sift_gramfilter_add_record(filter, offset, pos, data, len))
+			budget -= I_MIN(budget, (uint64_t)len);
 	}
 }
 

@@ -1006,6 +1006,14 @@ int sift_text_tokenize(struct sift_text *text, const char *in, size_t len,
 	return 0;
 }
 
+int sift_text_ascii_never_in_token(const struct sift_text *text,
+				   unsigned char c)
+{
+	/* Double_Quote joins two Hebrew letters (WB7b/c), which the
+	   ASCII probes at init don't see */
+	return c < 0x80 && c != '"' && text->ascii_wb[c] == ASCII_WB_OTHER;
+}
+
 int sift_text_set_ascii_fast(struct sift_text *text, int enable)
 {
 	if (!enable)

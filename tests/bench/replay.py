@@ -1,0 +1,134 @@
+#!/usr/bin/python3
+"""Replay bench.py's query set (same generator and seed) against an
+instance bench.py kept (--keep), with a given plugin build: each query
+--reps times on one IMAP connection, the median wall time and the imap
+process's own CPU time (/proc/<pid>/schedstat) per query, per class
+p50/p95, the imap process's peak RSS.  --debug: mail_debug on, one pass;
+per query the plugin's lookup time, its maybe count and the messages
+Dovecot opened (as oracle_sets.py counts them).  --compare: a JSON of an
+earlier replay whose UIDs every query must equal.
+
+    python3 tests/bench/replay.py ROOT MBOX OUT.json [--reps N] [--debug]
+        [--compare BASE.json] [--only REGEX]
+    env: REPLAY_SO=<plugin .so> (default: the build tree's),
+         REPLAY_VSZ=1G (the imap service's vsz_limit),
+         REPLAY_PERF=<file> (perf record -g the imap process meanwhile)
+
+Used for the "Search cost" figures in the README (ROOT =
+$SIFT_BENCH_ROOT/sift of a bench.py --keep run on MBOX)."""
+import sys, os, json, pickle, time, re, statistics, argparse
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
+sys.path.insert(0, os.path.join(REPO, "tests", "bench"))
+import bench, dovetest
+ap = argparse.ArgumentParser()
+ap.add_argument("root"); ap.add_argument("mbox"); ap.add_argument("out")
+ap.add_argument("--reps", type=int, default=3)
+ap.add_argument("--debug", action="store_true")
+ap.add_argument("--compare")
+ap.add_argument("--engine", default="sift")
+ap.add_argument("--limit", type=int, default=None)
+ap.add_argument("--only")
+a = ap.parse_args()
+qcache = "/tmp/sift-replay-queries-%s-%s.pkl" % (os.path.basename(a.mbox),
+                                               a.limit)
+if os.path.exists(qcache):
+    queries = pickle.load(open(qcache, "rb"))
+else:
+    corpus = bench.Corpus(bench.read_mbox(a.mbox, a.limit))
+    qs = bench.build_queries(corpus, min(3000, len(corpus)))
+    queries = [(q.cls, q.label, [str(c) for c in q.criteria], [type(c).__name__ for c in q.criteria]) for q in qs]
+    pickle.dump(queries, open(qcache, "wb"))
+def crit(q):
+    return [bench.V(c) if t == "V" else c for c, t in zip(q[2], q[3])]
+if a.only:
+    queries = [q for q in queries if re.search(a.only, q[0] + " " + q[1])]
+conf = "mail_debug = yes\n" if a.debug else bench.QUIET_CONF
+if os.environ.get("REPLAY_VSZ"):
+    conf += "service imap {\n  vsz_limit = %s\n}\n" % os.environ["REPLAY_VSZ"]
+os.environ["SIFT_PLUGIN_SO"] = os.environ.get("REPLAY_SO") or os.path.join(REPO, "plugin/.libs/lib21_fts_sift_plugin.so")
+dv = dovetest.Dovecot(a.root, None, plugin=a.engine, users=[bench.USER], extra_conf=conf)
+dv.start()
+import oracle_sets
+res = []
+try:
+    conn = dv.imap(bench.USER)
+    conn.select("INBOX")
+    master = dv._master_pid()
+    def imap_pids():
+        out = []
+        for p in os.listdir("/proc"):
+            if not p.isdigit(): continue
+            try:
+                st = open("/proc/%s/stat" % p).read()
+                cmd = open("/proc/%s/cmdline" % p, "rb").read()
+            except OSError: continue
+            f = st.rsplit(")", 1)[1].split()
+            if int(f[1]) == master and cmd.split(b"\0")[0].split(b" ")[0].endswith(b"/imap"):
+                out.append(int(p))
+        return out
+    pids = imap_pids()
+    assert len(pids) == 1, pids
+    ipid = pids[0]
+    tck = os.sysconf("SC_CLK_TCK")
+    def cpu_ms():
+        return int(open("/proc/%d/schedstat" % ipid).read().split()[0]) / 1e6
+    def rss_hwm():
+        for l in open("/proc/%d/status" % ipid):
+            if l.startswith("VmHWM"): return int(l.split()[1]) // 1024
+    watch = oracle_sets.LogWatcher(dv.log_path) if a.debug else None
+    if os.environ.get("REPLAY_PERF"):
+        import subprocess
+        perfp = subprocess.Popen(["perf", "record", "-g", "-F", "2000", "-o", os.environ["REPLAY_PERF"], "-p", str(ipid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1)
+    # warm-up: one search (maps side files, verifies)
+    dv.uid_search(conn, "BODY", bench.V("kselftest"))
+    for q in queries:
+        times = []
+        cpus = []
+        uids = None
+        for r in range(1 if a.debug else a.reps):
+            if watch: watch.mark()
+            c0 = cpu_ms()
+            t0 = time.perf_counter()
+            u = sorted(dv.uid_search(conn, *crit(q)))
+            times.append((time.perf_counter() - t0) * 1000)
+            cpus.append(cpu_ms() - c0)
+            uids = u
+        row = {"class": q[0], "query": q[1], "ms": statistics.median(times), "all_ms": times, "cpu_ms": statistics.median(cpus),
+               "hits": len(uids), "uids": uids}
+        if watch:
+            found = watch.read()
+            row["lookups"] = [{"definite": f[1], "maybe": f[2], "us": f[4]} for f in found]
+            row["maybe"] = sum(f[2] for f in found)
+            row["lookup_us"] = sum(f[4] for f in found)
+            row["opened"] = len(watch.opened)
+        res.append(row)
+    print("imap VmHWM MB:", rss_hwm())
+    if os.environ.get("REPLAY_PERF"):
+        import signal
+        perfp.send_signal(signal.SIGINT); perfp.wait()
+    conn.logout()
+finally:
+    dv.stop()
+json.dump(res, open(a.out, "w"))
+base = None
+if a.compare:
+    base = {r["query"]: r for r in json.load(open(a.compare))}
+bad = 0
+classes = {}
+for r in res:
+    classes.setdefault(r["class"], []).append(r)
+    if base is not None and r["query"] in base and base[r["query"]]["uids"] != r["uids"]:
+        bad += 1
+        print("MISMATCH", r["query"], len(r["uids"]), len(base[r["query"]]["uids"]))
+allms = [r["ms"] for r in res]
+print("%-18s %3s %8s %8s %8s %8s %8s %8s %8s" % ("class", "n", "p50", "p95", "max", "cpu50", "cpu95", "maybe", "opened"))
+for c, rs in list(classes.items()) + [("all", res)]:
+    ms = [r["ms"] for r in rs]
+    cp = [r["cpu_ms"] for r in rs]
+    print("%-18s %3d %8.1f %8.1f %8.1f %8.1f %8.1f %8s %8s" % (c, len(rs), bench.pct(ms, 50), bench.pct(ms, 95), max(ms), bench.pct(cp, 50), bench.pct(cp, 95),
+          sum(r.get("maybe", 0) for r in rs) if a.debug else "-", sum(r.get("opened", 0) for r in rs) if a.debug else "-"))
+if base is not None:
+    print("compare:", len(res) - bad, "/", len(res), "equal")

@@ -1,0 +1,327 @@
+/* Unit tests of sift-gramfilter: a scan of the blocks the filters leave
+   finds exactly the lines a scan of every line finds, for random terms
+   (ASCII and UTF-8, every family) and random search strings (pieces of
+   terms, and strings in no term), in records appended over time, with a
+   reader's committed length cutting records off. */
+#define _GNU_SOURCE /* memmem() */
+#include "lib.h"
+#include "array.h"
+#include "str.h"
+#include "test-common.h"
+#include "sift-test-util.h"
+#include "sift-gramfilter.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+/* term families as in sift-terms.h (first bytes) */
+static const char *const families[] = { "B", "M", "N", "H", "A", "P", "C" };
+/* letters of the random terms: few, so that substrings repeat */
+static const char *const pieces[] = {
+	"a", "b", "c", "d", "e", "k", "s", "t", "-", ".", "1", "2",
+	"\xc3\xa9", "\xe6\x9d\xb1", "\xd0\xb4",
+};
+
+/* The file: a 32-byte header, then records of an 8-byte header and
+   lines "<family byte><rest>\n" (the record framing of sift-record.h;
+   only offsets matter here). */
+struct fake_file {
+	string_t *data;
+	ARRAY(uint64_t) record_offsets;
+};
+
+static void random_term(string_t *dest)
+{
+	unsigned int len = 1 + rng_next() % 14;
+
+	str_append(dest, families[rng_next() % N_ELEMENTS(families)]);
+	for (unsigned int i = 0; i < len; i++)
+		str_append(dest, pieces[rng_next() % N_ELEMENTS(pieces)]);
+	str_append_c(dest, '\n');
+}
+
+static void fake_add_record(struct fake_file *f, unsigned int lines)
+{
+	uint64_t offset = str_len(f->data);
+
+	array_push_back(&f->record_offsets, &offset);
+	str_append(f->data, "RECHDR!!");
+	for (unsigned int i = 0; i < lines; i++)
+		random_term(f->data);
+}
+
+/* The lines of [start, end) in family fam whose rest holds needle. */
+static void scan_lines(const char *start, const char *end,
+		       const char *const fams[], unsigned int fam_count,
+		       const char *needle, size_t needle_len,
+		       ARRAY_TYPE(uint32_t) *hits, const char *base)
+{
+	const char *line, *le;
+
+	for (line = start; line < end; line = le + 1) {
+		le = memchr(line, '\n', end - line);
+		if (le == NULL)
+			le = end;
+		for (unsigned int f = 0; f < fam_count; f++) {
+			size_t plen = strlen(fams[f]);
+
+			if ((size_t)(le - line) >= plen &&
+			    memcmp(line, fams[f], plen) == 0 &&
+			    memmem(line + plen, le - line - plen, needle,
+				   needle_len) != NULL) {
+				uint32_t at = line - base;
+
+				array_push_back(hits, &at);
+				break;
+			}
+		}
+	}
+}
+
+/* Scan records [from, to) of the file whole. */
+static void scan_records(const struct fake_file *f, unsigned int from,
+			 unsigned int to, const char *const fams[],
+			 unsigned int fam_count, const char *needle,
+			 size_t needle_len, ARRAY_TYPE(uint32_t) *hits)
+{
+	const char *base = str_c(f->data);
+	const uint64_t *offs;
+	unsigned int count;
+
+	offs = array_get(&f->record_offsets, &count);
+	for (unsigned int r = from; r < to; r++) {
+		uint64_t start = offs[r] + 8;
+		uint64_t end = r + 1 < count ? offs[r + 1] : str_len(f->data);
+
+		scan_lines(base + start, base + end, fams, fam_count, needle,
+			   needle_len, hits, base);
+	}
+}
+
+static void pick_needle(const struct fake_file *f, string_t *needle)
+{
+	str_truncate(needle, 0);
+	if (rng_next() % 5 == 0) {
+		/* probably in no term */
+		unsigned int len = 1 + rng_next() % 6;
+
+		for (unsigned int i = 0; i < len; i++)
+			str_append(needle, pieces[rng_next() % N_ELEMENTS(pieces)]);
+		return;
+	}
+	/* a piece of a term (bytes of the rest, possibly cutting a UTF-8
+	   character: the filter works on bytes) */
+	for (;;) {
+		const char *data = str_c(f->data);
+		size_t pos = 32 + rng_next() % (str_len(f->data) - 32);
+		const char *ls = pos == 0 ? data : memrchr(data, '\n', pos);
+		const char *le;
+
+		ls = ls == NULL ? data : ls + 1;
+		le = strchr(ls, '\n');
+		if (le == NULL || le - ls < 2 || strncmp(ls, "RECHDR", 6) == 0)
+			continue;
+		ls++;
+		size_t start = rng_next() % (le - ls);
+		size_t len = 1 + rng_next() % (le - ls - start);
+		str_append_data(needle, ls + start, len);
+		return;
+	}
+}
+
+static void test_gramfilter_random(void)
+{
+	struct fake_file f;
+	struct sift_gramfilter *filter;
+	struct stat st;
+	string_t *needle;
+	unsigned int round, record_count = 0, checked = 0, skipped_blocks = 0;
+
+	test_begin("gram filter: filtered scans equal full scans");
+	rng_seed(777);
+	sift_gramfilter_forget_all();
+	f.data = str_new(default_pool, 1 << 20);
+	i_array_init(&f.record_offsets, 64);
+	str_append(f.data, "FILEHEADER-32-BYTES-OF-HEADER-..");
+	i_zero(&st);
+	st.st_dev = 1;
+	st.st_ino = 42;
+	filter = sift_gramfilter_get(&st, 0x1234);
+	needle = str_new(default_pool, 64);
+
+	for (round = 0; round < 24; round++) {
+		/* new records: one big one now and then (many blocks),
+		   else a few lines (one message's new terms) */
+		unsigned int add = 1 + rng_next() % 3;
+
+		for (unsigned int i = 0; i < add; i++)
+			fake_add_record(&f, rng_next() % 4 == 0 ?
+					1000 + rng_next() % 2000 :
+					rng_next() % 20);
+		record_count = array_count(&f.record_offsets);
+
+		/* a reader's committed length: all records, or fewer */
+		unsigned int visible = rng_next() % 3 == 0 ?
+			1 + rng_next() % record_count : record_count;
+		const uint64_t *offs = array_front(&f.record_offsets);
+		uint64_t limit = visible < record_count ?
+			offs[visible] : str_len(f.data);
+
+		for (unsigned int q = 0; q < 30; q++) T_BEGIN {
+			ARRAY_TYPE(uint32_t) want, got;
+			struct sift_gram_query query;
+			const char *fams[3];
+			unsigned int fam_count = 1 + rng_next() % 3, iter = 0;
+			uint64_t block_offset, resume, pos;
+			uint32_t block_len;
+			unsigned int r, blocks = 0;
+
+			for (unsigned int i = 0; i < fam_count; i++)
+				fams[i] = families[rng_next() %
+						   N_ELEMENTS(families)];
+			pick_needle(&f, needle);
+			t_array_init(&want, 64);
+			t_array_init(&got, 64);
+			scan_records(&f, 0, visible, fams, fam_count,
+				     str_c(needle), str_len(needle), &want);
+
+			/* as sift-dict.c does: the filter's blocks, then
+			   the records after them, which it learns */
+			sift_gram_query_init(&query, fams, fam_count,
+					     str_c(needle), str_len(needle));
+			while (sift_gramfilter_next(filter, &query, limit,
+						    &iter, &block_offset,
+						    &block_len)) {
+				const char *b = str_c(f.data) + block_offset;
+
+				scan_lines(b, b + block_len, fams, fam_count,
+					   str_c(needle), str_len(needle),
+					   &got, str_c(f.data));
+				blocks++;
+			}
+			resume = sift_gramfilter_resume(filter, limit);
+			for (r = 0; r < visible; r++) {
+				if (resume == 0 || offs[r] + 0 >= resume)
+					break;
+			}
+			pos = resume;
+			test_assert_idx(pos == 0 || r == visible ||
+					offs[r] == pos, round);
+			for (; r < visible; r++) {
+				uint64_t next = r + 1 < record_count ?
+					offs[r + 1] : str_len(f.data);
+
+				scan_records(&f, r, r + 1, fams, fam_count,
+					     str_c(needle), str_len(needle),
+					     &got);
+				(void)sift_gramfilter_add_record(filter,
+					offs[r], next,
+					(const unsigned char *)str_c(f.data) +
+					offs[r] + 8,
+					next - offs[r] - 8);
+			}
+			test_assert_idx(array_count(&want) ==
+					array_count(&got), round * 100 + q);
+			if (array_count(&want) == array_count(&got) &&
+			    array_count(&want) > 0) {
+				/* both in file order */
+				test_assert_idx(memcmp(array_front(&want),
+					array_front(&got),
+					array_count(&want) *
+					sizeof(uint32_t)) == 0,
+					round * 100 + q);
+			}
+			if (query.usable)
+				checked++;
+			skipped_blocks += blocks;
+		} T_END;
+	}
+	/* the filter was used (not just scanned around) */
+	test_assert(checked > 400);
+	test_assert(sift_gramfilter_covered(filter) > 0);
+	test_assert(sift_gramfilter_memory(filter) < str_len(f.data));
+	str_free(&needle);
+	str_free(&f.data);
+	array_free(&f.record_offsets);
+	sift_gramfilter_forget_all();
+	test_end();
+}
+
+static void test_gramfilter_selective(void)
+{
+	struct sift_gramfilter *filter;
+	struct sift_gram_query query;
+	const char *fams[] = { "B" };
+	const char *nofam[] = { "" };
+	struct stat st;
+	string_t *data;
+	unsigned int iter = 0, blocks = 0, total = 0;
+	uint64_t off;
+	uint32_t len;
+
+	test_begin("gram filter: a rare string reads few blocks");
+	sift_gramfilter_forget_all();
+	data = str_new(default_pool, 1 << 20);
+	str_append(data, "FILEHEADER-32-BYTES-OF-HEADER-..RECHDR!!");
+	for (unsigned int i = 0; i < 40000; i++)
+		str_printfa(data, "Bword%u\n", i * 7919 % 100003);
+	str_append(data, "Bkselftest\n");
+	i_zero(&st);
+	st.st_ino = 7;
+	filter = sift_gramfilter_get(&st, 1);
+	test_assert(sift_gramfilter_add_record(filter, 32, str_len(data),
+		(const unsigned char *)str_c(data) + 40, str_len(data) - 40));
+	/* not the next record: refused */
+	test_assert(!sift_gramfilter_add_record(filter, 32, str_len(data),
+		(const unsigned char *)str_c(data) + 40, str_len(data) - 40));
+
+	sift_gram_query_init(&query, fams, 1, "selft", 5);
+	test_assert(query.usable);
+	while (sift_gramfilter_next(filter, &query, str_len(data), &iter,
+				    &off, &len)) {
+		blocks++;
+		test_assert(memmem(str_c(data) + off, len, "selft", 5) != NULL);
+	}
+	test_assert(blocks == 1);
+	/* the whole file is the one record: cut off, nothing covered */
+	iter = 0;
+	test_assert(!sift_gramfilter_next(filter, &query, str_len(data) - 1,
+					  &iter, &off, &len));
+	test_assert(sift_gramfilter_resume(filter, str_len(data) - 1) == 0);
+	test_assert(sift_gramfilter_resume(filter, str_len(data)) ==
+		    str_len(data));
+
+	/* unusable queries read every block */
+	iter = 0;
+	sift_gram_query_init(&query, fams, 1, "s", 1);
+	test_assert(!query.usable);
+	while (sift_gramfilter_next(filter, &query, str_len(data), &iter,
+				    &off, &len))
+		total++;
+	test_assert(total > 10);
+	sift_gram_query_init(&query, nofam, 1, "selft", 5);
+	test_assert(!query.usable);
+	sift_gram_query_init(&query, fams, 1, "a\nb", 3);
+	test_assert(!query.usable);
+	/* another generation of the same file is another filter */
+	test_assert(sift_gramfilter_get(&st, 2) != filter);
+	test_assert(sift_gramfilter_covered(sift_gramfilter_get(&st, 2)) == 0);
+	str_free(&data);
+	sift_gramfilter_forget_all();
+	test_end();
+}
+
+int main(void)
+{
+	static void (*const test_functions[])(void) = {
+		test_gramfilter_random,
+		test_gramfilter_selective,
+		NULL
+	};
+	int ret;
+
+	lib_init();
+	ret = test_run(test_functions);
+	lib_deinit();
+	return ret;
+}

@@ -8,14 +8,17 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+enum sift_map_strategy sift_map_strategy = SIFT_MAP_PREAD;
+
 int sift_map_file(const char *path, struct sift_map *map_r,
 		  const char **error_r)
 {
 	struct stat st;
-	void *p;
 	int fd;
 
 	i_zero(map_r);
+	map_r->fd = -1;
+	map_r->strategy = sift_map_strategy;
 	fd = open(path, O_RDONLY);
 	if (fd == -1) {
 		if (errno == ENOENT)
@@ -28,50 +31,149 @@ int sift_map_file(const char *path, struct sift_map *map_r,
 		i_close_fd(&fd);
 		return -1;
 	}
-	if (st.st_size > 0) {
-		p = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-		if (p == MAP_FAILED) {
-			*error_r = t_strdup_printf("mmap(%s) failed: %m",
-						   path);
-			i_close_fd(&fd);
-			return -1;
-		}
-		map_r->data = p;
-		map_r->size = st.st_size;
-	}
-	i_close_fd(&fd);
+	map_r->fd = fd;
+	map_r->size = st.st_size;
+	map_r->path = i_strdup(path);
 	return 0;
 }
 
-void sift_map_release(struct sift_map *map, uint64_t offset)
+static void sift_map_drop_window(struct sift_map *map)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t end;
-
-	if (map->data == NULL)
-		return;
-	if (offset > map->size)
-		offset = map->size;
-	/* whole pages only: the page holding offset is still in use */
-	end = (size_t)offset & ~(page - 1);
-	if (end < map->released + SIFT_MAP_WINDOW)
-		return;
-	/* map->data is page-aligned (mmap) and so is map->released */
-	(void)madvise((void *)(map->data + map->released),
-		      end - map->released, MADV_DONTNEED);
-	map->released = end;
-}
-
-void sift_map_release_restart(struct sift_map *map)
-{
-	map->released = 0;
+	if (map->mem != NULL && map->strategy == SIFT_MAP_MMAP)
+		(void)munmap(map->mem, map->mem_size);
+	else
+		i_free(map->mem);
+	map->mem = NULL;
+	map->mem_size = 0;
+	map->win = NULL;
+	map->win_len = 0;
+	map->win_off = 0;
 }
 
 void sift_unmap(struct sift_map *map)
 {
-	if (map->data != NULL)
-		(void)munmap((void *)map->data, map->size);
+	sift_map_drop_window(map);
+	/* (a zeroed map, never opened, has no path and no fd) */
+	if (map->path != NULL && map->fd != -1)
+		i_close_fd(&map->fd);
+	i_free(map->error);
+	i_free(map->path);
 	i_zero(map);
+	map->fd = -1;
+}
+
+size_t sift_map_memory(const struct sift_map *map)
+{
+	return map->mem_size;
+}
+
+static void sift_map_set_error(struct sift_map *map, const char *error)
+{
+	if (map->error == NULL)
+		map->error = i_strdup(error);
+}
+
+/* How much to read for a span [offset, offset + len) missing from the
+   window: a whole window when the read continues the window (a scan: a
+   record straddling its end, or the next bytes), else a small read (a
+   probe elsewhere, as a binary search's or a sparse candidate's:
+   reading a whole window for each read the file many times over, 10x
+   slower in test-sift-window).  At least the span. */
+static size_t sift_map_want(const struct sift_map *map, uint64_t offset,
+			    size_t len)
+{
+	size_t want = SIFT_MAP_WINDOW;
+
+	if (map->win != NULL &&
+	    (offset < map->win_off ||
+	     offset > map->win_off + map->win_len + SIFT_MAP_RANDOM_READ))
+		want = SIFT_MAP_RANDOM_READ;
+	return I_MAX(want, len);
+}
+
+static bool sift_map_pread(struct sift_map *map, uint64_t offset, size_t len)
+{
+	size_t want = sift_map_want(map, offset, len), cap, done = 0;
+	ssize_t ret;
+
+	if (want > map->size - offset)
+		want = map->size - offset;
+	/* one buffer: a window, or the one larger span asked for (given
+	   back after it) */
+	cap = I_MAX(want, (size_t)SIFT_MAP_WINDOW);
+	if (map->mem_size != cap) {
+		i_free(map->mem);
+		map->mem = i_malloc(cap);
+		map->mem_size = cap;
+	}
+	map->win = NULL;
+	while (done < want) {
+		ret = pread(map->fd, (char *)map->mem + done, want - done,
+			    offset + done);
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret <= 0) {
+			if (ret == 0) {
+				sift_map_set_error(map, t_strdup_printf(
+					"read(%s) failed: file shrank below "
+					"%llu bytes", map->path,
+					(unsigned long long)(offset + want)));
+			} else {
+				sift_map_set_error(map, t_strdup_printf(
+					"pread(%s) failed: %m", map->path));
+			}
+			return FALSE;
+		}
+		done += ret;
+	}
+	map->win = map->mem;
+	map->win_off = offset;
+	map->win_len = want;
+	return TRUE;
+}
+
+static bool sift_map_mmap(struct sift_map *map, uint64_t offset, size_t len)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t want = sift_map_want(map, offset, len);
+	uint64_t start = offset & ~(uint64_t)(page - 1);
+	size_t size;
+	void *p;
+
+	if (want > map->size - offset)
+		want = map->size - offset;
+	size = (size_t)(offset - start) + want;
+	sift_map_drop_window(map);
+	p = mmap(NULL, size, PROT_READ, MAP_SHARED, map->fd, start);
+	if (p == MAP_FAILED) {
+		sift_map_set_error(map, t_strdup_printf(
+			"mmap(%s, %zu bytes at %llu) failed: %m", map->path,
+			size, (unsigned long long)start));
+		return FALSE;
+	}
+	map->mem = p;
+	map->mem_size = size;
+	map->win = (const unsigned char *)p + (offset - start);
+	map->win_off = offset;
+	map->win_len = want;
+	return TRUE;
+}
+
+const void *sift_map_get(struct sift_map *map, uint64_t offset, size_t len)
+{
+	if (offset > map->size || len > map->size - offset ||
+	    len > SIFT_MAP_MAX_SPAN || map->path == NULL || map->fd == -1)
+		return NULL;
+	if (map->win != NULL && offset >= map->win_off &&
+	    offset + len <= map->win_off + map->win_len)
+		return map->win + (offset - map->win_off);
+	if (len == 0)
+		return "";
+	if (!(map->strategy == SIFT_MAP_MMAP ?
+	      sift_map_mmap(map, offset, len) :
+	      sift_map_pread(map, offset, len)))
+		return NULL;
+	return map->win;
 }
 
 int sift_open_append(const char *path, mode_t mode, int *fd_r,

@@ -1,33 +1,74 @@
 /* sift-file: the file helpers of the side files (sift-termfiles.h,
-   sift-phrase-filter.h, sift-record.h): mapping a file and reading it
-   through a window of pages, opening one for appending, and replacing
+   sift-phrase-filter.h, sift-record.h): reading a file through a
+   bounded window, opening one for appending, and replacing
    one atomically.  No knowledge of what the files hold. */
 #ifndef SIFT_FILE_H
 #define SIFT_FILE_H
 
-/* A file mapped read-only.  A missing file maps as empty. */
-struct sift_map {
-	const char *data;
-	size_t size;
-	/* sift_map_release() has dropped the pages before this offset */
-	size_t released;
+/* A side file read through a window of bounded size, never mapped
+   whole.  The side files grow with the mailbox (at 100,000 list messages
+   opaque is about 100 MB, gaps 90 MB; three times that at 300,000), and
+   Dovecot limits each process's address space (vsz_limit, 256 MB by
+   default for imap and most services): mapping them whole made searching
+   a 100,000-message mailbox fail with ENOMEM from mmap() and then kill
+   the imap process.  So a reader sees at most one window of each file:
+
+   The bound: one open file takes at most
+     max(SIFT_MAP_WINDOW, the largest span asked for + a page)
+   of address space and memory, whatever the file's size.  Callers ask
+   for whole records (sift-record.h: SIFT_RECORD_MAX_SIZE, 16 MB, caps a
+   record; the writers' records are at most 1 MB (a gaps filter) and
+   256 KB (terms); an opaque record is one message's line), so in
+   practice a file takes SIFT_MAP_WINDOW, and a process reads at most
+   three side files at once (terms, opaque, gaps; a compaction one
+   source at a time).
+
+   A span that straddles the window's end moves the window to start at
+   the span (so a record cut by a window boundary is still returned
+   whole, in one piece).  Windows are read with pread() into one buffer
+   per file, or mapped with mmap() (sift_map_strategy, for the
+   measurements in the README's "Memory" section; pread is the
+   default). */
+#define SIFT_MAP_WINDOW (1024 * 1024)
+/* a read far from the window (a probe of a binary search, a gaps filter
+   of a sparse candidate) reads this much instead of a whole window */
+#define SIFT_MAP_RANDOM_READ (16 * 1024)
+
+enum sift_map_strategy {
+	SIFT_MAP_PREAD,
+	SIFT_MAP_MMAP,
 };
+/* the process's strategy (tests and measurements switch it) */
+extern enum sift_map_strategy sift_map_strategy;
+
+struct sift_map {
+	int fd;
+	/* the file's size when opened */
+	uint64_t size;
+	/* the window: bytes [win_off, win_off + win_len) at win */
+	const unsigned char *win;
+	uint64_t win_off;
+	size_t win_len;
+	/* the buffer (pread) or the mapping (mmap) holding the window */
+	void *mem;
+	size_t mem_size;
+	enum sift_map_strategy strategy;
+	/* the first read that failed, or NULL */
+	char *error;
+	char *path;
+};
+/* Open path for reading.  A missing file opens as empty. */
 int sift_map_file(const char *path, struct sift_map *map_r,
 		  const char **error_r);
 void sift_unmap(struct sift_map *map);
-/* A forward walk over the map no longer needs the bytes before offset:
-   once they make up SIFT_MAP_WINDOW, drop their pages from the process
-   (madvise MADV_DONTNEED; a later read faults them in again from the
-   page cache).  The pages of a mapped file count in the process's RSS
-   as they are touched, so without this a scan of the opaque or gaps
-   file made the RSS of the indexer (compaction copies them) and of a
-   searching imap process grow with the mailbox: at 30,000 messages
-   30 MB for opaque, 26 MB for gaps.  With it a walk keeps at most
-   about one window of each file.  Walks that go backward call
-   sift_map_release_restart() first. */
-#define SIFT_MAP_WINDOW (1024 * 1024)
-void sift_map_release(struct sift_map *map, uint64_t offset);
-void sift_map_release_restart(struct sift_map *map);
+/* The bytes [offset, offset + len) of the file, valid until the next
+   sift_map_get() of the same map or sift_unmap().  NULL if they are not
+   all in the file (as it was when opened), or len is over
+   SIFT_MAP_MAX_SPAN, or a read failed (map->error says why). */
+#define SIFT_MAP_MAX_SPAN (64 * 1024 * 1024)
+const void *sift_map_get(struct sift_map *map, uint64_t offset, size_t len);
+/* The address space the map holds now (for tests). */
+size_t sift_map_memory(const struct sift_map *map);
 /* Open path for appending, creating it with mode; *created_r says if it
    was new. */
 int sift_open_append(const char *path, mode_t mode, int *fd_r,

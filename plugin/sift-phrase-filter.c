@@ -360,13 +360,14 @@ static int gaps_entry_cmp(const struct gaps_entry *e1,
 	return e1->record < e2->record ? -1 : (e1->record > e2->record);
 }
 
-/* The filter bits of the entry's record (after its header and uid). */
+/* The filter bits of the entry's record (after its header and uid),
+   valid until the next read of the file; NULL if the read failed. */
 static const unsigned char *
-gaps_entry_bits(const struct sift_phrase_filter *gaps,
-		const struct gaps_entry *e)
+gaps_entry_bits(struct sift_phrase_filter *gaps, const struct gaps_entry *e)
 {
-	return (const unsigned char *)gaps->file.map.data + e->record +
-		SIFT_RECORD_HEADER_SIZE + sizeof(uint32_t);
+	return sift_rfile_get(&gaps->file, e->record +
+			      SIFT_RECORD_HEADER_SIZE + sizeof(uint32_t),
+			      e->size);
 }
 
 /* Add the records of [*pos, the committed length) to entries, keeping
@@ -405,6 +406,10 @@ static bool gaps_walk(struct sift_phrase_filter *gaps, const char *dir,
 		entry->uid = uid;
 		entry->record = offset;
 		entry->size = len - sizeof(uid);
+	}
+	if (sift_rfile_error(&gaps->file) != NULL) {
+		*error_r = t_strdup(sift_rfile_error(&gaps->file));
+		return FALSE;
 	}
 	if (sorted)
 		return TRUE;
@@ -460,11 +465,13 @@ int sift_phrase_filter_open(const char *dir, const struct sift_file_state *st,
 		pos = idx->covered;
 		gaps->entries = &idx->entries;
 		if (!gaps_walk(gaps, dir, &pos, gaps->entries, error_r)) {
-			/* (never keep a damaged file's entries) */
+			/* (never keep a damaged file's entries; a read
+			   error is not damage) */
+			ret = sift_rfile_error(&gaps->file) != NULL ? -1 : 0;
 			idx->gen = 0;
 			array_clear(&idx->entries);
 			sift_phrase_filter_close(&gaps);
-			return 0;
+			return ret;
 		}
 		idx->covered = pos;
 	} else {
@@ -473,8 +480,9 @@ int sift_phrase_filter_open(const char *dir, const struct sift_file_state *st,
 		i_array_init(&gaps->own_entries, 1024);
 		gaps->entries = &gaps->own_entries;
 		if (!gaps_walk(gaps, dir, &pos, gaps->entries, error_r)) {
+			ret = sift_rfile_error(&gaps->file) != NULL ? -1 : 0;
 			sift_phrase_filter_close(&gaps);
-			return 0;
+			return ret;
 		}
 	}
 	*gaps_r = gaps;
@@ -519,19 +527,20 @@ void sift_phrase_filter_apply(struct sift_phrase_filter *gaps, const uint64_t *k
 	if (key_count == 0 || array_count(gaps->entries) == 0)
 		return;
 	t_array_init(&drop, 64);
-	sift_map_release_restart(&gaps->file.map);
 	seq_range_array_iter_init(&iter, uids);
 	while (seq_range_array_iter_nth(&iter, n++, &uid)) {
 		const struct gaps_entry *e = gaps_find(gaps, uid);
+		const unsigned char *bits;
 
 		if (e == NULL)
 			continue;
 		/* ascending UIDs read the file forward (records are in UID
-		   order but after a lowered last_uid): keep a window */
-		sift_map_release(&gaps->file.map, e->record);
+		   order but after a lowered last_uid); a filter that can't
+		   be read (a system error) drops nothing */
+		if ((bits = gaps_entry_bits(gaps, e)) == NULL)
+			continue;
 		for (unsigned int k = 0; k < key_count; k++) {
-			if (!filter_has(gaps_entry_bits(gaps, e), e->size,
-					keys[k])) {
+			if (!filter_has(bits, e->size, keys[k])) {
 				seq_range_array_add(&drop, uid);
 				break;
 			}
@@ -673,14 +682,20 @@ int sift_phrase_filter_write_copy(struct sift_phrase_filter_writer *writer,
 		sift_phrase_filter_close(&gaps);
 		return -1;
 	}
-	sift_map_release_restart(&gaps->file.map);
 	array_foreach(gaps->entries, e) {
+		const unsigned char *bits;
+
 		if (!sift_uids_contain(keep, e->uid))
 			continue;
-		sift_map_release(&gaps->file.map, e->record);
+		if ((bits = gaps_entry_bits(gaps, e)) == NULL) {
+			*error_r = t_strdup(sift_rfile_error(&gaps->file) != NULL ?
+				sift_rfile_error(&gaps->file) :
+				"gaps record past the committed length");
+			ok = FALSE;
+			break;
+		}
 		if (sift_wfile_append(dest, &e->uid, sizeof(e->uid),
-				      gaps_entry_bits(gaps, e), e->size,
-				      error_r) < 0) {
+				      bits, e->size, error_r) < 0) {
 			ok = FALSE;
 			break;
 		}

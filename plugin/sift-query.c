@@ -160,7 +160,14 @@ static bool sift_query_dict_ok(struct sift_query *q)
 {
 	const char *damage = q->dict == NULL ? NULL :
 		sift_termfiles_damage(q->dict);
+	const char *read_error = q->dict == NULL ? NULL :
+		sift_termfiles_read_error(q->dict);
 
+	if (read_error != NULL) {
+		/* (not damage: Dovecot answers, the index stays) */
+		sift_query_fail(q, read_error, FALSE);
+		return FALSE;
+	}
 	if (damage == NULL)
 		return TRUE;
 	sift_query_fail(q, damage, TRUE);
@@ -309,8 +316,7 @@ sift_query_match(struct sift_query *q, const struct sift_termfiles_prefix *prefi
 				      needle, needle_len, &terms);
 		if (q->words_only)
 			sift_query_drop_runs(q, &terms);
-		/* (they point into the dictionary, open until the lookup
-		   ends) */
+		/* (copies on the data stack, as long as terms) */
 		if (q->collect != NULL)
 			array_append_array(q->collect, &terms);
 	}

@@ -233,18 +233,20 @@ static const char *
 check_file(struct sift_map *map, const char *kind,
 	   uint64_t gen, uint64_t len, uint64_t verify_from)
 {
-	const unsigned char *data = (const unsigned char *)map->data;
-	size_t size = map->size;
+	const unsigned char *p;
 	struct file_header fh, want;
 	struct record_header rh;
 	uint64_t pos;
 
-	if (size < len)
-		return t_strdup_printf("%zu bytes, %llu committed", size,
+	if (map->size < len)
+		return t_strdup_printf("%llu bytes, %llu committed",
+				       (unsigned long long)map->size,
 				       (unsigned long long)len);
 	if (len < sizeof(fh))
 		return "shorter than its header";
-	memcpy(&fh, data, sizeof(fh));
+	if ((p = sift_map_get(map, 0, sizeof(fh))) == NULL)
+		return NULL;
+	memcpy(&fh, p, sizeof(fh));
 	file_header_build(&want, kind, fh.gen);
 	if (memcmp(&fh, &want, sizeof(fh)) != 0)
 		return "invalid header";
@@ -253,26 +255,33 @@ check_file(struct sift_map *map, const char *kind,
 				       (unsigned long long)fh.gen,
 				       (unsigned long long)gen);
 	pos = sizeof(fh);
-	sift_map_release_restart(map);
 	if (verify_from != UINT64_MAX && verify_from > pos)
 		pos = verify_from;
+	/* (a read error ends the walk: the caller sees map->error) */
 	for (; pos < len; ) {
 		if (len - pos < sizeof(rh))
 			return t_strdup_printf("torn record at %llu",
 					       (unsigned long long)pos);
-		memcpy(&rh, data + pos, sizeof(rh));
+		if ((p = sift_map_get(map, pos, sizeof(rh))) == NULL)
+			return NULL;
+		memcpy(&rh, p, sizeof(rh));
 		if (rh.len > SIFT_RECORD_MAX_SIZE ||
 		    rh.len > len - pos - sizeof(rh))
 			return t_strdup_printf("invalid record length at %llu",
 					       (unsigned long long)pos);
-		if (pos >= verify_from &&
-		    sift_record_sum(record_seed(gen, pos, rh.len),
-				    data + pos + sizeof(rh), rh.len) != rh.sum)
-			return t_strdup_printf("checksum mismatch at %llu",
-					       (unsigned long long)pos);
+		if (pos >= verify_from) {
+			/* the whole record in the window (moved to it if it
+			   straddles the window's end) */
+			if ((p = sift_map_get(map, pos,
+					      sizeof(rh) + rh.len)) == NULL)
+				return NULL;
+			if (sift_record_sum(record_seed(gen, pos, rh.len),
+					    p + sizeof(rh), rh.len) != rh.sum)
+				return t_strdup_printf(
+					"checksum mismatch at %llu",
+					(unsigned long long)pos);
+		}
 		pos += sizeof(rh) + rh.len;
-		/* (the walk keeps at most a window of the file in memory) */
-		sift_map_release(map, pos);
 	}
 	return NULL;
 }
@@ -308,9 +317,14 @@ int sift_rfile_open(const char *path, const char *kind,
 	problem = check_file(&file_r->map, kind, st->gen,
 			     I_MIN(st->len, SIFT_RECORD_FILE_HEADER_SIZE),
 			     UINT64_MAX);
+	if (file_r->map.error != NULL) {
+		*error_r = t_strdup(file_r->map.error);
+		sift_rfile_close(file_r);
+		return -1;
+	}
 	if (problem == NULL && file_r->map.size < st->len) {
-		problem = t_strdup_printf("%zu bytes, %llu committed",
-					  file_r->map.size,
+		problem = t_strdup_printf("%llu bytes, %llu committed",
+					  (unsigned long long)file_r->map.size,
 					  (unsigned long long)st->len);
 	}
 	if (problem != NULL) {
@@ -319,8 +333,11 @@ int sift_rfile_open(const char *path, const char *kind,
 		return 0;
 	}
 	if (verify_all && !sift_rfile_check(file_r, error_r)) {
+		/* (a read error is not damage) */
+		int ret = file_r->map.error != NULL ? -1 : 0;
+
 		sift_rfile_close(file_r);
-		return 0;
+		return ret;
 	}
 	return 1;
 }
@@ -337,6 +354,11 @@ bool sift_rfile_check(struct sift_rfile *file, const char **error_r)
 		verify_from = v->upto;
 	problem = check_file(&file->map, file->kind, file->gen, file->len,
 			     verify_from);
+	if (file->map.error != NULL) {
+		/* not damage: nothing is verified, the caller fails */
+		*error_r = t_strdup(file->map.error);
+		return FALSE;
+	}
 	if (problem != NULL) {
 		*error_r = t_strdup_printf("%s is damaged: %s", file->path,
 					   problem);
@@ -359,36 +381,55 @@ bool sift_rfile_next(struct sift_rfile *file, uint64_t *pos,
 		     uint32_t *len_r)
 {
 	struct record_header rh;
+	const unsigned char *p;
 
-	if (*pos < SIFT_RECORD_FILE_HEADER_SIZE) {
+	if (*pos < SIFT_RECORD_FILE_HEADER_SIZE)
 		*pos = SIFT_RECORD_FILE_HEADER_SIZE;
-		sift_map_release_restart(&file->map);
-	} else {
-		/* the records before this one are done with */
-		sift_map_release(&file->map, *pos);
-	}
 	if (*pos + sizeof(rh) > file->len)
 		return FALSE;
-	memcpy(&rh, file->map.data + *pos, sizeof(rh));
+	if ((p = sift_map_get(&file->map, *pos, sizeof(rh))) == NULL)
+		return FALSE;
+	memcpy(&rh, p, sizeof(rh));
 	/* (a chain not checked yet ends at the first record that doesn't
 	   fit) */
 	if (rh.len > file->len - *pos - sizeof(rh))
 		return FALSE;
+	/* the whole record, moving the window to it if it straddles the
+	   window's end */
+	if ((p = sift_map_get(&file->map, *pos, sizeof(rh) + rh.len)) == NULL)
+		return FALSE;
 	*offset_r = *pos;
-	*data_r = (const unsigned char *)file->map.data + *pos + sizeof(rh);
+	*data_r = p + sizeof(rh);
 	*len_r = rh.len;
 	*pos += sizeof(rh) + rh.len;
 	return TRUE;
 }
 
-bool sift_rfile_verify(const struct sift_rfile *file, uint64_t offset)
+const unsigned char *
+sift_rfile_get(struct sift_rfile *file, uint64_t offset, size_t len)
+{
+	if (offset > file->len || len > file->len - offset)
+		return NULL;
+	return sift_map_get(&file->map, offset, len);
+}
+
+const char *sift_rfile_error(const struct sift_rfile *file)
+{
+	return file->map.error;
+}
+
+bool sift_rfile_verify(struct sift_rfile *file, uint64_t offset)
 {
 	struct record_header rh;
+	const unsigned char *p;
 
-	memcpy(&rh, file->map.data + offset, sizeof(rh));
+	if ((p = sift_rfile_get(file, offset, sizeof(rh))) == NULL)
+		return FALSE;
+	memcpy(&rh, p, sizeof(rh));
+	if ((p = sift_rfile_get(file, offset, sizeof(rh) + rh.len)) == NULL)
+		return FALSE;
 	return sift_record_sum(record_seed(file->gen, offset, rh.len),
-			       file->map.data + offset + sizeof(rh),
-			       rh.len) == rh.sum;
+			       p + sizeof(rh), rh.len) == rh.sum;
 }
 
 /* ---- writer -------------------------------------------------------------- */

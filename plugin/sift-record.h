@@ -63,7 +63,9 @@ uint32_t sift_record_sum(uint64_t seed, const void *data, size_t len);
 /* Forget which files this process has verified (for measurements). */
 void sift_record_forget_verified(void);
 
-/* Reader: a mapped file checked against its committed state. */
+/* Reader: a file checked against its committed state, read through a
+   bounded window (sift-file.h: pointers into it are valid until the
+   next read of the same file). */
 struct sift_rfile {
 	struct sift_map map;
 	uint64_t gen, len;
@@ -88,15 +90,27 @@ int sift_rfile_open(const char *path, const char *kind,
    unchanged file).  FALSE: damaged, error_r says how. */
 bool sift_rfile_check(struct sift_rfile *file, const char **error_r);
 void sift_rfile_close(struct sift_rfile *file);
-/* The next record at or after *pos (0 to start); FALSE at the end.
-   *offset_r is the record's offset, for sift_rfile_verify().  The
-   records before *pos may be dropped from memory (sift_map_release():
-   their pointers stay valid, reading them faults them in again). */
+/* The next record at or after *pos (0 to start); FALSE at the end or
+   on a read error (sift_rfile_error(): check it after a walk).
+   *offset_r is the record's offset, for sift_rfile_verify().  *data_r
+   holds the whole record (also one straddling a window boundary) and is
+   valid until the next read of the file (this, sift_rfile_get(),
+   sift_rfile_verify()). */
 bool sift_rfile_next(struct sift_rfile *file, uint64_t *pos,
 		     uint64_t *offset_r, const unsigned char **data_r,
 		     uint32_t *len_r);
-/* Does the record at offset (from sift_rfile_next()) verify? */
-bool sift_rfile_verify(const struct sift_rfile *file, uint64_t offset);
+/* The committed bytes [offset, offset + len), valid until the next read
+   of the file; NULL if they are not all committed or a read failed
+   (sift_rfile_error()).  len <= SIFT_MAP_MAX_SPAN. */
+const unsigned char *
+sift_rfile_get(struct sift_rfile *file, uint64_t offset, size_t len);
+/* The first read of the file that failed (a system error, not damage),
+   or NULL.  A walk that ended early because of one saw only part of the
+   file: its result must not be used. */
+const char *sift_rfile_error(const struct sift_rfile *file);
+/* Does the record at offset (from sift_rfile_next()) verify?  FALSE also
+   on a read error. */
+bool sift_rfile_verify(struct sift_rfile *file, uint64_t offset);
 
 /* Writer; used only while holding the database's write lock. */
 struct sift_wfile;

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <fcntl.h>
 #include <unistd.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 
 struct sift_termfiles {
@@ -23,6 +22,9 @@ struct sift_termfiles {
 	bool terms_complete;
 	/* a file failed its check when it was first scanned */
 	char *damage;
+	/* a read of a file failed (not damage; the scan's result is
+	   incomplete and must not be used) */
+	char *read_error;
 };
 
 struct sift_termfiles_writer {
@@ -74,6 +76,7 @@ void sift_termfiles_close(struct sift_termfiles **_dict)
 	sift_rfile_close(&dict->terms);
 	sift_rfile_close(&dict->opaque);
 	i_free(dict->damage);
+	i_free(dict->read_error);
 	i_free(dict);
 }
 
@@ -82,15 +85,34 @@ const char *sift_termfiles_damage(const struct sift_termfiles *dict)
 	return dict->damage;
 }
 
+const char *sift_termfiles_read_error(const struct sift_termfiles *dict)
+{
+	return dict->read_error;
+}
+
+static void sift_termfiles_read_failed(struct sift_termfiles *dict,
+				       struct sift_rfile *file)
+{
+	const char *error = sift_rfile_error(file);
+
+	if (dict->read_error == NULL)
+		dict->read_error = i_strdup(error != NULL ? error :
+			t_strdup_printf("%s: read past its committed length",
+					file->path));
+}
+
 /* Before the first scan of file: verify it. */
 static bool sift_termfiles_check(struct sift_termfiles *dict, struct sift_rfile *file)
 {
 	const char *error;
 
-	if (dict->damage != NULL)
+	if (dict->damage != NULL || dict->read_error != NULL)
 		return FALSE;
 	if (!sift_rfile_check(file, &error)) {
-		dict->damage = i_strdup(error);
+		if (sift_rfile_error(file) != NULL)
+			sift_termfiles_read_failed(dict, file);
+		else
+			dict->damage = i_strdup(error);
 		return FALSE;
 	}
 	return TRUE;
@@ -157,7 +179,8 @@ match_terms_in(const char *begin, const char *end,
 				continue;
 			struct sift_termfiles_term *term =
 				array_append_space(terms_r);
-			term->str = ls;
+			/* (copied: the window moves on) */
+			term->str = t_strndup(ls, le - ls);
 			term->len = le - ls;
 			break;
 		}
@@ -188,12 +211,15 @@ void sift_termfiles_match_terms(struct sift_termfiles *dict,
 		families[i] = prefixes[i].prefix;
 	sift_gram_query_init(&query, families, prefix_count, needle,
 			     needle_len);
-	sift_map_release_restart(&dict->terms.map);
 	while (sift_gramfilter_next(filter, &query, dict->terms.len, &iter,
 				    &block_offset, &block_len)) {
-		const char *block = dict->terms.map.data + block_offset;
+		const char *block = (const char *)
+			sift_rfile_get(&dict->terms, block_offset, block_len);
 
-		sift_map_release(&dict->terms.map, block_offset);
+		if (block == NULL) {
+			sift_termfiles_read_failed(dict, &dict->terms);
+			return;
+		}
 		match_terms_in(block, block + block_len, prefixes,
 			       prefix_count, needle, needle_len, terms_r);
 	}
@@ -211,6 +237,8 @@ void sift_termfiles_match_terms(struct sift_termfiles *dict,
 		    sift_gramfilter_add_record(filter, offset, pos, data, len))
 			budget -= I_MIN(budget, (uint64_t)len);
 	}
+	if (sift_rfile_error(&dict->terms) != NULL)
+		sift_termfiles_read_failed(dict, &dict->terms);
 }
 
 /* One record's lines "<uid> <token> <token>...". */
@@ -259,6 +287,8 @@ void sift_termfiles_match_opaque(struct sift_termfiles *dict, const char *needle
 		match_opaque_in((const char *)data, (const char *)data + len,
 				needle, needle_len, uids);
 	}
+	if (sift_rfile_error(&dict->opaque) != NULL)
+		sift_termfiles_read_failed(dict, &dict->opaque);
 }
 
 /* ---- writer ------------------------------------------------------------- */
@@ -484,6 +514,10 @@ int sift_termfiles_write_opaque(struct sift_termfiles_writer *writer,
 					      error_r) < 0)
 				ok = FALSE;
 		}
+	}
+	if (ok && sift_rfile_error(&src) != NULL) {
+		*error_r = t_strdup(sift_rfile_error(&src));
+		ok = FALSE;
 	}
 	sift_rfile_close(&src);
 	ret = sift_wfile_replace_end(dest, ok, error_r);

@@ -48,7 +48,7 @@ struct sift_termfiles_prefix {
 };
 ARRAY_DEFINE_TYPE(sift_termfiles_term, struct sift_termfiles_term);
 
-/* Map the files in dir and check their headers and sizes against the
+/* Open the files in dir and check their headers and sizes against the
    committed state st.  Returns 1, 0 if a file is damaged (error_r says
    which and how), or -1 with error_r. */
 int sift_termfiles_open(const char *dir, const struct sift_files_state *st,
@@ -60,8 +60,13 @@ bool sift_termfiles_terms_complete(const struct sift_termfiles *dict);
    what is wrong (the scan found nothing, and the dictionary must not be
    trusted), else NULL. */
 const char *sift_termfiles_damage(const struct sift_termfiles *dict);
-/* Append to terms_r the terms (pointing into the map) of any of the
-   prefix families whose rest contains needle.  One pass over the file,
+/* A read of a file failed (a system error such as EIO or ENOMEM, not
+   damage): the scans since found only part of what they looked for and
+   must not be used.  NULL if none did. */
+const char *sift_termfiles_read_error(const struct sift_termfiles *dict);
+/* Append to terms_r the terms (copied to the data stack: the file is
+   read through a moving window) of any of the prefix families whose
+   rest contains needle.  One pass over the file,
    however many families. */
 void sift_termfiles_match_terms(struct sift_termfiles *dict,
 			   const struct sift_termfiles_prefix *prefixes,

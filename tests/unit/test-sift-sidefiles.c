@@ -39,7 +39,8 @@ static buffer_t *read_file(const char *path)
 
 	if (sift_map_file(path, &map, &error) < 0)
 		i_fatal("%s", error);
-	buffer_append(buf, map.data, map.size);
+	if (map.size > 0)
+		buffer_append(buf, sift_map_get(&map, 0, map.size), map.size);
 	sift_unmap(&map);
 	return buf;
 }

@@ -129,11 +129,11 @@ static inline bool sift_next_run(const char *text, size_t len, size_t *pos,
 #define SIFT_WINDOW_SAFE_NEEDLE 100
 
 /* Build the plan for searching value in field.  Returns 0, or -1 with a
-   message in err on an internal failure (ICU, memory).  The plan must be
+   message in error_r on an internal failure (ICU, memory).  The plan must be
    freed with sift_plan_free() in both cases. */
 int sift_plan_build(struct sift_text *text, enum sift_field field,
 		    const char *value, size_t value_len,
-		    struct sift_plan *plan_r, char *err, size_t err_size);
+		    struct sift_plan *plan_r, const char **error_r);
 void sift_plan_free(struct sift_plan *plan);
 
 const char *sift_plan_kind_str(enum sift_plan_kind kind);

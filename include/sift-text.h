@@ -22,6 +22,10 @@
       sift_text_set_ascii_fast()), as ICU's rule engine is the slowest
       part of indexing ASCII mail.
 
+   Errors: functions returning int give 0, or -1 with *error_r set to a
+   message on Dovecot's data stack (the pipeline is plain C over ICU
+   otherwise; it needs only Dovecot's lib, initialized).
+
    Thread safety: a struct sift_text is used by one thread at a time. */
 #ifndef SIFT_TEXT_H
 #define SIFT_TEXT_H
@@ -52,29 +56,28 @@ enum sift_token_flags {
 typedef int sift_token_callback_t(void *context, const char *tok, size_t len,
 				  size_t byte_offset, unsigned int flags);
 
-/* Returns 0 and *text_r, or -1 with a message in err (always
-   NUL-terminated, truncated to err_size). */
-int sift_text_init(struct sift_text **text_r, char *err, size_t err_size);
+/* Returns 0 and *text_r, or -1 with error_r. */
+int sift_text_init(struct sift_text **text_r, const char **error_r);
 /* Frees everything; sets *text to NULL.  NULL-safe. */
 void sift_text_deinit(struct sift_text **text);
 
 /* Normalize len bytes of (possibly invalid) UTF-8.  The result is
    NUL-terminated, owned by the sift_text and valid until the next
    sift_text_normalize() call on it.  Returns 0, or -1 on an internal
-   (ICU or allocation) failure with a message in err. */
+   (ICU or allocation) failure with error_r. */
 int sift_text_normalize(struct sift_text *text, const char *in, size_t len,
 			const char **out_r, size_t *out_len_r,
-			char *err, size_t err_size);
+			const char **error_r);
 
 /* Tokenize len bytes of normalized UTF-8 (the output of
    sift_text_normalize(); other input works but is not what the index
    holds).  Returns 0 when all tokens were delivered, the callback's
    non-zero value if it stopped early, or -1 on an ICU failure with a
-   message in err.  Any input size works: long input is processed in
+   message in error_r.  Any input size works: long input is processed in
    windows cut at whitespace, so memory stays bounded. */
 int sift_text_tokenize(struct sift_text *text, const char *in, size_t len,
 		       sift_token_callback_t *callback, void *context,
-		       char *err, size_t err_size);
+		       const char **error_r);
 
 /* Pure-ASCII text is segmented without ICU, with the same result: on
    unless the check at init found the installed ICU segmenting ASCII in a

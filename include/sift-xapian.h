@@ -1,12 +1,18 @@
 /* sift-xapian: the only door to Xapian.  Plain C, opaque handles, no
-   Dovecot types, so it links into a standalone test as easily as into the
-   plugin.
+   Dovecot types in the API, so it links into a standalone test as easily
+   as into the plugin.
 
    Contract for every function returning enum sift_xstatus: it never lets a
-   C++ exception out (Xapian's, std::bad_alloc or anything else); on failure
-   it returns the status and fills err (when err != NULL) with the status
-   and a message naming the operation and Xapian's description.  The caller
-   logs it once.  Nothing here logs, aborts or retries by itself.
+   C++ exception out (Xapian's, std::bad_alloc or anything else; each
+   catches everything).  It returns SIFT_X_OK (0), or another status and,
+   when error_r != NULL, *error_r = a message naming the operation and
+   Xapian's description, e.g. "commit: DatabaseError: ...".  The message
+   is on Dovecot's data stack (t_strdup(), the one function of Dovecot's
+   lib the wrapper calls), valid until the caller's data stack frame ends,
+   like every error_r in Dovecot; on success *error_r is left alone.  The
+   status says what kind of failure it was (retry, rebuild, give up).
+   Nothing here logs, aborts or retries by itself: the caller logs the
+   message once, with its event.
 
    Document ids are IMAP UIDs: one document per message, and no UID term
    is needed.  Databases are written without term lists (about half the
@@ -41,11 +47,6 @@ enum sift_xstatus {
 	SIFT_X_ERROR,
 };
 
-struct sift_xerror {
-	enum sift_xstatus status;
-	char msg[512];
-};
-
 /* Longest term Xapian's glass backend accepts, in bytes. */
 #define SIFT_XAPIAN_MAX_TERM 245
 
@@ -72,7 +73,7 @@ enum sift_xdb_flags {
 
 enum sift_xstatus sift_xdb_open(const char *path, unsigned int flags,
 				struct sift_xdb **db_r,
-				struct sift_xerror *err);
+				const char **error_r);
 /* Close and free; *db becomes NULL.  For a writable database,
    changes not yet committed with sift_xdb_commit() are discarded.
    NULL-safe; never fails (a close error is ignored: nothing is lost that
@@ -81,33 +82,33 @@ void sift_xdb_close(struct sift_xdb **db);
 
 /* Reader: move to the latest committed revision. */
 enum sift_xstatus sift_xdb_reopen(struct sift_xdb *db,
-				  struct sift_xerror *err);
+				  const char **error_r);
 /* Writer: make every change since the last commit durable, atomically
    (documents and metadata together). */
 enum sift_xstatus sift_xdb_commit(struct sift_xdb *db,
-				  struct sift_xerror *err);
+				  const char **error_r);
 
 /* Metadata.  get: *value_r is a malloc'd NUL-terminated string, or NULL
    when the key is unset.  set: an empty value removes the key; it becomes
    durable with the next commit. */
 enum sift_xstatus sift_xdb_get_metadata(struct sift_xdb *db, const char *key,
 					char **value_r,
-					struct sift_xerror *err);
+					const char **error_r);
 enum sift_xstatus sift_xdb_set_metadata(struct sift_xdb *db, const char *key,
 					const char *value,
-					struct sift_xerror *err);
+					const char **error_r);
 
 /* Number of documents, and the highest document id ever used (Xapian
    never lowers it, not even after deletes or compaction; 0 if none). */
 enum sift_xstatus sift_xdb_stats(struct sift_xdb *db, uint32_t *doc_count_r,
 				 uint32_t *last_docid_r,
-				 struct sift_xerror *err);
+				 const char **error_r);
 
 /* Documents.  A document collects terms; sift_xdb_add() stores it under
    uid unless uid already has a document, which is then kept as it is
    (*existed_r, may be NULL, says which). */
 enum sift_xstatus sift_xdoc_new(struct sift_xdoc **doc_r,
-				struct sift_xerror *err);
+				const char **error_r);
 void sift_xdoc_free(struct sift_xdoc **doc);
 /* Terms longer than SIFT_XAPIAN_MAX_TERM are refused with SIFT_X_ERROR
    (the caller truncates on a character boundary first); empty terms are
@@ -115,11 +116,11 @@ void sift_xdoc_free(struct sift_xdoc **doc);
    to the term's within-document frequency (adding the term if it is not
    there).  A document's length is the sum of its terms' wdf. */
 enum sift_xstatus sift_xdoc_add_term(struct sift_xdoc *doc, const char *term,
-				     size_t len, struct sift_xerror *err);
+				     size_t len, const char **error_r);
 enum sift_xstatus sift_xdoc_add_term_wdf(struct sift_xdoc *doc,
 					 const char *term, size_t len,
 					 unsigned int wdf,
-					 struct sift_xerror *err);
+					 const char **error_r);
 /* Values: a byte string per document in a numbered slot, stored with the
    document (not a term: no posting, no share of its length).  Slots are
    below SIFT_XAPIAN_VALUE_SLOTS, which sift_xdb_rebuild() copies.  Setting
@@ -127,20 +128,20 @@ enum sift_xstatus sift_xdoc_add_term_wdf(struct sift_xdoc *doc,
 #define SIFT_XAPIAN_VALUE_SLOTS 4
 enum sift_xstatus sift_xdoc_set_value(struct sift_xdoc *doc, unsigned int slot,
 				      const void *data, size_t len,
-				      struct sift_xerror *err);
+				      const char **error_r);
 /* Approximate memory the document holds, in bytes. */
 size_t sift_xdoc_size(const struct sift_xdoc *doc);
 enum sift_xstatus sift_xdb_add(struct sift_xdb *db, uint32_t uid,
 			       const struct sift_xdoc *doc, bool *existed_r,
-			       struct sift_xerror *err);
+			       const char **error_r);
 /* Does uid have a document? */
 enum sift_xstatus sift_xdb_has_doc(struct sift_xdb *db, uint32_t uid,
-				   bool *exists_r, struct sift_xerror *err);
+				   bool *exists_r, const char **error_r);
 
 /* Every document id, ascending. */
 enum sift_xstatus sift_xdb_all_uids(struct sift_xdb *db,
 				    struct sift_uids *out,
-				    struct sift_xerror *err);
+				    const char **error_r);
 
 /* Add to out (merging, keeping it sorted and unique) the documents whose
    value in slot has bit `bit` set: bit i is the bit (1 << i % 8) of the
@@ -148,7 +149,7 @@ enum sift_xstatus sift_xdb_all_uids(struct sift_xdb *db,
    the slot's values. */
 enum sift_xstatus sift_xdb_value_bit(struct sift_xdb *db, unsigned int slot,
 				     unsigned int bit, struct sift_uids *out,
-				     struct sift_xerror *err);
+				     const char **error_r);
 
 /* Add to out (merging, keeping it sorted and unique) those of the
    documents uids (sorted ascending) whose value in slot contains the
@@ -158,7 +159,7 @@ enum sift_xstatus sift_xdb_value_find(struct sift_xdb *db, unsigned int slot,
 				      const uint32_t *uids, size_t uid_count,
 				      const char *needle, size_t needle_len,
 				      struct sift_uids *out,
-				      struct sift_xerror *err);
+				      const char **error_r);
 
 enum sift_match {
 	SIFT_MATCH_EXACT,	/* rest == needle */
@@ -176,7 +177,7 @@ enum sift_xstatus sift_xdb_match(struct sift_xdb *db, const char *prefix,
 				 char sep, const char *needle,
 				 size_t needle_len, enum sift_match match,
 				 struct sift_uids *out, unsigned int *terms_r,
-				 struct sift_xerror *err);
+				 const char **error_r);
 
 /* A growable byte buffer filled by the wrapper (malloc'd). */
 struct sift_buf {
@@ -191,7 +192,7 @@ void sift_buf_free(struct sift_buf *buf);
 enum sift_xstatus sift_xdb_new_terms(struct sift_xdb *db,
 				     const struct sift_xdoc *doc,
 				     struct sift_buf *out,
-				     struct sift_xerror *err);
+				     const char **error_r);
 
 /* Call callback for every term of db in sorted order; a non-zero return
    stops the walk and is returned in *cb_ret_r (0 otherwise). */
@@ -199,7 +200,7 @@ typedef int sift_term_callback_t(void *context, const char *term, size_t len);
 enum sift_xstatus sift_xdb_each_term(struct sift_xdb *db,
 				     sift_term_callback_t *callback,
 				     void *context, int *cb_ret_r,
-				     struct sift_xerror *err);
+				     const char **error_r);
 
 /* Add to out (merging) the documents holding any of the terms. */
 enum sift_xstatus sift_xdb_terms_docs(struct sift_xdb *db,
@@ -207,12 +208,12 @@ enum sift_xstatus sift_xdb_terms_docs(struct sift_xdb *db,
 				      const size_t term_lens[],
 				      unsigned int term_count,
 				      struct sift_uids *out,
-				      struct sift_xerror *err);
+				      const char **error_r);
 
 /* Compact the database at src_path into dest_path (which must not
    exist), merging its B-trees into a minimal, fully packed form. */
 enum sift_xstatus sift_xdb_compact(const char *src_path, const char *dest_path,
-				   struct sift_xerror *err);
+				   const char **error_r);
 
 /* Write into dest_path (which must not exist) a copy of the database at
    src_path without the documents whose ids are in drop (sorted, unique):
@@ -227,7 +228,7 @@ enum sift_xstatus sift_xdb_compact(const char *src_path, const char *dest_path,
 enum sift_xstatus sift_xdb_rebuild(const char *src_path, const char *dest_path,
 				   const uint32_t *drop, size_t drop_count,
 				   const char *omit_key,
-				   struct sift_xerror *err);
+				   const char **error_r);
 
 /* Append to out, each followed by '\n', the terms that sift_xdb_match()
    with the same arguments would match; if more than max_terms match,
@@ -237,7 +238,7 @@ enum sift_xstatus sift_xdb_list_terms(struct sift_xdb *db, const char *prefix,
 				      size_t needle_len, enum sift_match match,
 				      unsigned int max_terms,
 				      struct sift_buf *out,
-				      struct sift_xerror *err);
+				      const char **error_r);
 
 /* Relevance scores: scores_r[i] := the weight Xapian's BM25 (default
    parameters) gives document uids[i] for the query that ORs the groups
@@ -260,16 +261,16 @@ enum sift_xstatus sift_xdb_score(struct sift_xdb *db,
 				 const unsigned int groups[],
 				 unsigned int term_count,
 				 const uint32_t *uids, size_t uid_count,
-				 float *scores_r, struct sift_xerror *err);
+				 float *scores_r, const char **error_r);
 
 /* Check the structure of every table of the database at path (Xapian's
    own consistency check, as xapian-check does: each B-tree block is read
    and its order and links verified).  Returns SIFT_X_OK with
    *errors_r = the number of problems found (0: consistent), or another
-   status (a table missing or unreadable: SIFT_X_CORRUPT) with err set.
+   status (a table missing or unreadable: SIFT_X_CORRUPT) with error_r.
    Reads the whole database once; never writes. */
 enum sift_xstatus sift_xdb_check(const char *path, size_t *errors_r,
-				 struct sift_xerror *err);
+				 const char **error_r);
 
 /* Static description of a status, e.g. "locked". */
 const char *sift_xstatus_str(enum sift_xstatus status);

@@ -173,14 +173,14 @@ static void sift_dir_sizes(struct sift_box_info *info)
 }
 
 static const char *sift_meta(struct sift_xdb *db, const char *key,
-			     struct sift_xerror *err, bool *failed)
+			     const char **error_r, bool *failed)
 {
 	char *value;
 	const char *ret;
 
 	if (*failed)
 		return NULL;
-	if (sift_xdb_get_metadata(db, key, &value, err) != SIFT_X_OK) {
+	if (sift_xdb_get_metadata(db, key, &value, error_r) != SIFT_X_OK) {
 		*failed = TRUE;
 		return NULL;
 	}
@@ -196,7 +196,7 @@ static int sift_box_info_get(struct mailbox *box, struct sift_box_info *info,
 {
 	struct mailbox_status status;
 	struct sift_xdb *db;
-	struct sift_xerror err;
+	enum sift_xstatus xstatus;
 	const char *dir, *last_uid, *expunged, *want_text, *error;
 	bool failed = FALSE;
 	struct stat st;
@@ -223,23 +223,24 @@ static int sift_box_info_get(struct mailbox *box, struct sift_box_info *info,
 		return 0;
 	}
 	sift_dir_sizes(info);
-	if (sift_xdb_open(info->path, 0, &db, &err) != SIFT_X_OK) {
-		info->state = err.status == SIFT_X_NOT_FOUND ?
+	xstatus = sift_xdb_open(info->path, 0, &db, &error);
+	if (xstatus != SIFT_X_OK) {
+		info->state = xstatus == SIFT_X_NOT_FOUND ?
 			SIFT_BOX_MISSING : SIFT_BOX_DAMAGED;
-		info->problem = t_strdup(err.msg);
+		info->problem = t_strdup(error);
 		return 0;
 	}
 	if (sift_xdb_stats(db, &info->documents, &info->last_uid,
-			   &err) != SIFT_X_OK)
+			   &error) != SIFT_X_OK)
 		failed = TRUE;
-	info->format = sift_meta(db, SIFT_META_FORMAT, &err, &failed);
-	info->text_engine = sift_meta(db, SIFT_META_TEXT, &err, &failed);
-	last_uid = sift_meta(db, SIFT_META_LAST_UID, &err, &failed);
-	expunged = sift_meta(db, SIFT_META_EXPUNGED, &err, &failed);
+	info->format = sift_meta(db, SIFT_META_FORMAT, &error, &failed);
+	info->text_engine = sift_meta(db, SIFT_META_TEXT, &error, &failed);
+	last_uid = sift_meta(db, SIFT_META_LAST_UID, &error, &failed);
+	expunged = sift_meta(db, SIFT_META_EXPUNGED, &error, &failed);
 	sift_xdb_close(&db);
 	if (failed) {
 		info->state = SIFT_BOX_DAMAGED;
-		info->problem = t_strdup(err.msg);
+		info->problem = t_strdup(error);
 		return 0;
 	}
 	info->last_uid = 0;
@@ -345,19 +346,18 @@ static const char *sift_check_side_files(const char *path)
 	struct sift_files_state files;
 	const struct sift_file_state *states[3];
 	struct sift_xdb *db;
-	struct sift_xerror err;
 	struct sift_rfile file;
 	const char *value, *error;
 	bool failed = FALSE;
 	unsigned int i;
 	int ret;
 
-	if (sift_xdb_open(path, 0, &db, &err) != SIFT_X_OK)
-		return t_strdup(err.msg);
-	value = sift_meta(db, SIFT_META_FILES, &err, &failed);
+	if (sift_xdb_open(path, 0, &db, &error) != SIFT_X_OK)
+		return t_strdup(error);
+	value = sift_meta(db, SIFT_META_FILES, &error, &failed);
 	sift_xdb_close(&db);
 	if (failed)
-		return t_strdup(err.msg);
+		return t_strdup(error);
 	if (value == NULL || sift_files_state_parse(value, &files) < 0) {
 		return t_strdup_printf("invalid %s '%s'", SIFT_META_FILES,
 				       value == NULL ? "" : value);
@@ -379,15 +379,15 @@ static void sift_do_check(struct sift_cmd_context *ctx,
 			  const struct mailbox_info *minfo,
 			  const struct sift_box_info *info)
 {
-	struct sift_xerror err;
+	const char *error;
 	size_t errors = 0;
 	const char *result = sift_box_state_names[info->state];
 	const char *detail = info->problem == NULL ? "" : info->problem;
 
 	if (info->state != SIFT_BOX_MISSING && info->path != NULL) {
-		if (sift_xdb_check(info->path, &errors, &err) != SIFT_X_OK) {
+		if (sift_xdb_check(info->path, &errors, &error) != SIFT_X_OK) {
 			errors = I_MAX(errors, 1);
-			detail = t_strdup(err.msg);
+			detail = t_strdup(error);
 		} else if (errors > 0) {
 			detail = t_strdup_printf("Xapian's check found %zu "
 						 "problems", errors);
@@ -423,7 +423,6 @@ static int sift_do_remove(struct sift_cmd_context *ctx,
 			  const struct sift_box_info *info)
 {
 	struct sift_xdb *db = NULL;
-	struct sift_xerror err;
 	const char *aside, *error, *result = "removed";
 	int ret = 0;
 
@@ -431,7 +430,7 @@ static int sift_do_remove(struct sift_cmd_context *ctx,
 		result = "no index";
 	} else {
 		enum sift_xstatus st = sift_xdb_open(info->path, SIFT_XDB_WRITE,
-						     &db, &err);
+						     &db, &error);
 
 		if (st == SIFT_X_LOCKED) {
 			i_error("Index %s is being written by another "
@@ -677,7 +676,7 @@ static int sift_tokenize_run(struct doveadm_mail_cmd_context *ctx,
 	const char *const *args;
 	const char *input, *norm;
 	size_t norm_len;
-	char err[256];
+	const char *error;
 	int ret = 0;
 
 	if (ns == NULL || !sift_user_is_sift(ns))
@@ -686,16 +685,16 @@ static int sift_tokenize_run(struct doveadm_mail_cmd_context *ctx,
 	   nothing to fts-sift: it segments every script by itself) */
 	args = sift_doveadm_tokenize_args(ctx);
 	input = args == NULL ? "" : t_strarray_join(args, " ");
-	if (sift_text_init(&text, err, sizeof(err)) < 0) {
-		i_error("fts-sift: ICU initialization failed: %s", err);
+	if (sift_text_init(&text, &error) < 0) {
+		i_error("fts-sift: ICU initialization failed: %s", error);
 		ctx->exit_code = EX_SOFTWARE;
 		return -1;
 	}
 	if (sift_text_normalize(text, input, strlen(input), &norm, &norm_len,
-				err, sizeof(err)) < 0 ||
+				&error) < 0 ||
 	    sift_text_tokenize(text, norm, norm_len, sift_print_token, NULL,
-			       err, sizeof(err)) < 0) {
-		i_error("fts-sift: tokenizing failed: %s", err);
+			       &error) < 0) {
+		i_error("fts-sift: tokenizing failed: %s", error);
 		ctx->exit_code = EX_SOFTWARE;
 		ret = -1;
 	}

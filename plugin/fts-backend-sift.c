@@ -65,7 +65,7 @@ fts_backend_sift_init(struct fts_backend *_backend, const char **error_r)
 {
 	struct sift_fts_backend *backend = SIFT_BACKEND(_backend);
 	const char *includes, *excludes;
-	char err[256];
+	const char *error;
 
 	if (fts_sift_backend_user_init(_backend, &backend->event,
 				       &backend->set, &backend->set_error,
@@ -79,9 +79,9 @@ fts_backend_sift_init(struct fts_backend *_backend, const char **error_r)
 	backend->hdrfilter = sift_hdrfilter_new(includes, excludes);
 	if (backend->hdrfilter == NULL)
 		i_fatal_status(FATAL_OUTOFMEM, "fts-sift: out of memory");
-	if (sift_text_init(&backend->text, err, sizeof(err)) < 0) {
+	if (sift_text_init(&backend->text, &error) < 0) {
 		*error_r = t_strdup_printf("fts-sift: text engine "
-					   "initialization failed: %s", err);
+					   "initialization failed: %s", error);
 		/* Dovecot 2.3 frees the backend without calling deinit,
 		   2.4 calls deinit: leave nothing for either to release */
 		sift_hdrfilter_free(&backend->hdrfilter);
@@ -130,9 +130,10 @@ static int sift_box_highest_uid(struct sift_fts_backend *backend,
 }
 
 /* The read-right check before anything of box's index is read or
-   written.  Returns 1 (allowed), 0 (denied) or -1 (error, logged). */
+   written (what: the operation, for the one error logged).  Returns 1
+   (allowed), 0 (denied) or -1 (error, logged). */
 static int sift_check_read_right(struct sift_fts_backend *backend,
-				 struct mailbox *box)
+				 struct mailbox *box, const char *what)
 {
 	const char *error;
 
@@ -151,7 +152,8 @@ static int sift_check_read_right(struct sift_fts_backend *backend,
 	case SIFT_ACL_ERROR:
 		break;
 	}
-	e_error(backend->event, "%s", error);
+	e_error(backend->event, "%s of mailbox %s failed: its ACL could not "
+		"be checked: %s", what, mailbox_get_vname(box), error);
 	return -1;
 }
 
@@ -166,7 +168,7 @@ fts_backend_sift_get_last_uid(struct fts_backend *_backend,
 	*last_uid_r = 0;
 	if (!sift_backend_usable(backend))
 		return -1;
-	ret = sift_check_read_right(backend, box);
+	ret = sift_check_read_right(backend, box, "Reading the index state");
 	if (ret < 0)
 		return -1;
 	if (ret == 0) {
@@ -263,6 +265,7 @@ static void sift_update_close(struct sift_fts_update_context *ctx)
 {
 	if (array_is_created(&ctx->expunges) &&
 	    array_count(&ctx->expunges) > 0) {
+		const char *error = NULL;
 		int ret = 1;
 
 		/* record them in the index if nobody else is writing it,
@@ -285,12 +288,19 @@ static void sift_update_close(struct sift_fts_update_context *ctx)
 			while (seq_range_array_iter_nth(&iter, n++, &uid))
 				sift_index_expunge(ctx->index, uid);
 		} else if (ctx->box != NULL &&
-			   sift_index_queue_expunges(
-				SIFT_BACKEND(ctx->ctx.backend), ctx->box,
-				&ctx->expunges) < 0) {
+			   sift_index_queue_expunges(ctx->box, &ctx->expunges,
+						     &error) < 0) {
 			ret = -1;
 		}
-		if (ret < 0) {
+		if (ret < 0 && error != NULL) {
+			/* the one report of this failure */
+			e_error(SIFT_BACKEND(ctx->ctx.backend)->event,
+				"Expunges in mailbox %s are not recorded in "
+				"the index: %s (doveadm fts rescan will "
+				"record them)", mailbox_get_vname(ctx->box),
+				error);
+		} else if (ret < 0) {
+			/* what the error the index logged means here */
 			e_warning(SIFT_BACKEND(ctx->ctx.backend)->event,
 				  "Expunges in mailbox %s are not recorded "
 				  "in the index (see the error above); "
@@ -344,6 +354,7 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 	struct sift_fts_backend *backend = SIFT_BACKEND(ctx->ctx.backend);
 	const struct sift_hdrread_address *addr;
 	const char *const *name;
+	const char *error;
 	struct istream *input;
 	struct sift_hdrread v;
 	bool whole = sift_hdrfilter_excludes_any(backend->hdrfilter);
@@ -386,7 +397,20 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 		return;
 	}
 	i_stream_seek(input, 0);
-	sift_hdrread_message(input, whole, backend->hdrfilter, &v);
+	if (sift_hdrread_message(input, whole, backend->hdrfilter, &v,
+				 &error) < 0) {
+		/* what was read may lack headers or parts: as if it could
+		   not be read at all, and no body search trusts it either
+		   (a second Content-Type may be in what was not read) */
+		e_warning(backend->event,
+			  "Couldn't read the header of uid %u in mailbox %s "
+			  "to check it (%s); its searches are left to "
+			  "Dovecot", uid, mailbox_get_vname(ctx->box), error);
+		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_HEADERS |
+					  SIFT_UNTRUSTED_TEXT |
+					  SIFT_UNTRUSTED_BODY);
+		return;
+	}
 	if ((v.result & SIFT_HDRREAD_HEADER_CHARSET) != 0)
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_HEADERS);
 	if ((v.result & (SIFT_HDRREAD_ADDRESS_TEXT |
@@ -433,6 +457,7 @@ static void sift_update_part_addresses(struct sift_fts_update_context *ctx,
 	ARRAY_TYPE(sift_hdrread_address) addrs;
 	const struct sift_hdrread_address *addr;
 	struct istream *input;
+	const char *error;
 
 	if (ctx->mail == NULL ||
 	    mail_get_stream(ctx->mail, NULL, NULL, &input) < 0) {
@@ -441,9 +466,14 @@ static void sift_update_part_addresses(struct sift_fts_update_context *ctx,
 	}
 	t_array_init(&addrs, 4);
 	i_stream_seek(input, part->physical_pos);
-	sift_hdrread_part_addresses(input, backend->hdrfilter, &addrs);
-	if (input->stream_errno != 0)
+	if (sift_hdrread_part_addresses(input, backend->hdrfilter, &addrs,
+					&error) < 0) {
+		e_debug(backend->event, "Couldn't read the header of a part "
+			"of uid %u in mailbox %s (%s): its TEXT searches are "
+			"left to Dovecot", ctx->doc_uid,
+			mailbox_get_vname(ctx->box), error);
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_TEXT);
+	}
 	array_foreach(&addrs, addr) {
 		if (!sift_update_field(ctx, SIFT_FIELD_KIND_MIME_HEADER,
 				       addr->name, addr->value, addr->size))
@@ -517,7 +547,8 @@ fts_backend_sift_update_set_mailbox(struct fts_backend_update_context *_ctx,
 	   index at all.  Nothing is lost: the index's last_uid stays where
 	   it is, and the next search or indexing run by a reader indexes
 	   the message. */
-	switch (sift_check_read_right(SIFT_BACKEND(_ctx->backend), box)) {
+	switch (sift_check_read_right(SIFT_BACKEND(_ctx->backend), box,
+				      "Indexing")) {
 	case 1:
 		break;
 	case 0:
@@ -761,7 +792,7 @@ static int sift_rescan_box(struct sift_fts_backend *backend,
 			   struct mailbox *box)
 {
 	struct sift_index *index;
-	struct sift_xerror err;
+	const char *error;
 	struct mailbox_status status;
 	ARRAY_TYPE(seq_range) seqs, box_uids, doc_uids, missing;
 	struct sift_uids docs = { NULL, 0, 0 };
@@ -791,9 +822,9 @@ static int sift_rescan_box(struct sift_fts_backend *backend,
 
 	if (sift_index_open_writer(backend, box, &index) < 0)
 		return -1;
-	if (sift_xdb_all_uids(sift_index_db(index), &docs, &err) != SIFT_X_OK) {
+	if (sift_xdb_all_uids(sift_index_db(index), &docs, &error) != SIFT_X_OK) {
 		e_error(backend->event, "Listing documents of mailbox %s "
-			"failed: %s", mailbox_get_vname(box), err.msg);
+			"failed: %s", mailbox_get_vname(box), error);
 		sift_index_close(&index);
 		return -1;
 	}
@@ -915,12 +946,9 @@ sift_lookup_box(struct sift_fts_backend *backend, struct mailbox *box,
 	*denied_r = FALSE;
 	if (!sift_backend_usable(backend))
 		return -1;
-	ret = sift_check_read_right(backend, box);
-	if (ret < 0) {
-		e_error(backend->event, "Search of mailbox %s failed: its "
-			"ACL could not be checked", mailbox_get_vname(box));
+	ret = sift_check_read_right(backend, box, "Search");
+	if (ret < 0)
 		return -1;
-	}
 	if (ret == 0) {
 		*denied_r = TRUE;
 		sift_query_mark_answerable(backend, args);

@@ -1,3 +1,6 @@
+/* fts-backend-sift.h: the backend struct Dovecot's fts plugin makes per
+   namespace (settings, text pipeline, header selection, event), shared
+   by the glue and the mailbox layer. */
 #ifndef FTS_BACKEND_SIFT_H
 #define FTS_BACKEND_SIFT_H
 

@@ -1,3 +1,6 @@
+/* fts-sift-plugin.h: the module's entry points (the only symbols it
+   exports: plugin/fts-sift.map, tests/integration/test_exports.py) and
+   its event category. */
 #ifndef FTS_SIFT_PLUGIN_H
 #define FTS_SIFT_PLUGIN_H
 

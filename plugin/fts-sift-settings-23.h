@@ -1,3 +1,5 @@
+/* fts-sift-settings-23.h: Dovecot 2.3's settings parser (plugin { }
+   lookups through a callback, so the unit test feeds it directly). */
 #ifndef FTS_SIFT_SETTINGS_23_H
 #define FTS_SIFT_SETTINGS_23_H
 

@@ -1,3 +1,5 @@
+/* fts-sift-settings-24.h: Dovecot 2.4's setting_define table, also
+   exported by the settings module for doveconf. */
 #ifndef FTS_SIFT_SETTINGS_24_H
 #define FTS_SIFT_SETTINGS_24_H
 

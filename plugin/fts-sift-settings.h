@@ -6,7 +6,7 @@
    differs: fts-sift-settings-23.c (plugin { } lookups, Dovecot 2.3) or
    fts-sift-settings-24.c (setting_define table and settings_get(),
    Dovecot 2.4).  Their meaning, defaults and bounds are in the README and
-   in fts-sift-settings-bounds.h, shared by both. */
+   in fts-sift-settings.c, shared by both. */
 struct fts_sift_settings {
 	/* Dovecot 2.4's settings_get() allocates the struct from this pool
 	   (settings_free() releases it); unused with 2.3. */

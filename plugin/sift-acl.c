@@ -19,6 +19,7 @@
 #include "acl-plugin.h"
 #include "acl-api-private.h"
 #include "acl-cache.h"
+#include "sift-compat.h"
 #include "sift-acl.h"
 
 #include <dlfcn.h>
@@ -46,13 +47,17 @@ static void sift_acl_flush_cache(const struct sift_acl_api *api,
 				 struct mailbox *box)
 {
 	struct acl_object *aclobj;
+	struct acl_cache *cache;
 
 	if (api->get_aclobj == NULL || api->cache_flush == NULL)
 		return;
 	aclobj = api->get_aclobj(box);
-	if (aclobj != NULL && aclobj->backend != NULL &&
-	    aclobj->backend->cache != NULL)
-		api->cache_flush(aclobj->backend->cache, aclobj->name);
+	if (aclobj == NULL)
+		return;
+	/* (the acl plugin's private structs: see sift-compat.h) */
+	cache = sift_compat_acl_object_cache(aclobj);
+	if (cache != NULL)
+		api->cache_flush(cache, sift_compat_acl_object_name(aclobj));
 }
 
 enum sift_acl_result sift_acl_can_read(struct mailbox *box,

@@ -141,7 +141,7 @@ static void doc_put_term(struct sift_doc_builder *b, const char *prefix,
 /* Hand the document's distinct terms to Xapian, each once with its wdf. */
 static int doc_flush_terms(struct sift_doc_builder *b)
 {
-	struct sift_xerror err;
+	const char *error;
 	unsigned int i, count = sift_termset_count(b->doc_terms);
 	const void *data;
 	size_t len;
@@ -150,9 +150,9 @@ static int doc_flush_terms(struct sift_doc_builder *b)
 	for (i = 0; i < count; i++) {
 		sift_termset_get(b->doc_terms, i, &data, &len, &wdf);
 		if (sift_xdoc_add_term_wdf(b->doc, data, len, wdf,
-					   &err) != SIFT_X_OK) {
+					   &error) != SIFT_X_OK) {
 			doc_set_error(b, t_strdup_printf(
-				"Adding a term failed: %s", err.msg));
+				"Adding a term failed: %s", error));
 			return -1;
 		}
 	}
@@ -165,22 +165,22 @@ static int doc_flush_terms(struct sift_doc_builder *b)
 static int doc_set_values(struct sift_doc_builder *b)
 {
 	static const unsigned char none[SIFT_BODY_ASCII_BYTES];
-	struct sift_xerror err;
+	const char *error;
 
 	if (memcmp(b->doc_ascii, none, sizeof(none)) != 0 &&
 	    sift_xdoc_set_value(b->doc, SIFT_VALUE_BODY_ASCII,
 				b->doc_ascii, sizeof(b->doc_ascii),
-				&err) != SIFT_X_OK) {
+				&error) != SIFT_X_OK) {
 		doc_set_error(b, t_strdup_printf(
-			"Adding a value failed: %s", err.msg));
+			"Adding a value failed: %s", error));
 		return -1;
 	}
 	if (str_len(b->decoded) > 0 &&
 	    sift_xdoc_set_value(b->doc, SIFT_VALUE_DECODED,
 				str_data(b->decoded),
-				str_len(b->decoded), &err) != SIFT_X_OK) {
+				str_len(b->decoded), &error) != SIFT_X_OK) {
 		doc_set_error(b, t_strdup_printf(
-			"Adding a value failed: %s", err.msg));
+			"Adding a value failed: %s", error));
 		return -1;
 	}
 	return 0;
@@ -385,15 +385,15 @@ static void doc_chars(struct sift_doc_builder *b, const char *text,
 static int doc_text(struct sift_doc_builder *b,
 			   const unsigned char *data, size_t size)
 {
-	char err[256];
+	const char *error;
 	const char *norm;
 	size_t norm_len;
 	int ret;
 
 	if (sift_text_normalize(b->text, (const char *)data,
-				size, &norm, &norm_len, err, sizeof(err)) < 0) {
+				size, &norm, &norm_len, &error) < 0) {
 		doc_set_error(b, t_strdup_printf(
-			"Normalizing text failed: %s", err));
+			"Normalizing text failed: %s", error));
 		return -1;
 	}
 	if (b->field_is_address) {
@@ -402,7 +402,7 @@ static int doc_text(struct sift_doc_builder *b,
 	}
 	array_clear(&b->token_spans);
 	ret = sift_text_tokenize(b->text, norm, norm_len,
-				 doc_token, b, err, sizeof(err));
+				 doc_token, b, &error);
 	if (ret == 0 && b->field_chunks &&
 	    doc_chunks(b, norm, norm_len) < 0)
 		return -1;
@@ -428,7 +428,7 @@ static int doc_text(struct sift_doc_builder *b,
 	}
 	if (ret < 0) {
 		doc_set_error(b, t_strdup_printf(
-			"Segmenting text failed: %s", err));
+			"Segmenting text failed: %s", error));
 		return -1;
 	}
 	return ret == 0 ? 0 : -1;
@@ -486,11 +486,11 @@ void sift_doc_builder_field_begin(struct sift_doc_builder *b,
 		size_t name_len = hdr_name == NULL ? 0 : strlen(hdr_name);
 		const char *norm;
 		size_t norm_len;
-		char err[256];
+		const char *error;
 
 		if (name_len > 0 && sift_text_normalize(b->text,
 				hdr_name, name_len, &norm, &norm_len,
-				err, sizeof(err)) == 0) {
+				&error) == 0) {
 			if (doc_add_term(b, SIFT_PREFIX_HDR_NAME,
 						1, norm, norm_len, 0) < 0)
 				b->field_error = -1;
@@ -616,14 +616,14 @@ static int doc_add_flags(struct sift_doc_builder *b)
 int sift_doc_builder_begin(struct sift_doc_builder *b, uint32_t uid,
 			   const char **error_r)
 {
-	struct sift_xerror err;
+	const char *error;
 
 	i_assert(b->doc == NULL);
 
 	i_free_and_null(b->error);
-	if (sift_xdoc_new(&b->doc, &err) != SIFT_X_OK) {
+	if (sift_xdoc_new(&b->doc, &error) != SIFT_X_OK) {
 		*error_r = t_strdup_printf("Creating a document failed: %s",
-					   err.msg);
+					   error);
 		return -1;
 	}
 	b->doc_uid = uid;

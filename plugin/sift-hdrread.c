@@ -249,9 +249,21 @@ static void verify_whole_message(struct istream *input,
 	(void)message_parser_deinit_from_parts(&parser, &parts, &error);
 }
 
-void sift_hdrread_message(struct istream *input, bool whole_message,
+/* The parsers return -1 at the end of the input and on a read error;
+   only the stream tells which. */
+static int input_result(struct istream *input, const char **error_r)
+{
+	if (input->stream_errno == 0)
+		return 0;
+	*error_r = t_strdup_printf("read(%s) failed: %s",
+				   i_stream_get_name(input),
+				   i_stream_get_error(input));
+	return -1;
+}
+
+int sift_hdrread_message(struct istream *input, bool whole_message,
 			 const struct sift_hdrfilter *filter,
-			 struct sift_hdrread *v)
+			 struct sift_hdrread *v, const char **error_r)
 {
 	bool unknown_charset = FALSE;
 
@@ -262,11 +274,13 @@ void sift_hdrread_message(struct istream *input, bool whole_message,
 		verify_header_only(input, filter, &unknown_charset, v);
 	if (unknown_charset)
 		v->result |= SIFT_HDRREAD_HEADER_CHARSET;
+	return input_result(input, error_r);
 }
 
-void sift_hdrread_part_addresses(struct istream *input,
+int sift_hdrread_part_addresses(struct istream *input,
 				const struct sift_hdrfilter *filter,
-				ARRAY_TYPE(sift_hdrread_address) *dest)
+				ARRAY_TYPE(sift_hdrread_address) *dest,
+				const char **error_r)
 {
 	struct message_header_parser_ctx *parser;
 	struct message_header_line *hdr;
@@ -295,4 +309,5 @@ void sift_hdrread_part_addresses(struct istream *input,
 		va->size = str_len(decoded);
 	}
 	message_parse_header_deinit(&parser);
+	return input_result(input, error_r);
 }

@@ -57,20 +57,23 @@ struct sift_hdrread {
 /* Read a message from input: its top-level header only, or with
    whole_message also the headers of its MIME parts (needed only when
    filter leaves some header out).  Fills v (data stack; the caller holds
-   a T_BEGIN frame); a header that can't be read ends the reading, and
-   what was read stands. */
-void sift_hdrread_message(struct istream *input, bool whole_message,
+   a T_BEGIN frame).  Returns 0, or -1 with error_r if input failed:
+   then v holds only what was read before, and nothing it says can be
+   trusted to be complete (the caller lets Dovecot check the message). */
+int sift_hdrread_message(struct istream *input, bool whole_message,
 			 const struct sift_hdrfilter *filter,
-			 struct sift_hdrread *v);
+			 struct sift_hdrread *v, const char **error_r);
 
 /* The header of an attached message (a message/rfc822 part), read from
    input's current offset: its address headers that filter lets through,
    decoded as TEXT reads them (the fts plugin hands them over parsed and
    written again, which drops comments and adds punctuation).  Appended
-   to dest (data stack). */
-void sift_hdrread_part_addresses(struct istream *input,
+   to dest (data stack).  Returns 0, or -1 with error_r if input failed
+   (dest may then lack some). */
+int sift_hdrread_part_addresses(struct istream *input,
 				const struct sift_hdrfilter *filter,
-				ARRAY_TYPE(sift_hdrread_address) *dest);
+				ARRAY_TYPE(sift_hdrread_address) *dest,
+				const char **error_r);
 
 /* Runs of text: maximal pieces without address punctuation
    (SIFT_ADDRESS_RUN_SEPARATORS).  Does every run of a occur in b and

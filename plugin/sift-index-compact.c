@@ -23,11 +23,11 @@
 static int sift_index_live_uids(struct sift_index *index,
 				struct sift_uids *uids_r)
 {
-	struct sift_xerror err;
+	const char *error;
 	size_t i, j;
 
-	if (sift_xdb_all_uids(index->db, uids_r, &err) != SIFT_X_OK) {
-		sift_index_error(index, "Listing documents of", &err);
+	if (sift_xdb_all_uids(index->db, uids_r, &error) != SIFT_X_OK) {
+		sift_index_error(index, "Listing documents of", error);
 		return -1;
 	}
 	for (i = j = 0; i < uids_r->count; i++) {
@@ -47,7 +47,6 @@ static int sift_index_copy_side_files(struct sift_index *index,
 	struct sift_uids uids = { NULL, 0, 0 };
 	struct sift_files_state st;
 	struct sift_xdb *dest_db;
-	struct sift_xerror err;
 	const char *error;
 	int ret = 0;
 
@@ -55,8 +54,8 @@ static int sift_index_copy_side_files(struct sift_index *index,
 		return -1;
 	if (sift_xdb_open(dest_dir, SIFT_XDB_WRITE |
 			  (index->backend->set->fsync ? 0 : SIFT_XDB_NO_SYNC),
-			  &dest_db, &err) != SIFT_X_OK) {
-		sift_index_error(index, "Opening the new copy of", &err);
+			  &dest_db, &error) != SIFT_X_OK) {
+		sift_index_error(index, "Opening the new copy of", error);
 		sift_uids_free(&uids);
 		return -1;
 	}
@@ -72,9 +71,9 @@ static int sift_index_copy_side_files(struct sift_index *index,
 		ret = -1;
 	} else if (sift_xdb_set_metadata(dest_db, SIFT_META_FILES,
 					 sift_files_state_str(&st),
-					 &err) != SIFT_X_OK ||
-		   sift_xdb_commit(dest_db, &err) != SIFT_X_OK) {
-		sift_index_error(index, "Committing the new copy of", &err);
+					 &error) != SIFT_X_OK ||
+		   sift_xdb_commit(dest_db, &error) != SIFT_X_OK) {
+		sift_index_error(index, "Committing the new copy of", error);
 		ret = -1;
 	}
 	sift_xdb_close(&dest_db);
@@ -103,7 +102,6 @@ static void sift_index_expunged_list(struct sift_index *index,
 static int sift_index_compact_locked(struct sift_index *index, bool rebuild)
 {
 	struct sift_fts_backend *backend = index->backend;
-	struct sift_xerror err;
 	const char *tmp_path, *rebuild_path, *src_path, *error;
 	struct timeval start, end;
 	struct event *event;
@@ -127,16 +125,16 @@ static int sift_index_compact_locked(struct sift_index *index, bool rebuild)
 		dropped = array_count(&drop);
 		if (sift_xdb_rebuild(index->path, rebuild_path,
 				     array_front(&drop), dropped,
-				     SIFT_META_EXPUNGED, &err) != SIFT_X_OK) {
-			sift_index_error(index, "Rebuilding", &err);
+				     SIFT_META_EXPUNGED, &error) != SIFT_X_OK) {
+			sift_index_error(index, "Rebuilding", error);
 			ret = -1;
 		}
 		src_path = rebuild_path;
 	}
 	if (ret < 0)
 		;
-	else if (sift_xdb_compact(src_path, tmp_path, &err) != SIFT_X_OK) {
-		sift_index_error(index, "Compacting", &err);
+	else if (sift_xdb_compact(src_path, tmp_path, &error) != SIFT_X_OK) {
+		sift_index_error(index, "Compacting", error);
 		ret = -1;
 	} else if (sift_index_copy_side_files(index, tmp_path) < 0) {
 		ret = -1;
@@ -179,12 +177,12 @@ static bool sift_index_wants_rebuild(struct sift_index *index)
 	unsigned int compact_after = index->backend->set->compact_after;
 	unsigned int dead = seq_range_count(&index->expunged);
 	uint32_t docs, last_docid;
-	struct sift_xerror err;
+	const char *error;
 
 	if (compact_after == 0 || dead < compact_after)
 		return FALSE;
-	if (sift_xdb_stats(index->db, &docs, &last_docid, &err) != SIFT_X_OK) {
-		sift_index_error(index, "Reading statistics of", &err);
+	if (sift_xdb_stats(index->db, &docs, &last_docid, &error) != SIFT_X_OK) {
+		sift_index_error(index, "Reading statistics of", error);
 		return FALSE;
 	}
 	return (uint64_t)dead * 4 >= docs;
@@ -217,7 +215,7 @@ static unsigned int sift_index_expunge_gone(struct sift_index *index)
 {
 	struct mailbox_status status;
 	struct sift_uids docs = { NULL, 0, 0 };
-	struct sift_xerror err;
+	const char *error;
 	ARRAY_TYPE(seq_range) seqs, box_uids;
 	unsigned int found = 0;
 
@@ -225,10 +223,10 @@ static unsigned int sift_index_expunge_gone(struct sift_index *index)
 		return 0;
 	mailbox_get_open_status(index->box, STATUS_MESSAGES |
 				STATUS_UIDNEXT, &status);
-	if (sift_xdb_all_uids(index->db, &docs, &err) != SIFT_X_OK) {
+	if (sift_xdb_all_uids(index->db, &docs, &error) != SIFT_X_OK) {
 		/* not fatal: the run's documents are committed anyway */
 		e_debug(index->backend->event, "Listing documents of %s "
-			"failed: %s", index->path, err.msg);
+			"failed: %s", index->path, error);
 		return 0;
 	}
 	T_BEGIN {

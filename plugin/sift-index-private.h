@@ -70,7 +70,7 @@ void sift_umask_pop(struct sift_umask *saved);
 /* Log a failed Xapian call on the index (op: "Committing", ...), noting
    a full or read-only file system for the backend. */
 void sift_index_error(struct sift_index *index, const char *op,
-		      const struct sift_xerror *err);
+		      const char *error);
 /* Log a failure to write a side file (error names the file and cause). */
 void sift_index_write_error(struct sift_index *index, const char *error);
 /* What SIFT_META_TEXT must say for this process's settings. */

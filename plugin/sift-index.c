@@ -68,6 +68,7 @@
 #include "sift-uids.h"
 #include "sift-doc-builder.h"
 #include "sift-expunge-queue.h"
+#include "sift-index-dir.h"
 #include "fts-sift-plugin.h"
 #include "fts-backend-sift.h"
 #include "sift-index-private.h"
@@ -118,11 +119,11 @@ void sift_index_write_error(struct sift_index *index, const char *error)
 }
 
 void sift_index_error(struct sift_index *index, const char *op,
-		      const struct sift_xerror *err)
+		      const char *error)
 {
-	sift_index_note_error(index->backend, err->msg);
+	sift_index_note_error(index->backend, error);
 	e_error(index->backend->event, "%s %s (mailbox %s): %s", op,
-		index->path, mailbox_get_vname(index->box), err->msg);
+		index->path, mailbox_get_vname(index->box), error);
 }
 
 int sift_index_path(struct mailbox *box, const char **path_r)
@@ -253,43 +254,22 @@ static bool sift_index_move_aside(struct sift_index *index,
 	return TRUE;
 }
 
-/* Is a process writing the index at path (holding Xapian's lock)?  The
-   lock is an fcntl() lock on the whole of path/flintlock. */
-static bool sift_index_writer_active(const char *path)
-{
-	struct flock fl;
-	int fd;
-
-	fd = open(t_strconcat(path, "/flintlock", NULL), O_RDONLY);
-	if (fd == -1)
-		return FALSE;
-	i_zero(&fl);
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = 0;
-	fl.l_len = 0;
-	if (fcntl(fd, F_GETLK, &fl) < 0)
-		fl.l_type = F_UNLCK;
-	i_close_fd(&fd);
-	return fl.l_type != F_UNLCK;
-}
-
 /* Has the database been committed to since index (a reader) opened it,
    in a way that changed its side files?  Then what looked like damage
    may be files replaced after the snapshot was taken. */
 static bool sift_index_snapshot_outdated(struct sift_index *index)
 {
 	struct sift_xdb *db;
-	struct sift_xerror err;
+	const char *error;
 	char *files = NULL;
 	bool outdated = FALSE;
 
 	if (index->db == NULL || index->files.opaque.gen == 0)
 		return FALSE;
-	if (sift_xdb_open(index->path, 0, &db, &err) != SIFT_X_OK)
+	if (sift_xdb_open(index->path, 0, &db, &error) != SIFT_X_OK)
 		return FALSE;
 	if (sift_xdb_get_metadata(db, SIFT_META_FILES, &files,
-				  &err) == SIFT_X_OK && files != NULL)
+				  &error) == SIFT_X_OK && files != NULL)
 		outdated = strcmp(files,
 				  sift_files_state_str(&index->files)) != 0;
 	free(files);
@@ -312,36 +292,13 @@ void sift_index_report_damage(struct sift_index *index, const char *reason)
 	   that names it) looks like damage to a reader that opened the
 	   database just before: leave it to the writer, which checks
 	   everything when it opens the index. */
-	if (sift_index_writer_active(index->path)) {
+	if (sift_index_dir_writer_active(index->path)) {
 		e_debug(index->backend->event, "Index %s looks damaged (%s) "
 			"while a writer holds it: not using it for this "
 			"search", index->path, reason);
 		return;
 	}
 	(void)sift_index_move_aside(index, reason);
-}
-
-/* Does the index directory hold Xapian tables (*.glass)?  With its
-   version file gone that is a damaged database.  Without any table it is
-   one that was never created: a writer killed between making the
-   directory (and perhaps side files) and creating the database, or one
-   creating it now; the next writer creates it, nothing is damaged. */
-static bool sift_index_dir_has_tables(const char *path)
-{
-	DIR *dir = opendir(path);
-	struct dirent *d;
-	bool found = FALSE;
-
-	if (dir == NULL)
-		return FALSE;
-	while (!found && (d = readdir(dir)) != NULL) {
-		size_t len = strlen(d->d_name);
-
-		if (len > 6 && strcmp(d->d_name + len - 6, ".glass") == 0)
-			found = TRUE;
-	}
-	(void)closedir(dir);
-	return found;
 }
 
 static int sift_index_mkdir(struct sift_index *index)
@@ -379,17 +336,18 @@ static int sift_index_mkdir(struct sift_index *index)
 static int sift_index_meta(struct sift_index *index, const char *key,
 			   char **value_r, bool *corrupt_r)
 {
-	struct sift_xerror err;
+	enum sift_xstatus status;
+	const char *error;
 
-	if (sift_xdb_get_metadata(index->db, key, value_r,
-				  &err) != SIFT_X_OK) {
+	status = sift_xdb_get_metadata(index->db, key, value_r, &error);
+	if (status != SIFT_X_OK) {
 		/* anything but running out of memory: the tables can't be
 		   read */
-		*corrupt_r = err.status != SIFT_X_NOMEM;
+		*corrupt_r = status != SIFT_X_NOMEM;
 		if (*corrupt_r)
-			sift_index_set_damage(index, err.msg);
+			sift_index_set_damage(index, error);
 		else
-			sift_index_error(index, "Reading metadata of", &err);
+			sift_index_error(index, "Reading metadata of", error);
 		return -1;
 	}
 	return 0;
@@ -438,11 +396,11 @@ static void sift_index_trim_expunge_queue(struct sift_index *index)
 	sift_expunge_queue_trim(index->path, index->backend->event, taken);
 }
 
-int sift_index_queue_expunges(struct sift_fts_backend *backend,
-			      struct mailbox *box,
-			      const ARRAY_TYPE(seq_range) *uids)
+int sift_index_queue_expunges(struct mailbox *box,
+			      const ARRAY_TYPE(seq_range) *uids,
+			      const char **error_r)
 {
-	const char *dir, *error;
+	const char *dir;
 	struct sift_umask saved;
 	int ret;
 
@@ -455,10 +413,8 @@ int sift_index_queue_expunges(struct sift_fts_backend *backend,
 	sift_umask_push(sift_box_create_umask(box), &saved);
 	ret = sift_expunge_queue_append(dir,
 			mailbox_get_permissions(box)->file_create_mode,
-			uids, &error);
+			uids, error_r);
 	sift_umask_pop(&saved);
-	if (ret < 0)
-		e_error(backend->event, "%s", error);
 	return ret;
 }
 
@@ -601,43 +557,20 @@ static int sift_index_open_side_files(struct sift_index *index)
 }
 
 /* Checked before every writer open (two faccessat() calls; negligible
-   next to opening the database).  Xapian reports a lock file it can't
-   create or open like a lock held by another process, and a directory
-   that is read-only while its lock file is writable only fails at the
-   first commit (after the batch was built) - or an expunge could not be
-   queued.  Say so at once instead: the directory and the lock file must
-   be writable by this process.  Returns 0, or -1 with the path and cause
-   logged. */
+   next to opening the database): see sift_index_dir_check_writable().
+   Returns 0, or -1 with the path and cause logged. */
 static int sift_index_check_writable(struct sift_index *index)
 {
-	const char *lock_path = t_strconcat(index->path, "/flintlock", NULL);
+	const char *error;
 
-	/* effective ids: an indexer-worker keeps root as its real uid */
-	if (faccessat(AT_FDCWD, index->path, W_OK | X_OK, AT_EACCESS) < 0) {
+	if (sift_index_dir_check_writable(index->path, &error) < 0) {
 		index->backend->index_no_room = TRUE;
 		e_error(index->backend->event, "Index %s (mailbox %s) can't "
-			"be written: faccessat(%s) failed: %m", index->path,
-			mailbox_get_vname(index->box), index->path);
-		return -1;
-	}
-	if (faccessat(AT_FDCWD, lock_path, W_OK, AT_EACCESS) < 0 &&
-	    errno != ENOENT) {
-		index->backend->index_no_room = TRUE;
-		e_error(index->backend->event, "Index %s (mailbox %s) can't "
-			"be written: faccessat(%s) failed: %m", index->path,
-			mailbox_get_vname(index->box), lock_path);
+			"be written: %s", index->path,
+			mailbox_get_vname(index->box), error);
 		return -1;
 	}
 	return 0;
-}
-
-/* The database's version file is gone while the rest of it is there:
-   Xapian would take that for "no database" and create a new one in
-   the middle of the old tables. */
-static bool sift_index_version_missing(const char *path)
-{
-	return access(t_strconcat(path, "/iamglass", NULL), F_OK) < 0 &&
-		errno == ENOENT && sift_index_dir_has_tables(path);
 }
 
 /* Forget what was read of a database about to be moved aside. */
@@ -674,7 +607,8 @@ static int sift_index_acquire(struct sift_index *index, bool nowait)
 {
 	struct sift_fts_backend *backend = index->backend;
 	const char *path = index->path, *damage;
-	struct sift_xerror err;
+	enum sift_index_dir_state dir_state;
+	const char *error;
 	struct timeval start, now;
 	unsigned int flags, sleep_msecs = 10;
 	bool recreated = FALSE;
@@ -688,9 +622,10 @@ static int sift_index_acquire(struct sift_index *index, bool nowait)
 		enum sift_xstatus status;
 
 		damage = NULL;
-		if (!sift_index_version_missing(path))
-			status = sift_xdb_open(path, flags, &index->db, &err);
-		else if (!sift_index_writer_active(path)) {
+		dir_state = sift_index_dir_state(path);
+		if (dir_state == SIFT_INDEX_DIR_USABLE)
+			status = sift_xdb_open(path, flags, &index->db, &error);
+		else if (dir_state == SIFT_INDEX_DIR_VERSION_MISSING) {
 			damage = "its version file iamglass is missing";
 			goto unusable;
 		} else {
@@ -699,16 +634,14 @@ static int sift_index_acquire(struct sift_index *index, bool nowait)
 			   wait for it as for any writer, never take its
 			   half-made files for damage */
 			status = SIFT_X_LOCKED;
-			err.status = SIFT_X_LOCKED;
-			i_strocpy(err.msg, "already locked by the process "
-				  "creating it", sizeof(err.msg));
+			error = "already locked by the process creating it";
 		}
 		if (status == SIFT_X_LOCKED &&
-		    strstr(err.msg, "already locked") == NULL) {
+		    strstr(error, "already locked") == NULL) {
 			/* not another writer: the lock can't be taken */
 			e_error(backend->event, "Index %s (mailbox %s) can't "
 				"be locked for writing: %s", path,
-				mailbox_get_vname(index->box), err.msg);
+				mailbox_get_vname(index->box), error);
 			return -1;
 		}
 		if (status == SIFT_X_LOCKED && nowait)
@@ -730,18 +663,18 @@ static int sift_index_acquire(struct sift_index *index, bool nowait)
 				"locked by another process for more than %u "
 				"seconds (fts_sift_lock_timeout): %s", path,
 				mailbox_get_vname(index->box),
-				backend->set->lock_timeout_secs, err.msg);
+				backend->set->lock_timeout_secs, error);
 			return -1;
 		}
 		if (status == SIFT_X_NOMEM) {
-			sift_index_error(index, "Opening", &err);
+			sift_index_error(index, "Opening", error);
 			return -1;
 		}
 		if (status != SIFT_X_OK) {
 			/* any other failure to open an index that exists
 			   is damage (a table missing or cut short, a
 			   version file of garbage, ...) */
-			damage = err.msg;
+			damage = error;
 			goto unusable;
 		}
 		ret = sift_index_read_meta(index);
@@ -846,7 +779,7 @@ int sift_index_open_reader(struct sift_fts_backend *backend,
 			   struct mailbox *box, struct sift_index **index_r)
 {
 	struct sift_index *index;
-	struct sift_xerror err;
+	const char *error;
 	const char *path;
 	enum sift_xstatus status;
 	int ret;
@@ -856,9 +789,10 @@ int sift_index_open_reader(struct sift_fts_backend *backend,
 	if (ret <= 0)
 		return ret;
 	index = sift_index_alloc(backend, box, path, FALSE);
-	status = sift_xdb_open(path, 0, &index->db, &err);
+	status = sift_xdb_open(path, 0, &index->db, &error);
 	if (status == SIFT_X_NOT_FOUND) {
-		if (sift_index_version_missing(path)) {
+		if (sift_index_dir_state(path) ==
+		    SIFT_INDEX_DIR_VERSION_MISSING) {
 			sift_index_report_damage(index, "its version file "
 						 "iamglass is missing");
 		}
@@ -866,7 +800,7 @@ int sift_index_open_reader(struct sift_fts_backend *backend,
 		return 0;
 	}
 	if (status == SIFT_X_NOMEM) {
-		sift_index_error(index, "Opening", &err);
+		sift_index_error(index, "Opening", error);
 		sift_index_close(&index);
 		return -1;
 	}
@@ -874,7 +808,7 @@ int sift_index_open_reader(struct sift_fts_backend *backend,
 		/* A damaged index is as good as none: moved aside, the
 		   mailbox is reindexed before searches use it again
 		   (Dovecot asks the indexer, as for a new mailbox). */
-		sift_index_report_damage(index, err.msg);
+		sift_index_report_damage(index, error);
 		sift_index_close(&index);
 		return 0;
 	}
@@ -1005,7 +939,6 @@ static int sift_index_doc_side_files(struct sift_index *index)
 {
 	struct sift_xdoc *doc = sift_doc_builder_xdoc(index->builder);
 	uint32_t uid = sift_doc_builder_uid(index->builder);
-	struct sift_xerror err;
 	const char *error, *opaque;
 	const uint64_t *keys;
 	unsigned int key_count;
@@ -1020,9 +953,9 @@ static int sift_index_doc_side_files(struct sift_index *index)
 			index->new_terms.len = 0;
 			if (sift_xdb_new_terms(index->db, doc,
 					       &index->new_terms,
-					       &err) != SIFT_X_OK) {
+					       &error) != SIFT_X_OK) {
 				sift_index_error(index, "Listing new terms of",
-						 &err);
+						 error);
 				return -1;
 			}
 			if (sift_termfiles_writer_add_terms(index->dict,
@@ -1067,7 +1000,6 @@ static int sift_index_doc_end_umask(struct sift_index *index)
 {
 	struct sift_doc_builder *b = index->builder;
 	uint32_t uid = sift_doc_builder_uid(b);
-	struct sift_xerror err;
 	const char *error;
 	bool existed = FALSE;
 	int ret = 0;
@@ -1078,8 +1010,8 @@ static int sift_index_doc_end_umask(struct sift_index *index)
 		ret = -1;
 	}
 	if (ret == 0 && sift_xdb_has_doc(index->db, uid, &existed,
-					 &err) != SIFT_X_OK) {
-		sift_index_error(index, "Looking up a document in", &err);
+					 &error) != SIFT_X_OK) {
+		sift_index_error(index, "Looking up a document in", error);
 		ret = -1;
 	}
 	/* A document that is already there (last_uid was lowered by a
@@ -1092,8 +1024,8 @@ static int sift_index_doc_end_umask(struct sift_index *index)
 			ret = -1;
 		else if (sift_xdb_add(index->db, uid,
 				      sift_doc_builder_xdoc(b), NULL,
-				      &err) != SIFT_X_OK) {
-			sift_index_error(index, "Storing a document in", &err);
+				      &error) != SIFT_X_OK) {
+			sift_index_error(index, "Storing a document in", error);
 			ret = -1;
 		}
 	}
@@ -1148,7 +1080,6 @@ void sift_index_unexpunge(struct sift_index *index, uint32_t uid)
 
 int sift_index_commit_last_uid(struct sift_index *index, uint32_t last_uid)
 {
-	struct sift_xerror err;
 	struct timeval start, end;
 	struct event *event;
 	const char *error;
@@ -1169,24 +1100,24 @@ int sift_index_commit_last_uid(struct sift_index *index, uint32_t last_uid)
 	sift_termfiles_writer_state(index->dict, &index->files);
 	sift_phrase_filter_writer_state(index->gaps, &index->files.gaps);
 	if (sift_xdb_set_metadata(index->db, SIFT_META_FORMAT,
-				  SIFT_FORMAT_VERSION, &err) != SIFT_X_OK ||
+				  SIFT_FORMAT_VERSION, &error) != SIFT_X_OK ||
 	    sift_xdb_set_metadata(index->db, SIFT_META_FILES,
 				  sift_files_state_str(&index->files),
-				  &err) != SIFT_X_OK ||
+				  &error) != SIFT_X_OK ||
 	    sift_xdb_set_metadata(index->db, SIFT_META_TEXT,
 				  sift_index_text_id(index->backend),
-				  &err) != SIFT_X_OK ||
+				  &error) != SIFT_X_OK ||
 	    sift_xdb_set_metadata(index->db, SIFT_META_HEADERS,
 				  sift_hdrfilter_id(index->backend->hdrfilter),
-				  &err) != SIFT_X_OK ||
+				  &error) != SIFT_X_OK ||
 	    sift_xdb_set_metadata(index->db, SIFT_META_LAST_UID,
-				  dec2str(last_uid), &err) != SIFT_X_OK ||
+				  dec2str(last_uid), &error) != SIFT_X_OK ||
 	    (index->expunged_dirty &&
 	     sift_xdb_set_metadata(index->db, SIFT_META_EXPUNGED,
 				   sift_uid_ranges_str(&index->expunged),
-				   &err) != SIFT_X_OK) ||
-	    sift_xdb_commit(index->db, &err) != SIFT_X_OK) {
-		sift_index_error(index, "Committing", &err);
+				   &error) != SIFT_X_OK) ||
+	    sift_xdb_commit(index->db, &error) != SIFT_X_OK) {
+		sift_index_error(index, "Committing", error);
 		event_unref(&event);
 		return -1;
 	}

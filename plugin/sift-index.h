@@ -119,11 +119,12 @@ int sift_index_doc_end(struct sift_index *index);
 void sift_index_expunge(struct sift_index *index, uint32_t uid);
 void sift_index_unexpunge(struct sift_index *index, uint32_t uid);
 /* Record that uids' messages are gone without taking the write lock:
-   they are queued for the next writer (sift-expunge-queue.h).  For processes
-   that only sync expunges.  Returns 0 or -1 (logged). */
-int sift_index_queue_expunges(struct sift_fts_backend *backend,
-			      struct mailbox *box,
-			      const ARRAY_TYPE(seq_range) *uids);
+   they are queued for the next writer (sift-expunge-queue.h).  For
+   processes that only sync expunges.  Returns 0, or -1 with error_r (not
+   logged: the caller says what is lost). */
+int sift_index_queue_expunges(struct mailbox *box,
+			      const ARRAY_TYPE(seq_range) *uids,
+			      const char **error_r);
 /* Commit everything so far, recording last_uid (0 = keep the stored
    one).  Returns 0 or -1 (logged). */
 int sift_index_commit(struct sift_index *index, uint32_t last_uid);

@@ -1,5 +1,7 @@
 /* sift-plan.c: translate one search string into what the index can answer
    (see include/sift-plan.h for the rules and why they are exact). */
+#include "lib.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,7 +146,7 @@ static bool utf8_is_one_char(const char *s, size_t len)
 
 int sift_plan_build(struct sift_text *text, enum sift_field field,
 		    const char *value, size_t value_len,
-		    struct sift_plan *plan_r, char *err, size_t err_size)
+		    struct sift_plan *plan_r, const char **error_r)
 {
 	struct plan_collect *c;
 	const char *norm;
@@ -160,13 +162,13 @@ int sift_plan_build(struct sift_text *text, enum sift_field field,
 		return 0;
 	}
 	if (sift_text_normalize(text, value, value_len, &norm, &norm_len,
-				err, err_size) < 0)
+				error_r) < 0)
 		return -1;
 	plan_r->normalized = malloc(norm_len + 1);
 	c = calloc(1, sizeof(*c));
 	if (plan_r->normalized == NULL || c == NULL) {
 		free(c);
-		(void)snprintf(err, err_size, "out of memory");
+		*error_r = "out of memory";
 		return -1;
 	}
 	memcpy(plan_r->normalized, norm, norm_len + 1);
@@ -184,7 +186,7 @@ int sift_plan_build(struct sift_text *text, enum sift_field field,
 
 	c->plan = plan_r;
 	ret = sift_text_tokenize(text, norm, norm_len, plan_token, c,
-				 err, err_size);
+				 error_r);
 	if (ret < 0) {
 		free(c);
 		return -1;

@@ -135,15 +135,15 @@ static void sift_query_fail(struct sift_query *q, const char *reason,
 }
 
 static void sift_query_index_error(struct sift_query *q,
-				   const struct sift_xerror *err)
+				   enum sift_xstatus status, const char *error)
 {
 	/* a reader whose snapshot a writer overtook, or no memory, is not
 	   damage; any other failure to read the tables is.  (Overtaken
 	   only if that is the failure reported.) */
-	if (q->failure == NULL && err->status == SIFT_X_MODIFIED)
+	if (q->failure == NULL && status == SIFT_X_MODIFIED)
 		q->overtaken = TRUE;
-	sift_query_fail(q, err->msg, err->status != SIFT_X_MODIFIED &&
-			err->status != SIFT_X_NOMEM);
+	sift_query_fail(q, error, status != SIFT_X_MODIFIED &&
+			status != SIFT_X_NOMEM);
 }
 
 /* Did the side files scanned so far pass their checks?  (Their records
@@ -162,15 +162,14 @@ static bool sift_query_dict_ok(struct sift_query *q)
 /* End of a wrapper call that filled uids: on success add them to dest;
    either way free them.  Returns 0, or -1 with the error logged. */
 static int sift_query_uids_result(struct sift_query *q,
-				  enum sift_xstatus status,
-				  const struct sift_xerror *err,
+				  enum sift_xstatus status, const char *error,
 				  struct sift_uids *uids,
 				  ARRAY_TYPE(seq_range) *dest)
 {
 	if (status == SIFT_X_OK)
 		uids_to_seq_range(uids, dest);
 	else
-		sift_query_index_error(q, err);
+		sift_query_index_error(q, status, error);
 	sift_uids_free(uids);
 	return status == SIFT_X_OK ? 0 : -1;
 }
@@ -181,7 +180,7 @@ static enum sift_xstatus
 sift_query_list_terms(struct sift_query *q,
 		      const struct sift_termfiles_prefix *prefix,
 		      const char *needle, size_t needle_len,
-		      enum sift_match match, struct sift_xerror *err)
+		      enum sift_match match, const char **error_r)
 {
 	struct sift_buf buf = { NULL, 0, 0 };
 	struct sift_termfiles_term *term;
@@ -190,7 +189,7 @@ sift_query_list_terms(struct sift_query *q,
 
 	status = sift_xdb_list_terms(q->db, prefix->prefix, prefix->sep,
 				     needle, needle_len, match,
-				     SIFT_SCORE_MAX_TERMS, &buf, err);
+				     SIFT_SCORE_MAX_TERMS, &buf, error_r);
 	if (status == SIFT_X_OK && buf.len > 0) {
 		for (p = buf.data, end = buf.data + buf.len; p < end;
 		     p = nl + 1) {
@@ -215,7 +214,7 @@ sift_query_collect_terms(struct sift_query *q,
 			 unsigned int prefix_count, const char *needle,
 			 size_t needle_len)
 {
-	struct sift_xerror err;
+	const char *error;
 	enum sift_xstatus status = SIFT_X_OK;
 
 	if (q->dict != NULL && sift_termfiles_terms_complete(q->dict)) {
@@ -226,10 +225,10 @@ sift_query_collect_terms(struct sift_query *q,
 	for (unsigned int i = 0; i < prefix_count && status == SIFT_X_OK; i++) {
 		status = sift_query_list_terms(q, &prefixes[i], needle,
 					       needle_len,
-					       SIFT_MATCH_SUBSTRING, &err);
+					       SIFT_MATCH_SUBSTRING, &error);
 	}
 	if (status != SIFT_X_OK) {
-		sift_query_index_error(q, &err);
+		sift_query_index_error(q, status, error);
 		return -1;
 	}
 	return 0;
@@ -246,7 +245,7 @@ sift_query_match(struct sift_query *q, const struct sift_termfiles_prefix *prefi
 		 ARRAY_TYPE(seq_range) *dest)
 {
 	struct sift_uids uids = { NULL, 0, 0 };
-	struct sift_xerror err;
+	const char *error = NULL;
 	enum sift_xstatus status = SIFT_X_OK;
 	bool use_dict = match == SIFT_MATCH_SUBSTRING && q->dict != NULL &&
 		sift_termfiles_terms_complete(q->dict);
@@ -267,10 +266,10 @@ sift_query_match(struct sift_query *q, const struct sift_termfiles_prefix *prefi
 			status = sift_xdb_match(q->db, prefixes[i].prefix,
 						prefixes[i].sep, needle,
 						needle_len, match, &uids,
-						NULL, &err);
+						NULL, &error);
 			if (status == SIFT_X_OK && q->collect != NULL)
 				status = sift_query_list_terms(q, &prefixes[i],
-					needle, needle_len, match, &err);
+					needle, needle_len, match, &error);
 		}
 		if (q->dict != NULL && match == SIFT_MATCH_SUBSTRING &&
 		    strcmp(prefixes[i].prefix, SIFT_PREFIX_HDR_POOL) == 0) {
@@ -293,9 +292,9 @@ sift_query_match(struct sift_query *q, const struct sift_termfiles_prefix *prefi
 			strs[i] = t[i].str;
 			lens[i] = t[i].len;
 		}
-		status = sift_xdb_terms_docs(q->db, strs, lens, n, &uids, &err);
+		status = sift_xdb_terms_docs(q->db, strs, lens, n, &uids, &error);
 	}
-	if (sift_query_uids_result(q, status, &err, &uids, dest) < 0 ||
+	if (sift_query_uids_result(q, status, error, &uids, dest) < 0 ||
 	    !sift_query_dict_ok(q))
 		return -1;
 	return 0;
@@ -306,12 +305,12 @@ static int sift_query_body_ascii(struct sift_query *q, unsigned char c,
 				 ARRAY_TYPE(seq_range) *dest)
 {
 	struct sift_uids uids = { NULL, 0, 0 };
-	struct sift_xerror err;
+	const char *error = NULL;
 	enum sift_xstatus status;
 
 	status = sift_xdb_value_bit(q->db, SIFT_VALUE_BODY_ASCII, c, &uids,
-				    &err);
-	return sift_query_uids_result(q, status, &err, &uids, dest);
+				    &error);
+	return sift_query_uids_result(q, status, error, &uids, dest);
 }
 
 static int sift_query_load_flags(struct sift_query *q)
@@ -560,7 +559,7 @@ static int sift_query_decoded(struct sift_query *q, const char *str,
 {
 	ARRAY_TYPE(seq_range) found;
 	struct sift_uids uids = { NULL, 0, 0 };
-	struct sift_xerror err;
+	const char *error = NULL;
 	enum sift_xstatus status;
 	struct seq_range_iter iter;
 	uint32_t *cands, uid;
@@ -575,9 +574,9 @@ static int sift_query_decoded(struct sift_query *q, const char *str,
 	while (seq_range_array_iter_nth(&iter, i, &uid))
 		cands[i++] = uid;
 	status = sift_xdb_value_find(q->db, SIFT_VALUE_DECODED, cands, n,
-				     str, len, &uids, &err);
+				     str, len, &uids, &error);
 	t_array_init(&found, 16);
-	if (sift_query_uids_result(q, status, &err, &uids, &found) < 0)
+	if (sift_query_uids_result(q, status, error, &uids, &found) < 0)
 		return -1;
 	seq_range_array_remove_seq_range(&leaf->maybe, &found);
 	seq_range_array_merge(&leaf->definite, &found);
@@ -807,7 +806,7 @@ static void sift_query_scores(struct sift_query *q,
 	const struct seq_range *r;
 	const struct sift_termfiles_term *t;
 	struct sift_uids all = { NULL, 0, 0 };
-	struct sift_xerror err;
+	const char *error;
 	struct fts_score_map *score;
 	const char **strs;
 	size_t *lens;
@@ -819,10 +818,10 @@ static void sift_query_scores(struct sift_query *q,
 	i_gettimeofday(&start);
 	t_array_init(&range, 64);
 	if (sift_sublevels_have_fuzzy(args)) {
-		if (sift_xdb_all_uids(q->db, &all, &err) != SIFT_X_OK) {
+		if (sift_xdb_all_uids(q->db, &all, &error) != SIFT_X_OK) {
 			e_error(q->backend->event, "Scoring in the index of "
 				"mailbox %s failed: %s",
-				mailbox_get_vname(q->box), err.msg);
+				mailbox_get_vname(q->box), error);
 			return;
 		}
 		uids_to_seq_range(&all, &range);
@@ -860,9 +859,9 @@ static void sift_query_scores(struct sift_query *q,
 	if (sift_xdb_score(q->db, strs, lens,
 			   term_count == 0 ? NULL :
 			   array_front(&q->score_groups), term_count, uids,
-			   n, scores, &err) != SIFT_X_OK) {
+			   n, scores, &error) != SIFT_X_OK) {
 		e_error(q->backend->event, "Scoring in the index of mailbox "
-			"%s failed: %s", mailbox_get_vname(q->box), err.msg);
+			"%s failed: %s", mailbox_get_vname(q->box), error);
 		return;
 	}
 	for (i = 0; i < n; i++) {

@@ -93,7 +93,7 @@ static int sift_recipe_fold(const struct sift_args_env *env,
 			    struct sift_leaf_recipe *r, const char **error_r)
 {
 	struct sift_plan fplan;
-	char *folded, err[256];
+	char *folded;
 	size_t len;
 
 	folded = t_malloc_no0(r->plan.normalized_len + 1);
@@ -101,9 +101,8 @@ static int sift_recipe_fold(const struct sift_args_env *env,
 				     r->plan.normalized_len, folded);
 	if (len == r->plan.normalized_len || len == 0)
 		return 0;
-	if (sift_plan_build(env->text, r->field, folded, len, &fplan, err,
-			    sizeof(err)) < 0) {
-		*error_r = t_strdup(err);
+	if (sift_plan_build(env->text, r->field, folded, len, &fplan,
+			    error_r) < 0) {
 		sift_plan_free(&fplan);
 		return -1;
 	}
@@ -164,8 +163,7 @@ static int sift_recipe_step(const struct sift_args_env *env,
 			    struct sift_leaf_recipe *r, const char **error_r)
 {
 	const struct sift_plan *plan = &r->plan;
-	const char *norm;
-	char err[256];
+	const char *norm, *error;
 
 	switch (plan->kind) {
 	case SIFT_PLAN_UNSUPPORTED:
@@ -175,11 +173,10 @@ static int sift_recipe_step(const struct sift_args_env *env,
 		r->step = SIFT_STEP_EXISTS;
 		if (sift_text_normalize(env->text, arg->hdr_field_name,
 					strlen(arg->hdr_field_name), &norm,
-					&r->exists_name_len, err,
-					sizeof(err)) < 0) {
+					&r->exists_name_len, &error) < 0) {
 			*error_r = t_strdup_printf("Normalizing '%s' failed: "
 						   "%s", arg->hdr_field_name,
-						   err);
+						   error);
 			return -1;
 		}
 		/* (the text's buffer is reused by its next call) */
@@ -239,7 +236,6 @@ int sift_leaf_recipe_build(const struct sift_args_env *env,
 			   struct sift_leaf_recipe *r, const char **error_r)
 {
 	const char *value = arg->value.str;
-	char err[256];
 
 	i_zero(r);
 	if (!sift_search_arg_is_ours(arg))
@@ -248,8 +244,7 @@ int sift_leaf_recipe_build(const struct sift_args_env *env,
 	if (!sift_header_is_answerable(env, arg, r->field))
 		return 0;
 	if (sift_plan_build(env->text, r->field, value, strlen(value),
-			    &r->plan, err, sizeof(err)) < 0) {
-		*error_r = t_strdup(err);
+			    &r->plan, error_r) < 0) {
 		sift_plan_free(&r->plan);
 		return -1;
 	}

@@ -369,7 +369,7 @@ int sift_termfiles_write_terms(struct sift_termfiles_writer *writer,
 	const char *path = t_strconcat(dest_dir, "/"SIFT_TERMS_FILE,
 				       NULL);
 	struct terms_write_ctx ctx;
-	struct sift_xerror err;
+	const char *error;
 	bool ok = TRUE;
 	int cb_ret;
 
@@ -379,9 +379,9 @@ int sift_termfiles_write_terms(struct sift_termfiles_writer *writer,
 		return -1;
 	ctx.buf = buffer_create_dynamic(default_pool, TERMS_RECORD_SIZE + 1024);
 	if (sift_xdb_each_term(db, terms_write_cb, &ctx, &cb_ret,
-			       &err) != SIFT_X_OK) {
+			       &error) != SIFT_X_OK) {
 		*error_r = t_strdup_printf("Listing terms failed: %s",
-					   err.msg);
+					   error);
 		ok = FALSE;
 	} else if (cb_ret != 0 || terms_write_flush(&ctx) < 0) {
 		*error_r = ctx.error;

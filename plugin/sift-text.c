@@ -1,6 +1,8 @@
 /* sift-text: normalization and word segmentation over ICU's C API.
-   See include/sift-text.h for the contract.  This file deliberately uses
-   no Dovecot types or functions: it is linked into standalone tests. */
+   See include/sift-text.h for the contract.  No Dovecot types; of
+   Dovecot's lib only the data stack, for error_r. */
+
+#include "lib.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -88,28 +90,27 @@ struct sift_text {
 	struct sift_table_entry table[SIFT_TABLE_LAST - SIFT_TABLE_FIRST + 1];
 };
 
-static int init_ascii(struct sift_text *text, char *err, size_t err_size);
+static int init_ascii(struct sift_text *text, const char **error_r);
 
-#ifdef __GNUC__
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-#endif
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
+/* Errors go to *error_r on Dovecot's data stack, as every error_r in
+   Dovecot (valid until the caller's frame ends); error_r may be NULL. */
+static void set_err(const char **error_r, const char *fmt, ...)
+	ATTR_FORMAT(2, 3);
+static void set_err(const char **error_r, const char *fmt, ...)
 {
 	va_list args;
 
-	if (err == NULL || err_size == 0)
+	if (error_r == NULL)
 		return;
 	va_start(args, fmt);
-	(void)vsnprintf(err, err_size, fmt, args);
+	*error_r = t_strdup_vprintf(fmt, args);
 	va_end(args);
-	err[err_size - 1] = '\0';
 }
 
-static void set_icu_err(char *err, size_t err_size, const char *func,
+static void set_icu_err(const char **error_r, const char *func,
 			UErrorCode status)
 {
-	set_err(err, err_size, "ICU %s() failed: %s", func,
+	set_err(error_r, "ICU %s() failed: %s", func,
 		u_errorName(status));
 }
 
@@ -212,7 +213,7 @@ static int has_own_titlecase(UChar32 c)
 /* Normalize one valid code point into out (room for SIFT_CP_MAX_OUT
    bytes).  Returns the byte count, or -1 on ICU failure. */
 static int normalize_cp(struct sift_text *text, UChar32 c, unsigned char *out,
-			char *err, size_t err_size)
+			const char **error_r)
 {
 	UChar decomp[SIFT_DECOMP_MAX_UNITS];
 	UErrorCode status = U_ZERO_ERROR;
@@ -245,7 +246,7 @@ static int normalize_cp(struct sift_text *text, UChar32 c, unsigned char *out,
 	n = unorm2_getRawDecomposition(text->nfkc, c, decomp,
 				       SIFT_DECOMP_MAX_UNITS, &status);
 	if (U_FAILURE(status)) {
-		set_icu_err(err, err_size, "unorm2_getRawDecomposition",
+		set_icu_err(error_r, "unorm2_getRawDecomposition",
 			    status);
 		return -1;
 	}
@@ -299,7 +300,7 @@ static int out_reserve(struct sift_text *text, size_t used, size_t need)
 	return 0;
 }
 
-static int init_tables(struct sift_text *text, char *err, size_t err_size)
+static int init_tables(struct sift_text *text, const char **error_r)
 {
 	unsigned char buf[SIFT_CP_MAX_OUT];
 	struct sift_table_entry *entry;
@@ -308,7 +309,7 @@ static int init_tables(struct sift_text *text, char *err, size_t err_size)
 
 	for (c = SIFT_TABLE_FIRST; c <= SIFT_TABLE_LAST; c++) {
 		entry = &text->table[c - SIFT_TABLE_FIRST];
-		n = normalize_cp(text, c, buf, err, err_size);
+		n = normalize_cp(text, c, buf, error_r);
 		if (n < 0)
 			return -1;
 		if (n <= SIFT_TABLE_ENTRY_MAX) {
@@ -326,13 +327,13 @@ static int init_tables(struct sift_text *text, char *err, size_t err_size)
    Unicode, characters Dovecot normalizes would be left alone here and
    their searches would miss.  (configure checked the ICU it built with;
    this catches a different one at run time.) */
-static int sift_text_check_unicode(char *err, size_t err_size)
+static int sift_text_check_unicode(const char **error_r)
 {
 	UVersionInfo unicode;
 
 	u_getUnicodeVersion(unicode);
 	if (unicode[0] < SIFT_DOVECOT_UNICODE_MAJOR) {
-		set_err(err, err_size, "ICU %s has Unicode %u, older than the "
+		set_err(error_r, "ICU %s has Unicode %u, older than the "
 			"Unicode %u tables of Dovecot's own search: results "
 			"would differ from Dovecot's; install an ICU with "
 			"Unicode %u or later and rebuild fts-sift",
@@ -344,40 +345,40 @@ static int sift_text_check_unicode(char *err, size_t err_size)
 	return 0;
 }
 
-int sift_text_init(struct sift_text **text_r, char *err, size_t err_size)
+int sift_text_init(struct sift_text **text_r, const char **error_r)
 {
 	struct sift_text *text;
 	UErrorCode status = U_ZERO_ERROR;
 	UText empty = UTEXT_INITIALIZER;
 
 	*text_r = NULL;
-	if (sift_text_check_unicode(err, err_size) < 0)
+	if (sift_text_check_unicode(error_r) < 0)
 		return -1;
 	text = calloc(1, sizeof(*text));
 	if (text == NULL) {
-		set_err(err, err_size, "out of memory");
+		set_err(error_r, "out of memory");
 		return -1;
 	}
 	memcpy(&text->ut, &empty, sizeof(empty));
 
 	text->nfkc = unorm2_getNFKCInstance(&status);
 	if (U_FAILURE(status)) {
-		set_icu_err(err, err_size, "unorm2_getNFKCInstance", status);
+		set_icu_err(error_r, "unorm2_getNFKCInstance", status);
 		sift_text_deinit(&text);
 		return -1;
 	}
 	/* Root locale: UAX #29 plus ICU's built-in dictionary breakers. */
 	text->bi = ubrk_open(UBRK_WORD, "", NULL, 0, &status);
 	if (U_FAILURE(status)) {
-		set_icu_err(err, err_size, "ubrk_open", status);
+		set_icu_err(error_r, "ubrk_open", status);
 		sift_text_deinit(&text);
 		return -1;
 	}
-	if (init_tables(text, err, err_size) < 0) {
+	if (init_tables(text, error_r) < 0) {
 		sift_text_deinit(&text);
 		return -1;
 	}
-	if (init_ascii(text, err, err_size) < 0) {
+	if (init_ascii(text, error_r) < 0) {
 		sift_text_deinit(&text);
 		return -1;
 	}
@@ -409,7 +410,7 @@ static inline unsigned char ascii_titlecase(unsigned char b)
 
 int sift_text_normalize(struct sift_text *text, const char *in, size_t len,
 			const char **out_r, size_t *out_len_r,
-			char *err, size_t err_size)
+			const char **error_r)
 {
 	const unsigned char *p = (const unsigned char *)in;
 	const struct sift_table_entry *entry;
@@ -464,7 +465,7 @@ int sift_text_normalize(struct sift_text *text, const char *in, size_t len,
 			used += entry->len;
 			continue;
 		}
-		ret = normalize_cp(text, c, out, err, err_size);
+		ret = normalize_cp(text, c, out, error_r);
 		if (ret < 0)
 			return -1;
 		used += (size_t)ret;
@@ -475,7 +476,7 @@ int sift_text_normalize(struct sift_text *text, const char *in, size_t len,
 	return 0;
 
 nomem:
-	set_err(err, err_size, "out of memory (normalizing %zu bytes)", len);
+	set_err(error_r, "out of memory (normalizing %zu bytes)", len);
 	return -1;
 }
 
@@ -589,7 +590,7 @@ static size_t window_char_cut(const unsigned char *p, size_t max)
 }
 
 static int token_flags(const unsigned char *p, size_t len,
-		       unsigned int *flags_r, char *err, size_t err_size)
+		       unsigned int *flags_r, const char **error_r)
 {
 	UErrorCode status = U_ZERO_ERROR;
 	unsigned int flags = 0;
@@ -612,7 +613,7 @@ static int token_flags(const unsigned char *p, size_t len,
 		if ((flags & SIFT_TOKEN_DICTIONARY) == 0) {
 			script = uscript_getScript(c, &status);
 			if (U_FAILURE(status)) {
-				set_icu_err(err, err_size,
+				set_icu_err(error_r,
 					    "uscript_getScript", status);
 				return -1;
 			}
@@ -756,20 +757,20 @@ static int emit_ascii_tokens(const struct sift_text *text,
 }
 
 static int set_window(struct sift_text *text, const unsigned char *p,
-		      size_t len, char *err, size_t err_size)
+		      size_t len, const char **error_r)
 {
 	UErrorCode status = U_ZERO_ERROR;
 
 	utext_openUTF8(&text->ut, (const char *)p, (int64_t)len, &status);
 	if (U_FAILURE(status)) {
-		set_icu_err(err, err_size, "utext_openUTF8", status);
+		set_icu_err(error_r, "utext_openUTF8", status);
 		return -1;
 	}
 	text->ut_opened = 1;
 	/* reuses the iterator: no rule or dictionary reloading */
 	ubrk_setUText(text->bi, &text->ut, &status);
 	if (U_FAILURE(status)) {
-		set_icu_err(err, err_size, "ubrk_setUText", status);
+		set_icu_err(error_r, "ubrk_setUText", status);
 		return -1;
 	}
 	return 0;
@@ -780,7 +781,7 @@ static int set_window(struct sift_text *text, const unsigned char *p,
 static int emit_tokens(struct sift_text *text, const unsigned char *p,
 		       size_t limit, size_t base,
 		       sift_token_callback_t *callback, void *context,
-		       char *err, size_t err_size)
+		       const char **error_r)
 {
 	unsigned int flags;
 	int32_t start, end, rule;
@@ -795,7 +796,7 @@ static int emit_tokens(struct sift_text *text, const unsigned char *p,
 		    !has_alnum(p + start, (size_t)(end - start)))
 			continue;
 		if (token_flags(p + start, (size_t)(end - start), &flags,
-				err, err_size) < 0)
+				error_r) < 0)
 			return -1;
 		ret = callback(context, (const char *)p + start,
 			       (size_t)(end - start), base + (size_t)start,
@@ -823,14 +824,13 @@ static size_t put_pattern(unsigned char *out, const char *pattern,
    status of the first; -1 on an ICU failure. */
 static int icu_segments(struct sift_text *text, const char *pattern,
 			unsigned char c, int32_t *first_rule_r,
-			char *err, size_t err_size)
+			const char **error_r)
 {
 	unsigned char s[8];
 	int32_t end;
 	int count = 0;
 
-	if (set_window(text, s, put_pattern(s, pattern, c), err,
-		       err_size) < 0)
+	if (set_window(text, s, put_pattern(s, pattern, c), error_r) < 0)
 		return -1;
 	(void)ubrk_first(text->bi);
 	for (end = ubrk_next(text->bi); end != UBRK_DONE;
@@ -844,12 +844,12 @@ static int icu_segments(struct sift_text *text, const char *pattern,
 /* The word break class of ASCII character c, as ICU segments it next to
    letters and digits (so a tailoring like ICU 72's '@' is followed). */
 static int learn_ascii_class(struct sift_text *text, unsigned char c,
-			     unsigned char *class_r, char *err, size_t err_size)
+			     unsigned char *class_r, const char **error_r)
 {
 	int32_t rule = 0;
 	int alone, after_letter, letters, digits;
 
-	if ((alone = icu_segments(text, "#", c, &rule, err, err_size)) < 0)
+	if ((alone = icu_segments(text, "#", c, &rule, error_r)) < 0)
 		return -1;
 	if (rule >= UBRK_WORD_LETTER && rule < UBRK_WORD_LETTER_LIMIT) {
 		*class_r = ASCII_WB_LETTER;
@@ -859,12 +859,9 @@ static int learn_ascii_class(struct sift_text *text, unsigned char c,
 		*class_r = ASCII_WB_NUMERIC;
 		return 0;
 	}
-	if ((after_letter = icu_segments(text, "a#", c, &rule, err,
-					 err_size)) < 0 ||
-	    (letters = icu_segments(text, "a#a", c, &rule, err,
-				    err_size)) < 0 ||
-	    (digits = icu_segments(text, "1#1", c, &rule, err,
-				   err_size)) < 0)
+	if ((after_letter = icu_segments(text, "a#", c, &rule, error_r)) < 0 ||
+	    (letters = icu_segments(text, "a#a", c, &rule, error_r)) < 0 ||
+	    (digits = icu_segments(text, "1#1", c, &rule, error_r)) < 0)
 		return -1;
 	/* "a_" is one segment: '_' joins a letter on its own (WB13a) */
 	*class_r = after_letter == 1 ? ASCII_WB_EXTEND_NUM_LET :
@@ -907,7 +904,7 @@ static int token_list_cb(void *context, const char *tok, size_t len,
    with them gives ICU's tokens on each character between letters, digits
    and '_'.  On any difference the fast path stays off: correct, only
    slower.  About a millisecond, once per process. */
-static int init_ascii(struct sift_text *text, char *err, size_t err_size)
+static int init_ascii(struct sift_text *text, const char **error_r)
 {
 	static const char *const around[] = {
 		"a#a", "1#1", "a#1", "1#a", "_#_", "a_#", "#_a", "##",
@@ -923,7 +920,7 @@ static int init_ascii(struct sift_text *text, char *err, size_t err_size)
 
 	for (c = 0; c < 128; c++) {
 		if (learn_ascii_class(text, (unsigned char)c,
-				      &text->ascii_wb[c], err, err_size) < 0)
+				      &text->ascii_wb[c], error_r) < 0)
 			return -1;
 	}
 	/* without memory for the check the fast path just stays off */
@@ -937,10 +934,10 @@ static int init_ascii(struct sift_text *text, char *err, size_t err_size)
 			probe[len++] = ' ';
 		}
 	}
-	ret = set_window(text, probe, len, err, err_size);
+	ret = set_window(text, probe, len, error_r);
 	if (ret == 0 && emit_tokens(text, probe, len, 0, token_list_cb, &icu,
-				    err, err_size) != 0 && !icu.out_of_memory)
-		ret = -1;	/* ICU failed (err says how) */
+				    error_r) != 0 && !icu.out_of_memory)
+		ret = -1;	/* ICU failed (error_r says how) */
 	if (ret == 0 && !icu.out_of_memory &&
 	    emit_ascii_tokens(text, probe, len, 0, token_list_cb,
 			      &fast) == 0) {
@@ -957,7 +954,7 @@ static int init_ascii(struct sift_text *text, char *err, size_t err_size)
 
 int sift_text_tokenize(struct sift_text *text, const char *in, size_t len,
 		       sift_token_callback_t *callback, void *context,
-		       char *err, size_t err_size)
+		       const char **error_r)
 {
 	const unsigned char *p = (const unsigned char *)in;
 	size_t pos = 0, avail, wlen, consumed;
@@ -984,7 +981,7 @@ int sift_text_tokenize(struct sift_text *text, const char *in, size_t len,
 			   token ending in the last SIFT_WINDOW_MARGIN bytes
 			   may be too, if it is the only boundary. */
 			wlen = window_char_cut(p + pos, SIFT_WINDOW_SIZE);
-			if (set_window(text, p + pos, wlen, err, err_size) < 0)
+			if (set_window(text, p + pos, wlen, error_r) < 0)
 				return -1;
 			b = ubrk_preceding(text->bi, (int32_t)(wlen -
 					   SIFT_WINDOW_MARGIN + 1));
@@ -995,14 +992,13 @@ int sift_text_tokenize(struct sift_text *text, const char *in, size_t len,
 			consumed = b == UBRK_DONE || b <= 0 ? wlen : (size_t)b;
 		} else if (text->ascii_fast && is_ascii(p + pos, wlen)) {
 			fast = 1;
-		} else if (set_window(text, p + pos, wlen, err,
-				      err_size) < 0) {
+		} else if (set_window(text, p + pos, wlen, error_r) < 0) {
 			return -1;
 		}
 		ret = fast ? emit_ascii_tokens(text, p + pos, consumed, pos,
 					       callback, context) :
 			emit_tokens(text, p + pos, consumed, pos, callback,
-				    context, err, err_size);
+				    context, error_r);
 		if (ret != 0)
 			return ret;
 		pos += consumed;

@@ -19,6 +19,13 @@
 #include "sift-xapian.h"
 
 #define SIFT_EXPORT extern "C" __attribute__((visibility("default")))
+#define ATTR_UNUSED_CXX __attribute__((unused))
+
+/* The one function of Dovecot's lib the wrapper calls (strfuncs.h; lib.h
+   can't be included in C++): error messages go to the data stack, as
+   every error_r in Dovecot does. */
+extern "C" __attribute__((visibility("default")))
+const char *t_strdup(const char *str);
 
 struct sift_xdb {
 	/* Exactly one of these is set.  A writer always has a transaction
@@ -33,20 +40,20 @@ struct sift_xdb {
 };
 
 static enum sift_xstatus
-set_error(struct sift_xerror *err, enum sift_xstatus status, const char *op,
+set_error(const char **error_r, enum sift_xstatus status, const char *op,
 	  const char *type, const char *msg) noexcept;
 
 /* Check that db can take changes. */
 static bool writable(struct sift_xdb *db, const char *op,
-		     struct sift_xerror *err, enum sift_xstatus *status_r)
+		     const char **error_r, enum sift_xstatus *status_r)
 {
 	if (db->writer == NULL) {
-		*status_r = set_error(err, SIFT_X_ERROR, op, "",
+		*status_r = set_error(error_r, SIFT_X_ERROR, op, "",
 				      "database is not open for writing");
 		return false;
 	}
 	if (db->broken) {
-		*status_r = set_error(err, SIFT_X_ERROR, op, "",
+		*status_r = set_error(error_r, SIFT_X_ERROR, op, "",
 				      "an earlier commit failed; reopen");
 		return false;
 	}
@@ -59,13 +66,17 @@ struct sift_xdoc {
 };
 
 static enum sift_xstatus
-set_error(struct sift_xerror *err, enum sift_xstatus status, const char *op,
+set_error(const char **error_r, enum sift_xstatus status, const char *op,
 	  const char *type, const char *msg) noexcept
 {
-	if (err != NULL) {
-		err->status = status;
-		(void)snprintf(err->msg, sizeof(err->msg), "%s: %s%s%s", op,
-			       type, type[0] == '\0' ? "" : ": ", msg);
+	char buf[512];
+
+	if (error_r != NULL) {
+		(void)snprintf(buf, sizeof(buf), "%s: %s%s%s", op, type,
+			       type[0] == '\0' ? "" : ": ", msg);
+		/* Dovecot's data stack: C, never throws (it panics when
+		   out of memory, like every Dovecot allocation) */
+		*error_r = t_strdup(buf);
 	}
 	return status;
 }
@@ -73,24 +84,24 @@ set_error(struct sift_xerror *err, enum sift_xstatus status, const char *op,
 /* Map the exception being handled to a status.  Must only be called from
    inside a catch block. */
 static enum sift_xstatus
-translate_exception(struct sift_xerror *err, const char *op) noexcept
+translate_exception(const char **error_r, const char *op) noexcept
 {
 	try {
 		throw;
 	} catch (const Xapian::DatabaseLockError &e) {
-		return set_error(err, SIFT_X_LOCKED, op, e.get_type(),
+		return set_error(error_r, SIFT_X_LOCKED, op, e.get_type(),
 				 e.get_msg().c_str());
 	} catch (const Xapian::DatabaseModifiedError &e) {
-		return set_error(err, SIFT_X_MODIFIED, op, e.get_type(),
+		return set_error(error_r, SIFT_X_MODIFIED, op, e.get_type(),
 				 e.get_msg().c_str());
 	} catch (const Xapian::DatabaseNotFoundError &e) {
-		return set_error(err, SIFT_X_NOT_FOUND, op, e.get_type(),
+		return set_error(error_r, SIFT_X_NOT_FOUND, op, e.get_type(),
 				 e.get_msg().c_str());
 	} catch (const Xapian::DatabaseCorruptError &e) {
-		return set_error(err, SIFT_X_CORRUPT, op, e.get_type(),
+		return set_error(error_r, SIFT_X_CORRUPT, op, e.get_type(),
 				 e.get_msg().c_str());
 	} catch (const Xapian::DatabaseVersionError &e) {
-		return set_error(err, SIFT_X_CORRUPT, op, e.get_type(),
+		return set_error(error_r, SIFT_X_CORRUPT, op, e.get_type(),
 				 e.get_msg().c_str());
 	} catch (const Xapian::Error &e) {
 		/* this function is noexcept: nothing here may throw, so no
@@ -106,23 +117,21 @@ translate_exception(struct sift_xerror *err, const char *op) noexcept
 			       e.get_msg().c_str(), errstr == NULL ? "" : " (",
 			       errstr == NULL ? "" : errstr,
 			       errstr == NULL ? "" : ")");
-		return set_error(err, SIFT_X_ERROR, op, e.get_type(), msg);
+		return set_error(error_r, SIFT_X_ERROR, op, e.get_type(), msg);
 	} catch (const std::bad_alloc &) {
-		return set_error(err, SIFT_X_NOMEM, op, "", "out of memory");
+		return set_error(error_r, SIFT_X_NOMEM, op, "", "out of memory");
 	} catch (const std::exception &e) {
-		return set_error(err, SIFT_X_ERROR, op, "", e.what());
+		return set_error(error_r, SIFT_X_ERROR, op, "", e.what());
 	} catch (...) {
-		return set_error(err, SIFT_X_ERROR, op, "",
+		return set_error(error_r, SIFT_X_ERROR, op, "",
 				 "unknown C++ exception");
 	}
 }
 
-static inline enum sift_xstatus ok(struct sift_xerror *err) noexcept
+/* Success leaves *error_r as it is (Dovecot's convention: set only on
+   failure). */
+static inline enum sift_xstatus ok(const char **error_r ATTR_UNUSED_CXX) noexcept
 {
-	if (err != NULL) {
-		err->status = SIFT_X_OK;
-		err->msg[0] = '\0';
-	}
 	return SIFT_X_OK;
 }
 
@@ -134,16 +143,16 @@ static Xapian::Database &rdb(struct sift_xdb *db)
 }
 
 SIFT_EXPORT enum sift_xstatus
-sift_xdb_check(const char *path, size_t *errors_r, struct sift_xerror *err)
+sift_xdb_check(const char *path, size_t *errors_r, const char **error_r)
 {
 	*errors_r = 0;
 	try {
 		/* no output stream: only the count is wanted; a table that
 		   can't be opened or read at all throws instead */
 		*errors_r = Xapian::Database::check(path, 0, NULL);
-		return ok(err);
+		return ok(error_r);
 	} catch (...) {
-		return translate_exception(err, "check");
+		return translate_exception(error_r, "check");
 	}
 }
 
@@ -191,7 +200,7 @@ static void uids_merge(struct sift_uids *out, const std::vector<uint32_t> &add)
 
 SIFT_EXPORT enum sift_xstatus
 sift_xdb_open(const char *path, unsigned int flags, struct sift_xdb **db_r,
-	      struct sift_xerror *err)
+	      const char **error_r)
 {
 	struct sift_xdb *db = NULL;
 
@@ -219,9 +228,9 @@ sift_xdb_open(const char *path, unsigned int flags, struct sift_xdb **db_r,
 						Xapian::DB_BACKEND_GLASS);
 		}
 		*db_r = db;
-		return ok(err);
+		return ok(error_r);
 	} catch (...) {
-		enum sift_xstatus ret = translate_exception(err, "open");
+		enum sift_xstatus ret = translate_exception(error_r, "open");
 		if (db != NULL) {
 			delete db->writer;
 			delete db->reader;
@@ -233,11 +242,8 @@ sift_xdb_open(const char *path, unsigned int flags, struct sift_xdb **db_r,
 			try {
 				std::string p(path);
 				FILE *f = fopen((p + "/iamglass").c_str(), "r");
-				if (f == NULL && errno == ENOENT) {
-					if (err != NULL)
-						err->status = SIFT_X_NOT_FOUND;
+				if (f == NULL && errno == ENOENT)
 					return SIFT_X_NOT_FOUND;
-				}
 				if (f != NULL)
 					fclose(f);
 			} catch (...) {
@@ -278,44 +284,44 @@ SIFT_EXPORT void sift_xdb_close(struct sift_xdb **_db)
 }
 
 SIFT_EXPORT enum sift_xstatus
-sift_xdb_reopen(struct sift_xdb *db, struct sift_xerror *err)
+sift_xdb_reopen(struct sift_xdb *db, const char **error_r)
 {
 	try {
 		if (db->reader != NULL)
 			(void)db->reader->reopen();
-		return ok(err);
+		return ok(error_r);
 	} catch (...) {
-		return translate_exception(err, "reopen");
+		return translate_exception(error_r, "reopen");
 	}
 }
 
 SIFT_EXPORT enum sift_xstatus
-sift_xdb_commit(struct sift_xdb *db, struct sift_xerror *err)
+sift_xdb_commit(struct sift_xdb *db, const char **error_r)
 {
 	enum sift_xstatus ret;
 
-	if (!writable(db, "commit", err, &ret))
+	if (!writable(db, "commit", error_r, &ret))
 		return ret;
 	try {
 		db->writer->commit_transaction();
-		ret = ok(err);
+		ret = ok(error_r);
 	} catch (...) {
 		/* Xapian has ended the transaction and dropped its changes */
-		ret = translate_exception(err, "commit");
+		ret = translate_exception(error_r, "commit");
 	}
 	try {
 		db->writer->begin_transaction(true);
 	} catch (...) {
 		db->broken = true;
 		if (ret == SIFT_X_OK)
-			ret = translate_exception(err, "begin transaction");
+			ret = translate_exception(error_r, "begin transaction");
 	}
 	return ret;
 }
 
 SIFT_EXPORT enum sift_xstatus
 sift_xdb_get_metadata(struct sift_xdb *db, const char *key, char **value_r,
-		      struct sift_xerror *err)
+		      const char **error_r)
 {
 	*value_r = NULL;
 	try {
@@ -325,31 +331,31 @@ sift_xdb_get_metadata(struct sift_xdb *db, const char *key, char **value_r,
 			if (*value_r == NULL)
 				throw std::bad_alloc();
 		}
-		return ok(err);
+		return ok(error_r);
 	} catch (...) {
-		return translate_exception(err, "get metadata");
+		return translate_exception(error_r, "get metadata");
 	}
 }
 
 SIFT_EXPORT enum sift_xstatus
 sift_xdb_set_metadata(struct sift_xdb *db, const char *key, const char *value,
-		      struct sift_xerror *err)
+		      const char **error_r)
 {
 	enum sift_xstatus ret;
 
-	if (!writable(db, "set metadata", err, &ret))
+	if (!writable(db, "set metadata", error_r, &ret))
 		return ret;
 	try {
 		db->writer->set_metadata(key, value);
-		return ok(err);
+		return ok(error_r);
 	} catch (...) {
-		return translate_exception(err, "set metadata");
+		return translate_exception(error_r, "set metadata");
 	}
 }
 
 SIFT_EXPORT enum sift_xstatus
 sift_xdb_stats(struct sift_xdb *db, uint32_t *doc_count_r,
-	       uint32_t *last_docid_r, struct sift_xerror *err)
+	       uint32_t *last_docid_r, const char **error_r)
 {
 	*doc_count_r = 0;
 	*last_docid_r = 0;
@@ -357,22 +363,22 @@ sift_xdb_stats(struct sift_xdb *db, uint32_t *doc_count_r,
 		Xapian::Database &d = rdb(db);
 		*doc_count_r = d.get_doccount();
 		*last_docid_r = d.get_lastdocid();
-		return ok(err);
+		return ok(error_r);
 	} catch (...) {
-		return translate_exception(err, "stats");
+		return translate_exception(error_r, "stats");
 	}
 }
 
 SIFT_EXPORT enum sift_xstatus
-sift_xdoc_new(struct sift_xdoc **doc_r, struct sift_xerror *err)
+sift_xdoc_new(struct sift_xdoc **doc_r, const char **error_r)
 {
 	*doc_r = NULL;
 	try {
 		*doc_r = new sift_xdoc();
 		(*doc_r)->bytes = 0;
-		return ok(err);
+		return ok(error_r);
 	} catch (...) {
-		return translate_exception(err, "new document");
+		return translate_exception(error_r, "new document");
 	}
 }
 
@@ -387,51 +393,51 @@ SIFT_EXPORT void sift_xdoc_free(struct sift_xdoc **doc)
 
 static enum sift_xstatus
 xdoc_add(struct sift_xdoc *doc, const char *term, size_t len,
-	 unsigned int wdf, struct sift_xerror *err)
+	 unsigned int wdf, const char **error_r)
 {
 	if (len == 0)
-		return ok(err);
+		return ok(error_r);
 	if (len > SIFT_XAPIAN_MAX_TERM)
-		return set_error(err, SIFT_X_ERROR, "add term", "",
+		return set_error(error_r, SIFT_X_ERROR, "add term", "",
 				 "term too long");
 	try {
 		/* wdf 0 is a boolean term: present, no weight, no share of
 		   the document's length */
 		doc->doc.add_term(std::string(term, len), wdf);
 		doc->bytes += len + 16;
-		return ok(err);
+		return ok(error_r);
 	} catch (...) {
-		return translate_exception(err, "add term");
+		return translate_exception(error_r, "add term");
 	}
 }
 
 SIFT_EXPORT enum sift_xstatus
 sift_xdoc_add_term(struct sift_xdoc *doc, const char *term, size_t len,
-		   struct sift_xerror *err)
+		   const char **error_r)
 {
-	return xdoc_add(doc, term, len, 0, err);
+	return xdoc_add(doc, term, len, 0, error_r);
 }
 
 SIFT_EXPORT enum sift_xstatus
 sift_xdoc_add_term_wdf(struct sift_xdoc *doc, const char *term, size_t len,
-		       unsigned int wdf, struct sift_xerror *err)
+		       unsigned int wdf, const char **error_r)
 {
-	return xdoc_add(doc, term, len, wdf, err);
+	return xdoc_add(doc, term, len, wdf, error_r);
 }
 
 SIFT_EXPORT enum sift_xstatus
 sift_xdoc_set_value(struct sift_xdoc *doc, unsigned int slot, const void *data,
-		    size_t len, struct sift_xerror *err)
+		    size_t len, const char **error_r)
 {
 	if (slot >= SIFT_XAPIAN_VALUE_SLOTS)
-		return set_error(err, SIFT_X_ERROR, "set value", "",
+		return set_error(error_r, SIFT_X_ERROR, "set value", "",
 				 "slot out of range");
 	try {
 		doc->doc.add_value(slot, std::string((const char *)data, len));
 		doc->bytes += len + 16;
-		return ok(err);
+		return ok(error_r);
 	} catch (...) {
-		return translate_exception(err, "set value");
+		return translate_exception(error_r, "set value");
 	}
 }
 
@@ -456,47 +462,47 @@ static bool doc_exists(Xapian::Database &d, Xapian::docid did)
 
 SIFT_EXPORT enum sift_xstatus
 sift_xdb_add(struct sift_xdb *db, uint32_t uid, const struct sift_xdoc *doc,
-	     bool *existed_r, struct sift_xerror *err)
+	     bool *existed_r, const char **error_r)
 {
 	enum sift_xstatus ret;
 
 	if (existed_r != NULL)
 		*existed_r = false;
-	if (!writable(db, "add document", err, &ret))
+	if (!writable(db, "add document", error_r, &ret))
 		return ret;
 	if (uid == 0)
-		return set_error(err, SIFT_X_ERROR, "add document", "",
+		return set_error(error_r, SIFT_X_ERROR, "add document", "",
 				 "uid 0");
 	try {
 		if (doc_exists(*db->writer, uid)) {
 			if (existed_r != NULL)
 				*existed_r = true;
-			return ok(err);
+			return ok(error_r);
 		}
 		/* a new docid: no term list needed */
 		db->writer->replace_document(uid, doc->doc);
-		return ok(err);
+		return ok(error_r);
 	} catch (...) {
-		return translate_exception(err, "add document");
+		return translate_exception(error_r, "add document");
 	}
 }
 
 SIFT_EXPORT enum sift_xstatus
 sift_xdb_has_doc(struct sift_xdb *db, uint32_t uid, bool *exists_r,
-		 struct sift_xerror *err)
+		 const char **error_r)
 {
 	*exists_r = false;
 	try {
 		*exists_r = doc_exists(rdb(db), uid);
-		return ok(err);
+		return ok(error_r);
 	} catch (...) {
-		return translate_exception(err, "look up document");
+		return translate_exception(error_r, "look up document");
 	}
 }
 
 SIFT_EXPORT enum sift_xstatus
 sift_xdb_all_uids(struct sift_xdb *db, struct sift_uids *out,
-		  struct sift_xerror *err)
+		  const char **error_r)
 {
 	try {
 		Xapian::Database &d = rdb(db);
@@ -506,9 +512,9 @@ sift_xdb_all_uids(struct sift_xdb *db, struct sift_uids *out,
 		     p != d.postlist_end(""); ++p)
 			uids.push_back(*p);
 		uids_merge(out, uids);
-		return ok(err);
+		return ok(error_r);
 	} catch (...) {
-		return translate_exception(err, "list documents");
+		return translate_exception(error_r, "list documents");
 	}
 }
 
@@ -613,7 +619,7 @@ SIFT_EXPORT enum sift_xstatus
 sift_xdb_match(struct sift_xdb *db, const char *prefix, char sep,
 	       const char *needle, size_t needle_len, enum sift_match match,
 	       struct sift_uids *out, unsigned int *terms_r,
-	       struct sift_xerror *err)
+	       const char **error_r)
 {
 	if (terms_r != NULL)
 		*terms_r = 0;
@@ -636,9 +642,9 @@ sift_xdb_match(struct sift_xdb *db, const char *prefix, char sep,
 		hits.merge_into(out);
 		if (terms_r != NULL)
 			*terms_r = terms;
-		return ok(err);
+		return ok(error_r);
 	} catch (...) {
-		return translate_exception(err, "match terms");
+		return translate_exception(error_r, "match terms");
 	}
 }
 
@@ -667,7 +673,7 @@ static void buf_append(struct sift_buf *buf, const char *data, size_t len)
 
 SIFT_EXPORT enum sift_xstatus
 sift_xdb_new_terms(struct sift_xdb *db, const struct sift_xdoc *doc,
-		   struct sift_buf *out, struct sift_xerror *err)
+		   struct sift_buf *out, const char **error_r)
 {
 	try {
 		Xapian::Database &d = rdb(db);
@@ -679,15 +685,15 @@ sift_xdb_new_terms(struct sift_xdb *db, const struct sift_xdoc *doc,
 				buf_append(out, "\n", 1);
 			}
 		}
-		return ok(err);
+		return ok(error_r);
 	} catch (...) {
-		return translate_exception(err, "list new terms");
+		return translate_exception(error_r, "list new terms");
 	}
 }
 
 SIFT_EXPORT enum sift_xstatus
 sift_xdb_each_term(struct sift_xdb *db, sift_term_callback_t *callback,
-		   void *context, int *cb_ret_r, struct sift_xerror *err)
+		   void *context, int *cb_ret_r, const char **error_r)
 {
 	*cb_ret_r = 0;
 	try {
@@ -701,16 +707,16 @@ sift_xdb_each_term(struct sift_xdb *db, sift_term_callback_t *callback,
 				break;
 			}
 		}
-		return ok(err);
+		return ok(error_r);
 	} catch (...) {
-		return translate_exception(err, "list terms");
+		return translate_exception(error_r, "list terms");
 	}
 }
 
 SIFT_EXPORT enum sift_xstatus
 sift_xdb_terms_docs(struct sift_xdb *db, const char *const terms[],
 		    const size_t term_lens[], unsigned int term_count,
-		    struct sift_uids *out, struct sift_xerror *err)
+		    struct sift_uids *out, const char **error_r)
 {
 	try {
 		Xapian::Database &d = rdb(db);
@@ -724,18 +730,18 @@ sift_xdb_terms_docs(struct sift_xdb *db, const char *const terms[],
 				hits.add(*p);
 		}
 		hits.merge_into(out);
-		return ok(err);
+		return ok(error_r);
 	} catch (...) {
-		return translate_exception(err, "read postings");
+		return translate_exception(error_r, "read postings");
 	}
 }
 
 SIFT_EXPORT enum sift_xstatus
 sift_xdb_value_bit(struct sift_xdb *db, unsigned int slot, unsigned int bit,
-		   struct sift_uids *out, struct sift_xerror *err)
+		   struct sift_uids *out, const char **error_r)
 {
 	if (slot >= SIFT_XAPIAN_VALUE_SLOTS)
-		return set_error(err, SIFT_X_ERROR, "read values", "",
+		return set_error(error_r, SIFT_X_ERROR, "read values", "",
 				 "slot out of range");
 	try {
 		Xapian::Database &d = rdb(db);
@@ -752,9 +758,9 @@ sift_xdb_value_bit(struct sift_xdb *db, unsigned int slot, unsigned int bit,
 				uids.push_back(v.get_docid());
 		}
 		uids_merge(out, uids);
-		return ok(err);
+		return ok(error_r);
 	} catch (...) {
-		return translate_exception(err, "read values");
+		return translate_exception(error_r, "read values");
 	}
 }
 
@@ -762,19 +768,19 @@ SIFT_EXPORT enum sift_xstatus
 sift_xdb_value_find(struct sift_xdb *db, unsigned int slot,
 		    const uint32_t *uids, size_t uid_count,
 		    const char *needle, size_t needle_len,
-		    struct sift_uids *out, struct sift_xerror *err)
+		    struct sift_uids *out, const char **error_r)
 {
 	if (slot >= SIFT_XAPIAN_VALUE_SLOTS)
-		return set_error(err, SIFT_X_ERROR, "search values", "",
+		return set_error(error_r, SIFT_X_ERROR, "search values", "",
 				 "slot out of range");
 	if (needle_len == 0 || uid_count == 0)
-		return ok(err);
+		return ok(error_r);
 	try {
 		Xapian::Database &d = rdb(db);
 		std::vector<uint32_t> found;
 
 		if (d.get_value_freq(slot) == 0)
-			return ok(err);
+			return ok(error_r);
 		/* the stream skips to each document in docid order */
 		Xapian::ValueIterator v = d.valuestream_begin(slot);
 		for (size_t i = 0; i < uid_count; i++) {
@@ -789,9 +795,9 @@ sift_xdb_value_find(struct sift_xdb *db, unsigned int slot,
 				found.push_back(uids[i]);
 		}
 		uids_merge(out, found);
-		return ok(err);
+		return ok(error_r);
 	} catch (...) {
-		return translate_exception(err, "search values");
+		return translate_exception(error_r, "search values");
 	}
 }
 
@@ -808,14 +814,14 @@ SIFT_EXPORT enum sift_xstatus
 sift_xdb_list_terms(struct sift_xdb *db, const char *prefix, char sep,
 		    const char *needle, size_t needle_len,
 		    enum sift_match match, unsigned int max_terms,
-		    struct sift_buf *out, struct sift_xerror *err)
+		    struct sift_buf *out, const char **error_r)
 {
 	try {
 		Xapian::Database &d = rdb(db);
 		std::vector<std::string> kept;
 
 		if (max_terms == 0)
-			return ok(err);
+			return ok(error_r);
 		each_matching_term(d, prefix, sep, needle, needle_len, match,
 				   [&](const std::string &term) {
 			if (kept.size() < max_terms) {
@@ -835,9 +841,9 @@ sift_xdb_list_terms(struct sift_xdb *db, const char *prefix, char sep,
 			buf_append(out, term.data(), term.size());
 			buf_append(out, "\n", 1);
 		}
-		return ok(err);
+		return ok(error_r);
 	} catch (...) {
-		return translate_exception(err, "list terms");
+		return translate_exception(error_r, "list terms");
 	}
 }
 
@@ -893,12 +899,12 @@ SIFT_EXPORT enum sift_xstatus
 sift_xdb_score(struct sift_xdb *db, const char *const terms[],
 	       const size_t term_lens[], const unsigned int groups[],
 	       unsigned int term_count, const uint32_t *uids,
-	       size_t uid_count, float *scores_r, struct sift_xerror *err)
+	       size_t uid_count, float *scores_r, const char **error_r)
 {
 	for (size_t i = 0; i < uid_count; i++)
 		scores_r[i] = 0;
 	if (uid_count == 0 || term_count == 0)
-		return ok(err);
+		return ok(error_r);
 	try {
 		Xapian::Database &d = rdb(db);
 		/* (group, term), sorted: each group's terms together */
@@ -928,7 +934,7 @@ sift_xdb_score(struct sift_xdb *db, const char *const terms[],
 			return a.second == b.second;
 		}), qterms.end());
 		if (qterms.empty())
-			return ok(err);
+			return ok(error_r);
 		std::sort(qterms.begin(), qterms.end());
 
 		std::vector<Xapian::Query> subqueries;
@@ -960,26 +966,26 @@ sift_xdb_score(struct sift_xdb *db, const char *const terms[],
 			if (pos != uids + uid_count && *pos == *m)
 				scores_r[pos - uids] = (float)m.get_weight();
 		}
-		return ok(err);
+		return ok(error_r);
 	} catch (...) {
 		for (size_t i = 0; i < uid_count; i++)
 			scores_r[i] = 0;
-		return translate_exception(err, "score documents");
+		return translate_exception(error_r, "score documents");
 	}
 }
 
 SIFT_EXPORT enum sift_xstatus
 sift_xdb_compact(const char *src_path, const char *dest_path,
-		 struct sift_xerror *err)
+		 const char **error_r)
 {
 	try {
 		Xapian::Database src(src_path, Xapian::DB_BACKEND_GLASS);
 		/* NO_RENUMBER: document ids are IMAP UIDs and must survive */
 		src.compact(dest_path, Xapian::DBCOMPACT_NO_RENUMBER |
 			    Xapian::DBCOMPACT_MULTIPASS);
-		return ok(err);
+		return ok(error_r);
 	} catch (...) {
-		return translate_exception(err, "compact");
+		return translate_exception(error_r, "compact");
 	}
 }
 
@@ -1003,7 +1009,7 @@ struct rebuild_posting {
 SIFT_EXPORT enum sift_xstatus
 sift_xdb_rebuild(const char *src_path, const char *dest_path,
 		 const uint32_t *drop, size_t drop_count, const char *omit_key,
-		 struct sift_xerror *err)
+		 const char **error_r)
 {
 	try {
 		Xapian::Database src(src_path, Xapian::DB_BACKEND_GLASS);
@@ -1035,7 +1041,7 @@ sift_xdb_rebuild(const char *src_path, const char *dest_path,
 		if (keep.empty()) {
 			dest.commit();
 			dest.close();
-			return ok(err);
+			return ok(error_r);
 		}
 		/* documents per pass, from the average postings per
 		   document; memory follows the documents, not the docid
@@ -1105,8 +1111,8 @@ sift_xdb_rebuild(const char *src_path, const char *dest_path,
 			dest.commit();
 		}
 		dest.close();
-		return ok(err);
+		return ok(error_r);
 	} catch (...) {
-		return translate_exception(err, "rebuild");
+		return translate_exception(error_r, "rebuild");
 	}
 }

@@ -78,7 +78,7 @@ static double open_all(const char *dir, const struct sift_files_state *st,
 int main(int argc, char *argv[])
 {
 	struct sift_files_state st;
-	struct sift_xerror err;
+	const char *error;
 	struct sift_xdb *db;
 	char *value;
 	unsigned int rounds = argc > 2 ? atoi(argv[2]) : 9;
@@ -87,10 +87,10 @@ int main(int argc, char *argv[])
 	lib_init();
 	if (argc < 2)
 		i_fatal("Usage: verify-cost <fts-sift dir> [rounds]");
-	if (sift_xdb_open(argv[1], 0, &db, &err) != SIFT_X_OK)
-		i_fatal("open: %s", err.msg);
+	if (sift_xdb_open(argv[1], 0, &db, &error) != SIFT_X_OK)
+		i_fatal("open: %s", error);
 	if (sift_xdb_get_metadata(db, SIFT_META_FILES, &value,
-				  &err) != SIFT_X_OK || value == NULL)
+				  &error) != SIFT_X_OK || value == NULL)
 		i_fatal("no %s", SIFT_META_FILES);
 	if (sift_files_state_parse(value, &st) < 0)
 		i_fatal("invalid %s: %s", SIFT_META_FILES, value);

@@ -34,10 +34,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerInitialize(int *argc ATTR_UNUSED, char ***argv ATTR_UNUSED)
 {
-	char err[256];
+	const char *err;
 
 	lib_init();
-	if (sift_text_init(&text, err, sizeof(err)) < 0)
+	if (sift_text_init(&text, &err) < 0)
 		i_fatal("sift_text_init: %s", err);
 	return 0;
 }
@@ -50,17 +50,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	};
 	const char *in = (const char *)data, *norm;
 	size_t norm_len;
-	char err[256];
+	const char *err;
 
 	T_BEGIN {
 		if (sift_text_normalize(text, in, size, &norm, &norm_len,
-					err, sizeof(err)) == 0) {
+					&err) == 0) {
 			const char *copy = t_strndup(norm, norm_len);
 			char *folded = t_malloc0(norm_len + 1);
 			struct tok_ctx ctx = { copy, norm_len };
 
 			if (sift_text_tokenize(text, copy, norm_len, tok_cb,
-					       &ctx, err, sizeof(err)) > 0)
+					       &ctx, &err) > 0)
 				abort();
 			if (sift_text_fold_accents(copy, norm_len, folded) >
 			    norm_len)
@@ -72,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct sift_plan plan;
 
 			if (sift_plan_build(text, fields[i], in, size, &plan,
-					    err, sizeof(err)) == 0)
+					    &err) == 0)
 				sift_plan_free(&plan);
 		}
 	} T_END;

@@ -5,6 +5,7 @@
 #include "lib.h"
 #include "str.h"
 #include "istream.h"
+#include "istream-concat.h"
 #include "test-common.h"
 #include "sift-hdrfilter.h"
 #include "sift-hdrread.h"
@@ -27,7 +28,9 @@ static void verify(const char *msg, bool whole, const struct sift_hdrfilter *f,
 	struct istream *input =
 		i_stream_create_from_data(msg, strlen(msg));
 
-	sift_hdrread_message(input, whole, f, v);
+	const char *error;
+
+	test_assert(sift_hdrread_message(input, whole, f, v, &error) == 0);
 	i_stream_unref(&input);
 }
 
@@ -190,7 +193,9 @@ static const char *part_addresses(const char *hdr,
 	string_t *str = t_str_new(128);
 
 	t_array_init(&addrs, 4);
-	sift_hdrread_part_addresses(input, f, &addrs);
+	const char *error;
+
+	test_assert(sift_hdrread_part_addresses(input, f, &addrs, &error) == 0);
 	i_stream_unref(&input);
 	array_foreach(&addrs, a) {
 		str_printfa(str, "%s=", a->name);
@@ -198,6 +203,68 @@ static const char *part_addresses(const char *hdr,
 		str_append_c(str, '|');
 	}
 	return str_c(str);
+}
+
+/* A read error in the middle of the header (or of a part) is reported,
+   never taken for the end of the message: what was read is incomplete.
+   At every cut of the message. */
+static void test_verify_read_error(void)
+{
+	static const char msg[] =
+		"From: Alice <alice@example.org>\r\n"
+		"To: bob@example.org\r\n"
+		"Subject: x\r\n"
+		"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+		"--b\r\nContent-Type: text/plain\r\n\r\nbody\r\n--b--\r\n";
+	struct sift_hdrfilter *f = sift_hdrfilter_new(NULL, "X-Foo");
+	size_t header_len = strstr(msg, "\r\n\r\n") - msg + 4;
+	struct sift_hdrread v;
+
+	test_begin("verify: a read error is reported");
+	for (size_t cut = 0; cut < sizeof(msg) - 1; cut++) {
+		for (unsigned int whole = 0; whole < 2; whole++) T_BEGIN {
+			struct istream *inputs[3], *input;
+			const char *error = NULL;
+			ARRAY_TYPE(sift_hdrread_address) addrs;
+
+			inputs[0] = i_stream_create_from_data(msg, cut);
+			inputs[1] = i_stream_create_error_str(EIO, "test");
+			inputs[2] = NULL;
+			input = i_stream_create_concat(inputs);
+			i_stream_unref(&inputs[0]);
+			i_stream_unref(&inputs[1]);
+			/* (header only: an error after the header's end
+			   is not read at all) */
+			int ret = sift_hdrread_message(input, whole == 1, f,
+						       &v, &error);
+			if (whole == 1 || cut <= header_len) {
+				test_assert_idx(ret < 0, cut);
+				test_assert_idx(error != NULL &&
+					strstr(error, "test") != NULL, cut);
+			} else {
+				test_assert_idx(ret == 0, cut);
+			}
+			i_stream_unref(&input);
+
+			inputs[0] = i_stream_create_from_data(msg, cut);
+			inputs[1] = i_stream_create_error_str(EIO, "test");
+			input = i_stream_create_concat(inputs);
+			i_stream_unref(&inputs[0]);
+			i_stream_unref(&inputs[1]);
+			t_array_init(&addrs, 4);
+			error = NULL;
+			/* (the part parser stops at the end of the header:
+			   an error after it is not its business) */
+			if (cut < header_len) {
+				test_assert_idx(sift_hdrread_part_addresses(
+					input, f, &addrs, &error) < 0, cut);
+				test_assert_idx(error != NULL, cut);
+			}
+			i_stream_unref(&input);
+		} T_END;
+	}
+	sift_hdrfilter_free(&f);
+	test_end();
 }
 
 static void test_verify_part_addresses(void)
@@ -228,6 +295,7 @@ int main(void)
 		test_verify_filter,
 		test_verify_same_runs,
 		test_verify_part_addresses,
+		test_verify_read_error,
 		NULL
 	};
 	int ret;

@@ -598,11 +598,11 @@ int main(void)
 		test_search_args_level_logic,
 		NULL
 	};
-	char err[256];
+	const char *err;
 	int ret;
 
 	lib_init();
-	if (sift_text_init(&text, err, sizeof(err)) < 0)
+	if (sift_text_init(&text, &err) < 0)
 		i_fatal("sift_text_init() failed: %s", err);
 	exclude_mailer = sift_hdrfilter_new(NULL, "X-Mailer");
 	pool = pool_alloconly_create("test search args", 1024 * 64);

@@ -33,10 +33,9 @@
 static struct sift_text *test_text_init(void)
 {
 	struct sift_text *text;
-	char err[256];
+	const char *err;
 
-	err[0] = '\0';
-	if (sift_text_init(&text, err, sizeof(err)) < 0)
+	if (sift_text_init(&text, &err) < 0)
 		i_fatal("sift_text_init() failed: %s", err);
 	return text;
 }
@@ -46,13 +45,13 @@ static bool
 norm_both(struct sift_text *text, const void *in, size_t len,
 	  buffer_t *dove, const char **sift_r, size_t *sift_len_r)
 {
-	char err[256];
+	const char *err;
 	int ret;
 
 	buffer_set_used_size(dove, 0);
 	(void)uni_utf8_to_decomposed_titlecase(in, len, dove);
 	ret = sift_text_normalize(text, in, len, sift_r, sift_len_r,
-				  err, sizeof(err));
+				  &err);
 	test_assert(ret == 0);
 	if (ret < 0)
 		return FALSE;
@@ -466,7 +465,7 @@ static void test_normalize_strings(void)
 	buffer_t *dove = buffer_create_dynamic(default_pool, 256);
 	const char *out, *out2;
 	size_t out_len;
-	char err[256];
+	const char *err;
 	unsigned int i, j;
 	string_t *s1, *s2;
 
@@ -501,23 +500,23 @@ static void test_normalize_strings(void)
 		s1 = t_str_new(64);
 		test_assert(sift_text_normalize(text, equal_sets[i][0],
 			strlen(equal_sets[i][0]), &out, &out_len,
-			err, sizeof(err)) == 0);
+			&err) == 0);
 		str_append_data(s1, out, out_len);
 		for (j = 1; j < 4 && equal_sets[i][j] != NULL; j++) {
 			s2 = t_str_new(64);
 			test_assert(sift_text_normalize(text, equal_sets[i][j],
 				strlen(equal_sets[i][j]), &out2, &out_len,
-				err, sizeof(err)) == 0);
+				&err) == 0);
 			str_append_data(s2, out2, out_len);
 			test_assert_idx(str_equals(s1, s2), i * 10 + j);
 		}
 	}
 	/* ... but different letters do differ */
 	test_assert(sift_text_normalize(text, "e", 1, &out, &out_len,
-					err, sizeof(err)) == 0);
+					&err) == 0);
 	test_assert(out_len == 1 && out[0] == 'E');
 	test_assert(sift_text_normalize(text, "\xC3\xA9", 2, &out, &out_len,
-					err, sizeof(err)) == 0);
+					&err) == 0);
 	test_assert(out_len == 3 && memcmp(out, "E\xCC\x81", 3) == 0);
 
 	buffer_free(&dove);
@@ -566,17 +565,17 @@ norm_tokenize(struct sift_text *text, const char *in, unsigned int *count_r,
 	struct collect_ctx ctx;
 	const char *out;
 	size_t out_len;
-	char err[256];
+	const char *err;
 
 	i_zero(&ctx);
 	t_array_init(&ctx.tokens, 16);
 	ctx.keep_strings = TRUE;
 	test_assert(sift_text_normalize(text, in, strlen(in), &out, &out_len,
-					err, sizeof(err)) == 0);
+					&err) == 0);
 	out = t_strndup(out, out_len);
 	ctx.input = out;
 	test_assert(sift_text_tokenize(text, out, out_len, collect_cb, &ctx,
-				       err, sizeof(err)) == 0);
+				       &err) == 0);
 	test_assert(!ctx.bad_pointer);
 	*norm_r = out;
 	return array_get(&ctx.tokens, count_r);
@@ -891,7 +890,7 @@ static void test_tokenize_large(void)
 	struct count_ctx ctx;
 	const char *out;
 	size_t out_len, i;
-	char err[256];
+	const char *err;
 	char *in;
 
 	test_begin("tokenize: 10 MB input");
@@ -899,7 +898,7 @@ static void test_tokenize_large(void)
 	for (i = 0; i < reps; i++)
 		memcpy(in + i * pattern_len, pattern, pattern_len);
 	test_assert(sift_text_normalize(text, in, reps * pattern_len,
-					&out, &out_len, err, sizeof(err)) == 0);
+					&out, &out_len, &err) == 0);
 	test_assert(out_len == reps * pattern_len);
 
 	i_zero(&ctx);
@@ -910,7 +909,7 @@ static void test_tokenize_large(void)
 	ctx.word_lens = lens;
 	ctx.words_per_pattern = N_ELEM(offsets);
 	test_assert(sift_text_tokenize(text, out, out_len, count_cb, &ctx,
-				       err, sizeof(err)) == 0);
+				       &err) == 0);
 	printf("10 MB input: %zu tokens (expected %zu), %zu wrong\n",
 	       ctx.count, reps * N_ELEM(offsets), ctx.errors);
 	test_assert(ctx.count == reps * N_ELEM(offsets));
@@ -947,7 +946,7 @@ static void test_tokenize_no_whitespace(void)
 	const size_t size = 1024 * 1024;
 	struct sift_text *text = test_text_init();
 	struct cover_ctx ctx;
-	char err[256];
+	const char *err;
 	char *in;
 
 	test_begin("tokenize: 1 MB without whitespace");
@@ -956,7 +955,7 @@ static void test_tokenize_no_whitespace(void)
 	i_zero(&ctx);
 	ctx.input = in;
 	test_assert(sift_text_tokenize(text, in, size, cover_cb, &ctx,
-				       err, sizeof(err)) == 0);
+				       &err) == 0);
 	/* one word longer than a window must be split (memory bound), but
 	   nothing may be lost or overlap */
 	printf("1 MB of 'A': %u tokens, longest %zu bytes\n",
@@ -972,7 +971,7 @@ static void test_tokenize_no_whitespace(void)
 	i_zero(&ctx);
 	ctx.input = in;
 	test_assert(sift_text_tokenize(text, in, size, cover_cb, &ctx,
-				       err, sizeof(err)) == 0);
+				       &err) == 0);
 	test_assert(!ctx.gap);
 	test_assert(ctx.next_offset == size);
 	test_assert(ctx.max_len % 4 == 0);
@@ -1104,7 +1103,7 @@ static void test_tokenize_windows(void)
 	unsigned int i, j, na, nb, diff;
 	buffer_t *buf;
 	unsigned char tmp[4];
-	char err[256];
+	const char *err;
 	size_t chars;
 	UChar32 c;
 
@@ -1133,7 +1132,7 @@ static void test_tokenize_windows(void)
 		i_array_init(&ctx.tokens, 1024);
 		ctx.input = buf->data;
 		test_assert_idx(sift_text_tokenize(text, buf->data, buf->used,
-			collect_cb, &ctx, err, sizeof(err)) == 0, i);
+			collect_cb, &ctx, &err) == 0, i);
 		test_assert_idx(!ctx.bad_pointer, i);
 		i_array_init(&ref, 1024);
 		reference_tokens(buf->data, buf->used, &ref);
@@ -1174,17 +1173,15 @@ static bool ascii_same(struct sift_text *fast, struct sift_text *icu,
 	struct collect_ctx a, b;
 	const struct token *ta, *tb;
 	unsigned int na, nb, i;
-	char err[256];
+	const char *err;
 	bool same;
 
 	i_zero(&a);
 	i_zero(&b);
 	t_array_init(&a.tokens, 16);
 	t_array_init(&b.tokens, 16);
-	if (sift_text_tokenize(fast, in, len, collect_cb, &a, err,
-			       sizeof(err)) != 0 ||
-	    sift_text_tokenize(icu, in, len, collect_cb, &b, err,
-			       sizeof(err)) != 0)
+	if (sift_text_tokenize(fast, in, len, collect_cb, &a, &err) != 0 ||
+	    sift_text_tokenize(icu, in, len, collect_cb, &b, &err) != 0)
 		return FALSE;
 	ta = array_get(&a.tokens, &na);
 	tb = array_get(&b.tokens, &nb);
@@ -1263,7 +1260,7 @@ static void test_tokenize_invalid(void)
 	struct collect_ctx ctx;
 	const struct token *tokens;
 	unsigned int count;
-	char err[256];
+	const char *err;
 
 	test_begin("tokenize: invalid UTF-8 and NUL");
 	i_zero(&ctx);
@@ -1271,8 +1268,7 @@ static void test_tokenize_invalid(void)
 	ctx.keep_strings = TRUE;
 	ctx.input = input;
 	test_assert(sift_text_tokenize(text, input, sizeof(input) - 1,
-				       collect_cb, &ctx, err,
-				       sizeof(err)) == 0);
+				       collect_cb, &ctx, &err) == 0);
 	tokens = array_get(&ctx.tokens, &count);
 	test_assert(!ctx.bad_pointer);
 	test_assert(count == 4);
@@ -1295,7 +1291,7 @@ static void test_tokenize_invalid(void)
 		t_array_init(&ctx.tokens, 8);
 		ctx.input = buf;
 		test_assert_idx(sift_text_tokenize(text, buf, len, collect_cb,
-			&ctx, err, sizeof(err)) == 0, i);
+			&ctx, &err) == 0, i);
 		test_assert_idx(!ctx.bad_pointer, i);
 		array_foreach(&ctx.tokens, t) {
 			test_assert_idx(t->offset >= prev_end && t->len > 0 &&
@@ -1320,12 +1316,11 @@ static void test_tokenize_stop(void)
 {
 	struct sift_text *text = test_text_init();
 	unsigned int calls = 0;
-	char err[256];
+	const char *err;
 
 	test_begin("tokenize: callback stops");
 	test_assert(sift_text_tokenize(text, "one two three four", 18,
-				       stop_cb, &calls, err,
-				       sizeof(err)) == 42);
+				       stop_cb, &calls, &err) == 42);
 	test_assert(calls == 2);
 	sift_text_deinit(&text);
 	test_end();
@@ -1457,7 +1452,7 @@ check_claim(struct sift_text *text, bool spacing_accents, uint64_t seed,
 	unsigned char tmp[4];
 	const char *norm, *out, *p;
 	size_t norm_len, out_len, word_len, off, lo, hi;
-	char err[256];
+	const char *err;
 	buffer_t *buf;
 	bool mark_first;
 	int32_t *tok_at;
@@ -1469,14 +1464,14 @@ check_claim(struct sift_text *text, bool spacing_accents, uint64_t seed,
 			      utf8_put(tmp, random_text_char(spacing_accents)));
 	}
 	test_assert(sift_text_normalize(text, buf->data, buf->used, &out,
-					&out_len, err, sizeof(err)) == 0);
+					&out_len, &err) == 0);
 	norm = t_strndup(out, out_len);
 	norm_len = out_len;
 
 	i_zero(&ctx);
 	t_array_init(&ctx.tokens, 1024);
 	test_assert(sift_text_tokenize(text, norm, norm_len, collect_cb, &ctx,
-				       err, sizeof(err)) == 0);
+				       &err) == 0);
 	tokens = array_get(&ctx.tokens, &count);
 	/* token index covering each byte, -1 outside tokens */
 	tok_at = t_new(int32_t, norm_len + 1);
@@ -1512,7 +1507,7 @@ check_claim(struct sift_text *text, bool spacing_accents, uint64_t seed,
 			}
 		}
 		test_assert(sift_text_normalize(text, str_c(word),
-			str_len(word), &out, &out_len, err, sizeof(err)) == 0);
+			str_len(word), &out, &out_len, &err) == 0);
 		word_len = out_len;
 		if (!all_lnm(out, word_len, &mark_first))
 			continue;
@@ -1670,18 +1665,19 @@ static void bench_one(struct sift_text *text, const char *name,
 	const char *out;
 	size_t out_len, tokens = 0;
 	double t0, t1, t2, t3;
-	char err[256], *copy;
+	const char *err;
+	char *copy;
 
 	t0 = now();
 	if (sift_text_normalize(text, in, size, &out, &out_len,
-				err, sizeof(err)) < 0)
+				&err) < 0)
 		i_fatal("normalize: %s", err);
 	t1 = now();
 	copy = i_malloc(out_len);
 	memcpy(copy, out, out_len);
 	t2 = now();
 	if (sift_text_tokenize(text, copy, out_len, bench_cb, &tokens,
-			       err, sizeof(err)) < 0)
+			       &err) < 0)
 		i_fatal("tokenize: %s", err);
 	t3 = now();
 	printf("bench %-10s %5.1f MB: normalize %7.1f MB/s, tokenize %6.1f "
@@ -1780,17 +1776,16 @@ static void test_fold_accents(void)
 		for (unsigned int i = 0; i < N_ELEMENTS(words); i++) {
 			const char *a, *b;
 			size_t alen, blen, n;
-			char *copy, err[128];
+			const char *err;
+			char *copy;
 
 			test_assert_idx(sift_text_normalize(text, words[i][0],
-				strlen(words[i][0]), &a, &alen, err,
-				sizeof(err)) == 0, i);
+				strlen(words[i][0]), &a, &alen, &err) == 0, i);
 			copy = t_malloc_no0(alen + 1);
 			memcpy(copy, a, alen);
 			n = sift_text_fold_accents(copy, alen, copy);
 			test_assert_idx(sift_text_normalize(text, words[i][1],
-				strlen(words[i][1]), &b, &blen, err,
-				sizeof(err)) == 0, i);
+				strlen(words[i][1]), &b, &blen, &err) == 0, i);
 			test_assert_idx(n == blen && memcmp(copy, b, n) == 0, i);
 		}
 	}

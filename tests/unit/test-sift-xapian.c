@@ -44,25 +44,30 @@ static const char *tpath(const char *name)
 #define POISON_DB ((struct sift_xdb *)(uintptr_t)1)
 
 /* A status is a failure the contract allows, reported with a message. */
-static bool err_reported(enum sift_xstatus ret, const struct sift_xerror *err)
+/* (*err is then cleared, so that the next check needs a new message:
+   the wrapper sets error_r only on failure) */
+static bool err_reported(enum sift_xstatus ret, const char **err)
 {
-	return ret != SIFT_X_OK && err->status == ret && err->msg[0] != '\0';
+	bool reported = ret != SIFT_X_OK && *err != NULL && (*err)[0] != '\0';
+
+	*err = NULL;
+	return reported;
 }
 
 static struct sift_xdb *db_open_ok(const char *path, unsigned int flags)
 {
 	struct sift_xdb *db = NULL;
-	struct sift_xerror err;
+	const char *err = NULL;
 	enum sift_xstatus ret;
 
 	ret = sift_xdb_open(path, flags, &db, &err);
 	test_assert(ret == SIFT_X_OK);
 	if (ret != SIFT_X_OK) {
-		i_error("open %s: %s", path, err.msg);
+		i_error("open %s: %s", path, err);
 		return NULL;
 	}
 	test_assert(db != NULL);
-	test_assert(err.status == SIFT_X_OK && err.msg[0] == '\0');
+	test_assert(err == NULL);
 	return db;
 }
 
@@ -71,7 +76,7 @@ static void ATTR_SENTINEL
 doc_put(struct sift_xdb *db, uint32_t uid, ...)
 {
 	struct sift_xdoc *doc;
-	struct sift_xerror err;
+	const char *err = NULL;
 	const char *term;
 	va_list args;
 
@@ -89,13 +94,13 @@ doc_put(struct sift_xdb *db, uint32_t uid, ...)
 
 static void db_commit_ok(struct sift_xdb *db)
 {
-	struct sift_xerror err;
+	const char *err = NULL;
 	enum sift_xstatus ret;
 
 	ret = sift_xdb_commit(db, &err);
 	test_assert(ret == SIFT_X_OK);
 	if (ret != SIFT_X_OK)
-		i_error("commit: %s", err.msg);
+		i_error("commit: %s", err);
 }
 
 static bool uids_equal(const struct sift_uids *set, const uint32_t *expected,
@@ -115,7 +120,7 @@ check_match(struct sift_xdb *db, const char *prefix, char sep,
 	    unsigned int idx)
 {
 	struct sift_uids set = { NULL, 0, 0 };
-	struct sift_xerror err;
+	const char *err = NULL;
 	unsigned int terms = 12345;
 	enum sift_xstatus ret;
 
@@ -132,7 +137,7 @@ static void check_all_uids(struct sift_xdb *db, const uint32_t *expected,
 			   size_t count)
 {
 	struct sift_uids set = { NULL, 0, 0 };
-	struct sift_xerror err;
+	const char *err = NULL;
 
 	test_assert(sift_xdb_all_uids(db, &set, &err) == SIFT_X_OK);
 	test_assert(uids_equal(&set, expected, count));
@@ -142,7 +147,7 @@ static void check_all_uids(struct sift_xdb *db, const uint32_t *expected,
 static void check_stats(struct sift_xdb *db, uint32_t doc_count,
 			uint32_t last_docid)
 {
-	struct sift_xerror err;
+	const char *err = NULL;
 	uint32_t count = 99999, last = 99999;
 
 	test_assert(sift_xdb_stats(db, &count, &last, &err) == SIFT_X_OK);
@@ -157,7 +162,7 @@ static void check_stats(struct sift_xdb *db, uint32_t doc_count,
 static void check_stats_range(struct sift_xdb *db, uint32_t doc_count,
 			      uint32_t lo, uint32_t hi)
 {
-	struct sift_xerror err;
+	const char *err = NULL;
 	uint32_t count = 99999, last = 0;
 
 	test_assert(sift_xdb_stats(db, &count, &last, &err) == SIFT_X_OK);
@@ -168,7 +173,7 @@ static void check_stats_range(struct sift_xdb *db, uint32_t doc_count,
 /* Returns the metadata value (t_strdup'd) or NULL. */
 static const char *meta_get(struct sift_xdb *db, const char *key)
 {
-	struct sift_xerror err;
+	const char *err = NULL;
 	char *value = (char *)"not-set";
 	const char *ret;
 
@@ -217,7 +222,7 @@ static void test_xdb_open_close(void)
 {
 	const char *path = tpath("open");
 	struct sift_xdb *db, *db2;
-	struct sift_xerror err;
+	const char *err = NULL;
 	struct stat st;
 
 	test_begin("xdb open/close");
@@ -278,7 +283,7 @@ static void test_xdb_not_found(void)
 	const char *path = tpath("missing");
 	const char *deep = tpath("missing-parent/db");
 	struct sift_xdb *db = POISON_DB;
-	struct sift_xerror err;
+	const char *err = NULL;
 	enum sift_xstatus ret;
 	struct stat st;
 
@@ -313,14 +318,14 @@ static void test_xdb_not_found(void)
 static int child_try_writer(void *ctx)
 {
 	struct sift_xdb *db = NULL;
-	struct sift_xerror err;
+	const char *err = NULL;
 	enum sift_xstatus ret;
 
 	ret = sift_xdb_open(ctx, SIFT_XDB_WRITE, &db, &err);
 	if (ret == SIFT_X_OK)
 		sift_xdb_close(&db);
-	if (ret == SIFT_X_LOCKED && db == NULL && err.status == ret &&
-	    err.msg[0] != '\0')
+	if (ret == SIFT_X_LOCKED && db == NULL && err != NULL &&
+	    err[0] != '\0')
 		return 0;
 	return 10 + (int)ret;
 }
@@ -329,7 +334,7 @@ static int child_try_writer(void *ctx)
 static int child_take_writer(void *ctx)
 {
 	struct sift_xdb *db = NULL;
-	struct sift_xerror err;
+	const char *err = NULL;
 	enum sift_xstatus ret;
 
 	ret = sift_xdb_open(ctx, SIFT_XDB_WRITE, &db, &err);
@@ -341,7 +346,7 @@ static int child_take_writer(void *ctx)
 static int child_reader(void *ctx)
 {
 	struct sift_xdb *db = NULL;
-	struct sift_xerror err;
+	const char *err = NULL;
 	uint32_t count, last;
 	int ret = 1;
 
@@ -402,7 +407,7 @@ static void test_xdb_documents(void)
 	const char *path = tpath("docs");
 	struct sift_xdb *db, *reader;
 	struct sift_uids set = { NULL, 0, 0 };
-	struct sift_xerror err;
+	const char *err = NULL;
 	unsigned int terms;
 	static const uint32_t u1[] = { 1 }, u2[] = { 2 }, u3[] = { 3 };
 	static const uint32_t u12[] = { 1, 2 }, u13[] = { 1, 3 };
@@ -606,7 +611,7 @@ static void test_xdb_add_existing(void)
 	const char *path = tpath("add-existing");
 	struct sift_xdb *db;
 	struct sift_xdoc *doc;
-	struct sift_xerror err;
+	const char *err = NULL;
 	bool existed, exists;
 	static const uint32_t u1[] = { 1 }, u3[] = { 3 };
 
@@ -654,7 +659,7 @@ static void test_xdb_rebuild(void)
 	const char *path = tpath("rebuild-src");
 	const char *dest = tpath("rebuild-dest");
 	struct sift_xdb *db;
-	struct sift_xerror err;
+	const char *err = NULL;
 	static const uint32_t drop[] = { 2, 5 };
 	static const uint32_t u1[] = { 1 }, u134[] = { 1, 3, 4 };
 	static const uint32_t none[] = { 0 };
@@ -710,7 +715,7 @@ static void test_xdb_rebuild_many(void)
 	const char *path = tpath("rebuild-many");
 	const char *dest = tpath("rebuild-many-dest");
 	struct sift_xdb *db;
-	struct sift_xerror err;
+	const char *err = NULL;
 	ARRAY_TYPE(uint32_t) drop;
 	const unsigned int n = 3000;
 
@@ -775,7 +780,7 @@ static void check_value_bits(struct sift_xdb *db,
 			     unsigned char values[][16],
 			     const unsigned int *lens, const bool *dropped)
 {
-	struct sift_xerror err;
+	const char *err = NULL;
 
 	for (unsigned int bit = 0; bit < 130; bit++) {
 		struct sift_uids set = { NULL, 0, 0 };
@@ -809,7 +814,7 @@ static void test_xdb_values(void)
 	ARRAY_TYPE(uint32_t) drop;
 	struct sift_xdb *db;
 	struct sift_xdoc *doc;
-	struct sift_xerror err;
+	const char *err = NULL;
 	struct sift_uids set = { NULL, 0, 0 };
 
 	test_begin("xdb values");
@@ -903,7 +908,7 @@ static void check_value_find(struct sift_xdb *db, char *const texts[],
 			     unsigned int rounds)
 {
 	static const char alphabet[] = "ab c\0";
-	struct sift_xerror err;
+	const char *err = NULL;
 
 	for (unsigned int r = 0; r < rounds; r++) {
 		struct sift_uids set = { NULL, 0, 0 };
@@ -966,7 +971,7 @@ static void test_xdb_value_find(void)
 	ARRAY_TYPE(uint32_t) drop;
 	struct sift_xdb *db;
 	struct sift_xdoc *doc;
-	struct sift_xerror err;
+	const char *err = NULL;
 	struct sift_uids set = { NULL, 0, 0 };
 	uint32_t one = 1;
 
@@ -1033,7 +1038,7 @@ static void test_xdb_metadata(void)
 {
 	const char *path = tpath("meta");
 	struct sift_xdb *db, *reader;
-	struct sift_xerror err;
+	const char *err = NULL;
 	char *value;
 
 	test_begin("xdb metadata");
@@ -1100,7 +1105,7 @@ static void test_xdb_uncommitted_discarded(void)
 		SIFT_XDB_WRITE | SIFT_XDB_CREATE | SIFT_XDB_NO_SYNC,
 	};
 	static const uint32_t u1[] = { 1 }, u12[] = { 1, 2 };
-	struct sift_xerror err;
+	const char *err = NULL;
 
 	test_begin("xdb close discards uncommitted changes");
 	for (unsigned int i = 0; i < N_ELEM(flag_sets); i++) {
@@ -1179,7 +1184,7 @@ static int child_failed_commit(void *ctx)
 {
 	const char *path = ctx;
 	struct sift_xdb *db = NULL;
-	struct sift_xerror err;
+	const char *err = NULL;
 	struct rlimit old, lim;
 	enum sift_xstatus ret, ret2;
 	struct sift_uids set = { NULL, 0, 0 };
@@ -1207,7 +1212,7 @@ static int child_failed_commit(void *ctx)
 	lim.rlim_cur = 1;
 	if (setrlimit(RLIMIT_FSIZE, &lim) < 0)
 		return 2;
-	memset(&err, 0, sizeof(err));
+	err = NULL;
 	ret = sift_xdb_commit(db, &err);
 	if (setrlimit(RLIMIT_FSIZE, &old) < 0)
 		return 2;
@@ -1220,7 +1225,7 @@ static int child_failed_commit(void *ctx)
 		return 4;
 	}
 	if (getenv("TEST_SIFT_VERBOSE") != NULL)
-		printf("      failed commit: %s\n", err.msg);
+		printf("      failed commit: %s\n", err);
 
 	/* the caller carries on: another document, last_uid, commit */
 	doc_put(db, 5000, "Bretry", NULL);
@@ -1228,7 +1233,7 @@ static int child_failed_commit(void *ctx)
 	ret2 = sift_xdb_commit(db, &err);
 	if (getenv("TEST_SIFT_VERBOSE") != NULL) {
 		printf("      commit after the failure: %s %s\n",
-		       sift_xstatus_str(ret2), err.msg);
+		       sift_xstatus_str(ret2), err);
 	}
 	sift_xdb_close(&db);
 
@@ -1286,7 +1291,7 @@ static void test_xdb_reader_revisions(void)
 	const char *path = tpath("revisions");
 	struct sift_xdb *db, *reader;
 	struct sift_uids set = { NULL, 0, 0 };
-	struct sift_xerror err;
+	const char *err = NULL;
 	enum sift_xstatus ret;
 	char term[32];
 	uint32_t uid;
@@ -1347,7 +1352,7 @@ static void test_xdb_term_limits(void)
 	const char *path = tpath("terms");
 	struct sift_xdb *db;
 	struct sift_xdoc *doc;
-	struct sift_xerror err;
+	const char *err = NULL;
 	struct sift_uids set = { NULL, 0, 0 };
 	char longest[SIFT_XAPIAN_MAX_TERM + 2];
 	size_t size;
@@ -1369,7 +1374,7 @@ static void test_xdb_term_limits(void)
 	test_assert(sift_xdoc_add_term(doc, "", 0, &err) == SIFT_X_OK);
 	test_assert(sift_xdoc_size(doc) == 0);
 	/* one byte too long: refused with a message, no exception */
-	memset(&err, 0, sizeof(err));
+	err = NULL;
 	ret = sift_xdoc_add_term(doc, longest, SIFT_XAPIAN_MAX_TERM + 1, &err);
 	test_assert(ret == SIFT_X_ERROR);
 	test_assert(err_reported(ret, &err));
@@ -1391,7 +1396,7 @@ static void test_xdb_term_limits(void)
 	test_assert(ret == SIFT_X_OK);
 	if (ret != SIFT_X_OK)
 		i_error("commit with a %d-byte term: %s", SIFT_XAPIAN_MAX_TERM,
-			err.msg);
+			err);
 
 	test_assert(sift_xdb_match(db, "B", '\0', longest + 1,
 				   SIFT_XAPIAN_MAX_TERM - 1, SIFT_MATCH_EXACT,
@@ -1429,7 +1434,7 @@ static void test_xdb_compact(void)
 	const char *dest = tpath("compact-dest");
 	const char *mid = tpath("compact-mid");
 	struct sift_xdb *db;
-	struct sift_xerror err;
+	const char *err = NULL;
 	enum sift_xstatus ret;
 	static const uint32_t uids[] = { 5, 17, 1000 };
 	static const uint32_t u5[] = { 5 }, u17[] = { 17 }, u1000[] = { 1000 };
@@ -1472,12 +1477,12 @@ static void test_xdb_compact(void)
 		ret = sift_xdb_rebuild(src, mid, drop, n, NULL, &err);
 		test_assert(ret == SIFT_X_OK);
 		if (ret != SIFT_X_OK)
-			i_error("rebuild: %s", err.msg);
+			i_error("rebuild: %s", err);
 	}
 	ret = sift_xdb_compact(mid, dest, &err);
 	test_assert(ret == SIFT_X_OK);
 	if (ret != SIFT_X_OK)
-		i_error("compact: %s", err.msg);
+		i_error("compact: %s", err);
 	db = db_open_ok(dest, 0);
 	if (db != NULL) {
 		check_all_uids(db, uids, N_ELEM(uids));
@@ -1548,7 +1553,7 @@ static void write_corruption_db(const char *path)
 	/* enough postings that postlist.glass has several blocks */
 	for (uint32_t uid = 1; uid <= 3000; uid++) {
 		struct sift_xdoc *doc;
-		struct sift_xerror err;
+		const char *err = NULL;
 
 		test_assert(sift_xdoc_new(&doc, &err) == SIFT_X_OK);
 		i_snprintf(term, sizeof(term), "Bterm%u", uid);
@@ -1560,7 +1565,7 @@ static void write_corruption_db(const char *path)
 		sift_xdoc_free(&doc);
 	}
 	{
-		struct sift_xerror err;
+		const char *err = NULL;
 		test_assert(sift_xdb_set_metadata(db, "last_uid", "3000",
 						  &err) == SIFT_X_OK);
 	}
@@ -1614,18 +1619,18 @@ static void corrupt_file(const char *file, enum corruption how)
    are wrong), and at least one must notice the damage.  Exit codes:
    0 fine, 1 a wrong status or missing message, 2 damage not noticed. */
 static bool corrupt_status_ok(enum sift_xstatus ret,
-			      const struct sift_xerror *err, bool *noticed)
+			      const char **err, bool *noticed)
 {
 	if (getenv("TEST_SIFT_VERBOSE") != NULL) {
 		printf("      %s %s\n", sift_xstatus_str(ret),
-		       ret == SIFT_X_OK ? "" : err->msg);
+		       ret == SIFT_X_OK ? "" : *err);
 	}
 	if (ret == SIFT_X_OK)
 		return TRUE;
 	*noticed = TRUE;
 	if (ret != SIFT_X_CORRUPT && ret != SIFT_X_ERROR) {
 		printf("    unexpected status %s: %s\n",
-		       sift_xstatus_str(ret), err->msg);
+		       sift_xstatus_str(ret), *err);
 		return FALSE;
 	}
 	if (!err_reported(ret, err)) {
@@ -1645,13 +1650,13 @@ static int child_query_corrupt(void *ctx)
 	for (unsigned int m = 0; m < N_ELEM(modes); m++) {
 		struct sift_xdb *db = NULL;
 		struct sift_uids set = { NULL, 0, 0 };
-		struct sift_xerror err;
+		const char *err = NULL;
 		enum sift_xstatus ret;
 		uint32_t count, last;
 		bool noticed = FALSE;
 		char *value = NULL;
 
-		memset(&err, 0, sizeof(err));
+		err = NULL;
 		ret = sift_xdb_open(path, modes[m], &db, &err);
 		fine = corrupt_status_ok(ret, &err, &noticed) && fine;
 		if (ret != SIFT_X_OK) {
@@ -1762,7 +1767,7 @@ static void test_xdb_open_regular_file(void)
 	};
 	const char *stub_content;
 	struct sift_xdb *db;
-	struct sift_xerror err;
+	const char *err = NULL;
 	enum sift_xstatus ret;
 	struct stat st;
 
@@ -1770,7 +1775,7 @@ static void test_xdb_open_regular_file(void)
 	write_file(path, content);
 	for (unsigned int i = 0; i < N_ELEM(modes); i++) {
 		db = POISON_DB;
-		memset(&err, 0, sizeof(err));
+		err = NULL;
 		ret = sift_xdb_open(path, modes[i], &db, &err);
 		/* no database here: NOT_FOUND is fair without CREATE, but
 		   with CREATE it must be an error (it can't be created) */
@@ -1829,7 +1834,7 @@ static void test_xdb_open_regular_file(void)
 static int child_create_in_readonly(void *ctx)
 {
 	struct sift_xdb *db = NULL;
-	struct sift_xerror err;
+	const char *err = NULL;
 	enum sift_xstatus ret;
 
 	if (setgid(65534) < 0 || setuid(65534) < 0)
@@ -1852,7 +1857,7 @@ static void test_xdb_readonly_dir(void)
 	const char *existing = tpath("readonly-existing");
 	static const uint32_t u1[] = { 1 };
 	struct sift_xdb *db;
-	struct sift_xerror err;
+	const char *err = NULL;
 	enum sift_xstatus ret;
 	struct stat st;
 
@@ -1926,7 +1931,7 @@ static void test_xdb_large_batch(void)
 	const char *path = tpath("batch");
 	struct sift_xdb *db;
 	struct sift_uids set = { NULL, 0, 0 };
-	struct sift_xerror err;
+	const char *err = NULL;
 	unsigned int terms, i;
 	uint32_t *expected;
 	size_t count;
@@ -2018,7 +2023,7 @@ static int child_max_uid(void *ctx)
 	const char *path = ctx;
 	struct sift_xdb *db = NULL;
 	struct sift_uids set = { NULL, 0, 0 };
-	struct sift_xerror err;
+	const char *err = NULL;
 	struct sift_xdoc *doc;
 	int ret = 0;
 
@@ -2029,11 +2034,11 @@ static int child_max_uid(void *ctx)
 	    sift_xdoc_add_term(doc, "Bmax", 4, &err) != SIFT_X_OK ||
 	    sift_xdb_add(db, UINT32_MAX, doc, NULL, &err) != SIFT_X_OK ||
 	    sift_xdb_commit(db, &err) != SIFT_X_OK) {
-		printf("    storing uid %u failed: %s\n", UINT32_MAX, err.msg);
+		printf("    storing uid %u failed: %s\n", UINT32_MAX, err);
 		ret = 3;
 	} else if (sift_xdb_match(db, "B", '\0', "max", 3, SIFT_MATCH_EXACT,
 				  &set, NULL, &err) != SIFT_X_OK) {
-		printf("    match failed: %s\n", err.msg);
+		printf("    match failed: %s\n", err);
 		ret = 4;
 	} else if (set.count != 1 || set.uids[0] != UINT32_MAX) {
 		ret = 5;
@@ -2082,7 +2087,7 @@ static void ATTR_SENTINEL
 doc_put_wdf(struct sift_xdb *db, uint32_t uid, ...)
 {
 	struct sift_xdoc *doc;
-	struct sift_xerror err;
+	const char *err = NULL;
 	const char *term;
 	unsigned int wdf;
 	va_list args;
@@ -2105,7 +2110,7 @@ static void doc_put_filler(struct sift_xdb *db, uint32_t uid,
 			   const char *tag, unsigned int n, unsigned int wdf)
 {
 	struct sift_xdoc *doc;
-	struct sift_xerror err;
+	const char *err = NULL;
 
 	test_assert(sift_xdoc_new(&doc, &err) == SIFT_X_OK);
 	test_assert(sift_xdoc_add_term_wdf(doc, word, strlen(word), word_wdf,
@@ -2131,7 +2136,7 @@ static void scores_get(struct sift_xdb *db, float scores[])
 {
 	static const char *const terms[] = { "Bword", "Bword", "", "Bnone" };
 	static const size_t lens[] = { 5, 5, 0, 5 };
-	struct sift_xerror err;
+	const char *err = NULL;
 
 	test_assert(sift_xdb_score(db, terms, lens, NULL, N_ELEM(terms),
 				   score_uids,
@@ -2147,7 +2152,7 @@ static void test_xdb_scores(void)
 	static const char *const one_term[] = { "Bword" };
 	static const size_t one_len[] = { 5 };
 	struct sift_xdb *db;
-	struct sift_xerror err;
+	const char *err = NULL;
 	struct sift_buf buf = { NULL, 0, 0 };
 	float scores[N_ELEM(score_uids)], rebuilt[N_ELEM(score_uids)];
 	float one = -1;

@@ -1,0 +1,362 @@
+/* Unit tests of plugin/sift-doc-builder.c on its own (no mailbox, no
+   index): what a message's fields become - the terms of each field kind
+   with their prefixes, run terms, windows of over-long words, flag terms,
+   opaque tokens kept out of the terms, characters, values, gap keys - and
+   that every term fits Xapian.  The terms are read back through an empty
+   database (sift_xdb_new_terms() lists every term of a document it does
+   not hold); expected words are normalized with the same text pipeline,
+   not written out by hand. */
+#include "lib.h"
+#include "array.h"
+#include "str.h"
+#include "test-common.h"
+#include "sift-test-util.h"
+#include "sift-text.h"
+#include "sift-plan.h"
+#include "sift-terms.h"
+#include "sift-doc-builder.h"
+
+#include <stdlib.h>
+
+static char test_root[] = "/tmp/test-sift-doc-builder.XXXXXX";
+static struct sift_text *text;
+/* empty: its new_terms are all of a document's terms */
+static struct sift_xdb *empty_db;
+
+/* normalized form of s, on the data stack */
+static const char *norm(const char *s)
+{
+	const char *out, *error;
+	size_t len;
+
+	if (sift_text_normalize(text, s, strlen(s), &out, &len, &error) < 0)
+		i_fatal("normalize: %s", error);
+	return t_strndup(out, len);
+}
+
+/* the document's terms, one string each */
+static ARRAY_TYPE(const_string) *doc_terms(struct sift_doc_builder *b)
+{
+	ARRAY_TYPE(const_string) *terms = t_new(ARRAY_TYPE(const_string), 1);
+	struct sift_buf buf = { NULL, 0, 0 };
+	const char *error, *p, *end, *nl;
+
+	t_array_init(terms, 64);
+	if (sift_xdb_new_terms(empty_db, sift_doc_builder_xdoc(b), &buf,
+			       &error) != SIFT_X_OK)
+		i_fatal("new_terms: %s", error);
+	for (p = buf.data, end = buf.data + buf.len; p < end; p = nl + 1) {
+		nl = memchr(p, '\n', end - p);
+		if (nl == NULL)
+			break;
+		const char *term = t_strdup_until(p, nl);
+		array_push_back(terms, &term);
+	}
+	sift_buf_free(&buf);
+	return terms;
+}
+
+static bool has_term(const ARRAY_TYPE(const_string) *terms, const char *term)
+{
+	const char *const *t;
+
+	array_foreach(terms, t) {
+		if (strcmp(*t, term) == 0)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+static unsigned int terms_with_prefix(const ARRAY_TYPE(const_string) *terms,
+				      const char *prefix)
+{
+	const char *const *t;
+	unsigned int n = 0;
+
+	array_foreach(terms, t) {
+		if (strncmp(*t, prefix, strlen(prefix)) == 0)
+			n++;
+	}
+	return n;
+}
+
+/* One document of one field. */
+static void build_one(struct sift_doc_builder *b, uint32_t uid,
+		      enum sift_field_kind kind, const char *hdr_name,
+		      const char *data)
+{
+	const char *error;
+
+	test_assert(sift_doc_builder_begin(b, uid, &error) == 0);
+	sift_doc_builder_field_begin(b, kind, hdr_name);
+	test_assert(sift_doc_builder_field_data(b, (const void *)data,
+						strlen(data), &error) == 0);
+	test_assert(sift_doc_builder_field_end(b, &error) == 0);
+	test_assert(sift_doc_builder_finish(b, &error) == 0);
+}
+
+static void test_body_terms(void)
+{
+	struct sift_doc_builder *b = sift_doc_builder_new(text, FALSE);
+	const ARRAY_TYPE(const_string) *terms;
+	unsigned int keys;
+
+	test_begin("doc builder: body words, runs, characters, gap keys");
+	build_one(b, 7, SIFT_FIELD_KIND_BODY, NULL,
+		  "Hello kselftest-run world. \xc3\xa9t\xc3\xa9");
+	test_assert(sift_doc_builder_uid(b) == 7);
+	terms = doc_terms(b);
+	test_assert(has_term(terms, t_strconcat("B", norm("Hello"), NULL)));
+	test_assert(has_term(terms, t_strconcat("B", norm("kselftest"), NULL)));
+	test_assert(has_term(terms, t_strconcat("B", norm("run"), NULL)));
+	/* a run of two words is a term; one word with punctuation is not */
+	test_assert(has_term(terms, t_strconcat("B", norm("kselftest-run"),
+						NULL)));
+	test_assert(!has_term(terms, t_strconcat("B", norm("world."), NULL)));
+	/* non-ASCII characters are C terms, ASCII ones go to the value: é
+	   normalizes to E and a combining accent, the one C term */
+	{
+		const char *e = norm("\xc3\xa9");
+
+		test_assert(e[0] == 'E' && (unsigned char)e[1] >= 0x80);
+		test_assert(has_term(terms, t_strconcat("C", e + 1, NULL)));
+		test_assert(terms_with_prefix(terms, "C") == 1);
+	}
+	/* nothing of a header, no flag */
+	test_assert(terms_with_prefix(terms, "H") == 0);
+	test_assert(terms_with_prefix(terms, "Z") == 0);
+	(void)sift_doc_builder_gap_keys(b, &keys);
+	test_assert(keys > 0);
+	test_assert(sift_doc_builder_text_bytes(b) ==
+		    strlen("Hello kselftest-run world. \xc3\xa9t\xc3\xa9"));
+	sift_doc_builder_discard(b);
+	test_assert(!sift_doc_builder_active(b));
+	sift_doc_builder_free(&b);
+	test_end();
+}
+
+static void test_header_kinds(void)
+{
+	struct sift_doc_builder *b = sift_doc_builder_new(text, FALSE);
+	const ARRAY_TYPE(const_string) *terms;
+	const char *opaque, *error, *subj;
+	unsigned int keys;
+	size_t len;
+
+	test_begin("doc builder: header kinds, opaque tokens");
+	/* keyed header (Subject): its own prefix, name term, gap keys */
+	build_one(b, 1, SIFT_FIELD_KIND_HEADER, "Subject", "Patch series v5");
+	terms = doc_terms(b);
+	subj = sift_header_prefix("Subject");
+	test_assert(has_term(terms, t_strconcat(subj, norm("series"), NULL)));
+	test_assert(has_term(terms, t_strconcat("N", norm("Subject"), NULL)));
+	(void)sift_doc_builder_gap_keys(b, &keys);
+	test_assert(keys > 0);
+	sift_doc_builder_discard(b);
+
+	/* address header: runs only, no word terms */
+	build_one(b, 2, SIFT_FIELD_KIND_HEADER, "From",
+		  "Alice Smith <alice.smith@example.org>");
+	terms = doc_terms(b);
+	test_assert(has_term(terms, t_strconcat(sift_header_prefix("From"),
+						norm("alice.smith"), NULL)) ||
+		    has_term(terms, t_strconcat(sift_header_prefix("From"),
+						norm("alice"), NULL)));
+	test_assert(terms_with_prefix(terms, "B") == 0);
+	sift_doc_builder_discard(b);
+
+	/* pooled header: a long token with a digit is opaque, not a term */
+	build_one(b, 3, SIFT_FIELD_KIND_HEADER, "X-Something",
+		  "token a1b2c3d4e5f6 plainword");
+	terms = doc_terms(b);
+	opaque = sift_doc_builder_opaque(b, &len);
+	test_assert(len > 0 && strstr(t_strndup(opaque, len),
+				      norm("a1b2c3d4e5f6")) != NULL);
+	test_assert(!has_term(terms, t_strconcat("P", norm("a1b2c3d4e5f6"),
+						 NULL)));
+	test_assert(has_term(terms, t_strconcat("P", norm("plainword"),
+						NULL)));
+	sift_doc_builder_discard(b);
+
+	/* MIME part header: M prefix, no gap keys (phrase filters serve
+	   BODY and Subject only) */
+	test_assert(sift_doc_builder_begin(b, 4, &error) == 0);
+	sift_doc_builder_field_begin(b, SIFT_FIELD_KIND_MIME_HEADER,
+				     "Content-Description");
+	test_assert(sift_doc_builder_field_data(b,
+		(const void *)"my attachment", 13, &error) == 0);
+	test_assert(sift_doc_builder_finish(b, &error) == 0);
+	terms = doc_terms(b);
+	test_assert(has_term(terms, t_strconcat("M", norm("attachment"),
+						NULL)));
+	/* TEXT searches MIME header names too */
+	test_assert(has_term(terms, t_strconcat("M", norm("Content"), NULL)));
+	(void)sift_doc_builder_gap_keys(b, &keys);
+	test_assert(keys == 0);
+	sift_doc_builder_free(&b);
+	test_end();
+}
+
+static void test_flags_and_limits(void)
+{
+	struct sift_doc_builder *b = sift_doc_builder_new(text, FALSE);
+	const ARRAY_TYPE(const_string) *terms;
+	const char *const *t;
+	string_t *word = t_str_new(1024);
+	const char *error;
+
+	test_begin("doc builder: flags, over-long words, raw bodies");
+	/* a raw body: no terms, the ZR flag; untrusted marks: their flags */
+	test_assert(sift_doc_builder_begin(b, 5, &error) == 0);
+	sift_doc_builder_field_begin(b, SIFT_FIELD_KIND_RAW_BODY, NULL);
+	test_assert(sift_doc_builder_field_data(b,
+		(const void *)"words here", 10, &error) == 0);
+	sift_doc_builder_mark_untrusted(b, SIFT_UNTRUSTED_HEADERS |
+					SIFT_UNTRUSTED_TEXT);
+	test_assert(sift_doc_builder_finish(b, &error) == 0);
+	terms = doc_terms(b);
+	test_assert(has_term(terms, SIFT_FLAG_RAW_BODY));
+	test_assert(has_term(terms, SIFT_FLAG_UNTRUSTED_HEADERS));
+	test_assert(has_term(terms, SIFT_FLAG_UNTRUSTED_TEXT));
+	test_assert(!has_term(terms, SIFT_FLAG_UNTRUSTED_BODY));
+	test_assert(terms_with_prefix(terms, "B") == 0);
+	sift_doc_builder_discard(b);
+
+	/* a word longer than a term can be: windows, each fitting, that
+	   hold every substring of up to SIFT_WINDOW_SAFE_NEEDLE bytes; ZL */
+	for (unsigned int i = 0; i < 700; i++)
+		str_append_c(word, 'a' + (i * 7) % 26);
+	build_one(b, 6, SIFT_FIELD_KIND_BODY, NULL, str_c(word));
+	terms = doc_terms(b);
+	test_assert(has_term(terms, SIFT_FLAG_TRUNCATED));
+	array_foreach(terms, t)
+		test_assert(strlen(*t) <= SIFT_XAPIAN_MAX_TERM);
+	{
+		const char *w = norm(str_c(word));
+		size_t len = strlen(w);
+		bool all = TRUE;
+
+		for (size_t off = 0; off + SIFT_WINDOW_SAFE_NEEDLE <= len;
+		     off += 37) {
+			const char *needle = t_strndup(w + off,
+						       SIFT_WINDOW_SAFE_NEEDLE);
+			bool found = FALSE;
+
+			array_foreach(terms, t) {
+				if (**t == 'B' && strstr(*t, needle) != NULL)
+					found = TRUE;
+			}
+			all = all && found;
+		}
+		test_assert(all);
+	}
+	sift_doc_builder_free(&b);
+	test_end();
+}
+
+static void test_values(void)
+{
+	const char *dir = t_strconcat(test_root, "/values", NULL);
+	struct sift_doc_builder *b = sift_doc_builder_new(text, FALSE);
+	struct sift_uids found = { NULL, 0, 0 };
+	struct sift_xdb *db;
+	const uint32_t uid = 9;
+	const char *error, *decoded;
+
+	test_begin("doc builder: ASCII map and decoded text values");
+	test_assert(sift_doc_builder_begin(b, uid, &error) == 0);
+	sift_doc_builder_field_begin(b, SIFT_FIELD_KIND_DECODED, NULL);
+	test_assert(sift_doc_builder_field_data(b,
+		(const void *)"quarterly report", 16, &error) == 0);
+	test_assert(sift_doc_builder_finish(b, &error) == 0);
+	test_assert(sift_xdb_open(dir, SIFT_XDB_WRITE | SIFT_XDB_CREATE |
+				  SIFT_XDB_NO_SYNC, &db, &error) == SIFT_X_OK);
+	test_assert(sift_xdb_add(db, uid, sift_doc_builder_xdoc(b), NULL,
+				 &error) == SIFT_X_OK);
+	test_assert(sift_xdb_commit(db, &error) == SIFT_X_OK);
+	/* 'q' is in the body's ASCII map, '!' is not */
+	test_assert(sift_xdb_value_bit(db, SIFT_VALUE_BODY_ASCII,
+				       (unsigned char)norm("q")[0], &found,
+				       &error) == SIFT_X_OK);
+	test_assert(found.count == 1 && found.uids[0] == uid);
+	sift_uids_free(&found);
+	test_assert(sift_xdb_value_bit(db, SIFT_VALUE_BODY_ASCII, '!',
+				       &found, &error) == SIFT_X_OK);
+	test_assert(found.count == 0);
+	sift_uids_free(&found);
+	/* decoded text is kept normalized for phrases */
+	decoded = norm("ly rep");
+	test_assert(sift_xdb_value_find(db, SIFT_VALUE_DECODED, &uid, 1,
+					decoded, strlen(decoded), &found,
+					&error) == SIFT_X_OK);
+	test_assert(found.count == 1);
+	sift_uids_free(&found);
+	sift_xdb_close(&db);
+	sift_doc_builder_free(&b);
+	test_end();
+}
+
+/* Body text comes in pieces; the result is the same whatever the cuts
+   (the builder cuts its buffer at whitespace itself). */
+static void test_pieces(void)
+{
+	static const char body[] =
+		"first line of text\nsecond: kselftest-run, x86_64 done\n";
+	struct sift_doc_builder *b = sift_doc_builder_new(text, FALSE);
+	const ARRAY_TYPE(const_string) *whole, *cut;
+	const char *error;
+	bool same = TRUE;
+
+	test_begin("doc builder: text in pieces");
+	build_one(b, 1, SIFT_FIELD_KIND_BODY, NULL, body);
+	whole = doc_terms(b);
+	sift_doc_builder_discard(b);
+	for (size_t at = 1; at < sizeof(body) - 1; at++) {
+		test_assert(sift_doc_builder_begin(b, 1, &error) == 0);
+		sift_doc_builder_field_begin(b, SIFT_FIELD_KIND_BODY, NULL);
+		test_assert(sift_doc_builder_field_data(b, (const void *)body,
+							at, &error) == 0);
+		test_assert(sift_doc_builder_field_data(b,
+			(const void *)(body + at), sizeof(body) - 1 - at,
+			&error) == 0);
+		test_assert(sift_doc_builder_finish(b, &error) == 0);
+		cut = doc_terms(b);
+		same = same && array_count(cut) == array_count(whole);
+		for (unsigned int i = 0; i < array_count(cut); i++)
+			same = same && has_term(whole, array_idx_elem(cut, i));
+		sift_doc_builder_discard(b);
+	}
+	test_assert(same);
+	sift_doc_builder_free(&b);
+	test_end();
+}
+
+int main(void)
+{
+	static void (*const test_functions[])(void) = {
+		test_body_terms,
+		test_header_kinds,
+		test_flags_and_limits,
+		test_values,
+		test_pieces,
+		NULL
+	};
+	const char *error;
+	int ret;
+
+	lib_init();
+	if (mkdtemp(test_root) == NULL)
+		i_fatal("mkdtemp() failed: %m");
+	if (sift_text_init(&text, &error) < 0)
+		i_fatal("sift_text_init: %s", error);
+	if (sift_xdb_open(t_strconcat(test_root, "/empty", NULL),
+			  SIFT_XDB_WRITE | SIFT_XDB_CREATE | SIFT_XDB_NO_SYNC,
+			  &empty_db, &error) != SIFT_X_OK)
+		i_fatal("open: %s", error);
+	ret = test_run(test_functions);
+	sift_xdb_close(&empty_db);
+	sift_text_deinit(&text);
+	rm_rf(test_root);
+	lib_deinit();
+	return ret;
+}

@@ -21,7 +21,11 @@ struct sift_doc_builder {
 
 	/* the document being built */
 	struct sift_xdoc *doc;
+	/* its opaque tokens, each once (a message repeats its own ids in
+	   Received, Message-ID, References, ...; a repeat tells a substring
+	   scan nothing more), and the set of those already taken */
 	string_t *opaque;
+	struct sift_termset *opaque_seen;
 	uint32_t doc_uid;
 	enum sift_untrusted doc_untrusted;
 	bool doc_truncated, doc_raw, doc_html;
@@ -71,6 +75,7 @@ sift_doc_builder_new(struct sift_text *text, bool fold_accents)
 	i_array_init(&b->token_spans, 256);
 	i_array_init(&b->gap_keys, 256);
 	b->doc_terms = sift_termset_new();
+	b->opaque_seen = sift_termset_new();
 	b->token_prefix = str_new(default_pool, 64);
 	b->run_prefix = str_new(default_pool, 64);
 	b->field_buf = buffer_create_dynamic(default_pool, 4096);
@@ -97,6 +102,7 @@ void sift_doc_builder_free(struct sift_doc_builder **_b)
 	array_free(&b->token_spans);
 	array_free(&b->gap_keys);
 	sift_termset_free(&b->doc_terms);
+	sift_termset_free(&b->opaque_seen);
 	i_free(b->error);
 	i_free(b);
 }
@@ -243,6 +249,8 @@ static int doc_token(void *context, const char *tok, size_t len,
 	struct sift_doc_builder *b = context;
 
 	if (b->field_is_pooled && sift_token_is_opaque(tok, len)) {
+		if (!sift_termset_add(b->opaque_seen, tok, len, 0))
+			return 0;
 		str_append_data(b->opaque, tok, len);
 		str_append_c(b->opaque, '\n');
 		return 0;
@@ -625,6 +633,7 @@ int sift_doc_builder_begin(struct sift_doc_builder *b, uint32_t uid,
 	str_truncate(b->decoded, 0);
 	array_clear(&b->gap_keys);
 	sift_termset_clear(b->doc_terms);
+	sift_termset_clear(b->opaque_seen);
 	memset(b->doc_ascii, 0, sizeof(b->doc_ascii));
 	b->doc_truncated = FALSE;
 	b->doc_raw = FALSE;

@@ -20,7 +20,7 @@
    holds it whole with 3 characters on each side ("USE IT IS" for
    "because it is"), since pairs like "it is" are in nearly every
    message.  On 30,000 list messages the filters take 2.2 times the
-   space of one key per gap (26 of 116 MB of index).
+   space of one key per gap (16 of 99 MB of index at 5 bits per key).
 
    A Bloom filter has false positives but no false negatives, and a
    message without a filter stays a candidate, so this only ever removes

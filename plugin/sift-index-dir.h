@@ -4,11 +4,13 @@
    unit test builds every state (tests/unit/test-sift-index-dir.c).
 
    A writer killed at any moment leaves one of: nothing; the directory
-   (perhaps with side files) but no Xapian table yet; tables without the
-   version file iamglass (it is written at the first commit, and after a
-   crash or damage may be gone); a whole database.  Only tables without
-   iamglass are damage, and only when no writer holds the lock: a writer
-   creating the database right now leaves the same files. */
+   (perhaps with side files) but no Xapian table yet; empty tables
+   without the version file iamglass (killed while Xapian created the
+   database: it creates the tables, then renames iamglass into place;
+   from then on every commit replaces iamglass atomically); a whole
+   database.  None of those is damage.  Tables with data but no iamglass
+   are, and only when no writer holds the lock: a writer creating the
+   database right now leaves the same files. */
 #ifndef SIFT_INDEX_DIR_H
 #define SIFT_INDEX_DIR_H
 
@@ -19,14 +21,27 @@ enum sift_index_dir_state {
 	/* tables without iamglass while a writer holds the lock: it is
 	   creating the database; wait for it like for any writer */
 	SIFT_INDEX_DIR_BEING_CREATED,
-	/* tables without iamglass and no writer: Xapian would take it for
-	   no database and create a new one among the old tables */
+	/* only empty tables, no iamglass and no writer: a writer was killed
+	   while Xapian created the database, which never held anything.
+	   Xapian refuses to open or create it ("Failed to open glass
+	   revision file"); sift_index_dir_clear_killed_creation() removes
+	   the empty tables, after which it is created anew */
+	SIFT_INDEX_DIR_CREATION_KILLED,
+	/* tables with data without iamglass and no writer: Xapian would
+	   take it for no database; damage */
 	SIFT_INDEX_DIR_VERSION_MISSING,
 };
 
 enum sift_index_dir_state sift_index_dir_state(const char *path);
 /* Does path hold Xapian tables (*.glass)? */
 bool sift_index_dir_has_tables(const char *path);
+/* In state SIFT_INDEX_DIR_CREATION_KILLED: remove the empty tables,
+   holding Xapian's lock (flintlock) meanwhile so that a writer starting
+   to create the database right now can't lose its files.  Returns 1 when
+   the directory is ready to be created anew, 0 if a writer holds the
+   lock (wait for it), -1 with error_r on failure. */
+int sift_index_dir_clear_killed_creation(const char *path,
+					 const char **error_r);
 /* Is a process writing the index at path (holding Xapian's lock, an
    fcntl() lock on the whole of path/flintlock)? */
 bool sift_index_dir_writer_active(const char *path);

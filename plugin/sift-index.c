@@ -628,6 +628,27 @@ static int sift_index_acquire(struct sift_index *index, bool nowait)
 		else if (dir_state == SIFT_INDEX_DIR_VERSION_MISSING) {
 			damage = "its version file iamglass is missing";
 			goto unusable;
+		} else if (dir_state == SIFT_INDEX_DIR_CREATION_KILLED) {
+			/* a writer was killed while creating it: it never
+			   held anything, so it is no damage; clear it and
+			   look again */
+			ret = sift_index_dir_clear_killed_creation(path,
+								   &error);
+			if (ret < 0) {
+				e_error(backend->event, "Index %s (mailbox "
+					"%s): clearing an unfinished creation "
+					"failed: %s", path,
+					mailbox_get_vname(index->box), error);
+				return -1;
+			}
+			if (ret > 0) {
+				e_debug(backend->event, "Index %s: cleared "
+					"the empty tables of a creation that "
+					"never finished", path);
+				continue;
+			}
+			status = SIFT_X_LOCKED;
+			error = "already locked by the process creating it";
 		} else {
 			/* another writer is creating the database (its files
 			   appear before its first commit writes iamglass):

@@ -102,6 +102,7 @@ static void test_index_dir_states(void)
 {
 	const char *db = tpath("db"), *empty = tpath("empty");
 	const char *side = tpath("side-only");
+	const char *error;
 	pid_t pid;
 
 	test_begin("index dir: what a killed or running writer leaves");
@@ -119,6 +120,28 @@ static void test_index_dir_states(void)
 	touch(t_strconcat(side, "/flintlock", NULL), 0600);
 	test_assert(sift_index_dir_state(side) == SIFT_INDEX_DIR_USABLE);
 	test_assert(!sift_index_dir_writer_active(side));
+	/* empty tables, no iamglass, nobody writing: a writer killed while
+	   Xapian created the database (tables first, then iamglass) */
+	touch(t_strconcat(side, "/postlist.glass", NULL), 0600);
+	test_assert(sift_index_dir_has_tables(side));
+	test_assert(sift_index_dir_state(side) ==
+		    SIFT_INDEX_DIR_CREATION_KILLED);
+	/* while a writer holds the lock it is being created: not cleared */
+	pid = lock_holder(side);
+	test_assert(sift_index_dir_state(side) ==
+		    SIFT_INDEX_DIR_BEING_CREATED);
+	test_assert(sift_index_dir_clear_killed_creation(side, &error) == 0);
+	test_assert(access(t_strconcat(side, "/postlist.glass", NULL),
+			   F_OK) == 0);
+	kill_child(pid);
+	/* nobody: the empty tables go, the side files stay */
+	test_assert(sift_index_dir_clear_killed_creation(side, &error) == 1);
+	test_assert(!sift_index_dir_has_tables(side));
+	test_assert(sift_index_dir_state(side) == SIFT_INDEX_DIR_USABLE);
+	test_assert(access(t_strconcat(side, "/terms", NULL), F_OK) == 0);
+	/* and Xapian creates the database there anew */
+	make_db(side);
+	test_assert(sift_index_dir_state(side) == SIFT_INDEX_DIR_USABLE);
 
 	/* a whole database */
 	make_db(db);

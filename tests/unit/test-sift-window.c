@@ -198,8 +198,11 @@ static void test_walk_and_search(enum sift_map_strategy strategy,
 	test_assert(sift_rfile_error(&file) == NULL);
 	test_assert_idx(bad == 0, bad);
 	test_assert(i == rec_count);
-	/* the file has records cut by window boundaries, many of them */
-	test_assert(straddling > 100);
+	/* the file has records cut by window boundaries, many of them:
+	   about two for every three MB (204 in 300 MB, 15 in the 24 MB
+	   file used under valgrind and the sanitizers) */
+	test_assert_idx(straddling >= 10 && straddling >= file_mb / 4,
+			straddling);
 
 	/* binary searches for present (even) and absent (odd) keys, each
 	   probe reading a key far from the last: timed alone, then again

@@ -91,7 +91,10 @@ int sift_index_dir_clear_killed_creation(const char *path,
 	DIR *dir;
 	int fd, ret = 1;
 
-	fd = open(lock_path, O_RDWR | O_CREAT, 0600);
+	/* Xapian's own mode for it (0666 less the mailbox's umask, which
+	   the caller has in effect): a shared mailbox's other writers must
+	   be able to open it too */
+	fd = open(lock_path, O_RDWR | O_CREAT, 0666);
 	if (fd == -1) {
 		*error_r = t_strdup_printf("open(%s) failed: %m", lock_path);
 		return -1;

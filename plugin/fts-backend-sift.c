@@ -15,6 +15,7 @@
 #include "fts-backend-sift.h"
 #include "sift-index.h"
 #include "sift-query.h"
+#include "sift-search-args.h"
 #include "message-address.h"
 #include "message-parser.h"
 #include "sift-hdrfilter.h"
@@ -963,9 +964,13 @@ fts_backend_sift_lookup(struct fts_backend *_backend, struct mailbox *box,
 			enum fts_lookup_flags flags, struct fts_result *result)
 {
 	bool denied;
+	int ret;
 
-	return sift_lookup_box(SIFT_BACKEND(_backend), box, args, flags,
-			       result, &denied);
+	ret = sift_lookup_box(SIFT_BACKEND(_backend), box, args, flags,
+			      result, &denied);
+	if (ret == 0)
+		sift_search_args_answered_first(args);
+	return ret;
 }
 
 /* A search of a virtual mailbox: Dovecot hands over the virtual
@@ -1007,6 +1012,7 @@ fts_backend_sift_lookup_multi(struct fts_backend *_backend,
 		if (denied)
 			denied_count++;
 	}
+	sift_search_args_answered_first(args);
 	e_debug(backend->event, "lookup_multi: %u mailboxes of namespace "
 		"'%s' searched through their indexes, %u of them without "
 		"the read right", count, _backend->ns->prefix, denied_count);

@@ -814,6 +814,45 @@ static void sift_query_args_env(struct sift_fts_backend *backend,
 	env_r->fold_accents = backend->set->fold_accents;
 }
 
+/* A pooled header's words (HEADER X-Mailer "git") are found in the pool
+   of all such headers, so every message with the word in any of them is
+   a candidate: only those that have the header at all can match (a
+   non-empty string is never in an absent header), and the header's name
+   is a certain term of its own (SIFT_STEP_EXISTS).  This narrows the
+   candidates before the doubts add the untrusted messages back.
+   Returns 0 or -1 (logged). */
+static int sift_query_pooled_has_header(struct sift_query *q,
+					const struct mail_search_arg *arg,
+					struct sift_leaf *leaf)
+{
+	const struct sift_termfiles_prefix *fam;
+	unsigned int fam_count;
+	ARRAY_TYPE(seq_range) has;
+	const char *name = arg->hdr_field_name, *norm, *error;
+	size_t norm_len;
+
+	if (name == NULL || arg->value.str[0] == '\0' ||
+	    (array_count(&leaf->definite) == 0 &&
+	     array_count(&leaf->maybe) == 0))
+		return 0;
+	if (sift_text_normalize(q->backend->text, name, strlen(name),
+				&norm, &norm_len, &error) < 0) {
+		e_error(q->backend->event, "Normalizing '%s' failed: %s",
+			str_sanitize(name, 80), error);
+		return -1;
+	}
+	/* (the text's buffer is reused by its next call) */
+	norm = t_strndup(norm, norm_len);
+	t_array_init(&has, 64);
+	sift_families_get(SIFT_FAMILIES_HDR_NAMES, &fam, &fam_count);
+	if (sift_query_match(q, fam, fam_count, norm, norm_len,
+			     SIFT_MATCH_EXACT, &has) < 0)
+		return -1;
+	seq_range_array_intersect(&leaf->definite, &has);
+	seq_range_array_intersect(&leaf->maybe, &has);
+	return 0;
+}
+
 /* Evaluate one leaf.  Returns 1 if answered (leaf filled), 0 if it is left
    to Dovecot, -1 on error (logged).  Whether a leaf is answered is the
    recipe's decision alone (sift-search-args.h), which
@@ -839,6 +878,8 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 	ret = sift_query_leaf_terms(q, &r, leaf);
 	/* the flag terms below are not the leaf's words */
 	q->collect = NULL;
+	if (ret == 0 && !r.exact && r.field == SIFT_FIELD_HEADER)
+		ret = sift_query_pooled_has_header(q, arg, leaf);
 	if (ret == 0 && r.doubts)
 		ret = sift_query_leaf_doubts(q, &r, leaf);
 	if (ret == 0 && r.check_decoded)

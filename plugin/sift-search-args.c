@@ -298,6 +298,71 @@ void sift_search_args_mark_answerable(const struct sift_args_env *env,
 	}
 }
 
+/* (see sift_search_args_answered_first()) */
+static bool sift_search_arg_is_movable(const struct mail_search_arg *arg)
+{
+	switch (arg->type) {
+	case SEARCH_BEFORE:
+	case SEARCH_ON:
+	case SEARCH_SINCE:
+	case SEARCH_SMALLER:
+	case SEARCH_LARGER:
+	case SEARCH_BODY:
+	case SEARCH_TEXT:
+	case SEARCH_HEADER:
+	case SEARCH_HEADER_ADDRESS:
+	case SEARCH_HEADER_COMPRESS_LWSP:
+		return TRUE;
+	default:
+		return FALSE;
+	}
+}
+
+void sift_search_args_answered_first(struct mail_search_arg *args)
+{
+	ARRAY(struct mail_search_arg *) slots;
+	ARRAY(struct mail_search_arg) contents;
+	struct mail_search_arg *arg, *const *slotp, *next;
+	const struct mail_search_arg *c;
+	unsigned int i, count;
+	bool seen_unanswered = FALSE, reorder = FALSE;
+
+	for (arg = args; arg != NULL && !reorder; arg = arg->next) {
+		if (!sift_search_arg_is_movable(arg))
+			continue;
+		if (!arg->match_always)
+			seen_unanswered = TRUE;
+		else if (seen_unanswered)
+			reorder = TRUE;
+	}
+	if (!reorder)
+		return;
+
+	T_BEGIN {
+		t_array_init(&slots, 8);
+		t_array_init(&contents, 8);
+		for (arg = args; arg != NULL; arg = arg->next) {
+			if (sift_search_arg_is_movable(arg))
+				array_push_back(&slots, &arg);
+		}
+		/* the answered leaves' contents in their order, then the
+		   others' */
+		for (unsigned int pass = 0; pass < 2; pass++) {
+			array_foreach(&slots, slotp) {
+				if ((*slotp)->match_always == (pass == 0))
+					array_push_back(&contents, *slotp);
+			}
+		}
+		slotp = array_get(&slots, &count);
+		c = array_front(&contents);
+		for (i = 0; i < count; i++) {
+			next = slotp[i]->next;
+			*slotp[i] = c[i];
+			slotp[i]->next = next;
+		}
+	} T_END;
+}
+
 void sift_leaf_add_doubts(struct sift_leaf *leaf,
 			  const struct sift_leaf_recipe *r,
 			  const struct sift_doubts *d)

@@ -127,6 +127,24 @@ void sift_leaf_recipe_free(struct sift_leaf_recipe *recipe);
 void sift_search_args_mark_answerable(const struct sift_args_env *env,
 				      struct mail_search_arg *args);
 
+/* After a lookup of this level: move the leaves it answered
+   (match_always) ahead of the leaves Dovecot evaluates itself, keeping
+   each group's order.  Dovecot checks a message's arguments in list
+   order and stops at the first false one (mail_search_args_foreach()),
+   so "SINCE d BODY x" made it read every message's date from its cache
+   before looking at the index's answer; answered first, a message the
+   index rules out costs nothing more.  AND and OR are commutative, so the
+   result is the same.
+
+   Only leaves are moved, and only among the types that never carry a
+   match_always/nonmatch_always of Dovecot's own before the lookup (dates,
+   sizes, text and header searches): the fts plugin serialized those
+   flags by position before the lookup and restores them by position for
+   every message (fts-search-serialize.c), so those positions must keep
+   what they had.  Sub-lists stay where they are.  A node's contents are
+   moved, not the node: the level's first node is Dovecot's list head. */
+void sift_search_args_answered_first(struct mail_search_arg *args);
+
 /* One leaf's answer: definite and maybe UIDs (disjoint). */
 struct sift_leaf {
 	ARRAY_TYPE(seq_range) definite, maybe;

@@ -175,6 +175,34 @@ def test_search_equals_oracle(corpus, criteria, kw):
     corpus.check(*criteria, **kw)
 
 
+SIZE_CRITERIA = [("LARGER", "1000"), ("SMALLER", "3000"), ("NOT", "LARGER", "1500")]
+
+
+def criteria_first(cases):
+    """Each case with Dovecot's own criteria (dates, sizes) placed before
+    the text searches the index answers: the lookup then moves its
+    answered leaves ahead of them (sift_search_args_answered_first()),
+    at the top level and, in a parenthesized list, in a sub-level.  The
+    results must not change."""
+    out = []
+    for i, (cid, crit, kw) in enumerate(cases):
+        date = DATE_CRITERIA[i % len(DATE_CRITERIA)]
+        size = SIZE_CRITERIA[i % len(SIZE_CRITERIA)]
+        loose = {"nonempty": False, "notall": False}
+        out.append(pytest.param(date + tuple(crit), loose,
+                                id="%s-first+%s" % ("-".join(date), cid)))
+        out.append(pytest.param(size + tuple(crit) + date, loose,
+                                id="%s-first+%s+date" % ("-".join(size), cid)))
+        out.append(pytest.param(("(",) + date + size + tuple(crit) + (")",), loose,
+                                id="sub-%s-first+%s" % ("-".join(date), cid)))
+    return out
+
+
+@pytest.mark.parametrize("criteria,kw", criteria_first(CASES))
+def test_dovecot_criteria_first_equal_oracle(corpus, criteria, kw):
+    corpus.check(*criteria, **kw)
+
+
 @pytest.mark.parametrize("date", DATE_CRITERIA, ids=lambda d: "-".join(d))
 def test_date_criterion_alone(corpus, date):
     """The date criteria used above select some but not all messages."""

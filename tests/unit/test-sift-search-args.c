@@ -222,6 +222,98 @@ static void test_search_args_levels(void)
 	test_end();
 }
 
+/* ---- answered leaves first ------------------------------------------ */
+
+static bool type_is_movable(enum mail_search_arg_type type)
+{
+	return type_is_text(type) || type == SEARCH_BEFORE ||
+		type == SEARCH_ON || type == SEARCH_SINCE ||
+		type == SEARCH_SMALLER || type == SEARCH_LARGER;
+}
+
+/* Random levels of every argument type, with the leaves the recipes
+   answer marked (and, for the rule itself, random marks too): after
+   sift_search_args_answered_first() the nodes and their links are the
+   same, every argument's contents are still there once, arguments of
+   other types (sub-lists, ALL, flags, sets, ...: Dovecot may have put
+   flags of its own on them by position) are untouched, and among the
+   movable ones the answered come first, each group in its order. */
+static void test_search_args_answered_first(void)
+{
+	struct sift_args_env env;
+	struct mail_search_arg *nodes[12], *list, *arg;
+	struct mail_search_arg before[12];
+	unsigned int round, n, i, j, ids[12], expect[12], k, moved = 0;
+
+	test_begin("answered leaves first, only among the movable");
+	env_init(&env, FALSE, FALSE, FALSE);
+	for (round = 0; round < 20000; round++) {
+		n = 1 + i_rand_limit(N_ELEMENTS(nodes));
+		for (i = 0; i < n; i++) {
+			enum mail_search_arg_type type =
+				all_types[i_rand_limit(N_ELEMENTS(all_types))];
+
+			nodes[i] = arg_new(type, contract_headers[
+				i_rand_limit(N_ELEMENTS(contract_headers))],
+					   contract_values[i_rand_limit(
+				N_ELEMENTS(contract_values))]);
+			if (type == SEARCH_OR || type == SEARCH_SUB) {
+				nodes[i]->value.subargs =
+					arg_new(SEARCH_BODY, NULL, "x");
+			}
+			/* the node's identity travels with its contents */
+			nodes[i]->value.size = i + 1;
+			if (i > 0)
+				nodes[i - 1]->next = nodes[i];
+		}
+		list = nodes[0];
+		if (round % 2 == 0)
+			sift_search_args_mark_answerable(&env, list);
+		else {
+			for (i = 0; i < n; i++)
+				nodes[i]->match_always = i_rand_limit(2) == 1;
+		}
+		for (i = 0; i < n; i++)
+			before[i] = *nodes[i];
+		/* what the order must be: the movable positions get the
+		   answered contents, then the others */
+		k = 0;
+		for (unsigned int pass = 0; pass < 2; pass++) {
+			for (i = 0; i < n; i++) {
+				if (type_is_movable(before[i].type) &&
+				    before[i].match_always == (pass == 0))
+					ids[k++] = i;
+			}
+		}
+		for (i = 0, j = 0; i < n; i++) {
+			expect[i] = type_is_movable(before[i].type) ?
+				ids[j++] : i;
+		}
+		sift_search_args_answered_first(list);
+		for (i = 0, arg = list; i < n; i++, arg = arg->next) {
+			test_assert_idx(arg == nodes[i], round);
+			test_assert_idx(arg->next == before[i].next, round);
+			test_assert_idx(arg->value.size ==
+					before[expect[i]].value.size, round);
+			test_assert_idx(arg->type == before[expect[i]].type,
+					round);
+			test_assert_idx(arg->match_always ==
+					before[expect[i]].match_always, round);
+			test_assert_idx(arg->value.str ==
+					before[expect[i]].value.str, round);
+			test_assert_idx(arg->value.subargs ==
+					before[expect[i]].value.subargs, round);
+			if (expect[i] != i)
+				moved++;
+		}
+		test_assert_idx(arg == NULL, round);
+		p_clear(pool);
+	}
+	/* (the rounds did move something) */
+	test_assert(moved > 1000);
+	test_end();
+}
+
 /* ---- each kind of leaf's recipe ------------------------------------- */
 
 enum env_bits {
@@ -593,6 +685,7 @@ int main(void)
 	static void (*const test_functions[])(void) = {
 		test_search_args_contract,
 		test_search_args_levels,
+		test_search_args_answered_first,
 		test_search_args_recipes,
 		test_search_args_doubts,
 		test_search_args_level_logic,

@@ -41,9 +41,16 @@ struct sift_wfile {
 };
 
 /* Up to where a file has verified in this process, so that searches
-   don't hash an unchanged file again.  Any change to the file (an append,
-   or damage written in place) changes its size or ctime, and then it is
-   verified again from the start. */
+   don't hash an unchanged file again, nor the records of a file that
+   only grew.  Writers only append to a generation (and cut off
+   uncommitted bytes beyond the committed length, which is never
+   verified), so a larger file of the same inode and generation keeps its
+   verified records: only what was appended is hashed.  A change of ctime
+   at the same size (damage written in place) or a smaller file is
+   verified again from the start.  (Damage written in place and then
+   grown by an append, with no search of this process in between, is
+   found by the next process or the next writer, which checks every
+   file when it opens the index.) */
 struct verified {
 	dev_t dev;
 	ino_t ino;
@@ -187,15 +194,21 @@ static void file_header_build(struct file_header *hdr, const char *kind,
 
 /* ---- reader -------------------------------------------------------------- */
 
+/* The entry of this file generation whose verified records it still
+   holds unchanged: the same size and ctime, or a larger size (appends). */
 static struct verified *verified_find(const struct stat *st, uint64_t gen)
 {
 	for (unsigned int i = 0; i < VERIFIED_CACHE_SIZE; i++) {
 		struct verified *v = &verified_cache[i];
 
-		if (v->gen == gen && v->dev == st->st_dev &&
-		    v->ino == st->st_ino && v->size == st->st_size &&
+		if (v->gen != gen || v->dev != st->st_dev ||
+		    v->ino != st->st_ino || v->upto == 0)
+			continue;
+		if (v->size == st->st_size &&
 		    v->ctime.tv_sec == st->st_ctim.tv_sec &&
 		    v->ctime.tv_nsec == st->st_ctim.tv_nsec)
+			return v;
+		if (st->st_size > v->size)
 			return v;
 	}
 	return NULL;
@@ -210,11 +223,12 @@ static void verified_set(const struct stat *st, uint64_t gen, uint64_t upto)
 		verified_next = (verified_next + 1) % VERIFIED_CACHE_SIZE;
 		v->dev = st->st_dev;
 		v->ino = st->st_ino;
-		v->size = st->st_size;
-		v->ctime = st->st_ctim;
 		v->gen = gen;
 		v->upto = 0;
 	}
+	/* (the file as it was when these records verified) */
+	v->size = st->st_size;
+	v->ctime = st->st_ctim;
 	if (upto > v->upto)
 		v->upto = upto;
 }

@@ -170,6 +170,94 @@ static void test_record_damage(void)
 	test_end();
 }
 
+/* A file that only grew keeps what this process verified: after each
+   append only the new records are hashed (a bad one among them is
+   found), a file cut shorter or changed in place at the same size is
+   verified again from the start.  (Damage written into the verified part
+   and then grown past is this process's blind spot by design: a writer,
+   which checks every file when it opens the index, and any process that
+   has not verified the file find it.) */
+static void test_record_appends(void)
+{
+	const char *dir = t_strdup_printf("%s/appends", test_root);
+	const char *path = t_strdup_printf("%s/terms", dir);
+	struct sift_wfile *wfile;
+	struct sift_rfile rfile;
+	struct sift_file_state st, prev, none = { 0, 0 };
+	const char *error;
+	unsigned int round;
+	int fd;
+
+	test_begin("side files: appends verify only what was appended");
+	sift_record_forget_verified();
+	test_assert(mkdir(dir, 0700) == 0);
+	test_assert(sift_wfile_open(path, "terms", 0600, &none, &wfile,
+				    &error) == 1);
+	test_assert(sift_wfile_append(wfile, "Bfirst\n", 7, NULL, 0,
+				      &error) == 0);
+	sift_wfile_state(wfile, &st);
+	sift_wfile_close(&wfile);
+	for (round = 0; round < 10; round++) {
+		test_assert(sift_rfile_open(path, "terms", &st, TRUE, &rfile,
+					    &error) == 1);
+		sift_rfile_close(&rfile);
+		prev = st;
+		test_assert(sift_wfile_open(path, "terms", 0600, &st, &wfile,
+					    &error) == 1);
+		const char *line = t_strdup_printf("Bword%u\n", round);
+		test_assert(sift_wfile_append(wfile, line, strlen(line),
+					      NULL, 0, &error) == 0);
+		sift_wfile_state(wfile, &st);
+		sift_wfile_close(&wfile);
+		test_assert(st.gen == prev.gen && st.len > prev.len);
+	}
+	/* a bad byte in the appended record, before anything verified it */
+	fd = open(path, O_WRONLY);
+	test_assert(fd != -1 && pwrite(fd, "Z", 1, st.len - 2) == 1);
+	i_close_fd(&fd);
+	test_assert(sift_rfile_open(path, "terms", &st, TRUE, &rfile,
+				    &error) == 0);
+	sift_rfile_close(&rfile);
+	test_assert(strstr(error, "checksum mismatch") != NULL);
+	/* mended: verifies; then cut shorter than committed: found */
+	fd = open(path, O_WRONLY);
+	test_assert(fd != -1 && pwrite(fd, "9", 1, st.len - 2) == 1);
+	test_assert(sift_rfile_open(path, "terms", &st, TRUE, &rfile,
+				    &error) == 1);
+	sift_rfile_close(&rfile);
+	test_assert(ftruncate(fd, st.len - 1) == 0);
+	test_assert(sift_rfile_open(path, "terms", &st, TRUE, &rfile,
+				    &error) == 0);
+	sift_rfile_close(&rfile);
+	test_assert(ftruncate(fd, 0) == 0);
+	i_close_fd(&fd);
+	(void)unlink(path);
+
+	/* damage in the verified part: a writer opening the file finds it,
+	   and so does a reader that has not verified the file before */
+	test_assert(sift_wfile_open(path, "terms", 0600, &none, &wfile,
+				    &error) == 1);
+	test_assert(sift_wfile_append(wfile, "Bfirst\n", 7, NULL, 0,
+				      &error) == 0);
+	sift_wfile_state(wfile, &st);
+	sift_wfile_close(&wfile);
+	test_assert(sift_rfile_open(path, "terms", &st, TRUE, &rfile,
+				    &error) == 1);
+	sift_rfile_close(&rfile);
+	fd = open(path, O_WRONLY);
+	test_assert(fd != -1 && pwrite(fd, "X", 1, st.len - 2) == 1);
+	i_close_fd(&fd);
+	test_assert(sift_wfile_open(path, "terms", 0600, &st, &wfile,
+				    &error) == 0);
+	if (wfile != NULL)
+		sift_wfile_close(&wfile);
+	sift_record_forget_verified();
+	test_assert(sift_rfile_open(path, "terms", &st, TRUE, &rfile,
+				    &error) == 0);
+	sift_rfile_close(&rfile);
+	test_end();
+}
+
 /* The terms and opaque files through sift-termfiles: what was committed is
    found, and a damaged opaque file makes the dictionary unusable. */
 static void test_dict_files(void)
@@ -253,6 +341,7 @@ int main(void)
 {
 	static void (*const test_functions[])(void) = {
 		test_record_damage,
+		test_record_appends,
 		test_dict_files,
 		NULL
 	};

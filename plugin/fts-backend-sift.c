@@ -966,8 +966,10 @@ fts_backend_sift_lookup(struct fts_backend *_backend, struct mailbox *box,
 	struct sift_fts_backend *backend = SIFT_BACKEND(_backend);
 	bool denied;
 
-	if (sift_lookup_box(backend, box, args, flags, result, &denied) < 0)
+	if (sift_lookup_box(backend, box, args, flags, result, &denied) < 0) {
+		fts_sift_walk_lookup_done(box, args, flags, NULL, 0);
 		return -1;
+	}
 	/* denied: every answered leaf is false for every message
 	   (get_last_uid() covers them all) */
 	fts_sift_walk_lookup_done(box, args, flags, result,

@@ -107,6 +107,10 @@ void fts_sift_walk_lookup_done(struct mailbox *box,
 	ws->have_candidates = FALSE;
 	array_clear(&ws->uids);
 	ws->range_idx = 0;
+	if (result == NULL) {
+		/* the lookup failed: Dovecot walks every message */
+		return;
+	}
 	for (arg = args; arg != NULL; arg = arg->next) {
 		if (arg->match_always)
 			answered = TRUE;

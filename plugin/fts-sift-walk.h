@@ -9,7 +9,8 @@ struct module;
 
 /* A lookup of box answered args (the level the fts plugin handed over,
    with flags): remember its candidates for the search being run with
-   these args, if it is the search's top level.  last_uid: the index's
+   these args, if it is the search's top level (result NULL: the lookup
+   failed, forget what an earlier one said).  last_uid: the index's
    last indexed UID at the lookup; every UID above it stays a
    candidate. */
 void fts_sift_walk_lookup_done(struct mailbox *box,

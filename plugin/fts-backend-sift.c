@@ -13,6 +13,7 @@
 #include "fts-sift-plugin.h"
 #include "fts-sift-user.h"
 #include "fts-backend-sift.h"
+#include "fts-sift-walk.h"
 #include "sift-index.h"
 #include "sift-query.h"
 #include "sift-search-args.h"
@@ -963,14 +964,21 @@ fts_backend_sift_lookup(struct fts_backend *_backend, struct mailbox *box,
 			struct mail_search_arg *args,
 			enum fts_lookup_flags flags, struct fts_result *result)
 {
+	struct sift_fts_backend *backend = SIFT_BACKEND(_backend);
 	bool denied;
-	int ret;
 
-	ret = sift_lookup_box(SIFT_BACKEND(_backend), box, args, flags,
-			      result, &denied);
-	if (ret == 0)
-		sift_search_args_answered_first(args);
-	return ret;
+	if (sift_lookup_box(backend, box, args, flags, result, &denied) < 0) {
+		fts_sift_walk_lookup_done(box, args, flags, NULL, 0);
+		return -1;
+	}
+	/* denied: every answered leaf is false for every message
+	   (get_last_uid() covers them all) */
+	fts_sift_walk_lookup_done(box, args, flags, result,
+				  denied ? (uint32_t)-1 :
+				  backend->lookup_last_uid);
+	/* (the walk knows the search by its first node, which stays) */
+	sift_search_args_answered_first(args);
+	return 0;
 }
 
 /* A search of a virtual mailbox: Dovecot hands over the virtual

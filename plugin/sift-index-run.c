@@ -7,7 +7,7 @@
    CPU for x3.33 messages from 30k to 100k).  Instead, once a run has
    added fts_sift_compact_after messages - the point from which its end
    compacts the index anyway - its documents go into fresh databases of
-   at most SIFT_RUN_DB_DOCS documents each, whose commits touch a small
+   at most SIFT_RUN_DB_BATCHES commit batches each, whose commits touch a small
    tree (no fsync: they are scratch), and the run's end merges them with
    the index in the compaction it does anyway (sift_xdb_merge(): one pass
    over all posting lists).  SIFT_RUN_MAX_DBS of them, or a writer waiting
@@ -113,7 +113,8 @@ int sift_index_run_commit(struct sift_index *index)
 		sift_index_error(index, "Committing a run database of", error);
 		return -1;
 	}
-	if (index->run_db_docs >= SIFT_RUN_DB_DOCS) {
+	if (index->run_db_docs >= SIFT_RUN_DB_BATCHES *
+	    index->backend->set->commit_batch) {
 		/* full: the next document starts the next one */
 		sift_xdb_close(&index->run_db);
 	}

@@ -1036,7 +1036,37 @@ static int sift_index_checkpoint(struct sift_index *index)
 	index->batch_expunges = 0;
 	index->batch_dirty = FALSE;
 	index->expunged_dirty = FALSE;
+	index->run_floor_set = FALSE;
 	return 0;
+}
+
+/* May uid go to a run database?  Only above every document id the
+   index and the run databases hold (Xapian merges sources whose ids
+   don't overlap).  Dovecot indexes in UID order, so this is the rule;
+   otherwise (a rescan lowered last_uid below a document) the run
+   databases are merged in now and the rest of the run writes into the
+   index directly.  Returns FALSE also when that merge failed (logged;
+   the caller's add then fails too, the index being closed). */
+static bool sift_index_bulk_takes(struct sift_index *index, uint32_t uid)
+{
+	uint32_t docs, last_docid;
+	const char *error;
+
+	if (!index->run_floor_set) {
+		if (sift_xdb_stats(index->db, &docs, &last_docid,
+				   &error) != SIFT_X_OK) {
+			sift_index_error(index, "Reading statistics of", error);
+			last_docid = (uint32_t)-1;
+		}
+		index->run_floor = last_docid;
+		index->run_floor_set = TRUE;
+	}
+	if (uid > index->run_floor)
+		return TRUE;
+	index->bulk = FALSE;
+	if (sift_index_run_active(index))
+		(void)sift_index_checkpoint(index);
+	return FALSE;
 }
 
 /* A bulk run's batch is complete: commit it to its run database, and
@@ -1095,15 +1125,23 @@ static int sift_index_doc_end_umask(struct sift_index *index)
 	/* A document that is already there (last_uid was lowered by a
 	   rescan) is kept: a UID's message never changes. */
 	if (ret == 0 && !existed) {
-		if (sift_doc_builder_finish(b, &error) < 0) {
+		/* decided before the side files get the document's records:
+		   a merge now copies them only for documents it holds */
+		bool to_run = index->bulk && sift_index_bulk_takes(index, uid);
+
+		if (index->db == NULL) {
+			/* the merge sift_index_bulk_takes() did failed */
+			ret = -1;
+		} else if (sift_doc_builder_finish(b, &error) < 0) {
 			sift_index_doc_error(index, error);
 			ret = -1;
 		} else if (sift_index_doc_side_files(index) < 0)
 			ret = -1;
-		else if (index->bulk) {
+		else if (to_run) {
 			if (sift_index_run_add(index, uid,
 					sift_doc_builder_xdoc(b)) < 0)
 				ret = -1;
+			index->run_floor = uid;
 		} else if (sift_xdb_add(index->db, uid,
 				      sift_doc_builder_xdoc(b), NULL,
 				      &error) != SIFT_X_OK) {
@@ -1141,6 +1179,7 @@ static int sift_index_doc_end_umask(struct sift_index *index)
 			   here on its documents go to run databases,
 			   merged in by that compaction */
 			index->bulk = TRUE;
+			index->run_floor_set = FALSE;
 		}
 	}
 	return 0;

@@ -1,10 +1,10 @@
 """Bulk indexing runs write into run databases (plugin/sift-index-run.c).
 
 Once a run has added fts_sift_compact_after messages, its documents go to
-small databases of their own (<index>.run-<n>, 40 commit batches each),
+small databases of their own (<index>.run-<n>, 100 commit batches each),
 merged into the index by the compaction that ends the run.  Here
-compact_after = 10 and commit_batch = 1, so indexing the 90 messages puts
-10 in the index, then 40, 40 and 0 in three run databases, and the end
+compact_after = 10 and commit_batch = 1, so indexing the 250 messages puts
+10 in the index, then 100, 100 and 40 in three run databases, and the end
 merges them: the run and its merge are exercised on a small mailbox.
 
 Checked against Dovecot without the plugin (the oracle), on every part of
@@ -33,7 +33,7 @@ from dovetest import instance_pair  # noqa: E402
 from fixtures import T2020, T2024, simple  # noqa: E402
 
 USER = "bulk"
-N = 90
+N = 250
 WORDS = ("harbor lantern meadow quartz saffron timber velvet willow zephyr "
          "canyon ember falcon glacier hollow island juniper").split()
 
@@ -44,7 +44,8 @@ QUERIES = [
     ("FROM", "s17@example"), ("FROM", "s71@example"), ("SUBJECT", "report 3"),
     ("SUBJECT", "report 89"), ("NOT", "BODY", "meadow"),
     ("OR", "BODY", "zephyr", "SUBJECT", "glacier"), ("TEXT", "willow"),
-    ("BODY", "unique%d" % 55), ("BODY", "unique%d" % 9),
+    ("BODY", "unique%d" % 55), ("BODY", "unique%d" % 9), ("BODY", "unique%d" % 230),
+    ("BODY", "ticket-0177"), ("FROM", "s199@example"),
 ]
 
 

@@ -13,6 +13,7 @@
 #include "fts-sift-plugin.h"
 #include "fts-sift-user.h"
 #include "fts-backend-sift.h"
+#include "fts-sift-walk.h"
 #include "sift-index.h"
 #include "sift-query.h"
 #include "message-address.h"
@@ -962,10 +963,19 @@ fts_backend_sift_lookup(struct fts_backend *_backend, struct mailbox *box,
 			struct mail_search_arg *args,
 			enum fts_lookup_flags flags, struct fts_result *result)
 {
+	struct sift_fts_backend *backend = SIFT_BACKEND(_backend);
 	bool denied;
 
-	return sift_lookup_box(SIFT_BACKEND(_backend), box, args, flags,
-			       result, &denied);
+	if (sift_lookup_box(backend, box, args, flags, result, &denied) < 0) {
+		fts_sift_walk_lookup_done(box, args, flags, NULL, 0);
+		return -1;
+	}
+	/* denied: every answered leaf is false for every message
+	   (get_last_uid() covers them all) */
+	fts_sift_walk_lookup_done(box, args, flags, result,
+				  denied ? (uint32_t)-1 :
+				  backend->lookup_last_uid);
+	return 0;
 }
 
 /* A search of a virtual mailbox: Dovecot hands over the virtual

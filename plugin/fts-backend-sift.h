@@ -33,6 +33,9 @@ struct sift_fts_backend {
 	   index (full, over quota, read-only, no permission): see
 	   fts_backend_sift_update_deinit() */
 	bool index_no_room;
+	/* the index's last indexed UID at the latest lookup
+	   (sift_query_lookup()); 0: no index */
+	uint32_t lookup_last_uid;
 };
 
 #define SIFT_BACKEND(b) ((struct sift_fts_backend *)(b))

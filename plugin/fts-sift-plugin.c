@@ -4,6 +4,7 @@
 #include "fts-api-private.h"
 #include "fts-sift-user.h"
 #include "fts-sift-plugin.h"
+#include "fts-sift-walk.h"
 
 const char *fts_sift_plugin_version = DOVECOT_ABI_VERSION;
 const char *fts_sift_plugin_dependencies[] = { "fts", NULL };
@@ -17,10 +18,12 @@ void fts_sift_plugin_init(struct module *module)
 {
 	fts_backend_register(&fts_backend_sift);
 	fts_sift_user_hooks_add(module);
+	fts_sift_walk_hooks_add(module);
 }
 
 void fts_sift_plugin_deinit(void)
 {
 	fts_backend_unregister(fts_backend_sift.name);
+	fts_sift_walk_hooks_remove();
 	fts_sift_user_hooks_remove();
 }

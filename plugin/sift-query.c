@@ -1181,6 +1181,7 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 	/* created first: the lookup event's duration starts here */
 	event = event_create(backend->event);
 	event_add_str(event, "mailbox", mailbox_get_vname(box));
+	backend->lookup_last_uid = 0;
 	ret = sift_query_open(&q);
 	if (ret <= 0) {
 		/* no index yet: leave every argument to Dovecot */
@@ -1219,6 +1220,7 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 		    array_is_created(&q.score_terms))
 			sift_query_scores(&q, args, answered, result);
 	} T_END;
+	backend->lookup_last_uid = q.last_uid;
 	sift_phrase_filter_close(&q.gaps);
 	sift_termfiles_close(&q.dict);
 	sift_index_close(&q.index);

@@ -1,0 +1,25 @@
+/* fts-sift-walk.h: a SEARCH visits only the messages the index left
+   (fts-sift-walk.c). */
+#ifndef FTS_SIFT_WALK_H
+#define FTS_SIFT_WALK_H
+
+#include "fts-api-private.h"
+
+struct module;
+
+/* A lookup of box answered args (the level the fts plugin handed over,
+   with flags): remember its candidates for the search being run with
+   these args, if it is the search's top level (result NULL: the lookup
+   failed, forget what an earlier one said).  last_uid: the index's
+   last indexed UID at the lookup; every UID above it stays a
+   candidate. */
+void fts_sift_walk_lookup_done(struct mailbox *box,
+			       const struct mail_search_arg *args,
+			       enum fts_lookup_flags flags,
+			       const struct fts_result *result,
+			       uint32_t last_uid);
+
+void fts_sift_walk_hooks_add(struct module *module);
+void fts_sift_walk_hooks_remove(void);
+
+#endif

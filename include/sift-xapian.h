@@ -214,6 +214,17 @@ enum sift_xstatus sift_xdb_terms_docs(struct sift_xdb *db,
    exist), merging its B-trees into a minimal, fully packed form. */
 enum sift_xstatus sift_xdb_compact(const char *src_path, const char *dest_path,
 				   const char **error_r);
+/* Compact the databases at src_paths (at least one; their document ids
+   must not overlap: each source's range of ids lies wholly before or
+   after every other's) into one at dest_path (which must not exist), the
+   ids kept.  Metadata: a key set in several sources gets the first
+   source's value.  Cost: one pass over the sources' posting lists, so
+   merging many small databases costs about what compacting one database
+   of their total size does. */
+enum sift_xstatus sift_xdb_merge(const char *const src_paths[],
+				 unsigned int src_count,
+				 const char *dest_path,
+				 const char **error_r);
 
 /* Write into dest_path (which must not exist) a copy of the database at
    src_path without the documents whose ids are in drop (sorted, unique):

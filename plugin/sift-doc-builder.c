@@ -11,6 +11,11 @@
 #include "sift-phrase-filter.h"
 #include "sift-doc-builder.h"
 
+/* Per-document buffers larger than this (grown for one large message)
+   are freed after it, so that one message does not set the indexing
+   process's size for the rest of the run. */
+#define DOC_KEEP_BUFFER_BYTES (1024 * 1024)
+
 struct sift_token_span {
 	size_t offset, len;
 };
@@ -631,6 +636,12 @@ int sift_doc_builder_begin(struct sift_doc_builder *b, uint32_t uid,
 	b->field_open = FALSE;
 	str_truncate(b->opaque, 0);
 	str_truncate(b->decoded, 0);
+	if (buffer_get_size(b->gap_keys.arr.buffer) > DOC_KEEP_BUFFER_BYTES) {
+		/* grown for one large message: give it back rather than
+		   keep the indexer at that size for the rest of the run */
+		array_free(&b->gap_keys);
+		i_array_init(&b->gap_keys, 256);
+	}
 	array_clear(&b->gap_keys);
 	sift_termset_clear(b->doc_terms);
 	sift_termset_clear(b->opaque_seen);

@@ -19,14 +19,14 @@
 #include "fts-backend-sift.h"
 #include "sift-index-private.h"
 
-/* The documents of the database that are not expunged. */
-static int sift_index_live_uids(struct sift_index *index,
+/* The documents of db that are not expunged. */
+static int sift_index_live_uids(struct sift_index *index, struct sift_xdb *db,
 				struct sift_uids *uids_r)
 {
 	const char *error;
 	size_t i, j;
 
-	if (sift_xdb_all_uids(index->db, uids_r, &error) != SIFT_X_OK) {
+	if (sift_xdb_all_uids(db, uids_r, &error) != SIFT_X_OK) {
 		sift_index_error(index, "Listing documents of", error);
 		return -1;
 	}
@@ -40,9 +40,12 @@ static int sift_index_live_uids(struct sift_index *index,
 
 /* Write the side files of the copy in dest_dir - its full term list,
    the opaque lines and gap filters of the messages that are still there
-   - and commit their state in the copy's metadata. */
+   - and commit their state in the copy's metadata.  With merged (run
+   databases were merged into the copy), commit everything a commit of
+   the index would, last_uid included: the index itself was not
+   committed since those documents were added. */
 static int sift_index_copy_side_files(struct sift_index *index,
-				      const char *dest_dir)
+				      const char *dest_dir, bool merged)
 {
 	struct sift_uids uids = { NULL, 0, 0 };
 	struct sift_files_state st;
@@ -50,13 +53,15 @@ static int sift_index_copy_side_files(struct sift_index *index,
 	const char *error;
 	int ret = 0;
 
-	if (sift_index_live_uids(index, &uids) < 0)
-		return -1;
 	if (sift_xdb_open(dest_dir, SIFT_XDB_WRITE |
 			  (index->backend->set->fsync ? 0 : SIFT_XDB_NO_SYNC),
 			  &dest_db, &error) != SIFT_X_OK) {
 		sift_index_error(index, "Opening the new copy of", error);
-		sift_uids_free(&uids);
+		return -1;
+	}
+	/* the copy's documents: the index's and the run databases' */
+	if (sift_index_live_uids(index, dest_db, &uids) < 0) {
+		sift_xdb_close(&dest_db);
 		return -1;
 	}
 	i_zero(&st);
@@ -69,9 +74,13 @@ static int sift_index_copy_side_files(struct sift_index *index,
 				 &error) < 0) {
 		sift_index_write_error(index, error);
 		ret = -1;
-	} else if (sift_xdb_set_metadata(dest_db, SIFT_META_FILES,
-					 sift_files_state_str(&st),
-					 &error) != SIFT_X_OK ||
+	} else if ((merged ?
+		    sift_index_set_commit_meta(index, dest_db, &st,
+				I_MAX(index->batch_last_uid,
+				      index->stored_last_uid), &error) < 0 :
+		    sift_xdb_set_metadata(dest_db, SIFT_META_FILES,
+					  sift_files_state_str(&st),
+					  &error) != SIFT_X_OK) ||
 		   sift_xdb_commit(dest_db, &error) != SIFT_X_OK) {
 		sift_index_error(index, "Committing the new copy of", error);
 		ret = -1;
@@ -99,16 +108,39 @@ static void sift_index_expunged_list(struct sift_index *index,
    caller holds the write lock (index is open for writing) and has
    committed, so no change can be lost.  The index's handle then refers to
    the old copy: close it right after. */
-static int sift_index_compact_locked(struct sift_index *index, bool rebuild)
+int sift_index_compact_locked(struct sift_index *index, bool rebuild)
 {
 	struct sift_fts_backend *backend = index->backend;
 	const char *tmp_path, *rebuild_path, *src_path, *error;
+	const char *const *run_paths = NULL;
+	ARRAY_TYPE(const_string) sources;
 	struct timeval start, end;
 	struct event *event;
-	unsigned int dropped = 0;
+	unsigned int dropped = 0, run_count = 0;
+	bool merged = sift_index_run_active(index);
 	int ret = 0;
 
 	i_assert(index->writable);
+	if (merged) {
+		/* the run's last batch, and its side-file records, on
+		   disk for the merge and the copy (not committed: the
+		   copy's commit does that) */
+		if (sift_index_run_commit(index) < 0)
+			return -1;
+		sift_index_run_close(index);
+		if (sift_termfiles_writer_sync(index->dict, FALSE,
+					       &error) < 0 ||
+		    sift_phrase_filter_writer_sync(index->gaps, FALSE,
+						   &error) < 0) {
+			sift_index_write_error(index, error);
+			return -1;
+		}
+		run_paths = sift_index_run_db_paths(index, &run_count);
+		/* rebuilding would drop expunged documents of the index
+		   only, while the records must stay for those in the run
+		   databases: left to the next run's end */
+		rebuild = FALSE;
+	}
 	i_gettimeofday(&start);
 	event = event_create(index->event);
 	tmp_path = t_strconcat(index->path, ".compact", NULL);
@@ -131,17 +163,27 @@ static int sift_index_compact_locked(struct sift_index *index, bool rebuild)
 		}
 		src_path = rebuild_path;
 	}
+	t_array_init(&sources, run_count + 1);
+	array_push_back(&sources, &src_path);
+	for (unsigned int i = 0; i < run_count; i++)
+		array_push_back(&sources, &run_paths[i]);
 	if (ret < 0)
 		;
-	else if (sift_xdb_compact(src_path, tmp_path, &error) != SIFT_X_OK) {
-		sift_index_error(index, "Compacting", error);
+	else if (sift_xdb_merge(array_front(&sources), array_count(&sources),
+				tmp_path, &error) != SIFT_X_OK) {
+		sift_index_error(index, merged ? "Merging a run into" :
+				 "Compacting", error);
 		ret = -1;
-	} else if (sift_index_copy_side_files(index, tmp_path) < 0) {
+	} else if (sift_index_copy_side_files(index, tmp_path, merged) < 0) {
 		ret = -1;
 	} else if (sift_swap_dirs(tmp_path, index->path, FALSE,
 				  &error) < 0) {
 		e_error(backend->event, "%s", error);
 		ret = -1;
+	} else if (merged) {
+		/* in the index now; gone before anyone else can take
+		   the new copy's lock and start a run of its own */
+		sift_index_run_remove(index);
 	} else if (dropped > 0) {
 		/* the new copy holds no expunged documents */
 		array_clear(&index->expunged);
@@ -162,9 +204,11 @@ static int sift_index_compact_locked(struct sift_index *index, bool rebuild)
 			set_name(SIFT_EVENT_COMPACT)->
 			add_str("kind", dropped > 0 ? "rebuild" : "compact")->
 			add_int("dropped", dropped)->event(),
-			"%s %s (%u expunged documents dropped) in %lld ms",
+			"%s %s (%u expunged documents dropped, %u run "
+			"databases merged) in %lld ms",
 			dropped > 0 ? "Rebuilt" : "Compacted", index->path,
-			dropped, (long long)timeval_diff_msecs(&end, &start));
+			dropped, run_count,
+			(long long)timeval_diff_msecs(&end, &start));
 	}
 	event_unref(&event);
 	return ret;
@@ -266,7 +310,13 @@ int sift_index_finish(struct sift_index **_index)
 
 	if (index->writable && index->docs_added > 0)
 		(void)sift_index_expunge_gone(index);
-	ret = sift_index_commit(index, 0);
+	if (sift_index_run_active(index)) {
+		/* a bulk run: its end merges the run databases into the
+		   index in the compaction below, which commits them */
+		ret = 0;
+	} else {
+		ret = sift_index_commit(index, 0);
+	}
 	sift_umask_push(index->create_umask, &saved);
 	/* a large indexing run leaves B-tree blocks half full: compacting
 	   roughly halves the index and takes about a second per 100k

@@ -49,7 +49,70 @@ struct sift_index {
 
 	/* writer: builds the documents it stores */
 	struct sift_doc_builder *builder;
+
+	/* a bulk run (sift-index-run.c): set once the run has added
+	   compact_after messages; from then on documents go to run
+	   databases, merged into the index at the run's end */
+	bool bulk;
+	/* run databases made (<path>.run-1 .. run-<run_dbs>), the one being
+	   filled (NULL between two) and its documents, the UIDs they hold */
+	unsigned int run_dbs, run_db_docs;
+	struct sift_xdb *run_db;
+	ARRAY_TYPE(seq_range) run_uids;
+	/* the highest document id in the index or a run database: a
+	   merge needs each source's ids above the previous one's, so a
+	   document at or below it ends the bulk run (run_floor_set: known) */
+	uint32_t run_floor;
+	bool run_floor_set;
 };
+
+/* Commit batches per run database (25,000 messages with the default
+   fts_sift_commit_batch = 250): small enough that committing a batch
+   into it stays cheap, few enough that a merge has few sources: Xapian's
+   merge keeps each source's part of a posting list as a chunk of its
+   own, so every source adds a chunk to each term it shares with another
+   (10,000 messages per run database made the index of 100,000 messages
+   12 % larger, 351 MB against 313).  At most SIFT_RUN_MAX_DBS are merged
+   at once: then the index is checkpointed (merged, committed) and the
+   run goes on. */
+#define SIFT_RUN_DB_BATCHES 100
+#define SIFT_RUN_MAX_DBS 8
+
+/* sift-index-run.c */
+bool sift_index_run_active(const struct sift_index *index);
+unsigned int sift_index_run_db_count(const struct sift_index *index);
+/* Does a run database hold uid? */
+bool sift_index_run_has(const struct sift_index *index, uint32_t uid);
+/* The run databases' paths (on the data stack), oldest first. */
+const char *const *sift_index_run_db_paths(struct sift_index *index,
+					   unsigned int *count_r);
+/* Store the document in the current run database (creating it).  The
+   mailbox's umask must be in effect.  Returns 0 or -1 (logged). */
+int sift_index_run_add(struct sift_index *index, uint32_t uid,
+		       const struct sift_xdoc *doc);
+/* Commit the current run database (no fsync), closing it when full.
+   Returns 0 or -1 (logged). */
+int sift_index_run_commit(struct sift_index *index);
+/* Close the current run database (its uncommitted documents are lost). */
+void sift_index_run_close(struct sift_index *index);
+/* Close and delete every run database (after a merge, or discarding
+   the run). */
+void sift_index_run_remove(struct sift_index *index);
+/* Delete run databases a killed writer left next to the index.  Only
+   under the index's write lock. */
+void sift_index_run_remove_leftovers(struct sift_index *index);
+void sift_index_run_deinit(struct sift_index *index);
+
+/* sift-index-compact.c: merge the run databases into the index (a
+   compaction of the index and them together, swapped in), committing
+   last_uid and the side files' state in the merged copy.  The index's
+   handle then refers to the old copy.  Returns 0 or -1 (logged). */
+int sift_index_compact_locked(struct sift_index *index, bool rebuild);
+/* Set the metadata every commit of db records (format, side files,
+   text engine, header selection, last_uid, expunges if changed). */
+int sift_index_set_commit_meta(struct sift_index *index, struct sift_xdb *db,
+			       const struct sift_files_state *files,
+			       uint32_t last_uid, const char **error_r);
 
 /* The umask, in one place.  Every file fts-sift (or Xapian, for it)
    creates must get the mailbox's permissions (see the top of

@@ -703,6 +703,9 @@ static int sift_index_acquire(struct sift_index *index, bool nowait)
 			ret = sift_index_open_side_files(index);
 		if (ret > 0) {
 			sift_index_take_expunge_queue(index);
+			/* a killed run's databases (never ours: a writer
+			   merges or removes its own before letting go) */
+			sift_index_run_remove_leftovers(index);
 			return 0;
 		}
 		if (ret < 0) {
@@ -855,6 +858,9 @@ void sift_index_close(struct sift_index **_index)
 		return;
 	*_index = NULL;
 	sift_doc_builder_free(&index->builder);
+	/* a run not merged (the update failed) is dropped while the lock
+	   is still held: its messages are indexed again next time */
+	sift_index_run_deinit(index);
 	sift_umask_push(index->create_umask, &saved);
 	sift_termfiles_writer_close(&index->dict);
 	sift_phrase_filter_writer_close(&index->gaps);
@@ -1004,6 +1010,85 @@ static int sift_index_doc_side_files(struct sift_index *index)
 
 static int sift_index_doc_end_umask(struct sift_index *index);
 
+/* Merge the run databases into the index now (a checkpoint of a bulk
+   run), then reopen it to go on.  Returns 0 or -1 (logged: the run must
+   stop; what was not merged is indexed again by the next run). */
+static int sift_index_checkpoint(struct sift_index *index)
+{
+	uint32_t last_uid = I_MAX(index->batch_last_uid,
+				  index->stored_last_uid);
+	int ret;
+
+	ret = sift_index_compact_locked(index, FALSE);
+	sift_index_run_remove(index);
+	sift_index_reset(index);
+	if (ret < 0 || sift_index_acquire(index, FALSE) < 0)
+		return -1;
+	if (index->stored_last_uid < last_uid) {
+		e_error(index->backend->event, "Index %s was recreated while "
+			"this process was indexing mailbox %s: stopping (the "
+			"rest is indexed by the next run)", index->path,
+			mailbox_get_vname(index->box));
+		return -1;
+	}
+	index->batch_docs = 0;
+	index->batch_bytes = 0;
+	index->batch_expunges = 0;
+	index->batch_dirty = FALSE;
+	index->expunged_dirty = FALSE;
+	index->run_floor_set = FALSE;
+	return 0;
+}
+
+/* May uid go to a run database?  Only above every document id the
+   index and the run databases hold (Xapian merges sources whose ids
+   don't overlap).  Dovecot indexes in UID order, so this is the rule;
+   otherwise (a rescan lowered last_uid below a document) the run
+   databases are merged in now and the rest of the run writes into the
+   index directly.  Returns FALSE also when that merge failed (logged;
+   the caller's add then fails too, the index being closed). */
+static bool sift_index_bulk_takes(struct sift_index *index, uint32_t uid)
+{
+	uint32_t docs, last_docid;
+	const char *error;
+
+	if (!index->run_floor_set) {
+		if (sift_xdb_stats(index->db, &docs, &last_docid,
+				   &error) != SIFT_X_OK) {
+			sift_index_error(index, "Reading statistics of", error);
+			last_docid = (uint32_t)-1;
+		}
+		index->run_floor = last_docid;
+		index->run_floor_set = TRUE;
+	}
+	if (uid > index->run_floor)
+		return TRUE;
+	index->bulk = FALSE;
+	if (sift_index_run_active(index))
+		(void)sift_index_checkpoint(index);
+	return FALSE;
+}
+
+/* A bulk run's batch is complete: commit it to its run database, and
+   merge the run databases in when there are enough of them or another
+   writer waits for the lock (which then gets its turn). */
+static int sift_index_bulk_batch_end(struct sift_index *index)
+{
+	const char *wait_path = t_strconcat(index->path,
+					    "/"SIFT_LOCK_WAIT_FILE, NULL);
+
+	if (sift_index_run_commit(index) < 0)
+		return -1;
+	index->batch_docs = 0;
+	index->batch_bytes = 0;
+	if (sift_index_run_db_count(index) < SIFT_RUN_MAX_DBS &&
+	    access(wait_path, F_OK) < 0)
+		return 0;
+	if (sift_index_checkpoint(index) < 0)
+		return -1;
+	return sift_index_yield(index);
+}
+
 int sift_index_doc_end(struct sift_index *index)
 {
 	struct sift_umask saved;
@@ -1035,15 +1120,29 @@ static int sift_index_doc_end_umask(struct sift_index *index)
 		sift_index_error(index, "Looking up a document in", error);
 		ret = -1;
 	}
+	if (ret == 0 && !existed && sift_index_run_has(index, uid))
+		existed = TRUE;
 	/* A document that is already there (last_uid was lowered by a
 	   rescan) is kept: a UID's message never changes. */
 	if (ret == 0 && !existed) {
-		if (sift_doc_builder_finish(b, &error) < 0) {
+		/* decided before the side files get the document's records:
+		   a merge now copies them only for documents it holds */
+		bool to_run = index->bulk && sift_index_bulk_takes(index, uid);
+
+		if (index->db == NULL) {
+			/* the merge sift_index_bulk_takes() did failed */
+			ret = -1;
+		} else if (sift_doc_builder_finish(b, &error) < 0) {
 			sift_index_doc_error(index, error);
 			ret = -1;
 		} else if (sift_index_doc_side_files(index) < 0)
 			ret = -1;
-		else if (sift_xdb_add(index->db, uid,
+		else if (to_run) {
+			if (sift_index_run_add(index, uid,
+					sift_doc_builder_xdoc(b)) < 0)
+				ret = -1;
+			index->run_floor = uid;
+		} else if (sift_xdb_add(index->db, uid,
 				      sift_doc_builder_xdoc(b), NULL,
 				      &error) != SIFT_X_OK) {
 			sift_index_error(index, "Storing a document in", error);
@@ -1069,9 +1168,19 @@ static int sift_index_doc_end_umask(struct sift_index *index)
 		index->batch_last_uid = uid;
 	if (index->batch_docs >= index->backend->set->commit_batch ||
 	    index->batch_bytes >= index->backend->set->commit_size) {
+		if (index->bulk)
+			return sift_index_bulk_batch_end(index);
 		if (sift_index_commit_last_uid(index, index->batch_last_uid) < 0 ||
 		    sift_index_yield(index) < 0)
 			return -1;
+		if (index->backend->set->compact_after > 0 &&
+		    index->docs_added >= index->backend->set->compact_after) {
+			/* the run's end compacts the index anyway: from
+			   here on its documents go to run databases,
+			   merged in by that compaction */
+			index->bulk = TRUE;
+			index->run_floor_set = FALSE;
+		}
 	}
 	return 0;
 }
@@ -1099,12 +1208,46 @@ void sift_index_unexpunge(struct sift_index *index, uint32_t uid)
 	}
 }
 
+int sift_index_set_commit_meta(struct sift_index *index, struct sift_xdb *db,
+			       const struct sift_files_state *files,
+			       uint32_t last_uid, const char **error_r)
+{
+	if (sift_xdb_set_metadata(db, SIFT_META_FORMAT,
+				  SIFT_FORMAT_VERSION, error_r) != SIFT_X_OK ||
+	    sift_xdb_set_metadata(db, SIFT_META_FILES,
+				  sift_files_state_str(files),
+				  error_r) != SIFT_X_OK ||
+	    sift_xdb_set_metadata(db, SIFT_META_TEXT,
+				  sift_index_text_id(index->backend),
+				  error_r) != SIFT_X_OK ||
+	    sift_xdb_set_metadata(db, SIFT_META_HEADERS,
+				  sift_hdrfilter_id(index->backend->hdrfilter),
+				  error_r) != SIFT_X_OK ||
+	    sift_xdb_set_metadata(db, SIFT_META_LAST_UID,
+				  dec2str(last_uid), error_r) != SIFT_X_OK ||
+	    (index->expunged_dirty &&
+	     sift_xdb_set_metadata(db, SIFT_META_EXPUNGED,
+				   sift_uid_ranges_str(&index->expunged),
+				   error_r) != SIFT_X_OK))
+		return -1;
+	return 0;
+}
+
+static int sift_index_checkpoint(struct sift_index *index);
+
 int sift_index_commit_last_uid(struct sift_index *index, uint32_t last_uid)
 {
 	struct timeval start, end;
 	struct event *event;
 	const char *error;
 
+	if (sift_index_run_active(index)) {
+		/* documents wait in run databases: committing the index
+		   alone would claim them; merge them in instead */
+		if (last_uid > index->batch_last_uid)
+			index->batch_last_uid = last_uid;
+		return sift_index_checkpoint(index);
+	}
 	i_gettimeofday(&start);
 	event = event_create(index->event);
 	if (sift_termfiles_writer_sync(index->dict, index->backend->set->fsync,
@@ -1120,23 +1263,8 @@ int sift_index_commit_last_uid(struct sift_index *index, uint32_t last_uid)
 	sift_index_take_expunge_queue(index);
 	sift_termfiles_writer_state(index->dict, &index->files);
 	sift_phrase_filter_writer_state(index->gaps, &index->files.gaps);
-	if (sift_xdb_set_metadata(index->db, SIFT_META_FORMAT,
-				  SIFT_FORMAT_VERSION, &error) != SIFT_X_OK ||
-	    sift_xdb_set_metadata(index->db, SIFT_META_FILES,
-				  sift_files_state_str(&index->files),
-				  &error) != SIFT_X_OK ||
-	    sift_xdb_set_metadata(index->db, SIFT_META_TEXT,
-				  sift_index_text_id(index->backend),
-				  &error) != SIFT_X_OK ||
-	    sift_xdb_set_metadata(index->db, SIFT_META_HEADERS,
-				  sift_hdrfilter_id(index->backend->hdrfilter),
-				  &error) != SIFT_X_OK ||
-	    sift_xdb_set_metadata(index->db, SIFT_META_LAST_UID,
-				  dec2str(last_uid), &error) != SIFT_X_OK ||
-	    (index->expunged_dirty &&
-	     sift_xdb_set_metadata(index->db, SIFT_META_EXPUNGED,
-				   sift_uid_ranges_str(&index->expunged),
-				   &error) != SIFT_X_OK) ||
+	if (sift_index_set_commit_meta(index, index->db, &index->files,
+				       last_uid, &error) < 0 ||
 	    sift_xdb_commit(index->db, &error) != SIFT_X_OK) {
 		sift_index_error(index, "Committing", error);
 		event_unref(&event);

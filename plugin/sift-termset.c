@@ -64,8 +64,24 @@ void sift_termset_free(struct sift_termset **_set)
 	i_free(set);
 }
 
+/* Slots kept across documents; a larger table (grown for one big
+   message) is given back at the next clear, as every later lookup would
+   otherwise probe a table too large for the CPU's caches. */
+#define TERMSET_KEEP_CAP 8192
+
 void sift_termset_clear(struct sift_termset *set)
 {
+	if (set->cap > TERMSET_KEEP_CAP) {
+		i_free(set->slots);
+		set->cap = 1024;
+		set->slots = i_new(struct termset_slot, set->cap);
+		set->gen = 1;
+		array_free(&set->entries);
+		i_array_init(&set->entries, 512);
+		buffer_free(&set->bytes);
+		set->bytes = buffer_create_dynamic(default_pool, 16384);
+		return;
+	}
 	array_clear(&set->entries);
 	buffer_set_used_size(set->bytes, 0);
 	if (++set->gen == 0) {

@@ -989,6 +989,33 @@ sift_xdb_compact(const char *src_path, const char *dest_path,
 	}
 }
 
+SIFT_EXPORT enum sift_xstatus
+sift_xdb_merge(const char *const src_paths[], unsigned int src_count,
+	       const char *dest_path, const char **error_r)
+{
+	if (src_count == 0)
+		return set_error(error_r, SIFT_X_ERROR, "merge", "",
+				 "no databases");
+	try {
+		Xapian::Database src;
+
+		for (unsigned int i = 0; i < src_count; i++) {
+			src.add_database(Xapian::Database(src_paths[i],
+						Xapian::DB_BACKEND_GLASS));
+		}
+		/* NO_RENUMBER: document ids are IMAP UIDs and must survive;
+		   Xapian refuses sources whose docid ranges overlap.  Each
+		   posting list is written once, the sources' chunks merged in
+		   docid order, so this costs one pass over all of them,
+		   however many small databases a run left. */
+		src.compact(dest_path, Xapian::DBCOMPACT_NO_RENUMBER |
+			    Xapian::DBCOMPACT_MULTIPASS);
+		return ok(error_r);
+	} catch (...) {
+		return translate_exception(error_r, "merge");
+	}
+}
+
 /* Is did in the sorted array? */
 static bool uid_in(const uint32_t *uids, size_t count, Xapian::docid did)
 {

@@ -1527,6 +1527,96 @@ static void test_xdb_compact(void)
 	test_end();
 }
 
+/* sift_xdb_merge(): several databases with disjoint id ranges become one
+   (a bulk run's run databases and the index), ids, frequencies, values
+   and the first source's metadata kept; overlapping ranges and no
+   sources fail with a message. */
+static void test_xdb_merge(void)
+{
+	const char *a = tpath("merge-a"), *b = tpath("merge-b");
+	const char *c = tpath("merge-c"), *dest = tpath("merge-dest");
+	const char *srcs[3] = { a, b, c };
+	static const uint32_t uids[] = { 3, 4, 10, 11, 12, 40 };
+	static const uint32_t all_odd[] = { 3, 11, 40 };
+	static const uint32_t u12[] = { 12 };
+	struct sift_xdb *db;
+	const char *err;
+	enum sift_xstatus ret;
+
+	test_begin("xdb merge");
+	db = db_open_ok(a, SIFT_XDB_WRITE | SIFT_XDB_CREATE);
+	if (db == NULL) {
+		test_end();
+		return;
+	}
+	doc_put(db, 3, "Bodd", "Bshared", NULL);
+	doc_put(db, 4, "Bshared", NULL);
+	test_assert(sift_xdb_set_metadata(db, "last_uid", "4", &err) ==
+		    SIFT_X_OK);
+	db_commit_ok(db);
+	sift_xdb_close(&db);
+	db = db_open_ok(b, SIFT_XDB_WRITE | SIFT_XDB_CREATE | SIFT_XDB_NO_SYNC);
+	if (db != NULL) {
+		doc_put(db, 10, "Bshared", NULL);
+		doc_put(db, 11, "Bodd", "Bshared", NULL);
+		doc_put(db, 12, "Btwelve", NULL);
+		/* a key the first source has too: the first one's wins */
+		test_assert(sift_xdb_set_metadata(db, "last_uid", "99",
+						  &err) == SIFT_X_OK);
+		db_commit_ok(db);
+		sift_xdb_close(&db);
+	}
+	db = db_open_ok(c, SIFT_XDB_WRITE | SIFT_XDB_CREATE | SIFT_XDB_NO_SYNC);
+	if (db != NULL) {
+		doc_put(db, 40, "Bodd", NULL);
+		db_commit_ok(db);
+		sift_xdb_close(&db);
+	}
+	ret = sift_xdb_merge(srcs, 3, dest, &err);
+	test_assert(ret == SIFT_X_OK);
+	if (ret != SIFT_X_OK)
+		i_error("merge: %s", err);
+	db = db_open_ok(dest, 0);
+	if (db != NULL) {
+		check_all_uids(db, uids, N_ELEM(uids));
+		check_stats_range(db, 6, 40, 40);
+		check_match(db, "B", '\0', "odd", SIFT_MATCH_EXACT,
+			    all_odd, 3, 1, 0);
+		check_match(db, "B", '\0', "shared", SIFT_MATCH_EXACT,
+			    uids, 4, 1, 1);
+		check_match(db, "B", '\0', "twelve", SIFT_MATCH_EXACT,
+			    u12, 1, 1, 2);
+		test_assert(str_eq_null(meta_get(db, "last_uid"), "4"));
+		sift_xdb_close(&db);
+	}
+	/* the merged copy takes new documents */
+	db = db_open_ok(dest, SIFT_XDB_WRITE);
+	if (db != NULL) {
+		doc_put(db, 41, "Bnew", NULL);
+		db_commit_ok(db);
+		check_stats_range(db, 7, 41, 41);
+		sift_xdb_close(&db);
+	}
+	/* overlapping id ranges (b holds 10..12, a copy of it too) fail
+	   with a message, and leave no exception behind */
+	{
+		const char *overlap[2] = { b, b };
+
+		ret = sift_xdb_merge(overlap, 2, tpath("merge-dest2"), &err);
+		test_assert(err_reported(ret, &err));
+	}
+	/* no sources, a missing source */
+	ret = sift_xdb_merge(srcs, 0, tpath("merge-dest3"), &err);
+	test_assert(err_reported(ret, &err));
+	{
+		const char *missing[2] = { a, tpath("merge-missing") };
+
+		ret = sift_xdb_merge(missing, 2, tpath("merge-dest4"), &err);
+		test_assert(err_reported(ret, &err));
+	}
+	test_end();
+}
+
 /* ---- corruption ---- */
 
 enum corruption {
@@ -2297,6 +2387,7 @@ int main(void)
 		test_xdb_reader_revisions,
 		test_xdb_term_limits,
 		test_xdb_compact,
+		test_xdb_merge,
 		test_xdb_corrupt,
 		test_xdb_open_regular_file,
 		test_xdb_readonly_dir,

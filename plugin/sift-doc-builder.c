@@ -254,6 +254,13 @@ static int doc_token(void *context, const char *tok, size_t len,
 	struct sift_doc_builder *b = context;
 
 	if (b->field_is_pooled && sift_token_is_opaque(tok, len)) {
+		if (str_len(b->opaque) + len + 1 > SIFT_OPAQUE_MAX_PER_DOC) {
+			/* a hostile or broken message: what is not kept
+			   can't be answered from the index */
+			b->doc_untrusted |= SIFT_UNTRUSTED_HEADERS |
+				SIFT_UNTRUSTED_TEXT;
+			return 0;
+		}
 		if (!sift_termset_add(b->opaque_seen, tok, len, 0))
 			return 0;
 		str_append_data(b->opaque, tok, len);

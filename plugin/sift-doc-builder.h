@@ -70,6 +70,10 @@ struct sift_doc_builder;
 #define SIFT_DECODED_MAX_BYTES (16 * 1024 * 1024)
 /* shortest token treated as opaque (see above) */
 #define SIFT_OPAQUE_MIN_LEN 8
+/* At most this much of one message's opaque tokens is kept (they go to
+   the opaque file as one record, see SIFT_RECORD_MAX_SIZE); beyond it
+   the message's header and TEXT searches are left to Dovecot. */
+#define SIFT_OPAQUE_MAX_PER_DOC (4 * 1024 * 1024)
 /* Body text is tokenized in pieces of about this size (cut at
    whitespace), so a 100 MB message never needs 100 MB of buffer. */
 #define SIFT_FIELD_FLUSH_SIZE (256 * 1024)

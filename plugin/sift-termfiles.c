@@ -8,6 +8,9 @@
 #include "write-full.h"
 #include "sift-file.h"
 #include "sift-termfiles.h"
+
+/* see sift_termfiles_writer_add_terms() */
+#define SIFT_TERMS_APPEND_CHUNK (4 * 1024 * 1024)
 #include "sift-record.h"
 #include "sift-uids.h"
 #include "sift-gramfilter.h"
@@ -356,9 +359,26 @@ int sift_termfiles_writer_add_terms(struct sift_termfiles_writer *writer,
 			       const char *lines, size_t len,
 			       const char **error_r)
 {
-	if (len == 0)
-		return 0;
-	return sift_wfile_append(writer->terms, lines, len, NULL, 0, error_r);
+	/* one record each at most SIFT_TERMS_APPEND_CHUNK, cut after a
+	   line: a message with millions of new words would otherwise
+	   exceed SIFT_RECORD_MAX_SIZE */
+	while (len > 0) {
+		size_t chunk = len;
+
+		if (chunk > SIFT_TERMS_APPEND_CHUNK) {
+			const char *nl = memrchr(lines, '\n',
+						 SIFT_TERMS_APPEND_CHUNK);
+
+			chunk = nl == NULL ? SIFT_TERMS_APPEND_CHUNK :
+				(size_t)(nl - lines) + 1;
+		}
+		if (sift_wfile_append(writer->terms, lines, chunk, NULL, 0,
+				      error_r) < 0)
+			return -1;
+		lines += chunk;
+		len -= chunk;
+	}
+	return 0;
 }
 
 int sift_termfiles_writer_add_opaque(struct sift_termfiles_writer *writer, uint32_t uid,

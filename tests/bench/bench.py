@@ -894,7 +894,9 @@ class DovecotEngine(Engine):
                     uids, err = uid_search(self.dv, conn, q.criteria)
                 except (imaplib.IMAP4.abort, OSError) as e:
                     uids, err = set(), "socket error: %s" % e
-                if err and "socket error" in err:
+                if err and ("socket error" in err or
+                            "unexpected response" in err or
+                            "got more than" in err):
                     # the imap process died (e.g. out of memory; the
                     # harness reports it as a socket error): the query
                     # counts as failed, the rest go on in a new one

@@ -62,6 +62,11 @@ import time
 
 import dovecot_conf
 
+# imaplib refuses a response line over 1,000,000 bytes; a SEARCH of a
+# 300,000-message mailbox answers with about 2 MB on one line, and the
+# refusal leaves the rest of it in the socket for the next command.
+imaplib._MAXLINE = 256 * 1024 * 1024
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 DEFAULT_SIFT_SO = os.path.join(REPO, "plugin", ".libs", "lib21_fts_sift_plugin.so")

@@ -685,6 +685,10 @@ class OracleCache:
             return None
         if e.get("query") != label or e.get("messages") != messages:
             return None
+        if e.get("error"):
+            # a failed scan is no oracle (older runs stored them): the
+            # query is scanned again
+            return None
         return e
 
     def get(self, corpus, q):

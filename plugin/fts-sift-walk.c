@@ -162,6 +162,25 @@ static void sift_walk_skip(struct mail_search_context *ctx,
 	}
 }
 
+/* Unregister a search from its mailbox and free it. */
+static void sift_walk_search_free(struct sift_walk_mailbox *wbox,
+				  struct sift_walk_search **_ws)
+{
+	struct sift_walk_search *ws = *_ws;
+	unsigned int i, count;
+
+	*_ws = NULL;
+	count = array_count(&wbox->searches);
+	for (i = 0; i < count; i++) {
+		if (array_idx_elem(&wbox->searches, i) == ws) {
+			array_delete(&wbox->searches, i, 1);
+			break;
+		}
+	}
+	array_free(&ws->uids);
+	i_free(ws);
+}
+
 static struct mail_search_context *
 sift_walk_search_init(struct mailbox_transaction_context *t,
 		      struct mail_search_args *args,
@@ -172,7 +191,6 @@ sift_walk_search_init(struct mailbox_transaction_context *t,
 	struct sift_walk_mailbox *wbox = SIFT_WALK_CONTEXT(t->box);
 	struct sift_walk_search *ws;
 	struct mail_search_context *ctx;
-	unsigned int i, count;
 
 	/* registered before the fts plugin's search_init runs, because
 	   that is where it usually looks up */
@@ -185,15 +203,7 @@ sift_walk_search_init(struct mailbox_transaction_context *t,
 						 wanted_fields,
 						 wanted_headers);
 	if (ctx == NULL) {
-		count = array_count(&wbox->searches);
-		for (i = 0; i < count; i++) {
-			if (array_idx_elem(&wbox->searches, i) == ws) {
-				array_delete(&wbox->searches, i, 1);
-				break;
-			}
-		}
-		array_free(&ws->uids);
-		i_free(ws);
+		sift_walk_search_free(wbox, &ws);
 		return NULL;
 	}
 	MODULE_CONTEXT_SET(ctx, sift_walk_storage_module, ws);
@@ -216,7 +226,6 @@ static int sift_walk_search_deinit(struct mail_search_context *ctx)
 	struct sift_walk_mailbox *wbox =
 		SIFT_WALK_CONTEXT(ctx->transaction->box);
 	struct sift_walk_search *ws = SIFT_WALK_CONTEXT(ctx);
-	unsigned int i, count;
 
 	if (ws != NULL) {
 		if (ws->have_candidates) {
@@ -230,15 +239,7 @@ static int sift_walk_search_deinit(struct mail_search_context *ctx)
 				"the search walked past %u messages "
 				"the index ruled out", ws->skipped);
 		}
-		count = array_count(&wbox->searches);
-		for (i = 0; i < count; i++) {
-			if (array_idx_elem(&wbox->searches, i) == ws) {
-				array_delete(&wbox->searches, i, 1);
-				break;
-			}
-		}
-		array_free(&ws->uids);
-		i_free(ws);
+		sift_walk_search_free(wbox, &ws);
 	}
 	return wbox->module_ctx.super.search_deinit(ctx);
 }

@@ -47,6 +47,10 @@ struct sift_doc_builder {
 	bool field_open, field_is_address, field_is_pooled, field_chunks;
 	/* HTML source: runs are split at '<' and '>' */
 	bool field_html;
+	/* a hashed header (SIFT_HEADER_HASHED) whose text was not seen
+	   yet: keyed (token_prefix K<key>:) unless its first text holds an
+	   opaque token (doc_hashed_decide()) */
+	bool field_hashed_pending;
 	/* the document's distinct terms so far */
 	struct sift_termset *doc_terms;
 	/* the ASCII characters of the body: bit c % 8 of byte c / 8 */
@@ -393,6 +397,51 @@ static void doc_chars(struct sift_doc_builder *b, const char *text,
 	}
 }
 
+/* Does normalized text look like it holds an opaque token
+   (sift_token_is_opaque())?  A piece of letters, digits and the
+   punctuation found inside tokens, at least SIFT_OPAQUE_MIN_LEN long and
+   with a digit.  It needn't agree with the tokenizer: it only picks
+   whether a hashed header's instance is keyed or pooled, and either is
+   searched exactly (sift-terms.h). */
+static bool doc_text_looks_opaque(const char *text, size_t len)
+{
+	size_t run = 0;
+	bool digit = FALSE;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if ((c >= '0' && c <= '9') || ((c | 0x20) >= 'a' &&
+		    (c | 0x20) <= 'z') || c >= 0x80 || c == '.' || c == '_' ||
+		    c == '\'' || c == ':') {
+			if (c >= '0' && c <= '9')
+				digit = TRUE;
+			if (++run >= SIFT_OPAQUE_MIN_LEN && digit)
+				return TRUE;
+		} else {
+			run = 0;
+			digit = FALSE;
+		}
+	}
+	return FALSE;
+}
+
+/* A hashed header's instance: keyed, or pooled when its first text
+   (the whole value, unless it is over SIFT_FIELD_FLUSH_SIZE) holds an
+   opaque token, whose unique ids would otherwise be Xapian terms under
+   every key.  Decided before any of its terms is made. */
+static void doc_hashed_decide(struct sift_doc_builder *b, const char *norm,
+			      size_t norm_len)
+{
+	b->field_hashed_pending = FALSE;
+	if (!doc_text_looks_opaque(norm, norm_len))
+		return;
+	str_truncate(b->token_prefix, 0);
+	str_append(b->token_prefix, SIFT_PREFIX_HDR_POOL);
+	b->field_chunks = FALSE;
+	b->field_is_pooled = TRUE;
+}
+
 /* Normalize and tokenize size bytes of field text into terms. */
 static int doc_text(struct sift_doc_builder *b,
 			   const unsigned char *data, size_t size)
@@ -412,6 +461,8 @@ static int doc_text(struct sift_doc_builder *b,
 		/* address headers are indexed as runs only */
 		return doc_address_runs(b, norm, norm_len);
 	}
+	if (b->field_hashed_pending)
+		doc_hashed_decide(b, norm, norm_len);
 	array_clear(&b->token_spans);
 	ret = sift_text_tokenize(b->text, norm, norm_len,
 				 doc_token, b, &error);
@@ -458,6 +509,7 @@ void sift_doc_builder_field_begin(struct sift_doc_builder *b,
 	b->field_is_pooled = FALSE;
 	b->field_chunks = FALSE;
 	b->field_html = FALSE;
+	b->field_hashed_pending = FALSE;
 	b->field_error = 0;
 	i_zero(&b->gap_state);
 	buffer_set_used_size(b->field_buf, 0);
@@ -496,8 +548,8 @@ void sift_doc_builder_field_begin(struct sift_doc_builder *b,
 		break;
 	case SIFT_FIELD_KIND_HEADER: {
 		size_t name_len = hdr_name == NULL ? 0 : strlen(hdr_name);
-		const char *norm;
-		size_t norm_len;
+		const char *norm = "";
+		size_t norm_len = 0;
 		const char *error;
 
 		if (name_len > 0 && sift_text_normalize(b->text,
@@ -519,6 +571,20 @@ void sift_doc_builder_field_begin(struct sift_doc_builder *b,
 			str_append(b->token_prefix,
 				   sift_header_prefix(hdr_name));
 			b->field_chunks = TRUE;
+			break;
+		case SIFT_HEADER_HASHED:
+			if (b->field_error == 0 && norm_len > 0) {
+				str_append(b->token_prefix,
+					   sift_header_key_prefix(norm,
+								  norm_len));
+				b->field_chunks = TRUE;
+				b->field_hashed_pending = TRUE;
+			} else {
+				/* no N term, no key */
+				str_append(b->token_prefix,
+					   SIFT_PREFIX_HDR_POOL);
+				b->field_is_pooled = TRUE;
+			}
 			break;
 		case SIFT_HEADER_POOLED:
 			str_append(b->token_prefix, SIFT_PREFIX_HDR_POOL);

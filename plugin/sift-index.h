@@ -39,8 +39,10 @@ struct sift_index;
    the document ZR.  8: side files in checksummed records, their
    committed state in sift.files (sift-record.h).  Formats 5 to 8 were
    all made in one development series; only 4 and 8 were released, and
-   an index of any other format is rebuilt. */
-#define SIFT_FORMAT_VERSION "8"
+   an index of any other format is rebuilt.  9: the words of pooled
+   headers without opaque tokens keyed by a hash of the header name
+   (K<key>:, sift-terms.h). */
+#define SIFT_FORMAT_VERSION "9"
 
 /* What SIFT_META_TEXT says of an index built by this process with these
    settings (fts_sift_fold_accents; the fts plugin decoding attachments):

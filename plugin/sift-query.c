@@ -252,7 +252,8 @@ sift_query_collect_terms(struct sift_query *q,
 /* Drop the runs from terms, for a search string that is one token (a
    SIFT_PLAN_WORD needle).  Every occurrence of such a string lies inside
    one token of the text (sift-plan.h), and each token of a body or of
-   Subject is a term of its own (B<word>, Hsubject:<word>) beside the runs
+   Subject or of a keyed header instance is a term of its own (B<word>,
+   Hsubject:<word>, K<key>:<word>) beside the runs
    holding it, so the runs' documents are all among those of the words
    they hold.  A term whose rest has a character that is never inside a
    token is a run.  On 30,000 list messages "selftests" is in 8,263 body
@@ -273,7 +274,8 @@ static void sift_query_drop_runs(struct sift_query *q,
 		if (t[i].len > 0 && t[i].str[0] == SIFT_PREFIX_BODY[0])
 			rest = t[i].str + 1;
 		else if (t[i].len > hlen &&
-			 memcmp(t[i].str, SIFT_PREFIX_HDR, hlen) == 0) {
+			 (memcmp(t[i].str, SIFT_PREFIX_HDR, hlen) == 0 ||
+			  memcmp(t[i].str, SIFT_PREFIX_HDR_KEY, hlen) == 0)) {
 			rest = memchr(t[i].str + hlen, ':', t[i].len - hlen);
 			if (rest != NULL)
 				rest++;
@@ -853,6 +855,104 @@ static int sift_query_pooled_has_header(struct sift_query *q,
 	return 0;
 }
 
+/* HEADER of a hashed header, after its key's terms filled leaf (the
+   step as for Subject, definite where exact): the key is a hash of the
+   name, so a message that also holds another header name of the same key
+   may have the string in that one only: its definite match becomes
+   maybe.  Those names are the N terms whose key is the same.  And the
+   header's instances that were pooled for their opaque tokens
+   (sift-terms.h) give maybe as the pool did before: the messages with a
+   term of the pooled headers holding the needles.  Returns 0 or -1
+   (logged). */
+static int sift_query_hashed(struct sift_query *q,
+			     const struct sift_leaf_recipe *r,
+			     struct sift_leaf *leaf)
+{
+	const struct sift_plan *plan = &r->plan;
+	const struct sift_termfiles_prefix *pool;
+	unsigned int pool_count;
+	const char *key = r->header_prefix.prefix, *error = NULL;
+	struct sift_buf names = { NULL, 0, 0 };
+	enum sift_xstatus status;
+	int ret = 0;
+
+	sift_families_get(SIFT_FAMILIES_POOL, &pool, &pool_count);
+	if (plan->kind == SIFT_PLAN_WORD || plan->kind == SIFT_PLAN_RUN) {
+		if (sift_query_match(q, pool, pool_count,
+				     plan->needles[0].str,
+				     plan->needles[0].len,
+				     SIFT_MATCH_SUBSTRING, &leaf->maybe) < 0)
+			return -1;
+	} else if (sift_query_candidates(q, plan, pool, pool_count,
+					 &leaf->maybe) < 0)
+		return -1;
+
+	if (array_count(&leaf->definite) == 0)
+		return 0;
+	status = sift_xdb_list_terms(q->db, SIFT_PREFIX_HDR_NAME, '\0', "", 0,
+				     SIFT_MATCH_PREFIX, UINT_MAX, &names,
+				     &error);
+	if (status != SIFT_X_OK) {
+		sift_query_index_error(q, status, error);
+		sift_buf_free(&names);
+		return -1;
+	}
+	T_BEGIN {
+		ARRAY(const char *) strs;
+		ARRAY(size_t) lens;
+		size_t plen = strlen(SIFT_PREFIX_HDR_NAME), pos = 0;
+		unsigned int n;
+
+		t_array_init(&strs, 8);
+		t_array_init(&lens, 8);
+		while (pos < names.len) {
+			const char *line = names.data + pos, *nl;
+			size_t len;
+
+			nl = memchr(line, '\n', names.len - pos);
+			len = nl == NULL ? names.len - pos : (size_t)(nl - line);
+			pos += len + 1;
+			if (len < plen)
+				continue;
+			if ((len - plen == r->key_name_len &&
+			     memcmp(line + plen, r->key_name,
+				    r->key_name_len) == 0) ||
+			    strcmp(sift_header_key_prefix(line + plen,
+							  len - plen), key) != 0)
+				continue;
+			/* another name with the same key */
+			array_push_back(&strs, &line);
+			array_push_back(&lens, &len);
+		}
+		n = array_count(&strs);
+		if (n > 0) {
+			struct sift_uids uids = { NULL, 0, 0 };
+			ARRAY_TYPE(seq_range) shared;
+
+			t_array_init(&shared, 16);
+			status = sift_xdb_terms_docs(q->db,
+						     array_front(&strs),
+						     array_front(&lens), n,
+						     &uids, &error);
+			if (sift_query_uids_result(q, status, error, &uids,
+						   &shared) < 0)
+				ret = -1;
+			else {
+				seq_range_array_intersect(&shared,
+							  &leaf->definite);
+				seq_range_array_remove_seq_range(
+					&leaf->definite, &shared);
+				seq_range_array_merge(&leaf->maybe, &shared);
+			}
+		}
+	} T_END;
+	sift_buf_free(&names);
+	if (ret == 0)
+		seq_range_array_remove_seq_range(&leaf->maybe,
+						 &leaf->definite);
+	return ret;
+}
+
 /* Evaluate one leaf.  Returns 1 if answered (leaf filled), 0 if it is left
    to Dovecot, -1 on error (logged).  Whether a leaf is answered is the
    recipe's decision alone (sift-search-args.h), which
@@ -878,7 +978,10 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 	ret = sift_query_leaf_terms(q, &r, leaf);
 	/* the flag terms below are not the leaf's words */
 	q->collect = NULL;
-	if (ret == 0 && !r.exact && r.field == SIFT_FIELD_HEADER)
+	if (ret == 0 && r.hashed && r.step != SIFT_STEP_EXISTS)
+		ret = sift_query_hashed(q, &r, leaf);
+	if (ret == 0 && (r.hashed || !r.exact) &&
+	    r.field == SIFT_FIELD_HEADER)
 		ret = sift_query_pooled_has_header(q, arg, leaf);
 	if (ret == 0 && r.doubts)
 		ret = sift_query_leaf_doubts(q, &r, leaf);

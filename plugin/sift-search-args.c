@@ -118,8 +118,9 @@ static int sift_recipe_fold(const struct sift_args_env *env,
 
 /* The term families of the field, and whether a matching term is a
    certain match. */
-static void sift_recipe_families(const struct mail_search_arg *arg,
-				 struct sift_leaf_recipe *r)
+static int sift_recipe_families(const struct sift_args_env *env,
+				const struct mail_search_arg *arg,
+				struct sift_leaf_recipe *r, const char **error_r)
 {
 	const char *hdr = arg->hdr_field_name;
 
@@ -128,11 +129,11 @@ static void sift_recipe_families(const struct mail_search_arg *arg,
 	case SIFT_FIELD_BODY:
 		sift_families_get(SIFT_FAMILIES_BODY, &r->prefixes,
 				  &r->prefix_count);
-		return;
+		return 0;
 	case SIFT_FIELD_TEXT:
 		sift_families_get(SIFT_FAMILIES_TEXT, &r->prefixes,
 				  &r->prefix_count);
-		return;
+		return 0;
 	case SIFT_FIELD_ADDRESS:
 	case SIFT_FIELD_HEADER:
 	case SIFT_FIELD_SUBJECT:
@@ -148,12 +149,41 @@ static void sift_recipe_families(const struct mail_search_arg *arg,
 		r->header_prefix.sep = '\0';
 		r->prefixes = &r->header_prefix;
 		r->prefix_count = 1;
+	} else if (sift_header_class(hdr) == SIFT_HEADER_HASHED) {
+		/* its key's words, as the doc builder made the key: from
+		   the normalized name */
+		const char *norm, *error;
+		size_t norm_len;
+
+		if (sift_text_normalize(env->text, hdr, strlen(hdr), &norm,
+					&norm_len, &error) < 0) {
+			*error_r = t_strdup_printf("Normalizing '%s' failed: "
+						   "%s", hdr, error);
+			return -1;
+		}
+		if (norm_len == 0) {
+			/* (the doc builder pooled it: no key) */
+			sift_families_get(SIFT_FAMILIES_POOL, &r->prefixes,
+					  &r->prefix_count);
+			r->exact = FALSE;
+			return 0;
+		}
+		/* (the text's buffer is reused by its next call) */
+		r->key_name = t_strndup(norm, norm_len);
+		r->key_name_len = norm_len;
+		r->hashed = TRUE;
+		r->header_prefix.prefix =
+			sift_header_key_prefix(r->key_name, norm_len);
+		r->header_prefix.sep = '\0';
+		r->prefixes = &r->header_prefix;
+		r->prefix_count = 1;
 	} else {
 		/* pooled with every other header */
 		sift_families_get(SIFT_FAMILIES_POOL, &r->prefixes,
 				  &r->prefix_count);
 		r->exact = FALSE;
 	}
+	return 0;
 }
 
 /* The step for the plan's kind (SIFT_PLAN_UNSUPPORTED: left out
@@ -264,7 +294,10 @@ int sift_leaf_recipe_build(const struct sift_args_env *env,
 		sift_plan_free(&r->plan);
 		return -1;
 	}
-	sift_recipe_families(arg, r);
+	if (sift_recipe_families(env, arg, r, error_r) < 0) {
+		sift_plan_free(&r->plan);
+		return -1;
+	}
 	if (sift_recipe_step(env, arg, r, error_r) < 0) {
 		sift_plan_free(&r->plan);
 		return -1;

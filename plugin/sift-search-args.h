@@ -85,6 +85,15 @@ struct sift_leaf_recipe {
 	struct sift_termfiles_prefix header_prefix;
 	/* MATCH: a matching term is a certain match */
 	bool exact;
+	/* HEADER of a hashed header (SIFT_HEADER_HASHED): prefixes are its
+	   key's, and the step's definite matches are certain only in
+	   messages without another header name of the same key; the
+	   instances pooled for their opaque tokens give maybe
+	   (sift_query_hashed() in sift-query.c).  key_name: the normalized
+	   name. */
+	bool hashed;
+	const char *key_name;
+	size_t key_name_len;
 	/* CHUNK, TEXT_CHUNK: the string may also lie in a single word with
 	   punctuation at its edge, whose run is not kept (fewer than two
 	   tokens): messages with a word holding its token are maybe */

@@ -23,13 +23,14 @@ enum sift_header_class sift_header_class(const char *name)
 		return SIFT_HEADER_ADDRESS;
 	if (sift_header_is_keyed(name))
 		return SIFT_HEADER_KEYED;
-	return SIFT_HEADER_POOLED;
+	return SIFT_HEADER_HASHED;
 }
 
 const char *sift_header_prefix(const char *name)
 {
 	switch (sift_header_class(name)) {
 	case SIFT_HEADER_POOLED:
+	case SIFT_HEADER_HASHED:
 		return NULL;
 	case SIFT_HEADER_KEYED:
 		return t_strconcat(SIFT_PREFIX_HDR, t_str_lcase(name), ":",
@@ -38,6 +39,32 @@ const char *sift_header_prefix(const char *name)
 		return sift_header_run_prefix(name);
 	}
 	i_unreached();
+}
+
+/* 64 characters, none of them ':' (the family's separator) */
+static const char sift_key_chars[] =
+	"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_";
+
+const char *sift_header_key_prefix(const char *norm_name, size_t len)
+{
+	/* FNV-1a: fixed, so that indexes and searches of any build agree
+	   (a change of it is a change of SIFT_FORMAT_VERSION).  24 bits:
+	   two names of one message rarely share a key, and a search
+	   checks that case (sift-query.c) */
+	uint32_t h = 2166136261U;
+	char *p = t_malloc0(1 + SIFT_HEADER_KEY_LEN + 2);
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)norm_name[i];
+		h *= 16777619U;
+	}
+	p[0] = SIFT_PREFIX_HDR_KEY[0];
+	for (unsigned int i = 0; i < SIFT_HEADER_KEY_LEN; i++) {
+		p[1 + i] = sift_key_chars[h & 63];
+		h >>= 6;
+	}
+	p[1 + SIFT_HEADER_KEY_LEN] = ':';
+	return p;
 }
 
 const char *sift_header_run_prefix(const char *name)
@@ -53,8 +80,9 @@ static const struct sift_termfiles_prefix text_families[] = {
 	{ SIFT_PREFIX_BODY, '\0' },
 	{ SIFT_PREFIX_MIME, '\0' },
 	{ SIFT_PREFIX_HDR_NAME, '\0' },
-	/* every H<name>:<word> and A<name>:<run> */
+	/* every H<name>:<word>, K<key>:<word> and A<name>:<run> */
 	{ SIFT_PREFIX_HDR, ':' },
+	{ SIFT_PREFIX_HDR_KEY, ':' },
 	{ SIFT_PREFIX_ADDR_RUN, ':' },
 	{ SIFT_PREFIX_HDR_POOL, '\0' },
 };
@@ -64,6 +92,7 @@ static const struct sift_termfiles_prefix text_run_families[] = {
 	{ SIFT_PREFIX_MIME, '\0' },
 	{ SIFT_PREFIX_HDR_NAME, '\0' },
 	{ SIFT_PREFIX_HDR, ':' },
+	{ SIFT_PREFIX_HDR_KEY, ':' },
 	{ SIFT_PREFIX_ADDR_RUN, ':' },
 };
 static const struct sift_termfiles_prefix addr_run_families[] = {
@@ -71,6 +100,9 @@ static const struct sift_termfiles_prefix addr_run_families[] = {
 };
 static const struct sift_termfiles_prefix pool_families[] = {
 	{ SIFT_PREFIX_HDR_POOL, '\0' },
+};
+static const struct sift_termfiles_prefix hdr_key_families[] = {
+	{ SIFT_PREFIX_HDR_KEY, ':' },
 };
 static const struct sift_termfiles_prefix hdr_name_families[] = {
 	{ SIFT_PREFIX_HDR_NAME, '\0' },
@@ -104,6 +136,8 @@ void sift_families_get(enum sift_families families,
 		SIFT_FAMILIES(addr_run_families);
 	case SIFT_FAMILIES_POOL:
 		SIFT_FAMILIES(pool_families);
+	case SIFT_FAMILIES_HDR_KEYS:
+		SIFT_FAMILIES(hdr_key_families);
 	case SIFT_FAMILIES_HDR_NAMES:
 		SIFT_FAMILIES(hdr_name_families);
 	case SIFT_FAMILIES_BODY_CHARS:

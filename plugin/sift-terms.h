@@ -23,12 +23,27 @@
                          domain or name word; every token of the header
                          lies inside one run, so runs serve FROM/TO/CC/BCC
                          exactly and also serve as the header's words.
-     P<word>             every other top-level header, pooled: a separate
-                         prefix per header name would repeat the name in
-                         every term (DKIM-Signature, Received, ... make up
-                         most of a list mail's distinct terms), while a
-                         HEADER search on them only needs candidates that
-                         Dovecot then checks
+     K<key>:<word>       every other top-level header (X-Mailer, List-Id,
+                         ...) whose value holds no opaque token (see
+                         below), keyed by <key>, four characters of a hash
+                         of the normalized name (sift_header_key_prefix()),
+                         with runs and phrase filters like Subject: a
+                         HEADER search of it is answered exactly, but for
+                         the messages that also hold another header name
+                         with the same key (found from the N terms) and
+                         the pooled instances below.  The name itself
+                         would be repeated in every term; the key costs
+                         four bytes.
+     P<word>             such a header instance whose value holds an
+                         opaque token (long with a digit: Received,
+                         DKIM-Signature, ARC-*, Message-ID, ...), and a
+                         header whose name can't be a key, pooled: their
+                         words are mostly unique ids, which would be
+                         repeated per key; a HEADER search reads them as
+                         candidates that Dovecot then checks.  Whether an
+                         instance is keyed or pooled is decided from its
+                         value alone, so it never changes what a search
+                         returns, only what Dovecot checks
      C<char>             each distinct non-ASCII character of a body
                          (BODY searches of one character; the ASCII ones
                          are a bitmap in value slot SIFT_VALUE_BODY_ASCII)
@@ -56,6 +71,9 @@
 #define SIFT_PREFIX_HDR "H"
 #define SIFT_PREFIX_ADDR_RUN "A"
 #define SIFT_PREFIX_HDR_POOL "P"
+#define SIFT_PREFIX_HDR_KEY "K"
+/* the length of a K key (sift_header_key_prefix()) */
+#define SIFT_HEADER_KEY_LEN 4
 /* one term per non-ASCII character a message's body text holds (BODY
    searches of one character) */
 #define SIFT_PREFIX_BODY_CHAR "C"
@@ -86,8 +104,11 @@
 /* How a top-level header's words are indexed. */
 enum sift_header_class {
 	/* P<word>, with every other such header: a HEADER search on it
-	   gets candidates only */
+	   gets candidates only (a name that can't be a key) */
 	SIFT_HEADER_POOLED,
+	/* K<key>:<word> (and runs), or P<word> for an instance with opaque
+	   tokens: answered exactly where keyed */
+	SIFT_HEADER_HASHED,
 	/* H<name>:<word> (and runs): answered exactly */
 	SIFT_HEADER_KEYED,
 	/* A<name>:<run>, as Dovecot writes the addresses */
@@ -107,6 +128,10 @@ enum sift_header_class sift_header_class(const char *name);
 /* The prefix of a keyed or address header's terms ("Hsubject:",
    "Afrom:"); NULL for a pooled one.  Allocated from the data stack. */
 const char *sift_header_prefix(const char *name);
+/* The prefix of a hashed header's terms, "K<key>:", from its normalized
+   name (sift_text_normalize(): the N term's rest).  Allocated from the
+   data stack. */
+const char *sift_header_key_prefix(const char *norm_name, size_t len);
 /* The prefix of a header's address runs ("Afrom:"), which FROM, TO, CC
    and BCC read whatever the header (Dovecot makes them for address
    headers only).  Allocated from the data stack. */
@@ -118,8 +143,8 @@ const char *sift_header_run_prefix(const char *name);
 enum sift_families {
 	/* BODY: bodies */
 	SIFT_FAMILIES_BODY,
-	/* TEXT: every field (bodies, MIME headers, header names, keyed
-	   and address headers, pooled headers) */
+	/* TEXT: every field (bodies, MIME headers, header names, keyed,
+	   hashed and address headers, pooled headers) */
 	SIFT_FAMILIES_TEXT,
 	/* the fields of TEXT that hold runs (see SIFT_PLAN_CHUNK) */
 	SIFT_FAMILIES_TEXT_RUNS,
@@ -130,6 +155,8 @@ enum sift_families {
 	SIFT_FAMILIES_ADDR_RUNS,
 	/* the pooled headers */
 	SIFT_FAMILIES_POOL,
+	/* every hashed header's K<key>:<word> (and runs) */
+	SIFT_FAMILIES_HDR_KEYS,
 	/* top-level header names */
 	SIFT_FAMILIES_HDR_NAMES,
 	/* a body's non-ASCII characters */

@@ -178,6 +178,24 @@ static void test_header_kinds(void)
 						NULL)));
 	sift_doc_builder_discard(b);
 
+	/* the same header without an opaque token: keyed by its name's
+	   hash (any case of the name), with runs, nothing pooled */
+	build_one(b, 3, SIFT_FIELD_KIND_HEADER, "x-SOMETHING",
+		  "token plain-word");
+	terms = doc_terms(b);
+	opaque = sift_doc_builder_opaque(b, &len);
+	test_assert(len == 0);
+	test_assert(terms_with_prefix(terms, "P") == 0);
+	test_assert(has_term(terms, t_strconcat(
+		sift_header_key_prefix(norm("X-Something"),
+				       strlen(norm("X-Something"))),
+		norm("plain"), NULL)));
+	test_assert(has_term(terms, t_strconcat(
+		sift_header_key_prefix(norm("X-Something"),
+				       strlen(norm("X-Something"))),
+		norm("plain-word"), NULL)));
+	sift_doc_builder_discard(b);
+
 	/* MIME part header: M prefix, no gap keys (phrase filters serve
 	   BODY and Subject only) */
 	test_assert(sift_doc_builder_begin(b, 4, &error) == 0);

@@ -389,15 +389,19 @@ static const struct recipe_case recipe_cases[] = {
 	  TRUE, "Hsubject:", FALSE, "a Subject phrase has gap filters" },
 	{ SEARCH_HEADER, "Subject", "foo-bar", 0, SIFT_STEP_CHUNK, TRUE,
 	  "Hsubject:", FALSE, "HEADER Subject: keyed, with runs" },
-	{ SEARCH_HEADER, "X-Foo", "bar", 0, SIFT_STEP_MATCH, FALSE, "P", FALSE,
-	  "a pooled header: candidates only" },
-	{ SEARCH_HEADER, "X-Foo", "bar-baz", 0, SIFT_STEP_CANDIDATES, FALSE, "P",
-	  FALSE, "a pooled header has no runs" },
-	{ SEARCH_HEADER, "X-Foo", "", 0, SIFT_STEP_EXISTS, TRUE, "P", FALSE,
+	/* (the keys: FNV-1a of the normalized, i.e. upper-cased, name,
+	   computed in Python) */
+	{ SEARCH_HEADER, "X-Foo", "bar", 0, SIFT_STEP_MATCH, TRUE, "Ku8qz:",
+	  FALSE, "a hashed header: its key's terms, definite" },
+	{ SEARCH_HEADER, "x-FOO", "bar-baz", 0, SIFT_STEP_CHUNK, TRUE, "Ku8qz:",
+	  FALSE, "a hashed header has runs, in any case of the name" },
+	{ SEARCH_HEADER, "X-Foo", "two words", 0, SIFT_STEP_PHRASE, TRUE,
+	  "Ku8qz:", FALSE, "... and gap filters" },
+	{ SEARCH_HEADER, "X-Foo", "", 0, SIFT_STEP_EXISTS, TRUE, "Ku8qz:", FALSE,
 	  "HEADER x \"\": the header's name" },
 	{ SEARCH_HEADER, "X-Mailer", "mutt", ENV_FILTER, NO_STEP, FALSE, NULL,
 	  FALSE, "fts_header_excludes: no text indexed" },
-	{ SEARCH_HEADER, "X-Mailer", "", ENV_FILTER, SIFT_STEP_EXISTS, TRUE, "P",
+	{ SEARCH_HEADER, "X-Mailer", "", ENV_FILTER, SIFT_STEP_EXISTS, TRUE, "KKCJp:",
 	  FALSE, "... but its name is" },
 	{ SEARCH_HEADER, "From", "carol", 0, NO_STEP, FALSE, NULL, FALSE,
 	  "HEADER From: Dovecot matches the raw value" },
@@ -443,6 +447,7 @@ static void test_search_args_recipes(void)
 				(c->step != SIFT_STEP_MATCH ||
 				 r.exact == c->exact) &&
 				r.chunk_candidates == c->chunk_candidates &&
+				r.hashed == (c->prefix[0] == 'K') &&
 				r.prefix_count > 0 &&
 				strcmp(r.prefixes[0].prefix, c->prefix) == 0 &&
 				r.doubts == (c->step != SIFT_STEP_EXISTS) &&
@@ -465,6 +470,9 @@ static void test_search_args_recipes(void)
 			       (r.exact ? " into definite" : " into maybe") :
 			       "");
 		}
+		if (!ok && ret > 0)
+			printf("  prefix %s, hashed %d\n", r.prefixes[0].prefix,
+			       r.hashed);
 		test_assert_idx(ok, i);
 		if (ret > 0 && (c->env & ENV_FOLD) != 0) {
 			/* searched as folded, compared with attachment text

@@ -12,7 +12,7 @@
 static const char *const field_prefixes[] = {
 	SIFT_PREFIX_BODY, SIFT_PREFIX_MIME, SIFT_PREFIX_HDR_NAME,
 	SIFT_PREFIX_HDR, SIFT_PREFIX_ADDR_RUN, SIFT_PREFIX_HDR_POOL,
-	SIFT_PREFIX_BODY_CHAR,
+	SIFT_PREFIX_HDR_KEY, SIFT_PREFIX_BODY_CHAR,
 };
 static const char *const flag_terms[] = {
 	SIFT_FLAG_RAW_BODY, SIFT_FLAG_TRUNCATED, SIFT_FLAG_HTML,
@@ -70,10 +70,10 @@ static void test_terms_header_class(void)
 		{ "Bcc", SIFT_HEADER_ADDRESS, "Abcc:" },
 		{ "Reply-To", SIFT_HEADER_ADDRESS, "Areply-to:" },
 		{ "Sender", SIFT_HEADER_ADDRESS, "Asender:" },
-		{ "X-Mailer", SIFT_HEADER_POOLED, NULL },
-		{ "Message-ID", SIFT_HEADER_POOLED, NULL },
-		{ "Received", SIFT_HEADER_POOLED, NULL },
-		{ "Subject-X", SIFT_HEADER_POOLED, NULL },
+		{ "X-Mailer", SIFT_HEADER_HASHED, NULL },
+		{ "Message-ID", SIFT_HEADER_HASHED, NULL },
+		{ "Received", SIFT_HEADER_HASHED, NULL },
+		{ "Subject-X", SIFT_HEADER_HASHED, NULL },
 		/* names that can't be keys are pooled whatever they say */
 		{ "", SIFT_HEADER_POOLED, NULL },
 		{ "Sub ject", SIFT_HEADER_POOLED, NULL },
@@ -144,6 +144,7 @@ static void test_terms_families(void)
 	test_assert(families_have(SIFT_FAMILIES_TEXT, SIFT_PREFIX_HDR_NAME, '\0'));
 	test_assert(families_have(SIFT_FAMILIES_TEXT, SIFT_PREFIX_HDR, ':'));
 	test_assert(families_have(SIFT_FAMILIES_TEXT, SIFT_PREFIX_ADDR_RUN, ':'));
+	test_assert(families_have(SIFT_FAMILIES_TEXT, SIFT_PREFIX_HDR_KEY, ':'));
 	test_assert(families_have(SIFT_FAMILIES_TEXT, SIFT_PREFIX_HDR_POOL, '\0'));
 	/* ... but not the characters (a body's are in its words too) */
 	test_assert(!families_have(SIFT_FAMILIES_TEXT, SIFT_PREFIX_BODY_CHAR, '\0'));
@@ -152,6 +153,9 @@ static void test_terms_families(void)
 	/* runs: TEXT without the pool (words only); NO_ADDR: without
 	   address runs too, and otherwise the same */
 	test_assert(!families_have(SIFT_FAMILIES_TEXT_RUNS, SIFT_PREFIX_HDR_POOL, '\0'));
+	test_assert(families_have(SIFT_FAMILIES_TEXT_RUNS, SIFT_PREFIX_HDR_KEY, ':'));
+	test_assert(families_have(SIFT_FAMILIES_TEXT_RUNS_NO_ADDR, SIFT_PREFIX_HDR_KEY, ':'));
+	test_assert(families_have(SIFT_FAMILIES_HDR_KEYS, SIFT_PREFIX_HDR_KEY, ':'));
 	test_assert(families_have(SIFT_FAMILIES_TEXT_RUNS, SIFT_PREFIX_ADDR_RUN, ':'));
 	test_assert(!families_have(SIFT_FAMILIES_TEXT_RUNS_NO_ADDR, SIFT_PREFIX_ADDR_RUN, ':'));
 	sift_families_get(SIFT_FAMILIES_TEXT_RUNS, &p, &n);
@@ -192,11 +196,46 @@ static void test_terms_header_prefix_in_text(void)
 	test_end();
 }
 
+/* The hashed headers' prefix: "K", four key characters, ':' - never a
+   ':' inside the key (TEXT's families skip to the first one), the same
+   for the same name, and spread: 20,000 names share few keys.  The
+   values are fixed: indexes and searches of any build must agree, and
+   tests/integration/test_pooled_headers.py computes them too. */
+static void test_terms_header_key_prefix(void)
+{
+	const char *p = sift_header_key_prefix("x-mailer", 8);
+	unsigned int i, same = 0;
+	const char *prev = NULL;
+
+	test_begin("hashed header key prefix");
+	test_assert(strlen(p) == 2 + SIFT_HEADER_KEY_LEN);
+	test_assert(p[0] == SIFT_PREFIX_HDR_KEY[0]);
+	test_assert(strchr(p, ':') == p + 1 + SIFT_HEADER_KEY_LEN);
+	test_assert(strcmp(p, sift_header_key_prefix("x-mailer", 8)) == 0);
+	test_assert(strcmp(p, sift_header_key_prefix("x-mailes", 8)) != 0);
+	/* FNV-1a 32 of "" (its offset basis), low 24 bits, 6 at a time,
+	   as computed in Python */
+	test_assert(strcmp(sift_header_key_prefix("", 0), "K5T97:") == 0);
+	for (i = 0; i < 20000; i++) {
+		const char *name = t_strdup_printf("x-h%u", i);
+
+		p = sift_header_key_prefix(name, strlen(name));
+		test_assert_idx(strchr(p, ':') == p + 1 + SIFT_HEADER_KEY_LEN,
+				i);
+		if (prev != NULL && strcmp(p, prev) == 0)
+			same++;
+		prev = p;
+	}
+	test_assert(same < 5);
+	test_end();
+}
+
 int main(void)
 {
 	static void (*const test_functions[])(void) = {
 		test_terms_prefixes_disjoint,
 		test_terms_header_class,
+		test_terms_header_key_prefix,
 		test_terms_families,
 		test_terms_header_prefix_in_text,
 		NULL

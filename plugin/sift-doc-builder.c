@@ -20,6 +20,11 @@ struct sift_token_span {
 	size_t offset, len;
 };
 
+struct sift_pending_token {
+	size_t offset, len;
+	unsigned int flags;
+};
+
 struct sift_doc_builder {
 	struct sift_text *text;
 	bool fold_accents;
@@ -49,8 +54,10 @@ struct sift_doc_builder {
 	bool field_html;
 	/* a hashed header (SIFT_HEADER_HASHED) whose text was not seen
 	   yet: keyed (token_prefix K<key>:) unless its first text holds an
-	   opaque token (doc_hashed_decide()) */
+	   opaque token (doc_hashed_tokens()) */
 	bool field_hashed_pending;
+	/* doc_hashed_tokens(): the tokens of that text */
+	ARRAY(struct sift_pending_token) pending_tokens;
 	/* the document's distinct terms so far */
 	struct sift_termset *doc_terms;
 	/* the ASCII characters of the body: bit c % 8 of byte c / 8 */
@@ -82,6 +89,7 @@ sift_doc_builder_new(struct sift_text *text, bool fold_accents)
 	b->text = text;
 	b->fold_accents = fold_accents;
 	i_array_init(&b->token_spans, 256);
+	i_array_init(&b->pending_tokens, 64);
 	i_array_init(&b->gap_keys, 256);
 	b->doc_terms = sift_termset_new();
 	b->opaque_seen = sift_termset_new();
@@ -109,6 +117,7 @@ void sift_doc_builder_free(struct sift_doc_builder **_b)
 	str_free(&b->opaque);
 	str_free(&b->decoded);
 	array_free(&b->token_spans);
+	array_free(&b->pending_tokens);
 	array_free(&b->gap_keys);
 	sift_termset_free(&b->doc_terms);
 	sift_termset_free(&b->opaque_seen);
@@ -397,49 +406,58 @@ static void doc_chars(struct sift_doc_builder *b, const char *text,
 	}
 }
 
-/* Does normalized text look like it holds an opaque token
-   (sift_token_is_opaque())?  A piece of letters, digits and the
-   punctuation found inside tokens, at least SIFT_OPAQUE_MIN_LEN long and
-   with a digit.  It needn't agree with the tokenizer: it only picks
-   whether a hashed header's instance is keyed or pooled, and either is
-   searched exactly (sift-terms.h). */
-static bool doc_text_looks_opaque(const char *text, size_t len)
+static int doc_token_note(void *context, const char *tok ATTR_UNUSED,
+			  size_t len, size_t byte_offset, unsigned int flags)
 {
-	size_t run = 0;
-	bool digit = FALSE;
+	struct sift_doc_builder *b = context;
+	struct sift_pending_token *t = array_append_space(&b->pending_tokens);
 
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)text[i];
-
-		if ((c >= '0' && c <= '9') || ((c | 0x20) >= 'a' &&
-		    (c | 0x20) <= 'z') || c >= 0x80 || c == '.' || c == '_' ||
-		    c == '\'' || c == ':') {
-			if (c >= '0' && c <= '9')
-				digit = TRUE;
-			if (++run >= SIFT_OPAQUE_MIN_LEN && digit)
-				return TRUE;
-		} else {
-			run = 0;
-			digit = FALSE;
-		}
-	}
-	return FALSE;
+	t->offset = byte_offset;
+	t->len = len;
+	t->flags = flags;
+	return 0;
 }
 
-/* A hashed header's instance: keyed, or pooled when its first text
-   (the whole value, unless it is over SIFT_FIELD_FLUSH_SIZE) holds an
-   opaque token, whose unique ids would otherwise be Xapian terms under
-   every key.  Decided before any of its terms is made. */
-static void doc_hashed_decide(struct sift_doc_builder *b, const char *norm,
-			      size_t norm_len)
+/* The first text of a hashed header's instance (its whole value, unless
+   it is over SIFT_FIELD_FLUSH_SIZE): tokenized once, then keyed, or
+   pooled when a token is opaque (sift_token_is_opaque()), whose unique
+   ids would otherwise be Xapian terms under every key.  Decided before
+   any of its terms is made; either way a search is exact
+   (sift-terms.h). */
+static int doc_hashed_tokens(struct sift_doc_builder *b, const char *norm,
+			     size_t norm_len, const char **error_r)
 {
+	const struct sift_pending_token *t;
+	unsigned int i, n;
+	int ret;
+
 	b->field_hashed_pending = FALSE;
-	if (!doc_text_looks_opaque(norm, norm_len))
-		return;
-	str_truncate(b->token_prefix, 0);
-	str_append(b->token_prefix, SIFT_PREFIX_HDR_POOL);
-	b->field_chunks = FALSE;
-	b->field_is_pooled = TRUE;
+	array_clear(&b->pending_tokens);
+	ret = sift_text_tokenize(b->text, norm, norm_len, doc_token_note, b,
+				 error_r);
+	if (ret != 0)
+		return ret;
+	t = array_get(&b->pending_tokens, &n);
+	for (i = 0; i < n; i++) {
+		if (sift_token_is_opaque(norm + t[i].offset, t[i].len))
+			break;
+	}
+	if (i < n) {
+		str_truncate(b->token_prefix, 0);
+		str_append(b->token_prefix, SIFT_PREFIX_HDR_POOL);
+		b->field_chunks = FALSE;
+		b->field_is_pooled = TRUE;
+	}
+	for (i = 0; i < n; i++) {
+		ret = doc_token(b, norm + t[i].offset, t[i].len,
+				t[i].offset, t[i].flags);
+		if (ret != 0) {
+			*error_r = b->error != NULL ? b->error :
+				"Adding a term failed";
+			return ret;
+		}
+	}
+	return 0;
 }
 
 /* Normalize and tokenize size bytes of field text into terms. */
@@ -461,11 +479,13 @@ static int doc_text(struct sift_doc_builder *b,
 		/* address headers are indexed as runs only */
 		return doc_address_runs(b, norm, norm_len);
 	}
-	if (b->field_hashed_pending)
-		doc_hashed_decide(b, norm, norm_len);
 	array_clear(&b->token_spans);
-	ret = sift_text_tokenize(b->text, norm, norm_len,
-				 doc_token, b, &error);
+	if (b->field_hashed_pending)
+		ret = doc_hashed_tokens(b, norm, norm_len, &error);
+	else {
+		ret = sift_text_tokenize(b->text, norm, norm_len,
+					 doc_token, b, &error);
+	}
 	if (ret == 0 && b->field_chunks &&
 	    doc_chunks(b, norm, norm_len) < 0)
 		return -1;
@@ -716,6 +736,12 @@ int sift_doc_builder_begin(struct sift_doc_builder *b, uint32_t uid,
 		i_array_init(&b->gap_keys, 256);
 	}
 	array_clear(&b->gap_keys);
+	if (buffer_get_size(b->pending_tokens.arr.buffer) >
+	    DOC_KEEP_BUFFER_BYTES) {
+		/* (the same for one huge header) */
+		array_free(&b->pending_tokens);
+		i_array_init(&b->pending_tokens, 64);
+	}
 	sift_termset_clear(b->doc_terms);
 	sift_termset_clear(b->opaque_seen);
 	memset(b->doc_ascii, 0, sizeof(b->doc_ascii));

@@ -897,7 +897,8 @@ static int sift_query_hashed(struct sift_query *q,
 		sift_buf_free(&names);
 		return -1;
 	}
-	T_BEGIN {
+	/* (no data stack frame of its own: leaf's arrays grow here) */
+	{
 		ARRAY(const char *) strs;
 		ARRAY(size_t) lens;
 		size_t plen = strlen(SIFT_PREFIX_HDR_NAME), pos = 0;
@@ -945,7 +946,7 @@ static int sift_query_hashed(struct sift_query *q,
 				seq_range_array_merge(&leaf->maybe, &shared);
 			}
 		}
-	} T_END;
+	}
 	sift_buf_free(&names);
 	if (ret == 0)
 		seq_range_array_remove_seq_range(&leaf->maybe,

@@ -1,10 +1,14 @@
-"""HEADER <name> <value> for the pooled headers (every header but Subject
-and the address headers), compared with Dovecot's own search.
+"""HEADER <name> <value> for the headers other than Subject and the
+address headers, compared with Dovecot's own search.
 
-The index keeps the words of all pooled headers together, so a message
-with the value's words in any of them is a candidate; a lookup keeps
-only those that also have the searched header (its name is a term of its
-own).  The class of inputs that could go wrong there, generated: the
+Since format 9 these are keyed by a hash of the name (K<key>:), unless an
+instance's value holds an opaque token: then its words are pooled with
+all such instances (P), and a message with the value's words in any of
+them is a candidate; a lookup keeps only those that also have the
+searched header (its name is a term of its own).  The first test below
+is the pool's (its values have no opaque tokens, so it now exercises the
+keyed path with the same inputs); the hashed tests further down mix
+both.  The class of inputs that could go wrong there, generated: the
 words in the searched header, only in other pooled headers, only in a
 MIME part's header of the same name, in a folded or RFC 2047-encoded
 value, in a header whose name is written in another case, in an empty

@@ -418,10 +418,31 @@ static int doc_token_note(void *context, const char *tok ATTR_UNUSED,
 	return 0;
 }
 
+/* Has the text a run (sift_next_run()) that is opaque as a token would
+   be, at least SIFT_OPAQUE_MIN_LEN long with a digit?  Times, dates and
+   builds made of short tokens ("10:00:00", "2.23.0.rc1", "[192.0.2.1]"):
+   as the runs of a keyed header they were most of its distinct terms (the
+   Date headers of 30,000 list messages alone gave 23,000). */
+static bool doc_has_opaque_run(const char *text, size_t len)
+{
+	size_t pos = 0, start, end;
+
+	while (sift_next_run(text, len, &pos, &start, &end)) {
+		if (end - start < SIFT_OPAQUE_MIN_LEN)
+			continue;
+		for (size_t i = start; i < end; i++) {
+			if (text[i] >= '0' && text[i] <= '9')
+				return TRUE;
+		}
+	}
+	return FALSE;
+}
+
 /* The first text of a hashed header's instance (its whole value, unless
    it is over SIFT_FIELD_FLUSH_SIZE): tokenized once, then keyed, or
-   pooled when a token is opaque (sift_token_is_opaque()), whose unique
-   ids would otherwise be Xapian terms under every key.  Decided before
+   pooled when a token or run is opaque (sift_token_is_opaque(),
+   doc_has_opaque_run()), whose unique ids would otherwise be Xapian terms
+   under every key.  Decided before
    any of its terms is made; either way a search is exact
    (sift-terms.h). */
 static int doc_hashed_tokens(struct sift_doc_builder *b, const char *norm,
@@ -442,7 +463,7 @@ static int doc_hashed_tokens(struct sift_doc_builder *b, const char *norm,
 		if (sift_token_is_opaque(norm + t[i].offset, t[i].len))
 			break;
 	}
-	if (i < n) {
+	if (i < n || doc_has_opaque_run(norm, norm_len)) {
 		str_truncate(b->token_prefix, 0);
 		str_append(b->token_prefix, SIFT_PREFIX_HDR_POOL);
 		b->field_chunks = FALSE;

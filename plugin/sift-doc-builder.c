@@ -464,6 +464,17 @@ static int doc_hashed_tokens(struct sift_doc_builder *b, const char *norm,
 			break;
 	}
 	if (i < n || doc_has_opaque_run(norm, norm_len)) {
+		/* token_prefix is K<key>: */
+		i_assert(str_len(b->token_prefix) == SIFT_HEADER_KEY_LEN + 2);
+		ret = doc_add_term(b, SIFT_FLAG_POOLED_KEY,
+				   strlen(SIFT_FLAG_POOLED_KEY),
+				   str_c(b->token_prefix) + 1,
+				   SIFT_HEADER_KEY_LEN, 0);
+		if (ret != 0) {
+			*error_r = b->error != NULL ? b->error :
+				"Adding a term failed";
+			return ret;
+		}
 		str_truncate(b->token_prefix, 0);
 		str_append(b->token_prefix, SIFT_PREFIX_HDR_POOL);
 		b->field_chunks = FALSE;

@@ -52,6 +52,8 @@
      ZH                  flag: a body part is HTML source (sift-html.c),
                          whose runs are split at '<' and '>'
      ZL                  flag: a term was cut at Xapian's length limit
+     ZK<key>             flag: an instance of a hashed header of this key
+                         was pooled (P)
      ZUB, ZUH, ZUT       flags: Dovecot's search reads this message's
                          body, headers, or TEXT differently from what was
                          indexed (sift-hdrread.c; two Content-Type headers
@@ -100,6 +102,10 @@
 #define SIFT_FLAG_UNTRUSTED_BODY "ZUB"
 #define SIFT_FLAG_UNTRUSTED_HEADERS "ZUH"
 #define SIFT_FLAG_UNTRUSTED_TEXT "ZUT"
+/* Flag term ZK<key>: an instance of a hashed header with this key was
+   pooled (its value holds an opaque token or run): a search of the
+   header finds its pooled instances among these messages only. */
+#define SIFT_FLAG_POOLED_KEY "ZK"
 
 /* How a top-level header's words are indexed. */
 enum sift_header_class {

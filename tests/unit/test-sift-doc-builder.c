@@ -176,6 +176,10 @@ static void test_header_kinds(void)
 						 NULL)));
 	test_assert(has_term(terms, t_strconcat("P", norm("plainword"),
 						NULL)));
+	/* ... and flagged as a pooled instance of its key */
+	test_assert(has_term(terms, t_strconcat(SIFT_FLAG_POOLED_KEY,
+		t_strcut(sift_header_key_prefix(norm("X-Something"),
+			strlen(norm("X-Something"))) + 1, ':'), NULL)));
 	sift_doc_builder_discard(b);
 
 	/* the same header without an opaque token: keyed by its name's
@@ -186,6 +190,7 @@ static void test_header_kinds(void)
 	opaque = sift_doc_builder_opaque(b, &len);
 	test_assert(len == 0);
 	test_assert(terms_with_prefix(terms, "P") == 0);
+	test_assert(terms_with_prefix(terms, SIFT_FLAG_POOLED_KEY) == 0);
 	test_assert(has_term(terms, t_strconcat(
 		sift_header_key_prefix(norm("X-Something"),
 				       strlen(norm("X-Something"))),

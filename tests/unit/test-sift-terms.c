@@ -17,7 +17,7 @@ static const char *const field_prefixes[] = {
 static const char *const flag_terms[] = {
 	SIFT_FLAG_RAW_BODY, SIFT_FLAG_TRUNCATED, SIFT_FLAG_HTML,
 	SIFT_FLAG_UNTRUSTED_BODY, SIFT_FLAG_UNTRUSTED_HEADERS,
-	SIFT_FLAG_UNTRUSTED_TEXT,
+	SIFT_FLAG_UNTRUSTED_TEXT, SIFT_FLAG_POOLED_KEY,
 };
 
 static bool is_prefix_of(const char *a, const char *b)

@@ -870,24 +870,19 @@ static int sift_query_pooled_has_header(struct sift_query *q,
    messages where an instance of the key's headers was pooled for its
    opaque tokens (flag ZK<key>, sift-terms.h) are maybe: all of them when
    few, else those with a term of the pooled headers holding the needles
-   (as the pool gave before).  Returns 0 or -1
-   (logged). */
+   (as the pool gave before).  Returns 0 or -1 (logged). */
 static int sift_query_hashed(struct sift_query *q,
 			     const struct sift_leaf_recipe *r,
 			     struct sift_leaf *leaf)
 {
 	const struct sift_plan *plan = &r->plan;
-	const struct sift_termfiles_prefix *pool;
-	unsigned int pool_count;
-	const char *key = r->header_prefix.prefix, *error = NULL;
+	const struct sift_termfiles_prefix *pool, *flags;
+	unsigned int pool_count, flag_count;
+	const char *key = r->header_prefix.prefix, *flag, *error = NULL;
+	ARRAY_TYPE(seq_range) pooled, found;
 	struct sift_buf names = { NULL, 0, 0 };
 	enum sift_xstatus status;
 	int ret = 0;
-
-	const struct sift_termfiles_prefix *flags;
-	unsigned int flag_count;
-	ARRAY_TYPE(seq_range) pooled, found;
-	const char *flag;
 
 	/* the messages with a pooled instance of this key's headers */
 	t_array_init(&pooled, 32);

@@ -17,6 +17,9 @@
 #include "sift-index.h"
 #include "sift-query.h"
 #include "sift-search-args.h"
+#include "sift-dates.h"
+#include "sift-terms.h"
+#include "message-date.h"
 #include "message-address.h"
 #include "message-parser.h"
 #include "sift-hdrfilter.h"
@@ -327,6 +330,45 @@ static void sift_update_close(struct sift_fts_update_context *ctx)
 		mailbox_transaction_rollback(&ctx->trans);
 	ctx->doc_uid = 0;
 	ctx->open_failed = FALSE;
+}
+
+/* Keep the message's dates as Dovecot's search compares them
+   (sift-dates.h): the received date, and the Date: header parsed as
+   Dovecot parses it for mail_get_date() (the first Date: header,
+   message_date_parse()); read here from ctx->mail, just set to the
+   document by sift_update_check_header().  A date that can't be read is
+   kept as unknown: Dovecot then checks the message's date leaves.  A
+   UID's received date (INTERNALDATE) never changes in IMAP, and Dovecot
+   keeps it in its own cache too; a maildir file whose mtime is changed
+   behind Dovecot's back changes neither answer until Dovecot's cache is
+   rebuilt. */
+static void sift_update_dates(struct sift_fts_update_context *ctx,
+			      uint32_t uid)
+{
+	unsigned char value[SIFT_DATES_VALUE_SIZE];
+	struct sift_dates dates;
+	const char *str;
+	time_t t;
+	int tz;
+
+	i_zero(&dates);
+	if (ctx->mail == NULL || ctx->mail->uid != uid || ctx->mail->expunged)
+		return;
+	if (mail_get_received_date(ctx->mail, &t) == 0) {
+		dates.received = TRUE;
+		dates.received_time = t;
+	}
+	if (mail_get_first_header(ctx->mail, "Date", &str) > 0 &&
+	    message_date_parse((const unsigned char *)str, strlen(str),
+			       &t, &tz)) {
+		dates.sent = TRUE;
+		dates.sent_time = t;
+		dates.sent_tz = tz;
+	}
+	sift_dates_encode(&dates, value);
+	if (sift_index_doc_set_value(ctx->index, SIFT_VALUE_DATES, value,
+				     sizeof(value)) < 0)
+		ctx->ctx.failed = TRUE;
 }
 
 /* Index what only the message as Dovecot's search reads it gives (see
@@ -656,6 +698,7 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 		ctx->address_part = NULL;
 		T_BEGIN {
 			sift_update_check_header(ctx, key->uid);
+			sift_update_dates(ctx, key->uid);
 		} T_END;
 		if (ctx->ctx.failed)
 			return FALSE;

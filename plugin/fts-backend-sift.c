@@ -984,6 +984,7 @@ static int fts_backend_sift_optimize(struct fts_backend *backend)
 static int
 sift_lookup_box(struct sift_fts_backend *backend, struct mailbox *box,
 		struct mail_search_arg *args, enum fts_lookup_flags flags,
+		const ARRAY_TYPE(seq_range) *scope,
 		struct fts_result *result, bool *denied_r)
 {
 	int ret;
@@ -999,7 +1000,7 @@ sift_lookup_box(struct sift_fts_backend *backend, struct mailbox *box,
 		sift_query_mark_answerable(backend, args);
 		return 0;
 	}
-	return sift_query_lookup(backend, box, args, flags, result);
+	return sift_query_lookup(backend, box, args, flags, scope, result);
 }
 
 static int
@@ -1010,7 +1011,11 @@ fts_backend_sift_lookup(struct fts_backend *_backend, struct mailbox *box,
 	struct sift_fts_backend *backend = SIFT_BACKEND(_backend);
 	bool denied;
 
-	if (sift_lookup_box(backend, box, args, flags, result, &denied) < 0) {
+	/* a sub-list of a search whose top level the index narrowed:
+	   only its candidates' answers matter */
+	if (sift_lookup_box(backend, box, args, flags,
+			    fts_sift_walk_scope(box, args), result,
+			    &denied) < 0) {
 		fts_sift_walk_lookup_done(box, args, flags, NULL, 0);
 		return -1;
 	}
@@ -1057,7 +1062,7 @@ fts_backend_sift_lookup_multi(struct fts_backend *_backend,
 		p_array_init(&br->definite_uids, result->pool, 32);
 		p_array_init(&br->maybe_uids, result->pool, 32);
 		p_array_init(&br->scores, result->pool, 32);
-		if (sift_lookup_box(backend, boxes[i], args, flags, br,
+		if (sift_lookup_box(backend, boxes[i], args, flags, NULL, br,
 				    &denied) < 0)
 			return -1;
 		if (denied)

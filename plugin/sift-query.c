@@ -70,6 +70,9 @@ struct sift_query {
 	/* a writer's commits overtook the snapshot being read */
 	bool overtaken;
 	uint32_t last_uid;
+	/* NULL, or the UIDs outside which this level's answer can't matter
+	   (sift_query_lookup()) */
+	const ARRAY_TYPE(seq_range) *scope;
 	/* 1 << enum sift_plan_kind of every search string planned (for the
 	   lookup event) */
 	unsigned int plan_kinds;
@@ -1082,7 +1085,9 @@ static void sift_query_date_value(void *context, uint32_t uid,
    for an OR level those not yet certainly true (every message if no leaf
    was answered yet).  What the leaf says of the others can't change the
    level's answer (AND: false stays false; OR: true stays true), so they
-   are left out of both sets, whatever NOT makes of them.  Messages
+   are left out of both sets, whatever NOT makes of them; so are, in a
+   sub-list, the messages the search's top level already ruled out
+   (q->scope).  Messages
    without a kept date, or with an uncertain one, are maybe.  So the
    values read are, for "SINCE d BODY x", those of the messages with x.
    Returns 0 or -1 (logged). */
@@ -1111,6 +1116,8 @@ static int sift_query_date_leaf(struct sift_query *q,
 	}
 	seq_range_array_remove_seq_range(&open,
 					 sift_index_get_expunged(q->index));
+	if (q->scope != NULL)
+		seq_range_array_intersect(&open, q->scope);
 	t_array_init(&uids, seq_range_count(&open) + 1);
 	seq_range_array_iter_init(&iter, &open);
 	while (seq_range_array_iter_nth(&iter, n++, &uid))
@@ -1308,7 +1315,9 @@ static void sift_query_event(struct sift_query *q, struct event *event,
 
 int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 		      struct mail_search_arg *args,
-		      enum fts_lookup_flags flags, struct fts_result *result)
+		      enum fts_lookup_flags flags,
+		      const ARRAY_TYPE(seq_range) *scope,
+		      struct fts_result *result)
 {
 	struct sift_query q;
 	struct timeval start, end;
@@ -1319,6 +1328,7 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 	i_zero(&q);
 	q.backend = backend;
 	q.box = box;
+	q.scope = scope;
 	i_gettimeofday(&start);
 	/* created first: the lookup event's duration starts here */
 	event = event_create(backend->event);

@@ -389,3 +389,30 @@ def test_expunge_and_reindex_keep_dates(inst):
         _check(fts, oracle, server_tz, crit)
     lines = _date_lines(fts, since)
     assert lines and sum(d for _, d, _ in lines) > 0
+
+
+def test_sublist_dates_read_only_candidates(inst):
+    """A date sub-list of a search whose top level has a word reads only
+    the dates of the messages with the word (the rest fail the search
+    anyway), and answers them exactly."""
+    fts, oracle, server_tz = inst
+    with_word = len(oracle.search(USER, "INBOX", "BODY", "shift"))
+    total = len(oracle.search(USER, "INBOX", "ALL"))
+    assert 0 < with_word < total // 3
+    for crit in (["BODY", "shift", "(", "SINCE", "7-May-2019", "BEFORE",
+                  "1-Jan-2038", ")"],
+                 ["BODY", "shift", "OR", "SENTON", "8-May-2019", "ON",
+                  "21-May-2019"],
+                 ["BODY", "shift", "NOT", "(", "SENTSINCE", "14-Mar-2021",
+                  "SENTBEFORE", "29-Feb-2024", ")"]):
+        since = fts.log_size()
+        _check(fts, oracle, server_tz, crit)
+        # (the log process writes the lines a moment later)
+        for _ in range(50):
+            lines = _date_lines(fts, since)
+            if len(lines) >= 2:
+                break
+            time.sleep(0.1)
+        assert len(lines) == 2, (crit, lines)
+        for read, _, _ in lines:
+            assert read <= with_word, (crit, lines, with_word)

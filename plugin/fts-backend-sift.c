@@ -337,7 +337,8 @@ static void sift_update_close(struct sift_fts_update_context *ctx)
    Dovecot's cache or the mailbox), and the first Date: header parsed as
    Dovecot parses it for mail_get_date() (message_date_parse()), taken
    from the header sift_update_check_header() just read (asking Dovecot
-   for it parsed and cached the whole header again: +20% indexing CPU).
+   for it made it parse the header again and cache it: 13.5 MB more of
+   its dovecot.index.cache at 100,000 messages).
    A date that can't be read is kept as unknown: Dovecot then checks the
    message's date leaves.  A UID's received date (INTERNALDATE) never
    changes in IMAP, and Dovecot keeps it in its own cache too; a maildir

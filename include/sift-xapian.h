@@ -161,6 +161,17 @@ enum sift_xstatus sift_xdb_value_find(struct sift_xdb *db, unsigned int slot,
 				      struct sift_uids *out,
 				      const char **error_r);
 
+/* Call callback for each of the documents uids (sorted ascending, unique)
+   that has a value in slot, with the value's bytes (valid during the
+   call).  The callback must not throw or jump out.  Time: the value
+   stream skipped to each document in turn. */
+typedef void sift_value_callback_t(void *context, uint32_t uid,
+				   const void *data, size_t len);
+enum sift_xstatus sift_xdb_values(struct sift_xdb *db, unsigned int slot,
+				  const uint32_t *uids, size_t uid_count,
+				  sift_value_callback_t *callback,
+				  void *context, const char **error_r);
+
 enum sift_match {
 	SIFT_MATCH_EXACT,	/* rest == needle */
 	SIFT_MATCH_PREFIX,	/* rest starts with needle */

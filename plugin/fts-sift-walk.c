@@ -126,6 +126,36 @@ void fts_sift_walk_lookup_done(struct mailbox *box,
 	ws->have_candidates = TRUE;
 }
 
+/* Is level (a list of arguments) a sub-list somewhere below args? */
+static bool sift_walk_below(const struct mail_search_arg *args,
+			    const struct mail_search_arg *level)
+{
+	for (; args != NULL; args = args->next) {
+		if (args->type != SEARCH_OR && args->type != SEARCH_SUB)
+			continue;
+		if (args->value.subargs == level ||
+		    sift_walk_below(args->value.subargs, level))
+			return TRUE;
+	}
+	return FALSE;
+}
+
+const ARRAY_TYPE(seq_range) *
+fts_sift_walk_scope(struct mailbox *box, const struct mail_search_arg *args)
+{
+	struct sift_walk_mailbox *wbox = SIFT_WALK_CONTEXT(box);
+	struct sift_walk_search *const *sp;
+
+	if (wbox == NULL)
+		return NULL;
+	array_foreach(&wbox->searches, sp) {
+		if ((*sp)->have_candidates && (*sp)->args != args &&
+		    sift_walk_below((*sp)->args, args))
+			return &(*sp)->uids;
+	}
+	return NULL;
+}
+
 /* Move ctx->seq so that Dovecot's next step (seq + 1) is the next
    message at or after it whose UID is a candidate. */
 static void sift_walk_skip(struct mail_search_context *ctx,

@@ -19,6 +19,14 @@ void fts_sift_walk_lookup_done(struct mailbox *box,
 			       const struct fts_result *result,
 			       uint32_t last_uid);
 
+/* args is a level below the top of a search of box whose top level
+   the index narrowed (fts_sift_walk_lookup_done()): the top level's
+   candidates, outside which no message matches whatever args' level
+   says.  NULL otherwise (a top level, an unknown or unnarrowed
+   search). */
+const ARRAY_TYPE(seq_range) *
+fts_sift_walk_scope(struct mailbox *box, const struct mail_search_arg *args);
+
 void fts_sift_walk_hooks_add(struct module *module);
 void fts_sift_walk_hooks_remove(void);
 

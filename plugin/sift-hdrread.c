@@ -168,6 +168,16 @@ static void verify_top_header(const struct message_header_line *hdr,
 		message_header_decode(hdr->full_value, hdr->full_value_len,
 				      unknown_charset_cb, unknown_charset);
 	}
+	if (v->date == NULL && strcasecmp(hdr->name, "Date") == 0) {
+		/* a C string, as mail_get_first_header() gives it (cut at a
+		   NUL, which index_mail_cache_sent_date() measures with
+		   strlen()) */
+		const char *date = t_strndup(hdr->full_value,
+					     hdr->full_value_len);
+
+		v->date = (const unsigned char *)date;
+		v->date_size = strlen(date);
+	}
 	if (!sift_hdrfilter_wants(filter, hdr->name)) {
 		const char *name = t_strdup(hdr->name);
 

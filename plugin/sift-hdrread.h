@@ -52,6 +52,11 @@ struct sift_hdrread {
 	ARRAY_TYPE(sift_hdrread_address) addresses;
 	/* names of the message's headers that filter leaves out */
 	ARRAY_TYPE(const_string) excluded;
+	/* the value of the first top-level Date: header, unfolded, as
+	   Dovecot's mail_get_date() parses it (data stack); NULL if the
+	   message has none */
+	const unsigned char *date;
+	size_t date_size;
 };
 
 /* Read a message from input: its top-level header only, or with

@@ -936,6 +936,20 @@ void sift_index_mark_untrusted(struct sift_index *index,
 	sift_doc_builder_mark_untrusted(index->builder, what);
 }
 
+int sift_index_doc_set_value(struct sift_index *index, unsigned int slot,
+			     const void *data, size_t size)
+{
+	const char *error;
+
+	if (sift_xdoc_set_value(sift_doc_builder_xdoc(index->builder), slot,
+				data, size, &error) != SIFT_X_OK) {
+		sift_index_doc_error(index, t_strdup_printf(
+			"Adding a value failed: %s", error));
+		return -1;
+	}
+	return 0;
+}
+
 int sift_index_field_data(struct sift_index *index,
 			  const unsigned char *data, size_t size)
 {

@@ -109,6 +109,10 @@ void sift_index_field_begin(struct sift_index *index,
    reads: searches of that part let Dovecot check the message. */
 void sift_index_mark_untrusted(struct sift_index *index,
 			       enum sift_untrusted what);
+/* The current document's value in slot (SIFT_VALUE_DATES).  Returns 0
+   or -1 (logged). */
+int sift_index_doc_set_value(struct sift_index *index, unsigned int slot,
+			     const void *data, size_t size);
 int sift_index_field_data(struct sift_index *index,
 			  const unsigned char *data, size_t size);
 int sift_index_field_end(struct sift_index *index);

@@ -49,6 +49,7 @@
 #include "sift-record.h"
 #include "sift-hdrfilter.h"
 #include "sift-search-args.h"
+#include "sift-dates.h"
 #include "sift-query.h"
 #include "sift-events.h"
 
@@ -69,6 +70,9 @@ struct sift_query {
 	/* a writer's commits overtook the snapshot being read */
 	bool overtaken;
 	uint32_t last_uid;
+	/* NULL, or the UIDs outside which this level's answer can't matter
+	   (sift_query_lookup()) */
+	const ARRAY_TYPE(seq_range) *scope;
 	/* 1 << enum sift_plan_kind of every search string planned (for the
 	   lookup event) */
 	unsigned int plan_kinds;
@@ -1184,6 +1188,98 @@ static void sift_query_scores(struct sift_query *q,
 		timeval_diff_usecs(&end, &start));
 }
 
+struct sift_date_ctx {
+	const struct mail_search_arg *arg;
+	struct sift_leaf *leaf;
+	/* messages with a certain false answer */
+	ARRAY_TYPE(seq_range) falses;
+};
+
+static void sift_query_date_value(void *context, uint32_t uid,
+				  const void *data, size_t len)
+{
+	struct sift_date_ctx *dctx = context;
+	struct sift_dates dates;
+	int ret;
+
+	ret = !sift_dates_decode(data, len, &dates) ? -1 :
+		sift_dates_match(dctx->arg, &dates);
+	if (ret > 0)
+		seq_range_array_add(&dctx->leaf->definite, uid);
+	else if (ret == 0)
+		seq_range_array_add(&dctx->falses, uid);
+}
+
+/* Answer a date leaf (sift-dates.h) for the messages whose answer can
+   still change the level: for an AND level those not yet certainly false,
+   for an OR level those not yet certainly true (every message if no leaf
+   was answered yet).  What the leaf says of the others can't change the
+   level's answer (AND: false stays false; OR: true stays true), so they
+   are left out of both sets, whatever NOT makes of them; so are, in a
+   sub-list, the messages the search's top level already ruled out
+   (q->scope).  Messages
+   without a kept date, or with an uncertain one, are maybe.  So the
+   values read are, for "SINCE d BODY x", those of the messages with x.
+   Returns 0 or -1 (logged). */
+static int sift_query_date_leaf(struct sift_query *q,
+				const struct mail_search_arg *arg,
+				const struct sift_level *level,
+				struct sift_leaf *leaf)
+{
+	struct sift_date_ctx dctx;
+	ARRAY_TYPE(seq_range) open;
+	ARRAY(uint32_t) uids;
+	struct seq_range_iter iter;
+	unsigned int n = 0;
+	const char *error;
+	enum sift_xstatus status;
+	uint32_t uid;
+
+	if (q->last_uid == 0)
+		return 0;
+	t_array_init(&open, 64);
+	seq_range_array_add_range(&open, 1, q->last_uid);
+	if (level->answered > 0) {
+		seq_range_array_remove_seq_range(&open, level->and_args ?
+						 &level->falses :
+						 &level->definite);
+	}
+	seq_range_array_remove_seq_range(&open,
+					 sift_index_get_expunged(q->index));
+	if (q->scope != NULL)
+		seq_range_array_intersect(&open, q->scope);
+	t_array_init(&uids, seq_range_count(&open) + 1);
+	seq_range_array_iter_init(&iter, &open);
+	while (seq_range_array_iter_nth(&iter, n++, &uid))
+		array_push_back(&uids, &uid);
+
+	i_zero(&dctx);
+	dctx.arg = arg;
+	dctx.leaf = leaf;
+	t_array_init(&dctx.falses, 64);
+	status = array_count(&uids) == 0 ? SIFT_X_OK :
+		sift_xdb_values(q->db, SIFT_VALUE_DATES, array_front(&uids),
+				array_count(&uids), sift_query_date_value,
+				&dctx, &error);
+	if (status != SIFT_X_OK) {
+		sift_query_index_error(q, status, error);
+		return -1;
+	}
+	/* maybe: the open messages not answered either way */
+	seq_range_array_remove_seq_range(&open, &leaf->definite);
+	seq_range_array_remove_seq_range(&open, &dctx.falses);
+	array_append_array(&leaf->maybe, &open);
+	e_debug(q->backend->event, "%s%s%s: %u read, %u definite, %u maybe",
+		arg->match_not ? "NOT " : "",
+		arg->value.date_type == MAIL_SEARCH_DATE_TYPE_SENT ?
+		"SENT" : "",
+		arg->type == SEARCH_BEFORE ? "BEFORE" :
+		arg->type == SEARCH_ON ? "ON" : "SINCE",
+		array_count(&uids), seq_range_count(&leaf->definite),
+		seq_range_count(&leaf->maybe));
+	return 0;
+}
+
 /* Answer the leaves of one level (sift_level_*(): NOT, AND/OR) and add
    the level's definite and maybe UIDs to result. */
 static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
@@ -1227,6 +1323,18 @@ static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
 		if (score_leaf)
 			sift_score_select(q, &leaf_terms, level.answered,
 					  q->collect_max);
+		sift_level_add(&level, &leaf, arg->match_not);
+		arg->match_always = TRUE;
+	}
+	/* the date leaves last: they read only the messages the text
+	   leaves left open (sift_query_date_leaf()) */
+	for (arg = args; arg != NULL; arg = arg->next) {
+		if (!sift_search_arg_is_date(arg))
+			continue;
+		array_clear(&leaf.definite);
+		array_clear(&leaf.maybe);
+		if (sift_query_date_leaf(q, arg, &level, &leaf) < 0)
+			return -1;
 		sift_level_add(&level, &leaf, arg->match_not);
 		arg->match_always = TRUE;
 	}
@@ -1337,7 +1445,9 @@ static void sift_query_event(struct sift_query *q, struct event *event,
 
 int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 		      struct mail_search_arg *args,
-		      enum fts_lookup_flags flags, struct fts_result *result)
+		      enum fts_lookup_flags flags,
+		      const ARRAY_TYPE(seq_range) *scope,
+		      struct fts_result *result)
 {
 	struct sift_query q;
 	struct timeval start, end;
@@ -1348,6 +1458,7 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 	i_zero(&q);
 	q.backend = backend;
 	q.box = box;
+	q.scope = scope;
 	i_gettimeofday(&start);
 	/* created first: the lookup event's duration starts here */
 	event = event_create(backend->event);

@@ -7,6 +7,7 @@
 #include "sift-text.h"
 #include "sift-hdrfilter.h"
 #include "sift-search-args.h"
+#include "sift-dates.h"
 
 bool sift_search_arg_is_ours(const struct mail_search_arg *arg)
 {
@@ -321,6 +322,12 @@ void sift_search_args_mark_answerable(const struct sift_args_env *env,
 	const char *error;
 
 	for (arg = args; arg != NULL; arg = arg->next) {
+		/* dates: every message's answer is certain or left to
+		   Dovecot (sift-dates.h) */
+		if (sift_search_arg_is_date(arg)) {
+			arg->match_always = TRUE;
+			continue;
+		}
 		T_BEGIN {
 			if (sift_leaf_recipe_build(env, arg, &recipe,
 						   &error) > 0) {

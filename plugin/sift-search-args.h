@@ -132,7 +132,8 @@ void sift_leaf_recipe_free(struct sift_leaf_recipe *recipe);
 
 /* Set match_always on exactly the arguments of this level (the list, not
    the levels below it: Dovecot makes one lookup per level) for which
-   sift_leaf_recipe_build() returns 1. */
+   sift_leaf_recipe_build() returns 1, and on the date leaves the index
+   answers (sift_search_arg_is_date()). */
 void sift_search_args_mark_answerable(const struct sift_args_env *env,
 				      struct mail_search_arg *args);
 

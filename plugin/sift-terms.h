@@ -88,6 +88,10 @@
    separated by NUL; no value: none.  Searches find strings in it that
    the terms can't settle (phrases). */
 #define SIFT_VALUE_DECODED 1
+/* Value slot: the dates Dovecot's search compares (received, sent and
+   the sender's offset), sift-dates.h; no value: not known (indexed
+   before dates were kept), Dovecot reads them. */
+#define SIFT_VALUE_DATES 2
 /* Flag terms: the body holds text Dovecot searches in a form that is not
    indexed (a part converted by an fts_decoder or Tika), or a term had to
    be truncated. */

@@ -801,6 +801,39 @@ sift_xdb_value_find(struct sift_xdb *db, unsigned int slot,
 	}
 }
 
+SIFT_EXPORT enum sift_xstatus
+sift_xdb_values(struct sift_xdb *db, unsigned int slot,
+		const uint32_t *uids, size_t uid_count,
+		sift_value_callback_t *callback, void *context,
+		const char **error_r)
+{
+	if (slot >= SIFT_XAPIAN_VALUE_SLOTS)
+		return set_error(error_r, SIFT_X_ERROR, "read values", "",
+				 "slot out of range");
+	if (uid_count == 0)
+		return ok(error_r);
+	try {
+		Xapian::Database &d = rdb(db);
+
+		if (d.get_value_freq(slot) == 0)
+			return ok(error_r);
+		Xapian::ValueIterator v = d.valuestream_begin(slot);
+		Xapian::ValueIterator end = d.valuestream_end(slot);
+		for (size_t i = 0; i < uid_count; i++) {
+			v.skip_to(uids[i]);
+			if (v == end)
+				break;
+			if (v.get_docid() != uids[i])
+				continue;
+			const std::string &value = *v;
+			callback(context, uids[i], value.data(), value.size());
+		}
+		return ok(error_r);
+	} catch (...) {
+		return translate_exception(error_r, "read values");
+	}
+}
+
 /* Orders terms shortest first (then bytewise), for keeping the shortest
    max_terms in a heap whose top is the longest kept. */
 static bool shorter(const std::string &a, const std::string &b)

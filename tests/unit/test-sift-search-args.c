@@ -20,6 +20,8 @@
 #include "sift-text.h"
 #include "sift-hdrfilter.h"
 #include "sift-search-args.h"
+#include "sift-dates.h"
+#include "utc-offset.h"
 
 #include <stdio.h>
 
@@ -150,9 +152,17 @@ static void test_search_args_contract(void)
 			} T_END;
 			test_assert_idx(ret >= 0, idx);
 			sift_search_args_mark_answerable(&env, arg);
+			/* date leaves are answered without a recipe
+			   (sift-dates.h) */
+			if (sift_search_arg_is_date(arg)) {
+				test_assert_idx(ret == 0, idx);
+				ret = 1;
+			}
 			test_assert_idx(arg->match_always == (ret > 0), idx);
-			/* only text searches, never a no_fts one */
-			if (!type_is_text(all_types[t]) || arg->no_fts)
+			/* only text searches and dates, never a no_fts
+			   one */
+			if ((!type_is_text(all_types[t]) &&
+			     !sift_search_arg_is_date(arg)) || arg->no_fts)
 				test_assert_idx(ret == 0, idx);
 			/* BODY and TEXT of a word are always answered */
 			if ((all_types[t] == SEARCH_BODY ||
@@ -215,7 +225,8 @@ static void test_search_args_levels(void)
 	test_assert(!text_arg->match_always && !hdr->match_always);
 
 	sift_search_args_mark_answerable(&env, or->value.subargs);
-	test_assert(from->match_always && !since->match_always);
+	/* (a date leaf is answered too, sift-dates.h) */
+	test_assert(from->match_always && since->match_always);
 	sift_search_args_mark_answerable(&env, sub->value.subargs);
 	test_assert(text_arg->match_always && hdr->match_always);
 	p_clear(pool);
@@ -688,6 +699,175 @@ static void test_search_args_level_logic(void)
 	test_end();
 }
 
+/* Dovecot's comparison (index-search.c search_arg_match_cached()),
+   written out without any shortcut: what sift_dates_match() must equal
+   for every certain date. */
+static int ref_date_match(const struct mail_search_arg *arg, time_t date,
+			  int tz_offset, bool have_tz_offset)
+{
+	struct tm *tm;
+
+	if ((arg->value.search_flags & MAIL_SEARCH_ARG_FLAG_UTC_TIMES) == 0) {
+		if (!have_tz_offset) {
+			tm = localtime(&date);
+			tz_offset = utc_offset(tm, date);
+		}
+		date += tz_offset * 60;
+	}
+	switch (arg->type) {
+	case SEARCH_BEFORE:
+		return date < arg->value.time ? 1 : 0;
+	case SEARCH_ON:
+		return date >= arg->value.time &&
+			date < arg->value.time + 3600 * 24 ? 1 : 0;
+	case SEARCH_SINCE:
+		return date >= arg->value.time ? 1 : 0;
+	default:
+		i_unreached();
+	}
+}
+
+/* The kept dates (sift-dates.c): the encoding round trip, which dates are
+   certain, which leaves are answered, and sift_dates_match() against
+   Dovecot's comparison for random dates near the searched days, in
+   timezones with DST, half hours and the date line. */
+static void test_search_args_dates(void)
+{
+	static const char *const zones[] = {
+		"UTC", "America/New_York", "Australia/Lord_Howe",
+		"Asia/Kathmandu", "Pacific/Kiritimati", "Pacific/Pago_Pago",
+		"Europe/Berlin", "America/St_Johns"
+	};
+	static const enum mail_search_arg_type types[] = {
+		SEARCH_BEFORE, SEARCH_ON, SEARCH_SINCE
+	};
+	unsigned char buf[SIFT_DATES_VALUE_SIZE];
+	struct sift_dates d, d2;
+	struct mail_search_arg *arg;
+	const char *old_tz = getenv("TZ");
+	unsigned int z, i, checked = 0, matched = 0;
+	int ret;
+
+	test_begin("dates kept and compared as Dovecot does");
+	/* round trip; uncertain dates are stored as absent */
+	i_zero(&d);
+	d.received = TRUE; d.received_time = 1557446400;
+	d.sent = TRUE; d.sent_time = 1557446399; d.sent_tz = -570;
+	sift_dates_encode(&d, buf);
+	test_assert(sift_dates_decode(buf, sizeof(buf), &d2));
+	test_assert(d2.received && d2.received_time == d.received_time);
+	test_assert(d2.sent && d2.sent_time == d.sent_time &&
+		    d2.sent_tz == -570);
+	d.received_time = -1;
+	d.sent_time = (time_t)1 << 31;
+	sift_dates_encode(&d, buf);
+	test_assert(sift_dates_decode(buf, sizeof(buf), &d2));
+	test_assert(!d2.received && !d2.sent);
+	test_assert(!sift_dates_decode(buf, sizeof(buf) - 1, &d2));
+	buf[0] = 99;
+	test_assert(!sift_dates_decode(buf, sizeof(buf), &d2));
+	test_assert(!sift_dates_time_certain(0));
+	test_assert(sift_dates_time_certain(1));
+	test_assert(sift_dates_time_certain(0x7ffffffe));
+	test_assert(!sift_dates_time_certain(0x7fffffff));
+
+	/* which leaves: received and sent dates, not saved dates, not sent
+	   dates with UTC times, not no_fts */
+	arg = arg_new(SEARCH_SINCE, NULL, NULL);
+	test_assert(sift_search_arg_is_date(arg));
+	arg->value.date_type = MAIL_SEARCH_DATE_TYPE_SAVED;
+	test_assert(!sift_search_arg_is_date(arg));
+	arg->value.date_type = MAIL_SEARCH_DATE_TYPE_SENT;
+	test_assert(sift_search_arg_is_date(arg));
+	arg->value.search_flags = MAIL_SEARCH_ARG_FLAG_UTC_TIMES;
+	test_assert(!sift_search_arg_is_date(arg));
+	arg->value.date_type = MAIL_SEARCH_DATE_TYPE_RECEIVED;
+	test_assert(sift_search_arg_is_date(arg));
+	arg->no_fts = TRUE;
+	test_assert(!sift_search_arg_is_date(arg));
+	arg = arg_new(SEARCH_SMALLER, NULL, NULL);
+	test_assert(!sift_search_arg_is_date(arg));
+
+	/* an uncertain date is Dovecot's */
+	i_zero(&d);
+	arg = arg_new(SEARCH_BEFORE, NULL, NULL);
+	arg->value.time = 1557446400;
+	test_assert(sift_dates_match(arg, &d) == -1);
+	arg->value.date_type = MAIL_SEARCH_DATE_TYPE_SENT;
+	test_assert(sift_dates_match(arg, &d) == -1);
+
+		for (z = 0; z < N_ELEMENTS(zones); z++) {
+		setenv("TZ", zones[z], 1);
+		tzset();
+		for (i = 0; i < 20000; i++) {
+			/* a searched day's midnight (UTC, as Dovecot parses
+			   it), and a date within three days of it */
+			time_t day = (time_t)i_rand_limit(24000) * 86400;
+			time_t date = day + (time_t)i_rand_limit(6 * 86400 + 1) -
+				3 * 86400;
+			int tz = (int)i_rand_limit(1681) - 840;
+
+			/* and exactly on the boundaries, a second either
+			   side: UTC midnight, local midnight, the sender's */
+			switch (i_rand_limit(4)) {
+			case 0:
+				date = day + (int)i_rand_limit(3) - 1;
+				break;
+			case 1: {
+				struct tm *tm = localtime(&day);
+
+				date = day - utc_offset(tm, day) * 60 +
+					(int)i_rand_limit(3) - 1;
+				break;
+			}
+			case 2:
+				date = day - tz * 60 + (int)i_rand_limit(3) - 1;
+				break;
+			}
+			if (!sift_dates_time_certain(date))
+				continue;
+			arg = arg_new(types[i_rand_limit(3)], NULL, NULL);
+			arg->value.time = day;
+			if (i_rand_limit(4) == 0) {
+				arg->value.search_flags =
+					MAIL_SEARCH_ARG_FLAG_UTC_TIMES;
+			}
+			i_zero(&d);
+			d.received = TRUE;
+			d.received_time = date;
+			d.sent = TRUE;
+			d.sent_time = date;
+			d.sent_tz = tz;
+			sift_dates_encode(&d, buf);
+			test_assert(sift_dates_decode(buf, sizeof(buf), &d2));
+
+			ret = sift_dates_match(arg, &d2);
+			test_assert_idx(ret == ref_date_match(arg, date, 0,
+							       FALSE), i);
+			matched += ret;
+			arg->value.date_type = MAIL_SEARCH_DATE_TYPE_SENT;
+			ret = sift_dates_match(arg, &d2);
+			if ((arg->value.search_flags &
+			     MAIL_SEARCH_ARG_FLAG_UTC_TIMES) != 0)
+				test_assert_idx(ret == -1, i);
+			else {
+				test_assert_idx(ret == ref_date_match(arg,
+							date, tz, TRUE), i);
+			}
+			checked++;
+		}
+		p_clear(pool);
+	}
+	if (old_tz == NULL)
+		unsetenv("TZ");
+	else
+		setenv("TZ", old_tz, 1);
+	tzset();
+	test_assert(checked > 100000 && matched > checked / 10 &&
+		    matched < checked * 9 / 10);
+	test_end();
+}
+
 int main(void)
 {
 	static void (*const test_functions[])(void) = {
@@ -697,6 +877,7 @@ int main(void)
 		test_search_args_recipes,
 		test_search_args_doubts,
 		test_search_args_level_logic,
+		test_search_args_dates,
 		NULL
 	};
 	const char *err;

@@ -961,6 +961,57 @@ static void check_value_find(struct sift_xdb *db, char *const texts[],
 	}
 }
 
+struct values_seen {
+	char *const *texts;
+	const size_t *lens;
+	uint32_t last_uid;
+	unsigned int calls, wrong;
+};
+
+static void values_cb(void *context, uint32_t uid, const void *data,
+		      size_t len)
+{
+	struct values_seen *seen = context;
+
+	seen->calls++;
+	if (uid <= seen->last_uid || uid > FIND_DOCS ||
+	    len != seen->lens[uid - 1] ||
+	    memcmp(data, seen->texts[uid - 1], len) != 0)
+		seen->wrong++;
+	seen->last_uid = uid;
+}
+
+/* sift_xdb_values() over random sorted subsets (and past the last
+   document): exactly the asked documents that have a value, in order,
+   with their bytes; none of the gone ones. */
+static void check_values(struct sift_xdb *db, char *const texts[],
+			 const size_t lens[], const bool gone[],
+			 unsigned int rounds)
+{
+	uint32_t uids[FIND_DOCS + 10];
+	struct values_seen seen;
+	const char *err = NULL;
+	unsigned int r, n, expected;
+
+	for (r = 0; r < rounds; r++) {
+		n = expected = 0;
+		for (uint32_t uid = 1; uid <= FIND_DOCS + 10; uid++) {
+			if (rng_next() % 3 != 0)
+				continue;
+			uids[n++] = uid;
+			if (uid <= FIND_DOCS && lens[uid - 1] > 0 &&
+			    !gone[uid - 1])
+				expected++;
+		}
+		i_zero(&seen);
+		seen.texts = texts;
+		seen.lens = lens;
+		test_assert_idx(sift_xdb_values(db, 1, uids, n, values_cb,
+						&seen, &err) == SIFT_X_OK, r);
+		test_assert_idx(seen.calls == expected && seen.wrong == 0, r);
+	}
+}
+
 static void test_xdb_value_find(void)
 {
 	const char *path = tpath("find"), *dest = tpath("find-dest");
@@ -975,7 +1026,7 @@ static void test_xdb_value_find(void)
 	struct sift_uids set = { NULL, 0, 0 };
 	uint32_t one = 1;
 
-	test_begin("xdb value find");
+	test_begin("xdb value find, values");
 	db = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE |
 			SIFT_XDB_NO_SYNC);
 	if (db == NULL) {
@@ -1009,6 +1060,7 @@ static void test_xdb_value_find(void)
 	}
 	db_commit_ok(db);
 	check_value_find(db, texts, lens, none, 80);
+	check_values(db, texts, lens, none, 40);
 	/* nothing to look for, nowhere to look, or no such slot */
 	test_assert(sift_xdb_value_find(db, 1, &one, 1, "a", 0, &set,
 					&err) == SIFT_X_OK && set.count == 0);
@@ -1018,6 +1070,10 @@ static void test_xdb_value_find(void)
 					&err) == SIFT_X_OK && set.count == 0);
 	test_assert(err_reported(sift_xdb_value_find(db,
 		SIFT_XAPIAN_VALUE_SLOTS, &one, 1, "a", 1, &set, &err), &err));
+	test_assert(err_reported(sift_xdb_values(db, SIFT_XAPIAN_VALUE_SLOTS,
+		&one, 1, values_cb, NULL, &err), &err));
+	test_assert(sift_xdb_values(db, 3, &one, 1, values_cb, NULL,
+				    &err) == SIFT_X_OK);
 	test_assert(set.count == 0);
 	sift_xdb_close(&db);
 
@@ -1027,6 +1083,7 @@ static void test_xdb_value_find(void)
 	db = db_open_ok(dest, 0);
 	if (db != NULL) {
 		check_value_find(db, texts, lens, dropped, 40);
+		check_values(db, texts, lens, dropped, 20);
 		sift_xdb_close(&db);
 	}
 	for (unsigned int i = 0; i < FIND_DOCS; i++)

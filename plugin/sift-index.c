@@ -71,6 +71,7 @@
 #include "sift-index-dir.h"
 #include "fts-sift-plugin.h"
 #include "fts-backend-sift.h"
+#include "sift-heap.h"
 #include "sift-index-private.h"
 
 #include <stdio.h>
@@ -1290,6 +1291,8 @@ int sift_index_commit_last_uid(struct sift_index *index, uint32_t last_uid)
 			index->path);
 	}
 	event_unref(&event);
+	/* the batch's postings are freed: give their pages back */
+	sift_heap_release(index->event, "a commit");
 	index->batch_expunges = 0;
 	index->stored_last_uid = last_uid;
 	index->batch_last_uid = last_uid;

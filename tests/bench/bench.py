@@ -1637,6 +1637,26 @@ def print_scale_report(runs):
                 exact, fmt(se.get("errors")), fmt(e.get("loadavg_before_index"))))
             if e.get("error"):
                 print("   !! %s at %d failed: %s" % (name, n, e["error"][:200]))
+    # who owns the peaks (smaps, rss_sampler.py): anonymous memory vs
+    # file pages of Dovecot's own files, the index's files, libraries
+    print()
+    print("memory at the sampled peak (MB): RSS = anon + Dovecot files + "
+          "index files + libraries; peak anon (heap)")
+    for name in engines:
+        for n in sizes:
+            e = rows.get((n, name))
+            if e is None:
+                continue
+            for what, sm in (("doveadm index", _g(e, "index", "smaps")),
+                             ("imap", _g(e, "imap", "smaps"))):
+                if not sm or not sm.get("samples"):
+                    continue
+                at = sm["at_peak_rss_mb"]
+                print("  %-16s %7d %-13s %6.1f = %5.1f + %5.1f + %5.1f + "
+                      "%5.1f; anon %5.1f (heap %5.1f)"
+                      % (name, n, what, sm["peak_rss_mb"], at["anon"],
+                         at["dovecot_files"], at["sift_files"], at["libs"],
+                         sm["peak_anon_mb"], sm["peak_heap_mb"]))
     for (n, name), e in rows.items():
         mm = _g(e, "search", "mismatches")
         if e.get("kind") == "sift" and mm:

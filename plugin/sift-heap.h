@@ -1,21 +1,23 @@
 /* sift-heap: hand the C library's free heap memory back to the kernel
-   after the writer's large transient allocations (a commit's batch, a
-   merge), so a long indexing run's resident memory follows what it
-   holds, not the most it ever held.
+   when the writer has freed its large transient allocations (the end of
+   an indexing run, a compaction), so a process that lives on after a
+   run (an indexer-worker, an imap process) holds what it uses, not the
+   most the run ever held.
 
    Why: glibc's malloc returns freed memory to the kernel only from the
    top of the heap (M_TRIM_THRESHOLD).  A commit frees Xapian's buffered
    postings of a whole batch (tens of thousands of small allocations)
    while smaller long-lived ones sit above them, so the freed pages stay
-   resident: measured on 100,000 list messages, the run's anonymous
-   memory stayed at 39 MB between commits where malloc_trim(0) (which
-   also releases free pages inside the heap, madvise(MADV_DONTNEED))
-   brought it to 21 MB.  A large message's document (about 20 MB of
-   terms for a 790 KB patch) then came on top of that level.
+   resident: measured on 100,000 list messages, `doveadm index` stayed at
+   about 38 MB of anonymous memory between commits, where after
+   malloc_trim(0) (which also releases free pages inside the heap,
+   madvise(MADV_DONTNEED)) 5-6 MB were in use.
 
-   Trimming walks the free chunks: well under a millisecond per MB of
-   heap, once per commit (every fts_sift_commit_batch messages), which
-   is noise next to the commit itself.  Without glibc it does nothing. */
+   Not after every commit: that lowered the level during a run (median
+   RSS 53 -> 38 MB at 100k) but not its peak (the batch being built is
+   the peak, and its pages are faulted in again), and the page faults
+   and madvise() calls cost CPU on every batch.  Without glibc it does
+   nothing. */
 #ifndef SIFT_HEAP_H
 #define SIFT_HEAP_H
 

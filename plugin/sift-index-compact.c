@@ -345,7 +345,15 @@ int sift_index_finish(struct sift_index **_index)
 	sift_umask_pop(&saved);
 	if (ret == 0)
 		sift_index_finish_event(index);
-	sift_index_close(_index);
+	{
+		struct event *event = event_create(index->backend->event);
+
+		sift_index_close(_index);
+		/* the run's memory is freed: give it back to the kernel (an
+		   indexer-worker lives on after the run) */
+		sift_heap_release(event, "an indexing run");
+		event_unref(&event);
+	}
 	return ret;
 }
 

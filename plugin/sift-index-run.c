@@ -28,7 +28,6 @@
 #include "mail-storage-private.h"
 #include "fts-sift-plugin.h"
 #include "fts-backend-sift.h"
-#include "sift-heap.h"
 #include "sift-index-private.h"
 
 #include <dirent.h>
@@ -114,8 +113,6 @@ int sift_index_run_commit(struct sift_index *index)
 		sift_index_error(index, "Committing a run database of", error);
 		return -1;
 	}
-	/* the batch's postings are freed: give their pages back */
-	sift_heap_release(index->event, "a run database's commit");
 	if (index->run_db_docs >= SIFT_RUN_DB_BATCHES *
 	    index->backend->set->commit_batch) {
 		/* full: the next document starts the next one */

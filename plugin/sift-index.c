@@ -71,7 +71,6 @@
 #include "sift-index-dir.h"
 #include "fts-sift-plugin.h"
 #include "fts-backend-sift.h"
-#include "sift-heap.h"
 #include "sift-index-private.h"
 
 #include <stdio.h>
@@ -1011,40 +1010,6 @@ static int sift_index_doc_side_files(struct sift_index *index)
 
 static int sift_index_doc_end_umask(struct sift_index *index);
 
-/* A document whose terms take at least this much (sift_xdoc_size(): the
-   bytes of its term additions plus 16 each) is stored into an empty
-   batch, and the batch committed right after it.  Why: Xapian holds a
-   document's terms twice while storing it (the document, and its share
-   of the batch's buffered postings), about 25 times the message's text
-   for a large patch (a 790 KB message of list mail took the writer's
-   heap from 16 to 43 MB).  Arriving on top of a batch of 250 ordinary
-   messages, that made the peak RSS of a whole indexing run (70 MB at
-   100,000 messages, 58 MB of it at the 2,782nd message).  Such messages
-   are rare (a few per 10,000 of list mail), so the extra commits cost
-   nothing measurable; a bulk run commits them to its small run
-   database. */
-#define SIFT_LARGE_DOC_BYTES (2 * 1024 * 1024)
-
-/* Commit the batch (not yet holding uid's document) so that a large
-   document gets one of its own.  Returns 0 or -1 (logged). */
-static int sift_index_commit_before_large(struct sift_index *index,
-					  uint32_t uid, size_t size)
-{
-	e_debug(index->backend->event, "Message UID %u of %s is large "
-		"(%zu KB of terms): stored in a batch of its own", uid,
-		index->path, size / 1024);
-	if (index->batch_docs == 0)
-		return 0;
-	if (index->bulk && sift_index_run_active(index)) {
-		if (sift_index_run_commit(index) < 0)
-			return -1;
-		index->batch_docs = 0;
-		index->batch_bytes = 0;
-		return 0;
-	}
-	return sift_index_commit_last_uid(index, index->batch_last_uid);
-}
-
 /* Merge the run databases into the index now (a checkpoint of a bulk
    run), then reopen it to go on.  Returns 0 or -1 (logged: the run must
    stop; what was not merged is indexed again by the next run). */
@@ -1142,7 +1107,7 @@ static int sift_index_doc_end_umask(struct sift_index *index)
 	struct sift_doc_builder *b = index->builder;
 	uint32_t uid = sift_doc_builder_uid(b);
 	const char *error;
-	bool existed = FALSE, large = FALSE;
+	bool existed = FALSE;
 	int ret = 0;
 
 	index->batch_bytes += sift_doc_builder_text_bytes(b);
@@ -1169,11 +1134,6 @@ static int sift_index_doc_end_umask(struct sift_index *index)
 			ret = -1;
 		} else if (sift_doc_builder_finish(b, &error) < 0) {
 			sift_index_doc_error(index, error);
-			ret = -1;
-		} else if ((large = sift_xdoc_size(sift_doc_builder_xdoc(b)) >=
-			    SIFT_LARGE_DOC_BYTES) &&
-			   sift_index_commit_before_large(index, uid,
-				sift_xdoc_size(sift_doc_builder_xdoc(b))) < 0) {
 			ret = -1;
 		} else if (sift_index_doc_side_files(index) < 0)
 			ret = -1;
@@ -1207,8 +1167,7 @@ static int sift_index_doc_end_umask(struct sift_index *index)
 	if (uid > index->batch_last_uid)
 		index->batch_last_uid = uid;
 	if (index->batch_docs >= index->backend->set->commit_batch ||
-	    index->batch_bytes >= index->backend->set->commit_size ||
-	    large) {
+	    index->batch_bytes >= index->backend->set->commit_size) {
 		if (index->bulk)
 			return sift_index_bulk_batch_end(index);
 		if (sift_index_commit_last_uid(index, index->batch_last_uid) < 0 ||
@@ -1331,8 +1290,6 @@ int sift_index_commit_last_uid(struct sift_index *index, uint32_t last_uid)
 			index->path);
 	}
 	event_unref(&event);
-	/* the batch's postings are freed: give their pages back */
-	sift_heap_release(index->event, "a commit");
 	index->batch_expunges = 0;
 	index->stored_last_uid = last_uid;
 	index->batch_last_uid = last_uid;

@@ -17,6 +17,7 @@
 #include "sift-swap.h"
 #include "fts-sift-plugin.h"
 #include "fts-backend-sift.h"
+#include "sift-heap.h"
 #include "sift-index-private.h"
 
 /* The documents of db that are not expunged. */
@@ -198,6 +199,8 @@ int sift_index_compact_locked(struct sift_index *index, bool rebuild)
 			     &error) < 0 && errno != ENOENT)
 		e_warning(backend->event, "Couldn't remove %s: %s",
 			  rebuild_path, error);
+	/* the merge's and the side-file copies' buffers are freed */
+	sift_heap_release(index->event, "a compaction");
 	i_gettimeofday(&end);
 	if (ret == 0) {
 		e_debug(event_create_passthrough(event)->
@@ -342,7 +345,15 @@ int sift_index_finish(struct sift_index **_index)
 	sift_umask_pop(&saved);
 	if (ret == 0)
 		sift_index_finish_event(index);
-	sift_index_close(_index);
+	{
+		struct event *event = event_create(index->backend->event);
+
+		sift_index_close(_index);
+		/* the run's memory is freed: give it back to the kernel (an
+		   indexer-worker lives on after the run) */
+		sift_heap_release(event, "an indexing run");
+		event_unref(&event);
+	}
 	return ret;
 }
 

@@ -95,6 +95,8 @@ MB = 1024.0 * 1024.0
 sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
 import dovetest  # noqa: E402  (the shared test harness: Dovecot instances)
 import dovecot_conf  # noqa: E402  (the installed Dovecot's config syntax)
+sys.path.insert(0, HERE)
+import rss_sampler  # noqa: E402  (smaps: anonymous vs file-backed memory)
 
 DOVECOT_24 = dovecot_conf.syntax().version >= 24
 # Dovecot 2.4 (Debian 13): flatcurve (part of Dovecot) with the
@@ -467,14 +469,18 @@ def build_queries(corpus, slice_n, seed=SEED, per_part=1500):
 GNU_TIME = "/usr/bin/time"
 
 
-def timed_run(cmd, env=None, live=False):
+def timed_run(cmd, env=None, live=False, smaps=False):
     """Run cmd under GNU time; return dict(wall_s, user_s, sys_s, cpu_s,
     maxrss_mb, rc, stdout, stderr).  CPU and max RSS cover the process and
     the children it waited for.  (os.wait4 on our own child would report
     this script's RSS as the peak: a child's ru_maxrss starts from the
     memory of the process it was forked from, hence the GNU time process
     in between.)  live: the command's stdout is also shown as it comes
-    (doveadm -v index's "done/total" progress)."""
+    (doveadm -v index's "done/total" progress).  smaps (with live): the
+    command's memory is sampled from /proc/PID/smaps every second
+    (rss_sampler.py) and returned as "smaps": its peak anonymous memory
+    apart from the file pages (Dovecot's index files, the side files)."""
+    smaps_res = None
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
             tempfile.NamedTemporaryFile("r") as tm:
         full = [GNU_TIME, "-o", tm.name, "-f", "%U %S %M %x"] + cmd
@@ -482,6 +488,15 @@ def timed_run(cmd, env=None, live=False):
         if live:
             proc = subprocess.Popen(full, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=err, env=env)
+            sampler = None
+            if smaps:
+                # the command is GNU time's child
+                for _ in range(100):
+                    kids = dovetest._child_pids(proc.pid)
+                    if kids:
+                        sampler = rss_sampler.Sampler(kids[0], 1.0).start()
+                        break
+                    time.sleep(0.02)
             while True:
                 chunk = proc.stdout.read1(4096)
                 if not chunk:
@@ -490,6 +505,8 @@ def timed_run(cmd, env=None, live=False):
                 sys.stderr.write(chunk.decode(errors="replace"))
                 sys.stderr.flush()
             proc.wait()
+            if sampler is not None:
+                smaps_res = sampler.stop()
         else:
             subprocess.call(full, stdin=subprocess.DEVNULL, stdout=out,
                             stderr=err, env=env)
@@ -502,6 +519,7 @@ def timed_run(cmd, env=None, live=False):
                                   int(fields[2]), int(fields[3]))
         return {"wall_s": wall, "user_s": user, "sys_s": sys_,
                 "cpu_s": user + sys_, "maxrss_mb": rss_kb / 1024.0, "rc": rc,
+                "smaps": smaps_res,
                 "stdout": out.read().decode(errors="replace"),
                 "stderr": err.read().decode(errors="replace")}
 
@@ -718,6 +736,18 @@ class OracleCache:
         return [self.get(corpus, q) for q in queries]
 
 
+def log_smaps(what, sm):
+    """One line: peak RSS and its owners (rss_sampler.py's classes)."""
+    if not sm or not sm.get("samples"):
+        return
+    at = sm["at_peak_rss_mb"]
+    log("%s: smaps peak RSS %.1f MB = anon %.1f + Dovecot files %.1f + "
+        "fts-sift files %.1f + libraries %.1f; peak anon %.1f MB (heap %.1f)"
+        % (what, sm["peak_rss_mb"], at["anon"], at["dovecot_files"],
+           at["sift_files"], at["libs"], sm["peak_anon_mb"],
+           sm["peak_heap_mb"]))
+
+
 # ---------------------------------------------------------------- imap process
 
 def imap_processes(dv):
@@ -817,7 +847,7 @@ class DovecotEngine(Engine):
         # -v: Dovecot's own progress ("\r<done>/<total>" every 100
         # messages), shown live and counted
         res = timed_run(["doveadm", "-v", "-c", self.dv.conf_path, "index",
-                         "-u", USER, "INBOX"], live=True)
+                         "-u", USER, "INBOX"], live=True, smaps=True)
         sys.stderr.write("\n")
         if res["rc"] != 0:
             raise RuntimeError("%s: doveadm index failed (%d): %s"
@@ -834,6 +864,7 @@ class DovecotEngine(Engine):
             % (self.name, len(self.corpus), res["wall_s"], res["msgs_per_s"],
                res["cpu_s"], res["maxrss_mb"], res["progress_updates"],
                res["progress_last"]))
+        log_smaps(self.name + ": doveadm index", res.get("smaps"))
 
     def sizes(self, key="size"):
         dirs = find_dirs(self.home, INDEX_DIR_NAMES[self.kind])
@@ -884,7 +915,17 @@ class DovecotEngine(Engine):
                         m[k] = max(m.get(k) or 0, a[k])
                 m["cpu_s"] = a["cpu_s"]
 
+        # each imap process's memory from smaps, sampled in a thread
+        # (anonymous memory apart from Dovecot's mapped index files)
+        samplers = {}
+
+        def watch():
+            for pid in imap_processes(self.dv):
+                if pid not in samplers:
+                    samplers[pid] = rss_sampler.Sampler(pid, 0.5).start()
+
         conn = connect()
+        watch()
         lost = 0
         out = []
         try:
@@ -911,6 +952,7 @@ class DovecotEngine(Engine):
                     except Exception:
                         pass
                     conn = connect()
+                    watch()
                 ms = (time.perf_counter() - t0) * 1000.0
                 out.append({"ms": ms, "uids": uids, "error": err})
                 if self.cache is not None and self.kind == "none" and \
@@ -928,6 +970,16 @@ class DovecotEngine(Engine):
                                        for m in seen.values()),
                     "search_cpu_s": sum(m["cpu_s"] - m["cpu0"]
                                         for m in seen.values())}
+                sm = [x.stop() for x in samplers.values()]
+                sm = [x for x in sm if x.get("samples")]
+                if sm:
+                    # the process with the largest anonymous peak
+                    self.r["imap"]["smaps"] = max(
+                        sm, key=lambda x: x["peak_anon_mb"])
+                    self.r["imap"]["peak_anon_mb"] = max(
+                        x["peak_anon_mb"] for x in sm)
+                    log_smaps(self.name + ": imap",
+                              self.r["imap"]["smaps"])
             self.results = out
             try:
                 conn.logout()
@@ -1585,6 +1637,26 @@ def print_scale_report(runs):
                 exact, fmt(se.get("errors")), fmt(e.get("loadavg_before_index"))))
             if e.get("error"):
                 print("   !! %s at %d failed: %s" % (name, n, e["error"][:200]))
+    # who owns the peaks (smaps, rss_sampler.py): anonymous memory vs
+    # file pages of Dovecot's own files, the index's files, libraries
+    print()
+    print("memory at the sampled peak (MB): RSS = anon + Dovecot files + "
+          "index files + libraries; peak anon (heap)")
+    for name in engines:
+        for n in sizes:
+            e = rows.get((n, name))
+            if e is None:
+                continue
+            for what, sm in (("doveadm index", _g(e, "index", "smaps")),
+                             ("imap", _g(e, "imap", "smaps"))):
+                if not sm or not sm.get("samples"):
+                    continue
+                at = sm["at_peak_rss_mb"]
+                print("  %-16s %7d %-13s %6.1f = %5.1f + %5.1f + %5.1f + "
+                      "%5.1f; anon %5.1f (heap %5.1f)"
+                      % (name, n, what, sm["peak_rss_mb"], at["anon"],
+                         at["dovecot_files"], at["sift_files"], at["libs"],
+                         sm["peak_anon_mb"], sm["peak_heap_mb"]))
     for (n, name), e in rows.items():
         mm = _g(e, "search", "mismatches")
         if e.get("kind") == "sift" and mm:

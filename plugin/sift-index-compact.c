@@ -306,6 +306,7 @@ static unsigned int sift_index_expunge_gone(struct sift_index *index)
 int sift_index_finish(struct sift_index **_index)
 {
 	struct sift_index *index = *_index;
+	struct event *backend_event = index->backend->event;
 	unsigned int compact_after = index->backend->set->compact_after;
 	bool rebuild;
 	struct sift_umask saved;
@@ -345,15 +346,11 @@ int sift_index_finish(struct sift_index **_index)
 	sift_umask_pop(&saved);
 	if (ret == 0)
 		sift_index_finish_event(index);
-	{
-		struct event *event = event_create(index->backend->event);
-
-		sift_index_close(_index);
-		/* the run's memory is freed: give it back to the kernel (an
-		   indexer-worker lives on after the run) */
-		sift_heap_release(event, "an indexing run");
-		event_unref(&event);
-	}
+	sift_index_close(_index);
+	/* the run's memory is freed: give it back to the kernel (an
+	   indexer-worker lives on after the run); the backend's event
+	   outlives the index */
+	sift_heap_release(backend_event, "an indexing run");
 	return ret;
 }
 

@@ -18,7 +18,7 @@ void sift_heap_release(struct event *event, const char *what)
 	/* arena: the heap's size; uordblks: in use; fordblks: free;
 	   hblkhd: mmap()ed blocks (each returned on free) */
 	e_debug(event, "Heap after %s: %zu KB in use, %zu KB free of a "
-		"%zu KB heap, %zu KB in mmap()ed blocks; free pages "
+		"%zu KB heap, %zu KB in mapped blocks; free pages "
 		"released (keepcost %zu -> %zu KB)", what,
 		after.uordblks / 1024, after.fordblks / 1024,
 		after.arena / 1024, after.hblkhd / 1024,

@@ -174,6 +174,11 @@ static int doc_flush_terms(struct sift_doc_builder *b)
 			return -1;
 		}
 	}
+	/* Xapian's copy holds them now: a large message's set (grown past
+	   what is kept between documents) is given back before the copy is
+	   stored, instead of adding to the writer's peak while Xapian
+	   buffers the document's postings */
+	sift_termset_clear(b->doc_terms);
 	return 0;
 }
 
@@ -838,6 +843,13 @@ const uint64_t *sift_doc_builder_gap_keys(const struct sift_doc_builder *b,
 uoff_t sift_doc_builder_text_bytes(const struct sift_doc_builder *b)
 {
 	return b->text_bytes;
+}
+
+void sift_doc_builder_term_stats(const struct sift_doc_builder *b,
+				 unsigned int *count_r, size_t *bytes_r)
+{
+	*count_r = sift_termset_count(b->doc_terms);
+	*bytes_r = sift_termset_bytes(b->doc_terms);
 }
 
 void sift_doc_builder_discard(struct sift_doc_builder *b)

@@ -953,6 +953,8 @@ int sift_index_doc_set_value(struct sift_index *index, unsigned int slot,
 	return 0;
 }
 
+static int sift_index_batch_room(struct sift_index *index);
+
 int sift_index_field_data(struct sift_index *index,
 			  const unsigned char *data, size_t size)
 {
@@ -963,7 +965,7 @@ int sift_index_field_data(struct sift_index *index,
 		sift_index_doc_error(index, error);
 		return -1;
 	}
-	return 0;
+	return sift_index_batch_room(index);
 }
 
 int sift_index_field_end(struct sift_index *index)
@@ -974,7 +976,7 @@ int sift_index_field_end(struct sift_index *index)
 		sift_index_doc_error(index, error);
 		return -1;
 	}
-	return 0;
+	return sift_index_batch_room(index);
 }
 
 /* Record the document's new terms and opaque tokens in the side files,
@@ -1158,6 +1160,40 @@ static int sift_index_batch_end(struct sift_index *index)
 	return 0;
 }
 
+/* A batch's postings wait in Xapian's memory until its commit.  If the
+   current document's would take them past fts_sift_commit_memory,
+   commit the batch now, while the document is still being built (its
+   text is read and its terms handed to Xapian's copy in parts, see
+   sift-doc-builder.c): a large message (a patch series of 500 KB holds
+   60,000 distinct terms, some 15 MB of heap while stored) then never
+   adds up with a full batch, or with another large message, at the
+   writer's peak.  Nothing of the document is looked up or stored yet,
+   so the commit (which may let another writer go first) is the same as
+   the one after the previous document.  Returns 0 or -1 (logged). */
+static int sift_index_batch_room(struct sift_index *index)
+{
+	uoff_t doc_mem = sift_index_doc_memory(index);
+	struct sift_umask saved;
+	int ret;
+
+	if (index->batch_docs == 0 ||
+	    index->batch_mem + doc_mem <= index->backend->set->commit_memory)
+		return 0;
+	e_debug(index->backend->event, "Committing %u changes to %s before "
+		"uid %u: with its %"PRIuUOFF_T" KB the batch's buffered "
+		"postings would pass fts_sift_commit_memory",
+		index->batch_docs, index->path,
+		sift_doc_builder_uid(index->builder), doc_mem / 1024);
+	/* a large one: its copies are built on a heap with no free pages
+	   kept resident from the batches before */
+	if (doc_mem >= index->backend->set->commit_memory / 4)
+		index->batch_large = TRUE;
+	sift_umask_push(index->create_umask, &saved);
+	ret = sift_index_batch_end(index);
+	sift_umask_pop(&saved);
+	return ret;
+}
+
 int sift_index_doc_end(struct sift_index *index)
 {
 	struct sift_umask saved;
@@ -1185,28 +1221,9 @@ static int sift_index_doc_end_umask(struct sift_index *index)
 		sift_index_doc_error(index, error);
 		ret = -1;
 	}
-	/* A batch's postings wait in Xapian's memory until its commit.  If
-	   this document's would take them past fts_sift_commit_memory,
-	   commit the batch first, before the document's own Xapian copy is
-	   even made: a large message (a patch series of 500 KB holds 60,000
-	   distinct terms, some 20 MB of heap while stored) then never adds
-	   up with a full batch, or with another large message, at the
-	   writer's peak.  Before anything of the document is looked up or
-	   stored, as the commit may let another writer go first. */
+	if (ret == 0 && sift_index_batch_room(index) < 0)
+		ret = -1;
 	doc_mem = sift_index_doc_memory(index);
-	if (ret == 0 && index->batch_docs > 0 &&
-	    index->batch_mem + doc_mem > index->backend->set->commit_memory) {
-		e_debug(index->backend->event, "Committing %u changes to %s "
-			"before uid %u: with its %"PRIuUOFF_T" KB the batch's "
-			"buffered postings would pass fts_sift_commit_memory",
-			index->batch_docs, index->path, uid, doc_mem / 1024);
-		/* a large one: its copies are built on a heap with no
-		   free pages kept resident from the batches before */
-		if (doc_mem >= index->backend->set->commit_memory / 4)
-			index->batch_large = TRUE;
-		if (sift_index_batch_end(index) < 0)
-			ret = -1;
-	}
 	if (ret == 0 && sift_xdb_has_doc(index->db, uid, &existed,
 					 &error) != SIFT_X_OK) {
 		sift_index_error(index, "Looking up a document in", error);

@@ -182,6 +182,12 @@ static uint64_t record_seed(uint64_t gen, uint64_t offset, uint32_t len)
 	return gen + offset * H_P1 + (uint64_t)len * H_P2;
 }
 
+uint32_t sift_record_checksum(uint64_t gen, uint64_t offset,
+			      const void *data, uint32_t len)
+{
+	return sift_record_sum(record_seed(gen, offset, len), data, len);
+}
+
 static void file_header_build(struct file_header *hdr, const char *kind,
 			      uint64_t gen)
 {

@@ -59,6 +59,11 @@ int sift_files_state_parse(const char *str, struct sift_files_state *st_r);
 const char *sift_files_state_str(const struct sift_files_state *st);
 
 uint32_t sift_record_sum(uint64_t seed, const void *data, size_t len);
+/* The checksum the record at offset of a file of generation gen carries
+   in its header when its payload is data (for a side file that describes
+   another file's records: sift-gramfilter.h). */
+uint32_t sift_record_checksum(uint64_t gen, uint64_t offset,
+			      const void *data, uint32_t len);
 
 /* Forget which files this process has verified (for measurements). */
 void sift_record_forget_verified(void);

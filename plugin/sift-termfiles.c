@@ -5,6 +5,7 @@
 #include "lib.h"
 #include "array.h"
 #include "str.h"
+#include "read-full.h"
 #include "write-full.h"
 #include "sift-file.h"
 #include "sift-termfiles.h"
@@ -21,6 +22,7 @@
 #include <sys/stat.h>
 
 struct sift_termfiles {
+	char *dir;
 	struct sift_rfile terms, opaque;
 	bool terms_complete;
 	/* a file failed its check when it was first scanned */
@@ -65,6 +67,7 @@ int sift_termfiles_open(const char *dir, const struct sift_files_state *st,
 		return ret;
 	}
 	dict->terms_complete = st->terms_complete;
+	dict->dir = i_strdup(dir);
 	*dict_r = dict;
 	return 1;
 }
@@ -78,6 +81,7 @@ void sift_termfiles_close(struct sift_termfiles **_dict)
 	*_dict = NULL;
 	sift_rfile_close(&dict->terms);
 	sift_rfile_close(&dict->opaque);
+	i_free(dict->dir);
 	i_free(dict->damage);
 	i_free(dict->read_error);
 	i_free(dict);
@@ -190,6 +194,59 @@ match_terms_in(const char *begin, const char *end,
 	}
 }
 
+/* Does the terms file hold rec (sift_gramfilter_import())? */
+static bool gram_record_ok(void *context, const struct sift_gram_record *rec)
+{
+	struct sift_termfiles *dict = context;
+	const unsigned char *p;
+	uint32_t len, sum;
+
+	p = sift_rfile_get(&dict->terms, rec->offset, SIFT_RECORD_HEADER_SIZE);
+	if (p == NULL)
+		return FALSE;
+	/* the record header: length, checksum (sift-record.h) */
+	memcpy(&len, p, sizeof(len));
+	memcpy(&sum, p + sizeof(len), sizeof(sum));
+	return len == rec->len && sum == rec->sum;
+}
+
+/* Load the filters the writer saved with the terms file into the empty
+   filter, if they are of this file (sift-gramfilter.h); else leave it
+   to the searches to build. */
+static void sift_termfiles_load_grams(struct sift_termfiles *dict,
+				      struct sift_gramfilter *filter)
+{
+	const char *path = t_strconcat(dict->dir, "/"SIFT_GRAMS_FILE, NULL);
+	const char *error;
+	struct stat st;
+	buffer_t *buf;
+	void *data;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	if (fd == -1)
+		return;
+	/* (at most a filter's size: the writer's are bounded the same) */
+	if (fstat(fd, &st) < 0 || st.st_size <= 0 ||
+	    st.st_size > SIFT_GRAM_MAX_BYTES * 2) {
+		i_close_fd(&fd);
+		return;
+	}
+	buf = buffer_create_dynamic(default_pool, st.st_size);
+	data = buffer_append_space_unsafe(buf, st.st_size);
+	if (read_full(fd, data, st.st_size) > 0 &&
+	    !sift_gramfilter_import(filter, dict->terms.gen, dict->terms.len,
+				    data, st.st_size, gram_record_ok, dict,
+				    &error)) {
+		/* a stale or damaged cache: the filters are built as
+		   before */
+		if (sift_rfile_error(&dict->terms) != NULL)
+			sift_termfiles_read_failed(dict, &dict->terms);
+	}
+	buffer_free(&buf);
+	i_close_fd(&fd);
+}
+
 void sift_termfiles_match_terms(struct sift_termfiles *dict,
 			   const struct sift_termfiles_prefix *prefixes,
 			   unsigned int prefix_count,
@@ -209,6 +266,12 @@ void sift_termfiles_match_terms(struct sift_termfiles *dict,
 	/* the blocks the trigram filters leave (sift-gramfilter.h), then
 	   the records they don't cover yet */
 	filter = sift_gramfilter_get(&dict->terms.st, dict->terms.gen);
+	if (sift_gramfilter_covered(filter) == 0 &&
+	    sift_gramfilter_want_import(filter)) {
+		sift_termfiles_load_grams(dict, filter);
+		if (dict->read_error != NULL)
+			return;
+	}
 	for (unsigned int i = 0; i < prefix_count && i < N_ELEMENTS(families);
 	     i++)
 		families[i] = prefixes[i].prefix;
@@ -420,16 +483,69 @@ struct terms_write_ctx {
 	struct sift_wfile *file;
 	buffer_t *buf;
 	const char *error;
+	/* the filters of the records written (sift-gramfilter.h) */
+	struct sift_gramfilter *grams;
+	ARRAY_TYPE(sift_gram_record) records;
 };
 
 static int terms_write_flush(struct terms_write_ctx *ctx)
 {
-	if (ctx->buf->used > 0 &&
-	    sift_wfile_append(ctx->file, ctx->buf->data, ctx->buf->used,
+	struct sift_file_state before, after;
+	struct sift_gram_record *rec;
+
+	if (ctx->buf->used == 0)
+		return 0;
+	sift_wfile_state(ctx->file, &before);
+	if (sift_wfile_append(ctx->file, ctx->buf->data, ctx->buf->used,
 			      NULL, 0, &ctx->error) < 0)
 		return -1;
+	sift_wfile_state(ctx->file, &after);
+	if (ctx->grams != NULL &&
+	    sift_gramfilter_add_record(ctx->grams, before.len, after.len,
+				       ctx->buf->data, ctx->buf->used)) {
+		rec = array_append_space(&ctx->records);
+		rec->offset = before.len;
+		rec->len = ctx->buf->used;
+		rec->sum = sift_record_checksum(after.gen, before.len,
+						ctx->buf->data,
+						ctx->buf->used);
+	}
 	buffer_set_used_size(ctx->buf, 0);
 	return 0;
+}
+
+/* Save the filters of the terms file just written to dest_dir (an
+   optional cache, sift-gramfilter.h: a failure only leaves them to the
+   searches to build; a file left over from an earlier terms file is
+   of another generation, and ignored). */
+static void terms_write_grams(struct terms_write_ctx *ctx,
+			      const char *dest_dir, mode_t mode)
+{
+	const char *path = t_strconcat(dest_dir, "/"SIFT_GRAMS_FILE, NULL);
+	const char *tmp = t_strconcat(path, ".tmp", NULL);
+	struct sift_file_state st;
+	buffer_t *buf;
+	int fd;
+
+	if (array_count(&ctx->records) == 0) {
+		i_unlink_if_exists(path);
+		return;
+	}
+	sift_wfile_state(ctx->file, &st);
+	buf = buffer_create_dynamic(default_pool,
+		sift_gramfilter_memory(ctx->grams) +
+		array_count(&ctx->records) * sizeof(struct sift_gram_record) +
+		256);
+	sift_gramfilter_export(ctx->grams, st.gen, &ctx->records, buf);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	if (fd == -1 || write_full(fd, buf->data, buf->used) < 0 ||
+	    close(fd) < 0 || rename(tmp, path) < 0) {
+		i_warning("fts-sift: Couldn't save %s (searches build the "
+			  "filters instead): %m", path);
+		if (fd != -1)
+			i_unlink_if_exists(tmp);
+	}
+	buffer_free(&buf);
 }
 
 static int terms_write_cb(void *context, const char *term, size_t len)
@@ -459,6 +575,8 @@ int sift_termfiles_write_terms(struct sift_termfiles_writer *writer,
 				     &ctx.file, error_r) < 0)
 		return -1;
 	ctx.buf = buffer_create_dynamic(default_pool, TERMS_RECORD_SIZE + 1024);
+	ctx.grams = sift_gramfilter_new();
+	i_array_init(&ctx.records, 64);
 	if (sift_xdb_each_term(db, terms_write_cb, &ctx, &cb_ret,
 			       &error) != SIFT_X_OK) {
 		*error_r = t_strdup_printf("Listing terms failed: %s",
@@ -470,10 +588,19 @@ int sift_termfiles_write_terms(struct sift_termfiles_writer *writer,
 	}
 	buffer_free(&ctx.buf);
 	if (sift_wfile_replace_end(ctx.file, ok, error_r) < 0) {
+		sift_gramfilter_free(&ctx.grams);
+		array_free(&ctx.records);
 		sift_wfile_close(&ctx.file);
 		return -1;
 	}
 	sift_wfile_state(ctx.file, st_r);
+	/* after the terms file is in place: a reader seeing the new
+	   filters finds the file they describe (or an older one, of
+	   another generation, and ignores them) */
+	if (ok)
+		terms_write_grams(&ctx, dest_dir, writer->mode);
+	sift_gramfilter_free(&ctx.grams);
+	array_free(&ctx.records);
 	if (strcmp(dest_dir, writer->dir) == 0) {
 		/* continue appending to the new file */
 		sift_wfile_close(&writer->terms);

@@ -20,6 +20,12 @@ struct gram_block {
 };
 ARRAY_DEFINE_TYPE(gram_block, struct gram_block);
 
+/* a record covered by loaded filters */
+struct gram_saved_record {
+	uint64_t offset, next;
+	bool verified;
+};
+
 struct sift_gramfilter {
 	dev_t dev;
 	ino_t ino;
@@ -31,6 +37,11 @@ struct sift_gramfilter {
 	bool full;
 	/* loading the saved filters was tried */
 	bool import_tried;
+	/* the records the loaded filters cover, in file order (empty if
+	   none were loaded), and up to where the records after them are
+	   verified */
+	ARRAY(struct gram_saved_record) saved;
+	uint64_t tail_checked;
 	ARRAY_TYPE(gram_block) blocks;
 	buffer_t *bits;
 };
@@ -78,6 +89,8 @@ static void gramfilter_free(struct sift_gramfilter **_filter)
 		return;
 	*_filter = NULL;
 	array_free(&filter->blocks);
+	if (array_is_created(&filter->saved))
+		array_free(&filter->saved);
 	buffer_free(&filter->bits);
 	i_free(filter);
 }
@@ -421,11 +434,14 @@ void sift_gramfilter_export(const struct sift_gramfilter *filter,
 }
 
 bool sift_gramfilter_import(struct sift_gramfilter *filter, uint64_t gen,
-			    uint64_t limit, const void *data, size_t size,
+			    uint64_t limit, buffer_t **_buf,
 			    bool (*record_ok)(void *context,
 					      const struct sift_gram_record *rec),
 			    void *context, const char **error_r)
 {
+	buffer_t *buf = *_buf;
+	const void *data = buf->data;
+	size_t size = buf->used;
 	struct gram_file_header hdr;
 	const struct sift_gram_record *recs;
 	const struct gram_block *blocks;
@@ -506,10 +522,90 @@ bool sift_gramfilter_import(struct sift_gramfilter *filter, uint64_t gen,
 	}
 	if (hdr.block_count > 0)
 		array_append(&filter->blocks, blocks, hdr.block_count);
-	buffer_set_used_size(filter->bits, 0);
-	buffer_append(filter->bits, CONST_PTR_OFFSET(data, size -
-						     hdr.bits_size),
-		      hdr.bits_size);
+	if (!array_is_created(&filter->saved))
+		i_array_init(&filter->saved, hdr.record_count);
+	for (i = 0; i < hdr.record_count; i++) {
+		struct gram_saved_record *r = array_append_space(&filter->saved);
+
+		r->offset = recs[i].offset;
+		r->next = recs[i].offset + SIFT_RECORD_HEADER_SIZE +
+			recs[i].len;
+	}
+	/* the bits stay where they were read (moved to the buffer's
+	   start): a copy would fault in as many fresh pages again, the
+	   larger part of loading them */
+	{
+		unsigned char *p = buffer_get_modifiable_data(buf, NULL);
+
+		memmove(p, p + (size - hdr.bits_size), hdr.bits_size);
+		buffer_set_used_size(buf, hdr.bits_size);
+		buffer_free(&filter->bits);
+		filter->bits = buf;
+		*_buf = NULL;
+	}
 	filter->covered = hdr.covered;
+	filter->tail_checked = hdr.covered;
 	return TRUE;
+}
+
+bool sift_gramfilter_loaded(const struct sift_gramfilter *filter)
+{
+	return array_is_created(&filter->saved) &&
+		array_count(&filter->saved) > 0;
+}
+
+static struct gram_saved_record *
+gram_saved_find(struct sift_gramfilter *filter, uint64_t offset)
+{
+	struct gram_saved_record *r;
+	unsigned int lo = 0, hi;
+
+	if (!array_is_created(&filter->saved))
+		return NULL;
+	r = array_get_modifiable(&filter->saved, &hi);
+	while (lo < hi) {
+		unsigned int mid = (lo + hi) / 2;
+
+		if (offset < r[mid].offset)
+			hi = mid;
+		else if (offset >= r[mid].next)
+			lo = mid + 1;
+		else
+			return &r[mid];
+	}
+	return NULL;
+}
+
+bool sift_gramfilter_unverified(const struct sift_gramfilter *filter,
+				uint64_t offset, uint64_t *record_r)
+{
+	/* (only reads it) */
+	const struct gram_saved_record *r =
+		gram_saved_find((struct sift_gramfilter *)filter, offset);
+
+	if (r == NULL || r->verified)
+		return FALSE;
+	*record_r = r->offset;
+	return TRUE;
+}
+
+void sift_gramfilter_set_verified(struct sift_gramfilter *filter,
+				  uint64_t record)
+{
+	struct gram_saved_record *r = gram_saved_find(filter, record);
+
+	if (r != NULL)
+		r->verified = TRUE;
+}
+
+uint64_t sift_gramfilter_tail_checked(const struct sift_gramfilter *filter)
+{
+	return filter->tail_checked;
+}
+
+void sift_gramfilter_set_tail_checked(struct sift_gramfilter *filter,
+				      uint64_t upto)
+{
+	if (upto > filter->tail_checked)
+		filter->tail_checked = upto;
 }

@@ -389,6 +389,27 @@ bool sift_rfile_check(struct sift_rfile *file, const char **error_r)
 	return TRUE;
 }
 
+bool sift_rfile_check_after(struct sift_rfile *file, uint64_t from,
+			    const char **error_r)
+{
+	const char *problem;
+
+	if (file->checked || file->gen == 0)
+		return TRUE;
+	problem = check_file(&file->map, file->kind, file->gen, file->len,
+			     I_MAX(from, SIFT_RECORD_FILE_HEADER_SIZE));
+	if (file->map.error != NULL) {
+		*error_r = t_strdup(file->map.error);
+		return FALSE;
+	}
+	if (problem != NULL) {
+		*error_r = t_strdup_printf("%s is damaged: %s", file->path,
+					   problem);
+		return FALSE;
+	}
+	return TRUE;
+}
+
 void sift_rfile_close(struct sift_rfile *file)
 {
 	sift_unmap(&file->map);

@@ -94,6 +94,12 @@ int sift_rfile_open(const char *path, const char *kind,
    committed length (skipping what this process verified before in the
    unchanged file).  FALSE: damaged, error_r says how. */
 bool sift_rfile_check(struct sift_rfile *file, const char **error_r);
+/* As sift_rfile_check(), but only the records at or after from (a
+   record boundary): the caller verifies each record before it from
+   its own knowledge of the chain, with sift_rfile_verify() before
+   reading it (sift-gramfilter.h's saved filters).  Nothing is cached. */
+bool sift_rfile_check_after(struct sift_rfile *file, uint64_t from,
+			    const char **error_r);
 void sift_rfile_close(struct sift_rfile *file);
 /* The next record at or after *pos (0 to start); FALSE at the end or
    on a read error (sift_rfile_error(): check it after a walk).

@@ -194,19 +194,26 @@ match_terms_in(const char *begin, const char *end,
 	}
 }
 
-/* Does the terms file hold rec (sift_gramfilter_import())? */
+/* Does the terms file hold rec (sift_gramfilter_import())?  Only the
+   record's 8-byte header is read, straight from the file: through the
+   window each would read a window's worth (the whole file in all). */
 static bool gram_record_ok(void *context, const struct sift_gram_record *rec)
 {
 	struct sift_termfiles *dict = context;
-	const unsigned char *p;
+	unsigned char hdr[SIFT_RECORD_HEADER_SIZE];
 	uint32_t len, sum;
+	ssize_t ret;
 
-	p = sift_rfile_get(&dict->terms, rec->offset, SIFT_RECORD_HEADER_SIZE);
-	if (p == NULL)
+	if (rec->offset > dict->terms.len ||
+	    dict->terms.len - rec->offset < sizeof(hdr) ||
+	    dict->terms.map.fd == -1)
+		return FALSE;
+	ret = pread(dict->terms.map.fd, hdr, sizeof(hdr), rec->offset);
+	if (ret != (ssize_t)sizeof(hdr))
 		return FALSE;
 	/* the record header: length, checksum (sift-record.h) */
-	memcpy(&len, p, sizeof(len));
-	memcpy(&sum, p + sizeof(len), sizeof(sum));
+	memcpy(&len, hdr, sizeof(len));
+	memcpy(&sum, hdr + sizeof(len), sizeof(sum));
 	return len == rec->len && sum == rec->sum;
 }
 
@@ -236,15 +243,51 @@ static void sift_termfiles_load_grams(struct sift_termfiles *dict,
 	data = buffer_append_space_unsafe(buf, st.st_size);
 	if (read_full(fd, data, st.st_size) > 0 &&
 	    !sift_gramfilter_import(filter, dict->terms.gen, dict->terms.len,
-				    data, st.st_size, gram_record_ok, dict,
-				    &error)) {
+				    &buf, gram_record_ok, dict, &error)) {
 		/* a stale or damaged cache: the filters are built as
 		   before */
 		if (sift_rfile_error(&dict->terms) != NULL)
 			sift_termfiles_read_failed(dict, &dict->terms);
 	}
-	buffer_free(&buf);
+	if (buf != NULL)
+		buffer_free(&buf);
 	i_close_fd(&fd);
+}
+
+/* With saved filters: verify the terms records after theirs (once per
+   process and length). */
+static bool sift_termfiles_check_tail(struct sift_termfiles *dict,
+				      struct sift_gramfilter *filter)
+{
+	const char *error;
+
+	if (sift_gramfilter_tail_checked(filter) >= dict->terms.len)
+		return TRUE;
+	if (!sift_rfile_check_after(&dict->terms,
+				    sift_gramfilter_tail_checked(filter),
+				    &error)) {
+		if (sift_rfile_error(&dict->terms) != NULL)
+			sift_termfiles_read_failed(dict, &dict->terms);
+		else
+			dict->damage = i_strdup(error);
+		return FALSE;
+	}
+	sift_gramfilter_set_tail_checked(filter, dict->terms.len);
+	return TRUE;
+}
+
+/* A record of the terms file didn't verify when first read (or the read
+   failed). */
+static void sift_termfiles_record_damaged(struct sift_termfiles *dict,
+					  uint64_t record)
+{
+	if (sift_rfile_error(&dict->terms) != NULL)
+		sift_termfiles_read_failed(dict, &dict->terms);
+	else if (dict->damage == NULL) {
+		dict->damage = i_strdup_printf(
+			"%s is damaged: checksum mismatch at %llu",
+			dict->terms.path, (unsigned long long)record);
+	}
 }
 
 void sift_termfiles_match_terms(struct sift_termfiles *dict,
@@ -261,7 +304,7 @@ void sift_termfiles_match_terms(struct sift_termfiles *dict,
 	uint32_t len, block_len;
 	unsigned int iter = 0;
 
-	if (needle_len == 0 || !sift_termfiles_check(dict, &dict->terms))
+	if (needle_len == 0 || dict->damage != NULL || dict->read_error != NULL)
 		return;
 	/* the blocks the trigram filters leave (sift-gramfilter.h), then
 	   the records they don't cover yet */
@@ -272,6 +315,12 @@ void sift_termfiles_match_terms(struct sift_termfiles *dict,
 		if (dict->read_error != NULL)
 			return;
 	}
+	/* verified before use: the whole file, or with saved filters the
+	   records after theirs now and theirs as they are read */
+	if (!sift_gramfilter_loaded(filter) ?
+	    !sift_termfiles_check(dict, &dict->terms) :
+	    !sift_termfiles_check_tail(dict, filter))
+		return;
 	for (unsigned int i = 0; i < prefix_count && i < N_ELEMENTS(families);
 	     i++)
 		families[i] = prefixes[i].prefix;
@@ -279,9 +328,19 @@ void sift_termfiles_match_terms(struct sift_termfiles *dict,
 			     needle_len);
 	while (sift_gramfilter_next(filter, &query, dict->terms.len, &iter,
 				    &block_offset, &block_len)) {
-		const char *block = (const char *)
-			sift_rfile_get(&dict->terms, block_offset, block_len);
+		const char *block;
+		uint64_t record;
 
+		if (sift_gramfilter_unverified(filter, block_offset,
+					       &record)) {
+			if (!sift_rfile_verify(&dict->terms, record)) {
+				sift_termfiles_record_damaged(dict, record);
+				return;
+			}
+			sift_gramfilter_set_verified(filter, record);
+		}
+		block = (const char *)
+			sift_rfile_get(&dict->terms, block_offset, block_len);
 		if (block == NULL) {
 			sift_termfiles_read_failed(dict, &dict->terms);
 			return;
@@ -292,6 +351,23 @@ void sift_termfiles_match_terms(struct sift_termfiles *dict,
 	pos = sift_gramfilter_resume(filter, dict->terms.len);
 	budget = I_MAX(SIFT_GRAM_BUILD_MIN, dict->terms.len / 4);
 	while (sift_rfile_next(&dict->terms, &pos, &offset, &data, &len)) {
+		uint64_t record;
+
+		/* (a reader of an older snapshot than the one the saved
+		   filters were loaded for reads some of their records
+		   here) */
+		if (sift_gramfilter_unverified(filter, offset, &record)) {
+			if (!sift_rfile_verify(&dict->terms, record)) {
+				sift_termfiles_record_damaged(dict, record);
+				return;
+			}
+			sift_gramfilter_set_verified(filter, record);
+			/* (the window moved: read the record again) */
+			pos = offset;
+			if (!sift_rfile_next(&dict->terms, &pos, &offset,
+					     &data, &len))
+				break;
+		}
 		match_terms_in((const char *)data, (const char *)data + len,
 			       prefixes, prefix_count, needle, needle_len,
 			       terms_r);

@@ -418,22 +418,27 @@ static void test_gramfilter_saved(void)
 	reader = sift_gramfilter_get(&st, 0x77);
 	test_assert(sift_gramfilter_want_import(reader));
 	test_assert(!sift_gramfilter_want_import(reader));
-	test_assert(!try_import(reader, 0x78, covered, saved->data, saved->used, records_all_ok));
-	test_assert(!try_import(reader, 0x77, covered - 1, saved->data, saved->used, records_all_ok));
+	test_assert(!try_import(reader, 0x78, covered, saved->data,
+				saved->used, records_all_ok));
+	test_assert(!try_import(reader, 0x77, covered - 1, saved->data,
+				saved->used, records_all_ok));
 	bad_record_offset = offs[count / 2];
-	test_assert(!try_import(reader, 0x77, covered, saved->data, saved->used, records_one_bad));
+	test_assert(!try_import(reader, 0x77, covered, saved->data,
+				saved->used, records_one_bad));
 	/* cut short, or any bit changed */
 	for (i = 0; i < saved->used; i += 1 + i / 64) {
 		buffer_t *copy = buffer_create_dynamic(default_pool,
 						       saved->used);
 		unsigned char *p;
 
-		if (try_import(reader, 0x77, covered, saved->data, i, records_all_ok))
+		if (try_import(reader, 0x77, covered, saved->data,
+				i, records_all_ok))
 			break;
 		buffer_append_buf(copy, saved, 0, SIZE_MAX);
 		p = buffer_get_modifiable_data(copy, NULL);
 		p[i] ^= 1 << (rng_next() % 8);
-		if (try_import(reader, 0x77, covered, copy->data, copy->used, records_all_ok)) {
+		if (try_import(reader, 0x77, covered, copy->data,
+				copy->used, records_all_ok)) {
 			buffer_free(&copy);
 			break;
 		}
@@ -445,7 +450,8 @@ static void test_gramfilter_saved(void)
 	test_assert(sift_gramfilter_covered(reader) == 0);
 
 	/* loaded: the same blocks for every query, at every limit */
-	test_assert(try_import(reader, 0x77, covered, saved->data, saved->used, records_all_ok));
+	test_assert(try_import(reader, 0x77, covered, saved->data,
+				saved->used, records_all_ok));
 	test_assert(sift_gramfilter_covered(reader) == covered);
 	needle = str_new(default_pool, 64);
 	for (i = 0; i < 500; i++) {

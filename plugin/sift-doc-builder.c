@@ -44,6 +44,9 @@ struct sift_doc_builder {
 	   and the first of them a token may still fall in */
 	ARRAY(struct sift_token_span) opaque_runs;
 	unsigned int opaque_run_next;
+	/* sift_doc_builder_set_term_known() */
+	sift_doc_builder_term_known_t *term_known;
+	void *term_known_context;
 	uint32_t doc_uid;
 	enum sift_untrusted doc_untrusted;
 	bool doc_truncated, doc_raw, doc_html;
@@ -301,6 +304,33 @@ static bool doc_opaque_common(struct sift_doc_builder *b, const char *tok,
 	return (*slot & 0xfU) >= SIFT_OPAQUE_PROMOTE_AT;
 }
 
+/* Is P<token> a term of the index already (sift_doc_builder_set_term_known())? */
+static bool doc_opaque_known(struct sift_doc_builder *b, const char *tok,
+			     size_t len)
+{
+	bool known;
+
+	if (b->term_known == NULL)
+		return FALSE;
+	T_BEGIN {
+		string_t *term = t_str_new(len + 2);
+
+		str_append(term, str_c(b->token_prefix));
+		str_append_data(term, tok, len);
+		known = b->term_known(b->term_known_context, str_c(term),
+				      str_len(term));
+	} T_END;
+	return known;
+}
+
+void sift_doc_builder_set_term_known(struct sift_doc_builder *b,
+				     sift_doc_builder_term_known_t *known,
+				     void *context)
+{
+	b->term_known = known;
+	b->term_known_context = context;
+}
+
 /* Note the runs (sift_next_run()) of a pooled field's text that are
    opaque as a token would be: at least SIFT_OPAQUE_MIN_LEN bytes with a
    digit.  The words of such a run ("bh=Qx3Zk+AbCdEf/Gh", "[209.132.180.67]",
@@ -360,7 +390,8 @@ static int doc_token(void *context, const char *tok, size_t len,
 			/* already taken for this message */
 			return 0;
 		}
-		if (doc_opaque_common(b, tok, len)) {
+		if (doc_opaque_common(b, tok, len) ||
+		    doc_opaque_known(b, tok, len)) {
 			/* common enough: a posting is cheaper than the
 			   token's bytes once more (see sift-doc-builder.h) */
 			return doc_add_term(b, str_c(b->token_prefix),

@@ -46,8 +46,9 @@
    changes a result.  The counts are kept in a fixed table of fingerprints
    (a slot taken over by another token starts again from 1): memory stays
    bounded, and a token is promoted only while it is common.  A process
-   that indexes a few messages starts with an empty table, so there the
-   tokens stay in the opaque file, as before.
+   that indexes a few new messages starts with an empty table: there a
+   token that is already a P term of the index is that term again
+   (sift_doc_builder_set_term_known()).
 
    Characters.  A search for one character ("f") would otherwise OR the
    postings of every term holding it, a third of the dictionary; so each
@@ -166,6 +167,17 @@ int sift_doc_builder_finish(struct sift_doc_builder *b,
 			    const char **error_r);
 /* The document (owned by the builder until sift_doc_builder_discard()). */
 struct sift_xdoc *sift_doc_builder_xdoc(struct sift_doc_builder *b);
+/* Is the term (P and an opaque token) already in the index?  Asked for an
+   opaque token the process has not met in SIFT_OPAQUE_PROMOTE_AT messages
+   yet; TRUE makes it that term rather than opaque, as the process's own
+   counts would have in a longer run.  Without it (the default), such a
+   token is opaque. */
+typedef bool sift_doc_builder_term_known_t(void *context, const char *term,
+					   size_t len);
+void sift_doc_builder_set_term_known(struct sift_doc_builder *b,
+				     sift_doc_builder_term_known_t *known,
+				     void *context);
+
 /* The document's opaque tokens, one per line ("tok\n"). */
 const char *sift_doc_builder_opaque(const struct sift_doc_builder *b,
 				    size_t *len_r);

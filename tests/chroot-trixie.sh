@@ -180,7 +180,13 @@ run() {
 	# SIFT_CHROOT_BIND: host directories (space-separated absolute paths)
 	# bound read-write at the same path inside, in this run's namespace
 	# only (e.g. the scale corpora and the oracle cache of bench.py).
-	local d
+	local d line
+	# SIFT_* settings of the caller pass into the chroot one word each,
+	# whatever their values hold (spaces included)
+	local pass=()
+	while IFS= read -r line; do
+		pass+=("$line")
+	done < <(env | grep -E '^SIFT_[A-Z_]+=' | grep -v '^SIFT_CHROOT' || true)
 	for d in ${SIFT_CHROOT_BIND:-}; do
 		case $d in /*) ;; *) die "SIFT_CHROOT_BIND: $d is not an absolute path" ;; esac
 		[ -d "$d" ] || die "SIFT_CHROOT_BIND: $d is not a directory"
@@ -192,7 +198,7 @@ run() {
 		 exec chroot "$0" "$@"' "$DIR" \
 		env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		HOME=/root LANG=C.UTF-8 CI="${CI:-}" TERM="${TERM:-dumb}" \
-		$(env | grep -E '^SIFT_[A-Z_]+=' | grep -v '^SIFT_CHROOT' || true) \
+		${pass[@]+"${pass[@]}"} \
 		sh -c 'cd "$0" && exec "$@"' "/build/$$/fts-sift" "$@"
 	rc=$?
 	set -e

@@ -10,7 +10,7 @@ the order and the process that indexed the message.  A search of the pool
 (TEXT, HEADER of a pooled instance) must unite the two.
 
 The class generated here: tokens held by 1, 2, 3, 4, a few and most
-messages (relay addresses, cipher names, selectors, Message-IDs cited in
+messages (one of them 160 bytes long: as a term it is kept in windows) (relay addresses, cipher names, selectors, Message-IDs cited in
 replies' References and In-Reply-To, unique ids), in Received,
 DKIM-Signature, Message-ID, References, In-Reply-To and X- headers;
 indexed in one bulk run, then more messages one per `doveadm index` run
@@ -54,6 +54,10 @@ def messages():
             tok = _uniq(rnd, rnd.randint(9, 20))
             shared.append((tok, sorted(rnd.sample(range(N_BULK + N_SINGLE + 1),
                                                   count))))
+    # a long one (windows of a term past 100 bytes, sift-doc-builder.c)
+    lr = random.Random(77)
+    long_tok = "".join(lr.choice("0123456789abcdef") for _ in range(160))
+    shared.append((long_tok, sorted(lr.sample(range(N_BULK + N_SINGLE + 1), 6))))
     out = []
     mids = []
     for i in range(N_BULK + N_SINGLE + 1):
@@ -142,6 +146,10 @@ def _queries(rnd):
         qs.append(("HEADER", "X-Trace-Ids", tok))
         qs.append(("OR", "TEXT", tok, "TEXT", COMMON[1]))
         qs.append(("TEXT", "%s %s" % (COMMON[0], tok)))
+    long_tok = SHARED[-1][0]
+    for piece in (long_tok, long_tok[10:130], long_tok[40:90], long_tok[-101:]):
+        qs.append(("TEXT", piece))
+        qs.append(("HEADER", "X-Trace-Ids", piece))
     qs.append(("TEXT", "%s mx.example.net" % COMMON[0]))
     qs.append(("TEXT", "with cipher %s" % COMMON[2]))
     return qs

@@ -21,6 +21,7 @@ static const struct setting_define fts_sift_setting_defines[] = {
 	{ .type = SET_FILTER_NAME, .key = "fts_sift" },
 	DEF(UINT, "fts_sift_commit_batch", commit_batch),
 	DEF(SIZE, "fts_sift_commit_size", commit_size),
+	DEF(SIZE, "fts_sift_commit_memory", commit_memory),
 	DEF(UINT, "fts_sift_compact_after", compact_after),
 	DEF(TIME, "fts_sift_lock_timeout", lock_timeout_secs),
 	DEF(BOOL, "fts_sift_fsync", fsync),
@@ -32,6 +33,7 @@ static const struct setting_define fts_sift_setting_defines[] = {
 static const struct fts_sift_settings fts_sift_default_settings = {
 	.commit_batch = 250,
 	.commit_size = 32 * 1024 * 1024,
+	.commit_memory = 8 * 1024 * 1024,
 	.compact_after = 1000,
 	.lock_timeout_secs = 30,
 	.fsync = TRUE,

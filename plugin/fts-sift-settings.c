@@ -21,6 +21,13 @@ int fts_sift_settings_check(const struct fts_sift_settings *set,
 			"(1M..16G)", set->commit_size);
 		return -1;
 	}
+	if (set->commit_memory < FTS_SIFT_COMMIT_MEMORY_MIN ||
+	    set->commit_memory > FTS_SIFT_COMMIT_MEMORY_MAX) {
+		*error_r = t_strdup_printf(
+			"fts_sift_commit_memory = %"PRIuUOFF_T": out of range "
+			"(1M..16G)", set->commit_memory);
+		return -1;
+	}
 	if (set->lock_timeout_secs > FTS_SIFT_LOCK_TIMEOUT_MAX) {
 		*error_r = t_strdup_printf(
 			"fts_sift_lock_timeout = %us: out of range (0..1h)",

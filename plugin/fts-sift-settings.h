@@ -16,6 +16,12 @@ struct fts_sift_settings {
 	/* ... or after this much text, whichever comes first.  Together
 	   they bound the indexing process's memory. */
 	uoff_t commit_size;
+	/* ... or before the batch's postings buffered in memory (an
+	   estimate, sift-index.c) would pass this size; a message that
+	   alone passes it is committed in a batch of its own.  This is the
+	   bound on the indexing process's peak memory: a few large
+	   messages no longer add up with a full batch. */
+	uoff_t commit_memory;
 	/* Compact the index after an indexing run that added at least this
 	   many messages (0 = never). */
 	unsigned int compact_after;
@@ -49,6 +55,8 @@ struct fts_sift_settings {
 #define FTS_SIFT_COMMIT_BATCH_MAX 1000000
 #define FTS_SIFT_COMMIT_SIZE_MIN ((uoff_t)1024 * 1024)
 #define FTS_SIFT_COMMIT_SIZE_MAX ((uoff_t)16 * 1024 * 1024 * 1024)
+#define FTS_SIFT_COMMIT_MEMORY_MIN ((uoff_t)1024 * 1024)
+#define FTS_SIFT_COMMIT_MEMORY_MAX ((uoff_t)16 * 1024 * 1024 * 1024)
 #define FTS_SIFT_LOCK_TIMEOUT_MAX 3600
 
 /* Check the bounds of every setting.  Returns 0, or -1 with an error

@@ -187,6 +187,11 @@ const uint64_t *sift_doc_builder_gap_keys(const struct sift_doc_builder *b,
 /* Bytes of field text handed over for this document (for the commit's
    fts_sift_commit_size). */
 uoff_t sift_doc_builder_text_bytes(const struct sift_doc_builder *b);
+/* The current document's terms so far, and their bytes together
+   (before sift_doc_builder_finish() adds its few flag terms; a term of
+   a large message may be counted more than once, see DOC_FLUSH_TERMS). */
+void sift_doc_builder_term_stats(const struct sift_doc_builder *b,
+				 unsigned int *count_r, size_t *bytes_r);
 /* Free the document (finished or not). */
 void sift_doc_builder_discard(struct sift_doc_builder *b);
 

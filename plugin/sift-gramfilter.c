@@ -3,6 +3,7 @@
 #include "lib.h"
 #include "array.h"
 #include "buffer.h"
+#include "sift-record.h"
 #include "sift-gramfilter.h"
 
 struct gram_block {
@@ -19,6 +20,12 @@ struct gram_block {
 };
 ARRAY_DEFINE_TYPE(gram_block, struct gram_block);
 
+/* a record covered by loaded filters */
+struct gram_saved_record {
+	uint64_t offset, next;
+	bool verified;
+};
+
 struct sift_gramfilter {
 	dev_t dev;
 	ino_t ino;
@@ -28,6 +35,13 @@ struct sift_gramfilter {
 	unsigned int last_used;
 	/* SIFT_GRAM_MAX_BYTES reached: no more records are covered */
 	bool full;
+	/* loading the saved filters was tried */
+	bool import_tried;
+	/* the records the loaded filters cover, in file order (empty if
+	   none were loaded), and up to where the records after them are
+	   verified */
+	ARRAY(struct gram_saved_record) saved;
+	uint64_t tail_checked;
 	ARRAY_TYPE(gram_block) blocks;
 	buffer_t *bits;
 };
@@ -75,8 +89,19 @@ static void gramfilter_free(struct sift_gramfilter **_filter)
 		return;
 	*_filter = NULL;
 	array_free(&filter->blocks);
+	if (array_is_created(&filter->saved))
+		array_free(&filter->saved);
 	buffer_free(&filter->bits);
 	i_free(filter);
+}
+
+static struct sift_gramfilter *gramfilter_alloc(size_t bits_size)
+{
+	struct sift_gramfilter *filter = i_new(struct sift_gramfilter, 1);
+
+	i_array_init(&filter->blocks, 64);
+	filter->bits = buffer_create_dynamic(default_pool, bits_size);
+	return filter;
 }
 
 struct sift_gramfilter *
@@ -104,18 +129,34 @@ sift_gramfilter_get(const struct stat *st, uint64_t gen)
 			victim = i;
 	}
 	gramfilter_free(&gram_cache[victim]);
-	filter = i_new(struct sift_gramfilter, 1);
+	/* sized for the file as it is: a doubling buffer would reserve
+	   up to twice the filters' size */
+	filter = gramfilter_alloc(
+		(size_t)st->st_size * GRAM_BITS_PER_BYTE / 8 + 4096);
 	filter->dev = st->st_dev;
 	filter->ino = st->st_ino;
 	filter->gen = gen;
 	filter->last_used = gram_clock;
-	i_array_init(&filter->blocks, 64);
-	/* sized for the file as it is: a doubling buffer would reserve
-	   up to twice the filters' size */
-	filter->bits = buffer_create_dynamic(default_pool,
-		(size_t)st->st_size * GRAM_BITS_PER_BYTE / 8 + 4096);
 	gram_cache[victim] = filter;
 	return filter;
+}
+
+struct sift_gramfilter *sift_gramfilter_new(void)
+{
+	return gramfilter_alloc(64 * 1024);
+}
+
+void sift_gramfilter_free(struct sift_gramfilter **filter)
+{
+	gramfilter_free(filter);
+}
+
+bool sift_gramfilter_want_import(struct sift_gramfilter *filter)
+{
+	if (filter->import_tried)
+		return FALSE;
+	filter->import_tried = TRUE;
+	return TRUE;
 }
 
 void sift_gramfilter_forget_all(void)
@@ -321,4 +362,250 @@ uint64_t sift_gramfilter_resume(const struct sift_gramfilter *filter,
 			hi = mid;
 	}
 	return lo == 0 ? 0 : blocks[lo - 1].record_next;
+}
+
+/* ---- the saved filters (SIFT_GRAMS_FILE) -------------------------------- */
+
+/* The file: this header, the covered terms records (struct
+   sift_gram_record), the blocks (struct gram_block, native layout like
+   the other side files) and the filter bits.  The magic names the
+   filters' construction: any change to gram_key(), gram_positions(),
+   GRAM_BITS_PER_BYTE or the block cutting must change it, or a reader
+   would trust filters that mean something else (false negatives). */
+#define GRAM_FILE_MAGIC "SIFTGRM1"
+
+struct gram_file_header {
+	char magic[8];
+	uint64_t terms_gen;
+	/* the terms file's offset after the last covered record */
+	uint64_t covered;
+	uint64_t bits_size;
+	uint32_t record_count;
+	uint32_t block_count;
+	/* sizeof(struct gram_block), a layout check */
+	uint32_t block_struct_size;
+	/* gram_file_sum() (the last field) */
+	uint32_t sum;
+};
+
+/* The header's fields before sum, then everything after the header. */
+static uint32_t gram_file_sum(const struct gram_file_header *hdr,
+			      const void *body, size_t body_len)
+{
+	uint32_t seed = sift_record_sum(0, hdr,
+		offsetof(struct gram_file_header, sum));
+
+	return sift_record_sum(seed, body, body_len);
+}
+
+void sift_gramfilter_export(const struct sift_gramfilter *filter,
+			    uint64_t gen,
+			    const ARRAY_TYPE(sift_gram_record) *records,
+			    buffer_t *dest)
+{
+	struct gram_file_header hdr;
+	size_t start = dest->used;
+	unsigned char *p;
+
+	i_zero(&hdr);
+	memcpy(hdr.magic, GRAM_FILE_MAGIC, sizeof(hdr.magic));
+	hdr.terms_gen = gen;
+	hdr.covered = filter->covered;
+	hdr.bits_size = filter->bits->used;
+	hdr.record_count = array_count(records);
+	hdr.block_count = array_count(&filter->blocks);
+	hdr.block_struct_size = sizeof(struct gram_block);
+	buffer_append(dest, &hdr, sizeof(hdr));
+	if (hdr.record_count > 0) {
+		buffer_append(dest, array_front(records),
+			      hdr.record_count * sizeof(struct sift_gram_record));
+	}
+	if (hdr.block_count > 0) {
+		buffer_append(dest, array_front(&filter->blocks),
+			      hdr.block_count * sizeof(struct gram_block));
+	}
+	buffer_append(dest, filter->bits->data, filter->bits->used);
+	hdr.sum = gram_file_sum(&hdr, CONST_PTR_OFFSET(dest->data,
+						      start + sizeof(hdr)),
+				dest->used - start - sizeof(hdr));
+	p = buffer_get_space_unsafe(dest, start, sizeof(hdr));
+	memcpy(p + offsetof(struct gram_file_header, sum), &hdr.sum,
+	       sizeof(hdr.sum));
+}
+
+bool sift_gramfilter_import(struct sift_gramfilter *filter, uint64_t gen,
+			    uint64_t limit, buffer_t **_buf,
+			    bool (*record_ok)(void *context,
+					      const struct sift_gram_record *rec),
+			    void *context, const char **error_r)
+{
+	buffer_t *buf = *_buf;
+	const void *data = buf->data;
+	size_t size = buf->used;
+	struct gram_file_header hdr;
+	const struct sift_gram_record *recs;
+	const struct gram_block *blocks;
+	uint64_t expect, pos, end;
+	unsigned int i;
+	uint32_t sum;
+
+	i_assert(filter->covered == 0 && array_count(&filter->blocks) == 0);
+	if (size < sizeof(hdr)) {
+		*error_r = "too short";
+		return FALSE;
+	}
+	memcpy(&hdr, data, sizeof(hdr));
+	if (memcmp(hdr.magic, GRAM_FILE_MAGIC, sizeof(hdr.magic)) != 0 ||
+	    hdr.block_struct_size != sizeof(struct gram_block)) {
+		*error_r = "another version";
+		return FALSE;
+	}
+	expect = sizeof(hdr) +
+		(uint64_t)hdr.record_count * sizeof(struct sift_gram_record) +
+		(uint64_t)hdr.block_count * sizeof(struct gram_block);
+	if (hdr.bits_size > size || expect + hdr.bits_size != size) {
+		*error_r = "wrong size";
+		return FALSE;
+	}
+	sum = gram_file_sum(&hdr, CONST_PTR_OFFSET(data, sizeof(hdr)),
+			    size - sizeof(hdr));
+	if (sum != hdr.sum) {
+		*error_r = "checksum mismatch";
+		return FALSE;
+	}
+	if (hdr.terms_gen != gen) {
+		*error_r = "of another terms file";
+		return FALSE;
+	}
+	if (hdr.covered > limit || hdr.covered == 0 ||
+	    hdr.record_count == 0) {
+		*error_r = "covers uncommitted bytes";
+		return FALSE;
+	}
+	/* the records chain from the terms file's header up to covered */
+	recs = CONST_PTR_OFFSET(data, sizeof(hdr));
+	pos = SIFT_RECORD_FILE_HEADER_SIZE;
+	for (i = 0; i < hdr.record_count; i++) {
+		if (recs[i].offset != pos) {
+			*error_r = "records don't chain";
+			return FALSE;
+		}
+		pos += SIFT_RECORD_HEADER_SIZE + recs[i].len;
+	}
+	if (pos != hdr.covered) {
+		*error_r = "records don't chain";
+		return FALSE;
+	}
+	/* the blocks lie in order inside the covered records, their bits
+	   inside the file */
+	blocks = CONST_PTR_OFFSET(recs,
+		hdr.record_count * sizeof(struct sift_gram_record));
+	end = SIFT_RECORD_FILE_HEADER_SIZE;
+	for (i = 0; i < hdr.block_count; i++) {
+		const struct gram_block *b = &blocks[i];
+
+		if (b->offset < end || b->offset + b->len > b->record_next ||
+		    b->record_next > hdr.covered || b->nbits % 64 != 0 ||
+		    (b->nbits > 0 && (b->len > GRAM_MAX_FILTERED_BLOCK ||
+		     (uint64_t)b->bits_pos + b->nbits / 8 > hdr.bits_size))) {
+			*error_r = "a block out of bounds";
+			return FALSE;
+		}
+		end = b->offset + b->len;
+	}
+	/* and the terms file holds those very records */
+	for (i = 0; i < hdr.record_count; i++) {
+		if (!record_ok(context, &recs[i])) {
+			*error_r = "a record differs from the terms file's";
+			return FALSE;
+		}
+	}
+	if (hdr.block_count > 0)
+		array_append(&filter->blocks, blocks, hdr.block_count);
+	if (!array_is_created(&filter->saved))
+		i_array_init(&filter->saved, hdr.record_count);
+	for (i = 0; i < hdr.record_count; i++) {
+		struct gram_saved_record *r = array_append_space(&filter->saved);
+
+		r->offset = recs[i].offset;
+		r->next = recs[i].offset + SIFT_RECORD_HEADER_SIZE +
+			recs[i].len;
+	}
+	/* the bits stay where they were read (moved to the buffer's
+	   start): a copy would fault in as many fresh pages again, the
+	   larger part of loading them */
+	{
+		unsigned char *p = buffer_get_modifiable_data(buf, NULL);
+
+		memmove(p, p + (size - hdr.bits_size), hdr.bits_size);
+		buffer_set_used_size(buf, hdr.bits_size);
+		buffer_free(&filter->bits);
+		filter->bits = buf;
+		*_buf = NULL;
+	}
+	filter->covered = hdr.covered;
+	filter->tail_checked = hdr.covered;
+	return TRUE;
+}
+
+bool sift_gramfilter_loaded(const struct sift_gramfilter *filter)
+{
+	return array_is_created(&filter->saved) &&
+		array_count(&filter->saved) > 0;
+}
+
+static struct gram_saved_record *
+gram_saved_find(struct sift_gramfilter *filter, uint64_t offset)
+{
+	struct gram_saved_record *r;
+	unsigned int lo = 0, hi;
+
+	if (!array_is_created(&filter->saved))
+		return NULL;
+	r = array_get_modifiable(&filter->saved, &hi);
+	while (lo < hi) {
+		unsigned int mid = (lo + hi) / 2;
+
+		if (offset < r[mid].offset)
+			hi = mid;
+		else if (offset >= r[mid].next)
+			lo = mid + 1;
+		else
+			return &r[mid];
+	}
+	return NULL;
+}
+
+bool sift_gramfilter_unverified(const struct sift_gramfilter *filter,
+				uint64_t offset, uint64_t *record_r)
+{
+	/* (only reads it) */
+	const struct gram_saved_record *r =
+		gram_saved_find((struct sift_gramfilter *)filter, offset);
+
+	if (r == NULL || r->verified)
+		return FALSE;
+	*record_r = r->offset;
+	return TRUE;
+}
+
+void sift_gramfilter_set_verified(struct sift_gramfilter *filter,
+				  uint64_t record)
+{
+	struct gram_saved_record *r = gram_saved_find(filter, record);
+
+	if (r != NULL)
+		r->verified = TRUE;
+}
+
+uint64_t sift_gramfilter_tail_checked(const struct sift_gramfilter *filter)
+{
+	return filter->tail_checked;
+}
+
+void sift_gramfilter_set_tail_checked(struct sift_gramfilter *filter,
+				      uint64_t upto)
+{
+	if (upto > filter->tail_checked)
+		filter->tail_checked = upto;
 }

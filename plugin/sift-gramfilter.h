@@ -29,7 +29,21 @@
    (1.3 MB at 30,000 messages); past SIFT_GRAM_MAX_BYTES per file no more
    records are covered and the rest is scanned as before, which bounds
    the memory whatever the mailbox.  Building them costs about four
-   scans of the file, once per process and file. */
+   scans of the file, once per process and file.
+
+   The writer that rewrites the terms file (sift_termfiles_write_terms())
+   builds the filters of the new file as it writes it and saves them
+   next to it as SIFT_GRAMS_FILE, so that a session's first searches
+   don't build them: each imap process used to spend its first four
+   substring searches building a quarter each (about 35 ms each at 30,000
+   messages, four times that at 100,000).  The file is an optional cache,
+   not part of the index's format: a missing, stale or damaged one is
+   ignored and the filters are built as before.  A reader takes it only
+   if its checksum verifies, it names the terms file's generation, it
+   covers no more than the committed bytes, and each terms record it
+   describes carries the same length and checksum in the terms file:
+   so its filters describe exactly the bytes being searched (the records
+   of a generation never change up to its committed length). */
 #ifndef SIFT_GRAMFILTER_H
 #define SIFT_GRAMFILTER_H
 
@@ -46,13 +60,67 @@
 /* files cached per process */
 #define SIFT_GRAM_CACHE_FILES 4
 
+/* the saved filters of the terms file, in the same directory */
+#define SIFT_GRAMS_FILE "grams"
+
 struct sift_gramfilter;
+
+/* One record of the terms file a saved filter covers: its offset, its
+   payload length and its checksum (sift_record_checksum()). */
+struct sift_gram_record {
+	uint64_t offset;
+	uint32_t len;
+	uint32_t sum;
+};
+ARRAY_DEFINE_TYPE(sift_gram_record, struct sift_gram_record);
 
 /* The filter of the file (st: its stat at open; gen: its generation),
    created empty if it is not cached (evicting the least recently used
    one). */
 struct sift_gramfilter *
 sift_gramfilter_get(const struct stat *st, uint64_t gen);
+/* A filter of its own, outside the cache (the writer's, for
+   sift_gramfilter_export()). */
+struct sift_gramfilter *sift_gramfilter_new(void);
+void sift_gramfilter_free(struct sift_gramfilter **filter);
+/* TRUE the first time it is called for filter: whether to try loading
+   the saved filters (once per cached filter, whatever the outcome). */
+bool sift_gramfilter_want_import(struct sift_gramfilter *filter);
+/* Append to dest the contents of a SIFT_GRAMS_FILE holding filter, which
+   covers records (in file order) of the terms file of generation gen. */
+void sift_gramfilter_export(const struct sift_gramfilter *filter,
+			    uint64_t gen,
+			    const ARRAY_TYPE(sift_gram_record) *records,
+			    buffer_t *dest);
+/* Fill filter, which covers nothing yet, from a SIFT_GRAMS_FILE's
+   contents *buf if they verify, name generation gen, cover at most limit
+   bytes, and record_ok() confirms each covered record against the terms
+   file.  Returns TRUE if loaded: the filter then owns *buf (set to
+   NULL); else filter and *buf are unchanged and error_r says why. */
+bool sift_gramfilter_import(struct sift_gramfilter *filter, uint64_t gen,
+			    uint64_t limit, buffer_t **buf,
+			    bool (*record_ok)(void *context,
+					      const struct sift_gram_record *rec),
+			    void *context, const char **error_r);
+/* Loaded filters leave their records' checksums to be verified one by
+   one, when a search first reads a block of them (sift-termfiles.c): a
+   search that reads three blocks then hashes three records, not the
+   whole terms file (40 MB at 100,000 messages: the first search of each
+   session spent about 60 ms on it).  The records after the loaded ones
+   are verified whole, as before (sift_gramfilter_tail_checked()). */
+bool sift_gramfilter_loaded(const struct sift_gramfilter *filter);
+/* If the block at offset is in a loaded record not verified yet: TRUE,
+   and that record's offset (verify it, then
+   sift_gramfilter_set_verified()). */
+bool sift_gramfilter_unverified(const struct sift_gramfilter *filter,
+				uint64_t offset, uint64_t *record_r);
+void sift_gramfilter_set_verified(struct sift_gramfilter *filter,
+				  uint64_t record);
+/* Up to where the records after the loaded ones are verified (0: none
+   yet); set after verifying them. */
+uint64_t sift_gramfilter_tail_checked(const struct sift_gramfilter *filter);
+void sift_gramfilter_set_tail_checked(struct sift_gramfilter *filter,
+				      uint64_t upto);
 /* Drop every cached filter (tests, measurements). */
 void sift_gramfilter_forget_all(void);
 

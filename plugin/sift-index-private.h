@@ -45,6 +45,11 @@ struct sift_index {
 	uint32_t stored_last_uid, batch_last_uid;
 	unsigned int batch_docs, docs_added, batch_expunges;
 	uoff_t batch_bytes;
+	/* estimated memory of the batch's postings Xapian buffers until
+	   the commit (sift_index_doc_memory()) */
+	uoff_t batch_mem;
+	/* the batch holds a large message (sift_index_doc_end()) */
+	bool batch_large;
 	bool batch_dirty;
 
 	/* writer: builds the documents it stores */

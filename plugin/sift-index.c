@@ -29,7 +29,9 @@
    state in sift.files (sift-record.h).  Small updates append to them
    before committing; a bulk run stops appending to "terms" and
    rewrites it at the end.  Memory is bounded by committing every
-   fts_sift_commit_batch messages or fts_sift_commit_size bytes of text.
+   fts_sift_commit_batch messages, fts_sift_commit_size bytes of text,
+   or before the batch's buffered postings would pass
+   fts_sift_commit_memory (sift_index_doc_memory()).
 
    Permissions.  One index serves every user of a shared or public
    mailbox, and any of their processes may write it (indexer-workers,
@@ -69,6 +71,7 @@
 #include "sift-doc-builder.h"
 #include "sift-expunge-queue.h"
 #include "sift-index-dir.h"
+#include "sift-heap.h"
 #include "fts-sift-plugin.h"
 #include "fts-backend-sift.h"
 #include "sift-index-private.h"
@@ -974,6 +977,8 @@ int sift_index_doc_set_value(struct sift_index *index, unsigned int slot,
 	return 0;
 }
 
+static int sift_index_batch_room(struct sift_index *index);
+
 int sift_index_field_data(struct sift_index *index,
 			  const unsigned char *data, size_t size)
 {
@@ -984,7 +989,7 @@ int sift_index_field_data(struct sift_index *index,
 		sift_index_doc_error(index, error);
 		return -1;
 	}
-	return 0;
+	return sift_index_batch_room(index);
 }
 
 int sift_index_field_end(struct sift_index *index)
@@ -995,7 +1000,7 @@ int sift_index_field_end(struct sift_index *index)
 		sift_index_doc_error(index, error);
 		return -1;
 	}
-	return 0;
+	return sift_index_batch_room(index);
 }
 
 /* Record the document's new terms and opaque tokens in the side files,
@@ -1071,6 +1076,7 @@ static int sift_index_checkpoint(struct sift_index *index)
 	}
 	index->batch_docs = 0;
 	index->batch_bytes = 0;
+	index->batch_mem = 0;
 	index->batch_expunges = 0;
 	index->batch_dirty = FALSE;
 	index->expunged_dirty = FALSE;
@@ -1119,12 +1125,97 @@ static int sift_index_bulk_batch_end(struct sift_index *index)
 		return -1;
 	index->batch_docs = 0;
 	index->batch_bytes = 0;
+	index->batch_mem = 0;
 	if (sift_index_run_db_count(index) < SIFT_RUN_MAX_DBS &&
 	    access(wait_path, F_OK) < 0)
 		return 0;
 	if (sift_index_checkpoint(index) < 0)
 		return -1;
 	return sift_index_yield(index);
+}
+
+/* Heap bytes Xapian's buffered postings take per term of a document,
+   besides the term's own bytes, until the commit: measured with
+   mallinfo2() on 100,000 list messages (heap in use before and after
+   each commit of 250 messages: 7.5-8.5 MB for about 105,000 terms of
+   1.1 MB, i.e. 60-70 bytes a term: a std::map node per term new to the
+   batch and one per posting). */
+#define SIFT_POSTING_HEAP_BYTES 64
+
+/* What storing the current document adds to the batch's memory until
+   the commit (its postings in Xapian's buffer). */
+static uoff_t sift_index_doc_memory(struct sift_index *index)
+{
+	unsigned int count;
+	size_t bytes;
+
+	sift_doc_builder_term_stats(index->builder, &count, &bytes);
+	return (uoff_t)count * SIFT_POSTING_HEAP_BYTES + bytes;
+}
+
+/* The batch is complete: commit it (to the run database in a bulk
+   run), and switch to a bulk run once the run has added
+   fts_sift_compact_after messages.  Returns 0 or -1 (logged). */
+static int sift_index_batch_end(struct sift_index *index)
+{
+	bool large = index->batch_large;
+
+	index->batch_large = FALSE;
+	if (index->bulk) {
+		if (sift_index_bulk_batch_end(index) < 0)
+			return -1;
+		if (large)
+			sift_heap_release(index->event, "a large message");
+		return 0;
+	}
+	if (sift_index_commit_last_uid(index, index->batch_last_uid) < 0 ||
+	    sift_index_yield(index) < 0)
+		return -1;
+	if (large)
+		sift_heap_release(index->event, "a large message");
+	if (index->backend->set->compact_after > 0 &&
+	    index->docs_added >= index->backend->set->compact_after) {
+		/* the run's end compacts the index anyway: from
+		   here on its documents go to run databases,
+		   merged in by that compaction */
+		index->bulk = TRUE;
+		index->run_floor_set = FALSE;
+	}
+	return 0;
+}
+
+/* A batch's postings wait in Xapian's memory until its commit.  If the
+   current document's would take them past fts_sift_commit_memory,
+   commit the batch now, while the document is still being built (its
+   text is read and its terms handed to Xapian's copy in parts, see
+   sift-doc-builder.c): a large message (a patch series of 500 KB holds
+   60,000 distinct terms, some 15 MB of heap while stored) then never
+   adds up with a full batch, or with another large message, at the
+   writer's peak.  Nothing of the document is looked up or stored yet,
+   so the commit (which may let another writer go first) is the same as
+   the one after the previous document.  Returns 0 or -1 (logged). */
+static int sift_index_batch_room(struct sift_index *index)
+{
+	uoff_t doc_mem = sift_index_doc_memory(index);
+	struct sift_umask saved;
+	int ret;
+
+	if (index->batch_docs == 0 ||
+	    index->batch_mem + doc_mem <= index->backend->set->commit_memory)
+		return 0;
+	e_debug(index->backend->event, "Committing %u changes to %s before "
+		"uid %u: with its %"PRIuUOFF_T" KB the batch's buffered "
+		"postings would pass fts_sift_commit_memory",
+		index->batch_docs, index->path,
+		sift_doc_builder_uid(index->builder), doc_mem / 1024);
+	/* a large one: its copies are built on a heap with no free pages
+	   kept resident from the batches before */
+	if (doc_mem >= index->backend->set->commit_memory / 4)
+		index->batch_large = TRUE;
+	sift_umask_push(index->create_umask, &saved);
+	ret = sift_index_batch_end(index);
+	sift_umask_pop(&saved);
+	return ret;
 }
 
 int sift_index_doc_end(struct sift_index *index)
@@ -1146,6 +1237,7 @@ static int sift_index_doc_end_umask(struct sift_index *index)
 	uint32_t uid = sift_doc_builder_uid(b);
 	const char *error;
 	bool existed = FALSE;
+	uoff_t doc_mem;
 	int ret = 0;
 
 	index->batch_bytes += sift_doc_builder_text_bytes(b);
@@ -1153,6 +1245,9 @@ static int sift_index_doc_end_umask(struct sift_index *index)
 		sift_index_doc_error(index, error);
 		ret = -1;
 	}
+	if (ret == 0 && sift_index_batch_room(index) < 0)
+		ret = -1;
+	doc_mem = sift_index_doc_memory(index);
 	if (ret == 0 && sift_xdb_has_doc(index->db, uid, &existed,
 					 &error) != SIFT_X_OK) {
 		sift_index_error(index, "Looking up a document in", error);
@@ -1200,26 +1295,25 @@ static int sift_index_doc_end_umask(struct sift_index *index)
 	   a record of a message that does exist. */
 	index->batch_dirty = TRUE;
 	index->batch_docs++;
-	if (!existed)
+	if (!existed) {
 		index->docs_added++;
+		index->batch_mem += doc_mem;
+		/* Its postings and Xapian's copy of it leave the heap
+		   fragmented at the size they took, which the batches
+		   after it would keep resident (RSS): a quarter of
+		   fts_sift_commit_memory (about 30,000 distinct terms by
+		   default, a few messages in 10,000 of list mail) makes
+		   the batch's commit give free heap pages back
+		   (sift-heap.h; after every commit that cost 20 % CPU). */
+		if (doc_mem >= index->backend->set->commit_memory / 4)
+			index->batch_large = TRUE;
+	}
 	if (uid > index->batch_last_uid)
 		index->batch_last_uid = uid;
 	if (index->batch_docs >= index->backend->set->commit_batch ||
-	    index->batch_bytes >= index->backend->set->commit_size) {
-		if (index->bulk)
-			return sift_index_bulk_batch_end(index);
-		if (sift_index_commit_last_uid(index, index->batch_last_uid) < 0 ||
-		    sift_index_yield(index) < 0)
-			return -1;
-		if (index->backend->set->compact_after > 0 &&
-		    index->docs_added >= index->backend->set->compact_after) {
-			/* the run's end compacts the index anyway: from
-			   here on its documents go to run databases,
-			   merged in by that compaction */
-			index->bulk = TRUE;
-			index->run_floor_set = FALSE;
-		}
-	}
+	    index->batch_bytes >= index->backend->set->commit_size ||
+	    index->batch_mem >= index->backend->set->commit_memory)
+		return sift_index_batch_end(index);
 	return 0;
 }
 
@@ -1333,6 +1427,7 @@ int sift_index_commit_last_uid(struct sift_index *index, uint32_t last_uid)
 	index->batch_last_uid = last_uid;
 	index->batch_docs = 0;
 	index->batch_bytes = 0;
+	index->batch_mem = 0;
 	index->batch_dirty = FALSE;
 	index->expunged_dirty = FALSE;
 	sift_index_trim_expunge_queue(index);

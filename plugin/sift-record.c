@@ -182,6 +182,12 @@ static uint64_t record_seed(uint64_t gen, uint64_t offset, uint32_t len)
 	return gen + offset * H_P1 + (uint64_t)len * H_P2;
 }
 
+uint32_t sift_record_checksum(uint64_t gen, uint64_t offset,
+			      const void *data, uint32_t len)
+{
+	return sift_record_sum(record_seed(gen, offset, len), data, len);
+}
+
 static void file_header_build(struct file_header *hdr, const char *kind,
 			      uint64_t gen)
 {
@@ -380,6 +386,27 @@ bool sift_rfile_check(struct sift_rfile *file, const char **error_r)
 	}
 	verified_set(&file->st, file->gen, file->len);
 	file->checked = TRUE;
+	return TRUE;
+}
+
+bool sift_rfile_check_after(struct sift_rfile *file, uint64_t from,
+			    const char **error_r)
+{
+	const char *problem;
+
+	if (file->checked || file->gen == 0)
+		return TRUE;
+	problem = check_file(&file->map, file->kind, file->gen, file->len,
+			     I_MAX(from, SIFT_RECORD_FILE_HEADER_SIZE));
+	if (file->map.error != NULL) {
+		*error_r = t_strdup(file->map.error);
+		return FALSE;
+	}
+	if (problem != NULL) {
+		*error_r = t_strdup_printf("%s is damaged: %s", file->path,
+					   problem);
+		return FALSE;
+	}
 	return TRUE;
 }
 

@@ -59,6 +59,11 @@ int sift_files_state_parse(const char *str, struct sift_files_state *st_r);
 const char *sift_files_state_str(const struct sift_files_state *st);
 
 uint32_t sift_record_sum(uint64_t seed, const void *data, size_t len);
+/* The checksum the record at offset of a file of generation gen carries
+   in its header when its payload is data (for a side file that describes
+   another file's records: sift-gramfilter.h). */
+uint32_t sift_record_checksum(uint64_t gen, uint64_t offset,
+			      const void *data, uint32_t len);
 
 /* Forget which files this process has verified (for measurements). */
 void sift_record_forget_verified(void);
@@ -89,6 +94,12 @@ int sift_rfile_open(const char *path, const char *kind,
    committed length (skipping what this process verified before in the
    unchanged file).  FALSE: damaged, error_r says how. */
 bool sift_rfile_check(struct sift_rfile *file, const char **error_r);
+/* As sift_rfile_check(), but only the records at or after from (a
+   record boundary): the caller verifies each record before it from
+   its own knowledge of the chain, with sift_rfile_verify() before
+   reading it (sift-gramfilter.h's saved filters).  Nothing is cached. */
+bool sift_rfile_check_after(struct sift_rfile *file, uint64_t from,
+			    const char **error_r);
 void sift_rfile_close(struct sift_rfile *file);
 /* The next record at or after *pos (0 to start); FALSE at the end or
    on a read error (sift_rfile_error(): check it after a walk).

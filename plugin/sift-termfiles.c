@@ -5,6 +5,7 @@
 #include "lib.h"
 #include "array.h"
 #include "str.h"
+#include "read-full.h"
 #include "write-full.h"
 #include "sift-file.h"
 #include "sift-termfiles.h"
@@ -21,6 +22,7 @@
 #include <sys/stat.h>
 
 struct sift_termfiles {
+	char *dir;
 	struct sift_rfile terms, opaque;
 	bool terms_complete;
 	/* a file failed its check when it was first scanned */
@@ -65,6 +67,7 @@ int sift_termfiles_open(const char *dir, const struct sift_files_state *st,
 		return ret;
 	}
 	dict->terms_complete = st->terms_complete;
+	dict->dir = i_strdup(dir);
 	*dict_r = dict;
 	return 1;
 }
@@ -78,6 +81,7 @@ void sift_termfiles_close(struct sift_termfiles **_dict)
 	*_dict = NULL;
 	sift_rfile_close(&dict->terms);
 	sift_rfile_close(&dict->opaque);
+	i_free(dict->dir);
 	i_free(dict->damage);
 	i_free(dict->read_error);
 	i_free(dict);
@@ -190,6 +194,102 @@ match_terms_in(const char *begin, const char *end,
 	}
 }
 
+/* Does the terms file hold rec (sift_gramfilter_import())?  Only the
+   record's 8-byte header is read, straight from the file: through the
+   window each would read a window's worth (the whole file in all). */
+static bool gram_record_ok(void *context, const struct sift_gram_record *rec)
+{
+	struct sift_termfiles *dict = context;
+	unsigned char hdr[SIFT_RECORD_HEADER_SIZE];
+	uint32_t len, sum;
+	ssize_t ret;
+
+	if (rec->offset > dict->terms.len ||
+	    dict->terms.len - rec->offset < sizeof(hdr) ||
+	    dict->terms.map.fd == -1)
+		return FALSE;
+	ret = pread(dict->terms.map.fd, hdr, sizeof(hdr), rec->offset);
+	if (ret != (ssize_t)sizeof(hdr))
+		return FALSE;
+	/* the record header: length, checksum (sift-record.h) */
+	memcpy(&len, hdr, sizeof(len));
+	memcpy(&sum, hdr + sizeof(len), sizeof(sum));
+	return len == rec->len && sum == rec->sum;
+}
+
+/* Load the filters the writer saved with the terms file into the empty
+   filter, if they are of this file (sift-gramfilter.h); else leave it
+   to the searches to build. */
+static void sift_termfiles_load_grams(struct sift_termfiles *dict,
+				      struct sift_gramfilter *filter)
+{
+	const char *path = t_strconcat(dict->dir, "/"SIFT_GRAMS_FILE, NULL);
+	const char *error;
+	struct stat st;
+	buffer_t *buf;
+	void *data;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	if (fd == -1)
+		return;
+	/* (at most a filter's size: the writer's are bounded the same) */
+	if (fstat(fd, &st) < 0 || st.st_size <= 0 ||
+	    st.st_size > SIFT_GRAM_MAX_BYTES * 2) {
+		i_close_fd(&fd);
+		return;
+	}
+	buf = buffer_create_dynamic(default_pool, st.st_size);
+	data = buffer_append_space_unsafe(buf, st.st_size);
+	if (read_full(fd, data, st.st_size) > 0 &&
+	    !sift_gramfilter_import(filter, dict->terms.gen, dict->terms.len,
+				    &buf, gram_record_ok, dict, &error)) {
+		/* a stale or damaged cache: the filters are built as
+		   before */
+		if (sift_rfile_error(&dict->terms) != NULL)
+			sift_termfiles_read_failed(dict, &dict->terms);
+	}
+	if (buf != NULL)
+		buffer_free(&buf);
+	i_close_fd(&fd);
+}
+
+/* With saved filters: verify the terms records after theirs (once per
+   process and length). */
+static bool sift_termfiles_check_tail(struct sift_termfiles *dict,
+				      struct sift_gramfilter *filter)
+{
+	const char *error;
+
+	if (sift_gramfilter_tail_checked(filter) >= dict->terms.len)
+		return TRUE;
+	if (!sift_rfile_check_after(&dict->terms,
+				    sift_gramfilter_tail_checked(filter),
+				    &error)) {
+		if (sift_rfile_error(&dict->terms) != NULL)
+			sift_termfiles_read_failed(dict, &dict->terms);
+		else
+			dict->damage = i_strdup(error);
+		return FALSE;
+	}
+	sift_gramfilter_set_tail_checked(filter, dict->terms.len);
+	return TRUE;
+}
+
+/* A record of the terms file didn't verify when first read (or the read
+   failed). */
+static void sift_termfiles_record_damaged(struct sift_termfiles *dict,
+					  uint64_t record)
+{
+	if (sift_rfile_error(&dict->terms) != NULL)
+		sift_termfiles_read_failed(dict, &dict->terms);
+	else if (dict->damage == NULL) {
+		dict->damage = i_strdup_printf(
+			"%s is damaged: checksum mismatch at %llu",
+			dict->terms.path, (unsigned long long)record);
+	}
+}
+
 void sift_termfiles_match_terms(struct sift_termfiles *dict,
 			   const struct sift_termfiles_prefix *prefixes,
 			   unsigned int prefix_count,
@@ -204,11 +304,23 @@ void sift_termfiles_match_terms(struct sift_termfiles *dict,
 	uint32_t len, block_len;
 	unsigned int iter = 0;
 
-	if (needle_len == 0 || !sift_termfiles_check(dict, &dict->terms))
+	if (needle_len == 0 || dict->damage != NULL || dict->read_error != NULL)
 		return;
 	/* the blocks the trigram filters leave (sift-gramfilter.h), then
 	   the records they don't cover yet */
 	filter = sift_gramfilter_get(&dict->terms.st, dict->terms.gen);
+	if (sift_gramfilter_covered(filter) == 0 &&
+	    sift_gramfilter_want_import(filter)) {
+		sift_termfiles_load_grams(dict, filter);
+		if (dict->read_error != NULL)
+			return;
+	}
+	/* verified before use: the whole file, or with saved filters the
+	   records after theirs now and theirs as they are read */
+	if (!sift_gramfilter_loaded(filter) ?
+	    !sift_termfiles_check(dict, &dict->terms) :
+	    !sift_termfiles_check_tail(dict, filter))
+		return;
 	for (unsigned int i = 0; i < prefix_count && i < N_ELEMENTS(families);
 	     i++)
 		families[i] = prefixes[i].prefix;
@@ -216,9 +328,19 @@ void sift_termfiles_match_terms(struct sift_termfiles *dict,
 			     needle_len);
 	while (sift_gramfilter_next(filter, &query, dict->terms.len, &iter,
 				    &block_offset, &block_len)) {
-		const char *block = (const char *)
-			sift_rfile_get(&dict->terms, block_offset, block_len);
+		const char *block;
+		uint64_t record;
 
+		if (sift_gramfilter_unverified(filter, block_offset,
+					       &record)) {
+			if (!sift_rfile_verify(&dict->terms, record)) {
+				sift_termfiles_record_damaged(dict, record);
+				return;
+			}
+			sift_gramfilter_set_verified(filter, record);
+		}
+		block = (const char *)
+			sift_rfile_get(&dict->terms, block_offset, block_len);
 		if (block == NULL) {
 			sift_termfiles_read_failed(dict, &dict->terms);
 			return;
@@ -229,6 +351,23 @@ void sift_termfiles_match_terms(struct sift_termfiles *dict,
 	pos = sift_gramfilter_resume(filter, dict->terms.len);
 	budget = I_MAX(SIFT_GRAM_BUILD_MIN, dict->terms.len / 4);
 	while (sift_rfile_next(&dict->terms, &pos, &offset, &data, &len)) {
+		uint64_t record;
+
+		/* (a reader of an older snapshot than the one the saved
+		   filters were loaded for reads some of their records
+		   here) */
+		if (sift_gramfilter_unverified(filter, offset, &record)) {
+			if (!sift_rfile_verify(&dict->terms, record)) {
+				sift_termfiles_record_damaged(dict, record);
+				return;
+			}
+			sift_gramfilter_set_verified(filter, record);
+			/* (the window moved: read the record again) */
+			pos = offset;
+			if (!sift_rfile_next(&dict->terms, &pos, &offset,
+					     &data, &len))
+				break;
+		}
 		match_terms_in((const char *)data, (const char *)data + len,
 			       prefixes, prefix_count, needle, needle_len,
 			       terms_r);
@@ -420,16 +559,69 @@ struct terms_write_ctx {
 	struct sift_wfile *file;
 	buffer_t *buf;
 	const char *error;
+	/* the filters of the records written (sift-gramfilter.h) */
+	struct sift_gramfilter *grams;
+	ARRAY_TYPE(sift_gram_record) records;
 };
 
 static int terms_write_flush(struct terms_write_ctx *ctx)
 {
-	if (ctx->buf->used > 0 &&
-	    sift_wfile_append(ctx->file, ctx->buf->data, ctx->buf->used,
+	struct sift_file_state before, after;
+	struct sift_gram_record *rec;
+
+	if (ctx->buf->used == 0)
+		return 0;
+	sift_wfile_state(ctx->file, &before);
+	if (sift_wfile_append(ctx->file, ctx->buf->data, ctx->buf->used,
 			      NULL, 0, &ctx->error) < 0)
 		return -1;
+	sift_wfile_state(ctx->file, &after);
+	if (ctx->grams != NULL &&
+	    sift_gramfilter_add_record(ctx->grams, before.len, after.len,
+				       ctx->buf->data, ctx->buf->used)) {
+		rec = array_append_space(&ctx->records);
+		rec->offset = before.len;
+		rec->len = ctx->buf->used;
+		rec->sum = sift_record_checksum(after.gen, before.len,
+						ctx->buf->data,
+						ctx->buf->used);
+	}
 	buffer_set_used_size(ctx->buf, 0);
 	return 0;
+}
+
+/* Save the filters of the terms file just written to dest_dir (an
+   optional cache, sift-gramfilter.h: a failure only leaves them to the
+   searches to build; a file left over from an earlier terms file is
+   of another generation, and ignored). */
+static void terms_write_grams(struct terms_write_ctx *ctx,
+			      const char *dest_dir, mode_t mode)
+{
+	const char *path = t_strconcat(dest_dir, "/"SIFT_GRAMS_FILE, NULL);
+	const char *tmp = t_strconcat(path, ".tmp", NULL);
+	struct sift_file_state st;
+	buffer_t *buf;
+	int fd;
+
+	if (array_count(&ctx->records) == 0) {
+		i_unlink_if_exists(path);
+		return;
+	}
+	sift_wfile_state(ctx->file, &st);
+	buf = buffer_create_dynamic(default_pool,
+		sift_gramfilter_memory(ctx->grams) +
+		array_count(&ctx->records) * sizeof(struct sift_gram_record) +
+		256);
+	sift_gramfilter_export(ctx->grams, st.gen, &ctx->records, buf);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	if (fd == -1 || write_full(fd, buf->data, buf->used) < 0 ||
+	    close(fd) < 0 || rename(tmp, path) < 0) {
+		i_warning("fts-sift: Couldn't save %s (searches build the "
+			  "filters instead): %m", path);
+		if (fd != -1)
+			i_unlink_if_exists(tmp);
+	}
+	buffer_free(&buf);
 }
 
 static int terms_write_cb(void *context, const char *term, size_t len)
@@ -459,6 +651,8 @@ int sift_termfiles_write_terms(struct sift_termfiles_writer *writer,
 				     &ctx.file, error_r) < 0)
 		return -1;
 	ctx.buf = buffer_create_dynamic(default_pool, TERMS_RECORD_SIZE + 1024);
+	ctx.grams = sift_gramfilter_new();
+	i_array_init(&ctx.records, 64);
 	if (sift_xdb_each_term(db, terms_write_cb, &ctx, &cb_ret,
 			       &error) != SIFT_X_OK) {
 		*error_r = t_strdup_printf("Listing terms failed: %s",
@@ -470,10 +664,19 @@ int sift_termfiles_write_terms(struct sift_termfiles_writer *writer,
 	}
 	buffer_free(&ctx.buf);
 	if (sift_wfile_replace_end(ctx.file, ok, error_r) < 0) {
+		sift_gramfilter_free(&ctx.grams);
+		array_free(&ctx.records);
 		sift_wfile_close(&ctx.file);
 		return -1;
 	}
 	sift_wfile_state(ctx.file, st_r);
+	/* after the terms file is in place: a reader seeing the new
+	   filters finds the file they describe (or an older one, of
+	   another generation, and ignores them) */
+	if (ok)
+		terms_write_grams(&ctx, dest_dir, writer->mode);
+	sift_gramfilter_free(&ctx.grams);
+	array_free(&ctx.records);
 	if (strcmp(dest_dir, writer->dir) == 0) {
 		/* continue appending to the new file */
 		sift_wfile_close(&writer->terms);

@@ -169,6 +169,11 @@ unsigned int sift_termset_count(const struct sift_termset *set)
 	return array_count(&set->entries);
 }
 
+size_t sift_termset_bytes(const struct sift_termset *set)
+{
+	return set->bytes->used;
+}
+
 void sift_termset_get(const struct sift_termset *set, unsigned int idx,
 		      const void **data_r, size_t *len_r,
 		      unsigned int *wdf_r)

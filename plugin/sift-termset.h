@@ -25,6 +25,8 @@ bool sift_termset_add(struct sift_termset *set, const void *data, size_t len,
    first added (idx < count).  *data_r is valid until the next add or
    clear. */
 unsigned int sift_termset_count(const struct sift_termset *set);
+/* The bytes of all distinct terms together. */
+size_t sift_termset_bytes(const struct sift_termset *set);
 void sift_termset_get(const struct sift_termset *set, unsigned int idx,
 		      const void **data_r, size_t *len_r,
 		      unsigned int *wdf_r);

@@ -172,3 +172,70 @@ def test_kill_during_bulk_run(bulk):
     # the kills must have hit runs in progress at least once, or this
     # test checked nothing of them
     assert saw_runs > 0
+
+
+# ---- fts_sift_commit_memory: large messages -------------------------------
+
+BIG_WORDS = 20000
+
+
+def _big_msg(n):
+    """A message with BIG_WORDS distinct words, each twice (once in each
+    half of the body): about 1.4 MB of buffered postings by the writer's
+    estimate, more than fts_sift_commit_memory = 1M alone, and more
+    distinct terms than the builder collects before handing them to
+    Xapian (4,096), so each word's two occurrences are handed over in
+    different parts."""
+    words = ["bg%dw%d" % (n, i) for i in range(BIG_WORDS)]
+    body = (" ".join(words) + "\n" + " ".join(words) + "\n").encode()
+    return simple("Big %d <big%d@example.org>" % (n, n), "bulk@example.test",
+                  "Big report %d" % n, T2020, body)
+
+
+def test_commit_memory_large_messages(request):
+    """Small and large messages mixed, fts_sift_commit_memory = 1M: the
+    batch is committed before each large message (in the middle of
+    reading it) and after it; the index answers exactly and holds every
+    term with its frequency, the same as one built without memory
+    commits (16G)."""
+    with instance_pair("commitmem", (USER,),
+                       {"fts_sift_commit_batch": "250",
+                        "fts_sift_commit_memory": "1M",
+                        "fts_sift_compact_after": "10",
+                        "fts_autoindex": "no"},
+                       failed=lambda: request.session.testsfailed) as (fts, oracle):
+        order = []
+        for n in range(1, 61):
+            order.append(_msg(n))
+            if n in (15, 16, 40):
+                order.append(_big_msg(n))
+        for m in order:
+            fts.append(USER, "INBOX", m, date=T2020, create=False)
+        since = fts.log_size()
+        res = fts.doveadm("-D", "index", "-u", USER, "INBOX")
+        out = res.stdout + res.stderr
+        # every large message made the batch before it end early
+        assert out.count("would pass fts_sift_commit_memory") >= 3, out[-3000:]
+        queries = QUERIES[:12] + [
+            ("BODY", "bg15w0"), ("BODY", "bg15w19999"), ("BODY", "bg16w777"),
+            ("BODY", "bg40w12345"), ("BODY", "g40w1234"), ("SUBJECT", "big report"),
+            ("BODY", "bg15w4096 bg15w4097"), ("NOT", "BODY", "bg16w1"),
+        ]
+        for q in queries:
+            a = fts.search(USER, "INBOX", *q)
+            b = oracle.search(USER, "INBOX", *q)
+            assert a == b, "%s: fts %s, oracle %s" % (q, a, b)
+        assert not fts.log_problems(since), fts.log_problems(since)
+        fts.close_connections()
+        small = _term_stats(_db_dir(fts))
+        for n in (15, 16, 40):
+            for i in (0, 4095, 4096, 12345, BIG_WORDS - 1):
+                t = [k for k in small if k.decode(errors="replace").lower()
+                 == "bbg%dw%d" % (n, i)]
+                assert len(t) == 1, (n, i)
+                # one message, both occurrences counted
+                assert small[t[0]] == (1, 2), (t[0], small[t[0]])
+        shutil.rmtree(_db_dir(fts), ignore_errors=True)
+        fts.doveadm("-o", _opt(fts, "fts_sift_commit_memory", "16G"),
+                    "index", "-u", USER, "INBOX")
+        assert _term_stats(_db_dir(fts)) == small

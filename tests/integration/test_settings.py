@@ -26,6 +26,7 @@ from sharedenv import new_root, remove_root
 DEFAULTS = {
     "fts_sift_commit_batch": "250",
     "fts_sift_commit_size": "32M",
+    "fts_sift_commit_memory": "8M",
     "fts_sift_compact_after": "1000",
     "fts_sift_lock_timeout": "30s",
     "fts_sift_fsync": "yes",
@@ -36,6 +37,7 @@ BAD = [
     ("fts_sift_commit_batch", "0"),
     ("fts_sift_commit_batch", "many"),
     ("fts_sift_commit_size", "1k"),
+    ("fts_sift_commit_memory", "100k"),
     ("fts_sift_lock_timeout", "2h"),
     ("fts_sift_fsync", "maybe"),
 ]

@@ -276,6 +276,10 @@ def parse_search_response(data):
 
 class Dovecot:
     """One Dovecot instance on 127.0.0.1:<port> with everything under root."""
+    # the users' mail storage (set before start(); the benchmark converts
+    # its maildir to sdbox/mdbox and restarts with these changed)
+    mail_driver = "maildir"
+    mail_path = "~/Maildir"
 
     def __init__(self, root, port, plugin="sift", users=("alice", "bob"),
                  plugin_settings=None, extra_conf="", oracle_of=None,
@@ -406,7 +410,7 @@ service indexer-worker {
         conf += syn.imap_listener(self.port)
         conf += syn.auth(self.passwd_path)
         conf += syn.mail_location(
-            "maildir", "~/Maildir",
+            self.mail_driver, self.mail_path,
             index=("%s/{user}" % self.index_root) if self.index_root else None)
         conf += """\
 # throw-away mail: no fsync per delivered message (20 ms -> 1 ms per APPEND)

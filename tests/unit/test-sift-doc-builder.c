@@ -404,6 +404,59 @@ static void test_opaque_common(void)
 	test_end();
 }
 
+/* A message with more distinct terms than the builder collects before
+   handing them to Xapian (DOC_FLUSH_TERMS, 4096): every term is in the
+   document once, whichever part of the text it came from, repeated
+   across parts or not, and the term statistics (fts_sift_commit_memory)
+   count at least the distinct terms. */
+static void test_many_terms(void)
+{
+	struct sift_doc_builder *b = sift_doc_builder_new(text, FALSE);
+	const ARRAY_TYPE(const_string) *terms;
+	const unsigned int words = 9000;
+	string_t *body = t_str_new(words * 16);
+	unsigned int i, count, missing = 0;
+	size_t bytes;
+	const char *error;
+
+	test_begin("doc builder: more distinct terms than one hand-over");
+	/* every word twice: once in the first half, once in the second,
+	   so each is handed over in two different parts */
+	for (i = 0; i < words; i++)
+		str_printfa(body, "zq%ux ", i);
+	for (i = 0; i < words; i++)
+		str_printfa(body, "zq%ux ", i);
+	test_assert(sift_doc_builder_begin(b, 9, &error) == 0);
+	sift_doc_builder_field_begin(b, SIFT_FIELD_KIND_BODY, NULL);
+	test_assert(sift_doc_builder_field_data(b, str_data(body),
+						str_len(body), &error) == 0);
+	test_assert(sift_doc_builder_field_end(b, &error) == 0);
+	sift_doc_builder_term_stats(b, &count, &bytes);
+	test_assert(count >= words);
+	test_assert(bytes >= words * 4);
+	test_assert(sift_doc_builder_finish(b, &error) == 0);
+	terms = doc_terms(b);
+	for (i = 0; i < words; i++) {
+		if (!has_term(terms, t_strconcat("B", norm(t_strdup_printf(
+				"zq%ux", i)), NULL)))
+			missing++;
+	}
+	test_assert(missing == 0);
+	/* nothing else of the body's words: each once in the list */
+	test_assert(terms_with_prefix(terms, "B") == words);
+	sift_doc_builder_discard(b);
+
+	/* the next document starts from nothing */
+	build_one(b, 10, SIFT_FIELD_KIND_BODY, NULL, "kestrel osprey");
+	sift_doc_builder_term_stats(b, &count, &bytes);
+	test_assert(count >= 2 && count < 16);
+	terms = doc_terms(b);
+	test_assert(terms_with_prefix(terms, "B") == 2);
+	sift_doc_builder_discard(b);
+	sift_doc_builder_free(&b);
+	test_end();
+}
+
 int main(void)
 {
 	static void (*const test_functions[])(void) = {
@@ -413,6 +466,7 @@ int main(void)
 		test_flags_and_limits,
 		test_values,
 		test_pieces,
+		test_many_terms,
 		NULL
 	};
 	const char *error;

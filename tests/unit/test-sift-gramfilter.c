@@ -311,11 +311,196 @@ static void test_gramfilter_selective(void)
 	test_end();
 }
 
+/* The blocks a query leaves, as (offset, len) pairs. */
+static void gram_blocks(const struct sift_gramfilter *filter,
+			const struct sift_gram_query *query, uint64_t limit,
+			ARRAY_TYPE(uint64_t) *out)
+{
+	unsigned int iter = 0;
+	uint64_t off;
+	uint32_t len;
+
+	array_clear(out);
+	while (sift_gramfilter_next(filter, query, limit, &iter, &off, &len)) {
+		uint64_t l = len;
+
+		array_push_back(out, &off);
+		array_push_back(out, &l);
+	}
+}
+
+static bool records_all_ok(void *context ATTR_UNUSED,
+			   const struct sift_gram_record *rec ATTR_UNUSED)
+{
+	return TRUE;
+}
+
+static uint64_t bad_record_offset;
+static bool records_one_bad(void *context ATTR_UNUSED,
+			    const struct sift_gram_record *rec)
+{
+	return rec->offset != bad_record_offset;
+}
+
+/* sift_gramfilter_import() of a copy of data[0..size) */
+static bool try_import(struct sift_gramfilter *filter, uint64_t gen,
+		       uint64_t limit, const void *data, size_t size,
+		       bool (*record_ok)(void *context,
+					 const struct sift_gram_record *rec))
+{
+	buffer_t *buf = buffer_create_dynamic(default_pool, size + 1);
+	const char *error;
+	bool ret;
+
+	buffer_append(buf, data, size);
+	ret = sift_gramfilter_import(filter, gen, limit, &buf, record_ok,
+				     NULL, &error);
+	test_assert(ret == (buf == NULL));
+	if (buf != NULL)
+		buffer_free(&buf);
+	return ret;
+}
+
+/* The saved filters (SIFT_GRAMS_FILE): a loaded filter leaves exactly
+   the blocks the writer's leaves, then goes on covering appended records;
+   a file of another generation, covering more than is committed, whose
+   records the terms file doesn't hold, cut short, or with any byte
+   changed is refused and leaves the filter empty. */
+static void test_gramfilter_saved(void)
+{
+	struct fake_file f;
+	struct sift_gramfilter *writer, *reader;
+	ARRAY_TYPE(sift_gram_record) records;
+	ARRAY_TYPE(uint64_t) want, got;
+	const uint64_t *offs;
+	buffer_t *saved;
+	string_t *needle;
+	struct stat st;
+	const char *error;
+	unsigned int i, count, refused = 0;
+	uint64_t covered;
+
+	test_begin("gram filter: saved filters load exactly or not at all");
+	rng_seed(4242);
+	sift_gramfilter_forget_all();
+	f.data = str_new(default_pool, 1 << 20);
+	i_array_init(&f.record_offsets, 64);
+	i_array_init(&records, 64);
+	i_array_init(&want, 64);
+	i_array_init(&got, 64);
+	str_append(f.data, "FILEHEADER-32-BYTES-OF-HEADER-..");
+	for (i = 0; i < 12; i++)
+		fake_add_record(&f, 200 + rng_next() % 2000);
+	writer = sift_gramfilter_new();
+	offs = array_get(&f.record_offsets, &count);
+	for (i = 0; i < count; i++) {
+		uint64_t next = i + 1 < count ? offs[i + 1] : str_len(f.data);
+		struct sift_gram_record *rec;
+
+		test_assert(sift_gramfilter_add_record(writer, offs[i], next,
+			(const unsigned char *)str_c(f.data) + offs[i] + 8,
+			next - offs[i] - 8));
+		rec = array_append_space(&records);
+		rec->offset = offs[i];
+		rec->len = next - offs[i] - 8;
+		rec->sum = i * 31;
+	}
+	covered = sift_gramfilter_covered(writer);
+	test_assert(covered == str_len(f.data));
+	saved = buffer_create_dynamic(default_pool, 1 << 16);
+	sift_gramfilter_export(writer, 0x77, &records, saved);
+
+	i_zero(&st);
+	st.st_dev = 3;
+	st.st_ino = 9;
+	/* refused: another generation, more than committed, a record the
+	   terms file doesn't hold */
+	reader = sift_gramfilter_get(&st, 0x77);
+	test_assert(sift_gramfilter_want_import(reader));
+	test_assert(!sift_gramfilter_want_import(reader));
+	test_assert(!try_import(reader, 0x78, covered, saved->data,
+				saved->used, records_all_ok));
+	test_assert(!try_import(reader, 0x77, covered - 1, saved->data,
+				saved->used, records_all_ok));
+	bad_record_offset = offs[count / 2];
+	test_assert(!try_import(reader, 0x77, covered, saved->data,
+				saved->used, records_one_bad));
+	/* cut short, or any bit changed */
+	for (i = 0; i < saved->used; i += 1 + i / 64) {
+		buffer_t *copy = buffer_create_dynamic(default_pool,
+						       saved->used);
+		unsigned char *p;
+
+		if (try_import(reader, 0x77, covered, saved->data,
+				i, records_all_ok))
+			break;
+		buffer_append_buf(copy, saved, 0, SIZE_MAX);
+		p = buffer_get_modifiable_data(copy, NULL);
+		p[i] ^= 1 << (rng_next() % 8);
+		if (try_import(reader, 0x77, covered, copy->data,
+				copy->used, records_all_ok)) {
+			buffer_free(&copy);
+			break;
+		}
+		buffer_free(&copy);
+		refused++;
+	}
+	test_assert(i >= saved->used);
+	test_assert(refused > 100);
+	test_assert(sift_gramfilter_covered(reader) == 0);
+
+	/* loaded: the same blocks for every query, at every limit */
+	test_assert(try_import(reader, 0x77, covered, saved->data,
+				saved->used, records_all_ok));
+	test_assert(sift_gramfilter_covered(reader) == covered);
+	needle = str_new(default_pool, 64);
+	for (i = 0; i < 500; i++) {
+		struct sift_gram_query query;
+		const char *fams[2] = {
+			families[rng_next() % N_ELEMENTS(families)],
+			families[rng_next() % N_ELEMENTS(families)] };
+		uint64_t limit = rng_next() % 4 == 0 ?
+			offs[rng_next() % count] : covered;
+
+		pick_needle(&f, needle);
+		sift_gram_query_init(&query, fams, 1 + rng_next() % 2,
+				     str_c(needle), str_len(needle));
+		gram_blocks(writer, &query, limit, &want);
+		gram_blocks(reader, &query, limit, &got);
+		test_assert_idx(array_count(&want) == array_count(&got) &&
+				(array_count(&want) == 0 ||
+				 memcmp(array_front(&want), array_front(&got),
+					array_count(&want) *
+					sizeof(uint64_t)) == 0), i);
+		test_assert_idx(sift_gramfilter_resume(writer, limit) ==
+				sift_gramfilter_resume(reader, limit), i);
+	}
+	/* appended records are covered after the loaded ones */
+	fake_add_record(&f, 50);
+	test_assert(sift_gramfilter_add_record(reader, covered,
+		str_len(f.data),
+		(const unsigned char *)str_c(f.data) + covered + 8,
+		str_len(f.data) - covered - 8));
+	test_assert(sift_gramfilter_covered(reader) == str_len(f.data));
+
+	str_free(&needle);
+	buffer_free(&saved);
+	sift_gramfilter_free(&writer);
+	array_free(&records);
+	array_free(&want);
+	array_free(&got);
+	str_free(&f.data);
+	array_free(&f.record_offsets);
+	sift_gramfilter_forget_all();
+	test_end();
+}
+
 int main(void)
 {
 	static void (*const test_functions[])(void) = {
 		test_gramfilter_random,
 		test_gramfilter_selective,
+		test_gramfilter_saved,
 		NULL
 	};
 	int ret;

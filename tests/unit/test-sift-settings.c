@@ -22,7 +22,7 @@
 
 static const char *const all_keys[] = {
 	"fts_sift_commit_batch", "fts_sift_commit_size",
-	"fts_sift_compact_after", "fts_sift_lock_timeout", "fts_sift_fsync",
+	"fts_sift_commit_memory", "fts_sift_compact_after", "fts_sift_lock_timeout", "fts_sift_fsync",
 	"fts_sift_fold_accents",
 };
 
@@ -30,18 +30,21 @@ static void test_settings_check_bounds(void)
 {
 	static const struct {
 		unsigned int batch;
-		uoff_t size;
+		uoff_t size, memory;
 		unsigned int lock;
 		const char *bad_key;
 	} cases[] = {
-		{ 1000, 32 * MB, 30, NULL },
-		{ 1, 1 * MB, 0, NULL },
-		{ 1000000, 16 * 1024 * MB, 3600, NULL },
-		{ 0, 32 * MB, 30, "fts_sift_commit_batch" },
-		{ 1000001, 32 * MB, 30, "fts_sift_commit_batch" },
-		{ 1000, 1 * MB - 1, 30, "fts_sift_commit_size" },
-		{ 1000, 16 * 1024 * MB + 1, 30, "fts_sift_commit_size" },
-		{ 1000, 32 * MB, 3601, "fts_sift_lock_timeout" },
+		{ 1000, 32 * MB, 8 * MB, 30, NULL },
+		{ 1, 1 * MB, 1 * MB, 0, NULL },
+		{ 1000000, 16 * 1024 * MB, 16 * 1024 * MB, 3600, NULL },
+		{ 0, 32 * MB, 8 * MB, 30, "fts_sift_commit_batch" },
+		{ 1000001, 32 * MB, 8 * MB, 30, "fts_sift_commit_batch" },
+		{ 1000, 1 * MB - 1, 8 * MB, 30, "fts_sift_commit_size" },
+		{ 1000, 16 * 1024 * MB + 1, 8 * MB, 30, "fts_sift_commit_size" },
+		{ 1000, 32 * MB, 1 * MB - 1, 30, "fts_sift_commit_memory" },
+		{ 1000, 32 * MB, 16 * 1024 * MB + 1, 30,
+		  "fts_sift_commit_memory" },
+		{ 1000, 32 * MB, 8 * MB, 3601, "fts_sift_lock_timeout" },
 	};
 	struct fts_sift_settings set;
 	const char *error;
@@ -52,6 +55,7 @@ static void test_settings_check_bounds(void)
 		i_zero(&set);
 		set.commit_batch = cases[i].batch;
 		set.commit_size = cases[i].size;
+		set.commit_memory = cases[i].memory;
 		set.lock_timeout_secs = cases[i].lock;
 		error = NULL;
 		if (cases[i].bad_key == NULL)
@@ -102,7 +106,7 @@ static void test_settings_defaults(void)
 	static const char *const none[] = { NULL };
 	static const char *const empty[] = {
 		"fts_sift_commit_batch", "", "fts_sift_commit_size", "",
-		"fts_sift_compact_after", "", "fts_sift_lock_timeout", "",
+		"fts_sift_commit_memory", "", "fts_sift_compact_after", "", "fts_sift_lock_timeout", "",
 		"fts_sift_fsync", "", "fts_sift_fold_accents", "",
 		"fts_decoder", "", "fts_tika", "", NULL
 	};
@@ -117,6 +121,7 @@ static void test_settings_defaults(void)
 		test_assert_idx(parse(inputs[i], &set, &error) == 0, i);
 		test_assert_idx(set.commit_batch == 250, i);
 		test_assert_idx(set.commit_size == 32 * MB, i);
+		test_assert_idx(set.commit_memory == 8 * MB, i);
 		test_assert_idx(set.compact_after == 1000, i);
 		test_assert_idx(set.lock_timeout_secs == 30, i);
 		test_assert_idx(set.fsync, i);
@@ -145,6 +150,7 @@ static void test_settings_values(void)
 	static const char *const set1[] = {
 		"fts_sift_commit_batch", "1",
 		"fts_sift_commit_size", "1M",
+		"fts_sift_commit_memory", "1M",
 		"fts_sift_compact_after", "0",
 		"fts_sift_lock_timeout", "0",
 		"fts_sift_fsync", "no",
@@ -155,6 +161,7 @@ static void test_settings_values(void)
 	static const char *const set2[] = {
 		"fts_sift_commit_batch", "1000000",
 		"fts_sift_commit_size", "16G",
+		"fts_sift_commit_memory", "16G",
 		"fts_sift_compact_after", "4294967295",
 		"fts_sift_lock_timeout", "1h",
 		"fts_sift_fsync", "YES",
@@ -164,6 +171,7 @@ static void test_settings_values(void)
 	};
 	static const char *const set3[] = {
 		"fts_sift_commit_size", "64 M",
+		"fts_sift_commit_memory", "24M",
 		"fts_sift_lock_timeout", "2 mins",
 		NULL
 	};
@@ -173,6 +181,7 @@ static void test_settings_values(void)
 	test_begin("settings: every key's values");
 	test_assert(parse(set1, &set, &error) == 0);
 	test_assert(set.commit_batch == 1 && set.commit_size == 1 * MB &&
+		    set.commit_memory == 1 * MB &&
 		    set.compact_after == 0 && set.lock_timeout_secs == 0 &&
 		    !set.fsync && set.fold_accents);
 	test_assert(set.decoder_script && !set.tika &&
@@ -181,6 +190,7 @@ static void test_settings_values(void)
 	test_assert(parse(set2, &set, &error) == 0);
 	test_assert(set.commit_batch == 1000000 &&
 		    set.commit_size == 16 * 1024 * MB &&
+		    set.commit_memory == 16 * 1024 * MB &&
 		    set.compact_after == 4294967295U &&
 		    set.lock_timeout_secs == 3600 && set.fsync &&
 		    !set.fold_accents);
@@ -188,7 +198,8 @@ static void test_settings_values(void)
 		    set.decoded_attachments &&
 		    set.decoder_socket_path == NULL);
 	test_assert(parse(set3, &set, &error) == 0);
-	test_assert(set.commit_size == 64 * MB && set.lock_timeout_secs == 120);
+	test_assert(set.commit_size == 64 * MB && set.commit_memory == 24 * MB &&
+		    set.lock_timeout_secs == 120);
 	test_end();
 }
 
@@ -207,6 +218,9 @@ static void test_settings_bad_values(void)
 		{ "fts_sift_commit_size", "lots" },
 		{ "fts_sift_commit_size", "1k" },
 		{ "fts_sift_commit_size", "17G" },
+		{ "fts_sift_commit_memory", "lots" },
+		{ "fts_sift_commit_memory", "512k" },
+		{ "fts_sift_commit_memory", "17G" },
 		{ "fts_sift_compact_after", "x" },
 		{ "fts_sift_compact_after", "-5" },
 		{ "fts_sift_lock_timeout", "forever" },
@@ -243,6 +257,7 @@ static void test_settings_unknown_keys(void)
 	} cases[] = {
 		{ "fts_sift_comit_batch", "fts_sift_commit_batch" },
 		{ "fts_sift_commitsize", "fts_sift_commit_size" },
+		{ "fts_sift_commit_memry", "fts_sift_commit_memory" },
 		{ "fts_sift_lock_timeot", "fts_sift_lock_timeout" },
 		{ "fts_sift_fold_accent", "fts_sift_fold_accents" },
 		{ "fts_sift_fsyncc", "fts_sift_fsync" },
@@ -280,6 +295,7 @@ static void test_settings_24_table(void)
 	test_begin("settings (2.4): table, defaults, check");
 	test_assert(defaults->commit_batch == 250 &&
 		    defaults->commit_size == 32 * MB &&
+		    defaults->commit_memory == 8 * MB &&
 		    defaults->compact_after == 1000 &&
 		    defaults->lock_timeout_secs == 30 && defaults->fsync &&
 		    !defaults->fold_accents);

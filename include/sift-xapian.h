@@ -138,6 +138,11 @@ enum sift_xstatus sift_xdb_add(struct sift_xdb *db, uint32_t uid,
 enum sift_xstatus sift_xdb_has_doc(struct sift_xdb *db, uint32_t uid,
 				   bool *exists_r, const char **error_r);
 
+/* Has some document the term (committed or not, for a writer)? */
+enum sift_xstatus sift_xdb_term_exists(struct sift_xdb *db, const char *term,
+				       size_t len, bool *exists_r,
+				       const char **error_r);
+
 /* Every document id, ascending. */
 enum sift_xstatus sift_xdb_all_uids(struct sift_xdb *db,
 				    struct sift_uids *out,

@@ -36,6 +36,17 @@ struct sift_doc_builder {
 	   scan nothing more), and the set of those already taken */
 	string_t *opaque;
 	struct sift_termset *opaque_seen;
+	/* SIFT_OPAQUE_SEEN_SLOTS slots, each a token's fingerprint (the
+	   high 28 bits) and the number of messages it was met in so far
+	   (the low 4 bits, up to SIFT_OPAQUE_PROMOTE_AT): doc_opaque_common() */
+	uint32_t *opaque_counts;
+	/* a pooled field's current text: its opaque runs (doc_opaque_runs()),
+	   and the first of them a token may still fall in */
+	ARRAY(struct sift_token_span) opaque_runs;
+	unsigned int opaque_run_next;
+	/* sift_doc_builder_set_term_known() */
+	sift_doc_builder_term_known_t *term_known;
+	void *term_known_context;
 	uint32_t doc_uid;
 	enum sift_untrusted doc_untrusted;
 	bool doc_truncated, doc_raw, doc_html;
@@ -97,6 +108,8 @@ sift_doc_builder_new(struct sift_text *text, bool fold_accents)
 	i_array_init(&b->gap_keys, 256);
 	b->doc_terms = sift_termset_new();
 	b->opaque_seen = sift_termset_new();
+	b->opaque_counts = i_new(uint32_t, SIFT_OPAQUE_SEEN_SLOTS);
+	i_array_init(&b->opaque_runs, 16);
 	b->token_prefix = str_new(default_pool, 64);
 	b->run_prefix = str_new(default_pool, 64);
 	b->field_buf = buffer_create_dynamic(default_pool, 4096);
@@ -125,6 +138,8 @@ void sift_doc_builder_free(struct sift_doc_builder **_b)
 	array_free(&b->gap_keys);
 	sift_termset_free(&b->doc_terms);
 	sift_termset_free(&b->opaque_seen);
+	i_free(b->opaque_counts);
+	array_free(&b->opaque_runs);
 	i_free(b->error);
 	i_free(b);
 }
@@ -288,12 +303,128 @@ static bool sift_token_is_opaque(const char *tok, size_t len)
 	return FALSE;
 }
 
+/* Count one more message holding the opaque token; TRUE once it was met
+   in SIFT_OPAQUE_PROMOTE_AT messages (this one included) without its slot
+   being taken over meanwhile.  Called once per message and token.  A
+   fingerprint shared by two tokens only makes one a term early, which
+   changes no result (sift-doc-builder.h, "Opaque tokens"). */
+static bool doc_opaque_common(struct sift_doc_builder *b, const char *tok,
+			      size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	uint32_t *slot, fp;
+
+	/* FNV-1a, folded */
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)tok[i];
+		h *= 0x100000001b3ULL;
+	}
+	h ^= h >> 29;
+	slot = &b->opaque_counts[h & (SIFT_OPAQUE_SEEN_SLOTS - 1)];
+	fp = (uint32_t)(h >> 32) & ~0xfU;
+	if ((*slot & ~0xfU) != fp || (*slot & 0xfU) == 0) {
+		*slot = fp | 1;
+		return SIFT_OPAQUE_PROMOTE_AT <= 1;
+	}
+	if ((*slot & 0xfU) < SIFT_OPAQUE_PROMOTE_AT)
+		(*slot)++;
+	return (*slot & 0xfU) >= SIFT_OPAQUE_PROMOTE_AT;
+}
+
+/* Is P<token> a term of the index already (sift_doc_builder_set_term_known())? */
+static bool doc_opaque_known(struct sift_doc_builder *b, const char *tok,
+			     size_t len)
+{
+	bool known;
+
+	if (b->term_known == NULL)
+		return FALSE;
+	T_BEGIN {
+		string_t *term = t_str_new(len + 2);
+
+		str_append(term, str_c(b->token_prefix));
+		str_append_data(term, tok, len);
+		known = b->term_known(b->term_known_context, str_c(term),
+				      str_len(term));
+	} T_END;
+	return known;
+}
+
+void sift_doc_builder_set_term_known(struct sift_doc_builder *b,
+				     sift_doc_builder_term_known_t *known,
+				     void *context)
+{
+	b->term_known = known;
+	b->term_known_context = context;
+}
+
+/* Note the runs (sift_next_run()) of a pooled field's text that are
+   opaque as a token would be: at least SIFT_OPAQUE_MIN_LEN bytes with a
+   digit.  The words of such a run ("bh=Qx3Zk+AbCdEf/Gh", "[209.132.180.67]",
+   "<2019.GA12@kernel.org>") are fragments of the same id or signature,
+   mostly held by one message, so they are kept like opaque tokens
+   (doc_token()). */
+static void doc_opaque_runs(struct sift_doc_builder *b, const char *text,
+			    size_t len)
+{
+	size_t pos = 0, start, end;
+
+	array_clear(&b->opaque_runs);
+	b->opaque_run_next = 0;
+	while (sift_next_run(text, len, &pos, &start, &end)) {
+		if (end - start < SIFT_OPAQUE_MIN_LEN)
+			continue;
+		for (size_t i = start; i < end; i++) {
+			if (text[i] >= '0' && text[i] <= '9') {
+				struct sift_token_span *run =
+					array_append_space(&b->opaque_runs);
+				run->offset = start;
+				run->len = end - start;
+				break;
+			}
+		}
+	}
+}
+
+/* Is the token at byte_offset (tokens come in text order) in one of the
+   opaque runs doc_opaque_runs() noted, and at least
+   SIFT_OPAQUE_RUN_MIN_TOKEN long? */
+static bool doc_in_opaque_run(struct sift_doc_builder *b, size_t byte_offset,
+			      size_t len)
+{
+	const struct sift_token_span *runs;
+	unsigned int n;
+
+	if (len < SIFT_OPAQUE_RUN_MIN_TOKEN)
+		return FALSE;
+	runs = array_get(&b->opaque_runs, &n);
+	while (b->opaque_run_next < n &&
+	       runs[b->opaque_run_next].offset +
+	       runs[b->opaque_run_next].len <= byte_offset)
+		b->opaque_run_next++;
+	return b->opaque_run_next < n &&
+		runs[b->opaque_run_next].offset <= byte_offset;
+}
+
 static int doc_token(void *context, const char *tok, size_t len,
 			    size_t byte_offset, unsigned int flags ATTR_UNUSED)
 {
 	struct sift_doc_builder *b = context;
 
-	if (b->field_is_pooled && sift_token_is_opaque(tok, len)) {
+	if (b->field_is_pooled && (sift_token_is_opaque(tok, len) ||
+				   doc_in_opaque_run(b, byte_offset, len))) {
+		if (!sift_termset_add(b->opaque_seen, tok, len, 0)) {
+			/* already taken for this message */
+			return 0;
+		}
+		if (doc_opaque_common(b, tok, len) ||
+		    doc_opaque_known(b, tok, len)) {
+			/* common enough: a posting is cheaper than the
+			   token's bytes once more (see sift-doc-builder.h) */
+			return doc_add_term(b, str_c(b->token_prefix),
+					    str_len(b->token_prefix),
+					    tok, len, 1);
+		}
 		if (str_len(b->opaque) + len + 1 > SIFT_OPAQUE_MAX_PER_DOC) {
 			/* a hostile or broken message: what is not kept
 			   can't be answered from the index */
@@ -301,8 +432,6 @@ static int doc_token(void *context, const char *tok, size_t len,
 				SIFT_UNTRUSTED_TEXT;
 			return 0;
 		}
-		if (!sift_termset_add(b->opaque_seen, tok, len, 0))
-			return 0;
 		str_append_data(b->opaque, tok, len);
 		str_append_c(b->opaque, '\n');
 		return 0;
@@ -506,6 +635,7 @@ static int doc_hashed_tokens(struct sift_doc_builder *b, const char *norm,
 		str_append(b->token_prefix, SIFT_PREFIX_HDR_POOL);
 		b->field_chunks = FALSE;
 		b->field_is_pooled = TRUE;
+		doc_opaque_runs(b, norm, norm_len);
 	}
 	for (i = 0; i < n; i++) {
 		ret = doc_token(b, norm + t[i].offset, t[i].len,
@@ -542,6 +672,8 @@ static int doc_text(struct sift_doc_builder *b,
 	if (b->field_hashed_pending)
 		ret = doc_hashed_tokens(b, norm, norm_len, &error);
 	else {
+		if (b->field_is_pooled)
+			doc_opaque_runs(b, norm, norm_len);
 		ret = sift_text_tokenize(b->text, norm, norm_len,
 					 doc_token, b, &error);
 	}

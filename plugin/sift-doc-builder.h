@@ -27,7 +27,28 @@
    Dovecot's TEXT search does find substrings of them.  So a long token
    with a digit in a pooled header is kept in the "opaque" file next to
    the index instead (sift-termfiles.h), where a TEXT or pooled-header
-   search finds it with one scan.
+   search finds it with one scan.  The words of a pooled header's run
+   that is opaque in the same way (a whitespace-free run of at least
+   SIFT_OPAQUE_MIN_LEN bytes with a digit: "bh=Qx3Zk+AbCdEf/Gh",
+   "<2019.GA12@kernel.org>") are kept there too from
+   SIFT_OPAQUE_RUN_MIN_TOKEN bytes on: they are pieces of the same id or
+   signature (at 30,000 list messages the pooled words fell from 202,000
+   terms, 164,000 of them held by one message, to 59,000 and 36,000;
+   README, "Index size").  Not all of them are
+   unique: relay addresses, DKIM selector dates, TLS cipher names, a
+   Message-ID in its replies' References.  In the opaque file each
+   occurrence costs the token's bytes again, while a posting costs one to
+   three; so a token the indexing process has already met in
+   SIFT_OPAQUE_PROMOTE_AT - 1 earlier messages is added as the pooled term
+   P<token> instead (it stays in the opaque file for those earlier
+   messages).  A search of the pool reads both the P terms and the opaque
+   file and unites them, so which of the two holds a message's token never
+   changes a result.  The counts are kept in a fixed table of fingerprints
+   (a slot taken over by another token starts again from 1): memory stays
+   bounded, and a token is promoted only while it is common.  A process
+   that indexes a few new messages starts with an empty table: there a
+   token that is already a P term of the index is that term again
+   (sift_doc_builder_set_term_known()).
 
    Characters.  A search for one character ("f") would otherwise OR the
    postings of every term holding it, a third of the dictionary; so each
@@ -70,6 +91,16 @@ struct sift_doc_builder;
 #define SIFT_DECODED_MAX_BYTES (16 * 1024 * 1024)
 /* shortest token treated as opaque (see above) */
 #define SIFT_OPAQUE_MIN_LEN 8
+/* An opaque token seen in this many messages of one indexing process is
+   made a pooled term (P<token>) from then on (see "Opaque tokens" above);
+   SIFT_OPAQUE_SEEN_SLOTS (a power of 2) bounds the memory that counts
+   them: 4 bytes a slot. */
+#define SIFT_OPAQUE_PROMOTE_AT 3
+/* A word of a pooled header's opaque run (a run as long as an opaque
+   token, with a digit) is kept like an opaque token from this length on;
+   shorter ones ("b", "bh", "id", "org") are common words. */
+#define SIFT_OPAQUE_RUN_MIN_TOKEN 4
+#define SIFT_OPAQUE_SEEN_SLOTS (1U << 16)
 /* At most this much of one message's opaque tokens is kept (they go to
    the opaque file as one record, see SIFT_RECORD_MAX_SIZE); beyond it
    the message's header and TEXT searches are left to Dovecot. */
@@ -136,6 +167,17 @@ int sift_doc_builder_finish(struct sift_doc_builder *b,
 			    const char **error_r);
 /* The document (owned by the builder until sift_doc_builder_discard()). */
 struct sift_xdoc *sift_doc_builder_xdoc(struct sift_doc_builder *b);
+/* Is the term (P and an opaque token) already in the index?  Asked for an
+   opaque token the process has not met in SIFT_OPAQUE_PROMOTE_AT messages
+   yet; TRUE makes it that term rather than opaque, as the process's own
+   counts would have in a longer run.  Without it (the default), such a
+   token is opaque. */
+typedef bool sift_doc_builder_term_known_t(void *context, const char *term,
+					   size_t len);
+void sift_doc_builder_set_term_known(struct sift_doc_builder *b,
+				     sift_doc_builder_term_known_t *known,
+				     void *context);
+
 /* The document's opaque tokens, one per line ("tok\n"). */
 const char *sift_doc_builder_opaque(const struct sift_doc_builder *b,
 				    size_t *len_r);

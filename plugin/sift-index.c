@@ -734,6 +734,28 @@ static int sift_index_acquire(struct sift_index *index, bool nowait)
 	}
 }
 
+/* sift_doc_builder_set_term_known(): in a short run (new mail) the
+   builder's own counts start empty, so an opaque token that earlier runs
+   made a pooled term is looked up here and made that term again.  A bulk
+   run counts for itself (a lookup per token would cost more than it
+   saves).  A failed lookup keeps the token opaque, which is as exact. */
+static bool sift_index_term_known(void *context, const char *term, size_t len)
+{
+	struct sift_index *index = context;
+	const char *error;
+	bool exists;
+
+	if (index->db == NULL ||
+	    index->docs_added >= SIFT_TERMS_APPEND_MAX_DOCS)
+		return FALSE;
+	if (sift_xdb_term_exists(index->db, term, len, &exists,
+				 &error) != SIFT_X_OK) {
+		e_debug(index->event, "Looking up a term failed: %s", error);
+		return FALSE;
+	}
+	return exists;
+}
+
 /* sift_index_open_writer() with the mailbox's umask in effect.  Returns
    0, -1 (logged) or, with nowait, 1 if another process holds the lock. */
 static int
@@ -766,6 +788,8 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 	}
 	index->builder = sift_doc_builder_new(backend->text,
 					      backend->set->fold_accents);
+	sift_doc_builder_set_term_known(index->builder, sift_index_term_known,
+					index);
 	*index_r = index;
 	return 0;
 }

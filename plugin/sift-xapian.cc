@@ -501,6 +501,19 @@ sift_xdb_has_doc(struct sift_xdb *db, uint32_t uid, bool *exists_r,
 }
 
 SIFT_EXPORT enum sift_xstatus
+sift_xdb_term_exists(struct sift_xdb *db, const char *term, size_t len,
+		     bool *exists_r, const char **error_r)
+{
+	*exists_r = false;
+	try {
+		*exists_r = rdb(db).term_exists(std::string(term, len));
+		return ok(error_r);
+	} catch (...) {
+		return translate_exception(error_r, "look up term");
+	}
+}
+
+SIFT_EXPORT enum sift_xstatus
 sift_xdb_all_uids(struct sift_xdb *db, struct sift_uids *out,
 		  const char **error_r)
 {

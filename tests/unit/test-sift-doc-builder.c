@@ -354,6 +354,56 @@ static void test_pieces(void)
 	test_end();
 }
 
+/* Opaque tokens met in SIFT_OPAQUE_PROMOTE_AT messages become pooled terms
+   from then on; the words of a pooled header's opaque runs are kept like
+   opaque tokens (sift-doc-builder.h, "Opaque tokens"). */
+static void test_opaque_common(void)
+{
+	struct sift_doc_builder *b = sift_doc_builder_new(text, FALSE);
+	const ARRAY_TYPE(const_string) *terms;
+	const char *opaque, *relay = norm("209.132.180.67");
+	size_t len;
+	unsigned int i;
+
+	test_begin("doc builder: common opaque tokens become pooled terms");
+	for (i = 1; i <= SIFT_OPAQUE_PROMOTE_AT + 2; i++) {
+		const char *uniq = t_strdup_printf("q%ut5y6u7i8o", i * 7919);
+		bool promoted = i >= SIFT_OPAQUE_PROMOTE_AT;
+
+		/* twice in the message: counted once */
+		build_one(b, i, SIFT_FIELD_KIND_HEADER, "X-Relay",
+			  t_strdup_printf("via 209.132.180.67 %s and "
+					  "209.132.180.67", uniq));
+		terms = doc_terms(b);
+		opaque = sift_doc_builder_opaque(b, &len);
+		opaque = t_strndup(opaque, len);
+		test_assert_idx(has_term(terms, t_strconcat("P", relay, NULL)) ==
+				promoted, i);
+		test_assert_idx((strstr(opaque, relay) != NULL) == !promoted, i);
+		/* a token met once stays opaque */
+		test_assert_idx(strstr(opaque, norm(uniq)) != NULL, i);
+		test_assert_idx(!has_term(terms, t_strconcat("P", norm(uniq),
+							     NULL)), i);
+		sift_doc_builder_discard(b);
+	}
+
+	/* the words of an opaque run: kept like opaque tokens from
+	   SIFT_OPAQUE_RUN_MIN_TOKEN bytes on, shorter ones are terms */
+	build_one(b, 50, SIFT_FIELD_KIND_HEADER, "X-Sig",
+		  "bh=Qx3Zk+AbCdEfGh/Wxyz9; plainword");
+	terms = doc_terms(b);
+	opaque = sift_doc_builder_opaque(b, &len);
+	opaque = t_strndup(opaque, len);
+	test_assert(strstr(opaque, norm("AbCdEfGh")) != NULL);
+	test_assert(!has_term(terms, t_strconcat("P", norm("AbCdEfGh"), NULL)));
+	test_assert(has_term(terms, t_strconcat("P", norm("bh"), NULL)));
+	test_assert(has_term(terms, t_strconcat("P", norm("plainword"), NULL)));
+	test_assert(strstr(opaque, norm("plainword")) == NULL);
+	sift_doc_builder_discard(b);
+	sift_doc_builder_free(&b);
+	test_end();
+}
+
 /* A message with more distinct terms than the builder collects before
    handing them to Xapian (DOC_FLUSH_TERMS, 4096): every term is in the
    document once, whichever part of the text it came from, repeated
@@ -412,6 +462,7 @@ int main(void)
 	static void (*const test_functions[])(void) = {
 		test_body_terms,
 		test_header_kinds,
+		test_opaque_common,
 		test_flags_and_limits,
 		test_values,
 		test_pieces,

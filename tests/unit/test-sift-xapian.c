@@ -647,6 +647,17 @@ static void test_xdb_add_existing(void)
 				SIFT_X_OK, uid);
 		test_assert_idx(exists == (uid >= 1 && uid <= 3), uid);
 	}
+	/* terms: committed, only a prefix of one, not added yet, and added
+	   but not committed (a writer sees its own changes) */
+	test_assert(sift_xdb_term_exists(db, "Bapple", 6, &exists, &err) ==
+		    SIFT_X_OK && exists);
+	test_assert(sift_xdb_term_exists(db, "Bapp", 4, &exists, &err) ==
+		    SIFT_X_OK && !exists);
+	test_assert(sift_xdb_term_exists(db, "Bplum", 5, &exists, &err) ==
+		    SIFT_X_OK && !exists);
+	doc_put(db, 4, "Bplum", NULL);
+	test_assert(sift_xdb_term_exists(db, "Bplum", 5, &exists, &err) ==
+		    SIFT_X_OK && exists);
 	sift_xdb_close(&db);
 	test_end();
 }

@@ -614,12 +614,18 @@ static void terms_write_grams(struct terms_write_ctx *ctx,
 		256);
 	sift_gramfilter_export(ctx->grams, st.gen, &ctx->records, buf);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
-	if (fd == -1 || write_full(fd, buf->data, buf->used) < 0 ||
-	    close(fd) < 0 || rename(tmp, path) < 0) {
+	if (fd == -1) {
+		i_warning("fts-sift: Couldn't save %s (searches build the "
+			  "filters instead): open(%s) failed: %m", path, tmp);
+	} else if (write_full(fd, buf->data, buf->used) < 0) {
+		i_warning("fts-sift: Couldn't save %s (searches build the "
+			  "filters instead): write(%s) failed: %m", path, tmp);
+		i_close_fd(&fd);
+		i_unlink_if_exists(tmp);
+	} else if (close(fd) < 0 || rename(tmp, path) < 0) {
 		i_warning("fts-sift: Couldn't save %s (searches build the "
 			  "filters instead): %m", path);
-		if (fd != -1)
-			i_unlink_if_exists(tmp);
+		i_unlink_if_exists(tmp);
 	}
 	buffer_free(&buf);
 }

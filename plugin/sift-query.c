@@ -861,9 +861,10 @@ static int sift_query_pooled_has_header(struct sift_query *q,
 
 /* Up to this many messages with a pooled instance of a hashed header
    (and at most a quarter of the mailbox) are all handed to Dovecot,
-   which checks one from its cache in a few microseconds; reading the pool's terms for the string costs a pass
-   over the terms file and the postings of every pooled word holding it
-   (HEADER X-Mailer "git-send-email" at 30,000 messages: about 100 ms). */
+   which checks one from its cache in a few microseconds; reading the
+   pool's terms for the string costs a pass over the terms file and the
+   postings of every pooled word holding it (HEADER X-Mailer
+   "git-send-email" at 30,000 messages: about 100 ms). */
 #define SIFT_HASHED_FEW_POOLED 5000
 
 /* HEADER of a hashed header, after its key's terms filled leaf (the

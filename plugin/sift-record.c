@@ -295,8 +295,8 @@ check_file(struct sift_map *map, const char *kind,
 			if ((p = sift_map_get(map, pos,
 					      sizeof(rh) + rh.len)) == NULL)
 				return NULL;
-			if (sift_record_sum(record_seed(gen, pos, rh.len),
-					    p + sizeof(rh), rh.len) != rh.sum)
+			if (sift_record_checksum(gen, pos, p + sizeof(rh),
+						 rh.len) != rh.sum)
 				return t_strdup_printf(
 					"checksum mismatch at %llu",
 					(unsigned long long)pos);
@@ -362,20 +362,17 @@ int sift_rfile_open(const char *path, const char *kind,
 	return 1;
 }
 
-bool sift_rfile_check(struct sift_rfile *file, const char **error_r)
+/* Verify the file's records from offset from on; FALSE with *error_r
+   when the file can't be read (not damage: nothing is verified, the
+   caller fails) or is damaged. */
+static bool rfile_check_from(struct sift_rfile *file, uint64_t from,
+			     const char **error_r)
 {
-	const struct verified *v;
 	const char *problem;
-	uint64_t verify_from = 0;
 
-	if (file->checked || file->gen == 0)
-		return TRUE;
-	if ((v = verified_find(&file->st, file->gen)) != NULL)
-		verify_from = v->upto;
 	problem = check_file(&file->map, file->kind, file->gen, file->len,
-			     verify_from);
+			     from);
 	if (file->map.error != NULL) {
-		/* not damage: nothing is verified, the caller fails */
 		*error_r = t_strdup(file->map.error);
 		return FALSE;
 	}
@@ -384,6 +381,20 @@ bool sift_rfile_check(struct sift_rfile *file, const char **error_r)
 					   problem);
 		return FALSE;
 	}
+	return TRUE;
+}
+
+bool sift_rfile_check(struct sift_rfile *file, const char **error_r)
+{
+	const struct verified *v;
+	uint64_t verify_from = 0;
+
+	if (file->checked || file->gen == 0)
+		return TRUE;
+	if ((v = verified_find(&file->st, file->gen)) != NULL)
+		verify_from = v->upto;
+	if (!rfile_check_from(file, verify_from, error_r))
+		return FALSE;
 	verified_set(&file->st, file->gen, file->len);
 	file->checked = TRUE;
 	return TRUE;
@@ -392,22 +403,10 @@ bool sift_rfile_check(struct sift_rfile *file, const char **error_r)
 bool sift_rfile_check_after(struct sift_rfile *file, uint64_t from,
 			    const char **error_r)
 {
-	const char *problem;
-
 	if (file->checked || file->gen == 0)
 		return TRUE;
-	problem = check_file(&file->map, file->kind, file->gen, file->len,
-			     I_MAX(from, SIFT_RECORD_FILE_HEADER_SIZE));
-	if (file->map.error != NULL) {
-		*error_r = t_strdup(file->map.error);
-		return FALSE;
-	}
-	if (problem != NULL) {
-		*error_r = t_strdup_printf("%s is damaged: %s", file->path,
-					   problem);
-		return FALSE;
-	}
-	return TRUE;
+	return rfile_check_from(file, I_MAX(from, SIFT_RECORD_FILE_HEADER_SIZE),
+				error_r);
 }
 
 void sift_rfile_close(struct sift_rfile *file)
@@ -469,8 +468,8 @@ bool sift_rfile_verify(struct sift_rfile *file, uint64_t offset)
 	memcpy(&rh, p, sizeof(rh));
 	if ((p = sift_rfile_get(file, offset, sizeof(rh) + rh.len)) == NULL)
 		return FALSE;
-	return sift_record_sum(record_seed(file->gen, offset, rh.len),
-			       p + sizeof(rh), rh.len) == rh.sum;
+	return sift_record_checksum(file->gen, offset, p + sizeof(rh),
+				    rh.len) == rh.sum;
 }
 
 /* ---- writer -------------------------------------------------------------- */
@@ -608,8 +607,8 @@ int sift_wfile_append(struct sift_wfile *file, const void *data, size_t len,
 	if (len2 > 0)
 		memcpy(buf + sizeof(rh) + len, data2, len2);
 	rh.len = total;
-	rh.sum = sift_record_sum(record_seed(file->gen, file->len, total),
-				 buf + sizeof(rh), total);
+	rh.sum = sift_record_checksum(file->gen, file->len, buf + sizeof(rh),
+				      total);
 	memcpy(buf, &rh, sizeof(rh));
 	ret = pwrite_full(file->fd, buf, sizeof(rh) + total, file->len);
 	i_free(buf);

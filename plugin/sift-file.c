@@ -99,9 +99,9 @@ static size_t sift_map_want(const struct sift_map *map, uint64_t offset,
 	return I_MAX(want, len);
 }
 
-static bool sift_map_pread(struct sift_map *map, uint64_t offset, size_t len)
+static bool sift_map_pread(struct sift_map *map, uint64_t offset, size_t want)
 {
-	size_t want = sift_map_want(map, offset, len), cap, done = 0;
+	size_t cap, done = 0;
 	ssize_t ret;
 
 	if (want > map->size - offset)
@@ -143,10 +143,9 @@ static bool sift_map_pread(struct sift_map *map, uint64_t offset, size_t len)
 	return TRUE;
 }
 
-static bool sift_map_mmap(struct sift_map *map, uint64_t offset, size_t len)
+static bool sift_map_mmap(struct sift_map *map, uint64_t offset, size_t want)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t want = sift_map_want(map, offset, len);
 	uint64_t start = offset & ~(uint64_t)(page - 1);
 	size_t size;
 	void *p;
@@ -170,8 +169,12 @@ static bool sift_map_mmap(struct sift_map *map, uint64_t offset, size_t len)
 	return TRUE;
 }
 
-const void *sift_map_get(struct sift_map *map, uint64_t offset, size_t len)
+static const void *
+sift_map_get_full(struct sift_map *map, uint64_t offset, size_t len,
+		  bool span_only)
 {
+	size_t want;
+
 	if (offset > map->size || len > map->size - offset ||
 	    len > SIFT_MAP_MAX_SPAN || map->path == NULL || map->fd == -1)
 		return NULL;
@@ -180,11 +183,23 @@ const void *sift_map_get(struct sift_map *map, uint64_t offset, size_t len)
 		return map->win + (offset - map->win_off);
 	if (len == 0)
 		return "";
+	want = span_only ? len : sift_map_want(map, offset, len);
 	if (!(map->strategy == SIFT_MAP_MMAP ?
-	      sift_map_mmap(map, offset, len) :
-	      sift_map_pread(map, offset, len)))
+	      sift_map_mmap(map, offset, want) :
+	      sift_map_pread(map, offset, want)))
 		return NULL;
 	return map->win;
+}
+
+const void *sift_map_get(struct sift_map *map, uint64_t offset, size_t len)
+{
+	return sift_map_get_full(map, offset, len, FALSE);
+}
+
+const void *sift_map_get_span(struct sift_map *map, uint64_t offset,
+			      size_t len)
+{
+	return sift_map_get_full(map, offset, len, TRUE);
 }
 
 int sift_open_append(const char *path, mode_t mode, int *fd_r,

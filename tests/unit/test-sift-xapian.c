@@ -603,6 +603,99 @@ static void test_xdb_match_empty_term(void)
 	test_end();
 }
 
+/* The documents of several terms' postings (sift_xdb_terms_docs(),
+   sift_xdb_match()): their union, sorted and unique, whether few (listed
+   as they are added, then sorted: the terms are read high docids first
+   here) or many (past lastdocid/16: the bitmap is scanned), and with
+   documents repeated across terms. */
+static void test_xdb_docset_union(void)
+{
+	const char *path = tpath("docset");
+	const char *terms[] = { "Bhi", "Blo", "Bhi", "Bseven", "Ball" };
+	const size_t lens[] = { 3, 3, 3, 6, 4 };
+	/* how many of terms[] each case reads */
+	static const unsigned int cases[] = { 1, 2, 3, 4, 5 };
+	struct sift_xdb *db;
+	const char *err = NULL;
+	const unsigned int n = 1600;
+	uint32_t *want = i_new(uint32_t, n);
+
+	test_begin("xdb postings union: few and many documents");
+	db = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE);
+	if (db == NULL) {
+		i_free(want);
+		test_end();
+		return;
+	}
+	for (uint32_t uid = 1; uid <= n; uid++) {
+		struct sift_xdoc *doc;
+
+		test_assert(sift_xdoc_new(&doc, &err) == SIFT_X_OK);
+		(void)sift_xdoc_add_term(doc, "Ball", 4, &err);
+		if (uid > n - 40)
+			(void)sift_xdoc_add_term(doc, "Bhi", 3, &err);
+		if (uid <= 40)
+			(void)sift_xdoc_add_term(doc, "Blo", 3, &err);
+		if (uid % 7 == 0)
+			(void)sift_xdoc_add_term(doc, "Bseven", 6, &err);
+		test_assert(sift_xdb_add(db, uid, doc, NULL, &err) ==
+			    SIFT_X_OK);
+		sift_xdoc_free(&doc);
+	}
+	db_commit_ok(db);
+	for (unsigned int c = 0; c < N_ELEMENTS(cases); c++) {
+		struct sift_uids set = { NULL, 0, 0 };
+		unsigned int count = 0;
+
+		for (uint32_t uid = 1; uid <= n; uid++) {
+			bool in = FALSE;
+
+			for (unsigned int t = 0; t < cases[c]; t++) {
+				in = in ||
+					(strcmp(terms[t], "Ball") == 0) ||
+					(strcmp(terms[t], "Bhi") == 0 &&
+					 uid > n - 40) ||
+					(strcmp(terms[t], "Blo") == 0 &&
+					 uid <= 40) ||
+					(strcmp(terms[t], "Bseven") == 0 &&
+					 uid % 7 == 0);
+			}
+			if (in)
+				want[count++] = uid;
+		}
+		test_assert_idx(sift_xdb_terms_docs(db, terms, lens, cases[c],
+						    &set, &err) == SIFT_X_OK, c);
+		test_assert_idx(uids_equal(&set, want, count), c);
+		sift_uids_free(&set);
+	}
+	/* a match over several terms: "Bhi" and "Blo" hold no 'e', "Bseven"
+	   does; 'l' is in "Blo" and "Ball" (every document) */
+	{
+		struct sift_uids set = { NULL, 0, 0 };
+		unsigned int count = 0, terms_read = 0;
+
+		test_assert(sift_xdb_match(db, "B", '\0', "o", 1,
+					   SIFT_MATCH_SUBSTRING, &set,
+					   &terms_read, &err) == SIFT_X_OK);
+		for (uint32_t uid = 1; uid <= 40; uid++)
+			want[count++] = uid;
+		test_assert(uids_equal(&set, want, count));
+		test_assert(terms_read == 1);
+		sift_uids_free(&set);
+		test_assert(sift_xdb_match(db, "B", '\0', "i", 1,
+					   SIFT_MATCH_SUBSTRING, &set,
+					   &terms_read, &err) == SIFT_X_OK);
+		count = 0;
+		for (uint32_t uid = n - 39; uid <= n; uid++)
+			want[count++] = uid;
+		test_assert(uids_equal(&set, want, count));
+		sift_uids_free(&set);
+	}
+	sift_xdb_close(&db);
+	i_free(want);
+	test_end();
+}
+
 /* A uid that has a document keeps it (the database has no term lists to
    replace with, and a message never changes under its UID); has_doc
    tells which uids have one. */
@@ -2444,6 +2537,7 @@ int main(void)
 		test_xdb_locked,
 		test_xdb_documents,
 		test_xdb_match_empty_term,
+		test_xdb_docset_union,
 		test_xdb_add_existing,
 		test_xdb_rebuild,
 		test_xdb_rebuild_many,

@@ -696,6 +696,93 @@ static void test_xdb_docset_union(void)
 	test_end();
 }
 
+static unsigned int open_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *d;
+	unsigned int n = 0;
+
+	if (dir == NULL)
+		i_fatal("opendir(/proc/self/fd) failed: %m");
+	while ((d = readdir(dir)) != NULL)
+		n += d->d_name[0] != '.';
+	(void)closedir(dir);
+	return n;
+}
+
+/* The documents a fresh reader of path sees, compared with uids 1..count
+   (every one present). */
+static bool reader_sees(const char *path, uint32_t count)
+{
+	struct sift_xdb *db = db_open_ok(path, 0);
+	struct sift_uids set = { NULL, 0, 0 };
+	const char *err = NULL;
+	bool ret;
+
+	if (db == NULL)
+		return FALSE;
+	ret = sift_xdb_all_uids(db, &set, &err) == SIFT_X_OK &&
+		set.count == count &&
+		(count == 0 || (set.uids[0] == 1 &&
+				set.uids[count - 1] == count));
+	sift_uids_free(&set);
+	sift_xdb_close(&db);
+	return ret;
+}
+
+/* Readers are kept between opens (sift-xapian.cc, reader_cache): an open
+   of an unchanged database reuses the closed reader (no file opened),
+   and every open after a commit, or of a database replaced by another at
+   the same path, sees the new revision - the same as a fresh open. */
+static void test_xdb_reader_cache(void)
+{
+	const char *path = tpath("reader-cache");
+	const char *moved = tpath("reader-cache-old");
+	struct sift_xdb *w, *r;
+	unsigned int fds;
+
+	test_begin("xdb readers kept between opens");
+	w = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE);
+	if (w == NULL) {
+		test_end();
+		return;
+	}
+	doc_put(w, 1, "Ba", NULL);
+	db_commit_ok(w);
+	test_assert(reader_sees(path, 1));
+	/* unchanged: the parked reader is taken back, no file opened */
+	fds = open_fds();
+	r = db_open_ok(path, 0);
+	test_assert(open_fds() == fds);
+	sift_xdb_close(&r);
+	test_assert(reader_sees(path, 1));
+
+	/* commits (the writer still open, as an indexer's) */
+	for (uint32_t uid = 2; uid <= 4; uid++) {
+		doc_put(w, uid, "Bb", NULL);
+		db_commit_ok(w);
+		test_assert_idx(reader_sees(path, uid), uid);
+	}
+	sift_xdb_close(&w);
+	test_assert(reader_sees(path, 4));
+
+	/* replaced by another database with fewer documents (a rebuild) */
+	test_assert(rename(path, moved) == 0);
+	w = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE);
+	if (w != NULL) {
+		doc_put(w, 1, "Bc", NULL);
+		doc_put(w, 2, "Bc", NULL);
+		db_commit_ok(w);
+		sift_xdb_close(&w);
+	}
+	test_assert(reader_sees(path, 2));
+	rm_rf(moved);
+	/* gone: nothing is read from the parked reader */
+	rm_rf(path);
+	test_assert(sift_xdb_open(path, 0, &r, NULL) != SIFT_X_OK);
+	test_end();
+}
+
 /* A uid that has a document keeps it (the database has no term lists to
    replace with, and a message never changes under its UID); has_doc
    tells which uids have one. */
@@ -2538,6 +2625,7 @@ int main(void)
 		test_xdb_documents,
 		test_xdb_match_empty_term,
 		test_xdb_docset_union,
+		test_xdb_reader_cache,
 		test_xdb_add_existing,
 		test_xdb_rebuild,
 		test_xdb_rebuild_many,

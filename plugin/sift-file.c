@@ -78,30 +78,41 @@ static void sift_map_set_error(struct sift_map *map, const char *error)
    record straddling its end, or the next bytes), else a small read (a
    probe elsewhere, as a binary search's or a sparse candidate's:
    reading a whole window for each read the file many times over, 10x
-   slower in test-sift-window).  At least the span. */
+   slower in test-sift-window).  The first read of a file is small too:
+   opening a side file reads only its 32-byte header (sift_rfile_open()),
+   and a whole window for it made every search read, allocate and fault
+   in 2 MB (terms and opaque), a third of a one-word search's CPU time
+   at 30,000 messages; a scan starting after it continues the small
+   window and so reads whole windows from its second read on.  At least
+   the span. */
 static size_t sift_map_want(const struct sift_map *map, uint64_t offset,
 			    size_t len)
 {
 	size_t want = SIFT_MAP_WINDOW;
 
-	if (map->win != NULL &&
-	    (offset < map->win_off ||
-	     offset > map->win_off + map->win_len + SIFT_MAP_RANDOM_READ))
+	if (map->win == NULL && map->mem == NULL)
+		want = SIFT_MAP_RANDOM_READ;
+	else if (map->win != NULL &&
+		 (offset < map->win_off ||
+		  offset > map->win_off + map->win_len + SIFT_MAP_RANDOM_READ))
 		want = SIFT_MAP_RANDOM_READ;
 	return I_MAX(want, len);
 }
 
-static bool sift_map_pread(struct sift_map *map, uint64_t offset, size_t len)
+static bool sift_map_pread(struct sift_map *map, uint64_t offset, size_t want)
 {
-	size_t want = sift_map_want(map, offset, len), cap, done = 0;
+	size_t cap, done = 0;
 	ssize_t ret;
 
 	if (want > map->size - offset)
 		want = map->size - offset;
 	/* one buffer: a window, or the one larger span asked for (given
-	   back after it) */
+	   back after it); small reads keep a small one until a larger read
+	   (the probes of a binary search need no window) */
 	cap = I_MAX(want, (size_t)SIFT_MAP_WINDOW);
-	if (map->mem_size != cap) {
+	if (map->mem_size < want || map->mem_size > cap) {
+		if (want <= SIFT_MAP_RANDOM_READ)
+			cap = SIFT_MAP_RANDOM_READ;
 		i_free(map->mem);
 		map->mem = i_malloc(cap);
 		map->mem_size = cap;
@@ -132,10 +143,9 @@ static bool sift_map_pread(struct sift_map *map, uint64_t offset, size_t len)
 	return TRUE;
 }
 
-static bool sift_map_mmap(struct sift_map *map, uint64_t offset, size_t len)
+static bool sift_map_mmap(struct sift_map *map, uint64_t offset, size_t want)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t want = sift_map_want(map, offset, len);
 	uint64_t start = offset & ~(uint64_t)(page - 1);
 	size_t size;
 	void *p;
@@ -159,8 +169,12 @@ static bool sift_map_mmap(struct sift_map *map, uint64_t offset, size_t len)
 	return TRUE;
 }
 
-const void *sift_map_get(struct sift_map *map, uint64_t offset, size_t len)
+static const void *
+sift_map_get_full(struct sift_map *map, uint64_t offset, size_t len,
+		  bool span_only)
 {
+	size_t want;
+
 	if (offset > map->size || len > map->size - offset ||
 	    len > SIFT_MAP_MAX_SPAN || map->path == NULL || map->fd == -1)
 		return NULL;
@@ -169,11 +183,23 @@ const void *sift_map_get(struct sift_map *map, uint64_t offset, size_t len)
 		return map->win + (offset - map->win_off);
 	if (len == 0)
 		return "";
+	want = span_only ? len : sift_map_want(map, offset, len);
 	if (!(map->strategy == SIFT_MAP_MMAP ?
-	      sift_map_mmap(map, offset, len) :
-	      sift_map_pread(map, offset, len)))
+	      sift_map_mmap(map, offset, want) :
+	      sift_map_pread(map, offset, want)))
 		return NULL;
 	return map->win;
+}
+
+const void *sift_map_get(struct sift_map *map, uint64_t offset, size_t len)
+{
+	return sift_map_get_full(map, offset, len, FALSE);
+}
+
+const void *sift_map_get_span(struct sift_map *map, uint64_t offset,
+			      size_t len)
+{
+	return sift_map_get_full(map, offset, len, TRUE);
 }
 
 int sift_open_append(const char *path, mode_t mode, int *fd_r,

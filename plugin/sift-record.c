@@ -453,6 +453,14 @@ sift_rfile_get(struct sift_rfile *file, uint64_t offset, size_t len)
 	return sift_map_get(&file->map, offset, len);
 }
 
+const unsigned char *
+sift_rfile_get_span(struct sift_rfile *file, uint64_t offset, size_t len)
+{
+	if (offset > file->len || len > file->len - offset)
+		return NULL;
+	return sift_map_get_span(&file->map, offset, len);
+}
+
 const char *sift_rfile_error(const struct sift_rfile *file)
 {
 	return file->map.error;

@@ -115,6 +115,9 @@ bool sift_rfile_next(struct sift_rfile *file, uint64_t *pos,
    (sift_rfile_error()).  len <= SIFT_MAP_MAX_SPAN. */
 const unsigned char *
 sift_rfile_get(struct sift_rfile *file, uint64_t offset, size_t len);
+/* The same, reading no more than those bytes (sift_map_get_span()). */
+const unsigned char *
+sift_rfile_get_span(struct sift_rfile *file, uint64_t offset, size_t len);
 /* The first read of the file that failed (a system error, not damage),
    or NULL.  A walk that ended early because of one saw only part of the
    file: its result must not be used. */

@@ -492,6 +492,44 @@ void sift_level_add(struct sift_level *level, struct sift_leaf *leaf,
 	}
 }
 
+/* dest := the UIDs 1..last_uid in neither a nor b, in one pass over
+   both (sorted, non-overlapping ranges each): removing thousands of
+   ranges one by one from 1..last_uid cost a search with a few thousand
+   hits about a twentieth of its CPU at 30,000 messages. */
+static void uid_ranges_complement(ARRAY_TYPE(seq_range) *dest,
+				  uint32_t last_uid,
+				  const ARRAY_TYPE(seq_range) *a,
+				  const ARRAY_TYPE(seq_range) *b)
+{
+	const struct seq_range *ra, *rb, *r;
+	unsigned int na, nb, ia = 0, ib = 0;
+	/* the first UID not yet known to be in a or b */
+	uint64_t next = 1;
+
+	ra = array_get(a, &na);
+	rb = array_get(b, &nb);
+	while (next <= last_uid && (ia < na || ib < nb)) {
+		if (ib >= nb || (ia < na && ra[ia].seq1 <= rb[ib].seq1))
+			r = &ra[ia++];
+		else
+			r = &rb[ib++];
+		if (r->seq1 > next) {
+			struct seq_range *gap = array_append_space(dest);
+
+			gap->seq1 = (uint32_t)next;
+			gap->seq2 = (uint32_t)I_MIN((uint64_t)r->seq1 - 1,
+						    (uint64_t)last_uid);
+		}
+		next = I_MAX(next, (uint64_t)r->seq2 + 1);
+	}
+	if (next <= last_uid) {
+		struct seq_range *gap = array_append_space(dest);
+
+		gap->seq1 = (uint32_t)next;
+		gap->seq2 = last_uid;
+	}
+}
+
 void sift_level_result(const struct sift_level *level,
 		       ARRAY_TYPE(seq_range) *definite,
 		       ARRAY_TYPE(seq_range) *maybe)
@@ -505,8 +543,7 @@ void sift_level_result(const struct sift_level *level,
 		return;
 	/* maybe = universe - definite - falses */
 	t_array_init(&level_maybe, 64);
-	seq_range_array_add_range(&level_maybe, 1, level->last_uid);
-	seq_range_array_remove_seq_range(&level_maybe, &level->definite);
-	seq_range_array_remove_seq_range(&level_maybe, &level->falses);
+	uid_ranges_complement(&level_maybe, level->last_uid,
+			      &level->definite, &level->falses);
 	seq_range_array_merge(maybe, &level_maybe);
 }

@@ -340,7 +340,8 @@ void sift_termfiles_match_terms(struct sift_termfiles *dict,
 			sift_gramfilter_set_verified(filter, record);
 		}
 		block = (const char *)
-			sift_rfile_get(&dict->terms, block_offset, block_len);
+			sift_rfile_get_span(&dict->terms, block_offset,
+					    block_len);
 		if (block == NULL) {
 			sift_termfiles_read_failed(dict, &dict->terms);
 			return;

@@ -20,6 +20,7 @@
 #include "sift-text.h"
 #include "sift-hdrfilter.h"
 #include "sift-search-args.h"
+#include "sift-uids.h"
 #include "sift-dates.h"
 #include "utc-offset.h"
 
@@ -699,6 +700,54 @@ static void test_search_args_level_logic(void)
 	test_end();
 }
 
+/* A level's maybe set (1..last_uid less its definite and false sets,
+   computed in one pass): ranges at both ends of the universe, adjacent
+   and overlapping ones across the two sets, ranges past last_uid and up
+   to the largest UID. */
+static void test_search_args_level_maybe(void)
+{
+	static const struct {
+		uint32_t last_uid;
+		const char *definite, *falses, *maybe;
+	} cases[] = {
+		{ 10, "", "", "1-10" },
+		{ 10, "1-10", "", "" },
+		{ 10, "", "1-10", "" },
+		{ 10, "1-3", "4-10", "" },
+		{ 10, "2", "9", "1,3-8,10" },
+		{ 10, "1,5", "3-6", "2,7-10" },
+		{ 10, "4-6", "1-20", "" },
+		{ 10, "8-4294967295", "1", "2-7" },
+		{ 4294967295U, "1-4294967294", "", "4294967295" },
+		{ 4294967295U, "2-4294967295", "", "1" },
+		{ 4294967295U, "3-9", "9-4294967295", "1-2" },
+		{ 20, "3,7,11", "5,7,12-13", "1-2,4,6,8-10,14-20" },
+	};
+
+	test_begin("search args: a level's maybe set");
+	for (unsigned int i = 0; i < N_ELEMENTS(cases); i++) T_BEGIN {
+		struct sift_level level;
+		ARRAY_TYPE(seq_range) definite, maybe, want;
+
+		sift_level_init(&level, TRUE, cases[i].last_uid);
+		level.answered = 1;
+		test_assert_idx(sift_uid_ranges_parse(cases[i].definite,
+						      &level.definite) == 0, i);
+		test_assert_idx(sift_uid_ranges_parse(cases[i].falses,
+						      &level.falses) == 0, i);
+		t_array_init(&definite, 8);
+		t_array_init(&maybe, 8);
+		t_array_init(&want, 8);
+		test_assert_idx(sift_uid_ranges_parse(cases[i].maybe,
+						      &want) == 0, i);
+		sift_level_result(&level, &definite, &maybe);
+		test_assert_idx(strcmp(sift_uid_ranges_str(&maybe),
+				       cases[i].maybe) == 0, i);
+		test_assert_idx(array_count(&maybe) == array_count(&want), i);
+	} T_END;
+	test_end();
+}
+
 /* Dovecot's comparison (index-search.c search_arg_match_cached()),
    written out without any shortcut: what sift_dates_match() must equal
    for every certain date. */
@@ -877,6 +926,7 @@ int main(void)
 		test_search_args_recipes,
 		test_search_args_doubts,
 		test_search_args_level_logic,
+		test_search_args_level_maybe,
 		test_search_args_dates,
 		NULL
 	};

@@ -603,6 +603,186 @@ static void test_xdb_match_empty_term(void)
 	test_end();
 }
 
+/* The documents of several terms' postings (sift_xdb_terms_docs(),
+   sift_xdb_match()): their union, sorted and unique, whether few (listed
+   as they are added, then sorted: the terms are read high docids first
+   here) or many (past lastdocid/16: the bitmap is scanned), and with
+   documents repeated across terms. */
+static void test_xdb_docset_union(void)
+{
+	const char *path = tpath("docset");
+	const char *terms[] = { "Bhi", "Blo", "Bhi", "Bseven", "Ball" };
+	const size_t lens[] = { 3, 3, 3, 6, 4 };
+	/* how many of terms[] each case reads */
+	static const unsigned int cases[] = { 1, 2, 3, 4, 5 };
+	struct sift_xdb *db;
+	const char *err = NULL;
+	const unsigned int n = 1600;
+	uint32_t *want = i_new(uint32_t, n);
+
+	test_begin("xdb postings union: few and many documents");
+	db = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE);
+	if (db == NULL) {
+		i_free(want);
+		test_end();
+		return;
+	}
+	for (uint32_t uid = 1; uid <= n; uid++) {
+		struct sift_xdoc *doc;
+
+		test_assert(sift_xdoc_new(&doc, &err) == SIFT_X_OK);
+		(void)sift_xdoc_add_term(doc, "Ball", 4, &err);
+		if (uid > n - 40)
+			(void)sift_xdoc_add_term(doc, "Bhi", 3, &err);
+		if (uid <= 40)
+			(void)sift_xdoc_add_term(doc, "Blo", 3, &err);
+		if (uid % 7 == 0)
+			(void)sift_xdoc_add_term(doc, "Bseven", 6, &err);
+		test_assert(sift_xdb_add(db, uid, doc, NULL, &err) ==
+			    SIFT_X_OK);
+		sift_xdoc_free(&doc);
+	}
+	db_commit_ok(db);
+	for (unsigned int c = 0; c < N_ELEMENTS(cases); c++) {
+		struct sift_uids set = { NULL, 0, 0 };
+		unsigned int count = 0;
+
+		for (uint32_t uid = 1; uid <= n; uid++) {
+			bool in = FALSE;
+
+			for (unsigned int t = 0; t < cases[c]; t++) {
+				in = in ||
+					(strcmp(terms[t], "Ball") == 0) ||
+					(strcmp(terms[t], "Bhi") == 0 &&
+					 uid > n - 40) ||
+					(strcmp(terms[t], "Blo") == 0 &&
+					 uid <= 40) ||
+					(strcmp(terms[t], "Bseven") == 0 &&
+					 uid % 7 == 0);
+			}
+			if (in)
+				want[count++] = uid;
+		}
+		test_assert_idx(sift_xdb_terms_docs(db, terms, lens, cases[c],
+						    &set, &err) == SIFT_X_OK, c);
+		test_assert_idx(uids_equal(&set, want, count), c);
+		sift_uids_free(&set);
+	}
+	/* a match over several terms: "Bhi" and "Blo" hold no 'e', "Bseven"
+	   does; 'l' is in "Blo" and "Ball" (every document) */
+	{
+		struct sift_uids set = { NULL, 0, 0 };
+		unsigned int count = 0, terms_read = 0;
+
+		test_assert(sift_xdb_match(db, "B", '\0', "o", 1,
+					   SIFT_MATCH_SUBSTRING, &set,
+					   &terms_read, &err) == SIFT_X_OK);
+		for (uint32_t uid = 1; uid <= 40; uid++)
+			want[count++] = uid;
+		test_assert(uids_equal(&set, want, count));
+		test_assert(terms_read == 1);
+		sift_uids_free(&set);
+		test_assert(sift_xdb_match(db, "B", '\0', "i", 1,
+					   SIFT_MATCH_SUBSTRING, &set,
+					   &terms_read, &err) == SIFT_X_OK);
+		count = 0;
+		for (uint32_t uid = n - 39; uid <= n; uid++)
+			want[count++] = uid;
+		test_assert(uids_equal(&set, want, count));
+		sift_uids_free(&set);
+	}
+	sift_xdb_close(&db);
+	i_free(want);
+	test_end();
+}
+
+static unsigned int open_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *d;
+	unsigned int n = 0;
+
+	if (dir == NULL)
+		i_fatal("opendir(/proc/self/fd) failed: %m");
+	while ((d = readdir(dir)) != NULL)
+		n += d->d_name[0] != '.';
+	(void)closedir(dir);
+	return n;
+}
+
+/* The documents a fresh reader of path sees, compared with uids 1..count
+   (every one present). */
+static bool reader_sees(const char *path, uint32_t count)
+{
+	struct sift_xdb *db = db_open_ok(path, 0);
+	struct sift_uids set = { NULL, 0, 0 };
+	const char *err = NULL;
+	bool ret;
+
+	if (db == NULL)
+		return FALSE;
+	ret = sift_xdb_all_uids(db, &set, &err) == SIFT_X_OK &&
+		set.count == count &&
+		(count == 0 || (set.uids[0] == 1 &&
+				set.uids[count - 1] == count));
+	sift_uids_free(&set);
+	sift_xdb_close(&db);
+	return ret;
+}
+
+/* Readers are kept between opens (sift-xapian.cc, reader_cache): an open
+   of an unchanged database reuses the closed reader (no file opened),
+   and every open after a commit, or of a database replaced by another at
+   the same path, sees the new revision - the same as a fresh open. */
+static void test_xdb_reader_cache(void)
+{
+	const char *path = tpath("reader-cache");
+	const char *moved = tpath("reader-cache-old");
+	struct sift_xdb *w, *r;
+	unsigned int fds;
+
+	test_begin("xdb readers kept between opens");
+	w = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE);
+	if (w == NULL) {
+		test_end();
+		return;
+	}
+	doc_put(w, 1, "Ba", NULL);
+	db_commit_ok(w);
+	test_assert(reader_sees(path, 1));
+	/* unchanged: the parked reader is taken back, no file opened */
+	fds = open_fds();
+	r = db_open_ok(path, 0);
+	test_assert(open_fds() == fds);
+	sift_xdb_close(&r);
+	test_assert(reader_sees(path, 1));
+
+	/* commits (the writer still open, as an indexer's) */
+	for (uint32_t uid = 2; uid <= 4; uid++) {
+		doc_put(w, uid, "Bb", NULL);
+		db_commit_ok(w);
+		test_assert_idx(reader_sees(path, uid), uid);
+	}
+	sift_xdb_close(&w);
+	test_assert(reader_sees(path, 4));
+
+	/* replaced by another database with fewer documents (a rebuild) */
+	test_assert(rename(path, moved) == 0);
+	w = db_open_ok(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE);
+	if (w != NULL) {
+		doc_put(w, 1, "Bc", NULL);
+		doc_put(w, 2, "Bc", NULL);
+		db_commit_ok(w);
+		sift_xdb_close(&w);
+	}
+	test_assert(reader_sees(path, 2));
+	rm_rf(moved);
+	/* gone: nothing is read from the parked reader */
+	rm_rf(path);
+	test_assert(sift_xdb_open(path, 0, &r, NULL) != SIFT_X_OK);
+	test_end();
+}
+
 /* A uid that has a document keeps it (the database has no term lists to
    replace with, and a message never changes under its UID); has_doc
    tells which uids have one. */
@@ -2444,6 +2624,8 @@ int main(void)
 		test_xdb_locked,
 		test_xdb_documents,
 		test_xdb_match_empty_term,
+		test_xdb_docset_union,
+		test_xdb_reader_cache,
 		test_xdb_add_existing,
 		test_xdb_rebuild,
 		test_xdb_rebuild_many,

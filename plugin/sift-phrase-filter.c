@@ -24,41 +24,33 @@
    positives, never a missed message) */
 #define GAPS_MAX_FILTER_BYTES (1024 * 1024)
 
-struct gaps_entry {
-	uint32_t uid;
-	/* the filter's size in bytes */
-	uint32_t size;
-	/* the record's offset (its filter follows the record header and
-	   the uid) */
-	uint64_t record;
-};
-ARRAY_DEFINE_TYPE(gaps_entry, struct gaps_entry);
-
-/* The entries of a gaps file, kept by the process for its next searches
+/* The uid index of a gaps file, kept by the process for its next searches
    (an imap session searches the same mailbox again and again): walking
    the records touches the whole file (26 MB at 30,000 messages), while a
    phrase whose words leave few candidates needs only their filters
    (sift-query.c).  Keyed by the file's device, inode and generation,
    whose committed bytes never change (a rewritten file has a new
    generation); records committed later are added by the next search
-   that sees them.  16 bytes per message, one file per process. */
+   that sees them.  8 bytes per message (struct sift_gaps_uidx), one file
+   per process. */
 struct gaps_index {
 	dev_t dev;
 	ino_t ino;
 	uint64_t gen;
 	/* offset after the last record walked */
 	uint64_t covered;
-	ARRAY_TYPE(gaps_entry) entries;	/* sorted by uid, unique */
+	struct sift_gaps_uidx uidx;	/* sorted by uid, unique */
 };
 static struct gaps_index *gaps_index_cache;
 
 struct sift_phrase_filter {
 	struct sift_rfile file;
-	/* gaps_index_cache's entries or, for a reader whose committed
+	/* gaps_index_cache's index or, for a reader whose committed
 	   length is below what the cache walked (an older snapshot), its
 	   own */
-	ARRAY_TYPE(gaps_entry) *entries;
-	ARRAY_TYPE(gaps_entry) own_entries;
+	struct sift_gaps_uidx *uidx;
+	struct sift_gaps_uidx own_uidx;
+	bool own_uidx_created;
 };
 
 struct sift_phrase_filter_writer {
@@ -353,45 +345,195 @@ static bool filter_has(const unsigned char *filter, uint32_t size,
 	return TRUE;
 }
 
-/* ---- reader ---------------------------------------------------------------- */
+/* ---- the uid index ---- */
 
-static int gaps_entry_cmp(const struct gaps_entry *e1,
-			  const struct gaps_entry *e2)
+void sift_gaps_uidx_init(struct sift_gaps_uidx *idx)
+{
+	i_array_init(&idx->entries, 1024);
+	i_array_init(&idx->highs, 4);
+}
+
+void sift_gaps_uidx_free(struct sift_gaps_uidx *idx)
+{
+	array_free(&idx->entries);
+	array_free(&idx->highs);
+}
+
+void sift_gaps_uidx_clear(struct sift_gaps_uidx *idx)
+{
+	array_clear(&idx->entries);
+	array_clear(&idx->highs);
+}
+
+static uint32_t gaps_uidx_last_high(const struct sift_gaps_uidx *idx)
+{
+	const struct sift_gaps_uidx_high *h;
+	unsigned int n = array_count(&idx->highs);
+
+	if (n == 0)
+		return 0;
+	h = array_idx(&idx->highs, n - 1);
+	return h->high;
+}
+
+void sift_gaps_uidx_append(struct sift_gaps_uidx *idx, uint32_t uid,
+			   uint64_t offset)
+{
+	struct sift_gaps_uidx_entry *e;
+	uint32_t high = (uint32_t)(offset >> 32);
+
+	if (high != gaps_uidx_last_high(idx)) {
+		struct sift_gaps_uidx_high *h = array_append_space(&idx->highs);
+
+		h->first = array_count(&idx->entries);
+		h->high = high;
+	}
+	e = array_append_space(&idx->entries);
+	e->uid = uid;
+	e->offset_lo = (uint32_t)offset;
+}
+
+unsigned int sift_gaps_uidx_count(const struct sift_gaps_uidx *idx)
+{
+	return array_count(&idx->entries);
+}
+
+uint32_t sift_gaps_uidx_uid(const struct sift_gaps_uidx *idx, unsigned int i)
+{
+	const struct sift_gaps_uidx_entry *e = array_idx(&idx->entries, i);
+
+	return e->uid;
+}
+
+uint64_t sift_gaps_uidx_offset(const struct sift_gaps_uidx *idx,
+			       unsigned int i)
+{
+	const struct sift_gaps_uidx_entry *e = array_idx(&idx->entries, i);
+	const struct sift_gaps_uidx_high *h;
+	unsigned int lo = 0, hi, count;
+	uint32_t high = 0;
+
+	/* the last run starting at or before i */
+	h = array_get(&idx->highs, &count);
+	hi = count;
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+
+		if (h[mid].first <= i) {
+			high = h[mid].high;
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	return ((uint64_t)high << 32) | e->offset_lo;
+}
+
+struct gaps_uidx_full {
+	uint64_t offset;
+	uint32_t uid;
+};
+
+static int gaps_uidx_full_cmp(const struct gaps_uidx_full *e1,
+			      const struct gaps_uidx_full *e2)
 {
 	if (e1->uid != e2->uid)
 		return e1->uid < e2->uid ? -1 : 1;
 	/* later records win */
-	return e1->record < e2->record ? -1 : (e1->record > e2->record);
+	return e1->offset < e2->offset ? -1 : (e1->offset > e2->offset);
 }
 
-/* The filter bits of the entry's record (after its header and uid),
-   valid until the next read of the file; NULL if the read failed. */
-static const unsigned char *
-gaps_entry_bits(struct sift_phrase_filter *gaps, const struct gaps_entry *e)
+void sift_gaps_uidx_sort(struct sift_gaps_uidx *idx)
 {
-	return sift_rfile_get(&gaps->file, e->record +
-			      SIFT_RECORD_HEADER_SIZE + sizeof(uint32_t),
-			      e->size);
+	ARRAY(struct gaps_uidx_full) full;
+	const struct gaps_uidx_full *f;
+	unsigned int i, n = array_count(&idx->entries);
+
+	/* only after a lowered last_uid (records are appended in uid
+	   order otherwise): 16 bytes a message for the sort's while */
+	i_array_init(&full, n > 0 ? n : 1);
+	for (i = 0; i < n; i++) {
+		struct gaps_uidx_full *e = array_append_space(&full);
+
+		e->uid = sift_gaps_uidx_uid(idx, i);
+		e->offset = sift_gaps_uidx_offset(idx, i);
+	}
+	array_sort(&full, gaps_uidx_full_cmp);
+	sift_gaps_uidx_clear(idx);
+	f = array_get(&full, &n);
+	for (i = 0; i < n; i++) {
+		if (i + 1 < n && f[i + 1].uid == f[i].uid)
+			continue;
+		sift_gaps_uidx_append(idx, f[i].uid, f[i].offset);
+	}
+	array_free(&full);
 }
 
-/* Add the records of [*pos, the committed length) to entries, keeping
-   them sorted by uid and unique (the last record of a uid wins).  FALSE
-   if a record is invalid (error_r). */
+bool sift_gaps_uidx_find(const struct sift_gaps_uidx *idx, uint32_t uid,
+			 unsigned int *i_r)
+{
+	const struct sift_gaps_uidx_entry *e;
+	unsigned int count;
+	size_t i;
+
+	e = array_get(&idx->entries, &count);
+	if (!sift_uid_search(e, count, sizeof(*e),
+			     offsetof(struct sift_gaps_uidx_entry, uid), uid,
+			     &i))
+		return FALSE;
+	*i_r = i;
+	return TRUE;
+}
+
+size_t sift_gaps_uidx_bytes(const struct sift_gaps_uidx *idx)
+{
+	return array_count(&idx->entries) *
+		sizeof(struct sift_gaps_uidx_entry) +
+		array_count(&idx->highs) * sizeof(struct sift_gaps_uidx_high);
+}
+
+const struct sift_gaps_uidx *
+sift_phrase_filter_uidx(const struct sift_phrase_filter *gaps)
+{
+	return gaps->uidx;
+}
+
+/* ---- reader ---------------------------------------------------------------- */
+
+/* The filter bits of the record of the index's entry i (after its
+   header and uid) and their size, valid until the next read of the
+   file; NULL if the read failed. */
+static const unsigned char *
+gaps_entry_bits(struct sift_phrase_filter *gaps, unsigned int i,
+		uint32_t *size_r)
+{
+	const unsigned char *data;
+	uint64_t pos = sift_gaps_uidx_offset(gaps->uidx, i), offset;
+	uint32_t len;
+
+	/* (the walk checked the record: its size is past the uid) */
+	if (!sift_rfile_next(&gaps->file, &pos, &offset, &data, &len) ||
+	    len <= sizeof(uint32_t))
+		return NULL;
+	*size_r = len - sizeof(uint32_t);
+	return data + sizeof(uint32_t);
+}
+
+/* Add the records of [*pos, the committed length) to idx, keeping them
+   sorted by uid and unique (the last record of a uid wins).  FALSE if a
+   record is invalid (error_r). */
 static bool gaps_walk(struct sift_phrase_filter *gaps, const char *dir,
-		      uint64_t *pos, ARRAY_TYPE(gaps_entry) *entries,
+		      uint64_t *pos, struct sift_gaps_uidx *idx,
 		      const char **error_r)
 {
-	struct gaps_entry *entry, *e;
 	const unsigned char *data;
 	uint64_t offset;
 	uint32_t last_uid = 0, len;
-	unsigned int n, i, j = 0;
+	unsigned int count = sift_gaps_uidx_count(idx);
 	bool sorted = TRUE;
 
-	if (array_count(entries) > 0) {
-		e = array_idx_modifiable(entries, array_count(entries) - 1);
-		last_uid = e->uid;
-	}
+	if (count > 0)
+		last_uid = sift_gaps_uidx_uid(idx, count - 1);
 	while (sift_rfile_next(&gaps->file, pos, &offset, &data, &len)) {
 		uint32_t uid;
 
@@ -406,28 +548,16 @@ static bool gaps_walk(struct sift_phrase_filter *gaps, const char *dir,
 		if (uid <= last_uid)
 			sorted = FALSE;
 		last_uid = uid;
-		entry = array_append_space(entries);
-		entry->uid = uid;
-		entry->record = offset;
-		entry->size = len - sizeof(uid);
+		sift_gaps_uidx_append(idx, uid, offset);
 	}
 	if (sift_rfile_error(&gaps->file) != NULL) {
 		*error_r = t_strdup(sift_rfile_error(&gaps->file));
 		return FALSE;
 	}
-	if (sorted)
-		return TRUE;
-	/* sort by uid (records are appended in uid order, so only after a
-	   lowered last_uid is there anything to sort), keep the last record
-	   of each */
-	array_sort(entries, gaps_entry_cmp);
-	e = array_get_modifiable(entries, &n);
-	for (i = 0; i < n; i++) {
-		if (i + 1 < n && e[i + 1].uid == e[i].uid)
-			continue;
-		e[j++] = e[i];
-	}
-	array_delete(entries, j, n - j);
+	/* records are appended in uid order, so only after a lowered
+	   last_uid is there anything to sort */
+	if (!sorted)
+		sift_gaps_uidx_sort(idx);
 	return TRUE;
 }
 
@@ -456,9 +586,9 @@ int sift_phrase_filter_open(const char *dir, const struct sift_file_state *st,
 		/* another file: start its index */
 		if (idx == NULL) {
 			idx = gaps_index_cache = i_new(struct gaps_index, 1);
-			i_array_init(&idx->entries, 1024);
+			sift_gaps_uidx_init(&idx->uidx);
 		}
-		array_clear(&idx->entries);
+		sift_gaps_uidx_clear(&idx->uidx);
 		idx->dev = gaps->file.st.st_dev;
 		idx->ino = gaps->file.st.st_ino;
 		idx->gen = st->gen;
@@ -467,13 +597,13 @@ int sift_phrase_filter_open(const char *dir, const struct sift_file_state *st,
 	if (st->gen != 0 && idx->covered <= st->len) {
 		/* the cached entries and the records committed since */
 		pos = idx->covered;
-		gaps->entries = &idx->entries;
-		if (!gaps_walk(gaps, dir, &pos, gaps->entries, error_r)) {
+		gaps->uidx = &idx->uidx;
+		if (!gaps_walk(gaps, dir, &pos, gaps->uidx, error_r)) {
 			/* (never keep a damaged file's entries; a read
 			   error is not damage) */
 			ret = sift_rfile_error(&gaps->file) != NULL ? -1 : 0;
 			idx->gen = 0;
-			array_clear(&idx->entries);
+			sift_gaps_uidx_clear(&idx->uidx);
 			sift_phrase_filter_close(&gaps);
 			return ret;
 		}
@@ -481,9 +611,10 @@ int sift_phrase_filter_open(const char *dir, const struct sift_file_state *st,
 	} else {
 		/* nothing committed, or an older snapshot than the
 		   cache's */
-		i_array_init(&gaps->own_entries, 1024);
-		gaps->entries = &gaps->own_entries;
-		if (!gaps_walk(gaps, dir, &pos, gaps->entries, error_r)) {
+		sift_gaps_uidx_init(&gaps->own_uidx);
+		gaps->own_uidx_created = TRUE;
+		gaps->uidx = &gaps->own_uidx;
+		if (!gaps_walk(gaps, dir, &pos, gaps->uidx, error_r)) {
 			ret = sift_rfile_error(&gaps->file) != NULL ? -1 : 0;
 			sift_phrase_filter_close(&gaps);
 			return ret;
@@ -501,23 +632,9 @@ void sift_phrase_filter_close(struct sift_phrase_filter **_gaps)
 		return;
 	*_gaps = NULL;
 	sift_rfile_close(&gaps->file);
-	if (array_is_created(&gaps->own_entries))
-		array_free(&gaps->own_entries);
+	if (gaps->own_uidx_created)
+		sift_gaps_uidx_free(&gaps->own_uidx);
 	i_free(gaps);
-}
-
-static const struct gaps_entry *
-gaps_find(struct sift_phrase_filter *gaps, uint32_t uid)
-{
-	const struct gaps_entry *e;
-	unsigned int count;
-	size_t idx;
-
-	e = array_get(gaps->entries, &count);
-	if (!sift_uid_search(e, count, sizeof(*e),
-			     offsetof(struct gaps_entry, uid), uid, &idx))
-		return NULL;
-	return &e[idx];
 }
 
 void sift_phrase_filter_apply(struct sift_phrase_filter *gaps, const uint64_t *keys,
@@ -528,23 +645,24 @@ void sift_phrase_filter_apply(struct sift_phrase_filter *gaps, const uint64_t *k
 	unsigned int n = 0;
 	uint32_t uid;
 
-	if (key_count == 0 || array_count(gaps->entries) == 0)
+	if (key_count == 0 || sift_gaps_uidx_count(gaps->uidx) == 0)
 		return;
 	t_array_init(&drop, 64);
 	seq_range_array_iter_init(&iter, uids);
 	while (seq_range_array_iter_nth(&iter, n++, &uid)) {
-		const struct gaps_entry *e = gaps_find(gaps, uid);
 		const unsigned char *bits;
+		unsigned int i;
+		uint32_t size;
 
-		if (e == NULL)
+		if (!sift_gaps_uidx_find(gaps->uidx, uid, &i))
 			continue;
 		/* ascending UIDs read the file forward (records are in UID
 		   order but after a lowered last_uid); a filter that can't
 		   be read (a system error) drops nothing */
-		if ((bits = gaps_entry_bits(gaps, e)) == NULL)
+		if ((bits = gaps_entry_bits(gaps, i, &size)) == NULL)
 			continue;
 		for (unsigned int k = 0; k < key_count; k++) {
-			if (!filter_has(bits, e->size, keys[k])) {
+			if (!filter_has(bits, size, keys[k])) {
 				seq_range_array_add(&drop, uid);
 				break;
 			}
@@ -671,7 +789,7 @@ int sift_phrase_filter_write_copy(struct sift_phrase_filter_writer *writer,
 	struct sift_file_state st;
 	struct sift_phrase_filter *gaps;
 	struct sift_wfile *dest;
-	const struct gaps_entry *e;
+	unsigned int i, count;
 	bool ok = TRUE;
 	int ret;
 
@@ -686,20 +804,22 @@ int sift_phrase_filter_write_copy(struct sift_phrase_filter_writer *writer,
 		sift_phrase_filter_close(&gaps);
 		return -1;
 	}
-	array_foreach(gaps->entries, e) {
+	count = sift_gaps_uidx_count(gaps->uidx);
+	for (i = 0; i < count; i++) {
+		uint32_t uid = sift_gaps_uidx_uid(gaps->uidx, i), size;
 		const unsigned char *bits;
 
-		if (!sift_uids_contain(keep, e->uid))
+		if (!sift_uids_contain(keep, uid))
 			continue;
-		if ((bits = gaps_entry_bits(gaps, e)) == NULL) {
+		if ((bits = gaps_entry_bits(gaps, i, &size)) == NULL) {
 			*error_r = t_strdup(sift_rfile_error(&gaps->file) != NULL ?
 				sift_rfile_error(&gaps->file) :
 				"gaps record past the committed length");
 			ok = FALSE;
 			break;
 		}
-		if (sift_wfile_append(dest, &e->uid, sizeof(e->uid),
-				      bits, e->size, error_r) < 0) {
+		if (sift_wfile_append(dest, &uid, sizeof(uid),
+				      bits, size, error_r) < 0) {
 			ok = FALSE;
 			break;
 		}

@@ -240,6 +240,9 @@ static void test_gaps_file(void)
 	seq_range_array_add_range(&uids, 1, 5);
 	sift_phrase_filter_apply(gaps, array_front(&phrase), array_count(&phrase),
 			 &uids);
+	/* the index: uids 1, 2, 3 (3's later record), 8 bytes each */
+	test_assert(sift_gaps_uidx_count(sift_phrase_filter_uidx(gaps)) == 3);
+	test_assert(sift_gaps_uidx_bytes(sift_phrase_filter_uidx(gaps)) == 3 * 8);
 	/* 2 lacks the gap; 4 and 5 have no filter and stay */
 	test_assert(seq_range_exists(&uids, 1) && !seq_range_exists(&uids, 2) &&
 		    seq_range_exists(&uids, 3) && seq_range_exists(&uids, 4) &&
@@ -296,12 +299,63 @@ static void test_gaps_file(void)
 	test_end();
 }
 
+static void test_gaps_uidx(void)
+{
+	struct sift_gaps_uidx idx;
+	unsigned int i, n = 1000;
+	const uint64_t step = 8ULL * 1024 * 1024;
+	bool ok = TRUE;
+
+	test_begin("gaps uid index: 8 bytes a message, offsets past 4 GB");
+	sift_gaps_uidx_init(&idx);
+	/* offsets 0 .. 8 GB: the high word changes at 4 GB only */
+	for (i = 0; i < n; i++)
+		sift_gaps_uidx_append(&idx, i + 1, i * step + i);
+	test_assert(sift_gaps_uidx_count(&idx) == n);
+	for (i = 0; i < n; i++) {
+		unsigned int j;
+
+		if (sift_gaps_uidx_offset(&idx, i) != i * step + i ||
+		    !sift_gaps_uidx_find(&idx, i + 1, &j) || j != i)
+			ok = FALSE;
+	}
+	test_assert(ok);
+	test_assert(sift_gaps_uidx_bytes(&idx) ==
+		    n * 8 + 1 * sizeof(struct sift_gaps_uidx_high));
+	test_assert(!sift_gaps_uidx_find(&idx, n + 1, &i));
+
+	/* out of order, a uid twice (a lowered last_uid): sorted, the
+	   later record (higher offset) wins, offsets on both sides of
+	   4 GB kept */
+	sift_gaps_uidx_clear(&idx);
+	sift_gaps_uidx_append(&idx, 5, 5ULL << 30);
+	sift_gaps_uidx_append(&idx, 3, 1ULL << 30);
+	sift_gaps_uidx_append(&idx, 9, 100);
+	sift_gaps_uidx_append(&idx, 5, 6ULL << 30);
+	sift_gaps_uidx_append(&idx, 3, 7ULL << 30);
+	sift_gaps_uidx_append(&idx, 7, (4ULL << 30) + 1);
+	sift_gaps_uidx_sort(&idx);
+	test_assert(sift_gaps_uidx_count(&idx) == 4);
+	test_assert(sift_gaps_uidx_find(&idx, 3, &i) &&
+		    sift_gaps_uidx_offset(&idx, i) == 7ULL << 30);
+	test_assert(sift_gaps_uidx_find(&idx, 5, &i) &&
+		    sift_gaps_uidx_offset(&idx, i) == 6ULL << 30);
+	test_assert(sift_gaps_uidx_find(&idx, 7, &i) &&
+		    sift_gaps_uidx_offset(&idx, i) == (4ULL << 30) + 1);
+	test_assert(sift_gaps_uidx_find(&idx, 9, &i) &&
+		    sift_gaps_uidx_offset(&idx, i) == 100);
+	test_assert(!sift_gaps_uidx_find(&idx, 4, &i));
+	sift_gaps_uidx_free(&idx);
+	test_end();
+}
+
 int main(void)
 {
 	static void (*const test_functions[])(void) = {
 		test_gaps_keys,
 		test_gaps_keys_random,
 		test_gaps_file,
+		test_gaps_uidx,
 		NULL
 	};
 	int ret;

@@ -38,11 +38,12 @@
    Why: Dovecot 2.4 starts every process with
    MALLOC_MMAP_THRESHOLD_=131072 (lib-master: "to reduce long-running
    processes' memory usage"), so glibc serves each 1 MB window with a
-   new mmap() and unmaps it when freed: every search paid for faulting
-   in fresh windows (256 page faults each, zeroed by the kernel), about
-   half of a one-word search's CPU at 30,000 messages (README, "Dovecot
-   2.4: per-search cost").  On 2.3 glibc's adaptive threshold already
-   kept them in the heap. */
+   new mmap() and unmaps it when freed: every search that reads a whole
+   window paid for faulting in a fresh one (256 page faults, zeroed by
+   the kernel; before the 16 KB first reads, about half of a one-word
+   search's CPU at 30,000 messages; README, "Dovecot 2.4: per-search
+   cost").  On 2.3 glibc's adaptive threshold already kept them in the
+   heap. */
 #define SIFT_MAP_SPARES 3
 /* The bytes of the kept buffers (tests). */
 size_t sift_map_spare_memory(void);

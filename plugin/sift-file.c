@@ -10,6 +10,62 @@
 
 enum sift_map_strategy sift_map_strategy = SIFT_MAP_PREAD;
 
+/* Window buffers of maps given back, for the next maps' windows (see
+   sift-file.h): each NULL or SIFT_MAP_WINDOW bytes. */
+static void *sift_map_spares[SIFT_MAP_SPARES];
+
+static void *sift_map_buffer_get(size_t size)
+{
+	unsigned int i;
+	void *mem;
+
+	for (i = 0; size == SIFT_MAP_WINDOW && i < SIFT_MAP_SPARES; i++) {
+		if (sift_map_spares[i] != NULL) {
+			/* (not zeroed: only bytes pread() filled are read) */
+			mem = sift_map_spares[i];
+			sift_map_spares[i] = NULL;
+			return mem;
+		}
+	}
+	return i_malloc(size);
+}
+
+static void sift_map_buffer_put(void **mem, size_t size)
+{
+	unsigned int i;
+
+	if (*mem == NULL)
+		return;
+	for (i = 0; size == SIFT_MAP_WINDOW && i < SIFT_MAP_SPARES; i++) {
+		if (sift_map_spares[i] == NULL) {
+			sift_map_spares[i] = *mem;
+			*mem = NULL;
+			return;
+		}
+	}
+	i_free(*mem);
+}
+
+size_t sift_map_spare_memory(void)
+{
+	size_t total = 0;
+	unsigned int i;
+
+	for (i = 0; i < SIFT_MAP_SPARES; i++) {
+		if (sift_map_spares[i] != NULL)
+			total += SIFT_MAP_WINDOW;
+	}
+	return total;
+}
+
+void sift_map_spares_free(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < SIFT_MAP_SPARES; i++)
+		i_free(sift_map_spares[i]);
+}
+
 int sift_map_file(const char *path, struct sift_map *map_r,
 		  const char **error_r)
 {
@@ -42,7 +98,7 @@ static void sift_map_drop_window(struct sift_map *map)
 	if (map->mem != NULL && map->strategy == SIFT_MAP_MMAP)
 		(void)munmap(map->mem, map->mem_size);
 	else
-		i_free(map->mem);
+		sift_map_buffer_put(&map->mem, map->mem_size);
 	map->mem = NULL;
 	map->mem_size = 0;
 	map->win = NULL;
@@ -113,8 +169,8 @@ static bool sift_map_pread(struct sift_map *map, uint64_t offset, size_t want)
 	if (map->mem_size < want || map->mem_size > cap) {
 		if (want <= SIFT_MAP_RANDOM_READ)
 			cap = SIFT_MAP_RANDOM_READ;
-		i_free(map->mem);
-		map->mem = i_malloc(cap);
+		sift_map_buffer_put(&map->mem, map->mem_size);
+		map->mem = sift_map_buffer_get(cap);
 		map->mem_size = cap;
 	}
 	map->win = NULL;

@@ -30,6 +30,25 @@
    measurements in the README's "Memory" section; pread is the
    default). */
 #define SIFT_MAP_WINDOW (1024 * 1024)
+/* Window buffers outlive their maps: sift_unmap() keeps the buffer of
+   a window-sized pread window (up to SIFT_MAP_SPARES, process-wide) and
+   later windows reuse them.  A buffer is made only when none is kept,
+   so a process never holds more window buffers than it had maps open at
+   once (three, above); they are only not given back between searches.
+   Why: Dovecot 2.4 starts every process with
+   MALLOC_MMAP_THRESHOLD_=131072 (lib-master: "to reduce long-running
+   processes' memory usage"), so glibc serves each 1 MB window with a
+   new mmap() and unmaps it when freed: every search that reads a whole
+   window paid for faulting in a fresh one (256 page faults, zeroed by
+   the kernel; before the 16 KB first reads, about half of a one-word
+   search's CPU at 30,000 messages; README, "Dovecot 2.4: per-search
+   cost").  On 2.3 glibc's adaptive threshold already kept them in the
+   heap. */
+#define SIFT_MAP_SPARES 3
+/* The bytes of the kept buffers (tests). */
+size_t sift_map_spare_memory(void);
+/* Free the kept buffers (plugin deinit). */
+void sift_map_spares_free(void);
 /* a read far from the window (a probe of a binary search, a gaps filter
    of a sparse candidate) reads this much instead of a whole window */
 #define SIFT_MAP_RANDOM_READ (16 * 1024)

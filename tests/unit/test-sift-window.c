@@ -386,6 +386,80 @@ static void test_mmap_window(void)
 	test_walk_and_search(SIFT_MAP_MMAP, blob_path);
 }
 
+/* Window buffers are kept for later maps (sift-file.h: Dovecot 2.4's
+   fixed mmap threshold made each one a fresh mapping): a map's window
+   buffer survives sift_unmap(), the next map's window reuses it and
+   still returns its own file's bytes, at most SIFT_MAP_SPARES are kept,
+   and mmap windows are never kept. */
+static bool map_bytes_ok(struct sift_map *map, int fd, uint64_t offset)
+{
+	/* more than SIFT_MAP_RANDOM_READ: a whole window, also as a map's
+	   first read */
+	static unsigned char want[4 * SIFT_MAP_RANDOM_READ];
+	const unsigned char *got;
+
+	if (pread(fd, want, sizeof(want), offset) != (ssize_t)sizeof(want))
+		return FALSE;
+	got = sift_map_get(map, offset, sizeof(want));
+	return got != NULL && memcmp(got, want, sizeof(want)) == 0;
+}
+
+static void test_spare_buffers(void)
+{
+	enum sift_map_strategy old_strategy = sift_map_strategy;
+	struct sift_map maps[SIFT_MAP_SPARES + 1];
+	const char *error;
+	void *kept[2];
+	unsigned int i;
+	int fd;
+
+	test_begin("window: buffers kept for the next maps");
+	sift_map_strategy = SIFT_MAP_PREAD;
+	sift_map_spares_free();
+	test_assert(sift_map_spare_memory() == 0);
+	fd = open(blob_path, O_RDONLY);
+	test_assert(fd != -1);
+	for (i = 0; i < 2; i++) {
+		test_assert(sift_map_file(blob_path, &maps[i], &error) == 0);
+		test_assert(map_bytes_ok(&maps[i], fd, (uint64_t)i << 22));
+		test_assert(maps[i].mem_size == SIFT_MAP_WINDOW);
+		kept[i] = maps[i].mem;
+	}
+	sift_unmap(&maps[0]);
+	sift_unmap(&maps[1]);
+	test_assert(sift_map_spare_memory() == 2 * SIFT_MAP_WINDOW);
+
+	/* reused, with this map's bytes (another offset than either) */
+	test_assert(sift_map_file(blob_path, &maps[0], &error) == 0);
+	test_assert(map_bytes_ok(&maps[0], fd, 9 << 20));
+	test_assert(maps[0].mem == kept[0] || maps[0].mem == kept[1]);
+	test_assert(sift_map_spare_memory() == SIFT_MAP_WINDOW);
+	sift_unmap(&maps[0]);
+
+	/* never more than SIFT_MAP_SPARES kept */
+	for (i = 0; i < N_ELEMENTS(maps); i++) {
+		test_assert(sift_map_file(blob_path, &maps[i], &error) == 0);
+		test_assert(map_bytes_ok(&maps[i], fd, (uint64_t)(i + 1) << 21));
+	}
+	test_assert(sift_map_spare_memory() == 0);
+	for (i = 0; i < N_ELEMENTS(maps); i++)
+		sift_unmap(&maps[i]);
+	test_assert(sift_map_spare_memory() ==
+		    SIFT_MAP_SPARES * SIFT_MAP_WINDOW);
+
+	/* an mmap window is unmapped, not kept */
+	sift_map_spares_free();
+	sift_map_strategy = SIFT_MAP_MMAP;
+	test_assert(sift_map_file(blob_path, &maps[0], &error) == 0);
+	test_assert(map_bytes_ok(&maps[0], fd, 0));
+	sift_unmap(&maps[0]);
+	test_assert(sift_map_spare_memory() == 0);
+	sift_map_strategy = old_strategy;
+	if (fd != -1)
+		i_close_fd(&fd);
+	test_end();
+}
+
 static void test_opaque(void)
 {
 	test_opaque_scan(test_root, opaque_lines, &opaque_st);
@@ -398,6 +472,7 @@ int main(void)
 		test_pread_window,
 		test_mmap_window,
 		test_opaque,
+		test_spare_buffers,
 		NULL
 	};
 	const char *env = getenv("SIFT_TEST_WINDOW_MB");
@@ -437,6 +512,7 @@ int main(void)
 		ret = test_run(limited_tests + 1);
 	}
 	i_free(recs);
+	sift_map_spares_free();
 	rm_rf(test_root);
 	lib_deinit();
 	return ret;

@@ -145,9 +145,9 @@ def test_one_session_sees_every_change(pair):
             # the session read the new revision, not a reader kept from
             # before the commit (whose last_uid is lower: Dovecot would
             # check the newer messages itself, hiding it in the answers)
-            log = fts.log_text().encode("utf-8", "replace")[since:] \
-                .decode("utf-8", "replace")
-            seen = re.findall(r"Lookup in INBOX: .* last_uid=(\d+)", log)
+            pattern = r"Lookup in INBOX: .* last_uid=(\d+)"
+            log = fts.log_since(since, expect=pattern)
+            seen = re.findall(pattern, log)
             assert seen and int(seen[-1]) == uid, (uid, seen)
         # expunged by another connection
         fts.expunge("alice", "INBOX", [uid])

@@ -267,6 +267,8 @@ def test_virtual_all_mail(env, user):
         # answered by lookup_multi, through the indexes, not by reading
         # messages (the owner's own mailboxes are in namespace '')
         ns = "" if user == "owner" else "shared/owner/"
+        log = env.fts.log_since(before, expect=r"imap\(%s\).*fts-sift: lookup_multi: "
+                                r"\d+ mailboxes of namespace 'Public/'" % user)
         assert re.search(r"imap\(%s\).*fts-sift: lookup_multi: \d+ mailboxes of namespace "
                          r"'%s'" % (user, ns), log), "no lookup_multi for namespace '%s'" % ns
         assert re.search(r"imap\(%s\).*fts-sift: lookup_multi: \d+ mailboxes of namespace "

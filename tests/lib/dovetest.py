@@ -882,6 +882,20 @@ mail_fsync = never
         except OSError:
             return 0
 
+    def log_since(self, since=0, expect=None, timeout=10.0):
+        """The log from byte offset `since`.  With `expect` (a regex), wait
+        up to `timeout` seconds for it to appear first: mail processes send
+        their lines to Dovecot's log process, which writes them a moment
+        after the IMAP reply that followed them was sent."""
+        deadline = time.time() + timeout
+        while True:
+            text = self.log_text().encode("utf-8", "replace")[since:] \
+                .decode("utf-8", "replace")
+            if expect is None or re.search(expect, text) \
+                    or time.time() >= deadline:
+                return text
+            time.sleep(0.05)
+
     def log_problems(self, since=0):
         """Log lines at Panic/Fatal/Error level, and warnings mentioning sift
         (from byte offset `since`)."""

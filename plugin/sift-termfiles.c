@@ -384,52 +384,223 @@ void sift_termfiles_match_terms(struct sift_termfiles *dict,
 		sift_termfiles_read_failed(dict, &dict->terms);
 }
 
-/* One record's lines "<uid> <token> <token>...". */
-static void match_opaque_in(const char *begin, const char *end,
-			    const char *needle, size_t needle_len,
-			    ARRAY_TYPE(seq_range) *uids)
+/* ---- opaque records ----------------------------------------------------
+   One record per message: its uid (native-endian uint32), a mode byte
+   and its tokens separated by single spaces (the text).  Mode 0: the
+   text as it is.  Mode 1 + pad (pad 0 to 2): the text packed, each 3
+   characters of OPAQUE_ALPHABET as one 16-bit unit (little-endian)
+   c0 * 1600 + c1 * 40 + c2, the last unit padded with pad spaces.
+   Opaque tokens are case-folded signature and id fragments (base64 and
+   hex pieces, host names, addresses), so nearly every message's text is
+   in the alphabet, and 3 bytes become 2; a text with any other byte is
+   kept as it is.  A search finds a needle in the packed text without
+   unpacking it: see opaque_needle_init(). */
+
+#define OPAQUE_ALPHABET " ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.@_"
+#define OPAQUE_CODES 40
+#define OPAQUE_UNITS (OPAQUE_CODES * OPAQUE_CODES * OPAQUE_CODES)
+#define OPAQUE_HDR_SIZE (sizeof(uint32_t) + 1)
+#define OPAQUE_MODE_RAW 0
+#define OPAQUE_MODE_PACKED 1
+
+/* code of each byte, or -1 outside the alphabet */
+static int8_t opaque_code[256];
+static bool opaque_tables_ready;
+
+static void opaque_tables_init(void)
 {
-	const char *pos = begin, *hit;
+	unsigned int c;
 
-	while (pos < end &&
-	       (hit = memmem(pos, end - pos, needle, needle_len)) != NULL) {
-		const char *ls = line_start(begin, hit);
-		const char *le = memchr(hit, '\n', end - hit);
-		const char *sp;
-		uint32_t uid;
+	if (opaque_tables_ready)
+		return;
+	memset(opaque_code, -1, sizeof(opaque_code));
+	for (c = 0; c < OPAQUE_CODES; c++)
+		opaque_code[(unsigned char)OPAQUE_ALPHABET[c]] = (int8_t)c;
+	opaque_tables_ready = TRUE;
+}
 
-		if (le == NULL)
-			le = end;
-		sp = memchr(ls, ' ', le - ls);
-		if (sp == NULL) {
-			pos = le + 1;
-			continue;
+/* Character k (0 to 2) of unit v; '\0' for values no writer makes, so
+   that they match no needle. */
+static inline char opaque_char(unsigned int v, unsigned int k)
+{
+	if (v >= OPAQUE_UNITS)
+		return '\0';
+	return OPAQUE_ALPHABET[k == 0 ? v / 1600 : k == 1 ? v / 40 % 40 :
+			       v % 40];
+}
+
+static inline unsigned int opaque_unit(const unsigned char *p)
+{
+	return p[0] | ((unsigned int)p[1] << 8);
+}
+
+/* The record payload of uid's text (see above) in dest. */
+static void opaque_record_build(string_t *dest, uint32_t uid,
+				const char *text, size_t len)
+{
+	size_t i;
+	unsigned char mode = OPAQUE_MODE_PACKED;
+
+	opaque_tables_init();
+	for (i = 0; i < len; i++) {
+		if (opaque_code[(unsigned char)text[i]] < 0) {
+			mode = OPAQUE_MODE_RAW;
+			break;
 		}
-		if (hit <= sp) {
-			/* a hit in the uid: look on in this line's tokens */
-			pos = sp + 1;
-			continue;
-		}
-		pos = le + 1;
-		if (str_to_uint32(t_strdup_until(ls, sp), &uid) == 0 &&
-		    uid > 0)
-			seq_range_array_add(uids, uid);
 	}
+	if (mode == OPAQUE_MODE_PACKED)
+		mode += (3 - len % 3) % 3;
+	str_append_data(dest, &uid, sizeof(uid));
+	str_append_c(dest, mode);
+	if (mode == OPAQUE_MODE_RAW) {
+		str_append_data(dest, text, len);
+		return;
+	}
+	for (i = 0; i < len; i += 3) {
+		unsigned int v = opaque_code[(unsigned char)text[i]] * 1600;
+		unsigned char u[2];
+
+		/* (padded with code 0, a space) */
+		if (i + 1 < len)
+			v += opaque_code[(unsigned char)text[i + 1]] * 40;
+		if (i + 2 < len)
+			v += opaque_code[(unsigned char)text[i + 2]];
+		u[0] = v & 0xff;
+		u[1] = v >> 8;
+		str_append_data(dest, u, sizeof(u));
+	}
+}
+
+/* A needle prepared for packed texts: the units an occurrence of it
+   must have.  An occurrence starting at text offset s has a unit
+   boundary at needle offset a = (3 - s % 3) % 3.  If needle[a..a+3) is
+   inside the needle, that unit holds exactly those 3 characters; else
+   (a needle of at most 4 characters) the occurrence starts in a unit
+   whose characters from s % 3 on are the needle's first ones.  Every
+   unit of either kind, for a = 0, 1, 2, is marked in a bitmap: a scan
+   tests each unit of a text against it and unpacks only the characters
+   around a marked one, looking for the needle there.  So every
+   occurrence is found (its unit is marked and the characters around it
+   hold it whole), and a found one is real (it is in the unpacked
+   text). */
+struct opaque_needle {
+	const char *str;
+	size_t len;
+	/* every character in the alphabet: else no packed text holds it */
+	bool packable;
+	unsigned char *units;	/* 65536 bits */
+	char *window;		/* 2 * len + 3 characters */
+};
+
+static void opaque_needle_mark(struct opaque_needle *n, unsigned int v)
+{
+	n->units[v >> 3] |= 1 << (v & 7);
+}
+
+static void opaque_needle_init(struct opaque_needle *n, const char *needle,
+			       size_t len)
+{
+	unsigned int a, q, v;
+	size_t i, k;
+
+	opaque_tables_init();
+	i_zero(n);
+	n->str = needle;
+	n->len = len;
+	n->packable = TRUE;
+	for (i = 0; i < len; i++) {
+		if (opaque_code[(unsigned char)needle[i]] < 0)
+			n->packable = FALSE;
+	}
+	if (!n->packable)
+		return;
+	n->units = i_malloc(65536 / 8);
+	n->window = i_malloc(2 * len + 3);
+	for (a = 0; a < 3; a++) {
+		if (a + 3 <= len) {
+			v = opaque_code[(unsigned char)needle[a]] * 1600 +
+				opaque_code[(unsigned char)needle[a + 1]] * 40 +
+				opaque_code[(unsigned char)needle[a + 2]];
+			opaque_needle_mark(n, v);
+			continue;
+		}
+		q = (3 - a) % 3;
+		k = I_MIN(3 - q, len);
+		for (v = 0; v < OPAQUE_UNITS; v++) {
+			size_t c;
+
+			for (c = 0; c < k; c++) {
+				if (opaque_char(v, q + c) != needle[c])
+					break;
+			}
+			if (c == k)
+				opaque_needle_mark(n, v);
+		}
+	}
+}
+
+/* Does the text of an opaque record (its payload after the uid) hold
+   the needle? */
+static bool opaque_text_match(const struct opaque_needle *n,
+			      const unsigned char *data, size_t len)
+{
+	unsigned int mode, pad;
+	size_t units, chars, i, from, to, j, w;
+
+	if (len == 0)
+		return FALSE;
+	mode = data[0];
+	data++;
+	len--;
+	if (mode == OPAQUE_MODE_RAW)
+		return memmem(data, len, n->str, n->len) != NULL;
+	if (!n->packable || mode > OPAQUE_MODE_PACKED + 2 || len % 2 != 0)
+		return FALSE;
+	pad = mode - OPAQUE_MODE_PACKED;
+	units = len / 2;
+	if (units * 3 < pad)
+		return FALSE;
+	chars = units * 3 - pad;
+	for (i = 0; i < units; i++) {
+		unsigned int v = opaque_unit(data + 2 * i);
+
+		if ((n->units[v >> 3] & (1 << (v & 7))) == 0)
+			continue;
+		/* unpack [3i - len, 3i + 3 + len) */
+		from = 3 * i >= n->len ? 3 * i - n->len : 0;
+		to = I_MIN(chars, 3 * i + 3 + n->len);
+		for (j = from, w = 0; j < to; j++, w++) {
+			n->window[w] = opaque_char(
+				opaque_unit(data + 2 * (j / 3)), j % 3);
+		}
+		if (memmem(n->window, w, n->str, n->len) != NULL)
+			return TRUE;
+	}
+	return FALSE;
 }
 
 void sift_termfiles_match_opaque(struct sift_termfiles *dict, const char *needle,
 			    size_t needle_len, ARRAY_TYPE(seq_range) *uids)
 {
+	struct opaque_needle n;
 	const unsigned char *data;
 	uint64_t pos = 0, offset;
-	uint32_t len;
+	uint32_t len, uid;
 
 	if (needle_len == 0 || !sift_termfiles_check(dict, &dict->opaque))
 		return;
+	opaque_needle_init(&n, needle, needle_len);
 	while (sift_rfile_next(&dict->opaque, &pos, &offset, &data, &len)) {
-		match_opaque_in((const char *)data, (const char *)data + len,
-				needle, needle_len, uids);
+		if (len < OPAQUE_HDR_SIZE)
+			continue;
+		memcpy(&uid, data, sizeof(uid));
+		if (uid > 0 &&
+		    opaque_text_match(&n, data + sizeof(uid),
+				      len - sizeof(uid)))
+			seq_range_array_add(uids, uid);
 	}
+	i_free(n.units);
+	i_free(n.window);
 	if (sift_rfile_error(&dict->opaque) != NULL)
 		sift_termfiles_read_failed(dict, &dict->opaque);
 }
@@ -525,18 +696,19 @@ int sift_termfiles_writer_add_opaque(struct sift_termfiles_writer *writer, uint3
 				const char *tokens, size_t len,
 				const char **error_r)
 {
-	string_t *line;
+	string_t *text, *record;
 
 	if (len == 0)
 		return 0;
-	line = t_str_new(len + 16);
-	str_printfa(line, "%u ", uid);
+	/* the tokens separated by spaces (see "opaque records") */
+	text = t_str_new(len);
 	for (size_t i = 0; i < len; i++)
-		str_append_c(line, tokens[i] == '\n' ? ' ' : tokens[i]);
-	str_truncate(line, str_len(line) - (tokens[len-1] == '\n' ? 1 : 0));
-	str_append_c(line, '\n');
-	return sift_wfile_append(writer->opaque, str_data(line), str_len(line),
-				 NULL, 0, error_r);
+		str_append_c(text, tokens[i] == '\n' ? ' ' : tokens[i]);
+	str_truncate(text, str_len(text) - (tokens[len-1] == '\n' ? 1 : 0));
+	record = t_str_new(str_len(text) + OPAQUE_HDR_SIZE);
+	opaque_record_build(record, uid, str_c(text), str_len(text));
+	return sift_wfile_append(writer->opaque, str_data(record),
+				 str_len(record), NULL, 0, error_r);
 }
 
 int sift_termfiles_writer_sync(struct sift_termfiles_writer *writer, bool do_fsync,
@@ -705,7 +877,6 @@ int sift_termfiles_write_opaque(struct sift_termfiles_writer *writer,
 	struct sift_rfile src;
 	struct sift_wfile *dest;
 	const unsigned char *data;
-	const char *pos, *end, *le, *sp;
 	uint64_t rpos = 0, offset;
 	uint32_t uid, len;
 	bool ok = TRUE;
@@ -730,20 +901,13 @@ int sift_termfiles_write_opaque(struct sift_termfiles_writer *writer,
 			ok = FALSE;
 			break;
 		}
-		pos = (const char *)data;
-		end = pos + len;
-		for (; ok && pos < end; pos = le + 1) {
-			le = memchr(pos, '\n', end - pos);
-			if (le == NULL)
-				break;
-			sp = memchr(pos, ' ', le - pos);
-			if (sp != NULL &&
-			    str_to_uint32(t_strdup_until(pos, sp), &uid) == 0 &&
-			    sift_uids_contain(keep, uid) &&
-			    sift_wfile_append(dest, pos, le - pos + 1, NULL, 0,
-					      error_r) < 0)
-				ok = FALSE;
-		}
+		/* one message's record (see "opaque records") */
+		if (len < OPAQUE_HDR_SIZE)
+			continue;
+		memcpy(&uid, data, sizeof(uid));
+		if (sift_uids_contain(keep, uid) &&
+		    sift_wfile_append(dest, data, len, NULL, 0, error_r) < 0)
+			ok = FALSE;
 	}
 	if (ok && sift_rfile_error(&src) != NULL) {
 		*error_r = t_strdup(sift_rfile_error(&src));

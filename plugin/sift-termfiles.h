@@ -11,11 +11,15 @@
              before the commit that adds them.  A bulk indexing run stops
              appending (the commit then says "incomplete", and readers use
              Xapian's own term list) and rewrites the file at its end.
-   "opaque"  Lines "<uid> <token> <token>...": the opaque tokens of pooled
-             headers (see sift-doc-builder.h), which are kept out of the term
-             index.  This file is their only copy; it is appended before
-             each commit and rewritten without expunged messages when the
-             index is compacted.
+   "opaque"  One record per message: its uid and the opaque tokens of its
+             pooled headers (see sift-doc-builder.h), which are kept out
+             of the term index, separated by spaces and, when they are all
+             in the 40 characters such tokens have (A-Z, 0-9, " ._@"),
+             packed 3 characters in 2 bytes (format 10; the layout is in
+             sift-termfiles.c, "opaque records").  A search finds a needle
+             in the packed text without unpacking it.  This file is their
+             only copy; it is appended before each commit and rewritten
+             without expunged messages when the index is compacted.
 
    An extra term or line can't make a search wrong (it only names
    documents that no longer match anything); a missing one could, which is

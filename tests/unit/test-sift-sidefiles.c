@@ -337,12 +337,188 @@ static void test_dict_files(void)
 	test_end();
 }
 
+/* The opaque file's packed records (format 10): a needle is found in a
+   message's tokens exactly when it is a substring of them (the text the
+   writer was given, tokens separated by spaces), at every offset of a
+   packed text, for needles shorter than a unit and longer, in texts kept
+   packed and as they are; a packed text takes 2 bytes per 3 characters;
+   the compaction's copy keeps exactly the chosen messages. */
+#define OPAQUE_TEST_MSGS 40
+static const char opaque_test_alphabet[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.@_";
+
+static void opaque_test_expect(char *const texts[], const char *needle,
+			       ARRAY_TYPE(seq_range) *expect)
+{
+	array_clear(expect);
+	for (unsigned int m = 0; m < OPAQUE_TEST_MSGS; m++) {
+		if (strstr(texts[m], needle) != NULL)
+			seq_range_array_add(expect, m + 1);
+	}
+}
+
+static bool opaque_test_needle(struct sift_termfiles *dict,
+			       char *const texts[], const char *needle)
+{
+	ARRAY_TYPE(seq_range) uids, expect;
+
+	t_array_init(&uids, 8);
+	t_array_init(&expect, 8);
+	opaque_test_expect(texts, needle, &expect);
+	sift_termfiles_match_opaque(dict, needle, strlen(needle), &uids);
+	/* (the 300-character message, tested on its own) */
+	seq_range_array_remove(&uids, 9999);
+	return array_cmp(&uids, &expect);
+}
+
+static void test_opaque_packed(void)
+{
+	const char *dir = t_strdup_printf("%s/opaque-packed", test_root);
+	const char *copy_dir = t_strdup_printf("%s/opaque-copy", test_root);
+	struct sift_files_state none, st;
+	struct sift_file_state copy_st;
+	struct sift_termfiles_writer *writer;
+	struct sift_termfiles *dict;
+	char *texts[OPAQUE_TEST_MSGS];
+	uint32_t keep_uids[OPAQUE_TEST_MSGS];
+	struct sift_uids keep;
+	const char *error;
+	unsigned int m, bad = 0, tried = 0;
+	struct stat sb;
+	off_t before;
+
+	test_begin("side files: packed opaque records");
+	rng_seed(14);
+	test_assert(mkdir(dir, 0700) == 0 && mkdir(copy_dir, 0700) == 0);
+	i_zero(&none);
+	test_assert(sift_termfiles_writer_open(dir, &none, 0600, &writer,
+					       &error) == 1);
+	for (m = 0; m < OPAQUE_TEST_MSGS; m++) {
+		/* tokens of 1-30 characters; every 5th message has a byte
+		   outside the alphabet (kept as it is) */
+		unsigned int ntok = 1 + rng_next() % 8, t, c;
+		string_t *in = t_str_new(256), *ref = t_str_new(256);
+
+		for (t = 0; t < ntok; t++) {
+			unsigned int tlen = 1 + rng_next() % 30;
+
+			if (t > 0)
+				str_append_c(ref, ' ');
+			for (c = 0; c < tlen; c++) {
+				/* a small alphabet part, so that needles
+				   recur across messages */
+				char ch = opaque_test_alphabet[rng_next() %
+					(rng_next() % 4 == 0 ?
+					 sizeof(opaque_test_alphabet) - 1 : 4)];
+
+				if (m % 5 == 4 && t == 0 && c == 0)
+					ch = m % 10 == 4 ? ',' : 'x';
+				str_append_c(in, ch);
+				str_append_c(ref, ch);
+			}
+			str_append_c(in, '\n');
+		}
+		texts[m] = t_strdup_noconst(str_c(ref));
+		test_assert(sift_termfiles_writer_add_opaque(writer, m + 1,
+			str_c(in), str_len(in), &error) == 0);
+	}
+	/* 300 characters in the alphabet: a record of the uid, the mode
+	   byte and 200 bytes */
+	sift_termfiles_writer_state(writer, &st);
+	before = st.opaque.len;
+	{
+		char big[301];
+
+		memset(big, 'Q', 300);
+		big[300] = '\0';
+		big[150] = '\n';
+		test_assert(sift_termfiles_writer_add_opaque(writer, 9999,
+			big, 300, &error) == 0);
+	}
+	sift_termfiles_writer_state(writer, &st);
+	test_assert(st.opaque.len - before == 8 + 4 + 1 + 200);
+	sift_termfiles_writer_close(&writer);
+
+	test_assert(sift_termfiles_open(dir, &st, &dict, &error) == 1);
+	/* every substring of up to 12 characters at every offset of some
+	   texts, and random short ones */
+	for (m = 0; m < OPAQUE_TEST_MSGS; m += 3) {
+		size_t len = strlen(texts[m]);
+
+		for (size_t off = 0; off < len; off++) {
+			for (size_t n = 1; n <= 12 && off + n <= len; n++) {
+				if (n <= 4 && rng_next() % 8 != 0)
+					continue;
+				if (!opaque_test_needle(dict, texts,
+					t_strndup(texts[m] + off, n)))
+					bad++;
+				tried++;
+			}
+		}
+	}
+	for (unsigned int i = 0; i < 60; i++) {
+		char needle[5];
+		unsigned int n = 1 + i % 4;
+
+		for (unsigned int c = 0; c < n; c++)
+			needle[c] = "ABCD QZ,x"[rng_next() % 9];
+		needle[n] = '\0';
+		if (!opaque_test_needle(dict, texts, needle))
+			bad++;
+		tried++;
+	}
+	{
+		/* the uid is not text; across the tokens' space */
+		ARRAY_TYPE(seq_range) uids;
+
+		t_array_init(&uids, 4);
+		sift_termfiles_match_opaque(dict, "9999", 4, &uids);
+		test_assert(!seq_range_exists(&uids, 9999));
+		sift_termfiles_match_opaque(dict, "QQQ QQQ", 7, &uids);
+		test_assert(seq_range_exists(&uids, 9999));
+		array_clear(&uids);
+		sift_termfiles_match_opaque(dict, "Q QQQ Q", 7, &uids);
+		test_assert(!seq_range_exists(&uids, 9999));
+	}
+	test_assert_idx(bad == 0, bad);
+	test_assert(tried > 500);
+	sift_termfiles_close(&dict);
+
+	/* the compaction's copy: the odd uids only */
+	i_zero(&keep);
+	keep.uids = keep_uids;
+	for (m = 0; m < OPAQUE_TEST_MSGS; m += 2)
+		keep_uids[keep.count++] = m + 1;
+	test_assert(sift_termfiles_writer_open(dir, &st, 0600, &writer,
+					       &error) == 1);
+	test_assert(sift_termfiles_write_opaque(writer, &keep, copy_dir,
+						&copy_st, &error) == 0);
+	sift_termfiles_writer_close(&writer);
+	i_zero(&st);
+	st.opaque = copy_st;
+	test_assert(stat(t_strdup_printf("%s/opaque", copy_dir), &sb) == 0 &&
+		    (uint64_t)sb.st_size == copy_st.len);
+	test_assert(sift_termfiles_open(copy_dir, &st, &dict, &error) == 1);
+	for (m = 0; m < OPAQUE_TEST_MSGS; m++) {
+		ARRAY_TYPE(seq_range) uids;
+
+		t_array_init(&uids, 4);
+		sift_termfiles_match_opaque(dict, texts[m], strlen(texts[m]),
+					    &uids);
+		test_assert_idx(seq_range_exists(&uids, m + 1) == (m % 2 == 0),
+				m);
+	}
+	sift_termfiles_close(&dict);
+	test_end();
+}
+
 int main(void)
 {
 	static void (*const test_functions[])(void) = {
 		test_record_damage,
 		test_record_appends,
 		test_dict_files,
+		test_opaque_packed,
 		NULL
 	};
 	int ret;

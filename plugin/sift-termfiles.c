@@ -474,27 +474,30 @@ static void opaque_record_build(string_t *dest, uint32_t uid,
 /* A needle prepared for packed texts: the units an occurrence of it
    must have.  An occurrence starting at text offset s has a unit
    boundary at needle offset a = (3 - s % 3) % 3.  If needle[a..a+3) is
-   inside the needle, that unit holds exactly those 3 characters; else
-   (a needle of at most 4 characters) the occurrence starts in a unit
-   whose characters from s % 3 on are the needle's first ones.  Every
-   unit of either kind, for a = 0, 1, 2, is marked in a bitmap: a scan
-   tests each unit of a text against it and unpacks only the characters
-   around a marked one, looking for the needle there.  So every
-   occurrence is found (its unit is marked and the characters around it
-   hold it whole), and a found one is real (it is in the unpacked
-   text). */
+   inside the needle, the unit starting there holds exactly those 3
+   characters; else (a needle of at most 4 characters) the occurrence
+   starts in a unit whose characters from s % 3 = (3 - a) % 3 on are the
+   needle's first ones.  Every unit of either kind, for a = 0, 1, 2, is
+   marked in a table: a scan tests each unit of a text against it, and
+   at a marked unit i compares the needle with the text at the offset
+   each a gives (3i - a, or 3i + (3 - a) % 3).  So every occurrence is
+   found (its unit is marked, and its offset is one of those compared),
+   and a found one is real (the text there is the needle). */
 struct opaque_needle {
 	const char *str;
 	size_t len;
 	/* every character in the alphabet: else no packed text holds it */
 	bool packable;
-	unsigned char *units;	/* 65536 bits */
-	char *window;		/* 2 * len + 3 characters */
+	/* for a = 0, 1, 2: does needle[a..a+3) fit in the needle */
+	bool whole[3];
+	/* 1 for a marked unit (a byte each: testing a bit costs the scan
+	   a third more CPU) */
+	unsigned char *units;
 };
 
 static void opaque_needle_mark(struct opaque_needle *n, unsigned int v)
 {
-	n->units[v >> 3] |= 1 << (v & 7);
+	n->units[v] = 1;
 }
 
 static void opaque_needle_init(struct opaque_needle *n, const char *needle,
@@ -514,10 +517,10 @@ static void opaque_needle_init(struct opaque_needle *n, const char *needle,
 	}
 	if (!n->packable)
 		return;
-	n->units = i_malloc(65536 / 8);
-	n->window = i_malloc(2 * len + 3);
+	n->units = i_malloc(65536);
 	for (a = 0; a < 3; a++) {
 		if (a + 3 <= len) {
+			n->whole[a] = TRUE;
 			v = opaque_code[(unsigned char)needle[a]] * 1600 +
 				opaque_code[(unsigned char)needle[a + 1]] * 40 +
 				opaque_code[(unsigned char)needle[a + 2]];
@@ -539,13 +542,39 @@ static void opaque_needle_init(struct opaque_needle *n, const char *needle,
 	}
 }
 
+/* Is the unit at p marked (1) or not (0)? */
+static inline unsigned int
+opaque_unit_marked(const struct opaque_needle *n, const unsigned char *p)
+{
+	return n->units[opaque_unit(p)];
+}
+
+/* Is the needle at character offset s of a packed text of chars
+   characters? */
+static bool opaque_packed_at(const struct opaque_needle *n,
+			     const unsigned char *data, size_t chars, size_t s)
+{
+	size_t j;
+
+	if (s + n->len > chars)
+		return FALSE;
+	for (j = 0; j < n->len; j++) {
+		size_t c = s + j;
+
+		if (opaque_char(opaque_unit(data + 2 * (c / 3)), c % 3) !=
+		    n->str[j])
+			return FALSE;
+	}
+	return TRUE;
+}
+
 /* Does the text of an opaque record (its payload after the uid) hold
    the needle? */
 static bool opaque_text_match(const struct opaque_needle *n,
 			      const unsigned char *data, size_t len)
 {
-	unsigned int mode, pad;
-	size_t units, chars, i, from, to, j, w;
+	unsigned int mode, pad, a;
+	size_t units, chars, i;
 
 	if (len == 0)
 		return FALSE;
@@ -562,19 +591,26 @@ static bool opaque_text_match(const struct opaque_needle *n,
 		return FALSE;
 	chars = units * 3 - pad;
 	for (i = 0; i < units; i++) {
-		unsigned int v = opaque_unit(data + 2 * i);
-
-		if ((n->units[v >> 3] & (1 << (v & 7))) == 0)
-			continue;
-		/* unpack [3i - len, 3i + 3 + len) */
-		from = 3 * i >= n->len ? 3 * i - n->len : 0;
-		to = I_MIN(chars, 3 * i + 3 + n->len);
-		for (j = from, w = 0; j < to; j++, w++) {
-			n->window[w] = opaque_char(
-				opaque_unit(data + 2 * (j / 3)), j % 3);
+		if (i + 4 <= units) {
+			/* four units at a time: a marked unit is rare */
+			if (likely((opaque_unit_marked(n, data + 2 * i) |
+				    opaque_unit_marked(n, data + 2 * i + 2) |
+				    opaque_unit_marked(n, data + 2 * i + 4) |
+				    opaque_unit_marked(n, data + 2 * i + 6)) ==
+				   0)) {
+				i += 3;
+				continue;
+			}
 		}
-		if (memmem(n->window, w, n->str, n->len) != NULL)
-			return TRUE;
+		if (opaque_unit_marked(n, data + 2 * i) == 0)
+			continue;
+		for (a = 0; a < 3; a++) {
+			if (n->whole[a] ? 3 * i >= a &&
+			    opaque_packed_at(n, data, chars, 3 * i - a) :
+			    opaque_packed_at(n, data, chars,
+					     3 * i + (3 - a) % 3))
+				return TRUE;
+		}
 	}
 	return FALSE;
 }
@@ -600,7 +636,6 @@ void sift_termfiles_match_opaque(struct sift_termfiles *dict, const char *needle
 			seq_range_array_add(uids, uid);
 	}
 	i_free(n.units);
-	i_free(n.window);
 	if (sift_rfile_error(&dict->opaque) != NULL)
 		sift_termfiles_read_failed(dict, &dict->opaque);
 }

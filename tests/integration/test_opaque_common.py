@@ -93,15 +93,35 @@ def messages():
 MSGS, SHARED, MIDS = messages()
 
 
+OPAQUE_ALPHABET = b" ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.@_"
+
+
+def _opaque_text(payload):
+    """A record's text (sift-termfiles.c, "opaque records"): after the
+    uid a mode byte, 0 for the text as it is, 1 + pad for 3 characters of
+    OPAQUE_ALPHABET packed in each little-endian 16-bit unit."""
+    mode, body = payload[0], payload[1:]
+    if mode == 0:
+        return body
+    out = bytearray()
+    for i in range(0, len(body), 2):
+        v = body[i] | body[i + 1] << 8
+        out += bytes((OPAQUE_ALPHABET[v // 1600], OPAQUE_ALPHABET[v // 40 % 40],
+                      OPAQUE_ALPHABET[v % 40]))
+    return bytes(out[:len(out) - (mode - 1)])
+
+
 def _opaque_records(path):
-    """The payloads of the opaque file's records (sift-record.h: a 32-byte
-    header, then per record a 4-byte length, a 4-byte check, the
-    payload)."""
+    """(uid, text) of each of the opaque file's records (sift-record.h: a
+    32-byte header, then per record a 4-byte length, a 4-byte check, the
+    payload: the uid and the text)."""
     data = open(path, "rb").read()
     pos, out = 32, []
     while pos + 8 <= len(data):
         (n,) = struct.unpack_from("<I", data, pos)
-        out.append(data[pos + 8:pos + 8 + n])
+        payload = data[pos + 8:pos + 8 + n]
+        (uid,) = struct.unpack_from("<I", payload, 0)
+        out.append((uid, _opaque_text(payload[4:])))
         pos += 8 + n
     return out
 
@@ -178,7 +198,7 @@ def test_common_tokens_were_promoted(inst):
     assert len(recs) >= N_BULK, "test problem: %d opaque records" % len(recs)
     for tok in (COMMON[0], COMMON[2]):
         held = len(oracle.search(USER, "INBOX", "TEXT", tok))
-        in_opaque = sum(1 for r in recs if tok.upper().encode() in r)
+        in_opaque = sum(1 for _, r in recs if tok.upper().encode() in r)
         # promoted in the bulk run after 2 messages, each single run
         # after 2 of its own (it has 1)
         assert held > 20 and in_opaque < held // 2, (tok, held, in_opaque)
@@ -186,6 +206,6 @@ def test_common_tokens_were_promoted(inst):
         # the runs of one message after the bulk run start with empty
         # counts: the token is a P term of the index by then, so it is
         # made that term again (sift_index_term_known())
-        late = [r for r in recs if int(r.split(b" ", 1)[0]) > N_BULK]
+        late = [r for uid, r in recs if uid > N_BULK]
         assert late, "test problem: no opaque record after the bulk run"
         assert not [r for r in late if tok.upper().encode() in r], tok

@@ -503,7 +503,7 @@ static void opaque_needle_mark(struct opaque_needle *n, unsigned int v)
 static void opaque_needle_init(struct opaque_needle *n, const char *needle,
 			       size_t len)
 {
-	unsigned int a, q, v;
+	unsigned int a, q, v, lo[3], hi[3], c0, c1, c2;
 	size_t i, k;
 
 	opaque_tables_init();
@@ -527,17 +527,24 @@ static void opaque_needle_init(struct opaque_needle *n, const char *needle,
 			opaque_needle_mark(n, v);
 			continue;
 		}
+		/* every unit with needle[0..k) at q..q+k, any characters
+		   elsewhere */
 		q = (3 - a) % 3;
 		k = I_MIN(3 - q, len);
-		for (v = 0; v < OPAQUE_UNITS; v++) {
-			size_t c;
-
-			for (c = 0; c < k; c++) {
-				if (opaque_char(v, q + c) != needle[c])
-					break;
+		for (i = 0; i < 3; i++) {
+			lo[i] = 0;
+			hi[i] = OPAQUE_CODES - 1;
+			if (i >= q && i < q + k) {
+				lo[i] = hi[i] =
+					opaque_code[(unsigned char)needle[i - q]];
 			}
-			if (c == k)
-				opaque_needle_mark(n, v);
+		}
+		for (c0 = lo[0]; c0 <= hi[0]; c0++) {
+			for (c1 = lo[1]; c1 <= hi[1]; c1++) {
+				for (c2 = lo[2]; c2 <= hi[2]; c2++)
+					opaque_needle_mark(n, c0 * 1600 +
+							   c1 * 40 + c2);
+			}
 		}
 	}
 }

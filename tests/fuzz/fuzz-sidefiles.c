@@ -149,6 +149,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			t_array_init(&uids, 8);
 			sift_termfiles_match_terms(dict, prefixes, 2, "a", 1, &terms);
 			sift_termfiles_match_opaque(dict, "1", 1, &uids);
+			/* packed records (format 10): a needle spanning two
+			   units, whole units, and one no packed text holds */
+			sift_termfiles_match_opaque(dict, "1A2B", 4, &uids);
+			sift_termfiles_match_opaque(dict, "ABCDEFG", 7, &uids);
+			sift_termfiles_match_opaque(dict, "a,", 2, &uids);
 			sift_termfiles_close(&dict);
 		}
 		if (sift_phrase_filter_open(dir, &st.gaps, &gaps, &error) > 0) {

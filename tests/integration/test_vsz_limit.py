@@ -73,9 +73,7 @@ def limited(request):
     oracle.start()
     n = 0
     try:
-        # 41 characters a token with its space, packed in 2 bytes per 3
-        # (format 10's opaque records: sift-termfiles.c)
-        count = OPAQUE_TARGET // (TOKENS_PER_MSG * 41 * 2 // 3) + 1
+        count = OPAQUE_TARGET // (TOKENS_PER_MSG * 41) + 1
         for n in range(1, count + 1):
             raw = message(n)
             fts.append("alice", "INBOX", raw)

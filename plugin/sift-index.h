@@ -41,8 +41,11 @@ struct sift_index;
    all made in one development series; only 4 and 8 were released, and
    an index of any other format is rebuilt.  9: the words of pooled
    headers without opaque tokens keyed by a hash of the header name
-   (K<key>:, sift-terms.h). */
-#define SIFT_FORMAT_VERSION "9"
+   (K<key>:, sift-terms.h).  10: fewer postings: the id and trace
+   headers (Date, Message-ID, Received, ...) pooled without ZK flags
+   (sift_header_is_trace()), and no body run of one character alone
+   (doc_run() in sift-doc-builder.c). */
+#define SIFT_FORMAT_VERSION "10"
 
 /* What SIFT_META_TEXT says of an index built by this process with these
    settings (fts_sift_fold_accents; the fts plugin decoding attachments):

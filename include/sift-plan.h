@@ -136,6 +136,8 @@ int sift_plan_build(struct sift_text *text, enum sift_field field,
 		    struct sift_plan *plan_r, const char **error_r);
 void sift_plan_free(struct sift_plan *plan);
 
+/* Is the plan's normalized string one character? */
+bool sift_plan_is_one_char(const struct sift_plan *plan);
 const char *sift_plan_kind_str(enum sift_plan_kind kind);
 
 /* Is name usable as a per-header index key?  (ASCII printable without

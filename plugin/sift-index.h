@@ -41,7 +41,10 @@ struct sift_index;
    all made in one development series; only 4 and 8 were released, and
    an index of any other format is rebuilt.  9: the words of pooled
    headers without opaque tokens keyed by a hash of the header name
-   (K<key>:, sift-terms.h).  10: the opaque file's records hold a
+   (K<key>:, sift-terms.h).  10: fewer postings: the id and trace
+   headers (Date, Message-ID, Received, ...) pooled without ZK flags
+   (sift_header_is_trace()), and no body run of one character alone
+   (doc_run() in sift-doc-builder.c); the opaque file's records hold a
    message's uid in binary and its tokens packed 3 characters in 2 bytes
    (sift-termfiles.c, "opaque records") instead of a line "<uid>
    <token>...". */

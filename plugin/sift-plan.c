@@ -230,6 +230,12 @@ void sift_plan_free(struct sift_plan *plan)
 	memset(plan, 0, sizeof(*plan));
 }
 
+bool sift_plan_is_one_char(const struct sift_plan *plan)
+{
+	return plan->normalized != NULL &&
+		utf8_is_one_char(plan->normalized, plan->normalized_len);
+}
+
 const char *sift_plan_kind_str(enum sift_plan_kind kind)
 {
 	switch (kind) {

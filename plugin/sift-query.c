@@ -378,6 +378,24 @@ static int sift_query_body_ascii(struct sift_query *q, unsigned char c,
 	return sift_query_uids_result(q, status, error, &uids, dest);
 }
 
+/* Add to dest the documents whose body holds the plan's string, one
+   character (sift_plan_is_one_char()): from the ASCII map, or the C
+   term of another character. */
+static int sift_query_body_char(struct sift_query *q,
+				const struct sift_plan *plan,
+				ARRAY_TYPE(seq_range) *dest)
+{
+	const struct sift_termfiles_prefix *fam;
+	unsigned int fam_count;
+	unsigned char c = plan->normalized[0];
+
+	if (plan->normalized_len == 1 && c < 0x80)
+		return sift_query_body_ascii(q, c, dest);
+	sift_families_get(SIFT_FAMILIES_BODY_CHARS, &fam, &fam_count);
+	return sift_query_match(q, fam, fam_count, plan->normalized,
+				plan->normalized_len, SIFT_MATCH_EXACT, dest);
+}
+
 static int sift_query_load_flags(struct sift_query *q)
 {
 	const struct sift_termfiles_prefix *none;
@@ -535,6 +553,11 @@ static int sift_query_text_chunk(struct sift_query *q,
 	sift_families_get(SIFT_FAMILIES_ADDR_RUNS, &addr, &addr_count);
 	if (sift_query_chunk(q, &r->plan, runs, runs_count,
 			     r->chunk_candidates, leaf) < 0)
+		return -1;
+	/* a body keeps no run of one character alone (doc_run() in
+	   sift-doc-builder.c): its characters answer */
+	if (sift_plan_is_one_char(&r->plan) &&
+	    sift_query_body_char(q, &r->plan, &leaf->definite) < 0)
 		return -1;
 	if (sift_query_candidates(q, &r->plan, pool, pool_count,
 				  &leaf->maybe) < 0)
@@ -727,7 +750,6 @@ static int sift_query_leaf_terms(struct sift_query *q,
 	const struct sift_plan *plan = &r->plan;
 	const struct sift_termfiles_prefix *fam;
 	unsigned int fam_count;
-	unsigned char c;
 
 	switch (r->step) {
 	case SIFT_STEP_ALL_MAYBE:
@@ -765,13 +787,7 @@ static int sift_query_leaf_terms(struct sift_query *q,
 					 r->prefix_count, &leaf->maybe);
 	case SIFT_STEP_CHAR:
 		/* the body's own characters (sift-terms.h) */
-		c = plan->normalized[0];
-		sift_families_get(SIFT_FAMILIES_BODY_CHARS, &fam, &fam_count);
-		if (plan->normalized_len == 1 && c < 0x80 ?
-		    sift_query_body_ascii(q, c, &leaf->definite) < 0 :
-		    sift_query_match(q, fam, fam_count, plan->normalized,
-				     plan->normalized_len, SIFT_MATCH_EXACT,
-				     &leaf->definite) < 0)
+		if (sift_query_body_char(q, plan, &leaf->definite) < 0)
 			return -1;
 		if (q->collect == NULL)
 			return 0;
@@ -951,6 +967,10 @@ static int sift_query_hashed(struct sift_query *q,
 				    r->key_name_len) == 0) ||
 			    strcmp(sift_header_key_prefix(line + plen,
 							  len - plen), key) != 0)
+				continue;
+			/* (an id or trace header has no key terms) */
+			if (sift_header_is_trace(t_strndup(line + plen,
+							   len - plen)))
 				continue;
 			/* another name with the same key */
 			array_push_back(&strs, &line);

@@ -15,6 +15,30 @@ bool sift_header_is_address(const char *name)
 	return message_header_is_address(name);
 }
 
+/* Headers whose values are ids, dates, trace lines or signatures by
+   their definition: an instance without an opaque token is rare (on
+   30,000 list messages: In-Reply-To and References in 4 of 49,000, the
+   others never), so hashed they were pooled anyway and each message got
+   a ZK<key> flag posting that said only "this header is here", which its
+   N term says too: 204,000 postings, 1.5% of the index's.  Pooled from
+   the start, a search of one reads the pool and the N term, as it did. */
+static const char *const sift_trace_headers[] = {
+	"Date", "Resent-Date", "Message-ID", "Resent-Message-ID",
+	"In-Reply-To", "References", "Received", "X-Received",
+	"DKIM-Signature", "X-Google-DKIM-Signature", "ARC-Seal",
+	"ARC-Message-Signature", "X-Gm-Message-State",
+	"X-Google-Smtp-Source",
+};
+
+bool sift_header_is_trace(const char *name)
+{
+	for (unsigned int i = 0; i < N_ELEMENTS(sift_trace_headers); i++) {
+		if (strcasecmp(name, sift_trace_headers[i]) == 0)
+			return TRUE;
+	}
+	return FALSE;
+}
+
 enum sift_header_class sift_header_class(const char *name)
 {
 	if (name == NULL || !sift_header_name_is_keyable(name, strlen(name)))
@@ -23,6 +47,8 @@ enum sift_header_class sift_header_class(const char *name)
 		return SIFT_HEADER_ADDRESS;
 	if (sift_header_is_keyed(name))
 		return SIFT_HEADER_KEYED;
+	if (sift_header_is_trace(name))
+		return SIFT_HEADER_POOLED;
 	return SIFT_HEADER_HASHED;
 }
 

@@ -35,9 +35,12 @@
                          would be repeated in every term; the key costs
                          four bytes.
      P<word>             such a header instance whose value holds an
-                         opaque token (long with a digit: Received,
-                         DKIM-Signature, ARC-*, Message-ID, ...), and a
-                         header whose name can't be a key, pooled: their
+                         opaque token (long with a digit: X-Mailer
+                         with a build id, ARC-*, ...), a header whose
+                         name can't be a key, and every instance of the
+                         id and trace headers (sift_header_is_trace():
+                         Date, Message-ID, Received, DKIM-Signature,
+                         ...), pooled: their
                          words are mostly unique ids, which would be
                          repeated per key; a HEADER search reads them as
                          candidates that Dovecot then checks.  Whether an
@@ -114,7 +117,8 @@
 /* How a top-level header's words are indexed. */
 enum sift_header_class {
 	/* P<word>, with every other such header: a HEADER search on it
-	   gets candidates only (a name that can't be a key) */
+	   gets candidates only (a name that can't be a key, or an id or
+	   trace header, sift_header_is_trace()) */
 	SIFT_HEADER_POOLED,
 	/* K<key>:<word> (and runs), or P<word> for an instance with opaque
 	   tokens: answered exactly where keyed */
@@ -129,6 +133,10 @@ enum sift_header_class {
    (H<name>:)?  Other headers are pooled (P) or, for address headers,
    indexed as runs (A<name>:). */
 bool sift_header_is_keyed(const char *name);
+/* Is it a header of ids, dates, trace lines or signatures (Date,
+   Message-ID, References, Received, DKIM-Signature, ...)?  Those are
+   pooled (SIFT_HEADER_POOLED) although their names could be keys. */
+bool sift_header_is_trace(const char *name);
 /* Is it one of the headers Dovecot's fts plugin hands over in address
    form (From, To, Cc, Bcc, Sender, Reply-To, ...)? */
 bool sift_header_is_address(const char *name);

@@ -135,6 +135,75 @@ static void test_body_terms(void)
 	test_end();
 }
 
+/* Format 10: a body run of one character alone ("|", "->" is two) is
+   no term (the body's characters answer a one-character search); a
+   header's is kept (a HEADER search reads no characters). */
+static void test_one_char_runs(void)
+{
+	struct sift_doc_builder *b = sift_doc_builder_new(text, FALSE);
+	const ARRAY_TYPE(const_string) *terms;
+	const char *key;
+
+	test_begin("doc builder: no body run of one character");
+	build_one(b, 8, SIFT_FIELD_KIND_BODY, NULL,
+		  "a | b -> c + d \xe2\x86\x92 e --- f");
+	terms = doc_terms(b);
+	test_assert(!has_term(terms, "B|"));
+	test_assert(!has_term(terms, "B+"));
+	test_assert(!has_term(terms, t_strconcat("B", norm("\xe2\x86\x92"),
+						 NULL)));
+	test_assert(has_term(terms, "B->"));
+	test_assert(has_term(terms, "B---"));
+	/* the characters are there: a C term for the non-ASCII one */
+	test_assert(has_term(terms, t_strconcat("C", norm("\xe2\x86\x92"),
+						NULL)));
+	sift_doc_builder_discard(b);
+
+	/* the same in an HTML body */
+	build_one(b, 9, SIFT_FIELD_KIND_HTML_BODY, NULL, "<b>x</b> | y");
+	terms = doc_terms(b);
+	test_assert(!has_term(terms, "B|"));
+	sift_doc_builder_discard(b);
+
+	/* a hashed header keeps it */
+	build_one(b, 10, SIFT_FIELD_KIND_HEADER, "X-Something", "a | b");
+	terms = doc_terms(b);
+	key = sift_header_key_prefix(norm("X-Something"),
+				     strlen(norm("X-Something")));
+	test_assert(has_term(terms, t_strconcat(key, "|", NULL)));
+	sift_doc_builder_discard(b);
+	sift_doc_builder_free(&b);
+	test_end();
+}
+
+/* Format 10: an id or trace header is pooled: no K terms and no ZK flag
+   even without an opaque token, its N term as before. */
+static void test_trace_headers(void)
+{
+	struct sift_doc_builder *b = sift_doc_builder_new(text, FALSE);
+	const ARRAY_TYPE(const_string) *terms;
+
+	test_begin("doc builder: id and trace headers are pooled");
+	build_one(b, 11, SIFT_FIELD_KIND_HEADER, "Date",
+		  "Mon, 1 Apr 2019 10:00:00 +0200");
+	terms = doc_terms(b);
+	test_assert(has_term(terms, t_strconcat("N", norm("Date"), NULL)));
+	test_assert(terms_with_prefix(terms, SIFT_FLAG_POOLED_KEY) == 0);
+	test_assert(terms_with_prefix(terms, SIFT_PREFIX_HDR_KEY) == 0);
+	test_assert(has_term(terms, t_strconcat("P", norm("Mon"), NULL)));
+	sift_doc_builder_discard(b);
+
+	build_one(b, 12, SIFT_FIELD_KIND_HEADER, "in-reply-to",
+		  "<plain.word@example.org>");
+	terms = doc_terms(b);
+	test_assert(terms_with_prefix(terms, SIFT_FLAG_POOLED_KEY) == 0);
+	test_assert(terms_with_prefix(terms, SIFT_PREFIX_HDR_KEY) == 0);
+	test_assert(terms_with_prefix(terms, "P") > 0);
+	sift_doc_builder_discard(b);
+	sift_doc_builder_free(&b);
+	test_end();
+}
+
 static void test_header_kinds(void)
 {
 	struct sift_doc_builder *b = sift_doc_builder_new(text, FALSE);
@@ -461,6 +530,8 @@ int main(void)
 {
 	static void (*const test_functions[])(void) = {
 		test_body_terms,
+		test_one_char_runs,
+		test_trace_headers,
 		test_header_kinds,
 		test_opaque_common,
 		test_flags_and_limits,

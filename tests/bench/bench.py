@@ -102,17 +102,44 @@ sys.path.insert(0, HERE)
 import rss_sampler  # noqa: E402  (smaps: anonymous vs file-backed memory)
 
 DOVECOT_24 = dovecot_conf.syntax().version >= 24
-# Dovecot 2.4 (Debian 13): flatcurve (part of Dovecot) with the
-# configuration Debian ships in dovecot-flatcurve, as it is (substring
-# search on, stemming and stopwords) and with substring search off; and
-# fts-xapian 1.9 from dovecot-fts-xapian.  Engine name -> (harness plugin,
-# extra dovecot.conf).
+# flatcurve, prefix search (its default) and with substring search on
+# ("flatcurve"): engine name -> (harness plugin, extra dovecot.conf,
+# plugin settings in 2.3 plugin { } terms).
+#
+# Dovecot 2.4 (Debian 13): flatcurve is part of Dovecot; the configuration
+# Debian ships in dovecot-flatcurve, as it is (substring search on,
+# stemming and stopwords) and with substring search off.  fts-xapian 1.9
+# comes from dovecot-fts-xapian.
 FLATCURVE_CONF = "/usr/share/dovecot/conf.d/90-fts-flatcurve.conf"
-ENGINE_KINDS = {
-    "flatcurve": ("flatcurve", "!include %s\n" % FLATCURVE_CONF),
-    "flatcurve-nosub": ("flatcurve", "!include %s\nfts flatcurve {\n"
-                        "  substring_search = no\n}\n" % FLATCURVE_CONF),
+# Dovecot 2.3 (Debian 12): the external flatcurve plugin (1.0.5), built
+# for the benchmark only by tests/bench/build-flatcurve.sh into
+# $SIFT_FLATCURVE_DIR (its modules/ is the mail_plugin_dir), with the
+# same language settings as Debian 13's file above, in 2.3 names.
+FLATCURVE_DIR = os.environ.get("SIFT_FLATCURVE_DIR", "/var/cache/fts-sift/peers")
+FLATCURVE_MODULES = os.path.join(FLATCURVE_DIR, "modules")
+FLATCURVE_SO = os.path.join(FLATCURVE_MODULES, "lib21_fts_flatcurve_plugin.so")
+FLATCURVE_23_SETTINGS = {
+    "fts_languages": "en",
+    "fts_tokenizers": "generic email-address",
+    "fts_tokenizer_generic": "algorithm=simple",
+    "fts_filters": "normalizer-icu snowball stopwords",
+    "fts_filters_en": "lowercase snowball english-possessive stopwords",
 }
+if DOVECOT_24:
+    ENGINE_KINDS = {
+        "flatcurve": ("flatcurve", "!include %s\n" % FLATCURVE_CONF, {}),
+        "flatcurve-nosub": ("flatcurve", "!include %s\nfts flatcurve {\n"
+                            "  substring_search = no\n}\n" % FLATCURVE_CONF,
+                            {}),
+    }
+else:
+    _FC23_CONF = "mail_plugin_dir = %s\n" % FLATCURVE_MODULES
+    ENGINE_KINDS = {
+        "flatcurve": ("flatcurve", _FC23_CONF, dict(
+            FLATCURVE_23_SETTINGS, fts_flatcurve_substring_search="yes")),
+        "flatcurve-nosub": ("flatcurve", _FC23_CONF, dict(
+            FLATCURVE_23_SETTINGS, fts_flatcurve_substring_search="no")),
+    }
 ALL_ENGINES = ("sift", "none", "xapian", "notmuch", "flatcurve", "flatcurve-nosub")
 DEFAULT_ENGINES = ("sift,none,flatcurve,flatcurve-nosub,xapian" if DOVECOT_24
                    else "sift,none,xapian,notmuch")
@@ -1438,6 +1465,24 @@ def ratios(by):
 
 # ---------------------------------------------------------------- main
 
+def flatcurve_version():
+    """Which flatcurve the flatcurve engines run: on 2.3 the VERSION file
+    build-flatcurve.sh wrote, on 2.4 Debian's dovecot-flatcurve package."""
+    if not DOVECOT_24:
+        try:
+            with open(os.path.join(FLATCURVE_DIR, "VERSION")) as f:
+                return " ".join(f.read().split("\n")[:1])
+        except OSError:
+            return None
+    try:
+        out = subprocess.run(["dpkg-query", "-W", "-f", "${Version}",
+                              "dovecot-flatcurve"], capture_output=True,
+                             text=True).stdout.strip()
+    except OSError:
+        return None
+    return "dovecot-flatcurve " + out if out else None
+
+
 def snapshot_plugin():
     """Copy the plugin .so aside (a rebuild during the run must not change
     or break the instances) and point the harness at the copy."""
@@ -1485,6 +1530,13 @@ def plan(args, corpus, cache=None, queries=()):
             os.environ.get("SIFT_PLUGIN_SO", "")):
         log("WARNING: %s does not exist; skipping sift" % SIFT_SO)
         engines.remove("sift")
+    for fc in ("flatcurve", "flatcurve-nosub"):
+        if fc in engines and not DOVECOT_24 and not os.path.exists(
+                FLATCURVE_SO):
+            log("WARNING: %s does not exist (build it with "
+                "tests/bench/build-flatcurve.sh); skipping %s"
+                % (FLATCURVE_SO, fc))
+            engines.remove(fc)
     n = len(corpus)
     sl = min(args.xapian_limit, n) if args.xapian_limit > 0 else n
     slice_c = corpus.slice(sl) if sl < n else corpus
@@ -1496,8 +1548,9 @@ def plan(args, corpus, cache=None, queries=()):
         if kind == "notmuch":
             out.append((NotmuchEngine(name, c, root), None))
         else:
-            kind, conf = ENGINE_KINDS.get(kind, (kind, ""))
+            kind, conf, settings = ENGINE_KINDS.get(kind, (kind, "", {}))
             out.append((DovecotEngine(name, kind, c, root, port or None,
+                                      plugin_settings=settings or None,
                                       extra_conf=args.extra_conf + conf), oracle))
             port += 1 if port else 0
     have_oracle = "none" in engines
@@ -1552,6 +1605,8 @@ def run_set(args, corpus, queries, so_info, cache, on_update=None,
              "dovecot": dovecot_version(),
              "corpus_sha256": corpus.sha256() if cache is not None else None,
              "sift_plugin": so_info, "appends": args.appends,
+             "flatcurve": flatcurve_version() if any(
+                 n.startswith("flatcurve") for n in by) else None,
              "command": " ".join([os.path.basename(sys.argv[0])] +
                                  sys.argv[1:]),
              "queries": [{"class": q.cls, "imap": q.label,

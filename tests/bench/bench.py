@@ -1460,6 +1460,14 @@ def ratios(by):
         get(sl, "search", "p95_ms"), get("xapian", "search", "p95_ms"))
     r["xapian p95 / none p95 (same slice)"] = div(
         get("xapian", "search", "p95_ms"), get(nsl, "search", "p95_ms"))
+    # issue 14's aim: indexing at least 3x flatcurve's CPU throughput
+    for fc in ("flatcurve", "flatcurve-nosub"):
+        if fc in by:
+            r["%s CPU s / sift CPU s" % fc] = div(
+                get(fc, "index", "cpu_s"), get("sift", "index", "cpu_s"))
+            r["sift index %% / %s index %%" % fc] = div(
+                get("sift", "size", "index_pct_of_mail"),
+                get(fc, "size", "index_pct_of_mail"))
     return r
 
 
@@ -1677,6 +1685,43 @@ def size_label(n):
     return "%dk" % (n // 1000) if n >= 1000 and n % 1000 == 0 else str(n)
 
 
+def print_flatcurve_ratios(rows, sizes):
+    """fts-sift against each flatcurve engine at each size where both ran:
+    indexing CPU (issue 14 aims at >= 3x), index size, memory, latency,
+    exactness."""
+    pairs = [(n, fc) for n in sizes for fc in ("flatcurve", "flatcurve-nosub")
+             if (n, "sift") in rows and (n, fc) in rows]
+    if not pairs:
+        return
+
+    def div(a, b):
+        return a / b if a is not None and b else None
+
+    def exact(e):
+        ag = _g(e, "search", "agreement")
+        return "%d/%d" % (ag["agree"], ag["total"]) if ag else "-"
+    print()
+    print("fts-sift vs flatcurve (x = flatcurve's figure / fts-sift's; "
+          "CPU x >= 3 is issue 14's aim)")
+    line = "  %-16s %7s %7s %7s %15s %13s %15s %19s %13s"
+    print(line % ("flatcurve", "msgs", "CPU s", "CPU x", "% mail s/f",
+                  "idxRSS s/f", "imapRSS s/f", "p50/p95 ms f", "=scan s/f"))
+    for n, fc in pairs:
+        s, f = rows[(n, "sift")], rows[(n, fc)]
+        print(line % (
+            fc, n, fmt(_g(f, "index", "cpu_s")),
+            fmt(div(_g(f, "index", "cpu_s"), _g(s, "index", "cpu_s")), 2),
+            "%s/%s" % (fmt(_g(s, "size", "index_pct_of_mail")),
+                       fmt(_g(f, "size", "index_pct_of_mail"))),
+            "%s/%s" % (fmt(_g(s, "index", "maxrss_mb"), 0),
+                       fmt(_g(f, "index", "maxrss_mb"), 0)),
+            "%s/%s" % (fmt(_g(s, "imap", "peak_rss_mb"), 0),
+                       fmt(_g(f, "imap", "peak_rss_mb"), 0)),
+            "%s/%s" % (fmt(_g(f, "search", "p50_ms")),
+                       fmt(_g(f, "search", "p95_ms"))),
+            "%s %s" % (exact(s), exact(f))))
+
+
 def print_scale_report(runs):
     rows = scale_rows(runs)
     sizes = sorted({k[0] for k in rows})
@@ -1697,6 +1742,9 @@ def print_scale_report(runs):
                               else "") for r in runs if r.get("sift_plugin")})
     if heads:
         print("fts-sift at " + ", ".join(heads))
+    fcs = sorted({r["flatcurve"] for r in runs if r.get("flatcurve")})
+    if fcs:
+        print("flatcurve: " + ", ".join(fcs))
     print("=" * 110)
     line = ("%-16s %7s %6s %7s %7s %7s %7s %7s %9s %6s %8s %8s %9s %8s %4s %5s")
     hdr = line % ("engine", "msgs", "msg/s", "CPU s", "idxRSS", "imapRSS",
@@ -1765,6 +1813,8 @@ process that ran the queries (imapVSZ: VmPeak, what Dovecot's vsz_limit caps), s
 for them.  err: queries that failed (error or the imap process died).  =scan: queries with \
 exactly the scan's UIDs
 (+N?: no scan result for N).  load: 1-min load average before indexing (2 CPUs).""")
+
+    print_flatcurve_ratios(rows, sizes)
 
     print()
     print("per class p50/p95 ms")

@@ -1699,7 +1699,8 @@ def print_flatcurve_ratios(rows, sizes):
 
     def exact(e):
         ag = _g(e, "search", "agreement")
-        return "%d/%d" % (ag["agree"], ag["total"]) if ag else "-"
+        return ("%d/%d" % (ag["agree"], ag["total"])
+                if ag and ag.get("total") else "-")
     print()
     print("fts-sift vs flatcurve (CPU x = flatcurve's CPU s / fts-sift's; "
           "issue 14 aims at >= 3)")

@@ -102,17 +102,44 @@ sys.path.insert(0, HERE)
 import rss_sampler  # noqa: E402  (smaps: anonymous vs file-backed memory)
 
 DOVECOT_24 = dovecot_conf.syntax().version >= 24
-# Dovecot 2.4 (Debian 13): flatcurve (part of Dovecot) with the
-# configuration Debian ships in dovecot-flatcurve, as it is (substring
-# search on, stemming and stopwords) and with substring search off; and
-# fts-xapian 1.9 from dovecot-fts-xapian.  Engine name -> (harness plugin,
-# extra dovecot.conf).
+# flatcurve, prefix search (its default) and with substring search on
+# ("flatcurve"): engine name -> (harness plugin, extra dovecot.conf,
+# plugin settings in 2.3 plugin { } terms).
+#
+# Dovecot 2.4 (Debian 13): flatcurve is part of Dovecot; the configuration
+# Debian ships in dovecot-flatcurve, as it is (substring search on,
+# stemming and stopwords) and with substring search off.  fts-xapian 1.9
+# comes from dovecot-fts-xapian.
 FLATCURVE_CONF = "/usr/share/dovecot/conf.d/90-fts-flatcurve.conf"
-ENGINE_KINDS = {
-    "flatcurve": ("flatcurve", "!include %s\n" % FLATCURVE_CONF),
-    "flatcurve-nosub": ("flatcurve", "!include %s\nfts flatcurve {\n"
-                        "  substring_search = no\n}\n" % FLATCURVE_CONF),
+# Dovecot 2.3 (Debian 12): the external flatcurve plugin (1.0.5), built
+# for the benchmark only by tests/bench/build-flatcurve.sh into
+# $SIFT_FLATCURVE_DIR (its modules/ is the mail_plugin_dir), with the
+# same language settings as Debian 13's file above, in 2.3 names.
+FLATCURVE_DIR = os.environ.get("SIFT_FLATCURVE_DIR", "/var/cache/fts-sift/peers")
+FLATCURVE_MODULES = os.path.join(FLATCURVE_DIR, "modules")
+FLATCURVE_SO = os.path.join(FLATCURVE_MODULES, "lib21_fts_flatcurve_plugin.so")
+FLATCURVE_23_SETTINGS = {
+    "fts_languages": "en",
+    "fts_tokenizers": "generic email-address",
+    "fts_tokenizer_generic": "algorithm=simple",
+    "fts_filters": "normalizer-icu snowball stopwords",
+    "fts_filters_en": "lowercase snowball english-possessive stopwords",
 }
+if DOVECOT_24:
+    ENGINE_KINDS = {
+        "flatcurve": ("flatcurve", "!include %s\n" % FLATCURVE_CONF, {}),
+        "flatcurve-nosub": ("flatcurve", "!include %s\nfts flatcurve {\n"
+                            "  substring_search = no\n}\n" % FLATCURVE_CONF,
+                            {}),
+    }
+else:
+    _FC23_CONF = "mail_plugin_dir = %s\n" % FLATCURVE_MODULES
+    ENGINE_KINDS = {
+        "flatcurve": ("flatcurve", _FC23_CONF, dict(
+            FLATCURVE_23_SETTINGS, fts_flatcurve_substring_search="yes")),
+        "flatcurve-nosub": ("flatcurve", _FC23_CONF, dict(
+            FLATCURVE_23_SETTINGS, fts_flatcurve_substring_search="no")),
+    }
 ALL_ENGINES = ("sift", "none", "xapian", "notmuch", "flatcurve", "flatcurve-nosub")
 DEFAULT_ENGINES = ("sift,none,flatcurve,flatcurve-nosub,xapian" if DOVECOT_24
                    else "sift,none,xapian,notmuch")
@@ -1433,10 +1460,36 @@ def ratios(by):
         get(sl, "search", "p95_ms"), get("xapian", "search", "p95_ms"))
     r["xapian p95 / none p95 (same slice)"] = div(
         get("xapian", "search", "p95_ms"), get(nsl, "search", "p95_ms"))
+    # issue 14's aim: indexing at least 3x flatcurve's CPU throughput
+    for fc in ("flatcurve", "flatcurve-nosub"):
+        if fc in by:
+            r["%s CPU s / sift CPU s" % fc] = div(
+                get(fc, "index", "cpu_s"), get("sift", "index", "cpu_s"))
+            r["sift index %% / %s index %%" % fc] = div(
+                get("sift", "size", "index_pct_of_mail"),
+                get(fc, "size", "index_pct_of_mail"))
     return r
 
 
 # ---------------------------------------------------------------- main
+
+def flatcurve_version():
+    """Which flatcurve the flatcurve engines run: on 2.3 the VERSION file
+    build-flatcurve.sh wrote, on 2.4 Debian's dovecot-flatcurve package."""
+    if not DOVECOT_24:
+        try:
+            with open(os.path.join(FLATCURVE_DIR, "VERSION")) as f:
+                return " ".join(f.read().split("\n")[:1])
+        except OSError:
+            return None
+    try:
+        out = subprocess.run(["dpkg-query", "-W", "-f", "${Version}",
+                              "dovecot-flatcurve"], capture_output=True,
+                             text=True).stdout.strip()
+    except OSError:
+        return None
+    return "dovecot-flatcurve " + out if out else None
+
 
 def snapshot_plugin():
     """Copy the plugin .so aside (a rebuild during the run must not change
@@ -1485,6 +1538,13 @@ def plan(args, corpus, cache=None, queries=()):
             os.environ.get("SIFT_PLUGIN_SO", "")):
         log("WARNING: %s does not exist; skipping sift" % SIFT_SO)
         engines.remove("sift")
+    for fc in ("flatcurve", "flatcurve-nosub"):
+        if fc in engines and not DOVECOT_24 and not os.path.exists(
+                FLATCURVE_SO):
+            log("WARNING: %s does not exist (build it with "
+                "tests/bench/build-flatcurve.sh); skipping %s"
+                % (FLATCURVE_SO, fc))
+            engines.remove(fc)
     n = len(corpus)
     sl = min(args.xapian_limit, n) if args.xapian_limit > 0 else n
     slice_c = corpus.slice(sl) if sl < n else corpus
@@ -1496,8 +1556,9 @@ def plan(args, corpus, cache=None, queries=()):
         if kind == "notmuch":
             out.append((NotmuchEngine(name, c, root), None))
         else:
-            kind, conf = ENGINE_KINDS.get(kind, (kind, ""))
+            kind, conf, settings = ENGINE_KINDS.get(kind, (kind, "", {}))
             out.append((DovecotEngine(name, kind, c, root, port or None,
+                                      plugin_settings=settings or None,
                                       extra_conf=args.extra_conf + conf), oracle))
             port += 1 if port else 0
     have_oracle = "none" in engines
@@ -1552,6 +1613,8 @@ def run_set(args, corpus, queries, so_info, cache, on_update=None,
              "dovecot": dovecot_version(),
              "corpus_sha256": corpus.sha256() if cache is not None else None,
              "sift_plugin": so_info, "appends": args.appends,
+             "flatcurve": flatcurve_version() if any(
+                 n.startswith("flatcurve") for n in by) else None,
              "command": " ".join([os.path.basename(sys.argv[0])] +
                                  sys.argv[1:]),
              "queries": [{"class": q.cls, "imap": q.label,
@@ -1622,6 +1685,48 @@ def size_label(n):
     return "%dk" % (n // 1000) if n >= 1000 and n % 1000 == 0 else str(n)
 
 
+def print_flatcurve_ratios(rows, sizes):
+    """fts-sift against each flatcurve engine at each size where both ran:
+    indexing CPU (issue 14 aims at >= 3x), index size, memory, latency,
+    exactness."""
+    pairs = [(n, fc) for n in sizes for fc in ("flatcurve", "flatcurve-nosub")
+             if (n, "sift") in rows and (n, fc) in rows]
+    if not pairs:
+        return
+
+    def div(a, b):
+        return a / b if a is not None and b else None
+
+    def exact(e):
+        ag = _g(e, "search", "agreement")
+        return ("%d/%d" % (ag["agree"], ag["total"])
+                if ag and ag.get("total") else "-")
+    print()
+    print("fts-sift vs flatcurve (CPU x = flatcurve's CPU s / fts-sift's; "
+          "issue 14 aims at >= 3)")
+    print("(s/f: fts-sift's figure / flatcurve's)")
+    line = "  %-16s %7s %7s %6s %12s %10s %11s %12s %14s %12s"
+    print(line % ("flatcurve", "msgs", "CPU s", "CPU x", "% mail s/f",
+                  "idxRSS s/f", "imapRSS s/f", "p50 ms s/f", "p95 ms s/f",
+                  "=scan s/f"))
+    for n, fc in pairs:
+        s, f = rows[(n, "sift")], rows[(n, fc)]
+        print(line % (
+            fc, n, fmt(_g(f, "index", "cpu_s")),
+            fmt(div(_g(f, "index", "cpu_s"), _g(s, "index", "cpu_s")), 2),
+            "%s/%s" % (fmt(_g(s, "size", "index_pct_of_mail")),
+                       fmt(_g(f, "size", "index_pct_of_mail"))),
+            "%s/%s" % (fmt(_g(s, "index", "maxrss_mb"), 0),
+                       fmt(_g(f, "index", "maxrss_mb"), 0)),
+            "%s/%s" % (fmt(_g(s, "imap", "peak_rss_mb"), 0),
+                       fmt(_g(f, "imap", "peak_rss_mb"), 0)),
+            "%s/%s" % (fmt(_g(s, "search", "p50_ms")),
+                       fmt(_g(f, "search", "p50_ms"))),
+            "%s/%s" % (fmt(_g(s, "search", "p95_ms")),
+                       fmt(_g(f, "search", "p95_ms"))),
+            "%s %s" % (exact(s), exact(f))))
+
+
 def print_scale_report(runs):
     rows = scale_rows(runs)
     sizes = sorted({k[0] for k in rows})
@@ -1642,6 +1747,9 @@ def print_scale_report(runs):
                               else "") for r in runs if r.get("sift_plugin")})
     if heads:
         print("fts-sift at " + ", ".join(heads))
+    fcs = sorted({r["flatcurve"] for r in runs if r.get("flatcurve")})
+    if fcs:
+        print("flatcurve: " + ", ".join(fcs))
     print("=" * 110)
     line = ("%-16s %7s %6s %7s %7s %7s %7s %7s %9s %6s %8s %8s %9s %8s %4s %5s")
     hdr = line % ("engine", "msgs", "msg/s", "CPU s", "idxRSS", "imapRSS",
@@ -1710,6 +1818,8 @@ process that ran the queries (imapVSZ: VmPeak, what Dovecot's vsz_limit caps), s
 for them.  err: queries that failed (error or the imap process died).  =scan: queries with \
 exactly the scan's UIDs
 (+N?: no scan result for N).  load: 1-min load average before indexing (2 CPUs).""")
+
+    print_flatcurve_ratios(rows, sizes)
 
     print()
     print("per class p50/p95 ms")

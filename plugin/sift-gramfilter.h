@@ -79,19 +79,37 @@ ARRAY_DEFINE_TYPE(sift_gram_record, struct sift_gram_record);
    one). */
 struct sift_gramfilter *
 sift_gramfilter_get(const struct stat *st, uint64_t gen);
-/* A filter of its own, outside the cache (the writer's, for
-   sift_gramfilter_export()). */
+/* A filter of its own, outside the cache (tests). */
 struct sift_gramfilter *sift_gramfilter_new(void);
 void sift_gramfilter_free(struct sift_gramfilter **filter);
 /* TRUE the first time it is called for filter: whether to try loading
    the saved filters (once per cached filter, whatever the outcome). */
 bool sift_gramfilter_want_import(struct sift_gramfilter *filter);
-/* Append to dest the contents of a SIFT_GRAMS_FILE holding filter, which
-   covers records (in file order) of the terms file of generation gen. */
-void sift_gramfilter_export(const struct sift_gramfilter *filter,
-			    uint64_t gen,
-			    const ARRAY_TYPE(sift_gram_record) *records,
-			    buffer_t *dest);
+/* The writer of a SIFT_GRAMS_FILE (at path, created or truncated): the
+   filters of the records added, made block by block and written as they
+   are made, so that its memory stays a few hundred KB (the records and
+   blocks) whatever the terms file's size; the same blocks and bits as
+   sift_gramfilter_add_record() makes for those records. */
+struct sift_gramfile_writer;
+int sift_gramfile_writer_open(const char *path, mode_t mode,
+			      struct sift_gramfile_writer **writer_r,
+			      const char **error_r);
+/* Cover the terms record at offset (payload data, len, checksum sum;
+   next: the offset after it) if it is the next one and the size limit
+   (SIFT_GRAM_MAX_BYTES, as for a filter) allows.  Returns TRUE if it is
+   now covered. */
+bool sift_gramfile_writer_add_record(struct sift_gramfile_writer *writer,
+				     uint64_t offset, uint64_t next,
+				     const unsigned char *data, uint32_t len,
+				     uint32_t sum);
+/* Write the rest of the file (for the terms file of generation gen) and
+   close it.  *empty_r: no record was covered (the file is of no use).
+   Returns 0, or -1 if writing failed (error_r why). */
+int sift_gramfile_writer_finish(struct sift_gramfile_writer **writer,
+				uint64_t gen, bool *empty_r,
+				const char **error_r);
+/* Close and free without finishing (the caller removes the file). */
+void sift_gramfile_writer_abort(struct sift_gramfile_writer **writer);
 /* Fill filter, which covers nothing yet, from a SIFT_GRAMS_FILE's
    contents *buf if they verify, name generation gen, cover at most limit
    bytes, and record_ok() confirms each covered record against the terms

@@ -52,6 +52,8 @@ struct sift_gramfilter {
 
 static struct sift_gramfilter *gram_cache[SIFT_GRAM_CACHE_FILES];
 static unsigned int gram_clock;
+/* SIFT_GRAM_MAX_BYTES (tests set a smaller one) */
+static size_t gram_budget = SIFT_GRAM_MAX_BYTES;
 
 /* Filter bits per byte of a block, with three probes.  A 16 KB block of
    list mail's sorted terms has about 3,300 distinct trigrams: about 5
@@ -155,12 +157,44 @@ void sift_gramfilter_free(struct sift_gramfilter **filter)
 	gramfilter_free(filter);
 }
 
+bool sift_gramfilter_reserve(struct sift_gramfilter *filter, size_t bytes)
+{
+	size_t others;
+	unsigned int i, victim;
+
+	if (sift_gramfilter_memory(filter) + bytes > gram_budget)
+		return FALSE;
+	for (;;) {
+		others = 0;
+		victim = SIFT_GRAM_CACHE_FILES;
+		for (i = 0; i < SIFT_GRAM_CACHE_FILES; i++) {
+			if (gram_cache[i] == NULL || gram_cache[i] == filter)
+				continue;
+			others += sift_gramfilter_memory(gram_cache[i]);
+			if (victim == SIFT_GRAM_CACHE_FILES ||
+			    gram_cache[i]->last_used <
+			    gram_cache[victim]->last_used)
+				victim = i;
+		}
+		if (others + sift_gramfilter_memory(filter) + bytes <=
+		    gram_budget)
+			return TRUE;
+		i_assert(victim < SIFT_GRAM_CACHE_FILES);
+		gramfilter_free(&gram_cache[victim]);
+	}
+}
+
 bool sift_gramfilter_want_import(struct sift_gramfilter *filter)
 {
 	if (filter->import_tried)
 		return FALSE;
 	filter->import_tried = TRUE;
 	return TRUE;
+}
+
+void sift_gramfilter_set_budget(size_t bytes)
+{
+	gram_budget = bytes == 0 ? SIFT_GRAM_MAX_BYTES : bytes;
 }
 
 void sift_gramfilter_forget_all(void)
@@ -278,7 +312,7 @@ bool sift_gramfilter_add_record(struct sift_gramfilter *filter,
 		gram_add_block(filter, next - len + (pos - data), pos, p,
 			       next);
 	}
-	if (sift_gramfilter_memory(filter) > SIFT_GRAM_MAX_BYTES) {
+	if (!sift_gramfilter_reserve(filter, 0)) {
 		/* over the limit: this record is scanned as before, and
 		   so is everything after it */
 		array_delete(&filter->blocks, saved_blocks,
@@ -559,19 +593,23 @@ bool sift_gramfile_writer_add_record(struct sift_gramfile_writer *w,
 {
 	const unsigned char *pos, *end = data + len, *p;
 	uint64_t bits_size = 0;
+	unsigned int blocks = 0;
 	struct sift_gram_record *rec;
 	struct gram_block *block;
 
 	if (w->full || (w->covered != 0 && offset != w->covered))
 		return FALSE;
-	/* the same limit as an in-process filter's: the record's bits
-	   first, without making them */
+	/* the budget a reader loads the whole file within (the record's
+	   bits first, without making them) */
 	for (pos = data; pos < end; pos = p) {
 		p = gram_block_end(pos, end);
 		bits_size += gram_block_nbits(p - pos) / 8;
+		blocks++;
 	}
-	if (w->bits_size + bits_size + (array_count(&w->blocks) + 1) *
-	    sizeof(struct gram_block) > SIFT_GRAM_MAX_BYTES) {
+	if (sizeof(struct gram_file_header) + w->bits_size + bits_size +
+	    (array_count(&w->blocks) + blocks) * sizeof(struct gram_block) +
+	    (array_count(&w->records) + 1) * sizeof(struct sift_gram_record) >
+	    gram_budget) {
 		w->full = TRUE;
 		return FALSE;
 	}

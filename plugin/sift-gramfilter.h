@@ -26,9 +26,12 @@
    a generation never change up to its committed length; a rewritten file
    has a new generation).  Records appended later are added when a search
    first meets them.  The filters take an eighth of the terms file
-   (1.3 MB at 30,000 messages); past SIFT_GRAM_MAX_BYTES per file no more
-   records are covered and the rest is scanned as before, which bounds
-   the memory whatever the mailbox.  Building them costs about four
+   (1.3 MB at 30,000 messages); the cached filters of a process take at
+   most SIFT_GRAM_MAX_BYTES together (a filter that grows past what the
+   others leave evicts the least recently used ones first; one that
+   alone reaches it covers no more records, the rest is scanned as
+   before), which bounds the memory whatever the mailbox and however many
+   mailboxes a session searches.  Building them costs about four
    scans of the file, once per process and file.
 
    The writer that rewrites the terms file (sift_termfiles_write_terms())
@@ -52,7 +55,8 @@
 /* target block size (a block holds whole lines; one longer line is a
    block of its own) */
 #define SIFT_GRAM_BLOCK_SIZE (16 * 1024)
-/* filter memory per file at most */
+/* filter memory per process at most (all cached files together; also
+   the most one saved filter file holds) */
 #define SIFT_GRAM_MAX_BYTES (24 * 1024 * 1024)
 /* a search covers at least this many more bytes of the file (else a
    quarter of it: sift-termfiles.c) */
@@ -82,6 +86,10 @@ sift_gramfilter_get(const struct stat *st, uint64_t gen);
 /* A filter of its own, outside the cache (tests). */
 struct sift_gramfilter *sift_gramfilter_new(void);
 void sift_gramfilter_free(struct sift_gramfilter **filter);
+/* Make room in the cache's budget for bytes more of filter's memory,
+   evicting the least recently used other filters as needed.  FALSE if
+   filter's memory and bytes alone exceed SIFT_GRAM_MAX_BYTES. */
+bool sift_gramfilter_reserve(struct sift_gramfilter *filter, size_t bytes);
 /* TRUE the first time it is called for filter: whether to try loading
    the saved filters (once per cached filter, whatever the outcome). */
 bool sift_gramfilter_want_import(struct sift_gramfilter *filter);
@@ -95,8 +103,8 @@ int sift_gramfile_writer_open(const char *path, mode_t mode,
 			      struct sift_gramfile_writer **writer_r,
 			      const char **error_r);
 /* Cover the terms record at offset (payload data, len, checksum sum;
-   next: the offset after it) if it is the next one and the size limit
-   (SIFT_GRAM_MAX_BYTES, as for a filter) allows.  Returns TRUE if it is
+   next: the offset after it) if it is the next one and the file stays
+   within SIFT_GRAM_MAX_BYTES (what a reader loads whole).  Returns TRUE if it is
    now covered. */
 bool sift_gramfile_writer_add_record(struct sift_gramfile_writer *writer,
 				     uint64_t offset, uint64_t next,
@@ -139,6 +147,8 @@ void sift_gramfilter_set_verified(struct sift_gramfilter *filter,
 uint64_t sift_gramfilter_tail_checked(const struct sift_gramfilter *filter);
 void sift_gramfilter_set_tail_checked(struct sift_gramfilter *filter,
 				      uint64_t upto);
+/* Set the budget (0: SIFT_GRAM_MAX_BYTES; tests). */
+void sift_gramfilter_set_budget(size_t bytes);
 /* Drop every cached filter (tests, measurements). */
 void sift_gramfilter_forget_all(void);
 

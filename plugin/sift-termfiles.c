@@ -233,9 +233,11 @@ static void sift_termfiles_load_grams(struct sift_termfiles *dict,
 	fd = open(path, O_RDONLY);
 	if (fd == -1)
 		return;
-	/* (at most a filter's size: the writer's are bounded the same) */
+	/* (at most the filters' budget, other files' filters evicted as
+	   needed: the writer's are bounded the same, and the file holds
+	   little besides the bits) */
 	if (fstat(fd, &st) < 0 || st.st_size <= 0 ||
-	    st.st_size > SIFT_GRAM_MAX_BYTES * 2) {
+	    !sift_gramfilter_reserve(filter, st.st_size)) {
 		i_close_fd(&fd);
 		return;
 	}

@@ -535,12 +535,111 @@ static void test_gramfilter_saved(void)
 	test_end();
 }
 
+/* The filters of a process share one budget: a file's filter growing
+   past what the others leave evicts the least recently used one, a
+   filter alone at the budget covers no more, and the writer's file fits
+   the budget (what a reader loads whole). */
+static void test_gramfilter_budget(void)
+{
+	struct sift_gramfilter *a, *b, *c;
+	struct fake_file f;
+	const uint64_t *offs;
+	struct stat st_a, st_b;
+	unsigned int i, count, covered_a = 0, covered_b = 0;
+	size_t mem_a;
+
+	test_begin("gram filter: one budget for the process's filters");
+	rng_seed(77);
+	sift_gramfilter_forget_all();
+	sift_gramfilter_set_budget(24 * 1024);
+	f.data = str_new(default_pool, 1 << 20);
+	i_array_init(&f.record_offsets, 64);
+	str_append(f.data, "FILEHEADER-32-BYTES-OF-HEADER-..");
+	/* records of about 4 KB: about 480 bytes of filter each, 38 KB
+	   in all */
+	for (i = 0; i < 80; i++)
+		fake_add_record(&f, 300);
+	offs = array_get(&f.record_offsets, &count);
+	i_zero(&st_a);
+	st_a.st_ino = 1;
+	st_b = st_a;
+	st_b.st_ino = 2;
+	a = sift_gramfilter_get(&st_a, 1);
+	b = sift_gramfilter_get(&st_b, 1);
+	/* a: 12 records, b: as many as fit (a is used less recently) */
+	for (i = 0; i < 12; i++) {
+		if (sift_gramfilter_add_record(a, offs[i], offs[i + 1],
+			(const unsigned char *)str_c(f.data) + offs[i] + 8,
+			offs[i + 1] - offs[i] - 8))
+			covered_a++;
+	}
+	test_assert(covered_a == 12);
+	mem_a = sift_gramfilter_memory(a);
+	test_assert(mem_a > 4 * 1024);
+	for (i = 0; i + 1 < count; i++) {
+		if (!sift_gramfilter_add_record(b, offs[i], offs[i + 1],
+			(const unsigned char *)str_c(f.data) + offs[i] + 8,
+			offs[i + 1] - offs[i] - 8))
+			break;
+		covered_b++;
+		/* a stays cached while both fit */
+		if (sift_gramfilter_memory(b) + 8 * 1024 < 24 * 1024 - mem_a) {
+			test_assert(sift_gramfilter_get(&st_a, 1) == a);
+			test_assert(sift_gramfilter_get(&st_b, 1) == b);
+		}
+	}
+	/* b alone reached the budget: it covers no more */
+	test_assert_idx(covered_b > 30 && covered_b < count - 10, covered_b);
+	test_assert(sift_gramfilter_memory(b) <= 24 * 1024);
+	/* a was evicted for b: a new, empty filter for its file */
+	c = sift_gramfilter_get(&st_a, 1);
+	test_assert(sift_gramfilter_covered(c) == 0);
+	/* the sum of the cached filters stays within the budget */
+	test_assert(sift_gramfilter_reserve(c, 0));
+	test_assert(!sift_gramfilter_reserve(c, 24 * 1024 + 1));
+
+	/* the writer's file fits the budget: it covers fewer records */
+	{
+		char path[] = "/tmp/test-sift-gramfilter.XXXXXX";
+		struct sift_gramfile_writer *w;
+		const char *error;
+		struct stat st;
+		unsigned int wcovered = 0;
+		bool empty;
+		int fd = mkstemp(path);
+
+		test_assert(fd != -1);
+		test_assert(sift_gramfile_writer_open(path, 0600, &w,
+						      &error) == 0);
+		for (i = 0; i + 1 < count; i++) {
+			if (sift_gramfile_writer_add_record(w, offs[i],
+				offs[i + 1], (const unsigned char *)str_c(f.data) +
+				offs[i] + 8, offs[i + 1] - offs[i] - 8, 0))
+				wcovered++;
+		}
+		test_assert(sift_gramfile_writer_finish(&w, 1, &empty,
+							&error) == 0);
+		test_assert(fstat(fd, &st) == 0);
+		test_assert(st.st_size <= 24 * 1024 && st.st_size > 20 * 1024);
+		test_assert_idx(wcovered > 30 && wcovered < covered_b,
+				wcovered);
+		i_close_fd(&fd);
+		i_unlink(path);
+	}
+	sift_gramfilter_set_budget(0);
+	str_free(&f.data);
+	array_free(&f.record_offsets);
+	sift_gramfilter_forget_all();
+	test_end();
+}
+
 int main(void)
 {
 	static void (*const test_functions[])(void) = {
 		test_gramfilter_random,
 		test_gramfilter_selective,
 		test_gramfilter_saved,
+		test_gramfilter_budget,
 		NULL
 	};
 	int ret;

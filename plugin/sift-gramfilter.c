@@ -3,8 +3,12 @@
 #include "lib.h"
 #include "array.h"
 #include "buffer.h"
+#include "write-full.h"
 #include "sift-record.h"
 #include "sift-gramfilter.h"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 struct gram_block {
 	/* file offset and length of the block's lines */
@@ -48,6 +52,8 @@ struct sift_gramfilter {
 
 static struct sift_gramfilter *gram_cache[SIFT_GRAM_CACHE_FILES];
 static unsigned int gram_clock;
+/* SIFT_GRAM_MAX_BYTES (tests set a smaller one) */
+static size_t gram_budget = SIFT_GRAM_MAX_BYTES;
 
 /* Filter bits per byte of a block, with three probes.  A 16 KB block of
    list mail's sorted terms has about 3,300 distinct trigrams: about 5
@@ -151,12 +157,44 @@ void sift_gramfilter_free(struct sift_gramfilter **filter)
 	gramfilter_free(filter);
 }
 
+bool sift_gramfilter_reserve(struct sift_gramfilter *filter, size_t bytes)
+{
+	size_t others;
+	unsigned int i, victim;
+
+	if (sift_gramfilter_memory(filter) + bytes > gram_budget)
+		return FALSE;
+	for (;;) {
+		others = 0;
+		victim = SIFT_GRAM_CACHE_FILES;
+		for (i = 0; i < SIFT_GRAM_CACHE_FILES; i++) {
+			if (gram_cache[i] == NULL || gram_cache[i] == filter)
+				continue;
+			others += sift_gramfilter_memory(gram_cache[i]);
+			if (victim == SIFT_GRAM_CACHE_FILES ||
+			    gram_cache[i]->last_used <
+			    gram_cache[victim]->last_used)
+				victim = i;
+		}
+		if (others + sift_gramfilter_memory(filter) + bytes <=
+		    gram_budget)
+			return TRUE;
+		i_assert(victim < SIFT_GRAM_CACHE_FILES);
+		gramfilter_free(&gram_cache[victim]);
+	}
+}
+
 bool sift_gramfilter_want_import(struct sift_gramfilter *filter)
 {
 	if (filter->import_tried)
 		return FALSE;
 	filter->import_tried = TRUE;
 	return TRUE;
+}
+
+void sift_gramfilter_set_budget(size_t bytes)
+{
+	gram_budget = bytes == 0 ? SIFT_GRAM_MAX_BYTES : bytes;
 }
 
 void sift_gramfilter_forget_all(void)
@@ -176,32 +214,29 @@ size_t sift_gramfilter_memory(const struct sift_gramfilter *filter)
 		array_count(&filter->blocks) * sizeof(struct gram_block);
 }
 
-static void gram_add_block(struct sift_gramfilter *filter, uint64_t offset,
-			   const unsigned char *start, const unsigned char *end,
-			   uint64_t record_next)
+/* The filter's size in bits of a block of len bytes (0: none: the block
+   is always read).  Sized by the block's bytes, not by its distinct
+   trigrams: counting those (a hash table per block) cost ten times the
+   filter. */
+static uint32_t gram_block_nbits(size_t len)
 {
-	struct gram_block *block;
+	uint32_t nbits;
+
+	if (len > GRAM_MAX_FILTERED_BLOCK)
+		return 0;
+	nbits = (len * GRAM_BITS_PER_BYTE + 63) / 64 * 64;
+	return nbits == 0 ? 64 : nbits;
+}
+
+/* Set in bits (nbits / 8 bytes, zeroed by the caller) the filter of the
+   lines of [start, end). */
+static void gram_block_fill(const unsigned char *start,
+			    const unsigned char *end, uint32_t nbits,
+			    unsigned char *bits)
+{
 	const unsigned char *line, *le, *p;
-	unsigned char *bits;
-	uint32_t nbits, pos[3];
+	uint32_t pos[3];
 
-	block = array_append_space(&filter->blocks);
-	block->offset = offset;
-	block->len = end - start;
-	block->record_next = record_next;
-	block->bits_pos = filter->bits->used;
-	if (block->len > GRAM_MAX_FILTERED_BLOCK)
-		return;
-
-	/* sized by the block's bytes, not by its distinct trigrams:
-	   counting those (a hash table per block) cost ten times the
-	   filter */
-	nbits = (block->len * GRAM_BITS_PER_BYTE + 63) / 64 * 64;
-	if (nbits == 0)
-		nbits = 64;
-	block->nbits = nbits;
-	bits = buffer_append_space_unsafe(filter->bits, nbits / 8);
-	memset(bits, 0, nbits / 8);
 	for (line = start; line < end; line = le + 1) {
 		uint32_t tri;
 
@@ -221,11 +256,47 @@ static void gram_add_block(struct sift_gramfilter *filter, uint64_t offset,
 	}
 }
 
+/* The end of the block starting at pos in a record's payload ending at
+   end: whole lines up to SIFT_GRAM_BLOCK_SIZE (one longer line is a block
+   of its own).  The in-process filters and the writer's saved ones cut
+   blocks with this same function, so both mean the same. */
+static const unsigned char *
+gram_block_end(const unsigned char *pos, const unsigned char *end)
+{
+	const unsigned char *p = pos, *nl;
+
+	while (p < end && (size_t)(p - pos) < SIFT_GRAM_BLOCK_SIZE) {
+		nl = memchr(p, '\n', end - p);
+		p = nl == NULL ? end : nl + 1;
+	}
+	return p;
+}
+
+static void gram_add_block(struct sift_gramfilter *filter, uint64_t offset,
+			   const unsigned char *start, const unsigned char *end,
+			   uint64_t record_next)
+{
+	struct gram_block *block;
+	unsigned char *bits;
+
+	block = array_append_space(&filter->blocks);
+	block->offset = offset;
+	block->len = end - start;
+	block->record_next = record_next;
+	block->bits_pos = filter->bits->used;
+	block->nbits = gram_block_nbits(block->len);
+	if (block->nbits == 0)
+		return;
+	bits = buffer_append_space_unsafe(filter->bits, block->nbits / 8);
+	memset(bits, 0, block->nbits / 8);
+	gram_block_fill(start, end, block->nbits, bits);
+}
+
 bool sift_gramfilter_add_record(struct sift_gramfilter *filter,
 				uint64_t offset, uint64_t next,
 				const unsigned char *data, uint32_t len)
 {
-	const unsigned char *pos, *end = data + len, *p, *nl;
+	const unsigned char *pos, *end = data + len, *p;
 	unsigned int saved_blocks;
 	size_t saved_bits;
 
@@ -237,15 +308,11 @@ bool sift_gramfilter_add_record(struct sift_gramfilter *filter,
 
 	/* the payload ends at next: its offset in the file is next - len */
 	for (pos = data; pos < end; pos = p) {
-		p = pos;
-		while (p < end && (size_t)(p - pos) < SIFT_GRAM_BLOCK_SIZE) {
-			nl = memchr(p, '\n', end - p);
-			p = nl == NULL ? end : nl + 1;
-		}
+		p = gram_block_end(pos, end);
 		gram_add_block(filter, next - len + (pos - data), pos, p,
 			       next);
 	}
-	if (sift_gramfilter_memory(filter) > SIFT_GRAM_MAX_BYTES) {
+	if (!sift_gramfilter_reserve(filter, 0)) {
 		/* over the limit: this record is scanned as before, and
 		   so is everything after it */
 		array_delete(&filter->blocks, saved_blocks,
@@ -366,13 +433,24 @@ uint64_t sift_gramfilter_resume(const struct sift_gramfilter *filter,
 
 /* ---- the saved filters (SIFT_GRAMS_FILE) -------------------------------- */
 
-/* The file: this header, the covered terms records (struct
-   sift_gram_record), the blocks (struct gram_block, native layout like
-   the other side files) and the filter bits.  The magic names the
-   filters' construction: any change to gram_key(), gram_positions(),
-   GRAM_BITS_PER_BYTE or the block cutting must change it, or a reader
-   would trust filters that mean something else (false negatives). */
-#define GRAM_FILE_MAGIC "SIFTGRM1"
+/* The file: this header, the filter bits, the covered terms records
+   (struct sift_gram_record) and the blocks (struct gram_block, native
+   layout like the other side files).  The bits come first so that the
+   writer streams them to the file as it makes them (only the records and
+   blocks, a few hundred KB at 300,000 messages, wait in memory for the
+   end), and a reader's buffer already holds them at its start, less a
+   header.  The magic names the filters' construction and the layout: any
+   change to gram_key(), gram_positions(), GRAM_BITS_PER_BYTE, the block
+   cutting or the checksum must change it, or a reader would trust
+   filters that mean something else (false negatives).  (SIFTGRM1, the
+   records and blocks before the bits with one checksum over the body,
+   made the writer hold all the bits: such files are refused as "another
+   version" and the filters built by the searches until the next
+   rewrite.) */
+#define GRAM_FILE_MAGIC "SIFTGRM2"
+/* the bits are summed in pieces of this size, so that the writer needs
+   no more of them in memory (the records and blocks, one piece each) */
+#define GRAM_SUM_CHUNK (64 * 1024)
 
 struct gram_file_header {
 	char magic[8];
@@ -388,49 +466,241 @@ struct gram_file_header {
 	uint32_t sum;
 };
 
-/* The header's fields before sum, then everything after the header. */
-static uint32_t gram_file_sum(const struct gram_file_header *hdr,
-			      const void *body, size_t body_len)
+/* The checksum: that of each GRAM_SUM_CHUNK piece of the bits (the first
+   from seed 0), of the records and of the blocks, each seeding the next,
+   and last of the header's fields before sum (known only at the end). */
+static uint32_t gram_sum_next(uint32_t sum, const void *data, size_t len)
 {
-	uint32_t seed = sift_record_sum(0, hdr,
-		offsetof(struct gram_file_header, sum));
-
-	return sift_record_sum(seed, body, body_len);
+	return sift_record_sum(sum, len == 0 ? "" : data, len);
 }
 
-void sift_gramfilter_export(const struct sift_gramfilter *filter,
-			    uint64_t gen,
-			    const ARRAY_TYPE(sift_gram_record) *records,
-			    buffer_t *dest)
+static uint32_t gram_sum_tail(uint32_t bits_sum,
+			      const struct gram_file_header *hdr,
+			      const void *records, const void *blocks)
 {
-	struct gram_file_header hdr;
-	size_t start = dest->used;
-	unsigned char *p;
+	uint32_t sum;
 
+	sum = gram_sum_next(bits_sum, records, (size_t)hdr->record_count *
+			    sizeof(struct sift_gram_record));
+	sum = gram_sum_next(sum, blocks, (size_t)hdr->block_count *
+			    sizeof(struct gram_block));
+	return gram_sum_next(sum, hdr,
+			     offsetof(struct gram_file_header, sum));
+}
+
+static uint32_t gram_file_sum(const struct gram_file_header *hdr,
+			      const unsigned char *bits, const void *records,
+			      const void *blocks)
+{
+	uint32_t sum = 0;
+	uint64_t pos;
+
+	for (pos = 0; pos < hdr->bits_size; pos += GRAM_SUM_CHUNK) {
+		sum = gram_sum_next(sum, bits + pos,
+				    I_MIN(GRAM_SUM_CHUNK,
+					  hdr->bits_size - pos));
+	}
+	return gram_sum_tail(sum, hdr, records, blocks);
+}
+
+struct sift_gramfile_writer {
+	int fd;
+	char *path;
+	uint64_t covered;
+	/* bits written so far (the file holds the header's space, then
+	   these), and the checksum of the pieces written */
+	uint64_t bits_size;
+	uint32_t sum;
+	/* set: bits_size passed SIFT_GRAM_MAX_BYTES, no more records are
+	   covered (searches cover the rest, as with an in-process
+	   filter) */
+	bool full;
+	/* a write failed (errno kept in error) */
+	bool failed;
+	const char *error;
+	ARRAY_TYPE(sift_gram_record) records;
+	ARRAY_TYPE(gram_block) blocks;
+	/* the piece of bits being filled (written when GRAM_SUM_CHUNK
+	   long), and one block's bits */
+	unsigned char chunk[GRAM_SUM_CHUNK];
+	size_t chunk_used;
+	unsigned char block_bits[GRAM_MAX_FILTERED_BLOCK / 8 + 8];
+};
+
+static void gramfile_write(struct sift_gramfile_writer *w, const void *data,
+			   size_t len, uint64_t offset)
+{
+	if (w->failed)
+		return;
+	if (pwrite_full(w->fd, data, len, offset) < 0) {
+		w->failed = TRUE;
+		w->error = t_strdup_printf("write(%s) failed: %m", w->path);
+	}
+}
+
+static void gramfile_flush_chunk(struct sift_gramfile_writer *w)
+{
+	if (w->chunk_used == 0)
+		return;
+	w->sum = gram_sum_next(w->sum, w->chunk, w->chunk_used);
+	gramfile_write(w, w->chunk, w->chunk_used,
+		       sizeof(struct gram_file_header) + w->bits_size -
+		       w->chunk_used);
+	w->chunk_used = 0;
+}
+
+static void gramfile_append_bits(struct sift_gramfile_writer *w,
+				 const unsigned char *bits, size_t len)
+{
+	while (len > 0) {
+		size_t n = I_MIN(len, sizeof(w->chunk) - w->chunk_used);
+
+		memcpy(w->chunk + w->chunk_used, bits, n);
+		w->chunk_used += n;
+		w->bits_size += n;
+		bits += n;
+		len -= n;
+		if (w->chunk_used == sizeof(w->chunk))
+			gramfile_flush_chunk(w);
+	}
+}
+
+int sift_gramfile_writer_open(const char *path, mode_t mode,
+			      struct sift_gramfile_writer **writer_r,
+			      const char **error_r)
+{
+	struct sift_gramfile_writer *w;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	if (fd == -1) {
+		*error_r = t_strdup_printf("open(%s) failed: %m", path);
+		return -1;
+	}
+	w = i_new(struct sift_gramfile_writer, 1);
+	w->fd = fd;
+	w->path = i_strdup(path);
+	i_array_init(&w->records, 64);
+	i_array_init(&w->blocks, 256);
+	*writer_r = w;
+	return 0;
+}
+
+bool sift_gramfile_writer_add_record(struct sift_gramfile_writer *w,
+				     uint64_t offset, uint64_t next,
+				     const unsigned char *data, uint32_t len,
+				     uint32_t sum)
+{
+	const unsigned char *pos, *end = data + len, *p;
+	uint64_t bits_size = 0;
+	unsigned int blocks = 0;
+	struct sift_gram_record *rec;
+	struct gram_block *block;
+
+	if (w->full || (w->covered != 0 && offset != w->covered))
+		return FALSE;
+	/* the budget a reader loads the whole file within (the record's
+	   bits first, without making them) */
+	for (pos = data; pos < end; pos = p) {
+		p = gram_block_end(pos, end);
+		bits_size += gram_block_nbits(p - pos) / 8;
+		blocks++;
+	}
+	if (sizeof(struct gram_file_header) + w->bits_size + bits_size +
+	    (array_count(&w->blocks) + blocks) * sizeof(struct gram_block) +
+	    (array_count(&w->records) + 1) * sizeof(struct sift_gram_record) >
+	    gram_budget) {
+		w->full = TRUE;
+		return FALSE;
+	}
+	for (pos = data; pos < end; pos = p) {
+		p = gram_block_end(pos, end);
+		block = array_append_space(&w->blocks);
+		block->offset = next - len + (pos - data);
+		block->len = p - pos;
+		block->record_next = next;
+		block->bits_pos = w->bits_size;
+		block->nbits = gram_block_nbits(block->len);
+		if (block->nbits == 0)
+			continue;
+		memset(w->block_bits, 0, block->nbits / 8);
+		gram_block_fill(pos, p, block->nbits, w->block_bits);
+		gramfile_append_bits(w, w->block_bits, block->nbits / 8);
+	}
+	rec = array_append_space(&w->records);
+	rec->offset = offset;
+	rec->len = len;
+	rec->sum = sum;
+	w->covered = next;
+	return TRUE;
+}
+
+/* Close and free w; *ret_r: -1 if a write or the close failed
+   (*error_r why), else 0. */
+static void gramfile_writer_free(struct sift_gramfile_writer *w, int *ret_r,
+				 const char **error_r)
+{
+	if (close(w->fd) < 0 && !w->failed) {
+		w->failed = TRUE;
+		w->error = t_strdup_printf("close(%s) failed: %m", w->path);
+	}
+	*ret_r = w->failed ? -1 : 0;
+	if (w->failed)
+		*error_r = w->error;
+	array_free(&w->records);
+	array_free(&w->blocks);
+	i_free(w->path);
+	i_free(w);
+}
+
+int sift_gramfile_writer_finish(struct sift_gramfile_writer **_w,
+				uint64_t gen, bool *empty_r,
+				const char **error_r)
+{
+	struct sift_gramfile_writer *w = *_w;
+	struct gram_file_header hdr;
+	uint64_t pos;
+	size_t rec_size, block_size;
+	int ret;
+
+	*_w = NULL;
+	*empty_r = array_count(&w->records) == 0;
+	gramfile_flush_chunk(w);
+	rec_size = array_count(&w->records) * sizeof(struct sift_gram_record);
+	block_size = array_count(&w->blocks) * sizeof(struct gram_block);
+	pos = sizeof(hdr) + w->bits_size;
+	if (rec_size > 0)
+		gramfile_write(w, array_front(&w->records), rec_size, pos);
+	if (block_size > 0) {
+		gramfile_write(w, array_front(&w->blocks), block_size,
+			       pos + rec_size);
+	}
 	i_zero(&hdr);
 	memcpy(hdr.magic, GRAM_FILE_MAGIC, sizeof(hdr.magic));
 	hdr.terms_gen = gen;
-	hdr.covered = filter->covered;
-	hdr.bits_size = filter->bits->used;
-	hdr.record_count = array_count(records);
-	hdr.block_count = array_count(&filter->blocks);
+	hdr.covered = w->covered;
+	hdr.bits_size = w->bits_size;
+	hdr.record_count = array_count(&w->records);
+	hdr.block_count = array_count(&w->blocks);
 	hdr.block_struct_size = sizeof(struct gram_block);
-	buffer_append(dest, &hdr, sizeof(hdr));
-	if (hdr.record_count > 0) {
-		buffer_append(dest, array_front(records),
-			      hdr.record_count * sizeof(struct sift_gram_record));
-	}
-	if (hdr.block_count > 0) {
-		buffer_append(dest, array_front(&filter->blocks),
-			      hdr.block_count * sizeof(struct gram_block));
-	}
-	buffer_append(dest, filter->bits->data, filter->bits->used);
-	hdr.sum = gram_file_sum(&hdr, CONST_PTR_OFFSET(dest->data,
-						      start + sizeof(hdr)),
-				dest->used - start - sizeof(hdr));
-	p = buffer_get_space_unsafe(dest, start, sizeof(hdr));
-	memcpy(p + offsetof(struct gram_file_header, sum), &hdr.sum,
-	       sizeof(hdr.sum));
+	/* the bits' pieces were summed as written */
+	hdr.sum = gram_sum_tail(w->sum, &hdr, rec_size == 0 ? NULL :
+				array_front(&w->records), block_size == 0 ?
+				NULL : array_front(&w->blocks));
+	gramfile_write(w, &hdr, sizeof(hdr), 0);
+	gramfile_writer_free(w, &ret, error_r);
+	return ret;
+}
+
+void sift_gramfile_writer_abort(struct sift_gramfile_writer **_w)
+{
+	struct sift_gramfile_writer *w = *_w;
+	const char *error;
+	int ret;
+
+	*_w = NULL;
+	if (w != NULL)
+		gramfile_writer_free(w, &ret, &error);
 }
 
 bool sift_gramfilter_import(struct sift_gramfilter *filter, uint64_t gen,
@@ -440,14 +710,13 @@ bool sift_gramfilter_import(struct sift_gramfilter *filter, uint64_t gen,
 			    void *context, const char **error_r)
 {
 	buffer_t *buf = *_buf;
-	const void *data = buf->data;
+	const unsigned char *data = buf->data;
 	size_t size = buf->used;
 	struct gram_file_header hdr;
 	const struct sift_gram_record *recs;
 	const struct gram_block *blocks;
 	uint64_t expect, pos, end;
 	unsigned int i;
-	uint32_t sum;
 
 	i_assert(filter->covered == 0 && array_count(&filter->blocks) == 0);
 	if (size < sizeof(hdr)) {
@@ -463,13 +732,15 @@ bool sift_gramfilter_import(struct sift_gramfilter *filter, uint64_t gen,
 	expect = sizeof(hdr) +
 		(uint64_t)hdr.record_count * sizeof(struct sift_gram_record) +
 		(uint64_t)hdr.block_count * sizeof(struct gram_block);
-	if (hdr.bits_size > size || expect + hdr.bits_size != size) {
+	if (hdr.bits_size > size || hdr.bits_size % 8 != 0 ||
+	    expect + hdr.bits_size != size) {
 		*error_r = "wrong size";
 		return FALSE;
 	}
-	sum = gram_file_sum(&hdr, CONST_PTR_OFFSET(data, sizeof(hdr)),
-			    size - sizeof(hdr));
-	if (sum != hdr.sum) {
+	recs = CONST_PTR_OFFSET(data, sizeof(hdr) + hdr.bits_size);
+	blocks = CONST_PTR_OFFSET(recs,
+		hdr.record_count * sizeof(struct sift_gram_record));
+	if (gram_file_sum(&hdr, data + sizeof(hdr), recs, blocks) != hdr.sum) {
 		*error_r = "checksum mismatch";
 		return FALSE;
 	}
@@ -483,7 +754,6 @@ bool sift_gramfilter_import(struct sift_gramfilter *filter, uint64_t gen,
 		return FALSE;
 	}
 	/* the records chain from the terms file's header up to covered */
-	recs = CONST_PTR_OFFSET(data, sizeof(hdr));
 	pos = SIFT_RECORD_FILE_HEADER_SIZE;
 	for (i = 0; i < hdr.record_count; i++) {
 		if (recs[i].offset != pos) {
@@ -498,8 +768,6 @@ bool sift_gramfilter_import(struct sift_gramfilter *filter, uint64_t gen,
 	}
 	/* the blocks lie in order inside the covered records, their bits
 	   inside the file */
-	blocks = CONST_PTR_OFFSET(recs,
-		hdr.record_count * sizeof(struct sift_gram_record));
 	end = SIFT_RECORD_FILE_HEADER_SIZE;
 	for (i = 0; i < hdr.block_count; i++) {
 		const struct gram_block *b = &blocks[i];
@@ -532,12 +800,12 @@ bool sift_gramfilter_import(struct sift_gramfilter *filter, uint64_t gen,
 			recs[i].len;
 	}
 	/* the bits stay where they were read (moved to the buffer's
-	   start): a copy would fault in as many fresh pages again, the
-	   larger part of loading them */
+	   start, over the header): a copy would fault in as many fresh
+	   pages again, the larger part of loading them */
 	{
 		unsigned char *p = buffer_get_modifiable_data(buf, NULL);
 
-		memmove(p, p + (size - hdr.bits_size), hdr.bits_size);
+		memmove(p, p + sizeof(hdr), hdr.bits_size);
 		buffer_set_used_size(buf, hdr.bits_size);
 		buffer_free(&filter->bits);
 		filter->bits = buf;

@@ -26,14 +26,19 @@
    a generation never change up to its committed length; a rewritten file
    has a new generation).  Records appended later are added when a search
    first meets them.  The filters take an eighth of the terms file
-   (1.3 MB at 30,000 messages); past SIFT_GRAM_MAX_BYTES per file no more
-   records are covered and the rest is scanned as before, which bounds
-   the memory whatever the mailbox.  Building them costs about four
+   (1.3 MB at 30,000 messages); the cached filters of a process take at
+   most SIFT_GRAM_MAX_BYTES together (a filter that grows past what the
+   others leave evicts the least recently used ones first; one that
+   alone reaches it covers no more records, the rest is scanned as
+   before), which bounds the memory whatever the mailbox and however many
+   mailboxes a session searches.  Building them costs about four
    scans of the file, once per process and file.
 
    The writer that rewrites the terms file (sift_termfiles_write_terms())
-   builds the filters of the new file as it writes it and saves them
-   next to it as SIFT_GRAMS_FILE, so that a session's first searches
+   makes the filters of the new file as it writes it and streams them,
+   block by block, to SIFT_GRAMS_FILE next to it (sift_gramfile_writer:
+   holding them whole, with the copy saved, took 25 MB more at the
+   checkpoint of a 300,000-message bulk run), so that a session's first searches
    don't build them: each imap process used to spend its first four
    substring searches building a quarter each (about 35 ms each at 30,000
    messages, four times that at 100,000).  The file is an optional cache,
@@ -52,7 +57,8 @@
 /* target block size (a block holds whole lines; one longer line is a
    block of its own) */
 #define SIFT_GRAM_BLOCK_SIZE (16 * 1024)
-/* filter memory per file at most */
+/* filter memory per process at most (all cached files together; also
+   the most one saved filter file holds) */
 #define SIFT_GRAM_MAX_BYTES (24 * 1024 * 1024)
 /* a search covers at least this many more bytes of the file (else a
    quarter of it: sift-termfiles.c) */
@@ -79,19 +85,41 @@ ARRAY_DEFINE_TYPE(sift_gram_record, struct sift_gram_record);
    one). */
 struct sift_gramfilter *
 sift_gramfilter_get(const struct stat *st, uint64_t gen);
-/* A filter of its own, outside the cache (the writer's, for
-   sift_gramfilter_export()). */
+/* A filter of its own, outside the cache (tests). */
 struct sift_gramfilter *sift_gramfilter_new(void);
 void sift_gramfilter_free(struct sift_gramfilter **filter);
+/* Make room in the cache's budget for bytes more of filter's memory,
+   evicting the least recently used other filters as needed.  FALSE if
+   filter's memory and bytes alone exceed SIFT_GRAM_MAX_BYTES. */
+bool sift_gramfilter_reserve(struct sift_gramfilter *filter, size_t bytes);
 /* TRUE the first time it is called for filter: whether to try loading
    the saved filters (once per cached filter, whatever the outcome). */
 bool sift_gramfilter_want_import(struct sift_gramfilter *filter);
-/* Append to dest the contents of a SIFT_GRAMS_FILE holding filter, which
-   covers records (in file order) of the terms file of generation gen. */
-void sift_gramfilter_export(const struct sift_gramfilter *filter,
-			    uint64_t gen,
-			    const ARRAY_TYPE(sift_gram_record) *records,
-			    buffer_t *dest);
+/* The writer of a SIFT_GRAMS_FILE (at path, created or truncated): the
+   filters of the records added, made block by block and written as they
+   are made, so that its memory stays a few hundred KB (the records and
+   blocks) whatever the terms file's size; the same blocks and bits as
+   sift_gramfilter_add_record() makes for those records. */
+struct sift_gramfile_writer;
+int sift_gramfile_writer_open(const char *path, mode_t mode,
+			      struct sift_gramfile_writer **writer_r,
+			      const char **error_r);
+/* Cover the terms record at offset (payload data, len, checksum sum;
+   next: the offset after it) if it is the next one and the file stays
+   within SIFT_GRAM_MAX_BYTES (what a reader loads whole).  Returns TRUE if it is
+   now covered. */
+bool sift_gramfile_writer_add_record(struct sift_gramfile_writer *writer,
+				     uint64_t offset, uint64_t next,
+				     const unsigned char *data, uint32_t len,
+				     uint32_t sum);
+/* Write the rest of the file (for the terms file of generation gen) and
+   close it.  *empty_r: no record was covered (the file is of no use).
+   Returns 0, or -1 if writing failed (error_r why). */
+int sift_gramfile_writer_finish(struct sift_gramfile_writer **writer,
+				uint64_t gen, bool *empty_r,
+				const char **error_r);
+/* Close and free without finishing (the caller removes the file). */
+void sift_gramfile_writer_abort(struct sift_gramfile_writer **writer);
 /* Fill filter, which covers nothing yet, from a SIFT_GRAMS_FILE's
    contents *buf if they verify, name generation gen, cover at most limit
    bytes, and record_ok() confirms each covered record against the terms
@@ -121,6 +149,8 @@ void sift_gramfilter_set_verified(struct sift_gramfilter *filter,
 uint64_t sift_gramfilter_tail_checked(const struct sift_gramfilter *filter);
 void sift_gramfilter_set_tail_checked(struct sift_gramfilter *filter,
 				      uint64_t upto);
+/* Set the budget (0: SIFT_GRAM_MAX_BYTES; tests). */
+void sift_gramfilter_set_budget(size_t bytes);
 /* Drop every cached filter (tests, measurements). */
 void sift_gramfilter_forget_all(void);
 

@@ -233,9 +233,11 @@ static void sift_termfiles_load_grams(struct sift_termfiles *dict,
 	fd = open(path, O_RDONLY);
 	if (fd == -1)
 		return;
-	/* (at most a filter's size: the writer's are bounded the same) */
+	/* (at most the filters' budget, other files' filters evicted as
+	   needed: the writer's are bounded the same, and the file holds
+	   little besides the bits) */
 	if (fstat(fd, &st) < 0 || st.st_size <= 0 ||
-	    st.st_size > SIFT_GRAM_MAX_BYTES * 2) {
+	    !sift_gramfilter_reserve(filter, st.st_size)) {
 		i_close_fd(&fd);
 		return;
 	}
@@ -774,15 +776,16 @@ struct terms_write_ctx {
 	struct sift_wfile *file;
 	buffer_t *buf;
 	const char *error;
-	/* the filters of the records written (sift-gramfilter.h) */
-	struct sift_gramfilter *grams;
-	ARRAY_TYPE(sift_gram_record) records;
+	/* the filters of the records written, streamed to the grams
+	   file's temporary path as they are made (sift-gramfilter.h);
+	   NULL if it couldn't be created */
+	struct sift_gramfile_writer *grams;
+	const char *grams_tmp;
 };
 
 static int terms_write_flush(struct terms_write_ctx *ctx)
 {
 	struct sift_file_state before, after;
-	struct sift_gram_record *rec;
 
 	if (ctx->buf->used == 0)
 		return 0;
@@ -791,58 +794,66 @@ static int terms_write_flush(struct terms_write_ctx *ctx)
 			      NULL, 0, &ctx->error) < 0)
 		return -1;
 	sift_wfile_state(ctx->file, &after);
-	if (ctx->grams != NULL &&
-	    sift_gramfilter_add_record(ctx->grams, before.len, after.len,
-				       ctx->buf->data, ctx->buf->used)) {
-		rec = array_append_space(&ctx->records);
-		rec->offset = before.len;
-		rec->len = ctx->buf->used;
-		rec->sum = sift_record_checksum(after.gen, before.len,
-						ctx->buf->data,
-						ctx->buf->used);
+	if (ctx->grams != NULL) {
+		(void)sift_gramfile_writer_add_record(ctx->grams, before.len,
+			after.len, ctx->buf->data, ctx->buf->used,
+			sift_record_checksum(after.gen, before.len,
+					     ctx->buf->data, ctx->buf->used));
 	}
 	buffer_set_used_size(ctx->buf, 0);
 	return 0;
 }
 
-/* Save the filters of the terms file just written to dest_dir (an
-   optional cache, sift-gramfilter.h: a failure only leaves them to the
-   searches to build; a file left over from an earlier terms file is
-   of another generation, and ignored). */
-static void terms_write_grams(struct terms_write_ctx *ctx,
-			      const char *dest_dir, mode_t mode)
+/* Start the grams file of the terms file being written to dest_dir
+   (an optional cache, sift-gramfilter.h: a failure only leaves the
+   filters to the searches to build). */
+static void terms_write_grams_begin(struct terms_write_ctx *ctx,
+				    const char *dest_dir, mode_t mode)
+{
+	const char *error;
+
+	ctx->grams_tmp = t_strconcat(dest_dir, "/"SIFT_GRAMS_FILE".tmp",
+				     NULL);
+	if (sift_gramfile_writer_open(ctx->grams_tmp, mode, &ctx->grams,
+				      &error) < 0) {
+		i_warning("fts-sift: Couldn't save the trigram filters "
+			  "(searches build them instead): %s", error);
+		ctx->grams = NULL;
+	}
+}
+
+/* Finish the grams file and put it in place if ok (a file left over from
+   an earlier terms file is of another generation, and ignored). */
+static void terms_write_grams_end(struct terms_write_ctx *ctx,
+				  const char *dest_dir, bool ok)
 {
 	const char *path = t_strconcat(dest_dir, "/"SIFT_GRAMS_FILE, NULL);
-	const char *tmp = t_strconcat(path, ".tmp", NULL);
 	struct sift_file_state st;
-	buffer_t *buf;
-	int fd;
+	const char *error;
+	bool empty;
 
-	if (array_count(&ctx->records) == 0) {
-		i_unlink_if_exists(path);
+	if (ctx->grams == NULL)
+		return;
+	if (!ok) {
+		sift_gramfile_writer_abort(&ctx->grams);
+		i_unlink_if_exists(ctx->grams_tmp);
 		return;
 	}
 	sift_wfile_state(ctx->file, &st);
-	buf = buffer_create_dynamic(default_pool,
-		sift_gramfilter_memory(ctx->grams) +
-		array_count(&ctx->records) * sizeof(struct sift_gram_record) +
-		256);
-	sift_gramfilter_export(ctx->grams, st.gen, &ctx->records, buf);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
-	if (fd == -1) {
+	if (sift_gramfile_writer_finish(&ctx->grams, st.gen, &empty,
+					&error) < 0) {
 		i_warning("fts-sift: Couldn't save %s (searches build the "
-			  "filters instead): open(%s) failed: %m", path, tmp);
-	} else if (write_full(fd, buf->data, buf->used) < 0) {
+			  "filters instead): %s", path, error);
+		i_unlink_if_exists(ctx->grams_tmp);
+	} else if (empty) {
+		i_unlink_if_exists(ctx->grams_tmp);
+		i_unlink_if_exists(path);
+	} else if (rename(ctx->grams_tmp, path) < 0) {
 		i_warning("fts-sift: Couldn't save %s (searches build the "
-			  "filters instead): write(%s) failed: %m", path, tmp);
-		i_close_fd(&fd);
-		i_unlink_if_exists(tmp);
-	} else if (close(fd) < 0 || rename(tmp, path) < 0) {
-		i_warning("fts-sift: Couldn't save %s (searches build the "
-			  "filters instead): %m", path);
-		i_unlink_if_exists(tmp);
+			  "filters instead): rename(%s) failed: %m", path,
+			  ctx->grams_tmp);
+		i_unlink_if_exists(ctx->grams_tmp);
 	}
-	buffer_free(&buf);
 }
 
 static int terms_write_cb(void *context, const char *term, size_t len)
@@ -872,8 +883,7 @@ int sift_termfiles_write_terms(struct sift_termfiles_writer *writer,
 				     &ctx.file, error_r) < 0)
 		return -1;
 	ctx.buf = buffer_create_dynamic(default_pool, TERMS_RECORD_SIZE + 1024);
-	ctx.grams = sift_gramfilter_new();
-	i_array_init(&ctx.records, 64);
+	terms_write_grams_begin(&ctx, dest_dir, writer->mode);
 	if (sift_xdb_each_term(db, terms_write_cb, &ctx, &cb_ret,
 			       &error) != SIFT_X_OK) {
 		*error_r = t_strdup_printf("Listing terms failed: %s",
@@ -885,8 +895,7 @@ int sift_termfiles_write_terms(struct sift_termfiles_writer *writer,
 	}
 	buffer_free(&ctx.buf);
 	if (sift_wfile_replace_end(ctx.file, ok, error_r) < 0) {
-		sift_gramfilter_free(&ctx.grams);
-		array_free(&ctx.records);
+		terms_write_grams_end(&ctx, dest_dir, FALSE);
 		sift_wfile_close(&ctx.file);
 		return -1;
 	}
@@ -894,10 +903,7 @@ int sift_termfiles_write_terms(struct sift_termfiles_writer *writer,
 	/* after the terms file is in place: a reader seeing the new
 	   filters finds the file they describe (or an older one, of
 	   another generation, and ignores them) */
-	if (ok)
-		terms_write_grams(&ctx, dest_dir, writer->mode);
-	sift_gramfilter_free(&ctx.grams);
-	array_free(&ctx.records);
+	terms_write_grams_end(&ctx, dest_dir, ok);
 	if (strcmp(dest_dir, writer->dir) == 0) {
 		/* continue appending to the new file */
 		sift_wfile_close(&writer->terms);

@@ -25,9 +25,18 @@ from the shell:
       for the first matching process, samples it until it exits)
   rss_sampler.py --interval 0.2 --json out.json -- doveadm -c CONF index \
       -u bench INBOX   (runs the command and samples it)
+
+Steps of a run (--status-interval 0.05 --steps 'INDEX.compact/*'): between
+the smaps samples, /proc/PID/status (VmRSS, RssAnon, VmHWM: cheap) every
+status-interval seconds, each sample labelled with the files the glob
+matches (e.g. the copy a compaction writes: Xapian's merge tables, then
+terms.tmp, grams.tmp, opaque.tmp, gaps.tmp), kept as "steps": a row when
+RSS moves by 2 MB or the label changes, and per label the largest RssAnon
+and VmHWM.  That tells which step of a checkpoint raised the peak.
 """
 
 import argparse
+import glob
 import json
 import os
 import re
@@ -118,9 +127,15 @@ class Sampler:
     process exits.  result(): peak figures in MB and the breakdown at the
     largest-RSS sample (top files by resident pages)."""
 
-    def __init__(self, pid, interval=1.0):
+    def __init__(self, pid, interval=1.0, status_interval=None,
+                 steps_glob=None):
         self.pid = pid
         self.interval = interval
+        self.status_interval = status_interval
+        self.steps_glob = steps_glob
+        self.steps = []             # (t, label, rss_mb, anon_mb, hwm_mb)
+        self.step_peaks = {}        # label: [max anon_mb, max hwm_mb]
+        self._last_step = None
         self.samples = 0
         self.cpu_s = None           # the process's CPU s at the last sample
         self.peak = None            # sample with the largest rss
@@ -159,11 +174,42 @@ class Sampler:
             self.peak_class[k] = max(self.peak_class.get(k, 0), v)
         return True
 
+    def step_label(self):
+        if not self.steps_glob:
+            return ""
+        return ",".join(sorted(os.path.basename(x)
+                               for x in glob.glob(self.steps_glob)))
+
+    def sample_status(self):
+        """One cheap sample (/proc/PID/status) with its step label."""
+        st = read_status(self.pid)
+        if not st:
+            return False
+        label = self.step_label()
+        rss, anon, hwm = (round(st.get(k, 0) / KB, 1)
+                          for k in ("VmRSS", "RssAnon", "VmHWM"))
+        pk = self.step_peaks.setdefault(label, [0, 0])
+        pk[0] = max(pk[0], anon)
+        pk[1] = max(pk[1], hwm)
+        last = self._last_step
+        if last is None or label != last[1] or abs(rss - last[2]) >= 2:
+            self._last_step = (round(time.time() - self._t0, 2), label,
+                               rss, anon, hwm)
+            self.steps.append(self._last_step)
+        return True
+
     def _run(self):
         while not self._stop.is_set():
             if not self.sample_once():
                 break
-            self._stop.wait(self.interval)
+            if not self.status_interval:
+                self._stop.wait(self.interval)
+                continue
+            end = time.time() + self.interval
+            while time.time() < end and not self._stop.is_set():
+                if not self.sample_status():
+                    return
+                self._stop.wait(self.status_interval)
 
     def start(self):
         self._t = threading.Thread(target=self._run, daemon=True)
@@ -199,6 +245,9 @@ class Sampler:
             "at_peak_anon_maps_mb": [(p, mb(v)) for p, v in sorted(
                 self.peak_anon["anon_maps"], key=lambda x: -x[1])[:top]],
             "series": self.series,
+            "steps": self.steps,
+            "step_peaks_mb": {k: {"anon": v[0], "hwm": v[1]}
+                              for k, v in self.step_peaks.items()},
         }
 
 
@@ -229,6 +278,11 @@ def main():
     ap.add_argument("--cmdline-has")
     ap.add_argument("--wait", type=float, default=3600)
     ap.add_argument("--interval", type=float, default=1.0)
+    ap.add_argument("--status-interval", type=float, default=None,
+                    help="also sample /proc/PID/status this often (s)")
+    ap.add_argument("--steps", metavar="GLOB",
+                    help="label the status samples with the files GLOB "
+                    "matches (e.g. '<index>.compact/*')")
     ap.add_argument("--json")
     ap.add_argument("--stop-after", type=float, default=None,
                     help="with a command: SIGTERM it after this many s")
@@ -243,7 +297,7 @@ def main():
         pid = a.pid or find_process(a.comm, a.cmdline_has, a.wait)
     if not pid:
         sys.exit("no process")
-    s = Sampler(pid, a.interval)
+    s = Sampler(pid, a.interval, a.status_interval, a.steps)
     if proc is not None:
         # a child stays a zombie (its smaps empty) until waited for
         s.start()
@@ -263,6 +317,7 @@ def main():
         with open(a.json, "w") as f:
             f.write(out)
     r.pop("series", None)
+    r.pop("steps", None)
     print(json.dumps(r, indent=1))
 
 

@@ -9,10 +9,13 @@
 #include "str.h"
 #include "test-common.h"
 #include "sift-test-util.h"
+#include "read-full.h"
 #include "sift-gramfilter.h"
 
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 /* term families as in sift-terms.h (first bytes) */
 static const char *const families[] = { "B", "M", "N", "H", "A", "P", "C" };
@@ -342,6 +345,47 @@ static bool records_one_bad(void *context ATTR_UNUSED,
 	return rec->offset != bad_record_offset;
 }
 
+/* The file sift_gramfile_writer makes of f's records (checksums
+   i * 31), read into a buffer. */
+static buffer_t *write_grams_file(struct fake_file *f, uint64_t gen)
+{
+	char path[] = "/tmp/test-sift-gramfilter.XXXXXX";
+	struct sift_gramfile_writer *w;
+	const uint64_t *offs;
+	unsigned int i, count;
+	const char *error;
+	struct stat st;
+	buffer_t *buf;
+	bool empty;
+	int fd;
+
+	fd = mkstemp(path);
+	if (fd == -1)
+		i_fatal("mkstemp() failed: %m");
+	i_close_fd(&fd);
+	test_assert(sift_gramfile_writer_open(path, 0600, &w, &error) == 0);
+	offs = array_get(&f->record_offsets, &count);
+	for (i = 0; i < count; i++) {
+		uint64_t next = i + 1 < count ? offs[i + 1] : str_len(f->data);
+
+		test_assert(sift_gramfile_writer_add_record(w, offs[i], next,
+			(const unsigned char *)str_c(f->data) + offs[i] + 8,
+			next - offs[i] - 8, i * 31));
+	}
+	test_assert(sift_gramfile_writer_finish(&w, gen, &empty, &error) == 0);
+	test_assert(!empty);
+	fd = open(path, O_RDONLY);
+	if (fd == -1 || fstat(fd, &st) < 0)
+		i_fatal("open(%s) failed: %m", path);
+	buf = buffer_create_dynamic(default_pool, st.st_size + 1);
+	if (read_full(fd, buffer_append_space_unsafe(buf, st.st_size),
+		      st.st_size) <= 0)
+		i_fatal("read(%s) failed: %m", path);
+	i_close_fd(&fd);
+	i_unlink(path);
+	return buf;
+}
+
 /* sift_gramfilter_import() of a copy of data[0..size) */
 static bool try_import(struct sift_gramfilter *filter, uint64_t gen,
 		       uint64_t limit, const void *data, size_t size,
@@ -361,8 +405,9 @@ static bool try_import(struct sift_gramfilter *filter, uint64_t gen,
 	return ret;
 }
 
-/* The saved filters (SIFT_GRAMS_FILE): a loaded filter leaves exactly
-   the blocks the writer's leaves, then goes on covering appended records;
+/* The saved filters (SIFT_GRAMS_FILE, written by the streaming
+   sift_gramfile_writer): a loaded filter leaves exactly the blocks an
+   in-process filter of the same records leaves, then goes on covering appended records;
    a file of another generation, covering more than is committed, whose
    records the terms file doesn't hold, cut short, or with any byte
    changed is refused and leaves the filter empty. */
@@ -370,13 +415,11 @@ static void test_gramfilter_saved(void)
 {
 	struct fake_file f;
 	struct sift_gramfilter *writer, *reader;
-	ARRAY_TYPE(sift_gram_record) records;
 	ARRAY_TYPE(uint64_t) want, got;
 	const uint64_t *offs;
 	buffer_t *saved;
 	string_t *needle;
 	struct stat st;
-	const char *error;
 	unsigned int i, count, refused = 0;
 	uint64_t covered;
 
@@ -385,30 +428,28 @@ static void test_gramfilter_saved(void)
 	sift_gramfilter_forget_all();
 	f.data = str_new(default_pool, 1 << 20);
 	i_array_init(&f.record_offsets, 64);
-	i_array_init(&records, 64);
 	i_array_init(&want, 64);
 	i_array_init(&got, 64);
 	str_append(f.data, "FILEHEADER-32-BYTES-OF-HEADER-..");
+	/* records past GRAM_SUM_CHUNK bytes of bits: several pieces of
+	   the checksum */
 	for (i = 0; i < 12; i++)
 		fake_add_record(&f, 200 + rng_next() % 2000);
+	for (i = 0; i < 4; i++)
+		fake_add_record(&f, 20000 + rng_next() % 20000);
 	writer = sift_gramfilter_new();
 	offs = array_get(&f.record_offsets, &count);
 	for (i = 0; i < count; i++) {
 		uint64_t next = i + 1 < count ? offs[i + 1] : str_len(f.data);
-		struct sift_gram_record *rec;
 
 		test_assert(sift_gramfilter_add_record(writer, offs[i], next,
 			(const unsigned char *)str_c(f.data) + offs[i] + 8,
 			next - offs[i] - 8));
-		rec = array_append_space(&records);
-		rec->offset = offs[i];
-		rec->len = next - offs[i] - 8;
-		rec->sum = i * 31;
 	}
 	covered = sift_gramfilter_covered(writer);
 	test_assert(covered == str_len(f.data));
-	saved = buffer_create_dynamic(default_pool, 1 << 16);
-	sift_gramfilter_export(writer, 0x77, &records, saved);
+	test_assert(sift_gramfilter_memory(writer) > 64 * 1024);
+	saved = write_grams_file(&f, 0x77);
 
 	i_zero(&st);
 	st.st_dev = 3;
@@ -486,9 +527,106 @@ static void test_gramfilter_saved(void)
 	str_free(&needle);
 	buffer_free(&saved);
 	sift_gramfilter_free(&writer);
-	array_free(&records);
 	array_free(&want);
 	array_free(&got);
+	str_free(&f.data);
+	array_free(&f.record_offsets);
+	sift_gramfilter_forget_all();
+	test_end();
+}
+
+/* The filters of a process share one budget: a file's filter growing
+   past what the others leave evicts the least recently used one, a
+   filter alone at the budget covers no more, and the writer's file fits
+   the budget (what a reader loads whole). */
+static void test_gramfilter_budget(void)
+{
+	struct sift_gramfilter *a, *b, *c;
+	struct fake_file f;
+	const uint64_t *offs;
+	struct stat st_a, st_b;
+	unsigned int i, count, covered_a = 0, covered_b = 0;
+	size_t mem_a;
+
+	test_begin("gram filter: one budget for the process's filters");
+	rng_seed(77);
+	sift_gramfilter_forget_all();
+	sift_gramfilter_set_budget(24 * 1024);
+	f.data = str_new(default_pool, 1 << 20);
+	i_array_init(&f.record_offsets, 64);
+	str_append(f.data, "FILEHEADER-32-BYTES-OF-HEADER-..");
+	/* records of about 4 KB: about 480 bytes of filter each, 38 KB
+	   in all */
+	for (i = 0; i < 80; i++)
+		fake_add_record(&f, 300);
+	offs = array_get(&f.record_offsets, &count);
+	i_zero(&st_a);
+	st_a.st_ino = 1;
+	st_b = st_a;
+	st_b.st_ino = 2;
+	a = sift_gramfilter_get(&st_a, 1);
+	b = sift_gramfilter_get(&st_b, 1);
+	/* a: 12 records, b: as many as fit (a is used less recently) */
+	for (i = 0; i < 12; i++) {
+		if (sift_gramfilter_add_record(a, offs[i], offs[i + 1],
+			(const unsigned char *)str_c(f.data) + offs[i] + 8,
+			offs[i + 1] - offs[i] - 8))
+			covered_a++;
+	}
+	test_assert(covered_a == 12);
+	mem_a = sift_gramfilter_memory(a);
+	test_assert(mem_a > 4 * 1024);
+	for (i = 0; i + 1 < count; i++) {
+		if (!sift_gramfilter_add_record(b, offs[i], offs[i + 1],
+			(const unsigned char *)str_c(f.data) + offs[i] + 8,
+			offs[i + 1] - offs[i] - 8))
+			break;
+		covered_b++;
+		/* a stays cached while both fit */
+		if (sift_gramfilter_memory(b) + 8 * 1024 < 24 * 1024 - mem_a) {
+			test_assert(sift_gramfilter_get(&st_a, 1) == a);
+			test_assert(sift_gramfilter_get(&st_b, 1) == b);
+		}
+	}
+	/* b alone reached the budget: it covers no more */
+	test_assert_idx(covered_b > 30 && covered_b < count - 10, covered_b);
+	test_assert(sift_gramfilter_memory(b) <= 24 * 1024);
+	/* a was evicted for b: a new, empty filter for its file */
+	c = sift_gramfilter_get(&st_a, 1);
+	test_assert(sift_gramfilter_covered(c) == 0);
+	/* the sum of the cached filters stays within the budget */
+	test_assert(sift_gramfilter_reserve(c, 0));
+	test_assert(!sift_gramfilter_reserve(c, 24 * 1024 + 1));
+
+	/* the writer's file fits the budget: it covers fewer records */
+	{
+		char path[] = "/tmp/test-sift-gramfilter.XXXXXX";
+		struct sift_gramfile_writer *w;
+		const char *error;
+		struct stat st;
+		unsigned int wcovered = 0;
+		bool empty;
+		int fd = mkstemp(path);
+
+		test_assert(fd != -1);
+		test_assert(sift_gramfile_writer_open(path, 0600, &w,
+						      &error) == 0);
+		for (i = 0; i + 1 < count; i++) {
+			if (sift_gramfile_writer_add_record(w, offs[i],
+				offs[i + 1], (const unsigned char *)str_c(f.data) +
+				offs[i] + 8, offs[i + 1] - offs[i] - 8, 0))
+				wcovered++;
+		}
+		test_assert(sift_gramfile_writer_finish(&w, 1, &empty,
+							&error) == 0);
+		test_assert(fstat(fd, &st) == 0);
+		test_assert(st.st_size <= 24 * 1024 && st.st_size > 20 * 1024);
+		test_assert_idx(wcovered > 30 && wcovered < covered_b,
+				wcovered);
+		i_close_fd(&fd);
+		i_unlink(path);
+	}
+	sift_gramfilter_set_budget(0);
 	str_free(&f.data);
 	array_free(&f.record_offsets);
 	sift_gramfilter_forget_all();
@@ -501,6 +639,7 @@ int main(void)
 		test_gramfilter_random,
 		test_gramfilter_selective,
 		test_gramfilter_saved,
+		test_gramfilter_budget,
 		NULL
 	};
 	int ret;

@@ -69,12 +69,6 @@ enum sift_xdb_flags {
 	/* With SIFT_XDB_WRITE: don't fsync at commit (faster; a crash may
 	   lose the last commits but never leaves a half-written one). */
 	SIFT_XDB_NO_SYNC = 0x04,
-	/* With SIFT_XDB_WRITE: scratch databases only (run databases,
-	   sift-index-run.c): changed blocks are written over the old ones
-	   instead of copied (Xapian's DB_DANGEROUS): less to read, write and
-	   keep per commit, but nobody may read the database while it is
-	   open for writing, and a crash leaves it unusable. */
-	SIFT_XDB_SCRATCH = 0x08,
 };
 
 enum sift_xstatus sift_xdb_open(const char *path, unsigned int flags,

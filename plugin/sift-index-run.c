@@ -81,8 +81,7 @@ int sift_index_run_add(struct sift_index *index, uint32_t uid,
 				       &error);
 		/* scratch: what makes the run durable is the merge */
 		if (sift_xdb_open(path, SIFT_XDB_WRITE | SIFT_XDB_CREATE |
-				  SIFT_XDB_NO_SYNC | SIFT_XDB_SCRATCH,
-				  &index->run_db,
+				  SIFT_XDB_NO_SYNC, &index->run_db,
 				  &error) != SIFT_X_OK) {
 			sift_index_error(index, "Creating a run database for",
 					 error);

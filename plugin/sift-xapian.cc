@@ -317,8 +317,6 @@ sift_xdb_open(const char *path, unsigned int flags, struct sift_xdb **db_r,
 				Xapian::DB_CREATE_OR_OPEN : Xapian::DB_OPEN;
 			if ((flags & SIFT_XDB_NO_SYNC) != 0)
 				xflags |= Xapian::DB_NO_SYNC;
-			if ((flags & SIFT_XDB_SCRATCH) != 0)
-				xflags |= Xapian::DB_DANGEROUS;
 			/* no term lists: they would be half of the index,
 			   and only deleting or replacing documents needs
 			   them (see sift_xdb_add() and sift_xdb_rebuild());

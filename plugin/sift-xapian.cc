@@ -163,10 +163,6 @@ static bool writable(struct sift_xdb *db, const char *op,
 struct sift_xdoc {
 	Xapian::Document doc;
 	size_t bytes;
-	/* the term being added: one buffer for all of them, so that a term
-	   longer than std::string's inline 15 bytes costs no allocation of
-	   its own before Xapian copies it into the document */
-	std::string term;
 };
 
 static enum sift_xstatus
@@ -531,8 +527,7 @@ xdoc_add(struct sift_xdoc *doc, const char *term, size_t len,
 	try {
 		/* wdf 0 is a boolean term: present, no weight, no share of
 		   the document's length */
-		doc->term.assign(term, len);
-		doc->doc.add_term(doc->term, wdf);
+		doc->doc.add_term(std::string(term, len), wdf);
 		doc->bytes += len + 16;
 		return ok(error_r);
 	} catch (...) {

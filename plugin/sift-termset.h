@@ -30,5 +30,8 @@ size_t sift_termset_bytes(const struct sift_termset *set);
 void sift_termset_get(const struct sift_termset *set, unsigned int idx,
 		      const void **data_r, size_t *len_r,
 		      unsigned int *wdf_r);
+/* The set's hash of a term (exposed for the unit test: equal terms hash
+   alike, terms that differ in one byte or in length should not). */
+uint64_t sift_termset_hash(const void *data, size_t len);
 
 #endif

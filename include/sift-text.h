@@ -98,6 +98,12 @@ int sift_text_ascii_never_in_token(const struct sift_text *text,
    ends on a UTF-8 character boundary (used to cap term lengths). */
 size_t sift_text_utf8_truncate(const char *s, size_t len, size_t max);
 
+/* Is s[0..len) exactly one UTF-8 character?  (For valid UTF-8, as
+   normalized text is; a stray continuation byte is no character.)  The
+   writer keeps no body run of one character and a search answers one
+   character from the body's characters: both ask this. */
+bool sift_text_utf8_is_one_char(const char *s, size_t len);
+
 /* Copy normalized text (the output of sift_text_normalize(), where
    accented letters are decomposed) to out without the combining
    diacritical marks U+0300..U+036F: "CAFE\xcc\x81" -> "CAFE".  out must

@@ -470,15 +470,6 @@ static int doc_address_runs(struct sift_doc_builder *b,
 	return 0;
 }
 
-/* Is text[0..len) one UTF-8 character (of valid UTF-8, as normalized
-   text is)? */
-static bool doc_is_one_char(const char *text, size_t len)
-{
-	unsigned char c = (unsigned char)text[0];
-
-	return len == (c < 0xc0 ? 1U : c < 0xe0 ? 2U : c < 0xf0 ? 3U : 4U);
-}
-
 /* Add text[start..end) as a run term, unless it is one word alone or
    with punctuation at its edges: its word term serves (see
    SIFT_PLAN_CHUNK); or, in a body, one character alone ("|", "+", "-",
@@ -498,7 +489,7 @@ static int doc_run(struct sift_doc_builder *b, const char *text,
 		return 0;
 	if (b->field_kind != SIFT_FIELD_KIND_MIME_HEADER &&
 	    b->field_kind != SIFT_FIELD_KIND_HEADER &&
-	    doc_is_one_char(text + start, end - start))
+	    sift_text_utf8_is_one_char(text + start, end - start))
 		return 0;
 	if (*t < n && spans[*t].offset + spans[*t].len <= end &&
 	    (*t + 1 == n || spans[*t + 1].offset >= end))

@@ -132,18 +132,6 @@ static void plan_keep_needles(struct plan_collect *c, struct sift_plan *plan)
 	}
 }
 
-/* Is s one UTF-8 character (of valid UTF-8, as normalized text is)? */
-static bool utf8_is_one_char(const char *s, size_t len)
-{
-	unsigned char c = (unsigned char)s[0];
-	size_t n;
-
-	if (len == 0)
-		return false;
-	n = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
-	return n == len;
-}
-
 int sift_plan_build(struct sift_text *text, enum sift_field field,
 		    const char *value, size_t value_len,
 		    struct sift_plan *plan_r, const char **error_r)
@@ -216,7 +204,7 @@ int sift_plan_build(struct sift_text *text, enum sift_field field,
 		plan_keep_needles(c, plan_r);
 	}
 	if (field == SIFT_FIELD_BODY && plan_r->kind != SIFT_PLAN_UNSUPPORTED &&
-	    utf8_is_one_char(norm, norm_len)) {
+	    sift_text_utf8_is_one_char(norm, norm_len)) {
 		plan_r->kind = SIFT_PLAN_CHAR;
 		plan_r->needle_count = 0;
 	}
@@ -233,7 +221,8 @@ void sift_plan_free(struct sift_plan *plan)
 bool sift_plan_is_one_char(const struct sift_plan *plan)
 {
 	return plan->normalized != NULL &&
-		utf8_is_one_char(plan->normalized, plan->normalized_len);
+		sift_text_utf8_is_one_char(plan->normalized,
+					   plan->normalized_len);
 }
 
 const char *sift_plan_kind_str(enum sift_plan_kind kind)

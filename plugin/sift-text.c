@@ -1025,6 +1025,18 @@ int sift_text_set_ascii_fast(struct sift_text *text, int enable)
 	return text->ascii_fast;
 }
 
+bool sift_text_utf8_is_one_char(const char *s, size_t len)
+{
+	unsigned char c;
+	size_t n;
+
+	if (len == 0)
+		return false;
+	c = (unsigned char)s[0];
+	n = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+	return n == len;
+}
+
 size_t sift_text_utf8_truncate(const char *s, size_t len, size_t max)
 {
 	const unsigned char *p = (const unsigned char *)s;

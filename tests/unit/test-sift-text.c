@@ -1595,6 +1595,66 @@ static void test_utf8_truncate(void)
 	test_end();
 }
 
+/* s = the UTF-8 of code point cp; its length */
+static size_t utf8_encode(uint32_t cp, char *s)
+{
+	if (cp < 0x80) {
+		s[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		s[0] = (char)(0xC0 | (cp >> 6));
+		s[1] = (char)(0x80 | (cp & 0x3F));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		s[0] = (char)(0xE0 | (cp >> 12));
+		s[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		s[2] = (char)(0x80 | (cp & 0x3F));
+		return 3;
+	}
+	s[0] = (char)(0xF0 | (cp >> 18));
+	s[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+	s[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+	s[3] = (char)(0x80 | (cp & 0x3F));
+	return 4;
+}
+
+/* Every code point is one character; it followed by any other one, or
+   cut short, is not (the writer's skip of one-character body runs and
+   the search's answer from the body's characters must agree). */
+static void test_utf8_is_one_char(void)
+{
+	static const uint32_t others[] = { 0x41, 0xE9, 0x20AC, 0x1F600 };
+	char s[8];
+	uint32_t cp;
+	size_t n, m, k;
+	unsigned int bad = 0;
+
+	test_begin("utf8_is_one_char");
+	for (cp = 0; cp <= 0x10FFFF; cp++) {
+		if (cp >= 0xD800 && cp <= 0xDFFF)
+			continue;
+		n = utf8_encode(cp, s);
+		if (!sift_text_utf8_is_one_char(s, n))
+			bad++;
+		for (k = 1; k < n; k++) {
+			if (sift_text_utf8_is_one_char(s, k))
+				bad++;
+		}
+		for (k = 0; k < N_ELEM(others); k++) {
+			m = utf8_encode(others[k], s + n);
+			if (sift_text_utf8_is_one_char(s, n + m))
+				bad++;
+		}
+	}
+	test_assert_idx(bad == 0, bad);
+	test_assert(!sift_text_utf8_is_one_char("", 0));
+	test_assert(!sift_text_utf8_is_one_char("\x80", 1));
+	test_assert(!sift_text_utf8_is_one_char("\xBF", 1));
+	test_end();
+}
+
 static void test_deinit_null(void)
 {
 	struct sift_text *text = NULL;
@@ -1812,6 +1872,7 @@ int main(void)
 		test_tokenize_stop,
 		test_substring_claim,
 		test_utf8_truncate,
+		test_utf8_is_one_char,
 		test_fold_accents,
 		test_deinit_null,
 		NULL

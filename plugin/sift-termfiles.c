@@ -318,7 +318,8 @@ void sift_termfiles_match_terms(struct sift_termfiles *dict,
 			return;
 	}
 	/* verified before use: the whole file, or with saved filters the
-	   records after theirs now and theirs as they are read */
+	   records after theirs now, and their blocks (or a record of
+	   theirs a scan below reads) as they are read */
 	if (!sift_gramfilter_loaded(filter) ?
 	    !sift_termfiles_check(dict, &dict->terms) :
 	    !sift_termfiles_check_tail(dict, filter))

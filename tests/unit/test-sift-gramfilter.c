@@ -535,6 +535,17 @@ static void test_gramfilter_saved(void)
 	test_end();
 }
 
+/* An empty fake terms file (its 32-byte header), the filters forgotten
+   and the random numbers seeded. */
+static void fake_file_begin(struct fake_file *f, unsigned int seed)
+{
+	rng_seed(seed);
+	sift_gramfilter_forget_all();
+	f->data = str_new(default_pool, 1 << 20);
+	i_array_init(&f->record_offsets, 64);
+	str_append(f->data, "FILEHEADER-32-BYTES-OF-HEADER-..");
+}
+
 /* The blocks of saved filters carry their bytes' checksum: each loaded
    block verifies against the terms bytes the writer wrote, once (then it
    is no longer unverified), and against no bytes with one bit changed
@@ -553,11 +564,7 @@ static void test_gramfilter_saved_blocks_verify(void)
 	const char *error;
 
 	test_begin("gram filter: saved blocks verify their terms bytes");
-	rng_seed(9191);
-	sift_gramfilter_forget_all();
-	f.data = str_new(default_pool, 1 << 20);
-	i_array_init(&f.record_offsets, 64);
-	str_append(f.data, "FILEHEADER-32-BYTES-OF-HEADER-..");
+	fake_file_begin(&f, 9191);
 	for (i = 0; i < 6; i++)
 		fake_add_record(&f, 200 + rng_next() % 3000);
 	fake_add_record(&f, 1);

@@ -48,7 +48,9 @@
    covers no more than the committed bytes, and each terms record it
    describes carries the same length and checksum in the terms file:
    so its filters describe exactly the bytes being searched (the records
-   of a generation never change up to its committed length). */
+   of a generation never change up to its committed length).  Each
+   block also carries the checksum of its bytes (SIFTGRM3), which a
+   search checks before it matches them. */
 #ifndef SIFT_GRAMFILTER_H
 #define SIFT_GRAMFILTER_H
 

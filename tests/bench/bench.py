@@ -1987,6 +1987,28 @@ exactly the scan's UIDs
                                        if pc else "-"))
             print("    %-18s" % c + "".join(cells))
 
+    # Dovecot's own floor for the same answer sizes (DovecotEngine.floor())
+    print()
+    print("per class p95 ms / Dovecot's floor p95 ms for the same answer "
+          "sizes (imap CPU: query/floor)")
+    for name in engines:
+        have = [n for n in sizes if (n, name) in rows and
+                _g(rows[(n, name)], "floor")]
+        if not have:
+            continue
+        print("  %s" % name)
+        print("    %-18s" % "class" + "".join("%24s" % size_label(n)
+                                              for n in have))
+        for c in CLASSES:
+            cells = []
+            for n in have:
+                pc = rows[(n, name)]["search"]["per_class"].get(c) or {}
+                cells.append("%24s" % ("%s/%s (%s/%s)" % (
+                    fmt(pc.get("p95_ms")), fmt(pc.get("floor_p95_ms")),
+                    fmt(pc.get("cpu_p95_ms")),
+                    fmt(pc.get("floor_cpu_p95_ms"))) if pc else "-"))
+            print("    %-18s" % c + "".join(cells))
+
     print()
     print("growth (ratio of the larger size's figure to the smaller's)")
     for name in engines:

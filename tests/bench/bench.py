@@ -1988,14 +1988,17 @@ exactly the scan's UIDs
             print("    %-18s" % c + "".join(cells))
 
     # Dovecot's own floor for the same answer sizes (DovecotEngine.floor())
-    print()
-    print("per class p95 ms / Dovecot's floor p95 ms for the same answer "
-          "sizes (imap CPU: query/floor)")
+    floor_header = False
     for name in engines:
         have = [n for n in sizes if (n, name) in rows and
                 _g(rows[(n, name)], "floor")]
         if not have:
             continue
+        if not floor_header:
+            print()
+            print("per class p95 ms / Dovecot's floor p95 ms for the same "
+                  "answer sizes (imap CPU: query/floor)")
+            floor_header = True
         print("  %s" % name)
         print("    %-18s" % "class" + "".join("%24s" % size_label(n)
                                               for n in have))

@@ -21,6 +21,11 @@ struct gram_block {
 	/* the filter's size in bits (a multiple of 64); 0: no filter (the
 	   block is always read) */
 	uint32_t nbits;
+	/* saved filters: gram_block_sum() of the block's bytes as the
+	   writer wrote them, so that a search verifies the block it reads
+	   instead of the whole record holding it (0 in-process: the
+	   records those blocks were made of were verified first) */
+	uint32_t sum;
 };
 ARRAY_DEFINE_TYPE(gram_block, struct gram_block);
 
@@ -46,6 +51,11 @@ struct sift_gramfilter {
 	   verified */
 	ARRAY(struct gram_saved_record) saved;
 	uint64_t tail_checked;
+	/* the loaded blocks, one bit each: set once the block's bytes
+	   matched its sum (blocks added in the process are past the end,
+	   verified with their records) */
+	buffer_t *block_verified;
+	unsigned int loaded_blocks;
 	ARRAY_TYPE(gram_block) blocks;
 	buffer_t *bits;
 };
@@ -97,6 +107,7 @@ static void gramfilter_free(struct sift_gramfilter **_filter)
 	array_free(&filter->blocks);
 	if (array_is_created(&filter->saved))
 		array_free(&filter->saved);
+	buffer_free(&filter->block_verified);
 	buffer_free(&filter->bits);
 	i_free(filter);
 }
@@ -270,6 +281,15 @@ gram_block_end(const unsigned char *pos, const unsigned char *end)
 		p = nl == NULL ? end : nl + 1;
 	}
 	return p;
+}
+
+/* The checksum of a block's bytes at offset in the terms file (seeded
+   with the offset and length, so that bytes that moved or a block cut
+   elsewhere don't match). */
+static uint32_t gram_block_sum(uint64_t offset, const unsigned char *start,
+			       size_t len)
+{
+	return sift_record_sum(offset ^ ((uint64_t)len << 40), start, len);
 }
 
 static void gram_add_block(struct sift_gramfilter *filter, uint64_t offset,
@@ -447,7 +467,7 @@ uint64_t sift_gramfilter_resume(const struct sift_gramfilter *filter,
    made the writer hold all the bits: such files are refused as "another
    version" and the filters built by the searches until the next
    rewrite.) */
-#define GRAM_FILE_MAGIC "SIFTGRM2"
+#define GRAM_FILE_MAGIC "SIFTGRM3"
 /* the bits are summed in pieces of this size, so that the writer needs
    no more of them in memory (the records and blocks, one piece each) */
 #define GRAM_SUM_CHUNK (64 * 1024)
@@ -621,6 +641,7 @@ bool sift_gramfile_writer_add_record(struct sift_gramfile_writer *w,
 		block->record_next = next;
 		block->bits_pos = w->bits_size;
 		block->nbits = gram_block_nbits(block->len);
+		block->sum = gram_block_sum(block->offset, pos, block->len);
 		if (block->nbits == 0)
 			continue;
 		memset(w->block_bits, 0, block->nbits / 8);
@@ -790,6 +811,20 @@ bool sift_gramfilter_import(struct sift_gramfilter *filter, uint64_t gen,
 	}
 	if (hdr.block_count > 0)
 		array_append(&filter->blocks, blocks, hdr.block_count);
+	/* the bits stay where they were read, after the header: no copy
+	   and no move of the filter's bulk (the larger part of loading it
+	   was faulting in pages, and moving them faulted nothing new but
+	   touched all again) */
+	{
+		struct gram_block *b;
+
+		array_foreach_modifiable(&filter->blocks, b)
+			b->bits_pos += sizeof(hdr);
+	}
+	filter->loaded_blocks = hdr.block_count;
+	filter->block_verified = buffer_create_dynamic(default_pool,
+		(hdr.block_count + 7) / 8);
+	buffer_append_zero(filter->block_verified, (hdr.block_count + 7) / 8);
 	if (!array_is_created(&filter->saved))
 		i_array_init(&filter->saved, hdr.record_count);
 	for (i = 0; i < hdr.record_count; i++) {
@@ -799,18 +834,10 @@ bool sift_gramfilter_import(struct sift_gramfilter *filter, uint64_t gen,
 		r->next = recs[i].offset + SIFT_RECORD_HEADER_SIZE +
 			recs[i].len;
 	}
-	/* the bits stay where they were read (moved to the buffer's
-	   start, over the header): a copy would fault in as many fresh
-	   pages again, the larger part of loading them */
-	{
-		unsigned char *p = buffer_get_modifiable_data(buf, NULL);
-
-		memmove(p, p + sizeof(hdr), hdr.bits_size);
-		buffer_set_used_size(buf, hdr.bits_size);
-		buffer_free(&filter->bits);
-		filter->bits = buf;
-		*_buf = NULL;
-	}
+	buffer_set_used_size(buf, sizeof(hdr) + hdr.bits_size);
+	buffer_free(&filter->bits);
+	filter->bits = buf;
+	*_buf = NULL;
 	filter->covered = hdr.covered;
 	filter->tail_checked = hdr.covered;
 	return TRUE;
@@ -876,4 +903,31 @@ void sift_gramfilter_set_tail_checked(struct sift_gramfilter *filter,
 {
 	if (upto > filter->tail_checked)
 		filter->tail_checked = upto;
+}
+
+bool sift_gramfilter_block_unverified(const struct sift_gramfilter *filter,
+				      unsigned int block_idx)
+{
+	const unsigned char *v;
+
+	if (block_idx >= filter->loaded_blocks)
+		return FALSE;
+	v = filter->block_verified->data;
+	return (v[block_idx / 8] & (1 << (block_idx % 8))) == 0;
+}
+
+bool sift_gramfilter_verify_block(struct sift_gramfilter *filter,
+				  unsigned int block_idx,
+				  const unsigned char *data)
+{
+	const struct gram_block *b;
+	unsigned char *v;
+
+	i_assert(block_idx < filter->loaded_blocks);
+	b = array_idx(&filter->blocks, block_idx);
+	if (gram_block_sum(b->offset, data, b->len) != b->sum)
+		return FALSE;
+	v = buffer_get_modifiable_data(filter->block_verified, NULL);
+	v[block_idx / 8] |= 1 << (block_idx % 8);
+	return TRUE;
 }

@@ -48,7 +48,9 @@
    covers no more than the committed bytes, and each terms record it
    describes carries the same length and checksum in the terms file:
    so its filters describe exactly the bytes being searched (the records
-   of a generation never change up to its committed length). */
+   of a generation never change up to its committed length).  Each
+   block also carries the checksum of its bytes (SIFTGRM3), which a
+   search checks before it matches them. */
 #ifndef SIFT_GRAMFILTER_H
 #define SIFT_GRAMFILTER_H
 
@@ -131,11 +133,13 @@ bool sift_gramfilter_import(struct sift_gramfilter *filter, uint64_t gen,
 					      const struct sift_gram_record *rec),
 			    void *context, const char **error_r);
 /* Loaded filters leave their records' checksums to be verified one by
-   one, when a search first reads a block of them (sift-termfiles.c): a
-   search that reads three blocks then hashes three records, not the
-   whole terms file (40 MB at 100,000 messages: the first search of each
-   session spent about 60 ms on it).  The records after the loaded ones
-   are verified whole, as before (sift_gramfilter_tail_checked()). */
+   one (sift-termfiles.c): a search that reads three blocks through the
+   filters hashes those three blocks (sift_gramfilter_verify_block()),
+   one that scans a loaded record (a reader of an older snapshot) the
+   record, not the whole terms file (40 MB at 100,000 messages: the
+   first search of each session spent about 60 ms on it).  The records
+   after the loaded ones are verified whole, as before
+   (sift_gramfilter_tail_checked()). */
 bool sift_gramfilter_loaded(const struct sift_gramfilter *filter);
 /* If the block at offset is in a loaded record not verified yet: TRUE,
    and that record's offset (verify it, then
@@ -144,6 +148,22 @@ bool sift_gramfilter_unverified(const struct sift_gramfilter *filter,
 				uint64_t offset, uint64_t *record_r);
 void sift_gramfilter_set_verified(struct sift_gramfilter *filter,
 				  uint64_t record);
+/* The blocks of loaded filters carry the checksum of their bytes in the
+   terms file (the writer's): a search verifies each such block the first
+   time it reads it (sift_gramfilter_verify_block()), not the whole
+   record that holds it (records are 256 KB: the first search of a
+   session at 100,000 messages read 16 MB through 1 MB windows and hashed
+   4 MB to check the records of the few blocks it matched).  block_idx:
+   sift_gramfilter_next()'s *iter minus one.  TRUE if the block is a
+   loaded one not verified yet. */
+bool sift_gramfilter_block_unverified(const struct sift_gramfilter *filter,
+				      unsigned int block_idx);
+/* Check a loaded block's bytes (data: its len bytes as read) against its
+   checksum; TRUE (and remembered) if they match, FALSE if the terms file
+   is damaged there. */
+bool sift_gramfilter_verify_block(struct sift_gramfilter *filter,
+				  unsigned int block_idx,
+				  const unsigned char *data);
 /* Up to where the records after the loaded ones are verified (0: none
    yet); set after verifying them. */
 uint64_t sift_gramfilter_tail_checked(const struct sift_gramfilter *filter);

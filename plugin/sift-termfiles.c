@@ -318,7 +318,8 @@ void sift_termfiles_match_terms(struct sift_termfiles *dict,
 			return;
 	}
 	/* verified before use: the whole file, or with saved filters the
-	   records after theirs now and theirs as they are read */
+	   records after theirs now, and their blocks (or a record of
+	   theirs a scan below reads) as they are read */
 	if (!sift_gramfilter_loaded(filter) ?
 	    !sift_termfiles_check(dict, &dict->terms) :
 	    !sift_termfiles_check_tail(dict, filter))
@@ -331,21 +332,22 @@ void sift_termfiles_match_terms(struct sift_termfiles *dict,
 	while (sift_gramfilter_next(filter, &query, dict->terms.len, &iter,
 				    &block_offset, &block_len)) {
 		const char *block;
-		uint64_t record;
 
-		if (sift_gramfilter_unverified(filter, block_offset,
-					       &record)) {
-			if (!sift_rfile_verify(&dict->terms, record)) {
-				sift_termfiles_record_damaged(dict, record);
-				return;
-			}
-			sift_gramfilter_set_verified(filter, record);
-		}
 		block = (const char *)
 			sift_rfile_get_span(&dict->terms, block_offset,
 					    block_len);
 		if (block == NULL) {
 			sift_termfiles_read_failed(dict, &dict->terms);
+			return;
+		}
+		/* a loaded block: its bytes checked against the saved
+		   filters' checksum of them before they are trusted (the
+		   filters' own checksum and the records' headers tie that
+		   to this terms file, sift_gramfilter_import()) */
+		if (sift_gramfilter_block_unverified(filter, iter - 1) &&
+		    !sift_gramfilter_verify_block(
+			filter, iter - 1, (const unsigned char *)block)) {
+			sift_termfiles_record_damaged(dict, block_offset);
 			return;
 		}
 		match_terms_in(block, block + block_len, prefixes,

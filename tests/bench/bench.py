@@ -632,6 +632,31 @@ def uid_search(dv, conn, criteria):
         return set(), str(e)[:500]
 
 
+def floor_criteria(n, total):
+    """A search Dovecot answers from its own index alone that walks every
+    message of a mailbox of total messages and matches n of them (the
+    first n by sequence): what Dovecot itself costs to evaluate a search
+    over the mailbox and hand back an answer of n UIDs, with no FTS
+    lookup and no mail read.  The bench's messages carry no flags, so
+    UNDELETED matches every one."""
+    if n >= total:
+        return ("UNDELETED",)
+    return ("NOT", "%d:%d" % (max(n, 0) + 1, total))
+
+
+def imap_cpu_ms(pid):
+    """The process's CPU time in ms (/proc/<pid>/schedstat: ns, not the
+    10 ms ticks of /proc/<pid>/stat); None if it is gone."""
+    try:
+        with open("/proc/%d/schedstat" % pid) as f:
+            return int(f.read().split()[0]) / 1e6
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+FLOOR_REPS = 3
+
+
 def make_message(word, n):
     date = email.utils.formatdate(localtime=False)
     return ("From: Bench Appender <appender@example.test>\r\n"
@@ -992,12 +1017,19 @@ class DovecotEngine(Engine):
         watch()
         lost = 0
         out = []
+
+        def conn_pid():
+            # the connection's imap process: the newest one
+            ps = imap_processes(self.dv)
+            return max(ps) if ps else None
+        ipid = conn_pid()
         try:
             base = imap_processes(self.dv)
             for i, q in enumerate(queries):
                 if cached and cached[i] is not None:
                     out.append(cached[i])
                     continue
+                c0 = imap_cpu_ms(ipid) if ipid else None
                 t0 = time.perf_counter()
                 try:
                     uids, err = uid_search(self.dv, conn, q.criteria)
@@ -1017,11 +1049,18 @@ class DovecotEngine(Engine):
                         pass
                     conn = connect()
                     watch()
+                    c0 = None
+                    ipid = conn_pid()
                 ms = (time.perf_counter() - t0) * 1000.0
-                out.append({"ms": ms, "uids": uids, "error": err})
+                c1 = imap_cpu_ms(ipid) if c0 is not None else None
+                out.append({"ms": ms, "uids": uids, "error": err,
+                            "cpu_ms": c1 - c0 if c1 is not None else None})
                 if self.cache is not None and self.kind == "none" and \
                         not err:
                     self.cache.put(self.corpus, q, out[-1])
+                sample()
+            if self.kind != "notmuch" and ipid:
+                self.floor(conn, ipid, out)
                 sample()
             # the peaks: the largest of every imap process that ran
             # queries, and the CPU of all of them
@@ -1062,6 +1101,55 @@ class DovecotEngine(Engine):
                sum(1 for o in out if o["error"]),
                fmt((self.r.get("imap") or {}).get("peak_rss_mb"), 0),
                fmt((self.r.get("imap") or {}).get("search_cpu_s"))))
+
+    def floor(self, conn, ipid, out):
+        """Dovecot's own floor for each answer: floor_criteria() with the
+        answer's size, FLOOR_REPS times on the same connection (median
+        wall ms and imap CPU ms); and per size, 0 UIDs (Dovecot sees
+        that no message can match and walks none) and every UID.  A query's time above its
+        floor is what the FTS lookup and the messages Dovecot reads for
+        it add; a class at its floor is bound by Dovecot."""
+        total = len(self.corpus)
+        cache = {}
+
+        def measure(n):
+            if n in cache:
+                return cache[n]
+            ws, cs, got = [], [], None
+            for _ in range(FLOOR_REPS):
+                c0 = imap_cpu_ms(ipid)
+                t0 = time.perf_counter()
+                uids, err = uid_search(self.dv, conn, floor_criteria(n, total))
+                ws.append((time.perf_counter() - t0) * 1000.0)
+                c1 = imap_cpu_ms(ipid)
+                if err or c0 is None or c1 is None:
+                    cache[n] = None
+                    return None
+                cs.append(c1 - c0)
+                got = len(uids)
+            if got != min(n, total):
+                raise RuntimeError("%s: floor search for %d UIDs returned %d"
+                                   % (self.name, n, got))
+            cache[n] = {"ms": statistics.median(ws),
+                        "cpu_ms": statistics.median(cs)}
+            return cache[n]
+        for o in out:
+            if o is None or o.get("error") or "uids" not in o:
+                continue
+            f = measure(len(o["uids"]))
+            if f is not None:
+                o["floor_ms"] = f["ms"]
+                o["floor_cpu_ms"] = f["cpu_ms"]
+        self.r["floor"] = {"criteria": "UID SEARCH NOT <n+1>:<all> (UNDELETED "
+                           "for all)", "reps": FLOOR_REPS,
+                           "none": measure(0), "all": measure(total),
+                           "all_n": total}
+        log("%s: Dovecot's floor: 0 UIDs %s ms (CPU %s), all %d UIDs %s ms "
+            "(CPU %s)" % (self.name, fmt((self.r["floor"]["none"] or {})
+                                         .get("ms")),
+                          fmt((self.r["floor"]["none"] or {}).get("cpu_ms")),
+                          total, fmt((self.r["floor"]["all"] or {}).get("ms")),
+                          fmt((self.r["floor"]["all"] or {}).get("cpu_ms"))))
 
     def append_delay(self, n, seed):
         """APPEND a message with a unique word, then poll until a search
@@ -1241,6 +1329,26 @@ def fmt(v, nd=1):
     return str(v)
 
 
+def floor_stats(rows):
+    """p95 of the imap CPU, of Dovecot's floor (wall and CPU) and of each
+    query's time above its floor, over rows that have them."""
+    out = {}
+    for key, f in (("cpu_p95_ms", lambda r: r.get("cpu_ms")),
+                   ("floor_p95_ms", lambda r: r.get("floor_ms")),
+                   ("floor_cpu_p95_ms", lambda r: r.get("floor_cpu_ms")),
+                   ("above_floor_p95_ms",
+                    lambda r: r["ms"] - r["floor_ms"]
+                    if r.get("floor_ms") is not None else None),
+                   ("cpu_above_floor_p95_ms",
+                    lambda r: r["cpu_ms"] - r["floor_cpu_ms"]
+                    if r.get("floor_cpu_ms") is not None and
+                    r.get("cpu_ms") is not None else None)):
+        v = [x for x in (f(r) for r in rows) if x is not None]
+        if v:
+            out[key] = pct(v, 95)
+    return out
+
+
 def summarize_search(engine, queries, oracle):
     """Per-class latency and hit stats; agreement with the oracle (none on
     the same messages)."""
@@ -1256,6 +1364,9 @@ def summarize_search(engine, queries, oracle):
         hits = r.get("hits") if "hits" in r else len(r["uids"])
         row = {"class": q.cls, "query": q.label, "ms": r["ms"], "hits": hits,
                "error": r.get("error")}
+        for k in ("cpu_ms", "floor_ms", "floor_cpu_ms"):
+            if r.get(k) is not None:
+                row[k] = r[k]
         if "uids" in r:
             # so agreement can be checked later against the oracle cache
             # (--report rechecks), when the scan was not done yet
@@ -1286,8 +1397,10 @@ def summarize_search(engine, queries, oracle):
     s = {"p50_ms": pct(allms, 50), "p95_ms": pct(allms, 95),
          "queries": len(allms),
          "errors": sum(1 for r in res if r and r.get("error")),
-         "per_class": {c: {"n": len(v), "p50_ms": pct(v, 50),
-                           "p95_ms": pct(v, 95)}
+         "per_class": {c: dict({"n": len(v), "p50_ms": pct(v, 50),
+                                "p95_ms": pct(v, 95)},
+                               **floor_stats([row for row in rows if row and
+                                              row["class"] == c]))
                        for c, v in per_class.items()},
          "queries_detail": [r for r in rows if r]}
     if oracle is not None:
@@ -1383,6 +1496,8 @@ of %d).""" % report.get("appends", 5))
                     cells.append("%17s" % "-")
             print("%-18s %3d " % (c, n) + " ".join(cells))
 
+    print_floor(engines)
+
     print()
     print("ratios")
     for k, v in report["ratios"].items():
@@ -1420,6 +1535,38 @@ of %d).""" % report.get("appends", 5))
             print("%s: %d Panic/Fatal/Error log lines, first: %s"
                   % (e["engine"], e["log_problems"],
                      e["log_problem_lines"][0][:200]))
+
+
+def print_floor(engines):
+    """Per class, each engine's p95 next to Dovecot's own floor for the
+    same answer sizes (DovecotEngine.floor()): how much of a class is
+    Dovecot's handling of that many UIDs and how much is above it."""
+    for e in engines:
+        se = e.get("search") or {}
+        fl = e.get("floor")
+        if not fl or not se.get("per_class"):
+            continue
+        print()
+        print("%s: Dovecot's floor per class (the same answer sizes, "
+              "Dovecot alone: %s)" % (e["engine"], fl["criteria"]))
+        print("  0 UIDs: %s ms (imap CPU %s); all %d "
+              "UIDs: %s ms (imap CPU %s)"
+              % (fmt((fl.get("none") or {}).get("ms")),
+                 fmt((fl.get("none") or {}).get("cpu_ms")), fl["all_n"],
+                 fmt((fl.get("all") or {}).get("ms")),
+                 fmt((fl.get("all") or {}).get("cpu_ms"))))
+        line = "  %-18s %8s %8s %8s %8s %8s %8s"
+        print(line % ("class (p95 ms)", "query", "floor", "above", "CPU",
+                      "floorCPU", "CPUabove"))
+        for c in CLASSES:
+            pc = se["per_class"].get(c)
+            if not pc:
+                continue
+            print(line % (c, fmt(pc.get("p95_ms")), fmt(pc.get("floor_p95_ms")),
+                          fmt(pc.get("above_floor_p95_ms")),
+                          fmt(pc.get("cpu_p95_ms")),
+                          fmt(pc.get("floor_cpu_p95_ms")),
+                          fmt(pc.get("cpu_above_floor_p95_ms"))))
 
 
 def ratios(by):
@@ -1838,6 +1985,31 @@ exactly the scan's UIDs
                 cells.append("%20s" % ("%s/%s" % (fmt(pc["p50_ms"]),
                                                   fmt(pc["p95_ms"]))
                                        if pc else "-"))
+            print("    %-18s" % c + "".join(cells))
+
+    # Dovecot's own floor for the same answer sizes (DovecotEngine.floor())
+    floor_header = False
+    for name in engines:
+        have = [n for n in sizes if (n, name) in rows and
+                _g(rows[(n, name)], "floor")]
+        if not have:
+            continue
+        if not floor_header:
+            print()
+            print("per class p95 ms / Dovecot's floor p95 ms for the same "
+                  "answer sizes (imap CPU: query/floor)")
+            floor_header = True
+        print("  %s" % name)
+        print("    %-18s" % "class" + "".join("%24s" % size_label(n)
+                                              for n in have))
+        for c in CLASSES:
+            cells = []
+            for n in have:
+                pc = rows[(n, name)]["search"]["per_class"].get(c) or {}
+                cells.append("%24s" % ("%s/%s (%s/%s)" % (
+                    fmt(pc.get("p95_ms")), fmt(pc.get("floor_p95_ms")),
+                    fmt(pc.get("cpu_p95_ms")),
+                    fmt(pc.get("floor_cpu_p95_ms"))) if pc else "-"))
             print("    %-18s" % c + "".join(cells))
 
     print()

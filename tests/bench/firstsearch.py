@@ -11,7 +11,9 @@ Dovecot's floor for an answer of N UIDs.
         CRITERIA: a JSON list each, e.g. '["BODY","kselftest"]'
     env: REPLAY_SO=<plugin .so> (default: the build tree's),
          PERF=<file> (perf record the imap process meanwhile),
-         PERF_CG=dwarf|fp (perf's call graph, default fp)
+         PERF_CG=dwarf|fp (perf's call graph, default fp),
+         STRACE=<file> (strace -T the imap process meanwhile: its opens,
+         reads and maps, with the time each took)
 
 ROOT is $SIFT_BENCH_ROOT/sift of a bench.py --keep run."""
 import sys, os, time, json, statistics, argparse, subprocess, signal
@@ -55,8 +57,27 @@ try:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1)
 
+    stracep = None
+    if os.environ.get("STRACE"):
+        stracep = subprocess.Popen(
+            ["strace", "-T", "-tt", "-e", "trace=openat,read,pread64,mmap,"
+             "munmap,getdents64,fstat,stat,newfstatat,brk,mremap",
+             "-o", os.environ["STRACE"], "-p", str(ipid)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1)
+
     def cpu():
         return int(open("/proc/%d/schedstat" % ipid).read().split()[0]) / 1e6
+    def mem():
+        """VmHWM, RssAnon and RssFile of the imap process, MB"""
+        v = {}
+        for line in open("/proc/%d/status" % ipid):
+            k = line.split(":")[0]
+            if k in ("VmHWM", "RssAnon", "RssFile"):
+                v[k] = int(line.split()[1]) / 1024.0
+        return "hwm %5.1f anon %5.1f file %5.1f MB" % (
+            v.get("VmHWM", 0), v.get("RssAnon", 0), v.get("RssFile", 0))
+    print("%-32s %s" % ("(after SELECT)", mem()))
     for text in a.criteria:
         crit = json.loads(text)
         ws, cs, ps = [], [], []
@@ -73,11 +94,12 @@ try:
             cs.append(c1 - c0)
             ps.append((t2 - t1) * 1000)
         print("%-32s n=%7d  imap cpu %7.2f ms  recv %7.2f ms  parse %6.2f ms"
-              % (" ".join(crit)[:32], len(uids), statistics.median(cs),
-                 statistics.median(ws), statistics.median(ps)))
-    if perfp is not None:
-        perfp.send_signal(signal.SIGINT)
-        perfp.wait()
+              "  %s" % (" ".join(crit)[:32], len(uids), statistics.median(cs),
+                        statistics.median(ws), statistics.median(ps), mem()))
+    for p in (perfp, stracep):
+        if p is not None:
+            p.send_signal(signal.SIGINT)
+            p.wait()
     conn.logout()
 finally:
     dv.stop()

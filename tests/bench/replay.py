@@ -6,7 +6,11 @@ process's own CPU time (/proc/<pid>/schedstat) per query, per class
 p50/p95, the imap process's peak RSS.  --debug: mail_debug on, one pass;
 per query the plugin's lookup time, its maybe count and the messages
 Dovecot opened (as oracle_sets.py counts them).  --compare: a JSON of an
-earlier replay whose UIDs every query must equal.
+earlier replay whose UIDs every query must equal.  --floor: after each
+query, Dovecot's own floor for an answer of its size (bench.py's
+floor_criteria(): a search of Dovecot's index that walks the mailbox and
+returns as many UIDs; same reps), and per class the p95 of the query, of
+its floor and of the time above it (wall and imap CPU).
 
     python3 tests/bench/replay.py ROOT MBOX OUT.json [--reps N] [--debug]
         [--compare BASE.json] [--only REGEX]
@@ -30,6 +34,7 @@ ap.add_argument("--compare")
 ap.add_argument("--engine", default="sift")
 ap.add_argument("--limit", type=int, default=None)
 ap.add_argument("--only")
+ap.add_argument("--floor", action="store_true")
 a = ap.parse_args()
 qcache = "/tmp/sift-replay-queries-%s-%s.pkl" % (os.path.basename(a.mbox),
                                                a.limit)
@@ -54,7 +59,8 @@ import oracle_sets
 res = []
 try:
     conn = dv.imap(bench.USER)
-    conn.select("INBOX")
+    typ, sel = conn.select("INBOX")
+    total = int(sel[0])
     master = dv._master_pid()
     def imap_pids():
         out = []
@@ -98,6 +104,17 @@ try:
             uids = u
         row = {"class": q[0], "query": q[1], "ms": statistics.median(times), "all_ms": times, "cpu_ms": statistics.median(cpus),
                "hits": len(uids), "uids": uids}
+        if a.floor:
+            fts, fcs = [], []
+            for r in range(1 if a.debug else a.reps):
+                c0 = cpu_ms()
+                t0 = time.perf_counter()
+                fu = dv.uid_search(conn, *bench.floor_criteria(len(uids), total))
+                fts.append((time.perf_counter() - t0) * 1000)
+                fcs.append(cpu_ms() - c0)
+                assert len(fu) == len(uids), (q[1], len(fu), len(uids))
+            row["floor_ms"] = statistics.median(fts)
+            row["floor_cpu_ms"] = statistics.median(fcs)
         if watch:
             found = watch.read()
             row["lookups"] = [{"definite": f[1], "maybe": f[2], "us": f[4]} for f in found]
@@ -130,5 +147,12 @@ for c, rs in list(classes.items()) + [("all", res)]:
     cp = [r["cpu_ms"] for r in rs]
     print("%-18s %3d %8.1f %8.1f %8.1f %8.1f %8.1f %8s %8s" % (c, len(rs), bench.pct(ms, 50), bench.pct(ms, 95), max(ms), bench.pct(cp, 50), bench.pct(cp, 95),
           sum(r.get("maybe", 0) for r in rs) if a.debug else "-", sum(r.get("opened", 0) for r in rs) if a.debug else "-"))
+if a.floor:
+    print("Dovecot's floor (%s messages; same answer sizes), p95 ms:" % total)
+    print("%-18s %3s %8s %8s %8s %8s %8s %8s" % ("class", "n", "query", "floor", "above", "cpu", "floorcpu", "cpuabove"))
+    for c, rs in list(classes.items()) + [("all", res)]:
+        st = bench.floor_stats(rs)
+        print("%-18s %3d %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f" % (c, len(rs), bench.pct([r["ms"] for r in rs], 95),
+              st["floor_p95_ms"], st["above_floor_p95_ms"], st["cpu_p95_ms"], st["floor_cpu_p95_ms"], st["cpu_above_floor_p95_ms"]))
 if base is not None:
     print("compare:", len(res) - bad, "/", len(res), "equal")

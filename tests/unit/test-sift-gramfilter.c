@@ -535,6 +535,102 @@ static void test_gramfilter_saved(void)
 	test_end();
 }
 
+/* An empty fake terms file (its 32-byte header), the filters forgotten
+   and the random numbers seeded. */
+static void fake_file_begin(struct fake_file *f, unsigned int seed)
+{
+	rng_seed(seed);
+	sift_gramfilter_forget_all();
+	f->data = str_new(default_pool, 1 << 20);
+	i_array_init(&f->record_offsets, 64);
+	str_append(f->data, "FILEHEADER-32-BYTES-OF-HEADER-..");
+}
+
+/* The blocks of saved filters carry their bytes' checksum: each loaded
+   block verifies against the terms bytes the writer wrote, once (then it
+   is no longer unverified), and against no bytes with one bit changed
+   (anywhere in the block) or the bytes of another block of the same
+   length; blocks a search adds in the process are never unverified. */
+static void test_gramfilter_saved_blocks_verify(void)
+{
+	struct fake_file f;
+	struct sift_gramfilter *reader;
+	struct sift_gram_query unusable;
+	const uint64_t *offs;
+	buffer_t *saved, *copy;
+	uint64_t covered, offset, prev_offset = 0;
+	uint32_t len, prev_len = 0;
+	unsigned int i, count, iter = 0, blocks = 0, flips = 0, idx;
+	const char *error;
+
+	test_begin("gram filter: saved blocks verify their terms bytes");
+	fake_file_begin(&f, 9191);
+	for (i = 0; i < 6; i++)
+		fake_add_record(&f, 200 + rng_next() % 3000);
+	fake_add_record(&f, 1);
+	offs = array_get(&f.record_offsets, &count);
+	covered = str_len(f.data);
+	saved = write_grams_file(&f, 0x55);
+	reader = sift_gramfilter_new();
+	error = NULL;
+	test_assert(sift_gramfilter_import(reader, 0x55, covered, &saved,
+					   records_all_ok, NULL, &error));
+	test_assert(error == NULL);
+	i_zero(&unusable);
+	while (sift_gramfilter_next(reader, &unusable, covered, &iter,
+				    &offset, &len)) {
+		const unsigned char *bytes =
+			(const unsigned char *)str_c(f.data) + offset;
+
+		idx = iter - 1;
+		blocks++;
+		test_assert_idx(sift_gramfilter_block_unverified(reader, idx),
+				idx);
+		/* one bit changed, at a random place in the block */
+		copy = buffer_create_dynamic(default_pool, len);
+		buffer_append(copy, bytes, len);
+		((unsigned char *)buffer_get_modifiable_data(copy, NULL))
+			[rng_next() % len] ^= 1 << (rng_next() % 8);
+		test_assert_idx(!sift_gramfilter_verify_block(reader, idx,
+							      copy->data), idx);
+		flips++;
+		buffer_free(&copy);
+		/* another block's bytes (the first len of them) */
+		if (prev_len >= len && prev_offset != offset) {
+			test_assert_idx(!sift_gramfilter_verify_block(reader,
+				idx, (const unsigned char *)str_c(f.data) +
+				prev_offset), idx);
+		}
+		test_assert_idx(sift_gramfilter_block_unverified(reader, idx),
+				idx);
+		test_assert_idx(sift_gramfilter_verify_block(reader, idx,
+							     bytes), idx);
+		test_assert_idx(!sift_gramfilter_block_unverified(reader, idx),
+				idx);
+		prev_offset = offset;
+		prev_len = len;
+	}
+	test_assert(blocks > count);
+	test_assert(flips == blocks);
+	/* a record appended later: its blocks are the process's own */
+	fake_add_record(&f, 300);
+	test_assert(sift_gramfilter_add_record(reader, covered,
+		str_len(f.data),
+		(const unsigned char *)str_c(f.data) + covered + 8,
+		str_len(f.data) - covered - 8));
+	iter = 0;
+	while (sift_gramfilter_next(reader, &unusable, str_len(f.data), &iter,
+				    &offset, &len)) {
+		if (offset >= covered)
+			test_assert(!sift_gramfilter_block_unverified(reader,
+								     iter - 1));
+	}
+	sift_gramfilter_free(&reader);
+	str_free(&f.data);
+	array_free(&f.record_offsets);
+	test_end();
+}
+
 /* The filters of a process share one budget: a file's filter growing
    past what the others leave evicts the least recently used one, a
    filter alone at the budget covers no more, and the writer's file fits
@@ -639,6 +735,7 @@ int main(void)
 		test_gramfilter_random,
 		test_gramfilter_selective,
 		test_gramfilter_saved,
+		test_gramfilter_saved_blocks_verify,
 		test_gramfilter_budget,
 		NULL
 	};

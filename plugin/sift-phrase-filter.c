@@ -668,35 +668,43 @@ void sift_phrase_filter_close(struct sift_phrase_filter **_gaps)
 void sift_phrase_filter_apply(struct sift_phrase_filter *gaps, const uint64_t *keys,
 		      unsigned int key_count, ARRAY_TYPE(seq_range) *uids)
 {
-	ARRAY_TYPE(seq_range) drop;
+	ARRAY_TYPE(seq_range) keep;
 	struct seq_range_iter iter;
 	unsigned int n = 0;
 	uint32_t uid;
 
 	if (key_count == 0 || sift_gaps_uidx_count(gaps->uidx) == 0)
 		return;
-	t_array_init(&drop, 64);
+	/* The messages kept are collected (appended in ascending order)
+	   rather than the dropped ones removed from uids: removing one
+	   UID at a time from a set of many separate UIDs moves the rest of
+	   the array each time (quadratic: 0.6 s for a phrase with 146,752
+	   candidates at 300,000 messages). */
+	t_array_init(&keep, 64);
 	seq_range_array_iter_init(&iter, uids);
 	while (seq_range_array_iter_nth(&iter, n++, &uid)) {
 		const unsigned char *bits;
-		unsigned int i;
+		unsigned int i, k;
 		uint32_t size;
 
-		if (!sift_gaps_uidx_find(gaps->uidx, uid, &i))
+		/* a message without a filter, or whose filter can't be
+		   read (a system error), is kept; ascending UIDs read the
+		   file forward (records are in UID order but after a
+		   lowered last_uid) */
+		if (!sift_gaps_uidx_find(gaps->uidx, uid, &i) ||
+		    (bits = gaps_entry_bits(gaps, i, &size)) == NULL) {
+			seq_range_array_add(&keep, uid);
 			continue;
-		/* ascending UIDs read the file forward (records are in UID
-		   order but after a lowered last_uid); a filter that can't
-		   be read (a system error) drops nothing */
-		if ((bits = gaps_entry_bits(gaps, i, &size)) == NULL)
-			continue;
-		for (unsigned int k = 0; k < key_count; k++) {
-			if (!filter_has(bits, size, keys[k])) {
-				seq_range_array_add(&drop, uid);
-				break;
-			}
 		}
+		for (k = 0; k < key_count; k++) {
+			if (!filter_has(bits, size, keys[k]))
+				break;
+		}
+		if (k == key_count)
+			seq_range_array_add(&keep, uid);
 	}
-	seq_range_array_remove_seq_range(uids, &drop);
+	array_clear(uids);
+	array_append_array(uids, &keep);
 }
 
 /* ---- writer ---------------------------------------------------------------- */

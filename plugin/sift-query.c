@@ -425,6 +425,37 @@ static int sift_query_load_flags(struct sift_query *q)
 	return 0;
 }
 
+/* What sift_query_phrase_seed() learned of a phrase's needles (bits in
+   plan order): the dictionary's terms holding each needle it looked up
+   (known), and the needles whose messages it intersected (applied). */
+struct sift_phrase_terms {
+	ARRAY_TYPE(sift_termfiles_term) terms[SIFT_PLAN_MAX_NEEDLES];
+	uint32_t known, applied;
+};
+
+/* dest := the documents holding any of terms (from the dictionary). */
+static int sift_query_terms_docs(struct sift_query *q,
+				 const ARRAY_TYPE(sift_termfiles_term) *terms,
+				 ARRAY_TYPE(seq_range) *dest)
+{
+	struct sift_uids uids = { NULL, 0, 0 };
+	const struct sift_termfiles_term *t;
+	const char *error = NULL, **strs;
+	enum sift_xstatus status;
+	unsigned int i, n;
+	size_t *lens;
+
+	t = array_get(terms, &n);
+	strs = t_new(const char *, n + 1);
+	lens = t_new(size_t, n + 1);
+	for (i = 0; i < n; i++) {
+		strs[i] = t[i].str;
+		lens[i] = t[i].len;
+	}
+	status = sift_xdb_terms_docs(q->db, strs, lens, n, &uids, &error);
+	return sift_query_uids_result(q, status, error, &uids, dest);
+}
+
 /* Narrow found with the plan's needles, longest first: each must occur
    in some term of the prefixes.  Unless filtered (found already holds the
    messages a phrase's gap filters let through), found starts as the
@@ -432,13 +463,15 @@ static int sift_query_load_flags(struct sift_query *q)
    the postings of every term holding it, tens of ms for a common or short
    one ("s", "do", "test"); where Dovecot checking a few more candidates
    is cheaper, the rest are skipped.  Skipping only keeps more
-   candidates.  The needles whose bit (plan order) is set in applied
-   already narrowed found (sift_query_phrase_seed()). */
+   candidates.  With pt (a phrase), the needles it applied already
+   narrowed found, and those it knows the terms of are not looked up in
+   the dictionary again (sift_query_phrase_seed()). */
 static int sift_query_needles(struct sift_query *q,
 			      const struct sift_plan *plan,
 			      const struct sift_termfiles_prefix *prefixes,
 			      unsigned int prefix_count, bool filtered,
-			      uint32_t applied, ARRAY_TYPE(seq_range) *found)
+			      const struct sift_phrase_terms *pt,
+			      ARRAY_TYPE(seq_range) *found)
 {
 	ARRAY_TYPE(seq_range) one_needle;
 
@@ -455,12 +488,17 @@ static int sift_query_needles(struct sift_query *q,
 			      (len <= 1 || (len <= 2 && first >= 3)) :
 			      (len <= 2 && first >= 4)))
 			break;
-		if ((applied & (1U << i)) != 0)
+		if (pt != NULL && (pt->applied & (1U << i)) != 0)
 			continue;
 		array_clear(&one_needle);
-		if (sift_query_match(q, prefixes, prefix_count,
-				     plan->needles[i].str, len,
-				     SIFT_MATCH_SUBSTRING, &one_needle) < 0)
+		if (pt != NULL && (pt->known & (1U << i)) != 0) {
+			if (sift_query_terms_docs(q, &pt->terms[i],
+						  &one_needle) < 0)
+				return -1;
+		} else if (sift_query_match(q, prefixes, prefix_count,
+					    plan->needles[i].str, len,
+					    SIFT_MATCH_SUBSTRING,
+					    &one_needle) < 0)
 			return -1;
 		if (i == 0 && !filtered)
 			seq_range_array_merge(found, &one_needle);
@@ -489,7 +527,7 @@ static int sift_query_candidates(struct sift_query *q,
 		return 0;
 	}
 	t_array_init(&found, 64);
-	if (sift_query_needles(q, plan, prefixes, prefix_count, FALSE, 0,
+	if (sift_query_needles(q, plan, prefixes, prefix_count, FALSE, NULL,
 			       &found) < 0)
 		return -1;
 	seq_range_array_merge(dest, &found);
@@ -611,30 +649,28 @@ static void sift_query_gap_filter(struct sift_query *q,
 /* found := the messages whose gap filters a phrase is to be checked in.
    Probing a message's filter reads its record of the gaps file (a few
    hundred bytes), so probing every message reads the whole file, which
-   grows with the mailbox (about 2.4 us a message at 30,000 messages).
-   A needle of the phrase in few terms of the dictionary (cheap to find:
-   sift-gramfilter.h) is in few enough messages that reading its postings
-   is cheaper than probing the messages without it; only messages holding
-   every needle can match.  So the postings of each such needle are read
-   and intersected (most specific first) and the filters checked in the
-   messages left alone; with none, every message.  *applied_r gets a bit
-   per needle (plan order) whose messages found is already within, so
-   that sift_query_needles() needn't look it up again.  Only ever leaves
-   out messages that can't match.  Returns 0 or -1 (logged). */
+   grows with the mailbox.  A needle of the phrase in few terms of the
+   dictionary (cheap to find: sift-gramfilter.h) is in few enough
+   messages that reading its postings is cheaper than probing the
+   messages without it; only messages holding every needle can match.
+   So the postings of each such needle are read and intersected (the
+   fewest terms first) and the filters checked in the messages left
+   alone; with none, every message.  pt gets the terms of each needle
+   looked up and which needles found is within (for sift_query_needles()).
+   Only ever leaves out messages that can't match.  Returns 0 or -1
+   (logged). */
 static int sift_query_phrase_seed(struct sift_query *q,
 				  const struct sift_plan *plan,
 				  const struct sift_termfiles_prefix *prefixes,
 				  unsigned int prefix_count,
 				  ARRAY_TYPE(seq_range) *found,
-				  uint32_t *applied_r)
+				  struct sift_phrase_terms *pt)
 {
-	ARRAY_TYPE(sift_termfiles_term) terms[SIFT_PLAN_MAX_NEEDLES];
 	ARRAY_TYPE(seq_range) one;
-	const struct sift_termfiles_term *t;
 	unsigned int order[SIFT_PLAN_MAX_NEEDLES];
 	unsigned int i, j, n, used = 0, count = 0;
 
-	*applied_r = 0;
+	i_zero(pt);
 	if (q->dict == NULL || !sift_termfiles_terms_complete(q->dict) ||
 	    q->collect != NULL) {
 		seq_range_array_add_range(found, 1, q->last_uid);
@@ -644,18 +680,19 @@ static int sift_query_phrase_seed(struct sift_query *q,
 		/* (needles of one or two bytes are in most terms) */
 		if (plan->needles[i].len < 3)
 			continue;
-		t_array_init(&terms[i], 64);
+		t_array_init(&pt->terms[i], 64);
 		sift_termfiles_match_terms(q->dict, prefixes, prefix_count,
 					   plan->needles[i].str,
-					   plan->needles[i].len, &terms[i]);
+					   plan->needles[i].len, &pt->terms[i]);
 		if (!sift_query_dict_ok(q))
 			return -1;
-		n = array_count(&terms[i]);
+		pt->known |= 1U << i;
+		n = array_count(&pt->terms[i]);
 		if (n > SIFT_PHRASE_SEED_TERMS)
 			continue;
 		/* insertion by term count: the fewest first */
 		for (j = count; j > 0 &&
-		     array_count(&terms[order[j - 1]]) > n; j--)
+		     array_count(&pt->terms[order[j - 1]]) > n; j--)
 			order[j] = order[j - 1];
 		order[j] = i;
 		count++;
@@ -668,28 +705,14 @@ static int sift_query_phrase_seed(struct sift_query *q,
 	}
 	t_array_init(&one, 64);
 	for (j = 0; j < count; j++) {
-		struct sift_uids uids = { NULL, 0, 0 };
-		const char *error = NULL, **strs;
-		enum sift_xstatus status;
-		size_t *lens;
-
 		i = order[j];
-		t = array_get(&terms[i], &n);
-		strs = t_new(const char *, n + 1);
-		lens = t_new(size_t, n + 1);
-		for (unsigned int k = 0; k < n; k++) {
-			strs[k] = t[k].str;
-			lens[k] = t[k].len;
-		}
 		array_clear(&one);
-		status = sift_xdb_terms_docs(q->db, strs, lens, n, &uids,
-					     &error);
-		if (sift_query_uids_result(q, status, error, &uids,
-					   used == 0 ? found : &one) < 0)
+		if (sift_query_terms_docs(q, &pt->terms[i],
+					  used == 0 ? found : &one) < 0)
 			return -1;
 		if (used++ > 0)
 			seq_range_array_intersect(found, &one);
-		*applied_r |= 1U << i;
+		pt->applied |= 1U << i;
 		if (array_count(found) == 0)
 			break;
 	}
@@ -714,7 +737,7 @@ static int sift_query_phrase(struct sift_query *q, const struct sift_plan *plan,
 	ARRAY_TYPE(seq_range) found;
 	struct timeval t0, t1, t2, t3;
 	unsigned int seeded, filtered;
-	uint32_t applied;
+	struct sift_phrase_terms pt;
 
 	t_array_init(&keys, 8);
 	sift_phrase_filter_needle_keys(prefixes[0].prefix, plan->normalized,
@@ -726,7 +749,7 @@ static int sift_query_phrase(struct sift_query *q, const struct sift_plan *plan,
 	i_gettimeofday(&t0);
 	t_array_init(&found, 64);
 	if (sift_query_phrase_seed(q, plan, prefixes, prefix_count,
-				   &found, &applied) < 0)
+				   &found, &pt) < 0)
 		return -1;
 	seeded = seq_range_count(&found);
 	i_gettimeofday(&t1);
@@ -734,10 +757,10 @@ static int sift_query_phrase(struct sift_query *q, const struct sift_plan *plan,
 	filtered = seq_range_count(&found);
 	i_gettimeofday(&t2);
 	if (sift_query_needles(q, plan, prefixes, prefix_count, TRUE,
-			       applied, &found) < 0)
+			       &pt, &found) < 0)
 		return -1;
 	i_gettimeofday(&t3);
-	/* (tests/bench/replay.py --debug reads this line) */
+	/* (the counts after each step, for measurements) */
 	e_debug(q->backend->event, "Phrase: %u seed, %u after gap filters, "
 		"%u after words; %lld + %lld + %lld us", seeded, filtered,
 		seq_range_count(&found), timeval_diff_usecs(&t1, &t0),

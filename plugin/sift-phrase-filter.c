@@ -520,14 +520,20 @@ gaps_entry_bits(struct sift_phrase_filter *gaps, unsigned int i,
 }
 
 /* Add the records of [*pos, the committed length) to idx, keeping them
-   sorted by uid and unique (the last record of a uid wins).  FALSE if a
-   record is invalid (error_r). */
+   sorted by uid and unique (the last record of a uid wins), verifying
+   each record's checksum unless this process verified it before: one
+   pass over the file, not a verifying pass and then this walk (the
+   file is opened without verify_all; the first phrase search of a
+   process reads the whole file, 138 MB at 300,000 messages).  Having
+   walked the chain to exactly the committed length, the file counts as
+   checked (sift_rfile_set_checked()).  FALSE if a record is invalid
+   (error_r) or can't be read (sift_rfile_error()). */
 static bool gaps_walk(struct sift_phrase_filter *gaps, const char *dir,
 		      uint64_t *pos, struct sift_gaps_uidx *idx,
 		      const char **error_r)
 {
 	const unsigned char *data;
-	uint64_t offset;
+	uint64_t offset, verify_from = sift_rfile_verified_upto(&gaps->file);
 	uint32_t last_uid = 0, len;
 	unsigned int count = sift_gaps_uidx_count(idx);
 	bool sorted = TRUE;
@@ -545,6 +551,16 @@ static bool gaps_walk(struct sift_phrase_filter *gaps, const char *dir,
 			return FALSE;
 		}
 		memcpy(&uid, data, sizeof(uid));
+		/* (the record is in the window: no second read) */
+		if (offset >= verify_from &&
+		    !sift_rfile_verify(&gaps->file, offset)) {
+			if (sift_rfile_error(&gaps->file) != NULL)
+				break;
+			*error_r = t_strdup_printf("%s/"SIFT_GAPS_FILE" is "
+				"damaged: checksum mismatch at %llu", dir,
+				(unsigned long long)offset);
+			return FALSE;
+		}
 		if (uid <= last_uid)
 			sorted = FALSE;
 		last_uid = uid;
@@ -554,6 +570,15 @@ static bool gaps_walk(struct sift_phrase_filter *gaps, const char *dir,
 		*error_r = t_strdup(sift_rfile_error(&gaps->file));
 		return FALSE;
 	}
+	if (gaps->file.gen != 0 && *pos != gaps->file.len) {
+		/* the chain ends before the committed length: a torn
+		   record or one whose length runs past it */
+		*error_r = t_strdup_printf("%s/"SIFT_GAPS_FILE" is "
+			"damaged: invalid record at %llu", dir,
+			(unsigned long long)*pos);
+		return FALSE;
+	}
+	sift_rfile_set_checked(&gaps->file);
 	/* records are appended in uid order, so only after a lowered
 	   last_uid is there anything to sort */
 	if (!sorted)
@@ -571,10 +596,10 @@ int sift_phrase_filter_open(const char *dir, const struct sift_file_state *st,
 	int ret;
 
 	*gaps_r = NULL;
-	/* Every record is verified here (once per change of the file in
-	   this process, see sift-record.h). */
+	/* Every record is verified by the walk below (once per change of
+	   the file in this process, see sift-record.h). */
 	ret = sift_rfile_open(t_strconcat(dir, "/"SIFT_GAPS_FILE, NULL),
-			      SIFT_GAPS_FILE, st, TRUE, &gaps->file, error_r);
+			      SIFT_GAPS_FILE, st, FALSE, &gaps->file, error_r);
 	if (ret <= 0) {
 		i_free(gaps);
 		return ret;
@@ -582,7 +607,10 @@ int sift_phrase_filter_open(const char *dir, const struct sift_file_state *st,
 	if (st->gen != 0 &&
 	    (idx == NULL || idx->gen != st->gen ||
 	     idx->dev != gaps->file.st.st_dev ||
-	     idx->ino != gaps->file.st.st_ino)) {
+	     idx->ino != gaps->file.st.st_ino ||
+	     /* (the walk that built the entries verified their records;
+	        the process no longer knows the file unchanged since) */
+	     sift_rfile_verified_upto(&gaps->file) < idx->covered)) {
 		/* another file: start its index */
 		if (idx == NULL) {
 			idx = gaps_index_cache = i_new(struct gaps_index, 1);
@@ -640,35 +668,43 @@ void sift_phrase_filter_close(struct sift_phrase_filter **_gaps)
 void sift_phrase_filter_apply(struct sift_phrase_filter *gaps, const uint64_t *keys,
 		      unsigned int key_count, ARRAY_TYPE(seq_range) *uids)
 {
-	ARRAY_TYPE(seq_range) drop;
+	ARRAY_TYPE(seq_range) keep;
 	struct seq_range_iter iter;
 	unsigned int n = 0;
 	uint32_t uid;
 
 	if (key_count == 0 || sift_gaps_uidx_count(gaps->uidx) == 0)
 		return;
-	t_array_init(&drop, 64);
+	/* The messages kept are collected (appended in ascending order)
+	   rather than the dropped ones removed from uids: removing one
+	   UID at a time from a set of many separate UIDs moves the rest of
+	   the array each time (quadratic: 0.6 s for a phrase with 146,752
+	   candidates at 300,000 messages). */
+	t_array_init(&keep, 64);
 	seq_range_array_iter_init(&iter, uids);
 	while (seq_range_array_iter_nth(&iter, n++, &uid)) {
 		const unsigned char *bits;
-		unsigned int i;
+		unsigned int i, k;
 		uint32_t size;
 
-		if (!sift_gaps_uidx_find(gaps->uidx, uid, &i))
+		/* a message without a filter, or whose filter can't be
+		   read (a system error), is kept; ascending UIDs read the
+		   file forward (records are in UID order but after a
+		   lowered last_uid) */
+		if (!sift_gaps_uidx_find(gaps->uidx, uid, &i) ||
+		    (bits = gaps_entry_bits(gaps, i, &size)) == NULL) {
+			seq_range_array_add(&keep, uid);
 			continue;
-		/* ascending UIDs read the file forward (records are in UID
-		   order but after a lowered last_uid); a filter that can't
-		   be read (a system error) drops nothing */
-		if ((bits = gaps_entry_bits(gaps, i, &size)) == NULL)
-			continue;
-		for (unsigned int k = 0; k < key_count; k++) {
-			if (!filter_has(bits, size, keys[k])) {
-				seq_range_array_add(&drop, uid);
-				break;
-			}
 		}
+		for (k = 0; k < key_count; k++) {
+			if (!filter_has(bits, size, keys[k]))
+				break;
+		}
+		if (k == key_count)
+			seq_range_array_add(&keep, uid);
 	}
-	seq_range_array_remove_seq_range(uids, &drop);
+	array_clear(uids);
+	array_append_array(uids, &keep);
 }
 
 /* ---- writer ---------------------------------------------------------------- */

@@ -400,6 +400,26 @@ bool sift_rfile_check(struct sift_rfile *file, const char **error_r)
 	return TRUE;
 }
 
+uint64_t sift_rfile_verified_upto(const struct sift_rfile *file)
+{
+	const struct verified *v;
+
+	if (file->checked || file->gen == 0)
+		return file->len;
+	if ((v = verified_find(&file->st, file->gen)) != NULL &&
+	    v->upto > SIFT_RECORD_FILE_HEADER_SIZE)
+		return I_MIN(v->upto, file->len);
+	return SIFT_RECORD_FILE_HEADER_SIZE;
+}
+
+void sift_rfile_set_checked(struct sift_rfile *file)
+{
+	if (file->checked || file->gen == 0)
+		return;
+	verified_set(&file->st, file->gen, file->len);
+	file->checked = TRUE;
+}
+
 bool sift_rfile_check_after(struct sift_rfile *file, uint64_t from,
 			    const char **error_r)
 {

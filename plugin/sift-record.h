@@ -100,6 +100,17 @@ bool sift_rfile_check(struct sift_rfile *file, const char **error_r);
    reading it (sift-gramfilter.h's saved filters).  Nothing is cached. */
 bool sift_rfile_check_after(struct sift_rfile *file, uint64_t from,
 			    const char **error_r);
+/* The offset below which this process verified the unchanged file's
+   records (the committed length once all are; else what an earlier
+   sift_rfile_check() or sift_rfile_set_checked() of it covered, at
+   least the file header's end). */
+uint64_t sift_rfile_verified_upto(const struct sift_rfile *file);
+/* The caller walked the whole record chain up to the committed length
+   itself (sift_rfile_next() to exactly that length) and verified every
+   record from sift_rfile_verified_upto() on with sift_rfile_verify():
+   the file counts as checked, as after sift_rfile_check(), in one pass
+   over the file instead of two (sift-phrase-filter.c's uid index). */
+void sift_rfile_set_checked(struct sift_rfile *file);
 void sift_rfile_close(struct sift_rfile *file);
 /* The next record at or after *pos (0 to start); FALSE at the end or
    on a read error (sift_rfile_error(): check it after a walk).

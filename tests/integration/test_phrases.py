@@ -43,6 +43,12 @@ def _messages():
     msgs["hit1"] = "while done so"
     msgs["hit2"] = "since May 09, 2023"
     msgs["hit3"] = "because it is nothing"
+    # every word of the phrase "alpha beta" in a message, the phrase in
+    # one; "beta" is in more terms than "alpha", and seed1's gap matches
+    # the phrase's gap keys ("pha be", "ha bet") though it lacks "beta"
+    msgs["seed1"] = "alpha betz"
+    msgs["seed2"] = "betas betamax betatron alphabetas"
+    msgs["seed3"] = "the alpha beta test"
     return msgs
 
 
@@ -117,6 +123,25 @@ def test_filters_leave_out_near_misses(inst):
     for phrase, hit in (("while do", "hit1"), ("may 09", "hit2"),
                         ("because it is not", "hit3")):
         assert uids[hit] in fts.search(USER, "INBOX", "BODY", phrase), phrase
+
+
+def test_every_specific_word_narrows_before_the_filters(inst):
+    """Each word of a phrase that is in few terms narrows the candidates
+    before the gap filters (sift_query_phrase_seed()), not only the most
+    specific one: seed1 holds "alpha" and a gap with the phrase's keys
+    but not "beta", so it is no candidate, even with few candidates left
+    (where the words are no longer looked up after the filters)."""
+    fts, oracle, uids, msgs = inst
+    for phrase, keys in (("alpha beta", ["seed3"]),
+                         ("alpha bet", ["seed1", "seed3"]),
+                         ("lpha betas", []), ("s betamax b", ["seed2"])):
+        expected = oracle.search(USER, "INBOX", "BODY", phrase)
+        assert fts.search(USER, "INBOX", "BODY", phrase) == expected
+        assert expected == [uids[k] for k in keys], phrase
+    definite, maybe = fts.fts_lookup(USER, "INBOX", "body", "alpha beta")
+    assert not definite
+    assert uids["seed1"] not in maybe
+    assert uids["seed3"] in maybe
 
 
 @pytest.mark.parametrize("char", ["i", "I", "9", "[", "-", ";", "z", "\u00e9"])

@@ -349,6 +349,65 @@ static void test_gaps_uidx(void)
 	test_end();
 }
 
+/* The uid index's walk verifies every record itself (the file is opened
+   without verify_all): a change of any byte after the file header is
+   found, also when the process walked the file before. */
+static void test_gaps_damage(void)
+{
+	const char *dir = t_strdup_printf("%s/damage", test_root);
+	const char *path = t_strdup_printf("%s/"SIFT_GAPS_FILE, dir);
+	struct sift_phrase_filter_writer *writer;
+	struct sift_phrase_filter *gaps;
+	ARRAY_TYPE(sift_gap_key) k1;
+	struct sift_gap_state state;
+	struct sift_file_state none = { 0, 0 }, st;
+	const char *error;
+	unsigned char c;
+	off_t size;
+	int fd;
+
+	test_begin("gaps file: every damaged byte is found by the walk");
+	test_assert(mkdir(dir, 0700) == 0);
+	t_array_init(&k1, 16);
+	i_zero(&state);
+	sift_phrase_filter_text_keys(&state, "B", "WE SUPPORT THIS ONLY NOW",
+				     24, &k1);
+	test_assert(sift_phrase_filter_writer_open(dir, &none, 0600, &writer,
+						   &error) == 1);
+	for (uint32_t uid = 1; uid <= 3; uid++) {
+		test_assert(sift_phrase_filter_writer_add(writer, uid,
+			array_front(&k1), array_count(&k1), &error) == 0);
+	}
+	test_assert(sift_phrase_filter_writer_sync(writer, TRUE, &error) == 0);
+	sift_phrase_filter_writer_state(writer, &st);
+	sift_phrase_filter_writer_close(&writer);
+	/* walked once intact: the process caches its uid index */
+	test_assert(sift_phrase_filter_open(dir, &st, &gaps, &error) == 1);
+	sift_phrase_filter_close(&gaps);
+
+	fd = open(path, O_RDWR);
+	test_assert(fd != -1);
+	size = lseek(fd, 0, SEEK_END);
+	test_assert(size == (off_t)st.len);
+	for (off_t off = SIFT_RECORD_FILE_HEADER_SIZE; off < size; off++) {
+		test_assert(pread(fd, &c, 1, off) == 1);
+		c ^= 0x01;
+		test_assert(pwrite(fd, &c, 1, off) == 1);
+		/* (as another process would see it) */
+		sift_record_forget_verified();
+		test_assert_idx(sift_phrase_filter_open(dir, &st, &gaps,
+							&error) == 0, off);
+		sift_phrase_filter_close(&gaps);
+		c ^= 0x01;
+		test_assert(pwrite(fd, &c, 1, off) == 1);
+	}
+	i_close_fd(&fd);
+	sift_record_forget_verified();
+	test_assert(sift_phrase_filter_open(dir, &st, &gaps, &error) == 1);
+	sift_phrase_filter_close(&gaps);
+	test_end();
+}
+
 int main(void)
 {
 	static void (*const test_functions[])(void) = {
@@ -356,6 +415,7 @@ int main(void)
 		test_gaps_keys_random,
 		test_gaps_file,
 		test_gaps_uidx,
+		test_gaps_damage,
 		NULL
 	};
 	int ret;

@@ -178,6 +178,19 @@ void sift_doc_builder_set_term_known(struct sift_doc_builder *b,
 				     sift_doc_builder_term_known_t *known,
 				     void *context);
 
+/* fts_sift_max_doc_terms: a document stops taking terms once it holds
+   this many distinct ones (0: no bound, the default).  The rest of the
+   message's text is not indexed, and the fields it was in are flagged
+   untrusted (ZUB for body text and MIME part headers, ZUH and ZUT for
+   top-level headers), so that every search of them leaves the message
+   to Dovecot, which reads it: results stay exact, and the message costs
+   a read per such search.  Header names (N terms) and flag terms are
+   kept past the bound. */
+void sift_doc_builder_set_max_terms(struct sift_doc_builder *b,
+				    unsigned int max_terms);
+/* Did the current document reach the bound? */
+bool sift_doc_builder_bounded(const struct sift_doc_builder *b);
+
 /* The document's opaque tokens, one per line ("tok\n"). */
 const char *sift_doc_builder_opaque(const struct sift_doc_builder *b,
 				    size_t *len_r);

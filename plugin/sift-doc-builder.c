@@ -167,9 +167,14 @@ bool sift_doc_builder_bounded(const struct sift_doc_builder *b)
 
 /* A term of the current field is not indexed (the document reached
    fts_sift_max_doc_terms): the searches that read that field must let
-   Dovecot check the message, the body's (BODY, TEXT; a MIME part's
-   header is body text to Dovecot) or the headers' (every header search,
-   TEXT). */
+   Dovecot check the message where the index has no match for them.
+   Body text (BODY, TEXT; a MIME part's header is body text to Dovecot):
+   the ZR flag, "the index may miss some of the body", so a match found
+   in the part that was indexed stays certain (its terms are the text's
+   own) and Dovecot reads the message only for the searches the index
+   can't answer from that part.  A top-level header: ZUH and ZUT (there
+   is no such flag for headers; a bound reached in the headers is rare,
+   as they come first). */
 static void doc_term_dropped(struct sift_doc_builder *b)
 {
 	switch (b->field_kind) {
@@ -182,7 +187,7 @@ static void doc_term_dropped(struct sift_doc_builder *b)
 	case SIFT_FIELD_KIND_RAW_BODY:
 	case SIFT_FIELD_KIND_DECODED:
 	case SIFT_FIELD_KIND_MIME_HEADER:
-		b->doc_untrusted |= SIFT_UNTRUSTED_BODY;
+		b->doc_raw = TRUE;
 		break;
 	}
 }

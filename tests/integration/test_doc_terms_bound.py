@@ -1,6 +1,7 @@
 """fts_sift_max_doc_terms: a message's document stops taking terms at the
 bound, and searches of the fields whose text was dropped leave the message
-to Dovecot (ZUB for the body and MIME part headers, ZUH/ZUT for top-level
+to Dovecot where the index has no match (ZR for the body and MIME part
+headers: a match in the indexed part stays certain; ZUH/ZUT for top-level
 headers), which reads it.
 
 With a small bound (200 distinct terms) set in this instance, messages
@@ -112,6 +113,17 @@ def test_bound_reached(inst, field, word, uid):
     assert uid not in definite
 
 
+def test_indexed_part_certain(inst):
+    """A body word of the part that was indexed is a certain match (the
+    body's flag is ZR: "the index may miss some of it"), so Dovecot reads
+    the message only for searches that part does not answer."""
+    fts, oracle, since = inst
+    definite, maybe = fts.fts_lookup(USER, "INBOX", "body", BODY_WORDS[3])
+    assert 1 in definite, (definite, maybe)
+    definite, maybe = fts.fts_lookup(USER, "INBOX", "body", PART_WORDS[3])
+    assert 3 in definite, (definite, maybe)
+
+
 def _criteria():
     c = []
     for i in (0, 5, 150, 199, 200, 201, 450, 851, 899):
@@ -130,6 +142,9 @@ def _criteria():
               ("HEADER", "X-Notes", w[2:5]), ("NOT", "TEXT", w)]
     c += [("SUBJECT", "kingfisher"), ("SUBJECT", "flood"),
           ("HEADER", "X-Notes", ""), ("TEXT", "kingfisher"),
+          # headers after the bound: their presence is still indexed
+          ("HEADER", "Subject", ""), ("HEADER", "MIME-Version", ""),
+          ("NOT", "HEADER", "Message-ID", ""),
           ("FROM", "b@example.org"), ("TEXT", "short body"),
           ("HEADER", "X-Notes", "%s %s" % (HDR_WORDS[598], HDR_WORDS[599]))]
     for i in (0, 199, 399):

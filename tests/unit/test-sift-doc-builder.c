@@ -552,10 +552,12 @@ static void test_max_terms(void)
 	terms = doc_terms(b);
 	test_assert(terms_with_prefix(terms, "B") == bound / 3);
 	test_assert(!has_term(terms, SIFT_FLAG_UNTRUSTED_BODY));
+	test_assert(!has_term(terms, SIFT_FLAG_RAW_BODY));
 	sift_doc_builder_discard(b);
 
-	/* over it in the body: at most bound terms, ZUB, not ZUH; the
-	   headers before it are all there */
+	/* over it in the body: at most bound terms, ZR (matches in the
+	   indexed part stay certain), not ZUB nor ZUH; the headers before
+	   it are all there */
 	str_truncate(body, 0);
 	for (i = 0; i < words; i++)
 		str_printfa(body, "zq%ux ", i);
@@ -582,7 +584,8 @@ static void test_max_terms(void)
 	/* the bound, plus the flag terms */
 	test_assert(array_count(terms) <= bound + 4);
 	test_assert(array_count(terms) >= bound);
-	test_assert(has_term(terms, SIFT_FLAG_UNTRUSTED_BODY));
+	test_assert(has_term(terms, SIFT_FLAG_RAW_BODY));
+	test_assert(!has_term(terms, SIFT_FLAG_UNTRUSTED_BODY));
 	test_assert(!has_term(terms, SIFT_FLAG_UNTRUSTED_HEADERS));
 	test_assert(!has_term(terms, SIFT_FLAG_UNTRUSTED_TEXT));
 	test_assert(has_term(terms, t_strconcat("Hsubject:",
@@ -611,6 +614,7 @@ static void test_max_terms(void)
 	test_assert(has_term(terms, SIFT_FLAG_UNTRUSTED_HEADERS));
 	test_assert(has_term(terms, SIFT_FLAG_UNTRUSTED_TEXT));
 	test_assert(!has_term(terms, SIFT_FLAG_UNTRUSTED_BODY));
+	test_assert(!has_term(terms, SIFT_FLAG_RAW_BODY));
 	test_assert(has_term(terms, t_strconcat(SIFT_PREFIX_HDR_NAME,
 						norm("X-Kestrel"), NULL)));
 	test_assert(!has_term(terms, t_strconcat("P", norm("osprey"),
@@ -623,6 +627,7 @@ static void test_max_terms(void)
 	terms = doc_terms(b);
 	test_assert(terms_with_prefix(terms, "B") == 2);
 	test_assert(!has_term(terms, SIFT_FLAG_UNTRUSTED_BODY));
+	test_assert(!has_term(terms, SIFT_FLAG_RAW_BODY));
 	sift_doc_builder_discard(b);
 	sift_doc_builder_free(&b);
 	test_end();

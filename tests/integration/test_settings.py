@@ -31,7 +31,7 @@ DEFAULTS = {
     "fts_sift_lock_timeout": "30s",
     "fts_sift_fsync": "yes",
     "fts_sift_fold_accents": "no",
-    "fts_sift_max_doc_terms": "65536",
+    "fts_sift_max_doc_terms": "131072",
 }
 
 BAD = [

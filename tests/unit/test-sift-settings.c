@@ -127,7 +127,7 @@ static void test_settings_defaults(void)
 		test_assert_idx(set.lock_timeout_secs == 30, i);
 		test_assert_idx(set.fsync, i);
 		test_assert_idx(!set.fold_accents, i);
-		test_assert_idx(set.max_doc_terms == 65536, i);
+		test_assert_idx(set.max_doc_terms == 131072, i);
 		test_assert_idx(!set.decoded_attachments &&
 				!set.decoder_script && !set.tika &&
 				set.decoder_socket_path == NULL, i);
@@ -307,7 +307,7 @@ static void test_settings_24_table(void)
 		    defaults->compact_after == 1000 &&
 		    defaults->lock_timeout_secs == 30 && defaults->fsync &&
 		    !defaults->fold_accents &&
-		    defaults->max_doc_terms == 65536);
+		    defaults->max_doc_terms == 131072);
 	test_assert(fts_sift_settings_check(defaults, &error) == 0);
 	for (i = 0; i < N_ELEMENTS(all_keys); i++) {
 		bool found = FALSE;

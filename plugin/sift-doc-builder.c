@@ -197,8 +197,9 @@ static void doc_term_dropped(struct sift_doc_builder *b)
    handed to Xapian before, so near the bound they are handed over and
    Xapian's copy counted exactly.  Xapian holds about 400 bytes of heap
    per distinct term of a document being built and stored (a 3.5 MB
-   patch: 269,000 terms, +108 MB), which no commit setting splits: this
-   is what bounds one message's share of the writer's peak. */
+   binary patch: 349,000 terms, +108 MB of anonymous memory), which no
+   commit setting splits: this is what bounds one message's share of
+   the writer's peak. */
 static void doc_check_bound(struct sift_doc_builder *b)
 {
 	if (b->max_terms == 0 || b->term_unbounded ||

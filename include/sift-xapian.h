@@ -121,6 +121,11 @@ enum sift_xstatus sift_xdoc_add_term_wdf(struct sift_xdoc *doc,
 					 const char *term, size_t len,
 					 unsigned int wdf,
 					 const char **error_r);
+/* Number of distinct terms the document holds (the bound
+   fts_sift_max_doc_terms counts them, sift-doc-builder.c). */
+enum sift_xstatus sift_xdoc_term_count(const struct sift_xdoc *doc,
+				       unsigned int *count_r,
+				       const char **error_r);
 /* Values: a byte string per document in a numbered slot, stored with the
    document (not a term: no posting, no share of its length).  Slots are
    below SIFT_XAPIAN_VALUE_SLOTS, which sift_xdb_rebuild() copies.  Setting

@@ -30,6 +30,7 @@ static const struct sift_setting_def sift_setting_defs[] = {
 	DEF(SIFT_SET_UINT, "fts_sift_commit_batch", commit_batch, "250"),
 	DEF(SIFT_SET_SIZE, "fts_sift_commit_size", commit_size, "32M"),
 	DEF(SIFT_SET_SIZE, "fts_sift_commit_memory", commit_memory, "8M"),
+	DEF(SIFT_SET_UINT, "fts_sift_max_doc_terms", max_doc_terms, "131072"),
 	DEF(SIFT_SET_UINT, "fts_sift_compact_after", compact_after, "1000"),
 	DEF(SIFT_SET_TIME, "fts_sift_lock_timeout", lock_timeout_secs, "30s"),
 	DEF(SIFT_SET_BOOL, "fts_sift_fsync", fsync, "yes"),

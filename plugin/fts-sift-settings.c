@@ -28,6 +28,16 @@ int fts_sift_settings_check(const struct fts_sift_settings *set,
 			"(1M..16G)", set->commit_memory);
 		return -1;
 	}
+	if (set->max_doc_terms != 0 &&
+	    (set->max_doc_terms < FTS_SIFT_MAX_DOC_TERMS_MIN ||
+	     set->max_doc_terms > FTS_SIFT_MAX_DOC_TERMS_MAX)) {
+		*error_r = t_strdup_printf(
+			"fts_sift_max_doc_terms = %u: out of range "
+			"(0 or %u..%u)", set->max_doc_terms,
+			FTS_SIFT_MAX_DOC_TERMS_MIN,
+			FTS_SIFT_MAX_DOC_TERMS_MAX);
+		return -1;
+	}
 	if (set->lock_timeout_secs > FTS_SIFT_LOCK_TIMEOUT_MAX) {
 		*error_r = t_strdup_printf(
 			"fts_sift_lock_timeout = %us: out of range (0..1h)",

@@ -22,6 +22,13 @@ struct fts_sift_settings {
 	   bound on the indexing process's peak memory: a few large
 	   messages no longer add up with a full batch. */
 	uoff_t commit_memory;
+	/* A message's document takes at most this many distinct terms
+	   (0 = no bound); the rest of its text is left to Dovecot's own
+	   search, which reads the message (sift-doc-builder.h).  Xapian's
+	   copy of a document costs about 400 bytes per distinct term, which
+	   no commit setting splits: this bounds one huge message's share of
+	   the indexing process's peak. */
+	unsigned int max_doc_terms;
 	/* Compact the index after an indexing run that added at least this
 	   many messages (0 = never). */
 	unsigned int compact_after;
@@ -58,6 +65,9 @@ struct fts_sift_settings {
 #define FTS_SIFT_COMMIT_MEMORY_MIN ((uoff_t)1024 * 1024)
 #define FTS_SIFT_COMMIT_MEMORY_MAX ((uoff_t)16 * 1024 * 1024 * 1024)
 #define FTS_SIFT_LOCK_TIMEOUT_MAX 3600
+/* fts_sift_max_doc_terms: 0 (no bound) or in this range */
+#define FTS_SIFT_MAX_DOC_TERMS_MIN 16
+#define FTS_SIFT_MAX_DOC_TERMS_MAX 100000000
 
 /* Check the bounds of every setting.  Returns 0, or -1 with an error
    naming the key and the bad value. */

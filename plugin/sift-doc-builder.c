@@ -75,6 +75,14 @@ struct sift_doc_builder {
 	unsigned int flushed_terms;
 	size_t flushed_bytes;
 	bool flush_failed;
+	/* fts_sift_max_doc_terms (0: no bound), the distinct terms of the
+	   document (Xapian's copy) as of the last doc_flush_terms(), and
+	   whether the document reached the bound: its later text is not
+	   indexed (doc_term_dropped()) */
+	unsigned int max_terms, doc_known_terms;
+	bool doc_bounded;
+	/* adding a term the bound never drops (header names, flags) */
+	bool term_unbounded;
 	/* the ASCII characters of the body: bit c % 8 of byte c / 8 */
 	unsigned char doc_ascii[SIFT_BODY_ASCII_BYTES];
 	/* the document's gap keys (sift-phrase-filter.h), and the field's
@@ -146,6 +154,66 @@ void sift_doc_builder_free(struct sift_doc_builder **_b)
 
 static int doc_flush_terms(struct sift_doc_builder *b);
 
+void sift_doc_builder_set_max_terms(struct sift_doc_builder *b,
+				    unsigned int max_terms)
+{
+	b->max_terms = max_terms;
+}
+
+bool sift_doc_builder_bounded(const struct sift_doc_builder *b)
+{
+	return b->doc_bounded;
+}
+
+/* A term of the current field is not indexed (the document reached
+   fts_sift_max_doc_terms): the searches that read that field must let
+   Dovecot check the message where the index has no match for them.
+   Body text (BODY, TEXT; a MIME part's header is body text to Dovecot):
+   the ZR flag, "the index may miss some of the body", so a match found
+   in the part that was indexed stays certain (its terms are the text's
+   own) and Dovecot reads the message only for the searches the index
+   can't answer from that part.  A top-level header: ZUH and ZUT (there
+   is no such flag for headers; a bound reached in the headers is rare,
+   as they come first). */
+static void doc_term_dropped(struct sift_doc_builder *b)
+{
+	switch (b->field_kind) {
+	case SIFT_FIELD_KIND_HEADER:
+		b->doc_untrusted |= SIFT_UNTRUSTED_HEADERS |
+			SIFT_UNTRUSTED_TEXT;
+		break;
+	case SIFT_FIELD_KIND_BODY:
+	case SIFT_FIELD_KIND_HTML_BODY:
+	case SIFT_FIELD_KIND_RAW_BODY:
+	case SIFT_FIELD_KIND_DECODED:
+	case SIFT_FIELD_KIND_MIME_HEADER:
+		b->doc_raw = TRUE;
+		break;
+	}
+}
+
+/* After a term new to the set: has the document reached
+   fts_sift_max_doc_terms distinct terms?  The set may repeat terms
+   handed to Xapian before, so near the bound they are handed over and
+   Xapian's copy counted exactly.  Xapian holds about 400 bytes of heap
+   per distinct term of a document being built and stored (a 3.5 MB
+   binary patch: 349,000 terms, +108 MB of anonymous memory), which no
+   commit setting splits: this is what bounds one message's share of
+   the writer's peak. */
+static void doc_check_bound(struct sift_doc_builder *b)
+{
+	if (b->max_terms == 0 || b->term_unbounded ||
+	    b->doc_known_terms + sift_termset_count(b->doc_terms) <
+	    b->max_terms)
+		return;
+	if (doc_flush_terms(b) < 0) {
+		b->flush_failed = TRUE;
+		return;
+	}
+	if (b->doc_known_terms >= b->max_terms)
+		b->doc_bounded = TRUE;
+}
+
 /* A document's terms are handed to Xapian's copy of it whenever this
    many distinct ones have been collected, not all at its end: the set
    never grows past what is kept between documents (TERMSET_KEEP_CAP
@@ -163,11 +231,16 @@ static void doc_put_term(struct sift_doc_builder *b, const char *prefix,
 				size_t prefix_len, const char *word,
 				size_t word_len, unsigned int wdf)
 {
+	if (b->doc_bounded && !b->term_unbounded) {
+		doc_term_dropped(b);
+		return;
+	}
 	str_truncate(b->term, 0);
 	str_append_data(b->term, prefix, prefix_len);
 	str_append_data(b->term, word, word_len);
-	(void)sift_termset_add(b->doc_terms, str_data(b->term),
-			       str_len(b->term), wdf);
+	if (sift_termset_add(b->doc_terms, str_data(b->term),
+			     str_len(b->term), wdf))
+		doc_check_bound(b);
 	if (b->fold_accents &&
 	    (memchr(word, 0xcc, word_len) != NULL ||
 	     memchr(word, 0xcd, word_len) != NULL)) {
@@ -178,11 +251,12 @@ static void doc_put_term(struct sift_doc_builder *b, const char *prefix,
 		char *w = str_c_modifiable(b->term) + prefix_len;
 		size_t len = sift_text_fold_accents(w, word_len, w);
 
-		if (len < word_len && len > 0) {
+		if (len < word_len && len > 0 && !b->doc_bounded) {
 			str_truncate(b->term, prefix_len + len);
-			(void)sift_termset_add(b->doc_terms,
-					       str_data(b->term),
-					       str_len(b->term), wdf);
+			if (sift_termset_add(b->doc_terms,
+					     str_data(b->term),
+					     str_len(b->term), wdf))
+				doc_check_bound(b);
 		}
 	}
 	if (sift_termset_count(b->doc_terms) >= DOC_FLUSH_TERMS &&
@@ -216,6 +290,13 @@ static int doc_flush_terms(struct sift_doc_builder *b)
 		}
 	}
 	sift_termset_clear(b->doc_terms);
+	if (b->max_terms > 0 &&
+	    sift_xdoc_term_count(b->doc, &b->doc_known_terms,
+				 &error) != SIFT_X_OK) {
+		doc_set_error(b, t_strdup_printf(
+			"Counting terms failed: %s", error));
+		return -1;
+	}
 	return 0;
 }
 
@@ -667,6 +748,12 @@ static int doc_text(struct sift_doc_builder *b,
 	size_t norm_len;
 	int ret;
 
+	if (b->doc_bounded) {
+		/* none of its terms would be kept, nor its phrase
+		   filter or characters: the flag lets Dovecot read it */
+		doc_term_dropped(b);
+		return 0;
+	}
 	if (sift_text_normalize(b->text, (const char *)data,
 				size, &norm, &norm_len, &error) < 0) {
 		doc_set_error(b, t_strdup_printf(
@@ -775,9 +862,14 @@ void sift_doc_builder_field_begin(struct sift_doc_builder *b,
 		if (name_len > 0 && sift_text_normalize(b->text,
 				hdr_name, name_len, &norm, &norm_len,
 				&error) == 0) {
+			/* kept past fts_sift_max_doc_terms: a search
+			   for the header's presence (SIFT_STEP_EXISTS)
+			   has no doubts to fall back on */
+			b->term_unbounded = TRUE;
 			if (doc_add_term(b, SIFT_PREFIX_HDR_NAME,
 						1, norm, norm_len, 0) < 0)
 				b->field_error = -1;
+			b->term_unbounded = FALSE;
 		}
 		switch (sift_header_class(hdr_name)) {
 		case SIFT_HEADER_ADDRESS:
@@ -901,13 +993,20 @@ static int doc_add_flags(struct sift_doc_builder *b)
 		  SIFT_FLAG_UNTRUSTED_TEXT },
 	};
 
+	int ret = 0;
+
+	/* (never dropped: they are what makes the bound exact) */
+	b->term_unbounded = TRUE;
 	for (unsigned int i = 0; i < N_ELEMENTS(flags); i++) {
 		if (flags[i].set &&
 		    doc_add_term(b, flags[i].term,
-					strlen(flags[i].term), "", 0, 0) < 0)
-			return -1;
+					strlen(flags[i].term), "", 0, 0) < 0) {
+			ret = -1;
+			break;
+		}
 	}
-	return 0;
+	b->term_unbounded = FALSE;
+	return ret;
 }
 
 
@@ -946,6 +1045,9 @@ int sift_doc_builder_begin(struct sift_doc_builder *b, uint32_t uid,
 	b->flushed_terms = 0;
 	b->flushed_bytes = 0;
 	b->flush_failed = FALSE;
+	b->doc_known_terms = 0;
+	b->doc_bounded = FALSE;
+	b->term_unbounded = FALSE;
 	sift_termset_clear(b->opaque_seen);
 	memset(b->doc_ascii, 0, sizeof(b->doc_ascii));
 	b->doc_truncated = FALSE;

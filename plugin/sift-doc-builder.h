@@ -178,6 +178,20 @@ void sift_doc_builder_set_term_known(struct sift_doc_builder *b,
 				     sift_doc_builder_term_known_t *known,
 				     void *context);
 
+/* fts_sift_max_doc_terms: a document stops taking terms once it holds
+   this many distinct ones (0: no bound, the default).  The rest of the
+   message's text is not indexed, and the fields it was in are flagged:
+   body text and MIME part headers ZR (the index may miss some of the
+   body: a match found in what was indexed is certain, otherwise Dovecot
+   reads the message), top-level headers ZUH and ZUT (Dovecot checks
+   every header and TEXT search of it).  Results stay exact; such a
+   message costs a read per search its indexed part does not answer.
+   Header names (N terms) and flag terms are kept past the bound. */
+void sift_doc_builder_set_max_terms(struct sift_doc_builder *b,
+				    unsigned int max_terms);
+/* Did the current document reach the bound? */
+bool sift_doc_builder_bounded(const struct sift_doc_builder *b);
+
 /* The document's opaque tokens, one per line ("tok\n"). */
 const char *sift_doc_builder_opaque(const struct sift_doc_builder *b,
 				    size_t *len_r);

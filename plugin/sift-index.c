@@ -790,6 +790,8 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 					      backend->set->fold_accents);
 	sift_doc_builder_set_term_known(index->builder, sift_index_term_known,
 					index);
+	sift_doc_builder_set_max_terms(index->builder,
+				       backend->set->max_doc_terms);
 	*index_r = index;
 	return 0;
 }
@@ -1281,6 +1283,12 @@ static int sift_index_doc_end_umask(struct sift_index *index)
 			sift_index_error(index, "Storing a document in", error);
 			ret = -1;
 		}
+	}
+	if (ret == 0 && !existed && sift_doc_builder_bounded(b)) {
+		e_debug(index->backend->event, "uid %u reached "
+			"fts_sift_max_doc_terms (%u distinct terms): the "
+			"rest of its text is left to Dovecot's search", uid,
+			index->backend->set->max_doc_terms);
 	}
 	sift_doc_builder_discard(b);
 	if (ret < 0)

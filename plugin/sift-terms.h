@@ -51,7 +51,9 @@
                          (BODY searches of one character; the ASCII ones
                          are a bitmap in value slot SIFT_VALUE_BODY_ASCII)
      ZR                  flag: a body part is searched by Dovecot in a form
-                         that is not indexed (converted by fts_decoder)
+                         that is not indexed (converted by fts_decoder),
+                         or the body's text past fts_sift_max_doc_terms
+                         was not indexed: matches found stay certain
      ZH                  flag: a body part is HTML source (sift-html.c),
                          whose runs are split at '<' and '>'
      ZL                  flag: a term was cut at Xapian's length limit

@@ -550,6 +550,21 @@ sift_xdoc_add_term_wdf(struct sift_xdoc *doc, const char *term, size_t len,
 }
 
 SIFT_EXPORT enum sift_xstatus
+sift_xdoc_term_count(const struct sift_xdoc *doc, unsigned int *count_r,
+		     const char **error_r)
+{
+	*count_r = 0;
+	try {
+		/* a document being built holds its terms in memory: this
+		   is their map's size (no term is ever removed here) */
+		*count_r = doc->doc.termlist_count();
+		return ok(error_r);
+	} catch (...) {
+		return translate_exception(error_r, "count terms");
+	}
+}
+
+SIFT_EXPORT enum sift_xstatus
 sift_xdoc_set_value(struct sift_xdoc *doc, unsigned int slot, const void *data,
 		    size_t len, const char **error_r)
 {

@@ -31,6 +31,7 @@ DEFAULTS = {
     "fts_sift_lock_timeout": "30s",
     "fts_sift_fsync": "yes",
     "fts_sift_fold_accents": "no",
+    "fts_sift_max_doc_terms": "131072",
 }
 
 BAD = [
@@ -40,6 +41,7 @@ BAD = [
     ("fts_sift_commit_memory", "100k"),
     ("fts_sift_lock_timeout", "2h"),
     ("fts_sift_fsync", "maybe"),
+    ("fts_sift_max_doc_terms", "8"),
 ]
 
 

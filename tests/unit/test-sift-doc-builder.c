@@ -526,6 +526,113 @@ static void test_many_terms(void)
 	test_end();
 }
 
+/* fts_sift_max_doc_terms: a document stops at the bound, counting the
+   distinct terms exactly (repeats handed over in several parts count
+   once), and is flagged for the fields it dropped text of. */
+static void test_max_terms(void)
+{
+	struct sift_doc_builder *b = sift_doc_builder_new(text, FALSE);
+	const ARRAY_TYPE(const_string) *terms;
+	const unsigned int words = 9000, bound = 6000;
+	string_t *body = t_str_new(words * 16);
+	unsigned int i, count;
+	size_t bytes;
+	const char *error;
+
+	test_begin("doc builder: fts_sift_max_doc_terms");
+	/* under the bound: every word, no flag (each word twice, so the
+	   repeats of the second half are handed over again) */
+	sift_doc_builder_set_max_terms(b, bound);
+	for (i = 0; i < bound / 3; i++)
+		str_printfa(body, "zq%ux ", i);
+	for (i = 0; i < bound / 3; i++)
+		str_printfa(body, "zq%ux ", i);
+	build_one(b, 1, SIFT_FIELD_KIND_BODY, NULL, str_c(body));
+	test_assert(!sift_doc_builder_bounded(b));
+	terms = doc_terms(b);
+	test_assert(terms_with_prefix(terms, "B") == bound / 3);
+	test_assert(!has_term(terms, SIFT_FLAG_UNTRUSTED_BODY));
+	test_assert(!has_term(terms, SIFT_FLAG_RAW_BODY));
+	sift_doc_builder_discard(b);
+
+	/* over it in the body: at most bound terms, ZR (matches in the
+	   indexed part stay certain), not ZUB nor ZUH; the headers before
+	   it are all there */
+	str_truncate(body, 0);
+	for (i = 0; i < words; i++)
+		str_printfa(body, "zq%ux ", i);
+	test_assert(sift_doc_builder_begin(b, 2, &error) == 0);
+	sift_doc_builder_field_begin(b, SIFT_FIELD_KIND_HEADER, "Subject");
+	test_assert(sift_doc_builder_field_data(b, (const void *)"kestrel",
+						7, &error) == 0);
+	test_assert(sift_doc_builder_field_end(b, &error) == 0);
+	sift_doc_builder_field_begin(b, SIFT_FIELD_KIND_BODY, NULL);
+	test_assert(sift_doc_builder_field_data(b, str_data(body),
+						str_len(body), &error) == 0);
+	test_assert(sift_doc_builder_field_end(b, &error) == 0);
+	/* a part's header after the bound: dropped, body flag */
+	sift_doc_builder_field_begin(b, SIFT_FIELD_KIND_MIME_HEADER,
+				     "Content-Description");
+	test_assert(sift_doc_builder_field_data(b, (const void *)"osprey",
+						6, &error) == 0);
+	test_assert(sift_doc_builder_field_end(b, &error) == 0);
+	test_assert(sift_doc_builder_bounded(b));
+	sift_doc_builder_term_stats(b, &count, &bytes);
+	test_assert(count <= bound + 1);
+	test_assert(sift_doc_builder_finish(b, &error) == 0);
+	terms = doc_terms(b);
+	/* the bound, plus the flag terms */
+	test_assert(array_count(terms) <= bound + 4);
+	test_assert(array_count(terms) >= bound);
+	test_assert(has_term(terms, SIFT_FLAG_RAW_BODY));
+	test_assert(!has_term(terms, SIFT_FLAG_UNTRUSTED_BODY));
+	test_assert(!has_term(terms, SIFT_FLAG_UNTRUSTED_HEADERS));
+	test_assert(!has_term(terms, SIFT_FLAG_UNTRUSTED_TEXT));
+	test_assert(has_term(terms, t_strconcat("Hsubject:",
+						norm("kestrel"), NULL)));
+	test_assert(has_term(terms, t_strconcat("B", norm("zq0x"), NULL)));
+	test_assert(!has_term(terms, t_strconcat("B", norm(t_strdup_printf(
+		"zq%ux", words - 1)), NULL)));
+	test_assert(!has_term(terms, t_strconcat("M", norm("osprey"),
+						 NULL)));
+	sift_doc_builder_discard(b);
+
+	/* reached in a top-level header: ZUH and ZUT; a later header's
+	   name (N) is kept, its words not */
+	test_assert(sift_doc_builder_begin(b, 3, &error) == 0);
+	sift_doc_builder_field_begin(b, SIFT_FIELD_KIND_HEADER, "Subject");
+	test_assert(sift_doc_builder_field_data(b, str_data(body),
+						str_len(body), &error) == 0);
+	test_assert(sift_doc_builder_field_end(b, &error) == 0);
+	sift_doc_builder_field_begin(b, SIFT_FIELD_KIND_HEADER, "X-Kestrel");
+	test_assert(sift_doc_builder_field_data(b, (const void *)"osprey",
+						6, &error) == 0);
+	test_assert(sift_doc_builder_field_end(b, &error) == 0);
+	test_assert(sift_doc_builder_finish(b, &error) == 0);
+	test_assert(sift_doc_builder_bounded(b));
+	terms = doc_terms(b);
+	test_assert(has_term(terms, SIFT_FLAG_UNTRUSTED_HEADERS));
+	test_assert(has_term(terms, SIFT_FLAG_UNTRUSTED_TEXT));
+	test_assert(!has_term(terms, SIFT_FLAG_UNTRUSTED_BODY));
+	test_assert(!has_term(terms, SIFT_FLAG_RAW_BODY));
+	test_assert(has_term(terms, t_strconcat(SIFT_PREFIX_HDR_NAME,
+						norm("X-Kestrel"), NULL)));
+	test_assert(!has_term(terms, t_strconcat("P", norm("osprey"),
+						 NULL)));
+	sift_doc_builder_discard(b);
+
+	/* the next document starts from nothing */
+	build_one(b, 4, SIFT_FIELD_KIND_BODY, NULL, "kestrel osprey");
+	test_assert(!sift_doc_builder_bounded(b));
+	terms = doc_terms(b);
+	test_assert(terms_with_prefix(terms, "B") == 2);
+	test_assert(!has_term(terms, SIFT_FLAG_UNTRUSTED_BODY));
+	test_assert(!has_term(terms, SIFT_FLAG_RAW_BODY));
+	sift_doc_builder_discard(b);
+	sift_doc_builder_free(&b);
+	test_end();
+}
+
 int main(void)
 {
 	static void (*const test_functions[])(void) = {
@@ -538,6 +645,7 @@ int main(void)
 		test_values,
 		test_pieces,
 		test_many_terms,
+		test_max_terms,
 		NULL
 	};
 	const char *error;

@@ -23,7 +23,7 @@
 static const char *const all_keys[] = {
 	"fts_sift_commit_batch", "fts_sift_commit_size",
 	"fts_sift_commit_memory", "fts_sift_compact_after", "fts_sift_lock_timeout", "fts_sift_fsync",
-	"fts_sift_fold_accents",
+	"fts_sift_fold_accents", "fts_sift_max_doc_terms",
 };
 
 static void test_settings_check_bounds(void)
@@ -108,6 +108,7 @@ static void test_settings_defaults(void)
 		"fts_sift_commit_batch", "", "fts_sift_commit_size", "",
 		"fts_sift_commit_memory", "", "fts_sift_compact_after", "", "fts_sift_lock_timeout", "",
 		"fts_sift_fsync", "", "fts_sift_fold_accents", "",
+		"fts_sift_max_doc_terms", "",
 		"fts_decoder", "", "fts_tika", "", NULL
 	};
 	const char *const *inputs[] = { none, empty };
@@ -126,6 +127,7 @@ static void test_settings_defaults(void)
 		test_assert_idx(set.lock_timeout_secs == 30, i);
 		test_assert_idx(set.fsync, i);
 		test_assert_idx(!set.fold_accents, i);
+		test_assert_idx(set.max_doc_terms == 131072, i);
 		test_assert_idx(!set.decoded_attachments &&
 				!set.decoder_script && !set.tika &&
 				set.decoder_socket_path == NULL, i);
@@ -155,6 +157,7 @@ static void test_settings_values(void)
 		"fts_sift_lock_timeout", "0",
 		"fts_sift_fsync", "no",
 		"fts_sift_fold_accents", "yes",
+		"fts_sift_max_doc_terms", "0",
 		"fts_decoder", "decode2text",
 		NULL
 	};
@@ -166,6 +169,7 @@ static void test_settings_values(void)
 		"fts_sift_lock_timeout", "1h",
 		"fts_sift_fsync", "YES",
 		"fts_sift_fold_accents", "No",
+		"fts_sift_max_doc_terms", "100000000",
 		"fts_tika", "http://127.0.0.1:9998/tika/",
 		NULL
 	};
@@ -183,7 +187,8 @@ static void test_settings_values(void)
 	test_assert(set.commit_batch == 1 && set.commit_size == 1 * MB &&
 		    set.commit_memory == 1 * MB &&
 		    set.compact_after == 0 && set.lock_timeout_secs == 0 &&
-		    !set.fsync && set.fold_accents);
+		    !set.fsync && set.fold_accents &&
+		    set.max_doc_terms == 0);
 	test_assert(set.decoder_script && !set.tika &&
 		    set.decoded_attachments &&
 		    null_strcmp(set.decoder_socket_path, "decode2text") == 0);
@@ -193,7 +198,7 @@ static void test_settings_values(void)
 		    set.commit_memory == 16 * 1024 * MB &&
 		    set.compact_after == 4294967295U &&
 		    set.lock_timeout_secs == 3600 && set.fsync &&
-		    !set.fold_accents);
+		    !set.fold_accents && set.max_doc_terms == 100000000);
 	test_assert(!set.decoder_script && set.tika &&
 		    set.decoded_attachments &&
 		    set.decoder_socket_path == NULL);
@@ -229,6 +234,9 @@ static void test_settings_bad_values(void)
 		{ "fts_sift_fsync", "maybe" },
 		{ "fts_sift_fsync", "1" },
 		{ "fts_sift_fold_accents", "true" },
+		{ "fts_sift_max_doc_terms", "15" },
+		{ "fts_sift_max_doc_terms", "100000001" },
+		{ "fts_sift_max_doc_terms", "many" },
 	};
 	struct fts_sift_settings set;
 	const char *pairs[3], *error;
@@ -298,7 +306,8 @@ static void test_settings_24_table(void)
 		    defaults->commit_memory == 8 * MB &&
 		    defaults->compact_after == 1000 &&
 		    defaults->lock_timeout_secs == 30 && defaults->fsync &&
-		    !defaults->fold_accents);
+		    !defaults->fold_accents &&
+		    defaults->max_doc_terms == 131072);
 	test_assert(fts_sift_settings_check(defaults, &error) == 0);
 	for (i = 0; i < N_ELEMENTS(all_keys); i++) {
 		bool found = FALSE;

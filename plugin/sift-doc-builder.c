@@ -342,7 +342,10 @@ static bool doc_opaque_known(struct sift_doc_builder *b, const char *tok,
 	T_BEGIN {
 		string_t *term = t_str_new(len + 2);
 
-		str_append(term, str_c(b->token_prefix));
+		/* (the pool's term whatever the field's prefix: a hashed
+		   header's instance keeps its other words under its key,
+		   doc_hashed_tokens()) */
+		str_append(term, SIFT_PREFIX_HDR_POOL);
 		str_append_data(term, tok, len);
 		known = b->term_known(b->term_known_context, str_c(term),
 				      str_len(term));
@@ -356,6 +359,13 @@ void sift_doc_builder_set_term_known(struct sift_doc_builder *b,
 {
 	b->term_known = known;
 	b->term_known_context = context;
+}
+
+/* Is text[0..len), one run (sift_next_run()), opaque as a token would
+   be: at least SIFT_OPAQUE_MIN_LEN bytes with a digit? */
+static bool doc_run_is_opaque(const char *text, size_t len)
+{
+	return sift_token_is_opaque(text, len);
 }
 
 /* Note the runs (sift_next_run()) of a pooled field's text that are
@@ -372,16 +382,11 @@ static void doc_opaque_runs(struct sift_doc_builder *b, const char *text,
 	array_clear(&b->opaque_runs);
 	b->opaque_run_next = 0;
 	while (sift_next_run(text, len, &pos, &start, &end)) {
-		if (end - start < SIFT_OPAQUE_MIN_LEN)
-			continue;
-		for (size_t i = start; i < end; i++) {
-			if (text[i] >= '0' && text[i] <= '9') {
-				struct sift_token_span *run =
-					array_append_space(&b->opaque_runs);
-				run->offset = start;
-				run->len = end - start;
-				break;
-			}
+		if (doc_run_is_opaque(text + start, end - start)) {
+			struct sift_token_span *run =
+				array_append_space(&b->opaque_runs);
+			run->offset = start;
+			run->len = end - start;
 		}
 	}
 }
@@ -420,9 +425,13 @@ static int doc_token(void *context, const char *tok, size_t len,
 		if (doc_opaque_common(b, tok, len) ||
 		    doc_opaque_known(b, tok, len)) {
 			/* common enough: a posting is cheaper than the
-			   token's bytes once more (see sift-doc-builder.h) */
-			return doc_add_term(b, str_c(b->token_prefix),
-					    str_len(b->token_prefix),
+			   token's bytes once more (see sift-doc-builder.h).
+			   Always the pool's term, also in a hashed header's
+			   instance: so a token taken once per message is
+			   in the opaque record or a P term, wherever it
+			   occurs again (sift_query_hashed() relies on it) */
+			return doc_add_term(b, SIFT_PREFIX_HDR_POOL,
+					    strlen(SIFT_PREFIX_HDR_POOL),
 					    tok, len, 1);
 		}
 		if (str_len(b->opaque) + len + 1 > SIFT_OPAQUE_MAX_PER_DOC) {
@@ -493,6 +502,10 @@ static int doc_run(struct sift_doc_builder *b, const char *text,
 		return 0;
 	if (*t < n && spans[*t].offset + spans[*t].len <= end &&
 	    (*t + 1 == n || spans[*t + 1].offset >= end))
+		return 0;
+	/* a hashed header's pooled instance: its opaque runs are ids,
+	   whose words went to the opaque record (doc_hashed_tokens()) */
+	if (b->field_is_pooled && doc_run_is_opaque(text + start, end - start))
 		return 0;
 	return doc_add_term(b, str_c(b->token_prefix),
 				   str_len(b->token_prefix),
@@ -593,22 +606,19 @@ static bool doc_has_opaque_run(const char *text, size_t len)
 	size_t pos = 0, start, end;
 
 	while (sift_next_run(text, len, &pos, &start, &end)) {
-		if (end - start < SIFT_OPAQUE_MIN_LEN)
-			continue;
-		for (size_t i = start; i < end; i++) {
-			if (text[i] >= '0' && text[i] <= '9')
-				return TRUE;
-		}
+		if (doc_run_is_opaque(text + start, end - start))
+			return TRUE;
 	}
 	return FALSE;
 }
 
 /* The first text of a hashed header's instance (its whole value, unless
-   it is over SIFT_FIELD_FLUSH_SIZE): tokenized once, then keyed, or
-   pooled when a token or run is opaque (sift_token_is_opaque(),
-   doc_has_opaque_run()), whose unique ids would otherwise be Xapian terms
-   under every key.  Decided before
-   any of its terms is made; either way a search is exact
+   it is over SIFT_FIELD_FLUSH_SIZE): tokenized once, then keyed, or,
+   when a token or run is opaque (sift_token_is_opaque(),
+   doc_has_opaque_run()), flagged ZK<key> with its opaque part pooled:
+   those unique ids would otherwise be Xapian terms under every key,
+   while its other words and runs are keyed as in any instance.  Decided
+   before any of its terms is made; either way a search is exact
    (sift-terms.h). */
 static int doc_hashed_tokens(struct sift_doc_builder *b, const char *norm,
 			     size_t norm_len, const char **error_r)
@@ -640,9 +650,14 @@ static int doc_hashed_tokens(struct sift_doc_builder *b, const char *norm,
 				"Adding a term failed";
 			return ret;
 		}
-		str_truncate(b->token_prefix, 0);
-		str_append(b->token_prefix, SIFT_PREFIX_HDR_POOL);
-		b->field_chunks = FALSE;
+		/* Its opaque tokens (and the words of its opaque runs) go
+		   to the opaque record or become P terms, like a pooled
+		   header's; its other words and runs stay under the key
+		   (token_prefix), so a search of the header is certain
+		   about them, and only an occurrence inside the opaque
+		   part is left to the pool (sift_query_hashed()).  No gap
+		   keys: a phrase's candidates among these instances come
+		   from the pool and the key's words. */
 		b->field_is_pooled = TRUE;
 		doc_opaque_runs(b, norm, norm_len);
 	}
@@ -702,7 +717,7 @@ static int doc_text(struct sift_doc_builder *b,
 				norm_len :
 				sift_text_utf8_truncate(norm, norm_len, room));
 	}
-	if (ret == 0 && b->field_chunks &&
+	if (ret == 0 && b->field_chunks && !b->field_is_pooled &&
 	    b->field_kind != SIFT_FIELD_KIND_MIME_HEADER) {
 		/* phrase filters serve BODY and Subject searches */
 		sift_phrase_filter_text_keys(&b->gap_state,

@@ -456,13 +456,20 @@ static int doc_token(void *context, const char *tok, size_t len,
 }
 
 /* Address runs: maximal pieces of the normalized written address without
-   spaces or address punctuation (see SIFT_ADDRESS_RUN_SEPARATORS). */
+   spaces or address punctuation (see SIFT_ADDRESS_RUN_SEPARATORS).  And
+   run pairs: two runs with exactly one space between them ("viresh
+   kumar" of "Viresh Kumar <viresh.kumar@linaro.org>"), as one term with
+   wdf 0, so a display name of two words is found exactly
+   (SIFT_PLAN_RUN_PAIR): a string whose only separator is one space inside
+   it can only occur across two such runs. */
 static int doc_address_runs(struct sift_doc_builder *b,
 				   const char *text, size_t len)
 {
-	size_t i = 0, start;
+	size_t i = 0, start, sep_start, prev_start = 0;
+	bool have_prev = FALSE;
 
 	while (i < len) {
+		sep_start = i;
 		while (i < len &&
 		       strchr(SIFT_ADDRESS_RUN_SEPARATORS, text[i]) != NULL)
 			i++;
@@ -470,11 +477,20 @@ static int doc_address_runs(struct sift_doc_builder *b,
 		while (i < len &&
 		       strchr(SIFT_ADDRESS_RUN_SEPARATORS, text[i]) == NULL)
 			i++;
-		if (i > start &&
-		    doc_add_term(b, str_c(b->run_prefix),
-					str_len(b->run_prefix),
-					text + start, i - start, 1) < 0)
+		if (i == start)
+			break;
+		if (doc_add_term(b, str_c(b->run_prefix),
+				 str_len(b->run_prefix),
+				 text + start, i - start, 1) < 0)
 			return -1;
+		if (have_prev && start == sep_start + 1 &&
+		    text[sep_start] == ' ' &&
+		    doc_add_term(b, str_c(b->run_prefix),
+				 str_len(b->run_prefix),
+				 text + prev_start, i - prev_start, 0) < 0)
+			return -1;
+		prev_start = start;
+		have_prev = TRUE;
 	}
 	return 0;
 }
@@ -871,6 +887,10 @@ int sift_doc_builder_field_data(struct sift_doc_builder *b,
 		   this long is cut anyway) */
 		if (cut == 0)
 			cut = b->field_buf->used;
+		/* an address header's run pairs (doc_address_runs()) are
+		   not made across the cut: Dovecot checks its searches */
+		if (b->field_is_address)
+			b->doc_untrusted |= SIFT_UNTRUSTED_HEADERS;
 		if (doc_text(b, b->field_buf->data, cut) < 0) {
 			b->field_error = -1;
 			*error_r = b->error;

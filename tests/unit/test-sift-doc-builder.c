@@ -232,6 +232,27 @@ static void test_header_kinds(void)
 		    has_term(terms, t_strconcat(sift_header_prefix("From"),
 						norm("alice"), NULL)));
 	test_assert(terms_with_prefix(terms, "B") == 0);
+	/* run pairs: two runs with one space between them, no other */
+	test_assert(has_term(terms, t_strconcat(sift_header_prefix("From"),
+						norm("Alice Smith"), NULL)));
+	sift_doc_builder_discard(b);
+	build_one(b, 2, SIFT_FIELD_KIND_HEADER, "To",
+		  "Ann Lee <a@x.org>, Bo  Dee <b@y.org>, \"Cy, Ray\" <c@z.org>");
+	terms = doc_terms(b);
+	test_assert(has_term(terms, t_strconcat(sift_header_prefix("To"),
+						norm("Ann Lee"), NULL)));
+	test_assert(!has_term(terms, t_strconcat(sift_header_prefix("To"),
+						 norm("Lee <a@x.org>"), NULL)));
+	test_assert(!has_term(terms, t_strconcat(sift_header_prefix("To"),
+						 norm("Bo  Dee"), NULL)));
+	test_assert(!has_term(terms, t_strconcat(sift_header_prefix("To"),
+						 norm("Bo Dee"), NULL)));
+	test_assert(!has_term(terms, t_strconcat(sift_header_prefix("To"),
+						 norm("a@x.org> Bo"), NULL)));
+	test_assert(!has_term(terms, t_strconcat(sift_header_prefix("To"),
+						 norm("Cy Ray"), NULL)));
+	test_assert(!has_term(terms, t_strconcat(sift_header_prefix("To"),
+						 norm("Cy, Ray"), NULL)));
 	sift_doc_builder_discard(b);
 
 	/* a hashed header's instance with a long token with a digit: that

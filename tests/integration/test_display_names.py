@@ -90,9 +90,21 @@ def address(i, rnd):
     return "%s <%s@%s>" % (display_name(rnd), local, dom)
 
 
+# fixed shapes at the class's edges: two spaces or a tab between the
+# words, a word after ", " or ">", the words in two addresses
+EDGES = ["From: Viresh  Kumar <v1@x.org>", "From: Viresh\tKumar <v2@x.org>",
+         "From: Viresh\n  Kumar <v3@x.org>", "To: a@b.org, Kumar Lee <k@x.org>",
+         "To: Viresh <v@x.org>, Kumar <k@x.org>", "Cc: \"Viresh, Kumar\" <v4@x.org>",
+         "From: Viresh Kumar<v5@x.org>", "From: \"Viresh  Kumar\" <v6@x.org>",
+         "From: \" Viresh Kumar \" <v7@x.org>"]
+
+
 def messages():
     rnd = random.Random(1412)
     out = []
+    for i, h in enumerate(EDGES):
+        out.append(("%s\nSubject: edge %d\nDate: Mon, 6 Jan 2020 10:00:00 +0000\n"
+                    "Message-ID: <edge%d@fixtures.test>\n\nbody\n" % (h, i, i)).encode())
     for i in range(240):
         head = ""
         for h in HEADERS:
@@ -155,6 +167,9 @@ def test_display_names_equal_oracle(inst):
         for h in HEADERS:
             if rnd.random() < 0.5:
                 queries.append((h.upper(), s.encode()))
+    for s in other_strings() + ["Viresh Kumar", "Kumar Lee", "Viresh K"]:
+        for h in HEADERS:
+            queries.append((h.upper(), s.encode()))
     for crit in list(queries[::10]):
         queries.append(("NOT",) + crit)
     bad, nonempty = [], 0

@@ -61,7 +61,7 @@
                          whose runs are split at '<' and '>'
      ZL                  flag: a term was cut at Xapian's length limit
      ZK<key>             flag: an instance of a hashed header of this key
-                         was pooled (P)
+                         had its opaque part pooled (P, opaque file)
      ZUB, ZUH, ZUT       flags: Dovecot's search reads this message's
                          body, headers, or TEXT differently from what was
                          indexed (sift-hdrread.c; two Content-Type headers

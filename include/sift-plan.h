@@ -15,6 +15,12 @@
    - SIFT_PLAN_RUN: an address search (FROM/TO/CC/BCC) for a string with
      no space or address punctuation, answered exactly against the
      "runs" of the written address (see sift-doc-builder.c).
+   - SIFT_PLAN_RUN_PAIR: an address search for a string whose only
+     separator (SIFT_ADDRESS_RUN_SEPARATORS) is one space inside it
+     ("Viresh Kumar"): it can only occur across two runs with exactly
+     one space between them, and the index keeps each such pair as a
+     term (format 11, doc_address_runs() in sift-doc-builder.c), so "some
+     address term contains the string" is exact.
    - SIFT_PLAN_CHUNK: any other string without whitespace (dashes, dots,
      punctuation, several words of an unspaced script).  An occurrence
      lies inside one whitespace-free run of the text.  The index holds as
@@ -66,6 +72,7 @@ enum sift_plan_kind {
 	SIFT_PLAN_CHUNK,
 	SIFT_PLAN_CANDIDATES,
 	SIFT_PLAN_CHAR,
+	SIFT_PLAN_RUN_PAIR,
 };
 
 /* Most needles a CANDIDATES plan keeps: more only narrows further, and a
@@ -83,7 +90,7 @@ struct sift_plan {
 	/* normalized search string (malloc'd, NUL-terminated) */
 	char *normalized;
 	size_t normalized_len;
-	/* WORD, RUN: one needle; CANDIDATES: 1..SIFT_PLAN_MAX_NEEDLES;
+	/* WORD, RUN, RUN_PAIR: one needle; CANDIDATES: 1..SIFT_PLAN_MAX_NEEDLES;
 	   CHUNK: 0..SIFT_PLAN_MAX_NEEDLES (the string itself is in
 	   normalized) */
 	struct sift_plan_needle needles[SIFT_PLAN_MAX_NEEDLES];

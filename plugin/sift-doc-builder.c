@@ -423,7 +423,10 @@ static bool doc_opaque_known(struct sift_doc_builder *b, const char *tok,
 	T_BEGIN {
 		string_t *term = t_str_new(len + 2);
 
-		str_append(term, str_c(b->token_prefix));
+		/* (the pool's term whatever the field's prefix: a hashed
+		   header's instance keeps its other words under its key,
+		   doc_hashed_tokens()) */
+		str_append(term, SIFT_PREFIX_HDR_POOL);
 		str_append_data(term, tok, len);
 		known = b->term_known(b->term_known_context, str_c(term),
 				      str_len(term));
@@ -437,6 +440,13 @@ void sift_doc_builder_set_term_known(struct sift_doc_builder *b,
 {
 	b->term_known = known;
 	b->term_known_context = context;
+}
+
+/* Is text[0..len), one run (sift_next_run()), opaque as a token would
+   be: at least SIFT_OPAQUE_MIN_LEN bytes with a digit? */
+static bool doc_run_is_opaque(const char *text, size_t len)
+{
+	return sift_token_is_opaque(text, len);
 }
 
 /* Note the runs (sift_next_run()) of a pooled field's text that are
@@ -453,16 +463,11 @@ static void doc_opaque_runs(struct sift_doc_builder *b, const char *text,
 	array_clear(&b->opaque_runs);
 	b->opaque_run_next = 0;
 	while (sift_next_run(text, len, &pos, &start, &end)) {
-		if (end - start < SIFT_OPAQUE_MIN_LEN)
-			continue;
-		for (size_t i = start; i < end; i++) {
-			if (text[i] >= '0' && text[i] <= '9') {
-				struct sift_token_span *run =
-					array_append_space(&b->opaque_runs);
-				run->offset = start;
-				run->len = end - start;
-				break;
-			}
+		if (doc_run_is_opaque(text + start, end - start)) {
+			struct sift_token_span *run =
+				array_append_space(&b->opaque_runs);
+			run->offset = start;
+			run->len = end - start;
 		}
 	}
 }
@@ -501,9 +506,13 @@ static int doc_token(void *context, const char *tok, size_t len,
 		if (doc_opaque_common(b, tok, len) ||
 		    doc_opaque_known(b, tok, len)) {
 			/* common enough: a posting is cheaper than the
-			   token's bytes once more (see sift-doc-builder.h) */
-			return doc_add_term(b, str_c(b->token_prefix),
-					    str_len(b->token_prefix),
+			   token's bytes once more (see sift-doc-builder.h).
+			   Always the pool's term, also in a hashed header's
+			   instance: so a token taken once per message is
+			   in the opaque record or a P term, wherever it
+			   occurs again (sift_query_hashed() relies on it) */
+			return doc_add_term(b, SIFT_PREFIX_HDR_POOL,
+					    strlen(SIFT_PREFIX_HDR_POOL),
 					    tok, len, 1);
 		}
 		if (str_len(b->opaque) + len + 1 > SIFT_OPAQUE_MAX_PER_DOC) {
@@ -528,13 +537,20 @@ static int doc_token(void *context, const char *tok, size_t len,
 }
 
 /* Address runs: maximal pieces of the normalized written address without
-   spaces or address punctuation (see SIFT_ADDRESS_RUN_SEPARATORS). */
+   spaces or address punctuation (see SIFT_ADDRESS_RUN_SEPARATORS).  And
+   run pairs: two runs with exactly one space between them ("viresh
+   kumar" of "Viresh Kumar <viresh.kumar@linaro.org>"), as one term with
+   wdf 0, so a display name of two words is found exactly
+   (SIFT_PLAN_RUN_PAIR): a string whose only separator is one space inside
+   it can only occur across two such runs. */
 static int doc_address_runs(struct sift_doc_builder *b,
 				   const char *text, size_t len)
 {
-	size_t i = 0, start;
+	size_t i = 0, start, sep_start, prev_start = 0;
+	bool have_prev = FALSE;
 
 	while (i < len) {
+		sep_start = i;
 		while (i < len &&
 		       strchr(SIFT_ADDRESS_RUN_SEPARATORS, text[i]) != NULL)
 			i++;
@@ -542,11 +558,20 @@ static int doc_address_runs(struct sift_doc_builder *b,
 		while (i < len &&
 		       strchr(SIFT_ADDRESS_RUN_SEPARATORS, text[i]) == NULL)
 			i++;
-		if (i > start &&
-		    doc_add_term(b, str_c(b->run_prefix),
-					str_len(b->run_prefix),
-					text + start, i - start, 1) < 0)
+		if (i == start)
+			break;
+		if (doc_add_term(b, str_c(b->run_prefix),
+				 str_len(b->run_prefix),
+				 text + start, i - start, 1) < 0)
 			return -1;
+		if (have_prev && start == sep_start + 1 &&
+		    text[sep_start] == ' ' &&
+		    doc_add_term(b, str_c(b->run_prefix),
+				 str_len(b->run_prefix),
+				 text + prev_start, i - prev_start, 0) < 0)
+			return -1;
+		prev_start = start;
+		have_prev = TRUE;
 	}
 	return 0;
 }
@@ -574,6 +599,10 @@ static int doc_run(struct sift_doc_builder *b, const char *text,
 		return 0;
 	if (*t < n && spans[*t].offset + spans[*t].len <= end &&
 	    (*t + 1 == n || spans[*t + 1].offset >= end))
+		return 0;
+	/* a hashed header's pooled instance: its opaque runs are ids,
+	   whose words went to the opaque record (doc_hashed_tokens()) */
+	if (b->field_is_pooled && doc_run_is_opaque(text + start, end - start))
 		return 0;
 	return doc_add_term(b, str_c(b->token_prefix),
 				   str_len(b->token_prefix),
@@ -674,22 +703,19 @@ static bool doc_has_opaque_run(const char *text, size_t len)
 	size_t pos = 0, start, end;
 
 	while (sift_next_run(text, len, &pos, &start, &end)) {
-		if (end - start < SIFT_OPAQUE_MIN_LEN)
-			continue;
-		for (size_t i = start; i < end; i++) {
-			if (text[i] >= '0' && text[i] <= '9')
-				return TRUE;
-		}
+		if (doc_run_is_opaque(text + start, end - start))
+			return TRUE;
 	}
 	return FALSE;
 }
 
 /* The first text of a hashed header's instance (its whole value, unless
-   it is over SIFT_FIELD_FLUSH_SIZE): tokenized once, then keyed, or
-   pooled when a token or run is opaque (sift_token_is_opaque(),
-   doc_has_opaque_run()), whose unique ids would otherwise be Xapian terms
-   under every key.  Decided before
-   any of its terms is made; either way a search is exact
+   it is over SIFT_FIELD_FLUSH_SIZE): tokenized once, then keyed, or,
+   when a token or run is opaque (sift_token_is_opaque(),
+   doc_has_opaque_run()), flagged ZK<key> with its opaque part pooled:
+   those unique ids would otherwise be Xapian terms under every key,
+   while its other words and runs are keyed as in any instance.  Decided
+   before any of its terms is made; either way a search is exact
    (sift-terms.h). */
 static int doc_hashed_tokens(struct sift_doc_builder *b, const char *norm,
 			     size_t norm_len, const char **error_r)
@@ -721,9 +747,14 @@ static int doc_hashed_tokens(struct sift_doc_builder *b, const char *norm,
 				"Adding a term failed";
 			return ret;
 		}
-		str_truncate(b->token_prefix, 0);
-		str_append(b->token_prefix, SIFT_PREFIX_HDR_POOL);
-		b->field_chunks = FALSE;
+		/* Its opaque tokens (and the words of its opaque runs) go
+		   to the opaque record or become P terms, like a pooled
+		   header's; its other words and runs stay under the key
+		   (token_prefix), so a search of the header is certain
+		   about them, and only an occurrence inside the opaque
+		   part is left to the pool (sift_query_hashed()).  No gap
+		   keys: a phrase's candidates among these instances come
+		   from the pool and the key's words. */
 		b->field_is_pooled = TRUE;
 		doc_opaque_runs(b, norm, norm_len);
 	}
@@ -789,7 +820,7 @@ static int doc_text(struct sift_doc_builder *b,
 				norm_len :
 				sift_text_utf8_truncate(norm, norm_len, room));
 	}
-	if (ret == 0 && b->field_chunks &&
+	if (ret == 0 && b->field_chunks && !b->field_is_pooled &&
 	    b->field_kind != SIFT_FIELD_KIND_MIME_HEADER) {
 		/* phrase filters serve BODY and Subject searches */
 		sift_phrase_filter_text_keys(&b->gap_state,
@@ -948,6 +979,10 @@ int sift_doc_builder_field_data(struct sift_doc_builder *b,
 		   this long is cut anyway) */
 		if (cut == 0)
 			cut = b->field_buf->used;
+		/* an address header's run pairs (doc_address_runs()) are
+		   not made across the cut: Dovecot checks its searches */
+		if (b->field_is_address)
+			b->doc_untrusted |= SIFT_UNTRUSTED_HEADERS;
 		if (doc_text(b, b->field_buf->data, cut) < 0) {
 			b->field_error = -1;
 			*error_r = b->error;

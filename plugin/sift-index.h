@@ -47,8 +47,12 @@ struct sift_index;
    (doc_run() in sift-doc-builder.c); the opaque file's records hold a
    message's uid in binary and its tokens packed 3 characters in 2 bytes
    (sift-termfiles.c, "opaque records") instead of a line "<uid>
-   <token>...". */
-#define SIFT_FORMAT_VERSION "10"
+   <token>...".  11: a hashed header's instance with an opaque part
+   keeps its other words and runs under its key, only the opaque part
+   pooled (doc_hashed_tokens() in sift-doc-builder.c), and address
+   headers keep each two runs with one space between them as a term
+   (doc_address_runs(): display names). */
+#define SIFT_FORMAT_VERSION "11"
 
 /* What SIFT_META_TEXT says of an index built by this process with these
    settings (fts_sift_fold_accents; the fts plugin decoding attachments):

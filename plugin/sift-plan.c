@@ -104,6 +104,24 @@ static bool has_run_separator(const char *s, size_t len)
 	return false;
 }
 
+/* One space inside the string, and no other run separator or NUL
+   (SIFT_PLAN_RUN_PAIR)? */
+static bool is_run_pair(const char *s, size_t len)
+{
+	unsigned int seps = 0;
+
+	if (len < 3 || s[0] == ' ' || s[len - 1] == ' ')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\0' ||
+		    strchr(SIFT_ADDRESS_RUN_SEPARATORS, s[i]) != NULL) {
+			if (s[i] != ' ' || ++seps > 1)
+				return false;
+		}
+	}
+	return seps == 1;
+}
+
 static bool has_chunk_separator(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
@@ -163,8 +181,10 @@ int sift_plan_build(struct sift_text *text, enum sift_field field,
 	plan_r->normalized_len = norm_len;
 	norm = plan_r->normalized;
 
-	if (field == SIFT_FIELD_ADDRESS && !has_run_separator(norm, norm_len)) {
-		plan_r->kind = SIFT_PLAN_RUN;
+	if (field == SIFT_FIELD_ADDRESS && (!has_run_separator(norm, norm_len) ||
+					    is_run_pair(norm, norm_len))) {
+		plan_r->kind = has_run_separator(norm, norm_len) ?
+			SIFT_PLAN_RUN_PAIR : SIFT_PLAN_RUN;
 		plan_r->needles[0].str = norm;
 		plan_r->needles[0].len = norm_len;
 		plan_r->needle_count = 1;
@@ -235,6 +255,7 @@ const char *sift_plan_kind_str(enum sift_plan_kind kind)
 	case SIFT_PLAN_CHUNK: return "chunk";
 	case SIFT_PLAN_CANDIDATES: return "candidates";
 	case SIFT_PLAN_CHAR: return "char";
+	case SIFT_PLAN_RUN_PAIR: return "run pair";
 	}
 	return "?";
 }

@@ -50,6 +50,7 @@
 #include "sift-hdrfilter.h"
 #include "sift-search-args.h"
 #include "sift-dates.h"
+#include "sift-doc-builder.h"
 #include "sift-query.h"
 #include "sift-events.h"
 
@@ -628,19 +629,60 @@ static int sift_query_html_split(struct sift_query *q,
 	return 0;
 }
 
+/* dest += the messages where a string without whitespace (a CHUNK plan)
+   may lie inside one run of a pooled header, or inside an opaque run of
+   a hashed header's instance whose opaque part was pooled
+   (doc_hashed_tokens() in sift-doc-builder.c; its other runs are the
+   key's terms).  Each token of the string lies inside one word of that
+   run.  In such a run every word of SIFT_OPAQUE_RUN_MIN_TOKEN bytes or
+   more is in the opaque record or a P term (the pool), a shorter one is
+   a P term in a pooled header and a key's term in a hashed one: so the
+   string's long tokens are in the pool, and without such a token its
+   tokens are in the pool or keys (the families extra, extra_count).
+   Returns 0 or -1 (logged). */
+static int sift_query_pool_chunk(struct sift_query *q,
+				 const struct sift_plan *plan,
+				 const struct sift_termfiles_prefix *extra,
+				 unsigned int extra_count,
+				 ARRAY_TYPE(seq_range) *dest)
+{
+	const struct sift_termfiles_prefix *pool;
+	struct sift_termfiles_prefix *both;
+	unsigned int pool_count;
+	struct sift_plan long_plan;
+
+	sift_families_get(SIFT_FAMILIES_POOL, &pool, &pool_count);
+	long_plan = *plan;
+	long_plan.needle_count = 0;
+	for (unsigned int i = 0; i < plan->needle_count; i++) {
+		if (plan->needles[i].len >= SIFT_OPAQUE_RUN_MIN_TOKEN)
+			long_plan.needles[long_plan.needle_count++] =
+				plan->needles[i];
+	}
+	if (long_plan.needle_count > 0)
+		return sift_query_candidates(q, &long_plan, pool, pool_count,
+					     dest);
+	both = t_new(struct sift_termfiles_prefix, pool_count + extra_count);
+	memcpy(both, pool, sizeof(*pool) * pool_count);
+	memcpy(both + pool_count, extra, sizeof(*extra) * extra_count);
+	return sift_query_candidates(q, plan, both, pool_count + extra_count,
+				     dest);
+}
+
 /* SIFT_STEP_TEXT_CHUNK: the fields with runs answer exactly and the
-   pooled headers (words only) give candidates; so do address runs for
-   a string with address punctuation (their runs are split at it). */
+   pooled headers and pooled parts give candidates
+   (sift_query_pool_chunk()); so do address runs for a string with
+   address punctuation (their runs are split at it). */
 static int sift_query_text_chunk(struct sift_query *q,
 				 const struct sift_leaf_recipe *r,
 				 struct sift_leaf *leaf)
 {
-	const struct sift_termfiles_prefix *runs, *pool, *addr;
-	unsigned int runs_count, pool_count, addr_count;
+	const struct sift_termfiles_prefix *runs, *keys, *addr;
+	unsigned int runs_count, keys_count, addr_count;
 
 	sift_families_get(r->addr_punct ? SIFT_FAMILIES_TEXT_RUNS_NO_ADDR :
 			  SIFT_FAMILIES_TEXT_RUNS, &runs, &runs_count);
-	sift_families_get(SIFT_FAMILIES_POOL, &pool, &pool_count);
+	sift_families_get(SIFT_FAMILIES_HDR_KEYS, &keys, &keys_count);
 	sift_families_get(SIFT_FAMILIES_ADDR_RUNS, &addr, &addr_count);
 	if (sift_query_chunk(q, &r->plan, runs, runs_count,
 			     r->chunk_candidates, leaf) < 0)
@@ -650,7 +692,7 @@ static int sift_query_text_chunk(struct sift_query *q,
 	if (sift_plan_is_one_char(&r->plan) &&
 	    sift_query_body_char(q, &r->plan, &leaf->definite) < 0)
 		return -1;
-	if (sift_query_candidates(q, &r->plan, pool, pool_count,
+	if (sift_query_pool_chunk(q, &r->plan, keys, keys_count,
 				  &leaf->maybe) < 0)
 		return -1;
 	if (r->addr_punct &&
@@ -992,37 +1034,90 @@ static int sift_query_pooled_has_header(struct sift_query *q,
 	return 0;
 }
 
-/* Up to this many messages with a pooled instance of a hashed header
-   (and at most a quarter of the mailbox) are all handed to Dovecot,
-   which checks one from its cache in a few microseconds; reading the
-   pool's terms for the string costs a pass over the terms file and the
-   postings of every pooled word holding it (HEADER X-Mailer
-   "git-send-email" at 30,000 messages: about 100 ms). */
-#define SIFT_HASHED_FEW_POOLED 5000
+/* When the messages with a pooled part left after the key's terms are at
+   most this fraction (1/N) of the mailbox, they are all handed to
+   Dovecot, which checks one from its cache in about 5 microseconds;
+   narrowing them (sift_query_hashed_pooled()) costs a pass over the
+   pool's terms and the opaque file, and the postings of every pooled
+   word holding the string, which grow with the mailbox.  Measured with
+   tests/bench/replay.py (imap CPU, median of 3): at 100,000 messages
+   HEADER X-Mailer "git-send-email" left 1,992 such messages, narrowed to
+   307 in a lookup of 253 ms or handed over whole in one of 9 ms; at
+   300,000 HEADER X-MS-Exchange-CrossTenant-OriginalArrivalTime "nov"
+   took 199 ms narrowed with 1/16 and 77 ms handed over with 1/6. */
+#define SIFT_HASHED_FEW_POOLED 6
+
+/* Narrow pooled, messages with an instance of a hashed header whose
+   opaque part was pooled (flag ZK<key>, doc_hashed_tokens() in
+   sift-doc-builder.c), to those where the string may lie in that part.
+   Such an instance keeps its other words and runs under its key, so an
+   occurrence there is found by the key's terms already; what is left
+   lies in the opaque part:
+   - a word lies inside one word of the value, which is in the pool
+     (opaque record or P term) if not a key's term;
+   - a string without whitespace lies inside one opaque run
+     (sift_query_pool_chunk());
+   - a phrase may span the opaque part and the rest: its tokens are in
+     the pool or the key's terms.
+   An index of format 10 pooled such an instance's words whole (P), which
+   the pool holds too.  Returns 0 or -1 (logged). */
+static int sift_query_hashed_pooled(struct sift_query *q,
+				    const struct sift_leaf_recipe *r,
+				    ARRAY_TYPE(seq_range) *pooled)
+{
+	const struct sift_plan *plan = &r->plan;
+	const struct sift_termfiles_prefix *pool;
+	struct sift_termfiles_prefix *both;
+	unsigned int pool_count;
+	ARRAY_TYPE(seq_range) found;
+	int ret;
+
+	t_array_init(&found, 64);
+	sift_families_get(SIFT_FAMILIES_POOL, &pool, &pool_count);
+	if (plan->kind == SIFT_PLAN_WORD || plan->kind == SIFT_PLAN_RUN) {
+		ret = sift_query_match(q, pool, pool_count,
+				       plan->needles[0].str,
+				       plan->needles[0].len,
+				       SIFT_MATCH_SUBSTRING, &found);
+	} else if (plan->kind == SIFT_PLAN_CHUNK) {
+		ret = sift_query_pool_chunk(q, plan, &r->header_prefix, 1,
+					    &found);
+	} else {
+		both = t_new(struct sift_termfiles_prefix, pool_count + 1);
+		memcpy(both, pool, sizeof(*pool) * pool_count);
+		both[pool_count] = r->header_prefix;
+		ret = sift_query_candidates(q, plan, both, pool_count + 1,
+					    &found);
+	}
+	if (ret < 0)
+		return -1;
+	seq_range_array_intersect(pooled, &found);
+	return 0;
+}
 
 /* HEADER of a hashed header, after its key's terms filled leaf (the
    step as for Subject, definite where exact): the key is a hash of the
    name, so a message that also holds another header name of the same key
    may have the string in that one only: its definite match becomes
    maybe.  Those names are the N terms whose key is the same.  And the
-   messages where an instance of the key's headers was pooled for its
-   opaque tokens (flag ZK<key>, sift-terms.h) are maybe: all of them when
-   few, else those with a term of the pooled headers holding the needles
-   (as the pool gave before).  Returns 0 or -1 (logged). */
+   messages with an instance of the key's headers whose opaque part was
+   pooled (flag ZK<key>, sift-terms.h) are maybe where the string may lie
+   in that part (sift_query_hashed_pooled()).  Returns 0 or -1
+   (logged). */
 static int sift_query_hashed(struct sift_query *q,
 			     const struct sift_leaf_recipe *r,
 			     struct sift_leaf *leaf)
 {
-	const struct sift_plan *plan = &r->plan;
-	const struct sift_termfiles_prefix *pool, *flags;
-	unsigned int pool_count, flag_count;
+	const struct sift_termfiles_prefix *flags;
+	unsigned int flag_count;
 	const char *key = r->header_prefix.prefix, *flag, *error = NULL;
-	ARRAY_TYPE(seq_range) pooled, found;
+	ARRAY_TYPE(seq_range) pooled;
 	struct sift_buf names = { NULL, 0, 0 };
 	enum sift_xstatus status;
 	int ret = 0;
 
-	/* the messages with a pooled instance of this key's headers */
+	/* the messages with a pooled part in an instance of this key's
+	   headers, and no certain match */
 	t_array_init(&pooled, 32);
 	flag = t_strconcat(SIFT_FLAG_POOLED_KEY, key + 1, NULL);
 	sift_families_get(SIFT_FAMILIES_FLAGS, &flags, &flag_count);
@@ -1030,25 +1125,11 @@ static int sift_query_hashed(struct sift_query *q,
 			     strlen(flag) - 1 /* without ':' */,
 			     SIFT_MATCH_EXACT, &pooled) < 0)
 		return -1;
-	if (seq_range_count(&pooled) > SIFT_HASHED_FEW_POOLED ||
-	    seq_range_count(&pooled) > q->last_uid / 4) {
-		/* many, or a quarter of the mailbox: narrowed by the
-		   pool's terms (a pass over the terms file and their
-		   postings) */
-		t_array_init(&found, 64);
-		sift_families_get(SIFT_FAMILIES_POOL, &pool, &pool_count);
-		if (plan->kind == SIFT_PLAN_WORD ||
-		    plan->kind == SIFT_PLAN_RUN) {
-			if (sift_query_match(q, pool, pool_count,
-					     plan->needles[0].str,
-					     plan->needles[0].len,
-					     SIFT_MATCH_SUBSTRING, &found) < 0)
-				return -1;
-		} else if (sift_query_candidates(q, plan, pool, pool_count,
-						 &found) < 0)
-			return -1;
-		seq_range_array_intersect(&pooled, &found);
-	}
+	seq_range_array_remove_seq_range(&pooled, &leaf->definite);
+	seq_range_array_remove_seq_range(&pooled, &leaf->maybe);
+	if (seq_range_count(&pooled) > q->last_uid / SIFT_HASHED_FEW_POOLED &&
+	    sift_query_hashed_pooled(q, r, &pooled) < 0)
+		return -1;
 	seq_range_array_merge(&leaf->maybe, &pooled);
 
 	if (array_count(&leaf->definite) == 0)

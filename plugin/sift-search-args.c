@@ -83,6 +83,7 @@ static bool sift_plan_needs_decoded(const struct sift_args_env *env,
 static bool sift_plan_is_exact(const struct sift_plan *plan)
 {
 	return plan->kind == SIFT_PLAN_WORD || plan->kind == SIFT_PLAN_RUN ||
+		plan->kind == SIFT_PLAN_RUN_PAIR ||
 		plan->kind == SIFT_PLAN_CHUNK;
 }
 
@@ -215,6 +216,7 @@ static int sift_recipe_step(const struct sift_args_env *env,
 		return 0;
 	case SIFT_PLAN_WORD:
 	case SIFT_PLAN_RUN:
+	case SIFT_PLAN_RUN_PAIR:
 		r->step = SIFT_STEP_MATCH;
 		return 0;
 	case SIFT_PLAN_CHUNK:

@@ -23,6 +23,9 @@
                          domain or name word; every token of the header
                          lies inside one run, so runs serve FROM/TO/CC/BCC
                          exactly and also serve as the header's words.
+                         Two runs with exactly one space between them
+                         are a term too ("viresh kumar", wdf 0), for
+                         display names (SIFT_PLAN_RUN_PAIR).
      K<key>:<word>       every other top-level header (X-Mailer, List-Id,
                          ...) whose value holds no opaque token (see
                          below), keyed by <key>, four characters of a hash
@@ -34,9 +37,11 @@
                          the pooled instances below.  The name itself
                          would be repeated in every term; the key costs
                          four bytes.
-     P<word>             such a header instance whose value holds an
-                         opaque token (long with a digit: X-Mailer
-                         with a build id, ARC-*, ...), a header whose
+     P<word>             the opaque part of such a header instance
+                         whose value holds an opaque token or run (long
+                         with a digit: X-Mailer with a build id, ...;
+                         its other words and runs stay K<key>:, and
+                         the instance is flagged ZK<key>), a header whose
                          name can't be a key, and every instance of the
                          id and trace headers (sift_header_is_trace():
                          Date, Message-ID, Received, DKIM-Signature,
@@ -58,7 +63,7 @@
                          whose runs are split at '<' and '>'
      ZL                  flag: a term was cut at Xapian's length limit
      ZK<key>             flag: an instance of a hashed header of this key
-                         was pooled (P)
+                         had its opaque part pooled (P, opaque file)
      ZUB, ZUH, ZUT       flags: Dovecot's search reads this message's
                          body, headers, or TEXT differently from what was
                          indexed (sift-hdrread.c; two Content-Type headers

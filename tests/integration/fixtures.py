@@ -65,6 +65,33 @@ def ew(text, charset="utf-8", enc="B"):
     return "=?%s?Q?%s?=" % (name, "".join(out))
 
 
+def ew_any(text, rnd, charsets):
+    """text as one RFC 2047 word, B or Q at random, in the first of
+    charsets (shuffled by rnd) that can hold it; text itself if none can."""
+    for cs in rnd.sample(charsets, len(charsets)):
+        try:
+            text.encode(cs)
+        except UnicodeEncodeError:
+            continue
+        return ew(text, cs, "B" if rnd.random() < 0.5 else "Q")
+    return text
+
+
+def oracle_compare(fts, oracle, user, box, queries):
+    """Each search criteria tuple on both instances: (a line for each
+    search whose UIDs differ, how many had a non-empty answer)."""
+    bad, nonempty = [], 0
+    for crit in queries:
+        want = oracle.search(user, box, *crit)
+        got = fts.search(user, box, *crit)
+        nonempty += bool(want)
+        if got != want:
+            bad.append("%s: sift %s, oracle %s (missing %s, extra %s)" % (
+                crit, got[:10], want[:10], sorted(set(want) - set(got))[:10],
+                sorted(set(got) - set(want))[:10]))
+    return bad, nonempty
+
+
 def qp_encode(data, width=60):
     """Quoted-printable with soft line breaks every `width` chars (so words
     get split across lines)."""

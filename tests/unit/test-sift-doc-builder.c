@@ -208,7 +208,7 @@ static void test_header_kinds(void)
 {
 	struct sift_doc_builder *b = sift_doc_builder_new(text, FALSE);
 	const ARRAY_TYPE(const_string) *terms;
-	const char *opaque, *error, *subj;
+	const char *opaque, *error, *subj, *key;
 	unsigned int keys;
 	size_t len;
 
@@ -232,19 +232,53 @@ static void test_header_kinds(void)
 		    has_term(terms, t_strconcat(sift_header_prefix("From"),
 						norm("alice"), NULL)));
 	test_assert(terms_with_prefix(terms, "B") == 0);
+	/* run pairs: two runs with one space between them, no other */
+	test_assert(has_term(terms, t_strconcat(sift_header_prefix("From"),
+						norm("Alice Smith"), NULL)));
+	sift_doc_builder_discard(b);
+	build_one(b, 2, SIFT_FIELD_KIND_HEADER, "To",
+		  "Ann Lee <a@x.org>, Bo  Dee <b@y.org>, \"Cy, Ray\" <c@z.org>");
+	terms = doc_terms(b);
+	test_assert(has_term(terms, t_strconcat(sift_header_prefix("To"),
+						norm("Ann Lee"), NULL)));
+	test_assert(!has_term(terms, t_strconcat(sift_header_prefix("To"),
+						 norm("Lee <a@x.org>"), NULL)));
+	test_assert(!has_term(terms, t_strconcat(sift_header_prefix("To"),
+						 norm("Bo  Dee"), NULL)));
+	test_assert(!has_term(terms, t_strconcat(sift_header_prefix("To"),
+						 norm("Bo Dee"), NULL)));
+	test_assert(!has_term(terms, t_strconcat(sift_header_prefix("To"),
+						 norm("a@x.org> Bo"), NULL)));
+	test_assert(!has_term(terms, t_strconcat(sift_header_prefix("To"),
+						 norm("Cy Ray"), NULL)));
+	test_assert(!has_term(terms, t_strconcat(sift_header_prefix("To"),
+						 norm("Cy, Ray"), NULL)));
 	sift_doc_builder_discard(b);
 
-	/* pooled header: a long token with a digit is opaque, not a term */
+	/* a hashed header's instance with a long token with a digit: that
+	   token is opaque, not a term; its other words and runs stay under
+	   the key (the opaque runs are not runs of the key) */
 	build_one(b, 3, SIFT_FIELD_KIND_HEADER, "X-Something",
-		  "token a1b2c3d4e5f6 plainword");
+		  "token a1b2c3d4e5f6 plainword git-send-email v1.2:3.4-5");
 	terms = doc_terms(b);
 	opaque = sift_doc_builder_opaque(b, &len);
 	test_assert(len > 0 && strstr(t_strndup(opaque, len),
 				      norm("a1b2c3d4e5f6")) != NULL);
 	test_assert(!has_term(terms, t_strconcat("P", norm("a1b2c3d4e5f6"),
 						 NULL)));
-	test_assert(has_term(terms, t_strconcat("P", norm("plainword"),
+	key = sift_header_key_prefix(norm("X-Something"),
+				     strlen(norm("X-Something")));
+	test_assert(!has_term(terms, t_strconcat("P", norm("plainword"),
+						 NULL)));
+	test_assert(has_term(terms, t_strconcat(key, norm("plainword"),
 						NULL)));
+	test_assert(has_term(terms, t_strconcat(key, norm("git-send-email"),
+						NULL)));
+	test_assert(has_term(terms, t_strconcat(key, norm("git"), NULL)));
+	/* "v1.2:3.4-5" is an opaque run: its short words are the key's,
+	   the run itself is no term */
+	test_assert(!has_term(terms, t_strconcat(key, norm("v1.2:3.4-5"), NULL)));
+	test_assert(terms_with_prefix(terms, "P") == 0);
 	/* ... and flagged as a pooled instance of its key */
 	test_assert(has_term(terms, t_strconcat(SIFT_FLAG_POOLED_KEY,
 		t_strcut(sift_header_key_prefix(norm("X-Something"),
@@ -431,6 +465,7 @@ static void test_opaque_common(void)
 	struct sift_doc_builder *b = sift_doc_builder_new(text, FALSE);
 	const ARRAY_TYPE(const_string) *terms;
 	const char *opaque, *relay = norm("209.132.180.67");
+	const char *key;
 	size_t len;
 	unsigned int i;
 
@@ -465,8 +500,10 @@ static void test_opaque_common(void)
 	opaque = t_strndup(opaque, len);
 	test_assert(strstr(opaque, norm("AbCdEfGh")) != NULL);
 	test_assert(!has_term(terms, t_strconcat("P", norm("AbCdEfGh"), NULL)));
-	test_assert(has_term(terms, t_strconcat("P", norm("bh"), NULL)));
-	test_assert(has_term(terms, t_strconcat("P", norm("plainword"), NULL)));
+	key = sift_header_key_prefix(norm("X-Sig"), strlen(norm("X-Sig")));
+	test_assert(has_term(terms, t_strconcat(key, norm("bh"), NULL)));
+	test_assert(has_term(terms, t_strconcat(key, norm("plainword"),
+						NULL)));
 	test_assert(strstr(opaque, norm("plainword")) == NULL);
 	sift_doc_builder_discard(b);
 	sift_doc_builder_free(&b);

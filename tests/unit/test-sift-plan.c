@@ -57,6 +57,28 @@ static void check_invariants(const struct sift_plan *plan, const void *value,
 	case SIFT_PLAN_UNSUPPORTED:
 		test_assert_idx(plan->needle_count == 0, idx);
 		break;
+	case SIFT_PLAN_RUN_PAIR:
+		/* an address string with exactly one space inside, and no
+		   other separator */
+		test_assert_idx(plan->normalized_len >= 3 &&
+				plan->normalized[0] != ' ' &&
+				plan->normalized[plan->normalized_len - 1] != ' ',
+				idx);
+		{
+			unsigned int seps = 0;
+
+			for (size_t i = 0; i < plan->normalized_len; i++) {
+				char c = plan->normalized[i];
+
+				test_assert_idx(c != '\0', idx);
+				if (strchr(SIFT_ADDRESS_RUN_SEPARATORS, c) != NULL) {
+					test_assert_idx(c == ' ', idx);
+					seps++;
+				}
+			}
+			test_assert_idx(seps == 1, idx);
+		}
+		/* fall through */
 	case SIFT_PLAN_WORD:
 	case SIFT_PLAN_RUN:
 		/* one needle: the whole normalized string */
@@ -379,8 +401,16 @@ static void test_plan_address(void)
 	check_plan(SIFT_FIELD_ADDRESS, "@", SIFT_PLAN_RUN, 4, "@", NULL);
 	check_plan(SIFT_FIELD_ADDRESS, "-", SIFT_PLAN_RUN, 5, "-", NULL);
 	/* with a space: words */
-	check_plan(SIFT_FIELD_ADDRESS, "Carol Example", SIFT_PLAN_CANDIDATES,
-		   6, "CAROL", "EXAMPLE", NULL);
+	/* with one space inside: a run pair (two spaces, or one at an
+	   edge: words) */
+	check_plan(SIFT_FIELD_ADDRESS, "Carol Example", SIFT_PLAN_RUN_PAIR,
+		   6, "CAROL EXAMPLE", NULL);
+	check_plan(SIFT_FIELD_ADDRESS, "Carol  Example", SIFT_PLAN_CANDIDATES,
+		   12, "CAROL", "EXAMPLE", NULL);
+	check_plan(SIFT_FIELD_ADDRESS, "Carol Ann Example",
+		   SIFT_PLAN_CANDIDATES, 13, "CAROL", "ANN", "EXAMPLE", NULL);
+	check_plan(SIFT_FIELD_ADDRESS, "Carol <c", SIFT_PLAN_CANDIDATES,
+		   14, "CAROL", "C", NULL);
 	/* every separator character keeps it from being a run */
 	for (const char *p = SIFT_ADDRESS_RUN_SEPARATORS; *p != '\0'; p++) {
 		char value[16];
@@ -556,7 +586,9 @@ static void test_plan_cjk(void)
 		   "\xe3\x82\xab", "\xe3\x82\xbf", "\xe3\x83\x8a", NULL);
 	/* in an address field with a space (no run) */
 	check_plan(SIFT_FIELD_ADDRESS, "\xe6\x9d\xb1 \xe4\xba\xac",
-		   SIFT_PLAN_CANDIDATES, 5, "\xe6\x9d\xb1", "\xe4\xba\xac",
+		   SIFT_PLAN_RUN_PAIR, 5, "\xe6\x9d\xb1 \xe4\xba\xac", NULL);
+	check_plan(SIFT_FIELD_ADDRESS, "\xe6\x9d\xb1  \xe4\xba\xac",
+		   SIFT_PLAN_CANDIDATES, 6, "\xe6\x9d\xb1", "\xe4\xba\xac",
 		   NULL);
 	test_end();
 }

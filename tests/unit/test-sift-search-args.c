@@ -428,8 +428,11 @@ static const struct recipe_case recipe_cases[] = {
 	{ SEARCH_HEADER_ADDRESS, "To", "<carol@example.org>", 0,
 	  SIFT_STEP_CANDIDATES, TRUE, "Ato:", FALSE,
 	  "address punctuation splits runs: candidates" },
-	{ SEARCH_HEADER_ADDRESS, "Cc", "two words", 0, SIFT_STEP_CANDIDATES, TRUE,
-	  "Acc:", FALSE, "address runs have no gap filters" },
+	{ SEARCH_HEADER_ADDRESS, "Cc", "two words", 0, SIFT_STEP_MATCH, TRUE,
+	  "Acc:", FALSE, "one space between two runs: a run pair term" },
+	{ SEARCH_HEADER_ADDRESS, "Cc", "three more words", 0,
+	  SIFT_STEP_CANDIDATES, TRUE, "Acc:", FALSE,
+	  "address runs have no gap filters" },
 	{ SEARCH_BODY, NULL, "Caf\xc3\xa9", ENV_FOLD, SIFT_STEP_MATCH, TRUE, "B",
 	  FALSE, "fold_accents: the word without accents" },
 };

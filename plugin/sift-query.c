@@ -944,6 +944,15 @@ static int sift_query_leaf_terms(struct sift_query *q,
 	case SIFT_STEP_PHRASE:
 		return sift_query_phrase(q, plan, r->prefixes,
 					 r->prefix_count, &leaf->maybe);
+	case SIFT_STEP_TEXT_PHRASE:
+		sift_families_get(SIFT_FAMILIES_BODY, &fam, &fam_count);
+		if (sift_query_phrase(q, plan, fam, fam_count,
+				      &leaf->maybe) < 0)
+			return -1;
+		sift_families_get(SIFT_FAMILIES_TEXT_HEADERS, &fam,
+				  &fam_count);
+		return sift_query_candidates(q, plan, fam, fam_count,
+					     &leaf->maybe);
 	case SIFT_STEP_CHAR:
 		/* the body's own characters (sift-terms.h) */
 		if (sift_query_body_char(q, plan, &leaf->definite) < 0)

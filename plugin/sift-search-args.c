@@ -259,6 +259,13 @@ static int sift_recipe_step(const struct sift_args_env *env,
 		r->step = r->exact && r->field != SIFT_FIELD_TEXT &&
 			r->field != SIFT_FIELD_ADDRESS ?
 			SIFT_STEP_PHRASE : SIFT_STEP_CANDIDATES;
+		/* TEXT: one line lies in one header or one body (a string
+		   with a line break may run from a part's headers into its
+		   body) */
+		if (r->field == SIFT_FIELD_TEXT &&
+		    memchr(plan->normalized, '\n', plan->normalized_len) == NULL &&
+		    memchr(plan->normalized, '\r', plan->normalized_len) == NULL)
+			r->step = SIFT_STEP_TEXT_PHRASE;
 		return 0;
 	}
 	i_unreached();

@@ -68,6 +68,13 @@ enum sift_leaf_step {
 	SIFT_STEP_PHRASE,
 	/* BODY of one character: the body's characters, definite */
 	SIFT_STEP_CHAR,
+	/* TEXT, a phrase on one line: Dovecot's TEXT search restarts at
+	   every MIME part and reads a part's headers and body as lines, so
+	   a string without a line break lies in one header or in one body;
+	   maybe: the bodies as SIFT_STEP_PHRASE (gap filters), and the
+	   messages with each needle in the headers' terms
+	   (SIFT_FAMILIES_TEXT_HEADERS) */
+	SIFT_STEP_TEXT_PHRASE,
 };
 
 struct sift_leaf_recipe {

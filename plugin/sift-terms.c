@@ -102,6 +102,7 @@ const char *sift_header_run_prefix(const char *name)
 static const struct sift_termfiles_prefix body_families[] = {
 	{ SIFT_PREFIX_BODY, '\0' },
 };
+/* (bodies first: SIFT_FAMILIES_TEXT_HEADERS leaves them out) */
 static const struct sift_termfiles_prefix text_families[] = {
 	{ SIFT_PREFIX_BODY, '\0' },
 	{ SIFT_PREFIX_MIME, '\0' },
@@ -152,6 +153,10 @@ void sift_families_get(enum sift_families families,
 		SIFT_FAMILIES(body_families);
 	case SIFT_FAMILIES_TEXT:
 		SIFT_FAMILIES(text_families);
+	case SIFT_FAMILIES_TEXT_HEADERS:
+		*prefixes_r = text_families + 1;
+		*count_r = N_ELEMENTS(text_families) - 1;
+		return;
 	case SIFT_FAMILIES_TEXT_RUNS:
 		SIFT_FAMILIES(text_run_families);
 	case SIFT_FAMILIES_TEXT_RUNS_NO_ADDR:

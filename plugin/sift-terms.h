@@ -171,6 +171,10 @@ enum sift_families {
 	/* TEXT: every field (bodies, MIME headers, header names, keyed,
 	   hashed and address headers, pooled headers) */
 	SIFT_FAMILIES_TEXT,
+	/* TEXT's fields other than the bodies: the headers, top-level and
+	   MIME (a TEXT phrase in a body is narrowed by its gap filters,
+	   SIFT_STEP_TEXT_PHRASE) */
+	SIFT_FAMILIES_TEXT_HEADERS,
 	/* the fields of TEXT that hold runs (see SIFT_PLAN_CHUNK) */
 	SIFT_FAMILIES_TEXT_RUNS,
 	/* the same without address runs (for a string with address

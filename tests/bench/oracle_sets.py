@@ -494,6 +494,9 @@ def main():
     ap.add_argument("--queries", type=int, default=240, help="queries per mailbox")
     ap.add_argument("--sets", default="", help="comma-separated mailbox names (default all)")
     ap.add_argument("--seed", default="1")
+    ap.add_argument("--classes", default="",
+                    help="comma-separated query classes to run (default all), e.g. "
+                    "'header piece,address piece,header NOT/OR,TEXT header piece'")
     ap.add_argument("--json", default="/tmp/oracle-sets.json")
     ap.add_argument("--root", default="/tmp/fts-sift-oracle-sets")
     ap.add_argument("--keep", action="store_true", help="leave the instances' directory")
@@ -524,6 +527,13 @@ def main():
     for box, msgs in sets.items():
         t0 = time.time()
         queries[box] = querysets.generate(msgs, seed="%s/%s" % (args.seed, box), n=args.queries)
+        if args.classes:
+            keep = set(args.classes.split(","))
+            unknown = keep - set(querysets.CLASSES)
+            if unknown:
+                print("unknown classes: %s" % ", ".join(sorted(unknown)))
+                return 2
+            queries[box] = [q for q in queries[box] if q.cls in keep]
         log("%s: %d queries generated in %.1f s" % (box, len(queries[box]), time.time() - t0))
     settings = dict(kv.split("=", 1) for kv in args.setting)
     sift, oracle, secs = setup(args.root, sets, plugin_settings=settings)

@@ -33,7 +33,16 @@ default: RFC 2047 words and MIME parts decoded):
     only inside tags and attributes, and words only an HTML-to-text
     conversion has (split by tags, entities decoded), from the text/html
     parts' source (drawn without the shared random generator, so adding
-    the class left the other classes' strings as they were).
+    the class left the other classes' strings as they were);
+  - the header sweep (SWEEP_CLASSES, on top of n, own random generator):
+    every top-level header as Dovecot's HEADER search reads it (folding
+    line breaks removed, encoded-words decoded), searched with HEADER for
+    the whole value, words, 1-3 words, slices from a word start, from
+    inside a word, across punctuation, across a space and short slices;
+    display names of From/To/Cc/Bcc (quoted and encoded ones too) for 1-3
+    words, a word's prefix, suffix or inside, across a word boundary;
+    both under NOT, OR and NOT (OR ...); and TEXT for pieces of top-level
+    and MIME part headers ("Name: value" sometimes).
 Each class draws its strings without replacement, so repeats are rare; a
 class that finds nothing in the corpus (e.g. no CJK in it) is left out and
 the remaining classes grow until the set has `n` queries.
@@ -65,7 +74,17 @@ CLASSES = [
     "subject", "header", "TEXT", "NOT", "OR", "nested", "date+word",
     "hostile", "address list", "malformed address", "filtered header",
     "HTML markup",
+    # header sweep (format 11): pieces of real header values at any
+    # position, display-name pieces, and both under NOT/OR and in TEXT
+    "header piece", "address piece", "header NOT/OR", "TEXT header piece",
 ]
+
+# The header sweep (format 11's hashed, pooled and address headers): pieces
+# of real header values at every kind of position with HEADER, pieces of
+# display names with FROM/TO/CC/BCC, both under NOT and OR, and pieces of
+# top-level and MIME part headers with TEXT.  Drawn with generators of
+# their own and added on top of n, so the other classes keep their strings.
+SWEEP_CLASSES = ("header piece", "address piece", "header NOT/OR", "TEXT header piece")
 
 # Queries per class in a set of 240; scaled to the requested n.
 WEIGHTS = {
@@ -79,6 +98,8 @@ WEIGHTS = {
     # addresses, headers fts_header_excludes typically drops
     "address list": 16, "malformed address": 12, "filtered header": 12,
     "HTML markup": 8,
+    "header piece": 30, "address piece": 20, "header NOT/OR": 16,
+    "TEXT header piece": 12,
 }
 
 WORD_RE = re.compile(r"\w+")
@@ -174,7 +195,8 @@ class MessageText:
     """What the generator needs from one message."""
 
     __slots__ = ("body", "html", "subject", "headers", "addrs", "names", "date",
-                 "lists", "malformed", "raw_headers")
+                 "lists", "malformed", "raw_headers", "dv_headers", "part_headers",
+                 "addr_names")
 
     def __init__(self):
         self.lists = []        # (header, [addresses], [decoded names], encoded?)
@@ -187,6 +209,13 @@ class MessageText:
         self.addrs = []        # (header, address)
         self.names = []        # display names (From/To/Cc)
         self.date = None       # Date: as an aware datetime
+        # header sweep: top-level headers as Dovecot's HEADER search reads
+        # them (unfolded, line breaks removed, encoded-words decoded), the
+        # headers of MIME parts below the top (TEXT reads them), and
+        # decoded display names of From/To/Cc/Bcc (quoted ones too)
+        self.dv_headers = []   # (name as written, value)
+        self.part_headers = []  # (name as written, value)
+        self.addr_names = []   # (lower-case header, decoded display name)
 
 
 def parse_message(raw):
@@ -227,6 +256,7 @@ def parse_message(raw):
             if nme and '"' not in nme and "\ufffd" not in nme:
                 mt.names.append((h, nme))
     _raw_address_lists(raw, mt)
+    _sweep_headers(raw, msg, mt)
     try:
         d = msg.get("date")
         if d is not None and d.datetime is not None and d.datetime.tzinfo is not None:
@@ -273,6 +303,126 @@ def _raw_address_lists(raw, mt):
                 if dec and "\ufffd" not in dec:
                     names.append(dec)
             mt.lists.append((name, addrs, names, bool(ENCODED_WORD_RE.search(value))))
+
+
+HEADER_LINE_RE = re.compile(r"(?m)^([!-9;-~]+):[ \t]*((?:.*)(?:\n[ \t].*)*)")
+
+
+def dovecot_header_value(raw_value):
+    """A header value about as Dovecot's HEADER search compares it: the
+    line breaks of the folding removed (the whitespace after them kept),
+    encoded-words decoded (whitespace between two of them dropped).
+    None when it does not decode cleanly."""
+    v = raw_value.replace("\r", "").replace("\n", "").strip()
+    if ENCODED_WORD_RE.search(v):
+        try:
+            v = str(email.header.make_header(email.header.decode_header(v)))
+        except Exception:
+            return None
+    if "\ufffd" in v or "\x00" in v:
+        return None
+    return v
+
+
+def _sweep_headers(raw, msg, mt):
+    head = raw.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
+    text = head.decode("utf-8", "replace").replace("\r\n", "\n")
+    for m in HEADER_LINE_RE.finditer(text):
+        v = dovecot_header_value(m.group(2))
+        if v:
+            mt.dv_headers.append((m.group(1), v))
+    try:
+        parts = list(msg.walk())[1:]
+        for part in parts[:8]:
+            for name, value in part.raw_items():
+                v = dovecot_header_value(str(value))
+                if v:
+                    mt.part_headers.append((name, v))
+    except Exception:
+        pass
+    for h in ("from", "to", "cc", "bcc"):
+        try:
+            vals = [str(v) for v in msg.get_all(h, [])]
+            for nme, _addr in email.utils.getaddresses(vals):
+                nme = " ".join(nme.split())
+                if nme and "\ufffd" not in nme:
+                    mt.addr_names.append((h, nme))
+        except Exception:
+            pass
+
+
+def value_piece(rnd, v):
+    """A piece of a header value at a random kind of position: the whole
+    value, a word, 1-3 words from a word start, a slice starting at a
+    word start or inside a word, one across punctuation or across a
+    space, a short slice; None when v gives nothing of that kind."""
+    kind = rnd.choice(("whole", "word", "words", "words", "wordstart", "midword",
+                       "punct", "space", "short", "any", "any"))
+    words = [m for m in re.finditer(r"\w+", v)]
+    if kind == "whole":
+        return kind, v[:200]
+    if kind == "word" and words:
+        return kind, rnd.choice(words).group(0)
+    if kind == "words" and words:
+        i = rnd.randrange(len(words))
+        j = min(len(words) - 1, i + rnd.randint(1, 2))
+        return kind, v[words[i].start():words[j].end()]
+    if kind == "wordstart" and words:
+        a = rnd.choice(words).start()
+        return kind, v[a:a + rnd.randint(3, 24)]
+    if kind == "midword":
+        long_ = [m for m in words if len(m.group(0)) >= 4]
+        if long_:
+            m = rnd.choice(long_)
+            a = rnd.randint(m.start() + 1, m.end() - 2)
+            return kind, v[a:a + rnd.randint(2, 20)]
+    if kind == "punct":
+        at = [i for i, c in enumerate(v) if not c.isalnum() and not c.isspace()]
+        if at:
+            i = rnd.choice(at)
+            return kind, v[max(0, i - rnd.randint(1, 8)):i + rnd.randint(1, 9)]
+    if kind == "space":
+        at = [i for i, c in enumerate(v) if c.isspace()]
+        if at:
+            i = rnd.choice(at)
+            return kind, v[max(0, i - rnd.randint(1, 10)):i + rnd.randint(2, 11)]
+    if kind == "short" and len(v) >= 2:
+        a = rnd.randrange(len(v) - 1)
+        return kind, v[a:a + rnd.randint(1, 3)]
+    if len(v) >= 2:
+        a = rnd.randrange(len(v) - 1)
+        return "any", v[a:a + rnd.randint(2, 30)]
+    return None
+
+
+def name_piece(rnd, nme):
+    """A piece of a display name: 1, 2 or 3 words, a word's prefix, suffix
+    or inside, across a word boundary, or the whole name."""
+    words = nme.split()
+    kind = rnd.choice(("whole", "1", "2", "3", "prefix", "suffix", "inner", "across"))
+    if kind == "whole" or not words:
+        return kind, nme
+    if kind in ("1", "2", "3"):
+        k = min(len(words), int(kind))
+        i = rnd.randrange(len(words) - k + 1)
+        return kind, " ".join(words[i:i + k])
+    w = rnd.choice(words)
+    if kind == "prefix" and len(w) >= 3:
+        return kind, w[:rnd.randint(2, len(w) - 1)]
+    if kind == "suffix" and len(w) >= 3:
+        return kind, w[rnd.randint(1, len(w) - 2):]
+    if kind == "inner" and len(w) >= 4:
+        a = rnd.randint(1, len(w) - 3)
+        return kind, w[a:a + rnd.randint(1, len(w) - 1 - a)]
+    if kind == "across" and len(words) >= 2:
+        i = rnd.randrange(len(words) - 1)
+        a, b = words[i], words[i + 1]
+        return kind, a[rnd.randint(0, len(a) - 1):] + " " + b[:rnd.randint(1, len(b))]
+    return "1", w
+
+
+def _usable_piece(p):
+    return p and p.strip() and p not in ("(", ")") and "\ufffd" not in p
 
 
 # ---------------------------------------------------------------- variants
@@ -347,8 +497,21 @@ class _Pool:
         self.html_entities = collections.Counter()
         self.html_markup_words = collections.Counter()
         self.html_converted_words = collections.Counter()
+        # header sweep, drawn with a generator of its own (the other
+        # classes draw the same strings as before these existed)
+        self.hrnd = random.Random("header sweep")
+        self.dv_headers = collections.Counter()    # (name, value)
+        self.part_headers = collections.Counter()  # (name, value)
+        self.addr_names = collections.Counter()    # (hdr, name)
 
     def add(self, mt, rnd):
+        hr = self.hrnd
+        for name, v in hr.sample(mt.dv_headers, min(len(mt.dv_headers), 10)):
+            self.dv_headers[(name, v[:2000])] += 1
+        for name, v in hr.sample(mt.part_headers, min(len(mt.part_headers), 3)):
+            self.part_headers[(name, v[:2000])] += 1
+        for h, nme in set(mt.addr_names):
+            self.addr_names[(h, nme)] += 1
         words = set()
         for w in WORD_RE.findall(mt.body):
             if 3 <= len(w) <= 30 and "_" not in w:
@@ -420,7 +583,8 @@ class _Pool:
 
 
 def _pick(rnd, items, k):
-    items = sorted(items, key=lambda x: repr(x))
+    # (a Query's repr holds its address: sort it by its criteria)
+    items = sorted(items, key=lambda x: x.label(10**6) if isinstance(x, Query) else repr(x))
     return rnd.sample(items, min(k, len(items)))
 
 
@@ -454,9 +618,12 @@ def generate(messages, seed, n=240, sample=1500):
     out = {c: [] for c in CLASSES}
     for c in CLASSES:
         out[c] = builders[c](quota[c])
-    total = sum(len(v) for v in out.values())
+    # the header sweep's classes come on top of n: the others' growth (and
+    # so their strings) is what it was before those classes existed
+    total = sum(len(v) for c, v in out.items() if c not in SWEEP_CLASSES)
     # classes short of strings: the others grow, round robin
-    growable = [c for c in CLASSES if c not in ("hostile",) and len(out[c]) >= quota[c]]
+    growable = [c for c in CLASSES if c not in ("hostile",) and c not in SWEEP_CLASSES
+                and len(out[c]) >= quota[c]]
     rounds = 0
     while total < n and growable and rounds < 50:
         rounds += 1
@@ -852,7 +1019,116 @@ def _builders(pool, rnd):
         rnd.shuffle(out)
         return out[:k]
 
+    hrnd = random.Random("header sweep builders/%d" % len(pool.dv_headers))
+
+    def name_case(name):
+        return hrnd.choice((name, name, name.lower(), name.upper()))
+
+    def header_piece(k):
+        out, seen = [], set()
+        items = sorted(pool.dv_headers, key=repr)
+        # every header name gets its turn, then random values
+        by_name = collections.defaultdict(list)
+        for name, v in items:
+            by_name[name.lower()].append((name, v))
+        order = [hrnd.choice(by_name[n]) for n in sorted(by_name)]
+        hrnd.shuffle(order)
+        for _ in range(k * 4):
+            if len(out) >= k or not items:
+                break
+            name, v = order.pop() if order else hrnd.choice(items)
+            got = value_piece(hrnd, v)
+            if not got or not _usable_piece(got[1]):
+                continue
+            q = Query("header piece", ["HEADER", name_case(name), got[1]],
+                      "%s of %s: %s" % (got[0], name, v[:60]))
+            if q.label(10**6) not in seen:
+                seen.add(q.label(10**6))
+                out.append(q)
+        return out
+
+    def address_piece(k):
+        out, seen = [], set()
+        items = sorted(pool.addr_names, key=repr)
+        for _ in range(k * 4):
+            if len(out) >= k or not items:
+                break
+            h, nme = hrnd.choice(items)
+            kind, p = name_piece(hrnd, nme)
+            if not _usable_piece(p):
+                continue
+            key = h.upper() if hrnd.random() < 0.85 else hrnd.choice(("FROM", "TO", "CC", "BCC"))
+            q = Query("address piece", [key, p], "%s of %s %s" % (kind, h, nme[:60]))
+            if q.label(10**6) not in seen:
+                seen.add(q.label(10**6))
+                out.append(q)
+        return out
+
+    def header_logic(k):
+        out = []
+        hdrs = sorted(pool.dv_headers, key=repr)
+        names_ = sorted(pool.addr_names, key=repr)
+        if not hdrs:
+            return out
+
+        def hp():
+            for _ in range(10):
+                name, v = hrnd.choice(hdrs)
+                got = value_piece(hrnd, v)
+                if got and _usable_piece(got[1]):
+                    return ["HEADER", name_case(name), got[1]]
+            return ["HEADER", "Subject", "a"]
+
+        def ap():
+            if not names_:
+                return hp()
+            h, nme = hrnd.choice(names_)
+            return [h.upper(), name_piece(hrnd, nme)[1]]
+
+        def wd():
+            w = hrnd.choice(sorted(common)) if common and hrnd.random() < 0.5 else None
+            return ["BODY", w] if w else hp()
+        for i in range(k):
+            form = i % 6
+            if form == 0:
+                c = ["NOT"] + hp()
+            elif form == 1:
+                c = ["OR"] + hp() + hp()
+            elif form == 2:
+                c = hp() + ["NOT"] + hp()
+            elif form == 3:
+                c = ["NOT"] + ap()
+            elif form == 4:
+                c = ["OR"] + ap() + hp()
+            else:
+                c = ["NOT", LP, "OR"] + hp() + wd() + [RP] + ap()
+            out.append(Query("header NOT/OR", c))
+        return out
+
+    def text_header_piece(k):
+        out, seen = [], set()
+        top = sorted(pool.dv_headers, key=repr)
+        parts = sorted(pool.part_headers, key=repr)
+        for _ in range(k * 4):
+            if len(out) >= k or not (top or parts):
+                break
+            src = parts if parts and (not top or hrnd.random() < 0.4) else top
+            name, v = hrnd.choice(src)
+            if hrnd.random() < 0.15:
+                v = "%s: %s" % (name, v)
+            got = value_piece(hrnd, v)
+            if not got or not _usable_piece(got[1]):
+                continue
+            q = Query("TEXT header piece", ["TEXT", got[1]], "%s of %s%s: %s" % (
+                got[0], "part " if src is parts else "", name, v[:60]))
+            if q.label(10**6) not in seen:
+                seen.add(q.label(10**6))
+                out.append(q)
+        return out
+
     return {
+        "header piece": header_piece, "address piece": address_piece,
+        "header NOT/OR": header_logic, "TEXT header piece": text_header_piece,
         "address list": address_list, "malformed address": malformed,
         "filtered header": filtered,
         "word": word, "rare word": rare_word, "prefix": prefix,

@@ -352,7 +352,7 @@ struct recipe_case {
 
 static const char *const step_names[] = {
 	"ALL_MAYBE", "EXISTS", "MATCH", "CHUNK", "TEXT_CHUNK", "CANDIDATES",
-	"PHRASE", "CHAR",
+	"PHRASE", "CHAR", "TEXT_PHRASE",
 };
 
 static const char *step_name(int step)
@@ -387,8 +387,12 @@ static const struct recipe_case recipe_cases[] = {
 	  "TEXT chunk: runs exact, pool gives candidates" },
 	{ SEARCH_TEXT, NULL, "x:y", 0, SIFT_STEP_CANDIDATES, TRUE, "B", FALSE,
 	  "':' may span a header's name and value" },
-	{ SEARCH_TEXT, NULL, "two words", 0, SIFT_STEP_CANDIDATES, TRUE, "B", FALSE,
-	  "a TEXT phrase: many fields, no gap filter" },
+	{ SEARCH_TEXT, NULL, "two words", 0, SIFT_STEP_TEXT_PHRASE, TRUE, "B", FALSE,
+	  "a TEXT phrase: the bodies' gap filters, the headers' words" },
+	{ SEARCH_TEXT, NULL, "x: y", 0, SIFT_STEP_TEXT_PHRASE, TRUE, "B", FALSE,
+	  "a TEXT phrase with ':' (a header's name is a header term)" },
+	{ SEARCH_TEXT, NULL, "two\r\nlines", 0, SIFT_STEP_CANDIDATES, TRUE, "B", FALSE,
+	  "a line break: may run from a part's headers into its body" },
 	{ SEARCH_TEXT, NULL, "-", 0, SIFT_STEP_TEXT_CHUNK, TRUE, "B", TRUE,
 	  "a run without words is a term of its own" },
 	{ SEARCH_TEXT, NULL, "- -", 0, NO_STEP, FALSE, NULL, FALSE,

@@ -442,13 +442,6 @@ void sift_doc_builder_set_term_known(struct sift_doc_builder *b,
 	b->term_known_context = context;
 }
 
-/* Is text[0..len), one run (sift_next_run()), opaque as a token would
-   be: at least SIFT_OPAQUE_MIN_LEN bytes with a digit? */
-static bool doc_run_is_opaque(const char *text, size_t len)
-{
-	return sift_token_is_opaque(text, len);
-}
-
 /* Note the runs (sift_next_run()) of a pooled field's text that are
    opaque as a token would be: at least SIFT_OPAQUE_MIN_LEN bytes with a
    digit.  The words of such a run ("bh=Qx3Zk+AbCdEf/Gh", "[209.132.180.67]",
@@ -463,7 +456,7 @@ static void doc_opaque_runs(struct sift_doc_builder *b, const char *text,
 	array_clear(&b->opaque_runs);
 	b->opaque_run_next = 0;
 	while (sift_next_run(text, len, &pos, &start, &end)) {
-		if (doc_run_is_opaque(text + start, end - start)) {
+		if (sift_token_is_opaque(text + start, end - start)) {
 			struct sift_token_span *run =
 				array_append_space(&b->opaque_runs);
 			run->offset = start;
@@ -602,7 +595,7 @@ static int doc_run(struct sift_doc_builder *b, const char *text,
 		return 0;
 	/* a hashed header's pooled instance: its opaque runs are ids,
 	   whose words went to the opaque record (doc_hashed_tokens()) */
-	if (b->field_is_pooled && doc_run_is_opaque(text + start, end - start))
+	if (b->field_is_pooled && sift_token_is_opaque(text + start, end - start))
 		return 0;
 	return doc_add_term(b, str_c(b->token_prefix),
 				   str_len(b->token_prefix),
@@ -703,7 +696,7 @@ static bool doc_has_opaque_run(const char *text, size_t len)
 	size_t pos = 0, start, end;
 
 	while (sift_next_run(text, len, &pos, &start, &end)) {
-		if (doc_run_is_opaque(text + start, end - start))
+		if (sift_token_is_opaque(text + start, end - start))
 			return TRUE;
 	}
 	return FALSE;

@@ -50,6 +50,16 @@ struct sift_doc_builder {
 	uint32_t doc_uid;
 	enum sift_untrusted doc_untrusted;
 	bool doc_truncated, doc_raw, doc_html;
+	/* the document reached fts_sift_max_doc_terms in body text (or a
+	   MIME part header): flag ZR, and ZD with the body's text below */
+	bool doc_body_bounded;
+	/* the normalized text of the body (every field that is body text
+	   to Dovecot's search, fields separated by NUL), folded with
+	   fold_accents, while it stays within SIFT_BOUNDED_TEXT_MAX_BYTES
+	   (body_text_over: it did not): kept as SIFT_VALUE_BOUNDED_TEXT
+	   only if the document reaches the bound */
+	string_t *body_text;
+	bool body_text_over;
 	/* the normalized text of its decoded attachments (parts separated
 	   by NUL), up to SIFT_DECODED_MAX_BYTES: SIFT_VALUE_DECODED */
 	string_t *decoded;
@@ -124,6 +134,7 @@ sift_doc_builder_new(struct sift_text *text, bool fold_accents)
 	b->term = str_new(default_pool, 256);
 	b->opaque = str_new(default_pool, 1024);
 	b->decoded = str_new(default_pool, 256);
+	b->body_text = str_new(default_pool, 4096);
 	return b;
 }
 
@@ -141,6 +152,7 @@ void sift_doc_builder_free(struct sift_doc_builder **_b)
 	str_free(&b->term);
 	str_free(&b->opaque);
 	str_free(&b->decoded);
+	str_free(&b->body_text);
 	array_free(&b->token_spans);
 	array_free(&b->pending_tokens);
 	array_free(&b->gap_keys);
@@ -187,8 +199,53 @@ static void doc_term_dropped(struct sift_doc_builder *b)
 	case SIFT_FIELD_KIND_RAW_BODY:
 	case SIFT_FIELD_KIND_DECODED:
 	case SIFT_FIELD_KIND_MIME_HEADER:
-		b->doc_raw = TRUE;
+		b->doc_body_bounded = TRUE;
 		break;
+	}
+}
+
+/* Is the current field body text to Dovecot's search (BODY, TEXT), whose
+   text a bounded document keeps as SIFT_VALUE_BOUNDED_TEXT? */
+static bool doc_field_is_body_text(const struct sift_doc_builder *b)
+{
+	switch (b->field_kind) {
+	case SIFT_FIELD_KIND_BODY:
+	case SIFT_FIELD_KIND_HTML_BODY:
+	case SIFT_FIELD_KIND_DECODED:
+	case SIFT_FIELD_KIND_MIME_HEADER:
+		return TRUE;
+	case SIFT_FIELD_KIND_RAW_BODY:
+	case SIFT_FIELD_KIND_HEADER:
+		break;
+	}
+	return FALSE;
+}
+
+/* Keep the normalized text of a body field's piece (see body_text): every
+   term the field makes is a piece of it (or a piece of it without its
+   accents, with fold_accents), so a string that is not in it is in no
+   term of the body either, indexed or dropped at the bound.  Only while
+   a bound is set: without one the text is never used. */
+static void doc_body_text(struct sift_doc_builder *b, const char *norm,
+			  size_t norm_len)
+{
+	size_t start = str_len(b->body_text);
+
+	if (b->max_terms == 0 || b->body_text_over || norm_len == 0)
+		return;
+	if (start + norm_len > SIFT_BOUNDED_TEXT_MAX_BYTES) {
+		/* a bounded document keeps only the ZR flag: give the
+		   memory back now */
+		b->body_text_over = TRUE;
+		str_truncate(b->body_text, 0);
+		return;
+	}
+	str_append_data(b->body_text, norm, norm_len);
+	if (b->fold_accents) {
+		char *p = str_c_modifiable(b->body_text) + start;
+		size_t len = sift_text_fold_accents(p, norm_len, p);
+
+		str_truncate(b->body_text, start + len);
 	}
 }
 
@@ -300,6 +357,15 @@ static int doc_flush_terms(struct sift_doc_builder *b)
 	return 0;
 }
 
+/* Does the document keep its body's text (SIFT_VALUE_BOUNDED_TEXT, flag
+   ZD)?  Only when the bound is all that left its body to Dovecot: a body
+   Dovecot reads in another form (ZR for itself) gains nothing from it. */
+static bool doc_keeps_body_text(const struct sift_doc_builder *b)
+{
+	return b->doc_body_bounded && !b->doc_raw && !b->body_text_over &&
+		str_len(b->body_text) > 0;
+}
+
 /* The document's values: the map of its body's ASCII characters and
    the text of its decoded attachments, if it has any (no value reads as
    none). */
@@ -320,6 +386,14 @@ static int doc_set_values(struct sift_doc_builder *b)
 	    sift_xdoc_set_value(b->doc, SIFT_VALUE_DECODED,
 				str_data(b->decoded),
 				str_len(b->decoded), &error) != SIFT_X_OK) {
+		doc_set_error(b, t_strdup_printf(
+			"Adding a value failed: %s", error));
+		return -1;
+	}
+	if (doc_keeps_body_text(b) &&
+	    sift_xdoc_set_value(b->doc, SIFT_VALUE_BOUNDED_TEXT,
+				str_data(b->body_text),
+				str_len(b->body_text), &error) != SIFT_X_OK) {
 		doc_set_error(b, t_strdup_printf(
 			"Adding a value failed: %s", error));
 		return -1;
@@ -774,9 +848,14 @@ static int doc_text(struct sift_doc_builder *b,
 
 	if (b->doc_bounded) {
 		/* none of its terms would be kept, nor its phrase
-		   filter or characters: the flag lets Dovecot read it */
+		   filter or characters: the flag lets Dovecot read it,
+		   and for body text the text kept lets searches rule it
+		   out (doc_body_text()) */
 		doc_term_dropped(b);
-		return 0;
+		if (!doc_field_is_body_text(b) ||
+		    (b->body_text_over &&
+		     b->field_kind != SIFT_FIELD_KIND_DECODED))
+			return 0;
 	}
 	if (sift_text_normalize(b->text, (const char *)data,
 				size, &norm, &norm_len, &error) < 0) {
@@ -784,6 +863,20 @@ static int doc_text(struct sift_doc_builder *b,
 			"Normalizing text failed: %s", error));
 		return -1;
 	}
+	if (doc_field_is_body_text(b))
+		doc_body_text(b, norm, norm_len);
+	if (b->field_kind == SIFT_FIELD_KIND_DECODED) {
+		size_t room = SIFT_DECODED_MAX_BYTES - str_len(b->decoded);
+
+		/* (cut on a character boundary: the value is searched
+		   with normalized UTF-8 strings; kept past the bound too:
+		   Dovecot can't read this text) */
+		str_append_data(b->decoded, norm, norm_len <= room ?
+				norm_len :
+				sift_text_utf8_truncate(norm, norm_len, room));
+	}
+	if (b->doc_bounded)
+		return 0;
 	if (b->field_is_address) {
 		/* address headers are indexed as runs only */
 		return doc_address_runs(b, norm, norm_len);
@@ -804,15 +897,6 @@ static int doc_text(struct sift_doc_builder *b,
 			 b->field_kind == SIFT_FIELD_KIND_HTML_BODY ||
 			 b->field_kind == SIFT_FIELD_KIND_DECODED))
 		doc_chars(b, norm, norm_len);
-	if (ret == 0 && b->field_kind == SIFT_FIELD_KIND_DECODED) {
-		size_t room = SIFT_DECODED_MAX_BYTES - str_len(b->decoded);
-
-		/* (cut on a character boundary: the value is searched
-		   with normalized UTF-8 strings) */
-		str_append_data(b->decoded, norm, norm_len <= room ?
-				norm_len :
-				sift_text_utf8_truncate(norm, norm_len, room));
-	}
 	if (ret == 0 && b->field_chunks && !b->field_is_pooled &&
 	    b->field_kind != SIFT_FIELD_KIND_MIME_HEADER) {
 		/* phrase filters serve BODY and Subject searches */
@@ -843,6 +927,9 @@ void sift_doc_builder_field_begin(struct sift_doc_builder *b,
 	b->field_hashed_pending = FALSE;
 	b->field_error = 0;
 	i_zero(&b->gap_state);
+	if (doc_field_is_body_text(b) && str_len(b->body_text) > 0 &&
+	    !b->body_text_over)
+		str_append_c(b->body_text, '\0');
 	buffer_set_used_size(b->field_buf, 0);
 	str_truncate(b->token_prefix, 0);
 
@@ -1010,7 +1097,8 @@ static int doc_add_flags(struct sift_doc_builder *b)
 		bool set;
 		const char *term;
 	} flags[] = {
-		{ b->doc_raw, SIFT_FLAG_RAW_BODY },
+		{ b->doc_raw || b->doc_body_bounded, SIFT_FLAG_RAW_BODY },
+		{ doc_keeps_body_text(b), SIFT_FLAG_BOUNDED_TEXT },
 		{ b->doc_truncated, SIFT_FLAG_TRUNCATED },
 		{ b->doc_html, SIFT_FLAG_HTML },
 		{ (b->doc_untrusted & SIFT_UNTRUSTED_BODY) != 0,
@@ -1056,6 +1144,13 @@ int sift_doc_builder_begin(struct sift_doc_builder *b, uint32_t uid,
 	b->field_open = FALSE;
 	str_truncate(b->opaque, 0);
 	str_truncate(b->decoded, 0);
+	if (buffer_get_size(b->body_text) > DOC_KEEP_BUFFER_BYTES) {
+		/* (grown for one large message, as below) */
+		str_free(&b->body_text);
+		b->body_text = str_new(default_pool, 4096);
+	}
+	str_truncate(b->body_text, 0);
+	b->body_text_over = FALSE;
 	if (buffer_get_size(b->gap_keys.arr.buffer) > DOC_KEEP_BUFFER_BYTES) {
 		/* grown for one large message: give it back rather than
 		   keep the indexer at that size for the rest of the run */
@@ -1080,6 +1175,7 @@ int sift_doc_builder_begin(struct sift_doc_builder *b, uint32_t uid,
 	memset(b->doc_ascii, 0, sizeof(b->doc_ascii));
 	b->doc_truncated = FALSE;
 	b->doc_raw = FALSE;
+	b->doc_body_bounded = FALSE;
 	b->doc_html = FALSE;
 	b->doc_untrusted = 0;
 	return 0;

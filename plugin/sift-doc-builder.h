@@ -89,6 +89,11 @@ struct sift_doc_builder;
 /* at most this much decoded attachment text (SIFT_VALUE_DECODED) is kept
    per message (its words are all terms anyway) */
 #define SIFT_DECODED_MAX_BYTES (16 * 1024 * 1024)
+/* A message past fts_sift_max_doc_terms keeps its body's normalized text
+   (SIFT_VALUE_BOUNDED_TEXT) if it is at most this long; a longer one
+   keeps only the ZR flag.  This much more memory while indexing such a
+   message (about twice: Xapian copies the value). */
+#define SIFT_BOUNDED_TEXT_MAX_BYTES (8 * 1024 * 1024)
 /* shortest token treated as opaque (see above) */
 #define SIFT_OPAQUE_MIN_LEN 8
 /* An opaque token seen in this many messages of one indexing process is
@@ -185,7 +190,10 @@ void sift_doc_builder_set_term_known(struct sift_doc_builder *b,
    body: a match found in what was indexed is certain, otherwise Dovecot
    reads the message), top-level headers ZUH and ZUT (Dovecot checks
    every header and TEXT search of it).  Results stay exact; such a
-   message costs a read per search its indexed part does not answer.
+   message costs a read per search its indexed part does not answer,
+   unless the search's strings are not in its body at all: the body's
+   normalized text is kept for that (SIFT_VALUE_BOUNDED_TEXT, flag ZD;
+   up to SIFT_BOUNDED_TEXT_MAX_BYTES).
    Header names (N terms) and flag terms are kept past the bound. */
 void sift_doc_builder_set_max_terms(struct sift_doc_builder *b,
 				    unsigned int max_terms);

@@ -30,6 +30,8 @@
    document (0 where it has no FUZZY leaf of its own), else the deeper
    scores would be dropped.  Searches without FUZZY compute nothing of
    this. */
+/* memmem() */
+#define _GNU_SOURCE
 #include "lib.h"
 #include "array.h"
 #include "str.h"
@@ -80,6 +82,8 @@ struct sift_query {
 	/* messages whose flags make word answers uncertain, computed on
 	   first use */
 	ARRAY_TYPE(seq_range) raw_docs, truncated_docs, html_docs;
+	/* of raw_docs, those whose body text is kept (ZD) */
+	ARRAY_TYPE(seq_range) bounded_docs;
 	ARRAY_TYPE(seq_range) untrusted_body, untrusted_headers, untrusted_text;
 	bool flags_loaded;
 
@@ -415,6 +419,7 @@ static int sift_query_load_flags(struct sift_query *q)
 		ARRAY_TYPE(seq_range) *docs;
 	} flags[] = {
 		{ SIFT_FLAG_RAW_BODY, &q->raw_docs },
+		{ SIFT_FLAG_BOUNDED_TEXT, &q->bounded_docs },
 		{ SIFT_FLAG_TRUNCATED, &q->truncated_docs },
 		{ SIFT_FLAG_HTML, &q->html_docs },
 		{ SIFT_FLAG_UNTRUSTED_BODY, &q->untrusted_body },
@@ -968,13 +973,130 @@ static int sift_query_leaf_terms(struct sift_query *q,
 	i_unreached();
 }
 
+/* sift_query_bounded_text(): the strings a body must hold */
+struct sift_bounded_check {
+	const char *const *strs;
+	const size_t *lens;
+	unsigned int count;
+	ARRAY_TYPE(seq_range) *ruled_out;
+};
+
+static void sift_query_bounded_value(void *context, uint32_t uid,
+				     const void *data, size_t len)
+{
+	struct sift_bounded_check *ctx = context;
+
+	for (unsigned int i = 0; i < ctx->count; i++) {
+		if (memmem(data, len, ctx->strs[i], ctx->lens[i]) == NULL) {
+			seq_range_array_add(ctx->ruled_out, uid);
+			return;
+		}
+	}
+}
+
+/* The body doubts of a BODY or TEXT leaf (raw_r, from ZR) without the
+   messages whose body can't hold the string: those flagged ZD, past
+   fts_sift_max_doc_terms, whose kept body text (SIFT_VALUE_BOUNDED_TEXT)
+   lacks one of the plan's needles, or its whole string for a plan whose
+   string lies in one run (WORD, CHUNK, CHAR).  Every term of a body is
+   a piece of that text, and a match of the string has each needle in
+   some term of the body (sift-plan.h), so this rules out only messages
+   that can't match; without it Dovecot reads each of them, megabytes
+   for every search the indexed part does not answer.  Returns 0 or -1
+   (logged). */
+static int sift_query_bounded_text(struct sift_query *q,
+				   const struct sift_leaf_recipe *r,
+				   const struct sift_leaf *leaf,
+				   ARRAY_TYPE(seq_range) *raw_r)
+{
+	const struct sift_plan *plan = &r->plan;
+	ARRAY_TYPE(seq_range) cands, ruled_out;
+	ARRAY(uint32_t) uids;
+	struct sift_bounded_check ctx;
+	struct seq_range_iter iter;
+	const char **strs;
+	size_t *lens;
+	unsigned int i, n = 0;
+	const char *error = NULL;
+	enum sift_xstatus status;
+	uint32_t uid;
+
+	array_append_array(raw_r, &q->raw_docs);
+	if ((r->field != SIFT_FIELD_BODY && r->field != SIFT_FIELD_TEXT) ||
+	    array_count(&q->bounded_docs) == 0)
+		return 0;
+	strs = t_new(const char *, plan->needle_count + 1);
+	lens = t_new(size_t, plan->needle_count + 1);
+	switch (plan->kind) {
+	case SIFT_PLAN_WORD:
+	case SIFT_PLAN_CHUNK:
+	case SIFT_PLAN_CHAR:
+		if (plan->normalized_len > 0) {
+			strs[n] = plan->normalized;
+			lens[n++] = plan->normalized_len;
+		}
+		/* fall through */
+	case SIFT_PLAN_CANDIDATES:
+		for (i = 0; i < plan->needle_count; i++) {
+			if (plan->needles[i].len == 0)
+				continue;
+			strs[n] = plan->needles[i].str;
+			lens[n++] = plan->needles[i].len;
+		}
+		break;
+	default:
+		break;
+	}
+	if (n == 0)
+		return 0;
+	if (q->backend->set->fold_accents) {
+		/* the kept text has no accents either (doc_body_text()) */
+		for (i = 0; i < n; i++) {
+			char *f = t_malloc_no0(lens[i] + 1);
+
+			lens[i] = sift_text_fold_accents(strs[i], lens[i], f);
+			f[lens[i]] = '\0';
+			strs[i] = f;
+			if (lens[i] == 0)
+				return 0;
+		}
+	}
+	t_array_init(&cands, 16);
+	array_append_array(&cands, &q->bounded_docs);
+	sift_seq_range_intersect(&cands, &q->raw_docs);
+	seq_range_array_remove_seq_range(&cands, &leaf->definite);
+	if (array_count(&cands) == 0)
+		return 0;
+	t_array_init(&uids, 16);
+	seq_range_array_iter_init(&iter, &cands);
+	for (i = 0; seq_range_array_iter_nth(&iter, i, &uid); i++)
+		array_push_back(&uids, &uid);
+	t_array_init(&ruled_out, 16);
+	i_zero(&ctx);
+	ctx.strs = strs;
+	ctx.lens = lens;
+	ctx.count = n;
+	ctx.ruled_out = &ruled_out;
+	status = sift_xdb_values(q->db, SIFT_VALUE_BOUNDED_TEXT,
+				 array_front(&uids), array_count(&uids),
+				 sift_query_bounded_value, &ctx, &error);
+	if (status != SIFT_X_OK) {
+		sift_query_index_error(q, status, error);
+		return -1;
+	}
+	e_debug(q->backend->event, "Bounded bodies: %u read, %u ruled out",
+		array_count(&uids), seq_range_count(&ruled_out));
+	seq_range_array_remove_seq_range(raw_r, &ruled_out);
+	return 0;
+}
+
 /* The flag terms' doubts (sift_leaf_add_doubts()).  Returns 0 or -1
    (logged). */
 static int sift_query_leaf_doubts(struct sift_query *q,
 				  const struct sift_leaf_recipe *r,
 				  struct sift_leaf *leaf)
 {
-	ARRAY_TYPE(seq_range) html_split;
+	ARRAY_TYPE(seq_range) html_split, raw;
 	struct sift_doubts d;
 
 	if (sift_query_load_flags(q) < 0)
@@ -983,9 +1105,12 @@ static int sift_query_leaf_doubts(struct sift_query *q,
 	if (r->html_split && sift_query_html_split(q, &r->plan,
 						   &html_split) < 0)
 		return -1;
+	t_array_init(&raw, 16);
+	if (sift_query_bounded_text(q, r, leaf, &raw) < 0)
+		return -1;
 	i_zero(&d);
 	d.truncated = &q->truncated_docs;
-	d.raw = &q->raw_docs;
+	d.raw = &raw;
 	d.html_split = &html_split;
 	d.untrusted_body = &q->untrusted_body;
 	d.untrusted_headers = &q->untrusted_headers;
@@ -1700,6 +1825,7 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 	}
 	T_BEGIN {
 		t_array_init(&q.raw_docs, 16);
+		t_array_init(&q.bounded_docs, 16);
 		t_array_init(&q.truncated_docs, 16);
 		t_array_init(&q.html_docs, 16);
 		t_array_init(&q.untrusted_body, 16);

@@ -59,6 +59,12 @@
                          that is not indexed (converted by fts_decoder),
                          or the body's text past fts_sift_max_doc_terms
                          was not indexed: matches found stay certain
+     ZD                  flag: besides ZR, the body's text past
+                         fts_sift_max_doc_terms is all that ZR is for,
+                         and value slot SIFT_VALUE_BOUNDED_TEXT holds the
+                         body's whole normalized text: a search rules the
+                         message out where a string is not in it (an
+                         index without ZD reads as ZR alone: exact)
      ZH                  flag: a body part is HTML source (sift-html.c),
                          whose runs are split at '<' and '>'
      ZL                  flag: a term was cut at Xapian's length limit
@@ -102,11 +108,21 @@
    the sender's offset), sift-dates.h; no value: not known (indexed
    before dates were kept), Dovecot reads them. */
 #define SIFT_VALUE_DATES 2
+/* Value slot of a document flagged ZD: the normalized text of every
+   field that is body text to Dovecot's search (bodies, decoded
+   attachments, MIME part headers), the fields separated by NUL, without
+   accents with fts_sift_fold_accents (sift-doc-builder.c,
+   doc_body_text()).  Kept only for a document past
+   fts_sift_max_doc_terms, whose terms stop at the bound. */
+#define SIFT_VALUE_BOUNDED_TEXT 3
 /* Flag terms: the body holds text Dovecot searches in a form that is not
    indexed (a part converted by an fts_decoder or Tika), or a term had to
    be truncated. */
 #define SIFT_FLAG_RAW_BODY "ZR"
 #define SIFT_FLAG_TRUNCATED "ZL"
+/* Flag term: ZR is there only for the body's text past the bound, which
+   SIFT_VALUE_BOUNDED_TEXT holds. */
+#define SIFT_FLAG_BOUNDED_TEXT "ZD"
 /* Flag term: the body holds HTML source, whose runs are not kept across
    '<' or '>' (see doc_chunks() in sift-doc-builder.c). */
 #define SIFT_FLAG_HTML "ZH"

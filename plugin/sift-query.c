@@ -1064,7 +1064,9 @@ static int sift_query_bounded_text(struct sift_query *q,
 	t_array_init(&cands, 16);
 	array_append_array(&cands, &q->bounded_docs);
 	sift_seq_range_intersect(&cands, &q->raw_docs);
+	/* (a candidate of the indexed part is left to Dovecot anyway) */
 	seq_range_array_remove_seq_range(&cands, &leaf->definite);
+	seq_range_array_remove_seq_range(&cands, &leaf->maybe);
 	if (array_count(&cands) == 0)
 		return 0;
 	t_array_init(&uids, 16);

@@ -668,6 +668,104 @@ static void test_max_terms(void)
 	test_end();
 }
 
+/* Does the document uid in db have `str` (normalized) in its kept body
+   text (SIFT_VALUE_BOUNDED_TEXT)? */
+static bool bounded_text_has(struct sift_xdb *db, uint32_t uid,
+			     const char *str)
+{
+	struct sift_uids found = { NULL, 0, 0 };
+	const char *error, *n = norm(str);
+	bool ret;
+
+	test_assert(sift_xdb_value_find(db, SIFT_VALUE_BOUNDED_TEXT, &uid, 1,
+					n, strlen(n), &found,
+					&error) == SIFT_X_OK);
+	ret = found.count == 1;
+	sift_uids_free(&found);
+	return ret;
+}
+
+/* A document past the bound keeps its body's normalized text (ZD), the
+   fields apart; one with ZR for another cause, or under the bound, does
+   not. */
+static void test_bounded_text(void)
+{
+	const char *dir = t_strconcat(test_root, "/bounded", NULL);
+	struct sift_doc_builder *b = sift_doc_builder_new(text, FALSE);
+	const ARRAY_TYPE(const_string) *terms;
+	const unsigned int words = 400, bound = 100;
+	string_t *body = t_str_new(words * 16);
+	struct sift_xdb *db;
+	const char *error;
+	unsigned int i;
+
+	test_begin("doc builder: body text kept past the bound");
+	test_assert(sift_xdb_open(dir, SIFT_XDB_WRITE | SIFT_XDB_CREATE |
+				  SIFT_XDB_NO_SYNC, &db, &error) == SIFT_X_OK);
+	sift_doc_builder_set_max_terms(b, bound);
+	for (i = 0; i < words; i++)
+		str_printfa(body, "Zq%ux ", i);
+	for (uint32_t uid = 1; uid <= 3; uid++) {
+		test_assert(sift_doc_builder_begin(b, uid, &error) == 0);
+		sift_doc_builder_field_begin(b, SIFT_FIELD_KIND_HEADER,
+					     "Subject");
+		test_assert(sift_doc_builder_field_data(b,
+			(const void *)"kestrel", 7, &error) == 0);
+		test_assert(sift_doc_builder_field_end(b, &error) == 0);
+		sift_doc_builder_field_begin(b, SIFT_FIELD_KIND_BODY, NULL);
+		/* 3: under the bound */
+		test_assert(sift_doc_builder_field_data(b, uid == 3 ?
+			(const void *)"Zq0x Zq1x" : str_data(body),
+			uid == 3 ? 9 : str_len(body), &error) == 0);
+		test_assert(sift_doc_builder_field_end(b, &error) == 0);
+		sift_doc_builder_field_begin(b, SIFT_FIELD_KIND_MIME_HEADER,
+					     "Content-Description");
+		test_assert(sift_doc_builder_field_data(b,
+			(const void *)"Osprey", 6, &error) == 0);
+		test_assert(sift_doc_builder_field_end(b, &error) == 0);
+		if (uid == 2) {
+			/* 2: a body Dovecot reads in another form too */
+			sift_doc_builder_field_begin(b,
+				SIFT_FIELD_KIND_RAW_BODY, NULL);
+			test_assert(sift_doc_builder_field_data(b,
+				(const void *)"raw", 3, &error) == 0);
+			test_assert(sift_doc_builder_field_end(b,
+							&error) == 0);
+		}
+		test_assert(sift_doc_builder_finish(b, &error) == 0);
+		test_assert(sift_doc_builder_bounded(b) == (uid != 3));
+		terms = doc_terms(b);
+		test_assert_idx(has_term(terms, SIFT_FLAG_RAW_BODY) ==
+				(uid != 3), uid);
+		test_assert_idx(has_term(terms, SIFT_FLAG_BOUNDED_TEXT) ==
+				(uid == 1), uid);
+		test_assert(sift_xdb_add(db, uid, sift_doc_builder_xdoc(b),
+					 NULL, &error) == SIFT_X_OK);
+		sift_doc_builder_discard(b);
+	}
+	test_assert(sift_xdb_commit(db, &error) == SIFT_X_OK);
+	/* the words before and past the bound, the part's header (its name
+	   too, TEXT reads it), as normalized; not the top-level header */
+	test_assert(bounded_text_has(db, 1, "Zq0x"));
+	test_assert(bounded_text_has(db, 1, t_strdup_printf("Zq%ux",
+							   words - 1)));
+	test_assert(bounded_text_has(db, 1, "q398x Zq399"));
+	test_assert(bounded_text_has(db, 1, "osprey"));
+	test_assert(bounded_text_has(db, 1, "Content-Description"));
+	test_assert(!bounded_text_has(db, 1, "kestrel"));
+	test_assert(!bounded_text_has(db, 1, t_strdup_printf("Zq%ux",
+							    words)));
+	/* the fields are apart (NUL): nothing spans two */
+	test_assert(!bounded_text_has(db, 1, t_strdup_printf("Zq%ux content",
+							   words - 1)));
+	/* 2 (ZR for another cause) and 3 (under the bound) keep nothing */
+	test_assert(!bounded_text_has(db, 2, "Zq0x"));
+	test_assert(!bounded_text_has(db, 3, "Zq0x"));
+	sift_xdb_close(&db);
+	sift_doc_builder_free(&b);
+	test_end();
+}
+
 int main(void)
 {
 	static void (*const test_functions[])(void) = {
@@ -681,6 +779,7 @@ int main(void)
 		test_pieces,
 		test_many_terms,
 		test_max_terms,
+		test_bounded_text,
 		NULL
 	};
 	const char *error;

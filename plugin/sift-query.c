@@ -757,6 +757,90 @@ static void sift_query_gap_filter(struct sift_query *q,
    looked up and which needles found is within (for sift_query_needles()).
    Only ever leaves out messages that can't match.  Returns 0 or -1
    (logged). */
+/* The rest of a term of one of the families (after its prefix, and its
+   sep if it has one), or NULL if it is in none. */
+static const char *
+sift_term_rest(const struct sift_termfiles_prefix *prefixes,
+	       unsigned int prefix_count, const char *term, size_t len,
+	       size_t *rest_len_r)
+{
+	for (unsigned int k = 0; k < prefix_count; k++) {
+		size_t plen = strlen(prefixes[k].prefix);
+		const char *rest;
+
+		if (len < plen || memcmp(term, prefixes[k].prefix, plen) != 0)
+			continue;
+		rest = term + plen;
+		if (prefixes[k].sep != '\0') {
+			rest = memchr(rest, prefixes[k].sep, len - plen);
+			if (rest == NULL)
+				continue;
+			rest++;
+		}
+		*rest_len_r = len - (rest - term);
+		return rest;
+	}
+	return NULL;
+}
+
+/* A phrase's word that whitespace follows in the search string ends a
+   word of any text holding the phrase, and one that whitespace precedes
+   starts one.  For a needle of ASCII letters and digits only, whose
+   occurrence lies inside one token of the text (UAX #29 never breaks
+   between those) and so ends (starts) where that token does (whitespace
+   always ends a token), only the terms whose rest ends (starts) with it
+   can hold the occurrence: drop the others from terms.  A long word is
+   kept as windows (doc_add_term()), the first starting it and the last
+   ending it, each holding any needle up to SIFT_WINDOW_SAFE_NEEDLE
+   bytes; a term in no family is kept.  The rest is a superset of the
+   messages holding the phrase, as before, but far smaller for short
+   words: for "fix two" the terms "fixes" and "network" are dropped,
+   whose messages are most of a kernel list. */
+static void sift_phrase_anchor_terms(const struct sift_plan *plan,
+				     unsigned int i,
+				     const struct sift_termfiles_prefix *prefixes,
+				     unsigned int prefix_count,
+				     ARRAY_TYPE(sift_termfiles_term) *terms)
+{
+	const struct sift_plan_needle *n = &plan->needles[i];
+	size_t off = n->str - plan->normalized, rest_len;
+	struct sift_termfiles_term *t;
+	unsigned int j, count, kept = 0;
+	const char *rest;
+	bool starts, ends;
+
+	if (n->len == 0 || n->len > SIFT_WINDOW_SAFE_NEEDLE ||
+	    n->str < plan->normalized ||
+	    off + n->len > plan->normalized_len)
+		return;
+	for (size_t k = 0; k < n->len; k++) {
+		unsigned char c = n->str[k];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9')))
+			return;
+	}
+	starts = off > 0 &&
+		sift_is_chunk_separator(plan->normalized[off - 1]);
+	ends = off + n->len < plan->normalized_len &&
+		sift_is_chunk_separator(plan->normalized[off + n->len]);
+	if (!starts && !ends)
+		return;
+	t = array_get_modifiable(terms, &count);
+	for (j = 0; j < count; j++) {
+		rest = sift_term_rest(prefixes, prefix_count, t[j].str,
+				      t[j].len, &rest_len);
+		if (rest != NULL &&
+		    (rest_len < n->len ||
+		     (starts && memcmp(rest, n->str, n->len) != 0) ||
+		     (ends && memcmp(rest + rest_len - n->len, n->str,
+				     n->len) != 0)))
+			continue;
+		t[kept++] = t[j];
+	}
+	array_delete(terms, kept, count - kept);
+}
+
 static int sift_query_phrase_seed(struct sift_query *q,
 				  const struct sift_plan *plan,
 				  const struct sift_termfiles_prefix *prefixes,
@@ -784,6 +868,8 @@ static int sift_query_phrase_seed(struct sift_query *q,
 					   plan->needles[i].len, &pt->terms[i]);
 		if (!sift_query_dict_ok(q))
 			return -1;
+		sift_phrase_anchor_terms(plan, i, prefixes, prefix_count,
+					 &pt->terms[i]);
 		pt->known |= 1U << i;
 		n = array_count(&pt->terms[i]);
 		if (n <= SIFT_PHRASE_SEED_TERMS)

@@ -1045,45 +1045,50 @@ static int sift_query_pooled_has_header(struct sift_query *q,
 
 /* The messages with a pooled part left after the key's terms are either
    narrowed (sift_query_hashed_pooled(): a pass over the pool's terms or
-   the opaque file, the postings of every pooled word holding the string;
-   its cost grows with the mailbox, about 0.3 ms per 1,000 messages for a
-   word, up to 2 ms for a chunk or phrase) or all handed to Dovecot,
-   whose cost grows with their number: about 5 microseconds a message
-   when dovecot.index.cache holds the header, about 40 when Dovecot must
-   read it from the message file (a first search for the header: Dovecot
-   caches a header only once it was searched or fetched).  So they are
-   handed over when they are at most 1/SIFT_HASHED_FEW_POOLED of the
-   mailbox, or 1/(SIFT_HASHED_FEW_POOLED * SIFT_HASHED_UNCACHED_COST) if
-   Dovecot's cache lacks the header (sift_query_hashed_narrow(), which
-   looks at SIFT_HASHED_CACHE_PROBES of them, weighing each uncached one
-   SIFT_HASHED_UNCACHED_COST times a cached one).
+   the opaque file, and the postings of every pooled word holding the
+   string; its cost grows with the mailbox: for a word about 30 ms at
+   100,000 messages and 120 at 300,000, for a chunk or a phrase up to 6
+   times that) or all handed to Dovecot, whose cost grows with their
+   number: about 5 microseconds a message when dovecot.index.cache holds
+   the header, about 40 when Dovecot must read it from the message file
+   (the first search for the header; Dovecot caches it from then on only
+   for the messages it read).  So they are handed over when they are at
+   most 1/SIFT_HASHED_FEW_POOLED of the mailbox; for a word, also when
+   Dovecot's cache lacks the header and they are at most 1/48 of it
+   (SIFT_HASHED_UNCACHED_COST, weighed on SIFT_HASHED_CACHE_PROBES of
+   them: sift_query_hashed_narrow()).  A chunk or phrase is narrowed
+   only past 1/6: where its narrowing removed little it cost more than
+   Dovecot's reads, cold too.
 
-   imap CPU ms at 100,000 messages, HEADER X-... (pooled messages left:
-   handed over / narrowed to), cold = the first search, no header cached
-   (tests/bench/replay.py --cold), warm = the same search again:
+   imap CPU ms at 100,000 messages (tests/bench/replay.py --cold: cold =
+   a fresh imap process on index files whose cache holds no header,
+   warm = the same search again; median of 3), left = the messages left
+   to Dovecot handed over / narrowed:
 
-     query                                  left         hand over  narrow
-                                                         cold warm  cold warm
-     X-Mailer "git-send-email"              1,992/307      89   25    83   56
-     X-Mailer "2.17"                        4,714/277     162   20    54   28
-     ArrivalTime "nov"                      4,762/264     214   16    75   45
-     ArrivalTime "11:29" (chunk)            5,217/5,215   224   13   439  188
-     X-Originating-IP "119.31"              9,293/1,058   337   20    82   20
-     X-Spam-Checker-Version "SpamAssassin 3.4"
-                                            6,668/6,661   254   31   332   82
-     X-IronPort-AV "Sophos"                 7,851/7,814   270   22   307   39
+     HEADER ...                          left         hand over  narrow
+                                                      cold warm  cold warm
+     X-Mailer "git-send-email" (chunk)   1,992/307      89   25    83   56
+     X-Mailer "2.17"                     4,714/277     162   20    54   28
+     ArrivalTime "nov"                   4,762/264     214   16    75   45
+     ArrivalTime "11:29" (chunk)         5,217/5,215   224   13   439  188
+     X-Spam-Checker-Version "SpamAssassin 3.4" (phrase)
+                                         6,668/6,661   254   31   332   82
+     X-IronPort-AV "Sophos"              7,851/7,814   270   22   307   39
+     X-Originating-IP "119.31"           9,293/1,058   337   20    82   20
 
-   (ArrivalTime = X-MS-Exchange-CrossTenant-OriginalArrivalTime.)  The
-   1/6 of the warm measurements handed over every one of these; cold,
-   1/48 narrows the ones from 4,714 (and loses on the chunk and phrase
-   whose narrowing removes nothing).  300,000 messages: see the README
-   ("X- header hand-over, cold and warm").  Reproduce:
+   (ArrivalTime: X-MS-Exchange-CrossTenant-OriginalArrivalTime.)  Over
+   20 X- searches the rule took the cold p50/p95 from 190/348 ms (1/6
+   alone) to 90/324, warm 16/37 to 26/55 (a search that narrowed leaves
+   the others uncached, so it narrows again), and with the header
+   cached it hands over as before (24/61 -> 21/81, noise).  300,000
+   messages: README "X- header hand-over, cold and warm".  Reproduce:
 
      SIFT_BENCH_ROOT=/tmp/x tests/bench/bench.py \
          /var/cache/fts-sift/corpora/scale-100k.mbox.zst --engines sift --keep
      REPLAY_SO=<build>.so tests/bench/replay.py /tmp/x/sift \
          /var/cache/fts-sift/corpora/scale-100k.mbox.zst out.json --cold \
-         --reps 3 --only "X- header|extra" --extra xhdr.jsonl   */
+         [--cached] --reps 3 --only "X- header|extra" \
+         --extra tests/bench/xhdr-extra.jsonl */
 #define SIFT_HASHED_FEW_POOLED 6
 #define SIFT_HASHED_UNCACHED_COST 8
 #define SIFT_HASHED_CACHE_PROBES 8
@@ -1137,7 +1142,9 @@ sift_query_header_cached(struct sift_query *q, const char *name,
 /* Whether to narrow pooled (sift_query_hashed_pooled()) rather than hand
    them all to Dovecot: see SIFT_HASHED_FEW_POOLED.  The cache is probed
    only where the answer depends on it. */
-static bool sift_query_hashed_narrow(struct sift_query *q, const char *name,
+static bool sift_query_hashed_narrow(struct sift_query *q,
+				     const struct sift_leaf_recipe *r,
+				     const char *name,
 				     const ARRAY_TYPE(seq_range) *pooled)
 {
 	uint64_t n = seq_range_count(pooled);
@@ -1147,7 +1154,9 @@ static bool sift_query_hashed_narrow(struct sift_query *q, const char *name,
 
 	if (n > few)
 		return TRUE;
-	if (n * SIFT_HASHED_UNCACHED_COST <= few || name == NULL)
+	/* (a chunk or phrase: the narrowing's cost is too uncertain) */
+	if (n * SIFT_HASHED_UNCACHED_COST <= few || name == NULL ||
+	    (r->plan.kind != SIFT_PLAN_WORD && r->plan.kind != SIFT_PLAN_RUN))
 		return FALSE;
 	cached = sift_query_header_cached(q, name, pooled, &probed);
 	/* the hand-over's cost in cached messages, against the narrowing's
@@ -1243,7 +1252,7 @@ static int sift_query_hashed(struct sift_query *q,
 	seq_range_array_remove_seq_range(&pooled, &leaf->definite);
 	seq_range_array_remove_seq_range(&pooled, &leaf->maybe);
 	if (array_count(&pooled) > 0 &&
-	    sift_query_hashed_narrow(q, hdr_name, &pooled) &&
+	    sift_query_hashed_narrow(q, r, hdr_name, &pooled) &&
 	    sift_query_hashed_pooled(q, r, &pooled) < 0)
 		return -1;
 	seq_range_array_merge(&leaf->maybe, &pooled);

@@ -39,7 +39,7 @@
 #include "seq-range-array.h"
 #include "time-util.h"
 #include "mail-search.h"
-#include "mail-storage.h"
+#include "mail-storage-private.h"
 #include "message-address.h"
 #include "sift-text.h"
 #include "sift-plan.h"
@@ -1256,18 +1256,133 @@ static int sift_query_pooled_has_header(struct sift_query *q,
 	return 0;
 }
 
-/* When the messages with a pooled part left after the key's terms are at
-   most this fraction (1/N) of the mailbox, they are all handed to
-   Dovecot, which checks one from its cache in about 5 microseconds;
-   narrowing them (sift_query_hashed_pooled()) costs a pass over the
-   pool's terms and the opaque file, and the postings of every pooled
-   word holding the string, which grow with the mailbox.  Measured with
-   tests/bench/replay.py (imap CPU, median of 3): at 100,000 messages
-   HEADER X-Mailer "git-send-email" left 1,992 such messages, narrowed to
-   307 in a lookup of 253 ms or handed over whole in one of 9 ms; at
-   300,000 HEADER X-MS-Exchange-CrossTenant-OriginalArrivalTime "nov"
-   took 199 ms narrowed with 1/16 and 77 ms handed over with 1/6. */
+/* The messages with a pooled part left after the key's terms are either
+   narrowed (sift_query_hashed_pooled(): a pass over the pool's terms or
+   the opaque file, and the postings of every pooled word holding the
+   string; its cost grows with the mailbox: for a word about 30 ms at
+   100,000 messages and 120 at 300,000, for a chunk or a phrase up to 6
+   times that) or all handed to Dovecot, whose cost grows with their
+   number: about 5 microseconds a message when dovecot.index.cache holds
+   the header, about 40 when Dovecot must read it from the message file
+   (the first search for the header; Dovecot caches it from then on only
+   for the messages it read).  So they are handed over when they are at
+   most 1/SIFT_HASHED_FEW_POOLED of the mailbox; for a word, also when
+   Dovecot's cache lacks the header and they are at most 1/48 of it
+   (SIFT_HASHED_UNCACHED_COST, weighed on SIFT_HASHED_CACHE_PROBES of
+   them: sift_query_hashed_narrow()).  A chunk or phrase is narrowed
+   only past 1/6: where its narrowing removed little it cost more than
+   Dovecot's reads, cold too.
+
+   imap CPU ms at 100,000 messages (tests/bench/replay.py --cold: cold =
+   a fresh imap process on index files whose cache holds no header,
+   warm = the same search again; median of 3), left = the messages left
+   to Dovecot handed over / narrowed:
+
+     HEADER ...                          left         hand over  narrow
+                                                      cold warm  cold warm
+     X-Mailer "git-send-email" (chunk)   1,992/307      89   25    83   56
+     X-Mailer "2.17"                     4,714/277     162   20    54   28
+     ArrivalTime "nov"                   4,762/264     214   16    75   45
+     ArrivalTime "11:29" (chunk)         5,217/5,215   224   13   439  188
+     X-Spam-Checker-Version "SpamAssassin 3.4" (phrase)
+                                         6,668/6,661   254   31   332   82
+     X-IronPort-AV "Sophos"              7,851/7,814   270   22   307   39
+     X-Originating-IP "119.31"           9,293/1,058   337   20    82   20
+
+   (ArrivalTime: X-MS-Exchange-CrossTenant-OriginalArrivalTime.)  Over
+   20 X- searches the rule took the cold p50/p95 from 190/348 ms (1/6
+   alone) to 90/324, warm 16/37 to 26/55 (a search that narrowed leaves
+   the others uncached, so it narrows again), and with the header
+   cached it hands over as before (24/61 -> 21/81, noise).  300,000
+   messages: README "X- header hand-over, cold and warm".  Reproduce:
+
+     SIFT_BENCH_ROOT=/tmp/x tests/bench/bench.py \
+         /var/cache/fts-sift/corpora/scale-100k.mbox.zst --engines sift --keep
+     REPLAY_SO=<build>.so tests/bench/replay.py /tmp/x/sift \
+         /var/cache/fts-sift/corpora/scale-100k.mbox.zst out.json --cold \
+         [--cached] --reps 3 --only "X- header|extra" \
+         --extra tests/bench/xhdr-extra.jsonl */
 #define SIFT_HASHED_FEW_POOLED 6
+#define SIFT_HASHED_UNCACHED_COST 8
+#define SIFT_HASHED_CACHE_PROBES 8
+
+/* Of up to SIFT_HASHED_CACHE_PROBES messages spread over uids, the number
+   whose header name Dovecot's cache holds (as found or as missing);
+   *probed_r: how many were looked at (none if the mailbox isn't open:
+   doveadm fts lookup).  Only the cache is read
+   (MAIL_LOOKUP_ABORT_NOT_IN_CACHE: no message file is opened, and no
+   caching decision changes). */
+static unsigned int
+sift_query_header_cached(struct sift_query *q, const char *name,
+			 const ARRAY_TYPE(seq_range) *uids,
+			 unsigned int *probed_r)
+{
+	struct mailbox_transaction_context *t;
+	struct mail *mail;
+	struct seq_range_iter iter;
+	const char *const *values;
+	unsigned int i, n, probes, probed = 0, cached = 0;
+	uint32_t uid;
+
+	*probed_r = 0;
+	if (!q->box->opened)
+		return 0;
+	n = seq_range_count(uids);
+	probes = I_MIN(n, SIFT_HASHED_CACHE_PROBES);
+	t = mailbox_transaction_begin(q->box, 0, "fts-sift cache probe");
+	mail = mail_alloc(t, 0, NULL);
+	mail->lookup_abort = MAIL_LOOKUP_ABORT_NOT_IN_CACHE;
+	seq_range_array_iter_init(&iter, uids);
+	for (i = 0; i < probes; i++) {
+		/* the middles of probes equal parts */
+		if (!seq_range_array_iter_nth(&iter,
+				(unsigned int)(((uint64_t)i * 2 + 1) * n /
+					       (probes * 2)), &uid) ||
+		    !mail_set_uid(mail, uid))
+			continue;
+		probed++;
+		/* 1 found, 0 not in the message; -1 not cached */
+		if (mail_get_headers(mail, name, &values) >= 0)
+			cached++;
+	}
+	mail->lookup_abort = MAIL_LOOKUP_ABORT_NEVER;
+	mail_free(&mail);
+	mailbox_transaction_rollback(&t);
+	*probed_r = probed;
+	return cached;
+}
+
+/* Whether to narrow pooled (sift_query_hashed_pooled()) rather than hand
+   them all to Dovecot: see SIFT_HASHED_FEW_POOLED.  The cache is probed
+   only where the answer depends on it. */
+static bool sift_query_hashed_narrow(struct sift_query *q,
+				     const struct sift_leaf_recipe *r,
+				     const char *name,
+				     const ARRAY_TYPE(seq_range) *pooled)
+{
+	uint64_t n = seq_range_count(pooled);
+	uint64_t few = q->last_uid / SIFT_HASHED_FEW_POOLED;
+	unsigned int probed, cached;
+	bool narrow;
+
+	if (n > few)
+		return TRUE;
+	/* (a chunk or phrase: the narrowing's cost is too uncertain) */
+	if (n * SIFT_HASHED_UNCACHED_COST <= few || name == NULL ||
+	    (r->plan.kind != SIFT_PLAN_WORD && r->plan.kind != SIFT_PLAN_RUN))
+		return FALSE;
+	cached = sift_query_header_cached(q, name, pooled, &probed);
+	/* the hand-over's cost in cached messages, against the narrowing's
+	   (nothing probed: as if uncached) */
+	narrow = probed == 0 ||
+		n * (cached + (uint64_t)(probed - cached) *
+		     SIFT_HASHED_UNCACHED_COST) > few * probed;
+	e_debug(q->backend->event, "%s: %u pooled messages, %u of %u "
+		"probed in Dovecot's cache: %s", str_sanitize(name, 80),
+		(unsigned int)n, cached, probed,
+		narrow ? "narrowed" : "handed over");
+	return narrow;
+}
 
 /* Narrow pooled, messages with an instance of a hashed header whose
    opaque part was pooled (flag ZK<key>, doc_hashed_tokens() in
@@ -1328,7 +1443,7 @@ static int sift_query_hashed_pooled(struct sift_query *q,
    (logged). */
 static int sift_query_hashed(struct sift_query *q,
 			     const struct sift_leaf_recipe *r,
-			     struct sift_leaf *leaf)
+			     const char *hdr_name, struct sift_leaf *leaf)
 {
 	const struct sift_termfiles_prefix *flags;
 	unsigned int flag_count;
@@ -1349,7 +1464,8 @@ static int sift_query_hashed(struct sift_query *q,
 		return -1;
 	seq_range_array_remove_seq_range(&pooled, &leaf->definite);
 	seq_range_array_remove_seq_range(&pooled, &leaf->maybe);
-	if (seq_range_count(&pooled) > q->last_uid / SIFT_HASHED_FEW_POOLED &&
+	if (array_count(&pooled) > 0 &&
+	    sift_query_hashed_narrow(q, r, hdr_name, &pooled) &&
 	    sift_query_hashed_pooled(q, r, &pooled) < 0)
 		return -1;
 	seq_range_array_merge(&leaf->maybe, &pooled);
@@ -1451,7 +1567,7 @@ static int sift_query_leaf(struct sift_query *q, struct mail_search_arg *arg,
 	/* the flag terms below are not the leaf's words */
 	q->collect = NULL;
 	if (ret == 0 && r.hashed && r.step != SIFT_STEP_EXISTS)
-		ret = sift_query_hashed(q, &r, leaf);
+		ret = sift_query_hashed(q, &r, arg->hdr_field_name, leaf);
 	if (ret == 0 && (r.hashed || !r.exact) &&
 	    r.field == SIFT_FIELD_HEADER)
 		ret = sift_query_pooled_has_header(q, arg, leaf);

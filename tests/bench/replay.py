@@ -3,7 +3,22 @@
 instance bench.py kept (--keep), with a given plugin build: each query
 --reps times on one IMAP connection, the median wall time and the imap
 process's own CPU time (/proc/<pid>/schedstat) per query, per class
-p50/p95, the imap process's peak RSS.  --debug: mail_debug on, one pass;
+p50/p95, the imap process's peak RSS.  --cold: each rep on a fresh imap
+process (new connection) after the mailbox's index files were restored
+from a snapshot whose dovecot.index.cache holds no header (taken at the
+start), so Dovecot reads the header it searches for from the message
+files (as on the first search for a header, on an OS page cache that is
+warm after the first rep); the
+query runs once cold (ms, cpu_ms) and once more warm (warm_ms,
+warm_cpu_ms: the cache then holds what the cold run added); medians
+over the reps.  --extra FILE: more queries, one JSON list of criteria a
+line (e.g. ["HEADER", "X-Mailer", "2.17"]; every token after a key
+that takes a string is sent as a value), class "extra" or the
+line's {"class": ..., "criteria": [...]}.  --cached (with --cold): before
+each rep's first run, FETCH BODY.PEEK[HEADER.FIELDS (<name>)] of every
+message for each HEADER <name> of the query, so that Dovecot's cache
+holds the header (as after a client fetched it, or an earlier search
+handed every candidate to Dovecot).  --debug: mail_debug on, one pass;
 per query the plugin's lookup time, its maybe count and the messages
 Dovecot opened (as oracle_sets.py counts them).  --compare: a JSON of an
 earlier replay whose UIDs every query must equal.  --floor: after each
@@ -13,14 +28,14 @@ returns as many UIDs; same reps), and per class the p95 of the query, of
 its floor and of the time above it (wall and imap CPU).
 
     python3 tests/bench/replay.py ROOT MBOX OUT.json [--reps N] [--debug]
-        [--compare BASE.json] [--only REGEX]
+        [--compare BASE.json] [--only REGEX] [--cold] [--extra FILE]
     env: REPLAY_SO=<plugin .so> (default: the build tree's),
          REPLAY_VSZ=1G (the imap service's vsz_limit),
          REPLAY_PERF=<file> (perf record -g the imap process meanwhile)
 
 Used for the "Search cost" figures in the README (ROOT =
 $SIFT_BENCH_ROOT/sift of a bench.py --keep run on MBOX)."""
-import sys, os, json, pickle, time, re, statistics, argparse
+import sys, os, json, pickle, time, re, statistics, argparse, shutil, tempfile
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
@@ -35,6 +50,9 @@ ap.add_argument("--engine", default="sift")
 ap.add_argument("--limit", type=int, default=None)
 ap.add_argument("--only")
 ap.add_argument("--floor", action="store_true")
+ap.add_argument("--cold", action="store_true")
+ap.add_argument("--extra")
+ap.add_argument("--cached", action="store_true")
 a = ap.parse_args()
 qcache = "/tmp/sift-replay-queries-%s-%s.pkl" % (os.path.basename(a.mbox),
                                                a.limit)
@@ -47,6 +65,24 @@ else:
     pickle.dump(queries, open(qcache, "wb"))
 def crit(q):
     return [bench.V(c) if t == "V" else c for c, t in zip(q[2], q[3])]
+if a.extra:
+    for line in open(a.extra):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        e = json.loads(line)
+        cls, cr = ("extra", e) if isinstance(e, list) else (e["class"], e["criteria"])
+        # HEADER <name> <value>: the name is an atom, the value a V
+        types = ["str"] * len(cr)
+        i = 0
+        while i < len(cr):
+            if cr[i].upper() == "HEADER":
+                types[i + 2] = "V"; i += 3
+            elif cr[i].upper() in ("BODY", "TEXT", "SUBJECT", "FROM", "TO", "CC"):
+                types[i + 1] = "V"; i += 2
+            else:
+                i += 1
+        queries.append((cls, " ".join(cr), cr, types))
 if a.only:
     queries = [q for q in queries if re.search(a.only, q[0] + " " + q[1])]
 conf = "mail_debug = yes\n" if a.debug else bench.QUIET_CONF
@@ -57,7 +93,13 @@ dv = dovetest.Dovecot(a.root, None, plugin=a.engine, users=[bench.USER], extra_c
 dv.start()
 import oracle_sets
 res = []
+snapshot = None
 try:
+    import glob
+    caches = glob.glob(os.path.join(a.root, "home", bench.USER, "**",
+                                    "dovecot.index.cache"), recursive=True)
+    if a.cold:
+        assert caches, "no dovecot.index.cache under " + a.root
     conn = dv.imap(bench.USER)
     typ, sel = conn.select("INBOX")
     total = int(sel[0])
@@ -77,6 +119,70 @@ try:
     pids = imap_pids()
     assert len(pids) == 1, pids
     ipid = pids[0]
+
+    def reconnect(restore=None):
+        """Log out, wait for the imap process to end, restore the index
+        files from the snapshot (or remove the cache file), log in again."""
+        global conn, ipid
+        conn.logout()
+        t0 = time.time()
+        while imap_pids() and time.time() - t0 < 10:
+            time.sleep(0.01)
+        assert not imap_pids()
+        if restore is None:
+            for c in caches:
+                if os.path.exists(c):
+                    os.unlink(c)
+        else:
+            for src, dst, st in restore:
+                shutil.copyfile(src, dst)
+                os.chown(dst, st.st_uid, st.st_gid)
+        conn = dv.imap(bench.USER)
+        conn.select("INBOX")
+        pids = imap_pids()
+        assert len(pids) == 1, pids
+        ipid = pids[0]
+
+    snapshot = None
+    if a.cold:
+        # the pristine state: a cache file that holds no header (removing
+        # it makes Dovecot reset every record's cache offset on the next
+        # search, ~0.4 s at 100,000 messages, which a real first search
+        # does not pay); one field of one message is added so that the
+        # file exists.  The index and its logs are saved with it (the
+        # records point into the cache file) and restored before each rep
+        reconnect()
+        conn.uid("FETCH", "1", "(BODY.PEEK[HEADER.FIELDS (X-Replay-Cold)])")
+        conn.logout()
+        t0 = time.time()
+        while imap_pids() and time.time() - t0 < 10:
+            time.sleep(0.01)
+        snapdir = tempfile.mkdtemp(prefix="replay-cold-")
+        snapshot = []
+        for c in caches:
+            d = os.path.dirname(c)
+            for f in os.listdir(d):
+                if f.startswith("dovecot.index"):
+                    src = os.path.join(snapdir, "%d-%s" % (len(snapshot), f))
+                    shutil.copyfile(os.path.join(d, f), src)
+                    snapshot.append((src, os.path.join(d, f),
+                                     os.stat(os.path.join(d, f))))
+        print("cold: the index files restored before each rep:",
+              ", ".join("%s (%d bytes)" % (os.path.basename(d), st.st_size)
+                        for _, d, st in snapshot))
+        conn = dv.imap(bench.USER)
+        conn.select("INBOX")
+        ipid = imap_pids()[0]
+
+    def fresh():
+        """A new imap process on the pristine index files."""
+        reconnect(snapshot)
+        # the warm-up below maps the plugin's files in this process; and
+        # one message file is opened (the first costs a read of the
+        # maildir's uidlist, ~0.25 s at 100,000 messages, whichever way a
+        # search is answered), caching the unrelated prep field for it
+        dv.uid_search(conn, "BODY", bench.V("kselftest"))
+        conn.fetch("2", "(BODY.PEEK[HEADER.FIELDS (X-Replay-Cold)])")
     tck = os.sysconf("SC_CLK_TCK")
     def cpu_ms():
         return int(open("/proc/%d/schedstat" % ipid).read().split()[0]) / 1e6
@@ -94,16 +200,35 @@ try:
         times = []
         cpus = []
         uids = None
+        wtimes, wcpus = [], []
         for r in range(1 if a.debug else a.reps):
+            if a.cold:
+                fresh()
+                if a.cached:
+                    cr = crit(q)
+                    for i, c in enumerate(cr):
+                        if c.upper() == "HEADER":
+                            conn.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (%s)])" % cr[i + 1])
             if watch: watch.mark()
             c0 = cpu_ms()
             t0 = time.perf_counter()
             u = sorted(dv.uid_search(conn, *crit(q)))
             times.append((time.perf_counter() - t0) * 1000)
             cpus.append(cpu_ms() - c0)
+            assert uids is None or u == uids, q[1]
             uids = u
+            if a.cold and not a.debug:
+                c0 = cpu_ms()
+                t0 = time.perf_counter()
+                u = sorted(dv.uid_search(conn, *crit(q)))
+                wtimes.append((time.perf_counter() - t0) * 1000)
+                wcpus.append(cpu_ms() - c0)
+                assert u == uids, q[1]
         row = {"class": q[0], "query": q[1], "ms": statistics.median(times), "all_ms": times, "cpu_ms": statistics.median(cpus),
-               "hits": len(uids), "uids": uids}
+               "all_cpu_ms": cpus, "hits": len(uids), "uids": uids}
+        if wtimes:
+            row.update(warm_ms=statistics.median(wtimes), warm_cpu_ms=statistics.median(wcpus),
+                       all_warm_cpu_ms=wcpus)
         if a.floor:
             fts, fcs = [], []
             for r in range(1 if a.debug else a.reps):
@@ -129,6 +254,8 @@ try:
     conn.logout()
 finally:
     dv.stop()
+    if a.cold and snapshot is not None:
+        shutil.rmtree(snapdir, ignore_errors=True)
 json.dump(res, open(a.out, "w"))
 base = None
 if a.compare:
@@ -147,6 +274,18 @@ for c, rs in list(classes.items()) + [("all", res)]:
     cp = [r["cpu_ms"] for r in rs]
     print("%-18s %3d %8.1f %8.1f %8.1f %8.1f %8.1f %8s %8s" % (c, len(rs), bench.pct(ms, 50), bench.pct(ms, 95), max(ms), bench.pct(cp, 50), bench.pct(cp, 95),
           sum(r.get("maybe", 0) for r in rs) if a.debug else "-", sum(r.get("opened", 0) for r in rs) if a.debug else "-"))
+if a.cold and not a.debug:
+    print("cold (no header cached) / warm (the query again), imap CPU ms:")
+    print("%-18s %3s %8s %8s %8s %8s" % ("class", "n", "cold50", "cold95", "warm50", "warm95"))
+    for c, rs in list(classes.items()) + [("all", res)]:
+        cc = [r["cpu_ms"] for r in rs]
+        wc = [r["warm_cpu_ms"] for r in rs]
+        print("%-18s %3d %8.1f %8.1f %8.1f %8.1f" % (c, len(rs), bench.pct(cc, 50), bench.pct(cc, 95), bench.pct(wc, 50), bench.pct(wc, 95)))
+    for r in res:
+        print("  %8.1f %8.1f %7d  %s" % (r["cpu_ms"], r["warm_cpu_ms"], r["hits"], r["query"][:90]))
+if a.debug:
+    for r in res:
+        print("  maybe %7d lookup %8.1f ms opened %7d hits %7d  %s" % (r["maybe"], r["lookup_us"] / 1000.0, r["opened"], r["hits"], r["query"][:80]))
 if a.floor:
     print("Dovecot's floor (%s messages; same answer sizes), p95 ms:" % total)
     print("%-18s %3s %8s %8s %8s %8s %8s %8s" % ("class", "n", "query", "floor", "above", "cpu", "floorcpu", "cpuabove"))

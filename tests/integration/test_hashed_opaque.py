@@ -26,12 +26,13 @@ Dovecot.
 """
 
 import base64
+import os
 import random
 import re
 
 import pytest
 
-from dovetest import instance_pair  # noqa: E402
+from dovetest import Dovecot, instance_pair, new_test_root, remove_test_root  # noqa: E402
 from fixtures import T2020, ew_any, oracle_compare  # noqa: E402
 
 NAMES = ["X-Mailer", "X-MS-Exchange-CrossTenant-OriginalArrivalTime",
@@ -218,3 +219,70 @@ def test_hashed_opaque_outside_is_certain(inst):
             definite_total, want_total, per)
     assert maybe_total * 10 <= want_total, \
         "%d messages left to Dovecot for %d hits: %s" % (maybe_total, want_total, per)
+
+
+def test_hashed_handover_follows_dovecot_cache(request):
+    """The messages with a pooled part that a HEADER search leaves
+    (here 1/24 of the mailbox) are narrowed in the index while Dovecot's
+    cache lacks the header (Dovecot would read each message file), and
+    handed to Dovecot whole once its cache holds the header
+    (sift_query_hashed_narrow(), which probes the cache); the answer is
+    the oracle's either way."""
+    rnd = random.Random(77)
+    n, every = 480, 16
+    root = new_test_root("hashedcache")
+    fts = Dovecot(os.path.join(root, "fts"), None, plugin="sift", users=("olga",),
+                  extra_conf="mail_debug = yes\n")
+    oracle = Dovecot(os.path.join(root, "oracle"), None, plugin="none", oracle_of=fts)
+    try:
+        fts.start()
+        oracle.start()
+        for i in range(n):
+            extra = ""
+            if i % every == 0:
+                # an opaque part (pooled, flag ZK<key>); "quill" (a key's
+                # term: definite) in every third
+                extra = "X-Build-Info: %sbuild 2.%d.1.%d.g%08x\n" % (
+                    "quill " if i % (3 * every) == 0 else "",
+                    rnd.randint(10, 40), rnd.randint(1, 999), rnd.getrandbits(32))
+            raw = ("From: c%d@example.org\nTo: b@example.org\nSubject: cache %d\n"
+                   "Date: Mon, 6 Jan 2020 10:00:00 +0000\nMessage-ID: <cache%d@fixtures.test>\n"
+                   "%s\nbody %d\n" % (i, i, i, extra, i)).encode()
+            fts.append("olga", "INBOX", raw, date=T2020)
+        # indexes the mailbox; no header search yet
+        assert fts.search("olga", "INBOX", "BODY", b"body")
+        pooled = n // every - n // (3 * every)
+        want = oracle.search("olga", "INBOX", "HEADER", "X-Build-Info", b"quill")
+        assert len(want) == n // (3 * every)
+
+        def search():
+            since = fts.log_size()
+            got = fts.search("olga", "INBOX", "HEADER", "X-Build-Info", b"quill")
+            assert got == want
+            log = fts.log_since(since, expect=r"Lookup in INBOX")
+            m = re.search(r"X-BUILD-INFO: (\d+) pooled messages, (\d+) of (\d+) "
+                          r"probed in Dovecot's cache: (narrowed|handed over)", log)
+            assert m, log[-3000:]
+            return int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4)
+
+        # a first search for the header: nothing cached
+        assert search() == (pooled, 0, 8, "narrowed")
+        # Dovecot's cache: the header of every message
+        c = fts.imap("olga")
+        try:
+            c.select("INBOX")
+            typ, _ = c.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (X-Build-Info)])")
+            assert typ == "OK"
+        finally:
+            c.logout()
+        assert search() == (pooled, 8, 8, "handed over")
+        # ... and the other strings equal the oracle's
+        queries = [("HEADER", "X-Build-Info", s.encode())
+                   for s in ("uil", "build", "2.1", ".g", "quill build")]
+        bad, nonempty = oracle_compare(fts, oracle, "olga", "INBOX", queries)
+        assert not bad, "\n".join(bad)
+        assert nonempty == len(queries)
+    finally:
+        oracle.stop()
+        fts.stop()
+        remove_test_root(root, request.session.testsfailed)

@@ -366,38 +366,39 @@ static bool doc_keeps_body_text(const struct sift_doc_builder *b)
 		str_len(b->body_text) > 0;
 }
 
-/* The document's values: the map of its body's ASCII characters and
-   the text of its decoded attachments, if it has any (no value reads as
-   none). */
-static int doc_set_values(struct sift_doc_builder *b)
+static int doc_set_value(struct sift_doc_builder *b, unsigned int slot,
+			 const void *data, size_t len)
 {
-	static const unsigned char none[SIFT_BODY_ASCII_BYTES];
 	const char *error;
 
-	if (memcmp(b->doc_ascii, none, sizeof(none)) != 0 &&
-	    sift_xdoc_set_value(b->doc, SIFT_VALUE_BODY_ASCII,
-				b->doc_ascii, sizeof(b->doc_ascii),
+	if (sift_xdoc_set_value(b->doc, slot, data, len,
 				&error) != SIFT_X_OK) {
 		doc_set_error(b, t_strdup_printf(
 			"Adding a value failed: %s", error));
 		return -1;
 	}
+	return 0;
+}
+
+/* The document's values: the map of its body's ASCII characters, the
+   text of its decoded attachments and, past the bound, its body's text,
+   each only if it has any (no value reads as none). */
+static int doc_set_values(struct sift_doc_builder *b)
+{
+	static const unsigned char none[SIFT_BODY_ASCII_BYTES];
+
+	if (memcmp(b->doc_ascii, none, sizeof(none)) != 0 &&
+	    doc_set_value(b, SIFT_VALUE_BODY_ASCII, b->doc_ascii,
+			  sizeof(b->doc_ascii)) < 0)
+		return -1;
 	if (str_len(b->decoded) > 0 &&
-	    sift_xdoc_set_value(b->doc, SIFT_VALUE_DECODED,
-				str_data(b->decoded),
-				str_len(b->decoded), &error) != SIFT_X_OK) {
-		doc_set_error(b, t_strdup_printf(
-			"Adding a value failed: %s", error));
+	    doc_set_value(b, SIFT_VALUE_DECODED, str_data(b->decoded),
+			  str_len(b->decoded)) < 0)
 		return -1;
-	}
 	if (doc_keeps_body_text(b) &&
-	    sift_xdoc_set_value(b->doc, SIFT_VALUE_BOUNDED_TEXT,
-				str_data(b->body_text),
-				str_len(b->body_text), &error) != SIFT_X_OK) {
-		doc_set_error(b, t_strdup_printf(
-			"Adding a value failed: %s", error));
+	    doc_set_value(b, SIFT_VALUE_BOUNDED_TEXT, str_data(b->body_text),
+			  str_len(b->body_text)) < 0)
 		return -1;
-	}
 	return 0;
 }
 

@@ -366,6 +366,17 @@ static bool doc_keeps_body_text(const struct sift_doc_builder *b)
 		str_len(b->body_text) > 0;
 }
 
+/* Empty body_text, giving back a buffer grown for one large message
+   rather than keeping the indexer at that size. */
+static void doc_release_body_text(struct sift_doc_builder *b)
+{
+	if (buffer_get_size(b->body_text) > DOC_KEEP_BUFFER_BYTES) {
+		str_free(&b->body_text);
+		b->body_text = str_new(default_pool, 4096);
+	}
+	str_truncate(b->body_text, 0);
+}
+
 static int doc_set_value(struct sift_doc_builder *b, unsigned int slot,
 			 const void *data, size_t len)
 {
@@ -399,6 +410,9 @@ static int doc_set_values(struct sift_doc_builder *b)
 	    doc_set_value(b, SIFT_VALUE_BOUNDED_TEXT, str_data(b->body_text),
 			  str_len(b->body_text)) < 0)
 		return -1;
+	/* the document has its copy: a large text is not held a second
+	   time while Xapian stores the document (the writer's peak) */
+	doc_release_body_text(b);
 	return 0;
 }
 
@@ -1145,12 +1159,7 @@ int sift_doc_builder_begin(struct sift_doc_builder *b, uint32_t uid,
 	b->field_open = FALSE;
 	str_truncate(b->opaque, 0);
 	str_truncate(b->decoded, 0);
-	if (buffer_get_size(b->body_text) > DOC_KEEP_BUFFER_BYTES) {
-		/* (grown for one large message, as below) */
-		str_free(&b->body_text);
-		b->body_text = str_new(default_pool, 4096);
-	}
-	str_truncate(b->body_text, 0);
+	doc_release_body_text(b);
 	b->body_text_over = FALSE;
 	if (buffer_get_size(b->gap_keys.arr.buffer) > DOC_KEEP_BUFFER_BYTES) {
 		/* grown for one large message: give it back rather than

@@ -91,9 +91,11 @@ struct sift_doc_builder;
 #define SIFT_DECODED_MAX_BYTES (16 * 1024 * 1024)
 /* A message past fts_sift_max_doc_terms keeps its body's normalized text
    (SIFT_VALUE_BOUNDED_TEXT) if it is at most this long; a longer one
-   keeps only the ZR flag.  This much more memory while indexing such a
-   message (about twice: Xapian copies the value). */
-#define SIFT_BOUNDED_TEXT_MAX_BYTES (8 * 1024 * 1024)
+   keeps only the ZR flag.  While such a message is stored the writer
+   holds up to three copies of it (the builder's until the value is set,
+   Xapian's document and its buffered changes): measured +11 MB for 3.5
+   MB texts (README, "A bound on one message's terms"). */
+#define SIFT_BOUNDED_TEXT_MAX_BYTES (4 * 1024 * 1024)
 /* shortest token treated as opaque (see above) */
 #define SIFT_OPAQUE_MIN_LEN 8
 /* An opaque token seen in this many messages of one indexing process is

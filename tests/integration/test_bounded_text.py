@@ -27,7 +27,7 @@ from fixtures import T2020, T2021, simple  # noqa: E402
 USER = "bounded"
 BOUND = 300
 # sift-doc-builder.h, SIFT_BOUNDED_TEXT_MAX_BYTES
-TEXT_MAX = 8 * 1024 * 1024
+TEXT_MAX = 4 * 1024 * 1024
 
 SPECIAL = [
     "café", "naïve", "Straße", "Ærøskøbing", "résumé", "Ñandú", "İstanbul",

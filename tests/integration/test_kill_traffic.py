@@ -185,12 +185,20 @@ def test_kill_during_append_and_expunge_traffic(churn):
         while time.time() < stop:
             time.sleep(rnd.uniform(0.1, 1.2))
             master = fts._master_pid()
-            victims = [p for p in _child_pids(master)
-                       if _process_name(p, fts.instance_name) in KILLED]
+            names = {p: _process_name(p, fts.instance_name)
+                     for p in _child_pids(master)}
+            victims = [p for p, n in names.items() if n in KILLED]
             if not victims:
                 continue
+            # the kind killed least so far first: an indexer-worker lives
+            # only while it indexes, so on a loaded machine a plain random
+            # pick among the many imap processes could miss it
+            with lock:
+                fewest = min(kills.get(names[p], 0) for p in victims)
+                victims = [p for p in victims
+                           if kills.get(names[p], 0) == fewest]
             pid = rnd.choice(victims)
-            name = _process_name(pid, fts.instance_name)
+            name = names[pid]
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:

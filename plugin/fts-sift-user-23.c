@@ -8,7 +8,6 @@
 #include "module-context.h"
 #include "mail-user.h"
 #include "mail-namespace.h"
-#include "mail-storage-hooks.h"
 #include "fts-api-private.h"
 #include "fts-user.h"
 #include "sift-compat.h"
@@ -62,7 +61,7 @@ static void fts_sift_mail_user_deinit(struct mail_user *user)
 	fuser->module_ctx.super.deinit(user);
 }
 
-static void fts_sift_mail_user_created(struct mail_user *user)
+void fts_sift_mail_user_created(struct mail_user *user)
 {
 	struct mail_user_vfuncs *v = user->vlast;
 	struct fts_sift_user *fuser;
@@ -104,20 +103,6 @@ static void fts_sift_mail_user_created(struct mail_user *user)
 	if (null_strcmp(mail_user_plugin_getenv(user, "fts"),
 			fts_backend_sift.name) == 0)
 		user->fuzzy_search = TRUE;
-}
-
-static struct mail_storage_hooks fts_sift_mail_storage_hooks = {
-	.mail_user_created = fts_sift_mail_user_created,
-};
-
-void fts_sift_user_hooks_add(struct module *module)
-{
-	mail_storage_hooks_add(module, &fts_sift_mail_storage_hooks);
-}
-
-void fts_sift_user_hooks_remove(void)
-{
-	mail_storage_hooks_remove(&fts_sift_mail_storage_hooks);
 }
 
 int fts_sift_backend_user_init(struct fts_backend *backend,

@@ -9,7 +9,6 @@
 #include "str.h"
 #include "mail-user.h"
 #include "mail-namespace.h"
-#include "mail-storage-hooks.h"
 #include "settings.h"
 #include "fts-api-private.h"
 #include "fts-user.h"
@@ -41,7 +40,7 @@ static bool fts_sift_user_uses_sift(struct mail_user *user)
 	return found;
 }
 
-static void fts_sift_mail_user_created(struct mail_user *user)
+void fts_sift_mail_user_created(struct mail_user *user)
 {
 	/* SEARCH=FUZZY, as on 2.3 (see fts-sift-user-23.c): set at user
 	   creation for users whose fts driver is sift.  Dovecot 2.4.1's
@@ -50,20 +49,6 @@ static void fts_sift_mail_user_created(struct mail_user *user)
 	   without it.  FUZZY keys work all the same. */
 	if (fts_sift_user_uses_sift(user))
 		user->fuzzy_search = TRUE;
-}
-
-static struct mail_storage_hooks fts_sift_mail_storage_hooks = {
-	.mail_user_created = fts_sift_mail_user_created,
-};
-
-void fts_sift_user_hooks_add(struct module *module)
-{
-	mail_storage_hooks_add(module, &fts_sift_mail_storage_hooks);
-}
-
-void fts_sift_user_hooks_remove(void)
-{
-	mail_storage_hooks_remove(&fts_sift_mail_storage_hooks);
 }
 
 int fts_sift_backend_user_init(struct fts_backend *backend,

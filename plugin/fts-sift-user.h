@@ -6,14 +6,13 @@
    init/deinit, and the backend's event.  One implementation per version:
    fts-sift-user-23.c, fts-sift-user-24.c (configure picks one). */
 
-struct module;
+struct mail_user;
 struct fts_backend;
 struct event;
 struct fts_sift_settings;
 
-/* Add / remove the mail_user_created hook. */
-void fts_sift_user_hooks_add(struct module *module);
-void fts_sift_user_hooks_remove(void);
+/* The mail_user_created hook (fts-sift-plugin.c adds it). */
+void fts_sift_mail_user_created(struct mail_user *user);
 
 /* At backend init: the backend's own event (a child of the right parent,
    with the fts-sift category and log prefix) and its settings.

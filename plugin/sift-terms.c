@@ -102,7 +102,10 @@ const char *sift_header_run_prefix(const char *name)
 static const struct sift_termfiles_prefix body_families[] = {
 	{ SIFT_PREFIX_BODY, '\0' },
 };
-/* (bodies first: SIFT_FAMILIES_TEXT_HEADERS leaves them out) */
+/* The order is what the slices below rely on: bodies first
+   (SIFT_FAMILIES_TEXT_HEADERS leaves them out), the pool last
+   (SIFT_FAMILIES_TEXT_RUNS leaves it out) and address runs just before
+   it (SIFT_FAMILIES_TEXT_RUNS_NO_ADDR leaves them out too). */
 static const struct sift_termfiles_prefix text_families[] = {
 	{ SIFT_PREFIX_BODY, '\0' },
 	{ SIFT_PREFIX_MIME, '\0' },
@@ -112,15 +115,6 @@ static const struct sift_termfiles_prefix text_families[] = {
 	{ SIFT_PREFIX_HDR_KEY, ':' },
 	{ SIFT_PREFIX_ADDR_RUN, ':' },
 	{ SIFT_PREFIX_HDR_POOL, '\0' },
-};
-/* (address runs last: SIFT_FAMILIES_TEXT_RUNS_NO_ADDR leaves them out) */
-static const struct sift_termfiles_prefix text_run_families[] = {
-	{ SIFT_PREFIX_BODY, '\0' },
-	{ SIFT_PREFIX_MIME, '\0' },
-	{ SIFT_PREFIX_HDR_NAME, '\0' },
-	{ SIFT_PREFIX_HDR, ':' },
-	{ SIFT_PREFIX_HDR_KEY, ':' },
-	{ SIFT_PREFIX_ADDR_RUN, ':' },
 };
 static const struct sift_termfiles_prefix addr_run_families[] = {
 	{ SIFT_PREFIX_ADDR_RUN, ':' },
@@ -158,10 +152,12 @@ void sift_families_get(enum sift_families families,
 		*count_r = N_ELEMENTS(text_families) - 1;
 		return;
 	case SIFT_FAMILIES_TEXT_RUNS:
-		SIFT_FAMILIES(text_run_families);
+		*prefixes_r = text_families;
+		*count_r = N_ELEMENTS(text_families) - 1;
+		return;
 	case SIFT_FAMILIES_TEXT_RUNS_NO_ADDR:
-		*prefixes_r = text_run_families;
-		*count_r = N_ELEMENTS(text_run_families) - 1;
+		*prefixes_r = text_families;
+		*count_r = N_ELEMENTS(text_families) - 2;
 		return;
 	case SIFT_FAMILIES_ADDR_RUNS:
 		SIFT_FAMILIES(addr_run_families);

@@ -510,30 +510,36 @@ sift_index_open_writer_locked_umask(struct sift_fts_backend *backend,
 				    struct mailbox *box, bool nowait,
 				    struct sift_index **index_r);
 
-int sift_index_open_writer(struct sift_fts_backend *backend,
-			   struct mailbox *box, struct sift_index **index_r)
+/* sift_index_open_writer_locked_umask() under the mailbox's umask */
+static int
+sift_index_open_writer_umask(struct sift_fts_backend *backend,
+			     struct mailbox *box, bool nowait,
+			     struct sift_index **index_r)
 {
 	struct sift_umask saved;
 	int ret;
 
 	sift_umask_push(sift_box_create_umask(box), &saved);
-	ret = sift_index_open_writer_locked_umask(backend, box, FALSE,
+	ret = sift_index_open_writer_locked_umask(backend, box, nowait,
 						  index_r);
 	sift_umask_pop(&saved);
-	return ret < 0 ? -1 : 0;
+	return ret;
+}
+
+int sift_index_open_writer(struct sift_fts_backend *backend,
+			   struct mailbox *box, struct sift_index **index_r)
+{
+	return sift_index_open_writer_umask(backend, box, FALSE,
+					    index_r) < 0 ? -1 : 0;
 }
 
 int sift_index_try_open_writer(struct sift_fts_backend *backend,
 			       struct mailbox *box,
 			       struct sift_index **index_r)
 {
-	struct sift_umask saved;
 	int ret;
 
-	sift_umask_push(sift_box_create_umask(box), &saved);
-	ret = sift_index_open_writer_locked_umask(backend, box, TRUE,
-						  index_r);
-	sift_umask_pop(&saved);
+	ret = sift_index_open_writer_umask(backend, box, TRUE, index_r);
 	return ret < 0 ? -1 : (ret == 0 ? 1 : 0);
 }
 

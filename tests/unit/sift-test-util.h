@@ -65,4 +65,22 @@ static inline void rm_rf(const char *path)
 		i_error("rmdir(%s) failed: %m", path);
 }
 
+/* A test program's main(): test_run() between lib_init() and
+   lib_deinit(); with a tmp_dir (a mkdtemp() template), in that new
+   directory, removed afterwards.  Needs test-common.h. */
+static inline int
+sift_test_main(void (*const test_functions[])(void), char *tmp_dir)
+{
+	int ret;
+
+	lib_init();
+	if (tmp_dir != NULL && mkdtemp(tmp_dir) == NULL)
+		i_fatal("mkdtemp(%s) failed: %m", tmp_dir);
+	ret = test_run(test_functions);
+	if (tmp_dir != NULL)
+		rm_rf(tmp_dir);
+	lib_deinit();
+	return ret;
+}
+
 #endif

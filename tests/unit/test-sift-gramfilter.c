@@ -739,10 +739,6 @@ int main(void)
 		test_gramfilter_budget,
 		NULL
 	};
-	int ret;
 
-	lib_init();
-	ret = test_run(test_functions);
-	lib_deinit();
-	return ret;
+	return sift_test_main(test_functions, NULL);
 }

@@ -188,10 +188,6 @@ int main(void)
 		test_hdrfilter_random,
 		NULL
 	};
-	int ret;
 
-	lib_init();
-	ret = test_run(test_functions);
-	lib_deinit();
-	return ret;
+	return sift_test_main(test_functions, NULL);
 }

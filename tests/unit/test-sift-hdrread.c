@@ -7,6 +7,7 @@
 #include "istream.h"
 #include "istream-concat.h"
 #include "test-common.h"
+#include "sift-test-util.h"
 #include "sift-hdrfilter.h"
 #include "sift-hdrread.h"
 
@@ -298,10 +299,6 @@ int main(void)
 		test_verify_read_error,
 		NULL
 	};
-	int ret;
 
-	lib_init();
-	ret = test_run(test_functions);
-	lib_deinit();
-	return ret;
+	return sift_test_main(test_functions, NULL);
 }

@@ -247,13 +247,6 @@ int main(void)
 		test_index_dir_writable,
 		NULL
 	};
-	int ret;
 
-	lib_init();
-	if (mkdtemp(test_root) == NULL)
-		i_fatal("mkdtemp() failed: %m");
-	ret = test_run(test_functions);
-	rm_rf(test_root);
-	lib_deinit();
-	return ret;
+	return sift_test_main(test_functions, test_root);
 }

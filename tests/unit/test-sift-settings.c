@@ -7,6 +7,7 @@
 
 #include "lib.h"
 #include "test-common.h"
+#include "sift-test-util.h"
 #include "sift-config.h"
 #include "fts-sift-settings.h"
 #if SIFT_DOVECOT_API == 23
@@ -335,10 +336,6 @@ int main(void)
 #endif
 		NULL
 	};
-	int ret;
 
-	lib_init();
-	ret = test_run(test_functions);
-	lib_deinit();
-	return ret;
+	return sift_test_main(test_functions, NULL);
 }

@@ -521,13 +521,6 @@ int main(void)
 		test_opaque_packed,
 		NULL
 	};
-	int ret;
 
-	lib_init();
-	if (mkdtemp(test_root) == NULL)
-		i_fatal("mkdtemp(%s) failed: %m", test_root);
-	ret = test_run(test_functions);
-	rm_rf(test_root);
-	lib_deinit();
-	return ret;
+	return sift_test_main(test_functions, test_root);
 }

@@ -3,6 +3,7 @@
 
 #include "lib.h"
 #include "test-common.h"
+#include "sift-test-util.h"
 
 #include "sift-plan.h"
 #include "sift-terms.h"
@@ -249,10 +250,6 @@ int main(void)
 		test_terms_header_prefix_in_text,
 		NULL
 	};
-	int ret;
 
-	lib_init();
-	ret = test_run(test_functions);
-	lib_deinit();
-	return ret;
+	return sift_test_main(test_functions, NULL);
 }

@@ -77,13 +77,16 @@ def ew_any(text, rnd, charsets):
     return text
 
 
-def oracle_compare(fts, oracle, user, box, queries):
+def oracle_compare(fts, oracle, user, box, queries, wants=None):
     """Each search criteria tuple on both instances: (a line for each
-    search whose UIDs differ, how many had a non-empty answer)."""
+    search whose UIDs differ, how many had a non-empty answer).  wants:
+    a list that gets the oracle's answers appended, one a query."""
     bad, nonempty = [], 0
     for crit in queries:
         want = oracle.search(user, box, *crit)
         got = fts.search(user, box, *crit)
+        if wants is not None:
+            wants.append(want)
         nonempty += bool(want)
         if got != want:
             bad.append("%s: sift %s, oracle %s (missing %s, extra %s)" % (

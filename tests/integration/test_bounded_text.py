@@ -21,7 +21,7 @@ import random
 
 import pytest
 
-from dovetest import instance_pair  # noqa: E402
+from dovetest import mailbox_pair  # noqa: E402
 from fixtures import T2020, T2021, simple  # noqa: E402
 
 USER = "bounded"
@@ -112,27 +112,23 @@ def _huge():
 
 @pytest.fixture(scope="module")
 def inst(request):
-    with instance_pair("bndtext", (USER,),
-                       plugin_settings={"fts_sift_max_doc_terms": str(BOUND)},
-                       failed=lambda: request.session.testsfailed) as (fts, oracle):
-        msgs = [
-            # 1: special tokens past the bound, in one plain body
-            simple("A <a@example.org>", "bounded@example.test", "tokens",
-                   T2020, BODY1.encode(), charset="utf-8"),
-            # 2: the bound in the first part, the rest in later parts
-            _multipart(),
-            # 3: a small message sharing a few of them (certain answers)
-            simple("C <c@example.org>", "bounded@example.test", "small",
-                   T2021, ("café %s Σίσυφος 東京 %s\n" % (
-                       FILL1[0], FILL2[-1])).encode(), charset="utf-8"),
-            # 4: over SIFT_BOUNDED_TEXT_MAX_BYTES
-            _huge(),
-        ]
-        since = fts.log_size()
-        for raw in msgs:
-            fts.append(USER, "INBOX", raw, date=T2020)
-        fts.doveadm("index", "-u", USER, "INBOX", timeout=900)
-        yield fts, oracle, since
+    msgs = [
+        # 1: special tokens past the bound, in one plain body
+        simple("A <a@example.org>", "bounded@example.test", "tokens",
+               T2020, BODY1.encode(), charset="utf-8"),
+        # 2: the bound in the first part, the rest in later parts
+        _multipart(),
+        # 3: a small message sharing a few of them (certain answers)
+        simple("C <c@example.org>", "bounded@example.test", "small",
+               T2021, ("café %s Σίσυφος 東京 %s\n" % (
+                   FILL1[0], FILL2[-1])).encode(), charset="utf-8"),
+        # 4: over SIFT_BOUNDED_TEXT_MAX_BYTES
+        _huge(),
+    ]
+    with mailbox_pair(request, "bndtext", USER, msgs, date=T2020,
+                      plugin_settings={"fts_sift_max_doc_terms": str(BOUND)},
+                      index_timeout=900) as pair:
+        yield pair
 
 
 def test_indexed_without_problems(inst):
@@ -226,15 +222,13 @@ def test_not_vacuous(inst):
 
 @pytest.fixture(scope="module")
 def folded(request):
-    with instance_pair("bndfold", (USER,),
-                       plugin_settings={"fts_sift_max_doc_terms": str(BOUND),
-                                        "fts_sift_fold_accents": "yes"},
-                       failed=lambda: request.session.testsfailed) as (fts, oracle):
-        body = (_lines(FILL1) + "\nrésumé Ærøskøbing e\u0301clair naïve\n")
-        fts.append(USER, "INBOX", simple(
-            "A <a@example.org>", "bounded@example.test", "fold", T2020,
-            body.encode(), charset="utf-8"), date=T2020)
-        fts.doveadm("index", "-u", USER, "INBOX", timeout=300)
+    body = (_lines(FILL1) + "\nrésumé Ærøskøbing e\u0301clair naïve\n")
+    msg = simple("A <a@example.org>", "bounded@example.test", "fold", T2020,
+                 body.encode(), charset="utf-8")
+    with mailbox_pair(request, "bndfold", USER, [msg], date=T2020,
+                      plugin_settings={"fts_sift_max_doc_terms": str(BOUND),
+                                       "fts_sift_fold_accents": "yes"},
+                      index_timeout=300) as (fts, _oracle, _since):
         yield fts
 
 

@@ -24,7 +24,7 @@ import random
 
 import pytest
 
-from dovetest import instance_pair  # noqa: E402
+from dovetest import mailbox_pair  # noqa: E402
 from fixtures import T2020, ew_any, oracle_compare  # noqa: E402
 
 FIRST = ["Viresh", "Pali", "Uwe", "Jean-Philippe", "Zoë", "Łukasz", "Иван",
@@ -111,10 +111,8 @@ def messages():
 
 @pytest.fixture(scope="module")
 def inst(request):
-    with instance_pair("dispnames", ("dora",),
-                       failed=lambda: request.session.testsfailed) as (fts, oracle):
-        for raw in messages():
-            fts.append("dora", "INBOX", raw, date=T2020)
+    with mailbox_pair(request, "dispnames", "dora", messages(),
+                      date=T2020) as (fts, oracle, _since):
         yield fts, oracle
 
 

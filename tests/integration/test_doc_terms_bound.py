@@ -15,7 +15,7 @@ answer), so the test can't pass with the bound silently off."""
 
 import pytest
 
-from dovetest import instance_pair  # noqa: E402
+from dovetest import mailbox_pair  # noqa: E402
 from fixtures import T2020, T2021, simple  # noqa: E402
 
 USER = "bound"
@@ -54,36 +54,32 @@ def _multipart():
 
 @pytest.fixture(scope="module")
 def inst(request):
-    with instance_pair("docbound", (USER,),
-                       plugin_settings={"fts_sift_max_doc_terms": str(BOUND)},
-                       failed=lambda: request.session.testsfailed) as (fts, oracle):
-        body = (_lines(BODY_WORDS) + "\n" + " ".join(LATE) + "\n").encode()
-        msgs = [
-            # 1: a body far past the bound
-            simple("A <a@example.org>", "bound@example.test", "word flood",
-                   T2020, body),
-            # 2: a top-level header past the bound; Subject after it
-            (b"X-Notes: " + "\n ".join(
-                " ".join(HDR_WORDS[i:i + 10])
-                for i in range(0, len(HDR_WORDS), 10)).encode() + b"\n"
-             + simple("B <b@example.org>", "bound@example.test",
-                      "header flood kingfisher", T2021,
-                      b"a short body with qaaaaa\n")),
-            # 3: a second MIME part past the bound
-            _multipart(),
-            # 4, 5: ordinary messages sharing some words (certain answers)
-            simple("C <c@example.org>", "bound@example.test", "ordinary",
-                   T2021, ("few words %s %s zanzibar\n" % (
-                       BODY_WORDS[0], BODY_WORDS[850])).encode()),
-            simple("D <d@example.org>", "bound@example.test", "another",
-                   T2021, ("%s and %s pangolin\n" % (
-                       HDR_WORDS[599], PART_WORDS[399])).encode()),
-        ]
-        since = fts.log_size()
-        for raw in msgs:
-            fts.append(USER, "INBOX", raw, date=T2020)
-        fts.doveadm("index", "-u", USER, "INBOX", timeout=600)
-        yield fts, oracle, since
+    body = (_lines(BODY_WORDS) + "\n" + " ".join(LATE) + "\n").encode()
+    msgs = [
+        # 1: a body far past the bound
+        simple("A <a@example.org>", "bound@example.test", "word flood",
+               T2020, body),
+        # 2: a top-level header past the bound; Subject after it
+        (b"X-Notes: " + "\n ".join(
+            " ".join(HDR_WORDS[i:i + 10])
+            for i in range(0, len(HDR_WORDS), 10)).encode() + b"\n"
+         + simple("B <b@example.org>", "bound@example.test",
+                  "header flood kingfisher", T2021,
+                  b"a short body with qaaaaa\n")),
+        # 3: a second MIME part past the bound
+        _multipart(),
+        # 4, 5: ordinary messages sharing some words (certain answers)
+        simple("C <c@example.org>", "bound@example.test", "ordinary",
+               T2021, ("few words %s %s zanzibar\n" % (
+                   BODY_WORDS[0], BODY_WORDS[850])).encode()),
+        simple("D <d@example.org>", "bound@example.test", "another",
+               T2021, ("%s and %s pangolin\n" % (
+                   HDR_WORDS[599], PART_WORDS[399])).encode()),
+    ]
+    with mailbox_pair(request, "docbound", USER, msgs, date=T2020,
+                      plugin_settings={"fts_sift_max_doc_terms": str(BOUND)},
+                      index_timeout=600) as pair:
+        yield pair
 
 
 def test_indexed_without_problems(inst):

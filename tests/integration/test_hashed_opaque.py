@@ -32,7 +32,7 @@ import re
 
 import pytest
 
-from dovetest import Dovecot, instance_pair, new_test_root, remove_test_root  # noqa: E402
+from dovetest import Dovecot, mailbox_pair, new_test_root, remove_test_root  # noqa: E402
 from fixtures import T2020, ew_any, oracle_compare  # noqa: E402
 
 NAMES = ["X-Mailer", "X-MS-Exchange-CrossTenant-OriginalArrivalTime",
@@ -119,10 +119,8 @@ def messages():
 
 @pytest.fixture(scope="module")
 def inst(request):
-    with instance_pair("hashedopq", ("olga",),
-                       failed=lambda: request.session.testsfailed) as (fts, oracle):
-        for raw in messages():
-            fts.append("olga", "INBOX", raw, date=T2020)
+    with mailbox_pair(request, "hashedopq", "olga", messages(),
+                      date=T2020) as (fts, oracle, _since):
         yield fts, oracle
 
 

@@ -18,7 +18,7 @@ import random
 
 import pytest
 
-from dovetest import instance_pair  # noqa: E402
+from dovetest import mailbox_pair  # noqa: E402
 from fixtures import T2020, rfc2822  # noqa: E402
 
 MAILERS = ["git-send-email 2.39.2", "Mutt/2.2.9", "Mozilla Thunderbird",
@@ -108,10 +108,8 @@ SELECTIONS = [
 
 @pytest.fixture(scope="module")
 def inst(request):
-    with instance_pair("hdrfilter", ("dana",),
-                       failed=lambda: request.session.testsfailed) as (fts, oracle):
-        for raw in make_messages():
-            fts.append("dana", "INBOX", raw, date=T2020)
+    with mailbox_pair(request, "hdrfilter", "dana", make_messages(),
+                      date=T2020) as (fts, oracle, _since):
         yield fts, oracle
 
 

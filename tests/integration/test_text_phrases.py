@@ -29,7 +29,7 @@ import random
 
 import pytest
 
-from dovetest import instance_pair  # noqa: E402
+from dovetest import mailbox_pair  # noqa: E402
 from fixtures import T2020, oracle_compare  # noqa: E402
 
 USER = "tina"
@@ -116,10 +116,8 @@ def cut(rnd, text):
 def inst(request):
     rnd = random.Random(614)
     msgs = [message(i, rnd) for i in range(260)]
-    with instance_pair("textphr", (USER,),
-                       failed=lambda: request.session.testsfailed) as (fts, oracle):
-        for raw, _places in msgs:
-            fts.append(USER, "INBOX", raw, date=T2020)
+    with mailbox_pair(request, "textphr", USER, [raw for raw, _places in msgs],
+                      date=T2020) as (fts, oracle, _since):
         yield fts, oracle, msgs
 
 

@@ -129,6 +129,24 @@ def instance_pair(prefix, users, plugin_settings=None, failed=lambda: False):
         remove_test_root(root, failed())
 
 
+@contextlib.contextmanager
+def mailbox_pair(request, prefix, user, messages, box="INBOX", date=None,
+                 plugin_settings=None, index_timeout=None):
+    """instance_pair() for one user (kept when a test of pytest's session
+    failed), whose box gets messages (raw bytes) appended on the fts
+    instance (the oracle reads the same maildir); with index_timeout,
+    then indexed by doveadm index.  Yields (fts, oracle, since), since:
+    the fts log's size before the appends (for log_problems())."""
+    with instance_pair(prefix, (user,), plugin_settings=plugin_settings,
+                       failed=lambda: request.session.testsfailed) as (fts, oracle):
+        since = fts.log_size()
+        for raw in messages:
+            fts.append(user, box, raw, date=date)
+        if index_timeout is not None:
+            fts.doveadm("index", "-u", user, box, timeout=index_timeout)
+        yield fts, oracle, since
+
+
 def parse_uid_set(text):
     """"1:3,7" -> {1, 2, 3, 7}."""
     uids = set()

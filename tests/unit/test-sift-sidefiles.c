@@ -45,6 +45,32 @@ static buffer_t *read_file(const char *path)
 	return buf;
 }
 
+/* Whether a reader of the committed state st that checks all records
+   refuses path. */
+static bool rfile_refuses(const char *path, const struct sift_file_state *st)
+{
+	struct sift_rfile rfile;
+	const char *error;
+	bool refused;
+
+	refused = sift_rfile_open(path, "terms", st, TRUE, &rfile,
+				  &error) == 0;
+	sift_rfile_close(&rfile);
+	return refused;
+}
+
+/* rfile_refuses() for a new file <path>.<case> of size bytes of data
+   (case counted in *cases). */
+static bool rfile_refuses_copy(const char *path, unsigned int *cases,
+			       const void *data, size_t size,
+			       const struct sift_file_state *st)
+{
+	const char *cpath = t_strdup_printf("%s.%u", path, (*cases)++);
+
+	write_file(cpath, data, size);
+	return rfile_refuses(cpath, st);
+}
+
 /* Every kind of damage to a committed side file is detected by a reader
    that checks all records (and by a writer opening it): each single
    byte changed anywhere in the committed bytes, truncation at every
@@ -54,7 +80,6 @@ static void test_record_damage(void)
 {
 	const char *dir = t_strdup_printf("%s/damage", test_root);
 	const char *path = t_strdup_printf("%s/terms", dir);
-	const char *cpath;
 	struct sift_wfile *wfile;
 	struct sift_rfile rfile;
 	struct sift_file_state st, none = { 0, 0 };
@@ -88,21 +113,14 @@ static void test_record_damage(void)
 		buf = t_buffer_create(orig->used);
 		buffer_append_buf(buf, orig, 0, SIZE_MAX);
 		((unsigned char *)buf->data)[pos] ^= 1 << (rng_next() % 8);
-		cpath = t_strdup_printf("%s.%u", path, cases++);
-		write_file(cpath, buf->data, buf->used);
-		if (sift_rfile_open(cpath, "terms", &st, TRUE, &rfile,
-				    &error) == 0)
+		if (rfile_refuses_copy(path, &cases, buf->data, buf->used,
+				       &st))
 			detected++;
-		sift_rfile_close(&rfile);
 	}
 	/* cut at every length */
 	for (size_t len = 0; len < orig->used; len++) {
-		cpath = t_strdup_printf("%s.%u", path, cases++);
-		write_file(cpath, orig->data, len);
-		if (sift_rfile_open(cpath, "terms", &st, TRUE, &rfile,
-				    &error) == 0)
+		if (rfile_refuses_copy(path, &cases, orig->data, len, &st))
 			detected++;
-		sift_rfile_close(&rfile);
 	}
 	/* 4 KB of garbage at the start, the middle, the end of the
 	   committed bytes (the file grows past them) */
@@ -114,12 +132,9 @@ static void test_record_damage(void)
 		buffer_append(buf, orig->data, pos);
 		for (unsigned int i = 0; i < 4096; i++)
 			buffer_append_c(buf, rng_next() & 0xff);
-		cpath = t_strdup_printf("%s.%u", path, cases++);
-		write_file(cpath, buf->data, buf->used);
-		if (sift_rfile_open(cpath, "terms", &st, TRUE, &rfile,
-				    &error) == 0)
+		if (rfile_refuses_copy(path, &cases, buf->data, buf->used,
+				       &st))
 			detected++;
-		sift_rfile_close(&rfile);
 	}
 	/* overwritten in place after a search verified it (and cached
 	   that): the change of ctime makes it verify again (after a clock
@@ -139,15 +154,13 @@ static void test_record_damage(void)
 		i_close_fd(&fd);
 	}
 	cases++;
-	if (sift_rfile_open(path, "terms", &st, TRUE, &rfile, &error) == 0)
+	if (rfile_refuses(path, &st))
 		detected++;
-	sift_rfile_close(&rfile);
 	/* deleted */
 	(void)unlink(path);
 	cases++;
-	if (sift_rfile_open(path, "terms", &st, TRUE, &rfile, &error) == 0)
+	if (rfile_refuses(path, &st))
 		detected++;
-	sift_rfile_close(&rfile);
 	test_assert_ucmp(detected, ==, cases);
 	test_assert(sift_wfile_open(path, "terms", 0600, &st, &wfile,
 				    &error) == 0);

@@ -170,6 +170,22 @@ static void check_stats_range(struct sift_xdb *db, uint32_t doc_count,
 	test_assert(last >= lo && last <= hi);
 }
 
+/* A database made by compacting or merging is a normal one: it takes a
+   new document, uid; then it holds doc_count, the last id in [uid, hi]
+   (check_stats_range()). */
+static void check_takes_new_doc(const char *path, uint32_t uid,
+				uint32_t doc_count, uint32_t hi)
+{
+	struct sift_xdb *db = db_open_ok(path, SIFT_XDB_WRITE);
+
+	if (db != NULL) {
+		doc_put(db, uid, "Bnew", NULL);
+		db_commit_ok(db);
+		check_stats_range(db, doc_count, uid, hi);
+		sift_xdb_close(&db);
+	}
+}
+
 /* Returns the metadata value (t_strdup'd) or NULL. */
 static const char *meta_get(struct sift_xdb *db, const char *key)
 {
@@ -842,6 +858,20 @@ static void test_xdb_add_existing(void)
 	test_end();
 }
 
+/* sift_xdb_rebuild() of path into dest without the ids in drop, and
+   dest opened for reading (db_open_ok()). */
+static struct sift_xdb *
+db_rebuild_open(const char *path, const char *dest,
+		const ARRAY_TYPE(uint32_t) *drop)
+{
+	const char *err = NULL;
+
+	test_assert(sift_xdb_rebuild(path, dest, array_front(drop),
+				     array_count(drop), NULL, &err) ==
+		    SIFT_X_OK);
+	return db_open_ok(dest, 0);
+}
+
 /* Rebuilding drops the given documents (and terms only they held),
    keeps every other document's terms and the metadata but omit_key, in
    several docid windows when there are many postings. */
@@ -928,10 +958,7 @@ static void test_xdb_rebuild_many(void)
 	}
 	db_commit_ok(db);
 	sift_xdb_close(&db);
-	test_assert(sift_xdb_rebuild(path, dest, array_front(&drop),
-				     array_count(&drop), NULL, &err) ==
-		    SIFT_X_OK);
-	db = db_open_ok(dest, 0);
+	db = db_rebuild_open(path, dest, &drop);
 	if (db != NULL) {
 		struct sift_uids set = { NULL, 0, 0 };
 
@@ -1062,10 +1089,7 @@ static void test_xdb_values(void)
 		    set.count == 0);
 	sift_xdb_close(&db);
 
-	test_assert(sift_xdb_rebuild(path, dest, array_front(&drop),
-				     array_count(&drop), NULL, &err) ==
-		    SIFT_X_OK);
-	db = db_open_ok(dest, 0);
+	db = db_rebuild_open(path, dest, &drop);
 	if (db != NULL) {
 		check_value_bits(db, values, lens, dropped);
 		/* slot 2 survived too, for every kept document */
@@ -1268,10 +1292,7 @@ static void test_xdb_value_find(void)
 	test_assert(set.count == 0);
 	sift_xdb_close(&db);
 
-	test_assert(sift_xdb_rebuild(path, dest, array_front(&drop),
-				     array_count(&drop), NULL, &err) ==
-		    SIFT_X_OK);
-	db = db_open_ok(dest, 0);
+	db = db_rebuild_open(path, dest, &drop);
 	if (db != NULL) {
 		check_value_find(db, texts, lens, dropped, 40);
 		check_values(db, texts, lens, dropped, 20);
@@ -1751,13 +1772,7 @@ static void test_xdb_compact(void)
 		sift_xdb_close(&db);
 	}
 	/* the compacted copy is a normal database: writable */
-	db = db_open_ok(dest, SIFT_XDB_WRITE);
-	if (db != NULL) {
-		doc_put(db, 1001, "Bnew", NULL);
-		db_commit_ok(db);
-		check_stats_range(db, 4, 1001, 2299);
-		sift_xdb_close(&db);
-	}
+	check_takes_new_doc(dest, 1001, 4, 2299);
 	/* the source is unchanged */
 	db = db_open_ok(src, 0);
 	if (db != NULL) {
@@ -1838,13 +1853,7 @@ static void test_xdb_merge(void)
 		sift_xdb_close(&db);
 	}
 	/* the merged copy takes new documents */
-	db = db_open_ok(dest, SIFT_XDB_WRITE);
-	if (db != NULL) {
-		doc_put(db, 41, "Bnew", NULL);
-		db_commit_ok(db);
-		check_stats_range(db, 7, 41, 41);
-		sift_xdb_close(&db);
-	}
+	check_takes_new_doc(dest, 41, 7, 41);
 	/* overlapping id ranges (b holds 10..12, a copy of it too) fail
 	   with a message, and leave no exception behind */
 	{

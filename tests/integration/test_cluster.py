@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from dovetest import Dovecot, new_test_root, remove_test_root  # noqa: E402
+from dovetest import Dovecot, churn_round, new_test_root, remove_test_root, run_threads  # noqa: E402
 from fixtures import T2020, simple  # noqa: E402
 
 USER = "gwen"
@@ -98,22 +98,9 @@ def test_two_instances_on_one_mailbox(cluster):
         try:
             conn = node.imap(USER)
             while time.time() < stop:
-                for _ in range(rnd.randint(1, 5)):
-                    typ, data = conn.append(BOX, None, None, _msg(next_n()))
-                    assert typ == "OK", data
-                typ, data = conn.select(BOX)
-                assert typ == "OK", data
-                typ, data = conn.uid("SEARCH", "ALL")
-                uids = [int(u) for u in data[0].split()]
-                if len(uids) > 80:
-                    gone = rnd.sample(uids, rnd.randint(1, 6))
-                    typ, data = conn.uid("STORE", ",".join(map(str, gone)),
-                                         "+FLAGS.SILENT", r"(\Deleted)")
-                    assert typ == "OK", data
-                    typ, data = conn.expunge()
-                    assert typ == "OK", data
-                    with lock:
-                        expunged[0] += len(gone)
+                gone = churn_round(conn, BOX, rnd, lambda: _msg(next_n()), 80)
+                with lock:
+                    expunged[0] += gone
                 conn.close()
                 time.sleep(rnd.uniform(0, 0.3))
             conn.logout()
@@ -139,11 +126,7 @@ def test_two_instances_on_one_mailbox(cluster):
                threading.Thread(target=writer, args=(b, 2)),
                threading.Thread(target=searcher, args=(a, 3)),
                threading.Thread(target=searcher, args=(b, 4))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(SECS + 300)
-    assert not any(t.is_alive() for t in threads), "clients did not finish"
+    run_threads(threads, SECS + 300)
     assert not errors, "\n".join(errors)
     slowest = max(search_times)
     print("\n%.0f s on two instances: %d appended, %d expunged, %d searches, "

@@ -33,7 +33,7 @@ import time
 
 import pytest
 
-from dovetest import instance_pair, search_command_bytes, _child_pids  # noqa: E402
+from dovetest import instance_pair, run_threads, search_command_bytes, _child_pids  # noqa: E402
 from fixtures import T2020, simple  # noqa: E402
 
 USER = "kurt"
@@ -210,11 +210,7 @@ def test_kill_during_append_and_expunge_traffic(churn):
                threading.Thread(target=session, args=(writer, 2)),
                threading.Thread(target=session, args=(searcher, 3)),
                threading.Thread(target=killer, args=(4,))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(SECS + 300)
-    assert not any(t.is_alive() for t in threads), "clients did not finish"
+    run_threads(threads, SECS + 300)
     print("\n%.0f s: %d appended, %d flagged deleted, %d searches (%d refused: "
           "indexer killed), kills %s, %d reconnects" % (
               SECS, len(appended) - 60, len(flagged), searches[0], refused[0],

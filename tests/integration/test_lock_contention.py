@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from dovetest import instance_pair  # noqa: E402
+from dovetest import churn_round, instance_pair, run_threads  # noqa: E402
 from fixtures import T2020, simple  # noqa: E402
 
 USER = "erin"
@@ -77,20 +77,7 @@ def test_writers_and_searchers_on_one_mailbox(busy):
         try:
             conn = fts.imap(USER)
             while time.time() < stop:
-                for _ in range(rnd.randint(1, 5)):
-                    typ, data = conn.append(BOX, None, None, _msg(next_n()))
-                    assert typ == "OK", data
-                typ, data = conn.select(BOX)
-                assert typ == "OK", data
-                typ, data = conn.uid("SEARCH", "ALL")
-                uids = [int(u) for u in data[0].split()]
-                if len(uids) > 150:
-                    gone = rnd.sample(uids, rnd.randint(1, 6))
-                    typ, data = conn.uid("STORE", ",".join(map(str, gone)),
-                                         "+FLAGS.SILENT", r"(\Deleted)")
-                    assert typ == "OK", data
-                    typ, data = conn.expunge()
-                    assert typ == "OK", data
+                churn_round(conn, BOX, rnd, lambda: _msg(next_n()), 150)
                 conn.close()
                 time.sleep(rnd.uniform(0, 0.3))
             conn.logout()
@@ -117,11 +104,7 @@ def test_writers_and_searchers_on_one_mailbox(busy):
                threading.Thread(target=writer, args=(2,)),
                threading.Thread(target=searcher, args=(3,)),
                threading.Thread(target=searcher, args=(4,))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(SECS + 300)
-    assert not any(t.is_alive() for t in threads), "clients did not finish"
+    run_threads(threads, SECS + 300)
     assert not errors, "\n".join(errors)
 
     slowest = max(search_times)

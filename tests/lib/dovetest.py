@@ -147,6 +147,39 @@ def mailbox_pair(request, prefix, user, messages, box="INBOX", date=None,
         yield fts, oracle, since
 
 
+def churn_round(conn, box, rnd, new_message, keep):
+    """One round of a writer client on an IMAP connection: 1 to 5
+    messages (new_message() each) appended to box; then, when box holds
+    more than keep messages, 1 to 6 of them (rnd's pick) expunged.
+    Leaves box selected; returns how many were expunged."""
+    for _ in range(rnd.randint(1, 5)):
+        typ, data = conn.append(box, None, None, new_message())
+        assert typ == "OK", data
+    typ, data = conn.select(box)
+    assert typ == "OK", data
+    typ, data = conn.uid("SEARCH", "ALL")
+    uids = [int(u) for u in data[0].split()]
+    if len(uids) <= keep:
+        return 0
+    gone = rnd.sample(uids, rnd.randint(1, 6))
+    typ, data = conn.uid("STORE", ",".join(map(str, gone)),
+                         "+FLAGS.SILENT", r"(\Deleted)")
+    assert typ == "OK", data
+    typ, data = conn.expunge()
+    assert typ == "OK", data
+    return len(gone)
+
+
+def run_threads(threads, timeout, what="clients"):
+    """Start the threads and join each with a timeout; assert that all
+    finished."""
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    assert not any(t.is_alive() for t in threads), "%s did not finish" % what
+
+
 def parse_uid_set(text):
     """"1:3,7" -> {1, 2, 3, 7}."""
     uids = set()

@@ -855,6 +855,24 @@ class Engine:
     def run(self, queries, appends):
         raise NotImplementedError
 
+    def indexed(self, res, progress=""):
+        """Record and log the indexing run res (timed_run()'s, stdout
+        already read); progress: text for the log line."""
+        res["msgs_per_s"] = len(self.corpus) / res["wall_s"]
+        res["stderr"] = res["stderr"][-2000:]
+        del res["stdout"]
+        self.r["index"] = res
+        log("%s: indexed %d msgs in %.1fs (%.0f msg/s, cpu %.1fs, rss %.0f MB%s)"
+            % (self.name, len(self.corpus), res["wall_s"], res["msgs_per_s"],
+               res["cpu_s"], res["maxrss_mb"], progress))
+
+    def index_size(self, disk, app, dirs):
+        """The size record of an index of disk bytes (app apparent) in
+        dirs (relative paths)."""
+        return {"index_bytes": disk, "index_apparent_bytes": app,
+                "index_pct_of_mail": 100.0 * disk / self.corpus.mail_bytes,
+                "dirs": dirs}
+
 
 class DovecotEngine(Engine):
     def __init__(self, name, kind, corpus, root, port, plugin_settings=None,
@@ -941,18 +959,11 @@ class DovecotEngine(Engine):
         if res["rc"] != 0:
             raise RuntimeError("%s: doveadm index failed (%d): %s"
                                % (self.name, res["rc"], res["stderr"]))
-        res["msgs_per_s"] = len(self.corpus) / res["wall_s"]
-        res["stderr"] = res["stderr"][-2000:]
         steps = re.findall(r"(\d+)/(\d+)", res["stdout"])
         res["progress_updates"] = len(steps)
         res["progress_last"] = "/".join(steps[-1]) if steps else None
-        del res["stdout"]
-        self.r["index"] = res
-        log("%s: indexed %d msgs in %.1fs (%.0f msg/s, cpu %.1fs, rss %.0f MB; "
-            "progress shown %d times, last %s)"
-            % (self.name, len(self.corpus), res["wall_s"], res["msgs_per_s"],
-               res["cpu_s"], res["maxrss_mb"], res["progress_updates"],
-               res["progress_last"]))
+        self.indexed(res, "; progress shown %d times, last %s"
+                     % (res["progress_updates"], res["progress_last"]))
         log_smaps(self.name + ": doveadm index", res.get("smaps"))
 
     def sizes(self, key="size"):
@@ -962,10 +973,9 @@ class DovecotEngine(Engine):
             a, b = dir_bytes(d)
             disk += a
             app += b
-        self.r[key] = {"index_bytes": disk, "index_apparent_bytes": app,
-                       "index_pct_of_mail": 100.0 * disk / self.corpus.mail_bytes,
-                       "dirs": [os.path.relpath(d, self.home) for d in dirs],
-                       "dovecot_index_bytes": dovecot_index_bytes(self.maildir)}
+        self.r[key] = self.index_size(
+            disk, app, [os.path.relpath(d, self.home) for d in dirs])
+        self.r[key]["dovecot_index_bytes"] = dovecot_index_bytes(self.maildir)
 
     def optimize(self):
         res = timed_run(["doveadm", "-c", self.dv.conf_path, "fts", "optimize",
@@ -1283,20 +1293,10 @@ class NotmuchEngine(Engine):
                         env=env)
         if res["rc"] != 0:
             raise RuntimeError("notmuch new failed: %s" % res["stderr"])
-        res["msgs_per_s"] = len(self.corpus) / res["wall_s"]
-        res["stderr"] = res["stderr"][-2000:]
-        del res["stdout"]
-        self.r["index"] = res
-        log("%s: indexed %d msgs in %.1fs (%.0f msg/s, cpu %.1fs, rss %.0f MB; "
-            "progress shown %d times, last %s)"
-            % (self.name, len(self.corpus), res["wall_s"], res["msgs_per_s"],
-               res["cpu_s"], res["maxrss_mb"], res["progress_updates"],
-               res["progress_last"]))
+        self.indexed(res)
         xdir = os.path.join(mail, ".notmuch", "xapian")
         disk, app = dir_bytes(xdir)
-        self.r["size"] = {"index_bytes": disk, "index_apparent_bytes": app,
-                          "index_pct_of_mail": 100.0 * disk /
-                          self.corpus.mail_bytes, "dirs": [".notmuch/xapian"]}
+        self.r["size"] = self.index_size(disk, app, [".notmuch/xapian"])
         out = []
         for q in queries:
             if q.notmuch is None:

@@ -131,17 +131,26 @@ service submission-login {
     def mail_location(self, driver, path, index=None):
         return "mail_location = %s\n" % self._location(driver, path, index)
 
+    def _ns_prefix(self, prefix):
+        return self._expand(prefix, True)
+
+    def _ns_mail_lines(self, driver, path, index, index_private):
+        return ["location = %s" % self._location(
+            driver, path, index, index_private, ns=True)]
+
     def namespace(self, name, prefix, driver=None, path=None, index=None,
                   index_private=None, type="private", inbox=False,
                   subscriptions=True, list_="yes", separator="/"):
+        """A namespace block; what differs between versions is in
+        _ns_prefix() and _ns_mail_lines()."""
         lines = ["namespace %s {" % name, "  type = %s" % type,
                  "  separator = %s" % separator,
-                 "  prefix = %s" % self._expand(prefix, True)]
+                 "  prefix = %s" % self._ns_prefix(prefix)]
         if inbox:
             lines.append("  inbox = yes")
         if driver:
-            lines.append("  location = %s" % self._location(
-                driver, path, index, index_private, ns=True))
+            lines += ["  " + x for x in self._ns_mail_lines(
+                driver, path, index, index_private)]
         if not subscriptions:
             lines.append("  subscriptions = no")
         if list_ != "yes":
@@ -235,24 +244,12 @@ service imap-login {
     def mail_location(self, driver, path, index=None):
         return "\n".join(self._mail_lines(driver, path, index)) + "\n"
 
-    def namespace(self, name, prefix, driver=None, path=None, index=None,
-                  index_private=None, type="private", inbox=False,
-                  subscriptions=True, list_="yes", separator="/"):
-        lines = ["namespace %s {" % name, "  type = %s" % type,
-                 "  separator = %s" % separator,
-                 # the owner in a shared prefix is $user in 2.4
-                 "  prefix = %s" % prefix.replace("{owner_user}", "$user")]
-        if inbox:
-            lines.append("  inbox = yes")
-        if driver:
-            lines += ["  " + x for x in self._mail_lines(
-                driver, path, index, index_private, ns=True)]
-        if not subscriptions:
-            lines.append("  subscriptions = no")
-        if list_ != "yes":
-            lines.append("  list = %s" % list_)
-        lines.append("}")
-        return "\n".join(lines) + "\n"
+    def _ns_prefix(self, prefix):
+        # the owner in a shared prefix is $user in 2.4
+        return prefix.replace("{owner_user}", "$user")
+
+    def _ns_mail_lines(self, driver, path, index, index_private):
+        return self._mail_lines(driver, path, index, index_private, ns=True)
 
     def mail_plugins(self, plugins, protocol=None):
         if not plugins:

@@ -95,6 +95,23 @@ def oracle_compare(fts, oracle, user, box, queries, wants=None):
     return bad, nonempty
 
 
+def header_lookup_check(fts, oracle, user, box, name, s, wrong, literal=False):
+    """HEADER name s: the oracle's UIDs (s sent as a literal with
+    literal) and the index's definite and maybe sets (fts_lookup()); a
+    line in wrong for each definite UID that does not match and for
+    matches neither definite nor maybe.  Returns (want, definite, maybe)."""
+    want = set(oracle.search(user, box, "HEADER", name,
+                             s.encode() if literal else s))
+    definite, maybe = fts.fts_lookup(user, box, "header", name, s)
+    if definite - want:
+        wrong.append("HEADER %s %r: definite %s not matching" % (
+            name, s, sorted(definite - want)[:10]))
+    if want - definite - maybe:
+        wrong.append("HEADER %s %r: %s neither definite nor maybe" % (
+            name, s, sorted(want - definite - maybe)[:10]))
+    return want, definite, maybe
+
+
 def qp_encode(data, width=60):
     """Quoted-printable with soft line breaks every `width` chars (so words
     get split across lines)."""

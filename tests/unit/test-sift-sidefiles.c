@@ -45,30 +45,30 @@ static buffer_t *read_file(const char *path)
 	return buf;
 }
 
-/* Whether a reader of the committed state st that checks all records
-   refuses path. */
-static bool rfile_refuses(const char *path, const struct sift_file_state *st)
+/* sift_rfile_open() of path against the committed state st, checking
+   all records, and closed again: its result (error_r on 0 and -1). */
+static int rfile_check(const char *path, const struct sift_file_state *st,
+		       const char **error_r)
 {
 	struct sift_rfile rfile;
-	const char *error;
-	bool refused;
+	int ret;
 
-	refused = sift_rfile_open(path, "terms", st, TRUE, &rfile,
-				  &error) == 0;
+	ret = sift_rfile_open(path, "terms", st, TRUE, &rfile, error_r);
 	sift_rfile_close(&rfile);
-	return refused;
+	return ret;
 }
 
-/* rfile_refuses() for a new file <path>.<case> of size bytes of data
-   (case counted in *cases). */
+/* Whether a new file <path>.<case> of size bytes of data is refused
+   (rfile_check() == 0; case counted in *cases). */
 static bool rfile_refuses_copy(const char *path, unsigned int *cases,
 			       const void *data, size_t size,
 			       const struct sift_file_state *st)
 {
 	const char *cpath = t_strdup_printf("%s.%u", path, (*cases)++);
+	const char *error;
 
 	write_file(cpath, data, size);
-	return rfile_refuses(cpath, st);
+	return rfile_check(cpath, st, &error) == 0;
 }
 
 /* Every kind of damage to a committed side file is detected by a reader
@@ -81,7 +81,6 @@ static void test_record_damage(void)
 	const char *dir = t_strdup_printf("%s/damage", test_root);
 	const char *path = t_strdup_printf("%s/terms", dir);
 	struct sift_wfile *wfile;
-	struct sift_rfile rfile;
 	struct sift_file_state st, none = { 0, 0 };
 	const char *error;
 	buffer_t *orig, *buf;
@@ -102,9 +101,7 @@ static void test_record_damage(void)
 	sift_wfile_close(&wfile);
 	orig = read_file(path);
 	test_assert(orig->used == st.len);
-	test_assert(sift_rfile_open(path, "terms", &st, TRUE, &rfile,
-				    &error) == 1);
-	sift_rfile_close(&rfile);
+	test_assert(rfile_check(path, &st, &error) == 1);
 
 	/* one byte changed, at every position (each case a file of its
 	   own, all kept until the end: a reused inode with the same ctime
@@ -139,9 +136,7 @@ static void test_record_damage(void)
 	/* overwritten in place after a search verified it (and cached
 	   that): the change of ctime makes it verify again (after a clock
 	   tick: timestamps are coarse) */
-	test_assert(sift_rfile_open(path, "terms", &st, TRUE, &rfile,
-				    &error) == 1);
-	sift_rfile_close(&rfile);
+	test_assert(rfile_check(path, &st, &error) == 1);
 	usleep(20000);
 	{
 		int fd = open(path, O_WRONLY);
@@ -154,12 +149,12 @@ static void test_record_damage(void)
 		i_close_fd(&fd);
 	}
 	cases++;
-	if (rfile_refuses(path, &st))
+	if (rfile_check(path, &st, &error) == 0)
 		detected++;
 	/* deleted */
 	(void)unlink(path);
 	cases++;
-	if (rfile_refuses(path, &st))
+	if (rfile_check(path, &st, &error) == 0)
 		detected++;
 	test_assert_ucmp(detected, ==, cases);
 	test_assert(sift_wfile_open(path, "terms", 0600, &st, &wfile,
@@ -173,9 +168,7 @@ static void test_record_damage(void)
 		buffer_append_c(buf, rng_next() & 0xff);
 	(void)unlink(path);
 	write_file(path, buf->data, buf->used);
-	test_assert(sift_rfile_open(path, "terms", &st, TRUE, &rfile,
-				    &error) == 1);
-	sift_rfile_close(&rfile);
+	test_assert(rfile_check(path, &st, &error) == 1);
 	test_assert(sift_wfile_open(path, "terms", 0600, &st, &wfile,
 				    &error) == 1);
 	sift_wfile_close(&wfile);
@@ -195,7 +188,6 @@ static void test_record_appends(void)
 	const char *dir = t_strdup_printf("%s/appends", test_root);
 	const char *path = t_strdup_printf("%s/terms", dir);
 	struct sift_wfile *wfile;
-	struct sift_rfile rfile;
 	struct sift_file_state st, prev, none = { 0, 0 };
 	const char *error;
 	unsigned int round;
@@ -211,9 +203,7 @@ static void test_record_appends(void)
 	sift_wfile_state(wfile, &st);
 	sift_wfile_close(&wfile);
 	for (round = 0; round < 10; round++) {
-		test_assert(sift_rfile_open(path, "terms", &st, TRUE, &rfile,
-					    &error) == 1);
-		sift_rfile_close(&rfile);
+		test_assert(rfile_check(path, &st, &error) == 1);
 		prev = st;
 		test_assert(sift_wfile_open(path, "terms", 0600, &st, &wfile,
 					    &error) == 1);
@@ -228,20 +218,14 @@ static void test_record_appends(void)
 	fd = open(path, O_WRONLY);
 	test_assert(fd != -1 && pwrite(fd, "Z", 1, st.len - 2) == 1);
 	i_close_fd(&fd);
-	test_assert(sift_rfile_open(path, "terms", &st, TRUE, &rfile,
-				    &error) == 0);
-	sift_rfile_close(&rfile);
+	test_assert(rfile_check(path, &st, &error) == 0);
 	test_assert(strstr(error, "checksum mismatch") != NULL);
 	/* mended: verifies; then cut shorter than committed: found */
 	fd = open(path, O_WRONLY);
 	test_assert(fd != -1 && pwrite(fd, "9", 1, st.len - 2) == 1);
-	test_assert(sift_rfile_open(path, "terms", &st, TRUE, &rfile,
-				    &error) == 1);
-	sift_rfile_close(&rfile);
+	test_assert(rfile_check(path, &st, &error) == 1);
 	test_assert(ftruncate(fd, st.len - 1) == 0);
-	test_assert(sift_rfile_open(path, "terms", &st, TRUE, &rfile,
-				    &error) == 0);
-	sift_rfile_close(&rfile);
+	test_assert(rfile_check(path, &st, &error) == 0);
 	test_assert(ftruncate(fd, 0) == 0);
 	i_close_fd(&fd);
 	(void)unlink(path);
@@ -254,9 +238,7 @@ static void test_record_appends(void)
 				      &error) == 0);
 	sift_wfile_state(wfile, &st);
 	sift_wfile_close(&wfile);
-	test_assert(sift_rfile_open(path, "terms", &st, TRUE, &rfile,
-				    &error) == 1);
-	sift_rfile_close(&rfile);
+	test_assert(rfile_check(path, &st, &error) == 1);
 	fd = open(path, O_WRONLY);
 	test_assert(fd != -1 && pwrite(fd, "X", 1, st.len - 2) == 1);
 	i_close_fd(&fd);
@@ -265,9 +247,7 @@ static void test_record_appends(void)
 	if (wfile != NULL)
 		sift_wfile_close(&wfile);
 	sift_record_forget_verified();
-	test_assert(sift_rfile_open(path, "terms", &st, TRUE, &rfile,
-				    &error) == 0);
-	sift_rfile_close(&rfile);
+	test_assert(rfile_check(path, &st, &error) == 0);
 	test_end();
 }
 

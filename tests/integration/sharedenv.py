@@ -12,6 +12,7 @@ mail_access_groups, which is what a site with per-user uids sets up):
   stranger  no rights at all
 """
 
+import contextlib
 import grp
 import imaplib
 import os
@@ -150,6 +151,18 @@ def _q(name):
 
 def remove_root(root, request):
     remove_test_root(root, request.session.testsfailed)
+
+
+@contextlib.contextmanager
+def running(env, request):
+    """env started for the block and stopped after it; then its root
+    removed (remove_root()), unless the block failed."""
+    env.start()
+    try:
+        yield env
+    finally:
+        env.stop()
+    remove_root(env.root, request)
 
 
 new_root = new_test_root

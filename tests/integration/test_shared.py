@@ -23,7 +23,7 @@ import pytest
 
 from dovetest import parse_uid_set  # noqa: E402
 from fixtures import T2020, T2024, simple
-from sharedenv import OWNER_RIGHTS, SharedEnv, USER_IDS, GROUP, new_root, remove_root
+from sharedenv import OWNER_RIGHTS, SharedEnv, USER_IDS, GROUP, new_root, running
 
 N_TEAM = 12
 N_BOARD = 6
@@ -78,9 +78,8 @@ def env(request):
     # a metric of the ACL refusal event (test_acl_denied_event)
     e = SharedEnv(root, extra_conf="metric fts_sift_acl_denied {\n"
                   "  filter = event=fts_sift_acl_denied\n}\n")
-    e.start()
-    f = e.fts
-    try:
+    with running(e, request):
+        f = e.fts
         for n in range(1, N_TEAM + 1):
             f.append("owner", "Team", team_msg(n))
         # Team2's first messages are put into the maildir directly: an
@@ -106,12 +105,7 @@ def env(request):
         for n in range(1, N_BOARD + 1):
             f.append("owner", "Public/Board", board_msg(n), create=False)
         f.close_connections()
-    except Exception:
-        e.stop()
-        raise
-    yield e
-    e.stop()
-    remove_root(root, request)
+        yield e
 
 
 def box_for(user, owner_box):

@@ -13,8 +13,9 @@ import time
 
 import pytest
 
+from dovetest import run_threads
 from fixtures import T2020, T2024, simple
-from sharedenv import SharedEnv, new_root, remove_root
+from sharedenv import SharedEnv, new_root, running
 
 SECONDS = float(os.environ.get("SIFT_SHARED_SECONDS", "60"))
 WORDS = ("sequoia", "redwood", "cypress")
@@ -42,8 +43,7 @@ def env(request):
     # The plugin's files don't depend on it (test_shared.py uses 0770).
     root = new_root("shared-busy")
     e = SharedEnv(root, dir_mode=0o2770)
-    e.start()
-    try:
+    with running(e, request):
         conn = e.fts.imap("owner")
         typ, data = conn.create("Busy")
         assert typ == "OK", data
@@ -52,12 +52,7 @@ def env(request):
             typ, data = conn.setacl("Busy", who, "lrwsti")
             assert typ == "OK", data
         conn.logout()
-    except Exception:
-        e.stop()
-        raise
-    yield e
-    e.stop()
-    remove_root(root, request)
+        yield e
 
 
 def test_three_users_search_and_deliver_for_a_minute(env):
@@ -89,11 +84,7 @@ def test_three_users_search_and_deliver_for_a_minute(env):
             errors.append("%s: %r" % (user, e))
 
     threads = [threading.Thread(target=worker, args=(u,)) for u in USERS]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(SECONDS + 600)
-    assert not any(t.is_alive() for t in threads), "workers did not finish"
+    run_threads(threads, SECONDS + 600, "workers")
     assert not errors, "\n".join(errors)
     total_d = sum(c["deliveries"] for c in counts.values())
     total_s = sum(c["searches"] for c in counts.values())

@@ -1874,6 +1874,31 @@ def print_flatcurve_ratios(rows, sizes):
             "%s %s" % (exact(s), exact(f))))
 
 
+def _print_class_tables(rows, engines, sizes, title, need, width, cell):
+    """print_scale_report()'s tables of CLASSES by size, one for each
+    engine that has `need` (a path in its result) at some size; a cell is
+    cell(the class's search figures), "-" where there are none.  title
+    (if any) goes before the first table."""
+    for name in engines:
+        have = [n for n in sizes if (n, name) in rows and
+                _g(rows[(n, name)], *need)]
+        if not have:
+            continue
+        if title:
+            print()
+            print(title)
+            title = None
+        print("  %s" % name)
+        print("    %-18s" % "class" + "".join("%*s" % (width, size_label(n))
+                                              for n in have))
+        for c in CLASSES:
+            cells = []
+            for n in have:
+                pc = rows[(n, name)]["search"]["per_class"].get(c)
+                cells.append("%*s" % (width, cell(pc) if pc else "-"))
+            print("    %-18s" % c + "".join(cells))
+
+
 def print_scale_report(runs):
     rows = scale_rows(runs)
     sizes = sorted({k[0] for k in rows})
@@ -1970,47 +1995,16 @@ exactly the scan's UIDs
 
     print()
     print("per class p50/p95 ms")
-    for name in engines:
-        have = [n for n in sizes if (n, name) in rows and
-                _g(rows[(n, name)], "search", "per_class")]
-        if not have:
-            continue
-        print("  %s" % name)
-        print("    %-18s" % "class" + "".join("%20s" % size_label(n)
-                                              for n in have))
-        for c in CLASSES:
-            cells = []
-            for n in have:
-                pc = rows[(n, name)]["search"]["per_class"].get(c)
-                cells.append("%20s" % ("%s/%s" % (fmt(pc["p50_ms"]),
-                                                  fmt(pc["p95_ms"]))
-                                       if pc else "-"))
-            print("    %-18s" % c + "".join(cells))
-
+    _print_class_tables(
+        rows, engines, sizes, None, ("search", "per_class"), 20,
+        lambda pc: "%s/%s" % (fmt(pc["p50_ms"]), fmt(pc["p95_ms"])))
     # Dovecot's own floor for the same answer sizes (DovecotEngine.floor())
-    floor_header = False
-    for name in engines:
-        have = [n for n in sizes if (n, name) in rows and
-                _g(rows[(n, name)], "floor")]
-        if not have:
-            continue
-        if not floor_header:
-            print()
-            print("per class p95 ms / Dovecot's floor p95 ms for the same "
-                  "answer sizes (imap CPU: query/floor)")
-            floor_header = True
-        print("  %s" % name)
-        print("    %-18s" % "class" + "".join("%24s" % size_label(n)
-                                              for n in have))
-        for c in CLASSES:
-            cells = []
-            for n in have:
-                pc = rows[(n, name)]["search"]["per_class"].get(c) or {}
-                cells.append("%24s" % ("%s/%s (%s/%s)" % (
-                    fmt(pc.get("p95_ms")), fmt(pc.get("floor_p95_ms")),
-                    fmt(pc.get("cpu_p95_ms")),
-                    fmt(pc.get("floor_cpu_p95_ms"))) if pc else "-"))
-            print("    %-18s" % c + "".join(cells))
+    _print_class_tables(
+        rows, engines, sizes, "per class p95 ms / Dovecot's floor p95 ms for "
+        "the same answer sizes (imap CPU: query/floor)", ("floor",), 24,
+        lambda pc: "%s/%s (%s/%s)" % (
+            fmt(pc.get("p95_ms")), fmt(pc.get("floor_p95_ms")),
+            fmt(pc.get("cpu_p95_ms")), fmt(pc.get("floor_cpu_p95_ms"))))
 
     print()
     print("growth (ratio of the larger size's figure to the smaller's)")

@@ -4,6 +4,7 @@ answers equal the oracle's and no search failed."""
 
 import threading
 
+from dovetest import run_threads
 from fixtures import T2020, T2024, simple
 
 N_MESSAGES = 150
@@ -61,11 +62,7 @@ def test_parallel_delivery_search_index(pair):
                threading.Thread(target=searcher, args=(["redwood", "cypress"],)),
                threading.Thread(target=searcher, args=(["sequoia"],)),
                threading.Thread(target=indexer)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(600)
-    assert not any(t.is_alive() for t in threads), "threads did not finish in 10 minutes"
+    run_threads(threads, 600, "threads")
     assert not errors, "\n".join(errors)
 
     assert len(pair.check("bob", "Busy", ("BODY", "sequoia"), notall=False)) == N_MESSAGES

@@ -171,13 +171,14 @@ def churn_round(conn, box, rnd, new_message, keep):
 
 
 def run_threads(threads, timeout, what="clients"):
-    """Start the threads and join each with a timeout; assert that all
-    finished."""
+    """Start the threads and join each with a timeout (seconds); assert
+    that all finished."""
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout)
-    assert not any(t.is_alive() for t in threads), "%s did not finish" % what
+    assert not any(t.is_alive() for t in threads), \
+        "%s did not finish (joined for %.0f s each)" % (what, timeout)
 
 
 def parse_uid_set(text):

@@ -44,9 +44,6 @@ struct sift_fts_update_context {
 	/* the last attached message whose address headers were indexed
 	   (sift_update_part_addresses()) */
 	const struct message_part *address_part;
-	/* physical_pos of the current document's text/html body parts,
-	   indexed from their source when the document ends */
-	ARRAY(uoff_t) html_parts;
 	bool open_failed;
 	/* expunges of box while its index is not open: queued at close
 	   (sift_index_queue_expunges()), never waiting for the lock */
@@ -202,26 +199,23 @@ fts_backend_sift_update_init(struct fts_backend *_backend)
 
 	ctx = i_new(struct sift_fts_update_context, 1);
 	ctx->ctx.backend = _backend;
-	i_array_init(&ctx->html_parts, 4);
 	SIFT_BACKEND(_backend)->index_no_room = FALSE;
 	return &ctx->ctx;
 }
 
 /* Add the current document's HTML parts as Dovecot's search reads them
-   (sift-html.c).  If the message can't be read again, Dovecot checks its
-   body searches itself. */
-static void sift_update_index_html(struct sift_fts_update_context *ctx)
+   (sift-html.c), reading the message again through the plugin's own mail;
+   called while the fts plugin is still reading the same message (see
+   fts_backend_sift_update_set_build_key()).  If the message can't be read
+   again, Dovecot checks its body searches itself. */
+static void sift_update_index_html(struct sift_fts_update_context *ctx,
+				   uoff_t part_pos)
 {
 	struct istream *input;
 	const char *error;
-	const uoff_t *positions;
-	unsigned int count;
 	int ret = -1;
 	bool gone = FALSE;
 
-	positions = array_get(&ctx->html_parts, &count);
-	if (count == 0)
-		return;
 	T_BEGIN {
 		if (ctx->mail == NULL ||
 		    !mail_set_uid(ctx->mail, ctx->doc_uid)) {
@@ -234,7 +228,7 @@ static void sift_update_index_html(struct sift_fts_update_context *ctx)
 			gone = ctx->mail->expunged;
 		} else {
 			ret = sift_html_index_parts(ctx->index, input,
-						    positions, count, &error);
+						    &part_pos, 1, &error);
 		}
 		/* an expunge racing the indexing is no problem: its
 		   document is never part of a result */
@@ -253,15 +247,11 @@ static void sift_update_index_html(struct sift_fts_update_context *ctx)
 	} T_END;
 	if (ret < 0)
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_BODY);
-	array_clear(&ctx->html_parts);
 }
 
-/* End the current document: its HTML parts first, then store it. */
+/* End the current document: store it. */
 static int sift_update_doc_end(struct sift_fts_update_context *ctx)
 {
-	if (ctx->doc_uid != 0 && !ctx->ctx.failed)
-		sift_update_index_html(ctx);
-	array_clear(&ctx->html_parts);
 	return sift_index_doc_end(ctx->index);
 }
 
@@ -567,7 +557,6 @@ fts_backend_sift_update_deinit(struct fts_backend_update_context *_ctx)
 	}
 	if (array_is_created(&ctx->expunges))
 		array_free(&ctx->expunges);
-	array_free(&ctx->html_parts);
 	i_free(ctx);
 	return ret;
 }
@@ -763,10 +752,15 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 			/* The fts plugin would hand us the HTML converted
 			   to text, while Dovecot's own search reads its
 			   source: skip the converted text (and the cost of
-			   converting it) and index the source when the
-			   document ends (sift-html.c). */
-			array_push_back(&ctx->html_parts,
-					&key->part->physical_pos);
+			   converting it) and index the source (sift-html.c).
+			   Now, while the fts plugin reads this message: on
+			   mbox every mail of a mailbox reads one shared
+			   stream, which Dovecot positions at one message at
+			   a time, so this message can't be read again once
+			   the plugin has gone on to the next (reading it
+			   then failed an assertion in Dovecot's mbox
+			   stream). */
+			sift_update_index_html(ctx, key->part->physical_pos);
 			return FALSE;
 		}
 		if (key->body_content_type != NULL &&

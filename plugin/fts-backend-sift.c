@@ -13,6 +13,7 @@
 #include "fts-sift-plugin.h"
 #include "fts-sift-user.h"
 #include "fts-backend-sift.h"
+#include "fts-sift-mbox.h"
 #include "fts-sift-walk.h"
 #include "sift-index.h"
 #include "sift-query.h"
@@ -214,10 +215,19 @@ static void sift_update_index_html(struct sift_fts_update_context *ctx,
 	struct istream *input;
 	const char *error;
 	int ret = -1;
-	bool gone = FALSE;
+	bool gone = FALSE, logged = FALSE;
 
 	T_BEGIN {
-		if (ctx->mail == NULL ||
+		enum sift_mbox_copy_state mbox_copy =
+			sift_mbox_message_copy(ctx->box, ctx->doc_uid, &input);
+
+		if (mbox_copy == SIFT_MBOX_COPY) {
+			ret = sift_html_index_parts(ctx->index, input,
+						    &part_pos, 1, &error);
+		} else if (mbox_copy == SIFT_MBOX_NO_COPY) {
+			/* (logged when the copy failed) */
+			logged = TRUE;
+		} else if (ctx->mail == NULL ||
 		    !mail_set_uid(ctx->mail, ctx->doc_uid)) {
 			error = "it is not in the mailbox";
 			gone = TRUE;
@@ -237,7 +247,7 @@ static void sift_update_index_html(struct sift_fts_update_context *ctx,
 				"Uid %u of mailbox %s was expunged before its "
 				"HTML was read (%s)", ctx->doc_uid,
 				mailbox_get_vname(ctx->box), error);
-		} else if (ret < 0) {
+		} else if (ret < 0 && !logged) {
 			e_warning(SIFT_BACKEND(ctx->ctx.backend)->event,
 				  "Couldn't read the HTML of uid %u in "
 				  "mailbox %s (%s); its body searches are "
@@ -343,10 +353,12 @@ static void sift_update_dates(struct sift_fts_update_context *ctx,
 	int tz;
 
 	i_zero(&dates);
-	if (mail_get_received_date(ctx->mail, &t) == 0) {
-		dates.received = TRUE;
+	/* (on mbox from the message's copy: fts-sift-mbox.h) */
+	if (sift_mbox_received_date(ctx->box, ctx->doc_uid, &t,
+				    &dates.received) == SIFT_MBOX_NOT_MBOX)
+		dates.received = mail_get_received_date(ctx->mail, &t) == 0;
+	if (dates.received)
 		dates.received_time = t;
-	}
 	if (v->date != NULL &&
 	    message_date_parse(v->date, v->date_size, &t, &tz)) {
 		dates.sent = TRUE;
@@ -392,17 +404,31 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 	bool whole = sift_hdrfilter_excludes_any(backend->hdrfilter);
 	int ret;
 
-	if (ctx->mail == NULL) {
-		ctx->trans = mailbox_transaction_begin(ctx->box, 0,
-						       "fts-sift header check");
-		ctx->mail = mail_alloc(ctx->trans, 0, NULL);
+	switch (sift_mbox_message_copy(ctx->box, uid, &input)) {
+	case SIFT_MBOX_COPY:
+		ret = 0;
+		break;
+	case SIFT_MBOX_NO_COPY:
+		/* (logged when the copy failed) */
+		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_HEADERS |
+					  SIFT_UNTRUSTED_TEXT |
+					  SIFT_UNTRUSTED_BODY);
+		return;
+	case SIFT_MBOX_NOT_MBOX:
+	default:
+		if (ctx->mail == NULL) {
+			ctx->trans = mailbox_transaction_begin(ctx->box, 0,
+				"fts-sift header check");
+			ctx->mail = mail_alloc(ctx->trans, 0, NULL);
+		}
+		if (!mail_set_uid(ctx->mail, uid))
+			ret = -1;
+		else if (whole)
+			ret = mail_get_stream(ctx->mail, NULL, NULL, &input);
+		else
+			ret = mail_get_hdr_stream(ctx->mail, NULL, &input);
+		break;
 	}
-	if (!mail_set_uid(ctx->mail, uid))
-		ret = -1;
-	else if (whole)
-		ret = mail_get_stream(ctx->mail, NULL, NULL, &input);
-	else
-		ret = mail_get_hdr_stream(ctx->mail, NULL, &input);
 	if (ret < 0) {
 		if (ctx->mail->expunged) {
 			/* expunged meanwhile (normal while clients expunge
@@ -494,10 +520,21 @@ static void sift_update_part_addresses(struct sift_fts_update_context *ctx,
 	struct istream *input;
 	const char *error;
 
-	if (ctx->mail == NULL ||
-	    mail_get_stream(ctx->mail, NULL, NULL, &input) < 0) {
+	switch (sift_mbox_message_copy(ctx->box, ctx->doc_uid, &input)) {
+	case SIFT_MBOX_COPY:
+		break;
+	case SIFT_MBOX_NO_COPY:
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_TEXT);
 		return;
+	case SIFT_MBOX_NOT_MBOX:
+	default:
+		if (ctx->mail == NULL ||
+		    mail_get_stream(ctx->mail, NULL, NULL, &input) < 0) {
+			sift_index_mark_untrusted(ctx->index,
+						  SIFT_UNTRUSTED_TEXT);
+			return;
+		}
+		break;
 	}
 	t_array_init(&addrs, 4);
 	i_stream_seek(input, part->physical_pos);

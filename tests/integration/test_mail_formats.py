@@ -169,3 +169,58 @@ def test_copy_expunge_rename_rescan_restart(fmt):
     _folder_checks(fmt, "INBOX", [(c, dict(k, nonempty=False, notall=False))
                                   for _, c, k in CASES])
     assert not fmt.fts.log_problems(), fmt.fts.log_problems()
+
+
+def _json(p):
+    import json
+    return json.loads(p.stdout or "[]")
+
+
+def test_doveadm_commands(fmt):
+    """fts-sift status, check, stale and remove find each format's index
+    (the index files are where INDEX_DIRS says)."""
+    box = "Scratch"
+    fmt.both("append", USER, box, b"From: x@example.org\nSubject: scratch\n\nkeepme here\n")
+    fmt.check(USER, box, ("BODY", "keepme"), notall=False)
+    rows = {r["mailbox"]: r for r in _json(fmt.fts.doveadm_sift(
+        "-f", "json", "fts-sift", "status", "-u", USER))}
+    assert rows[box]["state"] == "ok" and int(rows[box]["documents"]) == 1, rows
+    assert rows["INBOX"]["state"] == "ok", rows
+    p = fmt.fts.doveadm_sift("-f", "json", "fts-sift", "check", "-u", USER, box)
+    assert _json(p)[0]["result"] == "ok", p.stdout
+    index = os.path.join(fmt.fts.home(USER), INDEX_DIRS[fmt.driver] % box)
+    assert os.path.isdir(index)
+    # an empty mailbox was never indexed (the test instances index new
+    # mail as it arrives): stale lists it as missing, until it is
+    fresh = "Fresh"
+    fmt.both("create_mailbox", USER, fresh)
+    stale = {r["mailbox"]: r["state"] for r in _json(fmt.fts.doveadm_sift(
+        "-f", "json", "fts-sift", "stale", "-u", USER))}
+    assert stale == {fresh: "missing"}, stale
+    fmt.both("append", USER, fresh, b"From: y@example.org\nSubject: fresh\n\nfreshword\n")
+    fmt.check(USER, fresh, ("BODY", "freshword"), notall=False)
+    stale = _json(fmt.fts.doveadm_sift("-f", "json", "fts-sift", "stale", "-u", USER))
+    assert stale == [], stale
+    fmt.imap_both(USER, "DELETE", fresh)
+    # DELETE removes the mailbox (on maildir and dbox its index with it;
+    # mbox leaves .imap/<name>/fts-sift behind), and a mailbox created
+    # again under its name numbers its messages from 1 again: its
+    # searches must not take the old index's word for them
+    # (SIFT_META_UIDVALIDITY)
+    fmt.imap_both(USER, "DELETE", box)
+    assert os.path.isdir(index) == (fmt.driver == "mbox"), index
+    fmt.both("append", USER, box, b"From: z@example.org\nSubject: again\n\nagainword\n")
+    fmt.both("append", USER, box, b"From: z@example.org\nSubject: again\n\nkeepme too\n")
+    fmt.check(USER, box, ("BODY", "againword"), notall=False)
+    fmt.check(USER, box, ("BODY", "keepme"), notall=False)
+    fmt.check(USER, box, ("SUBJECT", "scratch"), empty=True)
+    fmt.imap_both(USER, "DELETE", box)
+    stale = _json(fmt.fts.doveadm_sift("-f", "json", "fts-sift", "stale", "-u", USER))
+    assert stale == [], stale
+    p = fmt.fts.doveadm_sift("-f", "json", "fts-sift", "remove", "-u", USER, "INBOX")
+    assert p.returncode == 0, p.stderr
+    assert not os.path.isdir(os.path.join(fmt.fts.home(USER), INDEX_DIRS[fmt.driver] % "INBOX"))
+    # the next search rebuilds it, and is exact
+    for _, crit, kw in CASES[:20]:
+        fmt.check(USER, "INBOX", crit, **dict(kw, nonempty=False, notall=False))
+    assert os.path.isdir(os.path.join(fmt.fts.home(USER), INDEX_DIRS[fmt.driver] % "INBOX"))

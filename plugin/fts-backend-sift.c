@@ -13,6 +13,7 @@
 #include "fts-sift-plugin.h"
 #include "fts-sift-user.h"
 #include "fts-backend-sift.h"
+#include "fts-sift-mbox.h"
 #include "fts-sift-walk.h"
 #include "sift-index.h"
 #include "sift-query.h"
@@ -44,9 +45,6 @@ struct sift_fts_update_context {
 	/* the last attached message whose address headers were indexed
 	   (sift_update_part_addresses()) */
 	const struct message_part *address_part;
-	/* physical_pos of the current document's text/html body parts,
-	   indexed from their source when the document ends */
-	ARRAY(uoff_t) html_parts;
 	bool open_failed;
 	/* expunges of box while its index is not open: queued at close
 	   (sift_index_queue_expunges()), never waiting for the lock */
@@ -202,28 +200,34 @@ fts_backend_sift_update_init(struct fts_backend *_backend)
 
 	ctx = i_new(struct sift_fts_update_context, 1);
 	ctx->ctx.backend = _backend;
-	i_array_init(&ctx->html_parts, 4);
 	SIFT_BACKEND(_backend)->index_no_room = FALSE;
 	return &ctx->ctx;
 }
 
 /* Add the current document's HTML parts as Dovecot's search reads them
-   (sift-html.c).  If the message can't be read again, Dovecot checks its
-   body searches itself. */
-static void sift_update_index_html(struct sift_fts_update_context *ctx)
+   (sift-html.c), reading the message again through the plugin's own mail;
+   called while the fts plugin is still reading the same message (see
+   fts_backend_sift_update_set_build_key()).  If the message can't be read
+   again, Dovecot checks its body searches itself. */
+static void sift_update_index_html(struct sift_fts_update_context *ctx,
+				   uoff_t part_pos)
 {
 	struct istream *input;
 	const char *error;
-	const uoff_t *positions;
-	unsigned int count;
 	int ret = -1;
-	bool gone = FALSE;
+	bool gone = FALSE, logged = FALSE;
 
-	positions = array_get(&ctx->html_parts, &count);
-	if (count == 0)
-		return;
 	T_BEGIN {
-		if (ctx->mail == NULL ||
+		enum sift_mbox_copy_state mbox_copy =
+			sift_mbox_message_copy(ctx->box, ctx->doc_uid, &input);
+
+		if (mbox_copy == SIFT_MBOX_COPY) {
+			ret = sift_html_index_parts(ctx->index, input,
+						    &part_pos, 1, &error);
+		} else if (mbox_copy == SIFT_MBOX_NO_COPY) {
+			/* (logged when the copy failed) */
+			logged = TRUE;
+		} else if (ctx->mail == NULL ||
 		    !mail_set_uid(ctx->mail, ctx->doc_uid)) {
 			error = "it is not in the mailbox";
 			gone = TRUE;
@@ -234,7 +238,7 @@ static void sift_update_index_html(struct sift_fts_update_context *ctx)
 			gone = ctx->mail->expunged;
 		} else {
 			ret = sift_html_index_parts(ctx->index, input,
-						    positions, count, &error);
+						    &part_pos, 1, &error);
 		}
 		/* an expunge racing the indexing is no problem: its
 		   document is never part of a result */
@@ -243,7 +247,7 @@ static void sift_update_index_html(struct sift_fts_update_context *ctx)
 				"Uid %u of mailbox %s was expunged before its "
 				"HTML was read (%s)", ctx->doc_uid,
 				mailbox_get_vname(ctx->box), error);
-		} else if (ret < 0) {
+		} else if (ret < 0 && !logged) {
 			e_warning(SIFT_BACKEND(ctx->ctx.backend)->event,
 				  "Couldn't read the HTML of uid %u in "
 				  "mailbox %s (%s); its body searches are "
@@ -253,15 +257,11 @@ static void sift_update_index_html(struct sift_fts_update_context *ctx)
 	} T_END;
 	if (ret < 0)
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_BODY);
-	array_clear(&ctx->html_parts);
 }
 
-/* End the current document: its HTML parts first, then store it. */
+/* End the current document: store it. */
 static int sift_update_doc_end(struct sift_fts_update_context *ctx)
 {
-	if (ctx->doc_uid != 0 && !ctx->ctx.failed)
-		sift_update_index_html(ctx);
-	array_clear(&ctx->html_parts);
 	return sift_index_doc_end(ctx->index);
 }
 
@@ -353,10 +353,12 @@ static void sift_update_dates(struct sift_fts_update_context *ctx,
 	int tz;
 
 	i_zero(&dates);
-	if (mail_get_received_date(ctx->mail, &t) == 0) {
-		dates.received = TRUE;
+	/* (on mbox from the message's copy: fts-sift-mbox.h) */
+	if (sift_mbox_received_date(ctx->box, ctx->doc_uid, &t,
+				    &dates.received) == SIFT_MBOX_NOT_MBOX)
+		dates.received = mail_get_received_date(ctx->mail, &t) == 0;
+	if (dates.received)
 		dates.received_time = t;
-	}
 	if (v->date != NULL &&
 	    message_date_parse(v->date, v->date_size, &t, &tz)) {
 		dates.sent = TRUE;
@@ -402,17 +404,31 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 	bool whole = sift_hdrfilter_excludes_any(backend->hdrfilter);
 	int ret;
 
-	if (ctx->mail == NULL) {
-		ctx->trans = mailbox_transaction_begin(ctx->box, 0,
-						       "fts-sift header check");
-		ctx->mail = mail_alloc(ctx->trans, 0, NULL);
+	switch (sift_mbox_message_copy(ctx->box, uid, &input)) {
+	case SIFT_MBOX_COPY:
+		ret = 0;
+		break;
+	case SIFT_MBOX_NO_COPY:
+		/* (logged when the copy failed) */
+		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_HEADERS |
+					  SIFT_UNTRUSTED_TEXT |
+					  SIFT_UNTRUSTED_BODY);
+		return;
+	case SIFT_MBOX_NOT_MBOX:
+	default:
+		if (ctx->mail == NULL) {
+			ctx->trans = mailbox_transaction_begin(ctx->box, 0,
+				"fts-sift header check");
+			ctx->mail = mail_alloc(ctx->trans, 0, NULL);
+		}
+		if (!mail_set_uid(ctx->mail, uid))
+			ret = -1;
+		else if (whole)
+			ret = mail_get_stream(ctx->mail, NULL, NULL, &input);
+		else
+			ret = mail_get_hdr_stream(ctx->mail, NULL, &input);
+		break;
 	}
-	if (!mail_set_uid(ctx->mail, uid))
-		ret = -1;
-	else if (whole)
-		ret = mail_get_stream(ctx->mail, NULL, NULL, &input);
-	else
-		ret = mail_get_hdr_stream(ctx->mail, NULL, &input);
 	if (ret < 0) {
 		if (ctx->mail->expunged) {
 			/* expunged meanwhile (normal while clients expunge
@@ -504,10 +520,21 @@ static void sift_update_part_addresses(struct sift_fts_update_context *ctx,
 	struct istream *input;
 	const char *error;
 
-	if (ctx->mail == NULL ||
-	    mail_get_stream(ctx->mail, NULL, NULL, &input) < 0) {
+	switch (sift_mbox_message_copy(ctx->box, ctx->doc_uid, &input)) {
+	case SIFT_MBOX_COPY:
+		break;
+	case SIFT_MBOX_NO_COPY:
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_TEXT);
 		return;
+	case SIFT_MBOX_NOT_MBOX:
+	default:
+		if (ctx->mail == NULL ||
+		    mail_get_stream(ctx->mail, NULL, NULL, &input) < 0) {
+			sift_index_mark_untrusted(ctx->index,
+						  SIFT_UNTRUSTED_TEXT);
+			return;
+		}
+		break;
 	}
 	t_array_init(&addrs, 4);
 	i_stream_seek(input, part->physical_pos);
@@ -567,7 +594,6 @@ fts_backend_sift_update_deinit(struct fts_backend_update_context *_ctx)
 	}
 	if (array_is_created(&ctx->expunges))
 		array_free(&ctx->expunges);
-	array_free(&ctx->html_parts);
 	i_free(ctx);
 	return ret;
 }
@@ -763,10 +789,15 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 			/* The fts plugin would hand us the HTML converted
 			   to text, while Dovecot's own search reads its
 			   source: skip the converted text (and the cost of
-			   converting it) and index the source when the
-			   document ends (sift-html.c). */
-			array_push_back(&ctx->html_parts,
-					&key->part->physical_pos);
+			   converting it) and index the source (sift-html.c).
+			   Now, while the fts plugin reads this message: on
+			   mbox every mail of a mailbox reads one shared
+			   stream, which Dovecot positions at one message at
+			   a time, so this message can't be read again once
+			   the plugin has gone on to the next (reading it
+			   then failed an assertion in Dovecot's mbox
+			   stream). */
+			sift_update_index_html(ctx, key->part->physical_pos);
 			return FALSE;
 		}
 		if (key->body_content_type != NULL &&

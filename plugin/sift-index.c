@@ -421,6 +421,17 @@ int sift_index_queue_expunges(struct mailbox *box,
 	return ret;
 }
 
+/* The UIDVALIDITY of the index's mailbox, if it is open (0: unknown). */
+static uint32_t sift_index_box_uidvalidity(struct sift_index *index)
+{
+	struct mailbox_status status;
+
+	if (index->box == NULL || !index->box->opened)
+		return 0;
+	mailbox_get_open_status(index->box, STATUS_UIDVALIDITY, &status);
+	return status.uidvalidity;
+}
+
 /* Read and check the stored format, text engine and last_uid.  Returns 1
    if usable, 0 if the index must be rebuilt (another format or text
    engine, corrupt), -1 on error (logged). */
@@ -429,7 +440,8 @@ static int sift_index_read_meta(struct sift_index *index)
 	const char *problem = NULL;
 	char *format, *text = NULL, *last_uid = NULL, *expunged = NULL;
 	char *files = NULL;
-	char *headers = NULL;
+	char *headers = NULL, *uidvalidity = NULL;
+	uint32_t stored_uidvalidity, box_uidvalidity;
 	const char *want_headers = sift_hdrfilter_id(index->backend->hdrfilter);
 	bool corrupt = FALSE;
 	int ret = 1;
@@ -453,6 +465,8 @@ static int sift_index_read_meta(struct sift_index *index)
 		   sift_index_meta(index, SIFT_META_FILES, &files,
 				   &corrupt) < 0 ||
 		   sift_index_meta(index, SIFT_META_HEADERS, &headers,
+				   &corrupt) < 0 ||
+		   sift_index_meta(index, SIFT_META_UIDVALIDITY, &uidvalidity,
 				   &corrupt) < 0) {
 		ret = corrupt ? 0 : -1;
 	} else if (files == NULL ||
@@ -474,6 +488,15 @@ static int sift_index_read_meta(struct sift_index *index)
 			"selection '%s', the settings now say '%s' "
 			"(fts_header_includes/excludes)",
 			headers == NULL ? "" : headers, want_headers);
+	} else if (uidvalidity != NULL &&
+		   (str_to_uint32(uidvalidity, &stored_uidvalidity) < 0 ||
+		    ((box_uidvalidity = sift_index_box_uidvalidity(index)) != 0 &&
+		     stored_uidvalidity != box_uidvalidity))) {
+		problem = t_strdup_printf("was built for a mailbox of "
+			"UIDVALIDITY %s, the mailbox's is %u (it was "
+			"deleted and created again)",
+			str_sanitize(uidvalidity, 20),
+			sift_index_box_uidvalidity(index));
 	} else if (last_uid != NULL &&
 		   str_to_uint32(last_uid, &index->stored_last_uid) < 0) {
 		problem = t_strdup_printf("has an invalid last_uid '%s'",
@@ -501,6 +524,7 @@ static int sift_index_read_meta(struct sift_index *index)
 	free(expunged);
 	free(files);
 	free(headers);
+	free(uidvalidity);
 	index->batch_last_uid = index->stored_last_uid;
 	return ret;
 }
@@ -1358,6 +1382,12 @@ int sift_index_set_commit_meta(struct sift_index *index, struct sift_xdb *db,
 			       const struct sift_files_state *files,
 			       uint32_t last_uid, const char **error_r)
 {
+	uint32_t uidvalidity = sift_index_box_uidvalidity(index);
+
+	if (uidvalidity != 0 &&
+	    sift_xdb_set_metadata(db, SIFT_META_UIDVALIDITY,
+				  dec2str(uidvalidity), error_r) != SIFT_X_OK)
+		return -1;
 	if (sift_xdb_set_metadata(db, SIFT_META_FORMAT,
 				  SIFT_FORMAT_VERSION, error_r) != SIFT_X_OK ||
 	    sift_xdb_set_metadata(db, SIFT_META_FILES,

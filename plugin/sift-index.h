@@ -28,6 +28,14 @@ struct sift_index;
    (fts_header_includes/excludes); unset = everything.  An index of
    another selection is rebuilt. */
 #define SIFT_META_HEADERS "sift.headers"
+/* the UIDVALIDITY of the mailbox the index was built for: a mailbox
+   deleted and created again under the same name (whose index directory
+   Dovecot may leave behind: mbox keeps it in .imap/<name>/, and
+   INDEX= locations outside the mail) numbers its messages from 1 again,
+   so an index of another UIDVALIDITY is rebuilt.  Unset in indexes
+   written before it (they are taken as they are, and get it with their
+   next commit). */
+#define SIFT_META_UIDVALIDITY "sift.uidvalidity"
 /* 3: word terms carry their within-document frequency (and documents a
    length), for relevance scores; a term per character of a body; gaps
    file 2.  4: a body's ASCII characters are a bitmap value instead of

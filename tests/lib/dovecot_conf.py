@@ -234,7 +234,11 @@ service imap-login {
                 .replace("{user}", "%{user}"))
 
     def _mail_lines(self, driver, path, index=None, index_private=None, ns=False):
+        # (a 2.3 location's ":INBOX=<path>" is a setting of its own)
+        path, _, inbox = path.partition(":INBOX=")
         lines = ["mail_driver = %s" % driver, "mail_path = %s" % self._expand(path, ns)]
+        if inbox:
+            lines.append("mail_inbox_path = %s" % self._expand(inbox, ns))
         if index:
             lines.append("mail_index_path = %s" % self._expand(index, ns))
         if index_private:

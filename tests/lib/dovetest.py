@@ -326,6 +326,18 @@ def parse_search_response(data):
     return sorted(set(uids))
 
 
+# The users' mail location per storage driver.  Only maildir keeps all
+# of a mailbox's state in its files, so that an oracle (oracle_of) can
+# read the same mail through index files of its own; the others keep
+# flags, UIDs (dbox) or the message map (mdbox) in their index files.
+MAIL_PATHS = {
+    "maildir": "~/Maildir",
+    "sdbox": "~/sdbox",
+    "mdbox": "~/mdbox",
+    "mbox": "~/mbox:INBOX=~/mbox/inbox",
+}
+
+
 class Dovecot:
     """One Dovecot instance on 127.0.0.1:<port> with everything under root."""
     # the users' mail storage (set before start(); the benchmark converts
@@ -336,7 +348,7 @@ class Dovecot:
     def __init__(self, root, port, plugin="sift", users=("alice", "bob"),
                  plugin_settings=None, extra_conf="", oracle_of=None,
                  acl=False, public_dir=None, virtual=None, user_ids=None,
-                 access_group=None, access_dir_mode=0o770):
+                 access_group=None, access_dir_mode=0o770, mail_driver=None):
         if plugin not in PLUGINS:
             raise ValueError("plugin must be one of %s, not %r" % (PLUGINS, plugin))
         self.root = os.path.abspath(root)
@@ -356,6 +368,13 @@ class Dovecot:
             raise ValueError("user_ids/access_group need root")
         self.plugin_settings = dict(plugin_settings or {})
         self.extra_conf = extra_conf
+        if mail_driver is not None:
+            # sdbox, mdbox or mbox instead of maildir (an oracle of such an
+            # instance can't share its storage: see MAIL_PATHS)
+            if mail_driver not in MAIL_PATHS:
+                raise ValueError("mail_driver must be one of %s" % sorted(MAIL_PATHS))
+            self.mail_driver = mail_driver
+            self.mail_path = MAIL_PATHS[mail_driver]
         self.etc_dir = os.path.join(self.root, "etc")
         self.base_dir = os.path.join(self.root, "run")
         self.state_dir = os.path.join(self.root, "state")

@@ -20,12 +20,17 @@
    plugin reads the message as it always does.  It holds the message in
    memory up to SIFT_MBOX_COPY_MEMORY and in an unlinked temporary file
    beyond, and lives until the next message's copy or the mailbox's
-   close. */
+   close.
+
+   And a DELETE of an mbox mailbox removes Dovecot's index files from
+   .imap/<name>/ but not the plugin's fts-sift/ beside them (nor the
+   directory, then not empty): the delete removes it too. */
 #include "lib.h"
 #include "str.h"
 #include "istream.h"
 #include "safe-mkstemp.h"
 #include "write-full.h"
+#include "unlink-directory.h"
 #include "mail-user.h"
 #include "mail-storage-private.h"
 #include "mail-storage-hooks.h"
@@ -33,6 +38,7 @@
 #include "fts-storage.h"
 #include "fts-sift-plugin.h"
 #include "fts-backend-sift.h"
+#include "sift-index.h"
 #include "fts-sift-mbox.h"
 
 #include <unistd.h>
@@ -217,6 +223,36 @@ static void sift_mbox_mailbox_free(struct mailbox *box)
 	mbox->module_ctx.super.free(box);
 }
 
+static int sift_mbox_delete_box(struct mailbox *box)
+{
+	struct sift_mbox_mailbox *mbox = SIFT_MBOX_CONTEXT(box);
+	const char *path = NULL, *slash, *error;
+	enum unlink_directory_flags flags = UNLINK_DIRECTORY_FLAG_RMDIR;
+
+	/* (the path while the mailbox still exists) */
+	if (sift_index_path(box, &path) <= 0)
+		path = NULL;
+	else
+		path = t_strdup(path);
+	if (mbox->module_ctx.super.delete_box(box) < 0)
+		return -1;
+	if (path == NULL)
+		return 0;
+	if (unlink_directory(path, flags, &error) < 0 && errno != ENOENT) {
+		e_warning(box->event, "fts-sift: Couldn't remove the index "
+			  "of the deleted mailbox: %s", error);
+		return 0;
+	}
+	/* the index directory Dovecot emptied (.imap/<name>) */
+	slash = strrchr(path, '/');
+	if (slash != NULL && rmdir(t_strdup_until(path, slash)) < 0 &&
+	    errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST) {
+		e_debug(box->event, "fts-sift: rmdir of the deleted mailbox's "
+			"index directory failed: %m");
+	}
+	return 0;
+}
+
 static void sift_mbox_mailbox_allocated(struct mailbox *box)
 {
 	struct mailbox_vfuncs *v = box->vlast;
@@ -228,6 +264,7 @@ static void sift_mbox_mailbox_allocated(struct mailbox *box)
 	mbox->module_ctx.super = *v;
 	box->vlast = &mbox->module_ctx.super;
 	v->free = sift_mbox_mailbox_free;
+	v->delete_box = sift_mbox_delete_box;
 	MODULE_CONTEXT_SET(box, sift_mbox_storage_module, mbox);
 }
 

@@ -268,35 +268,45 @@ static void sift_mbox_mailbox_allocated(struct mailbox *box)
 	MODULE_CONTEXT_SET(box, sift_mbox_storage_module, mbox);
 }
 
-enum sift_mbox_copy_state
-sift_mbox_message_copy(struct mailbox *box, uint32_t uid,
-		       struct istream **input_r)
+/* The state of box's copy of uid; the mailbox's context if it is a
+   copy of uid. */
+static enum sift_mbox_copy_state
+sift_mbox_copy_of(struct mailbox *box, uint32_t uid,
+		  struct sift_mbox_mailbox **mbox_r)
 {
 	struct sift_mbox_mailbox *mbox = SIFT_MBOX_CONTEXT(box);
 
-	*input_r = NULL;
+	*mbox_r = NULL;
 	if (mbox == NULL)
 		return SIFT_MBOX_NOT_MBOX;
 	if (mbox->uid != uid || mbox->copy == NULL)
 		return SIFT_MBOX_NO_COPY;
-	*input_r = mbox->copy;
+	*mbox_r = mbox;
 	return SIFT_MBOX_COPY;
+}
+
+enum sift_mbox_copy_state
+sift_mbox_message_copy(struct mailbox *box, uint32_t uid,
+		       struct istream **input_r)
+{
+	struct sift_mbox_mailbox *mbox;
+	enum sift_mbox_copy_state state = sift_mbox_copy_of(box, uid, &mbox);
+
+	*input_r = mbox == NULL ? NULL : mbox->copy;
+	return state;
 }
 
 enum sift_mbox_copy_state
 sift_mbox_received_date(struct mailbox *box, uint32_t uid, time_t *date_r,
 			bool *have_date_r)
 {
-	struct sift_mbox_mailbox *mbox = SIFT_MBOX_CONTEXT(box);
+	struct sift_mbox_mailbox *mbox;
+	enum sift_mbox_copy_state state = sift_mbox_copy_of(box, uid, &mbox);
 
-	*have_date_r = FALSE;
-	if (mbox == NULL)
-		return SIFT_MBOX_NOT_MBOX;
-	if (mbox->uid != uid || mbox->copy == NULL)
-		return SIFT_MBOX_NO_COPY;
-	*have_date_r = mbox->have_received;
-	*date_r = mbox->received;
-	return SIFT_MBOX_COPY;
+	*have_date_r = mbox != NULL && mbox->have_received;
+	if (*have_date_r)
+		*date_r = mbox->received;
+	return state;
 }
 
 static struct mail_storage_hooks sift_mbox_hooks = {

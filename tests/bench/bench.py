@@ -146,7 +146,7 @@ DEFAULT_ENGINES = ("sift,none,flatcurve,flatcurve-nosub,xapian" if DOVECOT_24
 # mail_debug (2.3) became log_debug filters (2.4): no debug lines in a run
 QUIET_CONF = "log_debug =\n" if DOVECOT_24 else "mail_debug = no\n"
 
-# the users' mail storage: maildir (as written), or sdbox/mdbox converted
+# the users' mail storage: maildir (as written), or sdbox/mdbox/mbox converted
 # from it (--mail-format: measures without maildir's uidlist in memory)
 MAIL_FORMAT = "maildir"
 
@@ -925,9 +925,10 @@ class DovecotEngine(Engine):
             self.convert_mail(MAIL_FORMAT)
 
     def convert_mail(self, fmt):
-        """Copy the maildir into fmt (sdbox, mdbox) and switch to it."""
+        """Copy the maildir into fmt (sdbox, mdbox, mbox) and switch to
+        it (the location of dovetest.MAIL_PATHS: mbox's INBOX is a file)."""
         t0 = time.perf_counter()
-        path = "~/" + fmt
+        path = dovetest.MAIL_PATHS[fmt]
         self.dv.doveadm("backup", "-u", USER, "%s:%s" % (fmt, path),
                         timeout=7200)
         self.dv.stop()
@@ -2066,9 +2067,9 @@ def main():
     ap.add_argument("--extra-conf", default=QUIET_CONF,
                     help="extra dovecot.conf text for every instance")
     ap.add_argument("--mail-format", default="maildir",
-                    choices=("maildir", "sdbox", "mdbox"),
+                    choices=("maildir", "sdbox", "mdbox", "mbox"),
                     help="mailbox format of the Dovecot engines (default: "
-                    "%(default)s; sdbox/mdbox are copied from the maildir "
+                    "%(default)s; sdbox/mdbox/mbox are copied from the maildir "
                     "by doveadm backup before indexing, so Dovecot's "
                     "maildir uidlist is not in the indexer's memory)")
     ap.add_argument("--keep", action="store_true",

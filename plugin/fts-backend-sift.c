@@ -1016,7 +1016,8 @@ static int
 sift_lookup_box(struct sift_fts_backend *backend, struct mailbox *box,
 		struct mail_search_arg *args, enum fts_lookup_flags flags,
 		const ARRAY_TYPE(seq_range) *scope,
-		struct fts_result *result, bool *denied_r)
+		struct fts_result *result, pool_t pool,
+		ARRAY_TYPE(sift_leaf_certain) *certain, bool *denied_r)
 {
 	int ret;
 
@@ -1031,7 +1032,8 @@ sift_lookup_box(struct sift_fts_backend *backend, struct mailbox *box,
 		sift_query_mark_answerable(backend, args);
 		return 0;
 	}
-	return sift_query_lookup(backend, box, args, flags, scope, result);
+	return sift_query_lookup(backend, box, args, flags, scope, result,
+				 pool, certain);
 }
 
 static int
@@ -1040,21 +1042,32 @@ fts_backend_sift_lookup(struct fts_backend *_backend, struct mailbox *box,
 			enum fts_lookup_flags flags, struct fts_result *result)
 {
 	struct sift_fts_backend *backend = SIFT_BACKEND(_backend);
+	ARRAY_TYPE(sift_leaf_certain) certain;
+	pool_t pool = NULL;
 	bool denied;
 
+	/* the leaves the lookup is sure of where the level is maybe, for
+	   a search whose walk can set them */
+	if (fts_sift_walk_wants_certain(box, args)) {
+		pool = pool_alloconly_create("fts-sift certain leaves", 1024);
+		p_array_init(&certain, pool, 4);
+	}
 	/* a sub-list of a search whose top level the index narrowed:
 	   only its candidates' answers matter */
 	if (sift_lookup_box(backend, box, args, flags,
-			    fts_sift_walk_scope(box, args), result,
-			    &denied) < 0) {
-		fts_sift_walk_lookup_done(box, args, flags, NULL, 0);
+			    fts_sift_walk_scope(box, args), result, pool,
+			    pool == NULL ? NULL : &certain, &denied) < 0) {
+		fts_sift_walk_lookup_done(box, args, flags, NULL, 0, NULL);
+		pool_unref(&pool);
 		return -1;
 	}
 	/* denied: every answered leaf is false for every message
 	   (get_last_uid() covers them all) */
 	fts_sift_walk_lookup_done(box, args, flags, result,
 				  denied ? (uint32_t)-1 :
-				  backend->lookup_last_uid);
+				  backend->lookup_last_uid,
+				  pool == NULL || denied ? NULL : &certain);
+	pool_unref(&pool);
 	/* (the walk knows the search by its first node, which stays) */
 	sift_search_args_answered_first(args);
 	return 0;
@@ -1094,6 +1107,7 @@ fts_backend_sift_lookup_multi(struct fts_backend *_backend,
 		p_array_init(&br->maybe_uids, result->pool, 32);
 		p_array_init(&br->scores, result->pool, 32);
 		if (sift_lookup_box(backend, boxes[i], args, flags, NULL, br,
+				    NULL, NULL,
 				    &denied) < 0)
 			return -1;
 		if (denied)

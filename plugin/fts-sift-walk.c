@@ -27,6 +27,18 @@
    that keep a result updated (SEARCHRES/NOTIFY track non-matches too),
    a failed lookup, and a lookup that answered no top-level argument.
 
+   The same wrapper also settles single leaves.  The fts plugin takes a
+   lookup's answer per level: for a message the level left "maybe" it
+   has Dovecot evaluate every leaf of the level, including the ones the
+   index was certain of.  For most leaves that only repeats the index's
+   answer; for a leaf Dovecot can't evaluate as the index does (text
+   decoded from an attachment) it was wrong, and AND of such a leaf
+   with one the index left to Dovecot lost the message.  So after the
+   fts plugin has applied its results to a message, the leaves the
+   lookup was certain of for it (struct sift_leaf_certain) get their
+   results set, as the fts plugin sets a level's, and Dovecot evaluates
+   only the rest.
+
    The jump happens only between two calls of search_next_update_seq():
    by then the previous message has been evaluated and the arguments
    reset, and Dovecot's own next_update_seq() continues from
@@ -58,9 +70,21 @@ struct sift_walk_mailbox {
 	ARRAY(struct sift_walk_search *) searches;
 };
 
+/* A leaf whose result a lookup was certain of for some messages the
+   leaf's level left maybe (struct sift_leaf_certain). */
+struct sift_walk_certain {
+	/* the level the lookup answered, and the leaf in it */
+	const struct mail_search_arg *level;
+	struct mail_search_arg *arg;
+	bool result;
+	ARRAY_TYPE(seq_range) uids;
+};
+
 struct sift_walk_search {
 	union mail_search_module_context module_ctx;
 	const struct mail_search_arg *args;
+	/* the leaves the lookups of its levels were certain of */
+	ARRAY(struct sift_walk_certain) certain;
 	/* the candidate UIDs, sorted; valid when have_candidates */
 	ARRAY_TYPE(seq_range) uids;
 	/* index into uids of the first range not wholly below the
@@ -74,34 +98,107 @@ struct sift_walk_search {
 static MODULE_CONTEXT_DEFINE_INIT(sift_walk_storage_module,
 				  &mail_storage_module_register);
 
+/* Is level (a list of arguments) a sub-list somewhere below args? */
+static bool sift_walk_below(const struct mail_search_arg *args,
+			    const struct mail_search_arg *level)
+{
+	for (; args != NULL; args = args->next) {
+		if (args->type != SEARCH_OR && args->type != SEARCH_SUB)
+			continue;
+		if (args->value.subargs == level ||
+		    sift_walk_below(args->value.subargs, level))
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* The search of wbox that level is the top of or a sub-list of. */
 static struct sift_walk_search *
-sift_walk_find(struct sift_walk_mailbox *wbox,
-	       const struct mail_search_arg *args)
+sift_walk_find_level(struct sift_walk_mailbox *wbox,
+		     const struct mail_search_arg *level)
 {
 	struct sift_walk_search *const *sp;
 
 	array_foreach(&wbox->searches, sp) {
-		if ((*sp)->args == args)
+		if ((*sp)->args == level || sift_walk_below((*sp)->args, level))
 			return *sp;
 	}
 	return NULL;
+}
+
+bool fts_sift_walk_wants_certain(struct mailbox *box,
+				 const struct mail_search_arg *args)
+{
+	struct sift_walk_mailbox *wbox = SIFT_WALK_CONTEXT(box);
+
+	return wbox != NULL && sift_walk_find_level(wbox, args) != NULL;
+}
+
+/* Replace what an earlier lookup of level said of its leaves by certain
+   (NULL: nothing). */
+static void
+sift_walk_certain_set(struct sift_walk_search *ws,
+		      const struct mail_search_arg *level,
+		      const ARRAY_TYPE(sift_leaf_certain) *certain)
+{
+	struct sift_walk_certain *wc;
+	const struct sift_leaf_certain *c;
+	unsigned int i;
+
+	for (i = array_count(&ws->certain); i > 0; i--) {
+		wc = array_idx_modifiable(&ws->certain, i - 1);
+		if (wc->level == level) {
+			array_free(&wc->uids);
+			array_delete(&ws->certain, i - 1, 1);
+		}
+	}
+	if (certain == NULL)
+		return;
+	array_foreach(certain, c) {
+		wc = array_append_space(&ws->certain);
+		wc->level = level;
+		wc->arg = c->arg;
+		wc->result = c->result;
+		i_array_init(&wc->uids, array_count(&c->uids));
+		array_append_array(&wc->uids, &c->uids);
+	}
+}
+
+/* Set the result of every leaf a lookup was certain of for the current
+   message (ctx->seq), where the fts plugin left it open. */
+static void sift_walk_apply_certain(struct mail_search_context *ctx,
+				    struct sift_walk_search *ws)
+{
+	const struct sift_walk_certain *wc;
+	uint32_t uid;
+
+	mail_index_lookup_uid(ctx->transaction->view, ctx->seq, &uid);
+	array_foreach(&ws->certain, wc) {
+		if (wc->arg->result == -1 &&
+		    seq_range_exists(&wc->uids, uid))
+			wc->arg->result = wc->result ? 1 : 0;
+	}
 }
 
 void fts_sift_walk_lookup_done(struct mailbox *box,
 			       const struct mail_search_arg *args,
 			       enum fts_lookup_flags flags,
 			       const struct fts_result *result,
-			       uint32_t last_uid)
+			       uint32_t last_uid,
+			       const ARRAY_TYPE(sift_leaf_certain) *certain)
 {
 	struct sift_walk_mailbox *wbox = SIFT_WALK_CONTEXT(box);
 	struct sift_walk_search *ws;
 	const struct mail_search_arg *arg;
 	bool answered = FALSE;
 
-	if (wbox == NULL || (flags & FTS_LOOKUP_FLAG_AND_ARGS) == 0)
+	if (wbox == NULL)
 		return;
-	ws = sift_walk_find(wbox, args);
+	ws = sift_walk_find_level(wbox, args);
 	if (ws == NULL)
+		return;
+	sift_walk_certain_set(ws, args, result == NULL ? NULL : certain);
+	if (ws->args != args || (flags & FTS_LOOKUP_FLAG_AND_ARGS) == 0)
 		return;
 	/* a repeated lookup of the same search replaces the earlier one */
 	ws->have_candidates = FALSE;
@@ -124,20 +221,6 @@ void fts_sift_walk_lookup_done(struct mailbox *box,
 	if (last_uid < (uint32_t)-1)
 		seq_range_array_add_range(&ws->uids, last_uid + 1, (uint32_t)-1);
 	ws->have_candidates = TRUE;
-}
-
-/* Is level (a list of arguments) a sub-list somewhere below args? */
-static bool sift_walk_below(const struct mail_search_arg *args,
-			    const struct mail_search_arg *level)
-{
-	for (; args != NULL; args = args->next) {
-		if (args->type != SEARCH_OR && args->type != SEARCH_SUB)
-			continue;
-		if (args->value.subargs == level ||
-		    sift_walk_below(args->value.subargs, level))
-			return TRUE;
-	}
-	return FALSE;
 }
 
 const ARRAY_TYPE(seq_range) *
@@ -197,6 +280,7 @@ static void sift_walk_search_free(struct sift_walk_mailbox *wbox,
 				  struct sift_walk_search **_ws)
 {
 	struct sift_walk_search *ws = *_ws;
+	struct sift_walk_certain *wc;
 	unsigned int i, count;
 
 	*_ws = NULL;
@@ -207,6 +291,9 @@ static void sift_walk_search_free(struct sift_walk_mailbox *wbox,
 			break;
 		}
 	}
+	array_foreach_modifiable(&ws->certain, wc)
+		array_free(&wc->uids);
+	array_free(&ws->certain);
 	array_free(&ws->uids);
 	i_free(ws);
 }
@@ -227,6 +314,7 @@ sift_walk_search_init(struct mailbox_transaction_context *t,
 	ws = i_new(struct sift_walk_search, 1);
 	ws->args = args->args;
 	i_array_init(&ws->uids, 16);
+	i_array_init(&ws->certain, 4);
 	array_push_back(&wbox->searches, &ws);
 
 	ctx = wbox->module_ctx.super.search_init(t, args, sort_program,
@@ -248,7 +336,11 @@ static bool sift_walk_search_next_update_seq(struct mail_search_context *ctx)
 
 	if (ws != NULL && ws->have_candidates && ctx->update_result == NULL)
 		sift_walk_skip(ctx, ws);
-	return wbox->module_ctx.super.search_next_update_seq(ctx);
+	if (!wbox->module_ctx.super.search_next_update_seq(ctx))
+		return FALSE;
+	if (ws != NULL && array_count(&ws->certain) > 0)
+		sift_walk_apply_certain(ctx, ws);
+	return TRUE;
 }
 
 static int sift_walk_search_deinit(struct mail_search_context *ctx)

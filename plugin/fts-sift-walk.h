@@ -4,6 +4,7 @@
 #define FTS_SIFT_WALK_H
 
 #include "fts-api-private.h"
+#include "sift-query.h"
 
 struct module;
 
@@ -17,7 +18,15 @@ void fts_sift_walk_lookup_done(struct mailbox *box,
 			       const struct mail_search_arg *args,
 			       enum fts_lookup_flags flags,
 			       const struct fts_result *result,
-			       uint32_t last_uid);
+			       uint32_t last_uid,
+			       const ARRAY_TYPE(sift_leaf_certain) *certain);
+
+/* Is args a level of a search of box whose walk sets the results of the
+   leaves a lookup is certain of (certain of fts_sift_walk_lookup_done(),
+   struct sift_leaf_certain)?  Not for virtual mailboxes (lookup_multi)
+   and searches the walk doesn't know. */
+bool fts_sift_walk_wants_certain(struct mailbox *box,
+				 const struct mail_search_arg *args);
 
 /* args is a level below the top of a search of box whose top level
    the index narrowed (fts_sift_walk_lookup_done()): the top level's

@@ -99,6 +99,11 @@ struct sift_query {
 	   number of its leaf (a leaf's terms are weighed as one word) */
 	ARRAY_TYPE(sift_termfiles_term) score_terms;
 	ARRAY_TYPE(uint) score_groups;
+
+	/* NULL, or where the level's certain leaves go (allocated from
+	   certain_pool): sift_query_lookup() */
+	ARRAY_TYPE(sift_leaf_certain) *certain;
+	pool_t certain_pool;
 };
 
 /* A phrase with at most this many candidates left is handed to Dovecot
@@ -1837,6 +1842,75 @@ static int sift_query_date_leaf(struct sift_query *q,
 	return 0;
 }
 
+/* A text leaf of a level, as its lookup answered it (NOT not applied). */
+struct sift_level_leaf {
+	struct mail_search_arg *arg;
+	ARRAY_TYPE(seq_range) definite, maybe;
+};
+ARRAY_DEFINE_TYPE(sift_level_leaf, struct sift_level_leaf);
+
+static void sift_level_leaf_keep(ARRAY_TYPE(sift_level_leaf) *leaves,
+				 struct mail_search_arg *arg,
+				 const struct sift_leaf *leaf)
+{
+	struct sift_level_leaf *kept = array_append_space(leaves);
+
+	kept->arg = arg;
+	t_array_init(&kept->definite, array_count(&leaf->definite) + 1);
+	array_append_array(&kept->definite, &leaf->definite);
+	t_array_init(&kept->maybe, array_count(&leaf->maybe) + 1);
+	array_append_array(&kept->maybe, &leaf->maybe);
+}
+
+static void sift_level_certain_add(struct sift_query *q,
+				   struct mail_search_arg *arg, bool result,
+				   ARRAY_TYPE(seq_range) *uids)
+{
+	struct sift_leaf_certain *c;
+
+	if (array_count(uids) == 0)
+		return;
+	c = array_append_space(q->certain);
+	c->arg = arg;
+	c->result = result;
+	p_array_init(&c->uids, q->certain_pool, array_count(uids));
+	array_append_array(&c->uids, uids);
+}
+
+/* For the level's maybe UIDs, each text leaf's certain answers: true where
+   the leaf's lookup found it definite, false where it found it neither
+   definite nor maybe - the same certainty the level's own answer rests on
+   (sift_level_add()).  Date leaves are left out: they read only the
+   messages the text leaves left open (sift_query_date_leaf()), so their
+   "false" is not theirs alone, and Dovecot checks a date from its index
+   anyway. */
+static void sift_level_certain(struct sift_query *q,
+			       const ARRAY_TYPE(sift_level_leaf) *leaves,
+			       const ARRAY_TYPE(seq_range) *level_maybe)
+{
+	const struct sift_level_leaf *leaf;
+	ARRAY_TYPE(seq_range) trues, falses;
+
+	if (array_count(level_maybe) == 0)
+		return;
+	t_array_init(&trues, 16);
+	t_array_init(&falses, 16);
+	array_foreach(leaves, leaf) {
+		array_clear(&trues);
+		array_append_array(&trues, level_maybe);
+		seq_range_array_intersect(&trues, &leaf->definite);
+		array_clear(&falses);
+		array_append_array(&falses, level_maybe);
+		seq_range_array_remove_seq_range(&falses, &leaf->definite);
+		seq_range_array_remove_seq_range(&falses, &leaf->maybe);
+		/* the result Dovecot sets is the NOT's */
+		sift_level_certain_add(q, leaf->arg, !leaf->arg->match_not,
+				       &trues);
+		sift_level_certain_add(q, leaf->arg, leaf->arg->match_not,
+				       &falses);
+	}
+}
+
 /* Answer the leaves of one level (sift_level_*(): NOT, AND/OR) and add
    the level's definite and maybe UIDs to result. */
 static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
@@ -1844,6 +1918,7 @@ static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
 			    unsigned int *answered_r)
 {
 	ARRAY_TYPE(sift_termfiles_term) leaf_terms;
+	ARRAY_TYPE(sift_level_leaf) leaves;
 	struct mail_search_arg *arg;
 	struct sift_level level;
 	struct sift_leaf leaf;
@@ -1851,6 +1926,7 @@ static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
 	int ret;
 
 	*answered_r = 0;
+	t_array_init(&leaves, 8);
 	sift_level_init(&level, and_args, q->last_uid);
 	t_array_init(&leaf.definite, 64);
 	t_array_init(&leaf.maybe, 64);
@@ -1880,6 +1956,8 @@ static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
 		if (score_leaf)
 			sift_score_select(q, &leaf_terms, level.answered,
 					  q->collect_max);
+		if (q->certain != NULL)
+			sift_level_leaf_keep(&leaves, arg, &leaf);
 		sift_level_add(&level, &leaf, arg->match_not);
 		arg->match_always = TRUE;
 	}
@@ -1898,6 +1976,9 @@ static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
 	*answered_r = level.answered;
 	sift_level_result(&level, &result->definite_uids,
 			  &result->maybe_uids);
+	/* (a message one leaf leaves maybe is maybe for a level of one) */
+	if (q->certain != NULL && level.answered > 1)
+		sift_level_certain(q, &leaves, &result->maybe_uids);
 	return 0;
 }
 
@@ -2004,7 +2085,8 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 		      struct mail_search_arg *args,
 		      enum fts_lookup_flags flags,
 		      const ARRAY_TYPE(seq_range) *scope,
-		      struct fts_result *result)
+		      struct fts_result *result, pool_t pool,
+		      ARRAY_TYPE(sift_leaf_certain) *certain)
 {
 	struct sift_query q;
 	struct timeval start, end;
@@ -2016,6 +2098,8 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 	q.backend = backend;
 	q.box = box;
 	q.scope = scope;
+	q.certain = certain;
+	q.certain_pool = pool;
 	i_gettimeofday(&start);
 	/* created first: the lookup event's duration starts here */
 	event = event_create(backend->event);
@@ -2048,6 +2132,8 @@ int sift_query_lookup(struct sift_fts_backend *backend, struct mailbox *box,
 				       result, &answered);
 		if (q.failure != NULL) {
 			sift_query_fallback(&q, args, result);
+			if (certain != NULL)
+				array_clear(certain);
 			ret = 0;
 		}
 		/* documents of expunged messages stay in the database until

@@ -1922,11 +1922,21 @@ static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
 	struct mail_search_arg *arg;
 	struct sift_level level;
 	struct sift_leaf leaf;
-	bool score_leaf;
+	bool score_leaf, keep_leaves = FALSE;
+	unsigned int leaf_count = 0;
 	int ret;
 
 	*answered_r = 0;
 	t_array_init(&leaves, 8);
+	/* a level of one leaf has nothing to settle per leaf */
+	if (q->certain != NULL) {
+		for (arg = args; arg != NULL; arg = arg->next) {
+			if (sift_search_arg_is_ours(arg) ||
+			    sift_search_arg_is_date(arg))
+				leaf_count++;
+		}
+		keep_leaves = leaf_count > 1;
+	}
 	sift_level_init(&level, and_args, q->last_uid);
 	t_array_init(&leaf.definite, 64);
 	t_array_init(&leaf.maybe, 64);
@@ -1956,7 +1966,7 @@ static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
 		if (score_leaf)
 			sift_score_select(q, &leaf_terms, level.answered,
 					  q->collect_max);
-		if (q->certain != NULL)
+		if (keep_leaves)
 			sift_level_leaf_keep(&leaves, arg, &leaf);
 		sift_level_add(&level, &leaf, arg->match_not);
 		arg->match_always = TRUE;
@@ -1977,7 +1987,7 @@ static int sift_query_level(struct sift_query *q, struct mail_search_arg *args,
 	sift_level_result(&level, &result->definite_uids,
 			  &result->maybe_uids);
 	/* (a message one leaf leaves maybe is maybe for a level of one) */
-	if (q->certain != NULL && level.answered > 1)
+	if (keep_leaves && level.answered > 1)
 		sift_level_certain(q, &leaves, &result->maybe_uids);
 	return 0;
 }

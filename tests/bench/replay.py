@@ -89,7 +89,12 @@ conf = "mail_debug = yes\n" if a.debug else bench.QUIET_CONF
 if os.environ.get("REPLAY_VSZ"):
     conf += "service imap {\n  vsz_limit = %s\n}\n" % os.environ["REPLAY_VSZ"]
 os.environ["SIFT_PLUGIN_SO"] = os.environ.get("REPLAY_SO") or os.path.join(REPO, "plugin/.libs/lib21_fts_sift_plugin.so")
-dv = dovetest.Dovecot(a.root, None, plugin=a.engine, users=[bench.USER], extra_conf=conf)
+# the kept instance's mail format (bench.py --mail-format): its
+# directory under the user's home
+fmt = next((f for f in ("sdbox", "mdbox", "mbox")
+            if os.path.isdir(os.path.join(a.root, "home", bench.USER, f))), None)
+dv = dovetest.Dovecot(a.root, None, plugin=a.engine, users=[bench.USER], extra_conf=conf,
+                      mail_driver=fmt)
 dv.start()
 import oracle_sets
 res = []

@@ -122,13 +122,17 @@ int sift_gramfile_writer_finish(struct sift_gramfile_writer **writer,
 				const char **error_r);
 /* Close and free without finishing (the caller removes the file). */
 void sift_gramfile_writer_abort(struct sift_gramfile_writer **writer);
-/* Fill filter, which covers nothing yet, from a SIFT_GRAMS_FILE's
-   contents *buf if they verify, name generation gen, cover at most limit
-   bytes, and record_ok() confirms each covered record against the terms
-   file.  Returns TRUE if loaded: the filter then owns *buf (set to
-   NULL); else filter and *buf are unchanged and error_r says why. */
+/* Fill filter, which covers nothing yet, from the SIFT_GRAMS_FILE open
+   at *fd if its header and tables verify, it names generation gen,
+   covers at most limit bytes, and record_ok() confirms each covered
+   record against the terms file.  Only the header and the tables (the
+   records and blocks, about 2 % of the file) are read: the filters'
+   slices are read when a query needs them.  Returns TRUE if loaded: the
+   filter then owns the fd (*fd set to -1) or has no use for it (*fd
+   left, to close); else the filter is unchanged and error_r says
+   why. */
 bool sift_gramfilter_import(struct sift_gramfilter *filter, uint64_t gen,
-			    uint64_t limit, buffer_t **buf,
+			    uint64_t limit, int *fd,
 			    bool (*record_ok)(void *context,
 					      const struct sift_gram_record *rec),
 			    void *context, const char **error_r);
@@ -169,6 +173,14 @@ bool sift_gramfilter_verify_block(struct sift_gramfilter *filter,
 uint64_t sift_gramfilter_tail_checked(const struct sift_gramfilter *filter);
 void sift_gramfilter_set_tail_checked(struct sift_gramfilter *filter,
 				      uint64_t upto);
+/* Set the size of a loaded filter's cache of slices (0: the default;
+   tests). */
+void sift_gramfilter_set_slice_cache(size_t bytes);
+/* Slices a loaded filter read from the file, and those of them that
+   didn't verify or couldn't be read (tests). */
+void sift_gramfilter_slice_stats(const struct sift_gramfilter *filter,
+				 unsigned int *reads_r,
+				 unsigned int *damaged_r);
 /* Set the budget (0: SIFT_GRAM_MAX_BYTES; tests). */
 void sift_gramfilter_set_budget(size_t bytes);
 /* Drop every cached filter (tests, measurements). */
@@ -207,7 +219,7 @@ void sift_gram_query_init(struct sift_gram_query *q,
    block's file offset and length (whole lines within one record's
    payload), and *record_next_r the end of the block's record.  With an
    unusable query every covered block is returned. */
-bool sift_gramfilter_next(const struct sift_gramfilter *filter,
+bool sift_gramfilter_next(struct sift_gramfilter *filter,
 			  const struct sift_gram_query *q, uint64_t limit,
 			  unsigned int *iter, uint64_t *offset_r,
 			  uint32_t *len_r);

@@ -209,7 +209,7 @@ def test_first_search_verifies_blocks_not_records(pair):
         pytest.skip("the side files are fts-sift's")
     fts.doveadm("fts", "optimize", "-u", "alice")
     with open(side_file(fts, "grams"), "rb") as f:
-        assert f.read(8) == b"SIFTGRM3"
+        assert f.read(8) == b"SIFTGRM4"
     grams = os.path.getsize(side_file(fts, "grams"))
     assert os.path.getsize(side_file(fts, "terms")) > 2 * WINDOW
     # a rare string (few blocks) and a fragment of made-up words (blocks

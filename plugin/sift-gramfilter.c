@@ -1202,6 +1202,10 @@ bool sift_gramfilter_import(struct sift_gramfilter *filter, uint64_t gen,
 		}
 	}
 	buffer_free(&tables);
+	/* (the buffer sift_gramfilter_get() sized for filters of the
+	   whole file: only records appended later need one now) */
+	buffer_free(&filter->bits);
+	filter->bits = buffer_create_dynamic(default_pool, 4096);
 	filter->loaded_blocks = hdr.block_count;
 	filter->block_verified = buffer_create_dynamic(default_pool,
 		(hdr.block_count + 7) / 8 + 1);

@@ -35,22 +35,41 @@
    scans of the file, once per process and file.
 
    The writer that rewrites the terms file (sift_termfiles_write_terms())
-   makes the filters of the new file as it writes it and streams them,
-   block by block, to SIFT_GRAMS_FILE next to it (sift_gramfile_writer:
-   holding them whole, with the copy saved, took 25 MB more at the
-   checkpoint of a 300,000-message bulk run), so that a session's first searches
-   don't build them: each imap process used to spend its first four
-   substring searches building a quarter each (about 35 ms each at 30,000
-   messages, four times that at 100,000).  The file is an optional cache,
-   not part of the index's format: a missing, stale or damaged one is
-   ignored and the filters are built as before.  A reader takes it only
-   if its checksum verifies, it names the terms file's generation, it
-   covers no more than the committed bytes, and each terms record it
-   describes carries the same length and checksum in the terms file:
-   so its filters describe exactly the bytes being searched (the records
-   of a generation never change up to its committed length).  Each
-   block also carries the checksum of its bytes (SIFTGRM3), which a
-   search checks before it matches them. */
+   makes the filters of the new file as it writes it and saves them to
+   SIFT_GRAMS_FILE next to it (sift_gramfile_writer), so that a session's
+   first searches don't build them: each imap process used to spend its
+   first four substring searches building a quarter each (about 35 ms
+   each at 30,000 messages, four times that at 100,000).  The file is an
+   optional cache, not part of the index's format: a missing, stale,
+   damaged or older-version one is ignored and the filters are built as
+   before.
+
+   The file (SIFTGRM4, layout in sift-gramfilter.c) is bit-sliced and
+   read lazily, so that it stays off the imap process's heap: every
+   saved block's filter has the same number of bits, and the file holds,
+   for each bit position, that bit of every block (a slice, #blocks / 8
+   bytes).  A trigram's three bit positions are the same in every block,
+   so a search reads three slices per trigram of its string with pread()
+   (about 50 KB for a 16-trigram string at 300,000 messages, against the
+   whole 17.6 MB file that SIFTGRM3 read and checksummed into the heap
+   on each process's first substring search) into a cache of at most
+   1 MB per file.  On open a reader reads only the header and the tables
+   (the covered records and each block's length and checksum, about 2 %
+   of the file) and takes the file only if the header's checksum and the
+   tables' verify, it names the terms file's generation, it covers no
+   more than the committed bytes, the records chain from the terms
+   file's first record and the blocks cut each record exactly, and each
+   terms record it describes carries the same length and checksum in the
+   terms file: so its filters describe exactly the bytes being searched
+   (the records of a generation never change up to its committed
+   length).  The slices come in groups, each with its own checksum
+   (seeded with the header's checksum, the generation and the group's
+   number), verified when the group is read: a group that doesn't
+   verify or can't be read counts as all bits set, so the blocks are
+   read instead of skipped (a filter may say "maybe" wrongly, never
+   "no").  Each block carries the checksum of its bytes, which a search
+   checks before it matches them.  Records appended after the file's
+   coverage get in-process filters, as before. */
 #ifndef SIFT_GRAMFILTER_H
 #define SIFT_GRAMFILTER_H
 

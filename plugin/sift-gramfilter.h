@@ -78,8 +78,10 @@
 /* target block size (a block holds whole lines; one longer line is a
    block of its own) */
 #define SIFT_GRAM_BLOCK_SIZE (16 * 1024)
-/* filter memory per process at most (all cached files together; also
-   the most one saved filter file holds) */
+/* filter memory per process at most (all cached files together: the
+   in-process filters' bits, a loaded file's tables and slice cache); a
+   saved file's filters take at most 8 times this (a reader holds only
+   its tables, about 2 % of it, and at most 1 MB of its slices) */
 #define SIFT_GRAM_MAX_BYTES (24 * 1024 * 1024)
 /* a search covers at least this many more bytes of the file (else a
    quarter of it: sift-termfiles.c) */
@@ -116,19 +118,23 @@ bool sift_gramfilter_reserve(struct sift_gramfilter *filter, size_t bytes);
 /* TRUE the first time it is called for filter: whether to try loading
    the saved filters (once per cached filter, whatever the outcome). */
 bool sift_gramfilter_want_import(struct sift_gramfilter *filter);
-/* The writer of a SIFT_GRAMS_FILE (at path, created or truncated): the
-   filters of the records added, made block by block and written as they
-   are made, so that its memory stays a few hundred KB (the records and
-   blocks) whatever the terms file's size; the same blocks and bits as
-   sift_gramfilter_add_record() makes for those records. */
+/* The writer of a SIFT_GRAMS_FILE (at path, created or truncated; and
+   an unlinked temporary file beside it): the filters of the records
+   added, made block by block (the same blocks as
+   sift_gramfilter_add_record() cuts, 16,384 bits each) and written to
+   the temporary file as they are made, then sliced into the file by
+   sift_gramfile_writer_finish(), so that its memory stays a few MB (the
+   records' and blocks' tables, 2 MB of slices at a time) whatever the
+   terms file's size. */
 struct sift_gramfile_writer;
 int sift_gramfile_writer_open(const char *path, mode_t mode,
 			      struct sift_gramfile_writer **writer_r,
 			      const char **error_r);
 /* Cover the terms record at offset (payload data, len, checksum sum;
-   next: the offset after it) if it is the next one and the file stays
-   within SIFT_GRAM_MAX_BYTES (what a reader loads whole).  Returns TRUE if it is
-   now covered. */
+   next: the offset after it, offset + SIFT_RECORD_HEADER_SIZE + len; the
+   first one at SIFT_RECORD_FILE_HEADER_SIZE) if it is the next one and
+   the file's filters stay within 8 times SIFT_GRAM_MAX_BYTES.  Returns
+   TRUE if it is now covered. */
 bool sift_gramfile_writer_add_record(struct sift_gramfile_writer *writer,
 				     uint64_t offset, uint64_t next,
 				     const unsigned char *data, uint32_t len,

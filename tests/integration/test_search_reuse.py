@@ -250,3 +250,44 @@ def test_first_search_verifies_blocks_not_records(pair):
                                                             grams)
     finally:
         conn.logout()
+
+
+def test_older_grams_file_is_ignored(pair):
+    """A grams file of an older layout (SIFTGRM3 and before, which a
+    reader loaded whole) is ignored: the searches build the filters in
+    the process, and every answer is the oracle's (pieces of every length
+    of a rare word and of made-up words, in fresh sessions), with no
+    problem logged; the same with the current file put back."""
+    fts, oracle = pair
+    if fts.plugin != "sift":
+        pytest.skip("the side files are fts-sift's")
+    fts.doveadm("fts", "optimize", "-u", "alice")
+    path = side_file(fts, "grams")
+    with open(path, "rb") as f:
+        current = f.read()
+    assert current[:8] == b"SIFTGRM4"
+    needles = [RARE[i:i + n] for n in range(3, len(RARE) + 1)
+               for i in (0, len(RARE) - n)]
+    for n in (1, MESSAGES // 3, MESSAGES):
+        w = word(n, 2)
+        needles += [w[i:i + k] for k in range(3, len(w) + 1)
+                    for i in (0, len(w) - k)]
+    oconn = session(oracle)
+    try:
+        wants = [oracle.uid_search(oconn, "BODY", n) for n in needles]
+    finally:
+        oconn.logout()
+    assert any(wants) and not all(len(w) == 0 for w in wants)
+    for label, data in (("SIFTGRM3", b"SIFTGRM3" + current[8:]),
+                        ("current", current)):
+        with open(path, "wb") as f:
+            f.write(data)
+        fts.close_connections()
+        since = fts.log_size()
+        conn = session(fts)
+        try:
+            for n, want in zip(needles, wants):
+                assert fts.uid_search(conn, "BODY", n) == want, (label, n)
+        finally:
+            conn.logout()
+        assert fts.log_problems(since) == [], label

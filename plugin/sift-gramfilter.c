@@ -1039,6 +1039,13 @@ int sift_gramfile_writer_finish(struct sift_gramfile_writer **_w,
 	       hdr.slice_count < (uint64_t)w->max_block * GRAM_BITS_PER_BYTE)
 		hdr.slice_count *= 2;
 	hdr.slice_bytes = (hdr.block_count + 7) / 8;
+	/* a slice is whole bytes: with one to three blocks the slices
+	   would take up to 8 times their bits; such a file is a few
+	   blocks a search reads anyway: fewer bits, at most twice theirs */
+	while (hdr.slice_count > GRAM_MIN_SLICES &&
+	       (uint64_t)hdr.slice_count * hdr.slice_bytes >
+	       2 * (uint64_t)hdr.block_count * GRAM_ROW_BYTES)
+		hdr.slice_count /= 2;
 	hdr.group_slices = 1;
 	while (hdr.group_slices < hdr.slice_count &&
 	       hdr.group_slices * hdr.slice_bytes < GRAM_MIN_GROUP_BYTES)

@@ -665,13 +665,37 @@ static void test_gramfilter_saved_exact(void)
 						file % 3 == 1 ? 4096 : 0);
 		/* some files of small records only: their blocks' filters
 		   folded to fewer bits */
-		fake_file_random(&f, 3 + rng_next() % 8, file % 5 == 4);
+		/* and files of one or two records: few blocks, their
+		   filters folded to fewer bits (at most twice the bits of
+		   unsliced filters) */
+		fake_file_random(&f, file % 5 == 2 || file % 5 == 3 ?
+				 1 + rng_next() % 2 : 3 + rng_next() % 8,
+				 file % 5 >= 3);
 		count = array_count(&f.record_offsets);
 		/* the file covers all records, or the first ones (the rest
 		   appended later) */
 		covered_count = file % 2 == 0 ? count :
 			1 + rng_next() % count;
 		path = write_grams_file(&f, covered_count, 0x9000 + file);
+		{
+			/* the header's block_count, slice_count,
+			   group_slices, slice_bytes */
+			buffer_t *saved = read_whole(path);
+			uint32_t fields[4];
+
+			memcpy(fields, CONST_PTR_OFFSET(saved->data, 28),
+			       sizeof(fields));
+			test_assert_idx(fields[1] >= 256 && fields[1] <= 16384 &&
+					(fields[1] & (fields[1] - 1)) == 0, file);
+			test_assert_idx(fields[3] == (fields[0] + 7) / 8, file);
+			test_assert_idx(fields[1] == 256 ||
+					(uint64_t)fields[1] * fields[3] <=
+					2 * (uint64_t)fields[0] * 2048, file);
+			if (getenv("GRAMS_VERBOSE") != NULL)
+				i_info("file %u: %u blocks, %u slices, %zu bytes",
+				       file, fields[0], fields[1], saved->used);
+			buffer_free(&saved);
+		}
 		covered = covered_count < count ?
 			array_idx_elem(&f.record_offsets, covered_count) :
 			str_len(f.data);

@@ -35,22 +35,41 @@
    scans of the file, once per process and file.
 
    The writer that rewrites the terms file (sift_termfiles_write_terms())
-   makes the filters of the new file as it writes it and streams them,
-   block by block, to SIFT_GRAMS_FILE next to it (sift_gramfile_writer:
-   holding them whole, with the copy saved, took 25 MB more at the
-   checkpoint of a 300,000-message bulk run), so that a session's first searches
-   don't build them: each imap process used to spend its first four
-   substring searches building a quarter each (about 35 ms each at 30,000
-   messages, four times that at 100,000).  The file is an optional cache,
-   not part of the index's format: a missing, stale or damaged one is
-   ignored and the filters are built as before.  A reader takes it only
-   if its checksum verifies, it names the terms file's generation, it
-   covers no more than the committed bytes, and each terms record it
-   describes carries the same length and checksum in the terms file:
-   so its filters describe exactly the bytes being searched (the records
-   of a generation never change up to its committed length).  Each
-   block also carries the checksum of its bytes (SIFTGRM3), which a
-   search checks before it matches them. */
+   makes the filters of the new file as it writes it and saves them to
+   SIFT_GRAMS_FILE next to it (sift_gramfile_writer), so that a session's
+   first searches don't build them: each imap process used to spend its
+   first four substring searches building a quarter each (about 35 ms
+   each at 30,000 messages, four times that at 100,000).  The file is an
+   optional cache, not part of the index's format: a missing, stale,
+   damaged or older-version one is ignored and the filters are built as
+   before.
+
+   The file (SIFTGRM4, layout in sift-gramfilter.c) is bit-sliced and
+   read lazily, so that it stays off the imap process's heap: every
+   saved block's filter has the same number of bits, and the file holds,
+   for each bit position, that bit of every block (a slice, #blocks / 8
+   bytes).  A trigram's three bit positions are the same in every block,
+   so a search reads three slices per trigram of its string with pread()
+   (about 50 KB for a 16-trigram string at 300,000 messages, against the
+   whole 17.6 MB file that SIFTGRM3 read and checksummed into the heap
+   on each process's first substring search) into a cache of at most
+   1 MB per file.  On open a reader reads only the header and the tables
+   (the covered records and each block's length and checksum, about 2 %
+   of the file) and takes the file only if the header's checksum and the
+   tables' verify, it names the terms file's generation, it covers no
+   more than the committed bytes, the records chain from the terms
+   file's first record and the blocks cut each record exactly, and each
+   terms record it describes carries the same length and checksum in the
+   terms file: so its filters describe exactly the bytes being searched
+   (the records of a generation never change up to its committed
+   length).  The slices come in groups, each with its own checksum
+   (seeded with the header's checksum, the generation and the group's
+   number), verified when the group is read: a group that doesn't
+   verify or can't be read counts as all bits set, so the blocks are
+   read instead of skipped (a filter may say "maybe" wrongly, never
+   "no").  Each block carries the checksum of its bytes, which a search
+   checks before it matches them.  Records appended after the file's
+   coverage get in-process filters, as before. */
 #ifndef SIFT_GRAMFILTER_H
 #define SIFT_GRAMFILTER_H
 
@@ -59,8 +78,10 @@
 /* target block size (a block holds whole lines; one longer line is a
    block of its own) */
 #define SIFT_GRAM_BLOCK_SIZE (16 * 1024)
-/* filter memory per process at most (all cached files together; also
-   the most one saved filter file holds) */
+/* filter memory per process at most (all cached files together: the
+   in-process filters' bits, a loaded file's tables and slice cache); a
+   saved file's filters take at most 8 times this (a reader holds only
+   its tables, about 2 % of it, and at most 1 MB of its slices) */
 #define SIFT_GRAM_MAX_BYTES (24 * 1024 * 1024)
 /* a search covers at least this many more bytes of the file (else a
    quarter of it: sift-termfiles.c) */
@@ -97,19 +118,23 @@ bool sift_gramfilter_reserve(struct sift_gramfilter *filter, size_t bytes);
 /* TRUE the first time it is called for filter: whether to try loading
    the saved filters (once per cached filter, whatever the outcome). */
 bool sift_gramfilter_want_import(struct sift_gramfilter *filter);
-/* The writer of a SIFT_GRAMS_FILE (at path, created or truncated): the
-   filters of the records added, made block by block and written as they
-   are made, so that its memory stays a few hundred KB (the records and
-   blocks) whatever the terms file's size; the same blocks and bits as
-   sift_gramfilter_add_record() makes for those records. */
+/* The writer of a SIFT_GRAMS_FILE (at path, created or truncated; and
+   an unlinked temporary file beside it): the filters of the records
+   added, made block by block (the same blocks as
+   sift_gramfilter_add_record() cuts, 16,384 bits each) and written to
+   the temporary file as they are made, then sliced into the file by
+   sift_gramfile_writer_finish(), so that its memory stays a few MB (the
+   records' and blocks' tables, 2 MB of slices at a time) whatever the
+   terms file's size. */
 struct sift_gramfile_writer;
 int sift_gramfile_writer_open(const char *path, mode_t mode,
 			      struct sift_gramfile_writer **writer_r,
 			      const char **error_r);
 /* Cover the terms record at offset (payload data, len, checksum sum;
-   next: the offset after it) if it is the next one and the file stays
-   within SIFT_GRAM_MAX_BYTES (what a reader loads whole).  Returns TRUE if it is
-   now covered. */
+   next: the offset after it, offset + SIFT_RECORD_HEADER_SIZE + len; the
+   first one at SIFT_RECORD_FILE_HEADER_SIZE) if it is the next one and
+   the file's filters stay within 8 times SIFT_GRAM_MAX_BYTES.  Returns
+   TRUE if it is now covered. */
 bool sift_gramfile_writer_add_record(struct sift_gramfile_writer *writer,
 				     uint64_t offset, uint64_t next,
 				     const unsigned char *data, uint32_t len,
@@ -122,13 +147,17 @@ int sift_gramfile_writer_finish(struct sift_gramfile_writer **writer,
 				const char **error_r);
 /* Close and free without finishing (the caller removes the file). */
 void sift_gramfile_writer_abort(struct sift_gramfile_writer **writer);
-/* Fill filter, which covers nothing yet, from a SIFT_GRAMS_FILE's
-   contents *buf if they verify, name generation gen, cover at most limit
-   bytes, and record_ok() confirms each covered record against the terms
-   file.  Returns TRUE if loaded: the filter then owns *buf (set to
-   NULL); else filter and *buf are unchanged and error_r says why. */
+/* Fill filter, which covers nothing yet, from the SIFT_GRAMS_FILE open
+   at *fd if its header and tables verify, it names generation gen,
+   covers at most limit bytes, and record_ok() confirms each covered
+   record against the terms file.  Only the header and the tables (the
+   records and blocks, about 2 % of the file) are read: the filters'
+   slices are read when a query needs them.  Returns TRUE if loaded: the
+   filter then owns the fd (*fd set to -1) or has no use for it (*fd
+   left, to close); else the filter is unchanged and error_r says
+   why. */
 bool sift_gramfilter_import(struct sift_gramfilter *filter, uint64_t gen,
-			    uint64_t limit, buffer_t **buf,
+			    uint64_t limit, int *fd,
 			    bool (*record_ok)(void *context,
 					      const struct sift_gram_record *rec),
 			    void *context, const char **error_r);
@@ -169,6 +198,14 @@ bool sift_gramfilter_verify_block(struct sift_gramfilter *filter,
 uint64_t sift_gramfilter_tail_checked(const struct sift_gramfilter *filter);
 void sift_gramfilter_set_tail_checked(struct sift_gramfilter *filter,
 				      uint64_t upto);
+/* Set the size of a loaded filter's cache of slices (0: the default;
+   tests). */
+void sift_gramfilter_set_slice_cache(size_t bytes);
+/* Slices a loaded filter read from the file, and those of them that
+   didn't verify or couldn't be read (tests). */
+void sift_gramfilter_slice_stats(const struct sift_gramfilter *filter,
+				 unsigned int *reads_r,
+				 unsigned int *damaged_r);
 /* Set the budget (0: SIFT_GRAM_MAX_BYTES; tests). */
 void sift_gramfilter_set_budget(size_t bytes);
 /* Drop every cached filter (tests, measurements). */
@@ -207,7 +244,7 @@ void sift_gram_query_init(struct sift_gram_query *q,
    block's file offset and length (whole lines within one record's
    payload), and *record_next_r the end of the block's record.  With an
    unusable query every covered block is returned. */
-bool sift_gramfilter_next(const struct sift_gramfilter *filter,
+bool sift_gramfilter_next(struct sift_gramfilter *filter,
 			  const struct sift_gram_query *q, uint64_t limit,
 			  unsigned int *iter, uint64_t *offset_r,
 			  uint32_t *len_r);

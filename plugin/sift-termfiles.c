@@ -225,35 +225,22 @@ static void sift_termfiles_load_grams(struct sift_termfiles *dict,
 {
 	const char *path = t_strconcat(dict->dir, "/"SIFT_GRAMS_FILE, NULL);
 	const char *error;
-	struct stat st;
-	buffer_t *buf;
-	void *data;
 	int fd;
 
 	fd = open(path, O_RDONLY);
 	if (fd == -1)
 		return;
-	/* (at most the filters' budget, other files' filters evicted as
-	   needed: the writer's are bounded the same, and the file holds
-	   little besides the bits) */
-	if (fstat(fd, &st) < 0 || st.st_size <= 0 ||
-	    !sift_gramfilter_reserve(filter, st.st_size)) {
-		i_close_fd(&fd);
-		return;
-	}
-	buf = buffer_create_dynamic(default_pool, st.st_size);
-	data = buffer_append_space_unsafe(buf, st.st_size);
-	if (read_full(fd, data, st.st_size) > 0 &&
-	    !sift_gramfilter_import(filter, dict->terms.gen, dict->terms.len,
-				    &buf, gram_record_ok, dict, &error)) {
+	/* (only its header and tables are read here, its filters' slices
+	   as searches need them: the filter keeps the fd) */
+	if (!sift_gramfilter_import(filter, dict->terms.gen, dict->terms.len,
+				    &fd, gram_record_ok, dict, &error)) {
 		/* a stale or damaged cache: the filters are built as
 		   before */
 		if (sift_rfile_error(&dict->terms) != NULL)
 			sift_termfiles_read_failed(dict, &dict->terms);
 	}
-	if (buf != NULL)
-		buffer_free(&buf);
-	i_close_fd(&fd);
+	if (fd != -1)
+		i_close_fd(&fd);
 }
 
 /* With saved filters: verify the terms records after theirs (once per

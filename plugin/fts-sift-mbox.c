@@ -10,9 +10,20 @@
    the message then ended after its first header line ("Cached message
    size larger than expected", the message indexed without its body) and
    an HTML part read after the message failed an assertion in Dovecot's
-   mbox stream (the indexer-worker died on every such message).  Maildir
-   and dbox open each message's own file for each mail, so only mbox
-   mailboxes get this.
+   mbox stream (the indexer-worker died on every such message).
+
+   The same holds on any format where a plugin caches the message's
+   decoded stream per user: zlib (2.4: mail_compress) and mail_crypt give
+   every mail of the message they read last one shared stream and seek it
+   back to the start when another mail opens it
+   (SIFT_COMPAT_STREAM_CACHE_PLUGINS).  Measured on 2.3 with mdbox,
+   zlib_save = gz and mail_attachment_dir: the backend's header check
+   opened the message while the fts plugin read it and the indexer-worker
+   panicked in Dovecot's attachment stream ("istream-concat.c: assertion
+   failed: (cur_data_pos == data_size)") on every message with an
+   externalized attachment, so those mailboxes were never indexed.  With
+   such a plugin loaded, mailboxes of every format get the copy.  Maildir
+   and dbox without them open each message's own file for each mail.
 
    The copy is made in the mail's precache (which the fts plugin's own
    precache, called next, builds the index from), so the shared stream
@@ -39,9 +50,11 @@
 #include "fts-sift-plugin.h"
 #include "fts-backend-sift.h"
 #include "sift-index.h"
+#include "sift-compat.h"
 #include "fts-sift-mbox.h"
 
 #include <unistd.h>
+#include <dlfcn.h>
 
 /* a larger message is copied to a temporary file */
 #define SIFT_MBOX_COPY_MEMORY (1024 * 1024)
@@ -69,15 +82,49 @@ static MODULE_CONTEXT_DEFINE_INIT(sift_mbox_storage_module,
 static MODULE_CONTEXT_DEFINE_INIT(sift_mbox_mail_module,
 				  &mail_module_register);
 
+static bool sift_mbox_box_is_mbox(struct mailbox *box)
+{
+	return strcmp(box->storage->name, "mbox") == 0;
+}
+
+/* A plugin that shares one decoded stream between the mails of a message
+   is loaded in this process (its name), or NULL. */
+static const char *sift_mbox_stream_cache_plugin(void)
+{
+	static const char *const inits[] = {
+		SIFT_COMPAT_STREAM_CACHE_PLUGINS
+	};
+	unsigned int i;
+
+	for (i = 0; i < N_ELEMENTS(inits); i++) {
+		if (dlsym(RTLD_DEFAULT, inits[i]) != NULL)
+			return t_strndup(inits[i], strlen(inits[i]) -
+					 strlen("_plugin_init"));
+	}
+	return NULL;
+}
+
+/* Whether box's messages are copied before they are indexed: fts-sift
+   indexes it, and its messages are read through a stream that mails of
+   the same message share (mbox, or a stream-caching plugin). */
 static bool sift_mbox_box_is_ours(struct mailbox *box)
 {
 	struct fts_backend *backend;
+	const char *plugin;
 
-	if (strcmp(box->storage->name, "mbox") != 0)
-		return FALSE;
 	backend = fts_list_backend(box->list);
-	return backend != NULL &&
-		strcmp(backend->name, fts_backend_sift.name) == 0;
+	if (backend == NULL ||
+	    strcmp(backend->name, fts_backend_sift.name) != 0)
+		return FALSE;
+	if (sift_mbox_box_is_mbox(box))
+		return TRUE;
+	plugin = sift_mbox_stream_cache_plugin();
+	if (plugin == NULL)
+		return FALSE;
+	e_debug(box->event, "fts-sift: %s shares a message's stream between "
+		"its mails: each message is copied before it is indexed",
+		plugin);
+	return TRUE;
 }
 
 /* Write the rest of input to a new unlinked temporary file of the
@@ -264,7 +311,8 @@ static void sift_mbox_mailbox_allocated(struct mailbox *box)
 	mbox->module_ctx.super = *v;
 	box->vlast = &mbox->module_ctx.super;
 	v->free = sift_mbox_mailbox_free;
-	v->delete_box = sift_mbox_delete_box;
+	if (sift_mbox_box_is_mbox(box))
+		v->delete_box = sift_mbox_delete_box;
 	MODULE_CONTEXT_SET(box, sift_mbox_storage_module, mbox);
 }
 

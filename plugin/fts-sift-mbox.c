@@ -33,9 +33,17 @@
    beyond, and lives until the next message's copy or the mailbox's
    close.
 
-   And a DELETE of an mbox mailbox removes Dovecot's index files from
-   .imap/<name>/ but not the plugin's fts-sift/ beside them (nor the
-   directory, then not empty): the delete removes it too. */
+   And a DELETE of a mailbox whose index directory is not the mailbox's
+   own directory removes Dovecot's index files from it but not the
+   plugin's fts-sift/ beside them (nor the directory, then not empty):
+   mbox (.imap/<name>/), and every format with INDEX= elsewhere
+   (maildir: <INDEX>/.<name>/); and where it is the mailbox's own
+   directory, Dovecot may keep the directory because of it (maildir
+   LAYOUT=fs).  A mailbox created again under the name found the old
+   index, which its UIDVALIDITY check rebuilt (with a warning) at the
+   first use, and every deleted mailbox's index stayed on disk until
+   then.  So the delete removes it too, for every mailbox fts-sift
+   indexes. */
 #include "lib.h"
 #include "str.h"
 #include "istream.h"
@@ -66,6 +74,8 @@
 
 struct sift_mbox_mailbox {
 	union mailbox_module_context module_ctx;
+	/* messages are copied before they are indexed (shared streams) */
+	bool copies;
 	/* the copy of message uid (NULL: none; copy_failed: taking it
 	   failed, the error was logged) */
 	uint32_t uid;
@@ -104,18 +114,21 @@ static const char *sift_mbox_stream_cache_plugin(void)
 	return NULL;
 }
 
-/* Whether box's messages are copied before they are indexed: fts-sift
-   indexes it, and its messages are read through a stream that mails of
-   the same message share (mbox, or a stream-caching plugin). */
 static bool sift_mbox_box_is_ours(struct mailbox *box)
 {
-	struct fts_backend *backend;
+	struct fts_backend *backend = fts_list_backend(box->list);
+
+	return backend != NULL &&
+		strcmp(backend->name, fts_backend_sift.name) == 0;
+}
+
+/* Whether box's messages are copied before they are indexed: they are
+   read through a stream that mails of the same message share (mbox, or
+   a stream-caching plugin). */
+static bool sift_mbox_box_copies(struct mailbox *box)
+{
 	const char *plugin;
 
-	backend = fts_list_backend(box->list);
-	if (backend == NULL ||
-	    strcmp(backend->name, fts_backend_sift.name) != 0)
-		return FALSE;
 	if (sift_mbox_box_is_mbox(box))
 		return TRUE;
 	plugin = sift_mbox_stream_cache_plugin();
@@ -252,8 +265,9 @@ static void sift_mbox_mail_allocated(struct mail *_mail)
 	struct mail_private *mail = (struct mail_private *)_mail;
 	struct mail_vfuncs *v = mail->vlast;
 	union mail_module_context *mmail;
+	struct sift_mbox_mailbox *mbox = SIFT_MBOX_CONTEXT(_mail->box);
 
-	if (SIFT_MBOX_CONTEXT(_mail->box) == NULL)
+	if (mbox == NULL || !mbox->copies)
 		return;
 	mmail = p_new(mail->pool, union mail_module_context, 1);
 	mmail->super = *v;
@@ -273,26 +287,44 @@ static void sift_mbox_mailbox_free(struct mailbox *box)
 static int sift_mbox_delete_box(struct mailbox *box)
 {
 	struct sift_mbox_mailbox *mbox = SIFT_MBOX_CONTEXT(box);
-	const char *path = NULL, *slash, *error;
+	const char *path = NULL, *box_dir = NULL, *index_dir, *slash, *error;
 	enum unlink_directory_flags flags = UNLINK_DIRECTORY_FLAG_RMDIR;
 
-	/* (the path while the mailbox still exists) */
+	/* (the paths while the mailbox still exists) */
 	if (sift_index_path(box, &path) <= 0)
 		path = NULL;
 	else
 		path = t_strdup(path);
+	if (mailbox_get_path_to(box, MAILBOX_LIST_PATH_TYPE_MAILBOX,
+				&box_dir) <= 0)
+		box_dir = NULL;
+	else
+		box_dir = t_strdup(box_dir);
+	/* first: where the index lies in the mailbox's own directory,
+	   Dovecot removes that directory only if nothing it doesn't know is
+	   left in it (maildir LAYOUT=fs kept Maildir/<name>/fts-sift/, and
+	   the mailbox created again found the old index).  An index removed
+	   for a DELETE that then fails is only built again. */
+	if (path != NULL &&
+	    unlink_directory(path, flags, &error) < 0 && errno != ENOENT) {
+		e_warning(box->event, "fts-sift: Couldn't remove the index "
+			  "of the mailbox being deleted: %s", error);
+		path = NULL;
+	}
 	if (mbox->module_ctx.super.delete_box(box) < 0)
 		return -1;
 	if (path == NULL)
 		return 0;
-	if (unlink_directory(path, flags, &error) < 0 && errno != ENOENT) {
-		e_warning(box->event, "fts-sift: Couldn't remove the index "
-			  "of the deleted mailbox: %s", error);
-		return 0;
-	}
-	/* the index directory Dovecot emptied (.imap/<name>) */
+	/* the index directory Dovecot emptied (.imap/<name>, <INDEX>/.<name>),
+	   unless it is the mailbox's own directory (whatever Dovecot left
+	   there is its business) */
 	slash = strrchr(path, '/');
-	if (slash != NULL && rmdir(t_strdup_until(path, slash)) < 0 &&
+	if (slash == NULL)
+		return 0;
+	index_dir = t_strdup_until(path, slash);
+	if (box_dir != NULL && strcmp(index_dir, box_dir) == 0)
+		return 0;
+	if (rmdir(index_dir) < 0 &&
 	    errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST) {
 		e_debug(box->event, "fts-sift: rmdir of the deleted mailbox's "
 			"index directory failed: %m");
@@ -308,11 +340,11 @@ static void sift_mbox_mailbox_allocated(struct mailbox *box)
 	if (!sift_mbox_box_is_ours(box))
 		return;
 	mbox = p_new(box->pool, struct sift_mbox_mailbox, 1);
+	mbox->copies = sift_mbox_box_copies(box);
 	mbox->module_ctx.super = *v;
 	box->vlast = &mbox->module_ctx.super;
 	v->free = sift_mbox_mailbox_free;
-	if (sift_mbox_box_is_mbox(box))
-		v->delete_box = sift_mbox_delete_box;
+	v->delete_box = sift_mbox_delete_box;
 	MODULE_CONTEXT_SET(box, sift_mbox_storage_module, mbox);
 }
 
@@ -325,7 +357,7 @@ sift_mbox_copy_of(struct mailbox *box, uint32_t uid,
 	struct sift_mbox_mailbox *mbox = SIFT_MBOX_CONTEXT(box);
 
 	*mbox_r = NULL;
-	if (mbox == NULL)
+	if (mbox == NULL || !mbox->copies)
 		return SIFT_MBOX_NOT_MBOX;
 	if (mbox->uid != uid || mbox->copy == NULL)
 		return SIFT_MBOX_NO_COPY;

@@ -22,49 +22,64 @@ import pytest
 
 import fixtures
 import html_mail
-from dovetest import Dovecot, new_test_root, remove_test_root
+from dovetest import Dovecot, new_test_root, remove_test_root, _quote_mailbox
 from fixtures import with_dates
 from test_mail_formats import FormatPair, _loose, _folder_checks
 from test_search_oracle import CASES
 
 USER = "alice"
+GEN = "Gen"
 
-# name -> Dovecot() keyword arguments; "{root}" is the instance's root.
-# index: where INBOX's fts-sift directory must be (relative to the home
-# unless it starts with "{root}"), or None where no index can exist
+# name -> Dovecot() keyword arguments, and: index, where INBOX's fts-sift
+# directory must be (relative to the home; "GUID": counted, "MEMORY":
+# none may exist); dates (default True): INBOX's searches also ANDed with
+# dates; big: INBOX also holds the 10 MB message (where the plugin's
+# reads of a message differ: compressed, externalized attachments; its
+# copy is a temporary file, over 1 MB).
 CONFIGS = {
     "maildir-gz": dict(mail_driver="maildir", storage={"compress": "gz"},
-                       index="Maildir/fts-sift"),
+                       index="Maildir/fts-sift", big=True),
     "mdbox-zstd": dict(mail_driver="mdbox", storage={"compress": "zstd"},
-                       index="mdbox/mailboxes/INBOX/dbox-Mails/fts-sift"),
+                       index="mdbox/mailboxes/INBOX/dbox-Mails/fts-sift", big=True),
     "maildir-lz4": dict(mail_driver="maildir", storage={"compress": "lz4"},
                         index="Maildir/fts-sift", dates=False),
     "sdbox-attachments": dict(
         mail_driver="sdbox", storage={"attachment_dir": "{home}/attachments",
                                       "attachment_min_size": "1k"},
-        index="sdbox/mailboxes/INBOX/dbox-Mails/fts-sift"),
+        index="sdbox/mailboxes/INBOX/dbox-Mails/fts-sift", dates=False),
     "mdbox-attachments-gz": dict(
         mail_driver="mdbox", storage={"attachment_dir": "{home}/attachments",
                                       "attachment_min_size": "1k", "compress": "gz"},
-        index="mdbox/mailboxes/INBOX/dbox-Mails/fts-sift"),
+        index="mdbox/mailboxes/INBOX/dbox-Mails/fts-sift", big=True),
     "maildir-layout-fs": dict(mail_driver="maildir", mail_options={"LAYOUT": "fs"},
                               index="Maildir/fts-sift", dates=False),
+    # (directories named by the mailbox GUID: the index is counted, not
+    # looked up)
     "maildir-layout-index": dict(mail_driver="maildir", mail_options={"LAYOUT": "index"},
-                                 index=None, dates=False),
+                                 index="GUID", dates=False),
     "mdbox-layout-index": dict(mail_driver="mdbox", mail_options={"LAYOUT": "index"},
-                               index=None, dates=False),
+                               index="GUID", dates=False),
     "maildir-dot-separator": dict(mail_driver="maildir", namespace_separator=".",
                                   index="Maildir/fts-sift", dates=False),
     "maildir-index-control": dict(
         mail_driver="maildir", mail_options={"INDEX": "{home}/mail-index",
                                              "CONTROL": "{home}/mail-control"},
-        index="mail-index/fts-sift", dates=False),
+        index="mail-index/.INBOX/fts-sift", dates=False),
+    # expunged mail is moved to .EXPUNGED (test_lazy_expunge)
+    "maildir-lazy-expunge": dict(mail_driver="maildir", storage={"lazy_expunge": ".EXPUNGED"},
+                                 index="Maildir/fts-sift", dates=False),
+    "mdbox-lazy-expunge": dict(mail_driver="mdbox", storage={"lazy_expunge": ".EXPUNGED"},
+                               index="mdbox/mailboxes/INBOX/dbox-Mails/fts-sift", dates=False),
+    # no index files: the fts plugin leaves the namespace alone (searches
+    # are Dovecot's own); fts-sift says so in the log
     "maildir-index-memory": dict(mail_driver="maildir", mail_options={"INDEX": "MEMORY"},
-                                 index=None, dates=False),
+                                 index="MEMORY", dates=False),
 }
 
+# (index 5 is the parent renamed with its child at 6; 1 is deleted and
+# created again)
 FOLDER_NAMES = ["Caf\u00e9 \u00fcber", "Sp ace", "A&B", "100% done", "\u65e5\u672c\u8a9e",
-                "Deep/Er/Still/Deeper", "x*y", "Tab\u00e9/Sub \u00e5"]
+                "Deep", "Deep/Er/Still/Deeper", "x*y", "Tab\u00e9/Sub \u00e5"]
 
 
 def _fill(text, root):
@@ -72,7 +87,7 @@ def _fill(text, root):
 
 
 def _instance(root, plugin, cfg):
-    kw = {k: v for k, v in cfg.items() if k not in ("index", "dates")}
+    kw = {k: v for k, v in cfg.items() if k not in ("index", "dates", "big")}
     kw["mail_options"] = {k: _fill(v, root) for k, v in kw.get("mail_options", {}).items()}
     kw["storage"] = {k: _fill(v, root) if isinstance(v, str) else v
                      for k, v in kw.get("storage", {}).items()}
@@ -143,14 +158,18 @@ def cfg(request):
         pair.name = name
         pair.conf = conf
         uids = {}
-        for fx in fixtures.build_messages(big=os.environ.get("SIFT_TEST_BIG", "1") != "0"):
+        big = conf.get("big", False) and os.environ.get("SIFT_TEST_BIG", "1") != "0"
+        for fx in fixtures.build_messages(big=big):
             uids[fx.key] = pair.both("append", USER, "INBOX", fx.raw, date=fx.date)
         assert None not in uids.values(), "APPEND returned no APPENDUID"
-        pair.gen = generated(7, 24)
-        for key, raw, _q in pair.gen:
-            uids[key] = pair.both("append", USER, "INBOX", raw)
         pair.uids = uids
         pair.name_uids(USER, "INBOX", {u: k for k, u in uids.items()})
+        # the generated mail in a folder of its own (searches there read
+        # fewer messages on the oracle than in INBOX, with its big ones)
+        pair.gen = generated(7, 18)
+        pair.gen_uids = {}
+        for key, raw, _q in pair.gen:
+            pair.gen_uids[key] = pair.both("append", USER, GEN, raw)
         fts.search(USER, "INBOX", "BODY", "warmupword")
         yield pair
     except BaseException:
@@ -162,16 +181,10 @@ def cfg(request):
         remove_test_root(root, failed[0] or request.session.testsfailed > 0)
 
 
-def _cases(dates):
-    return with_dates(CASES) if dates else [
-        pytest.param(c, k, id=cid) for cid, c, k in CASES]
-
-
 @pytest.mark.parametrize("criteria,kw", with_dates(CASES))
 def test_inbox_equals_oracle(cfg, criteria, kw, request):
     # the dated variants only where CONFIGS says (time)
-    if "+" in request.node.callspec.id.split("-", 1)[-1] and \
-            not cfg.conf.get("dates", True):
+    if "+" in request.node.callspec.id and not cfg.conf.get("dates", True):
         pytest.skip("dated variants run on the compressed and attachment configurations")
     cfg.check(USER, "INBOX", criteria, **kw)
 
@@ -191,7 +204,7 @@ def test_generated_second_reads(cfg):
     """Words only in big base64 attachments, attached messages' header
     addresses and HTML source: the plugin's own reads of the message
     must see what Dovecot sees (decompressed, attachments put back)."""
-    bad, nonempty = _generated_checks(cfg, "INBOX")
+    bad, nonempty = _generated_checks(cfg, GEN)
     assert not bad, "%d differ:\n%s" % (len(bad), "\n".join(bad[:30]))
     assert nonempty > 100, nonempty
     assert not cfg.fts.log_problems(), cfg.fts.log_problems()[:10]
@@ -200,8 +213,161 @@ def test_generated_second_reads(cfg):
 def test_index_location(cfg):
     """The index lies where the configuration keeps index files."""
     where = cfg.conf["index"]
-    if where is None:
+    if where == "GUID":
+        # INBOX and Gen
+        assert len(_index_dirs(cfg.fts)) == 2, _index_dirs(cfg.fts)
+        return
+    if where == "MEMORY":
+        assert "fts-sift: Namespace '' keeps no index files" in cfg.fts.log_text()
+        assert _index_dirs(cfg.fts) == []
         return
     path = where.replace("{root}", cfg.fts.root) if where.startswith("{root}") \
         else os.path.join(cfg.fts.home(USER), where)
     assert os.path.exists(os.path.join(path, "iamglass")), "no index at %s" % path
+
+
+def mutf7(name):
+    """An IMAP mailbox name in modified UTF-7 (RFC 3501 5.1.3)."""
+    out, run = [], []
+
+    def flush():
+        if run:
+            b = base64.b64encode("".join(run).encode("utf-16-be")).decode()
+            out.append("&" + b.rstrip("=").replace("/", ",") + "-")
+            run.clear()
+    for ch in name:
+        if " " <= ch <= "~":
+            flush()
+            out.append("&-" if ch == "&" else ch)
+        else:
+            run.append(ch)
+    flush()
+    return "".join(out)
+
+
+def _index_dirs(inst):
+    """Every fts-sift directory of the user's (home and index roots)."""
+    out = []
+    for dirpath, dirnames, _files in os.walk(inst.home(USER)):
+        if "fts-sift" in dirnames:
+            out.append(os.path.join(dirpath, "fts-sift"))
+            dirnames.remove("fts-sift")
+    return sorted(out)
+
+
+def _folder_queries(cfg, keys):
+    return [(k, q) for k, _raw, qs in cfg.gen if k in keys for q in qs[:4]]
+
+
+def test_folders_copy_expunge_rename_delete_restart(cfg):
+    """Folders with unusual names (UTF-8, spaces, &, %, *, deep
+    hierarchies): COPY generated mail there and search each; EXPUNGE some;
+    RENAME a parent with children and search the children under the new
+    name; DELETE a folder and create it again with other mail (its old
+    index must not answer); restart; every search equals the oracle, one
+    index directory per indexed mailbox remains, and the log is clean."""
+    sep = cfg.fts.namespace_separator or "/"
+    names = [n.replace("/", sep) for n in FOLDER_NAMES]
+    inv = cfg.gen_uids
+    keys = [k for k, _r, _q in cfg.gen]
+    bad = []
+
+    def compare(box, pairs):
+        b, n = fixtures.oracle_compare(cfg.fts, cfg.oracle, USER, box,
+                                       [q for _k, q in pairs])
+        bad.extend("%s: %s" % (box, x) for x in b)
+        return n
+
+    for i, name in enumerate(names):
+        box = mutf7(name)
+        cfg.both("create_mailbox", USER, box)
+        chosen = keys[i::3]
+        uids = ",".join(str(inv[k]) for k in chosen)
+        cfg.imap_both(USER, "COPY", uids, _quote_mailbox(box), source=GEN)
+        n = compare(box, _folder_queries(cfg, chosen))
+        assert n > 0, "nothing found in %s" % name
+        # words of messages not copied there
+        compare(box, _folder_queries(cfg, keys[(i + 1) % 3::3])[:6])
+    assert not bad, "\n".join(bad[:30])
+
+    # EXPUNGE half of one folder
+    box = mutf7(names[0])
+    all_uids = cfg.oracle.search(USER, box, "ALL")
+    cfg.both("expunge", USER, box, all_uids[::2])
+    compare(box, _folder_queries(cfg, keys[0::3]))
+
+    # RENAME a parent with a child (Deep -> "Ren & Co <sep> 100% Tiefe ü")
+    parent = names[5]
+    new_parent = "Ren & Co%s100%% Tiefe \u00fc" % sep
+    cfg.imap_both(USER, "RENAME", _quote_mailbox(mutf7(parent)),
+                  _quote_mailbox(mutf7(new_parent)))
+    names[5] = new_parent
+    names[6] = new_parent + names[6][len(parent):]
+    compare(mutf7(names[5]), _folder_queries(cfg, keys[5::3]))
+    compare(mutf7(names[6]), _folder_queries(cfg, keys[6::3]))
+
+    # DELETE a folder and create it again under its name with other mail
+    gone = mutf7(names[1])
+    cfg.imap_both(USER, "DELETE", _quote_mailbox(gone))
+    cfg.both("create_mailbox", USER, gone)
+    cfg.both("append", USER, gone, b"From: z@example.org\nSubject: again\n\nagainword\n")
+    compare(gone, [(None, ("BODY", "againword"))] + _folder_queries(cfg, keys[1::3]))
+
+    for inst in (cfg.fts, cfg.oracle):
+        inst.stop()
+        inst.start()
+    for i, name in enumerate(names):
+        if name != names[1]:
+            compare(mutf7(name), _folder_queries(cfg, keys[i::3])[:8])
+    compare(gone, [(None, ("BODY", "againword"))] + _folder_queries(cfg, keys[1::3])[:8])
+    assert not bad, "%d differ:\n%s" % (len(bad), "\n".join(bad[:30]))
+    assert not cfg.fts.log_problems(), cfg.fts.log_problems()[:10]
+    # one index per mailbox that has mail: INBOX, Gen and the folders (a parent
+    # of a deeper folder only exists as a name: no mail, no index), and
+    # none of a deleted mailbox (.EXPUNGED may have one with lazy_expunge)
+    if cfg.conf["index"] not in (None, "MEMORY"):
+        dirs = _index_dirs(cfg.fts)
+        want = 2 + len(names)
+        if "lazy_expunge" in cfg.conf.get("storage", {}):
+            assert want <= len(dirs) <= want + 1, "\n".join(dirs)
+        else:
+            assert len(dirs) == want, "\n".join(dirs)
+
+
+def test_lazy_expunge(cfg):
+    """lazy_expunge: EXPUNGE moves the messages to .EXPUNGED; searches in
+    the folder and in .EXPUNGED equal the oracle (the moved messages are
+    found there, no more in the folder), also after a second EXPUNGE
+    into the now indexed .EXPUNGED and a restart."""
+    if "lazy_expunge" not in cfg.conf.get("storage", {}):
+        pytest.skip("lazy_expunge configurations only")
+    trash = cfg.conf["storage"]["lazy_expunge"]
+    box = "LazySrc"
+    keys = [k for k, _r, _q in cfg.gen]
+    inv = cfg.gen_uids
+    cfg.both("create_mailbox", USER, box)
+    cfg.imap_both(USER, "COPY", ",".join(str(inv[k]) for k in keys), box, source=GEN)
+    queries = [q for _k, q in _folder_queries(cfg, keys)]
+    bad = []
+
+    def compare(where):
+        b, n = fixtures.oracle_compare(cfg.fts, cfg.oracle, USER, where, queries)
+        bad.extend("%s: %s" % (where, x) for x in b)
+        return n
+
+    compare(box)
+    all_uids = cfg.oracle.search(USER, box, "ALL")
+    cfg.both("expunge", USER, box, all_uids[::2])
+    assert cfg.oracle.search(USER, trash, "ALL"), "nothing moved to %s" % trash
+    assert compare(trash) > 0
+    compare(box)
+    cfg.both("expunge", USER, box, all_uids[1::4])
+    compare(trash)
+    compare(box)
+    for inst in (cfg.fts, cfg.oracle):
+        inst.stop()
+        inst.start()
+    compare(trash)
+    compare(box)
+    assert not bad, "%d differ:\n%s" % (len(bad), "\n".join(bad[:30]))
+    assert not cfg.fts.log_problems(), cfg.fts.log_problems()[:10]

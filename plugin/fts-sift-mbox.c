@@ -131,6 +131,10 @@ static bool sift_mbox_box_copies(struct mailbox *box)
 
 	if (sift_mbox_box_is_mbox(box))
 		return TRUE;
+	/* (a virtual mailbox's messages are indexed in their own
+	   mailboxes) */
+	if (strcmp(box->storage->name, "virtual") == 0)
+		return FALSE;
 	plugin = sift_mbox_stream_cache_plugin();
 	if (plugin == NULL)
 		return FALSE;
@@ -287,44 +291,30 @@ static void sift_mbox_mailbox_free(struct mailbox *box)
 static int sift_mbox_delete_box(struct mailbox *box)
 {
 	struct sift_mbox_mailbox *mbox = SIFT_MBOX_CONTEXT(box);
-	const char *path = NULL, *box_dir = NULL, *index_dir, *slash, *error;
+	const char *path = NULL, *slash, *error;
 	enum unlink_directory_flags flags = UNLINK_DIRECTORY_FLAG_RMDIR;
 
-	/* (the paths while the mailbox still exists) */
+	/* (the path while the mailbox still exists) */
 	if (sift_index_path(box, &path) <= 0)
 		path = NULL;
 	else
 		path = t_strdup(path);
-	if (mailbox_get_path_to(box, MAILBOX_LIST_PATH_TYPE_MAILBOX,
-				&box_dir) <= 0)
-		box_dir = NULL;
-	else
-		box_dir = t_strdup(box_dir);
-	/* first: where the index lies in the mailbox's own directory,
-	   Dovecot removes that directory only if nothing it doesn't know is
-	   left in it (maildir LAYOUT=fs kept Maildir/<name>/fts-sift/, and
-	   the mailbox created again found the old index).  An index removed
-	   for a DELETE that then fails is only built again. */
-	if (path != NULL &&
-	    unlink_directory(path, flags, &error) < 0 && errno != ENOENT) {
-		e_warning(box->event, "fts-sift: Couldn't remove the index "
-			  "of the mailbox being deleted: %s", error);
-		path = NULL;
-	}
+	/* (not before: Dovecot expunges the mailbox's messages first, and
+	   the fts plugin's expunges open the index again) */
 	if (mbox->module_ctx.super.delete_box(box) < 0)
 		return -1;
 	if (path == NULL)
 		return 0;
-	/* the index directory Dovecot emptied (.imap/<name>, <INDEX>/.<name>),
-	   unless it is the mailbox's own directory (whatever Dovecot left
-	   there is its business) */
+	if (unlink_directory(path, flags, &error) < 0 && errno != ENOENT) {
+		e_warning(box->event, "fts-sift: Couldn't remove the index "
+			  "of the deleted mailbox: %s", error);
+		return 0;
+	}
+	/* the directory Dovecot emptied but could not remove because of
+	   fts-sift/ (.imap/<name>, <INDEX>/.<name>, maildir LAYOUT=fs's
+	   <name>/); one that still holds anything (a child mailbox) stays */
 	slash = strrchr(path, '/');
-	if (slash == NULL)
-		return 0;
-	index_dir = t_strdup_until(path, slash);
-	if (box_dir != NULL && strcmp(index_dir, box_dir) == 0)
-		return 0;
-	if (rmdir(index_dir) < 0 &&
+	if (slash != NULL && rmdir(t_strdup_until(path, slash)) < 0 &&
 	    errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST) {
 		e_debug(box->event, "fts-sift: rmdir of the deleted mailbox's "
 			"index directory failed: %m");

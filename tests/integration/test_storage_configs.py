@@ -65,10 +65,11 @@ CONFIGS = {
         mail_driver="maildir", mail_options={"INDEX": "{home}/mail-index",
                                              "CONTROL": "{home}/mail-control"},
         index="mail-index/.INBOX/fts-sift", dates=False),
-    # expunged mail is moved to .EXPUNGED (test_lazy_expunge)
-    "maildir-lazy-expunge": dict(mail_driver="maildir", storage={"lazy_expunge": ".EXPUNGED"},
+    # expunged mail is moved to Expunged (test_lazy_expunge; maildir++
+    # allows no "." in a name)
+    "maildir-lazy-expunge": dict(mail_driver="maildir", storage={"lazy_expunge": "Expunged"},
                                  index="Maildir/fts-sift", dates=False),
-    "mdbox-lazy-expunge": dict(mail_driver="mdbox", storage={"lazy_expunge": ".EXPUNGED"},
+    "mdbox-lazy-expunge": dict(mail_driver="mdbox", storage={"lazy_expunge": "Expunged"},
                                index="mdbox/mailboxes/INBOX/dbox-Mails/fts-sift", dates=False),
     # no index files: the fts plugin leaves the namespace alone (searches
     # are Dovecot's own); fts-sift says so in the log
@@ -324,7 +325,7 @@ def test_folders_copy_expunge_rename_delete_restart(cfg):
     assert not cfg.fts.log_problems(), cfg.fts.log_problems()[:10]
     # one index per mailbox that has mail: INBOX, Gen and the folders (a parent
     # of a deeper folder only exists as a name: no mail, no index), and
-    # none of a deleted mailbox (.EXPUNGED may have one with lazy_expunge)
+    # none of a deleted mailbox (lazy_expunge's may have one)
     if cfg.conf["index"] not in (None, "MEMORY"):
         dirs = _index_dirs(cfg.fts)
         want = 2 + len(names)
@@ -335,10 +336,10 @@ def test_folders_copy_expunge_rename_delete_restart(cfg):
 
 
 def test_lazy_expunge(cfg):
-    """lazy_expunge: EXPUNGE moves the messages to .EXPUNGED; searches in
-    the folder and in .EXPUNGED equal the oracle (the moved messages are
-    found there, no more in the folder), also after a second EXPUNGE
-    into the now indexed .EXPUNGED and a restart."""
+    """lazy_expunge: EXPUNGE moves the messages to the lazy_expunge
+    mailbox; searches in the folder and there equal the oracle (the
+    moved messages are found there, no more in the folder), also after a
+    second EXPUNGE into the now indexed mailbox and a restart."""
     if "lazy_expunge" not in cfg.conf.get("storage", {}):
         pytest.skip("lazy_expunge configurations only")
     trash = cfg.conf["storage"]["lazy_expunge"]

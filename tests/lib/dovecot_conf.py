@@ -294,6 +294,8 @@ service imap-login {
             text += "mail_ext_attachment_path = %s\n" % self._expand(attachment_dir, False)
             if attachment_min_size:
                 text += "mail_ext_attachment_min_size = %s\n" % attachment_min_size
+            # (2.3's mail_attachment_fs; 2.4 wants it spelled out)
+            text += "mail_ext_attachment {\n  fs posix {\n  }\n}\n"
         if lazy_expunge:
             plugins.append("lazy_expunge")
             text += "lazy_expunge_mailbox = %s\n" % lazy_expunge

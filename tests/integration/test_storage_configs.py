@@ -40,9 +40,9 @@ CONFIGS = {
     "maildir-gz": dict(mail_driver="maildir", storage={"compress": "gz"},
                        index="Maildir/fts-sift", big=True),
     "mdbox-zstd": dict(mail_driver="mdbox", storage={"compress": "zstd"},
-                       index="mdbox/mailboxes/INBOX/dbox-Mails/fts-sift", big=True),
+                       index="mdbox/mailboxes/INBOX/dbox-Mails/fts-sift", dates=False),
     "maildir-lz4": dict(mail_driver="maildir", storage={"compress": "lz4"},
-                        index="Maildir/fts-sift", dates=False),
+                        index="Maildir/fts-sift", dates=False, cases="sample"),
     "sdbox-attachments": dict(
         mail_driver="sdbox", storage={"attachment_dir": "{home}/attachments",
                                       "attachment_min_size": "1k"},

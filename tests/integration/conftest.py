@@ -82,8 +82,9 @@ GROUPED_PARAMS = {"test_storage_configs.py": "cfg"}
 
 def _group_by_module_param(items):
     """Within each file of GROUPED_PARAMS, order the tests by the
-    fixture's value (first appearance first, otherwise as collected), in
-    the places those tests had."""
+    fixture's value (first appearance first), then as the file defines
+    them (a later test may build on an earlier one's state, as with one
+    parametrized fixture), in the places those tests had."""
     for fname, param in GROUPED_PARAMS.items():
         slots = [n for n, i in enumerate(items) if i.fspath.basename == fname]
         if not slots:
@@ -92,7 +93,8 @@ def _group_by_module_param(items):
         first = {}
         for i in mine:
             first.setdefault(i.callspec.params.get(param), len(first))
-        mine.sort(key=lambda i: first[i.callspec.params.get(param)])
+        mine.sort(key=lambda i: (first[i.callspec.params.get(param)],
+                                 i.function.__code__.co_firstlineno))
         for n, i in zip(slots, mine):
             items[n] = i
 

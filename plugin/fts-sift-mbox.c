@@ -10,9 +10,20 @@
    the message then ended after its first header line ("Cached message
    size larger than expected", the message indexed without its body) and
    an HTML part read after the message failed an assertion in Dovecot's
-   mbox stream (the indexer-worker died on every such message).  Maildir
-   and dbox open each message's own file for each mail, so only mbox
-   mailboxes get this.
+   mbox stream (the indexer-worker died on every such message).
+
+   The same holds on any format where a plugin caches the message's
+   decoded stream per user: zlib (2.4: mail_compress) and mail_crypt give
+   every mail of the message they read last one shared stream and seek it
+   back to the start when another mail opens it
+   (SIFT_COMPAT_STREAM_CACHE_PLUGINS).  Measured on 2.3 with mdbox,
+   zlib_save = gz and mail_attachment_dir: the backend's header check
+   opened the message while the fts plugin read it and the indexer-worker
+   panicked in Dovecot's attachment stream ("istream-concat.c: assertion
+   failed: (cur_data_pos == data_size)") on every message with an
+   externalized attachment, so those mailboxes were never indexed.  With
+   such a plugin loaded, mailboxes of every format get the copy.  Maildir
+   and dbox without them open each message's own file for each mail.
 
    The copy is made in the mail's precache (which the fts plugin's own
    precache, called next, builds the index from), so the shared stream
@@ -22,9 +33,17 @@
    beyond, and lives until the next message's copy or the mailbox's
    close.
 
-   And a DELETE of an mbox mailbox removes Dovecot's index files from
-   .imap/<name>/ but not the plugin's fts-sift/ beside them (nor the
-   directory, then not empty): the delete removes it too. */
+   And a DELETE of a mailbox whose index directory is not the mailbox's
+   own directory removes Dovecot's index files from it but not the
+   plugin's fts-sift/ beside them (nor the directory, then not empty):
+   mbox (.imap/<name>/), and every format with INDEX= elsewhere
+   (maildir: <INDEX>/.<name>/); and where it is the mailbox's own
+   directory, Dovecot may keep the directory because of it (maildir
+   LAYOUT=fs).  A mailbox created again under the name found the old
+   index, which its UIDVALIDITY check rebuilt (with a warning) at the
+   first use, and every deleted mailbox's index stayed on disk until
+   then.  So the delete removes it too, for every mailbox fts-sift
+   indexes. */
 #include "lib.h"
 #include "str.h"
 #include "istream.h"
@@ -39,9 +58,11 @@
 #include "fts-sift-plugin.h"
 #include "fts-backend-sift.h"
 #include "sift-index.h"
+#include "sift-compat.h"
 #include "fts-sift-mbox.h"
 
 #include <unistd.h>
+#include <dlfcn.h>
 
 /* a larger message is copied to a temporary file */
 #define SIFT_MBOX_COPY_MEMORY (1024 * 1024)
@@ -53,6 +74,8 @@
 
 struct sift_mbox_mailbox {
 	union mailbox_module_context module_ctx;
+	/* messages are copied before they are indexed (shared streams) */
+	bool copies;
 	/* the copy of message uid (NULL: none; copy_failed: taking it
 	   failed, the error was logged) */
 	uint32_t uid;
@@ -69,15 +92,56 @@ static MODULE_CONTEXT_DEFINE_INIT(sift_mbox_storage_module,
 static MODULE_CONTEXT_DEFINE_INIT(sift_mbox_mail_module,
 				  &mail_module_register);
 
+static bool sift_mbox_box_is_mbox(struct mailbox *box)
+{
+	return strcmp(box->storage->name, "mbox") == 0;
+}
+
+/* A plugin that shares one decoded stream between the mails of a message
+   is loaded in this process (its name), or NULL. */
+static const char *sift_mbox_stream_cache_plugin(void)
+{
+	static const char *const inits[] = {
+		SIFT_COMPAT_STREAM_CACHE_PLUGINS
+	};
+	unsigned int i;
+
+	for (i = 0; i < N_ELEMENTS(inits); i++) {
+		if (dlsym(RTLD_DEFAULT, inits[i]) != NULL)
+			return t_strndup(inits[i], strlen(inits[i]) -
+					 strlen("_plugin_init"));
+	}
+	return NULL;
+}
+
 static bool sift_mbox_box_is_ours(struct mailbox *box)
 {
-	struct fts_backend *backend;
+	struct fts_backend *backend = fts_list_backend(box->list);
 
-	if (strcmp(box->storage->name, "mbox") != 0)
-		return FALSE;
-	backend = fts_list_backend(box->list);
 	return backend != NULL &&
 		strcmp(backend->name, fts_backend_sift.name) == 0;
+}
+
+/* Whether box's messages are copied before they are indexed: they are
+   read through a stream that mails of the same message share (mbox, or
+   a stream-caching plugin). */
+static bool sift_mbox_box_copies(struct mailbox *box)
+{
+	const char *plugin;
+
+	if (sift_mbox_box_is_mbox(box))
+		return TRUE;
+	/* (a virtual mailbox's messages are indexed in their own
+	   mailboxes) */
+	if (strcmp(box->storage->name, "virtual") == 0)
+		return FALSE;
+	plugin = sift_mbox_stream_cache_plugin();
+	if (plugin == NULL)
+		return FALSE;
+	e_debug(box->event, "fts-sift: %s shares a message's stream between "
+		"its mails: each message is copied before it is indexed",
+		plugin);
+	return TRUE;
 }
 
 /* Write the rest of input to a new unlinked temporary file of the
@@ -205,8 +269,9 @@ static void sift_mbox_mail_allocated(struct mail *_mail)
 	struct mail_private *mail = (struct mail_private *)_mail;
 	struct mail_vfuncs *v = mail->vlast;
 	union mail_module_context *mmail;
+	struct sift_mbox_mailbox *mbox = SIFT_MBOX_CONTEXT(_mail->box);
 
-	if (SIFT_MBOX_CONTEXT(_mail->box) == NULL)
+	if (mbox == NULL || !mbox->copies)
 		return;
 	mmail = p_new(mail->pool, union mail_module_context, 1);
 	mmail->super = *v;
@@ -234,6 +299,8 @@ static int sift_mbox_delete_box(struct mailbox *box)
 		path = NULL;
 	else
 		path = t_strdup(path);
+	/* (not before: Dovecot expunges the mailbox's messages first, and
+	   the fts plugin's expunges open the index again) */
 	if (mbox->module_ctx.super.delete_box(box) < 0)
 		return -1;
 	if (path == NULL)
@@ -243,7 +310,9 @@ static int sift_mbox_delete_box(struct mailbox *box)
 			  "of the deleted mailbox: %s", error);
 		return 0;
 	}
-	/* the index directory Dovecot emptied (.imap/<name>) */
+	/* the directory Dovecot emptied but could not remove because of
+	   fts-sift/ (.imap/<name>, <INDEX>/.<name>, maildir LAYOUT=fs's
+	   <name>/); one that still holds anything (a child mailbox) stays */
 	slash = strrchr(path, '/');
 	if (slash != NULL && rmdir(t_strdup_until(path, slash)) < 0 &&
 	    errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST) {
@@ -261,6 +330,7 @@ static void sift_mbox_mailbox_allocated(struct mailbox *box)
 	if (!sift_mbox_box_is_ours(box))
 		return;
 	mbox = p_new(box->pool, struct sift_mbox_mailbox, 1);
+	mbox->copies = sift_mbox_box_copies(box);
 	mbox->module_ctx.super = *v;
 	box->vlast = &mbox->module_ctx.super;
 	v->free = sift_mbox_mailbox_free;
@@ -277,7 +347,7 @@ sift_mbox_copy_of(struct mailbox *box, uint32_t uid,
 	struct sift_mbox_mailbox *mbox = SIFT_MBOX_CONTEXT(box);
 
 	*mbox_r = NULL;
-	if (mbox == NULL)
+	if (mbox == NULL || !mbox->copies)
 		return SIFT_MBOX_NOT_MBOX;
 	if (mbox->uid != uid || mbox->copy == NULL)
 		return SIFT_MBOX_NO_COPY;

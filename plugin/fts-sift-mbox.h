@@ -1,5 +1,7 @@
-/* fts-sift-mbox.h: on mbox, the backend reads a message again from a
-   private copy (fts-sift-mbox.c). */
+/* fts-sift-mbox.h: on mbox, and on any format where zlib/mail_compress or
+   mail_crypt share a message's stream between its mails, the backend
+   reads a message again from a private copy (fts-sift-mbox.c); and a
+   deleted mailbox's index goes with it. */
 #ifndef FTS_SIFT_MBOX_H
 #define FTS_SIFT_MBOX_H
 
@@ -8,12 +10,13 @@ struct mailbox;
 struct istream;
 
 enum sift_mbox_copy_state {
-	/* not an mbox mailbox: read the message through a mail */
+	/* a mailbox without copies (not mbox, no stream-sharing plugin):
+	   read the message through a mail */
 	SIFT_MBOX_NOT_MBOX,
-	/* mbox, and *input_r is the message's copy (owned by the mailbox:
+	/* copies, and *input_r is the message's copy (owned by the mailbox:
 	   valid until the next message's precache; seek it before use) */
 	SIFT_MBOX_COPY,
-	/* mbox without a copy of this message (taking it failed, or it was
+	/* copies, but none of this message (taking it failed, or it was
 	   indexed without the mail's precache): reading the message again
 	   would move the stream the fts plugin reads, so don't */
 	SIFT_MBOX_NO_COPY,

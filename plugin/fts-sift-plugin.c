@@ -2,6 +2,8 @@
    differs between Dovecot versions, is in fts-sift-user-2x.c. */
 #include "lib.h"
 #include "mail-storage-hooks.h"
+#include "mail-namespace.h"
+#include "mailbox-list.h"
 #include "fts-api-private.h"
 #include "fts-sift-user.h"
 #include "fts-sift-plugin.h"
@@ -17,10 +19,39 @@ struct event_category event_category_fts_sift = {
 	.name = "fts-sift",
 };
 
+/* A namespace without index files (INDEX=MEMORY, 2.4: mail_index_path =
+   MEMORY) has nowhere to keep a full-text index: the fts plugin then
+   leaves the namespace alone (no backend; only a debug line), and its
+   searches are Dovecot's own, exact but reading every message.  Say so
+   once per process, for users whose fts driver is sift. */
+static void fts_sift_mail_namespaces_created(struct mail_namespace *namespaces)
+{
+	static bool logged = FALSE;
+	struct mail_namespace *ns;
+	const char *path;
+
+	if (logged || namespaces == NULL ||
+	    !fts_sift_user_uses_sift(namespaces->user))
+		return;
+	for (ns = namespaces; ns != NULL; ns = ns->next) {
+		if (ns->list == NULL || (ns->flags & NAMESPACE_FLAG_UNUSABLE) != 0)
+			continue;
+		if (mailbox_list_get_root_path(ns->list,
+				MAILBOX_LIST_PATH_TYPE_INDEX, &path))
+			continue;
+		e_info(ns->user->event, "fts-sift: Namespace '%s' keeps no "
+		       "index files (in-memory indexes): no full-text index "
+		       "there, its searches are Dovecot's own (exact, but "
+		       "each reads every message)", ns->prefix);
+		logged = TRUE;
+	}
+}
+
 /* the user setup's hook; what it does differs between Dovecot versions
    (fts-sift-user-23.c, fts-sift-user-24.c) */
 static struct mail_storage_hooks fts_sift_user_hooks = {
 	.mail_user_created = fts_sift_mail_user_created,
+	.mail_namespaces_created = fts_sift_mail_namespaces_created,
 };
 
 void fts_sift_plugin_init(struct module *module)

@@ -61,6 +61,12 @@ static void fts_sift_mail_user_deinit(struct mail_user *user)
 	fuser->module_ctx.super.deinit(user);
 }
 
+bool fts_sift_user_uses_sift(struct mail_user *user)
+{
+	return null_strcmp(mail_user_plugin_getenv(user, "fts"),
+			   fts_backend_sift.name) == 0;
+}
+
 void fts_sift_mail_user_created(struct mail_user *user)
 {
 	struct mail_user_vfuncs *v = user->vlast;

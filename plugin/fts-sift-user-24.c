@@ -19,7 +19,7 @@
 #include "fts-sift-user.h"
 
 /* Whether one of the user's fts { } filters names this driver. */
-static bool fts_sift_user_uses_sift(struct mail_user *user)
+bool fts_sift_user_uses_sift(struct mail_user *user)
 {
 	const struct fts_settings *set;
 	const char *error, *driver;

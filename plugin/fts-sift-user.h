@@ -13,6 +13,9 @@ struct fts_sift_settings;
 
 /* The mail_user_created hook (fts-sift-plugin.c adds it). */
 void fts_sift_mail_user_created(struct mail_user *user);
+/* Whether the user's fts driver is sift (2.3: plugin { fts = sift }; 2.4:
+   one of the user's fts { } filters). */
+bool fts_sift_user_uses_sift(struct mail_user *user);
 
 /* At backend init: the backend's own event (a child of the right parent,
    with the fts-sift category and log prefix) and its settings.

@@ -15,6 +15,19 @@
 	fts_mail_user_init(user, error_r)
 #endif
 
+/* Plugins that keep the last message's decoded stream (decompressed,
+   decrypted) per user and give every mail of that message the one stream,
+   seeking it back to the start at each open (their istream_opened: "use
+   the cached stream"): found by an entry point (dlsym), see
+   fts-sift-mbox.c.  2.4 renamed zlib to mail_compress. */
+#if SIFT_FTS_USER_INIT_ARGS == 4
+#  define SIFT_COMPAT_STREAM_CACHE_PLUGINS \
+	"mail_compress_plugin_init", "mail_crypt_plugin_init"
+#else
+#  define SIFT_COMPAT_STREAM_CACHE_PLUGINS \
+	"zlib_plugin_init", "mail_crypt_plugin_init"
+#endif
+
 /* The acl plugin's private structs (acl-api-private.h), for sift-acl.c.
    Why read them at all: a search must see a SETACL made by another
    process at once, so sift-acl.c drops the acl plugin's per-process

@@ -69,7 +69,34 @@ def _drop_23_only(config, items):
 def pytest_collection_modifyitems(config, items):
     _note_upgrade_test()
     _drop_23_only(config, items)
+    _group_by_module_param(items)
     _deselect_corpus_tests(config, items)
+
+
+# files whose tests get a module-scoped fixture parametrized per test (by
+# pytest_generate_tests, each test its own subset): pytest then no longer
+# groups them by its value, and each change of value would start the
+# fixture (a pair of Dovecot instances) again
+GROUPED_PARAMS = {"test_storage_configs.py": "cfg"}
+
+
+def _group_by_module_param(items):
+    """Within each file of GROUPED_PARAMS, order the tests by the
+    fixture's value (first appearance first), then as the file defines
+    them (a later test may build on an earlier one's state, as with one
+    parametrized fixture), in the places those tests had."""
+    for fname, param in GROUPED_PARAMS.items():
+        slots = [n for n, i in enumerate(items) if i.fspath.basename == fname]
+        if not slots:
+            continue
+        mine = [items[n] for n in slots]
+        first = {}
+        for i in mine:
+            first.setdefault(i.callspec.params.get(param), len(first))
+        mine.sort(key=lambda i: (first[i.callspec.params.get(param)],
+                                 i.function.__code__.co_firstlineno))
+        for n, i in zip(slots, mine):
+            items[n] = i
 
 
 def _note_upgrade_test():

@@ -48,12 +48,12 @@ class FormatPair(Pair):
             method, args[:2], a, b)
         return a
 
-    def imap_both(self, user, command, *args):
-        """One IMAP command (after SELECT INBOX) on both instances."""
+    def imap_both(self, user, command, *args, source="INBOX"):
+        """One IMAP command (after SELECT of source) on both instances."""
         for inst in (self.fts, self.oracle):
             conn = inst.imap(user)
             try:
-                inst.select(conn, "INBOX")
+                inst.select(conn, source)
                 typ, data = conn.uid(command, *args) if command in ("COPY",) else \
                     getattr(conn, command.lower())(*args)
                 assert typ == "OK", "%s %s on %s: %s %s" % (

@@ -118,7 +118,7 @@ service submission-login {
         # 2.3: in a shared namespace's location the owner's variables are
         # written %%h / %%u (expanded per owner, later)
         return (text.replace("{owner_home}", "%%h").replace("{owner_user}", "%%u")
-                .replace("{user}", "%u"))
+                .replace("{user}", "%u").replace("{home}", "%h"))
 
     def _location(self, driver, path, index=None, index_private=None, ns=False):
         loc = "%s:%s" % (driver, path)
@@ -128,8 +128,34 @@ service submission-login {
             loc += ":INDEXPVT=%s" % index_private
         return self._expand(loc, ns)
 
-    def mail_location(self, driver, path, index=None):
-        return "mail_location = %s\n" % self._location(driver, path, index)
+    def mail_location(self, driver, path, index=None, options=None):
+        """options: {"LAYOUT": "fs"|"index", "INDEX": path|"MEMORY",
+        "CONTROL": path} (2.3 location keys; see Syntax24 for 2.4)."""
+        loc = self._location(driver, path, index)
+        for k, v in (options or {}).items():
+            loc += ":%s=%s" % (k, self._expand(v, False))
+        return "mail_location = %s\n" % loc
+
+    def storage(self, compress=None, attachment_dir=None,
+                attachment_min_size=None, lazy_expunge=None):
+        """Storage features, version-neutral: compress (a method: gz,
+        zstd, lz4, bz2: new mail is written compressed), attachment_dir
+        (dbox single-instance attachment storage, with
+        attachment_min_size), lazy_expunge (the mailbox expunged mail is
+        moved to).  Returns (mail plugins, plugin settings, top-level
+        configuration text)."""
+        plugins, settings, text = [], {}, ""
+        if compress:
+            plugins.append("zlib")
+            settings["zlib_save"] = compress
+        if attachment_dir:
+            text += "mail_attachment_dir = %s\n" % self._expand(attachment_dir, False)
+            if attachment_min_size:
+                text += "mail_attachment_min_size = %s\n" % attachment_min_size
+        if lazy_expunge:
+            plugins.append("lazy_expunge")
+            settings["lazy_expunge"] = lazy_expunge
+        return plugins, settings, text
 
     def _ns_prefix(self, prefix):
         return self._expand(prefix, True)
@@ -231,7 +257,7 @@ service imap-login {
     def _expand(self, text, in_namespace):
         return (text.replace("{owner_home}", "%{owner_home}")
                 .replace("{owner_user}", "%{owner_user}")
-                .replace("{user}", "%{user}"))
+                .replace("{user}", "%{user}").replace("{home}", "%{home}"))
 
     def _mail_lines(self, driver, path, index=None, index_private=None, ns=False):
         # (a 2.3 location's ":INBOX=<path>" is a setting of its own)
@@ -245,8 +271,35 @@ service imap-login {
             lines.append("mail_index_private_path = %s" % self._expand(index_private, ns))
         return lines
 
-    def mail_location(self, driver, path, index=None):
-        return "\n".join(self._mail_lines(driver, path, index)) + "\n"
+    # 2.3 location keys -> 2.4 settings
+    _OPTION_SETTINGS = {"LAYOUT": "mailbox_list_layout", "INDEX": "mail_index_path",
+                        "CONTROL": "mail_control_path"}
+
+    def mail_location(self, driver, path, index=None, options=None):
+        lines = self._mail_lines(driver, path, index)
+        for k, v in (options or {}).items():
+            v = self._expand(v, False)
+            if k == "LAYOUT":
+                v = v.lower()
+            lines.append("%s = %s" % (self._OPTION_SETTINGS[k], v))
+        return "\n".join(lines) + "\n"
+
+    def storage(self, compress=None, attachment_dir=None,
+                attachment_min_size=None, lazy_expunge=None):
+        plugins, settings, text = [], {}, ""
+        if compress:
+            plugins.append("mail_compress")
+            text += "mail_compress_write_method = %s\n" % compress
+        if attachment_dir:
+            text += "mail_ext_attachment_path = %s\n" % self._expand(attachment_dir, False)
+            if attachment_min_size:
+                text += "mail_ext_attachment_min_size = %s\n" % attachment_min_size
+            # (2.3's mail_attachment_fs; 2.4 wants it spelled out)
+            text += "mail_ext_attachment {\n  fs posix {\n  }\n}\n"
+        if lazy_expunge:
+            plugins.append("lazy_expunge")
+            text += "lazy_expunge_mailbox = %s\n" % lazy_expunge
+        return plugins, settings, text
 
     def _ns_prefix(self, prefix):
         # the owner in a shared prefix is $user in 2.4

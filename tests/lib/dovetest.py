@@ -348,7 +348,9 @@ class Dovecot:
     def __init__(self, root, port, plugin="sift", users=("alice", "bob"),
                  plugin_settings=None, extra_conf="", oracle_of=None,
                  acl=False, public_dir=None, virtual=None, user_ids=None,
-                 access_group=None, access_dir_mode=0o770, mail_driver=None):
+                 access_group=None, access_dir_mode=0o770, mail_driver=None,
+                 mail_path=None, mail_options=None, storage=None,
+                 namespace_separator=None):
         if plugin not in PLUGINS:
             raise ValueError("plugin must be one of %s, not %r" % (PLUGINS, plugin))
         self.root = os.path.abspath(root)
@@ -375,6 +377,18 @@ class Dovecot:
                 raise ValueError("mail_driver must be one of %s" % sorted(MAIL_PATHS))
             self.mail_driver = mail_driver
             self.mail_path = MAIL_PATHS[mail_driver]
+        if mail_path is not None:
+            self.mail_path = mail_path
+        # Storage configuration beyond the driver (dovecot_conf renders
+        # each for its version): mail_options, location keys such as
+        # {"LAYOUT": "fs", "INDEX": "MEMORY", "CONTROL": "<path>"} (paths
+        # may hold {user}); storage, dovecot_conf.Syntax23.storage()'s
+        # arguments (compress=, attachment_dir=, attachment_min_size=,
+        # lazy_expunge=); namespace_separator, the inbox namespace's
+        # separator (default "/")
+        self.mail_options = dict(mail_options or {})
+        self.storage = dict(storage or {})
+        self.namespace_separator = namespace_separator
         self.etc_dir = os.path.join(self.root, "etc")
         self.base_dir = os.path.join(self.root, "run")
         self.state_dir = os.path.join(self.root, "state")
@@ -447,6 +461,7 @@ class Dovecot:
         if self.acl:
             settings["acl"] = "vfile"
             settings["acl_shared_dict"] = "file:%s/shared-mailboxes.db" % self.acl_dict_dir
+        settings.update(self.syntax.storage(**self.storage)[1])
         settings.update(self.plugin_settings)
         return settings
 
@@ -456,6 +471,8 @@ class Dovecot:
         mail_plugins = {"none": [], "sift": ["fts", "fts_sift"],
                         "xapian": ["fts", "fts_xapian"],
                         "flatcurve": ["fts", "fts_flatcurve"]}[self.plugin]
+        storage_plugins, _, storage_text = syn.storage(**self.storage)
+        mail_plugins = storage_plugins + mail_plugins
         if self.virtual:
             mail_plugins = ["virtual"] + mail_plugins
         if self.acl:
@@ -482,12 +499,18 @@ service indexer-worker {
         conf += syn.auth(self.passwd_path)
         conf += syn.mail_location(
             self.mail_driver, self.mail_path,
-            index=("%s/{user}" % self.index_root) if self.index_root else None)
+            index=("%s/{user}" % self.index_root) if self.index_root else None,
+            options=self.mail_options)
+        conf += storage_text
         conf += """\
 # throw-away mail: no fsync per delivered message (20 ms -> 1 ms per APPEND)
 mail_fsync = never
 """
-        conf += syn.namespace("inbox", "", inbox=True)
+        if self.namespace_separator:
+            conf += syn.namespace("inbox", "", inbox=True,
+                                  separator=self.namespace_separator)
+        else:
+            conf += syn.namespace("inbox", "", inbox=True)
         conf += self._namespaces_conf()
         if self.plugin == "sift":
             conf += "mail_plugin_dir = %s\n" % self.module_dir

@@ -356,6 +356,35 @@ static int sift_index_meta(struct sift_index *index, const char *key,
 	return 0;
 }
 
+/* A database without sift.format must be empty.  Returns 1 if it is, 0
+   if it holds documents (damaged: *corrupt_r set, index->damage says
+   why) or can't be read (as sift_index_meta()), -1 on error (logged). */
+static int sift_index_check_empty(struct sift_index *index, bool *corrupt_r)
+{
+	enum sift_xstatus status;
+	uint32_t doc_count, last_docid;
+	const char *error;
+
+	status = sift_xdb_stats(index->db, &doc_count, &last_docid, &error);
+	if (status != SIFT_X_OK) {
+		*corrupt_r = status != SIFT_X_NOMEM;
+		if (*corrupt_r)
+			sift_index_set_damage(index, error);
+		else
+			sift_index_error(index, "Reading the statistics of",
+					 error);
+		return *corrupt_r ? 0 : -1;
+	}
+	if (doc_count == 0 && last_docid == 0)
+		return 1;
+	*corrupt_r = TRUE;
+	sift_index_set_damage(index, t_strdup_printf(
+		"no %s metadata, but %u documents (last document id %u): "
+		"its tables are damaged", SIFT_META_FORMAT, doc_count,
+		last_docid));
+	return 0;
+}
+
 /* What decides the terms of a text: the ICU and Unicode versions,
    whether accents are folded, and whether attachments are decoded (an
    index built without a decoder lacks their text, one built with it
@@ -451,7 +480,17 @@ static int sift_index_read_meta(struct sift_index *index)
 	index->stored_last_uid = 0;
 	i_zero(&index->files);
 	if (format == NULL) {
-		/* new (or never committed) database */
+		/* new (or never committed) database, unless it holds
+		   documents: a table block overwritten with garbage can make
+		   Xapian find no metadata at all without an error (glass
+		   has no block checksums).  Taken for new, the writer would
+		   add every message again over documents it can't update,
+		   and fail each commit for good. */
+		ret = sift_index_check_empty(index, &corrupt);
+		if (ret <= 0) {
+			free(format);
+			return corrupt ? 0 : -1;
+		}
 	} else if (strcmp(format, SIFT_FORMAT_VERSION) != 0) {
 		problem = t_strdup_printf("has format %s, this version "
 					  "writes %s", format,
@@ -1415,6 +1454,7 @@ int sift_index_commit_last_uid(struct sift_index *index, uint32_t last_uid)
 {
 	struct timeval start, end;
 	struct event *event;
+	enum sift_xstatus status;
 	const char *error;
 
 	if (sift_index_run_active(index)) {
@@ -1440,8 +1480,23 @@ int sift_index_commit_last_uid(struct sift_index *index, uint32_t last_uid)
 	sift_termfiles_writer_state(index->dict, &index->files);
 	sift_phrase_filter_writer_state(index->gaps, &index->files.gaps);
 	if (sift_index_set_commit_meta(index, index->db, &index->files,
-				       last_uid, &error) < 0 ||
-	    sift_xdb_commit(index->db, &error) != SIFT_X_OK) {
+				       last_uid, &error) < 0) {
+		sift_index_error(index, "Committing", error);
+		event_unref(&event);
+		return -1;
+	}
+	status = sift_xdb_commit(index->db, &error);
+	if (status == SIFT_X_CORRUPT) {
+		/* Xapian found damage its open didn't (a table block no
+		   read before touched): every later commit would fail the
+		   same way, so the index goes aside now and the next
+		   indexing run rebuilds it.  This run's changes are lost
+		   with it; nothing claims them. */
+		(void)sift_index_move_aside(index, error);
+		event_unref(&event);
+		return -1;
+	}
+	if (status != SIFT_X_OK) {
 		sift_index_error(index, "Committing", error);
 		event_unref(&event);
 		return -1;

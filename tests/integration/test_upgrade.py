@@ -14,6 +14,7 @@ test is not collected, and conftest's report says so.
 
 import os
 import shutil
+import time
 
 from dovecot_conf import syntax
 from dovetest import Dovecot, instance_pair, new_test_root, remove_test_root
@@ -61,6 +62,17 @@ def _check_all(fts, oracle):
         assert got == expected, (q, got, expected)
 
 
+def _wait_for_export(src):
+    """.ci/run runs the 2.3 and 2.4 suites at the same time: wait (at most
+    SIFT_UPGRADE_WAIT seconds) until the 2.3 suite has exported its home,
+    or has ended without (then it left 'ended' beside it)."""
+    deadline = time.time() + float(os.environ.get("SIFT_UPGRADE_WAIT", "0"))
+    ended = os.path.join(os.path.dirname(src), "ended")
+    while not os.path.isdir(src) and not os.path.exists(ended) and \
+            time.time() < deadline:
+        time.sleep(2)
+
+
 if syntax().version < 24:
     def test_write_23_index(request):
         with instance_pair("upgrade23", (USER,),
@@ -74,12 +86,17 @@ if syntax().version < 24:
             index_dirs = [r for r, d, f in os.walk(fts.maildir(USER)) if r.endswith("fts-sift")]
             assert index_dirs, "no fts-sift index was written"
             if export:
+                # appears whole (renamed into place): the 2.4 suite may
+                # be waiting for it (SIFT_UPGRADE_WAIT)
                 shutil.rmtree(export, ignore_errors=True)
-                shutil.copytree(fts.home(USER), os.path.join(export, "home"), symlinks=True)
+                shutil.copytree(fts.home(USER), os.path.join(export, "home.new"),
+                                symlinks=True)
+                os.rename(os.path.join(export, "home.new"), os.path.join(export, "home"))
 
 elif os.environ.get("SIFT_UPGRADE_IMPORT"):
     def test_open_23_index_under_24(request):
         src = os.path.join(os.environ["SIFT_UPGRADE_IMPORT"], "home")
+        _wait_for_export(src)
         assert os.path.isdir(src), "SIFT_UPGRADE_IMPORT has no home: %s" % src
         root = new_test_root("upgrade24")
         fts = Dovecot(os.path.join(root, "fts"), None, plugin="sift", users=(USER,))

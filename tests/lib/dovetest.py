@@ -52,6 +52,7 @@ import grp
 import imaplib
 import os
 import pwd
+import random
 import re
 import shutil
 import signal
@@ -192,7 +193,26 @@ def parse_uid_set(text):
 
 
 def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    """A TCP port on 127.0.0.1 that was free a moment ago.
+
+    With SIFT_PORT_RANGE=LO-HI, one from that range: .ci/run gives the
+    test suites it runs at the same time disjoint ranges below the
+    kernel's ephemeral ports, so that no suite (nor any client
+    connection's source port) takes a port another suite's instance was
+    just given and has not bound yet."""
+    rng = os.environ.get("SIFT_PORT_RANGE", "")
+    if rng:
+        lo, hi = (int(x) for x in rng.split("-", 1))
+        ports = list(range(lo, hi + 1))
+        random.shuffle(ports)
+        for port in ports[:2000]:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+        raise DovecotError("no free port in SIFT_PORT_RANGE=%s" % rng)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -24,7 +24,7 @@ struct sift_setting_def {
 	{ key, type, default_value, offsetof(struct fts_sift_settings, name) }
 
 /* The defaults keep an indexing process well under 128 MB on dense mail
-   (see the README's benchmark) while committing rarely enough to be
+   (see "Memory" in doc/measurements.md) while committing rarely enough to be
    fast.  The same defaults are in fts-sift-settings-24.c. */
 static const struct sift_setting_def sift_setting_defs[] = {
 	DEF(SIFT_SET_UINT, "fts_sift_commit_batch", commit_batch, "250"),

@@ -34,7 +34,7 @@
    SIFT_OPAQUE_RUN_MIN_TOKEN bytes on: they are pieces of the same id or
    signature (at 30,000 list messages the pooled words fell from 202,000
    terms, 164,000 of them held by one message, to 59,000 and 36,000;
-   README, "Index size").  Not all of them are
+   doc/measurements.md, "Index size").  Not all of them are
    unique: relay addresses, DKIM selector dates, TLS cipher names, a
    Message-ID in its replies' References.  In the opaque file each
    occurrence costs the token's bytes again, while a posting costs one to
@@ -94,7 +94,7 @@ struct sift_doc_builder;
    keeps only the ZR flag.  While such a message is stored the writer
    holds up to three copies of it (the builder's until the value is set,
    Xapian's document and its buffered changes): measured +11 MB for 3.5
-   MB texts (README, "A bound on one message's terms"). */
+   MB texts (doc/measurements.md, "A bound on one message's terms"). */
 #define SIFT_BOUNDED_TEXT_MAX_BYTES (4 * 1024 * 1024)
 /* shortest token treated as opaque (see above) */
 #define SIFT_OPAQUE_MIN_LEN 8

@@ -27,7 +27,7 @@
    the span (so a record cut by a window boundary is still returned
    whole, in one piece).  Windows are read with pread() into one buffer
    per file, or mapped with mmap() (sift_map_strategy, for the
-   measurements in the README's "Memory" section; pread is the
+   measurements in doc/measurements.md's "Memory" section; pread is the
    default). */
 #define SIFT_MAP_WINDOW (1024 * 1024)
 /* Window buffers outlive their maps: sift_unmap() keeps the buffer of
@@ -41,8 +41,8 @@
    new mmap() and unmaps it when freed: every search that reads a whole
    window paid for faulting in a fresh one (256 page faults, zeroed by
    the kernel; before the 16 KB first reads, about half of a one-word
-   search's CPU at 30,000 messages; README, "Dovecot 2.4: per-search
-   cost").  On 2.3 glibc's adaptive threshold already kept them in the
+   search's CPU at 30,000 messages; doc/measurements.md, "Dovecot 2.4:
+   per-search cost").  On 2.3 glibc's adaptive threshold already kept them in the
    heap. */
 #define SIFT_MAP_SPARES 3
 /* The bytes of the kept buffers (tests). */

@@ -75,8 +75,8 @@ static size_t gram_budget = SIFT_GRAM_MAX_BYTES;
    bytes has n-2 trigrams, all of which a block must have (a 6-byte
    string's four: 1 block in 10,000).  The filters take an eighth of the
    terms file's size: they count in the process's address space beside
-   the side files' mappings, which Dovecot's vsz_limit bounds (see the
-   README, "Search cost"). */
+   the side files' mappings, which Dovecot's vsz_limit bounds (see
+   doc/measurements.md, "Search cost"). */
 #define GRAM_BITS_PER_BYTE 1
 /* blocks beyond this size (a line longer than any term) get no filter */
 #define GRAM_MAX_FILTERED_BLOCK (48 * 1024)

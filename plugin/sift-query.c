@@ -1299,7 +1299,8 @@ static int sift_query_pooled_has_header(struct sift_query *q,
    alone) to 90/324, warm 16/37 to 26/55 (a search that narrowed leaves
    the others uncached, so it narrows again), and with the header
    cached it hands over as before (24/61 -> 21/81, noise).  300,000
-   messages: README "X- header hand-over, cold and warm".  Reproduce:
+   messages: doc/measurements.md, "X- header hand-over, cold and warm".
+   Reproduce:
 
      SIFT_BENCH_ROOT=/tmp/x tests/bench/bench.py \
          /var/cache/fts-sift/corpora/scale-100k.mbox.zst --engines sift --keep

@@ -31,7 +31,8 @@ struct sift_termset {
 /* FNV-1a, folded.  Only this process's table uses it: nothing stored
    depends on it, the terms come out of the set in the order they were
    added.  (A hash of eight bytes at a time was tried: it took more
-   instructions for these short terms, README "Indexing CPU".) */
+   instructions for these short terms, doc/measurements.md, "Indexing
+   CPU".) */
 uint64_t sift_termset_hash(const void *data, size_t len)
 {
 	const unsigned char *p = data;

@@ -33,7 +33,7 @@ its floor and of the time above it (wall and imap CPU).
          REPLAY_VSZ=1G (the imap service's vsz_limit),
          REPLAY_PERF=<file> (perf record -g the imap process meanwhile)
 
-Used for the "Search cost" figures in the README (ROOT =
+Used for the "Search cost" figures in doc/measurements.md (ROOT =
 $SIFT_BENCH_ROOT/sift of a bench.py --keep run on MBOX)."""
 import sys, os, json, pickle, time, re, statistics, argparse, shutil, tempfile
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(

@@ -159,7 +159,7 @@ def test_no_writer_waits_for_a_whole_run(request):
     are): optimize compacts the whole index while it holds the lock, and
     the run waits for that compaction at its next commit.  With a 2 s
     timeout the run failed once when a compaction of these 2,000 messages
-    took 4.6 s at load 15 (README, "Locking": a known limit)."""
+    took 4.6 s at load 15 (README, "Reliability": a known limit)."""
     settings = {"fts_sift_commit_batch": "25", "fts_sift_lock_timeout": "10s",
                 "fts_autoindex": "no"}
     with instance_pair("yield", (USER,), settings,

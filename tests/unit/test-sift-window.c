@@ -14,8 +14,8 @@
    run on a smaller file without the limit (said on stdout).
 
    SIFT_TEST_WINDOW_MB sets the file size (default 300); the times of
-   each strategy are printed (the README's "Memory" section quotes
-   them). */
+   each strategy are printed (the "Memory" section of
+   doc/measurements.md quotes them). */
 #include "lib.h"
 #include "array.h"
 #include "str.h"

@@ -98,6 +98,7 @@ static void fts_backend_sift_deinit(struct fts_backend *_backend)
 {
 	struct sift_fts_backend *backend = SIFT_BACKEND(_backend);
 
+	i_free(backend->rewind_ok_path);
 	if (backend->text != NULL)
 		sift_text_deinit(&backend->text);
 	sift_hdrfilter_free(&backend->hdrfilter);
@@ -186,7 +187,10 @@ fts_backend_sift_get_last_uid(struct fts_backend *_backend,
 	ret = sift_index_open_reader(backend, box, &index);
 	if (ret <= 0)
 		return ret;
-	ret = sift_index_get_last_uid(index, last_uid_r);
+	/* (a mailbox restored from a backup under this index: moved
+	   aside, the mailbox is indexed again) */
+	if (sift_index_check_rewind(index))
+		ret = sift_index_get_last_uid(index, last_uid_r);
 	sift_index_close(&index);
 	return ret;
 }

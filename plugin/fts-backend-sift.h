@@ -36,6 +36,11 @@ struct sift_fts_backend {
 	/* the index's last indexed UID at the latest lookup
 	   (sift_query_lookup()); 0: no index */
 	uint32_t lookup_last_uid;
+	/* the last index found to be its mailbox's (sift-index-rewind.c):
+	   checked again only when its path, last_uid or the mailbox's
+	   UIDNEXT differ */
+	char *rewind_ok_path;
+	uint32_t rewind_ok_last_uid, rewind_ok_uidnext;
 };
 
 #define SIFT_BACKEND(b) ((struct sift_fts_backend *)(b))

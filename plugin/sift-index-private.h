@@ -1,7 +1,9 @@
 /* sift-index-private.h: what the files of one mailbox's index share
    (sift-index.c: opening, locking, permissions, metadata, commits,
    storing documents; sift-index-compact.c: the end of a writer's run,
-   compaction and rebuilds).  Nothing else includes it. */
+   compaction and rebuilds; sift-index-run.c: bulk runs;
+   sift-index-rewind.c: a mailbox taken back under its index).  Nothing
+   else includes it. */
 #ifndef SIFT_INDEX_PRIVATE_H
 #define SIFT_INDEX_PRIVATE_H
 

@@ -114,6 +114,11 @@ const struct sift_files_state *sift_index_get_files(struct sift_index *index);
    before searches use an index again. */
 void sift_index_report_damage(struct sift_index *index, const char *reason);
 
+/* Reader: is the index still the mailbox's, or was the mailbox taken
+   back to an older state under it (sift-index-rewind.c)?  FALSE if not:
+   then the index has been reported (moved aside) and must not be used. */
+bool sift_index_check_rewind(struct sift_index *index);
+
 /* Highest UID whose message and all before it are in the index.
    Returns 0 or -1 (logged). */
 int sift_index_get_last_uid(struct sift_index *index, uint32_t *last_uid_r);

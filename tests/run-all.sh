@@ -146,6 +146,15 @@ suites = [root] if root.tag == "testsuite" else list(root)
 tests = sum(int(s.get("tests", 0)) for s in suites)
 bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
 skipped = sum(int(s.get("skipped", 0)) for s in suites)
+# the slowest files, for whoever has to make the suite quicker (stderr:
+# shown and logged, not parsed)
+per_file = {}
+for case in root.iter("testcase"):
+    parts = case.get("classname", "?").split(".")
+    name = next((p for p in parts if p.startswith("test_")), parts[-1])
+    per_file[name] = per_file.get(name, 0.0) + float(case.get("time") or 0)
+top = sorted(per_file.items(), key=lambda kv: -kv[1])[:15]
+sys.stderr.write("slowest test files (s): %s\n" % ", ".join("%s %.0f" % kv for kv in top))
 # a skipped check is not a pass
 print(tests - bad - skipped, bad + skipped)
 PY

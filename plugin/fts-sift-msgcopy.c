@@ -87,20 +87,33 @@ static bool sift_msgcopy_box_is_mbox(struct mailbox *box)
 }
 
 /* A plugin that shares one decoded stream between the mails of a message
-   is loaded in this process (its name), or NULL. */
+   is loaded in this process (its name), or NULL.
+
+   Only a plugin found is remembered (per process), not its absence:
+   Dovecot loads a user's mail_plugins when it sets the user up
+   (mail_storage_service's module_dir_load_missing()), so a process that
+   serves several users one after another (doveadm -A, lmtp, imap with
+   service_count > 1) may load zlib for a later user after an earlier one
+   found none.  A loaded module stays until the process ends, so a plugin
+   found stays found.  Without one, each mailbox looks again (one dlsym()
+   a name).  (A plugin loaded for another user of the process counts
+   too, as it did before this was remembered: the copies are then work
+   not needed, never wrong.) */
 static const char *sift_msgcopy_stream_cache_plugin(void)
 {
 	static const char *const inits[] = {
 		SIFT_COMPAT_STREAM_CACHE_PLUGINS
 	};
+	static const char *found = NULL;
 	unsigned int i;
 
-	for (i = 0; i < N_ELEMENTS(inits); i++) {
+	for (i = 0; found == NULL && i < N_ELEMENTS(inits); i++) {
 		if (dlsym(RTLD_DEFAULT, inits[i]) != NULL)
-			return t_strndup(inits[i], strlen(inits[i]) -
-					 strlen("_plugin_init"));
+			found = inits[i];
 	}
-	return NULL;
+	if (found == NULL)
+		return NULL;
+	return t_strndup(found, strlen(found) - strlen("_plugin_init"));
 }
 
 /* Whether box's messages are copied before they are indexed: they are

@@ -13,7 +13,7 @@
 #include "fts-sift-plugin.h"
 #include "fts-sift-user.h"
 #include "fts-backend-sift.h"
-#include "fts-sift-mbox.h"
+#include "fts-sift-msgcopy.h"
 #include "fts-sift-walk.h"
 #include "sift-index.h"
 #include "sift-query.h"
@@ -222,13 +222,13 @@ static void sift_update_index_html(struct sift_fts_update_context *ctx,
 	bool gone = FALSE, logged = FALSE;
 
 	T_BEGIN {
-		enum sift_mbox_copy_state mbox_copy =
-			sift_mbox_message_copy(ctx->box, ctx->doc_uid, &input);
+		enum sift_msgcopy_state copy =
+			sift_msgcopy_message(ctx->box, ctx->doc_uid, &input);
 
-		if (mbox_copy == SIFT_MBOX_COPY) {
+		if (copy == SIFT_MSGCOPY_COPY) {
 			ret = sift_html_index_parts(ctx->index, input,
 						    &part_pos, 1, &error);
-		} else if (mbox_copy == SIFT_MBOX_NO_COPY) {
+		} else if (copy == SIFT_MSGCOPY_NO_COPY) {
 			/* (logged when the copy failed) */
 			logged = TRUE;
 		} else if (ctx->mail == NULL ||
@@ -357,9 +357,10 @@ static void sift_update_dates(struct sift_fts_update_context *ctx,
 	int tz;
 
 	i_zero(&dates);
-	/* (on mbox from the message's copy: fts-sift-mbox.h) */
-	if (sift_mbox_received_date(ctx->box, ctx->doc_uid, &t,
-				    &dates.received) == SIFT_MBOX_NOT_MBOX)
+	/* (where messages are copied, from the copy: fts-sift-msgcopy.h) */
+	if (sift_msgcopy_received_date(ctx->box, ctx->doc_uid, &t,
+				       &dates.received) ==
+	    SIFT_MSGCOPY_NOT_NEEDED)
 		dates.received = mail_get_received_date(ctx->mail, &t) == 0;
 	if (dates.received)
 		dates.received_time = t;
@@ -408,17 +409,17 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 	bool whole = sift_hdrfilter_excludes_any(backend->hdrfilter);
 	int ret;
 
-	switch (sift_mbox_message_copy(ctx->box, uid, &input)) {
-	case SIFT_MBOX_COPY:
+	switch (sift_msgcopy_message(ctx->box, uid, &input)) {
+	case SIFT_MSGCOPY_COPY:
 		ret = 0;
 		break;
-	case SIFT_MBOX_NO_COPY:
+	case SIFT_MSGCOPY_NO_COPY:
 		/* (logged when the copy failed) */
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_HEADERS |
 					  SIFT_UNTRUSTED_TEXT |
 					  SIFT_UNTRUSTED_BODY);
 		return;
-	case SIFT_MBOX_NOT_MBOX:
+	case SIFT_MSGCOPY_NOT_NEEDED:
 	default:
 		if (ctx->mail == NULL) {
 			ctx->trans = mailbox_transaction_begin(ctx->box, 0,
@@ -524,13 +525,13 @@ static void sift_update_part_addresses(struct sift_fts_update_context *ctx,
 	struct istream *input;
 	const char *error;
 
-	switch (sift_mbox_message_copy(ctx->box, ctx->doc_uid, &input)) {
-	case SIFT_MBOX_COPY:
+	switch (sift_msgcopy_message(ctx->box, ctx->doc_uid, &input)) {
+	case SIFT_MSGCOPY_COPY:
 		break;
-	case SIFT_MBOX_NO_COPY:
+	case SIFT_MSGCOPY_NO_COPY:
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_TEXT);
 		return;
-	case SIFT_MBOX_NOT_MBOX:
+	case SIFT_MSGCOPY_NOT_NEEDED:
 	default:
 		if (ctx->mail == NULL ||
 		    mail_get_stream(ctx->mail, NULL, NULL, &input) < 0) {

@@ -8,7 +8,8 @@
 #include "fts-sift-user.h"
 #include "fts-sift-plugin.h"
 #include "fts-sift-walk.h"
-#include "fts-sift-mbox.h"
+#include "fts-sift-msgcopy.h"
+#include "fts-sift-delete.h"
 #include "sift-file.h"
 
 const char *fts_sift_plugin_version = DOVECOT_ABI_VERSION;
@@ -59,13 +60,15 @@ void fts_sift_plugin_init(struct module *module)
 	fts_backend_register(&fts_backend_sift);
 	mail_storage_hooks_add(module, &fts_sift_user_hooks);
 	fts_sift_walk_hooks_add(module);
-	fts_sift_mbox_hooks_add(module);
+	fts_sift_msgcopy_hooks_add(module);
+	fts_sift_delete_hooks_add(module);
 }
 
 void fts_sift_plugin_deinit(void)
 {
 	fts_backend_unregister(fts_backend_sift.name);
-	fts_sift_mbox_hooks_remove();
+	fts_sift_delete_hooks_remove();
+	fts_sift_msgcopy_hooks_remove();
 	fts_sift_walk_hooks_remove();
 	mail_storage_hooks_remove(&fts_sift_user_hooks);
 	sift_map_spares_free();

@@ -19,7 +19,7 @@
    decrypted) per user and give every mail of that message the one stream,
    seeking it back to the start at each open (their istream_opened: "use
    the cached stream"): found by an entry point (dlsym), see
-   fts-sift-mbox.c.  2.4 renamed zlib to mail_compress. */
+   fts-sift-msgcopy.c.  2.4 renamed zlib to mail_compress. */
 #if SIFT_FTS_USER_INIT_ARGS == 4
 #  define SIFT_COMPAT_STREAM_CACHE_PLUGINS \
 	"mail_compress_plugin_init", "mail_crypt_plugin_init"

@@ -20,10 +20,9 @@ import subprocess
 
 import pytest
 
-import fixtures
-from conftest import Pair
-from dovetest import Dovecot, new_test_root, remove_test_root
+from dovetest import Dovecot
 from fixtures import with_dates
+from storage_pair import USER, format_pair
 from test_search_oracle import CASES
 
 FORMATS = ("sdbox", "mdbox", "mbox")
@@ -33,63 +32,18 @@ INDEX_DIRS = {
     "mdbox": "mdbox/mailboxes/%s/dbox-Mails/fts-sift",
     "mbox": "mbox/.imap/%s/fts-sift",
 }
-USER = "alice"
 # the cases whose must/must_not keys stay in the folder after EXPUNGE
 EXPUNGED_KEYS = ("b64", "html")
 
 
-class FormatPair(Pair):
-    """Pair whose oracle has storage of its own: changes go to both."""
-
-    def both(self, method, *args, **kw):
-        a = getattr(self.fts, method)(*args, **kw)
-        b = getattr(self.oracle, method)(*args, **kw)
-        assert a == b, "%s%r: %r on the instance under test, %r on the oracle" % (
-            method, args[:2], a, b)
-        return a
-
-    def imap_both(self, user, command, *args, source="INBOX"):
-        """One IMAP command (after SELECT of source) on both instances."""
-        for inst in (self.fts, self.oracle):
-            conn = inst.imap(user)
-            try:
-                inst.select(conn, source)
-                typ, data = conn.uid(command, *args) if command in ("COPY",) else \
-                    getattr(conn, command.lower())(*args)
-                assert typ == "OK", "%s %s on %s: %s %s" % (
-                    command, args, inst.plugin, typ, data)
-            finally:
-                conn.logout()
-
-
 @pytest.fixture(scope="module", params=FORMATS)
 def fmt(request):
+    """The pair (storage_pair.py) on one format: pair.driver."""
     driver = request.param
-    root = new_test_root("formats-" + driver)
-    fts = Dovecot(os.path.join(root, "fts"), None, plugin="sift", mail_driver=driver)
-    oracle = Dovecot(os.path.join(root, "oracle"), None, plugin="none", mail_driver=driver)
-    failed = [False]
-    try:
-        fts.start()
-        oracle.start()
-        pair = FormatPair(fts, oracle)
-        pair.driver = driver
-        uids = {}
-        for fx in fixtures.build_messages(
-                big=os.environ.get("SIFT_TEST_BIG", "1") != "0"):
-            uids[fx.key] = pair.both("append", USER, "INBOX", fx.raw, date=fx.date)
-        assert None not in uids.values(), "APPEND returned no APPENDUID"
-        pair.uids = uids
-        pair.name_uids(USER, "INBOX", {u: k for k, u in uids.items()})
-        fts.search(USER, "INBOX", "BODY", "warmupword")
-        yield pair
-    except BaseException:
-        failed[0] = True
-        raise
-    finally:
-        oracle.stop()
-        fts.stop()
-        remove_test_root(root, failed[0] or request.session.testsfailed > 0)
+    yield from format_pair(
+        request, "formats-" + driver,
+        lambda path, plugin: Dovecot(path, None, plugin=plugin, mail_driver=driver),
+        big=True, attrs={"driver": driver})
 
 
 @pytest.mark.parametrize("criteria,kw", with_dates(CASES))

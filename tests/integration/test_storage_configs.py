@@ -6,7 +6,8 @@ INDEX=MEMORY) and lazy_expunge.
 
 Each configuration runs an instance with the plugin and an oracle (Dovecot
 without FTS) with storage of its own in the same configuration; every
-change is made on both in the same order (FormatPair), so the UIDs agree.
+change is made on both in the same order (storage_pair.py), so the UIDs
+agree.
 Checked in each: every search of test_search_oracle.py in INBOX, searches
 drawn from generated mail that makes the plugin read a message a second
 time (big base64 attachments, attached messages' headers, HTML source),
@@ -22,12 +23,11 @@ import pytest
 
 import fixtures
 import html_mail
-from dovetest import Dovecot, new_test_root, remove_test_root, _quote_mailbox
+from dovetest import Dovecot, _quote_mailbox
 from fixtures import with_dates
-from test_mail_formats import FormatPair, _loose, _folder_checks
+from storage_pair import USER, format_pair
 from test_search_oracle import CASES
 
-USER = "alice"
 GEN = "Gen"
 
 # name -> Dovecot() keyword arguments, and: index, where INBOX's fts-sift
@@ -188,42 +188,26 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize("cfg", names, indirect=True, scope="module")
 
 
+def _fill_gen(pair):
+    """The generated mail in a folder of its own (searches there read
+    fewer messages on the oracle than in INBOX, with its big ones)."""
+    pair.gen = generated(7, 18)
+    pair.gen_uids = {}
+    for key, raw, _q in pair.gen:
+        pair.gen_uids[key] = pair.both("append", USER, GEN, raw)
+
+
 @pytest.fixture(scope="module")
 def cfg(request):
+    """The pair (storage_pair.py) in one configuration: pair.name,
+    pair.conf; pair.gen: the generated mail, in GEN."""
     name = request.param
     conf = CONFIGS[name]
-    root = new_test_root("storage-" + name)
-    fts = _instance(os.path.join(root, "fts"), "sift", conf)
-    oracle = _instance(os.path.join(root, "oracle"), "none", conf)
-    failed = [False]
-    try:
-        fts.start()
-        oracle.start()
-        pair = FormatPair(fts, oracle)
-        pair.name = name
-        pair.conf = conf
-        uids = {}
-        big = conf.get("big", False) and os.environ.get("SIFT_TEST_BIG", "1") != "0"
-        for fx in fixtures.build_messages(big=big):
-            uids[fx.key] = pair.both("append", USER, "INBOX", fx.raw, date=fx.date)
-        assert None not in uids.values(), "APPEND returned no APPENDUID"
-        pair.uids = uids
-        pair.name_uids(USER, "INBOX", {u: k for k, u in uids.items()})
-        # the generated mail in a folder of its own (searches there read
-        # fewer messages on the oracle than in INBOX, with its big ones)
-        pair.gen = generated(7, 18)
-        pair.gen_uids = {}
-        for key, raw, _q in pair.gen:
-            pair.gen_uids[key] = pair.both("append", USER, GEN, raw)
-        fts.search(USER, "INBOX", "BODY", "warmupword")
-        yield pair
-    except BaseException:
-        failed[0] = True
-        raise
-    finally:
-        oracle.stop()
-        fts.stop()
-        remove_test_root(root, failed[0] or request.session.testsfailed > 0)
+    yield from format_pair(
+        request, "storage-" + name,
+        lambda path, plugin: _instance(path, plugin, conf),
+        big=conf.get("big", False), attrs={"name": name, "conf": conf},
+        fill=_fill_gen)
 
 
 def test_inbox_equals_oracle(cfg, n, criteria, kw):

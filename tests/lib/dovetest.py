@@ -192,6 +192,9 @@ def parse_uid_set(text):
     return uids
 
 
+_next_port = None
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that was free a moment ago.
 
@@ -200,12 +203,19 @@ def free_port():
     kernel's ephemeral ports, so that no suite (nor any client
     connection's source port) takes a port another suite's instance was
     just given and has not bound yet."""
+    global _next_port
     rng = os.environ.get("SIFT_PORT_RANGE", "")
     if rng:
+        # In turn from a random start, as the kernel hands out ephemeral
+        # ports: a port is given again only after the whole range (random
+        # picks gave one port to two instances of a suite that were both
+        # created before either started listening)
         lo, hi = (int(x) for x in rng.split("-", 1))
-        ports = list(range(lo, hi + 1))
-        random.shuffle(ports)
-        for port in ports[:2000]:
+        if _next_port is None or not lo <= _next_port <= hi:
+            _next_port = random.randint(lo, hi)
+        for _ in range(hi - lo + 1):
+            port = _next_port
+            _next_port = lo if _next_port >= hi else _next_port + 1
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
                 try:
                     s.bind(("127.0.0.1", port))

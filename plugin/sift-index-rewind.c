@@ -40,7 +40,7 @@
 #include "sift-index-private.h"
 
 struct sift_rewind_date {
-	bool found, certain;
+	bool certain;
 	time_t received;
 };
 
@@ -50,7 +50,6 @@ static void sift_rewind_date_cb(void *context, uint32_t uid ATTR_UNUSED,
 	struct sift_rewind_date *d = context;
 	struct sift_dates dates;
 
-	d->found = TRUE;
 	if (sift_dates_decode(data, len, &dates) && dates.received) {
 		d->certain = TRUE;
 		d->received = dates.received_time;

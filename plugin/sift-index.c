@@ -334,6 +334,22 @@ static int sift_index_mkdir(struct sift_index *index)
 	return 0;
 }
 
+/* A read of the database failed: anything but running out of memory
+   means its tables can't be read (*corrupt_r set, index->damage says
+   why: returns 0); out of memory is logged with op (returns -1). */
+static int sift_index_read_failed(struct sift_index *index,
+				  enum sift_xstatus status, const char *op,
+				  const char *error, bool *corrupt_r)
+{
+	*corrupt_r = status != SIFT_X_NOMEM;
+	if (*corrupt_r) {
+		sift_index_set_damage(index, error);
+		return 0;
+	}
+	sift_index_error(index, op, error);
+	return -1;
+}
+
 /* *value_r = metadata key (NULL if unset; free()d by the caller).
    Returns 0, or -1 (logged), with *corrupt_r set if the database is. */
 static int sift_index_meta(struct sift_index *index, const char *key,
@@ -344,13 +360,8 @@ static int sift_index_meta(struct sift_index *index, const char *key,
 
 	status = sift_xdb_get_metadata(index->db, key, value_r, &error);
 	if (status != SIFT_X_OK) {
-		/* anything but running out of memory: the tables can't be
-		   read */
-		*corrupt_r = status != SIFT_X_NOMEM;
-		if (*corrupt_r)
-			sift_index_set_damage(index, error);
-		else
-			sift_index_error(index, "Reading metadata of", error);
+		(void)sift_index_read_failed(index, status, "Reading metadata of",
+					     error, corrupt_r);
 		return -1;
 	}
 	return 0;
@@ -367,13 +378,9 @@ static int sift_index_check_empty(struct sift_index *index, bool *corrupt_r)
 
 	status = sift_xdb_stats(index->db, &doc_count, &last_docid, &error);
 	if (status != SIFT_X_OK) {
-		*corrupt_r = status != SIFT_X_NOMEM;
-		if (*corrupt_r)
-			sift_index_set_damage(index, error);
-		else
-			sift_index_error(index, "Reading the statistics of",
-					 error);
-		return *corrupt_r ? 0 : -1;
+		return sift_index_read_failed(index, status,
+					      "Reading the statistics of",
+					      error, corrupt_r);
 	}
 	if (doc_count == 0 && last_docid == 0)
 		return 1;
@@ -487,10 +494,8 @@ static int sift_index_read_meta(struct sift_index *index)
 		   add every message again over documents it can't update,
 		   and fail each commit for good. */
 		ret = sift_index_check_empty(index, &corrupt);
-		if (ret <= 0) {
-			free(format);
-			return corrupt ? 0 : -1;
-		}
+		if (ret <= 0)
+			return ret;
 	} else if (strcmp(format, SIFT_FORMAT_VERSION) != 0) {
 		problem = t_strdup_printf("has format %s, this version "
 					  "writes %s", format,

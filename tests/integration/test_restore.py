@@ -56,18 +56,17 @@ def _backup(paths, dest):
 
 
 def _restore(paths, src, fts):
+    """Bring paths back from src, keeping a fts-sift/ that is there now
+    (the index the restore leaves out)."""
     for i, p in enumerate(paths):
-        keep = os.path.join(p, "fts-sift")
-        saved = None
-        if os.path.isdir(keep):
-            saved = keep + ".keep"
-            shutil.move(keep, saved)
-            shutil.move(saved, os.path.join(os.path.dirname(p), "fts-sift.keep"))
+        index = os.path.join(p, "fts-sift")
+        kept = os.path.join(os.path.dirname(p), "fts-sift.kept")
+        if os.path.isdir(index):
+            shutil.move(index, kept)
         shutil.rmtree(p)
         shutil.copytree(os.path.join(src, str(i)), p, symlinks=True)
-        moved = os.path.join(os.path.dirname(p), "fts-sift.keep")
-        if os.path.isdir(moved):
-            shutil.move(moved, keep)
+        if os.path.isdir(kept):
+            shutil.move(kept, index)
         fts._chown_tree(p)
 
 

@@ -581,6 +581,8 @@ struct gram_slices {
 	   family's (slice_bytes each) */
 	unsigned char *cand, *acc;
 	unsigned int reads, damaged;
+	/* damaged was reported (sift_gramfilter_take_damage_report()) */
+	bool damage_reported;
 };
 
 static size_t gram_slice_cache_bytes = GRAM_SLICE_CACHE_BYTES;
@@ -741,6 +743,16 @@ void sift_gramfilter_slice_stats(const struct sift_gramfilter *filter,
 {
 	*reads_r = filter->slices == NULL ? 0 : filter->slices->reads;
 	*damaged_r = filter->slices == NULL ? 0 : filter->slices->damaged;
+}
+
+unsigned int sift_gramfilter_take_damage_report(struct sift_gramfilter *filter)
+{
+	struct gram_slices *sl = filter->slices;
+
+	if (sl == NULL || sl->damaged == 0 || sl->damage_reported)
+		return 0;
+	sl->damage_reported = TRUE;
+	return sl->damaged;
 }
 
 struct sift_gramfile_writer {

@@ -206,6 +206,12 @@ void sift_gramfilter_set_slice_cache(size_t bytes);
 void sift_gramfilter_slice_stats(const struct sift_gramfilter *filter,
 				 unsigned int *reads_r,
 				 unsigned int *damaged_r);
+/* The number of slice groups of a loaded filter's grams file that
+   didn't verify or couldn't be read, the first time there are any for
+   this filter (it lives per process and terms generation), else 0: for
+   one warning in the log (the search itself stays exact: their blocks
+   are read). */
+unsigned int sift_gramfilter_take_damage_report(struct sift_gramfilter *filter);
 /* Set the budget (0: SIFT_GRAM_MAX_BYTES; tests). */
 void sift_gramfilter_set_budget(size_t bytes);
 /* Drop every cached filter (tests, measurements). */

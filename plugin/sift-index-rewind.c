@@ -26,12 +26,19 @@
    than it lost before any search or indexing run is caught by the first
    sign (L is a new message then), unless message L was expunged too.
 
-   mbox is left out: its messages are read through one shared stream,
-   and reading another message's date or syncing a second instance in
-   the middle of an indexing run could disturb it. */
+   mbox is checked without touching the mbox file: its messages are read
+   through one shared stream, which reading another message's date could
+   move under the fts plugin mid-message, and a second instance of the
+   mailbox would lock the same file with this process's locks (releasing
+   one releases both).  So for mbox the date of message L is taken only
+   from Dovecot's cache (nothing is concluded when it is not there), and
+   UIDNEXT from Dovecot's index files refreshed, which every process that
+   delivers or indexes mail has updated (the index can't hold a message
+   Dovecot's index never had). */
 
 #include "lib.h"
 #include "time-util.h"
+#include "mail-index.h"
 #include "mail-storage-private.h"
 #include "sift-xapian.h"
 #include "sift-terms.h"
@@ -73,17 +80,37 @@ static uint32_t sift_rewind_fresh_uidnext(struct mailbox *box)
 	return uidnext;
 }
 
+/* UIDNEXT in box's Dovecot index files as they are now (0 on failure),
+   for mbox: the storage is not synced, the index is only read again. */
+static uint32_t sift_rewind_index_uidnext(struct mailbox *box)
+{
+	struct mail_index_view *view;
+	uint32_t uidnext;
+
+	if (mail_index_refresh(box->index) < 0)
+		return 0;
+	view = mail_index_view_open(box->index);
+	uidnext = mail_index_get_header(view)->next_uid;
+	mail_index_view_close(&view);
+	return uidnext;
+}
+
 /* The received date of message uid in box: 1 (in *date_r), 0 if box has
-   no such message or its date can't be read. */
+   no such message or its date can't be read (with cache_only, isn't in
+   Dovecot's cache). */
 static int sift_rewind_box_date(struct mailbox *box, uint32_t uid,
-				time_t *date_r)
+				bool cache_only, time_t *date_r)
 {
 	struct mailbox_transaction_context *t;
 	struct mail *mail;
 	int ret = 0;
 
 	t = mailbox_transaction_begin(box, 0, __func__);
-	mail = mail_alloc(t, MAIL_FETCH_RECEIVED_DATE, NULL);
+	/* (cache_only: no wanted fields either, so that setting the mail
+	   prepares no read of it) */
+	mail = mail_alloc(t, cache_only ? 0 : MAIL_FETCH_RECEIVED_DATE, NULL);
+	if (cache_only)
+		mail->lookup_abort = MAIL_LOOKUP_ABORT_NOT_IN_CACHE;
 	if (mail_set_uid(mail, uid) &&
 	    mail_get_received_date(mail, date_r) == 0)
 		ret = 1;
@@ -112,12 +139,13 @@ bool sift_index_check_rewind(struct sift_index *index)
 	struct mailbox_status status;
 	const char *error, *problem = NULL;
 	time_t box_date;
+	bool mbox;
 
 	i_assert(!index->writable);
 
-	if (last_uid == 0 || box == NULL || !box->opened ||
-	    strcmp(box->storage->name, "mbox") == 0)
+	if (last_uid == 0 || box == NULL || !box->opened)
 		return TRUE;
+	mbox = strcmp(box->storage->name, "mbox") == 0;
 	mailbox_get_open_status(box, STATUS_UIDNEXT, &status);
 	if (backend->rewind_ok_path != NULL &&
 	    strcmp(backend->rewind_ok_path, index->path) == 0 &&
@@ -128,8 +156,10 @@ bool sift_index_check_rewind(struct sift_index *index)
 	}
 	if (status.uidnext > last_uid) {
 		/* the view has message L, or had it (expunged since) */
-		if (sift_rewind_box_date(box, last_uid, &box_date) <= 0) {
-			/* expunged: nothing to compare */
+		if (sift_rewind_box_date(box, last_uid, mbox,
+					 &box_date) <= 0) {
+			/* expunged (or for mbox, not cached): nothing to
+			   compare */
 			sift_rewind_ok(index, status.uidnext);
 			return TRUE;
 		}
@@ -151,7 +181,8 @@ bool sift_index_check_rewind(struct sift_index *index)
 							 box_date),
 			t_strflocaltime("%Y-%m-%d %H:%M:%S", doc.received));
 	} else {
-		uidnext = sift_rewind_fresh_uidnext(box);
+		uidnext = mbox ? sift_rewind_index_uidnext(box) :
+			sift_rewind_fresh_uidnext(box);
 		if (uidnext == 0 || uidnext > last_uid)
 			return TRUE;
 		problem = t_strdup_printf("it holds messages up to UID %u, "

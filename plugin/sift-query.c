@@ -185,7 +185,11 @@ static bool sift_query_dict_ok(struct sift_query *q)
 		sift_termfiles_damage(q->dict);
 	const char *read_error = q->dict == NULL ? NULL :
 		sift_termfiles_read_error(q->dict);
+	const char *warning = q->dict == NULL ? NULL :
+		sift_termfiles_grams_warning(q->dict);
 
+	if (warning != NULL)
+		e_warning(q->backend->event, "%s", warning);
 	if (read_error != NULL) {
 		/* (not damage: Dovecot answers, the index stays) */
 		sift_query_fail(q, read_error, FALSE);

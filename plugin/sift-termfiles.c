@@ -30,6 +30,8 @@ struct sift_termfiles {
 	/* a read of a file failed (not damage; the scan's result is
 	   incomplete and must not be used) */
 	char *read_error;
+	/* to log once (sift_termfiles_grams_warning()) */
+	char *grams_warning;
 };
 
 struct sift_termfiles_writer {
@@ -84,6 +86,7 @@ void sift_termfiles_close(struct sift_termfiles **_dict)
 	i_free(dict->dir);
 	i_free(dict->damage);
 	i_free(dict->read_error);
+	i_free(dict->grams_warning);
 	i_free(dict);
 }
 
@@ -123,6 +126,17 @@ static bool sift_termfiles_check(struct sift_termfiles *dict, struct sift_rfile 
 		return FALSE;
 	}
 	return TRUE;
+}
+
+const char *sift_termfiles_grams_warning(struct sift_termfiles *dict)
+{
+	const char *warning;
+
+	if (dict->grams_warning == NULL)
+		return NULL;
+	warning = t_strdup(dict->grams_warning);
+	i_free(dict->grams_warning);
+	return warning;
 }
 
 bool sift_termfiles_terms_complete(const struct sift_termfiles *dict)
@@ -291,7 +305,7 @@ void sift_termfiles_match_terms(struct sift_termfiles *dict,
 	const unsigned char *data;
 	uint64_t pos = 0, offset, block_offset, budget;
 	uint32_t len, block_len;
-	unsigned int iter = 0;
+	unsigned int iter = 0, damaged;
 
 	if (needle_len == 0 || dict->damage != NULL || dict->read_error != NULL)
 		return;
@@ -339,6 +353,18 @@ void sift_termfiles_match_terms(struct sift_termfiles *dict,
 		}
 		match_terms_in(block, block + block_len, prefixes,
 			       prefix_count, needle, needle_len, terms_r);
+	}
+	/* (once per filter, i.e. per process and terms file) */
+	damaged = sift_gramfilter_take_damage_report(filter);
+	if (damaged > 0) {
+		i_free(dict->grams_warning);
+		dict->grams_warning = i_strdup_printf(
+			"%s/"SIFT_GRAMS_FILE": %u group(s) of its filters "
+			"failed their checksum or could not be read; searches "
+			"read the parts of the terms file they cover instead "
+			"(the file is a cache: it is written again when the "
+			"index is compacted, e.g. by doveadm fts optimize)",
+			dict->dir, damaged);
 	}
 	pos = sift_gramfilter_resume(filter, dict->terms.len);
 	budget = I_MAX(SIFT_GRAM_BUILD_MIN, dict->terms.len / 4);

@@ -68,6 +68,10 @@ const char *sift_termfiles_damage(const struct sift_termfiles *dict);
    damage): the scans since found only part of what they looked for and
    must not be used.  NULL if none did. */
 const char *sift_termfiles_read_error(const struct sift_termfiles *dict);
+/* A warning to log once: the cache of the terms file's filters (the
+   grams file) had damaged parts, which the scans read around.  NULL if
+   there is nothing (new) to say. */
+const char *sift_termfiles_grams_warning(struct sift_termfiles *dict);
 /* Append to terms_r the terms (copied to the data stack: the file is
    read through a moving window) of any of the prefix families whose
    rest contains needle.  One pass over the file,

@@ -16,13 +16,14 @@ hold, only the lost ones held, and both, must equal Dovecot's own
 after `doveadm index`, and the index must be in use again afterwards.
 """
 
+import contextlib
 import datetime
 import os
 import shutil
 
 import pytest
 
-from dovetest import instance_pair
+from dovetest import Dovecot, instance_pair, new_test_root, remove_test_root
 from fixtures import T2020, simple
 
 USER = "rita"
@@ -44,9 +45,13 @@ def _date(n):
 
 
 def _dovecot_state(fts, oracle):
-    """The paths a restore brings back: the maildir without fts-sift,
-    and the oracle's own index files."""
-    return fts.maildir(USER), os.path.join(oracle.index_root, USER)
+    """The paths a restore brings back: the mail storage without
+    fts-sift, and the oracle's own (its index files, or with a storage
+    of its own, all of it)."""
+    if fts.mail_driver == "maildir":
+        return fts.maildir(USER), os.path.join(oracle.index_root, USER)
+    return [os.path.join(inst.home(USER), inst.mail_path.split(":")[0][2:])
+            for inst in (fts, oracle)]
 
 
 def _backup(paths, dest):
@@ -55,19 +60,67 @@ def _backup(paths, dest):
                         ignore=shutil.ignore_patterns("fts-sift*"))
 
 
-def _restore(paths, src, fts):
-    """Bring paths back from src, keeping a fts-sift/ that is there now
-    (the index the restore leaves out)."""
+def _restore(paths, src, insts):
+    """Bring paths back from src, keeping each fts-sift/ that is there
+    now (the index the restore leaves out)."""
     for i, p in enumerate(paths):
-        index = os.path.join(p, "fts-sift")
-        kept = os.path.join(os.path.dirname(p), "fts-sift.kept")
-        if os.path.isdir(index):
-            shutil.move(index, kept)
+        kept = []
+        for d, subdirs, _ in os.walk(p):
+            if "fts-sift" in subdirs:
+                rel = os.path.relpath(os.path.join(d, "fts-sift"), p)
+                tmp = os.path.join(os.path.dirname(p), "kept-%d-%d" % (i, len(kept)))
+                shutil.move(os.path.join(p, rel), tmp)
+                kept.append((rel, tmp))
+                subdirs.remove("fts-sift")
         shutil.rmtree(p)
         shutil.copytree(os.path.join(src, str(i)), p, symlinks=True)
-        if os.path.isdir(kept):
-            shutil.move(kept, index)
-        fts._chown_tree(p)
+        for rel, tmp in kept:
+            os.makedirs(os.path.dirname(os.path.join(p, rel)), exist_ok=True)
+            shutil.move(tmp, os.path.join(p, rel))
+        insts[0]._chown_tree(p)
+
+
+class _Both:
+    """The instance under test and its oracle: on maildir the oracle
+    reads the same maildir through index files of its own; on dbox and
+    mbox it has storage of its own, and every APPEND goes to both (the
+    UIDs must agree)."""
+
+    def __init__(self, fts, oracle):
+        self.fts, self.oracle = fts, oracle
+        self.shared = fts.mail_driver == "maildir"
+
+    def append(self, raw, date):
+        uid = self.fts.append(USER, "INBOX", raw, date=date, create=False)
+        if not self.shared:
+            ouid = self.oracle.append(USER, "INBOX", raw, date=date, create=False)
+            assert uid == ouid, "APPEND: UID %s here, %s on the oracle" % (uid, ouid)
+
+
+@contextlib.contextmanager
+def _pair(request, driver, settings):
+    if driver == "maildir":
+        with instance_pair("restore", (USER,), plugin_settings=settings,
+                           failed=lambda: request.session.testsfailed) as (fts, oracle):
+            yield _Both(fts, oracle)
+        return
+    root = new_test_root("restore-" + driver)
+    fts = Dovecot(os.path.join(root, "fts"), None, plugin="sift", users=(USER,),
+                  plugin_settings=settings, mail_driver=driver)
+    oracle = Dovecot(os.path.join(root, "oracle"), None, plugin="none", users=(USER,),
+                     mail_driver=driver)
+    failed = [False]
+    try:
+        fts.start()
+        oracle.start()
+        yield _Both(fts, oracle)
+    except BaseException:
+        failed[0] = True
+        raise
+    finally:
+        oracle.stop()
+        fts.stop()
+        remove_test_root(root, failed[0] or request.session.testsfailed > 0)
 
 
 def _check(fts, oracle, label):
@@ -80,24 +133,38 @@ def _check(fts, oracle, label):
         assert got == expected, "%s: %s: fts %s, oracle %s" % (label, q, got, expected)
 
 
-@pytest.mark.parametrize("cut,lost,new,index_lost", [
+HISTORIES = [
     (10, 10, 10, True),    # the new mail reuses every lost UID
     (10, 10, 4, True),     # ... some of them
     (10, 10, 15, True),    # ... all and more
     (0, 8, 5, True),       # the backup was of an empty mailbox
     (10, 10, 10, False),   # the lost mail was never indexed (nothing to
                            # catch: the index must stay in use, no error)
-])
-def test_restore_under_newer_index(request, cut, lost, new, index_lost):
+]
+
+
+# Not on mbox: as much new mail as lost, or more, where the lost mail was
+# indexed (README, "Reliability").  Message
+# L is then one of the new ones, and on mbox the plugin compares its
+# received date only from Dovecot's cache (reading the mbox file there
+# could move its one stream under the fts plugin), which holds it or not
+# depending on Dovecot's cache decisions: not generated, rather than run
+# and passed by luck.
+CASES = [(d,) + h for d in ("maildir", "sdbox", "mdbox", "mbox") for h in HISTORIES
+         if not (d == "mbox" and h[2] >= h[1] and h[3])]
+
+
+@pytest.mark.parametrize("driver,cut,lost,new,index_lost", CASES)
+def test_restore_under_newer_index(request, driver, cut, lost, new, index_lost):
     # (without index_lost nothing may index the lost mail before the
     # restore: no indexing after each APPEND then)
     settings = None if index_lost else {"fts_autoindex": "no"}
-    with instance_pair("restore", (USER,), plugin_settings=settings,
-                       failed=lambda: request.session.testsfailed) as (fts, oracle):
+    with _pair(request, driver, settings) as both:
+        fts, oracle = both.fts, both.oracle
         n = 0
         for _ in range(cut):
             n += 1
-            fts.append(USER, "INBOX", _msg(n, "keptword"), date=_date(n), create=False)
+            both.append(_msg(n, "keptword"), _date(n))
         fts.doveadm("index", "-u", USER, "INBOX")
         _check(fts, oracle, "before the backup")
         paths = _dovecot_state(fts, oracle)
@@ -107,7 +174,7 @@ def test_restore_under_newer_index(request, cut, lost, new, index_lost):
         _backup(paths, backup)
         for _ in range(lost):
             n += 1
-            fts.append(USER, "INBOX", _msg(n, LOST), date=_date(n), create=False)
+            both.append(_msg(n, LOST), _date(n))
         if index_lost:
             # (a search indexes them too: without index_lost nothing
             # searches them before the restore)
@@ -115,13 +182,12 @@ def test_restore_under_newer_index(request, cut, lost, new, index_lost):
             _check(fts, oracle, "before the restore")
         fts.stop()
         oracle.stop()
-        _restore(paths, backup, fts)
+        _restore(paths, backup, (fts, oracle))
         fts.start()
         oracle.start()
         since = fts.log_size()
         for i in range(new):
-            fts.append(USER, "INBOX", _msg(1000 + i, NEW), date=_date(1000 + i),
-                       create=False)
+            both.append(_msg(1000 + i, NEW), _date(1000 + i))
         _check(fts, oracle, "after the restore")
         _check(fts, oracle, "after the restore, again")
         fts.doveadm("index", "-u", USER, "INBOX")

@@ -10,7 +10,7 @@ import os
 
 import fixtures
 from conftest import Pair
-from dovetest import new_test_root, remove_test_root
+from dovetest import separate_pair
 
 USER = "alice"
 
@@ -48,13 +48,8 @@ def format_pair(request, root_name, instance, big, attrs=None, fill=None):
     the checks' messages); then fill(pair), if given, and a search that
     indexes INBOX.  Both instances are stopped after the module; the
     root is kept when a test failed."""
-    root = new_test_root(root_name)
-    fts = instance(os.path.join(root, "fts"), "sift")
-    oracle = instance(os.path.join(root, "oracle"), "none")
-    failed = [False]
-    try:
-        fts.start()
-        oracle.start()
+    with separate_pair(root_name, instance,
+                       failed=lambda: request.session.testsfailed > 0) as (fts, oracle):
         pair = FormatPair(fts, oracle)
         for k, v in (attrs or {}).items():
             setattr(pair, k, v)
@@ -69,10 +64,3 @@ def format_pair(request, root_name, instance, big, attrs=None, fill=None):
             fill(pair)
         fts.search(USER, "INBOX", "BODY", "warmupword")
         yield pair
-    except BaseException:
-        failed[0] = True
-        raise
-    finally:
-        oracle.stop()
-        fts.stop()
-        remove_test_root(root, failed[0] or request.session.testsfailed > 0)

@@ -23,7 +23,7 @@ import shutil
 
 import pytest
 
-from dovetest import Dovecot, instance_pair, new_test_root, remove_test_root
+from dovetest import Dovecot, instance_pair, separate_pair
 from fixtures import T2020, simple
 
 USER = "rita"
@@ -104,23 +104,13 @@ def _pair(request, driver, settings):
                            failed=lambda: request.session.testsfailed) as (fts, oracle):
             yield _Both(fts, oracle)
         return
-    root = new_test_root("restore-" + driver)
-    fts = Dovecot(os.path.join(root, "fts"), None, plugin="sift", users=(USER,),
-                  plugin_settings=settings, mail_driver=driver)
-    oracle = Dovecot(os.path.join(root, "oracle"), None, plugin="none", users=(USER,),
-                     mail_driver=driver)
-    failed = [False]
-    try:
-        fts.start()
-        oracle.start()
+    with separate_pair(
+            "restore-" + driver,
+            lambda path, plugin: Dovecot(
+                path, None, plugin=plugin, users=(USER,), mail_driver=driver,
+                plugin_settings=settings if plugin == "sift" else None),
+            failed=lambda: request.session.testsfailed > 0) as (fts, oracle):
         yield _Both(fts, oracle)
-    except BaseException:
-        failed[0] = True
-        raise
-    finally:
-        oracle.stop()
-        fts.stop()
-        remove_test_root(root, failed[0] or request.session.testsfailed > 0)
 
 
 def _check(fts, oracle, label):

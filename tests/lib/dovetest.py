@@ -131,6 +131,30 @@ def instance_pair(prefix, users, plugin_settings=None, failed=lambda: False):
 
 
 @contextlib.contextmanager
+def separate_pair(prefix, make, failed=lambda: False):
+    """An fts-sift instance and its oracle each with storage of its own
+    (where the oracle can't read the instance's storage through index
+    files of its own: dbox, mbox, compressed mail, ...), made by
+    make(directory, plugin) in a new test root; both stopped, and the
+    root removed unless the block raised or failed() says to keep it."""
+    root = new_test_root(prefix)
+    fts = make(os.path.join(root, "fts"), "sift")
+    oracle = make(os.path.join(root, "oracle"), "none")
+    raised = False
+    try:
+        fts.start()
+        oracle.start()
+        yield fts, oracle
+    except BaseException:
+        raised = True
+        raise
+    finally:
+        oracle.stop()
+        fts.stop()
+        remove_test_root(root, raised or failed())
+
+
+@contextlib.contextmanager
 def mailbox_pair(request, prefix, user, messages, box="INBOX", date=None,
                  plugin_settings=None, index_timeout=None):
     """instance_pair() for one user (kept when a test of pytest's session

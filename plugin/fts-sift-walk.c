@@ -98,14 +98,17 @@ struct sift_walk_certain {
 	/* the level the lookup answered, and the leaf in it */
 	const struct mail_search_arg *level;
 	struct mail_search_arg *arg;
-	/* NULL for a mailbox's own lookup; for a virtual mailbox's, the
-	   backend mailbox whose lookup (in lookup_multi) it came from
-	   (only compared, never used) */
-	const struct mailbox *backend_box;
 	bool result;
 	/* UIDs of the searched mailbox (virtual ones for a virtual
-	   mailbox) */
+	   mailbox: every backend mailbox's, merged) */
 	ARRAY_TYPE(seq_range) uids;
+};
+
+/* A backend mailbox whose lookup_multi answer of a level a virtual
+   search's certain leaves hold (only compared, never used) */
+struct sift_walk_multi_seen {
+	const struct mail_search_arg *level;
+	const struct mailbox *backend_box;
 };
 
 struct sift_walk_search {
@@ -117,6 +120,9 @@ struct sift_walk_search {
 	struct sift_walk_search *virtual_prev, *virtual_next;
 	/* the leaves the lookups of its levels were certain of */
 	ARRAY(struct sift_walk_certain) certain;
+	/* a virtual mailbox's search: the backend mailboxes whose
+	   lookups the certain leaves hold, per level */
+	ARRAY(struct sift_walk_multi_seen) multi_seen;
 	/* the candidate UIDs, sorted; valid when have_candidates */
 	ARRAY_TYPE(seq_range) uids;
 	/* index into uids of the first range not wholly below the
@@ -170,59 +176,111 @@ bool fts_sift_walk_wants_certain(struct mailbox *box,
 	return wbox != NULL && sift_walk_find_level(wbox, args) != NULL;
 }
 
-/* Replace what an earlier lookup of level said of its leaves by certain
-   (NULL: nothing).  backend_box: NULL for a lookup of the searched
-   mailbox itself; for a virtual mailbox's search, the backend mailbox
-   whose lookup certain comes from (its UIDs are mapped to virtual ones)
-   - only that mailbox's earlier answer is replaced, the other mailboxes'
-   (looked up in the same or in another lookup_multi call) stay.  With
-   backend_box NULL and certain NULL, what every lookup said of level
-   is forgotten. */
-static void
-sift_walk_certain_set(struct sift_walk_search *ws,
-		      const struct mail_search_arg *level,
-		      struct mailbox *backend_box,
-		      const ARRAY_TYPE(sift_leaf_certain) *certain)
+/* Forget what the lookups of level said of its leaves. */
+static void sift_walk_certain_forget(struct sift_walk_search *ws,
+				     const struct mail_search_arg *level)
 {
 	struct sift_walk_certain *wc;
-	const struct sift_leaf_certain *c;
 	unsigned int i;
 
 	for (i = array_count(&ws->certain); i > 0; i--) {
 		wc = array_idx_modifiable(&ws->certain, i - 1);
-		if (wc->level == level &&
-		    (backend_box == NULL || wc->backend_box == backend_box)) {
+		if (wc->level == level) {
 			array_free(&wc->uids);
 			array_delete(&ws->certain, i - 1, 1);
 		}
 	}
-	if (certain == NULL)
+	for (i = array_count(&ws->multi_seen); i > 0; i--) {
+		const struct sift_walk_multi_seen *seen =
+			array_idx(&ws->multi_seen, i - 1);
+
+		if (seen->level == level)
+			array_delete(&ws->multi_seen, i - 1, 1);
+	}
+}
+
+/* Add uids to what is certain of arg in level: one entry per leaf and
+   result, however many mailboxes reported it (each message's walk step
+   looks at every entry). */
+static void sift_walk_certain_add(struct sift_walk_search *ws,
+				  const struct mail_search_arg *level,
+				  struct mail_search_arg *arg, bool result,
+				  const ARRAY_TYPE(seq_range) *uids)
+{
+	struct sift_walk_certain *wc;
+
+	if (array_count(uids) == 0)
 		return;
-	i_assert((backend_box == NULL) == (ws->virtual_box == NULL));
-	array_foreach(certain, c) {
-		wc = array_append_space(&ws->certain);
-		wc->level = level;
-		wc->arg = c->arg;
-		wc->backend_box = backend_box;
-		wc->result = c->result;
-		i_array_init(&wc->uids, array_count(&c->uids));
-		if (backend_box == NULL) {
-			array_append_array(&wc->uids, &c->uids);
-			continue;
-		}
-		/* backend UIDs to virtual ones, as fts-search.c maps the
-		   level's result (a UID the virtual mailbox doesn't have is
-		   left out) */
-		T_BEGIN {
-			ws->virtual_box->virtual_vfuncs->get_virtual_uids(
-				ws->virtual_box, backend_box, &c->uids,
-				&wc->uids);
-		} T_END;
-		if (array_count(&wc->uids) == 0) {
-			array_free(&wc->uids);
-			array_pop_back(&ws->certain);
+	array_foreach_modifiable(&ws->certain, wc) {
+		if (wc->level == level && wc->arg == arg &&
+		    wc->result == result) {
+			seq_range_array_merge(&wc->uids, uids);
+			return;
 		}
 	}
+	wc = array_append_space(&ws->certain);
+	wc->level = level;
+	wc->arg = arg;
+	wc->result = result;
+	i_array_init(&wc->uids, array_count(uids));
+	array_append_array(&wc->uids, uids);
+}
+
+/* A lookup of the searched mailbox itself: replace what an earlier
+   lookup of level said of its leaves by certain (NULL: nothing). */
+static void
+sift_walk_certain_set(struct sift_walk_search *ws,
+		      const struct mail_search_arg *level,
+		      const ARRAY_TYPE(sift_leaf_certain) *certain)
+{
+	const struct sift_leaf_certain *c;
+
+	sift_walk_certain_forget(ws, level);
+	if (certain == NULL)
+		return;
+	array_foreach(certain, c)
+		sift_walk_certain_add(ws, level, c->arg, c->result, &c->uids);
+}
+
+/* A virtual mailbox's search: lookup_multi looked level up in
+   backend_box, one of its backend mailboxes, and was certain of
+   certain (NULL: nothing), in backend_box's UIDs.  Add them in virtual
+   UIDs to what the other backend mailboxes' lookups of level said: the
+   fts plugin looks a search up once, each backend mailbox once per
+   level (in the lookup_multi call of the mailbox's namespace), so a
+   backend mailbox seen again for level means a new lookup, which
+   replaces the earlier one. */
+static void
+sift_walk_certain_add_multi(struct sift_walk_search *ws,
+			    const struct mail_search_arg *level,
+			    struct mailbox *backend_box,
+			    const ARRAY_TYPE(sift_leaf_certain) *certain)
+{
+	const struct sift_walk_multi_seen *seen;
+	struct sift_walk_multi_seen *new_seen;
+	const struct sift_leaf_certain *c;
+	ARRAY_TYPE(seq_range) vuids;
+
+	array_foreach(&ws->multi_seen, seen) {
+		if (seen->level == level && seen->backend_box == backend_box) {
+			sift_walk_certain_forget(ws, level);
+			break;
+		}
+	}
+	new_seen = array_append_space(&ws->multi_seen);
+	new_seen->level = level;
+	new_seen->backend_box = backend_box;
+	if (certain == NULL)
+		return;
+	array_foreach(certain, c) T_BEGIN {
+		/* backend UIDs to virtual ones, as fts-search.c maps the
+		   level's result (a UID the virtual mailbox doesn't have
+		   is left out) */
+		t_array_init(&vuids, array_count(&c->uids));
+		ws->virtual_box->virtual_vfuncs->get_virtual_uids(
+			ws->virtual_box, backend_box, &c->uids, &vuids);
+		sift_walk_certain_add(ws, level, c->arg, c->result, &vuids);
+	} T_END;
 }
 
 /* Set the result of every leaf a lookup was certain of for the current
@@ -262,7 +320,7 @@ void fts_sift_walk_lookup_done(struct mailbox *box,
 		/* (a virtual mailbox's lookups are lookup_multi's) */
 		return;
 	}
-	sift_walk_certain_set(ws, args, NULL, result == NULL ? NULL : certain);
+	sift_walk_certain_set(ws, args, result == NULL ? NULL : certain);
 	if (ws->args != args || (flags & FTS_LOOKUP_FLAG_AND_ARGS) == 0)
 		return;
 	/* a repeated lookup of the same search replaces the earlier one */
@@ -318,10 +376,14 @@ void fts_sift_walk_lookup_multi_done(struct mailbox *backend_box,
 {
 	struct sift_walk_search *ws = sift_walk_find_virtual(args);
 
-	if (ws == NULL)
+	if (ws == NULL || ws->virtual_box->virtual_vfuncs == NULL)
 		return;
-	i_assert(backend_box != NULL || certain == NULL);
-	sift_walk_certain_set(ws, args, backend_box, certain);
+	if (backend_box == NULL) {
+		i_assert(certain == NULL);
+		sift_walk_certain_forget(ws, args);
+		return;
+	}
+	sift_walk_certain_add_multi(ws, args, backend_box, certain);
 }
 
 const ARRAY_TYPE(seq_range) *
@@ -399,6 +461,7 @@ static void sift_walk_search_free(struct sift_walk_mailbox *wbox,
 	array_foreach_modifiable(&ws->certain, wc)
 		array_free(&wc->uids);
 	array_free(&ws->certain);
+	array_free(&ws->multi_seen);
 	array_free(&ws->uids);
 	i_free(ws);
 }
@@ -420,6 +483,7 @@ sift_walk_search_init(struct mailbox_transaction_context *t,
 	ws->args = args->args;
 	i_array_init(&ws->uids, 16);
 	i_array_init(&ws->certain, 4);
+	i_array_init(&ws->multi_seen, 4);
 	array_push_back(&wbox->searches, &ws);
 	if (wbox->virtual_box) {
 		ws->virtual_box = t->box;

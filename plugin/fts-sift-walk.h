@@ -39,8 +39,10 @@ bool fts_sift_walk_wants_certain_multi(const struct mail_search_arg *args);
    of in UIDs of backend_box (NULL: none, e.g. no read right).  The walk
    of the virtual search that args belongs to (as above) maps them to
    its UIDs as the fts plugin maps the lookup's result
-   (get_virtual_uids()) and sets them per message; they replace what an
-   earlier lookup of the same level in the same backend mailbox said.
+   (get_virtual_uids()) and sets them per message, together with the
+   other backend mailboxes' of the level (the fts plugin looks each
+   backend mailbox up once per level and search; one looked up again
+   starts anew: the level's earlier answers are forgotten).
    backend_box NULL with certain NULL: the lookup failed, forget every
    mailbox's certain leaves of this level. */
 void fts_sift_walk_lookup_multi_done(struct mailbox *backend_box,

@@ -564,23 +564,27 @@ def virtual_keys(d):
 
 @pytest.fixture(scope="module")
 def vbox(request):
-    """The same kind of mailbox, its messages in INBOX and Other, searched
-    through virtual/All (README, the virtual folder): the fts plugin
-    looks those up through lookup_multi, and maps each mailbox's UIDs to
-    the virtual mailbox's."""
+    """The same kind of mailbox, its messages in INBOX, Other and
+    Public/Shelf, searched through virtual/All (README, the virtual
+    folder): the fts plugin looks those up through lookup_multi, one
+    call per namespace (INBOX and Other in one, Public/Shelf in
+    another), and maps each mailbox's UIDs to the virtual mailbox's."""
     root = new_test_root("attach-virtual")
     fts = Dovecot(os.path.join(root, "fts"), None, plugin="sift", users=(USER,),
                   plugin_settings={"fts_decoder": "decode2text"},
-                  extra_conf=decoder_conf(root), virtual={"All": "*\n  all\n"})
+                  extra_conf=decoder_conf(root) + "mail_debug = yes\n",
+                  public_dir=os.path.join(root, "public"),
+                  virtual={"All": "*\nPublic/*\n  all\n"})
     oracle = Dovecot(os.path.join(root, "oracle"), None, plugin="none", oracle_of=fts)
     fts.start()
     oracle.start()
     try:
         mails, T, A, B, dashed = build_mailbox(1201, 48)
+        boxes = ("INBOX", "Other", "Public/Shelf")
         for m in mails:
-            fts.append(USER, "INBOX" if m.key % 2 == 0 else "Other", m.raw, date=T2020)
-        fts.doveadm("index", "-u", USER, "INBOX")
-        fts.doveadm("index", "-u", USER, "Other")
+            fts.append(USER, boxes[m.key % 3], m.raw, date=T2020)
+        for b in boxes:
+            fts.doveadm("index", "-u", USER, b)
         keys = virtual_keys(fts)
         okeys = virtual_keys(oracle)
         assert sorted(keys.values()) == sorted(m.key for m in mails), keys
@@ -606,6 +610,10 @@ def test_virtual_generated_queries(vbox):
     # alone can't read it)
     keys = list(exp.cache.values())
     assert sum(1 for want, orc, extra in keys if want != orc) >= 60
+    # through lookup_multi, once per namespace
+    log = fts.log_text()
+    assert "lookup_multi: 2 mailboxes of namespace ''" in log, log[-2000:]
+    assert "lookup_multi: 1 mailboxes of namespace 'Public/'" in log, log[-2000:]
     assert not fts.log_problems()
 
 

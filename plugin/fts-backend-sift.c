@@ -1041,13 +1041,38 @@ sift_lookup_box(struct sift_fts_backend *backend, struct mailbox *box,
 				 pool, certain);
 }
 
+/* After a lookup of args' level: the answered leaves first
+   (sift_search_args_answered_first()), and certain's leaves (NULL:
+   none) moved along with their contents, so that each still names the
+   leaf it was certain of. */
+static void
+sift_lookup_answered_first(struct mail_search_arg *args,
+			   ARRAY_TYPE(sift_leaf_certain) *const certain[],
+			   unsigned int certain_count)
+{
+	ARRAY_TYPE(sift_arg_move) moves;
+	struct sift_leaf_certain *c;
+	unsigned int i;
+
+	T_BEGIN {
+		t_array_init(&moves, 8);
+		sift_search_args_answered_first(args, &moves);
+		for (i = 0; i < certain_count && array_count(&moves) > 0; i++) {
+			if (certain[i] == NULL)
+				continue;
+			array_foreach_modifiable(certain[i], c)
+				c->arg = sift_arg_moves_follow(&moves, c->arg);
+		}
+	} T_END;
+}
+
 static int
 fts_backend_sift_lookup(struct fts_backend *_backend, struct mailbox *box,
 			struct mail_search_arg *args,
 			enum fts_lookup_flags flags, struct fts_result *result)
 {
 	struct sift_fts_backend *backend = SIFT_BACKEND(_backend);
-	ARRAY_TYPE(sift_leaf_certain) certain;
+	ARRAY_TYPE(sift_leaf_certain) certain, *certainp = NULL;
 	pool_t pool = NULL;
 	bool denied;
 
@@ -1056,25 +1081,27 @@ fts_backend_sift_lookup(struct fts_backend *_backend, struct mailbox *box,
 	if (fts_sift_walk_wants_certain(box, args)) {
 		pool = pool_alloconly_create("fts-sift certain leaves", 1024);
 		p_array_init(&certain, pool, 4);
+		certainp = &certain;
 	}
 	/* a sub-list of a search whose top level the index narrowed:
 	   only its candidates' answers matter */
 	if (sift_lookup_box(backend, box, args, flags,
 			    fts_sift_walk_scope(box, args), result, pool,
-			    pool == NULL ? NULL : &certain, &denied) < 0) {
+			    certainp, &denied) < 0) {
 		fts_sift_walk_lookup_done(box, args, flags, NULL, 0, NULL);
 		pool_unref(&pool);
 		return -1;
 	}
+	/* (the walk knows the search by its first node, which stays; the
+	   certain leaves follow their contents) */
+	sift_lookup_answered_first(args, &certainp, 1);
 	/* denied: every answered leaf is false for every message
 	   (get_last_uid() covers them all) */
 	fts_sift_walk_lookup_done(box, args, flags, result,
 				  denied ? (uint32_t)-1 :
 				  backend->lookup_last_uid,
-				  pool == NULL || denied ? NULL : &certain);
+				  denied ? NULL : certainp);
 	pool_unref(&pool);
-	/* (the walk knows the search by its first node, which stays) */
-	sift_search_args_answered_first(args);
 	return 0;
 }
 
@@ -1086,7 +1113,12 @@ fts_backend_sift_lookup(struct fts_backend *_backend, struct mailbox *box,
    sift_query_mark_answerable()), also for mailboxes without an index or
    without the read right: their answers are then ignored (no index:
    get_last_uid() is 0, Dovecot checks their mail itself) or "no match"
-   (denied). */
+   (denied).
+
+   As in lookup(), each mailbox's lookup also reports the leaves it is
+   certain of for the messages it left maybe, if the virtual mailbox's
+   search walk can set them (fts_sift_walk_wants_certain_multi()): the
+   walk maps them to virtual UIDs as the fts plugin maps the result. */
 static int
 fts_backend_sift_lookup_multi(struct fts_backend *_backend,
 			      struct mailbox *const boxes[],
@@ -1095,12 +1127,20 @@ fts_backend_sift_lookup_multi(struct fts_backend *_backend,
 			      struct fts_multi_result *result)
 {
 	struct sift_fts_backend *backend = SIFT_BACKEND(_backend);
+	ARRAY_TYPE(sift_leaf_certain) **certain;
 	unsigned int i, count, denied_count = 0;
+	pool_t pool = NULL;
 	bool denied;
 
 	for (count = 0; boxes[count] != NULL; count++) ;
 	result->box_results = p_new(result->pool, struct fts_result,
 				    count + 1);
+	if (fts_sift_walk_wants_certain_multi(args) && count > 0) {
+		pool = pool_alloconly_create("fts-sift certain leaves", 1024);
+		certain = p_new(pool, ARRAY_TYPE(sift_leaf_certain) *, count);
+	} else {
+		certain = NULL;
+	}
 	sift_query_mark_answerable(backend, args);
 	for (i = 0; i < count; i++) {
 		struct fts_result *br = &result->box_results[i];
@@ -1111,14 +1151,30 @@ fts_backend_sift_lookup_multi(struct fts_backend *_backend,
 		p_array_init(&br->definite_uids, result->pool, 32);
 		p_array_init(&br->maybe_uids, result->pool, 32);
 		p_array_init(&br->scores, result->pool, 32);
+		if (pool != NULL) {
+			certain[i] = p_new(pool, ARRAY_TYPE(sift_leaf_certain),
+					   1);
+			p_array_init(certain[i], pool, 4);
+		}
 		if (sift_lookup_box(backend, boxes[i], args, flags, NULL, br,
-				    NULL, NULL,
-				    &denied) < 0)
+				    pool, certain == NULL ? NULL : certain[i],
+				    &denied) < 0) {
+			fts_sift_walk_lookup_multi_done(NULL, args, NULL);
+			pool_unref(&pool);
 			return -1;
-		if (denied)
+		}
+		if (denied) {
 			denied_count++;
+			/* (nothing certain: every answered leaf is false) */
+			if (certain != NULL)
+				certain[i] = NULL;
+		}
 	}
-	sift_search_args_answered_first(args);
+	sift_lookup_answered_first(args, certain,
+				   certain == NULL ? 0 : count);
+	for (i = 0; certain != NULL && i < count; i++)
+		fts_sift_walk_lookup_multi_done(boxes[i], args, certain[i]);
+	pool_unref(&pool);
 	e_debug(backend->event, "lookup_multi: %u mailboxes of namespace "
 		"'%s' searched through their indexes, %u of them without "
 		"the read right", count, _backend->ns->prefix, denied_count);

@@ -39,6 +39,24 @@
    results set, as the fts plugin sets a level's, and Dovecot evaluates
    only the rest.
 
+   Virtual mailboxes get this per-leaf step too (not the narrowing).
+   Their levels are looked up through lookup_multi, once per namespace
+   of backend mailboxes, and lookup_multi is given the backend mailboxes
+   and the virtual search's arguments, never the virtual mailbox.  So a
+   search of a virtual mailbox is also registered in a list of this
+   process's virtual searches, where lookup_multi finds it by the level
+   it was handed (fts_sift_walk_wants_certain_multi()): the level is the
+   top of, or a sub-list inside, exactly one running search's arguments
+   (the results Dovecot evaluates are kept in the argument nodes, so two
+   searches running at once can't share them; if two did claim a level,
+   neither gets certain leaves, which is Dovecot's own behaviour).  Each
+   backend mailbox's certain leaves come in backend UIDs
+   (fts_sift_walk_lookup_multi_done()); they are mapped to the virtual
+   mailbox's UIDs with its get_virtual_uids(), the call fts-search.c
+   maps the level's definite and maybe UIDs with, and the virtual
+   mailbox's walk sets them per message as above: its search steps
+   through virtual sequences, whose UIDs are the virtual ones.
+
    The jump happens only between two calls of search_next_update_seq():
    by then the previous message has been evaluated and the arguments
    reset, and Dovecot's own next_update_seq() continues from
@@ -47,6 +65,7 @@
    walk's start (seq1 of its own range). */
 #include "lib.h"
 #include "array.h"
+#include "llist.h"
 #include "seq-range-array.h"
 #include "mail-index.h"
 #include "mail-storage-private.h"
@@ -68,6 +87,9 @@ struct sift_walk_mailbox {
 	/* the searches of this mailbox that have begun and not ended:
 	   a lookup finds its search by its arguments */
 	ARRAY(struct sift_walk_search *) searches;
+	/* a virtual mailbox: its searches' lookups are lookup_multi's,
+	   and they are not narrowed */
+	bool virtual_box;
 };
 
 /* A leaf whose result a lookup was certain of for some messages the
@@ -77,14 +99,30 @@ struct sift_walk_certain {
 	const struct mail_search_arg *level;
 	struct mail_search_arg *arg;
 	bool result;
+	/* UIDs of the searched mailbox (virtual ones for a virtual
+	   mailbox: every backend mailbox's, merged) */
 	ARRAY_TYPE(seq_range) uids;
+};
+
+/* A backend mailbox whose lookup_multi answer of a level a virtual
+   search's certain leaves hold (only compared, never used) */
+struct sift_walk_multi_seen {
+	const struct mail_search_arg *level;
+	const struct mailbox *backend_box;
 };
 
 struct sift_walk_search {
 	union mail_search_module_context module_ctx;
 	const struct mail_search_arg *args;
+	/* a search of a virtual mailbox: the mailbox, and the search's
+	   place in sift_walk_virtual_searches */
+	struct mailbox *virtual_box;
+	struct sift_walk_search *virtual_prev, *virtual_next;
 	/* the leaves the lookups of its levels were certain of */
 	ARRAY(struct sift_walk_certain) certain;
+	/* a virtual mailbox's search: the backend mailboxes whose
+	   lookups the certain leaves hold, per level */
+	ARRAY(struct sift_walk_multi_seen) multi_seen;
 	/* the candidate UIDs, sorted; valid when have_candidates */
 	ARRAY_TYPE(seq_range) uids;
 	/* index into uids of the first range not wholly below the
@@ -97,6 +135,10 @@ struct sift_walk_search {
 
 static MODULE_CONTEXT_DEFINE_INIT(sift_walk_storage_module,
 				  &mail_storage_module_register);
+
+/* the searches of virtual mailboxes that have begun and not ended, in
+   this process (lookup_multi isn't told the virtual mailbox) */
+static struct sift_walk_search *sift_walk_virtual_searches = NULL;
 
 /* Is level (a list of arguments) a sub-list somewhere below args? */
 static bool sift_walk_below(const struct mail_search_arg *args,
@@ -134,15 +176,11 @@ bool fts_sift_walk_wants_certain(struct mailbox *box,
 	return wbox != NULL && sift_walk_find_level(wbox, args) != NULL;
 }
 
-/* Replace what an earlier lookup of level said of its leaves by certain
-   (NULL: nothing). */
-static void
-sift_walk_certain_set(struct sift_walk_search *ws,
-		      const struct mail_search_arg *level,
-		      const ARRAY_TYPE(sift_leaf_certain) *certain)
+/* Forget what the lookups of level said of its leaves. */
+static void sift_walk_certain_forget(struct sift_walk_search *ws,
+				     const struct mail_search_arg *level)
 {
 	struct sift_walk_certain *wc;
-	const struct sift_leaf_certain *c;
 	unsigned int i;
 
 	for (i = array_count(&ws->certain); i > 0; i--) {
@@ -152,16 +190,97 @@ sift_walk_certain_set(struct sift_walk_search *ws,
 			array_delete(&ws->certain, i - 1, 1);
 		}
 	}
+	for (i = array_count(&ws->multi_seen); i > 0; i--) {
+		const struct sift_walk_multi_seen *seen =
+			array_idx(&ws->multi_seen, i - 1);
+
+		if (seen->level == level)
+			array_delete(&ws->multi_seen, i - 1, 1);
+	}
+}
+
+/* Add uids to what is certain of arg in level: one entry per leaf and
+   result, however many mailboxes reported it (each message's walk step
+   looks at every entry). */
+static void sift_walk_certain_add(struct sift_walk_search *ws,
+				  const struct mail_search_arg *level,
+				  struct mail_search_arg *arg, bool result,
+				  const ARRAY_TYPE(seq_range) *uids)
+{
+	struct sift_walk_certain *wc;
+
+	if (array_count(uids) == 0)
+		return;
+	array_foreach_modifiable(&ws->certain, wc) {
+		if (wc->level == level && wc->arg == arg &&
+		    wc->result == result) {
+			seq_range_array_merge(&wc->uids, uids);
+			return;
+		}
+	}
+	wc = array_append_space(&ws->certain);
+	wc->level = level;
+	wc->arg = arg;
+	wc->result = result;
+	i_array_init(&wc->uids, array_count(uids));
+	array_append_array(&wc->uids, uids);
+}
+
+/* A lookup of the searched mailbox itself: replace what an earlier
+   lookup of level said of its leaves by certain (NULL: nothing). */
+static void
+sift_walk_certain_set(struct sift_walk_search *ws,
+		      const struct mail_search_arg *level,
+		      const ARRAY_TYPE(sift_leaf_certain) *certain)
+{
+	const struct sift_leaf_certain *c;
+
+	sift_walk_certain_forget(ws, level);
 	if (certain == NULL)
 		return;
-	array_foreach(certain, c) {
-		wc = array_append_space(&ws->certain);
-		wc->level = level;
-		wc->arg = c->arg;
-		wc->result = c->result;
-		i_array_init(&wc->uids, array_count(&c->uids));
-		array_append_array(&wc->uids, &c->uids);
+	array_foreach(certain, c)
+		sift_walk_certain_add(ws, level, c->arg, c->result, &c->uids);
+}
+
+/* A virtual mailbox's search: lookup_multi looked level up in
+   backend_box, one of its backend mailboxes, and was certain of
+   certain (NULL: nothing), in backend_box's UIDs.  Add them in virtual
+   UIDs to what the other backend mailboxes' lookups of level said: the
+   fts plugin looks a search up once, each backend mailbox once per
+   level (in the lookup_multi call of the mailbox's namespace), so a
+   backend mailbox seen again for level means a new lookup, which
+   replaces the earlier one. */
+static void
+sift_walk_certain_add_multi(struct sift_walk_search *ws,
+			    const struct mail_search_arg *level,
+			    struct mailbox *backend_box,
+			    const ARRAY_TYPE(sift_leaf_certain) *certain)
+{
+	const struct sift_walk_multi_seen *seen;
+	struct sift_walk_multi_seen *new_seen;
+	const struct sift_leaf_certain *c;
+	ARRAY_TYPE(seq_range) vuids;
+
+	array_foreach(&ws->multi_seen, seen) {
+		if (seen->level == level && seen->backend_box == backend_box) {
+			sift_walk_certain_forget(ws, level);
+			break;
+		}
 	}
+	new_seen = array_append_space(&ws->multi_seen);
+	new_seen->level = level;
+	new_seen->backend_box = backend_box;
+	if (certain == NULL)
+		return;
+	array_foreach(certain, c) T_BEGIN {
+		/* backend UIDs to virtual ones, as fts-search.c maps the
+		   level's result (a UID the virtual mailbox doesn't have
+		   is left out) */
+		t_array_init(&vuids, array_count(&c->uids));
+		ws->virtual_box->virtual_vfuncs->get_virtual_uids(
+			ws->virtual_box, backend_box, &c->uids, &vuids);
+		sift_walk_certain_add(ws, level, c->arg, c->result, &vuids);
+	} T_END;
 }
 
 /* Set the result of every leaf a lookup was certain of for the current
@@ -197,6 +316,10 @@ void fts_sift_walk_lookup_done(struct mailbox *box,
 	ws = sift_walk_find_level(wbox, args);
 	if (ws == NULL)
 		return;
+	if (ws->virtual_box != NULL) {
+		/* (a virtual mailbox's lookups are lookup_multi's) */
+		return;
+	}
 	sift_walk_certain_set(ws, args, result == NULL ? NULL : certain);
 	if (ws->args != args || (flags & FTS_LOOKUP_FLAG_AND_ARGS) == 0)
 		return;
@@ -221,6 +344,46 @@ void fts_sift_walk_lookup_done(struct mailbox *box,
 	if (last_uid < (uint32_t)-1)
 		seq_range_array_add_range(&ws->uids, last_uid + 1, (uint32_t)-1);
 	ws->have_candidates = TRUE;
+}
+
+/* The search of a virtual mailbox whose arguments level is the top of
+   or a sub-list of; NULL if none, or more than one (see the top of this
+   file). */
+static struct sift_walk_search *
+sift_walk_find_virtual(const struct mail_search_arg *level)
+{
+	struct sift_walk_search *ws, *found = NULL;
+
+	for (ws = sift_walk_virtual_searches; ws != NULL;
+	     ws = ws->virtual_next) {
+		if (ws->args != level && !sift_walk_below(ws->args, level))
+			continue;
+		if (found != NULL)
+			return NULL;
+		found = ws;
+	}
+	return found;
+}
+
+bool fts_sift_walk_wants_certain_multi(const struct mail_search_arg *args)
+{
+	return sift_walk_find_virtual(args) != NULL;
+}
+
+void fts_sift_walk_lookup_multi_done(struct mailbox *backend_box,
+				     const struct mail_search_arg *args,
+				     const ARRAY_TYPE(sift_leaf_certain) *certain)
+{
+	struct sift_walk_search *ws = sift_walk_find_virtual(args);
+
+	if (ws == NULL || ws->virtual_box->virtual_vfuncs == NULL)
+		return;
+	if (backend_box == NULL) {
+		i_assert(certain == NULL);
+		sift_walk_certain_forget(ws, args);
+		return;
+	}
+	sift_walk_certain_add_multi(ws, args, backend_box, certain);
 }
 
 const ARRAY_TYPE(seq_range) *
@@ -291,9 +454,14 @@ static void sift_walk_search_free(struct sift_walk_mailbox *wbox,
 			break;
 		}
 	}
+	if (ws->virtual_box != NULL) {
+		DLLIST_REMOVE_FULL(&sift_walk_virtual_searches, ws,
+				   virtual_prev, virtual_next);
+	}
 	array_foreach_modifiable(&ws->certain, wc)
 		array_free(&wc->uids);
 	array_free(&ws->certain);
+	array_free(&ws->multi_seen);
 	array_free(&ws->uids);
 	i_free(ws);
 }
@@ -315,7 +483,13 @@ sift_walk_search_init(struct mailbox_transaction_context *t,
 	ws->args = args->args;
 	i_array_init(&ws->uids, 16);
 	i_array_init(&ws->certain, 4);
+	i_array_init(&ws->multi_seen, 4);
 	array_push_back(&wbox->searches, &ws);
+	if (wbox->virtual_box) {
+		ws->virtual_box = t->box;
+		DLLIST_PREPEND_FULL(&sift_walk_virtual_searches, ws,
+				    virtual_prev, virtual_next);
+	}
 
 	ctx = wbox->module_ctx.super.search_init(t, args, sort_program,
 						 wanted_fields,
@@ -379,17 +553,22 @@ static void sift_walk_mailbox_allocated(struct mailbox *box)
 	struct mailbox_vfuncs *v = box->vlast;
 	struct sift_walk_mailbox *wbox;
 	struct fts_backend *backend;
+	bool is_virtual;
 
-	/* only where sift answers the lookups, and not for virtual
-	   mailboxes (see the top of this file) */
-	if (box->virtual_vfuncs != NULL ||
-	    strcmp(box->storage->name, "virtual") == 0)
-		return;
+	/* only where sift answers the lookups; for a virtual mailbox,
+	   wherever the fts plugin looks up (its backend mailboxes'
+	   backends answer, through lookup_multi: see the top of this
+	   file) */
+	is_virtual = box->virtual_vfuncs != NULL ||
+		strcmp(box->storage->name, "virtual") == 0;
 	backend = fts_list_backend(box->list);
-	if (backend == NULL || strcmp(backend->name, fts_backend_sift.name) != 0)
+	if (backend == NULL ||
+	    (!is_virtual &&
+	     strcmp(backend->name, fts_backend_sift.name) != 0))
 		return;
 
 	wbox = p_new(box->pool, struct sift_walk_mailbox, 1);
+	wbox->virtual_box = is_virtual;
 	wbox->module_ctx.super = *v;
 	box->vlast = &wbox->module_ctx.super;
 	i_array_init(&wbox->searches, 4);

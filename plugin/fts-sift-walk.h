@@ -23,10 +23,31 @@ void fts_sift_walk_lookup_done(struct mailbox *box,
 
 /* Is args a level of a search of box whose walk sets the results of the
    leaves a lookup is certain of (certain of fts_sift_walk_lookup_done(),
-   struct sift_leaf_certain)?  Not for virtual mailboxes (lookup_multi)
-   and searches the walk doesn't know. */
+   struct sift_leaf_certain)?  Not for searches the walk doesn't know;
+   for virtual mailboxes see fts_sift_walk_wants_certain_multi(). */
 bool fts_sift_walk_wants_certain(struct mailbox *box,
 				 const struct mail_search_arg *args);
+
+/* The same for lookup_multi, which is handed a virtual mailbox's
+   backend mailboxes and a level of the virtual search's arguments but
+   not the virtual mailbox: is args the top of, or a sub-list of, the
+   arguments of exactly one running search of a virtual mailbox? */
+bool fts_sift_walk_wants_certain_multi(const struct mail_search_arg *args);
+
+/* lookup_multi looked up level args in backend_box, one of the virtual
+   mailbox's backend mailboxes: certain holds the leaves it was certain
+   of in UIDs of backend_box (NULL: none, e.g. no read right).  The walk
+   of the virtual search that args belongs to (as above) maps them to
+   its UIDs as the fts plugin maps the lookup's result
+   (get_virtual_uids()) and sets them per message, together with the
+   other backend mailboxes' of the level (the fts plugin looks each
+   backend mailbox up once per level and search; one looked up again
+   starts anew: the level's earlier answers are forgotten).
+   backend_box NULL with certain NULL: the lookup failed, forget every
+   mailbox's certain leaves of this level. */
+void fts_sift_walk_lookup_multi_done(struct mailbox *backend_box,
+				     const struct mail_search_arg *args,
+				     const ARRAY_TYPE(sift_leaf_certain) *certain);
 
 /* args is a level below the top of a search of box whose top level
    the index narrowed (fts_sift_walk_lookup_done()): the top level's

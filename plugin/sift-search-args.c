@@ -367,9 +367,10 @@ static bool sift_search_arg_is_movable(const struct mail_search_arg *arg)
 	}
 }
 
-void sift_search_args_answered_first(struct mail_search_arg *args)
+void sift_search_args_answered_first(struct mail_search_arg *args,
+				     ARRAY_TYPE(sift_arg_move) *moves)
 {
-	ARRAY(struct mail_search_arg *) slots;
+	ARRAY(struct mail_search_arg *) slots, sources;
 	ARRAY(struct mail_search_arg) contents;
 	struct mail_search_arg *arg, *const *slotp, *next;
 	const struct mail_search_arg *c;
@@ -390,26 +391,52 @@ void sift_search_args_answered_first(struct mail_search_arg *args)
 	T_BEGIN {
 		t_array_init(&slots, 8);
 		t_array_init(&contents, 8);
+		t_array_init(&sources, 8);
 		for (arg = args; arg != NULL; arg = arg->next) {
 			if (sift_search_arg_is_movable(arg))
 				array_push_back(&slots, &arg);
 		}
 		/* the answered leaves' contents in their order, then the
-		   others' */
+		   others' (and the node each came from) */
 		for (unsigned int pass = 0; pass < 2; pass++) {
 			array_foreach(&slots, slotp) {
-				if ((*slotp)->match_always == (pass == 0))
+				if ((*slotp)->match_always == (pass == 0)) {
 					array_push_back(&contents, *slotp);
+					array_push_back(&sources, slotp);
+				}
 			}
 		}
 		slotp = array_get(&slots, &count);
 		c = array_front(&contents);
 		for (i = 0; i < count; i++) {
+			struct mail_search_arg *from =
+				array_idx_elem(&sources, i);
+
 			next = slotp[i]->next;
 			*slotp[i] = c[i];
 			slotp[i]->next = next;
+			if (moves != NULL && from != slotp[i]) {
+				struct sift_arg_move *move =
+					array_append_space(moves);
+
+				move->from = from;
+				move->to = slotp[i];
+			}
 		}
 	} T_END;
+}
+
+struct mail_search_arg *
+sift_arg_moves_follow(const ARRAY_TYPE(sift_arg_move) *moves,
+		      struct mail_search_arg *arg)
+{
+	const struct sift_arg_move *move;
+
+	array_foreach(moves, move) {
+		if (move->from == arg)
+			return move->to;
+	}
+	return arg;
 }
 
 void sift_leaf_add_doubts(struct sift_leaf *leaf,

@@ -159,8 +159,23 @@ void sift_search_args_mark_answerable(const struct sift_args_env *env,
    flags by position before the lookup and restores them by position for
    every message (fts-search-serialize.c), so those positions must keep
    what they had.  Sub-lists stay where they are.  A node's contents are
-   moved, not the node: the level's first node is Dovecot's list head. */
-void sift_search_args_answered_first(struct mail_search_arg *args);
+   moved, not the node: the level's first node is Dovecot's list head.
+
+   So a pointer to a leaf taken before the call may point to another
+   leaf after it: moves (NULL, or an array the caller allocated) gets one
+   entry per node whose contents moved, from the node that held them to
+   the node that holds them now (sift_arg_moves_follow()). */
+struct sift_arg_move {
+	struct mail_search_arg *from, *to;
+};
+ARRAY_DEFINE_TYPE(sift_arg_move, struct sift_arg_move);
+void sift_search_args_answered_first(struct mail_search_arg *args,
+				     ARRAY_TYPE(sift_arg_move) *moves);
+
+/* Where the leaf that was at arg is after the moves. */
+struct mail_search_arg *
+sift_arg_moves_follow(const ARRAY_TYPE(sift_arg_move) *moves,
+		      struct mail_search_arg *arg);
 
 /* One leaf's answer: definite and maybe UIDs (disjoint). */
 struct sift_leaf {

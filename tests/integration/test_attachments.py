@@ -22,6 +22,7 @@ import base64
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import unicodedata
@@ -31,7 +32,8 @@ import io
 import pytest
 
 from dovecot_conf import syntax  # noqa: E402
-from dovetest import Dovecot, new_test_root, remove_test_root  # noqa: E402
+from dovetest import (Dovecot, new_test_root, parse_search_response,  # noqa: E402
+                      remove_test_root, search_command_bytes)
 from fixtures import T2020, rfc2822  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -318,11 +320,23 @@ def gen_queries(rnd, mails, T, A, B, dashed):
 class Expect:
     """Expected results under "decoded attachment text counts"."""
 
-    def __init__(self, oracle, mails, uids):
+    def __init__(self, oracle, mails, uids, mailbox="INBOX", from_oracle=None):
+        """uids: message key -> UID in the instance under test; for a
+        mailbox whose UIDs differ between the two instances (a virtual
+        one), from_oracle maps the oracle's UIDs to those."""
         self.oracle = oracle
+        self.mailbox = mailbox
+        self.from_oracle = from_oracle
         self.mails = {uids[m.key]: m for m in mails}
-        self.all = set(oracle.search(USER, "INBOX", "ALL"))
+        self.all = set(self.oracle_search("ALL"))
         self.cache = {}
+
+    def oracle_search(self, *q):
+        """The oracle's answer to q, as UIDs of the instance under test."""
+        got = self.oracle.search(USER, self.mailbox, *q)
+        if self.from_oracle is None:
+            return got
+        return sorted(self.from_oracle[u] for u in got)
 
     def holders(self, s):
         n = norm(s)
@@ -332,7 +346,7 @@ class Expect:
     def leaf(self, key):
         """(expected set, oracle set, attachment holders) of one key."""
         if key not in self.cache:
-            got = set(self.oracle.search(USER, "INBOX", *key))
+            got = set(self.oracle_search(*key))
             extra = self.holders(key[-1]) if key[0] in ("BODY", "TEXT") else set()
             self.cache[key] = (got | extra, got, extra)
         return self.cache[key]
@@ -398,10 +412,10 @@ def compare(fts, exp, queries):
     bad = []
     for q in queries:
         want = exp.query(q)
-        got = fts.search(USER, "INBOX", *q)
+        got = fts.search(USER, exp.mailbox, *q)
         if got != want:
             bad.append("%s: expected %s, got %s (oracle %s)" % (
-                " ".join(q), want, got, sorted(exp.oracle.search(USER, "INBOX", *q))))
+                " ".join(q), want, got, exp.oracle_search(*q)))
     return bad
 
 
@@ -462,19 +476,16 @@ def test_generated_queries(box):
     assert not fts.log_problems()
 
 
-def test_attachment_key_with_keys_left_to_dovecot(box):
+def left_to_dovecot_queries(rnd, mails, A):
     """AND, OR and NOT of a key that only a message's decoded attachment
     holds with keys the index leaves to Dovecot for that same message
     (phrases of its text part or of the attachment, in-word substrings,
-    TEXT phrases, words of HTML alternatives): Dovecot's fts plugin takes
-    a lookup's answer per level, so where the level was "maybe" Dovecot
-    evaluated the attachment key itself, could not see it, and the AND
-    lost the message.  Every message with a decoded attachment, every
-    combination, against the expected sets."""
-    fts, oracle, mails, uids, (T, A, B, dashed) = box
-    exp = Expect(oracle, mails, uids)
-    rnd = random.Random(4242)
+    TEXT phrases, words of HTML alternatives), for every message with a
+    decoded attachment; some with a key the index doesn't answer at all
+    (HEADER From, which Dovecot matches raw) written first, which the
+    plugin moves behind the keys it answered."""
     queries = []
+    unanswered = ("HEADER", "From", "example.org")
     for m in mails:
         att_words = sorted({w for _, t in m.parts for w in t.split() if w in A})
         if not att_words:
@@ -498,14 +509,153 @@ def test_attachment_key_with_keys_left_to_dovecot(box):
                     queries += [a + o, o + a, ("OR",) + a + o, ("NOT",) + o + a,
                                 ("NOT",) + a + o, ("OR",) + o + ("NOT",) + a,
                                 a + ("OR",) + o + ("SUBJECT", "nosuchsubject")]
+                if o[0] == "BODY":
+                    queries += [unanswered + o + ("BODY", w),
+                                unanswered + ("BODY", w) + o]
+    return queries
+
+
+def check_left_to_dovecot(fts, exp, mails, A):
+    """left_to_dovecot_queries() against the expected sets; returns the
+    list of wrong answers and the number of queries."""
+    queries = left_to_dovecot_queries(random.Random(4242), mails, A)
+    bad = compare(fts, exp, queries)
+    # the class is there: many of the queries' answers hold a message that
+    # Dovecot alone doesn't find
+    decided = sum(1 for q in queries if exp.query(q) != exp.oracle_search(*q))
+    assert decided >= 100, (decided, len(queries))
+    return bad, len(queries)
+
+
+def test_attachment_key_with_keys_left_to_dovecot(box):
+    """AND, OR and NOT of a key that only a message's decoded attachment
+    holds with keys the index leaves to Dovecot for that same message
+    (left_to_dovecot_queries()): Dovecot's fts plugin takes a lookup's
+    answer per level, so where the level was "maybe" Dovecot evaluated
+    the attachment key itself, could not see it, and the AND lost the
+    message.  Every message with a decoded attachment, every
+    combination, against the expected sets."""
+    fts, oracle, mails, uids, (T, A, B, dashed) = box
+    exp = Expect(oracle, mails, uids)
+    bad, n = check_left_to_dovecot(fts, exp, mails, A)
+    assert not bad, "%d of %d queries differ:\n%s" % (len(bad), n, "\n".join(bad[:30]))
+    assert not fts.log_problems()
+
+
+# ---- a virtual mailbox ---------------------------------------------------
+
+def virtual_keys(d):
+    """The message keys (Message-ID <att<n>@example.org>) of virtual/All's
+    UIDs in instance d: its virtual UIDs are its own."""
+    conn = d.imap(USER)
+    try:
+        d.select(conn, "virtual/All", readonly=True)
+        typ, data = conn.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        assert typ == "OK", data
+        out = {}
+        for item in data:
+            if isinstance(item, tuple):
+                uid = int(re.search(rb"UID (\d+)", item[0]).group(1))
+                out[uid] = int(re.search(rb"<att(\d+)@", item[1]).group(1))
+        return out
+    finally:
+        conn.logout()
+
+
+@pytest.fixture(scope="module")
+def vbox(request):
+    """The same kind of mailbox, its messages in INBOX, Other and
+    Public/Shelf, searched through virtual/All (README, the virtual
+    folder): the fts plugin looks those up through lookup_multi, one
+    call per namespace (INBOX and Other in one, Public/Shelf in
+    another), and maps each mailbox's UIDs to the virtual mailbox's."""
+    root = new_test_root("attach-virtual")
+    fts = Dovecot(os.path.join(root, "fts"), None, plugin="sift", users=(USER,),
+                  plugin_settings={"fts_decoder": "decode2text"},
+                  extra_conf=decoder_conf(root) + "mail_debug = yes\n",
+                  public_dir=os.path.join(root, "public"),
+                  virtual={"All": "*\nPublic/*\n  all\n"})
+    oracle = Dovecot(os.path.join(root, "oracle"), None, plugin="none", oracle_of=fts)
+    fts.start()
+    oracle.start()
+    try:
+        mails, T, A, B, dashed = build_mailbox(1201, 48)
+        boxes = ("INBOX", "Other", "Public/Shelf")
+        for m in mails:
+            fts.append(USER, boxes[m.key % 3], m.raw, date=T2020)
+        for b in boxes:
+            fts.doveadm("index", "-u", USER, b)
+        keys = virtual_keys(fts)
+        okeys = virtual_keys(oracle)
+        assert sorted(keys.values()) == sorted(m.key for m in mails), keys
+        uids = {k: u for u, k in keys.items()}
+        from_oracle = {ou: uids[k] for ou, k in okeys.items()}
+        exp = Expect(oracle, mails, uids, mailbox="virtual/All", from_oracle=from_oracle)
+        yield fts, oracle, mails, exp, (T, A, B, dashed)
+    finally:
+        oracle.stop()
+        fts.stop()
+        remove_test_root(root, request.session.testsfailed)
+
+
+def test_virtual_generated_queries(vbox):
+    """test_generated_queries' set through virtual/All over INBOX and
+    Other."""
+    fts, oracle, mails, exp, pools = vbox
+    queries = gen_queries(random.Random(77), mails, *pools)
     bad = compare(fts, exp, queries)
     assert not bad, "%d of %d queries differ:\n%s" % (len(bad), len(queries),
                                                      "\n".join(bad[:30]))
-    # the class is there: many of the queries' answers hold a message that
-    # Dovecot alone doesn't find
-    decided = sum(1 for q in queries
-                  if exp.query(q) != sorted(oracle.search(USER, "INBOX", *q)))
-    assert decided >= 100, (decided, len(queries))
+    # attachment text decided many keys: the index answered them (Dovecot
+    # alone can't read it)
+    keys = list(exp.cache.values())
+    assert sum(1 for want, orc, extra in keys if want != orc) >= 60
+    # through lookup_multi, once per namespace
+    log = fts.log_text()
+    assert "lookup_multi: 2 mailboxes of namespace ''" in log, log[-2000:]
+    assert "lookup_multi: 1 mailboxes of namespace 'Public/'" in log, log[-2000:]
+    assert not fts.log_problems()
+
+
+def test_virtual_attachment_key_with_keys_left_to_dovecot(vbox):
+    """test_attachment_key_with_keys_left_to_dovecot's class through
+    virtual/All: the lookup of each backend mailbox (lookup_multi)
+    reports the leaves it is certain of, mapped to the virtual
+    mailbox's UIDs as the fts plugin maps the level's answer, and the
+    virtual mailbox's search walk sets them (README, "Attachments")."""
+    fts, oracle, mails, exp, (T, A, B, dashed) = vbox
+    bad, n = check_left_to_dovecot(fts, exp, mails, A)
+    assert not bad, "%d of %d queries differ:\n%s" % (len(bad), n, "\n".join(bad[:30]))
+    assert not fts.log_problems()
+
+
+def test_virtual_sort(vbox):
+    """The same class through UID SORT: a virtual mailbox's sorted search
+    visits its messages in backend mailbox and UID order, not in
+    sequence order (virtual-search.c), and each message's certain
+    leaves are still its own.  Every query whose answer Dovecot alone
+    gets wrong, and a sample of the others."""
+    fts, oracle, mails, exp, (T, A, B, dashed) = vbox
+    queries = left_to_dovecot_queries(random.Random(4242), mails, A)
+    decided = [q for q in queries if exp.query(q) != exp.oracle_search(*q)]
+    rest = [q for q in queries if exp.query(q) == exp.oracle_search(*q)]
+    sample = decided + random.Random(5).sample(rest, min(200, len(rest)))
+    assert len(decided) >= 100, len(decided)
+    conn = fts.imap(USER)
+    bad = []
+    try:
+        fts.select(conn, "virtual/All", readonly=True)
+        for q in sample:
+            typ, data = conn.uid("SORT", b"(REVERSE ARRIVAL) UTF-8 " +
+                                 search_command_bytes(q, charset=""))
+            assert typ == "OK", (q, data)
+            got = sorted(parse_search_response(data))
+            if got != exp.query(q):
+                bad.append("%s: expected %s, got %s" % (" ".join(q), exp.query(q), got))
+    finally:
+        conn.logout()
+    assert not bad, "%d of %d sorted queries differ:\n%s" % (
+        len(bad), len(sample), "\n".join(bad[:30]))
     assert not fts.log_problems()
 
 

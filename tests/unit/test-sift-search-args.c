@@ -246,7 +246,8 @@ static bool type_is_movable(enum mail_search_arg_type type)
 /* Random levels of every argument type, with the leaves the recipes
    answer marked (and, for the rule itself, random marks too): after
    sift_search_args_answered_first() the nodes and their links are the
-   same, every argument's contents are still there once, arguments of
+   same, every argument's contents are still there once (and the moves
+   reported say where each went), arguments of
    other types (sub-lists, ALL, flags, sets, ...: Dovecot may have put
    flags of its own on them by position) are untouched, and among the
    movable ones the answered come first, each group in its order. */
@@ -256,9 +257,11 @@ static void test_search_args_answered_first(void)
 	struct mail_search_arg *nodes[12], *list, *arg;
 	struct mail_search_arg before[12];
 	unsigned int round, n, i, j, ids[12], expect[12], k, moved = 0;
+	ARRAY_TYPE(sift_arg_move) moves;
 
 	test_begin("answered leaves first, only among the movable");
 	env_init(&env, FALSE, FALSE, FALSE);
+	t_array_init(&moves, 12);
 	for (round = 0; round < 20000; round++) {
 		n = 1 + i_rand_limit(N_ELEMENTS(nodes));
 		for (i = 0; i < n; i++) {
@@ -301,7 +304,19 @@ static void test_search_args_answered_first(void)
 			expect[i] = type_is_movable(before[i].type) ?
 				ids[j++] : i;
 		}
-		sift_search_args_answered_first(list);
+		array_clear(&moves);
+		sift_search_args_answered_first(list, &moves);
+		/* every node whose contents moved is a move's target, from
+		   the node that held them; nothing else is */
+		test_assert_idx(array_count(&moves) <= n, round);
+		for (i = 0; i < n; i++) {
+			struct mail_search_arg *to =
+				sift_arg_moves_follow(&moves, nodes[i]);
+			unsigned int t;
+
+			for (t = 0; t < n && nodes[t] != to; t++) ;
+			test_assert_idx(t < n && expect[t] == i, round);
+		}
 		for (i = 0, arg = list; i < n; i++, arg = arg->next) {
 			test_assert_idx(arg == nodes[i], round);
 			test_assert_idx(arg->next == before[i].next, round);

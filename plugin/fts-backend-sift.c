@@ -1066,6 +1066,23 @@ fts_backend_sift_lookup(struct fts_backend *_backend, struct mailbox *box,
 		pool_unref(&pool);
 		return -1;
 	}
+	/* (the walk knows the search by its first node, which stays; the
+	   certain leaves it keeps are pointers that must follow their
+	   leaves to the nodes they move to) */
+	T_BEGIN {
+		ARRAY_TYPE(sift_arg_ref) refs;
+		struct sift_leaf_certain *c;
+		struct mail_search_arg **ref;
+
+		t_array_init(&refs, 8);
+		if (pool != NULL) {
+			array_foreach_modifiable(&certain, c) {
+				ref = &c->arg;
+				array_push_back(&refs, &ref);
+			}
+		}
+		sift_search_args_answered_first(args, &refs);
+	} T_END;
 	/* denied: every answered leaf is false for every message
 	   (get_last_uid() covers them all) */
 	fts_sift_walk_lookup_done(box, args, flags, result,
@@ -1073,8 +1090,6 @@ fts_backend_sift_lookup(struct fts_backend *_backend, struct mailbox *box,
 				  backend->lookup_last_uid,
 				  pool == NULL || denied ? NULL : &certain);
 	pool_unref(&pool);
-	/* (the walk knows the search by its first node, which stays) */
-	sift_search_args_answered_first(args);
 	return 0;
 }
 
@@ -1118,7 +1133,7 @@ fts_backend_sift_lookup_multi(struct fts_backend *_backend,
 		if (denied)
 			denied_count++;
 	}
-	sift_search_args_answered_first(args);
+	sift_search_args_answered_first(args, NULL);
 	e_debug(backend->event, "lookup_multi: %u mailboxes of namespace "
 		"'%s' searched through their indexes, %u of them without "
 		"the read right", count, _backend->ns->prefix, denied_count);

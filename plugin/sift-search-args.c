@@ -367,11 +367,13 @@ static bool sift_search_arg_is_movable(const struct mail_search_arg *arg)
 	}
 }
 
-void sift_search_args_answered_first(struct mail_search_arg *args)
+void sift_search_args_answered_first(struct mail_search_arg *args,
+				     const ARRAY_TYPE(sift_arg_ref) *refs)
 {
-	ARRAY(struct mail_search_arg *) slots;
+	ARRAY(struct mail_search_arg *) slots, from;
 	ARRAY(struct mail_search_arg) contents;
-	struct mail_search_arg *arg, *const *slotp, *next;
+	struct mail_search_arg *arg, *const *slotp, *const *fromp, *next;
+	struct mail_search_arg **const *refp;
 	const struct mail_search_arg *c;
 	unsigned int i, count;
 	bool seen_unanswered = FALSE, reorder = FALSE;
@@ -389,6 +391,7 @@ void sift_search_args_answered_first(struct mail_search_arg *args)
 
 	T_BEGIN {
 		t_array_init(&slots, 8);
+		t_array_init(&from, 8);
 		t_array_init(&contents, 8);
 		for (arg = args; arg != NULL; arg = arg->next) {
 			if (sift_search_arg_is_movable(arg))
@@ -398,16 +401,30 @@ void sift_search_args_answered_first(struct mail_search_arg *args)
 		   others' */
 		for (unsigned int pass = 0; pass < 2; pass++) {
 			array_foreach(&slots, slotp) {
-				if ((*slotp)->match_always == (pass == 0))
+				if ((*slotp)->match_always == (pass == 0)) {
 					array_push_back(&contents, *slotp);
+					array_push_back(&from, slotp);
+				}
 			}
 		}
 		slotp = array_get(&slots, &count);
+		fromp = array_front(&from);
 		c = array_front(&contents);
 		for (i = 0; i < count; i++) {
 			next = slotp[i]->next;
 			*slotp[i] = c[i];
 			slotp[i]->next = next;
+		}
+		/* a pointer to a leaf follows the leaf to its new node */
+		if (refs != NULL) {
+			array_foreach(refs, refp) {
+				for (i = 0; i < count; i++) {
+					if (**refp == fromp[i]) {
+						**refp = slotp[i];
+						break;
+					}
+				}
+			}
 		}
 	} T_END;
 }

@@ -159,8 +159,18 @@ void sift_search_args_mark_answerable(const struct sift_args_env *env,
    flags by position before the lookup and restores them by position for
    every message (fts-search-serialize.c), so those positions must keep
    what they had.  Sub-lists stay where they are.  A node's contents are
-   moved, not the node: the level's first node is Dovecot's list head. */
-void sift_search_args_answered_first(struct mail_search_arg *args);
+   moved, not the node: the level's first node is Dovecot's list head.
+
+   refs: NULL, or pointers to pointers at leaves of this level that are
+   kept elsewhere (the certain leaves the search walk sets per message):
+   each is changed to the node its leaf's contents moved to.  Without
+   that, such a pointer named whatever leaf moved into its node: the
+   walk set the result of "HEADER SUBJECT x" (false) on "BODY x", and
+   OR HEADER TO x (OR HEADER SUBJECT x BODY x) lost the messages only
+   BODY matched. */
+ARRAY_DEFINE_TYPE(sift_arg_ref, struct mail_search_arg **);
+void sift_search_args_answered_first(struct mail_search_arg *args,
+				     const ARRAY_TYPE(sift_arg_ref) *refs);
 
 /* One leaf's answer: definite and maybe UIDs (disjoint). */
 struct sift_leaf {

@@ -253,8 +253,9 @@ static bool type_is_movable(enum mail_search_arg_type type)
 static void test_search_args_answered_first(void)
 {
 	struct sift_args_env env;
-	struct mail_search_arg *nodes[12], *list, *arg;
+	struct mail_search_arg *nodes[12], *held[12], *list, *arg, **ref;
 	struct mail_search_arg before[12];
+	ARRAY_TYPE(sift_arg_ref) refs;
 	unsigned int round, n, i, j, ids[12], expect[12], k, moved = 0;
 
 	test_begin("answered leaves first, only among the movable");
@@ -301,7 +302,20 @@ static void test_search_args_answered_first(void)
 			expect[i] = type_is_movable(before[i].type) ?
 				ids[j++] : i;
 		}
-		sift_search_args_answered_first(list);
+		/* pointers kept elsewhere at every leaf (the walk's certain
+		   leaves) follow their leaves' contents */
+		p_array_init(&refs, pool, 12);
+		for (i = 0; i < n; i++) {
+			held[i] = nodes[i];
+			ref = &held[i];
+			array_push_back(&refs, &ref);
+		}
+		sift_search_args_answered_first(list, &refs);
+		for (i = 0; i < n; i++) {
+			test_assert_idx(held[i]->value.size ==
+					before[i].value.size, round);
+			test_assert_idx(held[i]->type == before[i].type, round);
+		}
 		for (i = 0, arg = list; i < n; i++, arg = arg->next) {
 			test_assert_idx(arg == nodes[i], round);
 			test_assert_idx(arg->next == before[i].next, round);

@@ -43,11 +43,13 @@ message to the next it evaluates (SUBJECT "a\\r\\nb" matches a subject
 starting with "b" right after one ending in "a", with Dovecot alone), so
 its answer depends on which messages it evaluated before - which the
 index changes for any FTS backend.  No search mixes an address key
-(FROM/TO/CC) with HEADER of the same header: Dovecot evaluating FROM
-first rewrites the header value into its normalized address for the
-arguments after it, so OR FROM zzz HEADER From "Zoe at work" misses a
-From: holding that comment while the reverse order finds it (Dovecot
-alone; the plugin, which settles FROM from the index, finds it both ways).
+(FROM/TO/CC) with HEADER of the same header: Dovecot alone answers such a
+search by neither argument's own answer, depending on their order (From:
+=?UTF-8?Q?Zo=C3=AB?= <zoe.work@edge.example> (Zoe at work): OR FROM zzz
+HEADER From "Zoe at work" misses it, the reverse order finds it; HEADER
+From ")" FROM "Zoe at" finds it though FROM "Zoe at" alone does not).  The
+plugin answers those as the arguments alone do (56 of 624 such searches
+differed from the oracle, every one that way).
 
 Environment: SIFT_CLIENT_FORMS_N (searches per form and mailbox state,
 default 24), SIFT_CLIENT_FORMS_SEED (added to every seed, default 0),

@@ -816,6 +816,18 @@ def _check(tally, title):
         len(tally.failures), sum(tally.counts.values()), "\n".join(tally.failures[:15]))
 
 
+def _run_changing(fts, oracle, pool, mail, rng, tally, state, p=0.2):
+    """The forms on INBOX while another session changes it between
+    searches (Churn: mail is what it appends)."""
+    run = Runner(fts, oracle, "INBOX", False)
+    churn = Churn(fts, "INBOX", run, mail, rng, tally, state, p=p)
+    try:
+        run_forms(run, pool, rng, state, tally, n=max(4, N // 2), before=churn)
+        churn.close()
+    finally:
+        run.close()
+
+
 def test_fixture_mail_states(pair):
     """Fixture mail in INBOX: \\Deleted and other flags set, some messages
     expunged, then new mail appended before searches (not indexed yet),
@@ -839,14 +851,8 @@ def test_fixture_mail_states(pair):
             run.close()
     # new mail arriving between searches: each search sees a tail the
     # index does not have yet
-    run = Runner(fts, oracle, "INBOX", False)
-    state = "INBOX changing (new mail, expunges, flags)"
-    churn = Churn(fts, "INBOX", run, mail, rng, tally, state)
-    try:
-        run_forms(run, pool, rng, state, tally, n=max(4, N // 2), before=churn)
-        churn.close()
-    finally:
-        run.close()
+    _run_changing(fts, oracle, pool, mail, rng, tally,
+                  "INBOX changing (new mail, expunges, flags)")
     _check(tally, "fixture mail")
 
 
@@ -886,14 +892,8 @@ def test_autoindex_off_new_mail(request):
         half = len(mail) // 2
         _fill(fts, "INBOX", mail[:half], rng)
         fts.doveadm("index", "-u", USER, "INBOX")
-        run = Runner(fts, oracle, "INBOX", False)
-        state = "fts_autoindex=no, changing"
-        churn = Churn(fts, "INBOX", run, mail[half:], rng, tally, state, p=0.25)
-        try:
-            run_forms(run, pool, rng, state, tally, n=max(4, N // 2), before=churn)
-            churn.close()
-        finally:
-            run.close()
+        _run_changing(fts, oracle, pool, mail[half:], rng, tally,
+                      "fts_autoindex=no, changing", p=0.25)
     _check(tally, "fts_autoindex=no")
 
 

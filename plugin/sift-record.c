@@ -332,20 +332,28 @@ int sift_rfile_open(const char *path, const char *kind,
 	memcpy(file_r->kind, kind, strlen(kind));
 	file_r->gen = st->gen;
 	file_r->len = st->len;
-	/* the header and the committed length now, the records with
-	   sift_rfile_check() */
-	problem = check_file(&file_r->map, kind, st->gen,
-			     I_MIN(st->len, SIFT_RECORD_FILE_HEADER_SIZE),
-			     UINT64_MAX);
-	if (file_r->map.error != NULL) {
-		*error_r = t_strdup(file_r->map.error);
-		sift_rfile_close(file_r);
-		return -1;
-	}
-	if (problem == NULL && file_r->map.size < st->len) {
+	if (file_r->map.size < st->len) {
 		problem = t_strdup_printf("%llu bytes, %llu committed",
 					  (unsigned long long)file_r->map.size,
 					  (unsigned long long)st->len);
+	} else {
+		/* Read nothing past the committed length: the bytes after
+		   it are a writer's uncommitted appends (in progress, or
+		   left by a killed one), which the next writer cuts off
+		   while this reader may still be reading.  A read window
+		   reaching into them would then come up short and fail
+		   the search. */
+		file_r->map.size = st->len;
+		/* the header now, the records with sift_rfile_check() */
+		problem = check_file(&file_r->map, kind, st->gen,
+				     I_MIN(st->len,
+					   SIFT_RECORD_FILE_HEADER_SIZE),
+				     UINT64_MAX);
+		if (file_r->map.error != NULL) {
+			*error_r = t_strdup(file_r->map.error);
+			sift_rfile_close(file_r);
+			return -1;
+		}
 	}
 	if (problem != NULL) {
 		*error_r = t_strdup_printf("%s is damaged: %s", path, problem);

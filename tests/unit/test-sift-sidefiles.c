@@ -251,6 +251,99 @@ static void test_record_appends(void)
 	test_end();
 }
 
+/* A reader that opened a file while it held a writer's uncommitted
+   appends (in progress, or left by a killed writer) reads it to the
+   committed length after the next writer has cut those appends off:
+   its read windows never reach past the committed length.  Every size
+   of uncommitted tail from a byte to several windows, the reader's
+   first read before and after the cut. */
+static void test_record_uncommitted_tail(void)
+{
+	const char *dir = t_strdup_printf("%s/tail", test_root);
+	const char *path = t_strdup_printf("%s/terms", dir);
+	static const size_t tails[] = {
+		1, 100, 4095, 4096, 70000, SIFT_MAP_WINDOW - 1,
+		SIFT_MAP_WINDOW + 1, 3 * SIFT_MAP_WINDOW
+	};
+	struct sift_wfile *wfile;
+	struct sift_file_state st, after, none = { 0, 0 };
+	struct sift_rfile rfile;
+	const char *error;
+	unsigned int i, n, early;
+	int ret;
+
+	test_begin("side files: a cut uncommitted tail never fails a reader");
+	test_assert(mkdir(dir, 0700) == 0);
+	for (i = 0; i < N_ELEMENTS(tails); i++) {
+	for (early = 0; early < 2; early++) T_BEGIN {
+		string_t *lines = t_str_new(4096);
+		char *big;
+
+		sift_record_forget_verified();
+		(void)unlink(path);
+		test_assert(sift_wfile_open(path, "terms", 0600, &none,
+					    &wfile, &error) == 1);
+		/* committed: records over more than one read window */
+		for (n = 0; n < 60000; n += 100) {
+			unsigned int k;
+
+			str_truncate(lines, 0);
+			for (k = n; k < n + 100; k++)
+				str_printfa(lines, "Bcommitted%u\n", k);
+			test_assert(sift_wfile_append(wfile, str_data(lines),
+						      str_len(lines), NULL, 0,
+						      &error) == 0);
+		}
+		sift_wfile_state(wfile, &st);
+		sift_wfile_close(&wfile);
+		/* a writer appends and is killed before its commit */
+		test_assert(sift_wfile_open(path, "terms", 0600, &st, &wfile,
+					    &error) == 1);
+		big = i_malloc(tails[i]);
+		memset(big, 'u', tails[i]);
+		if (tails[i] > 1)
+			big[tails[i] - 1] = '\n';
+		test_assert(sift_wfile_append(wfile, big, tails[i], NULL, 0,
+					      &error) == 0);
+		i_free(big);
+		sift_wfile_state(wfile, &after);
+		test_assert(after.len > st.len);
+		sift_wfile_close(&wfile);
+		/* a search opens the file as the last commit describes it */
+		ret = sift_rfile_open(path, "terms", &st, FALSE, &rfile,
+				      &error);
+		test_assert_idx(ret == 1, i);
+		if (early == 1 && ret == 1)
+			test_assert_idx(sift_rfile_check(&rfile, &error), i);
+		/* the next writer cuts the uncommitted appends */
+		test_assert(sift_wfile_open(path, "terms", 0600, &st, &wfile,
+					    &error) == 1);
+		sift_wfile_close(&wfile);
+		if (ret == 1) {
+			uint64_t pos = 0, offset;
+			const unsigned char *data;
+			uint32_t len;
+			unsigned int records = 0;
+
+			sift_record_forget_verified();
+			rfile.checked = FALSE;
+			test_assert_idx(sift_rfile_check(&rfile, &error), i);
+			while (sift_rfile_next(&rfile, &pos, &offset, &data,
+					       &len)) {
+				test_assert_idx(sift_rfile_verify(&rfile,
+								  offset), i);
+				records++;
+			}
+			test_assert_idx(sift_rfile_error(&rfile) == NULL, i);
+			test_assert_idx(pos == st.len, i);
+			test_assert_idx(records > 0, i);
+			sift_rfile_close(&rfile);
+		}
+	} T_END;
+	}
+	test_end();
+}
+
 /* The terms and opaque files through sift-termfiles: what was committed is
    found, and a damaged opaque file makes the dictionary unusable. */
 static void test_dict_files(void)
@@ -510,6 +603,7 @@ int main(void)
 	static void (*const test_functions[])(void) = {
 		test_record_damage,
 		test_record_appends,
+		test_record_uncommitted_tail,
 		test_dict_files,
 		test_opaque_packed,
 		NULL

@@ -52,6 +52,17 @@ struct sift_fts_update_context {
 	/* the session user may not read box: nothing of it is indexed, and
 	   its index is not opened (see update_set_mailbox) */
 	bool box_unreadable;
+	/* The current message's body bytes as Dovecot 2.4's
+	   fts_message_max_size counts them (sift_update_body_cut()): the
+	   text of the body parts handed to us; body_counting while such a
+	   part's text comes, body_decoded once a decoder's part was taken
+	   (its input counts, which we never see). */
+	uoff_t body_counted;
+	bool body_counting, body_decoded;
+	/* with a decoder and the limit: the message's size, taken when its
+	   document begins (on mbox another message can't be read once the
+	   fts plugin has gone on to it); (uoff_t)-1 if unknown */
+	uoff_t doc_size;
 };
 
 static struct fts_backend *fts_backend_sift_alloc(void)
@@ -263,9 +274,64 @@ static void sift_update_index_html(struct sift_fts_update_context *ctx,
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_BODY);
 }
 
+/* Dovecot 2.4's fts_message_max_size: the fts plugin hands a backend
+   only the first N bytes of a message's body, counted over the decoded
+   text of the body parts it indexes (ours, and a decoder's input), cuts
+   the part that reaches N and drops everything after it, without a word
+   to the backend (fts-build-mail.c).  A document built from that would
+   say "not in this message" for every word past the cut, where Dovecot's
+   own search, which reads the message, finds it.  So a message that may
+   have been cut has its body left to Dovecot (the same flag as a body
+   Dovecot reads differently): its body searches read it, as they would
+   without the index, and its other keys stay answered from the index.
+   "May have been cut": the text we were handed reached N (a body of
+   exactly N bytes is counted too), or a decoder's part was taken and the
+   message is large enough for its input to reach N (a decoded byte is
+   at most 3 of the message's: a charset's byte becomes at most a 3-byte
+   UTF-8 character, and base64 and quoted-printable only shrink). */
+static void sift_update_body_cut(struct sift_fts_update_context *ctx)
+{
+	uoff_t limit = SIFT_BACKEND(ctx->ctx.backend)->set->body_size_limit;
+	bool cut;
+
+	if (limit == 0 || ctx->doc_uid == 0)
+		return;
+	cut = ctx->body_counted >= limit;
+	if (!cut && ctx->body_decoded) {
+		cut = ctx->doc_size == (uoff_t)-1 ||
+			ctx->doc_size >= (limit - ctx->body_counted) / 3;
+	}
+	if (cut) {
+		e_debug(SIFT_BACKEND(ctx->ctx.backend)->event,
+			"Uid %u of mailbox %s may have been cut at "
+			"fts_message_max_size=%"PRIuUOFF_T": its body searches "
+			"are left to Dovecot", ctx->doc_uid,
+			mailbox_get_vname(ctx->box), limit);
+		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_BODY);
+	}
+}
+
+/* ctx->doc_size, where sift_update_body_cut() needs it. */
+static void sift_update_doc_size(struct sift_fts_update_context *ctx)
+{
+	const struct fts_sift_settings *set =
+		SIFT_BACKEND(ctx->ctx.backend)->set;
+
+	ctx->doc_size = (uoff_t)-1;
+	if (set->body_size_limit != 0 && set->decoded_attachments &&
+	    ctx->mail != NULL && ctx->mail->uid == ctx->doc_uid &&
+	    mail_get_physical_size(ctx->mail, &ctx->doc_size) < 0)
+		ctx->doc_size = (uoff_t)-1;
+}
+
 /* End the current document: store it. */
 static int sift_update_doc_end(struct sift_fts_update_context *ctx)
 {
+	if (ctx->index != NULL)
+		sift_update_body_cut(ctx);
+	ctx->body_counted = 0;
+	ctx->body_counting = FALSE;
+	ctx->body_decoded = FALSE;
 	return sift_index_doc_end(ctx->index);
 }
 
@@ -719,6 +785,7 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 		ctx->ctx.failed = TRUE;
 		return FALSE;
 	}
+	ctx->body_counting = FALSE;
 	if (key->uid != ctx->doc_uid) {
 		if (sift_update_doc_end(ctx) < 0 ||
 		    sift_index_doc_begin(ctx->index, key->uid) < 0) {
@@ -733,6 +800,7 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 		} T_END;
 		if (ctx->ctx.failed)
 			return FALSE;
+		sift_update_doc_size(ctx);
 	}
 	if (key->type == FTS_BACKEND_BUILD_KEY_HDR && key->hdr_name != NULL &&
 	    sift_header_is_address(key->hdr_name)) {
@@ -784,6 +852,7 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 		if (sift_body_is_decoded(SIFT_BACKEND(_ctx->backend),
 					 key->body_content_type, &also_read)) {
 			kind = SIFT_FIELD_KIND_DECODED;
+			ctx->body_decoded = TRUE;
 			if (also_read)
 				sift_index_mark_untrusted(ctx->index,
 							  SIFT_UNTRUSTED_BODY);
@@ -824,6 +893,7 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 			kind = SIFT_FIELD_KIND_RAW_BODY;
 		else
 			kind = SIFT_FIELD_KIND_BODY;
+		ctx->body_counting = TRUE;
 		break;
 	case FTS_BACKEND_BUILD_KEY_BODY_PART_BINARY:
 	default:
@@ -852,6 +922,8 @@ fts_backend_sift_update_build_more(struct fts_backend_update_context *_ctx,
 
 	if (ctx->ctx.failed || ctx->index == NULL)
 		return -1;
+	if (ctx->body_counting)
+		ctx->body_counted += size;
 	if (sift_index_field_data(ctx->index, data, size) < 0) {
 		ctx->ctx.failed = TRUE;
 		return -1;

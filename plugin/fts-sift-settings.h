@@ -55,6 +55,11 @@ struct fts_sift_settings {
 	   and text/html (fts-parser.c sends it every type its other
 	   parsers leave). */
 	bool tika;
+	/* Dovecot 2.4's fts_message_max_size (0: none; 2.3 has no such
+	   setting): the fts plugin hands us only this many bytes of a
+	   message's body, and messages it may have cut are flagged
+	   (fts-backend-sift.c, sift_update_body_cut()). */
+	uoff_t body_size_limit;
 };
 
 /* Inclusive bounds, checked by both versions' parsers. */

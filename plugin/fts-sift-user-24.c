@@ -100,6 +100,12 @@ int fts_sift_backend_user_init(struct fts_backend *backend,
 		event_unref(&event);
 		return -1;
 	}
+	/* the limit fts-build-mail.c applies, read where it reads it (the
+	   user's fts settings; 2.4.1 also took 0 for "none") */
+	copy->body_size_limit =
+		fts_mail_user_message_max_size(backend->ns->user);
+	if (copy->body_size_limit == SET_SIZE_UNLIMITED)
+		copy->body_size_limit = 0;
 	*event_r = event;
 	*set_r = set;
 	/* a bad value never gets here: the config process rejected it */

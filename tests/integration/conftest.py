@@ -54,6 +54,23 @@ def _only_23(item):
     return name in ONLY_23 or "%s::%s" % (name, item.name) in ONLY_23
 
 
+# Tests of what exists on Dovecot 2.4 only, deselected on 2.3 likewise:
+#   test_message_max_size.py  fts_message_max_size (2.3 has no such setting)
+ONLY_24 = ("test_message_max_size.py",)
+
+
+def _drop_24_only(config, items):
+    from dovecot_conf import syntax
+    if syntax().version >= 24:
+        return
+    dropped = [i for i in items if i.fspath.basename in ONLY_24]
+    if dropped:
+        items[:] = [i for i in items if i.fspath.basename not in ONLY_24]
+        config.hook.pytest_deselected(items=dropped)
+        sys.stderr.write("\n[fts-sift tests] NOT RUN on Dovecot 2.3: %d tests of %s "
+                         "(2.4 only)\n" % (len(dropped), ", ".join(ONLY_24)))
+
+
 def _drop_23_only(config, items):
     from dovecot_conf import syntax
     if syntax().version < 24:
@@ -69,6 +86,7 @@ def _drop_23_only(config, items):
 def pytest_collection_modifyitems(config, items):
     _note_upgrade_test()
     _drop_23_only(config, items)
+    _drop_24_only(config, items)
     _group_by_module_param(items)
     _deselect_corpus_tests(config, items)
 

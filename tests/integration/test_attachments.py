@@ -548,20 +548,26 @@ def test_attachment_key_with_keys_left_to_dovecot(box):
 
 # ---- a virtual mailbox ---------------------------------------------------
 
+def virtual_keys_in(conn):
+    """UID -> message key (Message-ID <att<n>@example.org>) of the
+    mailbox selected on conn."""
+    typ, data = conn.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+    assert typ == "OK", data
+    out = {}
+    for item in data:
+        if isinstance(item, tuple):
+            uid = int(re.search(rb"UID (\d+)", item[0]).group(1))
+            out[uid] = int(re.search(rb"<att(\d+)@", item[1]).group(1))
+    return out
+
+
 def virtual_keys(d):
-    """The message keys (Message-ID <att<n>@example.org>) of virtual/All's
-    UIDs in instance d: its virtual UIDs are its own."""
+    """The message keys of virtual/All's UIDs in instance d: its virtual
+    UIDs are its own."""
     conn = d.imap(USER)
     try:
         d.select(conn, "virtual/All", readonly=True)
-        typ, data = conn.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
-        assert typ == "OK", data
-        out = {}
-        for item in data:
-            if isinstance(item, tuple):
-                uid = int(re.search(rb"UID (\d+)", item[0]).group(1))
-                out[uid] = int(re.search(rb"<att(\d+)@", item[1]).group(1))
-        return out
+        return virtual_keys_in(conn)
     finally:
         conn.logout()
 

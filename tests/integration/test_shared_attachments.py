@@ -32,7 +32,7 @@ import pytest
 from dovetest import new_test_root, remove_test_root
 from sharedenv import SharedEnv
 from test_attachments import (build_mailbox, decoder_conf, gen_queries,
-                              left_to_dovecot_queries, Expect)
+                              left_to_dovecot_queries, virtual_keys_in, Expect)
 from test_attachments import pytestmark  # noqa: F401 (needs the decoder's tools)
 
 PLACES = (("owner", "Team"), ("owner", "INBOX"), ("owner", "Public/Board"),
@@ -76,18 +76,6 @@ def senv(request):
         remove_test_root(root, request.session.testsfailed)
 
 
-def virtual_keys(d, conn):
-    """Virtual UID -> message key (Message-ID <att<n>@example.org>)."""
-    typ, data = conn.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
-    assert typ == "OK", data
-    out = {}
-    for item in data:
-        if isinstance(item, tuple):
-            uid = int(re.search(rb"UID (\d+)", item[0]).group(1))
-            out[uid] = int(re.search(rb"<att(\d+)@", item[1]).group(1))
-    return out
-
-
 class ConnExpect(Expect):
     """Expect over an open oracle connection of any user."""
 
@@ -119,8 +107,8 @@ def test_virtual_over_shared_with_decoder(senv, user):
         assert "NOPERM" in ferr and "NOPERM" in oerr, (ferr, oerr)
         return
     try:
-        keys = virtual_keys(f, fc)
-        okeys = virtual_keys(o, oc)
+        keys = virtual_keys_in(fc)
+        okeys = virtual_keys_in(oc)
         want_keys = {m.key for m in mails if place_of(m.key) in VISIBLE[user]}
         assert sorted(keys.values()) == sorted(want_keys), (user, keys)
         assert sorted(okeys.values()) == sorted(want_keys), (user, okeys)
@@ -178,7 +166,7 @@ def test_revoked_backend_in_open_session(senv):
     assert fc is not None, ferr
     owner = f.imap("owner")
     try:
-        keys = virtual_keys(f, fc)
+        keys = virtual_keys_in(fc)
         team = {m.key for m in mails if place_of(m.key) == 0}
         assert team <= set(keys.values())
         # in the index, before: Team's attachment words are found
@@ -190,7 +178,7 @@ def test_revoked_backend_in_open_session(senv):
         oc, oerr = SharedEnv.open_box(o, "reader", "virtual/All")
         assert oc is not None, oerr
         try:
-            okeys = virtual_keys(o, oc)
+            okeys = virtual_keys_in(oc)
             want_keys = {m.key for m in mails if place_of(m.key) in (2, 3)}
             assert sorted(okeys.values()) == sorted(want_keys), okeys
             # expected sets in the open session's UIDs; Team's messages

@@ -880,7 +880,7 @@ def test_corpus_folder(pair):
     _check(tally, "corpus folder")
 
 
-@pytest.mark.parametrize("enforced", ["yes", "no"])
+@pytest.mark.parametrize("enforced", ["yes", "no", "body"])
 def test_autoindex_off_new_mail(request, enforced):
     """fts_autoindex=no: mail appended after the index was built is not
     indexed until a search needs it; each search here follows new mail.
@@ -888,7 +888,9 @@ def test_autoindex_off_new_mail(request, enforced):
     fts_enforced=no, which indexes missing mail for body searches only
     and reads the rest; 2.4: fts_search_add_missing=body-search-only,
     fts_search_read_fallback=yes), where a header search reads the
-    unindexed messages itself and the index answers for the others."""
+    unindexed messages itself and the index answers for the others, and
+    with fts_enforced=body (2.4: fts_search_add_missing=body-search-only
+    alone)."""
     rng = random.Random(99 + SEED)
     mail = _fixture_mail()
     pool = Pool([raw for raw, _d in mail], rng)

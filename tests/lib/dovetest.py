@@ -438,7 +438,8 @@ class Dovecot:
         # {"LAYOUT": "fs", "INDEX": "MEMORY", "CONTROL": "<path>"} (paths
         # may hold {user}); storage, dovecot_conf.Syntax23.storage()'s
         # arguments (compress=, attachment_dir=, attachment_min_size=,
-        # lazy_expunge=); namespace_separator, the inbox namespace's
+        # lazy_expunge=; crypt=True for mail_crypt with global keys of
+        # the instance's own); namespace_separator, the inbox namespace's
         # separator (default "/")
         self.mail_options = dict(mail_options or {})
         self.storage = dict(storage or {})
@@ -451,6 +452,12 @@ class Dovecot:
         self.conf_path = os.path.join(self.etc_dir, "dovecot.conf")
         self.log_path = os.path.join(self.log_dir, "dovecot.log")
         self.pid_path = os.path.join(self.base_dir, "master.pid")
+        # storage={"crypt": True}: mail_crypt with global keys, an EC key
+        # pair of this instance's own made by openssl in etc/ at start()
+        if self.storage.pop("crypt", False):
+            self.storage["crypt_keys"] = (
+                os.path.join(self.etc_dir, "crypt-private.pem"),
+                os.path.join(self.etc_dir, "crypt-public.pem"))
         if oracle_of is not None:
             # same homes and passwd file; own Dovecot index files
             self.home_root = oracle_of.home_root
@@ -649,6 +656,21 @@ mail_fsync = never
         if self.syntax.version >= 24:
             install_settings_module(so)
 
+    @staticmethod
+    def _make_crypt_keys(private, public):
+        """mail_crypt's global key pair (EC P-256, PEM, pkey format), made
+        once: a restart must keep the key the stored mail was encrypted
+        with."""
+        if os.path.exists(private) and os.path.exists(public):
+            return
+        key = subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey",
+                              "-noout"], check=True, capture_output=True).stdout
+        subprocess.run(["openssl", "pkey", "-out", private], input=key, check=True,
+                       capture_output=True)
+        subprocess.run(["openssl", "pkey", "-in", private, "-pubout", "-out", public],
+                       check=True, capture_output=True)
+        os.chmod(private, 0o600)
+
     def _chown_tree(self, path, user=None):
         if os.geteuid() != 0:
             return
@@ -714,6 +736,8 @@ mail_fsync = never
                     if self.access_group:
                         os.chown(d, 0, self._access_gid())
                     os.chmod(d, 0o2777)
+        if self.storage.get("crypt_keys"):
+            self._make_crypt_keys(*self.storage["crypt_keys"])
         if self.plugin == "sift":
             self._make_module_dir()
         with open(self.conf_path, "w") as f:

@@ -35,7 +35,8 @@ Shared and public folders (all optional, all copied by an oracle):
 
 acl=True loads the acl plugin (vfile ACLs, imap_acl) and adds a shared
 namespace "shared/<owner>/" whose indexes stay in the owner's Maildir
-(INDEXPVT in the reader's home); public_dir adds a public namespace
+(INDEXPVT in the reader's home; with mail_driver sdbox/mdbox/mbox, the
+owner's storage of that format, INDEXPVT ~/shared-pvt/<owner>); public_dir adds a public namespace
 "Public/" over that directory; virtual adds the virtual plugin and a
 namespace "virtual/" with one virtual mailbox per entry (name ->
 dovecot-virtual text, written into every user's ~/virtual).  user_ids
@@ -610,6 +611,15 @@ mail_fsync = never
                     "shared", "shared/{owner_user}/", "maildir", "{owner_home}/Maildir",
                     index="%s/{owner_user}" % idx,
                     index_private="%s/pvt/{user}/shared/{owner_user}" % idx,
+                    type="shared", subscriptions=False, list_="children")
+            elif self.mail_driver != "maildir":
+                # the owners' storage in this instance's format (an
+                # oracle of it has storage of its own: separate_pair());
+                # the reader's private indexes (\Seen) in its home
+                conf += syn.namespace(
+                    "shared", "shared/{owner_user}/", self.mail_driver,
+                    self.mail_path.replace("~", "{owner_home}"),
+                    index_private="~/shared-pvt/{owner_user}",
                     type="shared", subscriptions=False, list_="children")
             else:
                 conf += syn.namespace(

@@ -18,13 +18,14 @@ search equals the oracle's again; an APPEND is refused on both; the
 log holds no error.  Then it is replaced by one of other mail (other
 Message-IDs): equal too.  An archive replaced by messages with the
 same headers and other bodies is a known failure (xfail, strict:
-test_replaced_by_changed_bodies), and `doveadm fts-sift remove` its
-remedy (test_changed_bodies_index_removed)."""
+test_replaced_by_changed_bodies), and removing the archive's index
+directory its remedy (test_changed_bodies_index_removed)."""
 
 import bz2
 import gzip
 import os
 import re
+import shutil
 
 import pytest
 
@@ -214,13 +215,23 @@ def test_replaced_by_changed_bodies(pair):
 
 def test_changed_bodies_index_removed(pair):
     """The remedy README gives for test_replaced_by_changed_bodies
-    (which runs first and leaves the archive so): `doveadm fts-sift
-    remove` of the mailbox; the next search indexes it again and every
-    search equals the oracle."""
+    (which runs first and leaves the archive so): remove the archive's
+    index directory (mbox/.imap/<name>: Dovecot's index and cache, and
+    fts-sift/ in it), with no session on it.  Dovecot numbers the
+    archive anew (new UIDVALIDITY), the next search indexes it again,
+    and every search equals the oracle, with no error in the log.
+    (`doveadm fts-sift remove` alone is not enough on 2.4.1: Dovecot's
+    own cache keeps the old messages' sizes, reads of the new ones fail
+    with "Cached message size smaller than expected" and the search
+    with it.)"""
     fts, oracle = pair
     name = "Archive.gz"
-    fts.doveadm_sift("fts-sift", "remove", "-u", USER, name)
+    since = fts.log_size()
+    for inst in pair:
+        inst.close_connections()
+        shutil.rmtree(os.path.join(inst.home(USER), "mbox", ".imap", name))
     before = [(k, _renamed(raw, b"r1"), q) for k, raw, q in generated(19, 6)]
     after = [(k, _renamed(raw, b"r1"), q) for k, raw, q in generated(23, 6)]
     qs = [q for _k, _r, gq in after + before for q in gq]
     assert _compare(fts, oracle, name, qs) > len(qs) // 4
+    assert not fts.log_problems(since), fts.log_problems(since)[:10]

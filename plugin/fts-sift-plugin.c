@@ -3,6 +3,7 @@
 #include "lib.h"
 #include "mail-storage-hooks.h"
 #include "mail-namespace.h"
+#include "mail-storage-private.h"
 #include "mailbox-list.h"
 #include "fts-api-private.h"
 #include "fts-sift-user.h"
@@ -24,7 +25,15 @@ struct event_category event_category_fts_sift = {
    MEMORY) has nowhere to keep a full-text index: the fts plugin then
    leaves the namespace alone (no backend; only a debug line), and its
    searches are Dovecot's own, exact but reading every message.  Say so
-   once per process, for users whose fts driver is sift. */
+   once per process, for users whose fts driver is sift.
+
+   A shared namespace whose location names the owner (%%h, %%u; 2.4:
+   $user) is a template here: its list has no root path because there
+   is no owner yet, and each owner's mailboxes get a namespace of their
+   own (autocreated, with the owner's index path) when they are used.
+   The template is no namespace without index files (the line said so
+   on every login of a user with shared folders, while their searches
+   used the owners' indexes). */
 static void fts_sift_mail_namespaces_created(struct mail_namespace *namespaces)
 {
 	static bool logged = FALSE;
@@ -36,6 +45,9 @@ static void fts_sift_mail_namespaces_created(struct mail_namespace *namespaces)
 		return;
 	for (ns = namespaces; ns != NULL; ns = ns->next) {
 		if (ns->list == NULL || (ns->flags & NAMESPACE_FLAG_UNUSABLE) != 0)
+			continue;
+		if (ns->storage != NULL &&
+		    strcmp(ns->storage->name, MAIL_SHARED_STORAGE_NAME) == 0)
 			continue;
 		if (mailbox_list_get_root_path(ns->list,
 				MAILBOX_LIST_PATH_TYPE_INDEX, &path))

@@ -1,6 +1,7 @@
 """The plugin under storage configurations beyond the four plain formats
 (test_mail_formats.py): compressed mail (2.3 zlib, 2.4 mail_compress),
-dbox single-instance attachment storage, other mailbox list layouts and
+mail encrypted at rest (mail_crypt with global keys, alone, compressed
+and with attachment storage), dbox single-instance attachment storage, other mailbox list layouts and
 separators, index and control files elsewhere (INDEX=, CONTROL=,
 INDEX=MEMORY) and lazy_expunge.
 
@@ -13,11 +14,15 @@ drawn from generated mail that makes the plugin read a message a second
 time (big base64 attachments, attached messages' headers, HTML source),
 COPY / EXPUNGE / RENAME of a parent folder with children, folders with
 unusual names, DELETE and re-CREATE (no old index picked up), a restart,
-and a log without errors or fts-sift warnings."""
+and a log without errors or fts-sift warnings; where CONFIGS says so,
+random substrings of INBOX's mail (test_random_substrings) and, on
+mail_crypt, that the mail is encrypted on disk and the index is not
+(test_crypt_at_rest)."""
 
 import base64
 import os
 import random
+import re
 
 import pytest
 
@@ -27,6 +32,7 @@ from dovetest import Dovecot, _quote_mailbox
 from fixtures import with_dates
 from storage_pair import USER, format_pair
 from test_search_oracle import CASES
+import test_random_queries as rq
 
 GEN = "Gen"
 
@@ -71,6 +77,28 @@ CONFIGS = {
                                  index="Maildir/fts-sift", dates=False, cases="sample"),
     "mdbox-lazy-expunge": dict(mail_driver="mdbox", storage={"lazy_expunge": "Expunged"},
                                index="mdbox/mailboxes/INBOX/dbox-Mails/fts-sift", dates=False, cases="sample"),
+    # mail_crypt with global keys (storage crypt: an EC key pair per
+    # instance, made by openssl; mail is written encrypted, version 2):
+    # alone, with compression (zlib's stream under mail_crypt's) and
+    # with attachment storage (the 10 MB message's copy to a temporary
+    # file: maildir-gz, mdbox-attachments-gz); sdbox compressed with
+    # bz2.  random: also test_random_substrings; at_rest:
+    # test_crypt_at_rest; gen_n: generated messages in Gen (default 18:
+    # the oracle decrypts every message for every search, 4 ms each)
+    "maildir-crypt": dict(mail_driver="maildir", storage={"crypt": True},
+                          index="Maildir/fts-sift", dates=False, random=True,
+                          at_rest=True, gen_n=9),
+    "mdbox-crypt-zstd": dict(mail_driver="mdbox", storage={"crypt": True, "compress": "zstd"},
+                             index="mdbox/mailboxes/INBOX/dbox-Mails/fts-sift",
+                             cases="sample", at_rest=True, gen_n=9),
+    "sdbox-crypt-attachments": dict(
+        mail_driver="sdbox", storage={"crypt": True, "attachment_dir": "{home}/attachments",
+                                      "attachment_min_size": "1k"},
+        index="sdbox/mailboxes/INBOX/dbox-Mails/fts-sift", dates=False, cases="sample",
+        random=True, at_rest=True, gen_n=9),
+    "sdbox-bz2": dict(mail_driver="sdbox", storage={"compress": "bz2"},
+                      index="sdbox/mailboxes/INBOX/dbox-Mails/fts-sift", dates=False,
+                      random=True),
     # no index files: the fts plugin leaves the namespace alone (searches
     # are Dovecot's own); fts-sift says so in the log
     "maildir-index-memory": dict(mail_driver="maildir", mail_options={"INDEX": "MEMORY"},
@@ -88,7 +116,8 @@ def _fill(text, root):
 
 
 def _instance(root, plugin, cfg):
-    kw = {k: v for k, v in cfg.items() if k not in ("index", "dates", "big", "cases")}
+    kw = {k: v for k, v in cfg.items()
+          if k not in ("index", "dates", "big", "cases", "random", "at_rest", "gen_n")}
     kw["mail_options"] = {k: _fill(v, root) for k, v in kw.get("mail_options", {}).items()}
     kw["storage"] = {k: _fill(v, root) if isinstance(v, str) else v
                      for k, v in kw.get("storage", {}).items()}
@@ -144,12 +173,17 @@ def generated(seed, n):
     return out
 
 
+# searches of test_random_substrings (where CONFIGS says random)
+RANDOM_N = int(os.environ.get("SIFT_STORAGE_RANDOM_N", "100"))
 # SIFT_STORAGE_ALL_CASES=1: every case, with dates, in every configuration
 ALL_CASES = os.environ.get("SIFT_STORAGE_ALL_CASES") == "1"
 # the folder test: not on mdbox-zstd and maildir-lz4, where only the codec
 # differs from maildir-gz, nor on sdbox-attachments (mdbox-attachments-gz
 # has the attachment storage, test_mail_formats sdbox's folder operations)
-FOLDERS_NOT_ON = ("mdbox-zstd", "maildir-lz4", "sdbox-attachments")
+FOLDERS_NOT_ON = ("mdbox-zstd", "maildir-lz4", "sdbox-attachments",
+                  # (time: the folders on mail_crypt in mdbox-crypt-zstd,
+                  # sdbox's with compression in test_mail_formats)
+                  "maildir-crypt", "sdbox-crypt-attachments", "sdbox-bz2")
 
 
 def _case_selected(name, n):
@@ -182,6 +216,10 @@ def pytest_generate_tests(metafunc):
         return
     if test == "test_folders_copy_expunge_rename_delete_restart" and not ALL_CASES:
         names = [c for c in names if c not in FOLDERS_NOT_ON]
+    elif test == "test_random_substrings":
+        names = [c for c in names if CONFIGS[c].get("random")]
+    elif test == "test_crypt_at_rest":
+        names = [c for c in names if CONFIGS[c].get("at_rest")]
     elif test == "test_lazy_expunge":
         names = [c for c in names
                  if "lazy_expunge" in CONFIGS[c].get("storage", {})]
@@ -191,7 +229,7 @@ def pytest_generate_tests(metafunc):
 def _fill_gen(pair):
     """The generated mail in a folder of its own (searches there read
     fewer messages on the oracle than in INBOX, with its big ones)."""
-    pair.gen = generated(7, 18)
+    pair.gen = generated(7, pair.conf.get("gen_n", 18))
     pair.gen_uids = {}
     for key, raw, _q in pair.gen:
         pair.gen_uids[key] = pair.both("append", USER, GEN, raw)
@@ -233,7 +271,7 @@ def test_generated_second_reads(cfg):
     must see what Dovecot sees (decompressed, attachments put back)."""
     bad, nonempty = _generated_checks(cfg, GEN)
     assert not bad, "%d differ:\n%s" % (len(bad), "\n".join(bad[:30]))
-    assert nonempty > 100, nonempty
+    assert nonempty > 100 * cfg.conf.get("gen_n", 18) // 18, nonempty
     assert not cfg.fts.log_problems(), cfg.fts.log_problems()[:10]
 
 
@@ -400,3 +438,69 @@ def test_lazy_expunge(cfg):
     compare(box)
     assert not bad, "%d differ:\n%s" % (len(bad), "\n".join(bad[:30]))
     assert not cfg.fts.log_problems(), cfg.fts.log_problems()[:10]
+
+
+def _random_criteria(seed, n):
+    """n random searches over INBOX's fixtures: test_random_queries.py's
+    substrings of the decoded subject, sender, recipient and body text
+    (any length, so words, pieces of words and phrases across spaces, in
+    changed case, some under NOT, some ANDed with a date), and every
+    fourth two of them under OR."""
+    qs = [crit for _key, crit in rq._random_queries(seed, n)]
+    rnd = random.Random(seed)
+    out = []
+    for i, crit in enumerate(qs):
+        if i % 4 == 3:
+            other = rnd.choice(qs)
+            out.append(("OR", "(") + tuple(crit) + (")", "(") + tuple(other) + (")",))
+        else:
+            out.append(tuple(crit))
+    return out
+
+
+def test_random_substrings(cfg):
+    """Random substrings of INBOX's mail (charsets, encoded words,
+    quoted-printable and base64 bodies, attachments: the fixtures) as
+    BODY/TEXT/SUBJECT/FROM/TO, NOT, OR and dates: the plugin reads the
+    mail through the storage's decompression/decryption/attachment
+    storage and must answer as the oracle does."""
+    queries = _random_criteria(31, RANDOM_N)
+    bad, nonempty = fixtures.oracle_compare(cfg.fts, cfg.oracle, USER, "INBOX", queries)
+    assert not bad, "%d of %d differ:\n%s" % (len(bad), len(queries), "\n".join(bad[:30]))
+    assert nonempty >= len(queries) // 2, (nonempty, len(queries))
+    assert not cfg.fts.log_problems(), cfg.fts.log_problems()[:10]
+
+
+def _files_under(path, skip=("fts-sift",)):
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames[:] = [d for d in dirnames if d not in skip]
+        for n in filenames:
+            yield os.path.join(dirpath, n)
+
+
+def _read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def test_crypt_at_rest(cfg):
+    """mail_crypt: the stored mail is encrypted (every message file
+    starts with mail_crypt's "CRYPTED" header and holds no word of the
+    generated mail), while the fts-sift index is not: the words are in
+    it in plain text, as the README tells admins.  (And a search finds
+    them: test_generated_second_reads.)"""
+    home = cfg.fts.home(USER)
+    words = [b"subj%dword" % i for i in range(cfg.conf.get("gen_n", 18))]
+    mail_files = [f for f in _files_under(home, ("fts-sift", "attachments"))
+                  if re.search(r"/(cur|new)/|/[um]\.\d+$", f)]
+    # (maildir: a file a message; sdbox: u.<uid>; mdbox: m.<n>, many a file)
+    assert mail_files, home
+    for f in mail_files:
+        data = _read(f)
+        # (dbox: after the file's and the message's dbox headers)
+        assert data.startswith(b"CRYPTED") or b"\nCRYPTED\x03" in data, f
+        assert not any(w in data or w.upper() in data for w in words), f
+    index = b"".join(_read(f) for d in _index_dirs(cfg.fts) for f in _files_under(d, ()))
+    plain = [w for w in words if w.upper() in index]
+    assert len(plain) == len(words), "not in the index in plain text: %s" % (
+        sorted(set(words) - set(plain)))

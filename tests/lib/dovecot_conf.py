@@ -137,17 +137,24 @@ service submission-login {
         return "mail_location = %s\n" % loc
 
     def storage(self, compress=None, attachment_dir=None,
-                attachment_min_size=None, lazy_expunge=None):
+                attachment_min_size=None, lazy_expunge=None, crypt_keys=None):
         """Storage features, version-neutral: compress (a method: gz,
         zstd, lz4, bz2: new mail is written compressed), attachment_dir
         (dbox single-instance attachment storage, with
         attachment_min_size), lazy_expunge (the mailbox expunged mail is
-        moved to).  Returns (mail plugins, plugin settings, top-level
-        configuration text)."""
+        moved to), crypt_keys (mail_crypt with global keys: a
+        (private key PEM path, public key PEM path) pair; new mail is
+        written encrypted, format version 2).  Returns (mail plugins,
+        plugin settings, top-level configuration text)."""
         plugins, settings, text = [], {}, ""
         if compress:
             plugins.append("zlib")
             settings["zlib_save"] = compress
+        if crypt_keys:
+            plugins.append("mail_crypt")
+            settings["mail_crypt_global_private_key"] = "<%s" % crypt_keys[0]
+            settings["mail_crypt_global_public_key"] = "<%s" % crypt_keys[1]
+            settings["mail_crypt_save_version"] = "2"
         if attachment_dir:
             text += "mail_attachment_dir = %s\n" % self._expand(attachment_dir, False)
             if attachment_min_size:
@@ -285,11 +292,18 @@ service imap-login {
         return "\n".join(lines) + "\n"
 
     def storage(self, compress=None, attachment_dir=None,
-                attachment_min_size=None, lazy_expunge=None):
+                attachment_min_size=None, lazy_expunge=None, crypt_keys=None):
         plugins, settings, text = [], {}, ""
         if compress:
             plugins.append("mail_compress")
             text += "mail_compress_write_method = %s\n" % compress
+        if crypt_keys:
+            # (2.4 writes format version 2 by default:
+            # crypt_write_algorithm = aes-256-gcm-sha256)
+            plugins.append("mail_crypt")
+            text += ("crypt_global_public_key_file = %s\n"
+                     "crypt_global_private_key main {\n"
+                     "  crypt_private_key_file = %s\n}\n" % (crypt_keys[1], crypt_keys[0]))
         if attachment_dir:
             text += "mail_ext_attachment_path = %s\n" % self._expand(attachment_dir, False)
             if attachment_min_size:

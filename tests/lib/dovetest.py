@@ -35,7 +35,8 @@ Shared and public folders (all optional, all copied by an oracle):
 
 acl=True loads the acl plugin (vfile ACLs, imap_acl) and adds a shared
 namespace "shared/<owner>/" whose indexes stay in the owner's Maildir
-(INDEXPVT in the reader's home); public_dir adds a public namespace
+(INDEXPVT in the reader's home; with mail_driver sdbox/mdbox/mbox, the
+owner's storage of that format, INDEXPVT ~/shared-pvt/<owner>); public_dir adds a public namespace
 "Public/" over that directory; virtual adds the virtual plugin and a
 namespace "virtual/" with one virtual mailbox per entry (name ->
 dovecot-virtual text, written into every user's ~/virtual).  user_ids
@@ -438,7 +439,8 @@ class Dovecot:
         # {"LAYOUT": "fs", "INDEX": "MEMORY", "CONTROL": "<path>"} (paths
         # may hold {user}); storage, dovecot_conf.Syntax23.storage()'s
         # arguments (compress=, attachment_dir=, attachment_min_size=,
-        # lazy_expunge=); namespace_separator, the inbox namespace's
+        # lazy_expunge=; crypt=True for mail_crypt with global keys of
+        # the instance's own); namespace_separator, the inbox namespace's
         # separator (default "/")
         self.mail_options = dict(mail_options or {})
         self.storage = dict(storage or {})
@@ -451,6 +453,12 @@ class Dovecot:
         self.conf_path = os.path.join(self.etc_dir, "dovecot.conf")
         self.log_path = os.path.join(self.log_dir, "dovecot.log")
         self.pid_path = os.path.join(self.base_dir, "master.pid")
+        # storage={"crypt": True}: mail_crypt with global keys, an EC key
+        # pair of this instance's own made by openssl in etc/ at start()
+        if self.storage.pop("crypt", False):
+            self.storage["crypt_keys"] = (
+                os.path.join(self.etc_dir, "crypt-private.pem"),
+                os.path.join(self.etc_dir, "crypt-public.pem"))
         if oracle_of is not None:
             # same homes and passwd file; own Dovecot index files
             self.home_root = oracle_of.home_root
@@ -604,6 +612,15 @@ mail_fsync = never
                     index="%s/{owner_user}" % idx,
                     index_private="%s/pvt/{user}/shared/{owner_user}" % idx,
                     type="shared", subscriptions=False, list_="children")
+            elif self.mail_driver != "maildir":
+                # the owners' storage in this instance's format (an
+                # oracle of it has storage of its own: separate_pair());
+                # the reader's private indexes (\Seen) in its home
+                conf += syn.namespace(
+                    "shared", "shared/{owner_user}/", self.mail_driver,
+                    self.mail_path.replace("~", "{owner_home}"),
+                    index_private="~/shared-pvt/{owner_user}",
+                    type="shared", subscriptions=False, list_="children")
             else:
                 conf += syn.namespace(
                     "shared", "shared/{owner_user}/", "maildir", "{owner_home}/Maildir",
@@ -648,6 +665,21 @@ mail_fsync = never
         shutil.copy2(so, os.path.join(self.module_dir, "lib21_fts_sift_plugin.so"))
         if self.syntax.version >= 24:
             install_settings_module(so)
+
+    @staticmethod
+    def _make_crypt_keys(private, public):
+        """mail_crypt's global key pair (EC P-256, PEM, pkey format), made
+        once: a restart must keep the key the stored mail was encrypted
+        with."""
+        if os.path.exists(private) and os.path.exists(public):
+            return
+        key = subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey",
+                              "-noout"], check=True, capture_output=True).stdout
+        subprocess.run(["openssl", "pkey", "-out", private], input=key, check=True,
+                       capture_output=True)
+        subprocess.run(["openssl", "pkey", "-in", private, "-pubout", "-out", public],
+                       check=True, capture_output=True)
+        os.chmod(private, 0o600)
 
     def _chown_tree(self, path, user=None):
         if os.geteuid() != 0:
@@ -714,6 +746,8 @@ mail_fsync = never
                     if self.access_group:
                         os.chown(d, 0, self._access_gid())
                     os.chmod(d, 0o2777)
+        if self.storage.get("crypt_keys"):
+            self._make_crypt_keys(*self.storage["crypt_keys"])
         if self.plugin == "sift":
             self._make_module_dir()
         with open(self.conf_path, "w") as f:

@@ -17,9 +17,9 @@ replaces the archive by a longer one (more mail appended) and every
 search equals the oracle's again; an APPEND is refused on both; the
 log holds no error.  Then it is replaced by one of other mail (other
 Message-IDs): equal too.  An archive replaced by messages with the
-same headers and other bodies is a known failure (xfail, strict:
-test_replaced_by_changed_bodies), and removing the archive's index
-directory its remedy (test_changed_bodies_index_removed)."""
+same headers and other bodies is a known limitation (README), and
+removing the archive's index directory its remedy
+(test_changed_bodies_index_removed)."""
 
 import bz2
 import gzip
@@ -194,32 +194,19 @@ def test_replaced_by_other_mail(pair):
     assert not fts.log_problems(since), fts.log_problems(since)[:10]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "an mbox archive replaced by messages with the old ones' headers but "
-    "other bodies keeps its UIDs (Dovecot matches mbox messages by a hash of "
-    "some headers, also without FTS), so the index keeps the old bodies' "
-    "text: README, Compressed mbox; test_changed_bodies_index_removed: the "
-    "remedy"))
-def test_replaced_by_changed_bodies(pair):
+def test_changed_bodies_index_removed(pair):
     """The archive replaced by messages with the same headers (Subject,
     Date, Message-ID) as before but other bodies (seed 23 instead of
-    19): Dovecot keeps their UIDs; the index's old text answers."""
-    fts, oracle = pair
-    name = "Archive.gz"
-    before = [(k, _renamed(raw, b"r1"), q) for k, raw, q in generated(19, 6)]
-    after = [(k, _renamed(raw, b"r1"), q) for k, raw, q in generated(23, 6)]
-    for inst in pair:
-        _place(inst, name, gzip.compress(_mbox([raw for _k, raw, _q in after])))
-    _compare(fts, oracle, name, [q for _k, _r, gq in after + before for q in gq])
-
-
-def test_changed_bodies_index_removed(pair):
-    """The remedy README gives for test_replaced_by_changed_bodies
-    (which runs first and leaves the archive so): remove the archive's
-    index directory (mbox/.imap/<name>: Dovecot's index and cache, and
-    fts-sift/ in it), with no session on it.  Dovecot numbers the
-    archive anew (new UIDVALIDITY), the next search indexes it again,
-    and every search equals the oracle, with no error in the log.
+    19): Dovecot keeps their UIDs (it matches mbox messages by a hash of
+    some headers, also without FTS), so the index would keep the old
+    bodies' text: a known limitation (README, "Compressed mbox"; 53 of
+    188 searches answered from the old text when measured), which the
+    suite does not run as a test, since a test that is expected to fail
+    proves nothing.  This is the remedy README gives: remove the
+    archive's index directory (mbox/.imap/<name>: Dovecot's index and
+    cache, and fts-sift/ in it), with no session on it.  Dovecot numbers
+    the archive anew (new UIDVALIDITY), the next search indexes it
+    again, and every search equals the oracle, with no error in the log.
     (`doveadm fts-sift remove` alone is not enough on 2.4.1: Dovecot's
     own cache keeps the old messages' sizes, reads of the new ones fail
     with "Cached message size smaller than expected" and the search
@@ -227,11 +214,13 @@ def test_changed_bodies_index_removed(pair):
     fts, oracle = pair
     name = "Archive.gz"
     since = fts.log_size()
+    before = [(k, _renamed(raw, b"r1"), q) for k, raw, q in generated(19, 6)]
+    after = [(k, _renamed(raw, b"r1"), q) for k, raw, q in generated(23, 6)]
+    for inst in pair:
+        _place(inst, name, gzip.compress(_mbox([raw for _k, raw, _q in after])))
     for inst in pair:
         inst.close_connections()
         shutil.rmtree(os.path.join(inst.home(USER), "mbox", ".imap", name))
-    before = [(k, _renamed(raw, b"r1"), q) for k, raw, q in generated(19, 6)]
-    after = [(k, _renamed(raw, b"r1"), q) for k, raw, q in generated(23, 6)]
     qs = [q for _k, _r, gq in after + before for q in gq]
     assert _compare(fts, oracle, name, qs) > len(qs) // 4
     assert not fts.log_problems(since), fts.log_problems(since)[:10]

@@ -633,12 +633,10 @@ static int doc_address_runs(struct sift_doc_builder *b,
 
 	while (i < len) {
 		sep_start = i;
-		while (i < len &&
-		       strchr(SIFT_ADDRESS_RUN_SEPARATORS, text[i]) != NULL)
+		while (i < len && sift_is_address_run_separator(text[i]))
 			i++;
 		start = i;
-		while (i < len &&
-		       strchr(SIFT_ADDRESS_RUN_SEPARATORS, text[i]) == NULL)
+		while (i < len && !sift_is_address_run_separator(text[i]))
 			i++;
 		if (i == start)
 			break;

@@ -288,15 +288,27 @@ static void doc_put_term(struct sift_doc_builder *b, const char *prefix,
 				size_t prefix_len, const char *word,
 				size_t word_len, unsigned int wdf)
 {
+	/* (a term is built here for every word of every message: in a
+	   stack buffer, without Dovecot's string calls; doc_add_term() cut
+	   it to Xapian's limit, so only a prefix longer than that - none
+	   is - would need the builder's string) */
+	char stack_term[SIFT_XAPIAN_MAX_TERM], *term = stack_term;
+	bool added;
+
 	if (b->doc_bounded && !b->term_unbounded) {
 		doc_term_dropped(b);
 		return;
 	}
-	str_truncate(b->term, 0);
-	str_append_data(b->term, prefix, prefix_len);
-	str_append_data(b->term, word, word_len);
-	if (sift_termset_add(b->doc_terms, str_data(b->term),
-			     str_len(b->term), wdf))
+	if (prefix_len + word_len > sizeof(stack_term)) {
+		str_truncate(b->term, 0);
+		term = buffer_append_space_unsafe(b->term,
+						  prefix_len + word_len);
+	}
+	memcpy(term, prefix, prefix_len);
+	memcpy(term + prefix_len, word, word_len);
+	added = sift_termset_add(b->doc_terms, term, prefix_len + word_len,
+				 wdf);
+	if (added)
 		doc_check_bound(b);
 	if (b->fold_accents &&
 	    (memchr(word, 0xcc, word_len) != NULL ||
@@ -305,18 +317,19 @@ static void doc_put_term(struct sift_doc_builder *b, const char *prefix,
 		   the same wdf so that a folded search scores like the
 		   accented one; in place: the folded form is never
 		   longer */
-		char *w = str_c_modifiable(b->term) + prefix_len;
-		size_t len = sift_text_fold_accents(w, word_len, w);
+		size_t len = sift_text_fold_accents(term + prefix_len,
+						    word_len,
+						    term + prefix_len);
 
-		if (len < word_len && len > 0 && !b->doc_bounded) {
-			str_truncate(b->term, prefix_len + len);
-			if (sift_termset_add(b->doc_terms,
-					     str_data(b->term),
-					     str_len(b->term), wdf))
-				doc_check_bound(b);
+		if (len < word_len && len > 0 && !b->doc_bounded &&
+		    sift_termset_add(b->doc_terms, term, prefix_len + len,
+				     wdf)) {
+			added = TRUE;
+			doc_check_bound(b);
 		}
 	}
-	if (sift_termset_count(b->doc_terms) >= DOC_FLUSH_TERMS &&
+	/* (the set only grows when a term is new) */
+	if (added && sift_termset_count(b->doc_terms) >= DOC_FLUSH_TERMS &&
 	    doc_flush_terms(b) < 0)
 		b->flush_failed = TRUE;
 }
@@ -633,12 +646,10 @@ static int doc_address_runs(struct sift_doc_builder *b,
 
 	while (i < len) {
 		sep_start = i;
-		while (i < len &&
-		       strchr(SIFT_ADDRESS_RUN_SEPARATORS, text[i]) != NULL)
+		while (i < len && sift_is_address_run_separator(text[i]))
 			i++;
 		start = i;
-		while (i < len &&
-		       strchr(SIFT_ADDRESS_RUN_SEPARATORS, text[i]) == NULL)
+		while (i < len && !sift_is_address_run_separator(text[i]))
 			i++;
 		if (i == start)
 			break;

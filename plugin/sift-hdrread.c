@@ -69,7 +69,7 @@ static bool is_run_separator(unsigned char c, bool whitespace_only)
 {
 	if (whitespace_only)
 		return sift_is_chunk_separator((char)c);
-	return c == '\0' || strchr(SIFT_ADDRESS_RUN_SEPARATORS, c) != NULL;
+	return sift_is_address_run_separator((char)c);
 }
 
 /* Does every run of a occur somewhere in b?  With missing, append each
@@ -79,7 +79,8 @@ static bool runs_occur_in(const unsigned char *a, size_t a_len,
 			  const unsigned char *b, size_t b_len,
 			  bool whitespace_only, string_t *missing)
 {
-	size_t i = 0, start;
+	const unsigned char *hit;
+	size_t i = 0, start, from = 0;
 	bool all = TRUE;
 
 	while (i < a_len) {
@@ -88,8 +89,20 @@ static bool runs_occur_in(const unsigned char *a, size_t a_len,
 		start = i;
 		while (i < a_len && !is_run_separator(a[i], whitespace_only))
 			i++;
-		if (i > start &&
-		    memmem(b, b_len, a + start, i - start) == NULL) {
+		if (i == start)
+			continue;
+		/* The two forms of a header mostly hold their runs in the
+		   same order, so each run is looked for after the previous
+		   one's match first and only then in all of b: the same
+		   answer (somewhere in b or not), without rescanning b from
+		   its start for every run of a long Cc (quadratic in the
+		   header: 1.5 % of indexing CPU on list mail). */
+		hit = memmem(b + from, b_len - from, a + start, i - start);
+		if (hit == NULL && from > 0)
+			hit = memmem(b, b_len, a + start, i - start);
+		if (hit != NULL)
+			from = (size_t)(hit - b) + (i - start);
+		else {
 			all = FALSE;
 			if (missing == NULL)
 				break;

@@ -19,7 +19,7 @@
    5 bits make them 16 MB.  Readers take a filter's size from its record,
    so filters of either size coexist in one file.) */
 #define GAPS_BITS_PER_KEY 5
-#define GAPS_HASHES 4
+#define GAPS_HASHES SIFT_GAPS_HASHES
 /* a filter is at most this big; more keys just fill it up (more false
    positives, never a missed message) */
 #define GAPS_MAX_FILTER_BYTES (1024 * 1024)
@@ -323,13 +323,25 @@ void sift_phrase_filter_needle_keys(const char *prefix, const char *needle,
 
 /* ---- filters --------------------------------------------------------------- */
 
-static void filter_positions(uint64_t key, uint32_t bits,
-			     uint32_t pos_r[GAPS_HASHES])
+void sift_phrase_filter_key_positions(uint64_t key, uint32_t bits,
+				      uint32_t pos_r[SIFT_GAPS_HASHES])
 {
 	uint32_t h1 = (uint32_t)key, h2 = (uint32_t)(key >> 32) | 1;
+	uint32_t step = h2 % bits;
 
-	for (unsigned int i = 0; i < GAPS_HASHES; i++)
-		pos_r[i] = (uint32_t)(((uint64_t)h1 + (uint64_t)i * h2) % bits);
+	/* Position i is (h1 + i * h2) % bits, the double hashing the
+	   filters have always been written with; as (h1 % bits + i *
+	   (h2 % bits)) % bits it takes two 32-bit divisions rather than
+	   GAPS_HASHES 64-bit ones (a key's positions are computed for every
+	   distinct gap of every message indexed, and for every filter a
+	   phrase search probes).  The same positions for any bits, as
+	   the sum is taken in 64 bits. */
+	pos_r[0] = h1 % bits;
+	for (unsigned int i = 1; i < GAPS_HASHES; i++) {
+		uint64_t pos = (uint64_t)pos_r[i - 1] + step;
+
+		pos_r[i] = (uint32_t)(pos >= bits ? pos - bits : pos);
+	}
 }
 
 static bool filter_has(const unsigned char *filter, uint32_t size,
@@ -337,7 +349,7 @@ static bool filter_has(const unsigned char *filter, uint32_t size,
 {
 	uint32_t pos[GAPS_HASHES];
 
-	filter_positions(key, size * 8, pos);
+	sift_phrase_filter_key_positions(key, size * 8, pos);
 	for (unsigned int i = 0; i < GAPS_HASHES; i++) {
 		if ((filter[pos[i] / 8] & (1 << (pos[i] % 8))) == 0)
 			return FALSE;
@@ -799,7 +811,7 @@ int sift_phrase_filter_writer_add(struct sift_phrase_filter_writer *writer, uint
 		} else {
 			break;
 		}
-		filter_positions(key, size * 8, pos);
+		sift_phrase_filter_key_positions(key, size * 8, pos);
 		for (i = 0; i < GAPS_HASHES; i++)
 			record[pos[i] / 8] |= 1 << (pos[i] % 8);
 	}

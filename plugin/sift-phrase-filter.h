@@ -87,6 +87,13 @@ void sift_phrase_filter_close(struct sift_phrase_filter **gaps);
 void sift_phrase_filter_apply(struct sift_phrase_filter *gaps, const uint64_t *keys,
 		      unsigned int key_count, ARRAY_TYPE(seq_range) *uids);
 
+/* The bit positions of key in a filter of bits bits, as the writer sets
+   them and searches test them (the file format: they never change for a
+   given key and size; exposed for the unit test). */
+#define SIFT_GAPS_HASHES 4
+void sift_phrase_filter_key_positions(uint64_t key, uint32_t bits,
+				      uint32_t pos_r[SIFT_GAPS_HASHES]);
+
 /* The uid index of a gaps file (each uid's record offset, sorted by
    uid), in 8 bytes a message: the uid and the low 32 bits of the offset,
    plus one run entry wherever the high 32 bits change (none below 4 GB).

@@ -10,6 +10,7 @@
 #include "sift-test-util.h"
 #include "sift-hdrfilter.h"
 #include "sift-hdrread.h"
+#include "sift-plan.h"
 
 #include <string.h>
 
@@ -185,6 +186,93 @@ static void test_verify_same_runs(void)
 	test_end();
 }
 
+/* Every run of a (pieces without SIFT_ADDRESS_RUN_SEPARATORS or NUL)
+   somewhere in b, looked for from b's start each time: the reference
+   for sift_hdrread_same_runs(), which looks after the previous run's
+   match first. */
+static bool ref_runs_occur_in(const unsigned char *a, size_t a_len,
+			      const unsigned char *b, size_t b_len)
+{
+	size_t i = 0, start, j;
+
+	while (i < a_len) {
+		while (i < a_len && (a[i] == '\0' ||
+		       strchr(SIFT_ADDRESS_RUN_SEPARATORS, a[i]) != NULL))
+			i++;
+		start = i;
+		while (i < a_len && a[i] != '\0' &&
+		       strchr(SIFT_ADDRESS_RUN_SEPARATORS, a[i]) == NULL)
+			i++;
+		if (i == start)
+			continue;
+		for (j = 0; j + (i - start) <= b_len; j++) {
+			if (memcmp(b + j, a + start, i - start) == 0)
+				break;
+		}
+		if (j + (i - start) > b_len)
+			return FALSE;
+	}
+	return TRUE;
+}
+
+static void random_runs(string_t *str, unsigned int runs)
+{
+	static const char letters[] = "abc@.";
+	static const char seps[] = " ,<>;\"";
+
+	for (unsigned int r = 0; r < runs; r++) {
+		unsigned int len = i_rand_minmax(1, 4);
+
+		for (unsigned int k = 0; k < len; k++)
+			str_append_c(str, letters[i_rand_limit(
+				sizeof(letters) - 1)]);
+		for (unsigned int k = i_rand_minmax(1, 2); k > 0; k--)
+			str_append_c(str, seps[i_rand_limit(
+				sizeof(seps) - 1)]);
+	}
+}
+
+/* Runs in the same order, shuffled, repeated, missing: the search after
+   the previous match gives the answer of a search of all of b. */
+static void test_verify_same_runs_random(void)
+{
+	unsigned int i, mismatches = 0;
+
+	test_begin("verify same runs: random headers against a full scan");
+	for (i = 0; i < 20000; i++) T_BEGIN {
+		string_t *a = t_str_new(64), *b = t_str_new(64);
+		unsigned int runs = i_rand_minmax(0, 12);
+
+		random_runs(a, runs);
+		switch (i % 3) {
+		case 0:
+			/* b: a's text with some runs changed or dropped */
+			str_append_str(b, a);
+			if (str_len(b) > 0 && i_rand_limit(2) == 0)
+				str_truncate(b, i_rand_limit(str_len(b)));
+			break;
+		case 1:
+			/* b: a's text, then a's text again reversed */
+			str_append_str(b, a);
+			for (size_t k = str_len(a); k > 0; k--)
+				str_append_c(b, str_c(a)[k - 1]);
+			break;
+		default:
+			random_runs(b, i_rand_minmax(0, 12));
+			break;
+		}
+		bool ref = ref_runs_occur_in(str_data(a), str_len(a),
+					     str_data(b), str_len(b)) &&
+			ref_runs_occur_in(str_data(b), str_len(b),
+					  str_data(a), str_len(a));
+		if (sift_hdrread_same_runs(str_data(a), str_len(a),
+					   str_data(b), str_len(b)) != ref)
+			mismatches++;
+	} T_END;
+	test_assert(mismatches == 0);
+	test_end();
+}
+
 static const char *part_addresses(const char *hdr,
 				  const struct sift_hdrfilter *f)
 {
@@ -295,6 +383,7 @@ int main(void)
 		test_verify_address_form,
 		test_verify_filter,
 		test_verify_same_runs,
+		test_verify_same_runs_random,
 		test_verify_part_addresses,
 		test_verify_read_error,
 		NULL

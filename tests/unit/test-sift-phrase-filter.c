@@ -299,6 +299,43 @@ static void test_gaps_file(void)
 	test_end();
 }
 
+/* The positions are the file format: the same as the formula filters
+   were always written with, (h1 + i * h2) % bits, for any key and size
+   (sizes of small filters, of the largest a writer makes, and up to what
+   a 32-bit bit count holds). */
+static void test_gaps_key_positions(void)
+{
+	static const uint32_t fixed_bits[] = {
+		1, 2, 3, 64, 127, 128, 8 * 1024 * 1024, 0x7fffffffU,
+		0x80000000U, 0xfffffff8U, 0xffffffffU,
+	};
+	uint32_t pos[SIFT_GAPS_HASHES];
+	unsigned int mismatches = 0;
+
+	test_begin("gaps filter positions: (h1 + i * h2) % bits");
+	for (unsigned int round = 0; round < 200000; round++) {
+		uint64_t key = ((uint64_t)rng_next() << 32) ^ rng_next();
+		uint32_t bits = round < N_ELEMENTS(fixed_bits) * 1000 ?
+			fixed_bits[round % N_ELEMENTS(fixed_bits)] :
+			round % 2 == 0 ? 64 * (1 + rng_next() % 20000) :
+			1 + rng_next();
+		uint32_t h1 = (uint32_t)key, h2 = (uint32_t)(key >> 32) | 1;
+
+		if (round % 7 == 0)
+			key = round % 14 == 0 ? 0 : ~(uint64_t)0;
+		h1 = (uint32_t)key;
+		h2 = (uint32_t)(key >> 32) | 1;
+		sift_phrase_filter_key_positions(key, bits, pos);
+		for (unsigned int i = 0; i < SIFT_GAPS_HASHES; i++) {
+			if (pos[i] != (uint32_t)(((uint64_t)h1 +
+						  (uint64_t)i * h2) % bits))
+				mismatches++;
+		}
+	}
+	test_assert(mismatches == 0);
+	test_end();
+}
+
 static void test_gaps_uidx(void)
 {
 	struct sift_gaps_uidx idx;
@@ -413,6 +450,7 @@ int main(void)
 	static void (*const test_functions[])(void) = {
 		test_gaps_keys,
 		test_gaps_keys_random,
+		test_gaps_key_positions,
 		test_gaps_file,
 		test_gaps_uidx,
 		test_gaps_damage,

@@ -951,9 +951,21 @@ static void test_plan_kind_str(void)
 	test_end();
 }
 
+static void test_address_run_separator(void)
+{
+	test_begin("address run separators: the table is strchr()'s set");
+	for (unsigned int c = 0; c < 256; c++) {
+		test_assert_idx(sift_is_address_run_separator((char)c) ==
+				(strchr(SIFT_ADDRESS_RUN_SEPARATORS, (int)c) !=
+				 NULL), c);
+	}
+	test_end();
+}
+
 int main(void)
 {
 	static void (*const test_functions[])(void) = {
+		test_address_run_separator,
 		test_plan_word,
 		test_plan_cafe,
 		test_plan_candidates,

@@ -317,11 +317,26 @@ static void sift_update_doc_size(struct sift_fts_update_context *ctx)
 	const struct fts_sift_settings *set =
 		SIFT_BACKEND(ctx->ctx.backend)->set;
 
+	struct istream *input;
+
 	ctx->doc_size = (uoff_t)-1;
-	if (set->body_size_limit != 0 && set->decoded_attachments &&
-	    ctx->mail != NULL && ctx->mail->uid == ctx->doc_uid &&
-	    mail_get_physical_size(ctx->mail, &ctx->doc_size) < 0)
-		ctx->doc_size = (uoff_t)-1;
+	if (set->body_size_limit == 0 || !set->decoded_attachments)
+		return;
+	switch (sift_msgcopy_message(ctx->box, ctx->doc_uid, &input)) {
+	case SIFT_MSGCOPY_COPY:
+		/* (a copied message: its copy's size, never the mail's,
+		   whose stream the fts plugin is reading) */
+		if (i_stream_get_size(input, TRUE, &ctx->doc_size) <= 0)
+			ctx->doc_size = (uoff_t)-1;
+		break;
+	case SIFT_MSGCOPY_NO_COPY:
+		break;
+	case SIFT_MSGCOPY_NOT_NEEDED:
+		if (ctx->mail != NULL && ctx->mail->uid == ctx->doc_uid &&
+		    mail_get_physical_size(ctx->mail, &ctx->doc_size) < 0)
+			ctx->doc_size = (uoff_t)-1;
+		break;
+	}
 }
 
 /* End the current document: store it. */

@@ -77,6 +77,17 @@ namespace inbox {
   }
 }
 """, set(BOXES), set()),
+    # Subject left out at the top level, and put back for Other/ by its
+    # namespace filter: the core builds every index with the user's
+    # lists (Subject left out in Other/ too), so fts-sift must not take
+    # Other/'s Subject for indexed
+    "header-lists-ns-override": ({"fts_header_excludes": "Subject"}, """\
+namespace other {
+  fts_header_excludes {
+    Subject = no
+  }
+}
+""", set(BOXES), set()),
     # fts only in the inbox namespace (no top-level fts { }): Other/'s
     # searches are Dovecot's own; and the opposite header lists: only
     # Subject indexed in the inbox namespace

@@ -46,7 +46,10 @@ HEALTH_FILE = "test_session_health.py"
 #                         plugin loaded at all (checked with the test's
 #                         instance run as plugin "none"), so it is
 #                         Dovecot's crash and the test can't pass there
-ONLY_23 = ("test_misconfig.py", "test_full_disk.py::test_read_only_file_system")
+#   test_xz_maildir.py    xz-compressed mail: 2.3's zlib reads xz, 2.4's
+#                         mail_compress has no xz at all
+ONLY_23 = ("test_misconfig.py", "test_full_disk.py::test_read_only_file_system",
+           "test_xz_maildir.py")
 
 
 def _only_23(item):

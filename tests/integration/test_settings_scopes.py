@@ -2,10 +2,13 @@
 mailbox's filter instead of at the top level.
 
 2.4 reads a setting through the filters of the event it is read for: the
-fts core reads its settings for a namespace (the backend's event) or for
-a mailbox (fts_autoindex at save), and fts-sift reads its own and the
-header lists with settings_get() on the backend's event
-(fts-sift-user-24.c).  Whatever the scopes, every search must equal the
+fts core reads the driver for a namespace, fts_autoindex for a mailbox
+(at save), and the header lists and the decoder once per user (its fts
+user's settings: a namespace's or a mailbox's filter does not change
+what it hands a backend); fts-sift reads its own settings with
+settings_get() on the backend's event and the header lists from the fts
+user, as the core (fts-sift-user-24.c).  header-lists-ns-override failed
+before that: 24 of 663 searches wrong, all in Other/.  Whatever the scopes, every search must equal the
 oracle's (the same Dovecot without FTS, storage of its own in the same
 layout, the same mail appended in the same order so that the UIDs agree).
 

@@ -1,7 +1,7 @@
 /* fts-sift-user-24.c: user and backend setup on Dovecot 2.4.  Settings are
    read per backend with settings_get() on the backend's event, so they
-   follow 2.4's filters ("fts sift { }", a namespace's or a mailbox's own
-   block); their keys and bounds are known to the config process through
+   follow 2.4's filters ("fts sift { }", a namespace's own block; the
+   header lists excepted, see fts_sift_backend_header_lists()); their keys and bounds are known to the config process through
    the settings module (fts-sift-settings-24.c), which rejects a bad value
    before any mail process starts. */
 #include "lib.h"
@@ -132,18 +132,24 @@ static const char *fts_sift_join(const ARRAY_TYPE(const_string) *list)
 int fts_sift_backend_header_lists(struct fts_backend *backend,
 				  const char **includes_r,
 				  const char **excludes_r,
-				  const char **error_r)
+				  const char **error_r ATTR_UNUSED)
 {
 	const struct fts_settings *set;
 
-	/* 2.4's boolean lists (fts_header_excludes { Name = yes }), as the
-	   core reads them for this namespace */
-	if (settings_get(backend->event, &fts_setting_parser_info, 0,
-			 &set, error_r) < 0)
-		return -1;
+	/* 2.4's boolean lists (fts_header_excludes { Name = yes }), read
+	   where the core reads the ones it applies when it hands a message's
+	   headers over (fts-build-mail.c): the fts user's settings, loaded
+	   once per user by fts_mail_user_init() (done by
+	   fts_sift_backend_user_init() before this), so without the
+	   namespace's or a mailbox's filters.  Reading them for the
+	   backend's namespace instead took a list a namespace filter changes
+	   for the one the index was built with: "namespace X {
+	   fts_header_excludes { Subject = no } }" under a top-level
+	   "Subject = yes" made the index answer SUBJECT in X from a
+	   Subject the core had never given it (test_settings_scopes.py). */
+	set = fts_user_get_settings(backend->ns->user);
 	*includes_r = fts_sift_join(&set->header_includes);
 	*excludes_r = fts_sift_join(&set->header_excludes);
-	settings_free(set);
 	return 0;
 }
 

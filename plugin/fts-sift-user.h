@@ -29,7 +29,9 @@ int fts_sift_backend_user_init(struct fts_backend *backend,
 			       const char **error_r);
 /* The fts_header_includes / fts_header_excludes the fts core applies to
    this backend's namespace, as space-separated lists (NULL = unset), for
-   sift-hdrfilter.  Returns 0, or -1 with an error. */
+   sift-hdrfilter.  On 2.4 the user's (the core reads them once per user:
+   a namespace or mailbox filter does not change them); call it after
+   fts_sift_backend_user_init().  Returns 0, or -1 with an error. */
 int fts_sift_backend_header_lists(struct fts_backend *backend,
 				  const char **includes_r,
 				  const char **excludes_r,

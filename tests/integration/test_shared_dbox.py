@@ -110,3 +110,72 @@ def test_shared_folder_equals_oracle(pair):
     # (the per-owner namespaces have theirs, searched above)
     assert "keeps no index files" not in fts.log_text(), \
         [l for l in fts.log_text().splitlines() if "keeps no index files" in l][:3]
+
+
+
+def _list(inst, user):
+    conn = inst.imap(user)
+    try:
+        typ, data = conn.list()
+        assert typ == "OK", (typ, data)
+        return sorted(x.decode("utf-8", "replace").rsplit(' "/" ', 1)[-1].strip('"')
+                      for x in data if x)
+    finally:
+        conn.logout()
+
+
+def test_shared_lazy_expunge(request):
+    """lazy_expunge with a shared folder (sdbox): bob, with the rights to
+    expunge in alice's shared Team, expunges messages (Dovecot 2.3.19
+    and 2.4.1 move nothing then: lazy_expunge leaves other users'
+    mailboxes alone, with the plugin as without), then alice expunges
+    some in Team herself (moved to her Expunged).  Searches in Team as
+    alice, in shared/alice/Team as bob and in alice's Expunged answer as
+    the oracle does, after each expunge and after a restart."""
+    def make(path, plugin):
+        return Dovecot(path, None, plugin=plugin, mail_driver="sdbox", acl=True,
+                       users=(OWNER, READER), storage={"lazy_expunge": "Expunged"})
+    with separate_pair("shared-lazy", make,
+                       failed=lambda: request.session.testsfailed > 0) as p:
+        fts, oracle = p
+        since = fts.log_size()
+        gen = generated(31, 9)
+        for fx in fixtures.build_messages(big=False):
+            _both(p, "append", OWNER, "Team", fx.raw, fx.date)
+        for _k, raw, _q in gen:
+            _both(p, "append", OWNER, "Team", raw)
+        for inst in p:
+            _setacl(inst, OWNER, "Team", READER, "lrwstie")
+        queries = [tuple(crit) for _cid, crit, _kw in CASES][::2]
+        queries += [q for _k, _r, gq in gen for q in gq]
+        queries += _random_criteria(59, 24)
+        _compare(p, SHARED, queries)
+
+        def compare_all(where):
+            n = 0
+            for u, b in where:
+                bad, k = fixtures.oracle_compare(fts, oracle, u, b, queries)
+                assert not bad, "%s %s: %d of %d differ:\n%s" % (
+                    u, b, len(bad), len(queries), "\n".join(bad[:30]))
+                n += k
+            return n
+
+        both_views = [(READER, SHARED), (OWNER, "Team")]
+        n_all = len(oracle.search(OWNER, "Team", "ALL"))
+        uids = oracle.search(READER, SHARED, "ALL")
+        _both(p, "expunge", READER, SHARED, uids[::3])
+        assert len(oracle.search(OWNER, "Team", "ALL")) == n_all - len(uids[::3])
+        boxes = {u: _list(oracle, u) for u in (OWNER, READER)}
+        assert boxes == {u: _list(fts, u) for u in (OWNER, READER)}
+        assert not [b for u in boxes for b in boxes[u] if "Expunged" in b], boxes
+        assert compare_all(both_views) > 0
+        uids = oracle.search(OWNER, "Team", "ALL")
+        _both(p, "expunge", OWNER, "Team", uids[1::4])
+        assert oracle.search(OWNER, "Expunged", "ALL"), _list(oracle, OWNER)
+        where = both_views + [(OWNER, "Expunged")]
+        assert compare_all(where) > 0
+        for inst in p:
+            inst.stop()
+            inst.start()
+        compare_all(where)
+        assert not fts.log_problems(since), fts.log_problems(since)[:10]

@@ -1,9 +1,9 @@
 """The plugin under storage configurations beyond the four plain formats
 (test_mail_formats.py): compressed mail (2.3 zlib, 2.4 mail_compress),
 mail encrypted at rest (mail_crypt with global keys, alone, compressed
-and with attachment storage), dbox single-instance attachment storage, other mailbox list layouts and
+and with attachment storage; with keys per user and folder), dbox single-instance attachment storage, other mailbox list layouts and
 separators, index and control files elsewhere (INDEX=, CONTROL=,
-INDEX=MEMORY) and lazy_expunge.
+INDEX=MEMORY) and lazy_expunge (maildir, mdbox, sdbox).
 
 Each configuration runs an instance with the plugin and an oracle (Dovecot
 without FTS) with storage of its own in the same configuration; every
@@ -77,6 +77,10 @@ CONFIGS = {
                                  index="Maildir/fts-sift", dates=False, cases="sample"),
     "mdbox-lazy-expunge": dict(mail_driver="mdbox", storage={"lazy_expunge": "Expunged"},
                                index="mdbox/mailboxes/INBOX/dbox-Mails/fts-sift", dates=False, cases="sample"),
+    # (sdbox: one file per message, moved into Expunged's own directory)
+    "sdbox-lazy-expunge": dict(mail_driver="sdbox", storage={"lazy_expunge": "Expunged"},
+                               index="sdbox/mailboxes/INBOX/dbox-Mails/fts-sift", dates=False,
+                               cases="sample"),
     # mail_crypt with global keys (storage crypt: an EC key pair per
     # instance, made by openssl; mail is written encrypted, version 2):
     # alone, with compression (zlib's stream under mail_crypt's) and
@@ -96,6 +100,11 @@ CONFIGS = {
                                       "attachment_min_size": "1k"},
         index="sdbox/mailboxes/INBOX/dbox-Mails/fts-sift", dates=False, cases="sample",
         random=True, at_rest=True, gen_n=9),
+    # mail_crypt with keys per user and per folder made by Dovecot (no
+    # global keys): a COPY or RENAME moves mail between folder keys
+    "maildir-crypt-user-keys": dict(mail_driver="maildir", storage={"crypt": "user"},
+                                    index="Maildir/fts-sift", dates=False, cases="sample",
+                                    random=True, at_rest=True, gen_n=9),
     "sdbox-bz2": dict(mail_driver="sdbox", storage={"compress": "bz2"},
                       index="sdbox/mailboxes/INBOX/dbox-Mails/fts-sift", dates=False,
                       random=True),
@@ -504,3 +513,10 @@ def test_crypt_at_rest(cfg):
     plain = [w for w in words if w.upper() in index]
     assert len(plain) == len(words), "not in the index in plain text: %s" % (
         sorted(set(words) - set(plain)))
+    if cfg.conf["storage"]["crypt"] == "user":
+        # keys per folder: INBOX's and Gen's private keys (each encrypted
+        # with the user's key) in the attributes, no global key
+        attrs = _read(os.path.join(home, "dovecot-attributes"))
+        folders = set(re.findall(
+            rb"^priv/([0-9a-f]{32})/vendor/vendor\.dovecot/pvt/crypt/privkeys/", attrs, re.M))
+        assert len(folders) >= 2, attrs[:2000]

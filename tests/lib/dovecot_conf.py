@@ -137,19 +137,29 @@ service submission-login {
         return "mail_location = %s\n" % loc
 
     def storage(self, compress=None, attachment_dir=None,
-                attachment_min_size=None, lazy_expunge=None, crypt_keys=None):
+                attachment_min_size=None, lazy_expunge=None, crypt_keys=None,
+                crypt_user_keys=False):
         """Storage features, version-neutral: compress (a method: gz,
         zstd, lz4, bz2: new mail is written compressed), attachment_dir
         (dbox single-instance attachment storage, with
         attachment_min_size), lazy_expunge (the mailbox expunged mail is
         moved to), crypt_keys (mail_crypt with global keys: a
         (private key PEM path, public key PEM path) pair; new mail is
-        written encrypted, format version 2).  Returns (mail plugins,
-        plugin settings, top-level configuration text)."""
+        written encrypted, format version 2), crypt_user_keys (mail_crypt
+        with no global keys: Dovecot makes a P-256 key pair per user and
+        a key per folder, kept in the mailbox attributes; mail written
+        encrypted, version 2).  Returns (mail plugins, plugin settings,
+        top-level configuration text)."""
         plugins, settings, text = [], {}, ""
         if compress:
             plugins.append("zlib")
             settings["zlib_save"] = compress
+        if crypt_user_keys:
+            plugins.append("mail_crypt")
+            settings["mail_crypt_curve"] = "prime256v1"
+            settings["mail_crypt_save_version"] = "2"
+            # (the keys are mailbox attributes)
+            text += "mail_attribute_dict = file:%h/dovecot-attributes\n"
         if crypt_keys:
             plugins.append("mail_crypt")
             settings["mail_crypt_global_private_key"] = "<%s" % crypt_keys[0]
@@ -292,11 +302,17 @@ service imap-login {
         return "\n".join(lines) + "\n"
 
     def storage(self, compress=None, attachment_dir=None,
-                attachment_min_size=None, lazy_expunge=None, crypt_keys=None):
+                attachment_min_size=None, lazy_expunge=None, crypt_keys=None,
+                crypt_user_keys=False):
         plugins, settings, text = [], {}, ""
         if compress:
             plugins.append("mail_compress")
             text += "mail_compress_write_method = %s\n" % compress
+        if crypt_user_keys:
+            plugins.append("mail_crypt")
+            text += ("crypt_user_key_curve = prime256v1\n"
+                     "mail_attribute {\n  dict file {\n"
+                     "    path = %{home}/dovecot-attributes\n  }\n}\n")
         if crypt_keys:
             # (2.4 writes format version 2 by default:
             # crypt_write_algorithm = aes-256-gcm-sha256)

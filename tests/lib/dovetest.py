@@ -440,7 +440,8 @@ class Dovecot:
         # may hold {user}); storage, dovecot_conf.Syntax23.storage()'s
         # arguments (compress=, attachment_dir=, attachment_min_size=,
         # lazy_expunge=; crypt=True for mail_crypt with global keys of
-        # the instance's own); namespace_separator, the inbox namespace's
+        # the instance's own, crypt="user" for keys per user and folder
+        # made by Dovecot); namespace_separator, the inbox namespace's
         # separator (default "/")
         self.mail_options = dict(mail_options or {})
         self.storage = dict(storage or {})
@@ -455,6 +456,11 @@ class Dovecot:
         self.pid_path = os.path.join(self.base_dir, "master.pid")
         # storage={"crypt": True}: mail_crypt with global keys, an EC key
         # pair of this instance's own made by openssl in etc/ at start()
+        # storage={"crypt": "user"}: keys per user and per folder, made by
+        # Dovecot
+        if self.storage.get("crypt") == "user":
+            self.storage.pop("crypt")
+            self.storage["crypt_user_keys"] = True
         if self.storage.pop("crypt", False):
             self.storage["crypt_keys"] = (
                 os.path.join(self.etc_dir, "crypt-private.pem"),

@@ -1,9 +1,11 @@
 /* fts-sift-user-24.c: user and backend setup on Dovecot 2.4.  Settings are
    read per backend with settings_get() on the backend's event, so they
-   follow 2.4's filters ("fts sift { }", a namespace's own block; the
-   header lists excepted, see fts_sift_backend_header_lists()); their keys and bounds are known to the config process through
-   the settings module (fts-sift-settings-24.c), which rejects a bad value
-   before any mail process starts. */
+   follow 2.4's filters ("fts sift { }", a namespace's own block); the fts
+   plugin's own settings that say what it hands the backend (decoder,
+   fts_message_max_size, header lists) are read where the plugin reads
+   them, the fts user's.  Our keys and bounds are known to the config
+   process through the settings module (fts-sift-settings-24.c), which
+   rejects a bad value before any mail process starts. */
 #include "lib.h"
 #include "array.h"
 #include "str.h"
@@ -71,15 +73,21 @@ int fts_sift_backend_user_init(struct fts_backend *backend,
 		event_unref(&event);
 		return -1;
 	}
-	/* what the fts plugin decodes for this namespace (not our keys:
-	   a copy of ours with them, in the same pool, so settings_free()
-	   still releases everything) */
-	if (settings_get(backend->event, &fts_setting_parser_info, 0,
-			 &fset, error_r) < 0) {
+	/* loads the fts settings the indexer needs, and references the fts
+	   user (released by the fts plugin with the backend) */
+	if (fts_mail_user_init(backend->ns->user, event, FALSE, error_r) < 0) {
 		settings_free(set);
 		event_unref(&event);
 		return -1;
 	}
+	/* What the fts plugin decodes and how much of a body it hands over,
+	   read where it reads them: the fts user's settings (fts-parser-
+	   script.c, fts-build-mail.c), loaded once per user, so a namespace's
+	   or a mailbox's filter does not change them (a decoder set only in
+	   a namespace block decodes nothing there).  Not our keys: a copy of
+	   ours with them, in the same pool, so settings_free() still
+	   releases everything. */
+	fset = fts_user_get_settings(backend->ns->user);
 	copy = p_new(set->pool, struct fts_sift_settings, 1);
 	*copy = *set;
 	copy->decoder_script = null_strcmp(fset->decoder_driver, "script") == 0;
@@ -91,21 +99,11 @@ int fts_sift_backend_user_init(struct fts_backend *backend,
 		copy->decoder_socket_path =
 			p_strdup(set->pool, fset->decoder_script_socket_path);
 	}
-	settings_free(fset);
-	set = copy;
-	/* loads the fts settings the indexer needs, and references the fts
-	   user (released by the fts plugin with the backend) */
-	if (fts_mail_user_init(backend->ns->user, event, FALSE, error_r) < 0) {
-		settings_free(set);
-		event_unref(&event);
-		return -1;
-	}
-	/* the limit fts-build-mail.c applies, read where it reads it (the
-	   user's fts settings; 2.4.1 also took 0 for "none") */
-	copy->body_size_limit =
-		fts_mail_user_message_max_size(backend->ns->user);
+	/* (2.4.1 also took 0 for "none") */
+	copy->body_size_limit = fset->message_max_size;
 	if (copy->body_size_limit == SET_SIZE_UNLIMITED)
 		copy->body_size_limit = 0;
+	set = copy;
 	*event_r = event;
 	*set_r = set;
 	/* a bad value never gets here: the config process rejected it */

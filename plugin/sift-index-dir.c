@@ -115,8 +115,17 @@ int sift_index_dir_clear_killed_creation(const char *path,
 		i_close_fd(&fd);
 		return -1;
 	}
-	/* with the lock held nobody else writes here: look again, and
-	   remove only tables still empty */
+	/* With the lock held nobody else writes here: look again.  The
+	   state was judged before the lock, so a writer may have created
+	   the database meanwhile, and finished: then iamglass is there,
+	   and its tables may still be empty (nothing committed yet) or hold
+	   data.  Nothing to clear then: the caller looks again and opens
+	   it.  Else remove only tables still empty. */
+	if (access(t_strconcat(path, "/iamglass", NULL), F_OK) == 0 ||
+	    errno != ENOENT) {
+		i_close_fd(&fd);
+		return 1;
+	}
 	dir = opendir(path);
 	if (dir == NULL) {
 		*error_r = t_strdup_printf("opendir(%s) failed: %m", path);

@@ -220,6 +220,53 @@ static void test_index_dir_clear_after_creation(void)
 	test_end();
 }
 
+/* access() of this program (sift-index-dir.c's calls come here): with
+   race_dir set, the first look for race_dir's iamglass that finds none
+   is followed by a whole creation there - Xapian creates the database,
+   commits, lets go - before the caller's next look, as a writer does
+   when the looking process is preempted in between. */
+static const char *race_dir = NULL;
+
+int access(const char *path, int mode)
+{
+	int ret = faccessat(AT_FDCWD, path, mode, 0);
+	int saved_errno = errno;
+
+	if (race_dir != NULL && ret < 0 && errno == ENOENT &&
+	    strcmp(path, t_strconcat(race_dir, "/iamglass", NULL)) == 0) {
+		const char *dir = race_dir;
+
+		race_dir = NULL;
+		make_db(dir);
+	}
+	errno = saved_errno;
+	return ret;
+}
+
+/* The state is judged from files looked at one after the other: a
+   database created, committed and let go of between the first look
+   (no iamglass) and the lock's (nobody writing) is no damage. */
+static void test_index_dir_state_creation_race(void)
+{
+	static const char *const names[] = {
+		"usable", "being created", "creation killed", "version missing"
+	};
+	const char *dir = tpath("race");
+	enum sift_index_dir_state state;
+
+	test_begin("index dir: a creation between the looks is no damage");
+	test_assert(mkdir(dir, 0700) == 0);
+	race_dir = dir;
+	state = sift_index_dir_state(dir);
+	test_out_reason("the state", state == SIFT_INDEX_DIR_USABLE,
+			names[state]);
+	/* (the creation did happen in between) */
+	test_assert(race_dir == NULL);
+	test_assert(sift_index_dir_has_tables(dir));
+	race_dir = NULL;
+	test_end();
+}
+
 /* Xapian's own writer lock is what the probe sees. */
 static void test_index_dir_xapian_lock(void)
 {
@@ -299,6 +346,7 @@ int main(void)
 	static void (*const test_functions[])(void) = {
 		test_index_dir_states,
 		test_index_dir_clear_after_creation,
+		test_index_dir_state_creation_race,
 		test_index_dir_xapian_lock,
 		test_index_dir_writable,
 		NULL

@@ -163,17 +163,37 @@ int sift_expunge_queue_append(const char *dir, mode_t mode,
 {
 	const char *path = queue_path(dir);
 	const char *line = queue_line(uids);
+	struct stat st;
+	char last;
 	int fd, ret = 0;
 
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT, mode);
+	/* (O_RDWR: the last byte is read below; a queue this process may
+	   only write is appended to without that check) */
+	fd = open(path, O_RDWR | O_APPEND | O_CREAT, mode);
+	if (fd == -1 && errno == EACCES)
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT, mode);
 	if (fd == -1) {
 		*error_r = t_strdup_printf("open(%s) failed: %m", path);
 		return -1;
 	}
 	/* the writer truncates the file under the same lock after reading
 	   it, so a line is never half read and then cut */
-	if (flock(fd, LOCK_EX) < 0 ||
-	    write_full(fd, line, strlen(line)) < 0) {
+	if (flock(fd, LOCK_EX) < 0 || fstat(fd, &st) < 0) {
+		*error_r = t_strdup_printf("Locking %s failed: %m", path);
+		i_close_fd(&fd);
+		return -1;
+	}
+	/* Lines are appended under this lock, so a last line without its
+	   newline is no line being written: it was cut short (its
+	   appender killed in the middle of a write longer than a page, or
+	   out of disk space).  End it first, so that it costs only itself
+	   (a damaged line, skipped); appended to it, this line would be
+	   part of it and lost too.  Never truncated: the writer cuts the
+	   queue only if it still has the size it took over. */
+	if (st.st_size > 0 &&
+	    pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n')
+		line = t_strconcat("\n", line, NULL);
+	if (write_full(fd, line, strlen(line)) < 0) {
 		*error_r = t_strdup_printf("Appending to %s failed: %m", path);
 		ret = -1;
 	}

@@ -77,6 +77,15 @@ enum sift_index_dir_state sift_index_dir_state(const char *path)
 		return SIFT_INDEX_DIR_USABLE;
 	if (sift_index_dir_writer_active(path))
 		return SIFT_INDEX_DIR_BEING_CREATED;
+	/* The files were looked at one after the other: a writer may have
+	   created the database (iamglass comes right after the empty
+	   tables), committed and let go of the lock between the first look
+	   and the lock's - a moment, or as long as this process was not
+	   scheduled.  Its iamglass is there now; a killed creation's or a
+	   damaged database's is still missing. */
+	if (access(t_strconcat(path, "/iamglass", NULL), F_OK) == 0 ||
+	    errno != ENOENT)
+		return SIFT_INDEX_DIR_USABLE;
 	return data ? SIFT_INDEX_DIR_VERSION_MISSING :
 		SIFT_INDEX_DIR_CREATION_KILLED;
 }
@@ -115,8 +124,17 @@ int sift_index_dir_clear_killed_creation(const char *path,
 		i_close_fd(&fd);
 		return -1;
 	}
-	/* with the lock held nobody else writes here: look again, and
-	   remove only tables still empty */
+	/* With the lock held nobody else writes here: look again.  The
+	   state was judged before the lock, so a writer may have created
+	   the database meanwhile, and finished: then iamglass is there,
+	   and its tables may still be empty (nothing committed yet) or hold
+	   data.  Nothing to clear then: the caller looks again and opens
+	   it.  Else remove only tables still empty. */
+	if (access(t_strconcat(path, "/iamglass", NULL), F_OK) == 0 ||
+	    errno != ENOENT) {
+		i_close_fd(&fd);
+		return 1;
+	}
 	dir = opendir(path);
 	if (dir == NULL) {
 		*error_r = t_strdup_printf("opendir(%s) failed: %m", path);

@@ -38,8 +38,10 @@ bool sift_index_dir_has_tables(const char *path);
 /* In state SIFT_INDEX_DIR_CREATION_KILLED: remove the empty tables,
    holding Xapian's lock (flintlock) meanwhile so that a writer starting
    to create the database right now can't lose its files.  Returns 1 when
-   the directory is ready to be created anew, 0 if a writer holds the
-   lock (wait for it), -1 with error_r on failure. */
+   the directory is ready to be created anew or (iamglass there under the
+   lock: a writer created the database after the state was judged) holds
+   a database now - look again -, 0 if a writer holds the lock (wait for
+   it), -1 with error_r on failure. */
 int sift_index_dir_clear_killed_creation(const char *path,
 					 const char **error_r);
 /* Is a process writing the index at path (holding Xapian's lock, an

@@ -52,7 +52,16 @@ QUERIES = [("BODY", "cedar"), ("BODY", "quiet harbor"), ("BODY", "erial-0001"),
 _KILL_NOISE = re.compile(
     r"(Fatal|Error): master: service\((imap|indexer-worker)\): child \d+ killed "
     r"with signal 9|master: Error: service\((imap|indexer-worker)\): command "
-    r"startup failed, throttling")
+    r"startup failed, throttling|"
+    # Dovecot's own maildir code about its own dovecot-uidlist (a file
+    # the plugin never writes), which the kills of processes syncing the
+    # maildir can leave with a UID line twice: a process reading it logs
+    # this and Dovecot recreates the file.  Dovecot 2.3.19 without the
+    # plugin, under the same traffic and imap kills, logged it in 1 of 22
+    # rounds of 40 s ("UIDs not ordered (864 >= 864)"); this test in 1
+    # of 8 rounds on fts-sift, with nothing else in the log.
+    r"(imap|indexer-worker)\(%s\)<[^>]*><[^>]*>: Error: Mailbox %s: Broken "
+    r"file \S+/dovecot-uidlist line \d+: " % (USER, BOX))
 # A search that waits for the indexer (fts_enforced = yes: the index must
 # be up to date) whose indexer-worker is killed fails in Dovecot's fts
 # core, without asking the plugin: the imap process logs this and answers

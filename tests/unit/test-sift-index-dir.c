@@ -6,6 +6,7 @@
    the process may not write (as root: in a child that drops to uid
    65534, since root ignores the mode bits). */
 #include "lib.h"
+#include "str.h"
 #include "test-common.h"
 #include "sift-test-util.h"
 #include "sift-xapian.h"
@@ -165,6 +166,107 @@ static void test_index_dir_states(void)
 	test_end();
 }
 
+/* The names and sizes of path's tables, "name=size " each, sorted. */
+static const char *tables_list(const char *path)
+{
+	const char *names[] = { "docdata", "position", "postlist",
+				"spelling", "synonym", "termlist" };
+	string_t *str = t_str_new(128);
+	struct stat st;
+	unsigned int i;
+
+	for (i = 0; i < N_ELEMENTS(names); i++) {
+		const char *table = t_strconcat(path, "/", names[i], ".glass",
+						NULL);
+
+		if (stat(table, &st) == 0)
+			str_printfa(str, "%s=%lld ", names[i],
+				    (long long)st.st_size);
+	}
+	return str_c(str);
+}
+
+/* The state was judged CREATION_KILLED (no iamglass, only empty tables,
+   no lock), and before the lock is taken to clear it a writer finishes
+   creating the database there: Xapian's iamglass is in place, the tables
+   are empty (created, nothing committed yet) or hold a first commit.
+   The clear must take nothing away and let the caller look again. */
+static void test_index_dir_clear_after_creation(void)
+{
+	const char *empty = tpath("created-empty");
+	const char *full = tpath("created-full");
+	const char *before, *error;
+	struct sift_xdb *db;
+
+	test_begin("index dir: a creation finished before the clear");
+	/* created, nothing committed: iamglass and empty tables */
+	test_assert(sift_xdb_open(empty, SIFT_XDB_WRITE | SIFT_XDB_CREATE |
+				  SIFT_XDB_NO_SYNC, &db, &error) == SIFT_X_OK);
+	sift_xdb_close(&db);
+	before = tables_list(empty);
+	test_assert(strstr(before, "=0 ") != NULL);
+	test_assert(sift_index_dir_clear_killed_creation(empty, &error) == 1);
+	test_assert(strcmp(tables_list(empty), before) == 0);
+	test_assert(sift_index_dir_state(empty) == SIFT_INDEX_DIR_USABLE);
+	test_assert(sift_xdb_open(empty, 0, &db, &error) == SIFT_X_OK);
+	sift_xdb_close(&db);
+	/* a first commit made too */
+	make_db(full);
+	before = tables_list(full);
+	test_assert(sift_index_dir_clear_killed_creation(full, &error) == 1);
+	test_assert(strcmp(tables_list(full), before) == 0);
+	test_assert(sift_xdb_open(full, 0, &db, &error) == SIFT_X_OK);
+	sift_xdb_close(&db);
+	test_end();
+}
+
+/* access() of this program (sift-index-dir.c's calls come here): with
+   race_dir set, the first look for race_dir's iamglass that finds none
+   is followed by a whole creation there - Xapian creates the database,
+   commits, lets go - before the caller's next look, as a writer does
+   when the looking process is preempted in between. */
+static const char *race_dir = NULL;
+
+int access(const char *path, int mode)
+{
+	int ret = faccessat(AT_FDCWD, path, mode, 0);
+	int saved_errno = errno;
+
+	if (race_dir != NULL && ret < 0 && errno == ENOENT &&
+	    strcmp(path, t_strconcat(race_dir, "/iamglass", NULL)) == 0) {
+		const char *dir = race_dir;
+
+		race_dir = NULL;
+		make_db(dir);
+	}
+	errno = saved_errno;
+	return ret;
+}
+
+/* The state is judged from files looked at one after the other: a
+   database created, committed and let go of between the first look
+   (no iamglass) and the lock's (nobody writing) is no damage. */
+static void test_index_dir_state_creation_race(void)
+{
+	static const char *const names[] = {
+		"usable", "being created", "creation killed", "version missing"
+	};
+	const char *dir = tpath("race");
+	enum sift_index_dir_state state;
+
+	test_begin("index dir: a creation between the looks is no damage");
+	test_assert(mkdir(dir, 0700) == 0);
+	race_dir = dir;
+	state = sift_index_dir_state(dir);
+	test_out_reason("the state", state == SIFT_INDEX_DIR_USABLE,
+			names[state]);
+	/* (the creation did happen in between) */
+	test_assert(race_dir == NULL);
+	test_assert(sift_index_dir_has_tables(dir));
+	race_dir = NULL;
+	test_end();
+}
+
 /* Xapian's own writer lock is what the probe sees. */
 static void test_index_dir_xapian_lock(void)
 {
@@ -243,6 +345,8 @@ int main(void)
 {
 	static void (*const test_functions[])(void) = {
 		test_index_dir_states,
+		test_index_dir_clear_after_creation,
+		test_index_dir_state_creation_race,
 		test_index_dir_xapian_lock,
 		test_index_dir_writable,
 		NULL

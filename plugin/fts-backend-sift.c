@@ -316,7 +316,6 @@ static void sift_update_doc_size(struct sift_fts_update_context *ctx)
 {
 	const struct fts_sift_settings *set =
 		SIFT_BACKEND(ctx->ctx.backend)->set;
-
 	struct istream *input;
 
 	ctx->doc_size = (uoff_t)-1;

@@ -65,12 +65,19 @@ bool sift_index_dir_writer_active(const char *path)
 	return fl.l_type != F_UNLCK;
 }
 
+/* Is the database's version file there (or can't that be told: then
+   opening the database reports why)? */
+static bool sift_index_dir_has_version(const char *path)
+{
+	return access(t_strconcat(path, "/iamglass", NULL), F_OK) == 0 ||
+		errno != ENOENT;
+}
+
 enum sift_index_dir_state sift_index_dir_state(const char *path)
 {
 	bool any, data;
 
-	if (access(t_strconcat(path, "/iamglass", NULL), F_OK) == 0 ||
-	    errno != ENOENT)
+	if (sift_index_dir_has_version(path))
 		return SIFT_INDEX_DIR_USABLE;
 	sift_index_dir_tables(path, &any, &data);
 	if (!any)
@@ -83,8 +90,7 @@ enum sift_index_dir_state sift_index_dir_state(const char *path)
 	   and the lock's - a moment, or as long as this process was not
 	   scheduled.  Its iamglass is there now; a killed creation's or a
 	   damaged database's is still missing. */
-	if (access(t_strconcat(path, "/iamglass", NULL), F_OK) == 0 ||
-	    errno != ENOENT)
+	if (sift_index_dir_has_version(path))
 		return SIFT_INDEX_DIR_USABLE;
 	return data ? SIFT_INDEX_DIR_VERSION_MISSING :
 		SIFT_INDEX_DIR_CREATION_KILLED;
@@ -130,8 +136,7 @@ int sift_index_dir_clear_killed_creation(const char *path,
 	   and its tables may still be empty (nothing committed yet) or hold
 	   data.  Nothing to clear then: the caller looks again and opens
 	   it.  Else remove only tables still empty. */
-	if (access(t_strconcat(path, "/iamglass", NULL), F_OK) == 0 ||
-	    errno != ENOENT) {
+	if (sift_index_dir_has_version(path)) {
 		i_close_fd(&fd);
 		return 1;
 	}

@@ -40,8 +40,10 @@ struct sift_fts_update_context {
 	struct mailbox_transaction_context *trans;
 	struct mail *mail;
 	uint32_t doc_uid;
-	/* the MIME part whose Content-Type header was seen last */
+	/* the MIME part whose Content-Type header was seen last; whether
+	   the message's Content-Types were compared (a part had two) */
 	const struct message_part *content_type_part;
+	bool content_types_checked;
 	/* the last attached message whose address headers were indexed
 	   (sift_update_part_addresses()) */
 	const struct message_part *address_part;
@@ -477,6 +479,69 @@ sift_update_field(struct sift_fts_update_context *ctx,
 	return TRUE;
 }
 
+/* The message uid as stored, for a second read while the fts plugin
+   reads it: the whole message, or with !whole at least its header.
+   Returns 1 with *input_r (seek it to 0 before use), 0 if there is no
+   copy to read where reading the mail would move the fts plugin's stream
+   (fts-sift-msgcopy.h; logged when the copy failed), -1 if reading
+   failed (ctx->mail->expunged tells whether it was expunged). */
+static int sift_update_raw_message(struct sift_fts_update_context *ctx,
+				   uint32_t uid, bool whole,
+				   struct istream **input_r)
+{
+	switch (sift_msgcopy_message(ctx->box, uid, input_r)) {
+	case SIFT_MSGCOPY_COPY:
+		return 1;
+	case SIFT_MSGCOPY_NO_COPY:
+		return 0;
+	case SIFT_MSGCOPY_NOT_NEEDED:
+	default:
+		break;
+	}
+	if (ctx->mail == NULL) {
+		ctx->trans = mailbox_transaction_begin(ctx->box, 0,
+						       "fts-sift header check");
+		ctx->mail = mail_alloc(ctx->trans, 0, NULL);
+	}
+	if (!mail_set_uid(ctx->mail, uid))
+		return -1;
+	if (whole)
+		return mail_get_stream(ctx->mail, NULL, NULL, input_r) < 0 ? -1 : 1;
+	return mail_get_hdr_stream(ctx->mail, NULL, input_r) < 0 ? -1 : 1;
+}
+
+/* A part of the current message has a second Content-Type header (the
+   fts plugin hands them over).  The fts plugin indexes the part by the
+   first, Dovecot's own search reads it by the last: unless all of the
+   message's parts name one media type in each (compared as written:
+   sift_hdrread_content_types()), the index can't be exact for this
+   message's body, and Dovecot reads it for BODY and TEXT. */
+static void sift_update_check_content_types(struct sift_fts_update_context *ctx)
+{
+	struct istream *input;
+	const char *error = NULL;
+	bool differ = TRUE;
+	int ret;
+
+	ctx->content_types_checked = TRUE;
+	ret = sift_update_raw_message(ctx, ctx->doc_uid, TRUE, &input);
+	if (ret > 0) {
+		i_stream_seek(input, 0);
+		if (sift_hdrread_content_types(input, &differ, &error) < 0)
+			ret = -1;
+	}
+	if (ret <= 0 || differ) {
+		e_debug(SIFT_BACKEND(ctx->ctx.backend)->event,
+			"Uid %u of mailbox %s has a part with two "
+			"Content-Types%s: its body searches are left to "
+			"Dovecot", ctx->doc_uid, mailbox_get_vname(ctx->box),
+			ret > 0 ? " of different media types" :
+			t_strdup_printf(" (not compared: %s)", error != NULL ?
+					error : "message not read again"));
+		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_BODY);
+	}
+}
+
 static void sift_update_check_header(struct sift_fts_update_context *ctx,
 				     uint32_t uid)
 {
@@ -489,30 +554,13 @@ static void sift_update_check_header(struct sift_fts_update_context *ctx,
 	bool whole = sift_hdrfilter_excludes_any(backend->hdrfilter);
 	int ret;
 
-	switch (sift_msgcopy_message(ctx->box, uid, &input)) {
-	case SIFT_MSGCOPY_COPY:
-		ret = 0;
-		break;
-	case SIFT_MSGCOPY_NO_COPY:
+	ret = sift_update_raw_message(ctx, uid, whole, &input);
+	if (ret == 0) {
 		/* (logged when the copy failed) */
 		sift_index_mark_untrusted(ctx->index, SIFT_UNTRUSTED_HEADERS |
 					  SIFT_UNTRUSTED_TEXT |
 					  SIFT_UNTRUSTED_BODY);
 		return;
-	case SIFT_MSGCOPY_NOT_NEEDED:
-	default:
-		if (ctx->mail == NULL) {
-			ctx->trans = mailbox_transaction_begin(ctx->box, 0,
-				"fts-sift header check");
-			ctx->mail = mail_alloc(ctx->trans, 0, NULL);
-		}
-		if (!mail_set_uid(ctx->mail, uid))
-			ret = -1;
-		else if (whole)
-			ret = mail_get_stream(ctx->mail, NULL, NULL, &input);
-		else
-			ret = mail_get_hdr_stream(ctx->mail, NULL, &input);
-		break;
 	}
 	if (ret < 0) {
 		if (ctx->mail->expunged) {
@@ -808,6 +856,7 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 		}
 		ctx->doc_uid = key->uid;
 		ctx->content_type_part = NULL;
+		ctx->content_types_checked = FALSE;
 		ctx->address_part = NULL;
 		T_BEGIN {
 			sift_update_check_header(ctx, key->uid);
@@ -838,13 +887,12 @@ fts_backend_sift_update_set_build_key(struct fts_backend_update_context *_ctx,
 	    (key->type == FTS_BACKEND_BUILD_KEY_HDR ||
 	     key->type == FTS_BACKEND_BUILD_KEY_MIME_HDR) &&
 	    strcasecmp(key->hdr_name, "Content-Type") == 0) {
-		/* With two Content-Type headers in a part, the fts plugin
-		   indexes the part by the first and Dovecot's own search
-		   reads it by the last: the index can't be exact for this
-		   message's body. */
-		if (ctx->content_type_part == key->part)
-			sift_index_mark_untrusted(ctx->index,
-						  SIFT_UNTRUSTED_BODY);
+		/* two Content-Type headers in a part: see
+		   sift_update_check_content_types() */
+		if (ctx->content_type_part == key->part &&
+		    !ctx->content_types_checked) T_BEGIN {
+			sift_update_check_content_types(ctx);
+		} T_END;
 		ctx->content_type_part = key->part;
 	}
 

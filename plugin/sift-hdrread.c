@@ -44,6 +44,7 @@
 #include "message-header-decode.h"
 #include "message-header-parser.h"
 #include "message-parser.h"
+#include "rfc822-parser.h"
 #include "sift-plan.h"
 #include "sift-hdrfilter.h"
 #include "sift-hdrread.h"
@@ -230,6 +231,25 @@ static void verify_header_only(struct istream *input,
 	message_parse_header_deinit(&parser);
 }
 
+/* A Content-Type header hdr of part: does its media type differ from
+   the first one's of the part (kept in *part, *first)?  See
+   sift_hdrread_content_type(). */
+static bool content_type_differs(const struct message_header_line *hdr,
+				 const struct message_part *part,
+				 const struct message_part **cur_part,
+				 const char **first)
+{
+	const char *type;
+
+	type = sift_hdrread_content_type(hdr->full_value, hdr->full_value_len);
+	if (*cur_part != part) {
+		*cur_part = part;
+		*first = type;
+		return FALSE;
+	}
+	return *first == NULL || type == NULL || strcmp(*first, type) != 0;
+}
+
 /* The whole message: the top-level header as above, and the headers of
    every MIME part for what filter leaves out. */
 static void verify_whole_message(struct istream *input,
@@ -241,7 +261,9 @@ static void verify_whole_message(struct istream *input,
 	};
 	struct message_parser_ctx *parser;
 	struct message_block block;
-	struct message_part *parts, *ctype_part = NULL;
+	struct message_part *parts;
+	const struct message_part *ctype_part = NULL;
+	const char *ctype_first = NULL;
 	bool ctype_wanted = sift_hdrfilter_wants(filter, "Content-Type");
 	const char *error;
 
@@ -263,11 +285,10 @@ static void verify_whole_message(struct istream *input,
 		}
 		/* the backend sees a second Content-Type in a part only if
 		   the fts plugin hands Content-Type over (fts-backend-sift.c) */
-		if (!ctype_wanted && strcasecmp(hdr->name, "Content-Type") == 0) {
-			if (ctype_part == block.part)
-				v->result |= SIFT_HDRREAD_BODY;
-			ctype_part = block.part;
-		}
+		if (!ctype_wanted && strcasecmp(hdr->name, "Content-Type") == 0 &&
+		    content_type_differs(hdr, block.part, &ctype_part,
+					 &ctype_first))
+			v->result |= SIFT_HDRREAD_BODY;
 	}
 	(void)message_parser_deinit_from_parts(&parser, &parts, &error);
 }
@@ -332,5 +353,59 @@ int sift_hdrread_part_addresses(struct istream *input,
 		va->size = str_len(decoded);
 	}
 	message_parse_header_deinit(&parser);
+	return input_result(input, error_r);
+}
+
+const char *sift_hdrread_content_type(const unsigned char *value,
+				      size_t size)
+{
+	struct rfc822_parser_context parser;
+	string_t *type;
+
+	if (size > 1000)
+		return NULL;
+	for (size_t i = 0; i < size; i++) {
+		if (value[i] >= 0x80 ||
+		    (value[i] == '=' && i + 1 < size && value[i + 1] == '?'))
+			return NULL;
+	}
+	/* as fts-build-mail.c and message-search.c parse it */
+	rfc822_parser_init(&parser, value, size, NULL);
+	rfc822_skip_lwsp(&parser);
+	type = t_str_new(64);
+	(void)rfc822_parse_content_type(&parser, type);
+	rfc822_parser_deinit(&parser);
+	return str_lcase(str_c_modifiable(type));
+}
+
+int sift_hdrread_content_types(struct istream *input, bool *differ_r,
+			       const char **error_r)
+{
+	const struct message_parser_settings set = {
+		.hdr_flags = MESSAGE_HEADER_PARSER_FLAG_CLEAN_ONELINE,
+	};
+	struct message_parser_ctx *parser;
+	struct message_block block;
+	struct message_part *parts;
+	const struct message_part *ctype_part = NULL;
+	const char *ctype_first = NULL, *error;
+
+	*differ_r = FALSE;
+	parser = message_parser_init(pool_datastack_create(), input, &set);
+	while (message_parser_parse_next_block(parser, &block) > 0) {
+		struct message_header_line *hdr = block.hdr;
+
+		if (hdr == NULL || hdr->eoh ||
+		    strcasecmp(hdr->name, "Content-Type") != 0)
+			continue;
+		if (hdr->continues) {
+			hdr->use_full_value = TRUE;
+			continue;
+		}
+		if (content_type_differs(hdr, block.part, &ctype_part,
+					 &ctype_first))
+			*differ_r = TRUE;
+	}
+	(void)message_parser_deinit_from_parts(&parser, &parts, &error);
 	return input_result(input, error_r);
 }

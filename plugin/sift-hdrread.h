@@ -23,8 +23,9 @@ enum sift_hdrread_result {
 	/* a header of the message or of a part that the fts plugin doesn't
 	   index (fts_header_excludes): TEXT can't trust the index */
 	SIFT_HDRREAD_EXCLUDED = 0x04,
-	/* a part with two Content-Type headers whose Content-Type the fts
-	   plugin doesn't hand over (so the backend can't see it): BODY and
+	/* a part with two Content-Type headers of different media types
+	   (sift_hdrread_content_types_agree()) whose Content-Type the fts
+	   plugin doesn't hand over (so the backend can't see them): BODY and
 	   TEXT can't trust the index */
 	SIFT_HDRREAD_BODY = 0x08,
 };
@@ -86,5 +87,28 @@ int sift_hdrread_part_addresses(struct istream *input,
    in one exactly when it occurs in the other. */
 bool sift_hdrread_same_runs(const unsigned char *a, size_t a_len,
 			   const unsigned char *b, size_t b_len);
+
+/* A part's Content-Type headers: the fts plugin indexes the part by the
+   first (fts-build-mail.c) and Dovecot's own search reads its body by
+   the last (message-search.c decides text or not from each Content-Type
+   header it sees); the MIME structure and the charset both take from the
+   same code (message-parser.c, message-decoder.c: the first).  Both read
+   only the media type rfc822_parse_content_type() gives, whatever it
+   returns.  So a second header changes nothing when its media type is
+   the first's, case aside.  The media type of value (lower case, data
+   stack), or NULL when it is not compared: a value over 1,000 bytes, or
+   with 8-bit bytes or "=?" (a precaution: both of Dovecot's readers
+   parse the header as written, but the fts plugin hands the backend its
+   value decoded, so the backend compares the message as written, see
+   sift_hdrread_content_types()). */
+const char *sift_hdrread_content_type(const unsigned char *value,
+				      size_t size);
+
+/* Read the whole message from input: *differ_r = whether a part of it has
+   Content-Type headers of different media types (as written, compared
+   with sift_hdrread_content_type()).  Returns 0, or -1 with error_r if
+   input failed. */
+int sift_hdrread_content_types(struct istream *input, bool *differ_r,
+			       const char **error_r);
 
 #endif

@@ -303,20 +303,32 @@ def test_no_rights_no_answer(env):
 
 def test_after_append_and_expunge(env):
     """The owner appends (mail encrypted with the folder key the reader
-    holds a copy of) and expunges; the reader's searches, which index the
-    new mail from the reader's session, equal the oracle's."""
+    holds a copy of) through Dovecot without FTS (the oracle, same
+    storage), so that nothing indexes it until the reader's search: the
+    reader's session indexes it into the owner's index, decrypting it
+    with the reader's copy of the key.  Then the owner expunges; the
+    reader's searches equal the oracle's."""
     fts, oracle = env.fts, env.oracle
     for _k, raw, _q in env.gen[6:]:
-        fts.append(OWNER, BOX, raw, date=T2024)
+        oracle.append(OWNER, BOX, raw, date=T2024)
     for n in range(6, 9):
-        fts.append(OWNER, BOX, secret_msg(n, T2024), date=T2022)
-    fts.close_connections()
+        oracle.append(OWNER, BOX, secret_msg(n, T2024), date=T2022)
+    oracle.close_connections()
+    since = fts.log_size()
+    want = oracle.search(READER, SHARED, "BODY", "cryptsecret7")
+    assert len(want) == 1, want
+    assert fts.search(READER, SHARED, "BODY", "cryptsecret7") == want
+    team_index = os.path.join(fts.maildir(OWNER), "." + BOX, "fts-sift")
+    added = re.findall(r"\((\w+)\)(?:<[^>]*>)*: Debug: .*Finished updating %s: "
+                       r"(\d+) messages added" % re.escape(team_index),
+                       fts.log_since(since, expect="Finished updating"))
+    assert added and {u for u, _n in added} == {READER}, added
+    assert sum(int(n) for _u, n in added) == len(env.gen[6:]) + 3, added
     uids = oracle.search(OWNER, BOX, "ALL")
     gone = uids[2:len(uids) // 2:4] + [oracle.search(OWNER, BOX, "BODY", "cryptsecret2")[0]]
     fts.expunge(OWNER, BOX, gone)
     assert fts.search(READER, SHARED, "ALL") == oracle.search(READER, SHARED, "ALL")
     assert oracle.search(READER, SHARED, "BODY", "cryptsecret2") == []
-    assert oracle.search(READER, SHARED, "BODY", "cryptsecret7")
     user = env.mode == "user"
     queries = _case_queries(6 if user else 12, 3, offset=1)
     queries += _random_criteria(71 if user else 73, 10 if user else 6)

@@ -441,7 +441,8 @@ class Dovecot:
         # arguments (compress=, attachment_dir=, attachment_min_size=,
         # lazy_expunge=; crypt=True for mail_crypt with global keys of
         # the instance's own, crypt="user" for keys per user and folder
-        # made by Dovecot); namespace_separator, the inbox namespace's
+        # made by Dovecot, crypt_acl=True for mail_crypt_acl besides);
+        # namespace_separator, the inbox namespace's
         # separator (default "/")
         self.mail_options = dict(mail_options or {})
         self.storage = dict(storage or {})

@@ -30,8 +30,10 @@ SUBJECT, FROM, TO, NOT, OR, dates), generated mail (big base64
 attachments, attached messages, HTML) and the folder's own words, by
 the reader in shared/owner/Team, equal the oracle's; the same after the
 owner appended and expunged (the index kept beside the owner's
-mailbox, updated from the reader's session); looker and stranger get
-no mailbox and no answer on both; after the owner's DELETEACL the
+mailbox, updated from the reader's session); the reader's virtual
+"all mail" folder over its own and the owner's shared mail answers as
+the oracle's (the looker's can't be opened, on both); looker and
+stranger get no mailbox and no answer on both; after the owner's DELETEACL the
 reader gets nothing either (and, in user mode, the reader's copy of the
 folder key is gone); no index in a reader's home, no error in the log."""
 
@@ -44,7 +46,7 @@ import fixtures
 from dovecot_conf import syntax
 from dovetest import Dovecot, DovecotError
 from fixtures import T2020, T2022, T2024, simple
-from sharedenv import GROUP, ensure_group, new_root, remove_root
+from sharedenv import GROUP, SharedEnv, ensure_group, new_root, remove_root
 from test_search_oracle import CASES
 from test_storage_configs import _random_criteria, generated
 
@@ -53,6 +55,8 @@ USERS = (OWNER, READER, LOOKER, STRANGER)
 USER_IDS = {u: 61301 + i for i, u in enumerate(USERS)}
 BOX = "Team"
 SHARED = "shared/%s/%s" % (OWNER, BOX)
+# every user's virtual/All: the user's own mail and the owner's shared
+VIRTUAL = {"All": "*\nshared/%s/*\n  all\n" % OWNER}
 
 
 def secret_msg(n, date):
@@ -100,7 +104,7 @@ def _instance(root, plugin, mode, oracle_of=None):
         return d
     return Dovecot(root, None, plugin=plugin, users=USERS, acl=True, user_ids=USER_IDS,
                    access_group=GROUP, access_dir_mode=0o2770, storage=storage,
-                   plugin_settings=settings, extra_conf=extra)
+                   plugin_settings=settings, extra_conf=extra, virtual=VIRTUAL)
 
 
 class Env:
@@ -299,6 +303,50 @@ def test_no_rights_no_answer(env):
             assert (SHARED.encode() in names) == listed, (user, data)
         finally:
             conn.logout()
+
+
+def _message_keys(d, conn, q):
+    """The headers of the messages a UID SEARCH in a virtual mailbox finds,
+    sorted (virtual UIDs differ between the instances; not every fixture
+    has a Message-ID)."""
+    uids = d.uid_search(conn, *q)
+    if not uids:
+        return []
+    typ, data = conn.uid("FETCH", ",".join(map(str, uids)), "(BODY.PEEK[HEADER])")
+    assert typ == "OK", data
+    out = sorted(item[1] for item in data if isinstance(item, tuple))
+    assert len(out) == len(uids), (uids, len(out))
+    return out
+
+
+VIRTUAL_QUERIES = [("BODY", "cryptsecret3"), ("OR", "BODY", "cryptsecret1", "TEXT", "cryptsubj4"),
+                   ("SUBJECT", "ledger"), ("BODY", "walrus", "SINCE", "1-Jan-2023"),
+                   ("BODY", "kselftest"), ("FROM", "vault.example"), ("NOT", "BODY", "walrus")]
+
+
+def test_virtual_all_mail(env):
+    """virtual/All (the user's own mail and shared/owner/*, searched
+    mailbox by mailbox, each after its read-right check): the reader's
+    searches find the same messages as the oracle's, the folder's words
+    among them.  The looker ("l" on Team: listed, not readable) can't
+    open virtual/All at all, on both ("Permission denied (for backend
+    mailbox shared/owner/Team)": Dovecot's virtual plugin)."""
+    for q in VIRTUAL_QUERIES:
+        got = []
+        for inst in (env.fts, env.oracle):
+            conn, err = SharedEnv.open_box(inst, READER, "virtual/All")
+            assert conn is not None, (inst.plugin, err)
+            try:
+                got.append(_message_keys(inst, conn, q))
+            finally:
+                conn.logout()
+        assert got[0] == got[1], "reader virtual/All %s: fts %d messages, oracle %d" % (
+            q, len(got[0]), len(got[1]))
+        if q[:2] == ("BODY", "cryptsecret3"):
+            assert len(got[0]) == 1 and b"<crypt3@vault.example>" in got[0][0], got[0]
+    for inst in (env.fts, env.oracle):
+        conn, err = SharedEnv.open_box(inst, LOOKER, "virtual/All")
+        assert conn is None and "Permission denied" in err, (inst.plugin, err)
 
 
 def test_after_append_and_expunge(env):

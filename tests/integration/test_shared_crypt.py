@@ -9,14 +9,19 @@ Two key modes (module parameter):
           -U), then the owner's SETACL gives the reader the folder's key
           encrypted with the reader's public key (an attribute of the
           owner's folder), and the reader's processes decrypt the
-          owner's mail with it.  mail_home names every home: an IMAP
-          SETACL makes mail_crypt_acl set up the grantee's user in the
-          owner's imap process, where Dovecot 2.3.19 does no userdb
+          owner's mail with it.  The reader's own key pair is encrypted
+          with a password the userdb gives
+          (mail_crypt_require_encrypted_user_key and
+          mail_crypt_private_password as userdb fields), so the reader's
+          indexer-worker gets it too.  mail_home names every home: an
+          IMAP SETACL makes mail_crypt_acl set up the grantee's user in
+          the owner's imap process, where Dovecot 2.3.19 does no userdb
           lookup, so a home only the userdb knows is missing there
           ("Cannot initialize destination user reader: userdb didn't
           return a home directory", the ACL written, the key not shared,
           and the reader's reads failing with "Decryption error: no
-          private key available"; measured with no FTS plugin)
+          private key available"; measured with no FTS plugin; 2.4.1
+          the same, and its imap process then panics)
   global  one key pair for the whole instance (nothing to share)
 
 Users: owner (owns Team), reader ("lr" on Team), looker ("l": sees
@@ -55,6 +60,7 @@ USERS = (OWNER, READER, LOOKER, STRANGER)
 USER_IDS = {u: 61301 + i for i, u in enumerate(USERS)}
 BOX = "Team"
 SHARED = "shared/%s/%s" % (OWNER, BOX)
+READER_KEY_PASSWORD = "reader-key-secret"
 # every user's virtual/All: the user's own mail and the owner's shared
 VIRTUAL = {"All": "*\nshared/%s/*\n  all\n" % OWNER}
 
@@ -87,7 +93,7 @@ def _secret_queries(ns):
 
 def _instance(root, plugin, mode, oracle_of=None):
     syn_24 = syntax().version >= 24
-    settings, extra = {}, ""
+    settings, extra, userdb = {}, "", {}
     storage = {"crypt": True}
     if mode == "user":
         storage = {"crypt": "user", "crypt_acl": True}
@@ -95,6 +101,14 @@ def _instance(root, plugin, mode, oracle_of=None):
                  "mail_crypt_acl_require_secure_key_sharing"] = "yes"
         home_root = oracle_of.home_root if oracle_of else os.path.join(root, "home")
         extra = "mail_home = %s/%s\n" % (home_root, "%{user}" if syn_24 else "%u")
+        # the reader's own key pair encrypted with a password the userdb
+        # gives (the reader's processes, the indexer-worker's too, get it
+        # from there)
+        userdb = {READER: ("userdb_crypt_user_key_password=%s "
+                           "userdb_crypt_user_key_require_encrypted=yes" if syn_24 else
+                           "userdb_mail_crypt_private_password=%s "
+                           "userdb_mail_crypt_require_encrypted_user_key=yes")
+                  % READER_KEY_PASSWORD}
     if oracle_of is not None:
         d = Dovecot(root, None, plugin="none", oracle_of=oracle_of, storage=storage,
                     plugin_settings=settings, extra_conf=extra)
@@ -104,7 +118,8 @@ def _instance(root, plugin, mode, oracle_of=None):
         return d
     return Dovecot(root, None, plugin=plugin, users=USERS, acl=True, user_ids=USER_IDS,
                    access_group=GROUP, access_dir_mode=0o2770, storage=storage,
-                   plugin_settings=settings, extra_conf=extra, virtual=VIRTUAL)
+                   plugin_settings=settings, extra_conf=extra, virtual=VIRTUAL,
+                   userdb_fields=userdb)
 
 
 class Env:
@@ -209,6 +224,13 @@ def test_encrypted_and_readable_without_fts(env):
     if env.mode == "user":
         # the folder key shared (encrypted) with the reader only
         assert _shared_key_users(env.fts) == {READER}, _shared_key_users(env.fts)
+        # the users' own private keys: the reader's encrypted with its
+        # password (dcrypt key type 2), the owner's not (type 0)
+        for user, kind in ((READER, b"2"), (OWNER, b"0")):
+            keys = re.findall(rb"^priv/[0-9a-f]{32}/vendor/vendor\.dovecot/pvt/server/vendor/"
+                              rb"vendor\.dovecot/pvt/crypt/privkeys/[0-9a-f]+\n2:[0-9.]+:(\d):",
+                              _attributes(env.fts, user), re.M)
+            assert keys == [kind], (user, keys)
 
 
 def _compare(env, queries, user=READER, box=SHARED):

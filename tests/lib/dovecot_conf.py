@@ -138,7 +138,7 @@ service submission-login {
 
     def storage(self, compress=None, attachment_dir=None,
                 attachment_min_size=None, lazy_expunge=None, crypt_keys=None,
-                crypt_user_keys=False):
+                crypt_user_keys=False, crypt_acl=False):
         """Storage features, version-neutral: compress (a method: gz,
         zstd, lz4, bz2: new mail is written compressed), attachment_dir
         (dbox single-instance attachment storage, with
@@ -148,8 +148,10 @@ service submission-login {
         written encrypted, format version 2), crypt_user_keys (mail_crypt
         with no global keys: Dovecot makes a P-256 key pair per user and
         a key per folder, kept in the mailbox attributes; mail written
-        encrypted, version 2).  Returns (mail plugins, plugin settings,
-        top-level configuration text)."""
+        encrypted, version 2), crypt_acl (the mail_crypt_acl plugin too:
+        a SETACL gives the grantee the folder's key, encrypted with the
+        grantee's public key; needs the acl plugin).  Returns (mail
+        plugins, plugin settings, top-level configuration text)."""
         plugins, settings, text = [], {}, ""
         if compress:
             plugins.append("zlib")
@@ -165,6 +167,8 @@ service submission-login {
             settings["mail_crypt_global_private_key"] = "<%s" % crypt_keys[0]
             settings["mail_crypt_global_public_key"] = "<%s" % crypt_keys[1]
             settings["mail_crypt_save_version"] = "2"
+        if crypt_acl:
+            plugins.append("mail_crypt_acl")
         if attachment_dir:
             text += "mail_attachment_dir = %s\n" % self._expand(attachment_dir, False)
             if attachment_min_size:
@@ -303,7 +307,7 @@ service imap-login {
 
     def storage(self, compress=None, attachment_dir=None,
                 attachment_min_size=None, lazy_expunge=None, crypt_keys=None,
-                crypt_user_keys=False):
+                crypt_user_keys=False, crypt_acl=False):
         plugins, settings, text = [], {}, ""
         if compress:
             plugins.append("mail_compress")
@@ -320,6 +324,8 @@ service imap-login {
             text += ("crypt_global_public_key_file = %s\n"
                      "crypt_global_private_key main {\n"
                      "  crypt_private_key_file = %s\n}\n" % (crypt_keys[1], crypt_keys[0]))
+        if crypt_acl:
+            plugins.append("mail_crypt_acl")
         if attachment_dir:
             text += "mail_ext_attachment_path = %s\n" % self._expand(attachment_dir, False)
             if attachment_min_size:

@@ -405,7 +405,7 @@ class Dovecot:
                  acl=False, public_dir=None, virtual=None, user_ids=None,
                  access_group=None, access_dir_mode=0o770, mail_driver=None,
                  mail_path=None, mail_options=None, storage=None,
-                 namespace_separator=None):
+                 namespace_separator=None, userdb_fields=None):
         if plugin not in PLUGINS:
             raise ValueError("plugin must be one of %s, not %r" % (PLUGINS, plugin))
         self.root = os.path.abspath(root)
@@ -425,6 +425,10 @@ class Dovecot:
             raise ValueError("user_ids/access_group need root")
         self.plugin_settings = dict(plugin_settings or {})
         self.extra_conf = extra_conf
+        # user -> the passwd-file's extra fields for that user
+        # ("userdb_<setting>=<value> ...", Dovecot's per-user settings);
+        # an oracle reads the same passwd file
+        self.userdb_fields = dict(userdb_fields or {})
         if mail_driver is not None:
             # sdbox, mdbox or mbox instead of maildir (an oracle of such an
             # instance can't share its storage: see MAIL_PATHS)
@@ -441,7 +445,8 @@ class Dovecot:
         # arguments (compress=, attachment_dir=, attachment_min_size=,
         # lazy_expunge=; crypt=True for mail_crypt with global keys of
         # the instance's own, crypt="user" for keys per user and folder
-        # made by Dovecot); namespace_separator, the inbox namespace's
+        # made by Dovecot, crypt_acl=True for mail_crypt_acl besides);
+        # namespace_separator, the inbox namespace's
         # separator (default "/")
         self.mail_options = dict(mail_options or {})
         self.storage = dict(storage or {})
@@ -710,8 +715,9 @@ mail_fsync = never
             with open(self.passwd_path, "w") as f:
                 for u in self.users:
                     uid, gid = self.user_uid_gid(u)
-                    f.write("%s:{PLAIN}%s:%d:%d::%s::\n" % (
-                        u, self.password(u), uid, gid, self.home(u)))
+                    f.write("%s:{PLAIN}%s:%d:%d::%s::%s\n" % (
+                        u, self.password(u), uid, gid, self.home(u),
+                        self.userdb_fields.get(u, "")))
             for u in self.users:
                 os.makedirs(self.home(u), exist_ok=True)
                 for name, text in self.virtual.items():

@@ -87,4 +87,18 @@ int sift_hdrread_part_addresses(struct istream *input,
 bool sift_hdrread_same_runs(const unsigned char *a, size_t a_len,
 			   const unsigned char *b, size_t b_len);
 
+/* The search form of one address header's value (va's value and
+   text_extra) and whether TEXT may trust the index's runs of it (FALSE:
+   the form has a run the header as written lacks).  With fast, a value
+   of the plain kind most mail has (see address_fast_form()) is written
+   without Dovecot's parser, into the same bytes; TRUE if that was done.
+   Data stack.  (For sift_hdrread_message() and the tests, which compare
+   the two ways.) */
+bool sift_hdrread_address_form(const unsigned char *value, size_t size,
+			       bool fast, struct sift_hdrread_address *va,
+			       bool *text_trusted_r);
+
+/* Does data hold "=?" (the start of an RFC 2047 encoded-word)? */
+bool sift_hdrread_has_encoded_word(const unsigned char *data, size_t size);
+
 #endif

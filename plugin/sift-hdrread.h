@@ -111,4 +111,18 @@ const char *sift_hdrread_content_type(const unsigned char *value,
 int sift_hdrread_content_types(struct istream *input, bool *differ_r,
 			       const char **error_r);
 
+/* The search form of one address header's value (va's value and
+   text_extra) and whether TEXT may trust the index's runs of it (FALSE:
+   the form has a run the header as written lacks).  With fast, a value
+   of the plain kind most mail has (see address_fast_form()) is written
+   without Dovecot's parser, into the same bytes; TRUE if that was done.
+   Data stack.  (For sift_hdrread_message() and the tests, which compare
+   the two ways.) */
+bool sift_hdrread_address_form(const unsigned char *value, size_t size,
+			       bool fast, struct sift_hdrread_address *va,
+			       bool *text_trusted_r);
+
+/* Does data hold "=?" (the start of an RFC 2047 encoded-word)? */
+bool sift_hdrread_has_encoded_word(const unsigned char *data, size_t size);
+
 #endif

@@ -1197,9 +1197,10 @@ fts_backend_sift_lookup(struct fts_backend *_backend, struct mailbox *box,
    mailbox is answered from its own index after its own ACL check.
    Every mailbox's lookup marks the same leaves (see
    sift_query_mark_answerable()), also for mailboxes without an index or
-   without the read right: their answers are then ignored (no index:
-   get_last_uid() is 0, Dovecot checks their mail itself) or "no match"
-   (denied).
+   without the read right: their answers are then "maybe" for every
+   message (no index: Dovecot checks their mail itself) or "no match"
+   (denied).  Each mailbox's UIDs above its lookup's last_uid are
+   "maybe" too: see below.
 
    As in lookup(), each mailbox's lookup also reports the leaves it is
    certain of for the messages it left maybe, if the virtual mailbox's
@@ -1254,6 +1255,24 @@ fts_backend_sift_lookup_multi(struct fts_backend *_backend,
 			/* (nothing certain: every answered leaf is false) */
 			if (certain != NULL)
 				certain[i] = NULL;
+		} else if (backend->lookup_last_uid < (uint32_t)-1) {
+			/* Every UID above what this lookup's snapshot
+			   indexed is "maybe": Dovecot 2.4 decides which of
+			   a virtual mailbox's messages count as indexed only
+			   after the lookups, per backend mailbox, when its
+			   search first reaches one of that mailbox's
+			   messages (fts-storage.c, STATUS_FTS_LAST_INDEXED_UID,
+			   i.e. get_last_uid() then).  Mail indexed by
+			   another process in between was in neither set
+			   and so became a non-match for every answered
+			   leaf.  Dovecot reads such a message itself now;
+			   the ones it still takes as unindexed it reads
+			   anyway, and get_virtual_uids() keeps only UIDs
+			   the mailbox has.  (With no index at all,
+			   lookup_last_uid is 0: every message.) */
+			seq_range_array_add_range(&br->maybe_uids,
+					backend->lookup_last_uid + 1,
+					(uint32_t)-1);
 		}
 	}
 	sift_lookup_answered_first(args, certain,

@@ -979,7 +979,8 @@ static int sift_rescan_box(struct sift_fts_backend *backend,
 			mailbox_get_last_internal_error(box, NULL));
 		return -1;
 	}
-	mailbox_get_open_status(box, STATUS_MESSAGES, &status);
+	mailbox_get_open_status(box, STATUS_MESSAGES | STATUS_UIDNEXT,
+				&status);
 	t_array_init(&seqs, 1);
 	t_array_init(&box_uids, 64);
 	if (status.messages > 0) {
@@ -1001,7 +1002,10 @@ static int sift_rescan_box(struct sift_fts_backend *backend,
 	sift_uids_free(&docs);
 
 	/* documents whose message is gone, and messages wrongly recorded
-	   as expunged */
+	   as expunged.  Only below the view's UIDNEXT: mail delivered after
+	   the sync, and indexed by a writer that had the lock before this
+	   one, is not in the view but not gone either (recorded as
+	   expunged, it was left out of every search for good). */
 	seq_range_array_iter_init(&iter, &doc_uids);
 	n = 0;
 	while (seq_range_array_iter_nth(&iter, n++, &uid)) {
@@ -1013,7 +1017,7 @@ static int sift_rescan_box(struct sift_fts_backend *backend,
 				sift_index_unexpunge(index, uid);
 			continue;
 		}
-		if (gone)
+		if (gone || uid >= status.uidnext)
 			continue;
 		sift_index_expunge(index, uid);
 		removed++;

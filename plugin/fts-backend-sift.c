@@ -1027,7 +1027,8 @@ static int sift_rescan_box(struct sift_fts_backend *backend,
 			mailbox_get_last_internal_error(box, NULL));
 		return -1;
 	}
-	mailbox_get_open_status(box, STATUS_MESSAGES, &status);
+	mailbox_get_open_status(box, STATUS_MESSAGES | STATUS_UIDNEXT,
+				&status);
 	t_array_init(&seqs, 1);
 	t_array_init(&box_uids, 64);
 	if (status.messages > 0) {
@@ -1049,7 +1050,10 @@ static int sift_rescan_box(struct sift_fts_backend *backend,
 	sift_uids_free(&docs);
 
 	/* documents whose message is gone, and messages wrongly recorded
-	   as expunged */
+	   as expunged.  Only below the view's UIDNEXT: mail delivered after
+	   the sync, and indexed by a writer that had the lock before this
+	   one, is not in the view but not gone either (recorded as
+	   expunged, it was left out of every search for good). */
 	seq_range_array_iter_init(&iter, &doc_uids);
 	n = 0;
 	while (seq_range_array_iter_nth(&iter, n++, &uid)) {
@@ -1061,7 +1065,7 @@ static int sift_rescan_box(struct sift_fts_backend *backend,
 				sift_index_unexpunge(index, uid);
 			continue;
 		}
-		if (gone)
+		if (gone || uid >= status.uidnext)
 			continue;
 		sift_index_expunge(index, uid);
 		removed++;
@@ -1245,9 +1249,10 @@ fts_backend_sift_lookup(struct fts_backend *_backend, struct mailbox *box,
    mailbox is answered from its own index after its own ACL check.
    Every mailbox's lookup marks the same leaves (see
    sift_query_mark_answerable()), also for mailboxes without an index or
-   without the read right: their answers are then ignored (no index:
-   get_last_uid() is 0, Dovecot checks their mail itself) or "no match"
-   (denied).
+   without the read right: their answers are then "maybe" for every
+   message (no index: Dovecot checks their mail itself) or "no match"
+   (denied).  Each mailbox's UIDs above its lookup's last_uid are
+   "maybe" too: see below.
 
    As in lookup(), each mailbox's lookup also reports the leaves it is
    certain of for the messages it left maybe, if the virtual mailbox's
@@ -1302,6 +1307,24 @@ fts_backend_sift_lookup_multi(struct fts_backend *_backend,
 			/* (nothing certain: every answered leaf is false) */
 			if (certain != NULL)
 				certain[i] = NULL;
+		} else if (backend->lookup_last_uid < (uint32_t)-1) {
+			/* Every UID above what this lookup's snapshot
+			   indexed is "maybe": Dovecot 2.4 decides which of
+			   a virtual mailbox's messages count as indexed only
+			   after the lookups, per backend mailbox, when its
+			   search first reaches one of that mailbox's
+			   messages (fts-storage.c, STATUS_FTS_LAST_INDEXED_UID,
+			   i.e. get_last_uid() then).  Mail indexed by
+			   another process in between was in neither set
+			   and so became a non-match for every answered
+			   leaf.  Dovecot reads such a message itself now;
+			   the ones it still takes as unindexed it reads
+			   anyway, and get_virtual_uids() keeps only UIDs
+			   the mailbox has.  (With no index at all,
+			   lookup_last_uid is 0: every message.) */
+			seq_range_array_add_range(&br->maybe_uids,
+					backend->lookup_last_uid + 1,
+					(uint32_t)-1);
 		}
 	}
 	sift_lookup_answered_first(args, certain,

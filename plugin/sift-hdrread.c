@@ -481,6 +481,12 @@ static void verify_header_only(struct istream *input,
 	message_parse_header_deinit(&parser);
 }
 
+/* How the whole message is parsed here (verify_whole_message(),
+   sift_hdrread_content_types()): headers unfolded to one line. */
+static const struct message_parser_settings whole_message_set = {
+	.hdr_flags = MESSAGE_HEADER_PARSER_FLAG_CLEAN_ONELINE,
+};
+
 /* A Content-Type header hdr of part: does its media type differ from
    the first one's of the part (kept in *part, *first)?  See
    sift_hdrread_content_type(). */
@@ -506,9 +512,6 @@ static void verify_whole_message(struct istream *input,
 				 const struct sift_hdrfilter *filter,
 				 bool *unknown_charset, struct sift_hdrread *v)
 {
-	const struct message_parser_settings set = {
-		.hdr_flags = MESSAGE_HEADER_PARSER_FLAG_CLEAN_ONELINE,
-	};
 	struct message_parser_ctx *parser;
 	struct message_block block;
 	struct message_part *parts;
@@ -517,7 +520,8 @@ static void verify_whole_message(struct istream *input,
 	bool ctype_wanted = sift_hdrfilter_wants(filter, "Content-Type");
 	const char *error;
 
-	parser = message_parser_init(pool_datastack_create(), input, &set);
+	parser = message_parser_init(pool_datastack_create(), input,
+				     &whole_message_set);
 	while (message_parser_parse_next_block(parser, &block) > 0) {
 		struct message_header_line *hdr = block.hdr;
 
@@ -631,9 +635,6 @@ const char *sift_hdrread_content_type(const unsigned char *value,
 int sift_hdrread_content_types(struct istream *input, bool *differ_r,
 			       const char **error_r)
 {
-	const struct message_parser_settings set = {
-		.hdr_flags = MESSAGE_HEADER_PARSER_FLAG_CLEAN_ONELINE,
-	};
 	struct message_parser_ctx *parser;
 	struct message_block block;
 	struct message_part *parts;
@@ -641,7 +642,8 @@ int sift_hdrread_content_types(struct istream *input, bool *differ_r,
 	const char *ctype_first = NULL, *error;
 
 	*differ_r = FALSE;
-	parser = message_parser_init(pool_datastack_create(), input, &set);
+	parser = message_parser_init(pool_datastack_create(), input,
+				     &whole_message_set);
 	while (message_parser_parse_next_block(parser, &block) > 0) {
 		struct message_header_line *hdr = block.hdr;
 

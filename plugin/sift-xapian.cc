@@ -682,13 +682,22 @@ class DocSet {
 public:
 	explicit DocSet(Xapian::docid last_docid)
 		: use_bitmap(last_docid <= (1U << 24)), listing(true),
-		  any(false), list_max((size_t)last_docid / 16)
+		  any(false), list_max((size_t)last_docid / 16),
+		  last(last_docid)
 	{
 		if (use_bitmap)
 			bitmap.assign((size_t)last_docid + 1, false);
 	}
+	/* A posting of a document id past the database's last one (or 0)
+	   comes only from a damaged table: garbage in postlist.glass that
+	   still parses.  It would index past the bitmap, so the table is
+	   reported damaged instead (the caller moves the index aside). */
 	void add(Xapian::docid did)
 	{
+		if (did == 0 || did > last)
+			throw Xapian::DatabaseCorruptError(
+				"posting of document " + std::to_string(did) +
+				" past the last document " + std::to_string(last));
 		any = true;
 		if (!use_bitmap) {
 			list.push_back(did);
@@ -732,6 +741,7 @@ public:
 private:
 	bool use_bitmap, listing, any;
 	size_t list_max;
+	Xapian::docid last;
 	std::vector<bool> bitmap;
 	std::vector<uint32_t> list;
 };

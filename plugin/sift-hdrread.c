@@ -616,11 +616,10 @@ const char *sift_hdrread_content_type(const unsigned char *value,
 	struct rfc822_parser_context parser;
 	string_t *type;
 
-	if (size > 1000)
+	if (size > 1000 || sift_hdrread_has_encoded_word(value, size))
 		return NULL;
 	for (size_t i = 0; i < size; i++) {
-		if (value[i] >= 0x80 ||
-		    (value[i] == '=' && i + 1 < size && value[i + 1] == '?'))
+		if (value[i] >= 0x80)
 			return NULL;
 	}
 	/* as fts-build-mail.c and message-search.c parse it */
